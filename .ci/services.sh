@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install (if missing) and start PostgreSQL, Redis and Chromium for the test suite.
+# Idempotent: safe to run again on a machine where they already run.
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+if ! pg_lsclusters -h 2>/dev/null | grep -q .; then
+  pg_createcluster "$version" main >/dev/null
+fi
+cluster=$(pg_lsclusters -h | head -1 | awk '{print $1" "$2}')
+if ! pg_lsclusters -h | head -1 | grep -q online; then
+  pg_ctlcluster $cluster start
+fi
+for _ in $(seq 1 30); do
+  pg_isready -q -h 127.0.0.1 && break
+  sleep 0.5
+done
+su postgres -c "psql -qtAc \"select 1 from pg_roles where rolname='portal'\"" | grep -q 1 \
+  || su postgres -c "psql -qc \"create role portal login superuser password 'portal'\""
+
+if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize yes >/dev/null
+fi
+for _ in $(seq 1 30); do
+  redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break
+  sleep 0.2
+done
+echo "services up: PostgreSQL $version on 127.0.0.1:5432 (role portal), Redis on 127.0.0.1:6379, $(chromium --version 2>/dev/null || echo 'no chromium')"

@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PLUGIN_DIRS := $(wildcard plugins/*)
+PG_URL ?= postgresql+psycopg://portal:portal@127.0.0.1:5432/postgres
+REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: run test ci bench lint clean venv
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip >/dev/null
+	$(BIN)/python -m pip install -q -e '.[test]' $(foreach p,$(PLUGIN_DIRS),-e $(p))
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/portal db upgrade
+	$(BIN)/portal demo
+	$(BIN)/portal serve --host 127.0.0.1 --port 5000
+
+test: $(STAMP)
+	$(BIN)/ruff check portal plugins tests bench
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# CI: real PostgreSQL, Redis and Chromium; a missing service fails instead of skipping.
+# The whole suite runs on PostgreSQL, then the database-facing tests again on SQLite.
+ci:
+	bash .ci/services.sh
+	PORTAL_REQUIRE_SERVICES=1 PORTAL_TEST_DATABASE_URL=$(PG_URL) PORTAL_TEST_REDIS_URL=$(REDIS_URL) $(MAKE) test
+	PORTAL_REQUIRE_SERVICES=1 PORTAL_TEST_REDIS_URL=$(REDIS_URL) $(MAKE) test PYTEST_ARGS="-m 'not browser'"
+
+bench: $(STAMP)
+	bash .ci/services.sh
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check portal plugins tests bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,65 @@
+"""Classroom portal: application factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then PORTAL_* environment variables, then `config`."""
+    from portal import config as portal_config
+    from portal.extensions import db, jwt, limiter, migrate, socketio
+
+    app = Flask(__name__, instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or None)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(portal_config.default_config(app.instance_path))
+    app.config.from_prefixed_env("PORTAL")
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = portal_config.load_secret_key(app.instance_path)
+    app.config.update(portal_config.derived_flask_settings(app.config))
+    app.config.update({k: v for k, v in (config or {}).items() if k in portal_config.FLASK_OVERRIDABLE})
+
+    from portal import logs
+
+    logs.init_logging(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    jwt.init_app(app)
+    limiter.init_app(app)
+    socketio.init_app(
+        app,
+        message_queue=app.config["REDIS_URL"] or None,
+        async_mode="threading",
+        cors_allowed_origins=[app.config["BASE_URL"].rstrip("/")],
+    )
+
+    from portal import auth_setup, errors, plugin_setup, security_headers
+
+    auth_setup.init_jwt(app)
+    errors.init_error_handlers(app)
+    security_headers.init_security_headers(app)
+    plugin_setup.init_plugins(app)
+
+    from portal.api import init_api
+    from portal.ops import ops
+    from portal.web import init_web
+
+    init_api(app)
+    app.register_blueprint(ops)
+    init_web(app)
+    plugin_setup.init_plugin_blueprints(app)
+
+    from portal import tasks
+
+    tasks.init_tasks(app)
+    return app

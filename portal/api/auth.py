@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import contextlib
+
+from flask import current_app, jsonify, request
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    decode_token,
+    get_jwt,
+    set_access_cookies,
+    set_refresh_cookies,
+    unset_jwt_cookies,
+    verify_jwt_in_request,
+)
+
+from portal.api import api
+from portal.api.framework import current_actor, endpoint
+from portal.api.schemas import AccessTokenOut, LoginIn, TokensOut, UserOut
+from portal.core import auth_tokens, users
+from portal.extensions import db, limiter
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@endpoint(api, "/auth/login", "POST", summary="Sign in with email and password", body=LoginIn,
+          response=TokensOut, auth=False, tags=["auth"], errors=[401, 429],
+          decorators=[limiter.limit(_login_limit)])
+def login(body: LoginIn):
+    user = users.authenticate(body.email, body.password)
+    db.session.commit()
+    access = create_access_token(identity=str(user.id), additional_claims={"role": user.role})
+    refresh = create_refresh_token(identity=str(user.id))
+    payload = TokensOut(access_token=access, refresh_token=refresh, user=UserOut.model_validate(user),
+                        expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()))
+    response = jsonify(payload.model_dump(mode="json"))
+    set_access_cookies(response, access)
+    set_refresh_cookies(response, refresh)
+    return response, 200
+
+
+@endpoint(api, "/auth/refresh", "POST", summary="Exchange a refresh token for a new access token",
+          response=AccessTokenOut, auth=False, tags=["auth"], errors=[401, 429],
+          decorators=[limiter.limit(_login_limit)])
+def refresh():
+    verify_jwt_in_request(refresh=True)
+    user = current_actor()
+    access = create_access_token(identity=str(user.id), additional_claims={"role": user.role})
+    response = jsonify(AccessTokenOut(access_token=access, expires_in=int(
+        current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())).model_dump())
+    set_access_cookies(response, access)
+    return response, 200
+
+
+@endpoint(api, "/auth/logout", "POST", summary="Revoke the current tokens and clear cookies", tags=["auth"])
+def logout():
+    auth_tokens.revoke(get_jwt())
+    refresh_token = request.cookies.get(current_app.config["JWT_REFRESH_COOKIE_NAME"])
+    body = request.get_json(silent=True)
+    if isinstance(body, dict) and isinstance(body.get("refresh_token"), str):
+        refresh_token = body["refresh_token"]
+    if refresh_token:
+        # An already invalid refresh token needs no revocation.
+        with contextlib.suppress(Exception):
+            auth_tokens.revoke(decode_token(refresh_token))
+    db.session.commit()
+    response = jsonify({})
+    unset_jwt_cookies(response)
+    return response, 200
+
+
+@endpoint(api, "/auth/me", summary="The signed-in user", response=UserOut, tags=["auth"])
+def me():
+    return UserOut.model_validate(current_actor())

@@ -1,0 +1,106 @@
+"""The OpenAPI 3.1 document, generated from the same pydantic models that validate input."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from portal import __version__
+from portal.api.framework import ENDPOINTS
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {},
+                "request_id": {"type": "string"},
+            },
+        }
+    },
+}
+
+STATUS_TEXT = {400: "Invalid input", 401: "Not signed in", 403: "Not allowed", 404: "Not found",
+               409: "Conflict with the current state", 413: "Body too large", 422: "Unprocessable",
+               429: "Too many requests", 503: "A backend service is unavailable"}
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models(arg)]
+
+
+def _schema_ref(annotation: Any) -> dict[str, Any]:
+    if get_origin(annotation) is list:
+        return {"type": "array", "items": _schema_ref(get_args(annotation)[0])}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {"$ref": f"#/components/schemas/{annotation.__name__}"}
+    return {}
+
+
+def build_openapi() -> dict[str, Any]:
+    models: set[type[BaseModel]] = set()
+    for spec in ENDPOINTS:
+        for candidate in (spec.body, spec.response):
+            models.update(_models(candidate) if candidate is not None else [])
+    _, defs = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
+    components = dict(defs.get("$defs", {}))
+    components["Error"] = ERROR_SCHEMA
+    paths: dict[str, Any] = {}
+    for spec in ENDPOINTS:
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", spec.rule)
+        operation: dict[str, Any] = {"summary": spec.summary, "tags": spec.tags,
+                                     "operationId": f"{spec.method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}"}
+        params = [
+            {"name": name, "in": "path", "required": True,
+             "schema": {"type": "integer" if f"<int:{name}>" in spec.rule else "string"}}
+            for name in re.findall(r"<(?:\w+:)?(\w+)>", spec.rule)
+        ]
+        if spec.query is not None:
+            for name, field in spec.query.model_fields.items():
+                schema = spec.query.model_json_schema()["properties"][name]
+                params.append({"name": name, "in": "query", "required": field.is_required(), "schema": schema})
+        if params:
+            operation["parameters"] = params
+        if spec.body is not None:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_ref(spec.body)}}}
+        responses: dict[str, Any] = {}
+        if spec.status == 204 or spec.response is None:
+            responses[str(spec.status if spec.status != 200 else 204)] = {"description": "Done"}
+        else:
+            responses[str(spec.status)] = {"description": "Success", "content": {"application/json": {"schema": _schema_ref(spec.response)}}}
+        codes = set(spec.errors) | {400, 404} | ({401, 403} if spec.auth else set())
+        if spec.body is not None:
+            codes.add(413)
+        for code in sorted(codes):
+            responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"),
+                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        operation["responses"] = responses
+        if spec.auth:
+            operation["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
+        paths.setdefault(path, {})[spec.method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Classroom portal API", "version": __version__},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "access_token_cookie"},
+            },
+        },
+    }

@@ -1,0 +1,270 @@
+"""Request and response models of the JSON API (also the source of /api/openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class LoginIn(Model):
+    email: str = Field(min_length=3, max_length=255)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(Out):
+    id: int
+    email: str
+    name: str
+    role: Literal["admin", "teacher", "student"]
+    phone: str | None = None
+    timezone: str | None = None
+    is_active: bool
+    notify_email: bool
+    notify_sms: bool
+
+
+class TokensOut(Out):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    user: UserOut
+
+
+class AccessTokenOut(Out):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+
+
+class UserCreateIn(Model):
+    email: str = Field(max_length=255)
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["admin", "teacher", "student"] = "student"
+    password: str | None = Field(default=None, max_length=1024)
+    phone: str | None = Field(default=None, max_length=32)
+    timezone: str | None = Field(default=None, max_length=64)
+
+
+class UserUpdateIn(Model):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    phone: str | None = Field(default=None, max_length=32)
+    timezone: str | None = Field(default=None, max_length=64)
+    notify_email: bool | None = None
+    notify_sms: bool | None = None
+    role: Literal["admin", "teacher", "student"] | None = None
+    is_active: bool | None = None
+
+
+class PasswordChangeIn(Model):
+    current_password: str = Field(default="", max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class Page(Out):
+    total: int
+    limit: int
+    offset: int
+
+
+class UserPage(Page):
+    items: list[UserOut]
+
+
+class PageQuery(Model):
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class UserQuery(PageQuery):
+    role: Literal["admin", "teacher", "student"] | None = None
+    q: str | None = Field(default=None, max_length=100)
+
+
+class TeacherOut(Out):
+    id: int
+    name: str
+
+
+class ClassIn(Model):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    starts_at: AwareDatetime
+    duration_minutes: int = Field(ge=1, le=1440)
+    timezone: str | None = Field(default=None, max_length=64)
+    rrule: str | None = Field(default=None, max_length=500, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10")
+    teacher_id: int | None = None
+    backend_config_id: int | None = None
+    record: bool = False
+    reminder_offsets: list[int] = Field(default_factory=lambda: [1440, 15], max_length=5)
+    reminder_channels: list[Literal["email", "sms"]] = Field(default_factory=lambda: ["email"], max_length=2)
+
+
+class ClassUpdateIn(Model):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    backend_config_id: int | None = None
+    clear_backend: bool = False
+    record: bool | None = None
+    reminder_offsets: list[int] | None = Field(default=None, max_length=5)
+    reminder_channels: list[Literal["email", "sms"]] | None = Field(default=None, max_length=2)
+
+
+class ClassOut(Out):
+    id: int
+    title: str
+    description: str
+    teacher: TeacherOut
+    backend_config_id: int | None
+    timezone: str
+    duration_minutes: int
+    rrule: str | None
+    record: bool
+    reminder_offsets: list[int]
+    reminder_channels: list[str]
+    status: Literal["active", "cancelled"]
+    created_at: datetime
+
+
+class ClassPage(Page):
+    items: list[ClassOut]
+
+
+class ScheduleOut(Out):
+    id: int
+    class_id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    status: Literal["scheduled", "cancelled"]
+
+
+class ClassCreatedOut(ClassOut):
+    schedules: list[ScheduleOut]
+    conflicts: list[ScheduleOut] = Field(default_factory=list, description="the teacher's overlapping occurrences")
+
+
+class CalendarQuery(Model):
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class ScheduleMoveIn(Model):
+    starts_at: AwareDatetime
+    duration_minutes: int | None = Field(default=None, ge=1, le=1440)
+
+
+class EnrolIn(Model):
+    user_ids: list[int] = Field(min_length=1, max_length=1000)
+
+
+class EnrolmentOut(Out):
+    user: UserOut
+    created_at: datetime
+
+
+class JoinTargetOut(Out):
+    kind: Literal["redirect", "embed"]
+    url: str
+    embed: dict[str, Any]
+    new_tab: bool
+
+
+class StartOut(Out):
+    meeting_id: int
+    state: str
+    join: JoinTargetOut
+
+
+class MeetingStateOut(Out):
+    schedule_id: int
+    state: Literal["not_started", "starting", "running", "ended"]
+    backend: dict[str, Any] | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class BackendChoiceOut(Out):
+    id: int
+    name: str
+    backend: str
+    label: str
+    is_default: bool
+    capabilities: dict[str, bool]
+
+
+class BackendConfigIn(Model):
+    name: str = Field(min_length=1, max_length=100)
+    backend: str = Field(min_length=1, max_length=64)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+    is_default: bool = False
+
+
+class BackendConfigUpdateIn(Model):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    settings: dict[str, Any] | None = None
+    enabled: bool | None = None
+    is_default: bool | None = None
+
+
+class BackendConfigOut(Out):
+    id: int
+    name: str
+    backend: str
+    enabled: bool
+    is_default: bool
+    settings: dict[str, Any]
+    health_ok: bool | None
+    health_message: str | None
+    health_checked_at: datetime | None
+
+
+class BackendTypeOut(Out):
+    name: str
+    label: str
+    capabilities: dict[str, bool]
+    settings_schema: dict[str, Any]
+
+
+class HealthOut(Out):
+    ok: bool
+    message: str
+    version: str | None
+    latency_ms: float | None
+
+
+class BlockIn(Model):
+    user_id: int
+    scope: Literal["site", "class"]
+    class_id: int | None = None
+    reason: str = Field(min_length=1, max_length=500)
+    expires_at: AwareDatetime | None = None
+
+
+class BlockOut(Out):
+    id: int
+    user_id: int
+    scope: Literal["site", "class"]
+    class_id: int | None
+    reason: str
+    blocked_by: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    lifted_at: datetime | None
+
+
+class PluginOut(Out):
+    name: str
+    version: str | None
+    hooks: list[str]

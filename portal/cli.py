@@ -1,0 +1,168 @@
+"""The `portal` command line (a Flask CLI group: `portal db upgrade`, `portal run`, ...)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from portal import create_app
+
+
+def _make_app(*_args, **_kwargs):
+    app = create_app()
+    _register_commands(app)
+    return app
+
+
+@click.group(cls=FlaskGroup, create_app=_make_app, add_version_option=False)
+def main() -> None:
+    """Classroom portal administration."""
+
+
+def _register_commands(app) -> None:
+    app.cli.add_command(plugins_command)
+    app.cli.add_command(users_group)
+    app.cli.add_command(backends_group)
+    app.cli.add_command(demo_command)
+    app.cli.add_command(serve_command)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(beat_command)
+    app.extensions["portal.pm"].hook.register_commands(cli=app.cli)
+
+
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@with_appcontext
+def plugins_command(as_json: bool) -> None:
+    """List loaded plugins with their version and the hooks they implement."""
+    from portal.plugins.manager import describe_plugins
+
+    rows = describe_plugins(current_app.extensions["portal.pm"])
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<20} {row['version'] or '-':<10} {', '.join(row['hooks'])}")
+
+
+@click.group("users")
+def users_group() -> None:
+    """Manage users."""
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["admin", "teacher", "student"]), default="student")
+@click.option("--phone", default=None)
+@click.option("--password", default=None, help="prompted for when omitted")
+@with_appcontext
+def users_create(email: str, name: str, role: str, phone: str | None, password: str | None) -> None:
+    """Create a user with a password."""
+    from portal.core import users
+    from portal.core.errors import PortalError
+    from portal.extensions import db
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = users.create_user(None, email=email, name=name, role=role, password=password, phone=phone)
+        db.session.commit()
+    except PortalError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"created {user.role} {user.email} (id {user.id})")
+
+
+@click.group("backends")
+def backends_group() -> None:
+    """Meeting backend configurations."""
+
+
+@backends_group.command("list")
+@with_appcontext
+def backends_list() -> None:
+    from portal.core.models import BackendConfig
+    from portal.extensions import db
+
+    for config in db.session.execute(db.select(BackendConfig).order_by(BackendConfig.id)).scalars():
+        state = "enabled" if config.enabled else "disabled"
+        default = " default" if config.is_default else ""
+        click.echo(f"{config.id:>3} {config.name:<24} {config.backend:<14} {state}{default} health={config.health_ok}")
+
+
+@backends_group.command("test")
+@click.argument("config_id", type=int)
+@with_appcontext
+def backends_test(config_id: int) -> None:
+    from portal.core import backends
+    from portal.core.models import BackendConfig
+    from portal.extensions import db
+
+    config = db.session.get(BackendConfig, config_id)
+    if config is None:
+        raise click.ClickException("no such backend configuration")
+    result = backends.check_health(config)
+    db.session.commit()
+    click.echo(f"{'OK' if result.ok else 'FAILED'}: {result.message} (version {result.version or '?'})")
+    if not result.ok:
+        sys.exit(1)
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Seed a demo school if the database is empty, and print its logins."""
+    from portal.core import demo
+
+    created = demo.seed_if_empty()
+    click.echo(demo.describe_logins(created))
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@with_appcontext
+def serve_command(host: str, port: int) -> None:
+    """Serve with the embedded defaults (Socket.IO-capable threaded server, in-process jobs)."""
+    from portal import tasks
+    from portal.extensions import socketio
+
+    app = current_app._get_current_object()
+    if "portal.scheduler" not in app.extensions:
+        scheduler = tasks.InProcessScheduler(app)
+        app.extensions["portal.scheduler"] = scheduler
+        scheduler.start()
+    click.echo(f"Serving the portal on http://{host}:{port}/")
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False)
+
+
+@click.command("worker", context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker_command(celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker (needs PORTAL_REDIS_URL)."""
+    _celery("worker", celery_args)
+
+
+@click.command("beat", context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def beat_command(celery_args: tuple[str, ...]) -> None:
+    """Run Celery beat, which schedules the periodic jobs (needs PORTAL_REDIS_URL)."""
+    _celery("beat", celery_args)
+
+
+def _celery(kind: str, args: tuple[str, ...]) -> None:
+    if not os.environ.get("PORTAL_REDIS_URL"):
+        raise click.ClickException("set PORTAL_REDIS_URL (e.g. redis://127.0.0.1:6379/0) first")
+    command = [sys.executable, "-m", "celery", "-A", "portal.celery_app", kind, "--loglevel", "INFO", *args]
+    sys.exit(subprocess.call(command))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Configuration defaults. Every key can be overridden by a PORTAL_<KEY> environment variable."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+
+def default_config(instance_path: str) -> dict:
+    """Embedded defaults: SQLite in the instance folder, no Redis, in-process scheduler."""
+    instance = Path(instance_path)
+    return {
+        "DATABASE_URL": f"sqlite:///{instance / 'portal.sqlite3'}",
+        "REDIS_URL": None,
+        "SECRET_KEY": None,  # filled from instance/secret_key when unset
+        "JWT_ACCESS_MINUTES": 30,
+        "JWT_REFRESH_DAYS": 14,
+        "COOKIE_SECURE": False,
+        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+        "STORAGE_DIR": str(instance / "files"),
+        "SCHOOL_NAME": "Demo School",
+        "SCHOOL_TIMEZONE": "Europe/Paris",
+        "BASE_URL": "http://127.0.0.1:5000",
+        "PLUGINS": None,  # comma-separated allow-list of plugin names
+        "DISABLE_PLUGINS": None,  # comma-separated deny-list
+        "LOGIN_RATE_LIMIT": "10 per minute",
+        "RUN_SCHEDULER": False,  # in-process periodic jobs (make run) instead of Celery beat
+        "BACKEND_TIMEOUT_SECONDS": 10,
+        "MEETING_START_WAIT_SECONDS": 15,
+        "LOG_JSON": True,
+    }
+
+
+def load_secret_key(instance_path: str) -> str:
+    """A per-installation secret kept in the instance folder, so restarts keep sessions valid."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def derived_flask_settings(cfg: dict) -> dict:
+    """Translate portal settings into the keys Flask and its extensions read."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": cfg["DATABASE_URL"],
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(cfg["DATABASE_URL"]),
+        "JWT_SECRET_KEY": cfg["SECRET_KEY"],
+        "JWT_TOKEN_LOCATION": ["headers", "cookies"],
+        "JWT_COOKIE_SECURE": bool(cfg["COOKIE_SECURE"]),
+        "JWT_COOKIE_SAMESITE": "Lax",
+        "JWT_COOKIE_CSRF_PROTECT": True,
+        "JWT_CSRF_CHECK_FORM": True,
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=int(cfg["JWT_ACCESS_MINUTES"])),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=int(cfg["JWT_REFRESH_DAYS"])),
+        "JWT_REFRESH_COOKIE_PATH": "/api/auth/",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": bool(cfg["COOKIE_SECURE"]),
+        "RATELIMIT_STORAGE_URI": cfg["REDIS_URL"] or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+    }
+
+
+def engine_options(database_url: str) -> dict:
+    if database_url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    # pre_ping lets the pool recover after a database restart instead of failing requests.
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}
+
+
+# Raw Flask/extension keys a caller of create_app(config) may set directly (tests, embedding).
+FLASK_OVERRIDABLE = {
+    "TESTING",
+    "SQLALCHEMY_DATABASE_URI",
+    "SQLALCHEMY_ENGINE_OPTIONS",
+    "RATELIMIT_ENABLED",
+    "RATELIMIT_STORAGE_URI",
+    "JWT_COOKIE_CSRF_PROTECT",
+    "SERVER_NAME",
+}

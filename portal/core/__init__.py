@@ -1,0 +1,1 @@
+"""The domain: models and services. Nothing here touches the request object."""

@@ -1,0 +1,207 @@
+"""Admin-configured meeting backends: settings (secrets encrypted), choice per class, health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+
+from portal.core import access, audit
+from portal.core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from portal.core.models import BackendConfig, Class, User
+from portal.core.registry import plugins
+from portal.core.security import decrypt_secret, encrypt_secret, mask_secret
+from portal.core.types import utcnow
+from portal.extensions import db
+from portal.plugins.types import BackendError, HealthResult, MeetingBackend
+
+
+def backend_plugin(name: str) -> MeetingBackend:
+    backend = plugins().backends.get(name)
+    if backend is None:
+        raise ServiceUnavailable(
+            f"the meeting backend {name!r} is not installed on this portal",
+            code="backend_not_installed",
+        )
+    return backend
+
+
+def secret_fields(backend: MeetingBackend) -> set[str]:
+    props = backend.settings_schema.get("properties", {})
+    return {key for key, spec in props.items() if spec.get("writeOnly")}
+
+
+def effective_settings(config: BackendConfig) -> dict[str, Any]:
+    """The settings a backend plugin receives: defaults applied, secrets decrypted."""
+    backend = backend_plugin(config.backend)
+    props = backend.settings_schema.get("properties", {})
+    settings = {k: spec["default"] for k, spec in props.items() if "default" in spec}
+    settings.update(config.settings or {})
+    for key in secret_fields(backend):
+        if isinstance(settings.get(key), str):
+            settings[key] = decrypt_secret(settings[key])
+    return settings
+
+
+def public_settings(config: BackendConfig) -> dict[str, Any]:
+    """Settings as the API shows them: secrets masked."""
+    backend = plugins().backends.get(config.backend)
+    hidden = secret_fields(backend) if backend else set()
+    return {
+        key: (mask_secret(value) if key in hidden else value)
+        for key, value in (config.settings or {}).items()
+    }
+
+
+def _validated_settings(backend: MeetingBackend, settings: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
+    hidden = secret_fields(backend)
+    merged = dict(settings)
+    for key in hidden:
+        # An omitted or still-masked secret keeps the stored one, so editing other fields
+        # never requires retyping the secret.
+        value = merged.get(key)
+        if (value is None or (isinstance(value, str) and value.startswith("••••"))) and key in previous:
+            merged[key] = decrypt_secret(previous[key])
+    try:
+        jsonschema.validate(merged, dict(backend.settings_schema))
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path) or "settings"
+        raise ValidationFailed(f"{where}: {exc.message}", code="invalid_settings") from exc
+    for key in hidden:
+        if isinstance(merged.get(key), str):
+            merged[key] = encrypt_secret(merged[key])
+    return merged
+
+
+def create_config(actor: User, *, name: str, backend: str, settings: Mapping[str, Any], enabled: bool = True, is_default: bool = False) -> BackendConfig:
+    access.require_admin(actor)
+    plugin = plugins().backends.get(backend)
+    if plugin is None:
+        raise ValidationFailed(f"no installed meeting backend is called {backend!r}", code="unknown_backend")
+    if not name.strip():
+        raise ValidationFailed("name must not be empty")
+    if db.session.execute(db.select(BackendConfig.id).filter_by(name=name.strip())).first():
+        raise Conflict(f"a backend configuration named {name!r} exists", code="name_taken")
+    config = BackendConfig(
+        name=name.strip(),
+        backend=backend,
+        enabled=enabled,
+        is_default=False,
+        settings=_validated_settings(plugin, settings, {}),
+    )
+    db.session.add(config)
+    db.session.flush()
+    if is_default:
+        _make_default(config)
+    audit.record(actor, "backend.create", "backend_config", config.id, backend=backend)
+    return config
+
+
+def update_config(actor: User, config_id: int, *, name: str | None = None, settings: Mapping[str, Any] | None = None, enabled: bool | None = None, is_default: bool | None = None) -> BackendConfig:
+    access.require_admin(actor)
+    config = get_config(actor, config_id)
+    if name is not None and name.strip() != config.name:
+        if db.session.execute(db.select(BackendConfig.id).filter_by(name=name.strip())).first():
+            raise Conflict(f"a backend configuration named {name!r} exists", code="name_taken")
+        config.name = name.strip()
+    if settings is not None:
+        config.settings = _validated_settings(backend_plugin(config.backend), settings, config.settings or {})
+    if enabled is not None:
+        config.enabled = enabled
+        if not enabled:
+            config.is_default = False
+    if is_default:
+        _make_default(config)
+    elif is_default is False:
+        config.is_default = False
+    audit.record(actor, "backend.update", "backend_config", config.id)
+    return config
+
+
+def delete_config(actor: User, config_id: int) -> None:
+    access.require_admin(actor)
+    config = get_config(actor, config_id)
+    in_use = db.session.execute(db.select(db.func.count(Class.id)).filter_by(backend_config_id=config.id)).scalar_one()
+    if in_use:
+        raise Conflict(f"{in_use} class(es) use this backend; move them or disable it instead", code="backend_in_use")
+    audit.record(actor, "backend.delete", "backend_config", config.id)
+    db.session.delete(config)
+
+
+def _make_default(config: BackendConfig) -> None:
+    if not config.enabled:
+        raise ValidationFailed("a disabled backend cannot be the default")
+    db.session.execute(db.update(BackendConfig).where(BackendConfig.id != config.id).values(is_default=False))
+    config.is_default = True
+
+
+def get_config(actor: User, config_id: int) -> BackendConfig:
+    access.require_admin(actor)
+    config = db.session.get(BackendConfig, config_id)
+    if config is None:
+        raise NotFound("no such backend configuration")
+    return config
+
+
+def list_configs(actor: User) -> list[BackendConfig]:
+    access.require_admin(actor)
+    return list(db.session.execute(db.select(BackendConfig).order_by(BackendConfig.id)).scalars())
+
+
+def enabled_configs() -> list[BackendConfig]:
+    """What teachers may choose from: enabled configs whose plugin is installed."""
+    installed = set(plugins().backends)
+    return [
+        c
+        for c in db.session.execute(
+            db.select(BackendConfig).filter_by(enabled=True).order_by(BackendConfig.id)
+        ).scalars()
+        if c.backend in installed
+    ]
+
+
+def config_for_class(klass: Class) -> BackendConfig:
+    """The class's chosen backend, else the default, else the only enabled one."""
+    if klass.backend_config is not None:
+        if not klass.backend_config.enabled:
+            raise Conflict(
+                f"this class's meeting backend {klass.backend_config.name!r} is disabled; "
+                "choose another in the class settings",
+                code="backend_disabled",
+            )
+        return klass.backend_config
+    candidates = enabled_configs()
+    defaults = [c for c in candidates if c.is_default]
+    if defaults:
+        return defaults[0]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise Conflict("no meeting backend is enabled; an administrator must enable one", code="no_backend")
+    raise Conflict("several meeting backends are enabled and none is the default; choose one for this class", code="backend_ambiguous")
+
+
+def check_health(config: BackendConfig) -> HealthResult:
+    """Run the backend's health check and remember the outcome for /readyz and the admin page."""
+    started = time.perf_counter()
+    try:
+        result = backend_plugin(config.backend).check_health(effective_settings(config))
+    except BackendError as exc:
+        result = HealthResult(ok=False, message=exc.user_message)
+    except ServiceUnavailable as exc:
+        result = HealthResult(ok=False, message=exc.message)
+    if result.latency_ms is None:
+        result = HealthResult(result.ok, result.message, result.version, round((time.perf_counter() - started) * 1000, 1))
+    config.health_ok = result.ok
+    config.health_message = result.message[:500]
+    config.health_checked_at = utcnow()
+    return result
+
+
+def check_all_health() -> None:
+    """Periodic job: refresh the health of every enabled backend."""
+    for config in enabled_configs():
+        check_health(config)
+        db.session.commit()

@@ -1,0 +1,52 @@
+"""Domain errors. The API turns them into {"error": {"code", "message"}} with their status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PortalError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details
+
+
+class ValidationFailed(PortalError):
+    status = 400
+    code = "validation_error"
+
+
+class NotAuthenticated(PortalError):
+    status = 401
+    code = "not_authenticated"
+
+
+class Forbidden(PortalError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(PortalError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(PortalError):
+    status = 409
+    code = "conflict"
+
+
+class Unprocessable(PortalError):
+    status = 422
+    code = "unprocessable"
+
+
+class ServiceUnavailable(PortalError):
+    status = 503
+    code = "service_unavailable"

@@ -1,0 +1,393 @@
+"""Starting, joining and ending class occurrences on their meeting backend.
+
+Start is safe under concurrency: the unique meeting row per occurrence is the lock, so
+however many teachers' clicks and students' joins race, the backend creates the meeting
+once. A failed create removes the row again: nothing is left half-created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from portal.core import access, signals
+from portal.core.backends import backend_plugin, config_for_class, effective_settings
+from portal.core.errors import Conflict, NotFound, ServiceUnavailable
+from portal.core.models import (
+    Attendance,
+    BackendConfig,
+    Class,
+    ClassStatus,
+    Meeting,
+    MeetingStatus,
+    Recording,
+    Schedule,
+    ScheduleStatus,
+    Slide,
+    User,
+)
+from portal.core.registry import hook
+from portal.core.types import utcnow
+from portal.extensions import db
+from portal.plugins.types import (
+    BackendError,
+    BackendUnavailable,
+    JoinTarget,
+    MeetingHandle,
+    MeetingSpec,
+    Participant,
+    RecordingInfo,
+    SlideRef,
+)
+
+log = logging.getLogger(__name__)
+
+# How early before the scheduled start a teacher may start, and how late after the end.
+START_EARLY = timedelta(minutes=30)
+START_LATE = timedelta(hours=2)
+# A 'starting' row older than this belongs to a crashed process and may be taken over.
+STALE_START = timedelta(seconds=60)
+
+
+def meeting_key(schedule: Schedule) -> str:
+    """Stable, unguessable id of an occurrence's meeting, unique per installation."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    digest = hashlib.sha256(secret + f":meeting:{schedule.id}".encode()).hexdigest()[:20]
+    return f"portal-{schedule.class_id}-{schedule.id}-{digest}"
+
+
+def handle_of(meeting: Meeting) -> MeetingHandle:
+    return MeetingHandle(backend=meeting.backend, meeting_id=meeting.backend_meeting_id or "", data=dict(meeting.data or {}))
+
+
+def _participant(user: User, klass: Class) -> Participant:
+    role = "moderator" if access.can_manage_class(user, klass) else "viewer"
+    return Participant(user_id=user.id, name=user.name, email=user.email, role=role)
+
+
+def _slide_refs(klass: Class) -> list[SlideRef]:
+    from portal.core import storage
+
+    slides = db.session.execute(
+        db.select(Slide).filter_by(class_id=klass.id).order_by(Slide.position, Slide.id)
+    ).scalars()
+    refs = []
+    for slide in slides:
+        key = slide.storage_key
+        refs.append(
+            SlideRef(
+                filename=slide.filename,
+                size_bytes=slide.size_bytes,
+                url=storage.public_url(key, expires_in=3600),
+                read=lambda key=key: storage.read_bytes(key),
+            )
+        )
+    return refs
+
+
+def _spec(schedule: Schedule, klass: Class, teacher: User) -> MeetingSpec:
+    base = current_app.config["BASE_URL"].rstrip("/")
+    return MeetingSpec(
+        meeting_key=meeting_key(schedule),
+        class_id=klass.id,
+        schedule_id=schedule.id,
+        title=klass.title,
+        description=klass.description or "",
+        starts_at=schedule.starts_at,
+        ends_at=schedule.ends_at,
+        record=klass.record,
+        teacher=_participant(teacher, klass),
+        slides=_slide_refs(klass),
+        portal_url=f"{base}/classes/{klass.id}",
+        callback_urls={"base": base},
+    )
+
+
+def _current_meeting(schedule_id: int) -> Meeting | None:
+    return db.session.execute(db.select(Meeting).filter_by(schedule_id=schedule_id)).scalar_one_or_none()
+
+
+def _check_startable(schedule: Schedule, now: datetime) -> None:
+    klass = schedule.klass
+    if klass.status == ClassStatus.CANCELLED.value or schedule.status == ScheduleStatus.CANCELLED.value:
+        raise Conflict("this class occurrence is cancelled", code="class_cancelled")
+    if now < schedule.starts_at - START_EARLY:
+        raise Conflict("this class can be started from 30 minutes before its start time", code="too_early")
+    if now > schedule.ends_at + START_LATE:
+        raise Conflict("this class occurrence is over", code="too_late")
+
+
+def start_class(actor: User, schedule_id: int) -> tuple[Meeting, JoinTarget]:
+    """The teacher (or an admin) starts an occurrence and gets their own join target."""
+    schedule = db.session.get(Schedule, schedule_id)
+    if schedule is None or not access.is_member(actor, schedule.klass):
+        raise NotFound("no such class occurrence")
+    klass = schedule.klass
+    access.require_class_manager(actor, klass)
+    meeting = _current_meeting(schedule.id)
+    if meeting is not None and meeting.status == MeetingStatus.RUNNING.value:
+        return meeting, _join_target(meeting, actor, klass)
+    _check_startable(schedule, utcnow())
+    config = config_for_class(klass)
+    meeting = _claim_and_create(schedule, klass, config, actor)
+    return meeting, _join_target(meeting, actor, klass)
+
+
+def _claim_and_create(schedule: Schedule, klass: Class, config: BackendConfig, actor: User) -> Meeting:
+    deadline = time.monotonic() + current_app.config["MEETING_START_WAIT_SECONDS"]
+    while True:
+        meeting = _current_meeting(schedule.id)
+        if meeting is not None and meeting.status == MeetingStatus.RUNNING.value:
+            return meeting
+        if meeting is None or meeting.status == MeetingStatus.ENDED.value or _is_stale(meeting):
+            claimed = _try_claim(schedule, config, actor, meeting)
+            if claimed is not None:
+                return _create_on_backend(claimed, schedule, klass, config, actor)
+        # Someone else is creating it right now: wait for them rather than create twice.
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable("the class is still starting; try again in a moment", code="start_in_progress")
+        db.session.rollback()
+        time.sleep(0.1)
+
+
+def _is_stale(meeting: Meeting) -> bool:
+    return meeting.status == MeetingStatus.STARTING.value and meeting.updated_at < utcnow() - STALE_START
+
+
+def _try_claim(schedule: Schedule, config: BackendConfig, actor: User, existing: Meeting | None) -> Meeting | None:
+    now = utcnow()
+    if existing is None:
+        meeting = Meeting(
+            schedule_id=schedule.id,
+            backend_config_id=config.id,
+            backend=config.backend,
+            status=MeetingStatus.STARTING.value,
+            started_by=actor.id,
+            updated_at=now,
+        )
+        db.session.add(meeting)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            return None
+        return meeting
+    # Restart after end, or take over a crashed start: compare-and-set on status+updated_at.
+    result = db.session.execute(
+        db.update(Meeting)
+        .where(Meeting.id == existing.id, Meeting.status == existing.status, Meeting.updated_at == existing.updated_at)
+        .values(status=MeetingStatus.STARTING.value, backend_config_id=config.id, backend=config.backend,
+                started_by=actor.id, updated_at=now, ended_at=None)
+    )
+    db.session.commit()
+    if result.rowcount != 1:
+        return None
+    db.session.refresh(existing)
+    return existing
+
+
+def _create_on_backend(meeting: Meeting, schedule: Schedule, klass: Class, config: BackendConfig, actor: User) -> Meeting:
+    backend = backend_plugin(config.backend)
+    try:
+        handle = backend.create_meeting(effective_settings(config), _spec(schedule, klass, klass.teacher))
+    except BaseException as exc:
+        _release_claim(meeting)
+        if isinstance(exc, BackendUnavailable):
+            raise ServiceUnavailable(
+                f"the meeting server ({config.name}) is not reachable right now: {exc.user_message}",
+                code=exc.code,
+            ) from exc
+        if isinstance(exc, BackendError):
+            raise ServiceUnavailable(
+                f"the meeting server ({config.name}) refused to start the class: {exc.user_message}",
+                code=exc.code,
+            ) from exc
+        raise
+    meeting.backend_meeting_id = handle.meeting_id
+    meeting.data = dict(handle.data)
+    meeting.status = MeetingStatus.RUNNING.value
+    meeting.started_at = utcnow()
+    meeting.started_by = actor.id
+    db.session.commit()
+    signals.meeting_changed.send(meeting, event="started")
+    hook().class_started(meeting=meeting, klass=klass, schedule=schedule)
+    db.session.commit()
+    return meeting
+
+
+def _release_claim(meeting: Meeting) -> None:
+    db.session.rollback()
+    fresh = db.session.get(Meeting, meeting.id)
+    if fresh is not None and fresh.status == MeetingStatus.STARTING.value:
+        if fresh.started_at is None:
+            db.session.delete(fresh)
+        else:
+            fresh.status = MeetingStatus.ENDED.value
+        db.session.commit()
+
+
+def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
+    config = db.session.get(BackendConfig, meeting.backend_config_id) if meeting.backend_config_id else None
+    if config is None:
+        raise ServiceUnavailable("this class's meeting backend configuration was removed", code="backend_missing")
+    backend = backend_plugin(meeting.backend)
+    try:
+        target = backend.join(effective_settings(config), handle_of(meeting), _participant(user, klass))
+    except BackendUnavailable as exc:
+        raise ServiceUnavailable(f"the meeting server is not reachable right now: {exc.user_message}", code=exc.code) from exc
+    except BackendError as exc:
+        raise ServiceUnavailable(f"the meeting server refused the join: {exc.user_message}", code=exc.code) from exc
+    record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
+    db.session.commit()
+    hook().participant_joined(meeting=meeting, user=user, target=target)
+    return target
+
+
+def join_class(actor: User, schedule_id: int) -> JoinTarget:
+    """An enrolled, unblocked student (or the teacher) joins a running occurrence."""
+    schedule = db.session.get(Schedule, schedule_id)
+    if schedule is None or not access.is_member(actor, schedule.klass):
+        raise NotFound("no such class occurrence")
+    klass = schedule.klass
+    access.require_not_blocked(actor, klass.id)
+    if klass.status == ClassStatus.CANCELLED.value or schedule.status == ScheduleStatus.CANCELLED.value:
+        raise Conflict("this class occurrence is cancelled", code="class_cancelled")
+    meeting = _current_meeting(schedule.id)
+    if meeting is None or meeting.status != MeetingStatus.RUNNING.value:
+        if meeting is not None and meeting.status == MeetingStatus.ENDED.value:
+            raise Conflict("this class has ended", code="class_ended")
+        raise Conflict("the teacher has not started this class yet", code="not_started")
+    return _join_target(meeting, actor, klass)
+
+
+def end_class(actor: User, schedule_id: int) -> Meeting:
+    schedule = db.session.get(Schedule, schedule_id)
+    if schedule is None or not access.is_member(actor, schedule.klass):
+        raise NotFound("no such class occurrence")
+    access.require_class_manager(actor, schedule.klass)
+    meeting = _current_meeting(schedule.id)
+    if meeting is None or meeting.status != MeetingStatus.RUNNING.value:
+        raise Conflict("this class is not running", code="not_running")
+    backend = backend_plugin(meeting.backend)
+    if backend.capabilities.end:
+        config = db.session.get(BackendConfig, meeting.backend_config_id)
+        try:
+            backend.end_meeting(effective_settings(config), handle_of(meeting))
+        except BackendUnavailable as exc:
+            raise ServiceUnavailable(f"the meeting server is not reachable, the class is still running: {exc.user_message}", code=exc.code) from exc
+        except BackendError as exc:
+            log.warning("backend refused end of meeting %s: %s", meeting.id, exc.user_message)
+    mark_meeting_ended(meeting)
+    return meeting
+
+
+def meeting_state(actor: User, schedule_id: int) -> dict[str, Any]:
+    """What the class page polls: started yet? ended? which backend and what it can do."""
+    schedule = db.session.get(Schedule, schedule_id)
+    if schedule is None or not access.is_member(actor, schedule.klass):
+        raise NotFound("no such class occurrence")
+    meeting = _current_meeting(schedule.id)
+    state = meeting.status if meeting else "not_started"
+    backend = None
+    if meeting is not None:
+        plugin = backend_plugin(meeting.backend)
+        backend = {"name": plugin.name, "label": plugin.label, "capabilities": plugin.capabilities.as_dict()}
+    return {"schedule_id": schedule.id, "state": state, "backend": backend,
+            "started_at": meeting.started_at if meeting else None, "ended_at": meeting.ended_at if meeting else None}
+
+
+# Services for backend plugins (callbacks, webhooks, periodic sync).
+
+
+def find_meeting(backend: str, backend_meeting_id: str) -> Meeting | None:
+    return db.session.execute(
+        db.select(Meeting).filter_by(backend=backend, backend_meeting_id=backend_meeting_id)
+    ).scalars().first()
+
+
+def running_meetings(backend: str) -> list[Meeting]:
+    return list(db.session.execute(db.select(Meeting).filter_by(backend=backend, status=MeetingStatus.RUNNING.value)).scalars())
+
+
+def settings_for_meeting(meeting: Meeting) -> dict[str, Any]:
+    config = db.session.get(BackendConfig, meeting.backend_config_id)
+    if config is None:
+        raise NotFound("the backend configuration of this meeting was removed")
+    return effective_settings(config)
+
+
+def mark_meeting_ended(meeting: Meeting) -> bool:
+    """Idempotent: True only the first time. Commits."""
+    if meeting.status == MeetingStatus.ENDED.value:
+        return False
+    meeting.status = MeetingStatus.ENDED.value
+    meeting.ended_at = utcnow()
+    db.session.execute(
+        db.update(Attendance).where(Attendance.meeting_id == meeting.id, Attendance.left_at.is_(None)).values(left_at=meeting.ended_at)
+    )
+    db.session.commit()
+    signals.meeting_changed.send(meeting, event="ended")
+    hook().class_ended(meeting=meeting, klass=meeting.schedule.klass, schedule=meeting.schedule)
+    db.session.commit()
+    return True
+
+
+def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, source: str, left: bool = False) -> None:
+    now = utcnow()
+    row = db.session.execute(
+        db.select(Attendance).filter_by(meeting_id=meeting.id, user_id=user_id, display_name=name)
+    ).scalar_one_or_none()
+    if row is None:
+        row = Attendance(meeting_id=meeting.id, user_id=user_id, display_name=name, source=source,
+                         first_joined_at=now, last_seen_at=now)
+        db.session.add(row)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()
+            return
+    row.last_seen_at = now
+    row.left_at = now if left else None
+
+
+def store_recording(meeting: Meeting, info: RecordingInfo, *, storage_key: str | None = None) -> tuple[Recording, bool]:
+    """Insert or refresh a recording reported by a backend. Idempotent; returns (row, created)."""
+    existing = db.session.execute(
+        db.select(Recording).filter_by(backend=meeting.backend, backend_config_id=meeting.backend_config_id,
+                                       backend_record_id=info.record_id)
+    ).scalar_one_or_none()
+    created = existing is None
+    row = existing or Recording(
+        class_id=meeting.schedule.class_id, meeting_id=meeting.id, backend=meeting.backend,
+        backend_config_id=meeting.backend_config_id, backend_record_id=info.record_id,
+        title=info.title, published=info.published,
+    )
+    row.title = info.title or row.title
+    row.recorded_at = info.recorded_at or row.recorded_at
+    row.duration_seconds = info.duration_seconds if info.duration_seconds is not None else row.duration_seconds
+    row.playback_url = info.playback_url or row.playback_url
+    row.format = info.format or row.format
+    row.preview_images = list(info.preview_images) or row.preview_images or []
+    if storage_key:
+        row.storage_key = storage_key
+    if created:
+        db.session.add(row)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # A concurrent delivery of the same callback won the race.
+            db.session.rollback()
+            again = db.session.execute(
+                db.select(Recording).filter_by(backend=meeting.backend, backend_config_id=meeting.backend_config_id,
+                                               backend_record_id=info.record_id)
+            ).scalar_one()
+            return again, False
+        hook().recording_ready(recording=row)
+    db.session.commit()
+    return row, created

@@ -1,0 +1,21 @@
+"""Access to the loaded plugins from core services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from portal.plugins.manager import PluginRegistry, PortalPluginManager
+
+
+def plugin_manager() -> PortalPluginManager:
+    return current_app.extensions["portal.pm"]
+
+
+def plugins() -> PluginRegistry:
+    return current_app.extensions["portal.registry"]
+
+
+def hook() -> Any:
+    return plugin_manager().hook

@@ -1,0 +1,57 @@
+"""Password hashing and encryption of secrets at rest."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from flask import current_app
+
+_hasher = PasswordHasher()
+# Verifying against this keeps the timing of "no such user" equal to "wrong password".
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+ENCRYPTED_PREFIX = "enc:v1:"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def _fernet() -> Fernet:
+    digest = hashlib.sha256(("secrets-at-rest:" + current_app.config["SECRET_KEY"]).encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def encrypt_secret(value: str) -> str:
+    return ENCRYPTED_PREFIX + _fernet().encrypt(value.encode()).decode()
+
+
+def decrypt_secret(value: str) -> str:
+    if not value.startswith(ENCRYPTED_PREFIX):
+        return value
+    try:
+        return _fernet().decrypt(value[len(ENCRYPTED_PREFIX) :].encode()).decode()
+    except InvalidToken as exc:
+        raise RuntimeError("a stored secret cannot be decrypted: was SECRET_KEY changed?") from exc
+
+
+def mask_secret(value: str | None) -> str | None:
+    """What the API shows of a secret: enough to recognise it, never enough to use it."""
+    if not value:
+        return value
+    plain = decrypt_secret(value)
+    return "••••" + plain[-4:] if len(plain) >= 12 else "••••"

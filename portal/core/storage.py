@@ -1,0 +1,96 @@
+"""File storage: a local folder by default; other implementations plug in by configuration.
+
+Keys are portal-generated ("slides/12/3f2a....pdf"), never user file names, so a crafted
+name cannot escape the storage root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Protocol
+
+from flask import current_app, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from portal.core.errors import NotFound
+
+KEY_PATTERN = re.compile(r"^[a-z0-9_-]+(/[A-Za-z0-9_-]+)*\.[a-z0-9]{1,8}$")
+
+
+class Storage(Protocol):
+    def save(self, key: str, data: bytes, content_type: str) -> None: ...
+    def read(self, key: str) -> bytes: ...
+    def delete(self, key: str) -> None: ...
+    def download_url(self, key: str, expires_in: int, filename: str | None = None) -> str: ...
+
+
+def new_key(prefix: str, extension: str) -> str:
+    extension = re.sub(r"[^a-z0-9]", "", extension.lower())[:8] or "bin"
+    return f"{prefix}/{secrets.token_hex(16)}.{extension}"
+
+
+def check_key(key: str) -> str:
+    if not KEY_PATTERN.match(key) or ".." in key:
+        raise NotFound("no such file")
+    return key
+
+
+def _signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="portal-file-link")
+
+
+class LocalStorage:
+    def __init__(self, root: str):
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def save(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # readers never see half a file
+
+    def read(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound("no such file") from exc
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def download_url(self, key: str, expires_in: int, filename: str | None = None) -> str:
+        token = _signer().dumps({"k": check_key(key), "f": filename, "e": expires_in})
+        return url_for("files.download", token=token, _external=True)
+
+
+def resolve_download_token(token: str) -> tuple[str, str | None]:
+    """Key and file name of a signed local download link, or NotFound when forged/expired."""
+    try:
+        payload = _signer().loads(token, max_age=7 * 24 * 3600)
+        payload = _signer().loads(token, max_age=int(payload["e"]))
+    except (BadSignature, SignatureExpired, KeyError, ValueError) as exc:
+        raise NotFound("this download link is invalid or has expired") from exc
+    return check_key(payload["k"]), payload.get("f")
+
+
+def get_storage() -> Storage:
+    storage = current_app.extensions.get("portal.storage")
+    if storage is None:
+        storage = LocalStorage(current_app.config["STORAGE_DIR"])
+        current_app.extensions["portal.storage"] = storage
+    return storage
+
+
+def read_bytes(key: str) -> bytes:
+    return get_storage().read(key)
+
+
+def public_url(key: str, expires_in: int = 3600, filename: str | None = None) -> str:
+    return get_storage().download_url(key, expires_in, filename)

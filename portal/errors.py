@@ -1,0 +1,63 @@
+"""Every error becomes {"error": {"code", "message"}} on the API and a readable page elsewhere."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_jwt_extended.exceptions import CSRFError, JWTExtendedException
+from jwt import PyJWTError
+from werkzeug.exceptions import HTTPException
+
+from portal.core.errors import PortalError
+
+log = logging.getLogger("portal.errors")
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def error_response(status: int, code: str, message: str, details=None):
+    body = {"error": {"code": code, "message": message, "request_id": g.get("request_id", "")}}
+    if details is not None:
+        body["error"]["details"] = details
+    if wants_json() or not request.accept_mimetypes.accept_html:
+        return jsonify(body), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def init_error_handlers(app: Flask) -> None:
+    @app.errorhandler(PortalError)
+    def portal_error(exc: PortalError):
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return error_response(401, "csrf_failed", "the form's CSRF token is missing or wrong; reload the page")
+
+    @app.errorhandler(JWTExtendedException)
+    def jwt_error(exc: JWTExtendedException):
+        return error_response(401, "invalid_token", "your session token is invalid; sign in again")
+
+    @app.errorhandler(PyJWTError)
+    def pyjwt_error(exc: PyJWTError):
+        return error_response(401, "invalid_token", "your session token is invalid; sign in again")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+                 415: "unsupported_media_type", 429: "rate_limited"}
+        messages = {
+            404: "nothing here",
+            413: f"the request is too large (limit {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB)",
+            429: "too many requests; wait a moment and try again",
+        }
+        status = exc.code or 500
+        return error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or exc.name))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error",
+                              "something went wrong on our side; the error was logged with this request id")

@@ -1,0 +1,76 @@
+"""The plugin contract. Every hook here is documented in docs/plugins.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("portal")
+hookimpl = pluggy.HookimplMarker("portal")
+
+
+# Registration hooks: each receives a `register` callback and calls it once per object.
+
+
+@hookspec
+def register_meeting_backends(register) -> None:
+    """Register MeetingBackend objects: register(backend)."""
+
+
+@hookspec
+def register_notifiers(register) -> None:
+    """Register Notifier objects: register(notifier)."""
+
+
+@hookspec
+def register_auth_providers(register) -> None:
+    """Register AuthProvider objects: register(provider)."""
+
+
+@hookspec
+def register_periodic_jobs(register) -> None:
+    """Register PeriodicJob objects run by Celery beat or the in-process scheduler."""
+
+
+@hookspec
+def register_blueprints(app) -> None:
+    """Add Flask blueprints (webhooks, WHIP endpoints, SSO pages) to the app."""
+
+
+@hookspec
+def register_commands(cli) -> None:
+    """Add click commands or groups to the `portal` command line."""
+
+
+# Events: broadcast to every plugin, return values ignored.
+
+
+@hookspec
+def class_started(meeting: Any, klass: Any, schedule: Any) -> None:
+    """A teacher started a class occurrence; its meeting is running."""
+
+
+@hookspec
+def class_ended(meeting: Any, klass: Any, schedule: Any) -> None:
+    """A class occurrence's meeting ended (from the portal or a backend callback)."""
+
+
+@hookspec
+def participant_joined(meeting: Any, user: Any, target: Any) -> None:
+    """A user was handed a join target for a running meeting."""
+
+
+@hookspec
+def recording_ready(recording: Any) -> None:
+    """A new recording row exists (any backend)."""
+
+
+@hookspec
+def user_provisioned(user: Any, identity: Any, created: bool) -> None:
+    """An auth provider signed a user in; `created` is True on first login."""
+
+
+@hookspec
+def notification_delivered(notification: Any, result: Any) -> None:
+    """A notifier handed a message to its provider (or failed for good)."""

@@ -1,0 +1,140 @@
+"""Loading plugins: built-ins, then the `portal` entry-point group, filtered by allow/deny lists."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from portal.plugins import hookspecs
+from portal.plugins.types import AuthProvider, MeetingBackend, Notifier, PeriodicJob
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "portal"
+BUILTIN_MODULES = ("portal.core.outbox",)
+
+
+class PortalPluginManager(pluggy.PluginManager):
+    """A pluggy manager that also remembers each entry-point plugin's distribution version."""
+
+    def __init__(self) -> None:
+        super().__init__("portal")
+        self.versions: dict[str, str] = {}
+
+
+class PluginConfigurationError(RuntimeError):
+    """Two plugins claim the same name, or a plugin registered something malformed."""
+
+
+def _split(value: str | Iterable[str] | None) -> set[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {part.strip() for part in value.split(",") if part.strip()}
+    return set(value)
+
+
+def make_plugin_manager(
+    load_entrypoints: bool = True,
+    allow: str | Iterable[str] | None = None,
+    deny: str | Iterable[str] | None = None,
+    extra_plugins: Iterable[Any] = (),
+) -> PortalPluginManager:
+    """Build the plugin manager.
+
+    `allow` (PORTAL_PLUGINS) keeps only the named plugins; `deny` (PORTAL_DISABLE_PLUGINS)
+    drops the named ones. Names are entry-point names, or the module name for built-ins.
+    """
+    allowed = _split(allow)
+    denied = _split(deny) or set()
+
+    def wanted(name: str) -> bool:
+        return name not in denied and (allowed is None or name in allowed)
+
+    pm = PortalPluginManager()
+    pm.add_hookspecs(hookspecs)
+    for module_name in BUILTIN_MODULES:
+        short = module_name.rsplit(".", 1)[-1]
+        if wanted(short):
+            pm.register(importlib.import_module(module_name), name=short)
+    if load_entrypoints:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if not wanted(ep.name) or pm.get_plugin(ep.name) is not None:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception:
+                # One broken plugin must not take the whole portal down.
+                log.exception("plugin %s failed to load", ep.name)
+                continue
+            pm.register(plugin, name=ep.name)
+            if ep.dist is not None:
+                pm.versions[ep.name] = ep.dist.version
+    for plugin in extra_plugins:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        if wanted(name):
+            pm.register(plugin, name=name)
+    pm.check_pending()
+    return pm
+
+
+@dataclass
+class PluginRegistry:
+    """What the loaded plugins registered, looked up by name."""
+
+    backends: dict[str, MeetingBackend] = field(default_factory=dict)
+    notifiers: dict[str, list[Notifier]] = field(default_factory=dict)  # by channel
+    auth_providers: dict[str, AuthProvider] = field(default_factory=dict)
+    periodic_jobs: dict[str, PeriodicJob] = field(default_factory=dict)
+
+    @classmethod
+    def collect(cls, pm: pluggy.PluginManager) -> PluginRegistry:
+        registry = cls()
+
+        def add_backend(backend: MeetingBackend) -> None:
+            if not isinstance(backend, MeetingBackend):
+                raise PluginConfigurationError(f"{backend!r} does not implement MeetingBackend")
+            if backend.name in registry.backends:
+                raise PluginConfigurationError(f"two meeting backends named {backend.name!r}")
+            registry.backends[backend.name] = backend
+
+        def add_notifier(notifier: Notifier) -> None:
+            if not isinstance(notifier, Notifier):
+                raise PluginConfigurationError(f"{notifier!r} does not implement Notifier")
+            registry.notifiers.setdefault(notifier.channel, []).append(notifier)
+
+        def add_auth_provider(provider: AuthProvider) -> None:
+            if not isinstance(provider, AuthProvider):
+                raise PluginConfigurationError(f"{provider!r} does not implement AuthProvider")
+            if provider.name in registry.auth_providers:
+                raise PluginConfigurationError(f"two auth providers named {provider.name!r}")
+            registry.auth_providers[provider.name] = provider
+
+        def add_job(job: PeriodicJob) -> None:
+            if job.name in registry.periodic_jobs:
+                raise PluginConfigurationError(f"two periodic jobs named {job.name!r}")
+            registry.periodic_jobs[job.name] = job
+
+        pm.hook.register_meeting_backends(register=add_backend)
+        pm.hook.register_notifiers(register=add_notifier)
+        pm.hook.register_auth_providers(register=add_auth_provider)
+        pm.hook.register_periodic_jobs(register=add_job)
+        return registry
+
+
+def describe_plugins(pm: PortalPluginManager) -> list[dict[str, Any]]:
+    """Name, version and implemented hooks of each loaded plugin (for `portal plugins`)."""
+    from portal import __version__
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        if plugin is None:
+            continue
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        rows.append({"name": name, "version": pm.versions.get(name, __version__), "hooks": hooks})
+    return rows

@@ -1,0 +1,240 @@
+"""Data that crosses the plugin boundary. Plugins receive and return only these types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; the core shows missing abilities instead of failing late."""
+
+    recording: bool = False
+    slides: bool = False
+    breakout: bool = False
+    lobby: bool = False
+    end: bool = False
+    attendance: bool = False
+    embed: bool = False
+
+    def as_dict(self) -> dict[str, bool]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class SlideRef:
+    """A slide deck the backend should preload.
+
+    `url` is a time-limited download link on the portal; `read()` returns the bytes for
+    backends that must inline the document.
+    """
+
+    filename: str
+    size_bytes: int
+    url: str | None
+    read: Any  # Callable[[], bytes]
+
+
+@dataclass(frozen=True)
+class Participant:
+    user_id: int
+    name: str
+    email: str
+    role: Literal["moderator", "viewer"]
+    avatar_url: str | None = None
+
+
+@dataclass(frozen=True)
+class MeetingSpec:
+    """Everything a backend needs to create the meeting of one class occurrence."""
+
+    meeting_key: str  # stable, unique per class occurrence and installation
+    class_id: int
+    schedule_id: int
+    title: str
+    description: str
+    starts_at: datetime
+    ends_at: datetime
+    record: bool
+    teacher: Participant
+    slides: list[SlideRef] = field(default_factory=list)
+    # Absolute URLs on the portal the backend may call back (end, recording ready, events).
+    callback_urls: Mapping[str, str] = field(default_factory=dict)
+    portal_url: str = ""
+
+
+@dataclass
+class MeetingHandle:
+    """The backend's reference to a running meeting; `data` is stored in meetings.data."""
+
+    backend: str
+    meeting_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JoinTarget:
+    """Where a participant goes: a redirect, or data for embedding in the class page."""
+
+    kind: Literal["redirect", "embed"]
+    url: str
+    embed: Mapping[str, Any] = field(default_factory=dict)
+    new_tab: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "url": self.url, "embed": dict(self.embed), "new_tab": self.new_tab}
+
+
+@dataclass(frozen=True)
+class AttendeeInfo:
+    name: str
+    user_id: int | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class MeetingStatus:
+    running: bool
+    participant_count: int = 0
+    attendees: list[AttendeeInfo] = field(default_factory=list)
+    ended: bool = False
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    record_id: str
+    title: str
+    recorded_at: datetime | None = None
+    duration_seconds: int | None = None
+    playback_url: str | None = None
+    format: str | None = None
+    published: bool = True
+    preview_images: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    ok: bool
+    message: str
+    version: str | None = None
+    latency_ms: float | None = None
+
+
+class BackendError(Exception):
+    """A backend could not do what was asked. `user_message` is shown to people."""
+
+    def __init__(self, user_message: str, *, code: str = "backend_error", retryable: bool = False):
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.code = code
+        self.retryable = retryable
+
+
+class BackendUnavailable(BackendError):
+    """The backend did not answer (down, timeout, garbage): the core answers 503."""
+
+    def __init__(self, user_message: str, *, code: str = "backend_unavailable"):
+        super().__init__(user_message, code=code, retryable=True)
+
+
+@runtime_checkable
+class MeetingBackend(Protocol):
+    """A conferencing system. `settings` is the admin's config for this backend instance."""
+
+    name: str
+    label: str
+    capabilities: Capabilities
+    settings_schema: Mapping[str, Any]  # JSON Schema; properties with "writeOnly": true are secrets
+
+    def create_meeting(self, settings: Mapping[str, Any], spec: MeetingSpec) -> MeetingHandle: ...
+
+    def join(
+        self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant
+    ) -> JoinTarget: ...
+
+    def end_meeting(self, settings: Mapping[str, Any], handle: MeetingHandle) -> None: ...
+
+    def status(self, settings: Mapping[str, Any], handle: MeetingHandle) -> MeetingStatus: ...
+
+    def list_recordings(
+        self, settings: Mapping[str, Any], handle: MeetingHandle
+    ) -> list[RecordingInfo]: ...
+
+    def delete_recording(self, settings: Mapping[str, Any], record_id: str) -> None: ...
+
+    def check_health(self, settings: Mapping[str, Any]) -> HealthResult: ...
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class NotificationMessage:
+    channel: str
+    recipient: str  # email address or E.164 phone number
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    notification_id: int | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    status: Literal["sent", "queued", "failed"]
+    provider_id: str | None = None
+    retryable: bool = False
+    error: str | None = None
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    channel: str
+    name: str
+
+    def send(self, message: NotificationMessage) -> DeliveryResult: ...
+
+
+@dataclass(frozen=True)
+class ExternalIdentity:
+    """A person as an auth provider vouches for them; the core provisions the user."""
+
+    provider: str
+    subject: str
+    email: str
+    name: str
+    role: Literal["admin", "teacher", "student"]
+    phone: str | None = None
+
+
+@runtime_checkable
+class AuthProvider(Protocol):
+    """A way to sign in other than a portal password (SSO)."""
+
+    name: str
+    label: str
+
+    def login_url(self, next_path: str | None) -> str | None:
+        """Where "Sign in with <label>" sends the browser; None hides the button."""
+        ...
+
+    def logout_url(self) -> str | None:
+        """Where the browser goes after portal logout (single logout), or None."""
+        ...
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A function run every `every_seconds` by Celery beat or the in-process scheduler."""
+
+    name: str
+    every_seconds: int
+    func: Any  # Callable[[], object]; runs inside an app context

@@ -1,0 +1,118 @@
+"""Background work: Celery (worker + beat on Redis) in production, a thread in the demo.
+
+Periodic jobs come from the core and from plugins (register_periodic_jobs). Both runners
+execute the very same job functions inside an app context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+
+from celery import Celery, Task
+from flask import Flask, current_app
+
+from portal.plugins.types import PeriodicJob
+
+log = logging.getLogger(__name__)
+
+
+def core_jobs() -> list[PeriodicJob]:
+    from portal.core import auth_tokens, backends
+
+    return [
+        PeriodicJob("backend-health", 60, backends.check_all_health),
+        PeriodicJob("purge-revoked-tokens", 3600, auth_tokens.purge_expired),
+    ]
+
+
+def all_jobs(app: Flask) -> dict[str, PeriodicJob]:
+    jobs = {job.name: job for job in core_jobs()}
+    jobs.update(app.extensions["portal.registry"].periodic_jobs)
+    return jobs
+
+
+def run_job(name: str) -> None:
+    from portal.extensions import db
+
+    job = all_jobs(current_app._get_current_object())[name]
+    try:
+        job.func()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("periodic job %s failed", name)
+        raise
+    finally:
+        db.session.remove()
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Flask's documented Celery pattern: every task runs inside an app context."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    broker = app.config["REDIS_URL"] or "memory://"
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.conf.update(
+        broker_url=broker,
+        result_backend=app.config["REDIS_URL"] or "cache+memory://",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        timezone="UTC",
+        beat_schedule={
+            f"periodic:{job.name}": {"task": "portal.periodic", "schedule": float(job.every_seconds), "args": (job.name,)}
+            for job in all_jobs(app).values()
+        },
+    )
+    celery_app.set_default()
+
+    @celery_app.task(name="portal.periodic", ignore_result=True)
+    def periodic(name: str) -> None:
+        run_job(name)
+
+    app.extensions["celery"] = celery_app
+    return celery_app
+
+
+class InProcessScheduler(threading.Thread):
+    """Runs the periodic jobs in a daemon thread when there is no Celery beat (make run)."""
+
+    def __init__(self, app: Flask):
+        super().__init__(name="portal-scheduler", daemon=True)
+        self.app = app
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        next_run: dict[str, float] = {}
+        while not self.stop_event.is_set():
+            with self.app.app_context():
+                jobs = all_jobs(self.app)
+                now = time.monotonic()
+                for name, job in jobs.items():
+                    if now >= next_run.get(name, 0):
+                        next_run[name] = now + job.every_seconds
+                        # A failure is already logged; the next tick tries again.
+                        with contextlib.suppress(Exception):
+                            run_job(name)
+            self.stop_event.wait(1.0)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+def init_tasks(app: Flask) -> None:
+    celery_init_app(app)
+    if app.config.get("RUN_SCHEDULER"):
+        scheduler = InProcessScheduler(app)
+        app.extensions["portal.scheduler"] = scheduler
+        scheduler.start()
