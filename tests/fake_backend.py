@@ -37,6 +37,8 @@ class FakeBackend:
     def reset(self) -> None:
         self.created: list = []
         self.ended: list[str] = []
+        self.published: dict[str, bool] = {}
+        self.deleted: list[str] = []
         self.fail_with: Exception | None = None
         self.create_delay = 0.0
         self.lock = threading.Lock()
@@ -64,8 +66,11 @@ class FakeBackend:
     def list_recordings(self, settings, handle):
         return [RecordingInfo(record_id=f"rec-{handle.meeting_id}", title="Recording")]
 
+    def publish_recording(self, settings, record_id, published):
+        self.published[record_id] = published
+
     def delete_recording(self, settings, record_id):
-        return None
+        self.deleted.append(record_id)
 
     def check_health(self, settings):
         if isinstance(self.fail_with, BackendUnavailable):
