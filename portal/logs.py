@@ -23,6 +23,26 @@ def redact(text: str) -> str:
     return SECRET_PATTERNS[1].sub("[redacted-jwt]", text)
 
 
+def _install_redacting_record_factory() -> None:
+    """Redact every log record at creation, whatever logger or handler it goes to
+    (third-party libraries log URLs that may carry checksums or tokens)."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "portal_redacting", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is the caller's bug; leave it as is
+            return record
+        record.msg, record.args = redact(message), ()
+        return record
+
+    factory.portal_redacting = True
+    logging.setLogRecordFactory(factory)
+
+
 class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = g.get("request_id", "-") if has_request_context() else "-"
@@ -49,6 +69,7 @@ class TextFormatter(logging.Formatter):
 
 
 def init_logging(app: Flask) -> None:
+    _install_redacting_record_factory()
     root = logging.getLogger("portal")
     if not any(isinstance(h.formatter, JsonFormatter | TextFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)

@@ -85,6 +85,7 @@ def make_app(database_url: str, tmp_path: Path, **overrides):
         "EXTRA_PLUGINS": [fake_backend],
         "LOG_JSON": True,
         "MEETING_START_WAIT_SECONDS": 5,
+        "LOGIN_RATE_LIMIT": "1000 per minute",
     }
     config.update(overrides)
     return create_app(config)

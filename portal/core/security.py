@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -11,8 +12,12 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 
 _hasher = PasswordHasher()
-# Verifying against this keeps the timing of "no such user" equal to "wrong password".
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Verifying against this keeps the timing of "no such user" equal to "wrong password".
+    return _hasher.hash("not-a-real-password")
 ENCRYPTED_PREFIX = "enc:v1:"
 
 
@@ -22,7 +27,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
