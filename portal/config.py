@@ -30,6 +30,7 @@ def default_config(instance_path: str) -> dict:
         "BACKEND_TIMEOUT_SECONDS": 10,
         "MEETING_START_WAIT_SECONDS": 15,
         "LOG_JSON": True,
+        "PASSWORD_HASH_PROFILE": "default",
     }
 
 

@@ -86,6 +86,7 @@ def make_app(database_url: str, tmp_path: Path, **overrides):
         "LOG_JSON": True,
         "MEETING_START_WAIT_SECONDS": 5,
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        "PASSWORD_HASH_PROFILE": "cheapest-for-tests",
     }
     config.update(overrides)
     return create_app(config)

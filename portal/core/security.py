@@ -6,34 +6,44 @@ import base64
 import hashlib
 from functools import lru_cache
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 
-_hasher = PasswordHasher()
-
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    # Verifying against this keeps the timing of "no such user" equal to "wrong password".
-    return _hasher.hash("not-a-real-password")
 ENCRYPTED_PREFIX = "enc:v1:"
+
+_HASHERS = {
+    "default": PasswordHasher(),  # argon2id with the library's (RFC 9106) parameters
+    # Only for test suites, where hundreds of hashes would otherwise dominate the run time.
+    "cheapest-for-tests": PasswordHasher.from_parameters(profiles.CHEAPEST),
+}
+
+
+def _profile() -> str:
+    return current_app.config.get("PASSWORD_HASH_PROFILE", "default")
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(profile: str) -> str:
+    # Verifying against this keeps the timing of "no such user" equal to "wrong password".
+    return _HASHERS[profile].hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _HASHERS[_profile()].hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    hasher = _HASHERS[_profile()]
     try:
-        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        return hasher.verify(password_hash or _dummy_hash(_profile()), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
 def password_needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    return _HASHERS[_profile()].check_needs_rehash(password_hash)
 
 
 def _fernet() -> Fernet:
