@@ -106,3 +106,19 @@ def test_change_password(client, make_user, login):
     assert api.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": "short"}).status_code == 400
     assert api.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": "a-new-password-1"}).status_code == 204
     assert client.post("/api/auth/login", json={"email": user.email, "password": "a-new-password-1"}).status_code == 200
+
+
+def test_rate_limit_is_shared_through_redis_across_processes(database_url, tmp_path, make_user, redis_url):
+    """With PORTAL_REDIS_URL set, every worker process counts against the same limit."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    user = make_user()
+    worker_a = make_app(database_url, tmp_path, REDIS_URL=redis_url, LOGIN_RATE_LIMIT="2 per minute").test_client()
+    worker_b = make_app(database_url, tmp_path, REDIS_URL=redis_url, LOGIN_RATE_LIMIT="2 per minute").test_client()
+    attempt = {"email": user.email, "password": "wrong-password!"}
+    assert worker_a.post("/api/auth/login", json=attempt).status_code == 401
+    assert worker_b.post("/api/auth/login", json=attempt).status_code == 401
+    assert worker_a.post("/api/auth/login", json=attempt).status_code == 429
+    assert worker_b.post("/api/auth/login", json=attempt).status_code == 429
+    assert redis.Redis.from_url(redis_url).keys("LIMITS*"), "the counters must live in Redis"
