@@ -140,6 +140,8 @@ def serve_command(host: str, port: int) -> None:
         app.extensions["portal.scheduler"] = scheduler
         scheduler.start()
     click.echo(f"Serving the portal on http://{host}:{port}/")
+    # Flask's CLI marks itself to make app.run() a no-op; this command is the server on purpose.
+    os.environ.pop("FLASK_RUN_FROM_CLI", None)
     socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False)
 
 
