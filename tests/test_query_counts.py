@@ -1,0 +1,78 @@
+"""The main list endpoints run a fixed number of queries, however many rows they return
+(no N+1): counted with a cursor listener while the data grows tenfold."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+
+from portal.core import classes
+from portal.core.types import utcnow
+from portal.extensions import db
+
+
+@contextmanager
+def count_queries():
+    statements: list[str] = []
+
+    def listener(conn, cursor, statement, params, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+
+
+def _populate(teacher, students, how_many: int, make_user):
+    """Half the classes are the main teacher's, half each have a teacher of their own, so a
+    lazily loaded relation would cost one query per row."""
+    start = utcnow() + timedelta(hours=1)
+    mine = None
+    for n in range(how_many):
+        owner = teacher if n % 2 == 0 else make_user("teacher")
+        klass = classes.create_class(owner, classes.ClassInput(
+            title=f"Class {n}", starts_at=start + timedelta(hours=n), duration_minutes=30))
+        classes.enrol(owner, klass.id, [s.id for s in students])
+        mine = klass if owner is teacher else mine
+    db.session.commit()
+    db.session.expire_all()  # what the next request sees is not already in the identity map
+    return mine
+
+
+@pytest.mark.parametrize("who", ["student", "teacher", "admin"])
+def test_list_and_calendar_queries_do_not_grow_with_rows(make_user, login, who):
+    teacher, admin = make_user("teacher"), make_user("admin")
+    students = [make_user("student") for _ in range(3)]
+    people = {"student": students[0], "teacher": teacher, "admin": admin}
+    api = login(people[who])
+    window = {"start": utcnow().isoformat(), "end": (utcnow() + timedelta(days=30)).isoformat()}
+    urls = ["/api/classes", "/api/schedules"]
+
+    counts = {}
+    for size in (2, 20):
+        last = _populate(teacher, students, size if size == 2 else size - 2, make_user)
+        for url in urls:
+            db.session.expire_all()
+            with count_queries() as statements:
+                response = api.get(url, query_string=window if url == "/api/schedules" else None)
+            assert response.status_code == 200
+            counts[(url, size)] = len(statements)
+    for url in urls:
+        assert counts[(url, 20)] == counts[(url, 2)], f"{url} makes more queries with more rows: {counts}"
+
+    if who != "student":
+        db.session.expire_all()
+        with count_queries() as statements:
+            assert api.get(f"/api/classes/{last.id}/enrolments").status_code == 200
+        few = len(statements)
+        classes.enrol(teacher, last.id, [make_user("student").id for _ in range(10)])
+        db.session.commit()
+        db.session.expire_all()
+        with count_queries() as statements:
+            assert len(api.get(f"/api/classes/{last.id}/enrolments").get_json()) == 13
+        assert len(statements) == few
