@@ -1,0 +1,125 @@
+"""Calendar and list endpoints on a large school: 100,000 classes, 1,000,000 enrolments.
+
+Target: p99 < 50 ms per request through gunicorn (4 workers) on PostgreSQL + Redis.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import requests
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+
+from bench.common import Gunicorn, Result, fresh_database, percentile, timed_calls
+
+CLASSES = 100_000
+ENROLMENTS = 1_000_000
+TEACHERS = 2_000
+STUDENTS = 50_000
+PER_CLASS = ENROLMENTS // CLASSES
+PASSWORD = "bench-password-1"
+REQUESTS = 1_500
+CONCURRENCY = 8
+
+
+def _copy(conn, table: str, columns: list[str], rows) -> None:
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join("\\N" if v is None else str(v) for v in row) + "\n")
+    buffer.seek(0)
+    with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        while chunk := buffer.read(1 << 20):
+            copy.write(chunk)
+
+
+def populate(database_url: str) -> dict:
+    url = sa.engine.make_url(database_url)
+    dsn = f"host={url.host} port={url.port or 5432} dbname={url.database} user={url.username} password={url.password}"
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    password_hash = PasswordHasher().hash(PASSWORD)
+    rng = random.Random(7)
+    with psycopg.connect(dsn, autocommit=False) as conn:
+        users = [(i, f"teacher{i}@bench.school", f"Teacher {i}", "teacher") for i in range(1, TEACHERS + 1)]
+        users += [(TEACHERS + i, f"student{i}@bench.school", f"Student {i}", "student") for i in range(1, STUDENTS + 1)]
+        users.append((TEACHERS + STUDENTS + 1, "admin@bench.school", "Admin", "admin"))
+        _copy(conn, "users", ["id", "email", "name", "role", "password_hash", "is_active", "notify_email",
+                              "notify_sms", "created_at", "updated_at"],
+              ((i, e, n, r, password_hash, "t", "t", "f", now, now) for i, e, n, r in users))
+        offsets, channels = json.dumps([1440, 15]), json.dumps(["email"])
+        _copy(conn, "classes", ["id", "title", "description", "teacher_id", "timezone", "duration_minutes", "record",
+                                "reminder_offsets", "reminder_channels", "status", "created_at", "updated_at"],
+              ((c, f"Class {c}", "", 1 + c % TEACHERS, "Europe/Paris", 60, "f", offsets, channels, "active", now, now)
+               for c in range(1, CLASSES + 1)))
+        year_start = now - timedelta(days=180)
+        starts = {c: year_start + timedelta(minutes=30 * rng.randrange(0, 365 * 24 * 2)) for c in range(1, CLASSES + 1)}
+        _copy(conn, "schedules", ["id", "class_id", "starts_at", "ends_at", "original_starts_at", "status",
+                                  "created_at", "updated_at"],
+              ((c, c, s, s + timedelta(hours=1), s, "scheduled", now, now) for c, s in starts.items()))
+
+        def enrolments():
+            n = 0
+            for c in range(1, CLASSES + 1):
+                for student in rng.sample(range(1, STUDENTS + 1), PER_CLASS):
+                    n += 1
+                    yield (n, c, TEACHERS + student, now)
+
+        _copy(conn, "class_enrolments", ["id", "class_id", "user_id", "created_at"], enrolments())
+        for table in ("users", "classes", "schedules", "class_enrolments"):
+            conn.execute(f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))")
+        conn.commit()
+        conn.execute("analyze")
+    return {"teachers": TEACHERS, "students": STUDENTS}
+
+
+def _login(base: str, email: str) -> str:
+    response = requests.post(f"{base}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=30)
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def run() -> list[Result]:
+    results: list[Result] = []
+    with fresh_database("bench_calendar") as url:
+        populate(url)
+        with Gunicorn(url, workers=4) as server:
+            rng = random.Random(11)
+            people = {
+                "student": [f"student{rng.randrange(1, STUDENTS)}@bench.school" for _ in range(20)],
+                "teacher": [f"teacher{rng.randrange(1, TEACHERS)}@bench.school" for _ in range(20)],
+            }
+            tokens = {role: [_login(server.base, e) for e in emails] for role, emails in people.items()}
+            now = datetime.now(UTC)
+            week = {"start": now.isoformat(), "end": (now + timedelta(days=7)).isoformat()}
+            month = {"start": now.isoformat(), "end": (now + timedelta(days=31)).isoformat()}
+            cases = [
+                ("student calendar, one week", "student", "/api/schedules", week),
+                ("teacher calendar, one month", "teacher", "/api/schedules", month),
+                ("student class list", "student", "/api/classes", {"limit": 50}),
+                ("teacher class list", "teacher", "/api/classes", {"limit": 50}),
+            ]
+            sessions = [requests.Session() for _ in range(CONCURRENCY * 2)]
+            for label, role, path, params in cases:
+                def call(i, role=role, path=path, params=params):
+                    token = tokens[role][i % len(tokens[role])]
+                    response = sessions[i % len(sessions)].get(
+                        f"{server.base}{path}", params=params, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+                    response.raise_for_status()
+
+                timed_calls(call, 100, CONCURRENCY)  # warm-up: connections, caches
+                latencies, errors = timed_calls(call, REQUESTS, CONCURRENCY)
+                p99 = percentile(latencies, 99)
+                results.append(Result("calendar/list (100k classes, 1M enrolments)", f"{label} p50", round(percentile(latencies, 50), 1), "ms"))
+                results.append(Result("calendar/list (100k classes, 1M enrolments)", f"{label} p99", round(p99, 1), "ms",
+                                      "< 50 ms", p99 < 50 and not errors, f"{len(errors)} errors" if errors else ""))
+    return results
+
+
+if __name__ == "__main__":
+    from bench.report import print_table
+
+    print_table(run())
