@@ -83,7 +83,7 @@ def _now_ms() -> int:
 
 
 class BBBSimulator:
-    def __init__(self, secret: str = "sim-secret-0123456789abcdef", supported: tuple[str, ...] = ("sha1", "sha256", "sha384", "sha512"),
+    def __init__(self, secret: str = "sim-secret-0123456789abcdef0123456789abcdef", supported: tuple[str, ...] = ("sha1", "sha256", "sha384", "sha512"),
                  version: str = "2.0", bbb_version: str = "3.0.4"):
         self.secret = secret
         self.supported = supported
