@@ -275,8 +275,9 @@ def test_recording_callback_while_bbb_is_down_asks_bbb_to_retry(school, login, s
 
 
 def test_periodic_sync_without_any_callback(school, login, sim, app):
-    from portal.tasks import run_job
     from portal_bbb_backend.sync import sync_all
+
+    from portal.tasks import run_job
 
     teacher = login(school.teacher)
     sid = school.schedule.id
@@ -326,7 +327,7 @@ def test_sync_ends_a_meeting_bbb_forgot(school, login, sim):
 
 def test_publish_unpublish_and_delete_call_bbb(school, login, sim, callbacks_to_portal):
     from portal.core.backends import backend_plugin
-    from portal.core.meetings import settings_for_meeting
+    from portal.core.meetings import handle_of, settings_for_meeting
 
     meeting = _run_and_record(school, login, sim)
     [record_id] = sim.finish_recordings()
@@ -344,7 +345,7 @@ def test_publish_unpublish_and_delete_call_bbb(school, login, sim, callbacks_to_
     backend.delete_recording(settings, record_id)
     assert sim.recordings[record_id].state == "deleted"
     backend.delete_recording(settings, record_id)  # again: already gone is fine
-    assert backend.list_recordings(settings, __import__("portal.core.meetings", fromlist=["x"]).handle_of(meeting)) == []
+    assert backend.list_recordings(settings, handle_of(meeting)) == []
 
 
 def test_bbb_down_gives_503_and_nothing_half_created(school, login, sim):
