@@ -178,3 +178,26 @@ def test_inline_slides_stay_within_the_post_limit():
     assert report["inline"] == ["a.pdf", "c.pdf"]
     assert report["skipped"] == ["b.pdf"]
     assert len(body) <= 2 * 1024 * 1024
+
+
+def test_cli_adds_a_bbb_endpoint_and_syncs(app, make_user, sim):
+    from portal_bbb_backend import bbb_group
+
+    from portal.core.models import BackendConfig
+
+    admin_user = make_user("admin")
+    runner = app.test_cli_runner()
+    result = runner.invoke(bbb_group, ["add", "--name", "Scalelite", "--url", sim.api_url, "--secret", sim.secret,
+                                       "--default", "--admin", admin_user.email])
+    assert result.exit_code == 0, result.output
+    assert "test: OK" in result.output
+    config = db.session.execute(db.select(BackendConfig).filter_by(name="Scalelite")).scalar_one()
+    assert config.backend == "bbb" and config.is_default and config.health_ok
+    assert config.settings["secret"] != sim.secret  # stored encrypted
+
+    refused = runner.invoke(bbb_group, ["add", "--name", "X", "--url", sim.api_url, "--secret", sim.secret,
+                                        "--admin", make_user("teacher").email])
+    assert refused.exit_code != 0 and "not an admin" in refused.output
+
+    synced = runner.invoke(bbb_group, ["sync"])
+    assert synced.exit_code == 0 and "recordings_created=0" in synced.output

@@ -392,3 +392,17 @@ def test_slide_bytes_are_base64_in_the_create_body(school, login, sim):
     body = sim.calls("create")[0].body
     assert base64.b64encode(b"%PDF-1.4 tiny") in body
     assert b'<module name="presentation">' in body
+
+
+def test_sync_is_scheduled_by_celery_beat_and_runs_as_its_task(school, login, sim, app):
+    celery_app = app.extensions["celery"]
+    entry = celery_app.conf.beat_schedule["periodic:bbb-sync"]
+    assert entry["task"] == "portal.periodic" and entry["args"] == ("bbb-sync",)
+    assert entry["schedule"] == 60.0
+
+    login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start")
+    meeting_pk = db.session.execute(db.select(Meeting.id)).scalar_one()
+    sim.meetings.clear()
+    celery_app.tasks["portal.periodic"].apply(args=("bbb-sync",)).get(timeout=30)
+    db.session.expire_all()
+    assert db.session.get(Meeting, meeting_pk).status == "ended"
