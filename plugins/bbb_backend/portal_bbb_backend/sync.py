@@ -51,11 +51,17 @@ def sync_attendance(meeting: Meeting, info: MeetingInfo) -> None:
     db.session.commit()
 
 
-def sync_meeting(meeting: Meeting) -> str:
-    """Reconcile one running meeting; returns what happened (for logs and tests)."""
+def sync_meeting(meeting: Meeting, unreachable: set[int] | None = None) -> str:
+    """Reconcile one running meeting; returns what happened (for logs and tests).
+
+    `unreachable` collects configs whose server did not answer, so one dead server costs
+    one timeout per run instead of one per meeting.
+    """
     settings = _settings(meeting)
     if settings is None or not meeting.backend_meeting_id:
         return "skipped"
+    if unreachable is not None and meeting.backend_config_id in unreachable:
+        return "unreachable"
     try:
         info = client_for(settings).get_meeting_info(meeting.backend_meeting_id)
     except BBBError as exc:
@@ -66,6 +72,8 @@ def sync_meeting(meeting: Meeting) -> str:
         return "error"
     except BBBUnavailable as exc:
         log.warning("bbb sync: server unreachable for %s: %s", meeting.backend_meeting_id, exc.user_message)
+        if unreachable is not None and meeting.backend_config_id is not None:
+            unreachable.add(meeting.backend_config_id)
         return "unreachable"
     ours = (meeting.data or {}).get("createTime")
     if info.ended or (ours and info.create_time and info.create_time != ours):
@@ -109,8 +117,9 @@ def sync_recordings(meeting_rows: list[Meeting]) -> int:
 def sync_all() -> dict[str, int]:
     """The periodic job: status + attendance of running meetings, then recent recordings."""
     outcome: dict[str, int] = defaultdict(int)
+    unreachable: set[int] = set()
     for meeting in meetings.running_meetings(NAME):
-        outcome[sync_meeting(meeting)] += 1
+        outcome[sync_meeting(meeting, unreachable)] += 1
     since = utcnow() - RECORDING_LOOKBACK
     recent = list(db.session.execute(
         db.select(Meeting).where(
@@ -118,5 +127,5 @@ def sync_all() -> dict[str, int]:
             db.or_(Meeting.status == MeetingState.RUNNING.value, Meeting.ended_at >= since),
         )
     ).scalars())
-    outcome["recordings_created"] = sync_recordings(recent)
+    outcome["recordings_created"] = sync_recordings([m for m in recent if m.backend_config_id not in unreachable])
     return dict(outcome)

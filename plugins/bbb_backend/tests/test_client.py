@@ -163,3 +163,28 @@ def test_get_recordings_follows_paging(sim):
 ])
 def test_api_base_accepts_what_admins_paste(given, expected):
     assert api_base(given) == expected
+
+
+def test_meeting_info_running_and_recording_metadata(sim):
+    from bbb_simulator import SimAttendee, SimRecording
+
+    client = BBBClient(sim.api_url, sim.secret)
+    created = client.create({"meetingID": "m-3", "name": "Class", "meta_portal-class-id": 9})
+    assert client.is_meeting_running("m-3") is False  # created, nobody in yet
+    sim.meetings["m-3"].attendees.append(SimAttendee("12", "Ada", "MODERATOR"))
+    assert client.is_meeting_running("m-3") is True
+    info = client.get_meeting_info("m-3")
+    assert info.create_time == created.findtext("createTime")
+    assert info.attendees[0].user_id == "12" and info.attendees[0].role == "MODERATOR"
+    assert not info.ended
+    assert [m.meeting_id for m in client.get_meetings()] == ["m-3"]
+    client.end("m-3")
+    with pytest.raises(BBBError) as gone:
+        client.get_meeting_info("m-3")
+    assert gone.value.message_key == "notFound"
+
+    sim.recordings["r1"] = SimRecording("r1", "m-3", "r1", "Class", 1000, 61000, {"meetingName": "Class"}, state="published")
+    client.update_recordings(["r1"], {"portal-note": "exam review"})
+    [rec] = client.get_recordings(record_ids=["r1"])
+    assert rec.metadata["portal-note"] == "exam review"
+    assert rec.formats[0].type == "presentation" and rec.formats[0].length_minutes == 1

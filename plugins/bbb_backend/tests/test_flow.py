@@ -6,6 +6,8 @@ import base64
 import threading
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
+
 from portal.core.models import Attendance, Meeting, Recording, Slide
 from portal.extensions import db
 
@@ -257,6 +259,8 @@ def test_forged_recording_callback_is_rejected(school, login, sim, callbacks_to_
     assert response.status_code == 401
     assert client.post("/plugins/bbb/recording-ready", data={"signed_parameters": "not.a.jwt"}).status_code == 401
     assert client.post("/plugins/bbb/recording-ready", data={}).status_code == 400
+    unsigned = jwt.encode({"meeting_id": meeting.backend_meeting_id, "record_id": record_id}, None, algorithm="none")
+    assert client.post("/plugins/bbb/recording-ready", data={"signed_parameters": unsigned}).status_code == 401
     unknown = sim.signed_parameters("no-such-meeting", record_id)
     assert client.post("/plugins/bbb/recording-ready", data={"signed_parameters": unknown}).status_code == 410
     assert _count(Recording) == 0
@@ -406,3 +410,24 @@ def test_sync_is_scheduled_by_celery_beat_and_runs_as_its_task(school, login, si
     celery_app.tasks["portal.periodic"].apply(args=("bbb-sync",)).get(timeout=30)
     db.session.expire_all()
     assert db.session.get(Meeting, meeting_pk).status == "ended"
+
+
+def test_sync_with_bbb_down_keeps_meetings_running_and_tries_once_per_server(school, login, sim, make_user):
+    from portal_bbb_backend.sync import sync_all
+
+    from portal.core import classes
+    from portal.core.types import utcnow
+
+    teacher = login(school.teacher)
+    teacher.post(f"/api/schedules/{school.schedule.id}/start")
+    other = classes.create_class(school.teacher, classes.ClassInput(
+        title="Biology", starts_at=utcnow(), duration_minutes=30))
+    db.session.commit()
+    teacher.post(f"/api/schedules/{classes.list_schedules(school.teacher, other.id)[0].id}/start")
+    before = len(sim.calls("getMeetingInfo"))
+    sim.http_status = 503
+    outcome = sync_all()
+    assert outcome["unreachable"] == 2
+    assert len(sim.calls("getMeetingInfo")) - before == 2  # one call plus its retry, for the first meeting only
+    assert sim.calls("getRecordings") == []
+    assert {m.status for m in db.session.execute(db.select(Meeting)).scalars()} == {"running"}
