@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from portal.plugins import (
     AttendeeInfo,
+    BackendError,
     Capabilities,
     HealthResult,
     JoinTarget,
@@ -218,6 +219,11 @@ class BBBBackend:
         client = client_for(settings)
         body, slides = presentation_xml(list(spec.slides)) if spec.slides else (None, None)
         root = client.create(self.create_params(settings, spec), body)
+        if root.findtext("hasBeenForciblyEnded", "").strip() == "true":
+            # Older bbb-web answers a create for an ended meeting that is still in memory with
+            # that ended meeting; nobody could join it. It is forgotten within a minute or two.
+            raise BackendError("the previous session of this class is still closing on the meeting server; "
+                               "try again in a minute", code="bbb_meeting_closing", retryable=True)
         # duplicateWarning is SUCCESS: the meeting already existed (a retried or repeated create).
         data: dict[str, Any] = {
             "createTime": root.findtext("createTime", "").strip(),

@@ -103,6 +103,9 @@ class BBBSimulator:
         self.http_status: int | None = None
         self.fail_calls: dict[str, str] = {}
         self.create_delay = 0.0
+        # Older bbb-web keeps a forcibly ended meeting in memory for a while: create then
+        # answers with that ended meeting and joins fail with meetingForciblyEnded.
+        self.linger_ended = False
         # Where callbacks go: a real HTTP request by default; tests may route them elsewhere.
         self.callback_sink: Callable[[str, str, dict[str, str]], int] = self._http_callback
         self._released = threading.Event()
@@ -304,7 +307,9 @@ class BBBSimulator:
             time.sleep(self.create_delay)
         with self.lock:
             existing = self.meetings.get(meeting_id)
-            if existing is not None and not existing.ended:
+            if existing is not None and existing.ended:
+                return self._create_response(handler, existing, duplicate=True)
+            if existing is not None:
                 if existing.name != name:
                     return self._failed(handler, "idNotUnique", "A meeting already exists with that meeting ID.")
                 return self._create_response(handler, existing, duplicate=True)
@@ -323,7 +328,7 @@ class BBBSimulator:
             "createTime": meeting.create_time, "voiceBridge": 70000 + meeting.create_time % 9999,
             "dialNumber": "613-555-1234", "createDate": time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(meeting.create_time / 1000)),
             "hasUserJoined": bool(meeting.attendees), "duration": meeting.params.get("duration", "0"),
-            "hasBeenForciblyEnded": False,
+            "hasBeenForciblyEnded": meeting.ended,
         }
         if duplicate:
             fields["messageKey"] = "duplicateWarning"
@@ -337,8 +342,10 @@ class BBBSimulator:
         meeting = self.meetings.get(params.get("meetingID", ""))
         if not params.get("fullName") or not params.get("meetingID"):
             return self._failed(handler, "missingParam", "You must specify a name and meeting ID.")
-        if meeting is None or meeting.ended:
+        if meeting is None:
             return self._failed(handler, "notFound", "We could not find a meeting with that meeting ID - perhaps the meeting is not yet running?")
+        if meeting.ended:
+            return self._failed(handler, "meetingForciblyEnded", "You can not re-join a meeting that has already been forcibly ended.")
         role = params.get("role", "").upper()
         if role not in ("MODERATOR", "VIEWER"):
             return self._failed(handler, "invalidPassword", "You either did not supply a password or the password supplied is neither the attendee or moderator password for this conference.")
@@ -356,6 +363,11 @@ class BBBSimulator:
                                        "session_token": token, "url": client_url})
         self._send(handler, 302, b"", "text/plain", headers={"Location": client_url})
 
+    def forget_ended(self) -> None:
+        """bbb-web's cleanup: ended meetings leave memory."""
+        with self.lock:
+            self.meetings = {k: m for k, m in self.meetings.items() if not m.ended}
+
     def leave(self, meeting_id: str, user_id: str) -> None:
         with self.lock:
             meeting = self.meetings[meeting_id]
@@ -369,7 +381,8 @@ class BBBSimulator:
             meeting.ended = True
             meeting.end_time = _now_ms()
             # bbb-web forgets ended meetings (getMeetingInfo then answers notFound).
-            del self.meetings[meeting_id]
+            if not self.linger_ended:
+                del self.meetings[meeting_id]
             if meeting.record:
                 meta = {"meetingName": meeting.name, "meetingId": meeting.meeting_id, "isBreakout": "false", **meeting.metadata}
                 self.recordings[meeting.internal_id] = SimRecording(

@@ -431,3 +431,37 @@ def test_sync_with_bbb_down_keeps_meetings_running_and_tries_once_per_server(sch
     assert len(sim.calls("getMeetingInfo")) - before == 2  # one call plus its retry, for the first meeting only
     assert sim.calls("getRecordings") == []
     assert {m.status for m in db.session.execute(db.select(Meeting)).scalars()} == {"running"}
+
+
+def test_restart_while_an_older_bbb_still_holds_the_ended_meeting(school, login, sim):
+    sim.linger_ended = True
+    teacher = login(school.teacher)
+    sid = school.schedule.id
+    teacher.post(f"/api/schedules/{sid}/start")
+    teacher.post(f"/api/schedules/{sid}/end")
+    too_soon = teacher.post(f"/api/schedules/{sid}/start")
+    assert too_soon.status_code == 503
+    assert too_soon.get_json()["error"]["code"] == "bbb_meeting_closing"
+    assert "try again in a minute" in too_soon.get_json()["error"]["message"]
+    assert db.session.execute(db.select(Meeting.status)).scalar_one() == "ended"
+    sim.forget_ended()
+    restarted = teacher.post(f"/api/schedules/{sid}/start")
+    assert restarted.status_code == 200
+    assert sim.join_browser(restarted.get_json()["join"]["url"]).status_code == 302
+
+
+def test_status_reports_attendees_and_the_end(school, login, sim):
+    from portal.core.backends import backend_plugin
+    from portal.core.meetings import handle_of, settings_for_meeting
+
+    teacher = login(school.teacher)
+    started = teacher.post(f"/api/schedules/{school.schedule.id}/start").get_json()
+    sim.join_browser(started["join"]["url"])
+    meeting = db.session.execute(db.select(Meeting)).scalar_one()
+    backend, settings = backend_plugin("bbb"), settings_for_meeting(meeting)
+    status = backend.status(settings, handle_of(meeting))
+    assert status.running and not status.ended and status.participant_count == 1
+    assert [(a.user_id, a.role) for a in status.attendees] == [(school.teacher.id, "moderator")]
+    sim.end_from_bbb(meeting.backend_meeting_id)
+    status = backend.status(settings, handle_of(meeting))
+    assert status.ended and not status.running
