@@ -76,11 +76,10 @@ def callbacks_to_portal(sim, client):
 
 @pytest.fixture
 def school(app, make_user, bbb_config):
-    """A recorded class on BBB starting in 5 minutes: teacher, two students, an admin."""
+    """A recorded class on BBB starting in 5 minutes: a teacher and two students."""
     from portal.core import classes
 
     teacher = make_user("teacher", name="Ada Teacher")
-    admin = make_user("admin")
     student = make_user("student", name="Sam Student")
     classmate = make_user("student", name="Cleo Classmate")
     klass = classes.create_class(teacher, classes.ClassInput(
@@ -89,5 +88,5 @@ def school(app, make_user, bbb_config):
     classes.enrol(teacher, klass.id, [student.id, classmate.id])
     db.session.commit()
     schedule = classes.list_schedules(teacher, klass.id)[0]
-    return type("School", (), dict(teacher=teacher, admin=admin, student=student, classmate=classmate,
+    return type("School", (), dict(teacher=teacher, student=student, classmate=classmate,
                                    klass=klass, schedule=schedule, config=bbb_config))

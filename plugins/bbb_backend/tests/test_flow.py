@@ -465,3 +465,28 @@ def test_status_reports_attendees_and_the_end(school, login, sim):
     sim.end_from_bbb(meeting.backend_meeting_id)
     status = backend.status(settings, handle_of(meeting))
     assert status.ended and not status.running
+
+
+def test_callbacks_over_real_http_to_a_running_portal(app, school, login, sim):
+    """No test client in between: the simulator calls a real portal HTTP server back."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    app.config["BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start")
+        meeting = db.session.execute(db.select(Meeting)).scalar_one()
+        meeting_pk, bbb_id = meeting.id, meeting.backend_meeting_id
+        assert sim.meetings[bbb_id].metadata["endcallbackurl"].startswith(app.config["BASE_URL"])
+        sim.end_from_bbb(bbb_id)
+        sim.finish_recordings()
+        db.session.remove()  # let the server's threads write (SQLite)
+        delivered = sim.deliver_callbacks()  # the default sink: real HTTP requests
+        assert [(method, status) for method, _, status in delivered] == [("GET", 200), ("POST", 200)]
+        assert db.session.get(Meeting, meeting_pk).status == "ended"
+        assert _count(Recording) == 1
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
