@@ -17,6 +17,7 @@ from portal.core.errors import (
     ValidationFailed,
 )
 from portal.core.models import Meeting
+from portal.core.models import MeetingStatus as MeetingState
 from portal.extensions import db
 
 from .backend import NAME, client_for, end_callback_token, recording_info
@@ -51,7 +52,7 @@ def meeting_ended():
     expected = end_callback_token(settings["secret"], meeting_id)
     if not hmac.compare_digest(request.args.get("token", ""), expected):
         raise NotAuthenticated("invalid end callback token", code="bad_callback_token")
-    if meeting.status == "ended":
+    if meeting.status == MeetingState.ENDED.value:
         return jsonify(ended=True, changed=False)
     # The meetingID is reused when a class is restarted; a late callback of the previous
     # session must not end the new one. Ask the server; trust the signed callback if it is down.

@@ -305,8 +305,14 @@ class BBBClient:
         """Run one API call and return the <response> element; FAILED raises BBBError."""
         url = self.url(call, params)
         method = "POST" if body is not None else "GET"
-        response = self._request(method, url, body, idempotent=call not in NON_IDEMPOTENT)
-        return self._parse(call, response)
+        started = time.perf_counter()
+        try:
+            response = self._request(method, url, body, idempotent=call not in NON_IDEMPOTENT)
+            return self._parse(call, response)
+        finally:
+            # Never the URL: it carries the checksum (and join data).
+            log.debug("bbb %s %s on %s took %.0f ms", method, call, self.base,
+                      (time.perf_counter() - started) * 1000)
 
     # API calls
 
