@@ -1,0 +1,86 @@
+"""BigBlueButton meeting backend: a BBB server, or a Scalelite / bbblb pool behind one URL + secret."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from portal.plugins import PeriodicJob, hookimpl
+
+from .backend import BACKEND, BBBBackend
+from .client import BBBClient, BBBError, BBBUnavailable
+
+__all__ = ["BACKEND", "BBBBackend", "BBBClient", "BBBError", "BBBUnavailable"]
+
+SYNC_EVERY_SECONDS = 60
+
+
+@hookimpl
+def register_meeting_backends(register) -> None:
+    register(BACKEND)
+
+
+@hookimpl
+def register_blueprints(app) -> None:
+    from .callbacks import bp
+
+    app.register_blueprint(bp)
+
+
+def _sync_job() -> object:
+    from .sync import sync_all
+
+    return sync_all()
+
+
+@hookimpl
+def register_periodic_jobs(register) -> None:
+    register(PeriodicJob("bbb-sync", SYNC_EVERY_SECONDS, _sync_job))
+
+
+@click.group("bbb")
+def bbb_group() -> None:
+    """BigBlueButton / Scalelite / bbblb backend."""
+
+
+@bbb_group.command("add")
+@click.option("--name", required=True, help="Name admins and teachers see, e.g. 'BBB Science'")
+@click.option("--url", required=True, help="API URL, e.g. https://bbb.example.org/bigbluebutton/api/")
+@click.option("--secret", required=True, prompt=True, hide_input=True, help="Shared secret")
+@click.option("--algorithm", type=click.Choice(["sha1", "sha256", "sha384", "sha512"]), default="sha256")
+@click.option("--default", "is_default", is_flag=True, help="Make it the default backend for new classes")
+@click.option("--admin", "admin_email", required=True, help="E-mail of the admin account doing this (audit log)")
+@with_appcontext
+def bbb_add(name: str, url: str, secret: str, algorithm: str, is_default: bool, admin_email: str) -> None:
+    """Configure a BBB endpoint and test the connection."""
+    from portal.core import backends
+    from portal.core.models import User
+    from portal.extensions import db
+
+    admin = db.session.execute(db.select(User).filter_by(email=admin_email.strip().lower())).scalar_one_or_none()
+    if admin is None or not admin.is_admin:
+        raise click.ClickException(f"{admin_email} is not an admin account")
+    config = backends.create_config(admin, name=name, backend=BACKEND.name, is_default=is_default,
+                                    settings={"url": url, "secret": secret, "checksum_algorithm": algorithm})
+    db.session.commit()
+    result = backends.check_health(config)
+    db.session.commit()
+    click.echo(f"backend configuration {config.id} created; test: {'OK' if result.ok else 'FAILED'}: {result.message}")
+
+
+@bbb_group.command("sync")
+@with_appcontext
+def bbb_sync() -> None:
+    """Reconcile meeting status, attendance and recordings with BBB now."""
+    from portal.extensions import db
+
+    from .sync import sync_all
+
+    outcome = sync_all()
+    db.session.commit()
+    click.echo(", ".join(f"{k}={v}" for k, v in sorted(outcome.items())) or "no BBB meetings")
+
+
+@hookimpl
+def register_commands(cli) -> None:
+    cli.add_command(bbb_group)

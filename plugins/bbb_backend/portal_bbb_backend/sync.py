@@ -1,0 +1,131 @@
+"""Periodic reconciliation with BBB, so nothing is lost when a callback never arrives:
+meeting status (ended / expired on the server), attendance while running, and recordings."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from portal.core import meetings
+from portal.core.errors import NotFound
+from portal.core.models import Attendance, Meeting, User
+from portal.core.models import MeetingStatus as MeetingState
+from portal.core.types import utcnow
+from portal.extensions import db
+
+from .backend import NAME, client_for, recording_info
+from .client import BBBError, BBBUnavailable, MeetingInfo
+
+log = logging.getLogger(__name__)
+
+# Recordings can take hours to process; look for them this long after a meeting ended.
+RECORDING_LOOKBACK = timedelta(days=3)
+MEETING_IDS_PER_CALL = 25
+GONE_KEYS = ("notFound", "invalidMeetingIdentifier")
+
+
+def _settings(meeting: Meeting) -> dict[str, Any] | None:
+    try:
+        return meetings.settings_for_meeting(meeting)
+    except NotFound:
+        return None
+
+
+def sync_attendance(meeting: Meeting, info: MeetingInfo) -> None:
+    """Everyone BBB lists is present; portal rows of people no longer listed get left_at."""
+    present: set[tuple[int | None, str]] = set()
+    for attendee in info.attendees:
+        user_id = int(attendee.user_id) if attendee.user_id.isdigit() else None
+        if user_id is not None and db.session.get(User, user_id) is None:
+            user_id = None  # a userID we did not issue (dial-in, another integration)
+        present.add((user_id, attendee.full_name))
+        meetings.record_attendance(meeting, user_id=user_id, name=attendee.full_name, source="bbb")
+    now = utcnow()
+    for row in db.session.execute(
+        db.select(Attendance).filter_by(meeting_id=meeting.id, left_at=None)
+    ).scalars():
+        if (row.user_id, row.display_name) not in present:
+            row.left_at = now
+    db.session.commit()
+
+
+def sync_meeting(meeting: Meeting, unreachable: set[int] | None = None) -> str:
+    """Reconcile one running meeting; returns what happened (for logs and tests).
+
+    `unreachable` collects configs whose server did not answer, so one dead server costs
+    one timeout per run instead of one per meeting.
+    """
+    settings = _settings(meeting)
+    if settings is None or not meeting.backend_meeting_id:
+        return "skipped"
+    if unreachable is not None and meeting.backend_config_id in unreachable:
+        return "unreachable"
+    try:
+        info = client_for(settings).get_meeting_info(meeting.backend_meeting_id)
+    except BBBError as exc:
+        if exc.message_key in GONE_KEYS:
+            meetings.mark_meeting_ended(meeting)
+            return "ended"
+        log.warning("bbb sync: getMeetingInfo %s failed: %s", meeting.backend_meeting_id, exc.user_message)
+        return "error"
+    except BBBUnavailable as exc:
+        log.warning("bbb sync: server unreachable for %s: %s", meeting.backend_meeting_id, exc.user_message)
+        if unreachable is not None and meeting.backend_config_id is not None:
+            unreachable.add(meeting.backend_config_id)
+        return "unreachable"
+    ours = (meeting.data or {}).get("createTime")
+    if info.ended or (ours and info.create_time and info.create_time != ours):
+        meetings.mark_meeting_ended(meeting)
+        return "ended"
+    sync_attendance(meeting, info)
+    return "running"
+
+
+def sync_recordings(meeting_rows: list[Meeting]) -> int:
+    """Fetch recordings of these meetings, batched per backend config; returns rows created."""
+    by_config: dict[int, list[Meeting]] = defaultdict(list)
+    for meeting in meeting_rows:
+        if meeting.backend_config_id is not None and meeting.backend_meeting_id:
+            by_config[meeting.backend_config_id].append(meeting)
+    created = 0
+    for group in by_config.values():
+        settings = _settings(group[0])
+        if settings is None:
+            continue
+        client = client_for(settings)
+        by_id = {m.backend_meeting_id: m for m in group}
+        ids = sorted(by_id)
+        for start in range(0, len(ids), MEETING_IDS_PER_CALL):
+            chunk = ids[start:start + MEETING_IDS_PER_CALL]
+            try:
+                recordings = client.get_recordings(meeting_ids=chunk)
+            except (BBBError, BBBUnavailable) as exc:
+                log.warning("bbb sync: getRecordings failed: %s", exc.user_message)
+                break
+            for rec in recordings:
+                meeting = by_id.get(rec.meeting_id)
+                if meeting is None:
+                    continue
+                _, was_created = meetings.store_recording(meeting, recording_info(rec))
+                created += int(was_created)
+    db.session.commit()
+    return created
+
+
+def sync_all() -> dict[str, int]:
+    """The periodic job: status + attendance of running meetings, then recent recordings."""
+    outcome: dict[str, int] = defaultdict(int)
+    unreachable: set[int] = set()
+    for meeting in meetings.running_meetings(NAME):
+        outcome[sync_meeting(meeting, unreachable)] += 1
+    since = utcnow() - RECORDING_LOOKBACK
+    recent = list(db.session.execute(
+        db.select(Meeting).where(
+            Meeting.backend == NAME,
+            db.or_(Meeting.status == MeetingState.RUNNING.value, Meeting.ended_at >= since),
+        )
+    ).scalars())
+    outcome["recordings_created"] = sync_recordings([m for m in recent if m.backend_config_id not in unreachable])
+    return dict(outcome)

@@ -1,0 +1,92 @@
+"""Fixtures for the BBB plugin: the core's fixtures (tests/conftest.py is not visible from
+plugins/, so it is loaded here under its own name), a running BBB simulator, a BBB backend
+configuration pointing at it, and a school whose class runs on it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+sys.path.insert(0, str(HERE))
+
+_spec = importlib.util.spec_from_file_location("portal_core_test_fixtures", ROOT / "tests" / "conftest.py")
+core_fixtures = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = core_fixtures
+_spec.loader.exec_module(core_fixtures)
+
+from bbb_simulator import BBBSimulator  # noqa: E402
+
+from portal.core.types import utcnow  # noqa: E402
+from portal.extensions import db  # noqa: E402
+
+# Re-exported so pytest registers them for this directory.
+database_url = core_fixtures.database_url
+redis_url = core_fixtures.redis_url
+app = core_fixtures.app
+client = core_fixtures.client
+make_user = core_fixtures.make_user
+login = core_fixtures.login
+Api = core_fixtures.Api
+
+
+@pytest.fixture
+def sim():
+    simulator = BBBSimulator()
+    yield simulator
+    simulator.close()
+
+
+def bbb_settings(sim: BBBSimulator, **extra) -> dict:
+    return {"url": sim.api_url, "secret": sim.secret, "checksum_algorithm": "sha256", "timeout_seconds": 2, **extra}
+
+
+@pytest.fixture
+def bbb_config(app, sim):
+    from portal.core.models import BackendConfig
+    from portal.core.security import encrypt_secret
+
+    settings = bbb_settings(sim)
+    settings["secret"] = encrypt_secret(settings["secret"])
+    config = BackendConfig(name="BBB", backend="bbb", enabled=True, is_default=True, settings=settings)
+    db.session.add(config)
+    db.session.commit()
+    return config
+
+
+@pytest.fixture
+def callbacks_to_portal(sim, client):
+    """BBB's callbacks reach the portal through the Flask test client (path + query kept)."""
+
+    def sink(method: str, url: str, data: dict) -> int:
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = client.get(target) if method == "GET" else client.post(target, data=data)
+        return response.status_code
+
+    sim.callback_sink = sink
+    return sim
+
+
+@pytest.fixture
+def school(app, make_user, bbb_config):
+    """A recorded class on BBB starting in 5 minutes: a teacher and two students."""
+    from portal.core import classes
+
+    teacher = make_user("teacher", name="Ada Teacher")
+    student = make_user("student", name="Sam Student")
+    classmate = make_user("student", name="Cleo Classmate")
+    klass = classes.create_class(teacher, classes.ClassInput(
+        title="Physics", starts_at=utcnow() + timedelta(minutes=5), duration_minutes=60,
+        timezone="Europe/Paris", record=True))
+    classes.enrol(teacher, klass.id, [student.id, classmate.id])
+    db.session.commit()
+    schedule = classes.list_schedules(teacher, klass.id)[0]
+    return type("School", (), dict(teacher=teacher, student=student, classmate=classmate,
+                                   klass=klass, schedule=schedule, config=bbb_config))
