@@ -1,0 +1,68 @@
+"""Single sign-on from the school's main website ("insp"). See docs/sso.md."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import current_app
+
+from portal.plugins import PeriodicJob, hookimpl
+from portal.plugins.web import safe_next_path
+from portal_sso_insp.settings import PROVIDER, load_settings
+
+
+class InspAuthProvider:
+    """The AuthProvider the core lists on the sign-in page and consults at logout."""
+
+    name = PROVIDER
+
+    @property
+    def label(self) -> str:
+        try:
+            return str(current_app.config.get("SSO_INSP_LABEL") or "insp")
+        except RuntimeError:  # outside an app context (plugin registration)
+            return "insp"
+
+    def login_url(self, next_path: str | None) -> str | None:
+        settings = load_settings()
+        if not settings.configured or not settings.login_url:
+            return None
+        # insp sends `next` back unchanged with the token; the portal checks it again then.
+        next_path = safe_next_path(next_path, default=None)
+        if not next_path:
+            return settings.login_url
+        sep = "&" if "?" in settings.login_url else "?"
+        return settings.login_url + sep + urlencode({"next": next_path})
+
+    def logout_url(self) -> str | None:
+        return load_settings().logout_url
+
+
+def _purge() -> int:
+    from portal_sso_insp.service import purge_expired_tokens
+
+    return purge_expired_tokens()
+
+
+@hookimpl
+def register_auth_providers(register) -> None:
+    register(InspAuthProvider())
+
+
+@hookimpl
+def register_blueprints(app) -> None:
+    from portal_sso_insp.views import bp
+
+    app.register_blueprint(bp)
+
+
+@hookimpl
+def register_periodic_jobs(register) -> None:
+    register(PeriodicJob("sso-insp-purge-tokens", 3600, _purge))
+
+
+@hookimpl
+def register_commands(cli) -> None:
+    from portal_sso_insp.cli import sso_group
+
+    cli.add_command(sso_group)
