@@ -323,3 +323,24 @@ def test_audience_defaults_to_the_portal_base_url(make_sso_app):
     ok = client.get("/sso/insp/login", query_string={"token": hs_token(aud="https://classes.school.test")})
     assert ok.status_code == 303
     assert ISSUER and AUDIENCE  # the constants the other tests sign with
+
+
+def test_concurrent_uses_of_one_token_let_exactly_one_through(app):
+    import threading
+
+    token = hs_token()
+    barrier = threading.Barrier(6, timeout=30)
+    statuses = []
+
+    def attempt():
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(client.get("/sso/insp/login", query_string={"token": token}).status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [303, 401, 401, 401, 401, 401]
+    assert counts() == (1, 1, 1)
