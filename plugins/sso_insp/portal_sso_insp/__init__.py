@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode
 
 from flask import current_app
 
+from portal.core.errors import PortalError
 from portal.plugins import PeriodicJob, hookimpl
 from portal.plugins.web import safe_next_path
-from portal_sso_insp.settings import PROVIDER, load_settings
+from portal_sso_insp.settings import PROVIDER, InspSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def _settings() -> InspSettings | None:
+    """Settings, or None when they are broken: the sign-in page must render regardless."""
+    try:
+        return load_settings()
+    except (PortalError, OSError, ValueError):
+        log.exception("the insp SSO settings are invalid; the insp button is hidden")
+        return None
 
 
 class InspAuthProvider:
@@ -24,8 +37,8 @@ class InspAuthProvider:
             return "insp"
 
     def login_url(self, next_path: str | None) -> str | None:
-        settings = load_settings()
-        if not settings.configured or not settings.login_url:
+        settings = _settings()
+        if settings is None or not settings.configured or not settings.login_url:
             return None
         # insp sends `next` back unchanged with the token; the portal checks it again then.
         next_path = safe_next_path(next_path, default=None)
@@ -35,7 +48,8 @@ class InspAuthProvider:
         return settings.login_url + sep + urlencode({"next": next_path})
 
     def logout_url(self) -> str | None:
-        return load_settings().logout_url
+        settings = _settings()
+        return settings.logout_url if settings is not None else None
 
 
 def _purge() -> int:

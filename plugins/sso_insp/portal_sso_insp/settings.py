@@ -61,6 +61,11 @@ def _get(config: Mapping[str, Any], key: str, default: Any = None) -> Any:
     return default if value == "" else value
 
 
+def _text(value: Any) -> str | None:
+    # PORTAL_* variables are JSON-parsed: an all-digit secret would arrive as an int.
+    return None if value is None else str(value)
+
+
 def parse_role_map(value: Any) -> dict[str, str]:
     """A dict, a JSON object, or "insp_role=portal_role,other=student"."""
     if value is None:
@@ -111,7 +116,7 @@ def _read_key(value: str | None) -> str | None:
 
 def load_settings(config: Mapping[str, Any] | None = None) -> InspSettings:
     config = current_app.config if config is None else config
-    hs_secret = _get(config, "HS256_SECRET")
+    hs_secret = _text(_get(config, "HS256_SECRET"))
     public_key = _read_key(_get(config, "PUBLIC_KEY"))
     jwks_url = _get(config, "JWKS_URL")
     issuer = _get(config, "ISSUER")
@@ -130,7 +135,7 @@ def load_settings(config: Mapping[str, Any] | None = None) -> InspSettings:
         login_url=_get(config, "LOGIN_URL"),
         logout_url=_get(config, "LOGOUT_URL"),
         link_url=_get(config, "LINK_URL"),
-        link_secret=_get(config, "LINK_SECRET") or hs_secret,
+        link_secret=_text(_get(config, "LINK_SECRET")) or hs_secret,
         link_issuer=_get(config, "LINK_ISSUER") or audience,
         link_audience=_get(config, "LINK_AUDIENCE") or issuer,
         link_ttl=int(_get(config, "LINK_TTL_SECONDS", 60)),

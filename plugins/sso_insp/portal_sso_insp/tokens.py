@@ -22,6 +22,8 @@ LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGIN_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "jti", "email", "name", "role"]
 LOGOUT_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "jti", "events"]
 MAX_TOKEN_CHARS = 16_384
+# Column sizes of users.name / users.email: longer values must be refused, not crash the insert.
+MAX_LENGTHS = {"email": 255, "name": 200, "role": 64}
 
 
 class TokenRejected(NotAuthenticated):
@@ -134,10 +136,10 @@ def verify_login_token(settings: InspSettings, token: Any) -> dict[str, Any]:
     if "events" in claims:
         # A logout token must never open a session.
         raise TokenRejected("this is a logout token, not a sign-in token", code="wrong_token_type")
-    for name in ("email", "name", "role"):
-        if not isinstance(claims[name], str) or not claims[name].strip():
-            raise TokenRejected(f"the sign-in token's {name!r} claim must be a non-empty string",
-                                code="claim_invalid")
+    for name, limit in MAX_LENGTHS.items():
+        if not isinstance(claims[name], str) or not 0 < len(claims[name].strip()) <= limit:
+            raise TokenRejected(f"the sign-in token's {name!r} claim must be a non-empty string "
+                                f"of at most {limit} characters", code="claim_invalid")
     phone = claims.get("phone")
     if phone is not None and not isinstance(phone, str):
         raise TokenRejected("the sign-in token's 'phone' claim must be a string", code="claim_invalid")

@@ -344,3 +344,24 @@ def test_concurrent_uses_of_one_token_let_exactly_one_through(app):
         thread.join(timeout=60)
     assert sorted(statuses) == [303, 401, 401, 401, 401, 401]
     assert counts() == (1, 1, 1)
+
+
+def test_overlong_names_are_refused_cleanly(client):
+    response = client.get("/sso/insp/login", query_string={"token": hs_token(name="A" * 201)}, headers=HTML)
+    assert_refused(response, 401, "claim_invalid", "at most 200 characters")
+    assert counts() == (0, 0, 0)
+
+
+def test_a_broken_role_map_keeps_the_sign_in_page_working(make_sso_app):
+    client = make_sso_app(SSO_INSP_ROLE_MAP="pupil=superuser").test_client()
+    page = client.get("/login")
+    assert page.status_code == 200 and "Sign in with insp" not in page.get_data(as_text=True)
+    response = client.get("/sso/insp/login", query_string={"token": hs_token()}, headers=HTML)
+    assert_refused(response, 503, "sso_misconfigured", "unknown portal roles")
+
+
+def test_numeric_secret_from_the_environment(make_sso_app, monkeypatch):
+    monkeypatch.setenv("PORTAL_SSO_INSP_HS256_SECRET", "12345678901234567890123456789012345")
+    client = make_sso_app(SSO_INSP_HS256_SECRET=None).test_client()
+    token = hs_token(key="12345678901234567890123456789012345")
+    assert client.get("/sso/insp/login", query_string={"token": token}).status_code == 303
