@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import current_app
 
@@ -63,11 +63,21 @@ def register_auth_providers(register) -> None:
     register(InspAuthProvider())
 
 
+def _origin(url: str | None) -> str | None:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
+
+
 @hookimpl
 def register_blueprints(app) -> None:
     from portal_sso_insp.views import bp
 
     app.register_blueprint(bp)
+    # The portal's logout form ends in a redirect to insp's logout page; the browser checks
+    # that redirect against the CSP form-action list.
+    origin = _origin(app.config.get("SSO_INSP_LOGOUT_URL"))
+    if origin:
+        app.config.setdefault("CSP_FORM_ACTION", []).append(origin)
 
 
 @hookimpl

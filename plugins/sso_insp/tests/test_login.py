@@ -365,3 +365,8 @@ def test_numeric_secret_from_the_environment(make_sso_app, monkeypatch):
     client = make_sso_app(SSO_INSP_HS256_SECRET=None).test_client()
     token = hs_token(key="12345678901234567890123456789012345")
     assert client.get("/sso/insp/login", query_string={"token": token}).status_code == 303
+
+
+def test_csp_lets_the_logout_form_continue_to_insp(client):
+    csp = client.get("/login").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://insp.school.test;" in csp + ";"
