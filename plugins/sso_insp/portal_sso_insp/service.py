@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -94,6 +94,9 @@ def back_channel_logout(settings: InspSettings, token: Any) -> User | None:
         if user is not None:
             used.user_id = user.id
             auth_tokens.revoke_all_for_user(user.id)
+            # Portal tokens carry iat in whole seconds and the core refuses iat < cutoff: round
+            # the cutoff up so a session opened earlier in this very second does not survive.
+            user.tokens_valid_after = utcnow().replace(microsecond=0) + timedelta(seconds=1)
             audit.record(None, "user.logout", "user", user.id, via=f"{PROVIDER}-back-channel")
         db.session.commit()
     except Exception:
