@@ -1,21 +1,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_jwt_extended import (
-    create_access_token,
-    create_refresh_token,
-    get_current_user,
-    set_access_cookies,
-    set_refresh_cookies,
-    unset_jwt_cookies,
-    verify_jwt_in_request,
-)
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from portal.core import classes, users
 from portal.core.errors import PortalError
 from portal.core.registry import plugins
 from portal.core.settings import get_setting
 from portal.extensions import db, limiter
+from portal.web.session import end_browser_session, provider_logout_url, start_browser_session
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 
@@ -58,14 +51,12 @@ def login_submit():
     except PortalError as exc:
         providers = [p for p in plugins().auth_providers.values() if p.login_url(None)]
         return render_template("login.html", providers=providers, email=email, error=exc.message), 401
-    response = redirect(url_for("web.index"))
-    set_access_cookies(response, create_access_token(identity=str(user.id), additional_claims={"role": user.role}))
-    set_refresh_cookies(response, create_refresh_token(identity=str(user.id)))
-    return response
+    return start_browser_session(redirect(url_for("web.index")), user)
 
 
 @web.post("/logout")
 def logout():
-    response = redirect(url_for("web.login_page"))
-    unset_jwt_cookies(response)
+    # After an SSO sign-in, continue to the provider's logout page (single logout).
+    response = redirect(provider_logout_url() or url_for("web.login_page"))
+    end_browser_session(response)
     return response
