@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -66,3 +74,26 @@ def use_jitsi(school, settings: dict, name: str = "Jitsi"):
     db.session.commit()
     school.jitsi_config = config
     return school
+
+
+def start_class(school, login) -> Any:
+    from portal.core.models import Meeting
+    from portal.extensions import db
+
+    response = login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start")
+    assert response.status_code == 200, response.get_json()
+    return db.session.execute(db.select(Meeting)).scalar_one()
+
+
+def jaas_signed(body: bytes, secret: str = WEBHOOK_SECRET, t: int | None = None, scheme: str = "v1") -> dict:
+    t = int(time.time()) if t is None else t
+    sig = base64.b64encode(hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).digest()).decode()
+    return {"X-Jaas-Signature": f"t={t},{scheme}={sig}", "Content-Type": "application/json"}
+
+
+def jaas_event(meeting: Any, event_type: str, data: dict, key: str | None = None) -> bytes:
+    return json.dumps({
+        "idempotencyKey": key or str(uuid.uuid4()), "customerId": "0123456789abcdef", "appId": JAAS_APP_ID,
+        "eventType": event_type, "sessionId": str(uuid.uuid4()), "timestamp": int(time.time() * 1000),
+        "fqn": meeting.backend_meeting_id, "data": data,
+    }).encode()
