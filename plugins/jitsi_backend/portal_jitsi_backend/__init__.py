@@ -25,9 +25,11 @@ def register_meeting_backends(register):
 
 @hookimpl
 def register_blueprints(app):
+    from .embedding import init_embedding
     from .views import blueprint
 
     app.register_blueprint(blueprint)
+    init_embedding(app)
 
 
 @hookimpl

@@ -127,3 +127,22 @@ def test_health_check_fetches_external_api(school):
         assert "/external_api.js" in jitsi.downloads
     result = backends.check_health(config)  # server gone
     assert not result.ok and "not reachable" in result.message
+
+
+def test_pages_may_embed_the_configured_jitsi(school, client, jaas_keys):
+    from jitsi_testkit import jaas_settings
+
+    use_jitsi(school, self_hosted_settings())
+    use_jitsi(school, jaas_settings(jaas_keys[0]), name="JaaS")
+    page = client.get("/login")
+    assert page.status_code == 200
+    csp = page.headers["Content-Security-Policy"]
+    frame_src = next(d for d in csp.split(";") if d.strip().startswith("frame-src"))
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+    for directive in (frame_src, script_src):
+        assert "https://meet.school.test" in directive and "https://8x8.vc" in directive
+    policy = page.headers["Permissions-Policy"]
+    assert 'camera=(self "https://8x8.vc" "https://meet.school.test")' in policy
+    assert "microphone=(self" in policy and "display-capture=(self" in policy
+    # The JSON API keeps the core's strict defaults.
+    assert "8x8.vc" not in client.get("/api/openapi.json").headers.get("Permissions-Policy", "")

@@ -172,3 +172,16 @@ def test_documented_finalize_script_uploads_a_jibri_recording(jitsi_school, logi
     [row] = _recordings()
     assert row.backend_record_id.startswith("jibri-sessionx-")
     assert storage.read_bytes(row.storage_key) == MP4
+
+
+def test_recordings_larger_than_the_portal_request_limit_are_accepted_up_to_the_setting(school, login, client, app):
+    from jitsi_testkit import self_hosted_settings
+
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # the portal's general limit: 1 MiB
+    use_jitsi(school, self_hosted_settings(max_recording_mb=2))
+    meeting = start_class(school, login)
+    big = MP4 + b"\x00" * (1536 * 1024)  # 1.5 MiB: over the portal limit, under the setting
+    assert _upload(client, meeting, data=big, session="big").status_code == 201
+    too_big = MP4 + b"\x00" * (3 * 1024 * 1024)
+    assert _upload(client, meeting, data=too_big, session="huge").status_code == 413
+    assert [r.backend_record_id for r in _recordings()] == ["jibri-big"]
