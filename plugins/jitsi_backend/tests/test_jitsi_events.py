@@ -183,3 +183,20 @@ def test_jaas_events_of_other_rooms_are_acknowledged_and_ignored(jaas_school, lo
         meeting.backend_meeting_id.encode(), f"{JAAS_APP_ID}/not-a-class".encode())
     response = client.post("/plugins/jitsi/jaas/webhook", data=body, headers=jaas_signed(body))
     assert response.status_code == 200 and response.get_json()["status"] == "ignored"
+
+
+def test_room_destroyed_after_the_scheduled_end_ends_the_class(jitsi_school, login, client):
+    from datetime import timedelta
+
+    from portal.core.types import utcnow
+
+    school = jitsi_school
+    meeting = start_class(school, login)
+    school.schedule.starts_at = utcnow() - timedelta(minutes=61)
+    school.schedule.ends_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    response = _sync(client, "room/destroyed", {"room_name": meeting.backend_meeting_id, "is_breakout": False,
+                                                "destroyed_at": int(time.time()), "all_occupants": []})
+    assert response.get_json()["ended"] is True
+    db.session.refresh(meeting)
+    assert meeting.status == "ended"
