@@ -40,6 +40,13 @@ def register_periodic_jobs(register):
 
 
 @hookimpl
+def register_commands(cli):
+    from .cli import register
+
+    register(cli)
+
+
+@hookimpl
 def class_ended(meeting, klass, schedule):
     """Whoever ended the class (teacher, admin, an emptied room), destroy the Jitsi room
     too when mod_muc_end_meeting is configured; the core already refuses new joins."""

@@ -146,3 +146,23 @@ def test_pages_may_embed_the_configured_jitsi(school, client, jaas_keys):
     assert "microphone=(self" in policy and "display-capture=(self" in policy
     # The JSON API keeps the core's strict defaults.
     assert "8x8.vc" not in client.get("/api/openapi.json").headers.get("Permissions-Policy", "")
+
+
+def test_cli_prints_the_prosody_settings_of_a_configuration(jitsi_school, app, jaas_keys):
+    from portal.cli import _register_commands
+
+    _register_commands(app)
+    from jitsi_testkit import EVENTS_TOKEN, jaas_settings
+
+    result = app.test_cli_runner().invoke(args=["jitsi", "prosody-config", "Jitsi"])
+    assert result.exit_code == 0, result.output
+    assert 'authentication = "token"' in result.output
+    assert f'app_secret = "{APP_SECRET}"' in result.output
+    assert '"token_verification"; "token_affiliation";' in result.output
+    assert f'api_prefix = "{app.config["BASE_URL"].rstrip("/")}/plugins/jitsi"' in result.output
+    assert f'["Authorization"] = "Bearer {EVENTS_TOKEN}"' in result.output
+    assert "enable-auto-owner false" in result.output
+    assert app.test_cli_runner().invoke(args=["jitsi", "prosody-config", "Nope"]).exit_code != 0
+    use_jitsi(jitsi_school, jaas_settings(jaas_keys[0]), name="JaaS")
+    jaas = app.test_cli_runner().invoke(args=["jitsi", "prosody-config", "JaaS"])
+    assert jaas.exit_code != 0 and "JaaS" in jaas.output
