@@ -48,10 +48,10 @@ def store_file(meeting: Meeting, data: bytes, *, record_id: str, recorded_at: da
     storage.get_storage().save(key, data, "video/mp4")
     info = RecordingInfo(record_id=record_id, title=recording_title(meeting, recorded_at), recorded_at=recorded_at,
                          duration_seconds=duration_seconds, format="video")
+    # Callers skip record ids the meeting already knows (and JaaS deliveries are claimed
+    # once), so a second file for the same recording is not normally stored; if it ever
+    # is, store_recording keeps one row pointing at the newest file.
     row, created = meetings.store_recording(meeting, info, storage_key=key)
-    if not created and row.storage_key != key:
-        # A concurrent delivery stored the same recording first: keep one file.
-        storage.get_storage().delete(key)
 
     def remember(data_: dict[str, Any]) -> None:
         items = [i for i in data_.get("recordings") or [] if i.get("record_id") != record_id]
