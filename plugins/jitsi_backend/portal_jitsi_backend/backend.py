@@ -1,0 +1,258 @@
+"""The "jitsi" MeetingBackend: self-hosted Jitsi Meet with token auth, or 8x8 JaaS.
+
+Jitsi has no create or end API: a room exists while someone is in it. So create_meeting
+only names the room, join hands out a signed token, and the room's life is learnt from
+prosody event_sync POSTs or JaaS webhooks (see views.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import requests
+from flask import current_app
+
+from portal.plugins import (
+    BackendError,
+    BackendUnavailable,
+    Capabilities,
+    HealthResult,
+    JoinTarget,
+    MeetingHandle,
+    MeetingSpec,
+    MeetingStatus,
+    Participant,
+    RecordingInfo,
+)
+
+from . import tokens
+
+log = logging.getLogger(__name__)
+
+JAAS_DOMAIN = "8x8.vc"
+
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "domain": {"type": "string", "minLength": 3, "pattern": r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
+                   "description": "Jitsi Meet host name (meet.example.org); 8x8.vc for JaaS"},
+        "mode": {"type": "string", "enum": ["self_hosted", "jaas"], "default": "self_hosted",
+                 "description": "self_hosted: prosody token auth with app_id/app_secret (HS256); jaas: 8x8 JaaS (RS256)"},
+        "web_url": {"type": "string", "default": "",
+                    "description": "Base URL of the web client when it is not https://<domain>"},
+        "app_id": {"type": "string", "minLength": 1,
+                   "description": "prosody app_id (self-hosted) or the JaaS AppID (vpaas-magic-cookie-...)"},
+        "app_secret": {"type": "string", "minLength": 8, "writeOnly": True,
+                       "description": "prosody app_secret (self-hosted, HS256)"},
+        "issuer": {"type": "string", "default": "", "description": "iss claim; empty means app_id"},
+        "audience": {"type": "string", "default": "jitsi", "description": "aud claim (self-hosted)"},
+        "subject": {"type": "string", "default": "", "description": "sub claim; empty means the domain"},
+        "jaas_key_id": {"type": "string", "default": "", "description": "JaaS API key id (AppID/keyid or keyid)"},
+        "jaas_private_key": {"type": "string", "writeOnly": True, "description": "JaaS API private key (PEM)"},
+        "token_lifetime_seconds": {"type": "integer", "minimum": 60, "maximum": 86400, "default": 10800},
+        "clock_skew_seconds": {"type": "integer", "minimum": 0, "maximum": 600, "default": 60},
+        "start_audio_muted": {"type": "boolean", "default": True},
+        "start_video_muted": {"type": "boolean", "default": False},
+        "prejoin_page": {"type": "boolean", "default": True},
+        "lobby": {"type": "boolean", "default": False,
+                  "description": "students knock and the teacher admits them (needs a lobby autostart module)"},
+        "token_affiliation": {"type": "boolean", "default": True,
+                              "description": "the deployment runs token_affiliation with jicofo auto-owner off"},
+        "events_token": {"type": "string", "minLength": 16, "writeOnly": True,
+                         "description": "bearer token prosody event_sync sends (api_headers)"},
+        "end_on_room_destroyed": {"type": "string", "enum": ["after_scheduled_end", "always", "never"],
+                                  "default": "after_scheduled_end"},
+        "end_meeting_url": {"type": "string", "default": "",
+                            "description": "mod_muc_end_meeting endpoint, e.g. http://prosody:5280/end-meeting"},
+        "muc_domain": {"type": "string", "default": "", "description": "MUC component; empty means conference.<domain>"},
+        "end_meeting_kid": {"type": "string", "default": ""},
+        "end_meeting_private_key": {"type": "string", "writeOnly": True},
+        "end_meeting_token": {"type": "string", "writeOnly": True,
+                              "description": "a ready-made system token instead of the private key"},
+        "jaas_webhook_secret": {"type": "string", "minLength": 8, "writeOnly": True},
+        "webhook_tolerance_seconds": {"type": "integer", "minimum": 30, "maximum": 86400, "default": 300},
+        "recording_upload_token": {"type": "string", "minLength": 16, "writeOnly": True,
+                                   "description": "bearer token of the Jibri finalize script"},
+        "max_recording_mb": {"type": "integer", "minimum": 1, "maximum": 16384, "default": 2048},
+    },
+    "required": ["domain", "app_id"],
+    "additionalProperties": False,
+    "allOf": [
+        {
+            "if": {"properties": {"mode": {"const": "jaas"}}, "required": ["mode"]},
+            "then": {"required": ["jaas_key_id", "jaas_private_key"]},
+            "else": {"required": ["app_secret"]},
+        }
+    ],
+}
+
+
+def web_url(settings: Mapping[str, Any]) -> str:
+    base = str(settings.get("web_url") or "").rstrip("/")
+    return base or f"https://{settings['domain']}"
+
+
+def external_api_url(settings: Mapping[str, Any]) -> str:
+    if tokens.is_jaas(settings):
+        return f"{web_url(settings)}/{settings['app_id']}/external_api.js"
+    return f"{web_url(settings)}/external_api.js"
+
+
+def config_overwrite(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults handed to the IFrame API (and to redirects as #config.* parameters)."""
+    prejoin = bool(settings.get("prejoin_page", True))
+    overwrite: dict[str, Any] = {
+        "startWithAudioMuted": bool(settings.get("start_audio_muted", True)),
+        "startWithVideoMuted": bool(settings.get("start_video_muted", False)),
+        "prejoinConfig": {"enabled": prejoin},
+        "prejoinPageEnabled": prejoin,  # older web clients read this one
+        "disableDeepLinking": True,  # stay in the browser next to the portal's panel
+    }
+    if settings.get("lobby"):
+        overwrite["lobby"] = {"autoKnock": True, "enableChat": True}
+    return overwrite
+
+
+def _hash_params(overwrite: Mapping[str, Any]) -> str:
+    """Jitsi reads `#config.key=value` (JSON values) from the URL fragment."""
+    import json
+
+    flat = {
+        "config.startWithAudioMuted": overwrite["startWithAudioMuted"],
+        "config.startWithVideoMuted": overwrite["startWithVideoMuted"],
+        "config.prejoinConfig.enabled": overwrite["prejoinConfig"]["enabled"],
+        "config.disableDeepLinking": True,
+    }
+    return "&".join(f"{k}={quote(json.dumps(v))}" for k, v in flat.items())
+
+
+class JitsiBackend:
+    name = "jitsi"
+    label = "Jitsi Meet"
+    # Honest: no slide preload (Jitsi has no presentation upload), ending a room needs
+    # mod_muc_end_meeting, which the portal calls from the class_ended event when it is
+    # configured, so "end" is not promised; recording needs Jibri or JaaS.
+    capabilities = Capabilities(recording=True, slides=False, breakout=True, lobby=True, end=False,
+                                attendance=True, embed=True)
+    settings_schema = SETTINGS_SCHEMA
+
+    # Lifecycle ---------------------------------------------------------------------
+
+    def create_meeting(self, settings: Mapping[str, Any], spec: MeetingSpec) -> MeetingHandle:
+        room = tokens.room_name(spec.meeting_key, spec.title, current_app.config["SECRET_KEY"])
+        meeting_id = tokens.room_path(settings, room).lower()
+        data = {
+            "room": room,
+            "mode": settings.get("mode", "self_hosted"),
+            "domain": settings["domain"],
+            "record": bool(spec.record),
+            "room_active": False,
+            "occupants": 0,
+            "recordings": [],
+        }
+        return MeetingHandle(backend=self.name, meeting_id=meeting_id, data=data)
+
+    def join(self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant) -> JoinTarget:
+        room = handle.data.get("room") or handle.meeting_id.rsplit("/", 1)[-1]
+        token = tokens.participant_token(settings, room, participant,
+                                         record_allowed=bool(handle.data.get("record")))
+        path = tokens.room_path(settings, room)
+        overwrite = config_overwrite(settings)
+        url = f"{web_url(settings)}/{path}?{urlencode({'jwt': token})}#{_hash_params(overwrite)}"
+        embed = {
+            "external_api_url": external_api_url(settings),
+            "domain": settings["domain"],
+            "roomName": path,
+            "jwt": token,
+            "configOverwrite": overwrite,
+            "interfaceConfigOverwrite": {},
+            "userInfo": {"displayName": participant.name, "email": participant.email or ""},
+            "moderator": participant.role == "moderator",
+        }
+        return JoinTarget(kind="embed", url=url, embed=embed)
+
+    def end_meeting(self, settings: Mapping[str, Any], handle: MeetingHandle) -> None:
+        """Destroy the room through mod_muc_end_meeting; without it, only new tokens stop
+        (the core refuses joins of an ended class) and the room empties by itself."""
+        if not end_module_configured(settings):
+            return
+        room = handle.data.get("room") or handle.meeting_id
+        muc = str(settings.get("muc_domain") or f"conference.{settings['domain'].split(':')[0]}")
+        url = str(settings["end_meeting_url"])
+        timeout = current_app.config.get("BACKEND_TIMEOUT_SECONDS", 10)
+        try:
+            response = requests.post(url, params={"conference": f"{room}@{muc}"},
+                                     headers={"Authorization": f"Bearer {tokens.system_token(settings)}"},
+                                     timeout=timeout)
+        except requests.RequestException as exc:
+            raise BackendUnavailable(f"the Jitsi end-meeting endpoint did not answer ({exc.__class__.__name__})") from exc
+        if response.status_code in (200, 404):  # 404: nobody was in the room any more
+            return
+        if response.status_code == 401:
+            raise BackendError("the Jitsi end-meeting endpoint refused the portal's system token",
+                               code="jitsi_end_unauthorized")
+        raise BackendUnavailable(f"the Jitsi end-meeting endpoint answered HTTP {response.status_code}")
+
+    def status(self, settings: Mapping[str, Any], handle: MeetingHandle) -> MeetingStatus:
+        # Known only from events: without event_sync / webhooks this stays "not running".
+        return MeetingStatus(running=bool(handle.data.get("room_active")),
+                             participant_count=int(handle.data.get("occupants") or 0),
+                             ended=bool(handle.data.get("room_destroyed_at")) and not handle.data.get("room_active"))
+
+    # Recordings ----------------------------------------------------------------------
+
+    def list_recordings(self, settings: Mapping[str, Any], handle: MeetingHandle) -> list[RecordingInfo]:
+        out = []
+        for item in handle.data.get("recordings") or []:
+            recorded = item.get("recorded_at")
+            out.append(RecordingInfo(
+                record_id=item["record_id"],
+                title=item.get("title") or "Recording",
+                recorded_at=datetime.fromtimestamp(recorded, UTC) if isinstance(recorded, int | float) else None,
+                duration_seconds=item.get("duration_seconds"),
+                format="video",
+            ))
+        return out
+
+    def publish_recording(self, settings: Mapping[str, Any], record_id: str, published: bool) -> None:
+        # The files live in the portal's storage; visibility is the portal's own flag.
+        return None
+
+    def delete_recording(self, settings: Mapping[str, Any], record_id: str) -> None:
+        # Nothing is kept on the Jitsi side (Jibri hands the file over, JaaS deletes
+        # its copy after 24 h); the portal deletes its stored file itself.
+        return None
+
+    def check_health(self, settings: Mapping[str, Any]) -> HealthResult:
+        try:
+            tokens.participant_token(settings, "health-check",
+                                     Participant(user_id=0, name="health", email="", role="viewer"),
+                                     record_allowed=False)
+        except BackendError as exc:
+            return HealthResult(ok=False, message=exc.user_message)
+        url = external_api_url(settings)
+        started = time.perf_counter()
+        try:
+            response = requests.get(url, timeout=current_app.config.get("BACKEND_TIMEOUT_SECONDS", 10))
+        except requests.RequestException as exc:
+            return HealthResult(ok=False, message=f"{url} is not reachable ({exc.__class__.__name__})")
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        if response.status_code != 200:
+            return HealthResult(ok=False, message=f"{url} answered HTTP {response.status_code}", latency_ms=latency)
+        warning = ""
+        if not tokens.is_jaas(settings) and not settings.get("token_affiliation", True):
+            warning = "; token_affiliation is off, so every token holder may become a moderator"
+        return HealthResult(ok=True, message=f"Jitsi web client reachable{warning}", latency_ms=latency)
+
+
+def end_module_configured(settings: Mapping[str, Any]) -> bool:
+    return bool(settings.get("end_meeting_url")) and bool(
+        settings.get("end_meeting_token") or settings.get("end_meeting_private_key"))
+
+
+BACKEND = JitsiBackend()

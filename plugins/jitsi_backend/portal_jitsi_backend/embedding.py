@@ -1,0 +1,69 @@
+"""Let the class page embed the configured Jitsi deployments.
+
+The core's Content-Security-Policy allows extra frame and script sources from
+CSP_FRAME_SRC / CSP_SCRIPT_SRC; this adds the origins of the enabled Jitsi
+configurations (the IFrame API script and the meeting iframe), refreshed every minute
+because admins add and change configurations at run time. The iframe also needs camera,
+microphone and screen sharing delegated by the page's Permissions-Policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import urlparse
+
+from flask import Flask, current_app, request
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 60
+_CACHE_KEY = "jitsi_backend.origins"
+FEATURES = ("camera", "microphone", "display-capture")
+
+
+def _origin(settings: dict) -> str | None:
+    base = str(settings.get("web_url") or "") or (f"https://{settings['domain']}" if settings.get("domain") else "")
+    parsed = urlparse(base)
+    return f"{parsed.scheme}://{parsed.netloc}" if parsed.scheme in ("http", "https") and parsed.netloc else None
+
+
+def jitsi_origins() -> list[str]:
+    cached = current_app.extensions.get(_CACHE_KEY)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    from portal.core.backends import enabled_configs
+
+    origins = sorted({o for c in enabled_configs() if c.backend == "jitsi" and (o := _origin(c.settings or {}))})
+    current_app.extensions[_CACHE_KEY] = (time.monotonic() + REFRESH_SECONDS, origins)
+    return origins
+
+
+def init_embedding(app: Flask) -> None:
+    @app.before_request
+    def widen_csp() -> None:
+        if request.path.startswith(("/api/", "/plugins/", "/static/", "/files/")):
+            return
+        try:
+            origins = jitsi_origins()
+        except Exception:  # the page must render even if the database hiccups
+            log.exception("could not read the Jitsi origins for the CSP")
+            return
+        for key in ("CSP_FRAME_SRC", "CSP_SCRIPT_SRC"):
+            current = list(app.config.get(key) or [])
+            missing = [o for o in origins if o not in current]
+            if missing:
+                # Replace the list (never mutate it) so concurrent readers see old or new.
+                app.config[key] = current + missing
+
+    @app.after_request
+    def delegate_devices(response):
+        # Runs before the core's header hook (Flask runs after_request last-in first-out),
+        # which only sets Permissions-Policy when it is still missing.
+        if request.path.startswith(("/api/", "/plugins/", "/static/", "/files/")):
+            return response
+        origins = (current_app.extensions.get(_CACHE_KEY) or (0, []))[1]
+        if origins and "Permissions-Policy" not in response.headers:
+            allow = " ".join(["self", *(f'"{o}"' for o in origins)])
+            response.headers["Permissions-Policy"] = ", ".join(f"{f}=({allow})" for f in FEATURES)
+        return response

@@ -1,0 +1,171 @@
+"""Room names and the JWTs a Jitsi prosody token plugin (or 8x8 JaaS) accepts.
+
+What prosody checks (jitsi-meet resources/prosody-plugins/luajwtjitsi.lib.lua and
+token/util.lib.lua): header `typ` is "JWT" and `alg` is the configured one; the signature;
+`exp` and `nbf`, when present, are JSON numbers (a quoted number is refused) and the
+current time is inside them; `iss` is an accepted issuer; `aud` is present and accepted;
+`room` is present and equals the lower-cased MUC room name, or is '*'; with multi-tenant
+rooms (JaaS: `AppID/room`) the tenant must equal `sub`. `context.user` fields are shown to
+everyone and must be strings (null breaks the client), and `moderator` / `affiliation`
+decide who is a moderator where the deployment honours them (token_affiliation, JaaS).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+
+from portal.plugins import BackendError, Participant
+
+JAAS_ISSUER = "chat"
+JAAS_AUDIENCE = "jitsi"
+
+
+def room_name(meeting_key: str, title: str, secret: str) -> str:
+    """Unguessable, stable per class occurrence, valid for Jitsi: lowercase, [a-z0-9-].
+
+    The readable part is a slug of the class title; the rest is an HMAC of the
+    occurrence's meeting key, so knowing a class id or title never reveals its room.
+    """
+    digest = hmac.new(secret.encode(), f"jitsi-room:{meeting_key}".encode(), hashlib.sha256).digest()
+    token = base64.b32encode(digest).decode().rstrip("=").lower()[:26]  # 130 bits
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title).strip("-")[:24].strip("-")
+    return f"{slug or 'class'}-{token}"
+
+
+def _int(settings: Mapping[str, Any], key: str, default: int) -> int:
+    # The core applies schema defaults, but a 0 set by the admin must stay 0.
+    value = settings.get(key)
+    return default if value is None or value == "" else int(value)
+
+
+def is_jaas(settings: Mapping[str, Any]) -> bool:
+    return settings.get("mode") == "jaas"
+
+
+def jaas_kid(settings: Mapping[str, Any]) -> str:
+    """JaaS wants `kid` = "AppID/keyid"; admins often paste only the key id."""
+    kid = str(settings.get("jaas_key_id") or "").strip()
+    app_id = str(settings.get("app_id") or "").strip()
+    return kid if "/" in kid else f"{app_id}/{kid}"
+
+
+def room_path(settings: Mapping[str, Any], room: str) -> str:
+    """The room as it appears in the meeting URL and the IFrame API's roomName."""
+    return f"{settings['app_id']}/{room}" if is_jaas(settings) else room
+
+
+def _user_context(participant: Participant, settings: Mapping[str, Any]) -> dict[str, Any]:
+    moderator = participant.role == "moderator"
+    user: dict[str, Any] = {
+        # Every field is a string: prosody and the client break on null or numbers.
+        "id": str(participant.user_id),
+        "name": participant.name or f"User {participant.user_id}",
+        "email": participant.email or "",
+        "moderator": moderator,
+    }
+    if participant.avatar_url:
+        user["avatar"] = participant.avatar_url
+    if is_jaas(settings):
+        user["hidden-from-recorder"] = False
+    elif settings.get("token_affiliation", True):
+        # jitsi-contrib token_affiliation: "owner" makes a moderator, "member" does not.
+        user["affiliation"] = "owner" if moderator else "member"
+    if settings.get("lobby") and moderator:
+        # jitsi-contrib token_lobby_bypass: the teacher is never stuck in their own lobby.
+        user["lobby_bypass"] = True
+    return user
+
+
+def _features(moderator: bool, record_allowed: bool) -> dict[str, bool]:
+    # Only the class's moderators may record, and only when the class is set to record.
+    recording = moderator and record_allowed
+    return {
+        "recording": recording,
+        "livestreaming": False,
+        "transcription": False,
+        "outbound-call": False,
+        "sip-outbound-call": False,
+    }
+
+
+def claims_for(settings: Mapping[str, Any], room: str, participant: Participant, *,
+               record_allowed: bool, now: int | None = None) -> dict[str, Any]:
+    now = int(time.time()) if now is None else now
+    lifetime = _int(settings, "token_lifetime_seconds", 10800)
+    skew = _int(settings, "clock_skew_seconds", 60)
+    moderator = participant.role == "moderator"
+    if is_jaas(settings):
+        iss, aud, sub = JAAS_ISSUER, JAAS_AUDIENCE, str(settings["app_id"])
+    else:
+        iss = str(settings.get("issuer") or settings["app_id"])
+        aud = str(settings.get("audience") or "jitsi")
+        sub = str(settings.get("subject") or settings["domain"]).lower()
+    return {
+        "iss": iss,
+        "aud": aud,
+        "sub": sub,
+        "room": room,
+        "iat": now,
+        # nbf a little in the past: prosody refuses tokens "not yet valid" when its clock
+        # is behind the portal's; numbers, never strings (luajwtjitsi refuses those).
+        "nbf": now - skew,
+        "exp": now + lifetime,
+        "context": {
+            "user": _user_context(participant, settings),
+            "features": _features(moderator, record_allowed),
+            "group": "classroom-portal",
+        },
+    }
+
+
+def sign(settings: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
+    """HS256 with app_secret (self-hosted) or RS256 with the JaaS key and `kid`."""
+    try:
+        if is_jaas(settings):
+            return jwt.encode(dict(claims), settings["jaas_private_key"], algorithm="RS256",
+                              headers={"kid": jaas_kid(settings), "typ": "JWT"})
+        return jwt.encode(dict(claims), settings["app_secret"], algorithm="HS256", headers={"typ": "JWT"})
+    except (KeyError, TypeError, ValueError, jwt.PyJWTError) as exc:
+        # A malformed PEM key raises ValueError from cryptography; say what to fix.
+        raise BackendError(f"the Jitsi token could not be signed; check the backend's keys ({exc.__class__.__name__})",
+                           code="jitsi_token_key") from exc
+
+
+def participant_token(settings: Mapping[str, Any], room: str, participant: Participant, *,
+                      record_allowed: bool, now: int | None = None) -> str:
+    return sign(settings, claims_for(settings, room, participant, record_allowed=record_allowed, now=now))
+
+
+def system_token(settings: Mapping[str, Any], now: int | None = None) -> str:
+    """Bearer token for mod_muc_end_meeting: RS256 with a key prosody fetches from
+    prosody_password_public_key_repo_url (sha256(kid).pem); room '*' because the module
+    requires a room claim but acts on the room named in the request."""
+    static = str(settings.get("end_meeting_token") or "")
+    if static:
+        return static
+    now = int(time.time()) if now is None else now
+    claims = {
+        "iss": str(settings.get("issuer") or settings.get("app_id") or ""),
+        "aud": str(settings.get("audience") or "jitsi"),
+        "sub": "*",
+        "room": "*",
+        "iat": now,
+        "nbf": now - _int(settings, "clock_skew_seconds", 60),
+        "exp": now + 60,
+    }
+    try:
+        return jwt.encode(claims, settings["end_meeting_private_key"], algorithm="RS256",
+                          headers={"kid": str(settings.get("end_meeting_kid") or ""), "typ": "JWT"})
+    except (KeyError, TypeError, ValueError, jwt.PyJWTError) as exc:
+        raise BackendError("the end-meeting system token could not be signed; check end_meeting_private_key",
+                           code="jitsi_end_key") from exc

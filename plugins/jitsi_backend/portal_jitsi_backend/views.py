@@ -1,0 +1,310 @@
+"""Callbacks from Jitsi: prosody event_sync, JaaS webhooks, Jibri finalize uploads.
+
+Every endpoint authenticates against the secrets of the portal's Jitsi backend
+configurations, then only acts on meetings that belong to a configuration the caller
+proved it knows: a leaked token of one deployment cannot touch another's classes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from flask import Blueprint, jsonify, request
+
+from portal.core import meeting_events, meetings
+from portal.core.errors import NotAuthenticated, NotFound, ValidationFailed
+from portal.core.models import Meeting
+from portal.core.types import utcnow
+
+from . import recordings
+from .backend import BACKEND
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("jitsi_backend", __name__, url_prefix="/plugins/jitsi")
+
+PROSODY_EVENTS = {"room/created", "room/destroyed", "occupant/joined", "occupant/left"}
+# How long before the scheduled end an emptied room counts as the end of the class.
+END_GRACE_SECONDS = 600
+
+
+# Authentication ------------------------------------------------------------------------
+
+
+def _bearer() -> str:
+    value = request.headers.get("Authorization", "")
+    return value[7:].strip() if value[:7].lower() == "bearer " else value.strip()
+
+
+def _configs_with_secret(field: str, presented: str) -> dict[int, dict[str, Any]]:
+    """Configurations whose secret `field` equals the presented one (constant time)."""
+    found: dict[int, dict[str, Any]] = {}
+    for config_id, settings in meeting_events.backend_settings(BACKEND.name):
+        secret = settings.get(field)
+        if isinstance(secret, str) and secret and presented and hmac.compare_digest(secret.encode(), presented.encode()):
+            found[config_id] = settings
+    return found
+
+
+def verify_jaas_signature(header: str, body: bytes, secret: str, tolerance: int, now: float | None = None) -> bool:
+    """8x8's scheme: `X-Jaas-Signature: t=<unix>,v1=<base64 HMAC-SHA256 of "<t>.<raw body>">`.
+
+    Schemes other than v1 are ignored (no downgrade); an old timestamp is a replay."""
+    timestamp, signatures = None, []
+    for part in header.split(","):
+        prefix, _, value = part.strip().partition("=")
+        if prefix == "t":
+            timestamp = value
+        elif prefix == "v1":
+            signatures.append(value)
+    if not timestamp or not timestamp.isdigit() or not signatures:
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
+        return False
+    expected = base64.b64encode(
+        hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).digest()).decode()
+    return any(hmac.compare_digest(expected.encode(), sig.encode()) for sig in signatures)
+
+
+def _meeting_for(room_id: str, config_ids: Mapping[int, Any]) -> Meeting | None:
+    """The portal meeting of a room, if it belongs to one of the authenticated configs."""
+    meeting = meetings.find_meeting(BACKEND.name, room_id.strip().lower())
+    if meeting is None or meeting.backend_config_id not in config_ids:
+        return None
+    return meeting
+
+
+def _json_body() -> dict[str, Any]:
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise ValidationFailed("the request body must be a JSON object", code="invalid_json")
+    return payload
+
+
+def _ignored(reason: str):
+    # 200, not 404: prosody and JaaS would otherwise retry events of rooms that are
+    # simply not portal classes (test rooms, other apps on the same deployment).
+    return jsonify({"status": "ignored", "reason": reason})
+
+
+# Shared state changes --------------------------------------------------------------------
+
+
+def _user_id(raw: Any) -> int | None:
+    text = str(raw or "")
+    return int(text) if re.fullmatch(r"[0-9]{1,12}", text) else None
+
+
+def _occupant(meeting: Meeting, who: Mapping[str, Any], *, left: bool, source: str) -> None:
+    name = str(who.get("name") or "").strip()
+    user_id = _user_id(who.get("id"))
+    if not name and user_id is None:
+        return  # a component (Jibri, Jigasi) without a token: not a person of the class
+    meeting_events.note_attendance(meeting, user_id=user_id, name=name or "Guest", source=source, left=left)
+
+
+def _set_occupants(meeting: Meeting, count: Any) -> None:
+    if isinstance(count, int) and count >= 0:
+        meeting_events.update_data(meeting, lambda d: d.update(occupants=count))
+
+
+def _room_created(meeting: Meeting, at: Any) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data.update(room_active=True, room_created_at=at if isinstance(at, int | float) else int(time.time()),
+                    room_destroyed_at=None, occupants=data.get("occupants") or 0)
+
+    meeting_events.update_data(meeting, change)
+
+
+def _room_destroyed(meeting: Meeting, settings: Mapping[str, Any], at: Any) -> bool:
+    """The room emptied. Whether that ends the class depends on `end_on_room_destroyed`:
+    by default only near or after the scheduled end, so a teacher who reloads the page in
+    an empty room does not end the class for everyone."""
+
+    def change(data: dict[str, Any]) -> None:
+        data.update(room_active=False, occupants=0,
+                    room_destroyed_at=at if isinstance(at, int | float) else int(time.time()))
+
+    meeting_events.update_data(meeting, change)
+    policy = settings.get("end_on_room_destroyed", "after_scheduled_end")
+    if policy == "never":
+        return False
+    if policy == "after_scheduled_end":
+        remaining = (meeting.schedule.ends_at - utcnow()).total_seconds()
+        if remaining > END_GRACE_SECONDS:
+            return False
+    return meetings.mark_meeting_ended(meeting)
+
+
+# prosody event_sync ----------------------------------------------------------------------
+
+
+@blueprint.post("/events/<kind>/<action>")
+def prosody_event(kind: str, action: str):
+    """Receiver of jitsi-contrib mod_event_sync_component (api_prefix = <portal>/plugins/jitsi)."""
+    event = f"{kind}/{action}"
+    if event not in PROSODY_EVENTS:
+        raise NotFound("no such event")
+    configs = _configs_with_secret("events_token", _bearer())
+    if not configs:
+        raise NotAuthenticated("a valid events token is required", code="invalid_events_token")
+    payload = _json_body()
+    room = str(payload.get("room_name") or "")
+    room = room.split("]", 1)[1] if room.startswith("[") and "]" in room else room  # multi-tenant node
+    meeting = _meeting_for(room, configs)
+    if meeting is None:
+        return _ignored("not a portal class room")
+    settings = configs[meeting.backend_config_id]
+    breakout = bool(payload.get("is_breakout"))
+    ended = False
+    if event == "room/created" and not breakout:
+        _room_created(meeting, payload.get("created_at"))
+    elif event == "room/destroyed" and not breakout:
+        for occupant in payload.get("all_occupants") or []:
+            if isinstance(occupant, dict) and occupant.get("left_at"):
+                _occupant(meeting, occupant, left=True, source="jitsi")
+        ended = _room_destroyed(meeting, settings, payload.get("destroyed_at"))
+    elif event in ("occupant/joined", "occupant/left"):
+        occupant = payload.get("occupant")
+        if not isinstance(occupant, dict):
+            raise ValidationFailed("occupant must be an object")
+        # In breakout rooms people are still in class: a join there counts as present.
+        _occupant(meeting, occupant, left=event == "occupant/left", source="jitsi")
+        if not breakout:
+            _set_occupants(meeting, payload.get("active_occupants_count"))
+    return jsonify({"status": "ok", "meeting_id": meeting.id, "ended": ended})
+
+
+# JaaS webhooks ---------------------------------------------------------------------------
+
+
+@blueprint.post("/jaas/webhook")
+def jaas_webhook():
+    body = request.get_data(cache=True)
+    header = request.headers.get("X-Jaas-Signature", "")
+    configs = {
+        config_id: settings
+        for config_id, settings in meeting_events.backend_settings(BACKEND.name)
+        if settings.get("mode") == "jaas" and settings.get("jaas_webhook_secret")
+        and verify_jaas_signature(header, body, settings["jaas_webhook_secret"],
+                                  int(settings.get("webhook_tolerance_seconds") or 300))
+    }
+    if not configs:
+        raise NotAuthenticated("the X-Jaas-Signature header is missing or wrong", code="invalid_signature")
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise ValidationFailed("the request body must be JSON", code="invalid_json") from exc
+    if not isinstance(payload, dict):
+        raise ValidationFailed("the request body must be a JSON object", code="invalid_json")
+    key = payload.get("idempotencyKey")
+    if not isinstance(key, str) or not key:
+        raise ValidationFailed("idempotencyKey is required")
+    meeting = _meeting_for(str(payload.get("fqn") or ""), configs)
+    if meeting is None:
+        return _ignored("not a portal class room")
+    if not meeting_events.claim_delivery(meeting, key):
+        return jsonify({"status": "duplicate", "meeting_id": meeting.id})
+    try:
+        result = _handle_jaas_event(meeting, configs[meeting.backend_config_id], payload)
+    except Exception:
+        # Let JaaS's retry of this delivery be processed instead of discarded.
+        meeting_events.release_delivery(meeting, key)
+        raise
+    return jsonify({"status": "ok", "meeting_id": meeting.id, **result})
+
+
+def _epoch_seconds(value: Any) -> int | None:
+    # JaaS timestamps are milliseconds.
+    if isinstance(value, int | float) and value > 0:
+        return int(value / 1000) if value > 10**11 else int(value)
+    return None
+
+
+def _handle_jaas_event(meeting: Meeting, settings: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+    event = payload.get("eventType")
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    breakout = bool(data.get("isBreakout"))
+    at = _epoch_seconds(payload.get("timestamp"))
+    if event == "ROOM_CREATED" and not breakout:
+        _room_created(meeting, at)
+    elif event == "ROOM_DESTROYED" and not breakout:
+        return {"ended": _room_destroyed(meeting, settings, at)}
+    elif event in ("PARTICIPANT_JOINED", "PARTICIPANT_LEFT"):
+        _occupant(meeting, data, left=event == "PARTICIPANT_LEFT", source="jaas")
+    elif event == "RECORDING_UPLOADED":
+        link = data.get("preAuthenticatedLink")
+        if not isinstance(link, str) or urlparse(link).scheme not in ("http", "https"):
+            raise ValidationFailed("RECORDING_UPLOADED needs data.preAuthenticatedLink")
+        session = str(data.get("recordingSessionId") or payload.get("sessionId") or payload["idempotencyKey"])
+        record_id = "jaas-" + re.sub(r"[^A-Za-z0-9_-]", "", session)[:100]
+        duration = data.get("durationSec")
+        recordings.queue_download(meeting, record_id=record_id, url=link,
+                                  recorded_at=_epoch_seconds(data.get("startTimestamp")) or at,
+                                  duration_seconds=int(duration) if isinstance(duration, int | float) else None)
+        # Download now; on failure the periodic job retries until the 24 h link expires.
+        stored = recordings.process_downloads(meeting, settings)
+        return {"record_id": record_id, "stored": bool(stored)}
+    return {}
+
+
+# Jibri finalize uploads ------------------------------------------------------------------
+
+
+@blueprint.post("/recordings")
+def jibri_upload():
+    """Upload from the Jibri finalize script: multipart `recording` (mp4) and `metadata`
+    (Jibri's metadata.json, file or field), optional `session_id`; Bearer upload token."""
+    configs = _configs_with_secret("recording_upload_token", _bearer())
+    if not configs:
+        raise NotAuthenticated("a valid recording upload token is required", code="invalid_upload_token")
+    # Recordings are larger than the portal's default request limit; raise it for this
+    # request only, to the largest limit of the configurations the caller proved.
+    request.max_content_length = max(int(s.get("max_recording_mb") or 2048) for s in configs.values()) * 1024 * 1024
+    upload = request.files.get("recording")
+    if upload is None:
+        raise ValidationFailed("the multipart field 'recording' (the mp4 file) is required")
+    raw_meta = request.files["metadata"].read() if "metadata" in request.files else request.form.get("metadata", "")
+    try:
+        metadata = json.loads(raw_meta or "{}")
+    except ValueError as exc:
+        raise ValidationFailed("metadata must be Jibri's metadata.json") from exc
+    meeting_url = str(metadata.get("meeting_url") or "") if isinstance(metadata, dict) else ""
+    room = urlparse(meeting_url).path.rstrip("/").rsplit("/", 1)[-1]
+    if not room:
+        raise ValidationFailed("metadata.meeting_url must name the room")
+    meeting = _meeting_for(room, configs)
+    if meeting is None:
+        tenant_room = "/".join(urlparse(meeting_url).path.strip("/").split("/")[-2:])
+        meeting = _meeting_for(tenant_room, configs)
+    if meeting is None:
+        raise NotFound("no portal class uses this room")
+    session = request.form.get("session_id") or (upload.filename or "").rsplit(".", 1)[0]
+    session = re.sub(r"[^A-Za-z0-9_-]", "", session)[:100]
+    if not session:
+        raise ValidationFailed("session_id is required")
+    record_id = f"jibri-{session}"
+    if record_id in recordings.known_record_ids(meeting):
+        return jsonify({"status": "duplicate", "record_id": record_id}), 200
+    data = upload.read()
+    if not recordings.looks_like_mp4(data):
+        raise ValidationFailed("the recording is not an mp4 file", code="not_mp4")
+    try:
+        mtime = float(request.form.get("recorded_at", "")) or None
+    except ValueError:
+        mtime = None
+    recorded_at = datetime.fromtimestamp(mtime, UTC) if mtime else None
+    row, created = recordings.store_file(meeting, data, record_id=record_id, recorded_at=recorded_at,
+                                         duration_seconds=None)
+    return jsonify({"status": "stored" if created else "duplicate", "record_id": record_id,
+                    "recording_id": row.id}), 201 if created else 200

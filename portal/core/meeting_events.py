@@ -1,0 +1,99 @@
+"""Small services for backend plugins that learn about meetings from callbacks.
+
+Webhooks arrive more than once and concurrently (providers retry on timeouts), so the
+updates of a meeting's backend `data` here are compare-and-set on `updated_at`: two
+deliveries of the same event cannot both claim it, and neither loses the other's change.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from portal.core import meetings
+from portal.core.models import Meeting, User
+from portal.core.types import utcnow
+from portal.extensions import db
+
+# Attempts of a compare-and-set before giving up; each retry re-reads the row.
+_CAS_ATTEMPTS = 25
+
+
+def update_data(meeting: Meeting, change: Callable[[dict[str, Any]], Any]) -> Any:
+    """Apply `change` to a copy of meeting.data and store it atomically. Commits.
+
+    `change` mutates the dict it receives and may return a value, which is returned. It
+    may run more than once (on a concurrent update it is re-applied to the fresh data).
+    """
+    for _ in range(_CAS_ATTEMPTS):
+        db.session.refresh(meeting)
+        before = meeting.updated_at
+        data = copy.deepcopy(dict(meeting.data or {}))
+        result = change(data)
+        outcome = db.session.execute(
+            db.update(Meeting)
+            .where(Meeting.id == meeting.id, Meeting.updated_at == before)
+            .values(data=data, updated_at=utcnow())
+        )
+        db.session.commit()
+        if outcome.rowcount == 1:
+            db.session.refresh(meeting)
+            return result
+    raise RuntimeError(f"meeting {meeting.id} is updated too often to store backend data")
+
+
+def claim_delivery(meeting: Meeting, key: str, *, keep: int = 500) -> bool:
+    """Remember a delivery's idempotency key; False when it was seen before.
+
+    The last `keep` keys are kept in meeting.data["deliveries"], so the list stays bounded.
+    """
+
+    def claim(data: dict[str, Any]) -> bool:
+        seen = list(data.get("deliveries") or [])
+        if key in seen:
+            return False
+        seen.append(key)
+        data["deliveries"] = seen[-keep:]
+        return True
+
+    return bool(update_data(meeting, claim))
+
+
+def release_delivery(meeting: Meeting, key: str) -> None:
+    """Forget a claimed key so a retry of a delivery that failed is processed again."""
+
+    def release(data: dict[str, Any]) -> None:
+        data["deliveries"] = [k for k in data.get("deliveries") or [] if k != key]
+
+    update_data(meeting, release)
+
+
+def note_attendance(meeting: Meeting, *, user_id: int | None, name: str, source: str, left: bool = False) -> None:
+    """Record who the backend saw join or leave. Unknown user ids count as guests. Commits."""
+    if user_id is not None and db.session.get(User, user_id) is None:
+        user_id = None
+    meetings.record_attendance(meeting, user_id=user_id, name=name[:200] or "Guest", source=source, left=left)
+    db.session.commit()
+
+
+def backend_settings(backend: str) -> list[tuple[int, dict[str, Any]]]:
+    """(config id, effective settings) of every configuration of `backend`, enabled or not:
+    a disabled backend must still accept the recordings of meetings it ran."""
+    from portal.core.backends import effective_settings
+    from portal.core.models import BackendConfig
+
+    configs = db.session.execute(db.select(BackendConfig).filter_by(backend=backend).order_by(BackendConfig.id)).scalars()
+    return [(config.id, effective_settings(config)) for config in configs]
+
+
+def meetings_with_pending(backend: str, key: str, *, within_days: int = 3) -> list[Meeting]:
+    """Meetings of `backend` touched in the last days whose data has a non-empty `key`
+    (JSON filtering differs between SQLite and PostgreSQL, so the filter runs here)."""
+    from datetime import timedelta
+
+    since = utcnow() - timedelta(days=within_days)
+    rows = db.session.execute(
+        db.select(Meeting).where(Meeting.backend == backend, Meeting.updated_at >= since)
+    ).scalars()
+    return [m for m in rows if (m.data or {}).get(key)]
