@@ -115,7 +115,7 @@ def run() -> list[Result]:
                 p99 = percentile(latencies, 99)
                 results.append(Result("calendar/list (100k classes, 1M enrolments)", f"{label} p50", round(percentile(latencies, 50), 1), "ms"))
                 results.append(Result("calendar/list (100k classes, 1M enrolments)", f"{label} p99", round(p99, 1), "ms",
-                                      "< 50 ms", p99 < 50 and not errors, f"{len(errors)} errors" if errors else ""))
+                                      "< 50 ms", p99 < 50 and not errors, f"{len(errors)} errors, first: {errors[0]}" if errors else ""))
     return results
 
 
