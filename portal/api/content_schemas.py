@@ -67,12 +67,12 @@ class PublishIn(Model):
 
 
 class FeedbackIn(Model):
-    rating: int = Field(ge=1, le=5, description="1 to 5 stars")
+    rating: int = Field(ge=1, le=5, strict=True, description="1 to 5 stars (a JSON integer)")
     comment: str = Field(default="", max_length=5000)
 
 
 class FeedbackEditIn(Model):
-    rating: int | None = Field(default=None, ge=1, le=5)
+    rating: int | None = Field(default=None, ge=1, le=5, strict=True)
     comment: str | None = Field(default=None, max_length=5000)
 
 

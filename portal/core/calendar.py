@@ -123,6 +123,8 @@ def move_occurrence(actor: User, schedule_id: int, starts_at: datetime,
     schedule = classes.get_schedule_for(actor, schedule_id)
     if schedule.klass.status == ClassStatus.CANCELLED.value:
         raise Conflict("this class is cancelled", code="class_cancelled")
+    if starts_at.tzinfo is not None:
+        starts_at = starts_at.astimezone(ZoneInfo("UTC"))  # stored and answered in UTC
     schedule = classes.reschedule_occurrence(actor, schedule_id, starts_at, duration_minutes)
     db.session.flush()
     return schedule, conflicts_for(schedule.klass.teacher_id, schedule.starts_at, schedule.ends_at,
