@@ -64,7 +64,15 @@ def _sync_from_backend(meeting: Meeting) -> None:
         return
     for attendee in status.attendees:
         record_attendance(meeting, user_id=attendee.user_id, name=attendee.name, source="backend")
-    db.session.flush()
+        db.session.flush()
+        # A portal join the backend confirms counts as backend data from now on.
+        db.session.execute(
+            db.update(Attendance)
+            .where(Attendance.meeting_id == meeting.id, Attendance.user_id == attendee.user_id
+                   if attendee.user_id is not None else Attendance.user_id.is_(None),
+                   Attendance.display_name == attendee.name)
+            .values(source="backend")
+        )
 
 
 def report(actor: User, schedule_id: int) -> AttendanceReport:
