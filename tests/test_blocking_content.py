@@ -33,6 +33,7 @@ def _attempts(api, school, media_id, slide_id, recording_id, rating_schedule_id)
         "upload": upload(api, f"/api/classes/{cid}/media", make_png(), "b.png").status_code,
         "list_media": api.get(f"/api/classes/{cid}/media").status_code,
         "download_media": api.get(f"/api/media/{media_id}/download").status_code,
+        "list_slides": api.get(f"/api/classes/{cid}/slides").status_code,
         "download_slides": api.get(f"/api/slides/{slide_id}/download").status_code,
         "rate_class": api.client.put(f"/api/schedules/{rating_schedule_id}/feedback", json={"rating": 3},
                                      headers=api._headers()).status_code,

@@ -35,6 +35,8 @@ def link_for(key: str, filename: str) -> DownloadLink:
 
 def list_slides(actor: User, class_id: int) -> list[Slide]:
     klass = access.get_class_for(actor, class_id)
+    if not access.can_manage_class(actor, klass):
+        access.require_not_blocked(actor, klass.id)
     return _ordered(klass.id)
 
 
