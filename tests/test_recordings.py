@@ -47,6 +47,10 @@ def test_students_see_only_published_recordings_of_their_classes(school, login):
     teacher_ids = {r["id"] for r in login(school.teacher).get(f"/api/classes/{school.klass.id}/recordings").get_json()}
     assert teacher_ids == {shown.id, hidden.id}
     assert {r["id"] for r in login(school.admin).get("/api/recordings").get_json()} == {shown.id, hidden.id}
+    # Per student: what that student may watch (the student themselves, or an admin).
+    per_student = login(school.admin).get(f"/api/users/{school.student.id}/recordings")
+    assert [r["id"] for r in per_student.get_json()] == [shown.id]
+    assert login(school.classmate).get(f"/api/users/{school.student.id}/recordings").status_code == 403
 
     outsider = login(school.outsider)
     assert outsider.get("/api/recordings").get_json() == []

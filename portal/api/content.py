@@ -120,6 +120,12 @@ def my_recordings():
     return [_recording(v) for v in recordings.list_for_user(current_actor())]
 
 
+@endpoint(api, "/users/<int:user_id>/recordings", summary="Recordings a user may watch (themselves or admins)",
+          response=list[RecordingOut], tags=["recordings"])
+def user_recordings(user_id: int):
+    return [_recording(v) for v in recordings.list_for_student(current_actor(), user_id)]
+
+
 @endpoint(api, "/classes/<int:class_id>/recordings", summary="Recordings of a class (students: published only)",
           response=list[RecordingOut], tags=["recordings"])
 def class_recordings(class_id: int):

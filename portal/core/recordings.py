@@ -88,6 +88,16 @@ def list_for_user(actor: User) -> list[RecordingView]:
     return _query(ids, published_only=True)
 
 
+def list_for_student(actor: User, user_id: int) -> list[RecordingView]:
+    """What a given user may watch: for themselves, or for an admin checking on them."""
+    if actor.id != user_id:
+        access.require_admin(actor)
+    target = db.session.get(User, user_id)
+    if target is None:
+        raise NotFound("no such user")
+    return list_for_user(target)
+
+
 def get_recording_for(actor: User, recording_id: int) -> Recording:
     """The recording if the actor may see it; 404 otherwise (unpublished ones stay hidden)."""
     row = db.session.get(Recording, recording_id)
