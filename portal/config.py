@@ -20,6 +20,20 @@ def default_config(instance_path: str) -> dict:
         "COOKIE_SECURE": False,
         "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
         "STORAGE_DIR": str(instance / "files"),
+        # File storage: "local" (STORAGE_DIR) or "s3" (boto3; S3_* below). See docs/content.md.
+        "STORAGE": "local",
+        "S3_BUCKET": None,
+        "S3_ENDPOINT_URL": None,  # e.g. a MinIO / Ceph / moto URL; None = AWS
+        "S3_REGION": None,
+        "S3_ACCESS_KEY_ID": None,  # None = boto3's default credential chain
+        "S3_SECRET_ACCESS_KEY": None,
+        "S3_PREFIX": "",
+        "FILE_LINK_SECONDS": 300,  # lifetime of download links (local signed or S3 presigned)
+        "SLIDE_MAX_BYTES": 20 * 1024 * 1024,
+        "SLIDE_MAX_PAGES": 500,
+        "MEDIA_MAX_BYTES": 10 * 1024 * 1024,
+        # Comma-separated MIME types accepted as class media, detected from the content.
+        "MEDIA_ALLOWED_TYPES": "application/pdf,image/png,image/jpeg,image/gif,image/webp",
         "SCHOOL_NAME": "Demo School",
         "SCHOOL_TIMEZONE": "Europe/Paris",
         "BASE_URL": "http://127.0.0.1:5000",

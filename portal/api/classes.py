@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from portal.api import api
+from portal.api.content_schemas import ScheduleMovedOut
 from portal.api.framework import current_actor, endpoint
 from portal.api.schemas import (
     CalendarQuery,
@@ -16,6 +17,7 @@ from portal.api.schemas import (
     ScheduleOut,
 )
 from portal.core import access, classes
+from portal.core import calendar as calendar_service
 
 
 @endpoint(api, "/classes", summary="Classes you teach, attend, or (admins) all", query=PageQuery,
@@ -98,11 +100,13 @@ def get_schedule(schedule_id: int):
     return ScheduleOut.model_validate(classes.get_schedule_for(current_actor(), schedule_id))
 
 
-@endpoint(api, "/schedules/<int:schedule_id>", "PATCH", summary="Move one occurrence", body=ScheduleMoveIn,
-          response=ScheduleOut, tags=["schedules"])
+@endpoint(api, "/schedules/<int:schedule_id>", "PATCH",
+          summary="Move one occurrence; `conflicts` lists the teacher's overlapping occurrences",
+          body=ScheduleMoveIn, response=ScheduleMovedOut, tags=["schedules"], errors=[409])
 def move_schedule(schedule_id: int, body: ScheduleMoveIn):
-    return ScheduleOut.model_validate(
-        classes.reschedule_occurrence(current_actor(), schedule_id, body.starts_at, body.duration_minutes))
+    schedule, conflicts = calendar_service.move_occurrence(current_actor(), schedule_id, body.starts_at, body.duration_minutes)
+    return ScheduleMovedOut(**ScheduleOut.model_validate(schedule).model_dump(),
+                            conflicts=[ScheduleOut.model_validate(c) for c in conflicts])
 
 
 @endpoint(api, "/schedules/<int:schedule_id>/cancel", "POST", summary="Cancel one occurrence",

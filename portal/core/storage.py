@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from portal.core.errors import NotFound
@@ -67,7 +68,9 @@ class LocalStorage:
 
     def download_url(self, key: str, expires_in: int, filename: str | None = None) -> str:
         token = _signer().dumps({"k": check_key(key), "f": filename, "e": expires_in})
-        return url_for("files.download", token=token, _external=True)
+        # BASE_URL, not the request's host: links are also made outside requests (tasks,
+        # backends fetching slides) and must point at the public address.
+        return f"{current_app.config['BASE_URL'].rstrip('/')}/files/{token}"
 
 
 def resolve_download_token(token: str) -> tuple[str, str | None]:
@@ -83,9 +86,21 @@ def resolve_download_token(token: str) -> tuple[str, str | None]:
 def get_storage() -> Storage:
     storage = current_app.extensions.get("portal.storage")
     if storage is None:
-        storage = LocalStorage(current_app.config["STORAGE_DIR"])
+        storage = make_storage(current_app.config)
         current_app.extensions["portal.storage"] = storage
     return storage
+
+
+def make_storage(config: Mapping[str, Any]) -> Storage:
+    """The implementation named by STORAGE: "local" (default) or "s3"."""
+    kind = str(config.get("STORAGE") or "local").lower()
+    if kind == "local":
+        return LocalStorage(config["STORAGE_DIR"])
+    if kind == "s3":
+        from portal.core.s3storage import S3Storage
+
+        return S3Storage.from_config(config)
+    raise RuntimeError(f"PORTAL_STORAGE must be 'local' or 's3', not {kind!r}")
 
 
 def read_bytes(key: str) -> bytes:

@@ -1,0 +1,173 @@
+"""Request/response models of the calendar, slides, media, recordings, feedback and
+attendance endpoints (kept apart from schemas.py to keep merges easy)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any, Literal
+
+from pydantic import Field
+
+from portal.api.schemas import Model, Out, ScheduleOut
+
+
+class DownloadOut(Out):
+    url: str = Field(description="time-limited link (local signed URL or S3 presigned URL)")
+    expires_at: datetime
+    filename: str
+
+
+class SlideOut(Out):
+    id: int
+    class_id: int
+    filename: str
+    size_bytes: int
+    page_count: int
+    position: int
+    created_at: datetime
+
+
+class SlideOrderIn(Model):
+    slide_ids: list[int] = Field(min_length=1, max_length=200)
+
+
+class MediaOut(Out):
+    id: int
+    class_id: int
+    schedule_id: int | None
+    uploaded_by: int | None
+    filename: str
+    content_type: str
+    size_bytes: int
+    created_at: datetime
+
+
+class MediaQuery(Model):
+    schedule_id: int | None = None
+
+
+class RecordingOut(Out):
+    id: int
+    class_id: int
+    class_title: str
+    schedule_id: int | None
+    backend: str
+    title: str
+    recorded_at: datetime | None
+    duration_seconds: int | None
+    playback_url: str | None
+    has_file: bool
+    format: str | None
+    preview_images: list[str]
+    published: bool
+
+
+class PublishIn(Model):
+    published: bool
+
+
+class FeedbackIn(Model):
+    rating: int = Field(ge=1, le=5, strict=True, description="1 to 5 stars (a JSON integer)")
+    comment: str = Field(default="", max_length=5000)
+
+
+class FeedbackEditIn(Model):
+    rating: int | None = Field(default=None, ge=1, le=5, strict=True)
+    comment: str | None = Field(default=None, max_length=5000)
+
+
+class FeedbackOut(Out):
+    id: int
+    user_id: int
+    class_id: int
+    schedule_id: int | None
+    recording_id: int | None
+    rating: int
+    comment: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class FeedbackItemOut(Out):
+    id: int
+    user_id: int
+    user_name: str
+    rating: int
+    comment: str
+    schedule_id: int | None
+    recording_id: int | None
+    updated_at: datetime
+
+
+class FeedbackSummaryOut(Out):
+    count: int
+    average: float | None
+    distribution: dict[str, int] = Field(description="number of ratings per star value '1'..'5'")
+    items: list[FeedbackItemOut]
+
+
+class CalendarEventsQuery(Model):
+    start: str = Field(max_length=40, description="ISO 8601 date or date-time (FullCalendar's start)")
+    end: str = Field(max_length=40, description="ISO 8601 date or date-time (FullCalendar's end)")
+    timeZone: str | None = Field(default=None, max_length=64,
+                                 description="IANA zone for naive bounds and the output; default: yours, else the school's")
+
+
+class CalendarEventOut(Out):
+    id: str
+    groupId: str
+    title: str
+    start: str
+    end: str
+    allDay: bool
+    url: str
+    classNames: list[str]
+    editable: bool
+    extendedProps: dict[str, Any]
+
+
+class ScheduleMovedOut(ScheduleOut):
+    conflicts: list[ScheduleOut] = Field(default_factory=list,
+                                         description="the teacher's occurrences this one now overlaps")
+
+
+class SeriesUpdateIn(Model):
+    start_time: time | None = Field(default=None, description="new local start time in the class's zone, e.g. 09:30")
+    duration_minutes: int | None = Field(default=None, ge=1, le=1440)
+    include_moved: bool = False
+
+
+class SeriesUpdatedOut(Out):
+    changed: list[ScheduleOut]
+    conflicts: list[ScheduleOut]
+
+
+class FeedOut(Out):
+    url: str = Field(description="secret iCalendar URL; anyone with it can read your class times")
+
+
+class AttendanceRowOut(Out):
+    user_id: int | None
+    name: str
+    email: str | None
+    role: Literal["teacher", "student", "guest"]
+    present: bool
+    first_joined_at: datetime | None
+    left_at: datetime | None
+    minutes: int | None
+    source: str | None
+
+
+class AttendanceReportOut(Out):
+    schedule_id: int
+    class_id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    source: Literal["backend", "portal", "none"]
+    present_count: int
+    rows: list[AttendanceRowOut]
+
+
+class CsvQuery(Model):
+    timezone: str | None = Field(default=None, max_length=64)

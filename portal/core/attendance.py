@@ -1,0 +1,155 @@
+"""Attendance report per class occurrence, and its CSV export.
+
+Where the backend reports who was in the meeting (capabilities.attendance), its rows
+(source "backend") are the truth, because people may join without going through the
+portal (dial-in, a shared link). Otherwise the portal's own join records are used.
+Enrolled students who never appeared are listed as absent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from portal.core import access, classes
+from portal.core.backends import backend_plugin
+from portal.core.meetings import handle_of, record_attendance, settings_for_meeting
+from portal.core.models import Attendance, Enrolment, Meeting, MeetingStatus, User
+from portal.core.timezones import check_timezone
+from portal.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AttendanceRow:
+    user_id: int | None
+    name: str
+    email: str | None
+    role: str  # teacher | student | guest
+    present: bool
+    first_joined_at: datetime | None
+    left_at: datetime | None
+    minutes: int | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class AttendanceReport:
+    schedule_id: int
+    class_id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    source: str  # backend | portal | none
+    rows: list[AttendanceRow]
+
+    @property
+    def present_count(self) -> int:
+        return sum(1 for row in self.rows if row.present)
+
+
+def _sync_from_backend(meeting: Meeting) -> None:
+    """Ask a running meeting's backend who is in it; failures fall back to stored rows."""
+    try:
+        plugin = backend_plugin(meeting.backend)
+        if not plugin.capabilities.attendance or meeting.status != MeetingStatus.RUNNING.value:
+            return
+        status = plugin.status(settings_for_meeting(meeting), handle_of(meeting))
+    except Exception as exc:  # a report must render even if the backend is down
+        log.info("attendance sync for meeting %s skipped: %s", meeting.id, exc)
+        return
+    for attendee in status.attendees:
+        record_attendance(meeting, user_id=attendee.user_id, name=attendee.name, source="backend")
+        db.session.flush()
+        # A portal join the backend confirms counts as backend data from now on.
+        db.session.execute(
+            db.update(Attendance)
+            .where(Attendance.meeting_id == meeting.id, Attendance.user_id == attendee.user_id
+                   if attendee.user_id is not None else Attendance.user_id.is_(None),
+                   Attendance.display_name == attendee.name)
+            .values(source="backend")
+        )
+
+
+def report(actor: User, schedule_id: int) -> AttendanceReport:
+    schedule = classes.get_schedule_for(actor, schedule_id)
+    klass = schedule.klass
+    access.require_class_manager(actor, klass)
+    meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=schedule.id)).scalar_one_or_none()
+    records: list[Attendance] = []
+    source = "none"
+    if meeting is not None:
+        _sync_from_backend(meeting)
+        records = list(db.session.execute(
+            db.select(Attendance).filter_by(meeting_id=meeting.id).order_by(Attendance.first_joined_at, Attendance.id)
+        ).scalars())
+        backend_rows = [r for r in records if r.source != "portal"]
+        if backend_rows:
+            records, source = backend_rows, "backend"
+        elif records:
+            source = "portal"
+    enrolled = {
+        e.user_id: e.user
+        for e in db.session.execute(
+            db.select(Enrolment).filter_by(class_id=klass.id).options(db.joinedload(Enrolment.user))
+        ).scalars()
+    }
+    user_ids = {r.user_id for r in records if r.user_id is not None}
+    known = {u.id: u for u in db.session.execute(db.select(User).where(User.id.in_(user_ids))).scalars()} if user_ids else {}
+    end_of_class = meeting.ended_at if meeting is not None and meeting.ended_at else None
+    merged: dict[object, AttendanceRow] = {}
+    for record in records:
+        user = known.get(record.user_id) if record.user_id is not None else None
+        role = "teacher" if record.user_id == klass.teacher_id else ("student" if record.user_id in enrolled else "guest")
+        left = record.left_at or end_of_class
+        minutes = int((left - record.first_joined_at).total_seconds() // 60) if left else None
+        key = record.user_id if record.user_id is not None else f"name:{record.display_name}"
+        row = AttendanceRow(user_id=record.user_id, name=user.name if user else record.display_name,
+                            email=user.email if user else None, role=role, present=True,
+                            first_joined_at=record.first_joined_at, left_at=record.left_at,
+                            minutes=minutes, source=record.source)
+        previous = merged.get(key)
+        if previous is None:
+            merged[key] = row
+        else:  # the same person under two display names: one line, earliest join, total time
+            total = (previous.minutes or 0) + (row.minutes or 0)
+            merged[key] = AttendanceRow(**{**previous.__dict__, "minutes": total,
+                                           "first_joined_at": min(previous.first_joined_at, row.first_joined_at)})
+    for user_id, user in sorted(enrolled.items(), key=lambda item: item[1].name.lower()):
+        if user_id not in merged:
+            merged[user_id] = AttendanceRow(user_id=user_id, name=user.name, email=user.email, role="student",
+                                            present=False, first_joined_at=None, left_at=None, minutes=None,
+                                            source=None)
+    rows = sorted(merged.values(), key=lambda r: (not r.present, r.role != "teacher", r.name.lower()))
+    return AttendanceReport(schedule_id=schedule.id, class_id=klass.id, title=klass.title,
+                            starts_at=schedule.starts_at, ends_at=schedule.ends_at, source=source, rows=rows)
+
+
+CSV_HEADER = ["name", "email", "user_id", "role", "present", "first_joined", "left", "minutes", "source"]
+
+
+def _csv_safe(value: str) -> str:
+    """Spreadsheets run cells starting with = + - @ as formulas: neutralise them."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def to_csv(result: AttendanceReport, tz_name: str = "UTC") -> str:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(check_timezone(tz_name))
+
+    def when(value: datetime | None) -> str:
+        return value.astimezone(zone).isoformat(timespec="seconds") if value else ""
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    for row in result.rows:
+        writer.writerow([_csv_safe(row.name), _csv_safe(row.email or ""), row.user_id or "", row.role,
+                         "yes" if row.present else "no", when(row.first_joined_at), when(row.left_at),
+                         "" if row.minutes is None else row.minutes, row.source or ""])
+    return out.getvalue()
