@@ -205,6 +205,16 @@ def test_blocked_student_is_cut_off_at_once(school, connect):
     assert classmate.join(sid)["error"]["code"] == "blocked"
 
 
+def test_unenrolled_student_is_removed_from_the_room(school, connect, login):
+    sid = school.schedule.id
+    connect(school.teacher, join=sid)
+    classmate = connect(school.classmate, join=sid)
+    response = login(school.teacher).delete(f"/api/classes/{school.klass.id}/enrolments/{school.classmate.id}")
+    assert response.status_code == 204, response.get_json()
+    assert classmate.wait_for("removed")["code"] == "unenrolled"
+    assert classmate.join(sid)["error"]["code"] == "not_found"
+
+
 def test_presence_shows_who_is_in_the_panel(school, connect):
     sid = school.schedule.id
     teacher = connect(school.teacher, join=sid)

@@ -153,3 +153,37 @@ def test_presence_endpoint_and_openapi(school, login, client):
     assert login(school.outsider).get(f"/api/schedules/{sid}/presence").status_code == 404
     paths = client.get("/api/openapi.json").get_json()["paths"]
     assert {"/api/polls/{poll_id}/vote", "/api/schedules/{schedule_id}/chat"} <= set(paths)
+
+
+def test_racing_ballots_of_one_student_leave_exactly_one_vote(school, app):
+    import threading
+
+    from portal.core import polls
+    from portal.core.errors import Conflict
+    from portal.core.models import User
+
+    poll = polls.create_poll(school.teacher, school.schedule.id, question="Pick one",
+                             options=[f"o{n}" for n in range(6)])
+    polls.open_poll(school.teacher, poll["id"])
+    option_ids = [o["id"] for o in poll["options"]]
+    outcomes: list[str] = []
+
+    def ballot(option_id: int) -> None:
+        with app.app_context():
+            try:
+                polls.vote(db.session.get(User, school.student.id), poll["id"], [option_id])
+                outcomes.append("ok")
+            except Conflict as exc:
+                outcomes.append(exc.code)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=ballot, args=(option_id,)) for option_id in option_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(outcomes) == 6 and set(outcomes) <= {"ok", "vote_conflict"} and "ok" in outcomes
+    db.session.expire_all()
+    rows = db.session.execute(db.select(PollVote.option_id).filter_by(poll_id=poll["id"])).scalars().all()
+    assert len(rows) == 1 and rows[0] in option_ids

@@ -195,8 +195,9 @@ def vote(actor: User, poll_id: int, option_ids: list[int]) -> dict[str, Any]:
         raise ValidationFailed("choose options of this poll", code="invalid_option")
     if not poll.multiple_choice and len(chosen) != 1:
         raise ValidationFailed("this poll takes exactly one choice", code="single_choice")
-    # Lock the voter's row so two ballots of one user apply one after the other.
-    db.session.execute(db.select(User.id).where(User.id == actor.id).with_for_update())
+    # Lock the voter's row so two ballots of one user apply one after the other (NO KEY
+    # UPDATE: does not hold up inserts elsewhere that merely reference the user).
+    db.session.execute(db.select(User.id).where(User.id == actor.id).with_for_update(key_share=True))
     db.session.execute(db.delete(PollVote).where(PollVote.poll_id == poll.id, PollVote.user_id == actor.id))
     db.session.add_all([PollVote(poll_id=poll.id, option_id=i, user_id=actor.id) for i in chosen])
     try:
