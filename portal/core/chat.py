@@ -85,13 +85,17 @@ def post_message(actor: User, schedule_id: int, body: str) -> dict[str, Any]:
     if not live_state.allow("chat", actor.id, rate_limit()):
         raise RateLimited("you are sending messages too fast; wait a moment")
     author = {"id": actor.id, "name": actor.name, "role": actor.role}
-    with live_state.room_lock(schedule.id):
-        message = ChatMessage(schedule_id=schedule.id, user_id=actor.id, body=text)
+    schedule_id = schedule.id
+    with live_state.room_lock(schedule_id):
+        now = utcnow()
+        message = ChatMessage(schedule_id=schedule_id, user_id=actor.id, body=text, created_at=now)
         db.session.add(message)
+        db.session.flush()
+        # Read everything before the commit expires it: no reload query while holding the lock.
+        payload = {"id": message.id, "schedule_id": schedule_id, "user": author, "body": text,
+                   "created_at": iso(now)}
         db.session.commit()
-        payload = {"id": message.id, "schedule_id": schedule.id, "user": author, "body": text,
-                   "created_at": iso(message.created_at)}
-        live_state.publish("chat:message", payload, schedule_id=schedule.id)
+        live_state.publish("chat:message", payload, schedule_id=schedule_id)
     return payload
 
 
