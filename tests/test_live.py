@@ -114,6 +114,21 @@ def test_a_client_without_a_valid_token_cannot_connect(school, live_server, app)
     assert _refused(live_server, app, disabled).connect_error["data"]["code"] == "not_authenticated"
 
 
+def test_signing_out_stops_an_open_socket(school, connect, client):
+    sid = school.schedule.id
+    token = create_access_token(identity=str(school.student.id), additional_claims={"role": "student"})
+    student = connect(token=token, join=sid)
+    assert student.call("chat:send", {"schedule_id": sid, "body": "before"})["ok"]
+    assert client.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    after = student.call("chat:send", {"schedule_id": sid, "body": "after"})
+    assert after["ok"] is False and after["error"]["code"] == "token_revoked"
+    classmate = connect(school.classmate, join=sid)
+    school.classmate.is_active = False  # disabled by an administrator meanwhile
+    db.session.commit()
+    refused = classmate.call("chat:send", {"schedule_id": sid, "body": "still me"})
+    assert refused["ok"] is False and refused["error"]["code"] == "not_authenticated"
+
+
 def test_a_foreign_origin_cannot_open_the_socket(school, live_server, app):
     token = create_access_token(identity=str(school.student.id))
     _refused(live_server, app, token, origin="https://evil.example")
