@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -218,6 +219,16 @@ def test_blocked_student_is_cut_off_at_once(school, connect):
     refused = classmate.call("chat:send", {"schedule_id": sid, "body": "still here?"})
     assert refused["error"]["code"] == "blocked"
     assert classmate.join(sid)["error"]["code"] == "blocked"
+
+    # A site-wide block also closes the socket.
+    blocking.block_user(school.admin, user_id=school.student.id, scope="site", reason="spam")
+    db.session.commit()
+    assert student.wait_for("removed")["code"] == "blocked"
+    deadline = time.monotonic() + 10
+    while student.sio.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not student.sio.connected
+    teacher.wait_for("presence", lambda p: [u["id"] for u in p["users"]] == [school.teacher.id])
 
 
 def test_unenrolled_student_is_removed_from_the_room(school, connect, login):
