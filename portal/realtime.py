@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Flask, current_app, request
 from flask_jwt_extended import decode_token
@@ -99,12 +99,16 @@ def _current() -> tuple[_Socket, User]:
 
 # --- event plumbing -------------------------------------------------------------------
 
+# Database ids are 32-bit integers; larger numbers are refused before reaching the database.
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
 class ScheduleIn(_In):
-    schedule_id: int
+    schedule_id: Id
 
 
 class JoinIn(ScheduleIn):
@@ -112,7 +116,7 @@ class JoinIn(ScheduleIn):
 
 
 class HistoryIn(JoinIn):
-    before_id: int | None = None
+    before_id: Id | None = None
 
 
 class ChatSendIn(ScheduleIn):
@@ -120,11 +124,11 @@ class ChatSendIn(ScheduleIn):
 
 
 class MessageIn(_In):
-    message_id: int
+    message_id: Id
 
 
 class MuteIn(ScheduleIn):
-    user_id: int
+    user_id: Id
     muted: bool = True
 
 
@@ -136,7 +140,7 @@ class PollCreateIn(ScheduleIn):
 
 
 class PollIn(_In):
-    poll_id: int
+    poll_id: Id
 
 
 class PublishIn(PollIn):
@@ -144,7 +148,7 @@ class PublishIn(PollIn):
 
 
 class VoteIn(PollIn):
-    option_ids: list[int]
+    option_ids: list[Id] = Field(max_length=10)
 
 
 def _error(exc: PortalError) -> dict[str, Any]:

@@ -6,7 +6,7 @@ clients see REST actions too (the services announce them once committed).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from flask import Response
 from pydantic import BaseModel, Field
@@ -17,6 +17,9 @@ from portal.api.schemas import Model, Out
 from portal.core import chat, live_state, polls
 
 # --- schemas --------------------------------------------------------------------------
+
+# Database ids are 32-bit integers; larger numbers are refused before reaching the database.
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class ChatIn(Model):
@@ -43,12 +46,12 @@ class ChatPageOut(Out):
 
 
 class ChatPageQuery(Model):
-    before_id: int | None = Field(default=None, ge=1)
+    before_id: Id | None = None
     limit: int = Field(default=50, ge=1, le=chat.MAX_PAGE)
 
 
 class MuteIn(Model):
-    user_id: int
+    user_id: Id
 
 
 class MuteOut(Out):
@@ -76,7 +79,7 @@ class PollIn(Model):
 
 
 class VoteIn(Model):
-    option_ids: list[int] = Field(min_length=1, max_length=polls.MAX_OPTIONS)
+    option_ids: list[Id] = Field(min_length=1, max_length=polls.MAX_OPTIONS)
 
 
 class PublishIn(Model):
