@@ -8,6 +8,16 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 
 def init_api(app: Flask) -> None:
-    from portal.api import admin, auth, calendar, classes, content, docs, meetings, users  # noqa: F401  (registers routes)
+    from portal.api import (  # noqa: F401  (importing registers the routes)
+        admin,
+        auth,
+        calendar,
+        classes,
+        content,
+        docs,
+        live,
+        meetings,
+        users,
+    )
 
     app.register_blueprint(api)

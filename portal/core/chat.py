@@ -1,0 +1,178 @@
+"""Class chat: messages of one class occurrence, moderation (delete, mute) and history.
+
+A message is committed before it is announced, so whatever a client sees is already kept;
+the store-then-announce step runs under a per-room lock, so every client (on every server
+process) receives a room's messages in id order. These functions commit themselves for
+that reason; callers (socket events, REST views) have nothing left to commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from portal.core import access, audit, classes, live_state
+from portal.core.errors import Forbidden, NotFound, PortalError, ValidationFailed
+from portal.core.models import ChatMessage, Class, ClassMute, Schedule, User
+from portal.core.types import utcnow
+from portal.extensions import db
+
+DEFAULT_MAX_LENGTH = 2000
+DEFAULT_RATE_LIMIT = "10 per 10 seconds"
+MAX_PAGE = 200
+
+
+class RateLimited(PortalError):
+    status = 429
+    code = "rate_limited"
+
+
+def max_length() -> int:
+    return int(current_app.config.get("CHAT_MAX_LENGTH") or DEFAULT_MAX_LENGTH)
+
+
+def rate_limit() -> str:
+    return str(current_app.config.get("CHAT_RATE_LIMIT") or DEFAULT_RATE_LIMIT)
+
+
+def require_panel_access(actor: User, schedule_id: int) -> Schedule:
+    """The occurrence if the actor may be in its live panel: its teacher, an admin, or an
+    enrolled student who is not blocked (site-wide or from this class)."""
+    if not actor.is_active:
+        raise Forbidden("this account is disabled")
+    schedule = classes.get_schedule_for(actor, schedule_id)
+    access.require_not_blocked(actor, schedule.class_id)
+    return schedule
+
+
+def is_manager(actor: User, schedule: Schedule) -> bool:
+    return access.can_manage_class(actor, schedule.klass)
+
+
+def is_muted(user_id: int, class_id: int) -> bool:
+    return db.session.execute(
+        db.select(ClassMute.id).filter_by(class_id=class_id, user_id=user_id)
+    ).first() is not None
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def message_dict(message: ChatMessage, author: User | None) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "schedule_id": message.schedule_id,
+        "user": {"id": author.id, "name": author.name, "role": author.role} if author else None,
+        "body": message.body,
+        "created_at": iso(message.created_at),
+    }
+
+
+def post_message(actor: User, schedule_id: int, body: str) -> dict[str, Any]:
+    schedule = require_panel_access(actor, schedule_id)
+    text = (body or "").strip()
+    if not text:
+        raise ValidationFailed("the message is empty", code="empty_message")
+    limit = max_length()
+    if len(text) > limit:
+        raise ValidationFailed(f"messages are limited to {limit} characters", code="too_long")
+    if not is_manager(actor, schedule) and is_muted(actor.id, schedule.class_id):
+        raise Forbidden("the teacher has muted you in this class's chat", code="muted")
+    if not live_state.allow("chat", actor.id, rate_limit()):
+        raise RateLimited("you are sending messages too fast; wait a moment")
+    author = {"id": actor.id, "name": actor.name, "role": actor.role}
+    schedule_id = schedule.id
+    with live_state.room_lock(schedule_id):
+        now = utcnow()
+        message = ChatMessage(schedule_id=schedule_id, user_id=actor.id, body=text, created_at=now)
+        db.session.add(message)
+        db.session.flush()
+        # Read everything before the commit expires it: no reload query while holding the lock.
+        payload = {"id": message.id, "schedule_id": schedule_id, "user": author, "body": text,
+                   "created_at": iso(now)}
+        db.session.commit()
+        live_state.publish("chat:message", payload, schedule_id=schedule_id)
+    return payload
+
+
+def history(actor: User, schedule_id: int, *, before_id: int | None = None,
+            limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the occurrence's chat, oldest first, ending just before `before_id`."""
+    schedule = require_panel_access(actor, schedule_id)
+    limit = max(1, min(int(limit), MAX_PAGE))
+    stmt = (
+        db.select(ChatMessage, User)
+        .outerjoin(User, User.id == ChatMessage.user_id)
+        .where(ChatMessage.schedule_id == schedule.id, ChatMessage.deleted_at.is_(None))
+        .order_by(ChatMessage.id.desc())
+        .limit(limit + 1)
+    )
+    if before_id is not None:
+        stmt = stmt.where(ChatMessage.id < before_id)
+    rows = db.session.execute(stmt).all()
+    has_more = len(rows) > limit
+    page = [message_dict(m, u) for m, u in reversed(rows[:limit])]
+    return page, has_more
+
+
+def delete_message(actor: User, message_id: int) -> ChatMessage:
+    message = db.session.get(ChatMessage, message_id)
+    if message is None or message.deleted_at is not None:
+        raise NotFound("no such message")
+    schedule = classes.get_schedule_for(actor, message.schedule_id)  # 404 for outsiders
+    access.require_class_manager(actor, schedule.klass)
+    message.deleted_at = utcnow()
+    message.deleted_by = actor.id
+    audit.record(actor, "chat.delete", "chat_message", message.id, schedule_id=schedule.id)
+    with live_state.room_lock(schedule.id):
+        db.session.commit()
+        live_state.publish("chat:deleted", {"id": message_id, "schedule_id": schedule.id},
+                           schedule_id=schedule.id)
+    return message
+
+
+def _class_for_manager(actor: User, class_id: int) -> Class:
+    klass = access.get_class_for(actor, class_id)
+    access.require_class_manager(actor, klass)
+    return klass
+
+
+def set_muted(actor: User, class_id: int, user_id: int, muted: bool) -> bool:
+    """Mute or unmute a student in the class's chat (every occurrence); idempotent."""
+    klass = _class_for_manager(actor, class_id)
+    target = db.session.get(User, user_id)
+    if target is None or not access.is_member(target, klass):
+        raise NotFound("no such student in this class")
+    if access.can_manage_class(target, klass):
+        raise ValidationFailed("the class's teacher and administrators cannot be muted")
+    existing = db.session.execute(
+        db.select(ClassMute).filter_by(class_id=klass.id, user_id=target.id)
+    ).scalar_one_or_none()
+    if muted and existing is None:
+        db.session.add(ClassMute(class_id=klass.id, user_id=target.id, muted_by=actor.id))
+        try:
+            db.session.flush()
+        except IntegrityError:  # muted concurrently by another request: same outcome
+            db.session.rollback()
+            return True
+        audit.record(actor, "chat.mute", "user", target.id, class_id=klass.id)
+    elif not muted and existing is not None:
+        db.session.delete(existing)
+        audit.record(actor, "chat.unmute", "user", target.id, class_id=klass.id)
+    db.session.commit()
+    live_state.publish("chat:muted", {"class_id": klass.id, "user_id": target.id, "muted": muted},
+                       audience="user", user_id=target.id)
+    return muted
+
+
+def list_mutes(actor: User, class_id: int) -> list[dict[str, Any]]:
+    klass = _class_for_manager(actor, class_id)
+    rows = db.session.execute(
+        db.select(ClassMute, User).join(User, User.id == ClassMute.user_id)
+        .where(ClassMute.class_id == klass.id).order_by(User.name)
+    ).all()
+    return [{"user_id": u.id, "name": u.name, "muted_at": iso(m.created_at)} for m, u in rows]

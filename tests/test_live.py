@@ -1,0 +1,346 @@
+"""The live panel over real Socket.IO: real python-socketio clients against a real server
+(werkzeug, threading, on an ephemeral port) sharing the test database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import socketio
+from flask_jwt_extended import create_access_token, create_refresh_token
+from live_client import LiveClient, close_all
+from werkzeug.serving import make_server
+
+from portal.core import blocking, classes
+from portal.core.models import ChatMessage, PollVote
+from portal.core.types import utcnow
+from portal.extensions import db
+
+
+@pytest.fixture
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture
+def connect(live_server, app):
+    clients: list[LiveClient] = []
+
+    def factory(user=None, *, token: str | None = None, join: int | None = None) -> LiveClient:
+        if user is not None and token is None:
+            token = create_access_token(identity=str(user.id), additional_claims={"role": user.role})
+        client = LiveClient(live_server, token, origin=app.config["BASE_URL"],
+                            name=user.name if user is not None else "anonymous")
+        clients.append(client)
+        client.connect()
+        if join is not None:
+            answer = client.join(join)
+            assert answer["ok"], answer
+        return client
+
+    yield factory
+    close_all(clients)
+
+
+def _refused(live_server, app, token, origin=None) -> LiveClient:
+    client = LiveClient(live_server, token, origin=origin or app.config["BASE_URL"])
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect()
+    return client
+
+
+def test_chat_reaches_everyone_in_order_and_is_stored(school, connect):
+    sid = school.schedule.id
+    people = [school.teacher, school.student, school.classmate]
+    clients = [connect(user, join=sid) for user in people]
+
+    def burst(client: LiveClient) -> None:
+        for n in range(6):
+            # No waiting for acks: the burst must still arrive in sending order.
+            client.sio.emit("chat:send", {"schedule_id": sid, "body": f"{client.name} #{n}"})
+
+    threads = [threading.Thread(target=burst, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+
+    seen = [[(m["id"], m["body"]) for m in c.wait_count("chat:message", 18)] for c in clients]
+    assert seen[0] == seen[1] == seen[2]  # one order for everyone
+    ids = [i for i, _ in seen[0]]
+    assert ids == sorted(ids) and len(set(ids)) == 18
+    for person in people:
+        mine = [body for _, body in seen[0] if body.startswith(person.name + " ")]
+        assert mine == [f"{person.name} #{n}" for n in range(6)]
+    db.session.expire_all()
+    stored = db.session.execute(db.select(ChatMessage.id, ChatMessage.body)
+                                .where(ChatMessage.schedule_id == sid).order_by(ChatMessage.id)).all()
+    assert [tuple(r) for r in stored] == seen[0]
+    author = {m["user"]["name"] for m in clients[0].of("chat:message")}
+    assert author == {p.name for p in people}
+
+
+def test_history_on_join_is_paged(school, connect):
+    sid = school.schedule.id
+    sender = connect(school.student, join=sid)
+    for n in range(7):
+        assert sender.call("chat:send", {"schedule_id": sid, "body": f"m{n}"})["ok"]
+    late = connect(school.classmate)
+    joined = late.join(sid, limit=3)
+    assert [m["body"] for m in joined["messages"]] == ["m4", "m5", "m6"]
+    assert joined["has_more"] is True
+    older = late.call("chat:history", {"schedule_id": sid, "before_id": joined["messages"][0]["id"], "limit": 3})
+    assert [m["body"] for m in older["messages"]] == ["m1", "m2", "m3"] and older["has_more"] is True
+    oldest = late.call("chat:history", {"schedule_id": sid, "before_id": older["messages"][0]["id"], "limit": 3})
+    assert [m["body"] for m in oldest["messages"]] == ["m0"] and oldest["has_more"] is False
+
+
+def test_a_client_without_a_valid_token_cannot_connect(school, live_server, app):
+    assert _refused(live_server, app, None).connect_error["data"]["code"] == "not_authenticated"
+    assert _refused(live_server, app, "not-a-jwt").connect_error["data"]["code"] == "invalid_token"
+    expired = create_access_token(identity=str(school.student.id), expires_delta=timedelta(seconds=-5))
+    assert _refused(live_server, app, expired).connect_error["data"]["code"] == "invalid_token"
+    refresh = create_refresh_token(identity=str(school.student.id))
+    assert _refused(live_server, app, refresh).connect_error["data"]["code"] == "invalid_token"
+    school.student.is_active = False
+    db.session.commit()
+    disabled = create_access_token(identity=str(school.student.id))
+    assert _refused(live_server, app, disabled).connect_error["data"]["code"] == "not_authenticated"
+
+
+def test_signing_out_stops_an_open_socket(school, connect, client):
+    sid = school.schedule.id
+    token = create_access_token(identity=str(school.student.id), additional_claims={"role": "student"})
+    student = connect(token=token, join=sid)
+    assert student.call("chat:send", {"schedule_id": sid, "body": "before"})["ok"]
+    assert client.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    after = student.call("chat:send", {"schedule_id": sid, "body": "after"})
+    assert after["ok"] is False and after["error"]["code"] == "token_revoked"
+    classmate = connect(school.classmate, join=sid)
+    school.classmate.is_active = False  # disabled by an administrator meanwhile
+    db.session.commit()
+    refused = classmate.call("chat:send", {"schedule_id": sid, "body": "still me"})
+    assert refused["ok"] is False and refused["error"]["code"] == "not_authenticated"
+
+
+def test_a_foreign_origin_cannot_open_the_socket(school, live_server, app):
+    token = create_access_token(identity=str(school.student.id))
+    _refused(live_server, app, token, origin="https://evil.example")
+
+
+def test_another_class_room_cannot_be_joined(school, connect, make_user):
+    sid = school.schedule.id
+    other = classes.create_class(school.other_teacher, classes.ClassInput(
+        title="Biology", starts_at=utcnow() + timedelta(hours=1), duration_minutes=45, timezone="Europe/Paris"))
+    classes.enrol(school.other_teacher, other.id, [school.outsider.id])
+    db.session.commit()
+    other_sid = classes.list_schedules(school.other_teacher, other.id)[0].id
+
+    outsider = connect(school.outsider)
+    refused = outsider.join(sid)
+    assert refused == {"ok": False, "error": {"code": "not_found", "message": "no such class occurrence"}}
+    assert connect(school.other_teacher).join(sid)["error"]["code"] == "not_found"
+    assert connect(school.student).join(other_sid)["error"]["code"] == "not_found"
+    assert outsider.call("chat:send", {"schedule_id": sid, "body": "let me in"})["error"]["code"] == "not_found"
+
+    student = connect(school.student, join=sid)
+    assert student.call("chat:send", {"schedule_id": sid, "body": "algebra only"})["ok"]
+    assert outsider.join(other_sid)["ok"]
+    biology_teacher = connect(school.other_teacher, join=other_sid)
+    assert biology_teacher.call("chat:send", {"schedule_id": other_sid, "body": "biology"})["ok"]
+    outsider.wait_for("chat:message", lambda m: m["body"] == "biology")
+    assert [m["body"] for m in outsider.of("chat:message")] == ["biology"]
+    assert "biology" not in [m["body"] for m in student.of("chat:message")]
+
+
+def test_muted_student_is_refused_until_unmuted(school, connect):
+    sid = school.schedule.id
+    teacher = connect(school.teacher, join=sid)
+    student = connect(school.student, join=sid)
+    classmate = connect(school.classmate, join=sid)
+
+    muted = teacher.call("chat:mute", {"schedule_id": sid, "user_id": school.student.id, "muted": True})
+    assert muted == {"ok": True, "user_id": school.student.id, "muted": True}
+    student.wait_for("chat:muted", lambda d: d["muted"] is True)
+    refused = student.call("chat:send", {"schedule_id": sid, "body": "hello?"})
+    assert refused["ok"] is False and refused["error"]["code"] == "muted"
+    assert student.join(sid)["muted"] is True
+    assert classmate.call("chat:send", {"schedule_id": sid, "body": "I can talk"})["ok"]
+    # A student cannot mute anyone.
+    assert classmate.call("chat:mute", {"schedule_id": sid, "user_id": school.student.id})["error"]["code"] == "forbidden"
+
+    assert teacher.call("chat:mute", {"schedule_id": sid, "user_id": school.student.id, "muted": False})["ok"]
+    assert student.call("chat:send", {"schedule_id": sid, "body": "back"})["ok"]
+    bodies = [m["body"] for m in classmate.wait_count("chat:message", 2)]
+    assert bodies == ["I can talk", "back"]
+    assert db.session.execute(db.select(ChatMessage.body).filter_by(body="hello?")).first() is None
+
+
+def test_teacher_deletes_a_message_for_everyone(school, connect):
+    sid = school.schedule.id
+    teacher = connect(school.teacher, join=sid)
+    student = connect(school.student, join=sid)
+    sent = student.call("chat:send", {"schedule_id": sid, "body": "spam"})["message"]
+    assert student.call("chat:delete", {"message_id": sent["id"]})["error"]["code"] == "forbidden"
+    assert teacher.call("chat:delete", {"message_id": sent["id"]})["ok"]
+    assert student.wait_for("chat:deleted")["id"] == sent["id"]
+    assert student.join(sid)["messages"] == []
+    db.session.expire_all()
+    row = db.session.get(ChatMessage, sent["id"])
+    assert row.deleted_at is not None and row.deleted_by == school.teacher.id
+
+
+def test_blocked_student_is_cut_off_at_once(school, connect):
+    sid = school.schedule.id
+    teacher = connect(school.teacher, join=sid)
+    student = connect(school.student, join=sid)
+    classmate = connect(school.classmate, join=sid)
+
+    blocking.block_user(school.teacher, user_id=school.classmate.id, scope="class",
+                        class_id=school.klass.id, reason="disruptive")
+    db.session.commit()
+    removed = classmate.wait_for("removed")
+    assert removed["code"] == "blocked" and removed["schedule_id"] == sid
+    teacher.wait_for("presence", lambda p: school.classmate.id not in [u["id"] for u in p["users"]])
+
+    assert student.call("chat:send", {"schedule_id": sid, "body": "after the block"})["ok"]
+    teacher.wait_for("chat:message", lambda m: m["body"] == "after the block")
+    assert student.call("chat:send", {"schedule_id": sid, "body": "sync"})["ok"]
+    teacher.wait_for("chat:message", lambda m: m["body"] == "sync")
+    assert classmate.of("chat:message") == []  # the room no longer reaches them
+
+    refused = classmate.call("chat:send", {"schedule_id": sid, "body": "still here?"})
+    assert refused["error"]["code"] == "blocked"
+    assert classmate.join(sid)["error"]["code"] == "blocked"
+
+    # A site-wide block also closes the socket.
+    blocking.block_user(school.admin, user_id=school.student.id, scope="site", reason="spam")
+    db.session.commit()
+    assert student.wait_for("removed")["code"] == "blocked"
+    deadline = time.monotonic() + 10
+    while student.sio.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not student.sio.connected
+    teacher.wait_for("presence", lambda p: [u["id"] for u in p["users"]] == [school.teacher.id])
+
+
+def test_unenrolled_student_is_removed_from_the_room(school, connect, login):
+    sid = school.schedule.id
+    connect(school.teacher, join=sid)
+    classmate = connect(school.classmate, join=sid)
+    response = login(school.teacher).delete(f"/api/classes/{school.klass.id}/enrolments/{school.classmate.id}")
+    assert response.status_code == 204, response.get_json()
+    assert classmate.wait_for("removed")["code"] == "unenrolled"
+    assert classmate.join(sid)["error"]["code"] == "not_found"
+
+
+def test_presence_shows_who_is_in_the_panel(school, connect):
+    sid = school.schedule.id
+    teacher = connect(school.teacher, join=sid)
+    student = connect(school.student, join=sid)
+    both = {school.teacher.id, school.student.id}
+    teacher.wait_for("presence", lambda p: {u["id"] for u in p["users"]} == both)
+    assert {u["id"] for u in teacher.call("presence", {"schedule_id": sid})["users"]} == both
+    student.close()
+    teacher.wait_for("presence", lambda p: {u["id"] for u in p["users"]} == {school.teacher.id})
+
+
+def test_poll_votes_replace_and_closed_polls_refuse(school, connect):
+    sid = school.schedule.id
+    teacher = connect(school.teacher, join=sid)
+    student = connect(school.student, join=sid)
+    classmate = connect(school.classmate, join=sid)
+
+    created = teacher.call("poll:create", {"schedule_id": sid, "question": "2 + 2?", "options": ["3", "4", "5"]})
+    assert created["ok"], created
+    poll = created["poll"]
+    a, b, c = (o["id"] for o in poll["options"])
+    assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [a]})["error"]["code"] == "not_found"
+    assert student.call("poll:create", {"schedule_id": sid, "question": "?", "options": ["x", "y"]})["error"]["code"] == "forbidden"
+
+    assert teacher.call("poll:open", {"poll_id": poll["id"]})["ok"]
+    assert student.wait_for("poll:opened")["question"] == "2 + 2?"
+
+    assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [a]}) == \
+        {"ok": True, "poll_id": poll["id"], "my_vote": [a]}
+    assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [b]})["my_vote"] == [b]
+    assert classmate.call("poll:vote", {"poll_id": poll["id"], "option_ids": [b, c]})["error"]["code"] == "single_choice"
+    assert teacher.call("poll:vote", {"poll_id": poll["id"], "option_ids": [b]})["error"]["code"] == "not_a_voter"
+
+    live = teacher.wait_for("poll:results", lambda r: r["voters"] == 1 and r["options"][1]["votes"] == 1)
+    assert [o["votes"] for o in live["options"]] == [0, 1, 0]
+    assert live["options"][1]["voters"] == [{"id": school.student.id, "name": school.student.name}]
+    db.session.expire_all()
+    ballots = db.session.execute(db.select(PollVote.user_id, PollVote.option_id)
+                                 .where(PollVote.poll_id == poll["id"])).all()
+    assert [tuple(r) for r in ballots] == [(school.student.id, b)]
+
+    assert teacher.call("poll:close", {"poll_id": poll["id"]})["ok"]
+    student.wait_for("poll:closed")
+    late = classmate.call("poll:vote", {"poll_id": poll["id"], "option_ids": [c]})
+    assert late["ok"] is False and late["error"]["code"] == "poll_closed"
+    # Students never received counts: the results are not published yet.
+    assert student.of("poll:results") == []
+    assert student.call("poll:results", {"poll_id": poll["id"]})["error"]["code"] == "results_hidden"
+
+    assert teacher.call("poll:publish", {"poll_id": poll["id"]})["ok"]
+    published = classmate.wait_for("poll:results")
+    assert [o["votes"] for o in published["options"]] == [0, 1, 0]
+    assert "voters" not in published["options"][1]  # names stay with the teacher
+
+
+def test_multiple_choice_ballot_is_replaced_whole(school, connect):
+    sid = school.schedule.id
+    teacher = connect(school.teacher, join=sid)
+    student = connect(school.student, join=sid)
+    poll = teacher.call("poll:create", {"schedule_id": sid, "question": "Pick fruits", "options": ["apple", "pear", "fig"],
+                                        "multiple_choice": True, "anonymous": True})["poll"]
+    a, b, c = (o["id"] for o in poll["options"])
+    teacher.call("poll:open", {"poll_id": poll["id"]})
+    assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [a, b]})["my_vote"] == sorted([a, b])
+    assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [c]})["my_vote"] == [c]
+    live = teacher.wait_for("poll:results", lambda r: r["options"][2]["votes"] == 1)
+    assert [o["votes"] for o in live["options"]] == [0, 0, 1]
+    assert all("voters" not in o for o in live["options"])  # anonymous: no names, even for the teacher
+    db.session.expire_all()
+    assert db.session.execute(db.select(PollVote.option_id).filter_by(poll_id=poll["id"])).scalars().all() == [c]
+
+
+def test_rest_actions_reach_socket_clients(school, connect, login):
+    sid = school.schedule.id
+    teacher_socket = connect(school.teacher, join=sid)
+    student_socket = connect(school.student, join=sid)
+    student_api, teacher_api = login(school.student), login(school.teacher)
+
+    posted = student_api.post(f"/api/schedules/{sid}/chat", json={"body": "via REST"})
+    assert posted.status_code == 201
+    assert teacher_socket.wait_for("chat:message")["id"] == posted.get_json()["id"]
+
+    poll = teacher_api.post(f"/api/schedules/{sid}/polls", json={"question": "Ready?", "options": ["yes", "no"]}).get_json()
+    assert teacher_api.post(f"/api/polls/{poll['id']}/open").status_code == 200
+    assert student_socket.wait_for("poll:opened")["id"] == poll["id"]
+    yes = poll["options"][0]["id"]
+    assert student_api.post(f"/api/polls/{poll['id']}/vote", json={"option_ids": [yes]}).status_code == 200
+    assert teacher_socket.wait_for("poll:results", lambda r: r["voters"] == 1)["options"][0]["votes"] == 1
+
+
+def test_rate_and_length_limits(school, connect, app):
+    app.config["CHAT_RATE_LIMIT"] = "3 per minute"
+    app.config["CHAT_MAX_LENGTH"] = 20
+    sid = school.schedule.id
+    student = connect(school.student, join=sid)
+    too_long = student.call("chat:send", {"schedule_id": sid, "body": "x" * 21})
+    assert too_long["error"]["code"] == "too_long"
+    assert student.call("chat:send", {"schedule_id": sid, "body": "   "})["error"]["code"] == "empty_message"
+    answers = [student.call("chat:send", {"schedule_id": sid, "body": f"n{n}"}) for n in range(4)]
+    assert [a["ok"] for a in answers] == [True, True, True, False]
+    assert answers[3]["error"]["code"] == "rate_limited"
+    # The limit is per user: a classmate still talks.
+    assert connect(school.classmate, join=sid).call("chat:send", {"schedule_id": sid, "body": "hi"})["ok"]
