@@ -54,10 +54,13 @@ class WorkerPool:
     timeout: float = 15.0
     start_timeout: float = 15.0
     extra_args: list[str] = field(default_factory=list)
+    sockets: list[Path] | None = None  # explicit socket paths (benchmarks, external workers)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _children: list[subprocess.Popen] = field(default_factory=list)
 
     def socket_path(self, index: int) -> Path:
+        if self.sockets:
+            return self.sockets[index]
         return self.run_dir / f"sfu-{index:02d}.sock"
 
     def index_for(self, room: str) -> int:
