@@ -66,7 +66,7 @@ class NativeSfuBackend:
     def create_meeting(self, settings: Mapping[str, Any], spec: MeetingSpec) -> MeetingHandle:
         room = spec.meeting_key
         try:
-            pool().call(room, "ensure_room", {"record": spec.record})
+            pool().call(room, "ensure_room", {"record": spec.record, "max_publishers": settings.get("max_publishers")})
         except WorkerError as exc:
             raise BackendError(exc.message, code=exc.code) from exc
         return MeetingHandle(backend=NAME, meeting_id=room,

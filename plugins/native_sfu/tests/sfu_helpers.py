@@ -47,23 +47,37 @@ class Publisher:
 class Viewer:
     """Receives a stream and reads the frame counter of every decoded frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, audio: bool = False) -> None:
         self.pc = offline_pc()
         self.pc.addTransceiver("video", direction="recvonly")
+        if audio:
+            self.pc.addTransceiver("audio", direction="recvonly")
         self.frames: list[tuple[int, int]] = []
+        self.sizes: set[tuple[int, int]] = set()
+        self.audio_frames = 0
         self.response = None
         self._task: asyncio.Task | None = None
+        self._audio_task: asyncio.Task | None = None
         self.pc.on("track", self._on_track)
 
     def _on_track(self, track) -> None:
         if track.kind == "video":
             self._task = asyncio.ensure_future(self._consume(track))
+        else:
+            self._audio_task = asyncio.ensure_future(self._count_audio(track))
 
     async def _consume(self, track) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
+                self.sizes.add((frame.width, frame.height))
                 self.frames.append(read_frame(frame))
+
+    async def _count_audio(self, track) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                self.audio_frames += 1
 
     async def start(self, client, url: str, token: str):
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -81,10 +95,11 @@ class Viewer:
         return self.response.headers["Location"]
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, MediaStreamError):
-                await self._task
+        for task in (self._task, self._audio_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, MediaStreamError):
+                    await task
         await self.pc.close()
 
 

@@ -205,3 +205,76 @@ def test_whip_protocol_answers(sfu, login, client):
     assert out["patch"].status_code == 405
     assert out["delete"].status_code == 200
     assert out["delete_again"].status_code == 404
+
+
+def test_several_publishers_per_room_each_watchable_by_id_with_audio(sfu, login, client):
+    from aiortc.mediastreams import AudioStreamTrack
+
+    from portal.core.models import BackendConfig
+
+    config = db.session.get(BackendConfig, sfu.sfu_config.id)
+    config.settings = {"max_publishers": 2}
+    db.session.commit()
+    teacher, embed = start_class(sfu, login)
+    room = embed["room"]
+    teacher.post(f"/sfu/rooms/{room}/publishers/allow", json={"user_id": sfu.student.id})
+    student_token = join_embed(login(sfu.student), sfu)["token"]
+    viewer_token = join_embed(login(sfu.classmate), sfu)["token"]
+
+    async def scenario():
+        camera = Publisher(320, 240)
+        camera.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        assert (await camera.start(client, embed["whip_url"] + "?label=camera", embed["token"])).status_code == 201
+        student_cam = Publisher(160, 120)
+        assert (await student_cam.start(client, embed["whip_url"], student_token)).status_code == 201
+        third = Publisher(160, 120)
+        refused = await third.start(client, embed["whip_url"] + "?label=screen", embed["token"])
+        await third.close()
+        listed = client.get(f"/sfu/rooms/{room}/publishers", headers={"Authorization": f"Bearer {viewer_token}"})
+        ids = {row["user_id"]: row["id"] for row in listed.get_json()["publishers"]}
+        of_teacher, of_student = Viewer(audio=True), Viewer()
+        assert (await of_teacher.start(client, embed["whep_url"] + f"?publisher={ids[sfu.teacher.id]}",
+                                       viewer_token)).status_code == 201
+        assert (await of_student.start(client, embed["whep_url"] + f"?publisher={ids[sfu.student.id]}",
+                                       viewer_token)).status_code == 201
+        ok = await wait_for(lambda: len(of_teacher.frames) >= 30 and len(of_student.frames) >= 30
+                            and of_teacher.audio_frames >= 25, timeout=30)
+        assert ok, (len(of_teacher.frames), len(of_student.frames), of_teacher.audio_frames, sfu.pool.call(room, "room"))
+        for peer in (of_teacher, of_student, camera, student_cam):
+            await peer.close()
+        return refused, of_teacher, of_student
+
+    refused, of_teacher, of_student = run(scenario())
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]["code"] == "too_many_publishers"
+    assert of_teacher.sizes == {(320, 240)}
+    assert of_student.sizes == {(160, 120)}
+    assert of_teacher.audio_frames >= 25
+
+
+def test_a_crashed_worker_is_restarted_and_the_room_recreated_on_the_next_offer(sfu, login, client):
+    import psutil
+
+    _teacher, embed = start_class(sfu, login)
+    room = embed["room"]
+    index = sfu.pool.index_for(room)
+    pid = sfu.pool.call(None, "ping", index=index)["pid"]
+    victim = psutil.Process(pid)
+    victim.kill()
+    victim.wait(10)
+
+    async def scenario():
+        publisher = Publisher(160, 120)
+        response = await publisher.start(client, embed["whip_url"], embed["token"])
+        viewer = Viewer()
+        watched = await viewer.start(client, embed["whep_url"], embed["token"])
+        got = await wait_for(lambda: len(viewer.frames) >= 10, timeout=30)
+        await viewer.close()
+        await publisher.close()
+        return response, watched, got
+
+    response, watched, got = run(scenario())
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert watched.status_code == 201
+    assert got
+    assert sfu.pool.call(None, "ping", index=index)["pid"] != pid
