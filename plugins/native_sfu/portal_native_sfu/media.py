@@ -54,7 +54,7 @@ class SfuError(Exception):
 @dataclass
 class Limits:
     connect_timeout: float = 20.0  # a session that never connects is dropped
-    media_timeout: float = 10.0  # a publisher that sends nothing for this long is gone
+    media_timeout: float = 30.0  # a publisher that sends nothing at all for this long is gone
     pli_interval: float = 0.5  # at most one keyframe request per source per interval
     max_publishers: int = 10
 
@@ -209,7 +209,12 @@ class Source:
                 try:
                     packet = await asyncio.wait_for(self.track.recv(), timeout)
                 except TimeoutError:
-                    log.info("publisher %s sent no %s for %.0fs: closing", self.session.id, self.kind, timeout)
+                    # A static shared screen may send few frames: only a publisher whose
+                    # every track is silent is considered gone.
+                    latest = max(s.last_packet_at for s in self.session.sources.values())
+                    if time.monotonic() - latest < timeout:
+                        continue
+                    log.info("publisher %s sent nothing for %.0fs: closing", self.session.id, timeout)
                     break
                 self.packets += 1
                 self.last_packet_at = time.monotonic()

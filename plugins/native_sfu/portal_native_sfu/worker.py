@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recording-dir", type=Path)
     parser.add_argument("--exit-with-parent", type=int)
     parser.add_argument("--connect-timeout", type=float, default=20.0)
-    parser.add_argument("--media-timeout", type=float, default=10.0)
+    parser.add_argument("--media-timeout", type=float, default=30.0)
     parser.add_argument("--pli-interval", type=float, default=0.5)
     parser.add_argument("--consent-interval", type=float, default=5.0)
     parser.add_argument("--consent-failures", type=int, default=6)
