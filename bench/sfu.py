@@ -192,10 +192,13 @@ async def run_case(mode: str, subscribers: int, warmup: float, seconds: float, w
         used = (after.user - before.user) + (after.system - before.system)
         fps = [c / seconds for c in counts] + result["fps"]
         latencies = result["latencies"]
+        delivered = sum(fps) * seconds
         return {
             "mode": mode,
             "subscribers": subscribers,
             "cpu": 100.0 * used / (t1 - t0),
+            # CPU per frame delivered stays comparable when a busy machine starves a path.
+            "cpu_ms_per_frame": 1000.0 * used / delivered if delivered else None,
             "fps": statistics.fmean(fps) if fps else 0.0,
             "p50": statistics.median(latencies) if latencies else None,
             "p95": latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", default="1,10,25,50")
     parser.add_argument("--modes", default="forward,relay")
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--serve-relay", help=argparse.SUPPRESS)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=PROBES, help=argparse.SUPPRESS)
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     row = asyncio.run(run_case(mode, count, args.warmup, args.seconds, workdir))
                 except Exception as exc:  # a saturated server can fail to set up 50 peers
-                    row = {"mode": mode, "subscribers": count, "cpu": None, "fps": None, "p50": None,
+                    row = {"mode": mode, "subscribers": count, "cpu": None, "cpu_ms_per_frame": None, "fps": None, "p50": None,
                            "p95": None, "error": f"{type(exc).__name__}: {exc}"}
                 row["took"] = time.monotonic() - started
                 rows.append(row)
@@ -257,13 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nSFU benchmark: one 640x360 30 fps VP8 publisher, {os.cpu_count()} cores (load average {load}), "
           f"{args.seconds:.0f} s per case (CPU % of the server process; 100 % = one core)\n")
-    header = f"{'subscribers':>11} | {'path':<22} | {'CPU %':>7} | {'fps recv':>8} | {'p50 ms':>7} | {'p95 ms':>7}"
+    header = (f"{'subscribers':>11} | {'path':<22} | {'CPU %':>7} | {'CPU ms/frame':>12} | {'fps recv':>8} | "
+              f"{'p50 ms':>7} | {'p95 ms':>7}")
     print(header)
     print("-" * len(header))
     names = {"forward": "forward (native_sfu)", "relay": "MediaRelay transcode"}
     for row in rows:
         line = (f"{row['subscribers']:>11} | {names.get(row['mode'], row['mode']):<22} | {fmt(row['cpu'], '{:.0f}'):>7} | "
-                f"{fmt(row['fps'], '{:.1f}'):>8} | {fmt(row['p50'], '{:.0f}'):>7} | {fmt(row['p95'], '{:.0f}'):>7}")
+                f"{fmt(row['cpu_ms_per_frame'], '{:.2f}'):>12} | {fmt(row['fps'], '{:.1f}'):>8} | "
+                f"{fmt(row['p50'], '{:.0f}'):>7} | {fmt(row['p95'], '{:.0f}'):>7}")
         if row.get("error"):
             line += f"  ({row['error'][:60]})"
         print(line)

@@ -252,12 +252,8 @@ class Recorder:
         self.last_dts: dict[str, int] = {}
         self.video_frames = 0
         self.failed = False
-        self.pending: list[tuple[str, Any, av.Packet]] = []
-        self.has_video = False
 
     def sink_for(self, source: Source) -> Callable[[av.Packet], None]:
-        if source.kind == "video":
-            self.has_video = True
         return lambda packet: self.write(source, packet)
 
     def _open(self, source: Source, packet: av.Packet) -> bool:
@@ -279,6 +275,11 @@ class Recorder:
         self.streams["video"] = video
         return True
 
+    def _open_audio_only(self) -> None:
+        self.path = self.path.with_suffix(".webm")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.container = av.open(str(self.path), "w", format="webm")
+
     def _add_audio(self) -> None:
         audio = self.container.add_stream("libopus", rate=48000)
         audio.layout = "stereo"
@@ -290,10 +291,13 @@ class Recorder:
         try:
             if self.container is None:
                 if source.kind == "audio":
-                    return  # wait for the first video keyframe to learn the picture size
-                if not packet.is_keyframe or not self._open(source, packet):
+                    if "video" in source.session.sources:
+                        return  # wait for the first video keyframe to learn the picture size
+                    self._open_audio_only()
+                elif not packet.is_keyframe or not self._open(source, packet):
                     return
-                self._add_audio()
+                if "audio" not in self.streams:
+                    self._add_audio()
             self._mux(source.kind, packet)
         except Exception:
             log.exception("recording %s failed; stopping it", self.path)

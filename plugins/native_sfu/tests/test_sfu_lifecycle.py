@@ -159,3 +159,34 @@ def test_recorded_class_becomes_a_playable_portal_recording(sfu, login, client, 
     assert all(b > a for a, b in zip(counters, counters[1:], strict=False))
     # The worker handed the file over and forgot it: nothing left to collect.
     assert sfu.pool.call(embed["room"], "take_recordings")["recordings"] == []
+
+
+def test_an_audio_only_publisher_is_recorded_too(sfu, login, client, tmp_path):
+    from aiortc import RTCSessionDescription
+    from sfu_helpers import offline_pc
+
+    sfu.klass.record = True
+    db.session.commit()
+    embed = start_class(sfu, login)
+
+    async def scenario():
+        pc = offline_pc()
+        pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        response = post_sdp(client, embed["whip_url"], embed["token"], pc.localDescription.sdp)
+        assert response.status_code == 201
+        await pc.setRemoteDescription(RTCSessionDescription(response.get_data(as_text=True), "answer"))
+        assert await wait_for(
+            lambda: any(s["received"].get("audio", 0) >= 100 for s in sessions(sfu, embed["room"])), timeout=30)
+        ended = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/end")
+        await pc.close()
+        return ended
+
+    assert run(scenario()).status_code == 200
+    recording = db.session.execute(db.select(Recording)).scalar_one()
+    path = tmp_path / "audio.webm"
+    path.write_bytes(storage.read_bytes(recording.storage_key))
+    with av.open(str(path)) as container:
+        assert [s.type for s in container.streams] == ["audio"]
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+    assert samples >= 48000  # at least one second of sound
