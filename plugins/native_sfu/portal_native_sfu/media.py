@@ -57,6 +57,7 @@ class Limits:
     media_timeout: float = 30.0  # a publisher that sends nothing at all for this long is gone
     pli_interval: float = 0.5  # at most one keyframe request per source per interval
     max_publishers: int = 10
+    max_sessions_per_user: int = 8  # a looping or buggy client cannot exhaust the worker
 
 
 def ice_configuration(servers: list[dict[str, Any]] | None) -> RTCConfiguration:
@@ -407,6 +408,7 @@ class Room:
         if self.closed:
             raise SfuError("room_closed", "this class has ended")
         offer = parse_offer(sdp_text, publishing=True)
+        self.check_user_quota(user_id)
         publishers = [s for s in self.sessions.values() if s.role == "publish"]
         if len(publishers) >= self.limits.max_publishers:
             raise SfuError("too_many_publishers", f"this room already has {len(publishers)} publishers")
@@ -435,6 +437,14 @@ class Room:
 
     # Watching (WHEP)
 
+    def check_user_quota(self, user_id: int | None) -> None:
+        if user_id is None:
+            return
+        mine = sum(1 for s in self.sessions.values() if s.user_id == user_id and not s.closed)
+        if mine >= self.limits.max_sessions_per_user:
+            raise SfuError("too_many_sessions",
+                           f"you already have {mine} open streams in this class; close one (DELETE) first")
+
     def default_publisher(self) -> Session | None:
         """The first publisher with video (the teacher's camera, normally)."""
         publishers = [s for s in self.sessions.values() if s.role == "publish" and not s.closed]
@@ -447,6 +457,7 @@ class Room:
         if self.closed:
             raise SfuError("room_closed", "this class has ended")
         offer = parse_offer(sdp_text, publishing=False)
+        self.check_user_quota(user_id)
         if publisher_id:
             publisher = self.sessions.get(publisher_id)
             if publisher is None or publisher.role != "publish" or publisher.closed:

@@ -61,6 +61,7 @@ STATUS_FOR = {
     "no_publisher": 409,
     "room_closed": 409,
     "too_many_publishers": 409,
+    "too_many_sessions": 429,
     "no_session": 404,
     "no_room": 404,
 }

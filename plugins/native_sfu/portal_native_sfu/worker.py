@@ -51,8 +51,9 @@ class Worker:
         if method == "ensure_room":
             room = self.room(params["room"], create=True, record=bool(params.get("record")))
             room.record = room.record or bool(params.get("record"))
-            if params.get("max_publishers"):
-                room.limits = Limits(**{**vars(room.limits), "max_publishers": int(params["max_publishers"])})
+            for key in ("max_publishers", "max_sessions_per_user"):
+                if params.get(key):
+                    room.limits = Limits(**{**vars(room.limits), key: int(params[key])})
             return room.describe()
         if method == "publish":
             room = self.room(params["room"])

@@ -278,3 +278,28 @@ def test_a_crashed_worker_is_restarted_and_the_room_recreated_on_the_next_offer(
     assert watched.status_code == 201
     assert got
     assert sfu.pool.call(None, "ping", index=index)["pid"] != pid
+
+
+def test_one_person_cannot_open_unlimited_sessions(sfu, login, client):
+    _teacher, embed = start_class(sfu, login)
+    sfu.pool.call(embed["room"], "ensure_room", {"max_sessions_per_user": 2})
+    token = join_embed(login(sfu.student), sfu)["token"]
+
+    async def scenario():
+        publisher = Publisher(160, 120)
+        assert (await publisher.start(client, embed["whip_url"], embed["token"])).status_code == 201
+        viewers = [Viewer() for _ in range(3)]
+        codes = [(await v.start(client, embed["whep_url"], token)).status_code for v in viewers]
+        body = viewers[-1].response.get_json()
+        freed = client.delete(viewers[0].location, headers={"Authorization": f"Bearer {token}"}).status_code
+        again = Viewer()
+        retry = (await again.start(client, embed["whep_url"], token)).status_code
+        for peer in (*viewers, again, publisher):
+            await peer.close()
+        return codes, body, freed, retry
+
+    codes, body, freed, retry = run(scenario())
+    assert codes == [201, 201, 429]
+    assert body["error"]["code"] == "too_many_sessions"
+    assert freed == 200
+    assert retry == 201
