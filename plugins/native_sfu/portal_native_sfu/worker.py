@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s sfu-worker[%(process)d] %(levelname)s %(message)s")
+    # aioice logs every candidate-pair check at INFO: far too much for a long-running worker.
+    logging.getLogger("aioice").setLevel(logging.WARNING)
     args.lock.parent.mkdir(parents=True, exist_ok=True)
     lock_file = open(args.lock, "a+")  # noqa: SIM115 - held for the life of the process
     try:
