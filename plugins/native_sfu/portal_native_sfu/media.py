@@ -479,6 +479,7 @@ class Room:
             transceiver.setCodecPreferences(_preferred(media.kind, source.codec))
             internals.on_keyframe_request(transceiver.sender, source.request_keyframe)
         if not session.sinks:
+            await self._abort(session)
             raise SfuError("no_matching_tracks", "the offer asks for no kind of media this stream has")
         await self._negotiate(session, sdp_text)
         return session
