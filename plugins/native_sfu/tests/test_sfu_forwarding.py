@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sfu_helpers import Publisher, Viewer, post_sdp, wait_for
+from sfu_helpers import Publisher, Viewer, offline_pc, post_sdp, wait_for
 
 from portal.core.models import Meeting
 from portal.extensions import db
@@ -178,6 +178,11 @@ def test_whip_protocol_answers(sfu, login, client):
         await early.close()
         created = await pub.start(client, embed["whip_url"], token)
         out["created"] = created
+        audio_only = offline_pc()
+        audio_only.addTransceiver("audio", direction="recvonly")
+        await audio_only.setLocalDescription(await audio_only.createOffer())
+        out["nothing_to_watch"] = post_sdp(client, embed["whep_url"], token, audio_only.localDescription.sdp)
+        await audio_only.close()
         out["patch"] = client.patch(created.headers["Location"], data=b"a=candidate", headers=auth,
                                     content_type="application/trickle-ice-sdpfrag")
         out["delete"] = client.delete(created.headers["Location"], headers=auth)
@@ -202,6 +207,8 @@ def test_whip_protocol_answers(sfu, login, client):
     assert created.headers["Location"].startswith(f"/sfu/rooms/{embed['room']}/sessions/")
     assert created.headers["ETag"].startswith('"')
     assert '<stun:stun.school.example:3478>; rel="ice-server"' in created.headers.getlist("Link")
+    assert out["nothing_to_watch"].status_code == 406
+    assert out["nothing_to_watch"].get_json()["error"]["code"] == "no_matching_tracks"
     assert out["patch"].status_code == 405
     assert out["delete"].status_code == 200
     assert out["delete_again"].status_code == 404
