@@ -1,0 +1,10 @@
+"""The bundled SFU meeting backend (aiortc): WHIP/WHEP signalling, encoded-frame forwarding."""
+
+from portal_native_sfu.plugin import (
+    class_ended,
+    register_blueprints,
+    register_commands,
+    register_meeting_backends,
+)
+
+__all__ = ["class_ended", "register_blueprints", "register_commands", "register_meeting_backends"]

@@ -1,0 +1,135 @@
+"""The `native_sfu` meeting backend: the bundled aiortc SFU, reached over the local channel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import current_app, url_for
+from flask_jwt_extended import create_access_token
+
+from portal.plugins import (
+    AttendeeInfo,
+    BackendError,
+    BackendUnavailable,
+    Capabilities,
+    HealthResult,
+    JoinTarget,
+    MeetingHandle,
+    MeetingSpec,
+    MeetingStatus,
+    Participant,
+    RecordingInfo,
+)
+from portal_native_sfu.channel import WorkerError, WorkerPool, pool_from_app
+
+NAME = "native_sfu"
+
+
+def ice_servers(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """STUN/TURN servers from the admin's settings; none by default (loopback / LAN)."""
+    servers: list[dict[str, Any]] = [{"urls": url} for url in settings.get("stun_urls") or []]
+    for url in settings.get("turn_urls") or []:
+        server: dict[str, Any] = {"urls": url}
+        if settings.get("turn_username"):
+            server["username"] = settings["turn_username"]
+            server["credential"] = settings.get("turn_credential") or ""
+        servers.append(server)
+    return servers
+
+
+def pool() -> WorkerPool:
+    return pool_from_app(current_app)
+
+
+class NativeSfuBackend:
+    name = NAME
+    label = "Built-in video (SFU)"
+    # Slides are shown by the portal's class page next to the video, not by the SFU.
+    capabilities = Capabilities(recording=True, slides=False, breakout=False, lobby=False,
+                                end=True, attendance=True, embed=True)
+    settings_schema: Mapping[str, Any] = {
+        "type": "object",
+        "properties": {
+            "stun_urls": {"type": "array", "items": {"type": "string", "pattern": "^stuns?:"}, "default": [],
+                          "description": "STUN servers handed to clients, e.g. stun:stun.example.org:3478"},
+            "turn_urls": {"type": "array", "items": {"type": "string", "pattern": "^turns?:"}, "default": [],
+                          "description": "TURN servers for clients behind strict NATs"},
+            "turn_username": {"type": "string", "default": ""},
+            "turn_credential": {"type": "string", "writeOnly": True},
+            "max_publishers": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10,
+                               "description": "camera/screen streams allowed at once in one class"},
+        },
+        "additionalProperties": False,
+    }
+
+    def create_meeting(self, settings: Mapping[str, Any], spec: MeetingSpec) -> MeetingHandle:
+        room = spec.meeting_key
+        try:
+            pool().call(room, "ensure_room", {"record": spec.record, "max_publishers": settings.get("max_publishers")})
+        except WorkerError as exc:
+            raise BackendError(exc.message, code=exc.code) from exc
+        return MeetingHandle(backend=NAME, meeting_id=room,
+                             data={"room": room, "record": spec.record, "allowed_publishers": []})
+
+    def join(self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant) -> JoinTarget:
+        room = handle.meeting_id
+        from portal.core.models import User
+        from portal.extensions import db
+
+        user = db.session.get(User, participant.user_id)
+        token = create_access_token(identity=str(participant.user_id),
+                                    additional_claims={"role": user.role if user else "student", "sfu_room": room})
+        can_publish = participant.role == "moderator" or participant.user_id in (handle.data.get("allowed_publishers") or [])
+        return JoinTarget(
+            kind="embed",
+            url=url_for("native_sfu.room_page", room=room, _external=True),
+            embed={
+                "room": room,
+                "whip_url": url_for("native_sfu.whip", room=room, _external=True),
+                "whep_url": url_for("native_sfu.whep", room=room, _external=True),
+                "publishers_url": url_for("native_sfu.publishers", room=room, _external=True),
+                "client_js": url_for("native_sfu.static", filename="sfu-client.js", _external=True),
+                "token": token,
+                "ice_servers": ice_servers(settings),
+                "can_publish": can_publish,
+            },
+        )
+
+    def end_meeting(self, settings: Mapping[str, Any], handle: MeetingHandle) -> None:
+        try:
+            pool().call(handle.meeting_id, "close_room")
+        except WorkerError as exc:
+            raise BackendError(exc.message, code=exc.code) from exc
+
+    def status(self, settings: Mapping[str, Any], handle: MeetingHandle) -> MeetingStatus:
+        try:
+            room = pool().call(handle.meeting_id, "room")
+        except WorkerError:
+            return MeetingStatus(running=False, ended=True)
+        people: dict[int | None, AttendeeInfo] = {}
+        for session in room["sessions"]:
+            people[session["user_id"]] = AttendeeInfo(name=session.get("name") or "", user_id=session["user_id"],
+                                                      role="publisher" if session["role"] == "publish" else "viewer")
+        return MeetingStatus(running=not room["closed"], participant_count=len(people),
+                             attendees=list(people.values()), ended=room["closed"])
+
+    def list_recordings(self, settings: Mapping[str, Any], handle: MeetingHandle) -> list[RecordingInfo]:
+        # Recordings are pushed into the portal when the class ends (see plugin.class_ended).
+        return []
+
+    def publish_recording(self, settings: Mapping[str, Any], record_id: str, published: bool) -> None:
+        """The portal serves SFU recordings itself: visibility is the portal's flag alone."""
+
+    def delete_recording(self, settings: Mapping[str, Any], record_id: str) -> None:
+        """The file lives in portal storage, which the core cleans up with the row."""
+
+    def check_health(self, settings: Mapping[str, Any]) -> HealthResult:
+        try:
+            reply = pool().call(None, "ping", index=0, timeout=5)
+        except BackendUnavailable as exc:
+            return HealthResult(ok=False, message=exc.user_message)
+        return HealthResult(ok=True, message=f"SFU worker running (pid {reply['pid']}, {reply['rooms']} rooms)")
+
+
+BACKEND = NativeSfuBackend()

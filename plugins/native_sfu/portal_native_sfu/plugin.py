@@ -1,0 +1,120 @@
+"""pluggy hooks of the native_sfu plugin."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from portal.plugins import RecordingInfo, hookimpl
+
+log = logging.getLogger(__name__)
+
+
+@hookimpl
+def register_meeting_backends(register) -> None:
+    from portal_native_sfu.backend import BACKEND
+
+    register(BACKEND)
+
+
+@hookimpl
+def register_blueprints(app) -> None:
+    from portal_native_sfu.views import bp
+
+    app.register_blueprint(bp)
+
+
+@hookimpl
+def class_ended(meeting: Any, klass: Any, schedule: Any) -> None:
+    """Close the room (idempotent) and turn its recordings into portal recordings."""
+    from portal_native_sfu.backend import NAME
+
+    if meeting.backend != NAME or not meeting.backend_meeting_id:
+        return
+    try:
+        store_room_recordings(meeting, klass)
+    except Exception:
+        # Ending the class must not fail because a recording could not be saved.
+        log.exception("could not store the SFU recordings of meeting %s", meeting.id)
+
+
+def store_room_recordings(meeting: Any, klass: Any) -> list[Any]:
+    from portal.core import meetings, storage
+    from portal_native_sfu.backend import pool
+
+    room = meeting.backend_meeting_id
+    pool().call(room, "close_room")
+    taken = pool().call(room, "take_recordings")["recordings"]
+    rows = []
+    for number, info in enumerate(taken, start=1):
+        path = Path(info["path"])
+        if not path.is_file():
+            log.warning("SFU recording %s vanished before it could be stored", path)
+            continue
+        fmt = info.get("format") or path.suffix.lstrip(".")
+        key = storage.new_key(f"recordings/{klass.id}", fmt)
+        storage.get_storage().save(key, path.read_bytes(), f"video/{fmt}")
+        # One recording per published stream: name them when there are several.
+        title = klass.title
+        if len(taken) > 1:
+            title = f"{klass.title}: {info.get('name') or 'stream'} ({info.get('label') or 'camera'}) #{number}"
+        row, _created = meetings.store_recording(
+            meeting,
+            RecordingInfo(
+                record_id=path.stem,
+                title=title,
+                recorded_at=datetime.fromtimestamp(info["started_at"], UTC),
+                duration_seconds=info.get("duration_seconds"),
+                format=fmt,
+                published=True,
+            ),
+            storage_key=key,
+        )
+        path.unlink(missing_ok=True)
+        rows.append(row)
+    return rows
+
+
+@click.group("sfu")
+def sfu_group() -> None:
+    """The bundled video server (SFU)."""
+
+
+@sfu_group.command("serve")
+@click.option("--workers", type=int, default=None, help="worker processes (default: one per core)")
+@with_appcontext
+def sfu_serve(workers: int | None) -> None:
+    """Run the SFU workers in the foreground (production: under a process supervisor)."""
+    import signal
+    import time
+
+    from portal_native_sfu.channel import pool_from_app
+
+    pool = pool_from_app(current_app)
+    if workers:
+        pool.workers = workers
+    pool.start_all()
+    click.echo(f"SFU: {pool.workers} worker(s), sockets in {pool.run_dir}")
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    try:
+        while not stopping:
+            time.sleep(1)
+            for index in range(pool.workers):
+                if not pool.ping(index):
+                    pool.start(index)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pool.stop_started()
+
+
+@hookimpl
+def register_commands(cli) -> None:
+    cli.add_command(sfu_group)

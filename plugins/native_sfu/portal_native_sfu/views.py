@@ -1,0 +1,295 @@
+"""WHIP (RFC 9725) and WHEP signalling under /sfu, authorised by the portal's JWT.
+
+- POST   /sfu/rooms/<room>/whip       application/sdp offer -> 201 answer, Location, ETag
+- POST   /sfu/rooms/<room>/whep       (optional ?publisher=<id>) same, to watch one stream
+- DELETE /sfu/rooms/<room>/sessions/<id>   ends the session (200)
+- PATCH  /sfu/rooms/<room>/sessions/<id>   405: no trickle ICE / ICE restart (gather first)
+- OPTIONS on the endpoints -> 204 with Accept-Post: application/sdp (+ ICE servers as Link)
+- GET    /sfu/rooms/<room>/publishers  the streams a member can watch
+- POST   /sfu/rooms/<room>/publishers/allow  {user_id, allowed}: the teacher lets a student publish
+- GET    /sfu/rooms/<room>             a minimal class room page (cookie login) using sfu-client.js
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
+
+from portal.core import access, meetings
+from portal.core.errors import (
+    Conflict,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    PortalError,
+    ValidationFailed,
+)
+from portal.core.models import Meeting, MeetingStatus, User
+from portal.extensions import db
+from portal.plugins import BackendUnavailable
+from portal_native_sfu.backend import NAME, ice_servers, pool
+from portal_native_sfu.channel import WorkerError
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("native_sfu", __name__, url_prefix="/sfu", static_folder="static",
+               static_url_path="/static", template_folder="templates")
+
+MAX_SDP_BYTES = 64 * 1024
+SDP = "application/sdp"
+
+# Worker refusal -> HTTP status. RFC 9725 asks for a 4xx on an offer the endpoint cannot
+# use: 400 for a malformed one, 406 for a well-formed one it will not accept (too many
+# tracks, no common codec); 409 when the room's state forbids it right now.
+STATUS_FOR = {
+    "bad_sdp": 400,
+    "too_many_tracks": 406,
+    "no_matching_tracks": 406,
+    "no_publisher": 409,
+    "room_closed": 409,
+    "too_many_publishers": 409,
+    "too_many_sessions": 429,
+    "no_session": 404,
+    "no_room": 404,
+}
+
+
+def _plain_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    # WHIP clients (OBS, GStreamer) show the body as text; browsers read the JSON.
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+@bp.errorhandler(PortalError)
+def portal_error(exc: PortalError) -> Response:
+    return _plain_error(exc.status, exc.code, exc.message)
+
+
+@bp.errorhandler(BackendUnavailable)
+def unavailable(exc: BackendUnavailable) -> Response:
+    return _plain_error(503, exc.code, exc.user_message, {"Retry-After": "5"})
+
+
+def _bearer_user() -> User:
+    verify_jwt_in_request(locations=["headers"])
+    user = get_current_user()
+    if user is None:
+        raise NotAuthenticated("sign in first")
+    return user
+
+
+def _meeting(user: User, room: str) -> Meeting:
+    meeting = meetings.find_meeting(NAME, room)
+    if meeting is None or not access.is_member(user, meeting.schedule.klass):
+        raise NotFound("no such class room")
+    if meeting.status != MeetingStatus.RUNNING.value:
+        raise Conflict("this class is not running", code="not_running")
+    return meeting
+
+
+def _may_publish(user: User, meeting: Meeting) -> bool:
+    klass = meeting.schedule.klass
+    if access.can_manage_class(user, klass):
+        return True
+    allowed = (meeting.data or {}).get("allowed_publishers") or []
+    return user.id in allowed and access.active_block(user, klass.id) is None
+
+
+def _link_headers(settings: dict[str, Any]) -> list[str]:
+    links = []
+    for server in ice_servers(settings):
+        link = f'<{server["urls"]}>; rel="ice-server"'
+        if "username" in server:
+            link += f'; username="{server["username"]}"; credential="{server["credential"]}"; credential-type="password"'
+        links.append(link)
+    return links
+
+
+def _offer() -> str:
+    if request.mimetype != SDP:
+        raise _Unsupported()
+    if (request.content_length or 0) > MAX_SDP_BYTES:
+        raise ValidationFailed("the SDP offer is too large", code="bad_sdp")
+    body = request.get_data(as_text=True)
+    if not body.strip():
+        raise ValidationFailed("the request has no SDP offer", code="bad_sdp")
+    return body
+
+
+class _Unsupported(Exception):
+    pass
+
+
+@bp.errorhandler(_Unsupported)
+def unsupported(_exc: _Unsupported) -> Response:
+    return _plain_error(415, "unsupported_media_type", "send the offer as Content-Type: application/sdp",
+                        {"Accept-Post": SDP})
+
+
+def _call_room(meeting: Meeting, method: str, params: dict[str, Any]) -> Any:
+    """Call the room's worker; recreate the room once if the worker restarted and lost it."""
+    room = meeting.backend_meeting_id
+    try:
+        return pool().call(room, method, params)
+    except WorkerError as exc:
+        if exc.code != "no_room":
+            raise
+    settings = meetings.settings_for_meeting(meeting)
+    pool().call(room, "ensure_room", {"record": bool((meeting.data or {}).get("record")),
+                                      "max_publishers": settings.get("max_publishers")})
+    return pool().call(room, method, params)
+
+
+def _negotiate(room: str, method: str, extra: dict[str, Any]) -> Response:
+    user = _bearer_user()
+    meeting = _meeting(user, room)
+    klass = meeting.schedule.klass
+    if method == "publish":
+        if not _may_publish(user, meeting):
+            raise Forbidden("only the teacher, and students the teacher allows, can publish in this class")
+    else:
+        access.require_not_blocked(user, klass.id)
+    sdp = _offer()
+    settings = meetings.settings_for_meeting(meeting)
+    params = {"sdp": sdp, "user_id": user.id, "name": user.name, "ice_servers": ice_servers(settings), **extra}
+    try:
+        result = _call_room(meeting, method, params)
+    except WorkerError as exc:
+        return _plain_error(STATUS_FOR.get(exc.code, 400), exc.code, exc.message)
+    response = Response(result["sdp"], status=201, mimetype=SDP)
+    response.headers["Location"] = url_for("native_sfu.session", room=room, session_id=result["session"])
+    response.headers["ETag"] = f'"{result["etag"]}"'
+    for link in _link_headers(settings):
+        response.headers.add("Link", link)
+    return response
+
+
+def _options(room: str) -> Response:
+    response = Response(status=204)
+    response.headers["Accept-Post"] = SDP
+    response.headers["Allow"] = "OPTIONS, POST"
+    # ICE servers go only to authenticated callers: TURN credentials are not public.
+    try:
+        user = _bearer_user()
+        meeting = _meeting(user, room)
+        for link in _link_headers(meetings.settings_for_meeting(meeting)):
+            response.headers.add("Link", link)
+    except Exception:
+        pass
+    return response
+
+
+@bp.route("/rooms/<room>/whip", methods=["POST", "OPTIONS"], provide_automatic_options=False)
+def whip(room: str) -> Response:
+    if request.method == "OPTIONS":
+        return _options(room)
+    label = (request.args.get("label") or "camera")[:40]
+    return _negotiate(room, "publish", {"label": label})
+
+
+@bp.route("/rooms/<room>/whep", methods=["POST", "OPTIONS"], provide_automatic_options=False)
+def whep(room: str) -> Response:
+    if request.method == "OPTIONS":
+        return _options(room)
+    return _negotiate(room, "subscribe", {"publisher": request.args.get("publisher") or None})
+
+
+@bp.route("/rooms/<room>/sessions/<session_id>", methods=["DELETE", "PATCH", "OPTIONS"],
+          provide_automatic_options=False)
+def session(room: str, session_id: str) -> Response:
+    if request.method == "OPTIONS":
+        return Response(status=204, headers={"Allow": "OPTIONS, DELETE"})
+    user = _bearer_user()
+    meeting = meetings.find_meeting(NAME, room)
+    if meeting is None or not access.is_member(user, meeting.schedule.klass):
+        raise NotFound("no such session")
+    if request.method == "PATCH":
+        # No trickle ICE and no ICE restart: clients send a complete offer (RFC 9725 4.3.1).
+        return _plain_error(405, "method_not_allowed", "this server supports neither trickle ICE nor ICE restarts",
+                            {"Allow": "OPTIONS, DELETE"})
+    try:
+        info = pool().call(room, "session", {"session": session_id})
+    except WorkerError:
+        raise NotFound("no such session") from None
+    if info["user_id"] != user.id and not access.can_manage_class(user, meeting.schedule.klass):
+        raise Forbidden("this is someone else's session")
+    pool().call(room, "end_session", {"session": session_id})
+    return Response(status=200)
+
+
+@bp.get("/rooms/<room>/publishers")
+def publishers(room: str) -> Response:
+    user = _bearer_user()
+    meeting = _meeting(user, room)
+    access.require_not_blocked(user, meeting.schedule.klass.id)
+    try:
+        info = _call_room(meeting, "room", {})
+    except WorkerError:
+        info = {"sessions": []}
+    rows = [
+        {"id": s["id"], "user_id": s["user_id"], "name": s["name"], "label": s["label"], "kinds": s["kinds"]}
+        for s in info["sessions"] if s["role"] == "publish"
+    ]
+    return jsonify({"publishers": rows, "allowed_publishers": (meeting.data or {}).get("allowed_publishers") or [],
+                    "can_publish": _may_publish(user, meeting)})
+
+
+@bp.post("/rooms/<room>/publishers/allow")
+def allow_publisher(room: str) -> Response:
+    user = _bearer_user()
+    meeting = _meeting(user, room)
+    klass = meeting.schedule.klass
+    access.require_class_manager(user, klass)
+    body = request.get_json(silent=True) or {}
+    try:
+        student_id = int(body["user_id"])
+    except (KeyError, TypeError, ValueError):
+        raise ValidationFailed("user_id is required") from None
+    allowed = bool(body.get("allowed", True))
+    student = db.session.get(User, student_id)
+    if student is None or not access.is_member(student, klass):
+        raise NotFound("that person is not in this class")
+    data = dict(meeting.data or {})
+    current = set(data.get("allowed_publishers") or [])
+    current = current | {student_id} if allowed else current - {student_id}
+    data["allowed_publishers"] = sorted(current)
+    meeting.data = data  # reassign: JSON columns do not track in-place changes
+    db.session.commit()
+    if not allowed:
+        with contextlib.suppress(WorkerError):
+            pool().call(room, "end_user_sessions", {"user_id": student_id, "role": "publish"})
+    return jsonify({"allowed_publishers": data["allowed_publishers"]})
+
+
+@bp.get("/rooms/<room>")
+def room_page(room: str) -> Any:
+    """A minimal room page for a signed-in browser (cookie); the class page embeds the same JS."""
+    try:
+        verify_jwt_in_request(locations=["cookies"])
+        user = get_current_user()
+    except Exception:
+        user = None
+    if user is None:
+        return redirect(url_for("web.login_page", next=request.path))
+    meeting = _meeting(user, room)
+    from portal.core.meetings import join_class
+
+    target = join_class(user, meeting.schedule_id)
+    return render_template("native_sfu/room.html", embed=target.embed, title=meeting.schedule.klass.title,
+                           school_name=current_app.config.get("SCHOOL_NAME", ""))
