@@ -104,19 +104,22 @@ def test_small_clock_skew_is_tolerated(client):
 @pytest.mark.parametrize(
     ("overrides", "code", "words"),
     [
-        ({"exp": int(time.time()) - 120, "iat": int(time.time()) - 200}, "token_expired", "expired"),
-        ({"nbf": int(time.time()) + 300}, "token_not_yet_valid", "not valid yet"),
-        ({"iat": int(time.time()) + 300, "exp": int(time.time()) + 400}, "token_not_yet_valid", "not valid yet"),
-        ({"aud": "https://other-portal.test"}, "wrong_audience", "another site"),
-        ({"iss": "https://evil.test"}, "wrong_issuer", "unknown issuer"),
-        ({"exp": int(time.time()) + 86_400}, "token_lifetime", "too long"),
-        ({"email": "  "}, "claim_invalid", "email"),
-        ({"sub": 1001}, "token_invalid", "invalid"),
+        # Times are computed when the test runs, not when it is collected: a long suite would
+        # otherwise turn "in five minutes" into the past.
+        (lambda now: {"exp": now - 120, "iat": now - 200}, "token_expired", "expired"),
+        (lambda now: {"nbf": now + 300}, "token_not_yet_valid", "not valid yet"),
+        (lambda now: {"iat": now + 300, "exp": now + 400}, "token_not_yet_valid", "not valid yet"),
+        (lambda now: {"aud": "https://other-portal.test"}, "wrong_audience", "another site"),
+        (lambda now: {"iss": "https://evil.test"}, "wrong_issuer", "unknown issuer"),
+        (lambda now: {"exp": now + 86_400}, "token_lifetime", "too long"),
+        (lambda now: {"email": "  "}, "claim_invalid", "email"),
+        (lambda now: {"sub": 1001}, "token_invalid", "invalid"),
     ],
     ids=["expired", "nbf-future", "iat-future", "wrong-aud", "wrong-iss", "too-long", "blank-email", "int-sub"],
 )
 def test_invalid_tokens_show_a_clear_page_and_write_nothing(client, overrides, code, words):
-    response = client.get("/sso/insp/login", query_string={"token": hs_token(**overrides)}, headers=HTML)
+    token = hs_token(**overrides(int(time.time())))
+    response = client.get("/sso/insp/login", query_string={"token": token}, headers=HTML)
     assert_refused(response, 401, code, words)
     assert counts() == (0, 0, 0)
     assert me(client).status_code == 401
