@@ -95,27 +95,6 @@ def fullcalendar_events(actor: User, start: datetime, end: datetime, zone: str) 
     return events
 
 
-# Double-booking
-
-
-def conflicts_for(teacher_id: int, starts_at: datetime, ends_at: datetime, *, exclude_schedule_ids: set[int]) -> list[Schedule]:
-    """The teacher's scheduled occurrences (any class, this one included) overlapping a slot."""
-    stmt = (
-        db.select(Schedule)
-        .join(Class, Class.id == Schedule.class_id)
-        .where(
-            Class.teacher_id == teacher_id,
-            Class.status == ClassStatus.ACTIVE.value,
-            Schedule.status == ScheduleStatus.SCHEDULED.value,
-            Schedule.starts_at < ends_at,
-            Schedule.ends_at > starts_at,
-        )
-        .order_by(Schedule.starts_at)
-        .limit(50)
-    )
-    return [s for s in db.session.execute(stmt).scalars() if s.id not in exclude_schedule_ids]
-
-
 def move_occurrence(actor: User, schedule_id: int, starts_at: datetime,
                     duration_minutes: int | None = None) -> tuple[Schedule, list[Schedule]]:
     """Move one occurrence (classes.reschedule_occurrence) and say what it now overlaps.
@@ -127,7 +106,7 @@ def move_occurrence(actor: User, schedule_id: int, starts_at: datetime,
         starts_at = starts_at.astimezone(ZoneInfo("UTC"))  # stored and answered in UTC
     schedule = classes.reschedule_occurrence(actor, schedule_id, starts_at, duration_minutes)
     db.session.flush()
-    return schedule, conflicts_for(schedule.klass.teacher_id, schedule.starts_at, schedule.ends_at,
+    return schedule, classes.teacher_conflicts(schedule.klass.teacher_id, schedule.starts_at, schedule.ends_at,
                                    exclude_schedule_ids={schedule.id})
 
 
@@ -183,7 +162,7 @@ def update_series(actor: User, class_id: int, change: SeriesChange) -> tuple[lis
     ids = {s.id for s in changed}
     conflicts: dict[int, Schedule] = {}
     for schedule in changed:
-        for other in conflicts_for(klass.teacher_id, schedule.starts_at, schedule.ends_at, exclude_schedule_ids=ids):
+        for other in classes.teacher_conflicts(klass.teacher_id, schedule.starts_at, schedule.ends_at, exclude_schedule_ids=ids):
             conflicts[other.id] = other
     return changed, list(conflicts.values())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -154,8 +155,15 @@ def create_class(actor: User, data: ClassInput) -> Class:
     return klass
 
 
-def teacher_conflicts(teacher_id: int, starts_at: datetime, ends_at: datetime, exclude_class: int | None = None) -> list[Schedule]:
-    """Occurrences of the teacher's other classes that overlap the given slot."""
+def teacher_conflicts(
+    teacher_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    exclude_class: int | None = None,
+    exclude_schedule_ids: Collection[int] = (),
+) -> list[Schedule]:
+    """The teacher's scheduled occurrences that overlap the slot (a double-booking warning)."""
     stmt = (
         db.select(Schedule)
         .join(Class, Class.id == Schedule.class_id)
@@ -166,10 +174,14 @@ def teacher_conflicts(teacher_id: int, starts_at: datetime, ends_at: datetime, e
             Schedule.starts_at < ends_at,
             Schedule.ends_at > starts_at,
         )
+        .order_by(Schedule.starts_at)
+        .limit(50)
     )
     if exclude_class is not None:
         stmt = stmt.where(Class.id != exclude_class)
-    return list(db.session.execute(stmt.limit(20)).scalars())
+    if exclude_schedule_ids:
+        stmt = stmt.where(Schedule.id.not_in(list(exclude_schedule_ids)))
+    return list(db.session.execute(stmt).scalars())
 
 
 def update_class(actor: User, class_id: int, changes: ClassChanges) -> Class:
