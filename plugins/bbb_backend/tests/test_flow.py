@@ -490,3 +490,30 @@ def test_callbacks_over_real_http_to_a_running_portal(app, school, login, sim):
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+def test_teacher_publishes_unpublishes_and_deletes_through_the_portal(school, login, sim, callbacks_to_portal):
+    """The portal's recordings API drives BBB: students see only what BBB also publishes."""
+    _run_and_record(school, login, sim)
+    [record_id] = sim.finish_recordings()
+    sim.deliver_callbacks()
+    teacher, student = login(school.teacher), login(school.student)
+    recording_id = db.session.execute(db.select(Recording.id)).scalar_one()
+
+    hidden = teacher.post(f"/api/recordings/{recording_id}/publish", json={"published": False})
+    assert hidden.status_code == 200 and hidden.get_json()["published"] is False
+    assert sim.recordings[record_id].state == "unpublished"
+    assert student.get(f"/api/classes/{school.klass.id}/recordings").get_json() == []
+    assert student.post(f"/api/recordings/{recording_id}/publish", json={"published": True}).status_code in (403, 404)
+
+    shown = teacher.post(f"/api/recordings/{recording_id}/publish", json={"published": True})
+    assert shown.status_code == 200 and sim.recordings[record_id].state == "published"
+    assert [r["id"] for r in student.get(f"/api/classes/{school.klass.id}/recordings").get_json()] == [recording_id]
+
+    sim.garbage = True  # BBB broken: the portal refuses and keeps the row
+    down = teacher.delete(f"/api/recordings/{recording_id}")
+    assert down.status_code == 503
+    assert _count(Recording) == 1 and sim.recordings[record_id].state == "published"
+    sim.garbage = False
+    assert teacher.delete(f"/api/recordings/{recording_id}").status_code == 204
+    assert sim.recordings[record_id].state == "deleted" and _count(Recording) == 0
