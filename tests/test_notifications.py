@@ -1,0 +1,382 @@
+"""Reminders and notices on the embedded default: in-process dispatch through the outbox."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from portal.core import blocking, classes, notifications, outbox
+from portal.core.models import Notification, User
+from portal.core.types import utcnow
+from portal.extensions import db
+from portal.plugins import DeliveryResult, hookimpl
+
+
+@pytest.fixture(autouse=True)
+def _clear_outbox():
+    outbox.SENT.clear()
+    yield
+    outbox.SENT.clear()
+
+
+def rows(**filters) -> list[Notification]:
+    db.session.expire_all()
+    return list(db.session.execute(db.select(Notification).filter_by(**filters).order_by(Notification.id)).scalars())
+
+
+def sent_to(address: str) -> list:
+    return [m for m in outbox.SENT if m.recipient == address]
+
+
+def make_class(teacher, minutes_ahead: float, offsets=(15, 5), channels=("email",), **kw):
+    klass = classes.create_class(teacher, classes.ClassInput(
+        title=kw.pop("title", "Geometry"), starts_at=utcnow() + timedelta(minutes=minutes_ahead),
+        duration_minutes=60, timezone="Europe/Paris", reminder_offsets=list(offsets),
+        reminder_channels=list(channels), **kw))
+    db.session.commit()
+    return klass
+
+
+def test_enrolment_creates_one_row_per_offset_and_channel_at_the_right_times(app, make_user):
+    teacher = make_user("teacher")
+    alice = make_user("student", phone="+33612345678")
+    alice.notify_sms = True
+    bob = make_user("student")  # no phone: no SMS row
+    klass = make_class(teacher, 120, offsets=(60, 15), channels=("email", "sms"))
+    classes.enrol(teacher, klass.id, [alice.id, bob.id])
+    db.session.commit()
+    schedule = classes.list_schedules(teacher, klass.id)[0]
+
+    got = {(r.user_id, r.channel, r.key): r.due_at for r in rows(kind="reminder")}
+    assert got == {
+        (alice.id, "email", "60"): schedule.starts_at - timedelta(minutes=60),
+        (alice.id, "email", "15"): schedule.starts_at - timedelta(minutes=15),
+        (alice.id, "sms", "60"): schedule.starts_at - timedelta(minutes=60),
+        (alice.id, "sms", "15"): schedule.starts_at - timedelta(minutes=15),
+        (bob.id, "email", "60"): schedule.starts_at - timedelta(minutes=60),
+        (bob.id, "email", "15"): schedule.starts_at - timedelta(minutes=15),
+    }
+    assert {r.status for r in rows(kind="reminder")} == {"pending"}
+
+
+def test_due_reminders_go_out_once_and_later_ones_wait(app, make_user):
+    teacher, student = make_user("teacher"), make_user("student")
+    # Starts in 10 min: the 15-min reminder is overdue (sent now), the 5-min one waits.
+    klass = make_class(teacher, 10)
+    classes.enrol(teacher, klass.id, [student.id])
+    db.session.commit()
+
+    assert notifications.dispatch_due() == 1
+    assert notifications.dispatch_due() == 0
+    mails = sent_to(student.email)
+    assert len(mails) == 1
+    assert mails[0].subject.startswith("Reminder: Geometry starts")
+    assert "starts in 15 minutes" in mails[0].text
+    assert mails[0].attachments[0].filename == "class.ics"
+    assert b"METHOD:REQUEST" in mails[0].attachments[0].data
+    by_key = {r.key: r for r in rows(kind="reminder")}
+    assert by_key["15"].status == "sent" and by_key["15"].provider_id.startswith("outbox-")
+    assert by_key["15"].attempts == 1
+    assert by_key["5"].status == "pending"
+
+
+def test_moved_class_moves_pending_reminders_and_sends_a_moved_notice(app, make_user, login):
+    teacher, student = make_user("teacher"), make_user("student")
+    klass = make_class(teacher, 120, offsets=(60,))
+    classes.enrol(teacher, klass.id, [student.id])
+    db.session.commit()
+    schedule = classes.list_schedules(teacher, klass.id)[0]
+    new_start = utcnow().replace(microsecond=0) + timedelta(days=2)
+
+    response = login(teacher).patch(f"/api/schedules/{schedule.id}", json={"starts_at": new_start.isoformat()})
+    assert response.status_code == 200, response.get_json()
+
+    [reminder] = rows(kind="reminder")
+    assert reminder.due_at == new_start - timedelta(minutes=60)
+    [moved] = rows(kind="class_moved")
+    assert moved.user_id == student.id and moved.status == "pending"
+    notifications.dispatch_due()
+    [mail] = sent_to(student.email)
+    assert mail.subject.startswith("Moved: Geometry is now on")
+    assert b"METHOD:REQUEST" in mail.attachments[0].data
+    assert new_start.strftime("%Y%m%dT%H%M%S").encode() in mail.attachments[0].data
+    assert rows(kind="reminder")[0].status == "pending"  # not due any more
+
+
+def test_changing_reminder_settings_is_not_a_move(app, make_user, login):
+    teacher, student = make_user("teacher"), make_user("student")
+    klass = make_class(teacher, 120, offsets=(60,))
+    classes.enrol(teacher, klass.id, [student.id])
+    db.session.commit()
+    response = login(teacher).patch(f"/api/classes/{klass.id}", json={"reminder_offsets": [30]})
+    assert response.status_code == 200, response.get_json()
+    assert rows(kind="class_moved") == []
+    assert {(r.key, r.status) for r in rows(kind="reminder")} == {("60", "cancelled"), ("30", "pending")}
+
+
+def test_cancelled_occurrence_stops_reminders_and_notifies_once(app, make_user, login):
+    teacher, student = make_user("teacher"), make_user("student")
+    klass = make_class(teacher, 10)
+    classes.enrol(teacher, klass.id, [student.id])
+    db.session.commit()
+    schedule = classes.list_schedules(teacher, klass.id)[0]
+
+    assert login(teacher).post(f"/api/schedules/{schedule.id}/cancel").status_code == 200
+    assert {r.status for r in rows(kind="reminder")} == {"cancelled"}
+    notifications.dispatch_due()
+    notifications.dispatch_due()
+    mails = sent_to(student.email)
+    assert [m.subject.split(":")[0] for m in mails] == ["Cancelled"]
+    assert b"METHOD:CANCEL" in mails[0].attachments[0].data
+
+
+def test_cancelling_a_series_sends_one_notice_not_one_per_occurrence(app, make_user, login):
+    teacher, student = make_user("teacher"), make_user("student")
+    klass = make_class(teacher, 120, rrule="FREQ=WEEKLY;COUNT=5")
+    classes.enrol(teacher, klass.id, [student.id])
+    db.session.commit()
+    assert len(rows(kind="reminder")) == 10
+    assert login(teacher).post(f"/api/classes/{klass.id}/cancel").status_code == 200
+    assert {r.status for r in rows(kind="reminder")} == {"cancelled"}
+    notifications.dispatch_due()
+    [mail] = sent_to(student.email)
+    assert "all its remaining occurrences" in mail.text
+
+
+def test_blocked_student_gets_nothing_and_unblocking_restores_reminders(app, make_user):
+    teacher, admin = make_user("teacher"), make_user("admin")
+    student, classmate = make_user("student"), make_user("student")
+    klass = make_class(teacher, 10)
+    classes.enrol(teacher, klass.id, [student.id, classmate.id])
+    db.session.commit()
+
+    block = blocking.block_user(admin, user_id=student.id, scope="site", reason="spam")
+    db.session.commit()
+    assert {r.status for r in rows(user_id=student.id)} == {"cancelled"}
+    notifications.dispatch_due()
+    assert sent_to(student.email) == []
+    assert len(sent_to(classmate.email)) == 1
+
+    blocking.unblock(admin, block.id)
+    db.session.commit()
+    # The overdue 15-min reminder comes back; the 5-min one is pending again too.
+    assert {r.key: r.status for r in rows(user_id=student.id)} == {"15": "pending", "5": "pending"}
+
+
+def test_class_block_and_unenrolment_cancel_pending_rows(app, make_user):
+    teacher = make_user("teacher")
+    student, leaver = make_user("student"), make_user("student")
+    klass = make_class(teacher, 120)
+    classes.enrol(teacher, klass.id, [student.id, leaver.id])
+    db.session.commit()
+    blocking.block_user(teacher, user_id=student.id, scope="class", class_id=klass.id, reason="rude")
+    classes.unenrol(teacher, klass.id, leaver.id)
+    db.session.commit()
+    assert {r.status for r in rows(kind="reminder")} == {"cancelled"}
+
+
+def test_send_time_check_catches_a_block_after_the_claim(app, make_user):
+    teacher, admin, student = make_user("teacher"), make_user("admin"), make_user("student")
+    klass = make_class(teacher, 10)
+    classes.enrol(teacher, klass.id, [student.id])
+    db.session.commit()
+    [claimed] = notifications.claim_due()
+    # Blocked between the claim and the send (rows in flight are not touched by the block).
+    db.session.add(__import__("portal.core.models", fromlist=["BlockedUser"]).BlockedUser(
+        user_id=student.id, scope="site", reason="late block", blocked_by=admin.id))
+    db.session.commit()
+    assert notifications.deliver(claimed).action == "cancelled"
+    assert outbox.SENT == type(outbox.SENT)(maxlen=outbox.SENT.maxlen)
+    assert rows(id=claimed)[0].error == "the user is blocked"
+
+
+def test_started_class_notifies_students_once(school, login):
+    outbox.SENT.clear()
+    notifications.cancel_pending(reason="not under test", kinds=["reminder"])
+    db.session.commit()
+    teacher = login(school.teacher)
+    assert teacher.post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    notifications.dispatch_due()
+    notifications.dispatch_due()
+    subjects = sorted((m.recipient, m.subject) for m in outbox.SENT)
+    assert subjects == sorted([
+        (school.student.email, "Algebra has started: join now"),
+        (school.classmate.email, "Algebra has started: join now"),
+    ])
+
+
+def test_new_recording_notifies_students(school, login):
+    from portal.core import meetings
+    from portal.core.models import Meeting
+    from portal.plugins import RecordingInfo
+
+    notifications.cancel_pending(reason="not under test", kinds=["reminder"])
+    db.session.commit()
+    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    notifications.cancel_pending(reason="not under test", kinds=["class_started"])
+    db.session.commit()
+    meeting = db.session.execute(db.select(Meeting)).scalar_one()
+    info = RecordingInfo(record_id="rec-1", title="Algebra", playback_url="https://play.example/rec-1")
+    meetings.store_recording(meeting, info)
+    meetings.store_recording(meeting, info)  # a repeated callback changes nothing
+    outbox.SENT.clear()
+    notifications.dispatch_due()
+    got = sorted((m.recipient, m.subject) for m in outbox.SENT)
+    assert got == sorted([(school.student.email, "Recording available: Algebra"),
+                          (school.classmate.email, "Recording available: Algebra")])
+    assert "https://play.example/rec-1" in outbox.SENT[0].text
+
+
+def test_claims_are_disjoint_and_a_dead_claim_is_taken_over_after_the_lease(app, make_user):
+    teacher = make_user("teacher")
+    students = [make_user("student") for _ in range(6)]
+    klass = make_class(teacher, 10, offsets=(15,))
+    classes.enrol(teacher, klass.id, [s.id for s in students])
+    db.session.commit()
+    first = notifications.claim_due(4)
+    second = notifications.claim_due(4)
+    assert len(first) == 4 and len(second) == 2 and not set(first) & set(second)
+    assert notifications.claim_due(4) == []
+    # Nobody delivered `first`: after the lease another claimer takes them over.
+    later = utcnow() + timedelta(seconds=app.config["NOTIFY_LEASE_SECONDS"] + 1)
+    assert sorted(notifications.claim_due(10, now=later)) == sorted(first + second)
+
+
+def test_a_row_whose_worker_died_while_sending_is_never_resent(app, make_user):
+    teacher, student = make_user("teacher"), make_user("student")
+    klass = make_class(teacher, 10, offsets=(15,))
+    classes.enrol(teacher, klass.id, [student.id])
+    db.session.commit()
+    [nid] = notifications.claim_due()
+    row = db.session.get(Notification, nid)
+    row.status = "sending"  # what a worker killed during the provider call leaves behind
+    db.session.commit()
+    later = utcnow() + timedelta(seconds=app.config["NOTIFY_LEASE_SECONDS"] + 1)
+    assert notifications.claim_due(10, now=later) == []
+    assert rows(id=nid)[0].status == "failed"
+    assert "not resent" in rows(id=nid)[0].error
+
+
+class Flaky:
+    """A provider that fails temporarily, then for good; records the delivered events."""
+
+    __name__ = "flaky_notifier"
+    channel = "email"
+    name = "flaky"
+
+    def __init__(self):
+        self.results: list[DeliveryResult] = []
+        self.calls = 0
+        self.delivered: list[tuple[int, str]] = []
+
+    def send(self, message):
+        self.calls += 1
+        return self.results.pop(0)
+
+    @hookimpl
+    def register_notifiers(self, register):
+        register(self)
+
+    @hookimpl
+    def notification_delivered(self, notification, result):
+        self.delivered.append((notification.id, result.status))
+
+
+def test_retryable_failures_back_off_then_fail_for_good(database_url, tmp_path, make_user):
+    from conftest import make_app
+
+    flaky = Flaky()
+    app = make_app(database_url, tmp_path, EXTRA_PLUGINS=[flaky], NOTIFY_EMAIL_PROVIDER="flaky",
+                   NOTIFY_RETRY_BACKOFF_SECONDS=30)
+    with app.app_context():
+        teacher, student = make_user("teacher"), make_user("student")
+        klass = make_class(teacher, 10)
+        classes.enrol(teacher, klass.id, [student.id])
+        db.session.commit()
+        flaky.results = [DeliveryResult("failed", retryable=True, error="421 try later"),
+                         DeliveryResult("failed", retryable=False, error="550 no such user")]
+        notifications.dispatch_due()
+        [row] = rows(key="15")
+        assert (row.status, row.attempts, row.error) == ("pending", 1, "421 try later")
+        assert row.due_at > utcnow() + timedelta(seconds=20)
+        assert notifications.dispatch_due() == 0  # backing off
+        notifications.dispatch_due(now=row.due_at + timedelta(seconds=1))
+        [row] = rows(key="15")
+        assert (row.status, row.attempts, row.error) == ("failed", 2, "550 no such user")
+        assert flaky.calls == 2
+        assert flaky.delivered == [(row.id, "failed")]
+        db.session.remove()
+
+
+def test_unsubscribe_link_turns_the_channel_off(app, make_user, client):
+    teacher, student = make_user("teacher"), make_user("student")
+    klass = make_class(teacher, 120)
+    classes.enrol(teacher, klass.id, [student.id])
+    db.session.commit()
+    url = notifications.unsubscribe_url(student, "email")
+    path = url.split("://", 1)[1].split("/", 1)[1]
+
+    page = client.get(f"/{path}")
+    assert page.status_code == 200 and b"Unsubscribe" in page.data
+    assert db.session.get(User, student.id).notify_email is True  # GET changes nothing
+
+    done = client.post(f"/{path}", data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and b"will no longer receive" in done.data
+    db.session.expire_all()
+    assert db.session.get(User, student.id).notify_email is False
+    assert {r.status for r in rows(kind="reminder")} == {"cancelled"}
+
+    assert client.get(f"/{path[:-3]}xyz").status_code == 404
+    api = client.post("/api/notifications/unsubscribe", json={"token": "forged"})
+    assert api.status_code == 404 and api.get_json()["error"]["message"] == "this unsubscribe link is not valid"
+
+
+def test_invalid_phone_and_email_are_refused_with_a_clear_400(app, make_user, login):
+    admin, student = make_user("admin"), make_user("student")
+    api = login(admin)
+    bad_mail = api.post("/api/users", json={"email": "not-an-address", "name": "X"})
+    assert bad_mail.status_code == 400
+    assert bad_mail.get_json()["error"]["code"] == "invalid_email"
+    assert "invalid email address" in bad_mail.get_json()["error"]["message"]
+
+    bad_phone = api.post("/api/users", json={"email": "x@tests.school", "name": "X", "phone": "0612"})
+    assert bad_phone.status_code == 400
+    error = bad_phone.get_json()["error"]
+    assert (error["code"], error["message"]) == (
+        "invalid_phone", "phone number must be in international format, e.g. +33612345678")
+
+    own = login(student)
+    patch = own.patch(f"/api/users/{student.id}", json={"phone": "12-ab"})
+    assert patch.status_code == 400 and patch.get_json()["error"]["code"] == "invalid_phone"
+    no_phone = own.patch(f"/api/users/{student.id}", json={"notify_sms": True})
+    assert no_phone.status_code == 400 and no_phone.get_json()["error"]["code"] == "no_phone"
+    ok = own.patch(f"/api/users/{student.id}", json={"phone": "+44 20 7946 0958", "notify_sms": True})
+    assert ok.status_code == 200 and ok.get_json()["phone"] == "+442079460958"
+
+
+def test_in_process_scheduler_runs_the_same_dispatch(database_url, tmp_path, make_user):
+    from conftest import make_app
+
+    from portal import tasks
+
+    app = make_app(database_url, tmp_path, NOTIFY_SCAN_SECONDS=1)
+    with app.app_context():
+        teacher, student = make_user("teacher"), make_user("student")
+        klass = make_class(teacher, 10)
+        classes.enrol(teacher, klass.id, [student.id])
+        db.session.commit()
+        address = student.email
+        db.session.remove()
+    scheduler = tasks.InProcessScheduler(app)
+    scheduler.start()
+    try:
+        for _ in range(100):
+            if sent_to(address):
+                break
+            time.sleep(0.1)
+    finally:
+        scheduler.stop()
+        scheduler.join(timeout=10)
+    assert len(sent_to(address)) == 1
