@@ -7,6 +7,7 @@ Settings are PORTAL_* app config keys, read at send time; see docs/notifications
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import smtplib
 import ssl
@@ -41,7 +42,9 @@ def sender() -> str:
 def build_email(message: NotificationMessage) -> EmailMessage:
     """A MIME message: multipart/alternative (text, HTML) plus attachments (.ics)."""
     meta = message.metadata or {}
-    mail = EmailMessage()
+    # 998 is RFC 5322's hard line limit; the default 78 makes Python fold a long Subject
+    # right after "Subject:", which some parsers read back with a leading space.
+    mail = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
     from_header = sender()
     mail["From"] = from_header
     mail["To"] = message.recipient
