@@ -9,6 +9,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from email import policy
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class Received:
         self.raw = envelope.original_content or envelope.content
         self.message = email.message_from_bytes(self.raw, policy=policy.default)
         self.tls = tls
+        self.at = time.time()
         self.login = session.auth_data.login if session.authenticated and session.auth_data else None
 
 
