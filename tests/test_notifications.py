@@ -379,3 +379,27 @@ def test_in_process_scheduler_runs_the_same_dispatch(database_url, tmp_path, mak
         scheduler.stop()
         scheduler.join(timeout=10)
     assert len(sent_to(address)) == 1
+
+
+def test_rate_limit_is_per_provider(app):
+    app.config["NOTIFY_RATE_LIMITS"] = "outbox=2"
+    email, sms = notifications.notifier_for("email"), notifications.notifier_for("sms")
+    waits = [notifications.rate_limit_wait(email) for _ in range(3)]
+    assert waits[:2] == [0.0, 0.0] and 0 < waits[2] <= 1.01
+    app.config["NOTIFY_RATE_LIMITS"] = ""
+    assert notifications.rate_limit_wait(sms) == 0.0
+
+
+@pytest.mark.redis
+def test_rate_limit_is_shared_through_redis(database_url, tmp_path, redis_url):
+    from conftest import make_app
+
+    app = make_app(database_url, tmp_path, REDIS_URL=redis_url, NOTIFY_RATE_LIMITS="outbox=2")
+    with app.app_context():
+        email = notifications.notifier_for("email")
+        for _ in range(5):  # the counter is per second: redo a round that straddled two
+            second = int(time.time())
+            waits = [notifications.rate_limit_wait(email) for _ in range(3)]
+            if int(time.time()) == second:
+                break
+        assert waits[:2] == [0.0, 0.0] and 0 < waits[2] <= 1.01

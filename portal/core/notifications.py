@@ -278,7 +278,9 @@ def _start_changed(schedule: Schedule) -> bool:
     # After an autoflush the attribute history is gone: compare with the reminder rows.
     rows = db.session.execute(
         sa.select(Notification.key, Notification.due_at).where(
-            Notification.schedule_id == schedule.id, Notification.kind == REMINDER
+            # A row waiting for a retry has a shifted due time: it says nothing about a move.
+            Notification.schedule_id == schedule.id, Notification.kind == REMINDER,
+            Notification.attempts == 0,
         ).limit(50)
     ).all()
     for key, due in rows:

@@ -85,7 +85,7 @@ def setup(database_url, redis_url, tmp_path):
         "BASE_URL": "https://portal.example", "SCHOOL_NAME": "Celery School",
         "MAIL_FROM": "Celery School <classes@school.example>", "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": smtp.port, "SMTP_SECURITY": "none", "NOTIFY_SCAN_SECONDS": 1,
-        "NOTIFY_LEASE_SECONDS": 8, "REDIS_URL": redis_url,
+        "NOTIFY_LEASE_SECONDS": 8, "NOTIFY_RETRY_BACKOFF_SECONDS": 1, "REDIS_URL": redis_url,
     }
     app = make_app(database_url, tmp_path, **config)
     env = dict(os.environ, PORTAL_DATABASE_URL=database_url, PORTAL_SECRET_KEY=SECRET,
@@ -207,3 +207,20 @@ def test_a_worker_killed_mid_batch_loses_nothing_queued_and_sends_nothing_twice(
     assert len(unknown) <= 4
     assert all(r.error == notifications.UNKNOWN_STATE_ERROR for r in unknown)
     assert len(sent) + len(unknown) == len(students)
+
+
+def test_a_temporary_smtp_refusal_is_retried_by_the_celery_task(setup):
+    app, smtp, services = setup
+    smtp.replies = ["451 4.7.1 Greylisted, try again"]
+    teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
+    eve = users.create_user(None, email="eve@tests.school", name="Eve", role="student")
+    db.session.commit()
+    _class(teacher, "Greylisted", -1, [eve])
+    services.worker(concurrency=2)
+    services.beat()
+    _wait(lambda: smtp.to(eve.email), 150, "the retried message", services)
+    time.sleep(3)
+    assert len(smtp.to(eve.email)) == 1 and smtp.replies == []
+    db.session.expire_all()
+    row = db.session.execute(db.select(Notification)).scalar_one()
+    assert (row.status, row.attempts, row.error) == ("sent", 2, None)
