@@ -26,8 +26,17 @@ def rows(**filters) -> list[Notification]:
     return list(db.session.execute(db.select(Notification).filter_by(**filters).order_by(Notification.id)).scalars())
 
 
-def sent_to(address: str) -> list:
-    return [m for m in outbox.SENT if m.recipient == address]
+def sent_to(address: str, *, invitations: bool = False) -> list:
+    """Messages to `address`; the enrolment invitations only when asked for."""
+    return [m for m in outbox.SENT if m.recipient == address
+            and invitations == (m.metadata.get("kind") == "class_invitation")]
+
+
+def enrol(teacher, klass, students: list[int]) -> None:
+    """Enrol and commit; the enrolment invitations are left out of tests about other things."""
+    classes.enrol(teacher, klass.id, students)
+    notifications.cancel_pending(reason="not under test", kinds=["class_invitation"])
+    db.session.commit()
 
 
 def make_class(teacher, minutes_ahead: float, offsets=(15, 5), channels=("email",), **kw):
@@ -45,8 +54,7 @@ def test_enrolment_creates_one_row_per_offset_and_channel_at_the_right_times(app
     alice.notify_sms = True
     bob = make_user("student")  # no phone: no SMS row
     klass = make_class(teacher, 120, offsets=(60, 15), channels=("email", "sms"))
-    classes.enrol(teacher, klass.id, [alice.id, bob.id])
-    db.session.commit()
+    enrol(teacher, klass, [alice.id, bob.id])
     schedule = classes.list_schedules(teacher, klass.id)[0]
 
     got = {(r.user_id, r.channel, r.key): r.due_at for r in rows(kind="reminder")}
@@ -65,8 +73,7 @@ def test_due_reminders_go_out_once_and_later_ones_wait(app, make_user):
     teacher, student = make_user("teacher"), make_user("student")
     # Starts in 10 min: the 15-min reminder is overdue (sent now), the 5-min one waits.
     klass = make_class(teacher, 10)
-    classes.enrol(teacher, klass.id, [student.id])
-    db.session.commit()
+    enrol(teacher, klass, [student.id])
 
     assert notifications.dispatch_due() == 1
     assert notifications.dispatch_due() == 0
@@ -85,8 +92,7 @@ def test_due_reminders_go_out_once_and_later_ones_wait(app, make_user):
 def test_moved_class_moves_pending_reminders_and_sends_a_moved_notice(app, make_user, login):
     teacher, student = make_user("teacher"), make_user("student")
     klass = make_class(teacher, 120, offsets=(60,))
-    classes.enrol(teacher, klass.id, [student.id])
-    db.session.commit()
+    enrol(teacher, klass, [student.id])
     schedule = classes.list_schedules(teacher, klass.id)[0]
     new_start = utcnow().replace(microsecond=0) + timedelta(days=2)
 
@@ -108,8 +114,7 @@ def test_moved_class_moves_pending_reminders_and_sends_a_moved_notice(app, make_
 def test_changing_reminder_settings_is_not_a_move(app, make_user, login):
     teacher, student = make_user("teacher"), make_user("student")
     klass = make_class(teacher, 120, offsets=(60,))
-    classes.enrol(teacher, klass.id, [student.id])
-    db.session.commit()
+    enrol(teacher, klass, [student.id])
     response = login(teacher).patch(f"/api/classes/{klass.id}", json={"reminder_offsets": [30]})
     assert response.status_code == 200, response.get_json()
     assert rows(kind="class_moved") == []
@@ -119,8 +124,7 @@ def test_changing_reminder_settings_is_not_a_move(app, make_user, login):
 def test_cancelled_occurrence_stops_reminders_and_notifies_once(app, make_user, login):
     teacher, student = make_user("teacher"), make_user("student")
     klass = make_class(teacher, 10)
-    classes.enrol(teacher, klass.id, [student.id])
-    db.session.commit()
+    enrol(teacher, klass, [student.id])
     schedule = classes.list_schedules(teacher, klass.id)[0]
 
     assert login(teacher).post(f"/api/schedules/{schedule.id}/cancel").status_code == 200
@@ -135,8 +139,7 @@ def test_cancelled_occurrence_stops_reminders_and_notifies_once(app, make_user, 
 def test_cancelling_a_series_sends_one_notice_not_one_per_occurrence(app, make_user, login):
     teacher, student = make_user("teacher"), make_user("student")
     klass = make_class(teacher, 120, rrule="FREQ=WEEKLY;COUNT=5")
-    classes.enrol(teacher, klass.id, [student.id])
-    db.session.commit()
+    enrol(teacher, klass, [student.id])
     assert len(rows(kind="reminder")) == 10
     assert login(teacher).post(f"/api/classes/{klass.id}/cancel").status_code == 200
     assert {r.status for r in rows(kind="reminder")} == {"cancelled"}
@@ -149,8 +152,7 @@ def test_blocked_student_gets_nothing_and_unblocking_restores_reminders(app, mak
     teacher, admin = make_user("teacher"), make_user("admin")
     student, classmate = make_user("student"), make_user("student")
     klass = make_class(teacher, 10)
-    classes.enrol(teacher, klass.id, [student.id, classmate.id])
-    db.session.commit()
+    enrol(teacher, klass, [student.id, classmate.id])
 
     block = blocking.block_user(admin, user_id=student.id, scope="site", reason="spam")
     db.session.commit()
@@ -162,15 +164,14 @@ def test_blocked_student_gets_nothing_and_unblocking_restores_reminders(app, mak
     blocking.unblock(admin, block.id)
     db.session.commit()
     # The overdue 15-min reminder comes back; the 5-min one is pending again too.
-    assert {r.key: r.status for r in rows(user_id=student.id)} == {"15": "pending", "5": "pending"}
+    assert {r.key: r.status for r in rows(user_id=student.id, kind="reminder")} == {"15": "pending", "5": "pending"}
 
 
 def test_class_block_and_unenrolment_cancel_pending_rows(app, make_user):
     teacher = make_user("teacher")
     student, leaver = make_user("student"), make_user("student")
     klass = make_class(teacher, 120)
-    classes.enrol(teacher, klass.id, [student.id, leaver.id])
-    db.session.commit()
+    enrol(teacher, klass, [student.id, leaver.id])
     blocking.block_user(teacher, user_id=student.id, scope="class", class_id=klass.id, reason="rude")
     classes.unenrol(teacher, klass.id, leaver.id)
     db.session.commit()
@@ -180,8 +181,7 @@ def test_class_block_and_unenrolment_cancel_pending_rows(app, make_user):
 def test_send_time_check_catches_a_block_after_the_claim(app, make_user):
     teacher, admin, student = make_user("teacher"), make_user("admin"), make_user("student")
     klass = make_class(teacher, 10)
-    classes.enrol(teacher, klass.id, [student.id])
-    db.session.commit()
+    enrol(teacher, klass, [student.id])
     [claimed] = notifications.claim_due()
     # Blocked between the claim and the send (rows in flight are not touched by the block).
     db.session.add(BlockedUser(user_id=student.id, scope="site", reason="late block", blocked_by=admin.id))
@@ -193,7 +193,7 @@ def test_send_time_check_catches_a_block_after_the_claim(app, make_user):
 
 def test_started_class_notifies_students_once(school, login):
     outbox.SENT.clear()
-    notifications.cancel_pending(reason="not under test", kinds=["reminder"])
+    notifications.cancel_pending(reason="not under test", kinds=["reminder", "class_invitation"])
     db.session.commit()
     teacher = login(school.teacher)
     assert teacher.post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
@@ -211,7 +211,7 @@ def test_new_recording_notifies_students(school, login):
     from portal.core.models import Meeting
     from portal.plugins import RecordingInfo
 
-    notifications.cancel_pending(reason="not under test", kinds=["reminder"])
+    notifications.cancel_pending(reason="not under test", kinds=["reminder", "class_invitation"])
     db.session.commit()
     assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
     notifications.cancel_pending(reason="not under test", kinds=["class_started"])
@@ -232,8 +232,7 @@ def test_claims_are_disjoint_and_a_dead_claim_is_taken_over_after_the_lease(app,
     teacher = make_user("teacher")
     students = [make_user("student") for _ in range(6)]
     klass = make_class(teacher, 10, offsets=(15,))
-    classes.enrol(teacher, klass.id, [s.id for s in students])
-    db.session.commit()
+    enrol(teacher, klass, [s.id for s in students])
     first = notifications.claim_due(4)
     second = notifications.claim_due(4)
     assert len(first) == 4 and len(second) == 2 and not set(first) & set(second)
@@ -246,8 +245,7 @@ def test_claims_are_disjoint_and_a_dead_claim_is_taken_over_after_the_lease(app,
 def test_a_row_whose_worker_died_while_sending_is_never_resent(app, make_user):
     teacher, student = make_user("teacher"), make_user("student")
     klass = make_class(teacher, 10, offsets=(15,))
-    classes.enrol(teacher, klass.id, [student.id])
-    db.session.commit()
+    enrol(teacher, klass, [student.id])
     [nid] = notifications.claim_due()
     row = db.session.get(Notification, nid)
     row.status = "sending"  # what a worker killed during the provider call leaves behind
@@ -292,8 +290,7 @@ def test_retryable_failures_back_off_then_fail_for_good(database_url, tmp_path, 
     with app.app_context():
         teacher, student = make_user("teacher"), make_user("student")
         klass = make_class(teacher, 10)
-        classes.enrol(teacher, klass.id, [student.id])
-        db.session.commit()
+        enrol(teacher, klass, [student.id])
         flaky.results = [DeliveryResult("failed", retryable=True, error="421 try later"),
                          DeliveryResult("failed", retryable=False, error="550 no such user")]
         notifications.dispatch_due()
@@ -312,8 +309,7 @@ def test_retryable_failures_back_off_then_fail_for_good(database_url, tmp_path, 
 def test_unsubscribe_link_turns_the_channel_off(app, make_user, client):
     teacher, student = make_user("teacher"), make_user("student")
     klass = make_class(teacher, 120)
-    classes.enrol(teacher, klass.id, [student.id])
-    db.session.commit()
+    enrol(teacher, klass, [student.id])
     url = notifications.unsubscribe_url(student, "email")
     path = url.split("://", 1)[1].split("/", 1)[1]
 
@@ -364,8 +360,7 @@ def test_in_process_scheduler_runs_the_same_dispatch(database_url, tmp_path, mak
     with app.app_context():
         teacher, student = make_user("teacher"), make_user("student")
         klass = make_class(teacher, 10)
-        classes.enrol(teacher, klass.id, [student.id])
-        db.session.commit()
+        enrol(teacher, klass, [student.id])
         address = student.email
         db.session.remove()
     scheduler = tasks.InProcessScheduler(app)
@@ -403,3 +398,29 @@ def test_rate_limit_is_shared_through_redis(database_url, tmp_path, redis_url):
             if int(time.time()) == second:
                 break
         assert waits[:2] == [0.0, 0.0] and 0 < waits[2] <= 1.01
+
+
+def test_enrolment_sends_one_invitation_with_every_upcoming_occurrence(app, make_user):
+    from icalendar import Calendar
+
+    teacher, student = make_user("teacher"), make_user("student")
+    klass = make_class(teacher, 120, rrule="FREQ=WEEKLY;COUNT=3", title="Latin")
+    classes.enrol(teacher, klass.id, [student.id])
+    classes.unenrol(teacher, klass.id, student.id)
+    db.session.commit()
+    assert {r.status for r in rows(kind="class_invitation")} == {"cancelled"}
+    classes.enrol(teacher, klass.id, [student.id])  # re-enrolled: the invitation is back
+    db.session.commit()
+    notifications.dispatch_due()
+    notifications.dispatch_due()
+    [mail] = sent_to(student.email, invitations=True)
+    assert mail.subject.startswith("You are enrolled in Latin: first class ")
+    assert "adds all 3 upcoming classes to your calendar" in mail.text
+    events = Calendar.from_ical(mail.attachments[0].data).walk("VEVENT")
+    schedules = classes.list_schedules(teacher, klass.id)
+    assert [str(e["UID"]) for e in events] == [f"schedule-{s.id}@127.0.0.1" for s in schedules]
+
+    sms_only = make_class(teacher, 120, channels=("sms",))
+    classes.enrol(teacher, sms_only.id, [student.id])
+    db.session.commit()
+    assert rows(kind="class_invitation", schedule_id=classes.list_schedules(teacher, sms_only.id)[0].id) == []

@@ -60,7 +60,8 @@ CLASS_STARTED = "class_started"
 CLASS_CANCELLED = "class_cancelled"
 CLASS_MOVED = "class_moved"
 RECORDING_AVAILABLE = "recording_available"
-KINDS = (REMINDER, CLASS_STARTED, CLASS_CANCELLED, CLASS_MOVED, RECORDING_AVAILABLE)
+CLASS_INVITATION = "class_invitation"  # on enrolment, email only, with every upcoming occurrence
+KINDS = (REMINDER, CLASS_STARTED, CLASS_CANCELLED, CLASS_MOVED, RECORDING_AVAILABLE, CLASS_INVITATION)
 
 # Statuses (the `status` column).
 PENDING = "pending"
@@ -317,8 +318,19 @@ def on_schedule_changed(schedule: Schedule, change: str = "", **_: Any) -> None:
 
 def on_enrolment_changed(klass: Class, user: User, enrolled: bool, **_: Any) -> None:
     if enrolled:
-        for schedule in _upcoming(klass.id):
+        upcoming = _upcoming(klass.id)
+        for schedule in upcoming:
             sync_schedule(schedule, [user.id])
+        if upcoming and "email" in _channels(klass, user) and recipients(klass, [user.id]):
+            # The invitation hangs on the next occurrence; key "" makes it once per enrolment there.
+            invitation = {"user_id": user.id, "schedule_id": upcoming[0].id, "kind": CLASS_INVITATION,
+                          "channel": "email", "key": ""}
+            _insert_ignoring_duplicates([{**invitation, "due_at": utcnow()}])
+            # Left and came back before it went out: the cancelled invitation is due again.
+            db.session.execute(
+                sa.update(Notification).filter_by(**invitation, status=CANCELLED)
+                .values(status=PENDING, error=None, due_at=utcnow()).execution_options(synchronize_session=False)
+            )
     else:
         cancel_pending(reason="the student left the class", class_id=klass.id, user_id=user.id)
 
@@ -746,7 +758,9 @@ def _local(dt: datetime, tz_name: str) -> str:
     return f"{local:%A %d %B %Y, %H:%M} ({tz_name})"
 
 
-def _ics(schedule: Schedule, cancelled: bool) -> Attachment:
+def _ics(schedules: list[Schedule], cancelled: bool) -> Attachment:
+    """One VEVENT per occurrence; the UID is per occurrence, so a later move or
+    cancellation updates the very event an invitation or reminder put in the calendar."""
     from icalendar import Calendar, Event
 
     base = current_app.config["BASE_URL"].rstrip("/")
@@ -755,19 +769,20 @@ def _ics(schedule: Schedule, cancelled: bool) -> Attachment:
     calendar.add("prodid", "-//Classroom portal//notifications//EN")
     calendar.add("version", "2.0")
     calendar.add("method", "CANCEL" if cancelled else "REQUEST")
-    event = Event()
-    event.add("uid", f"schedule-{schedule.id}@{host}")
-    event.add("summary", schedule.klass.title)
-    event.add("dtstart", schedule.starts_at)
-    event.add("dtend", schedule.ends_at)
-    event.add("dtstamp", utcnow())
-    # Calendar clients apply an update only if SEQUENCE grows: minutes since 2020 always do.
-    event.add("sequence", int((utcnow().timestamp() - 1577836800) // 60))
-    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    event.add("url", f"{base}/")
-    if schedule.klass.description:
-        event.add("description", schedule.klass.description)
-    calendar.add_component(event)
+    for schedule in schedules:
+        event = Event()
+        event.add("uid", f"schedule-{schedule.id}@{host}")
+        event.add("summary", schedule.klass.title)
+        event.add("dtstart", schedule.starts_at)
+        event.add("dtend", schedule.ends_at)
+        event.add("dtstamp", utcnow())
+        # Calendar clients apply an update only if SEQUENCE grows: minutes since 2020 always do.
+        event.add("sequence", int((utcnow().timestamp() - 1577836800) // 60))
+        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        event.add("url", f"{base}/")
+        if schedule.klass.description:
+            event.add("description", schedule.klass.description)
+        calendar.add_component(event)
     method = "CANCEL" if cancelled else "REQUEST"
     return Attachment(filename="class.ics", content_type=f"text/calendar; method={method}; charset=UTF-8",
                       data=calendar.to_ical())
@@ -779,6 +794,7 @@ SUBJECTS = {
     CLASS_CANCELLED: "Cancelled: {title} on {when}",
     CLASS_MOVED: "Moved: {title} is now on {when}",
     RECORDING_AVAILABLE: "Recording available: {title}",
+    CLASS_INVITATION: "You are enrolled in {title}: first class {when}",
 }
 
 
@@ -803,6 +819,7 @@ def compose(row: Notification) -> NotificationMessage:
         recording = db.session.get(Recording, int(row.key))
     klass = schedule.klass if schedule else (db.session.get(Class, recording.class_id) if recording else None)
     tz_name = user.timezone or (klass.timezone if klass else "UTC")
+    upcoming = _upcoming(klass.id) if klass is not None and row.kind == CLASS_INVITATION else []
     base = current_app.config["BASE_URL"].rstrip("/")
     context = {
         "kind": row.kind,
@@ -812,6 +829,7 @@ def compose(row: Notification) -> NotificationMessage:
         "when": _local(schedule.starts_at, tz_name) if schedule else "",
         "relative": _relative(int(row.key)) if row.kind == REMINDER and row.key.isdigit() else "",
         "whole_series": row.kind == CLASS_CANCELLED and row.key == "class",
+        "occurrences": len(upcoming),
         "recording": recording,
         "portal_url": f"{base}/",
         "join_url": f"{base}/",
@@ -833,7 +851,9 @@ def compose(row: Notification) -> NotificationMessage:
         recipient = user.email
     attachments = []
     if row.channel == "email" and schedule is not None and row.kind in (REMINDER, CLASS_MOVED, CLASS_CANCELLED):
-        attachments.append(_ics(schedule, cancelled=row.kind == CLASS_CANCELLED))
+        attachments.append(_ics([schedule], cancelled=row.kind == CLASS_CANCELLED))
+    elif row.channel == "email" and klass is not None and row.kind == CLASS_INVITATION:
+        attachments.append(_ics(upcoming, cancelled=False))
     return NotificationMessage(
         channel=row.channel,
         recipient=recipient,

@@ -118,6 +118,7 @@ def _class(teacher, title: str, due_in_seconds: float, students):
         title=title, starts_at=utcnow() + timedelta(seconds=60 + due_in_seconds), duration_minutes=30,
         timezone="Europe/Paris", reminder_offsets=[1]))
     classes.enrol(teacher, klass.id, [s.id for s in students])
+    notifications.cancel_pending(reason="not under test", kinds=["class_invitation"])
     db.session.commit()
     return klass, classes.list_schedules(teacher, klass.id)[0]
 
@@ -167,7 +168,8 @@ def test_reminders_go_out_once_on_time_follow_moves_and_stop_for_cancelled_or_bl
     db.session.expire_all()
     statuses = Counter((r.kind, r.status) for r in db.session.execute(db.select(Notification)).scalars())
     assert statuses == Counter({("reminder", "sent"): 2, ("reminder", "pending"): 1, ("reminder", "cancelled"): 2,
-                                ("class_moved", "sent"): 1, ("class_cancelled", "sent"): 1})
+                                ("class_moved", "sent"): 1, ("class_cancelled", "sent"): 1,
+                                ("class_invitation", "cancelled"): 5})
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_queued_and_sends_nothing_twice(setup):
@@ -197,7 +199,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_queued_and_sends_nothing_twice(
     time.sleep(2)
     counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
     assert max(counts.values()) == 1, f"sent twice: {[a for a, n in counts.items() if n > 1]}"
-    rows = list(db.session.execute(db.select(Notification)).scalars())
+    rows = list(db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalars())
     emails = {s.id: s.email for s in students}
     sent = [r for r in rows if r.status == "sent"]
     unknown = [r for r in rows if r.status == "failed"]
@@ -222,5 +224,5 @@ def test_a_temporary_smtp_refusal_is_retried_by_the_celery_task(setup):
     time.sleep(3)
     assert len(smtp.to(eve.email)) == 1 and smtp.replies == []
     db.session.expire_all()
-    row = db.session.execute(db.select(Notification)).scalar_one()
+    row = db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalar_one()
     assert (row.status, row.attempts, row.error) == ("sent", 2, None)
