@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -424,3 +425,19 @@ def test_enrolment_sends_one_invitation_with_every_upcoming_occurrence(app, make
     classes.enrol(teacher, sms_only.id, [student.id])
     db.session.commit()
     assert rows(kind="class_invitation", schedule_id=classes.list_schedules(teacher, sms_only.id)[0].id) == []
+
+
+def test_a_move_notice_superseded_by_another_move_is_not_sent(app, make_user, login):
+    teacher, student = make_user("teacher"), make_user("student")
+    klass = make_class(teacher, 120, offsets=(60,))
+    enrol(teacher, klass, [student.id])
+    schedule = classes.list_schedules(teacher, klass.id)[0]
+    api = login(teacher)
+    first = utcnow().replace(microsecond=0) + timedelta(days=2)
+    second = first + timedelta(hours=3)
+    assert api.patch(f"/api/schedules/{schedule.id}", json={"starts_at": first.isoformat()}).status_code == 200
+    assert api.patch(f"/api/schedules/{schedule.id}", json={"starts_at": second.isoformat()}).status_code == 200
+    notifications.dispatch_due()
+    [mail] = sent_to(student.email)
+    assert second.astimezone(ZoneInfo("Europe/Paris")).strftime("%A %d %B %Y, %H:%M") in mail.subject
+    assert {r.error for r in rows(kind="class_moved", status="cancelled")} == {"superseded: the class moved again"}

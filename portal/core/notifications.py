@@ -271,6 +271,11 @@ def _upcoming(class_id: int) -> list[Schedule]:
 # Signal receivers: they run inside the caller's transaction and never commit.
 
 
+def _move_key(schedule: Schedule) -> str:
+    """The `key` of a "moved" notice: the new start, so each move is announced once."""
+    return schedule.starts_at.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%MZ")
+
+
 def _start_changed(schedule: Schedule) -> bool:
     """Did this occurrence's start time really change (not just its reminder settings)?"""
     history = sa.inspect(schedule).attrs.starts_at.history
@@ -297,7 +302,7 @@ def on_schedule_changed(schedule: Schedule, change: str = "", **_: Any) -> None:
         moved = _start_changed(schedule)
         sync_schedule(schedule)
         if moved and _schedule_live(schedule) and schedule.ends_at > utcnow():
-            queue_notice(CLASS_MOVED, schedule, schedule.klass, schedule.starts_at.strftime("%Y%m%dT%H%MZ"))
+            queue_notice(CLASS_MOVED, schedule, schedule.klass, _move_key(schedule))
     elif change == "cancelled":
         cancel_pending(reason="the class was cancelled", schedule_ids=[schedule.id])
         if schedule.ends_at <= utcnow():
@@ -546,6 +551,10 @@ def unwanted_reason(row: Notification, now: datetime | None = None) -> str | Non
             return "the student left the class"
     if row.kind == REMINDER and now > schedule.starts_at + REMINDER_GRACE:
         return "too late: the class already started"
+    if row.kind in (CLASS_STARTED, CLASS_MOVED) and now > schedule.ends_at:
+        return "too late: the class is over"
+    if row.kind == CLASS_MOVED and row.key != _move_key(schedule):
+        return "superseded: the class moved again"
     return None
 
 
