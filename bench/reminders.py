@@ -32,7 +32,8 @@ SECRET = "bench-secret-key-0123456789-abcdefghijklmnopq"
 
 
 def scratch_database(tmp: Path) -> tuple[str, callable]:
-    admin = os.environ.get("PORTAL_BENCH_DATABASE_URL") or os.environ.get("PORTAL_TEST_DATABASE_URL")
+    admin = (os.environ.get("PORTAL_BENCH_DATABASE_URL") or os.environ.get("BENCH_DATABASE_URL")
+             or os.environ.get("PORTAL_TEST_DATABASE_URL"))
     if not admin:
         return f"sqlite:///{tmp / 'bench.sqlite3'}", lambda: None
     name = f"portal_bench_{uuid.uuid4().hex[:8]}"
@@ -217,13 +218,35 @@ def print_table(rows: list[dict]) -> None:
         print(" | ".join(str(row[h]).ljust(w) for h, w in zip(headers, widths, strict=True)))
 
 
+def run() -> list:
+    """`python -m bench reminders`: the Celery figure on PostgreSQL (bench/common settings)."""
+    from bench.common import ADMIN_URL, REDIS_URL, Result
+
+    os.environ.setdefault("PORTAL_BENCH_DATABASE_URL", ADMIN_URL)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        os.environ.setdefault("PORTAL_INSTANCE_PATH", str(tmp / "instance"))
+        url, drop = scratch_database(tmp)
+        try:
+            row = run_celery(url, tmp, 10_000, 4, REDIS_URL)
+        finally:
+            drop()
+    name = "reminders (10,000 due, 4 Celery processes, SMTP server)"
+    results.append(Result(name, "due -> first handed to SMTP", row["first (s)"], "s"))
+    results.append(Result(name, "due -> all handed to SMTP", row["all (s)"], "s"))
+    results.append(Result(name, "throughput", row["per second"], "messages/s"))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--modes", default="inprocess,celery")
     args = parser.parse_args()
-    redis_url = os.environ.get("PORTAL_BENCH_REDIS_URL") or os.environ.get("PORTAL_TEST_REDIS_URL")
+    redis_url = (os.environ.get("PORTAL_BENCH_REDIS_URL") or os.environ.get("BENCH_REDIS_URL")
+                 or os.environ.get("PORTAL_TEST_REDIS_URL"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

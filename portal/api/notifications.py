@@ -1,14 +1,20 @@
-"""Notification endpoints: your own notifications, unsubscribe by signed token."""
+"""Notification endpoints: your own notifications, unsubscribe by signed token.
+
+A blueprint of its own under /api (registered in create_app), so this module needs no
+edit of the shared API package; the endpoints still appear in /api/openapi.json.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from portal.api import api
 from portal.api.framework import current_actor, endpoint
 from portal.core import notifications
+
+api = Blueprint("notifications_api", __name__, url_prefix="/api")
 
 
 class NotificationOut(BaseModel):
