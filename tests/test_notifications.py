@@ -7,6 +7,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import make_app
 
 from portal.core import blocking, classes, notifications, outbox
 from portal.core.models import BlockedUser, Notification, User
@@ -283,8 +284,6 @@ class Flaky:
 
 
 def test_retryable_failures_back_off_then_fail_for_good(database_url, tmp_path, make_user):
-    from conftest import make_app
-
     flaky = Flaky()
     app = make_app(database_url, tmp_path, EXTRA_PLUGINS=[flaky], NOTIFY_EMAIL_PROVIDER="flaky",
                    NOTIFY_RETRY_BACKOFF_SECONDS=30)
@@ -353,8 +352,6 @@ def test_invalid_phone_and_email_are_refused_with_a_clear_400(app, make_user, lo
 
 
 def test_in_process_scheduler_runs_the_same_dispatch(database_url, tmp_path, make_user):
-    from conftest import make_app
-
     from portal import tasks
 
     app = make_app(database_url, tmp_path, NOTIFY_SCAN_SECONDS=1)
@@ -388,8 +385,6 @@ def test_rate_limit_is_per_provider(app):
 
 @pytest.mark.redis
 def test_rate_limit_is_shared_through_redis(database_url, tmp_path, redis_url):
-    from conftest import make_app
-
     app = make_app(database_url, tmp_path, REDIS_URL=redis_url, NOTIFY_RATE_LIMITS="outbox=2")
     with app.app_context():
         email = notifications.notifier_for("email")
