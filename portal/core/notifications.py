@@ -475,10 +475,16 @@ def dispatch_due(now: datetime | None = None, fan_out: FanOut | None = None, max
         for notification_id in ids:
             if send is not None:
                 send(notification_id)
-            else:
+                continue
+            try:
                 outcome = deliver(notification_id, inline=True)
-                if outcome.action == "retry":
-                    log.info("notification %s will be retried", notification_id)
+            except Exception:
+                # One broken row must not hold up the others; its lease brings it back.
+                db.session.rollback()
+                log.exception("delivering notification %s failed", notification_id)
+                continue
+            if outcome.action == "retry":
+                log.info("notification %s will be retried", notification_id)
         if len(ids) < batch:
             break
     return total
