@@ -436,3 +436,17 @@ def test_a_move_notice_superseded_by_another_move_is_not_sent(app, make_user, lo
     [mail] = sent_to(student.email)
     assert second.astimezone(ZoneInfo("Europe/Paris")).strftime("%A %d %B %Y, %H:%M") in mail.subject
     assert {r.error for r in rows(kind="class_moved", status="cancelled")} == {"superseded: the class moved again"}
+
+
+def test_moving_several_occurrences_at_once_sends_one_notice(app, make_user):
+    teacher, student = make_user("teacher"), make_user("student")
+    klass = make_class(teacher, 120, offsets=(60,), rrule="FREQ=WEEKLY;COUNT=3")
+    enrol(teacher, klass, [student.id])
+    for schedule in classes.list_schedules(teacher, klass.id):
+        classes.reschedule_occurrence(teacher, schedule.id, schedule.starts_at + timedelta(hours=2))
+    db.session.commit()
+    assert len(rows(kind="class_moved")) == 1
+    schedule = classes.list_schedules(teacher, klass.id)[1]
+    classes.reschedule_occurrence(teacher, schedule.id, schedule.starts_at + timedelta(hours=1))
+    db.session.commit()
+    assert len(rows(kind="class_moved")) == 2  # a later, separate change is announced again

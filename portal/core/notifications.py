@@ -301,7 +301,7 @@ def on_schedule_changed(schedule: Schedule, change: str = "", **_: Any) -> None:
     elif change == "moved":
         moved = _start_changed(schedule)
         sync_schedule(schedule)
-        if moved and _schedule_live(schedule) and schedule.ends_at > utcnow():
+        if moved and _schedule_live(schedule) and schedule.ends_at > utcnow() and _first_move_in_transaction(schedule):
             queue_notice(CLASS_MOVED, schedule, schedule.klass, _move_key(schedule))
     elif change == "cancelled":
         cancel_pending(reason="the class was cancelled", schedule_ids=[schedule.id])
@@ -319,6 +319,17 @@ def on_schedule_changed(schedule: Schedule, change: str = "", **_: Any) -> None:
                 queue_notice(CLASS_CANCELLED, schedule, klass, "class")
         else:
             queue_notice(CLASS_CANCELLED, schedule, klass)
+
+
+def _first_move_in_transaction(schedule: Schedule) -> bool:
+    """A change that moves many occurrences at once (a series' new time) sends one notice,
+    on the first occurrence signalled, not one per occurrence."""
+    transaction = db.session().get_transaction()
+    seen = db.session.info.setdefault("portal.notified_moves", {})
+    if seen.get(schedule.class_id) is transaction:
+        return False
+    seen[schedule.class_id] = transaction
+    return True
 
 
 def on_enrolment_changed(klass: Class, user: User, enrolled: bool, **_: Any) -> None:
