@@ -450,3 +450,28 @@ def test_moving_several_occurrences_at_once_sends_one_notice(app, make_user):
     classes.reschedule_occurrence(teacher, schedule.id, schedule.starts_at + timedelta(hours=1))
     db.session.commit()
     assert len(rows(kind="class_moved")) == 2  # a later, separate change is announced again
+
+
+def test_enrolling_in_a_long_series_costs_no_queries_per_occurrence(app, make_user):
+    import sqlalchemy as sa
+
+    teacher = make_user("teacher")
+    counts = {}
+    for n in (2, 20):
+        klass = make_class(teacher, 120, rrule=f"FREQ=DAILY;COUNT={n}", title=f"Series {n}")
+        student = make_user("student")
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, *args, _seen=statements):
+            _seen.append(statement)
+
+        sa.event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            classes.enrol(teacher, klass.id, [student.id])
+            db.session.flush()
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", count)
+        db.session.commit()
+        counts[n] = len(statements)
+        assert len(rows(kind="reminder", user_id=student.id)) == 2 * n
+    assert counts[20] == counts[2], counts

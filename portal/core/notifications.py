@@ -171,29 +171,37 @@ def sync_schedule(schedule: Schedule, user_ids: Iterable[int] | None = None, *, 
     Offsets whose time has passed are skipped, except the one closest to the start, so a
     student enrolled ten minutes before class still gets one reminder.
     """
-    klass = schedule.klass
+    sync_schedules([schedule], user_ids, reason=reason)
+
+
+def sync_schedules(schedules: list[Schedule], user_ids: Iterable[int] | None = None, *, reason: str = "no longer wanted") -> None:
+    """`sync_schedule` for several occurrences of one class in a fixed number of queries
+    (enrolling a student in a long series must not cost queries per occurrence)."""
+    if not schedules:
+        return
+    klass = schedules[0].klass
     now = utcnow()
     only = set(user_ids) if user_ids is not None else None
-    wanted: dict[tuple[int, str, str], datetime] = {}
-    start = schedule.starts_at
-    if _schedule_live(schedule) and start + REMINDER_GRACE > now:
-        offsets = sorted({int(o) for o in (klass.reminder_offsets or [])}, reverse=True)
+    offsets = sorted({int(o) for o in (klass.reminder_offsets or [])}, reverse=True)
+    people = [(user.id, _channels(klass, user)) for user in recipients(klass, only)]
+    wanted: dict[tuple[int, int, str, str], datetime] = {}
+    for schedule in schedules:
+        start = schedule.starts_at
+        if not (_schedule_live(schedule) and start + REMINDER_GRACE > now):
+            continue
         dues = [(o, start - timedelta(minutes=o)) for o in offsets]
-        future = [(o, d) for o, d in dues if d > now]
-        past = [(o, d) for o, d in dues if d <= now]
-        chosen = future + past[-1:]
-        for user in recipients(klass, only):
-            for channel in _channels(klass, user):
+        chosen = [(o, d) for o, d in dues if d > now] + [(o, d) for o, d in dues if d <= now][-1:]
+        for user_id, channels in people:
+            for channel in channels:
                 for offset, due in chosen:
-                    wanted[(user.id, channel, str(offset))] = due
+                    wanted[(schedule.id, user_id, channel, str(offset))] = due
     stmt = sa.select(Notification).where(
-        Notification.schedule_id == schedule.id, Notification.kind == REMINDER
+        Notification.schedule_id.in_([s.id for s in schedules]), Notification.kind == REMINDER
     )
     if only is not None:
         stmt = stmt.where(Notification.user_id.in_(only))
     for row in db.session.execute(stmt).scalars():
-        key = (row.user_id, row.channel, row.key)
-        due = wanted.pop(key, None)
+        due = wanted.pop((row.schedule_id, row.user_id, row.channel, row.key), None)
         if row.status in (SENT, SENDING, FAILED):
             continue
         if due is not None:
@@ -204,9 +212,8 @@ def sync_schedule(schedule: Schedule, user_ids: Iterable[int] | None = None, *, 
             row.status, row.error = CANCELLED, reason
     _insert_ignoring_duplicates(
         [
-            {"user_id": uid, "schedule_id": schedule.id, "kind": REMINDER, "channel": channel,
-             "key": key, "due_at": due}
-            for (uid, channel, key), due in wanted.items()
+            {"user_id": uid, "schedule_id": sid, "kind": REMINDER, "channel": channel, "key": key, "due_at": due}
+            for (sid, uid, channel, key), due in wanted.items()
         ]
     )
 
@@ -335,8 +342,7 @@ def _first_move_in_transaction(schedule: Schedule) -> bool:
 def on_enrolment_changed(klass: Class, user: User, enrolled: bool, **_: Any) -> None:
     if enrolled:
         upcoming = _upcoming(klass.id)
-        for schedule in upcoming:
-            sync_schedule(schedule, [user.id])
+        sync_schedules(upcoming, [user.id])
         if upcoming and "email" in _channels(klass, user) and recipients(klass, [user.id]):
             # The invitation hangs on the next occurrence; key "" makes it once per enrolment there.
             invitation = {"user_id": user.id, "schedule_id": upcoming[0].id, "kind": CLASS_INVITATION,
@@ -361,8 +367,7 @@ def on_block_changed(block: BlockedUser, blocked: bool, **_: Any) -> None:
         else list(db.session.execute(sa.select(Enrolment.class_id).where(Enrolment.user_id == block.user_id)).scalars())
     )
     for class_id in class_ids:
-        for schedule in _upcoming(class_id):
-            sync_schedule(schedule, [block.user_id])
+        sync_schedules(_upcoming(class_id), [block.user_id])
 
 
 def on_meeting_changed(meeting: Meeting, event: str = "", **_: Any) -> None:
