@@ -72,6 +72,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_web(app)
     plugin_setup.init_plugin_blueprints(app)
 
+    from portal.api.notifications import api as notifications_api
+    from portal.core import notifications
+    from portal.web.unsubscribe import unsubscribe_bp
+
+    notifications.init_app(app)
+    app.register_blueprint(notifications_api)
+    app.register_blueprint(unsubscribe_bp)
+
     from portal import tasks
 
     tasks.init_tasks(app)

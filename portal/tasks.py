@@ -19,17 +19,20 @@ from portal.plugins.types import PeriodicJob
 log = logging.getLogger(__name__)
 
 
-def core_jobs() -> list[PeriodicJob]:
-    from portal.core import auth_tokens, backends
+def core_jobs(app: Flask | None = None) -> list[PeriodicJob]:
+    from portal.core import auth_tokens, backends, notifications
 
+    scan = int((app.config.get("NOTIFY_SCAN_SECONDS") if app else None) or 60)
     return [
         PeriodicJob("backend-health", 60, backends.check_all_health),
         PeriodicJob("purge-revoked-tokens", 3600, auth_tokens.purge_expired),
+        # Claims due reminders and notices; fans out one send task per row.
+        PeriodicJob("notifications-dispatch", scan, notifications.dispatch_due),
     ]
 
 
 def all_jobs(app: Flask) -> dict[str, PeriodicJob]:
-    jobs = {job.name: job for job in core_jobs()}
+    jobs = {job.name: job for job in core_jobs(app)}
     jobs.update(app.extensions["portal.registry"].periodic_jobs)
     return jobs
 
@@ -80,6 +83,9 @@ def celery_init_app(app: Flask) -> Celery:
     def periodic(name: str) -> None:
         run_job(name)
 
+    from portal import notification_tasks
+
+    notification_tasks.register(celery_app)
     app.extensions["celery"] = celery_app
     return celery_app
 

@@ -388,6 +388,7 @@ def store_recording(meeting: Meeting, info: RecordingInfo, *, storage_key: str |
                                                backend_record_id=info.record_id)
             ).scalar_one()
             return again, False
+        signals.recording_stored.send(row)
         hook().recording_ready(recording=row)
     db.session.commit()
     return row, created

@@ -294,7 +294,8 @@ class Notification(db.Model):
     key: Mapped[str] = mapped_column(String(64), default="")
     channel: Mapped[str] = mapped_column(String(16))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # pending -> claimed -> sent | failed ; pending -> cancelled
+    # pending -> claimed -> sending -> sent | failed ; pending | claimed -> cancelled
+    # (see portal/core/notifications.py: "sending" is never resent)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

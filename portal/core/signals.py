@@ -16,3 +16,5 @@ enrolment_changed = _signals.signal("enrolment-changed")
 block_changed = _signals.signal("block-changed")
 # sender: the Meeting; kwargs: event="started" | "ended"
 meeting_changed = _signals.signal("meeting-changed")
+# sender: the Recording (a new row, committed)
+recording_stored = _signals.signal("recording-stored")

@@ -1,0 +1,221 @@
+"""Email notifications for the classroom portal: SMTP (smtplib) or Amazon SES (boto3).
+
+Messages are multipart (plain text + HTML rendered from Jinja templates) and carry an
+iCalendar attachment when the core adds one (class invitations, moves, cancellations).
+Settings are PORTAL_* app config keys, read at send time; see docs/notifications.md.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import smtplib
+import ssl
+import threading
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from typing import Any
+
+from flask import current_app
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from portal.core.types import utcnow
+from portal.plugins import DeliveryResult, NotificationMessage, hookimpl
+
+_env = Environment(loader=PackageLoader("portal_notify_email", "templates"),
+                   autoescape=select_autoescape(["html"]))
+
+
+def _cfg(name: str, default: Any = None) -> Any:
+    value = current_app.config.get(name)
+    return default if value in (None, "") else value
+
+
+def sender() -> str:
+    configured = _cfg("MAIL_FROM")
+    if configured:
+        return str(configured)
+    return formataddr((str(_cfg("SCHOOL_NAME", "Classroom portal")), "noreply@localhost"))
+
+
+def build_email(message: NotificationMessage) -> EmailMessage:
+    """A MIME message: multipart/alternative (text, HTML) plus attachments (.ics)."""
+    meta = message.metadata or {}
+    # 998 is RFC 5322's hard line limit; the default 78 makes Python fold a long Subject
+    # right after "Subject:", which some parsers read back with a leading space.
+    mail = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
+    from_header = sender()
+    mail["From"] = from_header
+    mail["To"] = message.recipient
+    mail["Subject"] = message.subject
+    mail["Date"] = format_datetime(utcnow())
+    domain = parseaddr(from_header)[1].rpartition("@")[2] or "localhost"
+    # Deterministic per notification: a provider that retries internally dedupes on it.
+    token = hashlib.sha256(f"{message.notification_id}:{message.recipient}".encode()).hexdigest()[:16]
+    mail["Message-ID"] = f"<notification-{message.notification_id}.{token}@{domain}>"
+    mail["Auto-Submitted"] = "auto-generated"
+    unsubscribe = meta.get("unsubscribe_url")
+    if unsubscribe:
+        mail["List-Unsubscribe"] = f"<{unsubscribe}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    context = {"subject": message.subject, "school_name": meta.get("school_name", ""),
+               "unsubscribe_url": unsubscribe, "text": message.text}
+    mail.set_content(_env.get_template("plain.txt").render(**context))
+    if message.html:
+        html = _env.get_template("layout.html").render(body=Markup(message.html), **context)
+        mail.add_alternative(html, subtype="html")
+    for attachment in message.attachments:
+        maintype, _, rest = attachment.content_type.partition("/")
+        subtype, *param_parts = [p.strip() for p in rest.split(";")]
+        params = dict(p.split("=", 1) for p in param_parts if "=" in p and not p.startswith("charset"))
+        if maintype == "text":
+            mail.add_attachment(attachment.data.decode("utf-8"), subtype=subtype,
+                                filename=attachment.filename, params=params)
+        else:
+            mail.add_attachment(attachment.data, maintype=maintype, subtype=subtype,
+                                filename=attachment.filename)
+    return mail
+
+
+class SmtpNotifier:
+    """SMTP with STARTTLS (default on 587), implicit TLS (465) or plain, optional AUTH."""
+
+    channel = "email"
+    name = "smtp"
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def is_configured(self) -> bool:
+        return bool(_cfg("SMTP_HOST"))
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=_cfg("SMTP_CA_FILE"))
+
+    def _connect(self) -> smtplib.SMTP:
+        host = str(_cfg("SMTP_HOST"))
+        security = str(_cfg("SMTP_SECURITY", "starttls")).lower()
+        port = int(_cfg("SMTP_PORT", 465 if security == "ssl" else 587))
+        timeout = float(_cfg("SMTP_TIMEOUT", 15))
+        if security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._tls_context())
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=timeout)
+            if security == "starttls":
+                smtp.starttls(context=self._tls_context())
+            elif security != "none":
+                raise ValueError(f"SMTP_SECURITY must be starttls, ssl or none, not {security!r}")
+        username = _cfg("SMTP_USERNAME")
+        if username:
+            smtp.login(str(username), str(_cfg("SMTP_PASSWORD", "")))
+        return smtp
+
+    def _connection(self) -> smtplib.SMTP:
+        """One connection per worker thread, reused while the server keeps it open."""
+        smtp = getattr(self._local, "smtp", None)
+        if smtp is not None:
+            try:
+                if smtp.noop()[0] == 250:
+                    return smtp
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._close()
+        smtp = self._local.smtp = self._connect()
+        return smtp
+
+    def _close(self) -> None:
+        smtp = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+    def send(self, message: NotificationMessage) -> DeliveryResult:
+        mail = build_email(message)
+        try:
+            smtp = self._connection()
+            refused = smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            return _smtp_failure(code, reply)
+        except smtplib.SMTPResponseException as exc:
+            self._close()
+            return _smtp_failure(exc.smtp_code, exc.smtp_error)
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            # Connection trouble: the message did not get through; try again later.
+            self._close()
+            return DeliveryResult(status="failed", retryable=True, error=f"SMTP: {type(exc).__name__}: {exc}")
+        if refused:
+            code, reply = next(iter(refused.values()))
+            return _smtp_failure(code, reply)
+        return DeliveryResult(status="sent", provider_id=mail["Message-ID"])
+
+
+def _smtp_failure(code: int, reply: bytes | str) -> DeliveryResult:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    # 4xx is temporary (greylisting, mailbox busy), and so is a refused login (fixable);
+    # other 5xx answers will not change on a retry.
+    retryable = 400 <= code < 500 or code in (530, 535)
+    return DeliveryResult(status="failed", retryable=retryable, error=f"SMTP {code}: {text}"[:1000])
+
+
+class SesNotifier:
+    """Amazon SES (SendRawEmail), credentials from the standard AWS chain or PORTAL_SES_*."""
+
+    channel = "email"
+    name = "ses"
+    RETRYABLE = {"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure",
+                 "RequestTimeout", "TooManyRequestsException", "LimitExceededException"}
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+
+    def is_configured(self) -> bool:
+        return bool(_cfg("SES_REGION"))
+
+    def _client(self) -> Any:
+        import boto3
+
+        key = (_cfg("SES_REGION"), _cfg("SES_ENDPOINT_URL"), _cfg("SES_ACCESS_KEY_ID"))
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                kwargs: dict[str, Any] = {"region_name": key[0]}
+                if key[1]:
+                    kwargs["endpoint_url"] = key[1]
+                if key[2]:
+                    kwargs["aws_access_key_id"] = key[2]
+                    kwargs["aws_secret_access_key"] = _cfg("SES_SECRET_ACCESS_KEY")
+                client = self._clients[key] = boto3.client("ses", **kwargs)
+        return client
+
+    def send(self, message: NotificationMessage) -> DeliveryResult:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        mail = build_email(message)
+        kwargs: dict[str, Any] = {
+            "Source": mail["From"],
+            "Destinations": [message.recipient],
+            "RawMessage": {"Data": mail.as_bytes()},
+        }
+        if _cfg("SES_CONFIGURATION_SET"):
+            kwargs["ConfigurationSetName"] = _cfg("SES_CONFIGURATION_SET")
+        try:
+            response = self._client().send_raw_email(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            text = exc.response.get("Error", {}).get("Message", str(exc))
+            return DeliveryResult(status="failed", retryable=code in self.RETRYABLE, error=f"SES {code}: {text}"[:1000])
+        except BotoCoreError as exc:
+            return DeliveryResult(status="failed", retryable=True, error=f"SES: {exc}"[:1000])
+        return DeliveryResult(status="sent", provider_id=response["MessageId"])
+
+
+@hookimpl
+def register_notifiers(register) -> None:
+    register(SmtpNotifier())
+    register(SesNotifier())

@@ -1,0 +1,112 @@
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives, for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from email import policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for localhost / 127.0.0.1 (the client trusts it as its CA file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class Received:
+    def __init__(self, envelope, session, tls: bool) -> None:
+        self.mail_from = envelope.mail_from
+        self.rcpt_tos = list(envelope.rcpt_tos)
+        self.raw = envelope.original_content or envelope.content
+        self.message = email.message_from_bytes(self.raw, policy=policy.default)
+        self.tls = tls
+        self.at = time.time()
+        self.login = session.auth_data.login if session.authenticated and session.auth_data else None
+
+
+class SmtpDouble:
+    """Records every accepted message; `replies` forces answers (e.g. '451 try later')."""
+
+    def __init__(self, *, tls_files: tuple[Path, Path] | None = None, implicit_tls: bool = False,
+                 credentials: tuple[str, str] | None = None, delay: float = 0.0) -> None:
+        self.received: list[Received] = []
+        self.replies: list[str] = []
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.port = free_port()
+        kwargs: dict = {}
+        context = None
+        if tls_files:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*map(str, tls_files))
+        if context and implicit_tls:
+            kwargs["ssl_context"] = context
+        elif context:
+            kwargs["tls_context"] = context
+            kwargs["require_starttls"] = True
+        if credentials:
+            expected = LoginPassword(credentials[0].encode(), credentials[1].encode())
+
+            def authenticator(server, session, envelope, mechanism, auth_data):
+                return AuthResult(success=auth_data == expected, handled=False, auth_data=auth_data)
+
+            kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=bool(context),
+                          auth_exclude_mechanism=["LOGIN"])
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            if self.replies:
+                return self.replies.pop(0)
+            tls = server.transport.get_extra_info("ssl_object") is not None
+            self.received.append(Received(envelope, session, tls))
+        return "250 Message accepted for delivery"
+
+    def start(self) -> SmtpDouble:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def to(self, address: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if address in r.rcpt_tos]

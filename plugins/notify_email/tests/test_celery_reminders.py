@@ -1,0 +1,228 @@
+"""End to end on the production setup: Redis, a real `portal worker` (Celery) and
+`portal beat`, and a real SMTP server receiving the reminders."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from portal_core_test_fixtures import _wipe as wipe
+from portal_core_test_fixtures import make_app
+from smtp_double import SmtpDouble
+
+from portal.core import blocking, classes, notifications, users
+from portal.core.models import Notification
+from portal.core.types import utcnow
+from portal.extensions import db
+
+pytestmark = pytest.mark.redis
+
+SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+PORTAL = str(Path(sys.executable).parent / "portal")
+
+
+def _clean_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(count=500):
+        if key.startswith((b"celery", b"_kombu", b"unacked", b"portal:notify:")):
+            client.delete(key)
+
+
+class Services:
+    """The worker and beat processes of one test, with their logs."""
+
+    def __init__(self, env: dict[str, str], tmp: Path):
+        self.env, self.tmp = env, tmp
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, kind: str, *args: str) -> subprocess.Popen:
+        log = open(self.tmp / f"{kind}-{len(self.procs)}.log", "wb")  # noqa: SIM115 (closed with the process)
+        proc = subprocess.Popen([PORTAL, kind, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, concurrency: int = 2) -> subprocess.Popen:
+        return self.start("worker", "--concurrency", str(concurrency), "--pool", "prefork",
+                          "--hostname", f"notify-{len(self.procs)}-{os.getpid()}@%h",
+                          "--without-mingle", "--without-gossip")
+
+    def beat(self) -> subprocess.Popen:
+        return self.start("beat", "--schedule", str(self.tmp / "beat-schedule"))
+
+    @staticmethod
+    def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            self.kill(proc, signal.SIGTERM)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("*.log")))
+
+
+@pytest.fixture
+def setup(database_url, redis_url, tmp_path):
+    smtp = SmtpDouble().start()
+    _clean_redis(redis_url)
+    config = {
+        "BASE_URL": "https://portal.example", "SCHOOL_NAME": "Celery School",
+        "MAIL_FROM": "Celery School <classes@school.example>", "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp.port, "SMTP_SECURITY": "none", "NOTIFY_SCAN_SECONDS": 1,
+        "NOTIFY_LEASE_SECONDS": 8, "NOTIFY_RETRY_BACKOFF_SECONDS": 1, "REDIS_URL": redis_url,
+    }
+    app = make_app(database_url, tmp_path, **config)
+    env = dict(os.environ, PORTAL_DATABASE_URL=database_url, PORTAL_SECRET_KEY=SECRET,
+               PORTAL_INSTANCE_PATH=str(tmp_path / "instance"), PORTAL_LOG_JSON="false",
+               **{f"PORTAL_{k}": str(v) for k, v in config.items()})
+    services = Services(env, tmp_path)
+    ctx = app.app_context()
+    ctx.push()
+    yield app, smtp, services
+    services.stop_all()
+    smtp.stop()
+    db.session.remove()
+    ctx.pop()
+    wipe(app)
+    _clean_redis(redis_url)
+
+
+def _wait(predicate, timeout: float, what: str, services: Services) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}\n{services.logs()}")
+
+
+def _class(teacher, title: str, due_in_seconds: float, students):
+    # Offset 1 minute: the reminder is due `due_in_seconds` from now.
+    klass = classes.create_class(teacher, classes.ClassInput(
+        title=title, starts_at=utcnow() + timedelta(seconds=60 + due_in_seconds), duration_minutes=30,
+        timezone="Europe/Paris", reminder_offsets=[1]))
+    classes.enrol(teacher, klass.id, [s.id for s in students])
+    notifications.cancel_pending(reason="not under test", kinds=["class_invitation"])
+    db.session.commit()
+    return klass, classes.list_schedules(teacher, klass.id)[0]
+
+
+def _subjects(smtp: SmtpDouble, address: str) -> list[str]:
+    return [str(r.message["Subject"]) for r in smtp.to(address)]
+
+
+def test_reminders_go_out_once_on_time_follow_moves_and_stop_for_cancelled_or_blocked(setup):
+    app, smtp, services = setup
+    teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
+    admin = users.create_user(None, email="admin@tests.school", name="Admin", role="admin")
+    ana, ben, cyd, dan = (users.create_user(None, email=f"{n}@tests.school", name=n.title(), role="student")
+                          for n in ("ana", "ben", "cyd", "dan"))
+    db.session.commit()
+
+    _, physics = _class(teacher, "Physics", 12, [ana, dan])
+    _, history = _class(teacher, "History", 10, [ben])
+    _, music = _class(teacher, "Music", 10, [cyd])
+    _class(teacher, "Later", 3600, [ana])  # due in an hour: must not go out
+    blocking.block_user(admin, user_id=dan.id, scope="site", reason="abuse")
+    new_start = utcnow() + timedelta(seconds=60 + 25)
+    classes.reschedule_occurrence(teacher, history.id, new_start)
+    classes.cancel_occurrence(teacher, music.id)
+    db.session.commit()
+    reminder_due = {(r.user_id, r.schedule_id): r.due_at for r in db.session.execute(
+        db.select(Notification).where(Notification.kind == "reminder", Notification.status == "pending")).scalars()}
+
+    services.worker(concurrency=2)
+    services.beat()
+
+    def all_arrived():
+        return (len(smtp.to(ana.email)) >= 1 and len(smtp.to(ben.email)) >= 2 and len(smtp.to(cyd.email)) >= 1)
+
+    _wait(all_arrived, 150, "the reminders and notices", services)
+    time.sleep(4)  # four more beat ticks: nothing may be sent twice
+
+    [ana_mail] = smtp.to(ana.email)
+    assert str(ana_mail.message["Subject"]).startswith("Reminder: Physics starts")
+    assert ana_mail.at >= reminder_due[ana.id, physics.id].timestamp()  # not before its minute
+    assert sorted(s.split(":")[0] for s in _subjects(smtp, ben.email)) == ["Moved", "Reminder"]
+    [ben_reminder] = [r for r in smtp.to(ben.email) if str(r.message["Subject"]).startswith("Reminder")]
+    assert ben_reminder.at >= (new_start - timedelta(minutes=1)).timestamp()  # the new time, not the old
+    [cyd_subject] = _subjects(smtp, cyd.email)
+    assert cyd_subject.startswith("Cancelled: Music")
+    assert smtp.to(dan.email) == []
+    db.session.expire_all()
+    statuses = Counter((r.kind, r.status) for r in db.session.execute(db.select(Notification)).scalars())
+    assert statuses == Counter({("reminder", "sent"): 2, ("reminder", "pending"): 1, ("reminder", "cancelled"): 2,
+                                ("class_moved", "sent"): 1, ("class_cancelled", "sent"): 1,
+                                ("class_invitation", "cancelled"): 5})
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_queued_and_sends_nothing_twice(setup):
+    app, smtp, services = setup
+    smtp.delay = 0.2  # a slow provider, so the kill lands mid-batch
+    teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
+    students = [users.create_user(None, email=f"s{i}@tests.school", name=f"S{i}", role="student")
+                for i in range(60)]
+    db.session.commit()
+    _class(teacher, "Crowded", -1, students)  # due already
+
+    worker = services.worker(concurrency=4)
+    services.beat()
+    _wait(lambda: len(smtp.received) >= 8, 120, "the first messages", services)
+    services.kill(worker)  # SIGKILL the worker and its pool processes
+    at_kill = len(smtp.received)
+    assert at_kill < len(students), "the batch finished before the kill; nothing was tested"
+
+    services.worker(concurrency=4)
+
+    def settled():
+        db.session.expire_all()
+        return not db.session.execute(db.select(Notification.id).where(
+            Notification.status.in_(("pending", "claimed", "sending")))).first()
+
+    _wait(settled, 150, "every row to settle", services)
+    time.sleep(2)
+    counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
+    assert max(counts.values()) == 1, f"sent twice: {[a for a, n in counts.items() if n > 1]}"
+    rows = list(db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalars())
+    emails = {s.id: s.email for s in students}
+    sent = [r for r in rows if r.status == "sent"]
+    unknown = [r for r in rows if r.status == "failed"]
+    assert all(counts[emails[r.user_id]] == 1 for r in sent)
+    # Only a message inside the provider call at the kill can end in the "unknown" state
+    # (at most one per pool process); it is flagged, never resent. Everything else went out.
+    assert len(unknown) <= 4
+    assert all(r.error == notifications.UNKNOWN_STATE_ERROR for r in unknown)
+    assert len(sent) + len(unknown) == len(students)
+
+
+def test_a_temporary_smtp_refusal_is_retried_by_the_celery_task(setup):
+    app, smtp, services = setup
+    smtp.replies = ["451 4.7.1 Greylisted, try again"]
+    teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
+    eve = users.create_user(None, email="eve@tests.school", name="Eve", role="student")
+    db.session.commit()
+    _class(teacher, "Greylisted", -1, [eve])
+    services.worker(concurrency=2)
+    services.beat()
+    _wait(lambda: smtp.to(eve.email), 150, "the retried message", services)
+    time.sleep(3)
+    assert len(smtp.to(eve.email)) == 1 and smtp.replies == []
+    db.session.expire_all()
+    row = db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalar_one()
+    assert (row.status, row.attempts, row.error) == ("sent", 2, None)

@@ -1,0 +1,39 @@
+"""Unsubscribe links in notification emails and texts (signed; no login needed).
+
+GET shows a confirmation button (link scanners must not unsubscribe anyone); POST turns the
+channel off. Mail clients' one-click unsubscribe (RFC 8058) POSTs to the same URL.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from portal.core import notifications
+from portal.core.errors import PortalError
+from portal.extensions import db
+
+unsubscribe_bp = Blueprint("unsubscribe", __name__)
+
+CHANNEL_LABELS = {"email": "email", "sms": "text message (SMS)"}
+
+
+@unsubscribe_bp.get("/unsubscribe/<token>")
+def confirm(token: str):
+    try:
+        user, channel = notifications.read_unsubscribe_token(token)
+    except PortalError as exc:
+        return render_template("notifications/unsubscribe.html", error=exc.message), 404
+    return render_template("notifications/unsubscribe.html", user=user, channel=CHANNEL_LABELS[channel],
+                           done=False)
+
+
+@unsubscribe_bp.post("/unsubscribe/<token>")
+def submit(token: str):
+    try:
+        user, channel = notifications.unsubscribe(token)
+        db.session.commit()
+    except PortalError as exc:
+        db.session.rollback()
+        return render_template("notifications/unsubscribe.html", error=exc.message), 404
+    return render_template("notifications/unsubscribe.html", user=user, channel=CHANNEL_LABELS[channel],
+                           done=True)
