@@ -242,14 +242,17 @@ def run(classes_count: int = 50, students: int = 5000, window: float = 10.0, wor
     server_join = _server_side_ms(log_text, "join")
     p50, p99 = percentile(added, 50), percentile(added, 99)
     first_error = f"; first: {failed[0][5] or failed[0][3]}" if failed else ""
+    # Why a latency target is missed: the portal's own handling time vs waiting in queues.
+    why = (f"joins offered in {window:g} s were served in {storm_seconds:.0f} s ({len(joins) / storm_seconds:.0f}/s); "
+           f"server handling p50 {percentile(server_join, 50):.0f} ms, the rest is queueing for CPU")
     results += [
         Result(SCENARIO, "presses (starts + joins) / failed", f"{len(presses)} / {len(failed)}", "",
                "0 failed", not failed and len(joins) == students,
                f"{len(starts)} starts, {len(joins)} joins in {storm_seconds:.1f} s, {retried} joins pressed again after not_started{first_error}"),
         Result(SCENARIO, "BBB create calls per class", f"{min(creates.values(), default=0)}-{max(creates.values(), default=0)}",
                "", "exactly 1", once, f"{sum(creates.values())} creates for {classes_count} classes, {stats['meetings_created']} meetings"),
-        Result(SCENARIO, "portal-added latency p50", round(p50, 1), "ms", "< 10 ms", p50 < 10),
-        Result(SCENARIO, "portal-added latency p99", round(p99, 1), "ms", "< 100 ms", p99 < 100),
+        Result(SCENARIO, "portal-added latency p50", round(p50, 1), "ms", "< 10 ms", p50 < 10, why),
+        Result(SCENARIO, "portal-added latency p99", round(p99, 1), "ms", "< 100 ms", p99 < 100, why),
         Result(SCENARIO, "join latency p50 / p99 (client)", f"{percentile(join_ms, 50):.1f} / {percentile(join_ms, 99):.1f}", "ms"),
         Result(SCENARIO, "join handling p50 / p99 (server log)",
                f"{percentile(server_join, 50):.1f} / {percentile(server_join, 99):.1f}", "ms", note="excludes queueing"),
