@@ -23,7 +23,8 @@ REMINDERS_MODULE = "reminders"
 def default_scenarios() -> list[str]:
     names = list(SCENARIOS)
     if (Path(__file__).resolve().parent / f"{REMINDERS_MODULE}.py").exists():
-        names.insert(1, REMINDERS_MODULE)
+        # Last: its run() sets process-wide PORTAL_* defaults that point into a directory it removes.
+        names.append(REMINDERS_MODULE)
     return names
 
 
