@@ -1,13 +1,23 @@
 """Calendar and list endpoints on a large school: 100,000 classes, 1,000,000 enrolments.
 
 Target: p99 < 50 ms per request through gunicorn (4 workers) on PostgreSQL + Redis.
+
+Two clients send requests back to back: on a 2-core machine that already keeps both cores
+busy (the load generator runs there too), so the figures are latency, not queueing. With 8
+clients every request mostly waits behind the others (p50 grows with the client count while
+the server-side handling time stays the same), which is why the handling time from the
+portal's access log is reported next to what the client saw.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import random
+import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -15,7 +25,7 @@ import requests
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from bench.common import Gunicorn, Result, fresh_database, percentile, timed_calls
+from bench.common import ROOT, Gunicorn, Result, fresh_database, percentile, timed_calls
 
 CLASSES = 100_000
 ENROLMENTS = 1_000_000
@@ -23,8 +33,10 @@ TEACHERS = 2_000
 STUDENTS = 50_000
 PER_CLASS = ENROLMENTS // CLASSES
 PASSWORD = "bench-password-1"
-REQUESTS = 1_500
-CONCURRENCY = 8
+REQUESTS = 1_000
+CONCURRENCY = 2
+SCENARIO = "calendar/list (100k classes, 1M enrolments)"
+LOG = ROOT / "instance" / "bench-gunicorn.log"
 
 
 def _copy(conn, table: str, columns: list[str], rows) -> None:
@@ -84,13 +96,16 @@ def _login(base: str, email: str) -> str:
 
 def run() -> list[Result]:
     results: list[Result] = []
-    with fresh_database("bench_calendar") as url:
-        populate(url)
+    reuse = os.environ.get("BENCH_CALENDAR_DATABASE_URL")  # an already populated database, to iterate
+    with contextlib.nullcontext(reuse) if reuse else fresh_database("bench_calendar") as url:
+        if not reuse:
+            populate(url)
         with Gunicorn(url, workers=4) as server:
             rng = random.Random(11)
             people = {
                 "student": [f"student{rng.randrange(1, STUDENTS)}@bench.school" for _ in range(20)],
                 "teacher": [f"teacher{rng.randrange(1, TEACHERS)}@bench.school" for _ in range(20)],
+                "admin": ["admin@bench.school"],
             }
             tokens = {role: [_login(server.base, e) for e in emails] for role, emails in people.items()}
             now = datetime.now(UTC)
@@ -101,6 +116,7 @@ def run() -> list[Result]:
                 ("teacher calendar, one month", "teacher", "/api/schedules", month),
                 ("student class list", "student", "/api/classes", {"limit": 50}),
                 ("teacher class list", "teacher", "/api/classes", {"limit": 50}),
+                ("admin class list (all 100k)", "admin", "/api/classes", {"limit": 50}),
             ]
             sessions = [requests.Session() for _ in range(CONCURRENCY * 2)]
             for label, role, path, params in cases:
@@ -111,11 +127,26 @@ def run() -> list[Result]:
                     response.raise_for_status()
 
                 timed_calls(call, 100, CONCURRENCY)  # warm-up: connections, caches
+                offset = LOG.stat().st_size
+                started = time.monotonic()
                 latencies, errors = timed_calls(call, REQUESTS, CONCURRENCY)
+                rate = len(latencies) / (time.monotonic() - started)
+                handled = [float(m) for m in re.findall(rf"GET {re.escape(path)} 200 ([\d.]+)ms",
+                                                          LOG.read_bytes()[offset:].decode(errors="replace"))]
                 p99 = percentile(latencies, 99)
-                results.append(Result("calendar/list (100k classes, 1M enrolments)", f"{label} p50", round(percentile(latencies, 50), 1), "ms"))
-                results.append(Result("calendar/list (100k classes, 1M enrolments)", f"{label} p99", round(p99, 1), "ms",
-                                      "< 50 ms", p99 < 50 and not errors, f"{len(errors)} errors, first: {errors[0]}" if errors else ""))
+                why = f"server handling p99 {percentile(handled, 99):.0f} ms"
+                if role == "admin":
+                    why += ("; counts all 100k classes for the page total on every request (sequential scan); "
+                            "proposed: a cached or estimated total for the unfiltered admin list")
+                if errors:
+                    why += f"; {len(errors)} errors, first: {errors[0]}"
+                results.append(Result(SCENARIO, f"{label} p50", round(percentile(latencies, 50), 1), "ms",
+                                      note=f"{rate:.0f} requests/s with {CONCURRENCY} clients"))
+                results.append(Result(SCENARIO, f"{label} p99", round(p99, 1), "ms",
+                                      "< 50 ms", p99 < 50 and not errors, why))
+                results.append(Result(SCENARIO, f"{label} server handling p50 / p99",
+                                      f"{percentile(handled, 50):.1f} / {percentile(handled, 99):.1f}", "ms",
+                                      note="access log; excludes queueing and the client"))
     return results
 
 

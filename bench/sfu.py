@@ -222,6 +222,48 @@ def fmt(value, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
+def measure(subscribers: list[int], modes: list[str], seconds: float, warmup: float) -> list[dict]:
+    """One row per (subscriber count, mode)."""
+    internals.install_passthrough_decoders()
+    workdir = Path(tempfile.mkdtemp(prefix="sfub-"))
+    rows = []
+    try:
+        for count in subscribers:
+            for mode in modes:
+                started = time.monotonic()
+                try:
+                    row = asyncio.run(run_case(mode, count, warmup, seconds, workdir))
+                except Exception as exc:  # a saturated server can fail to set up 50 peers
+                    row = {"mode": mode, "subscribers": count, "cpu": None, "cpu_ms_per_frame": None, "fps": None, "p50": None,
+                           "p95": None, "error": f"{type(exc).__name__}: {exc}"}
+                row["took"] = time.monotonic() - started
+                rows.append(row)
+                print(f"  {mode:8} {count:3} subscribers done in {row['took']:.0f}s", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return rows
+
+
+def run() -> list:
+    """`python -m bench` adapter: forwarding vs transcoding at 10 and 50 subscribers (no target in
+    the issue; figures for the record). The SFU has no database or HTTP worker in its path."""
+    from bench.common import Result
+
+    names = {"forward": "forward (native_sfu)", "relay": "MediaRelay transcode"}
+    results = []
+    for row in measure([10, 50], ["forward", "relay"], seconds=4.0, warmup=2.0):
+        scenario = f"SFU, 640x360 30 fps VP8, {row['subscribers']} subscribers"
+        label = names.get(row["mode"], row["mode"])
+        if row.get("error"):
+            results.append(Result(scenario, label, "failed", note=row["error"][:120]))
+            continue
+        results.append(Result(scenario, f"{label}: CPU % / ms per frame",
+                              f"{fmt(row['cpu'], '{:.0f}')} / {fmt(row['cpu_ms_per_frame'], '{:.2f}')}"))
+        results.append(Result(scenario, f"{label}: fps received / latency p50 / p95",
+                              f"{fmt(row['fps'], '{:.1f}')} / {fmt(row['p50'], '{:.0f}')} / {fmt(row['p95'], '{:.0f}')}", "fps / ms / ms"))
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", default="1,10,25,50")
@@ -240,23 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe:
         print(json.dumps(asyncio.run(probe(args.probe, args.count, args.warmup, args.seconds))), flush=True)
         return 0
-    internals.install_passthrough_decoders()
-    workdir = Path(tempfile.mkdtemp(prefix="sfub-"))
-    rows = []
-    try:
-        for count in [int(n) for n in args.subscribers.split(",")]:
-            for mode in args.modes.split(","):
-                started = time.monotonic()
-                try:
-                    row = asyncio.run(run_case(mode, count, args.warmup, args.seconds, workdir))
-                except Exception as exc:  # a saturated server can fail to set up 50 peers
-                    row = {"mode": mode, "subscribers": count, "cpu": None, "cpu_ms_per_frame": None, "fps": None, "p50": None,
-                           "p95": None, "error": f"{type(exc).__name__}: {exc}"}
-                row["took"] = time.monotonic() - started
-                rows.append(row)
-                print(f"  {mode:8} {count:3} subscribers done in {row['took']:.0f}s", file=sys.stderr, flush=True)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    rows = measure([int(n) for n in args.subscribers.split(",")], args.modes.split(","), args.seconds, args.warmup)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nSFU benchmark: one 640x360 30 fps VP8 publisher, {os.cpu_count()} cores (load average {load}), "
           f"{args.seconds:.0f} s per case (CPU % of the server process; 100 % = one core)\n")

@@ -249,9 +249,13 @@ def list_classes(actor: User, *, limit: int = 50, offset: int = 0, include_cance
         stmt = stmt.where(Class.teacher_id == actor.id)
     if not include_cancelled:
         stmt = stmt.where(Class.status == ClassStatus.ACTIVE.value)
+    rows = list(db.session.execute(stmt.order_by(Class.id.desc()).limit(limit).offset(offset)).scalars())
+    if (rows or offset == 0) and len(rows) < limit:
+        # A page that is not full ends the list: its total needs no count query (most
+        # students and teachers have one page, and every query is a round trip per request).
+        return rows, offset + len(rows)
     total = db.session.execute(db.select(db.func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = db.session.execute(stmt.order_by(Class.id.desc()).limit(limit).offset(offset)).scalars()
-    return list(rows), total
+    return rows, total
 
 
 def get_schedule_for(actor: User, schedule_id: int) -> Schedule:

@@ -345,13 +345,14 @@ def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, sourc
     ).scalar_one_or_none()
     if row is None:
         row = Attendance(meeting_id=meeting.id, user_id=user_id, display_name=name, source=source,
-                         first_joined_at=now, last_seen_at=now)
+                         first_joined_at=now, last_seen_at=now, left_at=now if left else None)
         db.session.add(row)
         try:
             db.session.flush()
         except IntegrityError:
             db.session.rollback()
-            return
+        # A new row is complete: touching it again would cost an UPDATE per join in a storm.
+        return
     row.last_seen_at = now
     row.left_at = now if left else None
 

@@ -9,6 +9,12 @@
   callbacks (GET with recordingmarks; POST form signed_parameters = HS256 JWT).
 - Faults: `stall_seconds` (answers late), `garbage` (an HTML page), `http_status` (e.g. 503),
   `fail_calls` ({call: messageKey}); `close()` makes the port refuse connections.
+- `latency` (seconds, also the constructor's `latency=`): every API answer is delayed that long,
+  like a server across a network; the benchmarks use 20 ms.
+- Standalone: `python plugins/bbb_backend/tests/bbb_simulator.py --latency-ms 20 [--port N]`
+  prints `URL <api url>` and `SECRET <secret>` lines, then serves until killed. A test-only
+  GET /_simulator/stats answers JSON counts (create calls per meetingID, meetings really
+  created, calls by name) so a benchmark in another process can check them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import random
 import threading
 import time
@@ -32,6 +39,11 @@ import requests
 
 ALGORITHMS_BY_LENGTH = {40: "sha1", 64: "sha256", 96: "sha384", 128: "sha512"}
 API_PREFIX = "/bigbluebutton/api"
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # a storm of connections must queue, not be refused
+    daemon_threads = True
 
 
 @dataclass
@@ -84,8 +96,9 @@ def _now_ms() -> int:
 
 class BBBSimulator:
     def __init__(self, secret: str = "sim-secret-0123456789abcdef0123456789abcdef", supported: tuple[str, ...] = ("sha1", "sha256", "sha384", "sha512"),
-                 version: str = "2.0", bbb_version: str = "3.0.4"):
+                 version: str = "2.0", bbb_version: str = "3.0.4", latency: float = 0.0, port: int = 0):
         self.secret = secret
+        self.latency = latency
         self.supported = supported
         self.version = version
         self.bbb_version = bbb_version
@@ -109,7 +122,7 @@ class BBBSimulator:
         # Where callbacks go: a real HTTP request by default; tests may route them elsewhere.
         self.callback_sink: Callable[[str, str, dict[str, str]], int] = self._http_callback
         self._released = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server = _Server(("127.0.0.1", port), self._handler_class())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -135,6 +148,18 @@ class BBBSimulator:
     def calls(self, name: str) -> list[SimRequest]:
         with self.lock:
             return [r for r in self.requests if r.call == name]
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            by_call: dict[str, int] = {}
+            creates: dict[str, int] = {}
+            for req in self.requests:
+                by_call[req.call] = by_call.get(req.call, 0) + 1
+                if req.call == "create":
+                    key = req.params.get("meetingID", "")
+                    creates[key] = creates.get(key, 0) + 1
+            return {"calls": by_call, "create_calls_by_meeting": creates, "meetings_created": self.create_count,
+                    "latency_seconds": self.latency}
 
     def join_browser(self, url: str) -> requests.Response:
         """What a browser does with a join URL (without following the redirect)."""
@@ -223,8 +248,12 @@ class BBBSimulator:
         if call is not None:
             with self.lock:
                 self.requests.append(SimRequest(method, call, raw_query, params, body))
+        if path == "/_simulator/stats":
+            return self._send(handler, 200, json.dumps(self.stats()).encode(), "application/json")
         if self.stall_seconds:
             self._released.wait(self.stall_seconds)
+        if self.latency and call is not None:
+            time.sleep(self.latency)
         if self.http_status:
             return self._send(handler, self.http_status, b"<html><body>Bad gateway</body></html>", "text/html")
         if self.garbage:
@@ -524,3 +553,28 @@ class BBBSimulator:
         if rec is None or rec.state != "published":
             return self._send(handler, 404, b"<html>Recording not found</html>", "text/html")
         self._send(handler, 200, f"<html><title>{escape(rec.name)}</title><body>playback</body></html>".encode(), "text/html")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a simulator until killed (benchmarks run it in its own process)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="BigBlueButton API simulator")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API answer")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--secret", default="sim-secret-0123456789abcdef0123456789abcdef")
+    args = parser.parse_args(argv)
+    sim = BBBSimulator(secret=args.secret, latency=args.latency_ms / 1000, port=args.port)
+    print(f"URL {sim.api_url}", flush=True)
+    print(f"SECRET {sim.secret}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        sys.exit(0)
+    finally:
+        sim.close()
+
+
+if __name__ == "__main__":
+    main()
