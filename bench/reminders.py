@@ -206,6 +206,8 @@ def summarise(mode, url, workers, seeded, smtp, due, last) -> dict:
         "first (s)": f"{first - due:.2f}" if first else "-",
         "all (s)": f"{total:.2f}" if total else "timeout",
         "per second": f"{received / total:.0f}" if total else "-",
+        # One reminder per student: a recipient seen twice is a reminder sent twice.
+        "sent twice": received - len({tuple(r.rcpt_tos) for r in smtp.received}),
     }
 
 
@@ -234,7 +236,11 @@ def run() -> list:
             drop()
     name = "reminders (10,000 due, 4 Celery processes, SMTP server)"
     results.append(Result(name, "due -> first handed to SMTP", row["first (s)"], "s"))
-    results.append(Result(name, "due -> all handed to SMTP", row["all (s)"], "s"))
+    all_seconds = float(row["all (s)"]) if row["all (s)"] != "timeout" else float("inf")
+    results.append(Result(name, "due -> all handed to SMTP", row["all (s)"], "s", "< 60 s",
+                          all_seconds < 60 and row["delivered"] == row["reminders"],
+                          f"{row['delivered']} of {row['reminders']} delivered"))
+    results.append(Result(name, "reminders sent twice", row["sent twice"], "", "0", row["sent twice"] == 0))
     results.append(Result(name, "throughput", row["per second"], "messages/s"))
     return results
 
