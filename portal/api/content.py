@@ -237,7 +237,8 @@ def attendance_report(schedule_id: int):
 
 
 @endpoint(api, "/schedules/<int:schedule_id>/attendance.csv", summary="Attendance report as CSV (teacher, admin)",
-          query=CsvQuery, tags=["attendance"])
+          query=CsvQuery, tags=["attendance"], errors=[403, 404],
+          produces={"text/csv": {"type": "string"}})
 def attendance_csv(schedule_id: int, query: CsvQuery):
     from portal.core.calendar import display_zone
 

@@ -30,6 +30,8 @@ class EndpointSpec:
     status: int
     auth: bool
     errors: list[int] = field(default_factory=list)
+    # Non-model answers (CSV exports, an empty JSON object): media type -> JSON schema.
+    produces: dict[str, dict[str, Any]] | None = None
 
 
 ENDPOINTS: list[EndpointSpec] = []
@@ -65,6 +67,7 @@ def endpoint(
     tags: list[str] | None = None,
     errors: list[int] | None = None,
     decorators: list[Callable] | None = None,
+    produces: dict[str, dict[str, Any]] | None = None,
 ):
     """Register `view` at `rule`. The view receives `body=` / `query=` models when declared."""
 
@@ -109,7 +112,7 @@ def endpoint(
                 rule=(bp.url_prefix or "") + rule, method=method.lower(), summary=summary,
                 tags=tags or [bp.name], body=body, query=query, response=response,
                 status=204 if response is None and status == 200 and method == "DELETE" else status,
-                auth=auth, errors=errors or [],
+                auth=auth, errors=errors or [], produces=produces,
             )
         )
         return handler
