@@ -30,7 +30,12 @@ def error_response(status: int, code: str, message: str, details=None):
 def init_error_handlers(app: Flask) -> None:
     @app.errorhandler(PortalError)
     def portal_error(exc: PortalError):
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            response = app.make_response(response)
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

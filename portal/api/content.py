@@ -22,6 +22,7 @@ from portal.api.content_schemas import (
     SlideOut,
 )
 from portal.api.framework import current_actor, endpoint
+from portal.api.limits import upload_limit
 from portal.core import attendance, classes, feedback, media, recordings, slides
 from portal.core.errors import NotFound, ValidationFailed
 from portal.core.recordings import RecordingView
@@ -55,7 +56,7 @@ def list_slides(class_id: int):
 
 @endpoint(api, "/classes/<int:class_id>/slides", "POST",
           summary="Upload a PDF slide deck (multipart field 'file'; teacher)",
-          response=SlideOut, status=201, tags=["slides"], errors=[403, 413])
+          response=SlideOut, status=201, tags=["slides"], errors=[403, 413, 429], decorators=[upload_limit])
 def upload_slide(class_id: int):
     filename, data = _uploaded_file()
     return SlideOut.model_validate(slides.upload_slide(current_actor(), class_id, filename, data))
@@ -89,7 +90,7 @@ def list_media(class_id: int, query: MediaQuery):
 
 @endpoint(api, "/classes/<int:class_id>/media", "POST",
           summary="Share a file in a class (multipart field 'file', optional form field 'schedule_id')",
-          response=MediaOut, status=201, tags=["media"], errors=[403, 413])
+          response=MediaOut, status=201, tags=["media"], errors=[403, 413, 429], decorators=[upload_limit])
 def upload_media(class_id: int):
     filename, data = _uploaded_file()
     raw_schedule = request.form.get("schedule_id")

@@ -78,7 +78,10 @@ def endpoint(
                 verify_jwt_in_request()
                 current_actor()
             if body is not None:
-                payload = request.get_json(silent=True)
+                try:
+                    payload = request.get_json(silent=True)
+                except RecursionError as exc:  # [[[[... nested deeper than the parser's stack
+                    raise ValidationFailed("the request body is nested too deeply", code="invalid_json") from exc
                 if not isinstance(payload, dict):
                     raise ValidationFailed("the request body must be a JSON object", code="invalid_json")
                 try:
