@@ -78,6 +78,17 @@ def init_error_handlers(app: Flask) -> None:
         return error_response(503, "database_unavailable",
                               "the database is not reachable right now; nothing was saved, try again in a moment")
 
+    @app.errorhandler(sa_exc.DataError)
+    def data_error(exc: Exception):
+        # Last line of defence behind input validation: a value the database column cannot
+        # hold (an out-of-range number, an over-long text on PostgreSQL) is the caller's error.
+        from portal.extensions import db
+
+        log.warning("value refused by the database on %s %s: %s", request.method, request.path,
+                    str(getattr(exc, "orig", exc)).splitlines()[0][:200])
+        db.session.rollback()
+        return error_response(400, "value_out_of_range", "a value is too large or too long to be stored")
+
     @app.errorhandler(RedisError)
     def redis_down(exc: Exception):
         # Redis carries live features (chat rate limits, presence, the Socket.IO queue):

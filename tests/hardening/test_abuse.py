@@ -210,3 +210,17 @@ def test_path_traversal_in_file_names_is_neutralised(app, school, login, name, t
 
     assert os.path.realpath(os.path.join(root, media.storage_key)).startswith(os.path.realpath(root) + os.sep)
     assert not (tmp_path.parent / "etc").exists()
+
+
+@pytest.mark.parametrize(("method", "url", "body"), [
+    ("POST", "/api/blocks", {"user_id": 2**40, "scope": "site", "reason": "x"}),
+    ("POST", "/api/classes/{cid}/enrolments", {"user_ids": [2**40]}),
+    ("PUT", "/api/classes/{cid}/slides/order", {"slide_ids": [2**63]}),
+    ("GET", "/api/classes/{cid}/media?schedule_id=99999999999", None),
+    ("GET", "/api/classes/99999999999999999999", None),
+])
+def test_ids_beyond_the_database_range_are_refused_not_crashed(school, login, method, url, body):
+    """PostgreSQL integers are 32-bit: larger ids are a 400/404, never a driver error."""
+    response = login(school.admin).client.open(url.format(cid=school.klass.id), method=method, json=body,
+                                               headers=login(school.admin)._headers())
+    assert response.status_code in (400, 404), response.get_json()
