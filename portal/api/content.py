@@ -29,6 +29,12 @@ from portal.core.recordings import RecordingView
 from portal.core.slides import DownloadLink
 
 
+def _upload_form(**extra: dict) -> dict:
+    """The OpenAPI schema of an upload: the file, plus optional form fields."""
+    return {"type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"}, **extra}}
+
+
 def _uploaded_file() -> tuple[str | None, bytes]:
     """The multipart field `file`: (client file name, bytes). The name is only for display."""
     upload = request.files.get("file")
@@ -56,7 +62,8 @@ def list_slides(class_id: int):
 
 @endpoint(api, "/classes/<int:class_id>/slides", "POST",
           summary="Upload a PDF slide deck (multipart field 'file'; teacher)",
-          response=SlideOut, status=201, tags=["slides"], errors=[403, 413, 429], decorators=[upload_limit])
+          response=SlideOut, status=201, tags=["slides"], errors=[403, 413, 429], decorators=[upload_limit],
+          form=_upload_form())
 def upload_slide(class_id: int):
     filename, data = _uploaded_file()
     return SlideOut.model_validate(slides.upload_slide(current_actor(), class_id, filename, data))
@@ -90,7 +97,8 @@ def list_media(class_id: int, query: MediaQuery):
 
 @endpoint(api, "/classes/<int:class_id>/media", "POST",
           summary="Share a file in a class (multipart field 'file', optional form field 'schedule_id')",
-          response=MediaOut, status=201, tags=["media"], errors=[403, 413, 429], decorators=[upload_limit])
+          response=MediaOut, status=201, tags=["media"], errors=[403, 413, 429], decorators=[upload_limit],
+          form=_upload_form(schedule_id={"type": "string", "pattern": "^[0-9]{0,9}$"}))
 def upload_media(class_id: int):
     filename, data = _uploaded_file()
     raw_schedule = request.form.get("schedule_id")

@@ -32,6 +32,8 @@ class EndpointSpec:
     errors: list[int] = field(default_factory=list)
     # Non-model answers (CSV exports, an empty JSON object): media type -> JSON schema.
     produces: dict[str, dict[str, Any]] | None = None
+    # multipart/form-data bodies (uploads), documented only: the view reads request.files.
+    form: dict[str, Any] | None = None
 
 
 ENDPOINTS: list[EndpointSpec] = []
@@ -68,6 +70,7 @@ def endpoint(
     errors: list[int] | None = None,
     decorators: list[Callable] | None = None,
     produces: dict[str, dict[str, Any]] | None = None,
+    form: dict[str, Any] | None = None,
 ):
     """Register `view` at `rule`. The view receives `body=` / `query=` models when declared."""
 
@@ -115,7 +118,7 @@ def endpoint(
                 rule=(bp.url_prefix or "") + rule, method=method.lower(), summary=summary,
                 tags=tags or [bp.name], body=body, query=query, response=response,
                 status=204 if response is None and status == 200 and method == "DELETE" else status,
-                auth=auth, errors=errors or [], produces=produces,
+                auth=auth, errors=errors or [], produces=produces, form=form,
             )
         )
         return handler

@@ -76,6 +76,8 @@ def build_openapi() -> dict[str, Any]:
                 params.append({"name": name, "in": "query", "required": field.is_required(), "schema": schema})
         if params:
             operation["parameters"] = params
+        if spec.form is not None:
+            operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": spec.form}}}
         if spec.body is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_ref(spec.body)}}}
         responses: dict[str, Any] = {}
@@ -87,7 +89,7 @@ def build_openapi() -> dict[str, Any]:
         else:
             responses[str(spec.status)] = {"description": "Success", "content": {"application/json": {"schema": _schema_ref(spec.response)}}}
         codes = set(spec.errors) | {400, 404} | ({401, 403} if spec.auth else set())
-        if spec.body is not None:
+        if spec.body is not None or spec.form is not None:
             codes.add(413)
         for code in sorted(codes):
             responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"),
