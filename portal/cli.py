@@ -168,10 +168,6 @@ def _celery(kind: str, args: tuple[str, ...]) -> None:
     sys.exit(subprocess.call(command))
 
 
-if __name__ == "__main__":
-    main()
-
-
 @click.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 @with_appcontext
@@ -199,3 +195,7 @@ def import_command(path: str) -> None:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc
     click.echo(f"imported {sum(rows.values())} rows into {len(rows)} tables from {path}")
+
+
+if __name__ == "__main__":
+    main()
