@@ -20,6 +20,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__, instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or None)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    from portal.api.converters import BoundedIntConverter
+
+    # Before any route exists: ids beyond the database's integer range are "not found"
+    # instead of an overflow error deep in the driver.
+    app.url_map.converters["int"] = BoundedIntConverter
     app.config.update(portal_config.default_config(app.instance_path))
     app.config.from_prefixed_env("PORTAL")
     app.config.update(config or {})

@@ -33,6 +33,8 @@ def _register_commands(app) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(beat_command)
+    app.cli.add_command(export_command)
+    app.cli.add_command(import_command)
     app.extensions["portal.pm"].hook.register_commands(cli=app.cli)
 
 
@@ -164,6 +166,35 @@ def _celery(kind: str, args: tuple[str, ...]) -> None:
         raise click.ClickException("set PORTAL_REDIS_URL (e.g. redis://127.0.0.1:6379/0) first")
     command = [sys.executable, "-m", "celery", "-A", "portal.celery_app", kind, "--loglevel", "INFO", *args]
     sys.exit(subprocess.call(command))
+
+
+@click.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def export_command(path: str) -> None:
+    """Write every table's rows to PATH (NDJSON; gzip if PATH ends in .gz). See docs/SECURITY.md."""
+    from portal.core import backup
+
+    rows = backup.export_to(path)
+    click.echo(f"exported {sum(rows.values())} rows from {len(rows)} tables to {path}")
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def import_command(path: str) -> None:
+    """Load a `portal export` file into this EMPTY, migrated database (all or nothing)."""
+    from portal.core import backup
+    from portal.core.errors import PortalError
+    from portal.extensions import db
+
+    try:
+        rows = backup.import_from(path)
+        db.session.commit()
+    except PortalError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"imported {sum(rows.values())} rows into {len(rows)} tables from {path}")
 
 
 if __name__ == "__main__":

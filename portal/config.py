@@ -40,6 +40,13 @@ def default_config(instance_path: str) -> dict:
         "PLUGINS": None,  # comma-separated allow-list of plugin names
         "DISABLE_PLUGINS": None,  # comma-separated deny-list
         "LOGIN_RATE_LIMIT": "10 per minute",
+        # Per-account progressive delay after failed sign-ins (portal/core/login_guard.py).
+        "LOGIN_LOCKOUT_THRESHOLD": 5,
+        "LOGIN_LOCKOUT_BASE_SECONDS": 2,
+        "LOGIN_LOCKOUT_MAX_SECONDS": 900,
+        "LOGIN_LOCKOUT_WINDOW_SECONDS": 900,
+        # Uploads (slides, media) one person may make per minute (portal/core/uploads.py).
+        "UPLOAD_RATE_LIMIT": "30 per minute",
         "RUN_SCHEDULER": False,  # in-process periodic jobs (make run) instead of Celery beat
         "BACKEND_TIMEOUT_SECONDS": 10,
         "MEETING_START_WAIT_SECONDS": 15,
@@ -80,6 +87,10 @@ def derived_flask_settings(cfg: dict) -> dict:
         "SESSION_COOKIE_SECURE": bool(cfg["COOKIE_SECURE"]),
         "RATELIMIT_STORAGE_URI": cfg["REDIS_URL"] or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down must not take sign-in and uploads down with it: limits fall back to
+        # per-process memory until it is back.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
     }
 
 

@@ -7,6 +7,8 @@ import logging
 from flask import Flask, g, jsonify, render_template, request
 from flask_jwt_extended.exceptions import CSRFError, JWTExtendedException
 from jwt import PyJWTError
+from redis.exceptions import RedisError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from portal.core.errors import PortalError
@@ -30,7 +32,12 @@ def error_response(status: int, code: str, message: str, details=None):
 def init_error_handlers(app: Flask) -> None:
     @app.errorhandler(PortalError)
     def portal_error(exc: PortalError):
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            response = app.make_response(response)
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
@@ -55,6 +62,40 @@ def init_error_handlers(app: Flask) -> None:
         }
         status = exc.code or 500
         return error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or exc.name))
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    def database_down(exc: Exception):
+        # The database restarted or is unreachable: pool_pre_ping reconnects on the next
+        # request; this one was rolled back, so nothing is half-written. Say so, as a 503.
+        from portal.extensions import db
+
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is already gone; the pool discards it
+            log.debug("rollback after a lost connection failed", exc_info=True)
+        return error_response(503, "database_unavailable",
+                              "the database is not reachable right now; nothing was saved, try again in a moment")
+
+    @app.errorhandler(sa_exc.DataError)
+    def data_error(exc: Exception):
+        # Last line of defence behind input validation: a value the database column cannot
+        # hold (an out-of-range number, an over-long text on PostgreSQL) is the caller's error.
+        from portal.extensions import db
+
+        log.warning("value refused by the database on %s %s: %s", request.method, request.path,
+                    str(getattr(exc, "orig", exc)).splitlines()[0][:200])
+        db.session.rollback()
+        return error_response(400, "value_out_of_range", "a value is too large or too long to be stored")
+
+    @app.errorhandler(RedisError)
+    def redis_down(exc: Exception):
+        # Redis carries live features (chat rate limits, presence, the Socket.IO queue):
+        # when it is down those answer 503 while pages, sign-in and joins keep working.
+        log.warning("Redis unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+        return error_response(503, "live_unavailable",
+                              "live features are unavailable for a moment; the class itself is not affected, try again")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -68,6 +68,15 @@ class TextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+def _loggable_path() -> str:
+    """The path with capability tokens in it (calendar feeds, signed downloads) masked."""
+    path = request.path
+    for name, value in (request.view_args or {}).items():
+        if "token" in name and isinstance(value, str) and value:
+            path = path.replace(value, "[redacted]")
+    return path
+
+
 def init_logging(app: Flask) -> None:
     _install_redacting_record_factory()
     root = logging.getLogger("portal")
@@ -95,5 +104,5 @@ def init_logging(app: Flask) -> None:
         if request.path not in ("/healthz",):
             elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
             # The path only: query strings can carry tokens (SSO, calendar feeds).
-            access_log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
+            access_log.info("%s %s %s %.1fms", request.method, _loggable_path(), response.status_code, elapsed)
         return response

@@ -54,7 +54,8 @@ def refresh():
     return response, 200
 
 
-@endpoint(api, "/auth/logout", "POST", summary="Revoke the current tokens and clear cookies", tags=["auth"])
+@endpoint(api, "/auth/logout", "POST", summary="Revoke the current tokens and clear cookies", tags=["auth"],
+          produces={"application/json": {"type": "object"}})
 def logout():
     auth_tokens.revoke(get_jwt())
     refresh_token = request.cookies.get(current_app.config["JWT_REFRESH_COOKIE_NAME"])

@@ -22,10 +22,17 @@ from portal.api.content_schemas import (
     SlideOut,
 )
 from portal.api.framework import current_actor, endpoint
+from portal.api.limits import upload_limit
 from portal.core import attendance, classes, feedback, media, recordings, slides
 from portal.core.errors import NotFound, ValidationFailed
 from portal.core.recordings import RecordingView
 from portal.core.slides import DownloadLink
+
+
+def _upload_form(**extra: dict) -> dict:
+    """The OpenAPI schema of an upload: the file, plus optional form fields."""
+    return {"type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"}, **extra}}
 
 
 def _uploaded_file() -> tuple[str | None, bytes]:
@@ -55,7 +62,8 @@ def list_slides(class_id: int):
 
 @endpoint(api, "/classes/<int:class_id>/slides", "POST",
           summary="Upload a PDF slide deck (multipart field 'file'; teacher)",
-          response=SlideOut, status=201, tags=["slides"], errors=[403, 413])
+          response=SlideOut, status=201, tags=["slides"], errors=[403, 413, 429], decorators=[upload_limit],
+          form=_upload_form())
 def upload_slide(class_id: int):
     filename, data = _uploaded_file()
     return SlideOut.model_validate(slides.upload_slide(current_actor(), class_id, filename, data))
@@ -89,7 +97,8 @@ def list_media(class_id: int, query: MediaQuery):
 
 @endpoint(api, "/classes/<int:class_id>/media", "POST",
           summary="Share a file in a class (multipart field 'file', optional form field 'schedule_id')",
-          response=MediaOut, status=201, tags=["media"], errors=[403, 413])
+          response=MediaOut, status=201, tags=["media"], errors=[403, 413, 429], decorators=[upload_limit],
+          form=_upload_form(schedule_id={"type": "string", "pattern": "^[0-9]{0,9}$"}))
 def upload_media(class_id: int):
     filename, data = _uploaded_file()
     raw_schedule = request.form.get("schedule_id")
@@ -237,7 +246,8 @@ def attendance_report(schedule_id: int):
 
 
 @endpoint(api, "/schedules/<int:schedule_id>/attendance.csv", summary="Attendance report as CSV (teacher, admin)",
-          query=CsvQuery, tags=["attendance"])
+          query=CsvQuery, tags=["attendance"], errors=[403, 404],
+          produces={"text/csv": {"type": "string"}})
 def attendance_csv(schedule_id: int, query: CsvQuery):
     from portal.core.calendar import display_zone
 

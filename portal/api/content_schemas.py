@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from portal.api.schemas import Model, Out, ScheduleOut
+from portal.api.schemas import Model, Out, RowId, ScheduleOut
 
 
 class DownloadOut(Out):
@@ -28,7 +28,7 @@ class SlideOut(Out):
 
 
 class SlideOrderIn(Model):
-    slide_ids: list[int] = Field(min_length=1, max_length=200)
+    slide_ids: list[RowId] = Field(min_length=1, max_length=200)
 
 
 class MediaOut(Out):
@@ -43,7 +43,7 @@ class MediaOut(Out):
 
 
 class MediaQuery(Model):
-    schedule_id: int | None = None
+    schedule_id: RowId | None = None
 
 
 class RecordingOut(Out):

@@ -30,6 +30,10 @@ class EndpointSpec:
     status: int
     auth: bool
     errors: list[int] = field(default_factory=list)
+    # Non-model answers (CSV exports, an empty JSON object): media type -> JSON schema.
+    produces: dict[str, dict[str, Any]] | None = None
+    # multipart/form-data bodies (uploads), documented only: the view reads request.files.
+    form: dict[str, Any] | None = None
 
 
 ENDPOINTS: list[EndpointSpec] = []
@@ -65,6 +69,8 @@ def endpoint(
     tags: list[str] | None = None,
     errors: list[int] | None = None,
     decorators: list[Callable] | None = None,
+    produces: dict[str, dict[str, Any]] | None = None,
+    form: dict[str, Any] | None = None,
 ):
     """Register `view` at `rule`. The view receives `body=` / `query=` models when declared."""
 
@@ -75,7 +81,10 @@ def endpoint(
                 verify_jwt_in_request()
                 current_actor()
             if body is not None:
-                payload = request.get_json(silent=True)
+                try:
+                    payload = request.get_json(silent=True)
+                except RecursionError as exc:  # [[[[... nested deeper than the parser's stack
+                    raise ValidationFailed("the request body is nested too deeply", code="invalid_json") from exc
                 if not isinstance(payload, dict):
                     raise ValidationFailed("the request body must be a JSON object", code="invalid_json")
                 try:
@@ -109,7 +118,7 @@ def endpoint(
                 rule=(bp.url_prefix or "") + rule, method=method.lower(), summary=summary,
                 tags=tags or [bp.name], body=body, query=query, response=response,
                 status=204 if response is None and status == 200 and method == "DELETE" else status,
-                auth=auth, errors=errors or [],
+                auth=auth, errors=errors or [], produces=produces, form=form,
             )
         )
         return handler

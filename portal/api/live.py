@@ -236,7 +236,8 @@ def live_poll_results(poll_id: int):
 
 
 @endpoint(api, "/schedules/<int:schedule_id>/polls/export", summary="Export the occurrence's polls and results (teacher)",
-          query=ExportQuery, tags=["live"], errors=[403, 404])
+          query=ExportQuery, tags=["live"], errors=[403, 404],
+          produces={"text/csv": {"type": "string"}, "application/json": {"type": "object"}})
 def live_polls_export(schedule_id: int, query: ExportQuery):
     content, mimetype, filename = polls.export(current_actor(), schedule_id, query.format)
     return Response(content, mimetype=mimetype,
@@ -244,7 +245,8 @@ def live_polls_export(schedule_id: int, query: ExportQuery):
 
 
 @endpoint(api, "/polls/<int:poll_id>/export", summary="Export one poll and its results (teacher)",
-          query=ExportQuery, tags=["live"], errors=[403, 404])
+          query=ExportQuery, tags=["live"], errors=[403, 404],
+          produces={"text/csv": {"type": "string"}, "application/json": {"type": "object"}})
 def live_poll_export(poll_id: int, query: ExportQuery):
     actor = current_actor()
     results = polls.get_results(actor, poll_id)

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from portal import __version__
+from portal.api.converters import MAX_ID
 from portal.api.framework import ENDPOINTS
 
 ERROR_SCHEMA = {
@@ -65,7 +66,8 @@ def build_openapi() -> dict[str, Any]:
                                      "operationId": f"{spec.method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}"}
         params = [
             {"name": name, "in": "path", "required": True,
-             "schema": {"type": "integer" if f"<int:{name}>" in spec.rule else "string"}}
+             "schema": ({"type": "integer", "minimum": 0, "maximum": MAX_ID} if f"<int:{name}>" in spec.rule
+                        else {"type": "string"})}
             for name in re.findall(r"<(?:\w+:)?(\w+)>", spec.rule)
         ]
         if spec.query is not None:
@@ -74,15 +76,20 @@ def build_openapi() -> dict[str, Any]:
                 params.append({"name": name, "in": "query", "required": field.is_required(), "schema": schema})
         if params:
             operation["parameters"] = params
+        if spec.form is not None:
+            operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": spec.form}}}
         if spec.body is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_ref(spec.body)}}}
         responses: dict[str, Any] = {}
-        if spec.status == 204 or spec.response is None:
+        if spec.produces:
+            responses[str(spec.status)] = {"description": "Success", "content": {
+                media: {"schema": schema} for media, schema in spec.produces.items()}}
+        elif spec.status == 204 or spec.response is None:
             responses[str(spec.status if spec.status != 200 else 204)] = {"description": "Done"}
         else:
             responses[str(spec.status)] = {"description": "Success", "content": {"application/json": {"schema": _schema_ref(spec.response)}}}
         codes = set(spec.errors) | {400, 404} | ({401, 403} if spec.auth else set())
-        if spec.body is not None:
+        if spec.body is not None or spec.form is not None:
             codes.add(413)
         for code in sorted(codes):
             responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"),

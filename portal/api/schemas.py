@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from portal.api.converters import MAX_ID
+
+# Ids in bodies and queries fit the database's 32-bit integer columns (else a driver error).
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Model(BaseModel):
@@ -103,8 +108,8 @@ class ClassIn(Model):
     duration_minutes: int = Field(ge=1, le=1440)
     timezone: str | None = Field(default=None, max_length=64)
     rrule: str | None = Field(default=None, max_length=500, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10")
-    teacher_id: int | None = None
-    backend_config_id: int | None = None
+    teacher_id: RowId | None = None
+    backend_config_id: RowId | None = None
     record: bool = False
     reminder_offsets: list[int] = Field(default_factory=lambda: [1440, 15], max_length=5)
     reminder_channels: list[Literal["email", "sms"]] = Field(default_factory=lambda: ["email"], max_length=2)
@@ -113,7 +118,7 @@ class ClassIn(Model):
 class ClassUpdateIn(Model):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
-    backend_config_id: int | None = None
+    backend_config_id: RowId | None = None
     clear_backend: bool = False
     record: bool | None = None
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
@@ -165,7 +170,7 @@ class ScheduleMoveIn(Model):
 
 
 class EnrolIn(Model):
-    user_ids: list[int] = Field(min_length=1, max_length=1000)
+    user_ids: list[RowId] = Field(min_length=1, max_length=1000)
 
 
 class EnrolmentOut(Out):
@@ -245,9 +250,9 @@ class HealthOut(Out):
 
 
 class BlockIn(Model):
-    user_id: int
+    user_id: RowId
     scope: Literal["site", "class"]
-    class_id: int | None = None
+    class_id: RowId | None = None
     reason: str = Field(min_length=1, max_length=500)
     expires_at: AwareDatetime | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -192,6 +193,9 @@ def check_health(config: BackendConfig) -> HealthResult:
         result = HealthResult(ok=False, message=exc.user_message)
     except ServiceUnavailable as exc:
         result = HealthResult(ok=False, message=exc.message)
+    except Exception as exc:  # a plugin bug or an unparseable answer is "unhealthy", not a 500
+        logging.getLogger(__name__).exception("health check of backend %s failed", config.backend)
+        result = HealthResult(ok=False, message=f"the backend's answer could not be understood ({type(exc).__name__})")
     if result.latency_ms is None:
         result = HealthResult(result.ok, result.message, result.version, round((time.perf_counter() - started) * 1000, 1))
     config.health_ok = result.ok

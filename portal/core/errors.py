@@ -50,3 +50,14 @@ class Unprocessable(PortalError):
 class ServiceUnavailable(PortalError):
     status = 503
     code = "service_unavailable"
+
+
+class TooManyRequests(PortalError):
+    """429; `retry_after` (seconds) becomes the Retry-After header."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None, retry_after: int | None = None):
+        super().__init__(message, code=code, details=details)
+        self.retry_after = retry_after

@@ -208,6 +208,13 @@ def _create_on_backend(meeting: Meeting, schedule: Schedule, klass: Class, confi
                 f"the meeting server ({config.name}) refused to start the class: {exc.user_message}",
                 code=exc.code,
             ) from exc
+        if isinstance(exc, Exception):
+            # A plugin that let a parse error or a bug escape (garbage XML/JSON): the
+            # teacher still gets a clear 503, the details go to the log.
+            log.exception("backend %s failed to create a meeting", config.backend)
+            raise ServiceUnavailable(
+                f"the meeting server ({config.name}) gave an answer the portal could not understand; "
+                "try again later or ask an administrator to check it", code="backend_error") from exc
         raise
     meeting.backend_meeting_id = handle.meeting_id
     meeting.data = dict(handle.data)
@@ -243,6 +250,10 @@ def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
         raise ServiceUnavailable(f"the meeting server is not reachable right now: {exc.user_message}", code=exc.code) from exc
     except BackendError as exc:
         raise ServiceUnavailable(f"the meeting server refused the join: {exc.user_message}", code=exc.code) from exc
+    except Exception as exc:
+        log.exception("backend %s failed to make a join link", meeting.backend)
+        raise ServiceUnavailable("the meeting server gave an answer the portal could not understand; try again",
+                                 code="backend_error") from exc
     record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
     db.session.commit()
     hook().participant_joined(meeting=meeting, user=user, target=target)

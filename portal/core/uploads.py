@@ -93,7 +93,14 @@ def validate_pdf(data: bytes, *, max_pages: int) -> PdfInfo:
         if reader.is_encrypted:
             raise ValidationFailed("this PDF is encrypted or password-protected; upload an unprotected copy",
                                    code="encrypted_pdf")
+        declared = _declared_page_count(reader)
+        if declared is not None and declared > max_pages:
+            # Refused before walking the page tree: a few bytes can declare a billion pages.
+            raise ValidationFailed(f"this PDF has {declared} pages; the limit is {max_pages}", code="too_many_pages")
         pages = len(reader.pages)
+        if declared is not None and declared != pages:
+            # Viewers and converters (BBB) trust /Count: a lying page tree is refused.
+            raise ValidationFailed("this PDF's page tree is inconsistent", code="invalid_pdf")
     except ValidationFailed:
         raise
     except (PyPdfError, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
@@ -104,6 +111,12 @@ def validate_pdf(data: bytes, *, max_pages: int) -> PdfInfo:
     if pages > max_pages:
         raise ValidationFailed(f"this PDF has {pages} pages; the limit is {max_pages}", code="too_many_pages")
     return PdfInfo(page_count=pages)
+
+
+def _declared_page_count(reader) -> int | None:
+    """The /Count the root page tree claims, without walking it (None if absent or odd)."""
+    count = reader.trailer["/Root"]["/Pages"].get("/Count")
+    return int(count) if isinstance(count, int) else None
 
 
 def validate_image(data: bytes, mime: str) -> None:

@@ -92,14 +92,23 @@ def create_user(
 
 
 def authenticate(email: str, password: str) -> User:
-    """Password login. The same error for unknown email and wrong password."""
+    """Password login. The same error for unknown email and wrong password.
+
+    Repeated failures for one account make the next attempts wait (login_guard, 429).
+    """
+    from portal.core import login_guard
+
     try:
         email = normalise_email(email)
     except ValidationFailed:
         email = ""
-    user = db.session.execute(db.select(User).filter_by(email=email)).scalar_one_or_none()
+    login_guard.check(email)
+    user = db.session.execute(db.select(User).filter_by(email=email)).scalar_one_or_none() if email else None
     if user is None or not verify_password(user.password_hash, password):
+        if email:
+            login_guard.record_failure(email)
         raise NotAuthenticated("wrong email or password", code="invalid_credentials")
+    login_guard.record_success(email)
     if not user.is_active:
         raise NotAuthenticated("this account is disabled", code="account_disabled")
     if password_needs_rehash(user.password_hash):

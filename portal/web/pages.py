@@ -50,7 +50,10 @@ def login_submit():
         db.session.commit()
     except PortalError as exc:
         providers = [p for p in plugins().auth_providers.values() if p.login_url(None)]
-        return render_template("login.html", providers=providers, email=email, error=exc.message), 401
+        # 429 keeps its status (and Retry-After) so clients and proxies see the lockout.
+        status = 429 if exc.status == 429 else 401
+        headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else {}
+        return render_template("login.html", providers=providers, email=email, error=exc.message), status, headers
     return start_browser_session(redirect(url_for("web.index")), user)
 
 

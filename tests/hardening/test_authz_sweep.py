@@ -1,0 +1,283 @@
+"""Authorization sweep: every /api endpoint x every kind of user.
+
+Rows are keyed by Flask endpoint name; a test fails if app.url_map has an /api endpoint
+without a row, so a new endpoint cannot ship without deciding who may call it. Objects a
+user may not see answer 404, never 403 or 200 (no IDOR: ids of other classes and users do
+not leak). Destructive rows get a fresh object per role (`ctx.new_*`), so each role is
+asked about an object that still exists.
+
+Roles: anonymous, outsider (student of another class), blocked (enrolled, blocked from the
+class), student (enrolled), other_teacher (teaches another class), teacher (teaches this
+class), admin.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import timedelta
+
+import pytest
+from content_utils import make_pdf
+
+from portal.core import blocking, chat, classes, feedback, media, polls, slides
+from portal.core.models import Recording
+from portal.core.types import utcnow
+from portal.extensions import db
+
+_DAY = utcnow().date()
+RANGE = f"{_DAY - timedelta(days=30)}T00:00:00Z&end={_DAY + timedelta(days=60)}T00:00:00Z"
+ROLES = ["anonymous", "outsider", "blocked", "student", "other_teacher", "teacher", "admin"]
+
+
+def codes(spec: str) -> dict[str, int]:
+    values = [int(v) for v in spec.split()]
+    assert len(values) == len(ROLES)
+    return dict(zip(ROLES, values, strict=True))
+
+
+class Ctx:
+    def __init__(self, s, blocked, other_class):
+        self.s, self.blocked, self.other_class = s, blocked, other_class
+        self.cid, self.sid = s.klass.id, s.schedule.id
+
+    def new_slide(self) -> int:
+        return slides.upload_slide(self.s.teacher, self.cid, "deck.pdf", make_pdf()).id
+
+    def new_media(self) -> int:
+        return media.upload_media(self.s.classmate, self.cid, "notes.pdf", make_pdf(), None).id
+
+    def new_recording(self) -> int:
+        row = Recording(class_id=self.cid, backend="fake", backend_record_id=uuid.uuid4().hex, title="Rec",
+                        recorded_at=utcnow(), published=True, playback_url="https://fake.example/play")
+        db.session.add(row)
+        db.session.flush()
+        return row.id
+
+    def new_poll(self) -> int:
+        return polls.create_poll(self.s.teacher, self.sid, question="Q?", options=["a", "b"])["id"]
+
+    def open_poll(self) -> int:
+        poll_id = self.new_poll()
+        polls.open_poll(self.s.teacher, poll_id)
+        return poll_id
+
+    def new_message(self) -> int:
+        return chat.post_message(self.s.classmate, self.sid, "hello")["id"]
+
+    def new_feedback(self) -> int:
+        self.s.schedule.starts_at = utcnow() - timedelta(hours=2)
+        self.s.schedule.ends_at = utcnow() - timedelta(hours=1)
+        return feedback.rate_occurrence(self.s.classmate, self.sid, 4)[0].id
+
+    def new_student(self) -> int:
+        from portal.core import users
+
+        student = users.create_user(None, email=f"{uuid.uuid4().hex[:10]}@tests.school", name="Fresh")
+        classes.enrol(self.s.teacher, self.cid, [student.id])
+        return student.id
+
+    def all_slides(self) -> list[int]:
+        self.new_slide()
+        return [row.id for row in slides.list_slides(self.s.teacher, self.cid)]
+
+    def new_block(self) -> int:
+        return blocking.block_user(self.s.teacher, user_id=self.new_student(), scope="class",
+                                   class_id=self.cid, reason="test").id
+
+
+def _table(c: Ctx) -> dict[str, tuple]:
+    s, cid, sid = c.s, c.cid, c.sid
+    future = (utcnow() + timedelta(days=3)).isoformat()
+    # endpoint: (method, url or callable(ctx) -> url, json body, expected "anon outsider blocked student other teacher admin")
+    return {
+        # auth
+        "api.login": ("POST", "/api/auth/login", lambda: {"email": f"{uuid.uuid4().hex[:8]}@x.org", "password": "x"},
+                      "401 401 401 401 401 401 401"),
+        "api.refresh": ("POST", "/api/auth/refresh", None, "401 401 401 401 401 401 401"),  # needs a refresh token
+        "api.me": ("GET", "/api/auth/me", None, "401 200 200 200 200 200 200"),
+        "api.logout": ("POST", "/api/auth/logout", None, "401 200 200 200 200 200 200"),
+        "api.change_password": ("POST", "/api/auth/password", {"current_password": "wrong-one", "new_password": "x" * 12},
+                                "401 400 400 400 400 400 400"),
+        "api.openapi_document": ("GET", "/api/openapi.json", None, "200 200 200 200 200 200 200"),
+        # users
+        "api.list_users": ("GET", "/api/users", None, "401 403 403 403 200 200 200"),
+        "api.create_user": ("POST", "/api/users", lambda: {"email": f"{uuid.uuid4().hex[:8]}@tests.school", "name": "N"},
+                            "401 403 403 403 403 403 201"),
+        "api.get_user": ("GET", f"/api/users/{s.classmate.id}", None, "401 404 404 404 404 200 200"),
+        "api.update_user": ("PATCH", f"/api/users/{s.classmate.id}", {"name": "Renamed"}, "401 404 404 404 404 404 200"),
+        "api.user_recordings": ("GET", f"/api/users/{s.classmate.id}/recordings", None, "401 403 403 403 403 403 200"),  # admins only
+        # classes
+        "api.list_classes": ("GET", "/api/classes", None, "401 200 200 200 200 200 200"),
+        "api.create_class": ("POST", "/api/classes", {"title": "New", "starts_at": future, "duration_minutes": 30},
+                             "401 403 403 403 201 201 201"),
+        "api.get_class": ("GET", f"/api/classes/{cid}", None, "401 404 200 200 404 200 200"),
+        "api.update_class": ("PATCH", f"/api/classes/{cid}", {"title": "T2"}, "401 404 403 403 404 200 200"),
+        "api.cancel_class": ("POST", lambda: f"/api/classes/{classes.create_class(s.teacher, classes.ClassInput(title='C', starts_at=utcnow() + timedelta(days=1), duration_minutes=30, timezone='UTC')).id}/cancel",
+                             None, "401 404 404 404 404 200 200"),
+        "api.list_enrolments": ("GET", f"/api/classes/{cid}/enrolments", None, "401 404 403 403 404 200 200"),
+        "api.enrol": ("POST", f"/api/classes/{cid}/enrolments", {"user_ids": [s.outsider.id]}, "401 404 403 403 404 201 201"),
+        "api.unenrol": ("DELETE", lambda: f"/api/classes/{cid}/enrolments/{c.new_student()}", None, "401 404 404 404 404 204 204"),
+        "api.class_schedules": ("GET", f"/api/classes/{cid}/schedules", None, "401 404 200 200 404 200 200"),
+        "api.update_series": ("PATCH", f"/api/classes/{cid}/series", {"duration_minutes": 50}, "401 404 403 403 404 200 200"),
+        "api.calendar": ("GET", f"/api/schedules?start={RANGE}", None, "401 200 200 200 200 200 200"),
+        "api.get_schedule": ("GET", f"/api/schedules/{sid}", None, "401 404 200 200 404 200 200"),
+        "api.move_schedule": ("PATCH", f"/api/schedules/{sid}", {"starts_at": future}, "401 404 403 403 404 200 200"),
+        "api.cancel_schedule": ("POST", f"/api/schedules/{sid}/cancel", None, "401 404 403 403 404 200 200"),
+        # meetings
+        "api.backend_choices": ("GET", "/api/backends", None, "401 200 200 200 200 200 200"),  # names only, no settings
+        "api.start": ("POST", f"/api/schedules/{sid}/start", None, "401 404 403 403 404 200 200"),
+        "api.join": ("POST", f"/api/schedules/{sid}/join", None, "401 404 403 409 404 409 409"),
+        "api.end": ("POST", f"/api/schedules/{sid}/end", None, "401 404 403 403 404 409 409"),
+        "api.meeting_state": ("GET", f"/api/schedules/{sid}/meeting", None, "401 404 200 200 404 200 200"),
+        # admin
+        "api.backend_types": ("GET", "/api/admin/backend-types", None, "401 403 403 403 403 403 200"),
+        "api.list_backends": ("GET", "/api/admin/backends", None, "401 403 403 403 403 403 200"),
+        "api.create_backend": ("POST", "/api/admin/backends", lambda: {"name": uuid.uuid4().hex[:8], "backend": "fake",
+                                                                         "settings": {"url": "https://f.example", "secret": "s3cret-value-1234"}},
+                               "401 403 403 403 403 403 201"),
+        "api.get_backend": ("GET", f"/api/admin/backends/{s.config.id}", None, "401 403 403 403 403 403 200"),
+        "api.update_backend": ("PATCH", f"/api/admin/backends/{s.config.id}", {"name": "Renamed"}, "401 403 403 403 403 403 200"),
+        "api.delete_backend": ("DELETE", f"/api/admin/backends/{s.config.id}", None, "401 403 403 403 403 403 204"),
+        "api.test_backend": ("POST", f"/api/admin/backends/{s.config.id}/test", None, "401 403 403 403 403 403 200"),
+        "api.list_plugins": ("GET", "/api/admin/plugins", None, "401 403 403 403 403 403 200"),
+        # blocks
+        "api.list_blocks": ("GET", "/api/blocks", None, "401 403 403 403 200 200 200"),
+        "api.create_block": ("POST", "/api/blocks", lambda: {"user_id": c.new_student(), "scope": "class", "class_id": cid, "reason": "x"},
+                             "401 404 403 403 404 201 201"),
+        "api.lift_block": ("DELETE", lambda: f"/api/blocks/{c.new_block()}", None, "401 404 404 404 404 204 204"),
+        # calendar
+        "api.calendar_events": ("GET", f"/api/calendar/events?start={RANGE}", None, "401 200 200 200 200 200 200"),
+        "api.feed_url": ("GET", "/api/calendar/feed", None, "401 200 200 200 200 200 200"),
+        "api.feed": ("GET", "/api/calendar/feed/not-a-real-token.ics", None, "404 404 404 404 404 404 404"),
+        "api.reset_feed": ("POST", "/api/calendar/feed/reset", None, "401 200 200 200 200 200 200"),
+        # slides
+        "api.list_slides": ("GET", f"/api/classes/{cid}/slides", None, "401 404 403 200 404 200 200"),
+        "api.upload_slide": ("POST", f"/api/classes/{cid}/slides", "FILE", "401 404 403 403 404 201 201"),
+        "api.reorder_slides": ("PUT", lambda: f"/api/classes/{cid}/slides/order", lambda: {"slide_ids": c.all_slides()},
+                               "401 404 403 403 404 200 200"),
+        "api.delete_slide": ("DELETE", lambda: f"/api/slides/{c.new_slide()}", None, "401 404 403 403 404 204 204"),
+        "api.download_slide": ("GET", lambda: f"/api/slides/{c.new_slide()}/download", None, "401 404 403 200 404 200 200"),
+        # media
+        "api.list_media": ("GET", f"/api/classes/{cid}/media", None, "401 404 403 200 404 200 200"),
+        "api.upload_media": ("POST", f"/api/classes/{cid}/media", "FILE", "401 404 403 201 404 201 201"),
+        "api.delete_media": ("DELETE", lambda: f"/api/media/{c.new_media()}", None, "401 404 403 403 404 204 204"),
+        "api.download_media": ("GET", lambda: f"/api/media/{c.new_media()}/download", None, "401 404 403 200 404 200 200"),
+        # recordings
+        "api.my_recordings": ("GET", "/api/recordings", None, "401 200 200 200 200 200 200"),
+        "api.class_recordings": ("GET", f"/api/classes/{cid}/recordings", None, "401 404 403 200 404 200 200"),
+        "api.get_recording": ("GET", lambda: f"/api/recordings/{c.new_recording()}", None, "401 404 403 200 404 200 200"),
+        "api.download_recording": ("GET", lambda: f"/api/recordings/{c.new_recording()}/download", None, "401 404 403 404 404 404 404"),
+        "api.publish_recording": ("POST", lambda: f"/api/recordings/{c.new_recording()}/publish", {"published": False},
+                                  "401 404 403 403 404 200 200"),
+        "api.delete_recording": ("DELETE", lambda: f"/api/recordings/{c.new_recording()}", None, "401 404 403 403 404 204 204"),
+        "api.rate_recording": ("PUT", lambda: f"/api/recordings/{c.new_recording()}/feedback", {"rating": 5},
+                               "401 404 403 201 404 403 403"),
+        "api.recording_feedback_summary": ("GET", lambda: f"/api/recordings/{c.new_recording()}/feedback/summary", None,
+                                           "401 404 403 403 404 200 200"),
+        # feedback
+        "api.rate_occurrence": ("PUT", f"/api/schedules/{sid}/feedback", {"rating": 4}, "401 404 403 409 404 403 403"),
+        "api.my_occurrence_feedback": ("GET", f"/api/schedules/{sid}/feedback/mine", None, "401 404 404 404 404 404 404"),  # none yet
+        "api.occurrence_feedback_summary": ("GET", f"/api/schedules/{sid}/feedback/summary", None, "401 404 403 403 404 200 200"),
+        "api.class_feedback_summary": ("GET", f"/api/classes/{cid}/feedback/summary", None, "401 404 403 403 404 200 200"),
+        "api.edit_feedback": ("PATCH", lambda: f"/api/feedback/{c.new_feedback()}", {"comment": "edited"}, "401 404 404 404 404 403 403"),
+        "api.delete_feedback": ("DELETE", lambda: f"/api/feedback/{c.new_feedback()}", None, "401 404 404 404 404 403 204"),
+        # attendance
+        "api.attendance_report": ("GET", f"/api/schedules/{sid}/attendance", None, "401 404 403 403 404 200 200"),
+        "api.attendance_csv": ("GET", f"/api/schedules/{sid}/attendance.csv", None, "401 404 403 403 404 200 200"),
+        # live
+        "api.live_chat_history": ("GET", f"/api/schedules/{sid}/chat", None, "401 404 403 200 404 200 200"),
+        "api.live_chat_post": ("POST", f"/api/schedules/{sid}/chat", {"body": "hi"}, "401 404 403 201 404 201 201"),
+        "api.live_chat_delete": ("DELETE", lambda: f"/api/chat/{c.new_message()}", None, "401 404 403 403 404 204 204"),
+        "api.live_mutes_list": ("GET", f"/api/classes/{cid}/mutes", None, "401 404 403 403 404 200 200"),
+        "api.live_mute": ("POST", f"/api/classes/{cid}/mutes", {"user_id": s.classmate.id}, "401 404 403 403 404 204 204"),
+        "api.live_unmute": ("DELETE", f"/api/classes/{cid}/mutes/{s.classmate.id}", None, "401 404 403 403 404 204 204"),
+        "api.live_presence": ("GET", f"/api/schedules/{sid}/presence", None, "401 404 403 200 404 200 200"),
+        "api.live_polls_list": ("GET", f"/api/schedules/{sid}/polls", None, "401 404 403 200 404 200 200"),
+        "api.live_poll_create": ("POST", f"/api/schedules/{sid}/polls", {"question": "Q", "options": ["a", "b"]},
+                                 "401 404 403 403 404 201 201"),
+        "api.live_poll_open": ("POST", lambda: f"/api/polls/{c.new_poll()}/open", None, "401 404 403 404 404 200 200"),  # drafts are invisible
+        "api.live_poll_close": ("POST", lambda: f"/api/polls/{c.open_poll()}/close", None, "401 404 403 403 404 200 200"),
+        "api.live_poll_publish": ("POST", lambda: f"/api/polls/{c.open_poll()}/publish", {"published": True}, "401 404 403 403 404 200 200"),
+        "api.live_poll_vote": ("POST", lambda: f"/api/polls/{c.open_poll()}/vote", "VOTE", "401 404 403 200 404 403 403"),
+        "api.live_poll_results": ("GET", lambda: f"/api/polls/{c.open_poll()}/results", None, "401 404 403 403 404 200 200"),
+        "api.live_polls_export": ("GET", f"/api/schedules/{sid}/polls/export", None, "401 404 403 403 404 200 200"),
+        "api.live_poll_export": ("GET", lambda: f"/api/polls/{c.new_poll()}/export", None, "401 404 403 404 404 200 200"),
+    }
+
+
+def _api_endpoints(app) -> set[str]:
+    return {r.endpoint for r in app.url_map.iter_rules() if r.rule.startswith("/api/")}
+
+
+def test_every_api_endpoint_has_a_row(app, school):
+    rows = set(_table(Ctx(school, None, None)))
+    missing = _api_endpoints(app) - rows
+    assert not missing, f"endpoints without an authorization row: {sorted(missing)}"
+    assert not rows - _api_endpoints(app), f"rows for endpoints that no longer exist: {sorted(rows - _api_endpoints(app))}"
+
+
+def _endpoint_names() -> list[str]:
+    import re
+    from pathlib import Path
+
+    return re.findall(r'^\s+"(api\.\w+)":', Path(__file__).read_text(), flags=re.M)
+
+
+@pytest.mark.parametrize("name", _endpoint_names())
+def test_authorization(name, app, school, login, make_user, client):
+    blocked = make_user("student")
+    classes.enrol(school.teacher, school.klass.id, [blocked.id])
+    blocking.block_user(school.teacher, user_id=blocked.id, scope="class", class_id=school.klass.id, reason="rude")
+    other_class = classes.create_class(school.other_teacher, classes.ClassInput(
+        title="Other", starts_at=utcnow() + timedelta(days=1), duration_minutes=30, timezone="UTC"))
+    classes.enrol(school.other_teacher, other_class.id, [school.outsider.id])
+    db.session.commit()
+    ctx = Ctx(school, blocked, other_class)
+    people = {"outsider": school.outsider, "blocked": blocked, "student": school.student,
+              "other_teacher": school.other_teacher, "teacher": school.teacher, "admin": school.admin}
+    tokens = {role: login(person).token for role, person in people.items()}
+    seen: dict[str, int] = {}
+    for role in ROLES:
+        method, url, body, expected = _table(ctx)[name]
+        url = url() if callable(url) else url
+        if body == "VOTE":
+            poll = polls.get_results(school.teacher, int(url.split("/")[3]))
+            body = {"option_ids": [poll["options"][0]["option_id"]]}
+        body = body() if callable(body) else body
+        db.session.commit()
+        headers = {"Authorization": f"Bearer {tokens[role]}"} if role != "anonymous" else {}
+        if body == "FILE":
+            response = client.open(url, method=method, headers=headers, content_type="multipart/form-data",
+                                   data={"file": (io.BytesIO(make_pdf()), "deck.pdf")})
+        else:
+            response = client.open(url, method=method, json=body, headers=headers)
+        client._cookies.clear()
+        seen[role] = response.status_code
+        assert response.status_code < 500, (role, response.get_data(as_text=True)[:300])
+        if response.status_code >= 400:
+            assert set(response.get_json()["error"]) >= {"code", "message"}
+        db.session.rollback()
+        db.session.expire_all()
+    actual = " ".join(str(seen[r]) for r in ROLES)
+    assert seen == codes(expected), f"ACTUAL {name}: {actual} (expected {expected})"
+    # Never "forbidden" for things outside a user's world: outsiders learn nothing.
+    assert seen["outsider"] != 403 or "/classes/" not in url and "/schedules/" not in url
+
+
+@pytest.mark.parametrize("url", ["/api/classes", f"/api/schedules?start={RANGE}", f"/api/calendar/events?start={RANGE}",
+                                 "/api/recordings", "/api/blocks", "/api/users"])
+def test_listings_never_show_other_classes(url, school, login):
+    """Lists are filtered, not just guarded: another class's title and ids never appear."""
+    from portal.core import classes as classes_service
+
+    secret = classes_service.create_class(school.teacher, classes_service.ClassInput(
+        title="Secret-Seminar-42", starts_at=utcnow() + timedelta(days=2), duration_minutes=30, timezone="UTC"))
+    classes_service.enrol(school.teacher, secret.id, [school.student.id])
+    db.session.commit()
+    for person in (school.outsider, school.other_teacher):
+        response = login(person).get(url)
+        assert response.status_code in (200, 403)
+        text = response.get_data(as_text=True)
+        assert "Secret-Seminar-42" not in text and "Algebra" not in text
+        assert school.student.email not in text or person is school.other_teacher and url == "/api/users"
