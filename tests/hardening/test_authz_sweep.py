@@ -100,6 +100,10 @@ def _table(c: Ctx) -> dict[str, tuple]:
         "api.change_password": ("POST", "/api/auth/password", {"current_password": "wrong-one", "new_password": "x" * 12},
                                 "401 400 400 400 400 400 400"),
         "api.openapi_document": ("GET", "/api/openapi.json", None, "200 200 200 200 200 200 200"),
+        # notifications: each person sees only their own list; an unsubscribe token is the only key
+        "notifications_api.my_notifications": ("GET", "/api/me/notifications", None, "401 200 200 200 200 200 200"),
+        "notifications_api.unsubscribe": ("POST", "/api/notifications/unsubscribe", {"token": "forged-token"},
+                                          "404 404 404 404 404 404 404"),
         # users
         "api.list_users": ("GET", "/api/users", None, "401 403 403 403 200 200 200"),
         "api.create_user": ("POST", "/api/users", lambda: {"email": f"{uuid.uuid4().hex[:8]}@tests.school", "name": "N"},
