@@ -8,6 +8,6 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 
 def init_api(app: Flask) -> None:
-    from portal.api import admin, auth, classes, docs, meetings, users  # noqa: F401  (registers routes)
+    from portal.api import admin, auth, classes, docs, meetings, site_settings, users  # noqa: F401  (registers routes)
 
     app.register_blueprint(api)

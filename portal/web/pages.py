@@ -11,13 +11,14 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
-from portal.core import classes, users
+from portal.core import users
 from portal.core.errors import PortalError
 from portal.core.registry import plugins
 from portal.core.settings import get_setting
 from portal.extensions import db, limiter
+from portal.web.support import safe_next
 
-web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 
 
 def page_user():
@@ -38,12 +39,15 @@ def index():
     user = page_user()
     if user is None:
         return redirect(url_for("web.login_page"))
-    rows, _ = classes.list_classes(user, limit=100)
-    return render_template("dashboard.html", user=user, classes=rows)
+    from portal.web.dashboard import render_dashboard
+
+    return render_dashboard(user)
 
 
 @web.get("/login")
 def login_page():
+    if page_user() is not None:
+        return redirect(safe_next(request.args.get("next")) or url_for("web.index"))
     providers = [p for p in plugins().auth_providers.values() if p.login_url(request.args.get("next"))]
     return render_template("login.html", providers=providers, email="", error=None)
 
@@ -58,7 +62,7 @@ def login_submit():
     except PortalError as exc:
         providers = [p for p in plugins().auth_providers.values() if p.login_url(None)]
         return render_template("login.html", providers=providers, email=email, error=exc.message), 401
-    response = redirect(url_for("web.index"))
+    response = redirect(safe_next(request.form.get("next")) or url_for("web.index"))
     set_access_cookies(response, create_access_token(identity=str(user.id), additional_claims={"role": user.role}))
     set_refresh_cookies(response, create_refresh_token(identity=str(user.id)))
     return response

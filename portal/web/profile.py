@@ -1,0 +1,17 @@
+"""The signed-in user's own profile page."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from portal.core.models import User
+from portal.core.timezones import _known_zones
+from portal.web.pages import web
+from portal.web.support import calendar_feed_url, page
+
+
+@web.get("/profile")
+@page()
+def profile(user: User):
+    return render_template("profile.html", user=user, zones=sorted(_known_zones()),
+                           calendar_url=calendar_feed_url(user))

@@ -1,0 +1,128 @@
+/* Teacher tools on the class page: cancel, students (search, add, remove, CSV import). */
+(function () {
+  "use strict";
+  const MAX_IMPORT = 500;
+
+  function section() { return document.getElementById("students"); }
+  function classId() { return document.getElementById("class-head").dataset.classId; }
+  function errorBox() { return document.querySelector("#class-head [data-form-error]"); }
+
+  function renderEnrolled(enrolments) {
+    const tbody = document.querySelector("#enrolled tbody");
+    tbody.replaceChildren(...enrolments.map((e) => Portal.el("tr", { dataset: { userId: e.user.id } },
+      Portal.el("td", { text: e.user.name }), Portal.el("td", { text: e.user.email }),
+      Portal.el("td", {}, Portal.el("button", { type: "button", class: "small secondary", dataset: { unenrol: e.user.id } },
+        "Remove", Portal.el("span", { class: "visually-hidden", text: " " + e.user.name }))))));
+    document.querySelector("[data-student-count]").textContent = "(" + enrolments.length + ")";
+    document.querySelector("[data-no-students]").hidden = enrolments.length > 0;
+  }
+
+  function enrolledIds() {
+    return new Set([...document.querySelectorAll("#enrolled tbody tr")].map((tr) => Number(tr.dataset.userId)));
+  }
+
+  async function enrol(ids) {
+    const enrolments = await Portal.api("POST", "/api/classes/" + classId() + "/enrolments", { user_ids: ids });
+    renderEnrolled(enrolments);
+    return enrolments;
+  }
+
+  async function search(form) {
+    const q = form.elements.q.value.trim();
+    const results = document.getElementById("student-results");
+    const data = await Portal.api("GET", "/api/users?role=student&limit=20&q=" + encodeURIComponent(q));
+    const already = enrolledIds();
+    const rows = Portal.items(data);
+    if (!rows.length) { results.replaceChildren(Portal.el("li", { class: "muted", text: "No student found." })); return; }
+    results.replaceChildren(...rows.map((u) => Portal.el("li", {},
+      Portal.el("span", { text: u.name + " <" + u.email + "> " }),
+      already.has(u.id) ? Portal.el("span", { class: "muted", text: "enrolled" })
+        : Portal.el("button", { type: "button", class: "small", dataset: { enrol: u.id } }, "Add",
+          Portal.el("span", { class: "visually-hidden", text: " " + u.name })))));
+  }
+
+  function emailsFromCsv(text) {
+    const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    if (!lines.length) return [];
+    const header = lines[0].split(/[,;\t]/).map((c) => c.trim().replace(/^"|"$/g, "").toLowerCase());
+    const column = header.indexOf("email");
+    const body = column >= 0 ? lines.slice(1) : lines;
+    const out = [];
+    for (const line of body) {
+      const cells = line.split(/[,;\t]/).map((c) => c.trim().replace(/^"|"$/g, ""));
+      const value = column >= 0 ? cells[column] : cells.find((c) => c.includes("@"));
+      if (value && value.includes("@")) out.push(value.toLowerCase());
+    }
+    return [...new Set(out)];
+  }
+
+  async function importCsv(form) {
+    const result = document.getElementById("csv-result");
+    const file = form.elements.file.files[0];
+    if (!file) throw Portal.invalid("file", "choose a CSV file first");
+    const emails = emailsFromCsv(await file.text());
+    if (!emails.length) throw Portal.invalid("file", "no email address found in this file");
+    if (emails.length > MAX_IMPORT) throw Portal.invalid("file", "at most " + MAX_IMPORT + " addresses per import");
+    const found = [];
+    const missing = [];
+    for (const email of emails) {
+      result.textContent = "Looking up " + email + "…";
+      const rows = Portal.items(await Portal.api("GET", "/api/users?role=student&limit=5&q=" + encodeURIComponent(email)));
+      const match = rows.find((u) => u.email.toLowerCase() === email);
+      if (match) found.push(match.id); else missing.push(email);
+    }
+    const fresh = found.filter((id) => !enrolledIds().has(id));
+    if (fresh.length) await enrol(fresh);
+    let message = fresh.length + " student" + (fresh.length === 1 ? "" : "s") + " enrolled";
+    if (found.length > fresh.length) message += ", " + (found.length - fresh.length) + " already enrolled";
+    if (missing.length) message += ". No student account for: " + missing.join(", ");
+    result.textContent = message + ".";
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const box = errorBox();
+    document.addEventListener("click", async (event) => {
+      const target = event.target.closest("button");
+      if (!target) return;
+      try {
+        if (target.dataset.enrol) {
+          await Portal.busy(target, () => enrol([Number(target.dataset.enrol)]));
+          target.replaceWith(Portal.el("span", { class: "muted", text: "enrolled" }));
+          Portal.flash("Student added.");
+        } else if (target.dataset.unenrol) {
+          await Portal.busy(target, () => Portal.api("DELETE", "/api/classes/" + classId() + "/enrolments/" + target.dataset.unenrol));
+          target.closest("tr").remove();
+          renderEnrolled([...document.querySelectorAll("#enrolled tbody tr")].map((tr) => ({
+            user: { id: tr.dataset.userId, name: tr.children[0].textContent, email: tr.children[1].textContent } })));
+          Portal.flash("Student removed.");
+        } else if (target.hasAttribute("data-cancel-class")) {
+          if (!confirm("Cancel this class and all its future occurrences? Students will be told.")) return;
+          await Portal.busy(target, () => Portal.api("POST", "/api/classes/" + classId() + "/cancel"));
+          Portal.flashNext("Class cancelled.");
+          location.reload();
+        } else if (target.dataset.cancelSchedule) {
+          if (!confirm("Cancel this occurrence?")) return;
+          await Portal.busy(target, () => Portal.api("POST", "/api/schedules/" + target.dataset.cancelSchedule + "/cancel"));
+          Portal.flashNext("Occurrence cancelled.");
+          location.reload();
+        } else { return; }
+        Portal.hideError(box);
+      } catch (err) { Portal.showError(box, err); }
+    });
+    if (!section()) return;
+    const searchForm = document.getElementById("student-search");
+    searchForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try { await search(searchForm); Portal.hideError(box); } catch (err) { Portal.showError(box, err); }
+    });
+    const csvForm = document.getElementById("csv-import");
+    csvForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      Portal.clearErrors(csvForm);
+      try {
+        await Portal.busy(csvForm.querySelector("button"), () => importCsv(csvForm));
+        Portal.hideError(box, csvForm);
+      } catch (err) { Portal.showError(box, err, csvForm); }
+    });
+  });
+})();

@@ -1,0 +1,189 @@
+"""Helpers shared by the page views: who is signed in, role checks, time formatting,
+CSRF for plain HTML form posts, and feature flags derived from the app's URL map."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
+
+from portal.core.settings import site_timezone
+
+FORM_CSRF_COOKIE = "portal_form_csrf"
+FORM_CSRF_FIELD = "form_csrf"
+
+# The REST endpoints each optional page part talks to. A part is shown only when the app
+# really serves its endpoint (issue 6 content, issue 7 live panel, notifications' feed), so
+# pages never offer a button that would answer 404. Converters are normalised to "<>".
+FEATURE_ENDPOINTS: dict[str, tuple[str, str]] = {
+    "chat": ("GET", "/api/schedules/<>/messages"),
+    "chat_send": ("POST", "/api/schedules/<>/messages"),
+    "polls": ("GET", "/api/schedules/<>/polls"),
+    "polls_create": ("POST", "/api/schedules/<>/polls"),
+    "presence": ("GET", "/api/schedules/<>/presence"),
+    "media": ("GET", "/api/schedules/<>/media"),
+    "attendance": ("GET", "/api/schedules/<>/attendance"),
+    "feedback": ("POST", "/api/schedules/<>/feedback"),
+    "feedback_summary": ("GET", "/api/classes/<>/feedback"),
+    "slides": ("GET", "/api/classes/<>/slides"),
+    "slides_upload": ("POST", "/api/classes/<>/slides"),
+    "recordings": ("GET", "/api/classes/<>/recordings"),
+}
+
+
+def _normalise_rule(rule: str) -> str:
+    out, depth = [], 0
+    for ch in rule:
+        if ch == "<":
+            depth += 1
+            out.append("<>")
+        elif ch == ">":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def compute_features(app: Flask) -> dict[str, Any]:
+    served = {(method, _normalise_rule(rule.rule)) for rule in app.url_map.iter_rules() for method in rule.methods or ()}
+    flags: dict[str, Any] = {name: (method, rule) in served for name, (method, rule) in FEATURE_ENDPOINTS.items()}
+    flags["calendar_feed"] = _calendar_feed_rule(app)
+    flags["embed_scripts"] = _embed_scripts(app)
+    return flags
+
+
+def features() -> dict[str, Any]:
+    """Computed once per app, after plugins registered their blueprints."""
+    cached = current_app.extensions.get("portal.web.features")
+    if cached is None:
+        cached = current_app.extensions["portal.web.features"] = compute_features(current_app)
+    return cached
+
+
+def _calendar_feed_rule(app: Flask) -> tuple[str, str] | None:
+    """(endpoint, argument) of a personal calendar feed route such as /calendar/<token>.ics."""
+    for rule in app.url_map.iter_rules():
+        text = rule.rule.lower()
+        if ("calendar" in text or text.endswith(".ics")) and len(rule.arguments) == 1 and "GET" in (rule.methods or ()):
+            (argument,) = tuple(rule.arguments)
+            if "token" in argument:
+                return rule.endpoint, argument
+    return None
+
+
+def calendar_feed_url(user: Any) -> str | None:
+    found = features()["calendar_feed"]
+    if not found or not user.calendar_token:
+        return None
+    endpoint, argument = found
+    return url_for(endpoint, _external=True, **{argument: user.calendar_token})
+
+
+def _embed_scripts(app: Flask) -> list[tuple[str, str]]:
+    """Browser code of plugins that render embedded meetings (the bundled SFU's player):
+    every .js file in the static folder of a plugin blueprint whose name mentions sfu/embed.
+    The scripts listen for the `portal:embed` event the class room page dispatches."""
+    found = []
+    for name, bp in app.blueprints.items():
+        if not bp.has_static_folder or not ("sfu" in name or "embed" in name):
+            continue
+        for path in sorted(Path(bp.static_folder).rglob("*.js")):
+            found.append((f"{name}.static", str(path.relative_to(bp.static_folder))))
+    return found
+
+
+def page_user():
+    try:
+        verify_jwt_in_request(optional=True)
+    except Exception:
+        return None
+    return get_current_user()
+
+
+def page(*roles: str) -> Callable:
+    """A page for signed-in users (optionally of some roles). Anonymous visitors go to the
+    login page and come back afterwards; a wrong role gets a readable 403 page."""
+
+    def wrap(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def handler(**kwargs: Any):
+            user = page_user()
+            if user is None:
+                return redirect(url_for("web.login_page", next=request.full_path.rstrip("?")))
+            if roles and user.role not in roles:
+                abort(403, description="this page is not available to your account")
+            g.page_user = user
+            return view(user=user, **kwargs)
+
+        return handler
+
+    return wrap
+
+
+def safe_next(value: str | None) -> str | None:
+    """Only same-site relative paths, so the login form cannot become an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return None
+    return value
+
+
+def user_zone(user: Any) -> ZoneInfo:
+    name = getattr(user, "timezone", None) or site_timezone()
+    try:
+        return ZoneInfo(name)
+    except Exception:
+        return ZoneInfo("UTC")
+
+
+def local(dt: datetime | None, user: Any = None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+    if dt is None:
+        return ""
+    zone = user_zone(user if user is not None else g.get("page_user"))
+    return dt.astimezone(zone).strftime(fmt)
+
+
+def form_csrf_token() -> str:
+    token = g.get("form_csrf")
+    if token is None:
+        token = request.cookies.get(FORM_CSRF_COOKIE) or secrets.token_urlsafe(24)
+        g.form_csrf = token
+    return token
+
+
+def init_support(app: Flask, blueprint_name: str = "web") -> None:
+    app.jinja_env.globals["form_csrf_token"] = form_csrf_token
+    app.jinja_env.globals["FORM_CSRF_FIELD"] = FORM_CSRF_FIELD
+    app.jinja_env.filters["local"] = local
+    app.jinja_env.globals["page_zone"] = lambda user: str(user_zone(user))
+
+    @app.before_request
+    def check_form_csrf():
+        # Double-submit token for HTML form posts of the web pages (login, logout). JSON API
+        # calls are protected by flask-jwt-extended's own double-submit header instead.
+        if request.method != "POST" or request.blueprint != blueprint_name:
+            return None
+        sent = request.form.get(FORM_CSRF_FIELD, "")
+        expected = request.cookies.get(FORM_CSRF_COOKIE, "")
+        if not sent or not expected or not hmac.compare_digest(sent, expected):
+            abort(400, description="this form has expired; reload the page and try again")
+        return None
+
+    @app.after_request
+    def set_form_csrf_cookie(response):
+        token = g.get("form_csrf")
+        if token and request.cookies.get(FORM_CSRF_COOKIE) != token:
+            response.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="Lax",
+                                secure=bool(current_app.config.get("COOKIE_SECURE")))
+        return response
