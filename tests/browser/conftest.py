@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,8 @@ from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.extensions import db
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # live_stub and other browser helpers
 
 PASSWORD = "correct-horse-battery"
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
@@ -87,14 +90,20 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(database_url, tmp_path):
+def live_plugins() -> list:
+    """Extra plugins for the live portal; a test module overrides this fixture."""
+    return []
+
+
+@pytest.fixture
+def live_server(database_url, tmp_path, live_plugins):
     FAKE.reset()
     app = create_app({
         "DATABASE_URL": database_url,
         "TESTING": True,
         "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
         "STORAGE_DIR": str(tmp_path / "files"),
-        "EXTRA_PLUGINS": [fake_backend],
+        "EXTRA_PLUGINS": [fake_backend, *live_plugins],
         "LOG_JSON": True,
         "MEETING_START_WAIT_SECONDS": 5,
         "RATELIMIT_ENABLED": False,
@@ -158,6 +167,18 @@ def new_context(browser, live_server, request):
                     page.screenshot(path=str(OUTPUT / f"{name}-{i}-{j}.png"), full_page=True)
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def snap():
+    """snap(page, name): with PORTAL_SCREENSHOTS=1, keep a screenshot under test-output/pages/."""
+
+    def take(page, name: str) -> None:
+        if os.environ.get("PORTAL_SCREENSHOTS") == "1":
+            (OUTPUT / "pages").mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "pages" / f"{name}.png"), full_page=True)
+
+    return take
 
 
 @pytest.fixture

@@ -56,7 +56,10 @@
         form.elements.text.focus();
       });
     }
-    document.addEventListener("portal:room-state", (e) => { if (e.detail.state === "ended") stopped = true; });
+    document.addEventListener("portal:room-state", (e) => {
+      // After the class the log stays readable but nobody writes into it any more.
+      if (e.detail.state === "ended") { stopped = true; if (form) form.hidden = true; }
+    });
     refresh();
   });
 })();

@@ -104,7 +104,9 @@
         } catch (err) { Portal.showError(errorBox, err, form); }
       });
     }
-    document.addEventListener("portal:room-state", (e) => { if (e.detail.state === "ended") stopped = true; });
+    document.addEventListener("portal:room-state", (e) => {
+      if (e.detail.state === "ended") { stopped = true; list.querySelectorAll("form.poll-vote button").forEach((b) => { b.hidden = true; }); }
+    });
     refresh();
   });
 })();

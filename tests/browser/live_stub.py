@@ -1,0 +1,107 @@
+"""A test-only, in-memory stand-in for the live panel and feedback APIs (issues 6 and 7),
+shaped as docs/web.md describes, so the panel's browser code can be driven end to end
+before the real endpoints land. It checks the JWT (and so the CSRF header) like the API."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, jsonify, request
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
+
+from portal.core import access, classes
+from portal.plugins import hookimpl
+
+
+class LiveStub:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1)
+        self.messages: list[dict] = []
+        self.polls: dict[int, dict] = {}
+        self.votes: dict[int, dict[int, list[int]]] = {}
+        self.feedback: list[dict] = []
+
+    def _actor(self, schedule_id: int):
+        verify_jwt_in_request()
+        user = get_current_user()
+        if user is None:
+            abort(401)
+        schedule = classes.get_schedule_for(user, schedule_id)
+        return user, access.can_manage_class(user, schedule.klass)
+
+    def _poll_out(self, poll: dict, user_id: int) -> dict:
+        votes = self.votes.get(poll["id"], {})
+        counts = {o["id"]: 0 for o in poll["options"]}
+        for chosen in votes.values():
+            for option in chosen:
+                counts[option] += 1
+        return {**poll, "options": [{**o, "votes": counts[o["id"]]} for o in poll["options"]],
+                "my_votes": votes.get(user_id, [])}
+
+    @hookimpl
+    def register_blueprints(self, app):
+        bp = Blueprint("live_stub", __name__)
+        stub = self
+
+        @bp.get("/api/schedules/<int:schedule_id>/messages")
+        def messages(schedule_id):
+            stub._actor(schedule_id)
+            after = request.args.get("after", 0, type=int)
+            return jsonify([m for m in stub.messages if m["schedule_id"] == schedule_id and m["id"] > after])
+
+        @bp.post("/api/schedules/<int:schedule_id>/messages")
+        def send(schedule_id):
+            user, _ = stub._actor(schedule_id)
+            with stub.lock:
+                message = {"id": next(stub.ids), "schedule_id": schedule_id, "user": {"id": user.id, "name": user.name},
+                           "text": request.get_json()["text"], "created_at": datetime.now(UTC).isoformat()}
+                stub.messages.append(message)
+            return jsonify(message), 201
+
+        @bp.get("/api/schedules/<int:schedule_id>/polls")
+        def polls(schedule_id):
+            user, _ = stub._actor(schedule_id)
+            return jsonify([stub._poll_out(p, user.id) for p in stub.polls.values() if p["schedule_id"] == schedule_id])
+
+        @bp.post("/api/schedules/<int:schedule_id>/polls")
+        def create_poll(schedule_id):
+            user, manager = stub._actor(schedule_id)
+            if not manager:
+                abort(403)
+            body = request.get_json()
+            with stub.lock:
+                poll = {"id": next(stub.ids), "schedule_id": schedule_id, "question": body["question"],
+                        "multiple_choice": body["multiple_choice"], "status": "draft",
+                        "options": [{"id": next(stub.ids), "text": t} for t in body["options"]]}
+                stub.polls[poll["id"]] = poll
+            return jsonify(stub._poll_out(poll, user.id)), 201
+
+        @bp.post("/api/polls/<int:poll_id>/<any(open, close):action>")
+        def open_close(poll_id, action):
+            poll = stub.polls[poll_id]
+            _, manager = stub._actor(poll["schedule_id"])
+            if not manager:
+                abort(403)
+            poll["status"] = "open" if action == "open" else "closed"
+            return jsonify(poll)
+
+        @bp.post("/api/polls/<int:poll_id>/vote")
+        def vote(poll_id):
+            poll = stub.polls[poll_id]
+            user, _ = stub._actor(poll["schedule_id"])
+            if poll["status"] != "open":
+                return jsonify({"error": {"code": "poll_closed", "message": "this poll is closed"}}), 409
+            stub.votes.setdefault(poll_id, {})[user.id] = request.get_json()["option_ids"]
+            return jsonify(stub._poll_out(poll, user.id))
+
+        @bp.post("/api/schedules/<int:schedule_id>/feedback")
+        def feedback(schedule_id):
+            user, _ = stub._actor(schedule_id)
+            body = request.get_json()
+            stub.feedback.append({"user_id": user.id, "schedule_id": schedule_id, **body})
+            return jsonify(body), 201
+
+        app.register_blueprint(bp)
