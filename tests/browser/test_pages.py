@@ -23,10 +23,27 @@ def watch(page) -> list[str]:
     return problems
 
 
+UNLABELLED = """() => {
+  const named = (el) => (el.innerText || "").trim() || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.title;
+  const problems = [];
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden" || el.hidden || el.closest("[hidden]")) continue;
+    if (!(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.getAttribute("aria-labelledby")) problems.push("control " + (el.name || el.id));
+  }
+  for (const el of document.querySelectorAll("button, a[href]")) {
+    if (el.closest("[hidden]") || el.hidden) continue;
+    if (!named(el)) problems.push("nameless " + el.outerHTML.slice(0, 80));
+  }
+  if (!document.documentElement.lang) problems.push("no lang");
+  return problems;
+}"""
+
+
 def visit(page, path: str, heading: str | re.Pattern, name: str) -> None:
     page.goto(path)
     expect(page.get_by_role("heading", level=1, name=heading)).to_be_visible()
     page.wait_for_load_state("networkidle")
+    assert page.evaluate(UNLABELLED) == [], f"accessibility problems on {path}"
     if os.environ.get("PORTAL_SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
