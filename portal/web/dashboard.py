@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 
 from flask import g, render_template, request
 
-from portal.core import classes
+from portal.core import classes, meetings
 from portal.core.models import User
 from portal.core.types import utcnow
 from portal.web.support import user_zone
@@ -52,6 +52,7 @@ def render_dashboard(user: User) -> str:
         upcoming=upcoming,
         my_classes=my_classes,
         zone_name=str(zone),
-        join_opens_before=JOIN_OPENS_BEFORE,
+        # Students may enter 10 minutes early; teachers may start (and so open the room) earlier.
+        join_opens_before=JOIN_OPENS_BEFORE if user.role == "student" else meetings.START_EARLY,
         now=now,
     )

@@ -70,6 +70,15 @@ def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_conte
     expect(page.get_by_role("heading", level=1)).to_have_text("Chess club (advanced)")
     expect(page.locator("#class-head")).to_contain_text("recorded")
 
+    # Move the last one by an hour (wall-clock time of the class's zone).
+    page.get_by_role("button", name="Move the occurrence on Mon 24 Mar 2031, 17:30").click()
+    move = page.get_by_role("dialog")
+    expect(move.get_by_label("Start time")).to_have_value("17:30")
+    move.get_by_label("Start time").fill("18:30")
+    move.get_by_role("button", name="Move", exact=True).click()
+    expect(page.locator("#flash")).to_contain_text("Occurrence moved")
+    expect(page.get_by_role("button", name="Move the occurrence on Mon 24 Mar 2031, 18:30")).to_be_visible()
+
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Cancel the occurrence on Mon 10 Mar 2031, 17:30").click()
     expect(page.locator("#flash")).to_contain_text("Occurrence cancelled")
@@ -79,6 +88,8 @@ def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_conte
         statuses = [s.status for s in db.session.execute(
             db.select(Schedule).filter_by(class_id=klass.id).order_by(Schedule.starts_at)).scalars()]
         assert statuses == ["scheduled", "cancelled", "scheduled", "scheduled"]
+        last = db.session.execute(db.select(Schedule).filter_by(class_id=klass.id).order_by(Schedule.starts_at.desc())).scalars().first()
+        assert last.starts_at.isoformat() == "2031-03-24T17:30:00+00:00"  # 18:30 in Paris (UTC+1 then)
 
     # The week calendar of that week shows it at 17:30 school time, struck out when cancelled.
     page.goto("/?week=2031-03-10")

@@ -192,6 +192,41 @@
     });
   }
 
+  function offsetMs(utcMs, tz) {
+    const parts = new Intl.DateTimeFormat("en-US", {
+      timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).formatToParts(new Date(utcMs));
+    const get = (type) => Number(parts.find((p) => p.type === type).value);
+    return Date.UTC(get("year"), get("month") - 1, get("day"), get("hour") % 24, get("minute"), get("second")) - utcMs;
+  }
+
+  function zonedIso(date, time, tz) {
+    // "2026-12-01" + "09:30" in Europe/Paris -> "2026-12-01T09:30:00+01:00".
+    const [y, m, d] = date.split("-").map(Number);
+    const [hh, mm] = time.split(":").map(Number);
+    const wall = Date.UTC(y, m - 1, d, hh, mm);
+    let utc = wall - offsetMs(wall, tz);
+    utc = wall - offsetMs(utc, tz); // second pass: the offset at the real instant (DST edges)
+    const minutes = Math.round((wall - utc) / 60000);
+    const sign = minutes < 0 ? "-" : "+";
+    const abs = Math.abs(minutes);
+    const pad = (n) => String(n).padStart(2, "0");
+    return date + "T" + pad(hh) + ":" + pad(mm) + ":00" + sign + pad(Math.floor(abs / 60)) + ":" + pad(abs % 60);
+  }
+
+  function checkZone(tz) {
+    try { new Intl.DateTimeFormat("en-US", { timeZone: tz }); return true; } catch (err) { return false; }
+  }
+
+  function zonedParts(iso, tz) {
+    // An instant as {date: "YYYY-MM-DD", time: "HH:MM"} on the wall clock of `tz`.
+    const parts = new Intl.DateTimeFormat("en-CA", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit" }).formatToParts(new Date(iso));
+    const get = (type) => parts.find((p) => p.type === type).value;
+    return { date: get("year") + "-" + get("month") + "-" + get("day"), time: get("hour") + ":" + get("minute") };
+  }
+
   function flashNext(message) {
     // A message for the next page (after a redirect), e.g. "Class created".
     try { sessionStorage.setItem("portal.flash", message); } catch (err) { /* private mode */ }
@@ -208,6 +243,6 @@
     return new ApiError(400, "validation_failed", message, [{ field: field, message: message }]);
   }
 
-  window.Portal = { api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid };
+  window.Portal = { api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone };
   document.addEventListener("DOMContentLoaded", () => { wireLogout(); wireCopy(); showPendingFlash(); });
 })();

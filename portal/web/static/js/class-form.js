@@ -5,32 +5,6 @@
   const DAY_CODES = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"];
   const DAY_NAMES = { MO: "Monday", TU: "Tuesday", WE: "Wednesday", TH: "Thursday", FR: "Friday", SA: "Saturday", SU: "Sunday" };
 
-  function offsetMs(utcMs, tz) {
-    const parts = new Intl.DateTimeFormat("en-US", {
-      timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", second: "2-digit",
-    }).formatToParts(new Date(utcMs));
-    const get = (type) => Number(parts.find((p) => p.type === type).value);
-    return Date.UTC(get("year"), get("month") - 1, get("day"), get("hour") % 24, get("minute"), get("second")) - utcMs;
-  }
-
-  function zonedIso(date, time, tz) {
-    // "2026-12-01" + "09:30" in Europe/Paris -> "2026-12-01T09:30:00+01:00".
-    const [y, m, d] = date.split("-").map(Number);
-    const [hh, mm] = time.split(":").map(Number);
-    const wall = Date.UTC(y, m - 1, d, hh, mm);
-    let utc = wall - offsetMs(wall, tz);
-    utc = wall - offsetMs(utc, tz); // second pass: the offset at the real instant (DST edges)
-    const minutes = Math.round((wall - utc) / 60000);
-    const sign = minutes < 0 ? "-" : "+";
-    const abs = Math.abs(minutes);
-    const pad = (n) => String(n).padStart(2, "0");
-    return date + "T" + pad(hh) + ":" + pad(mm) + ":00" + sign + pad(Math.floor(abs / 60)) + ":" + pad(abs % 60);
-  }
-
-  function checkZone(tz) {
-    try { new Intl.DateTimeFormat("en-US", { timeZone: tz }); return true; } catch (err) { return false; }
-  }
 
   function parseOffsets(text) {
     const values = text.split(/[\s,]+/).filter(Boolean);
@@ -91,9 +65,9 @@
     const duration = Number(form.elements.duration.value);
     if (!Number.isInteger(duration) || duration < 1 || duration > 1440) throw Portal.invalid("duration", "the duration must be between 1 and 1440 minutes");
     const tz = form.elements.timezone.value.trim();
-    if (!tz || !checkZone(tz)) throw Portal.invalid("timezone", "choose a time zone from the list, e.g. Europe/Paris");
+    if (!tz || !Portal.checkZone(tz)) throw Portal.invalid("timezone", "choose a time zone from the list, e.g. Europe/Paris");
     const body = {
-      title: base.title, description: base.description, starts_at: zonedIso(date, time, tz),
+      title: base.title, description: base.description, starts_at: Portal.zonedIso(date, time, tz),
       duration_minutes: duration, timezone: tz, rrule: buildRule(form), record: base.record,
       reminder_offsets: base.reminder_offsets, reminder_channels: base.reminder_channels,
     };

@@ -79,7 +79,47 @@
     result.textContent = message + ".";
   }
 
+  let moving = null;
+  function openMove(button) {
+    const dialog = document.getElementById("move-dialog");
+    const form = document.getElementById("move-form");
+    const wall = Portal.zonedParts(button.dataset.startsAt, dialog.dataset.timezone);
+    moving = button.dataset.moveSchedule;
+    Portal.hideError(form.querySelector("[data-dialog-error]"), form);
+    form.elements.date.value = wall.date;
+    form.elements.time.value = wall.time;
+    form.elements.duration.value = button.dataset.minutes;
+    dialog.showModal();
+    form.elements.date.focus();
+  }
+
+  function wireMove() {
+    const dialog = document.getElementById("move-dialog");
+    if (!dialog) return;
+    const form = document.getElementById("move-form");
+    const box = form.querySelector("[data-dialog-error]");
+    dialog.querySelector("[data-close-dialog]").addEventListener("click", () => dialog.close());
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      Portal.hideError(box, form);
+      try {
+        const date = form.elements.date.value;
+        const time = form.elements.time.value;
+        const minutes = Number(form.elements.duration.value);
+        if (!date) throw Portal.invalid("date", "choose a date");
+        if (!time) throw Portal.invalid("time", "choose a start time");
+        if (!Number.isInteger(minutes) || minutes < 1 || minutes > 1440) throw Portal.invalid("duration", "the duration must be between 1 and 1440 minutes");
+        await Portal.busy(form.querySelector('button[type="submit"]'), () => Portal.api("PATCH", "/api/schedules/" + moving, {
+          starts_at: Portal.zonedIso(date, time, dialog.dataset.timezone), duration_minutes: minutes }));
+        dialog.close();
+        Portal.flashNext("Occurrence moved.");
+        location.reload();
+      } catch (err) { Portal.showError(box, err, form); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    wireMove();
     const box = errorBox();
     document.addEventListener("click", async (event) => {
       const target = event.target.closest("button");
@@ -100,6 +140,9 @@
           await Portal.busy(target, () => Portal.api("POST", "/api/classes/" + classId() + "/cancel"));
           Portal.flashNext("Class cancelled.");
           location.reload();
+        } else if (target.dataset.moveSchedule) {
+          openMove(target);
+          return;
         } else if (target.dataset.cancelSchedule) {
           if (!confirm("Cancel this occurrence?")) return;
           await Portal.busy(target, () => Portal.api("POST", "/api/schedules/" + target.dataset.cancelSchedule + "/cancel"));
