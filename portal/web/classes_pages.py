@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flask import render_template
 
-from portal.core import access, backends, classes, site_settings
+from portal.core import access, backends, blocking, classes, site_settings
 from portal.core.errors import NotFound
 from portal.core.models import User
 from portal.core.registry import plugins
@@ -64,11 +64,12 @@ def class_page(user: User, class_id: int):
     upcoming = [s for s in schedules if s.ends_at > now]
     past = [s for s in schedules if s.ends_at <= now]
     enrolments = classes.list_enrolments(user, klass.id) if manager else []
+    blocks = {b.user_id: b for b in blocking.list_blocks(user, class_id=klass.id) if b.scope == "class"} if manager else {}
     backend = None
     if klass.backend_config_id:
         backend = next((b for b in _backend_choices() if b["id"] == klass.backend_config_id), None)
     return render_template(
         "classes/detail.html", user=user, klass=klass, manager=manager, upcoming=upcoming,
-        past=list(reversed(past))[:20], enrolments=enrolments, backend=backend, features=features(),
+        past=list(reversed(past))[:20], enrolments=enrolments, blocks=blocks, backend=backend, features=features(),
         join_opens_before=timedelta(minutes=10), now=now,
     )

@@ -20,7 +20,7 @@ def test_teacher_enrols_by_search_and_csv_then_removes_one(live_server, new_cont
     alan = live_server.user("student", "Alan Turing")
     grace = live_server.user("student", "Grace Hopper")
     live_server.user("teacher", "Other Teacher", email="other@tests.school")
-    class_id, _ = live_server.class_with(teacher, [], title="Computing", starts_in=timedelta(days=1))
+    class_id, schedule_id = live_server.class_with(teacher, [], title="Computing", starts_in=timedelta(days=1))
 
     page = sign_in(new_context(), teacher.email, next_path=f"/classes/{class_id}")
     expect(page.get_by_text("No student enrolled yet.")).to_be_visible()
@@ -45,6 +45,15 @@ def test_teacher_enrols_by_search_and_csv_then_removes_one(live_server, new_cont
     with live_server.app.app_context():
         enrolled = set(db.session.execute(db.select(Enrolment.user_id).filter_by(class_id=class_id)).scalars())
         assert enrolled == {ada.id, grace.id}
+
+    # Blocking from this class only: the student sees why on the class room page.
+    page.get_by_role("button", name="Block Grace Hopper from this class").click()
+    page.get_by_role("dialog").get_by_label("Reason (shown to the student)").fill("Cheating in the quiz")
+    page.get_by_role("dialog").get_by_role("button", name="Block").click()
+    expect(page.locator("#flash")).to_contain_text("Grace Hopper is blocked from this class")
+    expect(page.locator("#enrolled tr", has_text="Grace Hopper")).to_contain_text("Cheating in the quiz")
+    student_page = sign_in(new_context(), grace.email, next_path=f"/schedules/{schedule_id}")
+    expect(student_page.locator("#room-error")).to_have_text("You are blocked from this class: Cheating in the quiz")
 
 
 def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_context, sign_in):

@@ -7,14 +7,28 @@
   function classId() { return document.getElementById("class-head").dataset.classId; }
   function errorBox() { return document.querySelector("#class-head [data-form-error]"); }
 
+  function newRow(user) {
+    return Portal.el("tr", { dataset: { userId: user.id, userName: user.name } },
+      Portal.el("td", { text: user.name }), Portal.el("td", { text: user.email }),
+      Portal.el("td", { class: "actions" },
+        Portal.el("button", { type: "button", class: "small secondary", dataset: { unenrol: user.id } },
+          "Remove", Portal.el("span", { class: "visually-hidden", text: " " + user.name })),
+        Portal.el("button", { type: "button", class: "small danger", "data-class-block": true },
+          "Block", Portal.el("span", { class: "visually-hidden", text: " " + user.name + " from this class" }))));
+  }
+
+  function updateCount() {
+    const count = document.querySelectorAll("#enrolled tbody tr").length;
+    document.querySelector("[data-student-count]").textContent = "(" + count + ")";
+    document.querySelector("[data-no-students]").hidden = count > 0;
+  }
+
   function renderEnrolled(enrolments) {
+    // Keep existing rows (they carry block state); add rows for new students.
     const tbody = document.querySelector("#enrolled tbody");
-    tbody.replaceChildren(...enrolments.map((e) => Portal.el("tr", { dataset: { userId: e.user.id } },
-      Portal.el("td", { text: e.user.name }), Portal.el("td", { text: e.user.email }),
-      Portal.el("td", {}, Portal.el("button", { type: "button", class: "small secondary", dataset: { unenrol: e.user.id } },
-        "Remove", Portal.el("span", { class: "visually-hidden", text: " " + e.user.name }))))));
-    document.querySelector("[data-student-count]").textContent = "(" + enrolments.length + ")";
-    document.querySelector("[data-no-students]").hidden = enrolments.length > 0;
+    const rows = new Map([...tbody.querySelectorAll("tr")].map((tr) => [Number(tr.dataset.userId), tr]));
+    tbody.replaceChildren(...enrolments.map((e) => rows.get(e.user.id) || newRow(e.user)));
+    updateCount();
   }
 
   function enrolledIds() {
@@ -93,6 +107,39 @@
     form.elements.date.focus();
   }
 
+  let blocking = null;
+  function openBlock(row) {
+    const dialog = document.getElementById("class-block-dialog");
+    const form = document.getElementById("class-block-form");
+    blocking = row;
+    form.reset();
+    Portal.hideError(form.querySelector("[data-dialog-error]"), form);
+    dialog.querySelector("[data-block-name]").textContent = row.dataset.userName;
+    dialog.showModal();
+    form.elements.reason.focus();
+  }
+
+  function wireBlock() {
+    const dialog = document.getElementById("class-block-dialog");
+    if (!dialog) return;
+    const form = document.getElementById("class-block-form");
+    const box = form.querySelector("[data-dialog-error]");
+    dialog.querySelector("[data-close-dialog]").addEventListener("click", () => dialog.close());
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      Portal.hideError(box, form);
+      const reason = form.elements.reason.value.trim();
+      try {
+        if (!reason) throw Portal.invalid("reason", "give a reason; the student will see it");
+        await Portal.busy(form.querySelector('button[type="submit"]'), () => Portal.api("POST", "/api/blocks", {
+          user_id: Number(blocking.dataset.userId), scope: "class", class_id: Number(classId()), reason }));
+        dialog.close();
+        Portal.flashNext(blocking.dataset.userName + " is blocked from this class.");
+        location.reload();
+      } catch (err) { Portal.showError(box, err, form); }
+    });
+  }
+
   function wireMove() {
     const dialog = document.getElementById("move-dialog");
     if (!dialog) return;
@@ -120,6 +167,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     wireMove();
+    wireBlock();
     const box = errorBox();
     document.addEventListener("click", async (event) => {
       const target = event.target.closest("button");
@@ -132,13 +180,20 @@
         } else if (target.dataset.unenrol) {
           await Portal.busy(target, () => Portal.api("DELETE", "/api/classes/" + classId() + "/enrolments/" + target.dataset.unenrol));
           target.closest("tr").remove();
-          renderEnrolled([...document.querySelectorAll("#enrolled tbody tr")].map((tr) => ({
-            user: { id: tr.dataset.userId, name: tr.children[0].textContent, email: tr.children[1].textContent } })));
+          updateCount();
           Portal.flash("Student removed.");
         } else if (target.hasAttribute("data-cancel-class")) {
           if (!confirm("Cancel this class and all its future occurrences? Students will be told.")) return;
           await Portal.busy(target, () => Portal.api("POST", "/api/classes/" + classId() + "/cancel"));
           Portal.flashNext("Class cancelled.");
+          location.reload();
+        } else if (target.hasAttribute("data-class-block")) {
+          openBlock(target.closest("tr"));
+          return;
+        } else if (target.hasAttribute("data-class-unblock")) {
+          const row = target.closest("tr");
+          await Portal.busy(target, () => Portal.api("DELETE", "/api/blocks/" + row.dataset.blockId));
+          Portal.flashNext(row.dataset.userName + " may join this class again.");
           location.reload();
         } else if (target.dataset.moveSchedule) {
           openMove(target);
