@@ -171,3 +171,24 @@ def test_profile_changes_are_saved_and_bad_phone_numbers_explained(live_server, 
     expect(page.get_by_label("Mobile phone")).to_have_value("+33612345678")
     expect(page.get_by_label("by SMS")).to_be_checked()
     expect(page.locator("body")).to_have_attribute("data-tz", "America/New_York")
+
+
+def test_an_expired_session_is_renewed_without_losing_work(live_server, new_context, sign_in):
+    from datetime import timedelta as td
+
+    live_server.app.config["JWT_ACCESS_TOKEN_EXPIRES"] = td(seconds=2)
+    student = live_server.user("student", "Sam Student")
+    page = sign_in(new_context(), student.email, next_path="/profile")
+    refreshes: list[str] = []
+    page.on("request", lambda r: refreshes.append(r.url) if r.url.endswith("/api/auth/refresh") else None)
+    page.get_by_label("Name").fill("Sam Renewed")
+    page.wait_for_timeout(3000)  # let the short access token expire (not a timing assertion)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#flash")).to_contain_text("Profile saved")
+    assert len(refreshes) == 1  # the API call found its token expired and renewed it
+
+    page.wait_for_timeout(3000)
+    page.goto("/profile")  # the page request itself is refused, the sign-in page renews it
+    expect(page.get_by_role("heading", name="Your profile")).to_be_visible()
+    expect(page.get_by_label("Name")).to_have_value("Sam Renewed")
+    assert len(refreshes) == 2
