@@ -23,6 +23,16 @@ class LiveStub:
         self.polls: dict[int, dict] = {}
         self.votes: dict[int, dict[int, list[int]]] = {}
         self.feedback: list[dict] = []
+        self.slides: list[dict] = []
+        self.recordings: list[dict] = []
+
+    def _class_actor(self, class_id: int):
+        verify_jwt_in_request()
+        user = get_current_user()
+        if user is None:
+            abort(401)
+        klass = access.get_class_for(user, class_id)
+        return user, access.can_manage_class(user, klass)
 
     def _actor(self, schedule_id: int):
         verify_jwt_in_request()
@@ -103,5 +113,50 @@ class LiveStub:
             body = request.get_json()
             stub.feedback.append({"user_id": user.id, "schedule_id": schedule_id, **body})
             return jsonify(body), 201
+
+        @bp.get("/api/classes/<int:class_id>/slides")
+        def slides(class_id):
+            stub._class_actor(class_id)
+            return jsonify([s for s in stub.slides if s["class_id"] == class_id])
+
+        @bp.post("/api/classes/<int:class_id>/slides")
+        def upload_slides(class_id):
+            _, manager = stub._class_actor(class_id)
+            if not manager:
+                abort(403)
+            upload = request.files["file"]
+            data = upload.read()
+            if not data.startswith(b"%PDF"):
+                return jsonify({"error": {"code": "not_pdf", "message": "this file is not a PDF"}}), 400
+            slide = {"id": next(stub.ids), "class_id": class_id, "filename": upload.filename,
+                     "size_bytes": len(data), "page_count": 1}
+            stub.slides.append(slide)
+            return jsonify(slide), 201
+
+        @bp.delete("/api/slides/<int:slide_id>")
+        def delete_slide(slide_id):
+            slide = next(s for s in stub.slides if s["id"] == slide_id)
+            stub._class_actor(slide["class_id"])
+            stub.slides.remove(slide)
+            return "", 204
+
+        @bp.get("/api/classes/<int:class_id>/recordings")
+        def recordings(class_id):
+            _, manager = stub._class_actor(class_id)
+            return jsonify([r for r in stub.recordings if r["class_id"] == class_id and (manager or r["published"])])
+
+        @bp.patch("/api/recordings/<int:recording_id>")
+        def publish(recording_id):
+            recording = next(r for r in stub.recordings if r["id"] == recording_id)
+            stub._class_actor(recording["class_id"])
+            recording["published"] = bool(request.get_json()["published"])
+            return jsonify(recording)
+
+        @bp.get("/api/classes/<int:class_id>/feedback")
+        def feedback_summary(class_id):
+            stub._class_actor(class_id)
+            ratings = [f["rating"] for f in stub.feedback]
+            return jsonify({"count": len(ratings), "average": sum(ratings) / len(ratings) if ratings else None,
+                            "comments": [{"rating": f["rating"], "comment": f.get("comment")} for f in stub.feedback]})
 
         app.register_blueprint(bp)
