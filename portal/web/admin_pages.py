@@ -7,12 +7,11 @@ from flask import render_template, request
 from portal.core import access, backends, site_settings, users
 from portal.core.models import BlockedUser, User
 from portal.core.registry import plugin_manager, plugins
-from portal.core.timezones import _known_zones
 from portal.core.types import utcnow
 from portal.extensions import db
 from portal.plugins.manager import describe_plugins
 from portal.web.pages import web
-from portal.web.support import page
+from portal.web.support import page, zone_names
 
 USERS_PER_PAGE = 50
 
@@ -75,7 +74,7 @@ def admin_users(user: User):
 def admin_settings(user: User):
     access.require_admin(user)
     return render_template("admin/settings.html", user=user, settings=site_settings.read_site_settings(),
-                           zones=sorted(_known_zones()))
+                           zones=zone_names())
 
 
 @web.get("/admin/plugins")

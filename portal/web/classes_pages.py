@@ -10,10 +10,9 @@ from portal.core import access, backends, blocking, classes, site_settings
 from portal.core.errors import NotFound
 from portal.core.models import User
 from portal.core.registry import plugins
-from portal.core.timezones import _known_zones
 from portal.core.types import utcnow
 from portal.web.pages import web
-from portal.web.support import features, page, user_zone
+from portal.web.support import features, page, user_zone, zone_names
 
 
 def _backend_choices() -> list[dict]:
@@ -29,7 +28,7 @@ def _form_context(user: User) -> dict:
     settings = site_settings.read_site_settings()
     return {
         "backends": _backend_choices(),
-        "zones": sorted(_known_zones()),
+        "zones": zone_names(),
         "default_zone": str(user_zone(user)),
         "reminder_offsets": settings["reminder_offsets"],
         "reminder_channels": settings["reminder_channels"],

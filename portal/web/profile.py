@@ -5,13 +5,12 @@ from __future__ import annotations
 from flask import render_template
 
 from portal.core.models import User
-from portal.core.timezones import _known_zones
 from portal.web.pages import web
-from portal.web.support import calendar_feed_url, page
+from portal.web.support import calendar_feed_url, page, zone_names
 
 
 @web.get("/profile")
 @page()
 def profile(user: User):
-    return render_template("profile.html", user=user, zones=sorted(_known_zones()),
+    return render_template("profile.html", user=user, zones=zone_names(),
                            calendar_url=calendar_feed_url(user))

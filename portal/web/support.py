@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
@@ -99,6 +99,12 @@ def _embed_scripts(app: Flask) -> list[tuple[str, str]]:
         for path in sorted(Path(bp.static_folder).rglob("*.js")):
             found.append((f"{name}.static", str(path.relative_to(bp.static_folder))))
     return found
+
+
+@functools.lru_cache(maxsize=1)
+def zone_names() -> tuple[str, ...]:
+    """IANA zone names offered in time zone pickers (the API validates the choice)."""
+    return tuple(sorted(available_timezones() | {"UTC"}))
 
 
 def page_user():
