@@ -86,8 +86,13 @@ def test_pages_render_cleanly_for_each_role(live_server, new_context, sign_in):
     phone = sign_in(new_context(viewport={"width": 390, "height": 800}), student.email)
     problems += watch(phone)
     visit(phone, "/", "Your classes", "student-dashboard-phone")
+    for path, heading, name in ((f"/schedules/{schedule_id}", "Geometry", "room-student-phone"),
+                                (f"/classes/{class_id}", "Geometry", "class-student-phone")):
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
+        visit(phone, path, heading, name)
     width = phone.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the dashboard scrolls sideways on a phone ({width}px)"
+    assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
     assert problems == []
 
 
