@@ -137,34 +137,26 @@ def test_optional_parts_are_hidden_when_their_api_is_absent(client, school):
 
 
 class ContentStub:
-    """Stands in for the issue 6/7 APIs and an SFU plugin: only their routes matter here."""
-
-    def __init__(self, static_dir):
-        self.static_dir = static_dir
+    """Stands in for the issue 6/7 APIs and the calendar feed: only their routes matter here."""
 
     @hookimpl
     def register_blueprints(self, app):
         bp = Blueprint("stub_content", __name__)
         ok = lambda **_: jsonify([])  # noqa: E731
-        bp.add_url_rule("/api/schedules/<int:schedule_id>/messages", "messages", ok, methods=["GET", "POST"])
+        bp.add_url_rule("/api/schedules/<int:schedule_id>/chat", "chat", ok, methods=["GET", "POST"])
         bp.add_url_rule("/api/schedules/<int:schedule_id>/polls", "polls", ok, methods=["GET", "POST"])
-        bp.add_url_rule("/api/schedules/<int:schedule_id>/feedback", "feedback", ok, methods=["POST"])
+        bp.add_url_rule("/api/schedules/<int:schedule_id>/feedback", "feedback", ok, methods=["PUT"])
         bp.add_url_rule("/api/classes/<int:class_id>/slides", "slides", ok, methods=["GET", "POST"])
         bp.add_url_rule("/api/classes/<int:class_id>/recordings", "recordings", ok)
-        bp.add_url_rule("/calendar/<token>.ics", "calendar_feed", lambda token: "BEGIN:VCALENDAR")
+        bp.add_url_rule("/api/calendar/feed/<token>.ics", "calendar_feed", lambda token: "BEGIN:VCALENDAR")
         app.register_blueprint(bp)
-        app.register_blueprint(Blueprint("native_sfu", __name__, static_folder=str(self.static_dir),
-                                         static_url_path="/sfu-static"))
 
 
 @pytest.fixture
 def stub_app(database_url, tmp_path):
-    static = tmp_path / "sfu"
-    static.mkdir()
-    (static / "player.js").write_text("/* test */")
     application = create_app({
         "DATABASE_URL": database_url, "TESTING": True, "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
-        "STORAGE_DIR": str(tmp_path / "files"), "EXTRA_PLUGINS": [fake_backend, ContentStub(static)],
+        "STORAGE_DIR": str(tmp_path / "files"), "EXTRA_PLUGINS": [fake_backend, ContentStub()],
     })
     with application.app_context():
         yield application
@@ -192,11 +184,10 @@ def test_optional_parts_appear_when_their_api_is_served(stub_app):
     assert 'id="panel-chat"' in room and 'id="chat-form"' in room and "panel-chat.js" in room
     assert 'id="panel-polls"' in room and 'id="poll-form"' in room
     assert "panel-presence" not in room  # its endpoint is still absent
-    assert "/sfu-static/player.js" in room  # the SFU plugin's browser code is included
     page = client.get(f"/classes/{klass.id}").get_data(as_text=True)
     assert 'id="slides"' in page and 'id="slide-form"' in page and 'id="recordings"' in page
     profile = client.get("/profile").get_data(as_text=True)
-    assert f"/calendar/{teacher.calendar_token}.ics" in profile
+    assert f"/api/calendar/feed/{teacher.calendar_token}.ics" in profile
 
     student_client = stub_app.test_client()
     sign_in(student_client, student)

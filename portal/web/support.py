@@ -8,7 +8,6 @@ import hmac
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
@@ -25,18 +24,23 @@ FORM_CSRF_FIELD = "form_csrf"
 # really serves its endpoint (issue 6 content, issue 7 live panel, notifications' feed), so
 # pages never offer a button that would answer 404. Converters are normalised to "<>".
 FEATURE_ENDPOINTS: dict[str, tuple[str, str]] = {
-    "chat": ("GET", "/api/schedules/<>/messages"),
-    "chat_send": ("POST", "/api/schedules/<>/messages"),
+    "chat": ("GET", "/api/schedules/<>/chat"),
+    "chat_send": ("POST", "/api/schedules/<>/chat"),
     "polls": ("GET", "/api/schedules/<>/polls"),
     "polls_create": ("POST", "/api/schedules/<>/polls"),
+    "polls_publish": ("POST", "/api/polls/<>/publish"),
     "presence": ("GET", "/api/schedules/<>/presence"),
-    "media": ("GET", "/api/schedules/<>/media"),
+    "media": ("GET", "/api/classes/<>/media"),
+    "media_upload": ("POST", "/api/classes/<>/media"),
     "attendance": ("GET", "/api/schedules/<>/attendance"),
-    "feedback": ("POST", "/api/schedules/<>/feedback"),
-    "feedback_summary": ("GET", "/api/classes/<>/feedback"),
+    "feedback": ("PUT", "/api/schedules/<>/feedback"),
+    "feedback_mine": ("GET", "/api/schedules/<>/feedback/mine"),
+    "feedback_summary": ("GET", "/api/classes/<>/feedback/summary"),
     "slides": ("GET", "/api/classes/<>/slides"),
     "slides_upload": ("POST", "/api/classes/<>/slides"),
     "recordings": ("GET", "/api/classes/<>/recordings"),
+    "recordings_publish": ("POST", "/api/recordings/<>/publish"),
+    "calendar_feed_reset": ("POST", "/api/calendar/feed/reset"),
 }
 
 
@@ -57,7 +61,6 @@ def compute_features(app: Flask) -> dict[str, Any]:
     served = {(method, _normalise_rule(rule.rule)) for rule in app.url_map.iter_rules() for method in rule.methods or ()}
     flags: dict[str, Any] = {name: (method, rule) in served for name, (method, rule) in FEATURE_ENDPOINTS.items()}
     flags["calendar_feed"] = _calendar_feed_rule(app)
-    flags["embed_scripts"] = _embed_scripts(app)
     return flags
 
 
@@ -86,19 +89,6 @@ def calendar_feed_url(user: Any) -> str | None:
         return None
     endpoint, argument = found
     return url_for(endpoint, _external=True, **{argument: user.calendar_token})
-
-
-def _embed_scripts(app: Flask) -> list[tuple[str, str]]:
-    """Browser code of plugins that render embedded meetings (the bundled SFU's player):
-    every .js file in the static folder of a plugin blueprint whose name mentions sfu/embed.
-    The scripts listen for the `portal:embed` event the class room page dispatches."""
-    found = []
-    for name, bp in app.blueprints.items():
-        if not bp.has_static_folder or not ("sfu" in name or "embed" in name):
-            continue
-        for path in sorted(Path(bp.static_folder).rglob("*.js")):
-            found.append((f"{name}.static", str(path.relative_to(bp.static_folder))))
-    return found
 
 
 @functools.lru_cache(maxsize=1)

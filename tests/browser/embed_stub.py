@@ -23,18 +23,30 @@ class EmbedBackend:
     name = "embedstub"
     label = "Embedded meetings"
     capabilities = Capabilities(end=True, embed=True)
-    settings_schema = {"type": "object", "properties": {"mode": {"type": "string", "enum": ["jitsi", "sfu"]}}}
+    settings_schema = {"type": "object", "properties": {"mode": {"type": "string", "enum": ["jitsi", "sfu", "custom"]}}}
 
     def create_meeting(self, settings, spec):
         return MeetingHandle(backend=self.name, meeting_id=spec.meeting_key)
 
     def join(self, settings, handle, participant):
+        # The shapes the Jitsi and native SFU plugins return (portal_jitsi_backend.backend,
+        # portal_native_sfu.backend), with local test doubles for their browser code.
+        room = handle.meeting_id
         if settings.get("mode") == "jitsi":
-            return JoinTarget(kind="embed", url=f"https://meet.example/{handle.meeting_id}", embed={
-                "external_api": "/stub-jitsi/external_api.js", "domain": "meet.example",
-                "room": handle.meeting_id, "jwt": f"token-for-{participant.user_id}"})
-        base = f"/sfu/{handle.meeting_id}"
-        return JoinTarget(kind="embed", url=base, embed={"whip": base + "/whip", "whep": base + "/whep"})
+            return JoinTarget(kind="embed", url=f"https://meet.example/{room}?jwt=x", embed={
+                "external_api_url": "/stub-jitsi/external_api.js", "domain": "meet.example", "roomName": room,
+                "jwt": f"token-for-{participant.user_id}", "configOverwrite": {"prejoinPageEnabled": False},
+                "interfaceConfigOverwrite": {}, "userInfo": {"displayName": participant.name},
+                "moderator": participant.role == "moderator"})
+        if settings.get("mode") == "sfu":
+            base = f"/sfu/rooms/{room}"
+            return JoinTarget(kind="embed", url=base, embed={
+                "room": room, "whip_url": base + "/whip", "whep_url": base + "/whep",
+                "publishers_url": base + "/publishers", "client_js": "/stub-sfu/sfu-client.js",
+                "token": "sfu-token", "ice_servers": [{"urls": "stun:stun.example"}],
+                "can_publish": participant.role == "moderator"})
+        return JoinTarget(kind="embed", url=f"/custom/{room}", embed={
+            "script": "/stub-custom/player.js", "whep": f"/custom/{room}/whep", "whip": f"/custom/{room}/whip"})
 
     def end_meeting(self, settings, handle):
         return None
@@ -66,3 +78,5 @@ class EmbedStub:
                                          static_url_path="/stub-jitsi"))
         app.register_blueprint(Blueprint("stub_sfu", __name__, static_folder=str(STATIC / "sfu"),
                                          static_url_path="/stub-sfu"))
+        app.register_blueprint(Blueprint("stub_custom", __name__, static_folder=str(STATIC / "custom"),
+                                         static_url_path="/stub-custom"))

@@ -42,39 +42,45 @@ class LiveStub:
         schedule = classes.get_schedule_for(user, schedule_id)
         return user, access.can_manage_class(user, schedule.klass)
 
-    def _poll_out(self, poll: dict, user_id: int) -> dict:
+    def _poll_out(self, poll: dict, user_id: int, manager: bool) -> dict:
         votes = self.votes.get(poll["id"], {})
         counts = {o["id"]: 0 for o in poll["options"]}
         for chosen in votes.values():
             for option in chosen:
                 counts[option] += 1
-        return {**poll, "options": [{**o, "votes": counts[o["id"]]} for o in poll["options"]],
-                "my_votes": votes.get(user_id, [])}
+        out = {**poll, "my_vote": votes.get(user_id, [])}
+        if manager or poll["results_published"]:
+            out["results"] = {"poll_id": poll["id"], "voters": len(votes),
+                              "options": [{"option_id": o["id"], "text": o["text"], "votes": counts[o["id"]]}
+                                          for o in poll["options"]]}
+        return out
 
     @hookimpl
     def register_blueprints(self, app):
         bp = Blueprint("live_stub", __name__)
         stub = self
 
-        @bp.get("/api/schedules/<int:schedule_id>/messages")
+        @bp.get("/api/schedules/<int:schedule_id>/chat")
         def messages(schedule_id):
             stub._actor(schedule_id)
-            after = request.args.get("after", 0, type=int)
-            return jsonify([m for m in stub.messages if m["schedule_id"] == schedule_id and m["id"] > after])
+            rows = [m for m in stub.messages if m["schedule_id"] == schedule_id][-50:]
+            return jsonify({"messages": rows, "has_more": False})
 
-        @bp.post("/api/schedules/<int:schedule_id>/messages")
+        @bp.post("/api/schedules/<int:schedule_id>/chat")
         def send(schedule_id):
             user, _ = stub._actor(schedule_id)
             with stub.lock:
-                message = {"id": next(stub.ids), "schedule_id": schedule_id, "user": {"id": user.id, "name": user.name},
-                           "text": request.get_json()["text"], "created_at": datetime.now(UTC).isoformat()}
+                message = {"id": next(stub.ids), "schedule_id": schedule_id,
+                           "user": {"id": user.id, "name": user.name, "role": user.role},
+                           "body": request.get_json()["body"], "created_at": datetime.now(UTC).isoformat()}
                 stub.messages.append(message)
             return jsonify(message), 201
 
         @bp.get("/api/schedules/<int:schedule_id>/polls")
         def polls(schedule_id):
-            user, _ = stub._actor(schedule_id)
-            return jsonify([stub._poll_out(p, user.id) for p in stub.polls.values() if p["schedule_id"] == schedule_id])
+            user, manager = stub._actor(schedule_id)
+            return jsonify([stub._poll_out(p, user.id, manager) for p in stub.polls.values()
+                            if p["schedule_id"] == schedule_id and (manager or p["status"] != "draft")])
 
         @bp.post("/api/schedules/<int:schedule_id>/polls")
         def create_poll(schedule_id):
@@ -84,19 +90,25 @@ class LiveStub:
             body = request.get_json()
             with stub.lock:
                 poll = {"id": next(stub.ids), "schedule_id": schedule_id, "question": body["question"],
-                        "multiple_choice": body["multiple_choice"], "status": "draft",
+                        "multiple_choice": body["multiple_choice"], "status": "draft", "results_published": False,
                         "options": [{"id": next(stub.ids), "text": t} for t in body["options"]]}
                 stub.polls[poll["id"]] = poll
-            return jsonify(stub._poll_out(poll, user.id)), 201
+            return jsonify(stub._poll_out(poll, user.id, manager)), 201
 
-        @bp.post("/api/polls/<int:poll_id>/<any(open, close):action>")
         def open_close(poll_id, action):
             poll = stub.polls[poll_id]
-            _, manager = stub._actor(poll["schedule_id"])
+            user, manager = stub._actor(poll["schedule_id"])
             if not manager:
                 abort(403)
-            poll["status"] = "open" if action == "open" else "closed"
-            return jsonify(poll)
+            if action == "publish":
+                poll["results_published"] = bool(request.get_json()["published"])
+            else:
+                poll["status"] = "open" if action == "open" else "closed"
+            return jsonify(stub._poll_out(poll, user.id, manager))
+
+        for verb in ("open", "close", "publish"):
+            bp.add_url_rule(f"/api/polls/<int:poll_id>/{verb}", f"poll_{verb}", open_close,
+                            methods=["POST"], defaults={"action": verb})
 
         @bp.post("/api/polls/<int:poll_id>/vote")
         def vote(poll_id):
@@ -105,14 +117,23 @@ class LiveStub:
             if poll["status"] != "open":
                 return jsonify({"error": {"code": "poll_closed", "message": "this poll is closed"}}), 409
             stub.votes.setdefault(poll_id, {})[user.id] = request.get_json()["option_ids"]
-            return jsonify(stub._poll_out(poll, user.id))
+            return jsonify({"poll_id": poll_id, "my_vote": stub.votes[poll_id][user.id]})
 
-        @bp.post("/api/schedules/<int:schedule_id>/feedback")
+        @bp.put("/api/schedules/<int:schedule_id>/feedback")
         def feedback(schedule_id):
             user, _ = stub._actor(schedule_id)
             body = request.get_json()
+            stub.feedback[:] = [f for f in stub.feedback if not (f["user_id"] == user.id and f["schedule_id"] == schedule_id)]
             stub.feedback.append({"user_id": user.id, "schedule_id": schedule_id, **body})
-            return jsonify(body), 201
+            return jsonify(body), 200
+
+        @bp.get("/api/schedules/<int:schedule_id>/feedback/mine")
+        def my_feedback(schedule_id):
+            user, _ = stub._actor(schedule_id)
+            mine = [f for f in stub.feedback if f["user_id"] == user.id and f["schedule_id"] == schedule_id]
+            if not mine:
+                return jsonify({"error": {"code": "not_found", "message": "no feedback yet"}}), 404
+            return jsonify(mine[0])
 
         @bp.get("/api/classes/<int:class_id>/slides")
         def slides(class_id):
@@ -140,23 +161,32 @@ class LiveStub:
             stub.slides.remove(slide)
             return "", 204
 
+        @bp.get("/api/slides/<int:slide_id>/download")
+        def download_slide(slide_id):
+            slide = next(s for s in stub.slides if s["id"] == slide_id)
+            stub._class_actor(slide["class_id"])
+            return jsonify({"url": f"/stub-files/{slide['filename']}", "expires_at": datetime.now(UTC).isoformat(),
+                            "filename": slide["filename"]})
+
         @bp.get("/api/classes/<int:class_id>/recordings")
         def recordings(class_id):
             _, manager = stub._class_actor(class_id)
             return jsonify([r for r in stub.recordings if r["class_id"] == class_id and (manager or r["published"])])
 
-        @bp.patch("/api/recordings/<int:recording_id>")
+        @bp.post("/api/recordings/<int:recording_id>/publish")
         def publish(recording_id):
             recording = next(r for r in stub.recordings if r["id"] == recording_id)
             stub._class_actor(recording["class_id"])
             recording["published"] = bool(request.get_json()["published"])
             return jsonify(recording)
 
-        @bp.get("/api/classes/<int:class_id>/feedback")
+        @bp.get("/api/classes/<int:class_id>/feedback/summary")
         def feedback_summary(class_id):
             stub._class_actor(class_id)
             ratings = [f["rating"] for f in stub.feedback]
             return jsonify({"count": len(ratings), "average": sum(ratings) / len(ratings) if ratings else None,
-                            "comments": [{"rating": f["rating"], "comment": f.get("comment")} for f in stub.feedback]})
+                            "distribution": {str(n): ratings.count(n) for n in range(1, 6)},
+                            "items": [{"user_name": "a student", "rating": f["rating"], "comment": f.get("comment", "")}
+                                      for f in stub.feedback]})
 
         app.register_blueprint(bp)

@@ -44,6 +44,9 @@ def test_teacher_uploads_slides_and_controls_recordings(live_server, new_context
     slides.get_by_role("button", name="Upload slides").click()
     expect(slides.locator("#slide-list")).to_contain_text("lenses.pdf")
     assert [s["filename"] for s in stub.slides] == ["lenses.pdf"]
+    with page.context.expect_page() as opened:
+        slides.get_by_role("button", name="lenses.pdf", exact=True).click()  # asks for a short-lived download link
+    assert opened.value.url.endswith("/stub-files/lenses.pdf")
 
     recordings = page.locator("#recordings")
     expect(recordings).to_contain_text("Optics, week 1")
@@ -53,10 +56,11 @@ def test_teacher_uploads_slides_and_controls_recordings(live_server, new_context
     assert stub.recordings[0]["published"] is False
 
     expect(page.locator("#feedback-summary")).to_contain_text("Average 5.0 / 5 from 1 rating")
+    expect(page.locator("#feedback-summary")).to_contain_text("5 stars: 1")
     expect(page.locator("#feedback-summary")).to_contain_text("Loved the prisms")
 
     student_page = sign_in(new_context(), student.email, next_path=f"/classes/{class_id}")
     expect(student_page.locator("#slide-list")).to_contain_text("lenses.pdf")
     expect(student_page.locator("#recording-list")).to_contain_text("No recording yet.")  # unpublished
-    expect(student_page.locator("#slides").get_by_role("button")).to_have_count(0)
+    expect(student_page.locator("#slides").get_by_role("button", name="Delete lenses.pdf")).to_have_count(0)
     expect(student_page.locator("#feedback-summary")).to_have_count(0)

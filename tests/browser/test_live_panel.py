@@ -53,11 +53,14 @@ def test_student_joins_votes_chats_and_rates_the_class(live_server, new_context,
     student_page.get_by_role("button", name="Send").click()
     expect(student_page.locator("#chat-log")).to_contain_text("Both, depending on the experiment!")
 
-    # The teacher sees the vote count and the message.
+    # The teacher sees the vote count and the message, then shows the results to the class.
     expect(teacher_page.locator("#panel-polls")).to_contain_text(re.compile(r"Both: 1 \(100%\)"), timeout=15_000)
+    expect(student_page.locator("#panel-polls .poll-results")).to_have_count(0)
+    teacher_page.get_by_role("button", name="Show results to the class").click()
+    expect(student_page.locator("#panel-polls .poll-results")).to_contain_text("Both: 1 (100%)", timeout=15_000)
     expect(teacher_page.locator("#chat-log")).to_contain_text("Sam Student", timeout=15_000)
     expect(teacher_page.locator("#chat-log")).to_contain_text("Both, depending on the experiment!")
-    assert [m["text"] for m in stub.messages] == ["Both, depending on the experiment!"]
+    assert [m["body"] for m in stub.messages] == ["Both, depending on the experiment!"]
     snap(teacher_page, "room-live-teacher")
     snap(student_page, "room-live-student")
 

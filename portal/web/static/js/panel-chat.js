@@ -1,5 +1,6 @@
-/* Live chat over REST: GET /api/schedules/<id>/messages?after=<last id> (polled),
- * POST {text}. Messages: {id, text|body, author|user{name}|author_name, created_at}. */
+/* Live chat over REST: GET /api/schedules/<id>/chat -> {messages: [{id, user: {id, name,
+ * role} | null, body, created_at}], has_more} (the latest page, oldest first), polled;
+ * POST {body} -> the message. */
 (function () {
   "use strict";
   const POLL_MS = 3000;
@@ -9,51 +10,46 @@
     const sid = panel.dataset.scheduleId;
     const log = document.getElementById("chat-log");
     const errorBox = panel.querySelector("[data-panel-error]");
+    const form = document.getElementById("chat-form");
     const seen = new Set();
-    let last = 0;
     let stopped = false;
-
-    function author(m) {
-      return (m.user && m.user.name) || (m.author && (m.author.name || m.author)) || m.author_name || m.user_name || "someone";
-    }
 
     function add(m) {
       if (seen.has(m.id)) return;
       seen.add(m.id);
-      last = Math.max(last, Number(m.id) || 0);
-      log.append(Portal.el("li", { class: "chat-message" },
-        Portal.el("span", { class: "chat-author", text: author(m) }), " ",
+      log.append(Portal.el("li", { class: "chat-message", dataset: { messageId: m.id } },
+        Portal.el("span", { class: "chat-author", text: (m.user && m.user.name) || "someone" }),
+        m.user && m.user.role === "teacher" ? Portal.el("span", { class: "badge", text: "teacher" }) : null, " ",
         Portal.el("time", { datetime: m.created_at, class: "muted", text: Portal.formatTime(m.created_at) }),
-        Portal.el("p", { text: m.text !== undefined ? m.text : m.body })));
+        Portal.el("p", { text: m.body })));
       log.scrollTop = log.scrollHeight;
     }
 
     async function refresh() {
       try {
-        const data = await Portal.api("GET", "/api/schedules/" + sid + "/messages" + (last ? "?after=" + last : ""));
-        Portal.items(data).forEach(add);
+        const page = await Portal.api("GET", "/api/schedules/" + sid + "/chat");
+        ((page && page.messages) || []).forEach(add);
         Portal.hideError(errorBox);
       } catch (err) {
-        if (err.status === 403 || err.status === 404) { stopped = true; }
+        if (err.status === 403 || err.status === 404) stopped = true;
         Portal.showError(errorBox, err);
       }
       if (!stopped) setTimeout(refresh, POLL_MS);
     }
 
-    const form = document.getElementById("chat-form");
     if (form) {
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
-        const text = form.elements.text.value.trim();
-        if (!text) return;
+        const body = form.elements.body.value.trim();
+        if (!body) return;
         try {
           const message = await Portal.busy(form.querySelector("button"), () =>
-            Portal.api("POST", "/api/schedules/" + sid + "/messages", { text }));
+            Portal.api("POST", "/api/schedules/" + sid + "/chat", { body }));
           if (message && message.id !== undefined) add(message);
-          form.elements.text.value = "";
+          form.elements.body.value = "";
           Portal.hideError(errorBox);
         } catch (err) { Portal.showError(errorBox, err); }
-        form.elements.text.focus();
+        form.elements.body.focus();
       });
     }
     document.addEventListener("portal:room-state", (e) => {

@@ -1,8 +1,9 @@
-/* Polls: GET /api/schedules/<id>/polls (polled); students vote with
+/* Polls: GET /api/schedules/<id>/polls (polled) -> [{id, question, status: draft/open/
+ * closed, multiple_choice, options: [{id, text}], my_vote: [ids], results_published,
+ * results?: {voters, options: [{option_id, text, votes}]}}]. Students vote with
  * POST /api/polls/<poll>/vote {option_ids}; the teacher creates (POST .../polls
- * {question, options, multiple_choice, anonymous}) and opens/closes them
- * (POST /api/polls/<poll>/open|close). Poll: {id, question, status, multiple_choice,
- * options: [{id, text, votes?}], my_votes?: [option ids], results_published?}. */
+ * {question, options, multiple_choice, anonymous}), opens, closes and publishes results
+ * (POST /api/polls/<poll>/open|close|publish). */
 (function () {
   "use strict";
   const POLL_MS = 4000;
@@ -11,14 +12,16 @@
     if (!panel) return;
     const sid = panel.dataset.scheduleId;
     const manager = panel.dataset.manager === "yes";
+    const canPublish = panel.dataset.canPublish === "yes";
     const list = document.getElementById("poll-list");
     const errorBox = panel.querySelector("[data-panel-error]");
     let stopped = false;
-    let drafting = new Set(); // polls whose vote form has focus: do not re-render under the user
+    const drafting = new Set(); // polls whose vote form has focus: do not re-render under the user
 
     function results(poll) {
-      const total = poll.options.reduce((sum, o) => sum + (Number(o.votes) || 0), 0);
-      return Portal.el("ul", { class: "plain poll-results" }, poll.options.map((o) => {
+      const rows = poll.results.options || [];
+      const total = rows.reduce((sum, o) => sum + (Number(o.votes) || 0), 0);
+      return Portal.el("ul", { class: "plain poll-results" }, rows.map((o) => {
         const votes = Number(o.votes) || 0;
         const pct = total ? Math.round((100 * votes) / total) : 0;
         return Portal.el("li", {}, Portal.el("span", { text: o.text + ": " + votes + " (" + pct + "%)" }),
@@ -28,7 +31,7 @@
 
     function voteForm(poll) {
       const type = poll.multiple_choice ? "checkbox" : "radio";
-      const mine = new Set(poll.my_votes || []);
+      const mine = new Set(poll.my_vote || []);
       const form = Portal.el("form", { class: "poll-vote", dataset: { pollId: poll.id } },
         Portal.el("fieldset", {}, Portal.el("legend", { text: poll.question }),
           poll.options.map((o) => Portal.el("label", { class: "inline" },
@@ -50,23 +53,32 @@
       return form;
     }
 
-    function teacherControls(poll) {
-      const action = poll.status === "open" ? "close" : (poll.status === "draft" ? "open" : null);
-      if (!action) return null;
+    function action(poll, verb, label, body) {
       return Portal.el("button", { type: "button", class: "small secondary", onclick: async (e) => {
-        try { await Portal.busy(e.currentTarget, () => Portal.api("POST", "/api/polls/" + poll.id + "/" + action)); refresh(true); }
+        try { await Portal.busy(e.currentTarget, () => Portal.api("POST", "/api/polls/" + poll.id + "/" + verb, body)); refresh(true); }
         catch (err) { Portal.showError(errorBox, err); }
-      } }, action === "open" ? "Open poll" : "Close poll");
+      } }, label);
+    }
+
+    function teacherControls(poll) {
+      const buttons = [];
+      if (poll.status === "draft") buttons.push(action(poll, "open", "Open poll"));
+      if (poll.status === "open") buttons.push(action(poll, "close", "Close poll"));
+      if (canPublish && poll.status !== "draft") {
+        buttons.push(poll.results_published ? action(poll, "publish", "Hide results", { published: false })
+          : action(poll, "publish", "Show results to the class", { published: true }));
+      }
+      return Portal.el("div", { class: "actions" }, buttons);
     }
 
     function render(polls) {
       if (!polls.length) { list.replaceChildren(Portal.el("p", { class: "muted", text: "No poll yet." })); return; }
       list.replaceChildren(...polls.map((poll) => {
-        const showResults = manager || poll.status === "closed" || poll.results_published || (poll.my_votes && poll.my_votes.length && poll.options.some((o) => o.votes !== undefined));
+        const voting = !manager && poll.status === "open";
         return Portal.el("article", { class: "poll", dataset: { pollId: poll.id } },
-          manager || poll.status !== "open" ? Portal.el("h3", { text: poll.question + (poll.status !== "open" ? " (" + poll.status + ")" : "") }) : null,
-          !manager && poll.status === "open" ? voteForm(poll) : null,
-          showResults ? results(poll) : null,
+          voting ? null : Portal.el("h3", { text: poll.question + (poll.status !== "open" ? " (" + poll.status + ")" : "") }),
+          voting ? voteForm(poll) : null,
+          poll.results ? results(poll) : null,
           manager ? teacherControls(poll) : null);
       }));
     }

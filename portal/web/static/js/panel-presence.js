@@ -1,4 +1,4 @@
-/* Who is here: GET /api/schedules/<id>/presence -> [{user_id, name, role}] (polled). */
+/* Who is here: GET /api/schedules/<id>/presence -> {users: [{id, name, role}]} (polled). */
 (function () {
   "use strict";
   document.addEventListener("DOMContentLoaded", () => {
@@ -9,10 +9,11 @@
     let stopped = false;
     async function refresh() {
       try {
-        const people = Portal.items(await Portal.api("GET", "/api/schedules/" + sid + "/presence"));
+        const data = await Portal.api("GET", "/api/schedules/" + sid + "/presence");
+        const people = (data && data.users) || Portal.items(data);
         document.getElementById("presence-count").textContent = "(" + people.length + ")";
-        list.replaceChildren(...people.map((p) => Portal.el("li", {}, p.name || p.display_name,
-          p.role === "moderator" || p.role === "teacher" ? Portal.el("span", { class: "badge", text: "teacher" }) : null)));
+        list.replaceChildren(...people.map((p) => Portal.el("li", {}, p.name,
+          p.role === "teacher" ? Portal.el("span", { class: "badge", text: " teacher" }) : null)));
       } catch (err) { if (err.status === 403 || err.status === 404) stopped = true; }
       if (!stopped) setTimeout(refresh, 5000);
     }

@@ -22,6 +22,18 @@
       } catch (err) { Portal.showError(box, err, form); }
     });
 
+    const reset = document.getElementById("reset-feed");
+    if (reset) {
+      reset.addEventListener("click", async () => {
+        if (!confirm("Replace your calendar link? Calendars using the old link stop updating.")) return;
+        try {
+          const feed = await Portal.busy(reset, () => Portal.api("POST", "/api/calendar/feed/reset"));
+          document.getElementById("calendar-url").value = feed.url;
+          Portal.flash("New calendar link created.");
+        } catch (err) { Portal.showError(box, err); }
+      });
+    }
+
     const pw = document.getElementById("password-form");
     const pwBox = pw.parentElement.querySelector("[data-form-error]");
     pw.addEventListener("submit", async (event) => {

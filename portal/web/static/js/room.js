@@ -42,18 +42,42 @@
   }
 
   async function mountJitsi(container, target) {
+    // The Jitsi plugin's embed: {external_api_url, domain, roomName, jwt, configOverwrite,
+    // interfaceConfigOverwrite, userInfo}. Its origin is in the CSP thanks to the plugin.
     const embed = target.embed;
-    await loadScript(embed.external_api);
+    await loadScript(embed.external_api_url || embed.external_api);
     if (typeof window.JitsiMeetExternalAPI !== "function") throw new Error("the Jitsi meeting software did not load");
     const domain = embed.domain || new URL(target.url).host;
     const api = new window.JitsiMeetExternalAPI(domain, {
-      roomName: embed.room || embed.roomName, jwt: embed.jwt, parentNode: container,
-      width: "100%", height: "100%",
-      userInfo: embed.user_info || embed.userInfo || undefined,
-      configOverwrite: embed.config || {}, interfaceConfigOverwrite: embed.interface_config || {},
+      roomName: embed.roomName || embed.room, jwt: embed.jwt, parentNode: container,
+      width: "100%", height: "100%", userInfo: embed.userInfo || undefined,
+      configOverwrite: embed.configOverwrite || {}, interfaceConfigOverwrite: embed.interfaceConfigOverwrite || {},
     });
     api.addEventListener("readyToClose", () => { container.replaceChildren(); container.hidden = true; });
     return api;
+  }
+
+  async function mountSfu(container, embed) {
+    // The bundled SFU's embed: {room, whip_url, whep_url, publishers_url, client_js, token,
+    // ice_servers, can_publish}. Its room script drives a #sfu-room element built like
+    // the plugin's own room page, so the class page shows the same call controls.
+    const controls = embed.can_publish ? [
+      Portal.el("button", { type: "button", dataset: { action: "camera" } }, "Start camera"),
+      Portal.el("button", { type: "button", dataset: { action: "screen" } }, "Share screen"),
+      Portal.el("button", { type: "button", dataset: { action: "mute" }, disabled: true, "aria-pressed": "false" }, "Mute"),
+      Portal.el("button", { type: "button", dataset: { action: "video" }, disabled: true, "aria-pressed": "false" }, "Camera off"),
+    ] : [];
+    container.classList.add("sfu-embed");
+    container.append(Portal.el("section", { class: "sfu-room", id: "sfu-room", dataset: {
+      room: embed.room, whipUrl: embed.whip_url, whepUrl: embed.whep_url, publishersUrl: embed.publishers_url,
+      token: embed.token, iceServers: JSON.stringify(embed.ice_servers || []), canPublish: embed.can_publish ? "true" : "false",
+    } },
+      Portal.el("div", { class: "sfu-controls", role: "toolbar", "aria-label": "Call controls" }, controls,
+        Portal.el("span", { class: "sfu-status", role: "status", "aria-live": "polite" })),
+      Portal.el("div", { class: "sfu-local", hidden: true }, Portal.el("video", { muted: true, autoplay: true, playsinline: true, "aria-label": "Your camera" })),
+      Portal.el("div", { class: "sfu-remote", "aria-label": "Streams in this class" })));
+    await loadScript(embed.client_js);
+    await loadScript(embed.room_js || embed.client_js.replace(/sfu-client\.js(\?.*)?$/, "sfu-room.js$1"));
   }
 
   async function mountEmbed(target) {
@@ -63,9 +87,10 @@
     $("stage-placeholder").hidden = true;
     const embed = target.embed || {};
     const detail = { container, target, scheduleId: sid, manager };
-    if (embed.external_api) return mountJitsi(container, target);
+    if (embed.external_api_url || embed.external_api) return mountJitsi(container, target);
+    if (embed.client_js && embed.whip_url) return mountSfu(container, embed);
     if (embed.script) await loadScript(new URL(embed.script, location.href).href);
-    // A plugin's browser code (loaded by the page) may take over: it calls preventDefault().
+    // Any other plugin's browser code may take over: it calls preventDefault().
     const event = new CustomEvent("portal:embed", { detail, cancelable: true });
     document.dispatchEvent(event);
     if (event.defaultPrevented) return null;

@@ -1,5 +1,6 @@
-/* Slides: GET /api/classes/<id>/slides -> [{id, filename, size_bytes, page_count, url?}];
- * the teacher uploads (multipart field "file") and deletes (DELETE /api/slides/<id>). */
+/* Slides: GET /api/classes/<id>/slides -> [{id, filename, size_bytes, page_count}];
+ * opening one asks GET /api/slides/<id>/download for a short-lived link; the teacher
+ * uploads (multipart field "file") and deletes (DELETE /api/slides/<id>). */
 (function () {
   "use strict";
   document.addEventListener("DOMContentLoaded", () => {
@@ -13,7 +14,12 @@
     function render(rows) {
       if (!rows.length) { list.replaceChildren(Portal.el("li", { class: "muted", text: "No slides yet." })); return; }
       list.replaceChildren(...rows.map((s) => Portal.el("li", {},
-        s.url || s.download_url ? Portal.el("a", { href: s.url || s.download_url, text: s.filename }) : s.filename,
+        Portal.el("button", { type: "button", class: "link", onclick: async (e) => {
+          try {
+            const link = await Portal.busy(e.currentTarget, () => Portal.api("GET", "/api/slides/" + s.id + "/download"));
+            window.open(link.url, "_blank", "noopener");
+          } catch (err) { Portal.showError(errorBox, err); }
+        } }, s.filename),
         Portal.el("span", { class: "muted", text: " " + (s.page_count ? s.page_count + " pages, " : "") + Math.ceil((s.size_bytes || 0) / 1024) + " KB " }),
         manager ? Portal.el("button", { type: "button", class: "small secondary", onclick: async (e) => {
           if (!confirm("Delete " + s.filename + "?")) return;
