@@ -1,11 +1,9 @@
 """Helpers shared by the page views: who is signed in, role checks, time formatting,
-CSRF for plain HTML form posts, and feature flags derived from the app's URL map."""
+the origin check of plain HTML form posts, and feature flags from the app's URL map."""
 
 from __future__ import annotations
 
 import functools
-import hmac
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,9 +14,6 @@ from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from portal.core.settings import site_timezone
-
-FORM_CSRF_COOKIE = "portal_form_csrf"
-FORM_CSRF_FIELD = "form_csrf"
 
 # The REST endpoints each optional page part talks to. A part is shown only when the app
 # really serves its endpoint (issue 6 content, issue 7 live panel, notifications' feed), so
@@ -150,36 +145,32 @@ def local(dt: datetime | None, user: Any = None, fmt: str = "%a %d %b %Y, %H:%M"
     return dt.astimezone(zone).strftime(fmt)
 
 
-def form_csrf_token() -> str:
-    token = g.get("form_csrf")
-    if token is None:
-        token = request.cookies.get(FORM_CSRF_COOKIE) or secrets.token_urlsafe(24)
-        g.form_csrf = token
-    return token
+def _same_site_form() -> bool:
+    """Browsers send Origin (or at least Referer) with every form POST; one naming another
+    site means a cross-site request forgery. Requests with neither come from non-browser
+    clients, which cannot ride on a victim's cookies."""
+    allowed = {request.host}
+    base = urlsplit(current_app.config.get("BASE_URL") or "")
+    if base.netloc:
+        allowed.add(base.netloc)  # the public host behind a proxy
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return origin != "null" and urlsplit(origin).netloc in allowed
+    referer = request.headers.get("Referer")
+    if referer:
+        return urlsplit(referer).netloc in allowed
+    return True
 
 
 def init_support(app: Flask, blueprint_name: str = "web") -> None:
-    app.jinja_env.globals["form_csrf_token"] = form_csrf_token
-    app.jinja_env.globals["FORM_CSRF_FIELD"] = FORM_CSRF_FIELD
     app.jinja_env.filters["local"] = local
     app.jinja_env.globals["page_zone"] = lambda user: str(user_zone(user))
 
     @app.before_request
-    def check_form_csrf():
-        # Double-submit token for HTML form posts of the web pages (login, logout). JSON API
-        # calls are protected by flask-jwt-extended's own double-submit header instead.
-        if request.method != "POST" or request.blueprint != blueprint_name:
-            return None
-        sent = request.form.get(FORM_CSRF_FIELD, "")
-        expected = request.cookies.get(FORM_CSRF_COOKIE, "")
-        if not sent or not expected or not hmac.compare_digest(sent, expected):
-            abort(400, description="this form has expired; reload the page and try again")
+    def check_form_origin():
+        # CSRF defence for the HTML form posts of the web pages (login, logout): the
+        # standard-header origin check, so plain forms and plugin-made forms need no token.
+        # JSON API calls are protected by flask-jwt-extended's double-submit header instead.
+        if request.method == "POST" and request.blueprint == blueprint_name and not _same_site_form():
+            abort(400, description="this form was sent from another site; open the portal and try again")
         return None
-
-    @app.after_request
-    def set_form_csrf_cookie(response):
-        token = g.get("form_csrf")
-        if token and request.cookies.get(FORM_CSRF_COOKIE) != token:
-            response.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="Lax",
-                                secure=bool(current_app.config.get("COOKIE_SECURE")))
-        return response
