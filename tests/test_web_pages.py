@@ -123,7 +123,11 @@ def test_new_class_form_uses_the_site_reminder_defaults(client, school, login):
     assert "Fake (Fake meetings)" in body  # the enabled backend is offered
 
 
-def test_optional_parts_are_hidden_when_their_api_is_absent(client, school):
+def test_optional_parts_are_hidden_when_their_api_is_absent(app, client, school):
+    from portal.web.support import FEATURE_ENDPOINTS
+
+    # As on an app without the content/live APIs (whatever this checkout ships).
+    app.extensions["portal.web.features"] = {**dict.fromkeys(FEATURE_ENDPOINTS, False), "calendar_feed": None}
     sign_in(client, school.teacher)
     room = client.get(f"/schedules/{school.schedule.id}").get_data(as_text=True)
     for marker in ("panel-chat", "panel-polls", "panel-presence", "panel-media", "panel-attendance"):
@@ -165,6 +169,22 @@ def stub_app(database_url, tmp_path):
         db.engine.dispose()
 
 
+def test_feature_flags_follow_the_url_map():
+    from flask import Flask
+
+    from portal.web.support import compute_features
+
+    bare = Flask("bare")
+    bare.add_url_rule("/api/schedules/<int:schedule_id>/chat", "chat", lambda **_: "", methods=["GET"])
+    bare.add_url_rule("/api/schedules/<sid>/polls", "polls", lambda **_: "", methods=["GET", "POST"])
+    bare.add_url_rule("/feeds/<path:token>.ics", "feed", lambda **_: "")
+    flags = compute_features(bare)
+    assert flags["chat"] and not flags["chat_send"]  # the method matters
+    assert flags["polls"] and flags["polls_create"]  # the converter does not
+    assert not flags["slides"] and not flags["feedback"]
+    assert flags["calendar_feed"] == ("feed", "token")
+
+
 def test_optional_parts_appear_when_their_api_is_served(stub_app):
     from portal.core import users
 
@@ -181,7 +201,6 @@ def test_optional_parts_appear_when_their_api_is_served(stub_app):
     room = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
     assert 'id="panel-chat"' in room and 'id="chat-form"' in room and "panel-chat.js" in room
     assert 'id="panel-polls"' in room and 'id="poll-form"' in room
-    assert "panel-presence" not in room  # its endpoint is still absent
     page = client.get(f"/classes/{klass.id}").get_data(as_text=True)
     assert 'id="slides"' in page and 'id="slide-form"' in page and 'id="recordings"' in page
     profile = client.get("/profile").get_data(as_text=True)

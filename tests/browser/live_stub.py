@@ -1,6 +1,8 @@
-"""A test-only, in-memory stand-in for the live panel and feedback APIs (issues 6 and 7),
-shaped as docs/web.md describes, so the panel's browser code can be driven end to end
-before the real endpoints land. It checks the JWT (and so the CSRF header) like the API."""
+"""A test-only stand-in for the live panel and class content APIs (issues 6 and 7), with
+the same URLs and JSON shapes, so the pages' browser code is driven end to end even where
+those APIs are absent. Where the real API is present its routes win (registered first),
+so the same tests then exercise the real thing; hence they assert what users see and the
+database, not this stub's memory. It checks the JWT (and so the CSRF header) like the API."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from flask import Blueprint, abort, jsonify, request
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from portal.core import access, classes
+from portal.core.models import Feedback, Recording, Schedule, User
+from portal.extensions import db
 from portal.plugins import hookimpl
 
 
@@ -22,9 +26,7 @@ class LiveStub:
         self.messages: list[dict] = []
         self.polls: dict[int, dict] = {}
         self.votes: dict[int, dict[int, list[int]]] = {}
-        self.feedback: list[dict] = []
         self.slides: list[dict] = []
-        self.recordings: list[dict] = []
 
     def _class_actor(self, class_id: int):
         verify_jwt_in_request()
@@ -123,17 +125,21 @@ class LiveStub:
         def feedback(schedule_id):
             user, _ = stub._actor(schedule_id)
             body = request.get_json()
-            stub.feedback[:] = [f for f in stub.feedback if not (f["user_id"] == user.id and f["schedule_id"] == schedule_id)]
-            stub.feedback.append({"user_id": user.id, "schedule_id": schedule_id, **body})
-            return jsonify(body), 200
+            row = db.session.execute(db.select(Feedback).filter_by(user_id=user.id, schedule_id=schedule_id)).scalar_one_or_none()
+            if row is None:
+                row = Feedback(user_id=user.id, class_id=db.session.get(Schedule, schedule_id).class_id, schedule_id=schedule_id)
+                db.session.add(row)
+            row.rating, row.comment = int(body["rating"]), body.get("comment", "")
+            db.session.commit()
+            return jsonify({"rating": row.rating, "comment": row.comment}), 200
 
         @bp.get("/api/schedules/<int:schedule_id>/feedback/mine")
         def my_feedback(schedule_id):
             user, _ = stub._actor(schedule_id)
-            mine = [f for f in stub.feedback if f["user_id"] == user.id and f["schedule_id"] == schedule_id]
-            if not mine:
+            row = db.session.execute(db.select(Feedback).filter_by(user_id=user.id, schedule_id=schedule_id)).scalar_one_or_none()
+            if row is None:
                 return jsonify({"error": {"code": "not_found", "message": "no feedback yet"}}), 404
-            return jsonify(mine[0])
+            return jsonify({"rating": row.rating, "comment": row.comment})
 
         @bp.get("/api/classes/<int:class_id>/slides")
         def slides(class_id):
@@ -171,22 +177,30 @@ class LiveStub:
         @bp.get("/api/classes/<int:class_id>/recordings")
         def recordings(class_id):
             _, manager = stub._class_actor(class_id)
-            return jsonify([r for r in stub.recordings if r["class_id"] == class_id and (manager or r["published"])])
+            rows = db.session.execute(db.select(Recording).filter_by(class_id=class_id)).scalars()
+            return jsonify([{"id": r.id, "class_id": r.class_id, "title": r.title, "published": r.published,
+                             "recorded_at": r.recorded_at.isoformat() if r.recorded_at else None,
+                             "duration_seconds": r.duration_seconds, "playback_url": r.playback_url,
+                             "has_file": bool(r.storage_key)} for r in rows if manager or r.published])
 
         @bp.post("/api/recordings/<int:recording_id>/publish")
         def publish(recording_id):
-            recording = next(r for r in stub.recordings if r["id"] == recording_id)
-            stub._class_actor(recording["class_id"])
-            recording["published"] = bool(request.get_json()["published"])
-            return jsonify(recording)
+            recording = db.session.get(Recording, recording_id)
+            _, manager = stub._class_actor(recording.class_id)
+            if not manager:
+                abort(403)
+            recording.published = bool(request.get_json()["published"])
+            db.session.commit()
+            return jsonify({"id": recording.id, "published": recording.published})
 
         @bp.get("/api/classes/<int:class_id>/feedback/summary")
         def feedback_summary(class_id):
             stub._class_actor(class_id)
-            ratings = [f["rating"] for f in stub.feedback]
+            rows = list(db.session.execute(db.select(Feedback).filter_by(class_id=class_id)).scalars())
+            ratings = [f.rating for f in rows]
             return jsonify({"count": len(ratings), "average": sum(ratings) / len(ratings) if ratings else None,
                             "distribution": {str(n): ratings.count(n) for n in range(1, 6)},
-                            "items": [{"user_name": "a student", "rating": f["rating"], "comment": f.get("comment", "")}
-                                      for f in stub.feedback]})
+                            "items": [{"user_name": db.session.get(User, f.user_id).name, "rating": f.rating,
+                                       "comment": f.comment} for f in rows]})
 
         app.register_blueprint(bp)

@@ -3,11 +3,15 @@ stand-in of the class content API (tests/browser/live_stub.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from live_stub import LiveStub
 from playwright.sync_api import expect
+from pypdf import PdfWriter
+
+from portal.core.models import Feedback, Recording
+from portal.extensions import db
 
 pytestmark = pytest.mark.browser
 
@@ -22,13 +26,17 @@ def live_plugins(stub):
     return [stub]
 
 
-def test_teacher_uploads_slides_and_controls_recordings(live_server, new_context, sign_in, stub, tmp_path):
+def test_teacher_uploads_slides_and_controls_recordings(live_server, new_context, sign_in, tmp_path):
+    config_id = live_server.fake_backend_config()
     teacher = live_server.user("teacher", "Tom Teacher")
     student = live_server.user("student", "Sam Student")
     class_id, sid = live_server.class_with(teacher, [student], title="Optics", starts_in=timedelta(days=1))
-    stub.recordings.append({"id": 900, "class_id": class_id, "title": "Optics, week 1", "recorded_at": "2026-11-20T09:00:00Z",
-                            "duration_seconds": 3000, "playback_url": "https://fake.example/play/900", "published": True})
-    stub.feedback.append({"user_id": student.id, "schedule_id": sid, "rating": 5, "comment": "Loved the prisms"})
+    with live_server.app.app_context():
+        db.session.add(Recording(class_id=class_id, backend="fake", backend_config_id=config_id, backend_record_id="rec-1",
+                                 title="Optics, week 1", recorded_at=datetime(2026, 11, 20, 9, tzinfo=UTC),
+                                 duration_seconds=3000, playback_url="https://fake.example/play/1", published=True))
+        db.session.add(Feedback(user_id=student.id, class_id=class_id, schedule_id=sid, rating=5, comment="Loved the prisms"))
+        db.session.commit()
 
     page = sign_in(new_context(), teacher.email, next_path=f"/classes/{class_id}")
     slides = page.locator("#slides")
@@ -39,24 +47,28 @@ def test_teacher_uploads_slides_and_controls_recordings(live_server, new_context
     slides.get_by_role("button", name="Upload slides").click()
     expect(slides.get_by_role("alert")).to_contain_text("Slides must be a PDF file")
     pdf = tmp_path / "lenses.pdf"
-    pdf.write_bytes(b"%PDF-1.4\n% test deck\n")
+    writer = PdfWriter()
+    writer.add_blank_page(width=400, height=300)
+    with pdf.open("wb") as handle:
+        writer.write(handle)
     slides.get_by_label("Upload a PDF").set_input_files(str(pdf))
     slides.get_by_role("button", name="Upload slides").click()
     expect(slides.locator("#slide-list")).to_contain_text("lenses.pdf")
-    assert [s["filename"] for s in stub.slides] == ["lenses.pdf"]
     with page.context.expect_page() as opened:
         slides.get_by_role("button", name="lenses.pdf", exact=True).click()  # asks for a short-lived download link
-    assert opened.value.url.endswith("/stub-files/lenses.pdf")
+    assert opened.value.url.startswith(live_server.url + "/")
 
     recordings = page.locator("#recordings")
     expect(recordings).to_contain_text("Optics, week 1")
     expect(recordings).to_contain_text("50 min")
     recordings.get_by_role("button", name="Unpublish").click()
     expect(recordings.locator(".badge")).to_have_text("hidden")
-    assert stub.recordings[0]["published"] is False
+    with live_server.app.app_context():
+        assert db.session.execute(db.select(Recording.published)).scalar_one() is False
 
     expect(page.locator("#feedback-summary")).to_contain_text("Average 5.0 / 5 from 1 rating")
     expect(page.locator("#feedback-summary")).to_contain_text("5 stars: 1")
+    expect(page.locator("#feedback-summary")).to_contain_text("from Sam Student")
     expect(page.locator("#feedback-summary")).to_contain_text("Loved the prisms")
 
     student_page = sign_in(new_context(), student.email, next_path=f"/classes/{class_id}")

@@ -124,7 +124,7 @@ def test_an_admin_blocks_a_user_who_then_cannot_join(live_server, new_context, s
     expect(admin_page.locator("#user-table tr", has_text="Bob Blocked")).to_contain_text("blocked")
 
     student_page = sign_in(new_context(), student.email, next_path=f"/schedules/{schedule_id}")
-    expect(student_page.get_by_role("alert")).to_contain_text("You are blocked on this portal: Disruptive behaviour")
+    expect(student_page.locator("#room-error")).to_have_text("You are blocked on this portal: Disruptive behaviour")
     expect(student_page.get_by_role("link", name="Open the class in a new tab")).to_be_hidden()
     # The API refuses too, whatever the page shows.
     answer = student_page.evaluate(

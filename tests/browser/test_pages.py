@@ -24,7 +24,7 @@ def watch(page) -> list[str]:
 
 
 UNLABELLED = """() => {
-  const named = (el) => (el.innerText || "").trim() || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.title;
+  const named = (el) => (el.textContent || "").trim() || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.title;
   const problems = [];
   for (const el of document.querySelectorAll("input, select, textarea")) {
     if (el.type === "hidden" || el.hidden || el.closest("[hidden]")) continue;

@@ -227,6 +227,12 @@
     return { date: get("year") + "-" + get("month") + "-" + get("day"), time: get("hour") + ":" + get("minute") };
   }
 
+  function roomBlocked() {
+    // The class room page says so when the user is blocked: panels then stay quiet.
+    const room = document.getElementById("room");
+    return !!room && room.dataset.blocked === "yes";
+  }
+
   function flashNext(message) {
     // A message for the next page (after a redirect), e.g. "Class created".
     try { sessionStorage.setItem("portal.flash", message); } catch (err) { /* private mode */ }
@@ -243,6 +249,6 @@
     return new ApiError(400, "validation_failed", message, [{ field: field, message: message }]);
   }
 
-  window.Portal = { api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone };
+  window.Portal = { api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone, roomBlocked };
   document.addEventListener("DOMContentLoaded", () => { wireLogout(); wireCopy(); showPendingFlash(); });
 })();

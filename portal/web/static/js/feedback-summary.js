@@ -12,7 +12,7 @@
       const parts = [Portal.el("p", { text: count ? "Average " + Number(data.average).toFixed(1) + " / 5 from " + count + " rating" + (count === 1 ? "" : "s") + "." : "No rating yet." })];
       if (count && data.distribution) {
         parts.push(Portal.el("ul", { class: "plain" }, ["5", "4", "3", "2", "1"].map((star) =>
-          Portal.el("li", {}, star + " stars: " + (data.distribution[star] || 0)))));
+          Portal.el("li", {}, star + (star === "1" ? " star: " : " stars: ") + (data.distribution[star] || 0)))));
       }
       const comments = (data.items || []).filter((c) => c.comment);
       if (comments.length) parts.push(Portal.el("ul", { class: "plain" }, comments.map((c) => Portal.el("li", {},

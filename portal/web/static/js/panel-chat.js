@@ -6,7 +6,7 @@
   const POLL_MS = 3000;
   document.addEventListener("DOMContentLoaded", () => {
     const panel = document.getElementById("panel-chat");
-    if (!panel) return;
+    if (!panel || Portal.roomBlocked()) return;
     const sid = panel.dataset.scheduleId;
     const log = document.getElementById("chat-log");
     const errorBox = panel.querySelector("[data-panel-error]");

@@ -6,7 +6,7 @@
   "use strict";
   document.addEventListener("DOMContentLoaded", () => {
     const panel = document.getElementById("panel-media");
-    if (!panel) return;
+    if (!panel || Portal.roomBlocked()) return;
     const sid = panel.dataset.scheduleId;
     const cid = panel.dataset.classId;
     const list = document.getElementById("media-list");

@@ -9,7 +9,7 @@
   const POLL_MS = 4000;
   document.addEventListener("DOMContentLoaded", () => {
     const panel = document.getElementById("panel-polls");
-    if (!panel) return;
+    if (!panel || Portal.roomBlocked()) return;
     const sid = panel.dataset.scheduleId;
     const manager = panel.dataset.manager === "yes";
     const canPublish = panel.dataset.canPublish === "yes";

@@ -3,7 +3,7 @@
   "use strict";
   document.addEventListener("DOMContentLoaded", () => {
     const panel = document.getElementById("panel-presence");
-    if (!panel) return;
+    if (!panel || Portal.roomBlocked()) return;
     const sid = panel.dataset.scheduleId;
     const list = document.getElementById("presence-list");
     let stopped = false;

@@ -37,7 +37,7 @@
     }
 
     async function load() {
-      try { render(Portal.items(await Portal.api("GET", "/api/classes/" + cid + "/recordings"))); Portal.hideError(errorBox); }
+      try { render(Portal.items(await Portal.api("GET", "/api/classes/" + cid + "/recordings"))); }
       catch (err) { Portal.showError(errorBox, err); }
     }
     load();

@@ -29,7 +29,7 @@
     }
 
     async function load() {
-      try { render(Portal.items(await Portal.api("GET", "/api/classes/" + cid + "/slides"))); Portal.hideError(errorBox); }
+      try { render(Portal.items(await Portal.api("GET", "/api/classes/" + cid + "/slides"))); }
       catch (err) { Portal.showError(errorBox, err); }
     }
 
