@@ -30,7 +30,8 @@ def test_student_joins_votes_chats_and_rates_the_class(live_server, new_context,
     live_server.fake_backend_config()
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
-    _, sid = live_server.class_with(teacher, [student], title="Physics", starts_in=timedelta(minutes=3))
+    # Started a minute ago: ratings are for occurrences that have begun.
+    _, sid = live_server.class_with(teacher, [student], title="Physics", starts_in=timedelta(minutes=-1))
 
     teacher_page = sign_in(new_context(), teacher.email, next_path=f"/schedules/{sid}")
     with teacher_page.context.expect_page():
