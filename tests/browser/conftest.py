@@ -22,7 +22,9 @@ from werkzeug.serving import make_server
 from portal import create_app
 from portal.extensions import db
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # live_stub and other browser helpers
+# live_stub / embed_stub. Appended, not prepended: test modules elsewhere do
+# `from conftest import ...` and must keep finding tests/conftest.py, not this file.
+sys.path.append(str(Path(__file__).resolve().parent))
 
 PASSWORD = "correct-horse-battery"
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
