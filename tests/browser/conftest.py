@@ -108,7 +108,9 @@ def live_server(database_url, tmp_path, live_plugins):
         "EXTRA_PLUGINS": [fake_backend, *live_plugins],
         "LOG_JSON": True,
         "MEETING_START_WAIT_SECONDS": 5,
-        "RATELIMIT_ENABLED": False,
+        # Many sign-ins per test; RATELIMIT_ENABLED=False would stick to the shared limiter
+        # object and switch rate limiting off for every later app in the session.
+        "LOGIN_RATE_LIMIT": "1000 per minute",
     })
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
@@ -128,8 +130,10 @@ def live_server(database_url, tmp_path, live_plugins):
             db.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: a running sync Playwright holds an asyncio loop in this thread, which
+    # would break later tests that run their own loop (aiortc, other Playwright tests).
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         if os.environ.get("PORTAL_REQUIRE_SERVICES") == "1":
             pytest.fail(f"Chromium is required but missing at {CHROMIUM}")
