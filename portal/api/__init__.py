@@ -17,6 +17,7 @@ def init_api(app: Flask) -> None:
         docs,
         live,
         meetings,
+        site_settings,
         users,
     )
 

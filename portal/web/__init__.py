@@ -6,6 +6,9 @@ from flask import Flask
 
 
 def init_web(app: Flask) -> None:
+    from portal.web import admin_pages, classes_pages, dashboard, profile, room  # noqa: F401  (register pages)
     from portal.web.pages import web
+    from portal.web.support import init_support
 
+    init_support(app)
     app.register_blueprint(web)

@@ -3,14 +3,19 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
-from portal.core import classes, users
+from portal.core import users
 from portal.core.errors import PortalError
 from portal.core.registry import plugins
 from portal.core.settings import get_setting
 from portal.extensions import db, limiter
-from portal.web.session import end_browser_session, provider_logout_url, start_browser_session
+from portal.web.session import (
+    end_browser_session,
+    provider_logout_url,
+    safe_next_path,
+    start_browser_session,
+)
 
-web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 
 
 def page_user():
@@ -31,12 +36,15 @@ def index():
     user = page_user()
     if user is None:
         return redirect(url_for("web.login_page"))
-    rows, _ = classes.list_classes(user, limit=100)
-    return render_template("dashboard.html", user=user, classes=rows)
+    from portal.web.dashboard import render_dashboard
+
+    return render_dashboard(user)
 
 
 @web.get("/login")
 def login_page():
+    if page_user() is not None:
+        return redirect(safe_next_path(request.args.get("next"), default=None) or url_for("web.index"))
     providers = [p for p in plugins().auth_providers.values() if p.login_url(request.args.get("next"))]
     return render_template("login.html", providers=providers, email="", error=None)
 
@@ -54,7 +62,8 @@ def login_submit():
         status = 429 if exc.status == 429 else 401
         headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else {}
         return render_template("login.html", providers=providers, email=email, error=exc.message), status, headers
-    return start_browser_session(redirect(url_for("web.index")), user)
+    destination = safe_next_path(request.form.get("next"), default=None) or url_for("web.index")
+    return start_browser_session(redirect(destination), user)
 
 
 @web.post("/logout")

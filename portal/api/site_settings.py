@@ -1,0 +1,40 @@
+"""Site settings for administrators: school name, time zone, reminder defaults."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from portal.api import api
+from portal.api.framework import current_actor, endpoint
+from portal.api.schemas import Model, Out
+from portal.core import access, site_settings
+
+
+class SiteSettingsOut(Out):
+    school_name: str
+    timezone: str
+    reminder_offsets: list[int]
+    reminder_channels: list[str]
+
+
+class SiteSettingsIn(Model):
+    school_name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    reminder_offsets: list[int] | None = Field(default=None, max_length=5)
+    reminder_channels: list[Literal["email", "sms"]] | None = Field(default=None, max_length=2)
+
+
+@endpoint(api, "/admin/settings", summary="Site settings (school name, time zone, reminder defaults)",
+          response=SiteSettingsOut, tags=["admin"])
+def get_site_settings():
+    access.require_admin(current_actor())
+    return SiteSettingsOut(**site_settings.read_site_settings())
+
+
+@endpoint(api, "/admin/settings", "PATCH", summary="Change site settings", body=SiteSettingsIn,
+          response=SiteSettingsOut, tags=["admin"])
+def update_site_settings(body: SiteSettingsIn):
+    changes = site_settings.SiteSettingsChanges(**body.model_dump())
+    return SiteSettingsOut(**site_settings.update_site_settings(current_actor(), changes))

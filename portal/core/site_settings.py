@@ -1,0 +1,62 @@
+"""The site settings an administrator edits on the settings page (school name, time zone,
+reminder defaults for new classes). Stored in site_settings; fall back to configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from portal.core import access, audit
+from portal.core.errors import ValidationFailed
+from portal.core.models import User
+from portal.core.settings import get_setting, set_setting
+from portal.core.timezones import check_timezone
+
+DEFAULT_REMINDER_OFFSETS = [1440, 15]
+DEFAULT_REMINDER_CHANNELS = ["email"]
+CHANNELS = ("email", "sms")
+
+
+@dataclass
+class SiteSettingsChanges:
+    school_name: str | None = None
+    timezone: str | None = None
+    reminder_offsets: list[int] | None = None
+    reminder_channels: list[str] | None = None
+
+
+def read_site_settings() -> dict[str, Any]:
+    offsets = get_setting("reminder_offsets")
+    channels = get_setting("reminder_channels")
+    return {
+        "school_name": get_setting("school_name") or "",
+        "timezone": get_setting("timezone") or "UTC",
+        "reminder_offsets": list(offsets) if offsets is not None else list(DEFAULT_REMINDER_OFFSETS),
+        "reminder_channels": list(channels) if channels is not None else list(DEFAULT_REMINDER_CHANNELS),
+    }
+
+
+def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str, Any]:
+    access.require_admin(actor)
+    if changes.school_name is not None:
+        name = changes.school_name.strip()
+        if not name:
+            raise ValidationFailed("the school name must not be empty", code="invalid_school_name")
+        set_setting("school_name", name)
+    if changes.timezone is not None:
+        set_setting("timezone", check_timezone(changes.timezone.strip()))
+    if changes.reminder_offsets is not None:
+        offsets = sorted({int(o) for o in changes.reminder_offsets}, reverse=True)
+        if len(offsets) > 5 or any(not (0 <= o <= 14 * 1440) for o in offsets):
+            raise ValidationFailed("at most 5 reminders, each between 0 and 20160 minutes before the class",
+                                   code="invalid_reminders")
+        set_setting("reminder_offsets", offsets)
+    if changes.reminder_channels is not None:
+        unknown = set(changes.reminder_channels) - set(CHANNELS)
+        if unknown:
+            raise ValidationFailed(f"unknown reminder channel(s): {', '.join(sorted(unknown))}",
+                                   code="invalid_reminders")
+        set_setting("reminder_channels", list(dict.fromkeys(changes.reminder_channels)))
+    audit.record(actor, "site.settings", "site", "site",
+                 fields=sorted(k for k, v in vars(changes).items() if v is not None))
+    return read_site_settings()

@@ -1,0 +1,85 @@
+"""Administration pages: meeting backends, users and blocks, site settings, plugins."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+
+from portal.core import access, backends, site_settings, users
+from portal.core.models import BlockedUser, User
+from portal.core.registry import plugin_manager, plugins
+from portal.core.types import utcnow
+from portal.extensions import db
+from portal.plugins.manager import describe_plugins
+from portal.web.pages import web
+from portal.web.support import page, zone_names
+
+USERS_PER_PAGE = 50
+
+
+@web.get("/admin")
+@page("admin")
+def admin_home(user: User):
+    return render_template("admin/home.html", user=user)
+
+
+@web.get("/admin/backends")
+@page("admin")
+def admin_backends(user: User):
+    types = [{"name": b.name, "label": b.label, "capabilities": b.capabilities.as_dict(),
+              "settings_schema": dict(b.settings_schema),
+              # tojson sorts keys: keep the plugin's own field order for the form.
+              "field_order": list((b.settings_schema or {}).get("properties", {}))}
+             for b in plugins().backends.values()]
+    configs = [{"id": c.id, "name": c.name, "backend": c.backend, "enabled": c.enabled, "is_default": c.is_default,
+                "settings": backends.public_settings(c), "health_ok": c.health_ok,
+                "health_message": c.health_message, "health_checked_at": c.health_checked_at,
+                "installed": c.backend in plugins().backends}
+               for c in backends.list_configs(user)]
+    return render_template("admin/backends.html", user=user, types=types, configs=configs)
+
+
+def _active_site_blocks(user_ids: list[int]) -> dict[int, BlockedUser]:
+    if not user_ids:
+        return {}
+    now = utcnow()
+    rows = db.session.execute(
+        db.select(BlockedUser).where(
+            BlockedUser.user_id.in_(user_ids), BlockedUser.scope == "site", BlockedUser.lifted_at.is_(None),
+            db.or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > now),
+        )
+    ).scalars()
+    return {b.user_id: b for b in rows}
+
+
+@web.get("/admin/users")
+@page("admin")
+def admin_users(user: User):
+    q = (request.args.get("q") or "").strip()[:100]
+    role = request.args.get("role") or None
+    if role not in (None, "admin", "teacher", "student"):
+        role = None
+    try:
+        page_no = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page_no = 1
+    rows, total = users.list_users(user, role=role, query=q or None, limit=USERS_PER_PAGE,
+                                   offset=(page_no - 1) * USERS_PER_PAGE)
+    return render_template("admin/users.html", user=user, rows=rows, total=total, q=q, role=role,
+                           page_no=page_no, pages=max(1, -(-total // USERS_PER_PAGE)),
+                           blocks=_active_site_blocks([u.id for u in rows]))
+
+
+@web.get("/admin/settings")
+@page("admin")
+def admin_settings(user: User):
+    access.require_admin(user)
+    return render_template("admin/settings.html", user=user, settings=site_settings.read_site_settings(),
+                           zones=zone_names())
+
+
+@web.get("/admin/plugins")
+@page("admin")
+def admin_plugins(user: User):
+    return render_template("admin/plugins.html", user=user, rows=describe_plugins(plugin_manager()),
+                           backends=plugins().backends, providers=plugins().auth_providers,
+                           notifiers=plugins().notifiers)

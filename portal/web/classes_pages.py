@@ -1,0 +1,74 @@
+"""Teacher pages: create and edit a class, manage its students; the class page for everyone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import render_template
+
+from portal.core import access, backends, blocking, classes, site_settings
+from portal.core.errors import NotFound
+from portal.core.models import User
+from portal.core.registry import plugins
+from portal.core.types import utcnow
+from portal.web.pages import web
+from portal.web.support import features, page, user_zone, zone_names
+
+
+def _backend_choices() -> list[dict]:
+    out = []
+    for config in backends.enabled_configs():
+        plugin = plugins().backends[config.backend]
+        out.append({"id": config.id, "name": config.name, "label": plugin.label, "is_default": config.is_default,
+                    "capabilities": plugin.capabilities.as_dict()})
+    return out
+
+
+def _form_context(user: User) -> dict:
+    settings = site_settings.read_site_settings()
+    return {
+        "backends": _backend_choices(),
+        "zones": zone_names(),
+        "default_zone": str(user_zone(user)),
+        "reminder_offsets": settings["reminder_offsets"],
+        "reminder_channels": settings["reminder_channels"],
+    }
+
+
+@web.get("/classes/new")
+@page("teacher", "admin")
+def class_new(user: User):
+    return render_template("classes/form.html", user=user, klass=None, **_form_context(user))
+
+
+@web.get("/classes/<int:class_id>/edit")
+@page("teacher", "admin")
+def class_edit(user: User, class_id: int):
+    klass = access.get_class_for(user, class_id)
+    if not access.can_manage_class(user, klass):
+        raise NotFound("no such class")
+    context = _form_context(user)
+    context["reminder_offsets"] = klass.reminder_offsets
+    context["reminder_channels"] = klass.reminder_channels
+    return render_template("classes/form.html", user=user, klass=klass, **context)
+
+
+@web.get("/classes/<int:class_id>")
+@page()
+def class_page(user: User, class_id: int):
+    klass = access.get_class_for(user, class_id)
+    manager = access.can_manage_class(user, klass)
+    schedules = classes.list_schedules(user, klass.id)
+    now = utcnow()
+    upcoming = [s for s in schedules if s.ends_at > now]
+    past = [s for s in schedules if s.ends_at <= now]
+    enrolments = classes.list_enrolments(user, klass.id) if manager else []
+    blocks = {b.user_id: b for b in blocking.list_blocks(user, class_id=klass.id) if b.scope == "class"} if manager else {}
+    backend = None
+    if klass.backend_config_id:
+        backend = next((b for b in _backend_choices() if b["id"] == klass.backend_config_id), None)
+    return render_template(
+        "classes/detail.html", user=user, klass=klass, manager=manager, upcoming=upcoming,
+        past=list(reversed(past))[:20], enrolments=enrolments, blocks=blocks, backend=backend, features=features(),
+        join_opens_before=timedelta(minutes=10), now=now,
+    )

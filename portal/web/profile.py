@@ -1,0 +1,16 @@
+"""The signed-in user's own profile page."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from portal.core.models import User
+from portal.web.pages import web
+from portal.web.support import calendar_feed_url, features, page, zone_names
+
+
+@web.get("/profile")
+@page()
+def profile(user: User):
+    return render_template("profile.html", user=user, zones=zone_names(),
+                           calendar_url=calendar_feed_url(user), can_reset_feed=features()["calendar_feed_reset"])

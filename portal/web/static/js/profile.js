@@ -1,0 +1,51 @@
+/* Profile: PATCH /api/users/<me>; password: POST /api/auth/password. */
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", () => {
+    const form = document.getElementById("profile-form");
+    const box = form.parentElement.querySelector("[data-form-error]");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      Portal.hideError(box, form);
+      const name = form.elements.name.value.trim();
+      const phone = form.elements.phone.value.trim();
+      const body = {
+        name, phone, notify_email: form.elements.notify_email.checked, notify_sms: form.elements.notify_sms.checked,
+      };
+      const tz = form.elements.timezone.value.trim();
+      if (tz) body.timezone = tz;
+      try {
+        if (!name) throw Portal.invalid("name", "your name must not be empty");
+        if (body.notify_sms && !phone) throw Portal.invalid("phone", "add a phone number to get SMS reminders");
+        await Portal.busy(form.querySelector("button"), () => Portal.api("PATCH", "/api/users/" + form.dataset.userId, body));
+        Portal.flash("Profile saved.");
+      } catch (err) { Portal.showError(box, err, form); }
+    });
+
+    const reset = document.getElementById("reset-feed");
+    if (reset) {
+      reset.addEventListener("click", async () => {
+        if (!confirm("Replace your calendar link? Calendars using the old link stop updating.")) return;
+        try {
+          const feed = await Portal.busy(reset, () => Portal.api("POST", "/api/calendar/feed/reset"));
+          document.getElementById("calendar-url").value = feed.url;
+          Portal.flash("New calendar link created.");
+        } catch (err) { Portal.showError(box, err); }
+      });
+    }
+
+    const pw = document.getElementById("password-form");
+    const pwBox = pw.parentElement.querySelector("[data-form-error]");
+    pw.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      Portal.hideError(pwBox, pw);
+      try {
+        if (pw.elements.new_password.value.length < 10) throw Portal.invalid("new_password", "the new password needs at least 10 characters");
+        await Portal.busy(pw.querySelector('button[type="submit"]'), () => Portal.api("POST", "/api/auth/password", {
+          current_password: pw.elements.current_password.value, new_password: pw.elements.new_password.value }));
+        pw.reset();
+        Portal.flash("Password changed.");
+      } catch (err) { Portal.showError(pwBox, err, pw); }
+    });
+  });
+})();

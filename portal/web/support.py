@@ -1,0 +1,166 @@
+"""Helpers shared by the page views: who is signed in, role checks, time formatting,
+the origin check of plain HTML form posts, and feature flags from the app's URL map."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, available_timezones
+
+from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
+
+from portal.core.settings import site_timezone
+
+# The REST endpoints each optional page part talks to. A part is shown only when the app
+# really serves its endpoint (issue 6 content, issue 7 live panel, notifications' feed), so
+# pages never offer a button that would answer 404. Converters are normalised to "<>".
+FEATURE_ENDPOINTS: dict[str, tuple[str, str]] = {
+    "chat": ("GET", "/api/schedules/<>/chat"),
+    "chat_send": ("POST", "/api/schedules/<>/chat"),
+    "polls": ("GET", "/api/schedules/<>/polls"),
+    "polls_create": ("POST", "/api/schedules/<>/polls"),
+    "polls_publish": ("POST", "/api/polls/<>/publish"),
+    "presence": ("GET", "/api/schedules/<>/presence"),
+    "media": ("GET", "/api/classes/<>/media"),
+    "media_upload": ("POST", "/api/classes/<>/media"),
+    "attendance": ("GET", "/api/schedules/<>/attendance"),
+    "feedback": ("PUT", "/api/schedules/<>/feedback"),
+    "feedback_mine": ("GET", "/api/schedules/<>/feedback/mine"),
+    "feedback_summary": ("GET", "/api/classes/<>/feedback/summary"),
+    "slides": ("GET", "/api/classes/<>/slides"),
+    "slides_upload": ("POST", "/api/classes/<>/slides"),
+    "recordings": ("GET", "/api/classes/<>/recordings"),
+    "recordings_publish": ("POST", "/api/recordings/<>/publish"),
+    "calendar_feed_reset": ("POST", "/api/calendar/feed/reset"),
+}
+
+
+def _normalise_rule(rule: str) -> str:
+    out, depth = [], 0
+    for ch in rule:
+        if ch == "<":
+            depth += 1
+            out.append("<>")
+        elif ch == ">":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def compute_features(app: Flask) -> dict[str, Any]:
+    served = {(method, _normalise_rule(rule.rule)) for rule in app.url_map.iter_rules() for method in rule.methods or ()}
+    flags: dict[str, Any] = {name: (method, rule) in served for name, (method, rule) in FEATURE_ENDPOINTS.items()}
+    flags["calendar_feed"] = _calendar_feed_rule(app)
+    return flags
+
+
+def features() -> dict[str, Any]:
+    """Computed once per app, after plugins registered their blueprints."""
+    cached = current_app.extensions.get("portal.web.features")
+    if cached is None:
+        cached = current_app.extensions["portal.web.features"] = compute_features(current_app)
+    return cached
+
+
+def _calendar_feed_rule(app: Flask) -> tuple[str, str] | None:
+    """(endpoint, argument) of a personal calendar feed route such as /calendar/<token>.ics."""
+    for rule in app.url_map.iter_rules():
+        text = rule.rule.lower()
+        if ("calendar" in text or text.endswith(".ics")) and len(rule.arguments) == 1 and "GET" in (rule.methods or ()):
+            (argument,) = tuple(rule.arguments)
+            if "token" in argument:
+                return rule.endpoint, argument
+    return None
+
+
+def calendar_feed_url(user: Any) -> str | None:
+    found = features()["calendar_feed"]
+    if not found or not user.calendar_token:
+        return None
+    endpoint, argument = found
+    return url_for(endpoint, _external=True, **{argument: user.calendar_token})
+
+
+@functools.lru_cache(maxsize=1)
+def zone_names() -> tuple[str, ...]:
+    """IANA zone names offered in time zone pickers (the API validates the choice)."""
+    return tuple(sorted(available_timezones() | {"UTC"}))
+
+
+def page_user():
+    try:
+        verify_jwt_in_request(optional=True)
+    except Exception:
+        return None
+    return get_current_user()
+
+
+def page(*roles: str) -> Callable:
+    """A page for signed-in users (optionally of some roles). Anonymous visitors go to the
+    login page and come back afterwards; a wrong role gets a readable 403 page."""
+
+    def wrap(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def handler(**kwargs: Any):
+            user = page_user()
+            if user is None:
+                return redirect(url_for("web.login_page", next=request.full_path.rstrip("?")))
+            if roles and user.role not in roles:
+                abort(403, description="this page is not available to your account")
+            g.page_user = user
+            return view(user=user, **kwargs)
+
+        return handler
+
+    return wrap
+
+
+def user_zone(user: Any) -> ZoneInfo:
+    name = getattr(user, "timezone", None) or site_timezone()
+    try:
+        return ZoneInfo(name)
+    except Exception:
+        return ZoneInfo("UTC")
+
+
+def local(dt: datetime | None, user: Any = None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+    if dt is None:
+        return ""
+    zone = user_zone(user if user is not None else g.get("page_user"))
+    return dt.astimezone(zone).strftime(fmt)
+
+
+def _same_site_form() -> bool:
+    """Browsers send Origin (or at least Referer) with every form POST; one naming another
+    site means a cross-site request forgery. Requests with neither come from non-browser
+    clients, which cannot ride on a victim's cookies."""
+    allowed = {request.host}
+    base = urlsplit(current_app.config.get("BASE_URL") or "")
+    if base.netloc:
+        allowed.add(base.netloc)  # the public host behind a proxy
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return origin != "null" and urlsplit(origin).netloc in allowed
+    referer = request.headers.get("Referer")
+    if referer:
+        return urlsplit(referer).netloc in allowed
+    return True
+
+
+def init_support(app: Flask, blueprint_name: str = "web") -> None:
+    app.jinja_env.filters["local"] = local
+    app.jinja_env.globals["page_zone"] = lambda user: str(user_zone(user))
+
+    @app.before_request
+    def check_form_origin():
+        # CSRF defence for the HTML form posts of the web pages (login, logout): the
+        # standard-header origin check, so plain forms and plugin-made forms need no token.
+        # JSON API calls are protected by flask-jwt-extended's double-submit header instead.
+        if request.method == "POST" and request.blueprint == blueprint_name and not _same_site_form():
+            abort(400, description="this form was sent from another site; open the portal and try again")
+        return None

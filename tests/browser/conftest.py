@@ -1,0 +1,202 @@
+"""A live portal (werkzeug server in a thread, the fake meeting backend) and headless
+Chromium (Debian's /usr/bin/chromium, never a downloaded browser) for page journeys.
+Screenshots of every open page are saved under test-output/ when a test fails."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import fake_backend
+import pytest
+from fake_backend import FAKE
+from werkzeug.serving import make_server
+
+from portal import create_app
+from portal.extensions import db
+
+# live_stub / embed_stub. Appended, not prepended: test modules elsewhere do
+# `from conftest import ...` and must keep finding tests/conftest.py, not this file.
+sys.path.append(str(Path(__file__).resolve().parent))
+
+PASSWORD = "correct-horse-battery"
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@dataclass
+class LiveServer:
+    app: object
+    url: str
+
+    def user(self, role: str, name: str, email: str | None = None, **kw):
+        from portal.core import users
+
+        with self.app.app_context():
+            user = users.create_user(None, email=email or f"{name.split()[0].lower()}@tests.school", name=name,
+                                     role=role, password=PASSWORD, **kw)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    def fake_backend_config(self) -> int:
+        from portal.core.models import BackendConfig
+        from portal.core.security import encrypt_secret
+
+        with self.app.app_context():
+            config = BackendConfig(name="Fake", backend="fake", enabled=True, is_default=True,
+                                   settings={"url": "https://fake.example", "secret": encrypt_secret("s3cret-value-123")})
+            db.session.add(config)
+            db.session.commit()
+            return config.id
+
+    def class_with(self, teacher, students, *, title: str, starts_in: timedelta, minutes: int = 60) -> tuple[int, int]:
+        """A one-off class starting `starts_in` from now; returns (class id, schedule id)."""
+        from portal.core import classes
+        from portal.core.models import User
+        from portal.core.types import utcnow
+
+        with self.app.app_context():
+            actor = db.session.get(User, teacher.id)
+            klass = classes.create_class(actor, classes.ClassInput(
+                title=title, starts_at=utcnow() + starts_in, duration_minutes=minutes, timezone="Europe/Paris"))
+            if students:
+                classes.enrol(actor, klass.id, [s.id for s in students])
+            db.session.commit()
+            return klass.id, classes.list_schedules(actor, klass.id)[0].id
+
+    def start(self, teacher, schedule_id: int) -> None:
+        from portal.core import meetings
+        from portal.core.models import User
+
+        with self.app.app_context():
+            meetings.start_class(db.session.get(User, teacher.id), schedule_id)
+            db.session.commit()
+
+
+@pytest.fixture
+def live_plugins() -> list:
+    """Extra plugins for the live portal; a test module overrides this fixture."""
+    return []
+
+
+@pytest.fixture
+def live_server(database_url, tmp_path, live_plugins):
+    FAKE.reset()
+    app = create_app({
+        "DATABASE_URL": database_url,
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
+        "STORAGE_DIR": str(tmp_path / "files"),
+        "EXTRA_PLUGINS": [fake_backend, *live_plugins],
+        "LOG_JSON": True,
+        "MEETING_START_WAIT_SECONDS": 5,
+        # Many sign-ins per test; RATELIMIT_ENABLED=False would stick to the shared limiter
+        # object and switch rate limiting off for every later app in the session.
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+    })
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["BASE_URL"] = url
+    thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app=app, url=url)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.session.remove()
+            with db.engine.begin() as conn:
+                for table in reversed(db.metadata.sorted_tables):
+                    conn.execute(table.delete())
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Module scope: a running sync Playwright holds an asyncio loop in this thread, which
+    # would break later tests that run their own loop (aiortc, other Playwright tests).
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        if os.environ.get("PORTAL_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Chromium is required but missing at {CHROMIUM}")
+        pytest.skip(f"Chromium not available at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_context(browser, live_server, request):
+    """Open isolated browser contexts (one per person); screenshot them all on failure."""
+    contexts = []
+
+    def factory(viewport=None):
+        context = browser.new_context(base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 900})
+        context.set_default_timeout(15_000)
+        # The fake backend's join URLs point at https://fake.example: answer them locally.
+        context.route(re.compile(r"^https://fake\.example/.*"),
+                      lambda route: route.fulfill(status=200, content_type="text/html", body="<h1>Fake meeting</h1>"))
+        contexts.append(context)
+        return context
+
+    yield factory
+    failed = any(getattr(request.node, f"rep_{when}", None) is not None and getattr(request.node, f"rep_{when}").failed
+                 for when in ("setup", "call"))
+    if failed:
+        OUTPUT.mkdir(exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
+        for i, context in enumerate(contexts):
+            for j, page in enumerate(context.pages):
+                # A crashed page must not hide the test's own failure.
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(OUTPUT / f"{name}-{i}-{j}.png"), full_page=True)
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def snap():
+    """snap(page, name): with PORTAL_SCREENSHOTS=1, keep a screenshot under test-output/pages/."""
+
+    def take(page, name: str) -> None:
+        if os.environ.get("PORTAL_SCREENSHOTS") == "1":
+            (OUTPUT / "pages").mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "pages" / f"{name}.png"), full_page=True)
+
+    return take
+
+
+@pytest.fixture
+def sign_in():
+    return _sign_in
+
+
+def _sign_in(context, email: str, password: str = PASSWORD, next_path: str | None = None):
+    page = context.new_page()
+    page.goto("/login" + (f"?next={next_path}" if next_path else ""))
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+    return page
