@@ -100,6 +100,10 @@ def _table(c: Ctx) -> dict[str, tuple]:
         "api.change_password": ("POST", "/api/auth/password", {"current_password": "wrong-one", "new_password": "x" * 12},
                                 "401 400 400 400 400 400 400"),
         "api.openapi_document": ("GET", "/api/openapi.json", None, "200 200 200 200 200 200 200"),
+        # site settings: administrators only
+        "api.get_site_settings": ("GET", "/api/admin/settings", None, "401 403 403 403 403 403 200"),
+        "api.update_site_settings": ("PATCH", "/api/admin/settings", {"school_name": "Renamed School"},
+                                     "401 403 403 403 403 403 200"),
         # notifications: each person sees only their own list; an unsubscribe token is the only key
         "notifications_api.my_notifications": ("GET", "/api/me/notifications", None, "401 200 200 200 200 200 200"),
         "notifications_api.unsubscribe": ("POST", "/api/notifications/unsubscribe", {"token": "forged-token"},
