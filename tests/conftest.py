@@ -160,14 +160,19 @@ def make_user(app):
     return factory
 
 
+def sign_in(client, user) -> Api:
+    """An API client for `user` (created with PASSWORD) on the given test client's app."""
+    response = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 200, response.get_json()
+    # The bearer API client must not also carry the login cookies (CSRF would apply).
+    client._cookies.clear()
+    return Api(client, response.get_json()["access_token"])
+
+
 @pytest.fixture
 def login(client):
     def as_user(user) -> Api:
-        response = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
-        assert response.status_code == 200, response.get_json()
-        # The bearer API client must not also carry the login cookies (CSRF would apply).
-        client._cookies.clear()
-        return Api(client, response.get_json()["access_token"])
+        return sign_in(client, user)
 
     return as_user
 

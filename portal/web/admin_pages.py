@@ -1,10 +1,11 @@
-"""Administration pages: meeting backends, users and blocks, site settings, plugins."""
+"""Administration pages: meeting backends, users and blocks, notification delivery, site
+settings, plugins."""
 
 from __future__ import annotations
 
 from flask import render_template, request
 
-from portal.core import access, backends, site_settings, users
+from portal.core import access, backends, notification_review, site_settings, users
 from portal.core.models import BlockedUser, User
 from portal.core.registry import plugin_manager, plugins
 from portal.core.types import utcnow
@@ -19,7 +20,7 @@ USERS_PER_PAGE = 50
 @web.get("/admin")
 @page("admin")
 def admin_home(user: User):
-    return render_template("admin/home.html", user=user)
+    return render_template("admin/home.html", user=user, counts=notification_review.status_counts(user))
 
 
 @web.get("/admin/backends")
@@ -67,6 +68,31 @@ def admin_users(user: User):
     return render_template("admin/users.html", user=user, rows=rows, total=total, q=q, role=role,
                            page_no=page_no, pages=max(1, -(-total // USERS_PER_PAGE)),
                            blocks=_active_site_blocks([u.id for u in rows]))
+
+
+DELIVERIES_PER_PAGE = 50
+
+
+@web.get("/admin/notifications")
+@page("admin")
+def admin_notifications(user: User):
+    status = request.args.get("status", "failed")
+    if status not in (*notification_review.STATUSES, "any"):
+        status = "failed"
+    channel = request.args.get("channel") or None
+    if channel not in (None, "email", "sms"):
+        channel = None
+    try:
+        page_no = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page_no = 1
+    rows, total = notification_review.list_deliveries(
+        user, status=None if status == "any" else status, channel=channel, limit=DELIVERIES_PER_PAGE,
+        offset=(page_no - 1) * DELIVERIES_PER_PAGE)
+    return render_template("admin/notifications.html", user=user, rows=rows, total=total, status=status,
+                           channel=channel, statuses=notification_review.STATUSES,
+                           counts=notification_review.status_counts(user), page_no=page_no,
+                           pages=max(1, -(-total // DELIVERIES_PER_PAGE)))
 
 
 @web.get("/admin/settings")

@@ -21,7 +21,7 @@ import pytest
 from content_utils import make_pdf
 
 from portal.core import blocking, chat, classes, feedback, media, polls, slides
-from portal.core.models import Recording
+from portal.core.models import Notification, Recording
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -81,6 +81,14 @@ class Ctx:
         self.new_slide()
         return [row.id for row in slides.list_slides(self.s.teacher, self.cid)]
 
+    def failed_notification(self) -> int:
+        row = Notification(user_id=self.s.classmate.id, schedule_id=self.sid, kind="class_started",
+                           key=uuid.uuid4().hex[:8], channel="email", due_at=utcnow(), status="failed",
+                           attempts=5, error="SMTP 451: try later")
+        db.session.add(row)
+        db.session.flush()
+        return row.id
+
     def new_block(self) -> int:
         return blocking.block_user(self.s.teacher, user_id=self.new_student(), scope="class",
                                    class_id=self.cid, reason="test").id
@@ -108,6 +116,11 @@ def _table(c: Ctx) -> dict[str, tuple]:
         "notifications_api.my_notifications": ("GET", "/api/me/notifications", None, "401 200 200 200 200 200 200"),
         "notifications_api.unsubscribe": ("POST", "/api/notifications/unsubscribe", {"token": "forged-token"},
                                           "404 404 404 404 404 404 404"),
+        # notification delivery: administrators only (recipients' addresses and errors)
+        "notifications_api.list_deliveries": ("GET", "/api/admin/notifications?status=any", None,
+                                              "401 403 403 403 403 403 200"),
+        "notifications_api.retry_delivery": ("POST", lambda: f"/api/admin/notifications/{c.failed_notification()}/retry",
+                                             None, "401 403 403 403 403 403 200"),
         # users
         "api.list_users": ("GET", "/api/users", None, "401 403 403 403 200 200 200"),
         "api.create_user": ("POST", "/api/users", lambda: {"email": f"{uuid.uuid4().hex[:8]}@tests.school", "name": "N"},
@@ -229,7 +242,8 @@ def _endpoint_names() -> list[str]:
     import re
     from pathlib import Path
 
-    return re.findall(r'^\s+"(api\.\w+)":', Path(__file__).read_text(), flags=re.M)
+    # Every blueprint's rows ("api.x", "notifications_api.y", ...), not just the main one's.
+    return re.findall(r'^\s+"(\w+\.\w+)": \(', Path(__file__).read_text(), flags=re.M)
 
 
 @pytest.mark.parametrize("name", _endpoint_names())

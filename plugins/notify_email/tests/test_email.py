@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from portal_core_test_fixtures import PASSWORD, make_app, sign_in
 from portal_core_test_fixtures import _wipe as wipe
-from portal_core_test_fixtures import make_app
 from smtp_double import SmtpDouble, self_signed_cert
 
 from portal.core import classes, notifications, users
@@ -188,3 +188,47 @@ def test_ses_send_raw_email_through_moto_server(app_factory, moto_server):
     from email import policy
 
     _check_mail(email.message_from_string(sent.raw_data, policy=policy.default), student, schedule)
+
+
+
+def _admin(app):
+    admin = users.create_user(None, email="admin@tests.school", name="Admin", role="admin", password=PASSWORD)
+    db.session.commit()
+    return sign_in(app.test_client(), admin)
+
+
+@pytest.mark.parametrize("outage", ["refuses every message", "is not listening"])
+def test_smtp_outage_is_retried_then_failed_shown_to_admins_and_sent_again_once(app_factory, outage):
+    server = SmtpDouble().start()
+    try:
+        app = app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, SMTP_SECURITY="none",
+                          SMTP_TIMEOUT=3, NOTIFY_MAX_ATTEMPTS=3, NOTIFY_RETRY_BACKOFF_SECONDS=10)
+        student, _ = _reminder_for()
+        if outage == "is not listening":
+            server.stop()
+        else:
+            server.replies = ["421 4.3.2 Service not available, closing channel"] * 3
+        for _ in range(3):  # the first try, then each retry once its backoff is over
+            row = _row()
+            notifications.dispatch_due(now=max(row.due_at, utcnow()) + timedelta(seconds=1))
+        row = _row()
+        assert (row.status, row.attempts) == ("failed", 3)
+        assert server.received == []
+
+        admin = _admin(app)
+        [report] = admin.get("/api/admin/notifications").get_json()["items"]
+        assert report["id"] == row.id and report["address"] == student.email and report["attempts"] == 3
+        expected = "SMTP 421" if outage == "refuses every message" else "SMTP: ConnectionRefusedError"
+        assert report["error"].startswith(expected), report["error"]
+
+        if outage == "is not listening":  # the mail server comes back (on a new port)
+            server = SmtpDouble().start()
+            app.config["SMTP_PORT"] = server.port
+        assert admin.post(f"/api/admin/notifications/{row.id}/retry").status_code == 200
+        notifications.dispatch_due()
+        notifications.dispatch_due()
+        assert [m.rcpt_tos for m in server.received] == [[student.email]]
+        assert _row().status == "sent"
+        assert admin.get("/api/admin/notifications").get_json()["items"] == []
+    finally:
+        server.stop()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from portal_core_test_fixtures import PASSWORD, make_app, sign_in
 from portal_core_test_fixtures import _wipe as wipe
-from portal_core_test_fixtures import make_app
 from portal_notify_sms.segments import fit, is_gsm7, segment_count, units
 from twilio_double import TwilioDouble
 
@@ -126,6 +126,31 @@ def test_rate_limited_answer_is_retried_later_and_a_bad_number_fails_for_good(sm
     notifications.dispatch_due()
     row = _row()
     assert row.status == "failed" and "21211" in row.error and row.attempts == 1
+
+
+def test_twilio_outage_is_retried_then_failed_shown_to_admins_and_sent_again_once(sms_app, twilio):
+    sms_app.config.update(NOTIFY_MAX_ATTEMPTS=3, NOTIFY_RETRY_BACKOFF_SECONDS=10)
+    student = _class_with_sms_student()
+    twilio.fail_next = [(503, 20503, "Service Unavailable")] * 3
+    for _ in range(3):  # the first try, then each retry once its backoff is over
+        row = _row()
+        notifications.dispatch_due(now=max(row.due_at, utcnow()) + timedelta(seconds=1))
+    row = _row()
+    assert (row.status, row.attempts, len(twilio.requests), twilio.messages) == ("failed", 3, 3, [])
+
+    admin = users.create_user(None, email="admin@tests.school", name="Admin", role="admin", password=PASSWORD)
+    db.session.commit()
+    api = sign_in(sms_app.test_client(), admin)
+    [report] = api.get("/api/admin/notifications?channel=sms").get_json()["items"]
+    assert (report["id"], report["address"], report["attempts"]) == (row.id, student.phone, 3)
+    assert "503" in report["error"] and "Service Unavailable" in report["error"]
+
+    assert api.post(f"/api/admin/notifications/{row.id}/retry").status_code == 200
+    notifications.dispatch_due()
+    notifications.dispatch_due()
+    assert [m["to"] for m in twilio.messages] == [student.phone]
+    assert _row().status == "sent"
+    assert api.get("/api/admin/notifications").get_json()["items"] == []
 
 
 def test_wrong_credentials_are_reported_not_retried_forever(sms_app, twilio):
