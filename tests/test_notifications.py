@@ -396,6 +396,31 @@ def test_rate_limit_is_shared_through_redis(database_url, tmp_path, redis_url):
         assert waits[:2] == [0.0, 0.0] and 0 < waits[2] <= 1.01
 
 
+def test_rate_limit_falls_back_to_this_process_when_redis_is_down(database_url, tmp_path, make_user):
+    from hardening_services import free_port
+
+    app = make_app(database_url, tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+                   NOTIFY_RATE_LIMITS="outbox=2")
+    with app.app_context():
+        email = notifications.notifier_for("email")
+        time.sleep(1.1)  # what earlier tests sent through this process's window has expired
+        for _ in range(5):
+            second = int(time.time())
+            waits = [notifications.rate_limit_wait(email) for _ in range(3)]
+            if int(time.time()) == second:
+                break
+        # Still limited (two per second), and no reminder stopped by the missing counter.
+        assert waits[:2] == [0.0, 0.0] and 0 < waits[2] <= 1.01
+        teacher, student = make_user("teacher"), make_user("student")
+        enrol(teacher, make_class(teacher, 10, offsets=(15,)), [student.id])
+        time.sleep(1.1)  # a fresh second: the window above is full
+        [claimed] = notifications.claim_due()
+        assert notifications.deliver(claimed).action == "sent"  # as the Celery task does it
+        assert [r.status for r in rows(kind="reminder")] == ["sent"]
+        assert len(sent_to(student.email)) == 1
+        db.session.remove()
+
+
 def test_enrolment_sends_one_invitation_with_every_upcoming_occurrence(app, make_user):
     from icalendar import Calendar
 

@@ -608,12 +608,18 @@ def rate_limit_wait(notifier: Notifier) -> float:
     now = time.time()
     redis_url = current_app.config.get("REDIS_URL")
     if redis_url:
+        import redis
+
         client = _redis(redis_url)
         second = int(now)
         key = f"portal:notify:rate:{notifier.name}:{second}"
-        with client.pipeline() as pipe:
-            count, _ = pipe.incr(key).expire(key, 5).execute()
-        return 0.0 if count <= limit else (second + 1 - now) + 0.01
+        try:
+            with client.pipeline() as pipe:
+                count, _ = pipe.incr(key).expire(key, 5).execute()
+            return 0.0 if count <= limit else (second + 1 - now) + 0.01
+        except redis.RedisError as exc:
+            # Redis down: keep sending, limited per process, rather than stop every reminder.
+            log.warning("rate limit counter unavailable (%s); limiting per process", exc)
     with _local_lock:
         window = [t for t in _local_limits.get(notifier.name, []) if t > now - 1.0]
         if len(window) < limit:
@@ -632,7 +638,7 @@ def _redis(url: str) -> Any:
 
     client = _redis_clients.get(url)
     if client is None:
-        client = _redis_clients[url] = redis.Redis.from_url(url)
+        client = _redis_clients[url] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     return client
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,8 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hardening_services import ThrowawayRedis
 from portal_core_test_fixtures import _wipe as wipe
-from portal_core_test_fixtures import make_app
+from portal_core_test_fixtures import make_app, missing_service
 from smtp_double import SmtpDouble
 
 from portal.core import blocking, classes, notifications, users
@@ -77,8 +79,9 @@ class Services:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("*.log")))
 
 
-@pytest.fixture
-def setup(database_url, redis_url, tmp_path):
+@contextlib.contextmanager
+def running_portal(database_url: str, redis_url: str, tmp_path: Path):
+    """The app (in this process), an SMTP server, and a place to start worker and beat."""
     smtp = SmtpDouble().start()
     _clean_redis(redis_url)
     config = {
@@ -94,13 +97,22 @@ def setup(database_url, redis_url, tmp_path):
     services = Services(env, tmp_path)
     ctx = app.app_context()
     ctx.push()
-    yield app, smtp, services
-    services.stop_all()
-    smtp.stop()
-    db.session.remove()
-    ctx.pop()
-    wipe(app)
-    _clean_redis(redis_url)
+    try:
+        yield app, smtp, services
+    finally:
+        services.stop_all()
+        smtp.stop()
+        db.session.remove()
+        ctx.pop()
+        wipe(app)
+        with contextlib.suppress(Exception):
+            _clean_redis(redis_url)
+
+
+@pytest.fixture
+def setup(database_url, redis_url, tmp_path):
+    with running_portal(database_url, redis_url, tmp_path) as running:
+        yield running
 
 
 def _wait(predicate, timeout: float, what: str, services: Services) -> None:
@@ -226,3 +238,46 @@ def test_a_temporary_smtp_refusal_is_retried_by_the_celery_task(setup):
     db.session.expire_all()
     row = db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalar_one()
     assert (row.status, row.attempts, row.error) == ("sent", 2, None)
+
+
+def test_reminders_due_during_a_redis_outage_go_out_when_it_returns_once_each(database_url, tmp_path):
+    """Redis (broker of the worker and beat) dies and comes back empty: reminders that fell
+    due meanwhile go out after it returns; none is lost, none is sent twice."""
+    if not ThrowawayRedis.available():
+        missing_service("redis-server")
+    redis_server = ThrowawayRedis(tmp_path)
+    redis_url = redis_server.start()
+    try:
+        with running_portal(database_url, redis_url, tmp_path) as (app, smtp, services):
+            smtp.delay = 0.3  # a slow provider: the outage lands with sends queued in Redis
+            teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
+            before = [users.create_user(None, email=f"before{i}@tests.school", name=f"B{i}", role="student")
+                      for i in range(24)]
+            during = [users.create_user(None, email=f"during{i}@tests.school", name=f"D{i}", role="student")
+                      for i in range(8)]
+            db.session.commit()
+            _class(teacher, "Before the outage", -1, before)
+            services.worker(concurrency=2)
+            services.beat()
+            _wait(lambda: len(smtp.received) >= 4, 150, "the first reminders", services)
+            redis_server.kill()
+            assert len(smtp.received) < len(before), "all sent before the outage; nothing was tested"
+            _class(teacher, "During the outage", -1, during)  # due at once, while Redis is down
+            time.sleep(6)  # six scan ticks that cannot reach the broker
+            assert not any(smtp.to(s.email) for s in during), "sent without a broker?"
+            db.session.expire_all()
+            waiting = db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalars()
+            assert {r.status for r in waiting if r.user_id in {s.id for s in during}} <= {"pending", "claimed"}
+
+            redis_server.start()  # same port, no data: the queued send tasks are gone
+            _wait(lambda: all(smtp.to(s.email) for s in before + during), 150, "every reminder", services)
+            time.sleep(4)  # more ticks and lease expiries: still nothing twice
+
+            counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
+            assert counts == Counter({s.email: 1 for s in before + during})
+            db.session.expire_all()
+            statuses = Counter(r.status for r in db.session.execute(
+                db.select(Notification).filter_by(kind="reminder")).scalars())
+            assert statuses == Counter({"sent": len(before) + len(during)})
+    finally:
+        redis_server.kill()
