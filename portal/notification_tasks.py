@@ -1,10 +1,17 @@
-"""The Celery task that delivers one notification row (fanned out by the dispatch job)."""
+"""The Celery tasks that deliver notification rows (fanned out by the dispatch job): a few
+rows per task, so a batch of 10,000 reminders is not 10,000 broker round trips, and one
+row per task for a retry with its own countdown."""
 
 from __future__ import annotations
+
+import logging
 
 from celery import Celery
 
 SEND_TASK = "portal.notifications.send"
+SEND_MANY_TASK = "portal.notifications.send_many"
+
+log = logging.getLogger(__name__)
 
 
 def register(celery_app: Celery) -> None:
@@ -30,3 +37,21 @@ def register(celery_app: Celery) -> None:
         if outcome.action == "retry":
             raise self.retry(countdown=outcome.retry_in)
         return outcome.action
+
+    @celery_app.task(name=SEND_MANY_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+    def send_notifications(notification_ids: list[int]) -> None:
+        from portal.core import notifications
+        from portal.extensions import db
+
+        for notification_id in notification_ids:
+            try:
+                outcome = notifications.deliver(notification_id)
+            except Exception:
+                # One broken row must not hold up the others; its lease brings it back.
+                db.session.rollback()
+                log.exception("delivering notification %s failed", notification_id)
+                continue
+            finally:
+                db.session.remove()
+            if outcome.action == "retry":
+                send_notification.apply_async((notification_id,), countdown=outcome.retry_in)

@@ -84,6 +84,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_SCAN_SECONDS": 60,
     "NOTIFY_LEASE_SECONDS": 600,
     "NOTIFY_BATCH_SIZE": 500,
+    "NOTIFY_TASK_CHUNK": 10,  # rows per Celery send task
     "NOTIFY_MAX_ATTEMPTS": 5,
     "NOTIFY_RETRY_BACKOFF_SECONDS": 30,
     "NOTIFY_RATE_LIMITS": "",  # "smtp=14,twilio=1": messages per second per provider
@@ -466,41 +467,49 @@ def claim_due(limit: int | None = None, now: datetime | None = None) -> list[int
     return ids
 
 
-FanOut = Callable[[int], None]
+FanOut = Callable[[list[int]], None]
 
 
 def _celery_fan_out() -> FanOut | None:
     celery_app = current_app.extensions.get("celery")
     if celery_app is None or str(celery_app.conf.broker_url).startswith("memory"):
         return None
-    task = celery_app.tasks.get("portal.notifications.send")
+    task = celery_app.tasks.get("portal.notifications.send_many")
     if task is None:
         return None
-    return lambda notification_id: task.apply_async((notification_id,))
+    return lambda notification_ids: task.apply_async((notification_ids,))
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    """Up to NOTIFY_TASK_CHUNK rows per task, but at least ~8 tasks for a batch that allows
+    it, so every worker process gets a share of a class's reminders."""
+    size = max(1, min(int(setting("NOTIFY_TASK_CHUNK")), len(ids) // 8))
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
 def dispatch_due(now: datetime | None = None, fan_out: FanOut | None = None, max_batches: int = 1000) -> int:
-    """The periodic job: claim everything due and deliver it, one Celery task per row when
-    a broker is configured, inline otherwise. Returns how many rows were claimed."""
+    """The periodic job: claim everything due and deliver it, a few rows per Celery task
+    when a broker is configured, inline otherwise. Returns how many rows were claimed."""
     send = fan_out or _celery_fan_out()
     total = 0
     batch = int(setting("NOTIFY_BATCH_SIZE"))
     for _ in range(max_batches):
         ids = claim_due(batch, now)
         total += len(ids)
-        for notification_id in ids:
-            if send is not None:
-                send(notification_id)
-                continue
-            try:
-                outcome = deliver(notification_id, inline=True)
-            except Exception:
-                # One broken row must not hold up the others; its lease brings it back.
-                db.session.rollback()
-                log.exception("delivering notification %s failed", notification_id)
-                continue
-            if outcome.action == "retry":
-                log.info("notification %s will be retried", notification_id)
+        if send is not None:
+            for chunk in _chunks(ids):
+                send(chunk)
+        else:
+            for notification_id in ids:
+                try:
+                    outcome = deliver(notification_id, inline=True)
+                except Exception:
+                    # One broken row must not hold up the others; its lease brings it back.
+                    db.session.rollback()
+                    log.exception("delivering notification %s failed", notification_id)
+                    continue
+                if outcome.action == "retry":
+                    log.info("notification %s will be retried", notification_id)
         if len(ids) < batch:
             break
     return total
@@ -664,7 +673,7 @@ def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
     from portal.core.registry import hook
 
     now = utcnow()
-    row = db.session.get(Notification, notification_id)
+    row = _load_for_delivery(notification_id)
     if row is None or row.status != CLAIMED:
         db.session.rollback()
         return Outcome("skipped")
@@ -701,31 +710,53 @@ def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
     except Exception as exc:  # a notifier should return a DeliveryResult; be safe anyway
         log.exception("notifier %s raised for notification %s", notifier.name, notification_id)
         result = DeliveryResult(status="failed", retryable=False, error=f"{type(exc).__name__}: {exc}")
-    row = db.session.get(Notification, notification_id)
-    db.session.refresh(row)
     if result.status in ("sent", "queued"):
-        row.status, row.sent_at, row.provider_id, row.error = SENT, utcnow(), result.provider_id, None
+        final: dict[str, Any] = {"status": SENT, "sent_at": utcnow(), "provider_id": result.provider_id, "error": None}
         outcome = Outcome("sent")
     elif result.retryable and attempts < int(setting("NOTIFY_MAX_ATTEMPTS")):
         delay = _backoff(attempts)
-        row.error = (result.error or "temporary failure")[:1000]
+        error = (result.error or "temporary failure")[:1000]
         if inline:
-            row.status, row.claimed_at, row.due_at = PENDING, None, utcnow() + timedelta(seconds=delay)
+            _finish(notification_id, status=PENDING, claimed_at=None,
+                    due_at=utcnow() + timedelta(seconds=delay), error=error)
         else:
-            row.status, row.claimed_at = CLAIMED, utcnow()
-        db.session.commit()
+            _finish(notification_id, status=CLAIMED, claimed_at=utcnow(), error=error)
         return Outcome("retry", retry_in=delay)
     else:
-        row.status, row.error = FAILED, (result.error or "delivery failed")[:1000]
-        row.provider_id = result.provider_id or row.provider_id
+        final = {"status": FAILED, "error": (result.error or "delivery failed")[:1000]}
+        if result.provider_id:
+            final["provider_id"] = result.provider_id
         outcome = Outcome("failed")
-    db.session.commit()
-    try:
-        hook().notification_delivered(notification=row, result=result)
-    except Exception:
-        log.exception("notification_delivered hook failed")
-    db.session.commit()
+    _finish(notification_id, **final)
+    if hook().notification_delivered.get_hookimpls():
+        try:
+            hook().notification_delivered(notification=db.session.get(Notification, notification_id), result=result)
+        except Exception:
+            log.exception("notification_delivered hook failed")
+        db.session.commit()
     return outcome
+
+
+def _load_for_delivery(notification_id: int) -> Notification | None:
+    """The row with its recipient and occurrence (and class) in one round trip: the checks
+    and the message read them from the session afterwards instead of one query each."""
+    found = db.session.execute(
+        sa.select(Notification, User, Schedule)
+        .outerjoin(User, User.id == Notification.user_id)
+        .outerjoin(Schedule, Schedule.id == Notification.schedule_id)
+        .where(Notification.id == notification_id)
+    ).first()
+    return found[0] if found else None
+
+
+def _finish(notification_id: int, **values: Any) -> None:
+    """The provider answered: record it whatever the row says now. (A call slower than the
+    lease may have had the row marked 'state unknown'; the provider's answer is better.)"""
+    db.session.execute(
+        sa.update(Notification).where(Notification.id == notification_id).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def record_provider_status(channel: str, provider_id: str, status: str, error: str | None = None) -> Notification | None:
