@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import email.policy
 import hashlib
+import select
 import smtplib
 import ssl
 import threading
+import time
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
@@ -83,6 +85,7 @@ class SmtpNotifier:
 
     channel = "email"
     name = "smtp"
+    IDLE_CHECK_SECONDS = 10.0
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -112,9 +115,17 @@ class SmtpNotifier:
         return smtp
 
     def _connection(self) -> smtplib.SMTP:
-        """One connection per worker thread, reused while the server keeps it open."""
+        """One connection per worker thread, reused while the server keeps it open.
+
+        In a burst (used within IDLE_CHECK_SECONDS) the connection is checked without a
+        round trip: an idle SMTP server sends nothing unless it is closing (a 421 or the end
+        of the stream), so a socket with nothing to read is still open. After a longer
+        pause a NOOP asks the server itself."""
         smtp = getattr(self._local, "smtp", None)
         if smtp is not None:
+            recent = time.monotonic() - getattr(self._local, "used_at", 0.0) < self.IDLE_CHECK_SECONDS
+            if recent and _nothing_to_read(smtp):
+                return smtp
             try:
                 if smtp.noop()[0] == 250:
                     return smtp
@@ -135,23 +146,47 @@ class SmtpNotifier:
 
     def send(self, message: NotificationMessage) -> DeliveryResult:
         mail = build_email(message)
-        try:
-            smtp = self._connection()
-            refused = smtp.send_message(mail)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = next(iter(exc.recipients.values()))
-            return _smtp_failure(code, reply)
-        except smtplib.SMTPResponseException as exc:
-            self._close()
-            return _smtp_failure(exc.smtp_code, exc.smtp_error)
-        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            # Connection trouble: the message did not get through; try again later.
-            self._close()
-            return DeliveryResult(status="failed", retryable=True, error=f"SMTP: {type(exc).__name__}: {exc}")
+        for first_try in (True, False):
+            reused = getattr(self._local, "smtp", None) is not None
+            try:
+                smtp = self._connection()
+                refused = smtp.send_message(mail)
+                break
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, reply = next(iter(exc.recipients.values()))
+                return _smtp_failure(code, reply)
+            except smtplib.SMTPResponseException as exc:
+                self._close()
+                if exc.smtp_code == 421 and reused and first_try:
+                    continue  # "closing channel" on a kept-open connection: a fresh one
+                return _smtp_failure(exc.smtp_code, exc.smtp_error)
+            except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+                self._close()
+                if reused and first_try and isinstance(exc, _CLOSED_UNDER_US):
+                    # The server dropped a kept-open connection (a per-connection message
+                    # limit, a restart): no worse than a retry later, and it saves one.
+                    continue
+                # Connection trouble: the message did not get through; try again later.
+                return DeliveryResult(status="failed", retryable=True, error=f"SMTP: {type(exc).__name__}: {exc}")
+        self._local.used_at = time.monotonic()
         if refused:
             code, reply = next(iter(refused.values()))
             return _smtp_failure(code, reply)
         return DeliveryResult(status="sent", provider_id=mail["Message-ID"])
+
+
+_CLOSED_UNDER_US = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _nothing_to_read(smtp: smtplib.SMTP) -> bool:
+    sock = smtp.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def _smtp_failure(code: int, reply: bytes | str) -> DeliveryResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email
+import functools
 import ipaddress
 import socket
 import ssl
@@ -54,10 +55,15 @@ class Received:
         self.mail_from = envelope.mail_from
         self.rcpt_tos = list(envelope.rcpt_tos)
         self.raw = envelope.original_content or envelope.content
-        self.message = email.message_from_bytes(self.raw, policy=policy.default)
         self.tls = tls
         self.at = time.time()
         self.login = session.auth_data.login if session.authenticated and session.auth_data else None
+
+    @functools.cached_property
+    def message(self):
+        # Parsed when a test looks, not on receipt: the benchmarks keep this server busy and
+        # its parsing would compete for the CPU with the portal being measured.
+        return email.message_from_bytes(self.raw, policy=policy.default)
 
 
 class SmtpDouble:
@@ -68,6 +74,11 @@ class SmtpDouble:
         self.received: list[Received] = []
         self.replies: list[str] = []
         self.delay = delay
+        self.connections = 0  # EHLO/HELO greetings: one per connection the client opened
+        self.noops = 0
+        # A server that takes one message per connection: at the next MAIL it answers
+        # "421" and closes ("421"), or just drops the connection ("drop").
+        self.one_message_per_connection: str | None = None
         self.lock = threading.Lock()
         self.port = free_port()
         kwargs: dict = {}
@@ -90,6 +101,23 @@ class SmtpDouble:
                           auth_exclude_mechanism=["LOGIN"])
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server, session, envelope, hostname):
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    async def handle_NOOP(self, server, session, envelope, arg):
+        with self.lock:
+            self.noops += 1
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -98,7 +126,19 @@ class SmtpDouble:
                 return self.replies.pop(0)
             tls = server.transport.get_extra_info("ssl_object") is not None
             self.received.append(Received(envelope, session, tls))
+        session.messages_here = getattr(session, "messages_here", 0) + 1
         return "250 Message accepted for delivery"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.one_message_per_connection and getattr(session, "messages_here", 0) >= 1:
+            if self.one_message_per_connection == "drop":
+                server.transport.abort()
+                return "451 never seen: the connection is gone"
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            return "421 4.7.0 Too many messages on this connection, closing"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     def start(self) -> SmtpDouble:
         self.controller.start()

@@ -232,3 +232,45 @@ def test_smtp_outage_is_retried_then_failed_shown_to_admins_and_sent_again_once(
         assert admin.get("/api/admin/notifications").get_json()["items"] == []
     finally:
         server.stop()
+
+
+def _students_due(count: int):
+    teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
+    students = [users.create_user(None, email=f"s{i}@tests.school", name=f"S{i}", role="student")
+                for i in range(count)]
+    klass = classes.create_class(teacher, classes.ClassInput(
+        title="Burst", starts_at=utcnow() + timedelta(minutes=10), duration_minutes=45, timezone="UTC",
+        reminder_offsets=[15]))
+    classes.enrol(teacher, klass.id, [s.id for s in students])
+    notifications.cancel_pending(reason="not under test", kinds=["class_invitation"])
+    db.session.commit()
+    return students
+
+
+def test_a_burst_of_reminders_shares_one_connection_without_extra_round_trips(app_factory):
+    server = SmtpDouble().start()
+    try:
+        app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, SMTP_SECURITY="none")
+        students = _students_due(5)
+        notifications.dispatch_due()
+        assert sorted(a for r in server.received for a in r.rcpt_tos) == sorted(s.email for s in students)
+        assert (server.connections, server.noops) == (1, 0)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("how", ["421", "drop"])
+def test_a_server_that_closes_kept_open_connections_still_gets_every_message_at_the_first_attempt(app_factory, how):
+    server = SmtpDouble().start()
+    server.one_message_per_connection = how
+    try:
+        app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, SMTP_SECURITY="none")
+        students = _students_due(4)
+        notifications.dispatch_due()
+        assert sorted(a for r in server.received for a in r.rcpt_tos) == sorted(s.email for s in students)
+        db.session.expire_all()
+        rows = db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalars().all()
+        assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
+        assert server.connections == 4
+    finally:
+        server.stop()
