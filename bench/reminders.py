@@ -1,7 +1,7 @@
 """How long do 10,000 due reminders take from their due time until all of them were handed
 to the provider (a real SMTP server on 127.0.0.1)?
 
-    .venv/bin/python bench/reminders.py [--count 10000] [--workers 4] [--modes inprocess,celery]
+    .venv/bin/python -m bench.reminders [--count 10000] [--workers 4] [--modes inprocess,celery]
 
 Database: PORTAL_BENCH_DATABASE_URL or PORTAL_TEST_DATABASE_URL (a scratch database is
 created there and dropped), else a SQLite file. The Celery mode needs PORTAL_BENCH_REDIS_URL
