@@ -76,3 +76,18 @@ def test_list_and_calendar_queries_do_not_grow_with_rows(make_user, login, who):
         with count_queries() as statements:
             assert len(api.get(f"/api/classes/{last.id}/enrolments").get_json()) == 13
         assert len(statements) == few
+
+
+def test_a_join_costs_six_statements(school, login):
+    """The class-start storm is thousands of joins at once: each one reads the token's user
+    (with the revocation check), the occurrence with its class, the enrolment, any block,
+    the meeting with its backend configuration, and writes one attendance row. A new query
+    on this path is a new round trip for every student; raise this number consciously."""
+    teacher, student = login(school.teacher), login(school.student)
+    assert teacher.post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    for attempt in ("first join", "joining again"):
+        db.session.expire_all()
+        with count_queries() as statements:
+            response = student.post(f"/api/schedules/{school.schedule.id}/join")
+        assert response.status_code == 200, attempt
+        assert len(statements) == 6, (attempt, [s.split()[0:4] for s in statements])

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from portal.core.models import RevokedToken
+from flask import g
+
+from portal.core.models import RevokedToken, User
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -20,8 +22,24 @@ def revoke(claims: dict[str, Any]) -> None:
 
 
 def is_revoked(claims: dict[str, Any]) -> bool:
+    """Is this token revoked? The same round trip loads the token's user, which the user
+    lookup right after reads from the session: one query per request instead of two."""
     jti = claims.get("jti")
-    return jti is None or db.session.get(RevokedToken, jti) is not None
+    if jti is None:
+        return True
+    try:
+        user_id = int(claims["sub"])
+    except (KeyError, TypeError, ValueError):
+        return db.session.get(RevokedToken, jti) is not None
+    found = db.session.execute(
+        db.select(User, RevokedToken.jti).select_from(User)
+        .outerjoin(RevokedToken, RevokedToken.jti == jti).where(User.id == user_id)
+    ).first()
+    if found is None:  # no such user: the lookup refuses the token anyway
+        return db.session.get(RevokedToken, jti) is not None
+    # The session's identity map holds objects weakly: keep the user alive for the lookup.
+    g.portal_token_user = found[0]
+    return found.jti is not None
 
 
 def purge_expired() -> int:
@@ -33,8 +51,6 @@ def purge_expired() -> int:
 
 def revoke_all_for_user(user_id: int) -> None:
     """Refuse every token the user holds now (tokens carry 'iat' in whole seconds)."""
-    from portal.core.models import User
-
     user = db.session.get(User, user_id)
     if user is not None:
         user.tokens_valid_after = utcnow().replace(microsecond=0)

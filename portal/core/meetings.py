@@ -110,7 +110,10 @@ def _spec(schedule: Schedule, klass: Class, teacher: User) -> MeetingSpec:
 
 
 def _current_meeting(schedule_id: int) -> Meeting | None:
-    return db.session.execute(db.select(Meeting).filter_by(schedule_id=schedule_id)).scalar_one_or_none()
+    # Its backend configuration comes along: joining, ending and checking need it.
+    return db.session.execute(
+        db.select(Meeting).filter_by(schedule_id=schedule_id).options(db.joinedload(Meeting.backend_config))
+    ).scalar_one_or_none()
 
 
 def _check_startable(schedule: Schedule, now: datetime) -> None:
@@ -351,6 +354,8 @@ def mark_meeting_ended(meeting: Meeting) -> bool:
 
 def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, source: str, left: bool = False) -> None:
     now = utcnow()
+    if user_id is not None and _upsert_attendance(meeting.id, user_id, name, source, now, left):
+        return
     row = db.session.execute(
         db.select(Attendance).filter_by(meeting_id=meeting.id, user_id=user_id, display_name=name)
     ).scalar_one_or_none()
@@ -366,6 +371,27 @@ def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, sourc
         return
     row.last_seen_at = now
     row.left_at = now if left else None
+
+
+def _upsert_attendance(meeting_id: int, user_id: int, name: str, source: str, now: datetime, left: bool) -> bool:
+    """One statement for a known user's join or leave (a storm of joins costs one write each).
+    Guests (no user id) go the long way: NULLs never conflict in a unique index."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the portal supports PostgreSQL and SQLite
+        return False
+    statement = insert(Attendance).values(
+        meeting_id=meeting_id, user_id=user_id, display_name=name, source=source,
+        first_joined_at=now, last_seen_at=now, left_at=now if left else None,
+    )
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["meeting_id", "user_id", "display_name"],
+        set_={"last_seen_at": now, "left_at": now if left else None},
+    ))
+    return True
 
 
 def store_recording(meeting: Meeting, info: RecordingInfo, *, storage_key: str | None = None) -> tuple[Recording, bool]:

@@ -227,6 +227,7 @@ class Meeting(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     schedule: Mapped[Schedule] = relationship(lazy="joined")
+    backend_config: Mapped[BackendConfig | None] = relationship()
 
     __table_args__ = (
         CheckConstraint("status in ('starting', 'running', 'ended')", name="status"),
