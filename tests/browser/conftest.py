@@ -8,7 +8,6 @@ import contextlib
 import os
 import re
 import shutil
-import sys
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,10 +20,6 @@ from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.extensions import db
-
-# live_stub / embed_stub. Appended, not prepended: test modules elsewhere do
-# `from conftest import ...` and must keep finding tests/conftest.py, not this file.
-sys.path.append(str(Path(__file__).resolve().parent))
 
 PASSWORD = "correct-horse-battery"
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")

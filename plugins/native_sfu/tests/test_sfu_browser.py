@@ -31,14 +31,14 @@ def live_server(app):
 
 def _browser(playwright):
     if not Path(CHROMIUM).exists():
-        from portal_core_conftest import missing_service
+        from portal_testing import missing_service
 
         missing_service(f"Chromium at {CHROMIUM}")
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
 
 
 def _sign_in(browser, base: str, email: str):
-    from portal_core_conftest import PASSWORD
+    from portal_testing import PASSWORD
 
     context = browser.new_context(permissions=["camera", "microphone"])
     page = context.new_page()
