@@ -12,6 +12,7 @@ which turns every missing service into a failure."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -212,3 +213,20 @@ def school(app, make_user, fake_config):
     return type("School", (), dict(teacher=teacher, other_teacher=other_teacher, admin=admin, student=student,
                                    classmate=classmate, outsider=outsider, klass=klass, schedule=schedule,
                                    config=fake_config))
+
+
+# Headless Chromium for browser tests: Debian's /usr/bin/chromium (PORTAL_CHROMIUM overrides
+# it), never a browser Playwright would download.
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+def launch_chromium(playwright, *extra_args: str, **options):
+    """Launch headless Chromium with CHROMIUM_ARGS plus `extra_args` from a (sync) Playwright.
+
+    A missing browser skips the test, or fails it under PORTAL_REQUIRE_SERVICES=1."""
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        missing_service(f"Chromium at {CHROMIUM}")
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=[*CHROMIUM_ARGS, *extra_args], **options)
