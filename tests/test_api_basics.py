@@ -85,7 +85,7 @@ def test_health_and_readiness(client, fake_config):
 
 
 def test_readiness_reports_database_down(tmp_path):
-    from conftest import make_app
+    from portal_testing import make_app
 
     broken = make_app("postgresql+psycopg://nobody:wrong@127.0.0.1:1/none", tmp_path)
     response = broken.test_client().get("/readyz")
@@ -106,7 +106,7 @@ def test_unexpected_error_is_a_json_500_without_internals(app, client, caplog):
 
 
 def test_logs_never_contain_passwords_or_tokens(client, make_user, caplog):
-    from conftest import PASSWORD
+    from portal_testing import PASSWORD
 
     user = make_user()
     with caplog.at_level(logging.INFO):

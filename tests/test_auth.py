@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PASSWORD, make_app
+from portal_testing import PASSWORD, make_app
 
 
 def _cookie(client, name):

@@ -29,8 +29,8 @@ def test_migrations_are_one_linear_history(app):
 def test_downgrade_to_base_and_back(tmp_path):
     """Every revision can be undone, so a failed deploy can be rolled back."""
     import sqlalchemy as sa
-    from conftest import make_app
     from flask_migrate import downgrade, upgrade
+    from portal_testing import make_app
 
     # A private database: downgrading the shared session database would break other tests.
     url = f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import PASSWORD, make_app
+from portal_testing import PASSWORD, make_app
 from test_notifications import Flaky, enrol, make_class, rows
 
 from portal.core import notifications, outbox

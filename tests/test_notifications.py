@@ -7,7 +7,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import make_app
+from portal_testing import make_app
 
 from portal.core import blocking, classes, notifications, outbox
 from portal.core.models import BlockedUser, Notification, User

@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import sys
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,20 +15,13 @@ from pathlib import Path
 import fake_backend
 import pytest
 from fake_backend import FAKE
+from portal_testing import PASSWORD, launch_chromium
 from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.extensions import db
 
-# live_stub / embed_stub. Appended, not prepended: test modules elsewhere do
-# `from conftest import ...` and must keep finding tests/conftest.py, not this file.
-sys.path.append(str(Path(__file__).resolve().parent))
-
-PASSWORD = "correct-horse-battery"
-CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -134,14 +125,10 @@ def live_server(database_url, tmp_path, live_plugins):
 def browser():
     # Module scope: a running sync Playwright holds an asyncio loop in this thread, which
     # would break later tests that run their own loop (aiortc, other Playwright tests).
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        if os.environ.get("PORTAL_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"Chromium is required but missing at {CHROMIUM}")
-        pytest.skip(f"Chromium not available at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

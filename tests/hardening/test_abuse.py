@@ -8,8 +8,8 @@ import uuid
 import zipfile
 
 import pytest
-from conftest import PASSWORD, make_app
 from content_utils import make_pdf
+from portal_testing import PASSWORD, make_app
 
 from portal.core import login_guard
 from portal.core.models import Media, Slide

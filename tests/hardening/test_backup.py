@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from conftest import make_app
 from hardening_backup import fill_every_table, snapshot
+from portal_testing import make_app
 
 from portal.core.models import User
 from portal.extensions import db

@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, make_app, missing_service
 from fake_backend import FAKE
 from hardening_services import ThrowawayPostgres, ThrowawayRedis
+from portal_testing import PASSWORD, make_app, missing_service
 
 from portal.core import classes, users
 from portal.core.models import Class, Meeting, Schedule

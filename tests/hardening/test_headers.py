@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PASSWORD, make_app
+from portal_testing import PASSWORD, make_app
 
 SAMPLE_ARGS = {"token": "not-a-real-token", "room": "no-such-room", "filename": "missing.js", "kind": "room",
                "action": "created", "session_id": "x"}

@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-from conftest import PASSWORD, make_app
 from content_utils import make_pdf
+from portal_testing import PASSWORD, make_app
 
 from portal.core.models import BackendConfig
 from portal.extensions import db

@@ -1,39 +1,17 @@
-"""Fixtures for the BBB plugin: the core's fixtures (tests/conftest.py is not visible from
-plugins/, so it is loaded here under its own name), a running BBB simulator, a BBB backend
-configuration pointing at it, and a school whose class runs on it."""
+"""Fixtures for the BBB plugin (the core's fixtures come from portal_testing, registered by
+the root conftest.py): a running BBB simulator, a BBB backend configuration pointing at it,
+and a school whose class runs on it."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from bbb_simulator import BBBSimulator
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-sys.path.insert(0, str(HERE))
-
-_spec = importlib.util.spec_from_file_location("portal_core_test_fixtures", ROOT / "tests" / "conftest.py")
-core_fixtures = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = core_fixtures
-_spec.loader.exec_module(core_fixtures)
-
-from bbb_simulator import BBBSimulator  # noqa: E402
-
-from portal.core.types import utcnow  # noqa: E402
-from portal.extensions import db  # noqa: E402
-
-# Re-exported so pytest registers them for this directory.
-database_url = core_fixtures.database_url
-redis_url = core_fixtures.redis_url
-app = core_fixtures.app
-client = core_fixtures.client
-make_user = core_fixtures.make_user
-login = core_fixtures.login
-Api = core_fixtures.Api
+from portal.core.types import utcnow
+from portal.extensions import db
 
 
 @pytest.fixture

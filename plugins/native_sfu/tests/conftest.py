@@ -1,42 +1,14 @@
-"""Fixtures for the SFU tests: the core's fixtures, plus real SFU worker processes."""
+"""Fixtures for the SFU tests: the core's fixtures (portal_testing, registered by the root
+conftest.py), plus real SFU worker processes."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-
-ROOT_TESTS = Path(__file__).resolve().parents[3] / "tests"
-sys.path.insert(0, str(ROOT_TESTS))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-
-def _core_fixtures():
-    # Load the core's tests/conftest.py under its own name ("conftest" is this file).
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("portal_core_conftest", ROOT_TESTS / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_core = _core_fixtures()
-app = _core.app
-client = _core.client
-database_url = _core.database_url
-fake_config = _core.fake_config
-login = _core.login
-make_user = _core.make_user
-redis_url = _core.redis_url
-school = _core.school
-
-from portal_native_sfu.channel import WorkerPool  # noqa: E402
+from portal_native_sfu.channel import WorkerPool
 
 # Fast failure detection so "vanished client" tests finish in seconds, not the 30 s defaults.
 FAST_WORKER_ARGS = ["--connect-timeout", "8", "--media-timeout", "3", "--consent-interval", "0.5",

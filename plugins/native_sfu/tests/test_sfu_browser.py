@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import threading
-from pathlib import Path
 
 import pytest
+from portal_testing import PASSWORD, launch_chromium
 from werkzeug.serving import make_server
 
-CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+# On top of the shared CHROMIUM_ARGS: a fake camera and microphone, granted without asking.
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
     # Chromium hides host candidates behind mDNS names that aiortc cannot resolve offline.
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",
@@ -30,16 +28,10 @@ def live_server(app):
 
 
 def _browser(playwright):
-    if not Path(CHROMIUM).exists():
-        from portal_core_conftest import missing_service
-
-        missing_service(f"Chromium at {CHROMIUM}")
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    return launch_chromium(playwright, *MEDIA_ARGS)
 
 
 def _sign_in(browser, base: str, email: str):
-    from portal_core_conftest import PASSWORD
-
     context = browser.new_context(permissions=["camera", "microphone"])
     page = context.new_page()
     page.goto(f"{base}/login")

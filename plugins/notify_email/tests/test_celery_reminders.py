@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from hardening_services import ThrowawayRedis
-from portal_core_test_fixtures import _wipe as wipe
-from portal_core_test_fixtures import make_app, missing_service
+from portal_testing import make_app, missing_service, wipe_database
 from smtp_double import SmtpDouble
 
 from portal.core import blocking, classes, notifications, users
@@ -104,7 +103,7 @@ def running_portal(database_url: str, redis_url: str, tmp_path: Path):
         smtp.stop()
         db.session.remove()
         ctx.pop()
-        wipe(app)
+        wipe_database(app)
         with contextlib.suppress(Exception):
             _clean_redis(redis_url)
 

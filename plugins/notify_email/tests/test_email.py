@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from portal_core_test_fixtures import PASSWORD, make_app, sign_in
-from portal_core_test_fixtures import _wipe as wipe
+from portal_testing import PASSWORD, make_app, sign_in, wipe_database
 from smtp_double import SmtpDouble, self_signed_cert
 
 from portal.core import classes, notifications, users
@@ -33,7 +32,7 @@ def app_factory(database_url, tmp_path):
     for app, ctx in made:
         db.session.remove()
         ctx.pop()
-        wipe(app)
+        wipe_database(app)
 
 
 def _reminder_for(email="student@tests.school", title="Biology", offsets=(15,)):

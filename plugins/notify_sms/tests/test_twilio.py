@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from portal_core_test_fixtures import PASSWORD, make_app, sign_in
-from portal_core_test_fixtures import _wipe as wipe
 from portal_notify_sms.segments import fit, is_gsm7, segment_count, units
+from portal_testing import PASSWORD, make_app, sign_in, wipe_database
 from twilio_double import TwilioDouble
 
 from portal.core import classes, notifications, users
@@ -37,7 +36,7 @@ def sms_app(database_url, tmp_path, twilio):
     yield app
     db.session.remove()
     ctx.pop()
-    wipe(app)
+    wipe_database(app)
 
 
 def _class_with_sms_student(phone="+33612345678", title="Chemistry"):

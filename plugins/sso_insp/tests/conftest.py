@@ -3,24 +3,17 @@ and a real JWKS server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from fake_backend import FAKE
+from insp_tokens import BASE_CONFIG
+from jwks_server import JwksServer
+from portal_testing import make_app, wipe_database
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
-
-# The core's session fixtures (database_url) and app builder, shared with the core suite.
-from conftest import FAKE, PASSWORD, _wipe, database_url, login, make_app, make_user  # noqa: E402, F401
-from insp_tokens import BASE_CONFIG  # noqa: E402
-from jwks_server import JwksServer  # noqa: E402
-
-from portal.extensions import db  # noqa: E402
+from portal.extensions import db
 
 
 @pytest.fixture
-def make_sso_app(database_url, tmp_path):  # noqa: F811 (the core fixture, by name)
+def make_sso_app(database_url, tmp_path):
     """Build an app with the insp settings plus `overrides`, pushed as the current app."""
     made = []
 
@@ -37,7 +30,7 @@ def make_sso_app(database_url, tmp_path):  # noqa: F811 (the core fixture, by na
     for application, ctx in reversed(made):
         db.session.remove()
         ctx.pop()
-        _wipe(application)
+        wipe_database(application)
 
 
 @pytest.fixture

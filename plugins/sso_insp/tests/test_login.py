@@ -10,7 +10,6 @@ import time
 
 import jwt
 import pytest
-from conftest import PASSWORD
 from insp_tokens import (
     AUDIENCE,
     ISSUER,
@@ -22,6 +21,7 @@ from insp_tokens import (
     rs_token,
     rsa_key,
 )
+from portal_testing import PASSWORD
 
 from portal.core.models import AuditLog, SsoToken, User, UserIdentity
 from portal.extensions import db

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-from conftest import PASSWORD
 from insp_tokens import AUDIENCE, ISSUER, LINK_URL, SECRET, hs_token, public_pem, rsa_key
+from portal_testing import PASSWORD
 
 from portal.core.models import AuditLog, SsoToken, User
 from portal.core.types import utcnow
