@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/portal serve --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
-	$(BIN)/ruff check portal plugins tests bench
+	$(BIN)/ruff check portal plugins tests bench conftest.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # CI: real PostgreSQL, Redis and Chromium; a missing service fails instead of skipping.
@@ -40,7 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check portal plugins tests bench
+	$(BIN)/ruff check portal plugins tests bench conftest.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -4,8 +4,7 @@ one plugin's tests or one file. pytest allows `pytest_plugins` only in this root
 
 The test helper folders go on sys.path here so their modules import by plain name
 (`from portal_testing import make_app`, `from smtp_double import SmtpDouble`, ...); with
---import-mode=importlib pytest itself adds none of them. tests/ comes first so that
-`import conftest` still finds tests/conftest.py (the root is on sys.path under `python -m pytest`)."""
+--import-mode=importlib pytest itself adds none of them."""
 
 from __future__ import annotations
 

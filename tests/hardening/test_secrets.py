@@ -9,39 +9,26 @@ stdout/stderr, then greps the capture for each secret.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+from bbb_simulator import BBBSimulator
 from content_utils import make_pdf
 from portal_testing import PASSWORD, make_app
 
 from portal.core.models import BackendConfig
 from portal.extensions import db
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture
 def bbb_sim():
-    simulator = _load("hardening_bbb_simulator", ROOT / "plugins/bbb_backend/tests/bbb_simulator.py").BBBSimulator(
-        secret="bbb-secret-" + uuid.uuid4().hex)
+    simulator = BBBSimulator(secret="bbb-secret-" + uuid.uuid4().hex)
     yield simulator
     simulator.close()
 

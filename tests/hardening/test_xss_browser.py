@@ -19,13 +19,11 @@ import time
 from datetime import timedelta
 
 import pytest
-from conftest import PASSWORD, make_app
+from portal_testing import PASSWORD, launch_chromium, make_app
 from werkzeug.serving import make_server
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 PAYLOADS = [
     "<script>window.__xss=1</script>",
     '"><img src=x onerror="window.__xss=2">',
@@ -112,7 +110,7 @@ def page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             context = browser.new_context()
             context.set_default_timeout(15_000)
