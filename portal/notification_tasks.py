@@ -4,14 +4,10 @@ row per task for a retry with its own countdown."""
 
 from __future__ import annotations
 
-import logging
-
 from celery import Celery
 
 SEND_TASK = "portal.notifications.send"
 SEND_MANY_TASK = "portal.notifications.send_many"
-
-log = logging.getLogger(__name__)
 
 
 def register(celery_app: Celery) -> None:
@@ -43,15 +39,10 @@ def register(celery_app: Celery) -> None:
         from portal.core import notifications
         from portal.extensions import db
 
-        for notification_id in notification_ids:
-            try:
-                outcome = notifications.deliver(notification_id)
-            except Exception:
-                # One broken row must not hold up the others; its lease brings it back.
-                db.session.rollback()
-                log.exception("delivering notification %s failed", notification_id)
-                continue
-            finally:
-                db.session.remove()
+        try:
+            outcomes = notifications.deliver_each(notification_ids)
+        finally:
+            db.session.remove()
+        for notification_id, outcome in outcomes:
             if outcome.action == "retry":
                 send_notification.apply_async((notification_id,), countdown=outcome.retry_in)

@@ -500,14 +500,7 @@ def dispatch_due(now: datetime | None = None, fan_out: FanOut | None = None, max
             for chunk in _chunks(ids):
                 send(chunk)
         else:
-            for notification_id in ids:
-                try:
-                    outcome = deliver(notification_id, inline=True)
-                except Exception:
-                    # One broken row must not hold up the others; its lease brings it back.
-                    db.session.rollback()
-                    log.exception("delivering notification %s failed", notification_id)
-                    continue
+            for notification_id, outcome in deliver_each(ids, inline=True):
                 if outcome.action == "retry":
                     log.info("notification %s will be retried", notification_id)
         if len(ids) < batch:
@@ -523,6 +516,19 @@ def dispatch_due(now: datetime | None = None, fan_out: FanOut | None = None, max
 class Outcome:
     action: str  # sent | failed | cancelled | released | skipped | retry
     retry_in: float | None = None
+
+
+def deliver_each(notification_ids: Iterable[int], *, inline: bool = False) -> list[tuple[int, Outcome]]:
+    """`deliver` several rows in turn; returns each delivered row's outcome."""
+    outcomes = []
+    for notification_id in notification_ids:
+        try:
+            outcomes.append((notification_id, deliver(notification_id, inline=inline)))
+        except Exception:
+            # One broken row must not hold up the others; its lease brings it back.
+            db.session.rollback()
+            log.exception("delivering notification %s failed", notification_id)
+    return outcomes
 
 
 def notifier_for(channel: str) -> Notifier:

@@ -15,7 +15,7 @@ from pathlib import Path
 import fake_backend
 import pytest
 from fake_backend import FAKE
-from portal_testing import PASSWORD, launch_chromium
+from portal_testing import PASSWORD, launch_chromium, wipe_database
 from werkzeug.serving import make_server
 
 from portal import create_app
@@ -113,12 +113,7 @@ def live_server(database_url, tmp_path, live_plugins):
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        with app.app_context():
-            db.session.remove()
-            with db.engine.begin() as conn:
-                for table in reversed(db.metadata.sorted_tables):
-                    conn.execute(table.delete())
-            db.engine.dispose()
+        wipe_database(app)
 
 
 @pytest.fixture(scope="module")
