@@ -13,6 +13,7 @@ SEND_MANY_TASK = "portal.notifications.send_many"
 def register(celery_app: Celery) -> None:
     @celery_app.task(
         name=SEND_TASK,
+        shared=False,  # see portal.tasks.celery_init_app
         bind=True,
         ignore_result=True,
         # Acknowledged after it ran: a worker that dies mid-task leaves the message to be
@@ -34,7 +35,8 @@ def register(celery_app: Celery) -> None:
             raise self.retry(countdown=outcome.retry_in)
         return outcome.action
 
-    @celery_app.task(name=SEND_MANY_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+    @celery_app.task(name=SEND_MANY_TASK, shared=False, ignore_result=True, acks_late=True,
+                     reject_on_worker_lost=True)
     def send_notifications(notification_ids: list[int]) -> None:
         from portal.core import notifications
         from portal.extensions import db

@@ -79,7 +79,9 @@ def celery_init_app(app: Flask) -> Celery:
     )
     celery_app.set_default()
 
-    @celery_app.task(name="portal.periodic", ignore_result=True)
+    # shared=False: Celery's default adds every task to every Celery app created later in
+    # the process, where its closure would run with this Flask app, not that one.
+    @celery_app.task(name="portal.periodic", ignore_result=True, shared=False)
     def periodic(name: str) -> None:
         run_job(name)
 
