@@ -11,9 +11,12 @@ which turns every missing service into a failure."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import threading
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import fake_backend
 import pytest
 import sqlalchemy as sa
 from fake_backend import FAKE
+from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.core.types import utcnow
@@ -230,3 +234,39 @@ def launch_chromium(playwright, *extra_args: str, **options):
         missing_service(f"Chromium at {CHROMIUM}")
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                       args=[*CHROMIUM_ARGS, *extra_args], **options)
+
+
+@pytest.fixture
+def page():
+    """A Chromium page (15 s default timeout) in a fresh browser of its own."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            context = browser.new_context()
+            context.set_default_timeout(15_000)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """`app` over real HTTP on 127.0.0.1 (an ephemeral port) from a thread; yields its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="test-portal", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def portal_url(app) -> Iterator[str]:
+    """The `app` fixture served over real HTTP, for browsers, scripts and other processes."""
+    with serving(app) as url:
+        yield url

@@ -11,7 +11,6 @@ import pytest
 import socketio
 from flask_jwt_extended import create_access_token, create_refresh_token
 from live_client import LiveClient, close_all
-from werkzeug.serving import make_server
 
 from portal.core import blocking, classes
 from portal.core.models import ChatMessage, PollVote
@@ -20,23 +19,13 @@ from portal.extensions import db
 
 
 @pytest.fixture
-def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-
-
-@pytest.fixture
-def connect(live_server, app):
+def connect(portal_url, app):
     clients: list[LiveClient] = []
 
     def factory(user=None, *, token: str | None = None, join: int | None = None) -> LiveClient:
         if user is not None and token is None:
             token = create_access_token(identity=str(user.id), additional_claims={"role": user.role})
-        client = LiveClient(live_server, token, origin=app.config["BASE_URL"],
+        client = LiveClient(portal_url, token, origin=app.config["BASE_URL"],
                             name=user.name if user is not None else "anonymous")
         clients.append(client)
         client.connect()
@@ -49,8 +38,8 @@ def connect(live_server, app):
     close_all(clients)
 
 
-def _refused(live_server, app, token, origin=None) -> LiveClient:
-    client = LiveClient(live_server, token, origin=origin or app.config["BASE_URL"])
+def _refused(portal_url, app, token, origin=None) -> LiveClient:
+    client = LiveClient(portal_url, token, origin=origin or app.config["BASE_URL"])
     with pytest.raises(socketio.exceptions.ConnectionError):
         client.connect()
     return client
@@ -102,17 +91,17 @@ def test_history_on_join_is_paged(school, connect):
     assert [m["body"] for m in oldest["messages"]] == ["m0"] and oldest["has_more"] is False
 
 
-def test_a_client_without_a_valid_token_cannot_connect(school, live_server, app):
-    assert _refused(live_server, app, None).connect_error["data"]["code"] == "not_authenticated"
-    assert _refused(live_server, app, "not-a-jwt").connect_error["data"]["code"] == "invalid_token"
+def test_a_client_without_a_valid_token_cannot_connect(school, portal_url, app):
+    assert _refused(portal_url, app, None).connect_error["data"]["code"] == "not_authenticated"
+    assert _refused(portal_url, app, "not-a-jwt").connect_error["data"]["code"] == "invalid_token"
     expired = create_access_token(identity=str(school.student.id), expires_delta=timedelta(seconds=-5))
-    assert _refused(live_server, app, expired).connect_error["data"]["code"] == "invalid_token"
+    assert _refused(portal_url, app, expired).connect_error["data"]["code"] == "invalid_token"
     refresh = create_refresh_token(identity=str(school.student.id))
-    assert _refused(live_server, app, refresh).connect_error["data"]["code"] == "invalid_token"
+    assert _refused(portal_url, app, refresh).connect_error["data"]["code"] == "invalid_token"
     school.student.is_active = False
     db.session.commit()
     disabled = create_access_token(identity=str(school.student.id))
-    assert _refused(live_server, app, disabled).connect_error["data"]["code"] == "not_authenticated"
+    assert _refused(portal_url, app, disabled).connect_error["data"]["code"] == "not_authenticated"
 
 
 def test_signing_out_stops_an_open_socket(school, connect, client):
@@ -130,9 +119,9 @@ def test_signing_out_stops_an_open_socket(school, connect, client):
     assert refused["ok"] is False and refused["error"]["code"] == "not_authenticated"
 
 
-def test_a_foreign_origin_cannot_open_the_socket(school, live_server, app):
+def test_a_foreign_origin_cannot_open_the_socket(school, portal_url, app):
     token = create_access_token(identity=str(school.student.id))
-    _refused(live_server, app, token, origin="https://evil.example")
+    _refused(portal_url, app, token, origin="https://evil.example")
 
 
 def test_another_class_room_cannot_be_joined(school, connect, make_user):

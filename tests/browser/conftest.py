@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,8 +14,7 @@ from pathlib import Path
 import fake_backend
 import pytest
 from fake_backend import FAKE
-from portal_testing import PASSWORD, launch_chromium, wipe_database
-from werkzeug.serving import make_server
+from portal_testing import PASSWORD, launch_chromium, serving, wipe_database
 
 from portal import create_app
 from portal.extensions import db
@@ -103,16 +101,11 @@ def live_server(database_url, tmp_path, live_plugins):
         # object and switch rate limiting off for every later app in the session.
         "LOGIN_RATE_LIMIT": "1000 per minute",
     })
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app.config["BASE_URL"] = url
-    thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)
-    thread.start()
     try:
-        yield LiveServer(app=app, url=url)
+        with serving(app) as url:
+            app.config["BASE_URL"] = url
+            yield LiveServer(app=app, url=url)
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         wipe_database(app)
 
 

@@ -14,13 +14,11 @@ PAGES.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from portal_testing import PASSWORD, launch_chromium, make_app
-from werkzeug.serving import make_server
+from portal_testing import PASSWORD, make_app, serving
 
 pytestmark = pytest.mark.browser
 
@@ -95,28 +93,8 @@ def portal(database_url, tmp_path, make_user):
         ids = _seed_classroom(teacher, student, admin)
         people = {"teacher": teacher.email, "student": student.email, "admin": admin.email, **ids}
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", people
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        try:
-            context = browser.new_context()
-            context.set_default_timeout(15_000)
-            yield context.new_page()
-        finally:
-            browser.close()
+    with serving(app) as url:
+        yield url, people
 
 
 def _sign_in(page, base, email, password=PASSWORD):

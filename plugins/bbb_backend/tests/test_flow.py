@@ -7,6 +7,7 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+from portal_testing import serving
 
 from portal.core.models import Attendance, Meeting, Recording, Slide
 from portal.extensions import db
@@ -469,13 +470,8 @@ def test_status_reports_attendees_and_the_end(school, login, sim):
 
 def test_callbacks_over_real_http_to_a_running_portal(app, school, login, sim):
     """No test client in between: the simulator calls a real portal HTTP server back."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    app.config["BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(app) as url:
+        app.config["BASE_URL"] = url
         login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start")
         meeting = db.session.execute(db.select(Meeting)).scalar_one()
         meeting_pk, bbb_id = meeting.id, meeting.backend_meeting_id
@@ -487,9 +483,6 @@ def test_callbacks_over_real_http_to_a_running_portal(app, school, login, sim):
         assert [(method, status) for method, _, status in delivered] == [("GET", 200), ("POST", 200)]
         assert db.session.get(Meeting, meeting_pk).status == "ended"
         assert _count(Recording) == 1
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def test_teacher_publishes_unpublishes_and_deletes_through_the_portal(school, login, sim, callbacks_to_portal):

@@ -7,11 +7,9 @@ import json
 import os
 import re
 import subprocess
-import threading
 import uuid
 from pathlib import Path
 
-import pytest
 from jitsi_fakes import MP4, FakeJitsiServer
 from jitsi_testkit import (
     UPLOAD_TOKEN,
@@ -130,20 +128,7 @@ def _finalize_script() -> str:
     return re.search(r"```bash\n(.*?)```", block, re.S).group(1)
 
 
-@pytest.fixture
-def live_portal(app):
-    """The portal served over real HTTP on 127.0.0.1, for scripts that use curl."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
-def test_documented_finalize_script_uploads_a_jibri_recording(jitsi_school, login, live_portal, tmp_path):
+def test_documented_finalize_script_uploads_a_jibri_recording(jitsi_school, login, portal_url, tmp_path):
     meeting = start_class(jitsi_school, login)
     script = tmp_path / "finalize.sh"
     script.write_text(_finalize_script())
@@ -156,7 +141,7 @@ def test_documented_finalize_script_uploads_a_jibri_recording(jitsi_school, logi
             {"meeting_url": f"https://meet.school.test/{meeting.backend_meeting_id}", "participants": []}))
         return directory
 
-    env = {"PATH": os.environ["PATH"], "PORTAL_URL": live_portal, "PORTAL_UPLOAD_ENV": str(tmp_path / "none.env")}
+    env = {"PATH": os.environ["PATH"], "PORTAL_URL": portal_url, "PORTAL_UPLOAD_ENV": str(tmp_path / "none.env")}
     refused_dir = recording_dir(f"refused{uuid.uuid4().hex[:6]}")
     refused = subprocess.run(["bash", str(script), str(refused_dir)], env={**env, "PORTAL_UPLOAD_TOKEN": "wrong-token-0123456789"},
                              capture_output=True, text=True, timeout=60)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from portal_testing import PASSWORD, launch_chromium
-from werkzeug.serving import make_server
 
 # On top of the shared CHROMIUM_ARGS: a fake camera and microphone, granted without asking.
 MEDIA_ARGS = [
@@ -15,16 +12,6 @@ MEDIA_ARGS = [
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",
 ]
-
-
-@pytest.fixture
-def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
 
 
 def _browser(playwright):
@@ -43,7 +30,7 @@ def _sign_in(browser, base: str, email: str):
 
 
 @pytest.mark.browser
-def test_teacher_camera_published_from_one_page_plays_in_another(sfu, login, live_server):
+def test_teacher_camera_published_from_one_page_plays_in_another(sfu, login, portal_url):
     from playwright.sync_api import sync_playwright
 
     started = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/start")
@@ -52,14 +39,14 @@ def test_teacher_camera_published_from_one_page_plays_in_another(sfu, login, liv
     with sync_playwright() as playwright:
         browser = _browser(playwright)
         try:
-            teacher = _sign_in(browser, live_server, sfu.teacher.email)
-            teacher.goto(f"{live_server}/sfu/rooms/{room}")
+            teacher = _sign_in(browser, portal_url, sfu.teacher.email)
+            teacher.goto(f"{portal_url}/sfu/rooms/{room}")
             teacher.click("[data-action=camera]")
             teacher.wait_for_function(
                 "() => document.querySelector('.sfu-status').textContent === 'You are live'", timeout=30_000)
 
-            student = _sign_in(browser, live_server, sfu.student.email)
-            student.goto(f"{live_server}/sfu/rooms/{room}")
+            student = _sign_in(browser, portal_url, sfu.student.email)
+            student.goto(f"{portal_url}/sfu/rooms/{room}")
             # The student's page lists the teacher's stream, watches it over WHEP and the
             # <video> advances through decoded frames of the fake camera.
             student.wait_for_selector(".sfu-remote video", timeout=30_000)

@@ -13,8 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from insp_tokens import hs_token
-from portal_testing import launch_chromium
-from werkzeug.serving import make_server
+from portal_testing import serving
 
 pytestmark = pytest.mark.browser
 
@@ -49,31 +48,13 @@ def sites(make_sso_app):
     insp = InspSite()
     insp.thread.start()
     app = make_sso_app(SSO_INSP_LOGOUT_URL=insp.base + "/logout")
-    portal = make_server("127.0.0.1", 0, app, threaded=True)
-    portal_thread = threading.Thread(target=portal.serve_forever, daemon=True)
-    portal_thread.start()
     try:
-        yield insp, f"http://127.0.0.1:{portal.server_port}"
+        with serving(app) as portal_url:
+            yield insp, portal_url
     finally:
-        portal.shutdown()
-        portal_thread.join(timeout=5)
         insp.httpd.shutdown()
         insp.httpd.server_close()
         insp.thread.join(timeout=5)
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        try:
-            context = browser.new_context()
-            context.set_default_timeout(15_000)
-            yield context.new_page()
-        finally:
-            browser.close()
 
 
 def test_cross_site_form_post_signs_in_and_logout_returns_to_insp(sites, page):
