@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from portal.core import users
 from portal.core.errors import PortalError
@@ -14,16 +13,9 @@ from portal.web.session import (
     safe_next_path,
     start_browser_session,
 )
+from portal.web.support import page_user
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
-
-
-def page_user():
-    try:
-        verify_jwt_in_request(optional=True)
-    except Exception:
-        return None
-    return get_current_user()
 
 
 @web.app_context_processor

@@ -93,6 +93,7 @@ def zone_names() -> tuple[str, ...]:
 
 
 def page_user():
+    """The signed-in user of a page request (cookie session), or None."""
     try:
         verify_jwt_in_request(optional=True)
     except Exception:
