@@ -34,6 +34,7 @@ from portal.core.models import (
 )
 from portal.core.registry import hook
 from portal.core.types import utcnow
+from portal.core.upsert import insert_with_conflicts
 from portal.extensions import db
 from portal.plugins.types import (
     BackendError,
@@ -354,7 +355,8 @@ def mark_meeting_ended(meeting: Meeting) -> bool:
 
 def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, source: str, left: bool = False) -> None:
     now = utcnow()
-    if user_id is not None and _upsert_attendance(meeting.id, user_id, name, source, now, left):
+    if user_id is not None:
+        _upsert_attendance(meeting.id, user_id, name, source, now, left)
         return
     row = db.session.execute(
         db.select(Attendance).filter_by(meeting_id=meeting.id, user_id=user_id, display_name=name)
@@ -373,17 +375,10 @@ def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, sourc
     row.left_at = now if left else None
 
 
-def _upsert_attendance(meeting_id: int, user_id: int, name: str, source: str, now: datetime, left: bool) -> bool:
+def _upsert_attendance(meeting_id: int, user_id: int, name: str, source: str, now: datetime, left: bool) -> None:
     """One statement for a known user's join or leave (a storm of joins costs one write each).
     Guests (no user id) go the long way: NULLs never conflict in a unique index."""
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the portal supports PostgreSQL and SQLite
-        return False
-    statement = insert(Attendance).values(
+    statement = insert_with_conflicts(Attendance).values(
         meeting_id=meeting_id, user_id=user_id, display_name=name, source=source,
         first_joined_at=now, last_seen_at=now, left_at=now if left else None,
     )
@@ -391,7 +386,6 @@ def _upsert_attendance(meeting_id: int, user_id: int, name: str, source: str, no
         index_elements=["meeting_id", "user_id", "display_name"],
         set_={"last_seen_at": now, "left_at": now if left else None},
     ))
-    return True
 
 
 def store_recording(meeting: Meeting, info: RecordingInfo, *, storage_key: str | None = None) -> tuple[Recording, bool]:

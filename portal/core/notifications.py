@@ -49,6 +49,7 @@ from portal.core.models import (
     User,
 )
 from portal.core.types import utcnow
+from portal.core.upsert import insert_with_conflicts
 from portal.extensions import db
 from portal.plugins.types import Attachment, DeliveryResult, NotificationMessage, Notifier
 
@@ -141,20 +142,13 @@ def _insert_ignoring_duplicates(rows: list[dict[str, Any]]) -> None:
     """Insert notification rows; a row that already exists (same unique key) is left alone."""
     if not rows:
         return
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the portal supports PostgreSQL and SQLite
-        raise RuntimeError(f"unsupported database {dialect}")
     now = utcnow()
     for start in range(0, len(rows), 1000):
         chunk = [
             {"status": PENDING, "attempts": 0, "created_at": now, "key": "", **row}
             for row in rows[start : start + 1000]
         ]
-        db.session.execute(insert(Notification).values(chunk).on_conflict_do_nothing())
+        db.session.execute(insert_with_conflicts(Notification).values(chunk).on_conflict_do_nothing())
 
 
 def _schedule_live(schedule: Schedule) -> bool:
