@@ -135,6 +135,9 @@ def test_admin_pages_show_the_failures_escaped(flaky, make_user, client):
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Chemistry" in html and "<script>alert(1)" not in html
     sent = client.get("/admin/notifications?status=sent")
     assert "Nothing here" in sent.get_data(as_text=True)
+    # Hand-edited addresses fall back to the default view instead of an error page.
+    odd = client.get("/admin/notifications?status=lost&channel=fax&page=abc")
+    assert odd.status_code == 200 and "421 4.7.0 Try again later" in odd.get_data(as_text=True)
 
 
 def test_an_empty_report_counts_every_status_at_zero(app, make_user, login):

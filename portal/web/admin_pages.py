@@ -39,6 +39,14 @@ def admin_backends(user: User):
     return render_template("admin/backends.html", user=user, types=types, configs=configs)
 
 
+def _page_number() -> int:
+    """?page=N of a paged list; anything else is the first page."""
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
 def _active_site_blocks(user_ids: list[int]) -> dict[int, BlockedUser]:
     if not user_ids:
         return {}
@@ -59,10 +67,7 @@ def admin_users(user: User):
     role = request.args.get("role") or None
     if role not in (None, "admin", "teacher", "student"):
         role = None
-    try:
-        page_no = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page_no = 1
+    page_no = _page_number()
     rows, total = users.list_users(user, role=role, query=q or None, limit=USERS_PER_PAGE,
                                    offset=(page_no - 1) * USERS_PER_PAGE)
     return render_template("admin/users.html", user=user, rows=rows, total=total, q=q, role=role,
@@ -82,10 +87,7 @@ def admin_notifications(user: User):
     channel = request.args.get("channel") or None
     if channel not in (None, "email", "sms"):
         channel = None
-    try:
-        page_no = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page_no = 1
+    page_no = _page_number()
     rows, total = notification_review.list_deliveries(
         user, status=None if status == "any" else status, channel=channel, limit=DELIVERIES_PER_PAGE,
         offset=(page_no - 1) * DELIVERIES_PER_PAGE)
