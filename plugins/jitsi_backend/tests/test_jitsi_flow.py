@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 from jitsi_fakes import FakeJitsiServer
 from jitsi_prosody_verifier import ProsodyConfig, TokenRejected, admit
-from jitsi_testkit import APP_SECRET, self_hosted_settings, use_jitsi
+from jitsi_testkit import APP_SECRET, rsa_pair, self_hosted_settings, use_jitsi
 
 from portal.core.models import Meeting
 from portal.extensions import db
@@ -87,7 +87,7 @@ def test_ending_the_class_destroys_the_room_through_mod_muc_end_meeting(school, 
 
 def test_a_rejected_system_token_does_not_keep_the_class_running(school, login, system_keys):
     private, _ = system_keys
-    _, other_public = __import__("jitsi_testkit").rsa_pair()
+    _, other_public = rsa_pair()
     prosody = ProsodyConfig(algorithm="RS256", key=other_public, accepted_issuers=["portal"])
     with FakeJitsiServer(end_meeting_config=prosody) as jitsi:
         use_jitsi(school, self_hosted_settings(end_meeting_url=f"{jitsi.base_url}/end-meeting",
