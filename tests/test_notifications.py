@@ -11,6 +11,7 @@ from portal_testing import make_app
 
 from portal.core import blocking, classes, notifications, outbox
 from portal.core.models import BlockedUser, Notification, User
+from portal.core.notifications import rate_limit
 from portal.core.types import utcnow
 from portal.extensions import db
 from portal.plugins import DeliveryResult, hookimpl
@@ -377,6 +378,8 @@ def test_in_process_scheduler_runs_the_same_dispatch(database_url, tmp_path, mak
 def test_rate_limit_is_per_provider(app):
     app.config["NOTIFY_RATE_LIMITS"] = "outbox=2"
     email, sms = notifications.notifier_for("email"), notifications.notifier_for("sms")
+    now = time.time()
+    rate_limit.limiter().clock = lambda: now  # one window: the third message must wait
     waits = [notifications.rate_limit_wait(email) for _ in range(3)]
     assert waits[:2] == [0.0, 0.0] and 0 < waits[2] <= 1.01
     app.config["NOTIFY_RATE_LIMITS"] = ""
@@ -388,12 +391,14 @@ def test_rate_limit_is_shared_through_redis(database_url, tmp_path, redis_url):
     app = make_app(database_url, tmp_path, REDIS_URL=redis_url, NOTIFY_RATE_LIMITS="outbox=2")
     with app.app_context():
         email = notifications.notifier_for("email")
-        for _ in range(5):  # the counter is per second: redo a round that straddled two
-            second = int(time.time())
-            waits = [notifications.rate_limit_wait(email) for _ in range(3)]
-            if int(time.time()) == second:
-                break
+        # The counter is per second: all three messages in one (fixed) second.
+        one_second = float(int(time.time())) + 0.5
+        rate_limit.limiter().clock = lambda: one_second
+        waits = [notifications.rate_limit_wait(email) for _ in range(3)]
         assert waits[:2] == [0.0, 0.0] and 0 < waits[2] <= 1.01
+        # Another process's limiter (same Redis, same second) sees the counter full too.
+        other = rate_limit.ProviderRateLimiter(redis_url, clock=lambda: one_second)
+        assert other.wait("outbox", 2) > 0
 
 
 def test_rate_limit_falls_back_to_this_process_when_redis_is_down(database_url, tmp_path, make_user):
@@ -403,17 +408,15 @@ def test_rate_limit_falls_back_to_this_process_when_redis_is_down(database_url, 
                    NOTIFY_RATE_LIMITS="outbox=2")
     with app.app_context():
         email = notifications.notifier_for("email")
-        time.sleep(1.1)  # what earlier tests sent through this process's window has expired
-        for _ in range(5):
-            second = int(time.time())
-            waits = [notifications.rate_limit_wait(email) for _ in range(3)]
-            if int(time.time()) == second:
-                break
+        clock = rate_limit.limiter()
+        start = time.time()
+        clock.clock = lambda: start
+        waits = [notifications.rate_limit_wait(email) for _ in range(3)]
         # Still limited (two per second), and no reminder stopped by the missing counter.
         assert waits[:2] == [0.0, 0.0] and 0 < waits[2] <= 1.01
         teacher, student = make_user("teacher"), make_user("student")
         enrol(teacher, make_class(teacher, 10, offsets=(15,)), [student.id])
-        time.sleep(1.1)  # a fresh second: the window above is full
+        clock.clock = lambda: start + 1.5  # a fresh second: the window above is full
         [claimed] = notifications.claim_due()
         assert notifications.deliver(claimed).action == "sent"  # as the Celery task does it
         assert [r.status for r in rows(kind="reminder")] == ["sent"]

@@ -296,7 +296,7 @@ class Notification(db.Model):
     channel: Mapped[str] = mapped_column(String(16))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # pending -> claimed -> sending -> sent | failed ; pending | claimed -> cancelled
-    # (see portal/core/notifications.py: "sending" is never resent)
+    # (see portal/core/notifications/__init__.py: "sending" is never resent)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -16,10 +16,11 @@ from portal.core import access, audit
 from portal.core import notifications as notes
 from portal.core.errors import Conflict, NotFound
 from portal.core.models import Class, Notification, Schedule, User
+from portal.core.notifications import NotificationKind, NotificationStatus
 from portal.core.types import utcnow
 from portal.extensions import db
 
-STATUSES = (notes.PENDING, notes.CLAIMED, notes.SENDING, notes.SENT, notes.FAILED, notes.CANCELLED)
+STATUSES = tuple(NotificationStatus)
 RECENT = timedelta(days=7)
 
 
@@ -34,7 +35,7 @@ class DeliveryRow:
 
 
 def list_deliveries(
-    actor: User, *, status: str | None = notes.FAILED, channel: str | None = None,
+    actor: User, *, status: str | None = NotificationStatus.FAILED, channel: str | None = None,
     limit: int = 50, offset: int = 0,
 ) -> tuple[list[DeliveryRow], int]:
     """Notifications of every user, newest first, with who and which class they were for."""
@@ -85,7 +86,7 @@ def retry_delivery(actor: User, notification_id: int) -> Notification:
     row = db.session.get(Notification, notification_id)
     if row is None:
         raise NotFound("no such notification", code="notification_not_found")
-    if row.status != notes.FAILED:
+    if row.status != NotificationStatus.FAILED:
         raise Conflict(f"only a failed notification can be sent again; this one is {row.status}",
                        code="notification_not_failed")
     now = utcnow()
@@ -93,9 +94,9 @@ def retry_delivery(actor: User, notification_id: int) -> Notification:
     if reason is not None:
         raise Conflict(f"not sent again: {reason}", code="notification_not_wanted")
     previous_error = row.error
-    row.status, row.attempts, row.error, row.claimed_at = notes.PENDING, 0, None, None
+    row.status, row.attempts, row.error, row.claimed_at = NotificationStatus.PENDING, 0, None, None
     schedule = db.session.get(Schedule, row.schedule_id) if row.schedule_id else None
-    if row.kind == notes.REMINDER and row.key.isdigit() and schedule is not None:
+    if row.kind == NotificationKind.REMINDER and row.key.isdigit() and schedule is not None:
         # Back to its own due time (already past): a reminder's due time is how the
         # portal later recognises that its class moved.
         row.due_at = schedule.starts_at - timedelta(minutes=int(row.key))

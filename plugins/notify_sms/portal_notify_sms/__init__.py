@@ -133,10 +133,10 @@ def twilio_status():
     status = request.form.get("MessageStatus", "")
     error_code = request.form.get("ErrorCode")
     if status in ("delivered",):
-        notifications.record_provider_status("sms", sid, notifications.SENT)
+        notifications.record_provider_status("sms", sid, notifications.NotificationStatus.SENT)
     elif status in ("failed", "undelivered"):
         notifications.record_provider_status(
-            "sms", sid, notifications.FAILED, f"Twilio: {status}" + (f" (error {error_code})" if error_code else "")
+            "sms", sid, notifications.NotificationStatus.FAILED, f"Twilio: {status}" + (f" (error {error_code})" if error_code else "")
         )
     db.session.commit()
     return "", 204

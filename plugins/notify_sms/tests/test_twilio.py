@@ -120,7 +120,7 @@ def test_rate_limited_answer_is_retried_later_and_a_bad_number_fails_for_good(sm
     db.session.execute(db.delete(Notification))
     twilio.fail_next = [(400, 21211, "Invalid 'To' Phone Number: +33612345678")]
     schedule = db.session.execute(db.select(Schedule)).scalar_one()
-    notifications.queue_notice(notifications.CLASS_STARTED, schedule, schedule.klass)
+    notifications.queue_notice(notifications.NotificationKind.CLASS_STARTED, schedule, schedule.klass)
     db.session.commit()
     notifications.dispatch_due()
     row = _row()

@@ -1,0 +1,185 @@
+"""Composition: the subject, text, HTML and calendar attachment of one row, and the signed
+unsubscribe links every message carries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from portal.core.errors import NotFound
+from portal.core.models import Class, Notification, Recording, Schedule, User
+from portal.core.notifications.planning import upcoming_occurrences
+from portal.core.notifications.states import CHANNELS
+from portal.core.notifications.states import NotificationKind as Kind
+from portal.core.notifications.states import NotificationStatus as Status
+from portal.core.types import utcnow
+from portal.extensions import db
+from portal.plugins.types import Attachment, NotificationMessage
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="portal.unsubscribe")
+
+
+def unsubscribe_token(user: User, channel: str) -> str:
+    return _serializer().dumps({"u": user.id, "c": channel})
+
+
+def unsubscribe_url(user: User, channel: str) -> str:
+    return f"{current_app.config['BASE_URL'].rstrip('/')}/unsubscribe/{unsubscribe_token(user, channel)}"
+
+
+def read_unsubscribe_token(token: str) -> tuple[User, str]:
+    try:
+        data = _serializer().loads(token)
+        user = db.session.get(User, int(data["u"]))
+        channel = str(data["c"])
+    except (BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise NotFound("this unsubscribe link is not valid", code="invalid_token") from exc
+    if user is None or channel not in CHANNELS:
+        raise NotFound("this unsubscribe link is not valid", code="invalid_token")
+    return user, channel
+
+
+def unsubscribe(token: str) -> tuple[User, str]:
+    """Turn one channel off for the user the signed link names; cancel what is pending."""
+    from portal.core import audit
+
+    user, channel = read_unsubscribe_token(token)
+    if channel == "email":
+        user.notify_email = False
+    else:
+        user.notify_sms = False
+    db.session.execute(
+        sa.update(Notification)
+        .where(Notification.user_id == user.id, Notification.channel == channel,
+               Notification.status == Status.PENDING)
+        .values(status=Status.CANCELLED, error=f"the user turned {channel} notifications off")
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(user, "notifications.unsubscribe", "user", user.id, channel=channel)
+    return user, channel
+
+
+def _local(dt: datetime, tz_name: str) -> str:
+    local = dt.astimezone(ZoneInfo(tz_name))
+    return f"{local:%A %d %B %Y, %H:%M} ({tz_name})"
+
+
+def _ics(schedules: list[Schedule], cancelled: bool) -> Attachment:
+    """One VEVENT per occurrence; the UID is per occurrence, so a later move or
+    cancellation updates the very event an invitation or reminder put in the calendar."""
+    from icalendar import Calendar, Event
+
+    base = current_app.config["BASE_URL"].rstrip("/")
+    host = base.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "portal"
+    calendar = Calendar()
+    calendar.add("prodid", "-//Classroom portal//notifications//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "CANCEL" if cancelled else "REQUEST")
+    for schedule in schedules:
+        event = Event()
+        event.add("uid", f"schedule-{schedule.id}@{host}")
+        event.add("summary", schedule.klass.title)
+        event.add("dtstart", schedule.starts_at)
+        event.add("dtend", schedule.ends_at)
+        event.add("dtstamp", utcnow())
+        # Calendar clients apply an update only if SEQUENCE grows: minutes since 2020 always do.
+        event.add("sequence", int((utcnow().timestamp() - 1577836800) // 60))
+        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        event.add("url", f"{base}/")
+        if schedule.klass.description:
+            event.add("description", schedule.klass.description)
+        calendar.add_component(event)
+    method = "CANCEL" if cancelled else "REQUEST"
+    return Attachment(filename="class.ics", content_type=f"text/calendar; method={method}; charset=UTF-8",
+                      data=calendar.to_ical())
+
+
+SUBJECTS = {
+    Kind.REMINDER: "Reminder: {title} starts {when}",
+    Kind.CLASS_STARTED: "{title} has started: join now",
+    Kind.CLASS_CANCELLED: "Cancelled: {title} on {when}",
+    Kind.CLASS_MOVED: "Moved: {title} is now on {when}",
+    Kind.RECORDING_AVAILABLE: "Recording available: {title}",
+    Kind.CLASS_INVITATION: "You are enrolled in {title}: first class {when}",
+}
+
+
+def _relative(minutes: int) -> str:
+    if minutes <= 0:
+        return "now"
+    if minutes % 1440 == 0:
+        days = minutes // 1440
+        return "in 1 day" if days == 1 else f"in {days} days"
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return "in 1 hour" if hours == 1 else f"in {hours} hours"
+    return f"in {minutes} minutes"
+
+
+def compose(row: Notification) -> NotificationMessage:
+    """Subject, text, HTML and (for calendar changes) an .ics for one row."""
+    user = db.session.get(User, row.user_id)
+    schedule = db.session.get(Schedule, row.schedule_id) if row.schedule_id else None
+    recording = None
+    if row.kind == Kind.RECORDING_AVAILABLE and row.key.isdigit():
+        recording = db.session.get(Recording, int(row.key))
+    klass = schedule.klass if schedule else (db.session.get(Class, recording.class_id) if recording else None)
+    tz_name = user.timezone or (klass.timezone if klass else "UTC")
+    upcoming = upcoming_occurrences(klass.id) if klass is not None and row.kind == Kind.CLASS_INVITATION else []
+    base = current_app.config["BASE_URL"].rstrip("/")
+    context = {
+        "kind": row.kind,
+        "user": user,
+        "klass": klass,
+        "title": klass.title if klass else "your class",
+        "when": _local(schedule.starts_at, tz_name) if schedule else "",
+        "relative": _relative(int(row.key)) if row.kind == Kind.REMINDER and row.key.isdigit() else "",
+        "whole_series": row.kind == Kind.CLASS_CANCELLED and row.key == "class",
+        "occurrences": len(upcoming),
+        "recording": recording,
+        "portal_url": f"{base}/",
+        "join_url": f"{base}/",
+        "school_name": current_app.config.get("SCHOOL_NAME", ""),
+        "unsubscribe_url": unsubscribe_url(user, row.channel),
+        "channel": row.channel,
+    }
+    if recording is not None and recording.playback_url:
+        context["recording_url"] = recording.playback_url
+    subject = SUBJECTS[row.kind].format(**context)
+    env = current_app.jinja_env
+    if row.channel == "sms":
+        text = env.get_template("notifications/sms.txt").render(**context).strip()
+        html = None
+        recipient = user.phone or ""
+    else:
+        text = env.get_template("notifications/email.txt").render(**context)
+        html = env.get_template("notifications/email.html").render(**context)
+        recipient = user.email
+    attachments = []
+    if row.channel == "email" and schedule is not None and row.kind in (Kind.REMINDER, Kind.CLASS_MOVED, Kind.CLASS_CANCELLED):
+        attachments.append(_ics([schedule], cancelled=row.kind == Kind.CLASS_CANCELLED))
+    elif row.channel == "email" and klass is not None and row.kind == Kind.CLASS_INVITATION:
+        attachments.append(_ics(upcoming, cancelled=False))
+    return NotificationMessage(
+        channel=row.channel,
+        recipient=recipient,
+        subject=subject,
+        text=text,
+        html=html,
+        attachments=attachments,
+        notification_id=row.id,
+        metadata={
+            "kind": row.kind,
+            "unsubscribe_url": context["unsubscribe_url"],
+            "class_title": context["title"],
+            "schedule_id": row.schedule_id,
+            "user_id": user.id,
+            "school_name": context["school_name"],
+        },
+    )
