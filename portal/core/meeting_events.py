@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from portal.core import meetings
-from portal.core.models import Meeting, User
+from portal.core.models import Attendance, Meeting, User
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -75,6 +78,40 @@ def note_attendance(meeting: Meeting, *, user_id: int | None, name: str, source:
         user_id = None
     meetings.record_attendance(meeting, user_id=user_id, name=name[:200] or "Guest", source=source, left=left)
     db.session.commit()
+
+
+def note_visit(meeting: Meeting, *, user_id: int | None, name: str, joined_at: datetime,
+               left_at: datetime | None, source: str) -> None:
+    """Record a visit with the backend's own join and leave times (e.g. BBB's learning-analytics
+    data at meeting end), which are exact where sampling and receipt times are not.
+
+    The earliest known join stays (an earlier session of the same occurrence, a portal join
+    click); the backend's leave time replaces a sampled one. Repeating the same data changes
+    nothing. Unknown user ids count as guests. Commits.
+    """
+    if user_id is not None and db.session.get(User, user_id) is None:
+        user_id = None
+    name = name[:200] or "Guest"
+    for _ in range(2):  # a concurrent first insert of the same visit: update it instead
+        row = db.session.execute(
+            db.select(Attendance).where(
+                Attendance.meeting_id == meeting.id, Attendance.display_name == name,
+                Attendance.user_id == user_id if user_id is not None else Attendance.user_id.is_(None))
+        ).scalars().first()
+        if row is None:
+            db.session.add(Attendance(meeting_id=meeting.id, user_id=user_id, display_name=name, source=source,
+                                      first_joined_at=joined_at, last_seen_at=left_at or joined_at, left_at=left_at))
+        else:
+            row.first_joined_at = min(row.first_joined_at, joined_at)
+            row.last_seen_at = max(row.last_seen_at, left_at or joined_at)
+            row.left_at = left_at
+            row.source = source
+        try:
+            db.session.commit()
+            return
+        except IntegrityError:
+            db.session.rollback()
+    raise RuntimeError(f"cannot record the visit of {name!r} in meeting {meeting.id}")
 
 
 def backend_settings(backend: str) -> list[tuple[int, dict[str, Any]]]:
