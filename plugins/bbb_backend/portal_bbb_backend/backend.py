@@ -64,8 +64,9 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "type": "string", "enum": sorted(ALGORITHMS), "default": "sha256", "title": "Checksum algorithm",
             "description": "How API calls are signed. sha256 works everywhere; sha1 only for old servers. "
                            "sha384 and sha512 are accepted by BBB servers that allow them "
-                           "(supportedChecksumAlgorithms in bbb-web.properties), but some BBB-API servers and "
-                           "load balancers refuse sha384: run Test connection after choosing it"},
+                           "(supportedChecksumAlgorithms in bbb-web.properties), but some BBB-API servers "
+                           "refuse sha384 (Scalelite takes only sha1, sha256 and sha512): run Test connection "
+                           "after choosing it"},
         "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 60, "default": 10,
                             "description": "Longest wait for the server in one action (starting a class, a "
                                            "test), retries included"},

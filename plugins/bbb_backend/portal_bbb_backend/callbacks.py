@@ -49,13 +49,18 @@ def _meeting(meeting_id: str | None) -> Meeting | None:
 def meeting_ended():
     """BBB's meta_endCallbackUrl: GET ...?meetingID=..&token=..&recordingmarks=true|false."""
     meeting_id = request.args.get("meetingID", "")
+    token = request.args.get("token", "")
+    # Like the signed callbacks: the token first, so a forged call learns nothing of the meeting.
+    signers = {config_id for config_id, settings in meeting_events.backend_settings(NAME)
+               if hmac.compare_digest(token, end_callback_token(settings["secret"], meeting_id))}
+    if not signers:
+        raise NotAuthenticated("invalid end callback token", code="bad_callback_token")
     meeting = _meeting(meeting_id)
     if meeting is None:
         raise NotFound("no such meeting")
-    settings = meetings.settings_for_meeting(meeting)
-    expected = end_callback_token(settings["secret"], meeting_id)
-    if not hmac.compare_digest(request.args.get("token", ""), expected):
+    if meeting.backend_config_id not in signers:
         raise NotAuthenticated("invalid end callback token", code="bad_callback_token")
+    settings = meetings.settings_for_meeting(meeting)
     if meeting.status == MeetingState.ENDED.value:
         return jsonify(ended=True, changed=False)
     # The meetingID is reused when a class is restarted; a late callback of the previous

@@ -54,6 +54,18 @@ def test_a_badly_signed_recording_callback_is_401_whatever_the_meeting(school, l
     assert sim.calls("getRecordings") == []
 
 
+def test_a_forged_end_callback_is_401_whatever_the_meeting(school, login, sim, client):
+    from portal_bbb_backend.backend import end_callback_token
+
+    meeting = _ended_meeting(school, login)
+    for meeting_id in ("no-such-meeting", meeting.backend_meeting_id):
+        forged = client.get("/plugins/bbb/end", query_string={"meetingID": meeting_id, "token": "0" * 32})
+        assert forged.status_code == 401, meeting_id
+    real = client.get("/plugins/bbb/end", query_string={
+        "meetingID": "no-such-meeting", "token": end_callback_token(sim.secret, "no-such-meeting")})
+    assert real.status_code == 404
+
+
 # Item 8: test connection proves the secret with a call every BBB-API server answers.
 
 def test_test_connection_is_green_through_bbblb_which_fails_get_meetings(admin, sim):
@@ -112,7 +124,7 @@ def test_the_settings_help_warns_that_sha384_may_be_refused(admin):
 
 
 def test_a_server_refusing_sha384_is_named_by_test_connection(admin, sim):
-    sim.supported = ("sha1", "sha256", "sha512")
+    sim.supported = ("sha1", "sha256", "sha512")  # like Scalelite
     result = _test_connection(admin, _configure(admin, sim, checksum_algorithm="sha384"))
     assert result["ok"] is False
     assert "does not accept sha384" in result["message"]
