@@ -164,8 +164,8 @@ def _instant(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _visits(attendees: list[Any]) -> list[tuple[int | None, str, datetime, datetime | None]]:
-    """(user id, name, first join, last leave) of each attendee that has a join time."""
+def _visits(attendees: list[Any]) -> list[meeting_events.Visit]:
+    """First join and last leave of each attendee that has a join time."""
     visits = []
     for attendee in attendees:
         if not isinstance(attendee, dict):
@@ -176,8 +176,8 @@ def _visits(attendees: list[Any]) -> list[tuple[int | None, str, datetime, datet
             continue
         ext_user_id = str(attendee.get("ext_user_id") or "")
         name = str(attendee.get("name") or "").strip() or "Guest"
-        visits.append((int(ext_user_id) if ext_user_id.isdigit() else None, name, min(joins),
-                       max(leaves) if leaves else None))
+        visits.append(meeting_events.Visit(int(ext_user_id) if ext_user_id.isdigit() else None, name, min(joins),
+                                           max(leaves) if leaves else None))
     return visits
 
 
@@ -201,7 +201,5 @@ def learning_analytics():
         raise ValidationFailed("data.attendees is missing")
     visits = _visits(attendees)
     meeting = _signed_meeting(body["meeting_id"], signers)
-    for user_id, name, joined_at, left_at in visits:
-        meeting_events.note_visit(meeting, user_id=user_id, name=name, joined_at=joined_at, left_at=left_at,
-                                  source="bbb")
+    meeting_events.note_visits(meeting, visits, source="bbb")
     return jsonify(attendees=len(visits)), 200
