@@ -39,7 +39,8 @@ NON_IDEMPOTENT = frozenset({"insertDocument", "sendChatMessage", "putRecordingTe
 # Calls repeated after a *read* timeout, i.e. when the first request may still be running on the
 # server. Only reads: a create that timed out probably reached BBB (an identical create would
 # answer duplicateWarning, so it would be harmless, but a stalled server would get a second
-# create and the teacher would wait twice); the next click or the periodic sync finds the meeting.
+# create and the teacher would wait twice); the next click creates again (duplicateWarning if
+# the first one finished).
 REPEATABLE_AFTER_READ_TIMEOUT = frozenset({"version", "getMeetingInfo", "getMeetings", "isMeetingRunning",
                                            "getRecordings"})
 # No attempt is started with less than this left of the action's budget: it could only time out.
