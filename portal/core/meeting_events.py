@@ -8,11 +8,15 @@ deliveries of the same event cannot both claim it, and neither loses the other's
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from portal.core import meetings
-from portal.core.models import Meeting, User
+from portal.core.models import Attendance, Meeting, User
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -75,6 +79,57 @@ def note_attendance(meeting: Meeting, *, user_id: int | None, name: str, source:
         user_id = None
     meetings.record_attendance(meeting, user_id=user_id, name=name[:200] or "Guest", source=source, left=left)
     db.session.commit()
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One person's presence as the backend timed it: first join, last leave (None: still in)."""
+
+    user_id: int | None
+    name: str
+    joined_at: datetime
+    left_at: datetime | None
+
+
+def note_visits(meeting: Meeting, visits: Iterable[Visit], *, source: str) -> None:
+    """Record visits with the backend's own join and leave times (e.g. BBB's learning-analytics
+    data at meeting end), which are exact where sampling and receipt times are not.
+
+    The earliest known join stays (an earlier session of the same occurrence, a portal join
+    click); the backend's leave time replaces a sampled one. Repeating the same data changes
+    nothing. Unknown user ids count as guests. One transaction; commits.
+    """
+    visits = list(visits)
+    known = {u for (u,) in db.session.execute(
+        db.select(User.id).where(User.id.in_({v.user_id for v in visits if v.user_id is not None})))}
+    for _ in range(2):  # a concurrent delivery inserted the same rows first: update them instead
+        for visit in visits:
+            _note_visit(meeting, visit, visit.user_id if visit.user_id in known else None, source)
+        try:
+            db.session.commit()
+            return
+        except IntegrityError:
+            db.session.rollback()
+    raise RuntimeError(f"cannot record the visits of meeting {meeting.id}")
+
+
+def _note_visit(meeting: Meeting, visit: Visit, user_id: int | None, source: str) -> None:
+    name = visit.name[:200] or "Guest"
+    row = db.session.execute(
+        db.select(Attendance).where(
+            Attendance.meeting_id == meeting.id, Attendance.display_name == name,
+            Attendance.user_id == user_id if user_id is not None else Attendance.user_id.is_(None))
+    ).scalars().first()
+    if row is None:
+        db.session.add(Attendance(meeting_id=meeting.id, user_id=user_id, display_name=name, source=source,
+                                  first_joined_at=visit.joined_at, last_seen_at=visit.left_at or visit.joined_at,
+                                  left_at=visit.left_at))
+        db.session.flush()
+        return
+    row.first_joined_at = min(row.first_joined_at, visit.joined_at)
+    row.last_seen_at = max(row.last_seen_at, visit.left_at or visit.joined_at)
+    row.left_at = visit.left_at
+    row.source = source
 
 
 def backend_settings(backend: str) -> list[tuple[int, dict[str, Any]]]:

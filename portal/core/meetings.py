@@ -24,6 +24,7 @@ from portal.core.models import (
     BackendConfig,
     Class,
     ClassStatus,
+    Enrolment,
     Meeting,
     MeetingStatus,
     Recording,
@@ -33,6 +34,7 @@ from portal.core.models import (
     User,
 )
 from portal.core.registry import hook
+from portal.core.settings import get_setting
 from portal.core.types import utcnow
 from portal.core.upsert import insert_with_conflicts
 from portal.extensions import db
@@ -107,6 +109,9 @@ def _spec(schedule: Schedule, klass: Class, teacher: User) -> MeetingSpec:
         slides=_slide_refs(klass),
         portal_url=f"{base}/classes/{klass.id}",
         callback_urls={"base": base},
+        expected_participants=1 + db.session.execute(
+            db.select(db.func.count(Enrolment.id)).where(Enrolment.class_id == klass.id)).scalar_one(),
+        site_name=get_setting("school_name") or "",
     )
 
 

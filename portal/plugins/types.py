@@ -64,6 +64,9 @@ class MeetingSpec:
     # Absolute URLs on the portal the backend may call back (end, recording ready, events).
     callback_urls: Mapping[str, str] = field(default_factory=dict)
     portal_url: str = ""
+    # Enrolled students plus the teacher: load balancers place the meeting by its expected size.
+    expected_participants: int = 0
+    site_name: str = ""  # the school's name, as the admin set it
 
 
 @dataclass

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib.metadata
 import ipaddress
 import logging
+import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -42,9 +44,13 @@ BOOL_CREATE_PARAMS = (
     "lockSettingsDisablePublicChat", "lockSettingsDisableNote", "lockSettingsHideUserList",
     "lockSettingsLockOnJoin", "endWhenNoModerator",
 )
+# What BBB answers for a meeting it does not know (any more).
+GONE_KEYS = ("notFound", "invalidMeetingIdentifier")
 # Set by the portal itself; extra_create_params cannot override them.
 RESERVED_PARAMS = frozenset({"meetingID", "name", "record", "checksum", "meta_endCallbackUrl",
-                             "meta_bbb-recording-ready-url"})
+                             "meta_bbb-recording-ready-url", "meta_analytics-callback-url"})
+# Who we are to BBB, Scalelite and Greenlight-style tools (meta_bbb-origin*).
+ORIGIN = "classroom-portal"
 
 SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -54,8 +60,20 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                 "description": "BBB server, Scalelite or bbblb API URL, e.g. https://bbb.example.org/bigbluebutton/api/"},
         "secret": {"type": "string", "writeOnly": True, "minLength": 8, "title": "Shared secret",
                    "description": "bbb-conf --secret on the server, or the Scalelite / bbblb tenant secret"},
-        "checksum_algorithm": {"type": "string", "enum": sorted(ALGORITHMS), "default": "sha256"},
-        "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 60, "default": 10},
+        "checksum_algorithm": {
+            "type": "string", "enum": sorted(ALGORITHMS), "default": "sha256", "title": "Checksum algorithm",
+            "description": "How API calls are signed. sha256 works everywhere; sha1 only for old servers. "
+                           "sha384 and sha512 are accepted by BBB servers that allow them "
+                           "(supportedChecksumAlgorithms in bbb-web.properties), but some BBB-API servers "
+                           "refuse sha384 (Scalelite takes only sha1, sha256 and sha512): run Test connection "
+                           "after choosing it"},
+        "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 60, "default": 10,
+                            "description": "Longest wait for the server in one action (starting a class, a "
+                                           "test), retries included"},
+        "learning_analytics": {"type": "boolean", "default": True,
+                               "description": "Ask BBB for the exact join and leave times of everyone at the end "
+                                              "of each meeting (meta_analytics-callback-url; BBB then keeps the "
+                                              "meeting's events, meetingKeepEvents)"},
         "record": {"type": "boolean", "default": True,
                    "description": "Allow recording on this server (classes still choose whether to record)"},
         "autoStartRecording": {"type": "boolean", "default": False},
@@ -145,6 +163,13 @@ def presentation_xml(slides: list[SlideRef], limit: int = INLINE_LIMIT_BYTES) ->
     return body.encode("utf-8"), report
 
 
+def _portal_version() -> str:
+    try:
+        return importlib.metadata.version("classroom-portal")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _meeting_name(title: str) -> str:
     # BBB 2.4+ wants 2..64 characters.
     name = " ".join(title.split())[:64]
@@ -201,9 +226,20 @@ class BBBBackend:
         for key, value in (settings.get("extra_create_params") or {}).items():
             if key not in RESERVED_PARAMS and not key.startswith("meta_"):
                 params.append((key, value))
+        host = urlsplit(base).hostname or ""
+        # The metadata Greenlight and Moodle send: BBB shows it in recordings, Scalelite and
+        # bbblb use the size hint to place the meeting on a server with room for the class.
         params += [
-            ("meta_bbb-origin", "classroom-portal"),
-            ("meta_bbb-origin-server-name", urlsplit(base).hostname or ""),
+            ("meta_bbb-origin", ORIGIN),
+            ("meta_bbb-origin-version", _portal_version()),
+            ("meta_bbb-origin-server-name", host),
+            ("meta_bbb-origin-server-common-name", spec.site_name or host),
+            ("meta_bbb-context-id", spec.class_id),
+            ("meta_bbb-context-name", spec.title),
+            ("meta_bbb-recording-name", spec.title),
+            ("meta_bbb-recording-description", spec.description),
+            ("meta_bbb-recording-tags", ""),  # classes have no tags; Greenlight sends it empty too
+            ("meta_bbb-meeting-size-hint", spec.expected_participants or None),
             ("meta_portal-class-id", spec.class_id),
             ("meta_portal-schedule-id", spec.schedule_id),
             ("meta_portal-url", spec.portal_url or None),
@@ -213,6 +249,11 @@ class BBBBackend:
             params.append(("meta_endCallbackUrl",
                            f"{base}/plugins/bbb/end?meetingID={quote(spec.meeting_key, safe='')}&token={token}"))
             params.append(("meta_bbb-recording-ready-url", f"{base}/plugins/bbb/recording-ready"))
+            if settings.get("learning_analytics", True):
+                # BBB posts the meeting's exact join/leave times there when it ends; it only has
+                # them when it keeps the meeting's events (always for recorded meetings).
+                params.append(("meetingKeepEvents", True))
+                params.append(("meta_analytics-callback-url", f"{base}/plugins/bbb/analytics"))
         return params
 
     def create_meeting(self, settings: Mapping[str, Any], spec: MeetingSpec) -> MeetingHandle:
@@ -254,14 +295,14 @@ class BBBBackend:
             client_for(settings).end(handle.meeting_id)
         except BBBError as exc:
             # Already gone on the server (expired, ended there): the portal may still end it.
-            if exc.message_key not in ("notFound", "invalidMeetingIdentifier"):
+            if exc.message_key not in GONE_KEYS:
                 raise
 
     def status(self, settings: Mapping[str, Any], handle: MeetingHandle) -> MeetingStatus:
         try:
             info = client_for(settings).get_meeting_info(handle.meeting_id)
         except BBBError as exc:
-            if exc.message_key in ("notFound", "invalidMeetingIdentifier"):
+            if exc.message_key in GONE_KEYS:
                 return MeetingStatus(running=False, ended=True)
             raise
         stale = bool(handle.data.get("createTime")) and info.create_time not in ("", handle.data.get("createTime"))
@@ -295,26 +336,56 @@ class BBBBackend:
         try:
             version = client.version()
         except BBBUnavailable as exc:
-            if exc.code == "bbb_not_bbb":
-                return HealthResult(ok=False, message=f"not a BigBlueButton API at {client.base}: {exc.user_message}")
-            return HealthResult(ok=False, message=f"BigBlueButton unreachable at {client.base}: {exc.user_message}")
+            return HealthResult(ok=False, message=_unavailable_message(client, exc))
         except BBBError as exc:
             return HealthResult(ok=False, message=f"not a usable BigBlueButton API at {client.base}: {exc.user_message}")
         label = version.get("bbbVersion") or version.get("apiVersion") or None
-        try:
-            # The version call is unsigned; a signed call proves the secret and algorithm.
-            meetings = client.get_meetings()
-        except BBBError as exc:
-            if exc.message_key == "checksumError":
-                return HealthResult(ok=False, version=label, message=(
-                    "wrong shared secret (checksumError): the server rejected our checksum; check the secret "
-                    f"and that it accepts {client.algorithm}"))
-            return HealthResult(ok=False, version=label, message=exc.user_message)
-        except BBBUnavailable as exc:
-            return HealthResult(ok=False, version=label, message=f"BigBlueButton unreachable: {exc.user_message}")
+        # The version call is unsigned; a signed call proves the secret and the algorithm.
+        refused = _prove_secret(client)
+        if isinstance(refused, BBBError):
+            message = _checksum_refused(client) if refused.message_key == "checksumError" else refused.user_message
+            return HealthResult(ok=False, version=label, message=message)
+        if isinstance(refused, BBBUnavailable):
+            return HealthResult(ok=False, version=label, message=_unavailable_message(client, refused))
         latency = round((time.perf_counter() - started) * 1000, 1)
         return HealthResult(ok=True, version=label, latency_ms=latency,
-                            message=f"BigBlueButton {label or '?'} answers; {len(meetings)} meeting(s) running")
+                            message=f"BigBlueButton {label or '?'} answers; the shared secret and "
+                                    f"{client.algorithm} checksums are accepted")
+
+
+def _unavailable_message(client: BBBClient, exc: BBBUnavailable) -> str:
+    if exc.code == "bbb_not_bbb":
+        return f"not a BigBlueButton API at {client.base}: {exc.user_message}"
+    if exc.code == "bbb_http_error":
+        # Something answered: the server or a proxy in front of it is up but failing.
+        return f"BigBlueButton at {client.base}: {exc.user_message}"
+    return f"BigBlueButton unreachable at {client.base}: {exc.user_message}"
+
+
+def _prove_secret(client: BBBClient) -> BBBError | BBBUnavailable | None:
+    """None when the server accepts our checksum, else what went wrong.
+
+    getMeetingInfo on an id nobody uses is answered by every BBB-API server (BBB, Scalelite,
+    bbblb; getMeetings is not: bbblb answers 500): `notFound` means the checksum was accepted,
+    `checksumError` that the secret or the algorithm is wrong. Nothing is created or changed.
+    """
+    try:
+        client.get_meeting_info(f"portal-health-check-{secrets.token_hex(8)}")
+    except BBBError as exc:
+        return None if exc.message_key in GONE_KEYS else exc
+    except BBBUnavailable as exc:
+        return exc
+    return None
+
+
+def _checksum_refused(client: BBBClient) -> str:
+    """Tell a wrong secret from an algorithm the server refuses (some BBB-API servers take
+    only sha1 and sha256): the same secret signing with sha256 tells them apart."""
+    if client.algorithm != "sha256" and _prove_secret(client.with_algorithm("sha256")) is None:
+        return (f"the server does not accept {client.algorithm} checksums (checksumError with {client.algorithm}, "
+                "accepted with sha256): choose sha256 as the checksum algorithm")
+    return ("wrong shared secret (checksumError): the server rejected our checksum; check the secret "
+            f"and that it accepts {client.algorithm}")
 
 
 BACKEND = BBBBackend()

@@ -36,6 +36,15 @@ ALGORITHMS = {
 # Calls that change state in a way a blind retry could duplicate. Everything else we use is
 # idempotent by the API's definition (create with the same meetingID answers duplicateWarning).
 NON_IDEMPOTENT = frozenset({"insertDocument", "sendChatMessage", "putRecordingTextTrack"})
+# Calls repeated after a *read* timeout, i.e. when the first request may still be running on the
+# server. Only reads: a create that timed out probably reached BBB (an identical create would
+# answer duplicateWarning, so it would be harmless, but a stalled server would get a second
+# create and the teacher would wait twice); the next click creates again (duplicateWarning if
+# the first one finished).
+REPEATABLE_AFTER_READ_TIMEOUT = frozenset({"version", "getMeetingInfo", "getMeetings", "isMeetingRunning",
+                                           "getRecordings"})
+# No attempt is started with less than this left of the action's budget: it could only time out.
+MIN_ATTEMPT_SECONDS = 0.05
 
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]]
 
@@ -223,7 +232,13 @@ class Recording:
 
 
 class BBBClient:
-    """One BBB endpoint (server, Scalelite or bbblb) with its shared secret."""
+    """One BBB endpoint (server, Scalelite or bbblb) with its shared secret.
+
+    `timeout` is the budget of one user action, not of one HTTP request: every call and retry
+    made through this client shares it (the deadline starts with the first request). Build one
+    client per action (`client_for(settings)` in each backend method), so a teacher waits at
+    most `timeout` seconds, whatever the retries.
+    """
 
     def __init__(self, base_url: str, secret: str, *, algorithm: str = "sha256", timeout: float = 10.0,
                  retries: int = 1, session: requests.Session | None = None):
@@ -235,6 +250,14 @@ class BBBClient:
         self.timeout = timeout
         self.retries = retries
         self.session = session or shared_session()
+        self._started: float | None = None
+
+    def with_algorithm(self, algorithm: str) -> BBBClient:
+        """The same endpoint and secret signing with another algorithm, sharing this action's deadline."""
+        other = BBBClient(self.base, self.secret, algorithm=algorithm, timeout=self.timeout, retries=self.retries,
+                          session=self.session)
+        other._started = self._started
+        return other
 
     # URLs
 
@@ -253,32 +276,62 @@ class BBBClient:
 
     # Transport
 
-    def _request(self, method: str, url: str, body: bytes | None, idempotent: bool) -> requests.Response:
+    def elapsed(self) -> float:
+        """Seconds since this action's first request."""
+        return 0.0 if self._started is None else time.monotonic() - self._started
+
+    def _remaining(self) -> float:
+        if self._started is None:
+            self._started = time.monotonic()
+        return self.timeout - self.elapsed()
+
+    def _timed_out(self, exc: Exception | None = None) -> BBBUnavailable:
+        error = BBBUnavailable(
+            f"no answer after {self.elapsed():.1f} s (the limit for one action is {self.timeout:g} s)",
+            code="bbb_timeout")
+        error.__cause__ = exc
+        return error
+
+    def _request(self, method: str, url: str, body: bytes | None, call: str) -> requests.Response:
+        idempotent = call not in NON_IDEMPOTENT
         attempts = 1 + (self.retries if idempotent else 0)
-        last: Exception | None = None
+        last: BBBUnavailable | None = None
         for attempt in range(attempts):
             if attempt:
-                time.sleep(min(0.25 * attempt, 1.0))
+                # The pause counts against the budget too.
+                time.sleep(max(0.0, min(0.25 * attempt, 1.0, self._remaining() - MIN_ATTEMPT_SECONDS)))
+            remaining = self._remaining()
+            if remaining < MIN_ATTEMPT_SECONDS:
+                break
             try:
                 response = self.session.request(
-                    method, url, data=body, timeout=(min(self.timeout, 5.0), self.timeout),
+                    method, url, data=body, timeout=(min(remaining, 5.0), remaining),
                     headers={"Content-Type": "application/xml"} if body is not None else None,
                     allow_redirects=False,
                 )
-            except requests.Timeout as exc:
-                last = BBBUnavailable(f"no answer within {self.timeout:g} s", code="bbb_timeout")
-                last.__cause__ = exc
+            except requests.ConnectTimeout as exc:
+                # Nothing reached the server: trying again is safe for every idempotent call.
+                last = self._timed_out(exc)
                 continue
+            except requests.Timeout as exc:
+                # Sent, but no answer: the request may still be running on the server.
+                last = self._timed_out(exc)
+                if call in REPEATABLE_AFTER_READ_TIMEOUT:
+                    continue
+                break
             except requests.ConnectionError as exc:
                 last = BBBUnavailable("cannot connect to the BigBlueButton server", code="bbb_unreachable")
                 last.__cause__ = exc
                 continue
             if response.status_code >= 500:
-                last = BBBUnavailable(f"the server answered HTTP {response.status_code}", code="bbb_http_error")
+                # A proxy's 502/503 or the server's own error. Repeating a create is safe: the same
+                # query string (same meetingID, name and parameters) answers duplicateWarning if
+                # the first one did arrive.
+                last = BBBUnavailable(f"the server answered with an error (HTTP {response.status_code})",
+                                      code="bbb_http_error")
                 continue
             return response
-        assert last is not None
-        raise last
+        raise last if last is not None else self._timed_out()
 
     @staticmethod
     def _parse(call: str, response: requests.Response) -> Element:
@@ -307,7 +360,7 @@ class BBBClient:
         method = "POST" if body is not None else "GET"
         started = time.perf_counter()
         try:
-            response = self._request(method, url, body, idempotent=call not in NON_IDEMPOTENT)
+            response = self._request(method, url, body, call)
             return self._parse(call, response)
         finally:
             # Never the URL: it carries the checksum (and join data).
@@ -318,7 +371,7 @@ class BBBClient:
 
     def version(self) -> dict[str, str]:
         """The unauthenticated API root: <version>, and on 2.x+ <bbbVersion>."""
-        response = self._request("GET", self.base, None, idempotent=True)
+        response = self._request("GET", self.base, None, "version")
         root = self._parse("version", response)
         return {"apiVersion": _text(root, "version") or _text(root, "apiVersion"),
                 "bbbVersion": _text(root, "bbbVersion")}

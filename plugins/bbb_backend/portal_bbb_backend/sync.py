@@ -15,7 +15,7 @@ from portal.core.models import MeetingStatus as MeetingState
 from portal.core.types import utcnow
 from portal.extensions import db
 
-from .backend import NAME, client_for, recording_info
+from .backend import GONE_KEYS, NAME, client_for, recording_info
 from .client import BBBError, BBBUnavailable, MeetingInfo
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 # Recordings can take hours to process; look for them this long after a meeting ended.
 RECORDING_LOOKBACK = timedelta(days=3)
 MEETING_IDS_PER_CALL = 25
-GONE_KEYS = ("notFound", "invalidMeetingIdentifier")
 
 
 def _settings(meeting: Meeting) -> dict[str, Any] | None:
@@ -94,13 +93,13 @@ def sync_recordings(meeting_rows: list[Meeting]) -> int:
         settings = _settings(group[0])
         if settings is None:
             continue
-        client = client_for(settings)
         by_id = {m.backend_meeting_id: m for m in group}
         ids = sorted(by_id)
         for start in range(0, len(ids), MEETING_IDS_PER_CALL):
             chunk = ids[start:start + MEETING_IDS_PER_CALL]
             try:
-                recordings = client.get_recordings(meeting_ids=chunk)
+                # One client, so one time budget, per call: the job is no user action.
+                recordings = client_for(settings).get_recordings(meeting_ids=chunk)
             except (BBBError, BBBUnavailable) as exc:
                 log.warning("bbb sync: getRecordings failed: %s", exc.user_message)
                 break

@@ -8,7 +8,13 @@
   (processing -> published, publish/unpublish/delete), the end and recording-ready
   callbacks (GET with recordingmarks; POST form signed_parameters = HS256 JWT).
 - Faults: `stall_seconds` (answers late), `garbage` (an HTML page), `http_status` (e.g. 503),
+  `http_status_calls` ({call: status}, e.g. bbblb's 500 for getMeetings: `behave_like_bbblb()`),
   `fail_calls` ({call: messageKey}); `close()` makes the port refuse connections.
+- Learning analytics: every join and leave is timed (`add_visit` adds one between two
+  samples); when a meeting with `meta_analytics-callback-url` ends and its events are kept
+  (recorded, or meetingKeepEvents=true) it queues bbb's post_events_analytics_callback POST:
+  JSON {version, meeting_id, internal_meeting_id, data: {attendees: [{ext_user_id, name,
+  moderator, joins, leaves, duration}]}} with `Authorization: Bearer` an HS512 JWT {exp}.
 - `latency` (seconds, also the constructor's `latency=`): every API answer is delayed that long,
   like a server across a network; the benchmarks use 20 ms.
 - Standalone: `python plugins/bbb_backend/tests/bbb_simulator.py --latency-ms 20 [--port N]`
@@ -26,6 +32,7 @@ import json
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +61,26 @@ class SimAttendee:
 
 
 @dataclass
+class SimVisitor:
+    """One user's timed presence in a meeting, as bbbevents reports it (ms since the epoch)."""
+
+    user_id: str
+    full_name: str
+    role: str
+    joins: list[int] = field(default_factory=list)
+    leaves: list[int] = field(default_factory=list)
+
+
+@dataclass
+class SimCallback:
+    method: str
+    url: str
+    data: dict[str, str] = field(default_factory=dict)  # form fields
+    json: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class SimMeeting:
     meeting_id: str
     name: str
@@ -64,6 +91,7 @@ class SimMeeting:
     params: dict[str, str]
     presentations: list[dict[str, Any]] = field(default_factory=list)
     attendees: list[SimAttendee] = field(default_factory=list)
+    visitors: dict[str, SimVisitor] = field(default_factory=dict)
     ended: bool = False
     end_time: int = 0
 
@@ -109,18 +137,19 @@ class BBBSimulator:
         self.create_count = 0  # creates that really created a meeting (not duplicateWarning)
         # Callbacks BBB would send (method, url, form data), queued until deliver_callbacks():
         # a real server sends them asynchronously, never inside the API call that caused them.
-        self.pending_callbacks: list[tuple[str, str, dict[str, str]]] = []
+        self.pending_callbacks: list[SimCallback] = []
         # Faults a test can switch on.
         self.stall_seconds = 0.0
         self.garbage = False
         self.http_status: int | None = None
+        self.http_status_calls: dict[str, int] = {}
         self.fail_calls: dict[str, str] = {}
         self.create_delay = 0.0
         # Older bbb-web keeps a forcibly ended meeting in memory for a while: create then
         # answers with that ended meeting and joins fail with meetingForciblyEnded.
         self.linger_ended = False
         # Where callbacks go: a real HTTP request by default; tests may route them elsewhere.
-        self.callback_sink: Callable[[str, str, dict[str, str]], int] = self._http_callback
+        self.callback_sink: Callable[[SimCallback], int] = self._http_callback
         self._released = threading.Event()
         self.server = _Server(("127.0.0.1", port), self._handler_class())
         self.server.daemon_threads = True
@@ -185,22 +214,64 @@ class BBBSimulator:
 
     def _queue(self, method: str, url: str, data: dict[str, str]) -> None:
         with self.lock:
-            self.pending_callbacks.append((method, url, data))
+            self.pending_callbacks.append(SimCallback(method, url, data))
 
     def deliver_callbacks(self) -> list[tuple[str, str, int]]:
         """Send the queued callbacks through `callback_sink`; returns (method, url, status)."""
         with self.lock:
             pending, self.pending_callbacks = self.pending_callbacks, []
-        return [(method, url, self.callback_sink(method, url, data)) for method, url, data in pending]
+        return [(c.method, c.url, self.callback_sink(c)) for c in pending]
+
+    def behave_like_bbblb(self) -> None:
+        """bbblb answers getMeetings with HTTP 500 (it does not implement it for tenants)."""
+        self.http_status_calls["getMeetings"] = 500
+
+    def add_visit(self, meeting_id: str, user_id: str, full_name: str, joined_ms: int, left_ms: int,
+                  role: str = "VIEWER") -> None:
+        """Someone was in the meeting between two samples (never listed by getMeetingInfo)."""
+        with self.lock:
+            visitor = self.meetings[meeting_id].visitors.setdefault(user_id, SimVisitor(user_id, full_name, role))
+            visitor.joins.append(joined_ms)
+            visitor.leaves.append(left_ms)
+
+    def analytics_token(self, secret: str | None = None, *, expires_in: int = 24 * 3600) -> str:
+        with warnings.catch_warnings():
+            # BBB signs with HS512 whatever the secret's length (bbb-conf makes 40-character ones).
+            warnings.filterwarnings("ignore", message="The HMAC key is")  # PyJWT >= 2.10
+            return jwt.encode({"exp": int(time.time()) + expires_in}, secret or self.secret, algorithm="HS512",
+                              headers={"typ": "JWT"})
+
+    def analytics_payload(self, meeting: SimMeeting) -> dict[str, Any]:
+        """What bbb's post_events_analytics_callback posts (bbbevents' data, keys in snake_case)."""
+
+        def iso(ms: int) -> str:  # ActiveSupport's JSON form of a Ruby Time
+            return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}+00:00"
+
+        attendees = []
+        for v in meeting.visitors.values():
+            leaves = v.leaves + [meeting.end_time] * (len(v.joins) - len(v.leaves))
+            attendees.append({
+                "ext_user_id": v.user_id, "name": v.full_name, "moderator": v.role == "MODERATOR",
+                "joins": [iso(t) for t in v.joins], "leaves": [iso(t) for t in leaves],
+                "duration": sum(b - a for a, b in zip(v.joins, leaves, strict=True)) // 1000,
+                "recent_talking_time": "", "engagement": {"chats": 0, "talks": 0, "raisehand": 0, "emojis": 0,
+                                                          "poll_votes": 0, "talk_time": 0},
+            })
+        return {"version": "1.0", "meeting_id": meeting.meeting_id, "internal_meeting_id": meeting.internal_id,
+                "data": {"metadata": dict(meeting.metadata), "duration": (meeting.end_time - meeting.create_time) // 1000,
+                         "start": iso(meeting.create_time), "finish": iso(meeting.end_time),
+                         "attendees": attendees, "files": [], "polls": []}}
 
     def signed_parameters(self, meeting_id: str, record_id: str, secret: str | None = None) -> str:
         return jwt.encode({"meeting_id": meeting_id, "record_id": record_id}, secret or self.secret, algorithm="HS256")
 
-    def _http_callback(self, method: str, url: str, data: dict[str, str]) -> int:
+    def _http_callback(self, callback: SimCallback) -> int:
         try:
-            if method == "GET":
-                return requests.get(url, timeout=5).status_code
-            return requests.post(url, data=data, timeout=5).status_code
+            if callback.method == "GET":
+                return requests.get(callback.url, headers=callback.headers, timeout=5).status_code
+            if callback.json is not None:
+                return requests.post(callback.url, json=callback.json, headers=callback.headers, timeout=5).status_code
+            return requests.post(callback.url, data=callback.data, headers=callback.headers, timeout=5).status_code
         except requests.RequestException:
             return 0
 
@@ -254,8 +325,9 @@ class BBBSimulator:
             self._released.wait(self.stall_seconds)
         if self.latency and call is not None:
             time.sleep(self.latency)
-        if self.http_status:
-            return self._send(handler, self.http_status, b"<html><body>Bad gateway</body></html>", "text/html")
+        status = self.http_status or self.http_status_calls.get(call or "")
+        if status:
+            return self._send(handler, status, b"<html><body>Bad gateway</body></html>", "text/html")
         if self.garbage:
             return self._send(handler, 200, b"<html><body>Welcome to nginx!</body></html>", "text/html")
         if path.startswith("/playback/presentation/"):
@@ -383,8 +455,11 @@ class BBBSimulator:
         token = "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16))
         with self.lock:
             user_id = params.get("userID") or f"w_{token[:12]}"
+            if any(a.user_id == user_id for a in meeting.attendees):
+                self._timed_leave(meeting, user_id)
             meeting.attendees = [a for a in meeting.attendees if a.user_id != user_id]
             meeting.attendees.append(SimAttendee(user_id, params["fullName"], role))
+            meeting.visitors.setdefault(user_id, SimVisitor(user_id, params["fullName"], role)).joins.append(_now_ms())
         client_url = f"{self.origin}/html5client/join?sessionToken={token}"
         if params.get("redirect", "true") == "false":
             return self._xml(handler, {"messageKey": "successfullyJoined", "message": "You have joined successfully.",
@@ -400,7 +475,14 @@ class BBBSimulator:
     def leave(self, meeting_id: str, user_id: str) -> None:
         with self.lock:
             meeting = self.meetings[meeting_id]
+            self._timed_leave(meeting, user_id)
             meeting.attendees = [a for a in meeting.attendees if a.user_id != user_id]
+
+    @staticmethod
+    def _timed_leave(meeting: SimMeeting, user_id: str) -> None:
+        visitor = meeting.visitors.get(user_id)
+        if visitor is not None and len(visitor.leaves) < len(visitor.joins):
+            visitor.leaves.append(_now_ms())
 
     def _end(self, meeting_id: str) -> bool:
         with self.lock:
@@ -421,6 +503,14 @@ class BBBSimulator:
         if url:
             sep = "&" if "?" in url else "?"
             self._queue("GET", f"{url}{sep}{urlencode({'recordingmarks': 'false'})}", {})
+        analytics_url = meeting.metadata.get("analytics-callback-url")
+        # BBB only has the events (and so the analytics) of meetings it keeps events of.
+        if analytics_url and (meeting.record or meeting.params.get("meetingKeepEvents") == "true"):
+            with self.lock:
+                self.pending_callbacks.append(SimCallback(
+                    "POST", analytics_url, json=self.analytics_payload(meeting),
+                    headers={"Authorization": f"Bearer {self.analytics_token()}",
+                             "User-Agent": "BigBlueButton Analytics Callback"}))
         return True
 
     def _end_call(self, handler, params: dict[str, str], body: bytes) -> None:

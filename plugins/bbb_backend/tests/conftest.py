@@ -42,10 +42,15 @@ def bbb_config(app, sim):
 def callbacks_to_portal(sim, client):
     """BBB's callbacks reach the portal through the Flask test client (path + query kept)."""
 
-    def sink(method: str, url: str, data: dict) -> int:
-        parts = urlsplit(url)
+    def sink(callback) -> int:
+        parts = urlsplit(callback.url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        response = client.get(target) if method == "GET" else client.post(target, data=data)
+        if callback.method == "GET":
+            response = client.get(target, headers=callback.headers)
+        elif callback.json is not None:
+            response = client.post(target, json=callback.json, headers=callback.headers)
+        else:
+            response = client.post(target, data=callback.data, headers=callback.headers)
         return response.status_code
 
     sim.callback_sink = sink

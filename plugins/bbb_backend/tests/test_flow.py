@@ -178,9 +178,10 @@ def test_teacher_ends_the_class_on_bbb(school, login, sim, callbacks_to_portal):
     assert ended.status_code == 200 and ended.get_json()["state"] == "ended"
     assert meeting_id not in sim.meetings
     assert len(sim.calls("end")) == 1
-    # BBB's end callback arrives afterwards and changes nothing.
-    [(method, url, status)] = sim.deliver_callbacks()
+    # BBB's end callback arrives afterwards and changes nothing (the analytics callback follows it).
+    [(method, url, status), analytics] = sim.deliver_callbacks()
     assert method == "GET" and "recordingmarks=false" in url and status == 200
+    assert analytics == ("POST", "http://127.0.0.1:5000/plugins/bbb/analytics", 200)
     assert login(school.student).post(f"/api/schedules/{school.schedule.id}/join").get_json()["error"]["code"] == "class_ended"
 
 
@@ -194,8 +195,7 @@ def test_meeting_ended_on_bbb_is_ended_in_the_portal_by_the_callback(school, log
     assert meeting.status == "running"
 
     sim.end_from_bbb(meeting.backend_meeting_id)
-    [(_, _, status)] = sim.deliver_callbacks()
-    assert status == 200
+    assert [status for _, _, status in sim.deliver_callbacks()] == [200, 200]  # end, then analytics
     db.session.refresh(meeting)
     assert meeting.status == "ended"
     assert login(school.student).get(f"/api/schedules/{school.schedule.id}/meeting").get_json()["state"] == "ended"
@@ -480,7 +480,10 @@ def test_callbacks_over_real_http_to_a_running_portal(app, school, login, sim):
         sim.finish_recordings()
         db.session.remove()  # let the server's threads write (SQLite)
         delivered = sim.deliver_callbacks()  # the default sink: real HTTP requests
-        assert [(method, status) for method, _, status in delivered] == [("GET", 200), ("POST", 200)]
+        # The end callback, the learning-analytics data, the recording-ready callback.
+        assert [(method, urlsplit(url).path, status) for method, url, status in delivered] == [
+            ("GET", "/plugins/bbb/end", 200), ("POST", "/plugins/bbb/analytics", 200),
+            ("POST", "/plugins/bbb/recording-ready", 200)]
         assert db.session.get(Meeting, meeting_pk).status == "ended"
         assert _count(Recording) == 1
 
