@@ -180,14 +180,14 @@ def prosody_event(kind: str, action: str):
     breakout = bool(payload.get("is_breakout"))
     ended = False
     if event == "room/created" and not breakout:
-        _room_created(meeting, payload.get("created_at"))
+        _room_created(meeting, _epoch_seconds(payload.get("created_at")))
     elif event == "room/destroyed" and not breakout:
         # Each occupant session's own leave time, oldest first; those still open are
         # closed by the end of the class, never by the time this event arrived.
         sessions = [o for o in payload.get("all_occupants") or [] if isinstance(o, dict) and o.get("left_at")]
         for occupant in sorted(sessions, key=lambda o: _epoch_seconds(o.get("left_at")) or 0):
             _occupant(meeting, occupant, left=True, source="jitsi", at=occupant.get("left_at"))
-        ended = _room_destroyed(meeting, settings, payload.get("destroyed_at"))
+        ended = _room_destroyed(meeting, settings, _epoch_seconds(payload.get("destroyed_at")))
     elif event in ("occupant/joined", "occupant/left"):
         occupant = payload.get("occupant")
         if not isinstance(occupant, dict):
