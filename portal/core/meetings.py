@@ -33,7 +33,7 @@ from portal.core.models import (
     User,
 )
 from portal.core.registry import hook
-from portal.core.types import UTCDateTime, utcnow
+from portal.core.types import utcnow
 from portal.core.upsert import insert_with_conflicts
 from portal.extensions import db
 from portal.plugins.types import (
@@ -388,7 +388,7 @@ def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, sourc
         return
     columns = Attendance.__table__.c
     db.session.execute(db.update(Attendance.__table__).where(columns.id == row.id)
-                       .values(_merged_attendance(columns, db.literal(at, UTCDateTime()), source, left, exact)))
+                       .values(_merged_attendance(columns, db.literal(at, columns.last_seen_at.type), source, left, exact)))
     db.session.expire(row)
 
 
