@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_jwt_extended.exceptions import CSRFError, JWTExtendedException
 from jwt import PyJWTError
 from redis.exceptions import RedisError
@@ -17,7 +17,12 @@ log = logging.getLogger("portal.errors")
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    """The API, clients asking for JSON, and blueprints of machine callers (webhooks, event
+    receivers: `blueprint.json_errors = True`), whose clients often send `Accept: */*`."""
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return True
+    blueprint = current_app.blueprints.get(request.blueprint or "")
+    return bool(getattr(blueprint, "json_errors", False))
 
 
 def error_response(status: int, code: str, message: str, details=None):

@@ -1,8 +1,10 @@
 """Attendance report per class occurrence, and its CSV export.
 
 Where the backend reports who was in the meeting (capabilities.attendance), its rows
-(source "backend") are the truth, because people may join without going through the
-portal (dial-in, a shared link). Otherwise the portal's own join records are used.
+(any source but "portal") are the truth as soon as it has confirmed one person the portal
+knows, because people may join without going through the portal (dial-in, a shared
+link); a portal join the backend confirms becomes a backend row. Until then, the portal's
+own join records are used, together with any guests the backend reported.
 Enrolled students who never appeared are listed as absent.
 """
 
@@ -16,7 +18,12 @@ from datetime import datetime
 
 from portal.core import access, classes
 from portal.core.backends import backend_plugin
-from portal.core.meetings import handle_of, record_attendance, settings_for_meeting
+from portal.core.meetings import (
+    PORTAL_ATTENDANCE,
+    handle_of,
+    record_attendance,
+    settings_for_meeting,
+)
 from portal.core.models import Attendance, Enrolment, Meeting, MeetingStatus, User
 from portal.core.timezones import check_timezone
 from portal.extensions import db
@@ -63,16 +70,9 @@ def _sync_from_backend(meeting: Meeting) -> None:
         log.info("attendance sync for meeting %s skipped: %s", meeting.id, exc)
         return
     for attendee in status.attendees:
+        # A portal join the backend confirms becomes a backend row (record_attendance).
         record_attendance(meeting, user_id=attendee.user_id, name=attendee.name, source="backend")
         db.session.flush()
-        # A portal join the backend confirms counts as backend data from now on.
-        db.session.execute(
-            db.update(Attendance)
-            .where(Attendance.meeting_id == meeting.id, Attendance.user_id == attendee.user_id
-                   if attendee.user_id is not None else Attendance.user_id.is_(None),
-                   Attendance.display_name == attendee.name)
-            .values(source="backend")
-        )
 
 
 def report(actor: User, schedule_id: int) -> AttendanceReport:
@@ -87,8 +87,11 @@ def report(actor: User, schedule_id: int) -> AttendanceReport:
         records = list(db.session.execute(
             db.select(Attendance).filter_by(meeting_id=meeting.id).order_by(Attendance.first_joined_at, Attendance.id)
         ).scalars())
-        backend_rows = [r for r in records if r.source != "portal"]
-        if backend_rows:
+        backend_rows = [r for r in records if r.source != PORTAL_ATTENDANCE]
+        # The backend's rows are the truth once it has confirmed someone the portal knows;
+        # occupants it cannot name as portal users (guests, dial-in, a component) never
+        # hide the portal's joins on their own.
+        if any(r.user_id is not None for r in backend_rows):
             records, source = backend_rows, "backend"
         elif records:
             source = "portal"

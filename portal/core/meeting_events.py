@@ -73,11 +73,13 @@ def release_delivery(meeting: Meeting, key: str) -> None:
     update_data(meeting, release)
 
 
-def note_attendance(meeting: Meeting, *, user_id: int | None, name: str, source: str, left: bool = False) -> None:
-    """Record who the backend saw join or leave. Unknown user ids count as guests. Commits."""
+def note_attendance(meeting: Meeting, *, user_id: int | None, name: str, source: str, left: bool = False,
+                    at: datetime | None = None) -> None:
+    """Record who the backend saw join or leave, at `at` when the backend says when
+    (see meetings.record_attendance). Unknown user ids count as guests. Commits."""
     if user_id is not None and db.session.get(User, user_id) is None:
         user_id = None
-    meetings.record_attendance(meeting, user_id=user_id, name=name[:200] or "Guest", source=source, left=left)
+    meetings.record_attendance(meeting, user_id=user_id, name=name[:200] or "Guest", source=source, left=left, at=at)
     db.session.commit()
 
 

@@ -358,17 +358,32 @@ def mark_meeting_ended(meeting: Meeting) -> bool:
     return True
 
 
-def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, source: str, left: bool = False) -> None:
-    now = utcnow()
+# Attendance rows written by the portal's own join click; any other source is the backend's.
+PORTAL_ATTENDANCE = "portal"
+
+
+def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, source: str, left: bool = False,
+                      at: datetime | None = None) -> None:
+    """Merge one join (or leave, `left`) into the person's attendance row.
+
+    `at` is when it happened, if the backend said so (event times, not receipt times);
+    without it, now. Events are merged by their time, not their arrival, so a delayed
+    join older than a recorded leave does not bring the person back, and a delayed leave
+    older than a newer join does not take them out. The first backend word about a row
+    created by a portal join makes it a backend row, and an exact backend time then
+    replaces the time of the portal click (the person may have waited on a pre-join page).
+    """
+    exact = at is not None
+    at = at or utcnow()
     if user_id is not None:
-        _upsert_attendance(meeting.id, user_id, name, source, now, left)
+        _upsert_attendance(meeting.id, user_id, name, source, at, left, exact)
         return
     row = db.session.execute(
         db.select(Attendance).filter_by(meeting_id=meeting.id, user_id=user_id, display_name=name)
     ).scalar_one_or_none()
     if row is None:
         row = Attendance(meeting_id=meeting.id, user_id=user_id, display_name=name, source=source,
-                         first_joined_at=now, last_seen_at=now, left_at=now if left else None)
+                         first_joined_at=at, last_seen_at=at, left_at=at if left else None)
         db.session.add(row)
         try:
             db.session.flush()
@@ -376,20 +391,47 @@ def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, sourc
             db.session.rollback()
         # A new row is complete: touching it again would cost an UPDATE per join in a storm.
         return
-    row.last_seen_at = now
-    row.left_at = now if left else None
+    columns = Attendance.__table__.c
+    db.session.execute(db.update(Attendance.__table__).where(columns.id == row.id)
+                       .values(_merged_attendance(columns, db.literal(at, columns.last_seen_at.type), source, left, exact)))
+    db.session.expire(row)
 
 
-def _upsert_attendance(meeting_id: int, user_id: int, name: str, source: str, now: datetime, left: bool) -> None:
+def _merged_attendance(old: Any, at: Any, source: str, left: bool, exact: bool) -> dict[str, Any]:
+    """SET clause merging an event at SQL time `at` into the stored row `old` (its columns).
+
+    `last_seen_at` is the time of the newest event applied, which orders the next ones."""
+    # The backend's first word on a row from a portal join is applied whatever its time
+    # (the two clocks differ), and then it is a backend row.
+    takeover = [(old.source == PORTAL_ATTENDANCE, at)] if source != PORTAL_ATTENDANCE else []
+    values: dict[str, Any] = {
+        "source": old.source if source == PORTAL_ATTENDANCE else source,
+        "last_seen_at": db.case(*takeover, (old.last_seen_at <= at, at), else_=old.last_seen_at),
+    }
+    if left:
+        # A leave older than the newest event is stale; of two leaves the later one counts.
+        values["left_at"] = db.case(*takeover, (old.last_seen_at > at, old.left_at),
+                                    (old.left_at > at, old.left_at), else_=at)
+    else:
+        # A join older than the recorded leave is stale: the person stays out.
+        values["left_at"] = db.case(*((cond, None) for cond, _ in takeover), (old.left_at > at, old.left_at),
+                                    else_=None)
+        first = (old.first_joined_at > at, at)
+        values["first_joined_at"] = db.case(*(takeover if exact else []), first, else_=old.first_joined_at)
+    return values
+
+
+def _upsert_attendance(meeting_id: int, user_id: int, name: str, source: str, at: datetime, left: bool,
+                       exact: bool) -> None:
     """One statement for a known user's join or leave (a storm of joins costs one write each).
     Guests (no user id) go the long way: NULLs never conflict in a unique index."""
     statement = insert_with_conflicts(Attendance).values(
         meeting_id=meeting_id, user_id=user_id, display_name=name, source=source,
-        first_joined_at=now, last_seen_at=now, left_at=now if left else None,
+        first_joined_at=at, last_seen_at=at, left_at=at if left else None,
     )
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["meeting_id", "user_id", "display_name"],
-        set_={"last_seen_at": now, "left_at": now if left else None},
+        set_=_merged_attendance(Attendance.__table__.c, statement.excluded.last_seen_at, source, left, exact),
     ))
 
 

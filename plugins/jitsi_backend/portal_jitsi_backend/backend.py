@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlparse
 
 import requests
 from flask import current_app
@@ -40,21 +40,32 @@ SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "domain": {"type": "string", "minLength": 3, "pattern": r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
-                   "description": "Jitsi Meet host name (meet.example.org); 8x8.vc for JaaS"},
+                   "description": "host of the Jitsi web client, with a port if it has one "
+                                  "(meet.example.org, meet.example.org:8443); 8x8.vc for JaaS"},
+        "xmpp_domain": {"type": "string", "default": "", "pattern": r"^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)?$",
+                        "description": "prosody's XMPP domain (its VirtualHost; the sub of tokens), when it "
+                                       "differs from the web host (docker-jitsi-meet: meet.jitsi); empty means "
+                                       "the host of domain without its port"},
         "mode": {"type": "string", "enum": ["self_hosted", "jaas"], "default": "self_hosted",
                  "description": "self_hosted: prosody token auth with app_id/app_secret (HS256); jaas: 8x8 JaaS (RS256)"},
-        "web_url": {"type": "string", "default": "",
-                    "description": "Base URL of the web client when it is not https://<domain>"},
+        "web_url": {"type": "string", "default": "", "pattern": r"^(https?://[^/?#\s]+(/[^?#\s]*)?)?$",
+                    "description": "base URL of the web client when it is not https://<domain>, e.g. "
+                                   "http://127.0.0.1:8000/jitsi/ (the page then embeds that scheme, host and path)"},
         "app_id": {"type": "string", "minLength": 1,
                    "description": "prosody app_id (self-hosted) or the JaaS AppID (vpaas-magic-cookie-...)"},
         "app_secret": {"type": "string", "minLength": 8, "writeOnly": True,
                        "description": "prosody app_secret (self-hosted, HS256)"},
         "issuer": {"type": "string", "default": "", "description": "iss claim; empty means app_id"},
         "audience": {"type": "string", "default": "jitsi", "description": "aud claim (self-hosted)"},
-        "subject": {"type": "string", "default": "", "description": "sub claim; empty means the domain"},
+        "subject": {"type": "string", "default": "", "description": "sub claim; empty means the XMPP domain"},
         "jaas_key_id": {"type": "string", "default": "", "description": "JaaS API key id (AppID/keyid or keyid)"},
         "jaas_private_key": {"type": "string", "writeOnly": True, "description": "JaaS API private key (PEM)"},
-        "token_lifetime_seconds": {"type": "integer", "minimum": 60, "maximum": 86400, "default": 10800},
+        "token_lifetime_seconds": {"type": "integer", "minimum": 60, "maximum": 86400, "default": 10800,
+                                   "description": "longest token validity; tokens also expire "
+                                                  "token_grace_seconds after the class's scheduled end"},
+        "token_grace_seconds": {"type": "integer", "minimum": 60, "maximum": 86400, "default": 1800,
+                                "description": "how long after the scheduled end tokens stay valid (a class that "
+                                               "runs over); a later join still gets this long"},
         "clock_skew_seconds": {"type": "integer", "minimum": 0, "maximum": 600, "default": 60},
         "start_audio_muted": {"type": "boolean", "default": True},
         "start_video_muted": {"type": "boolean", "default": False},
@@ -69,9 +80,18 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                                   "default": "after_scheduled_end"},
         "end_meeting_url": {"type": "string", "default": "",
                             "description": "mod_muc_end_meeting endpoint, e.g. http://prosody:5280/end-meeting"},
-        "muc_domain": {"type": "string", "default": "", "description": "MUC component; empty means conference.<domain>"},
-        "end_meeting_kid": {"type": "string", "default": ""},
-        "end_meeting_private_key": {"type": "string", "writeOnly": True},
+        "muc_domain": {"type": "string", "default": "",
+                       "description": "MUC component; empty means conference.<XMPP domain> (docker-jitsi-meet: muc.meet.jitsi)"},
+        "end_meeting_algorithm": {"type": "string", "enum": ["", "HS256", "RS256"], "default": "",
+                                  "description": "how mod_muc_end_meeting verifies the system token; empty means "
+                                                 "as the host's login tokens: HS256 with app_secret (self-hosted), "
+                                                 "RS256 with the JaaS key (JaaS)"},
+        "end_meeting_kid": {"type": "string", "default": "",
+                            "description": "kid of the system token (the key file name is sha256(kid).pem); "
+                                           "empty means app_id (JaaS: the API key id)"},
+        "end_meeting_private_key": {"type": "string", "writeOnly": True,
+                                    "description": "PEM private key of a dedicated RS256 key pair "
+                                                   "(end_meeting_algorithm RS256)"},
         "end_meeting_token": {"type": "string", "writeOnly": True,
                               "description": "a ready-made system token instead of the private key"},
         "jaas_webhook_secret": {"type": "string", "minLength": 8, "writeOnly": True},
@@ -93,8 +113,16 @@ SETTINGS_SCHEMA: dict[str, Any] = {
 
 
 def web_url(settings: Mapping[str, Any]) -> str:
+    """Base URL of the web client, without a trailing slash (it may have a path)."""
     base = str(settings.get("web_url") or "").rstrip("/")
     return base or f"https://{settings['domain']}"
+
+
+def iframe_domain(settings: Mapping[str, Any]) -> tuple[str, bool]:
+    """What JitsiMeetExternalAPI(domain, {noSSL}) needs to open the web client: it builds
+    `<http or https>://<domain>/<roomName>`, so the domain carries the port and path."""
+    parsed = urlparse(web_url(settings))
+    return parsed.netloc + parsed.path.rstrip("/"), parsed.scheme == "http"
 
 
 def external_api_url(settings: Mapping[str, Any]) -> str:
@@ -151,6 +179,7 @@ class JitsiBackend:
             "mode": settings.get("mode", "self_hosted"),
             "domain": settings["domain"],
             "record": bool(spec.record),
+            "ends_at": int(spec.ends_at.timestamp()),  # tokens expire a little after it
             "room_active": False,
             "occupants": 0,
             "recordings": [],
@@ -160,13 +189,16 @@ class JitsiBackend:
     def join(self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant) -> JoinTarget:
         room = handle.data.get("room") or handle.meeting_id.rsplit("/", 1)[-1]
         token = tokens.participant_token(settings, room, participant,
-                                         record_allowed=bool(handle.data.get("record")))
+                                         record_allowed=bool(handle.data.get("record")),
+                                         ends_at=handle.data.get("ends_at"))
         path = tokens.room_path(settings, room)
         overwrite = config_overwrite(settings)
         url = f"{web_url(settings)}/{path}?{urlencode({'jwt': token})}#{_hash_params(overwrite)}"
+        domain, no_ssl = iframe_domain(settings)
         embed = {
             "external_api_url": external_api_url(settings),
-            "domain": settings["domain"],
+            "domain": domain,
+            "noSSL": no_ssl,
             "roomName": path,
             "jwt": token,
             "configOverwrite": overwrite,
@@ -182,7 +214,7 @@ class JitsiBackend:
         if not end_module_configured(settings):
             return
         room = handle.data.get("room") or handle.meeting_id
-        muc = str(settings.get("muc_domain") or f"conference.{settings['domain'].split(':')[0]}")
+        muc = tokens.muc_domain(settings)
         url = str(settings["end_meeting_url"])
         timeout = current_app.config.get("BACKEND_TIMEOUT_SECONDS", 10)
         try:
@@ -251,8 +283,9 @@ class JitsiBackend:
 
 
 def end_module_configured(settings: Mapping[str, Any]) -> bool:
-    return bool(settings.get("end_meeting_url")) and bool(
-        settings.get("end_meeting_token") or settings.get("end_meeting_private_key"))
+    # The system token is signed with the keys the configuration already has (app_secret,
+    # the JaaS key) unless a ready-made token or a dedicated key is given: the URL suffices.
+    return bool(settings.get("end_meeting_url"))
 
 
 BACKEND = JitsiBackend()

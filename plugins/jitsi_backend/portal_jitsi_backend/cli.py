@@ -11,8 +11,8 @@ from . import tokens
 
 def prosody_config(settings: dict, portal_url: str) -> str:
     """The prosody, jicofo and Jibri settings matching a self-hosted configuration."""
-    domain = str(settings["domain"]).split(":")[0]
-    muc = str(settings.get("muc_domain") or f"conference.{domain}")
+    domain = tokens.xmpp_domain(settings)
+    muc = tokens.muc_domain(settings)
     issuer = str(settings.get("issuer") or settings["app_id"])
     audience = str(settings.get("audience") or "jitsi")
     portal_url = portal_url.rstrip("/")
@@ -20,6 +20,8 @@ def prosody_config(settings: dict, portal_url: str) -> str:
         f"-- /etc/prosody/conf.d/{domain}.cfg.lua",
         f'asap_accepted_issuers = {{ "{issuer}" }}',
         f'asap_accepted_audiences = {{ "{audience}" }}',
+        "-- tokens' sub is this XMPP domain, so domain verification may stay on",
+        "enable_domain_verification = true",
         "",
         f'VirtualHost "{domain}"',
         '    authentication = "token"',

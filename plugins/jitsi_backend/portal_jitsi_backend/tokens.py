@@ -59,6 +59,16 @@ def jaas_kid(settings: Mapping[str, Any]) -> str:
     return kid if "/" in kid else f"{app_id}/{kid}"
 
 
+def xmpp_domain(settings: Mapping[str, Any]) -> str:
+    """prosody's XMPP domain: it has no port, and may differ from the web host."""
+    explicit = str(settings.get("xmpp_domain") or "").strip()
+    return (explicit or str(settings["domain"]).split(":", 1)[0]).lower()
+
+
+def muc_domain(settings: Mapping[str, Any]) -> str:
+    return str(settings.get("muc_domain") or f"conference.{xmpp_domain(settings)}")
+
+
 def room_path(settings: Mapping[str, Any], room: str) -> str:
     """The room as it appears in the meeting URL and the IFrame API's roomName."""
     return f"{settings['app_id']}/{room}" if is_jaas(settings) else room
@@ -98,10 +108,20 @@ def _features(moderator: bool, record_allowed: bool) -> dict[str, bool]:
     }
 
 
-def claims_for(settings: Mapping[str, Any], room: str, participant: Participant, *,
-               record_allowed: bool, now: int | None = None) -> dict[str, Any]:
-    now = int(time.time()) if now is None else now
+def expiry(settings: Mapping[str, Any], now: int, ends_at: int | None) -> int:
+    """`exp`: token_lifetime_seconds ahead, but no later than token_grace_seconds after the
+    class's scheduled end; a join later than that (the class runs over) still gets a token
+    valid for the grace period (or the lifetime, if shorter), never one already expired."""
     lifetime = _int(settings, "token_lifetime_seconds", 10800)
+    if ends_at is None:
+        return now + lifetime
+    grace = _int(settings, "token_grace_seconds", 1800)
+    return max(min(now + lifetime, int(ends_at) + grace), now + min(grace, lifetime))
+
+
+def claims_for(settings: Mapping[str, Any], room: str, participant: Participant, *,
+               record_allowed: bool, now: int | None = None, ends_at: int | None = None) -> dict[str, Any]:
+    now = int(time.time()) if now is None else now
     skew = _int(settings, "clock_skew_seconds", 60)
     moderator = participant.role == "moderator"
     if is_jaas(settings):
@@ -109,7 +129,8 @@ def claims_for(settings: Mapping[str, Any], room: str, participant: Participant,
     else:
         iss = str(settings.get("issuer") or settings["app_id"])
         aud = str(settings.get("audience") or "jitsi")
-        sub = str(settings.get("subject") or settings["domain"]).lower()
+        # prosody's enable_domain_verification compares sub with its XMPP domain.
+        sub = str(settings.get("subject") or xmpp_domain(settings)).lower()
     return {
         "iss": iss,
         "aud": aud,
@@ -119,7 +140,7 @@ def claims_for(settings: Mapping[str, Any], room: str, participant: Participant,
         # nbf a little in the past: prosody refuses tokens "not yet valid" when its clock
         # is behind the portal's; numbers, never strings (luajwtjitsi refuses those).
         "nbf": now - skew,
-        "exp": now + lifetime,
+        "exp": expiry(settings, now, ends_at),
         "context": {
             "user": _user_context(participant, settings),
             "features": _features(moderator, record_allowed),
@@ -142,30 +163,58 @@ def sign(settings: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
 
 
 def participant_token(settings: Mapping[str, Any], room: str, participant: Participant, *,
-                      record_allowed: bool, now: int | None = None) -> str:
-    return sign(settings, claims_for(settings, room, participant, record_allowed=record_allowed, now=now))
+                      record_allowed: bool, now: int | None = None, ends_at: int | None = None) -> str:
+    return sign(settings, claims_for(settings, room, participant, record_allowed=record_allowed, now=now,
+                                     ends_at=ends_at))
+
+
+def end_meeting_algorithm(settings: Mapping[str, Any]) -> str:
+    """How the deployment verifies the end-meeting token: like its own login tokens
+    (HS256 with app_secret self-hosted, RS256 for JaaS) unless the admin chose RS256 with
+    a dedicated key pair."""
+    chosen = str(settings.get("end_meeting_algorithm") or "")
+    if chosen:
+        return chosen
+    return "RS256" if is_jaas(settings) else "HS256"
+
+
+def end_meeting_kid(settings: Mapping[str, Any]) -> str:
+    # mod_muc_end_meeting refuses a token without kid: it fetches the key by it.
+    if is_jaas(settings) and not settings.get("end_meeting_kid"):
+        return jaas_kid(settings)
+    return str(settings.get("end_meeting_kid") or settings.get("app_id") or "")
 
 
 def system_token(settings: Mapping[str, Any], now: int | None = None) -> str:
-    """Bearer token for mod_muc_end_meeting: RS256 with a key prosody fetches from
-    prosody_password_public_key_repo_url (sha256(kid).pem); room '*' because the module
-    requires a room claim but acts on the room named in the request."""
+    """Bearer token for mod_muc_end_meeting. The module verifies it with the main
+    VirtualHost's token settings, so it must be signed the way that host signs its login
+    tokens: HS256 with app_secret on a self-hosted (app_secret) host, RS256 with the JaaS
+    key and its kid for JaaS; a host set up for a dedicated RS256 key pair gets
+    end_meeting_algorithm = RS256 and end_meeting_private_key. Room '*' because the
+    module acts on the room named in the request; it lives 60 s."""
     static = str(settings.get("end_meeting_token") or "")
     if static:
         return static
     now = int(time.time()) if now is None else now
-    claims = {
-        "iss": str(settings.get("issuer") or settings.get("app_id") or ""),
-        "aud": str(settings.get("audience") or "jitsi"),
-        "sub": "*",
-        "room": "*",
-        "iat": now,
-        "nbf": now - _int(settings, "clock_skew_seconds", 60),
-        "exp": now + 60,
-    }
+    if is_jaas(settings):
+        iss, aud, sub = JAAS_ISSUER, JAAS_AUDIENCE, str(settings.get("app_id") or "")
+    else:
+        iss = str(settings.get("issuer") or settings.get("app_id") or "")
+        aud, sub = str(settings.get("audience") or "jitsi"), "*"
+    claims = {"iss": iss, "aud": aud, "sub": sub, "room": "*", "iat": now,
+              "nbf": now - _int(settings, "clock_skew_seconds", 60), "exp": now + 60}
+    headers = {"kid": end_meeting_kid(settings), "typ": "JWT"}
+    algorithm = end_meeting_algorithm(settings)
+    if algorithm == "HS256":
+        key, field = settings.get("app_secret"), "app_secret"
+    elif is_jaas(settings) and not settings.get("end_meeting_private_key"):
+        key, field = settings.get("jaas_private_key"), "jaas_private_key"
+    else:
+        key, field = settings.get("end_meeting_private_key"), "end_meeting_private_key"
     try:
-        return jwt.encode(claims, settings["end_meeting_private_key"], algorithm="RS256",
-                          headers={"kid": str(settings.get("end_meeting_kid") or ""), "typ": "JWT"})
+        if not key:
+            raise KeyError(field)
+        return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
     except (KeyError, TypeError, ValueError, jwt.PyJWTError) as exc:
-        raise BackendError("the end-meeting system token could not be signed; check end_meeting_private_key",
+        raise BackendError(f"the end-meeting system token could not be signed; check {field}",
                            code="jitsi_end_key") from exc

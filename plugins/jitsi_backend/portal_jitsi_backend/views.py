@@ -32,6 +32,8 @@ from .backend import BACKEND
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("jitsi_backend", __name__, url_prefix="/plugins/jitsi")
+# prosody, JaaS and curl send `Accept: */*`: errors are JSON here, never an HTML page.
+blueprint.json_errors = True
 
 PROSODY_EVENTS = {"room/created", "room/destroyed", "occupant/joined", "occupant/left"}
 # How long before the scheduled end an emptied room counts as the end of the class.
@@ -105,12 +107,22 @@ def _user_id(raw: Any) -> int | None:
     return int(text) if re.fullmatch(r"[0-9]{1,12}", text) else None
 
 
-def _occupant(meeting: Meeting, who: Mapping[str, Any], *, left: bool, source: str) -> None:
+def _event_time(value: Any) -> datetime | None:
+    """When Jitsi says something happened (Unix seconds, or JaaS milliseconds). A time
+    after its receipt is a clock error and counts as now; no time, the receipt time."""
+    seconds = _epoch_seconds(value)
+    if seconds is None:
+        return None
+    return min(datetime.fromtimestamp(seconds, UTC), utcnow())
+
+
+def _occupant(meeting: Meeting, who: Mapping[str, Any], *, left: bool, source: str, at: Any = None) -> None:
     name = str(who.get("name") or "").strip()
     user_id = _user_id(who.get("id"))
     if not name and user_id is None:
         return  # a component (Jibri, Jigasi) without a token: not a person of the class
-    meeting_events.note_attendance(meeting, user_id=user_id, name=name or "Guest", source=source, left=left)
+    meeting_events.note_attendance(meeting, user_id=user_id, name=name or "Guest", source=source, left=left,
+                                   at=_event_time(at))
 
 
 def _set_occupants(meeting: Meeting, count: Any) -> None:
@@ -168,18 +180,22 @@ def prosody_event(kind: str, action: str):
     breakout = bool(payload.get("is_breakout"))
     ended = False
     if event == "room/created" and not breakout:
-        _room_created(meeting, payload.get("created_at"))
+        _room_created(meeting, _epoch_seconds(payload.get("created_at")))
     elif event == "room/destroyed" and not breakout:
-        for occupant in payload.get("all_occupants") or []:
-            if isinstance(occupant, dict) and occupant.get("left_at"):
-                _occupant(meeting, occupant, left=True, source="jitsi")
-        ended = _room_destroyed(meeting, settings, payload.get("destroyed_at"))
+        # Each occupant session's own leave time, oldest first; those still open are
+        # closed by the end of the class, never by the time this event arrived.
+        sessions = [o for o in payload.get("all_occupants") or [] if isinstance(o, dict) and o.get("left_at")]
+        for occupant in sorted(sessions, key=lambda o: _epoch_seconds(o.get("left_at")) or 0):
+            _occupant(meeting, occupant, left=True, source="jitsi", at=occupant.get("left_at"))
+        ended = _room_destroyed(meeting, settings, _epoch_seconds(payload.get("destroyed_at")))
     elif event in ("occupant/joined", "occupant/left"):
         occupant = payload.get("occupant")
         if not isinstance(occupant, dict):
             raise ValidationFailed("occupant must be an object")
         # In breakout rooms people are still in class: a join there counts as present.
-        _occupant(meeting, occupant, left=event == "occupant/left", source="jitsi")
+        left = event == "occupant/left"
+        _occupant(meeting, occupant, left=left, source="jitsi",
+                  at=occupant.get("left_at") if left else occupant.get("joined_at"))
         if not breakout:
             _set_occupants(meeting, payload.get("active_occupants_count"))
     return jsonify({"status": "ok", "meeting_id": meeting.id, "ended": ended})
@@ -225,10 +241,22 @@ def jaas_webhook():
 
 
 def _epoch_seconds(value: Any) -> int | None:
-    # JaaS timestamps are milliseconds.
-    if isinstance(value, int | float) and value > 0:
+    # JaaS timestamps are milliseconds. Not a plausible time (a string, Infinity, year
+    # 5000): unknown, rather than an error.
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 10**14:
         return int(value / 1000) if value > 10**11 else int(value)
     return None
+
+
+def _jaas_record_id(data: Mapping[str, Any], link: str) -> str:
+    """The recording's own id: data.recordingSessionId, one per recording. Never the
+    payload's sessionId, which names the meeting session: a class recorded twice (stopped
+    and started again) has one session and two recordings. Without it, the file's path
+    in the link names the recording (the query is the signature, which may change)."""
+    own = re.sub(r"[^A-Za-z0-9_-]", "", str(data.get("recordingSessionId") or ""))[:100]
+    if own:
+        return f"jaas-{own}"
+    return "jaas-file-" + hashlib.sha256(urlparse(link).path.encode()).hexdigest()[:32]
 
 
 def _handle_jaas_event(meeting: Meeting, settings: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,17 +269,18 @@ def _handle_jaas_event(meeting: Meeting, settings: Mapping[str, Any], payload: M
     elif event == "ROOM_DESTROYED" and not breakout:
         return {"ended": _room_destroyed(meeting, settings, at)}
     elif event in ("PARTICIPANT_JOINED", "PARTICIPANT_LEFT"):
-        _occupant(meeting, data, left=event == "PARTICIPANT_LEFT", source="jaas")
+        # JaaS does not deliver in order; its timestamp is the truth.
+        _occupant(meeting, data, left=event == "PARTICIPANT_LEFT", source="jaas", at=payload.get("timestamp"))
     elif event == "RECORDING_UPLOADED":
         link = data.get("preAuthenticatedLink")
         if not isinstance(link, str) or urlparse(link).scheme not in ("http", "https"):
             raise ValidationFailed("RECORDING_UPLOADED needs data.preAuthenticatedLink")
-        session = str(data.get("recordingSessionId") or payload.get("sessionId") or payload["idempotencyKey"])
-        record_id = "jaas-" + re.sub(r"[^A-Za-z0-9_-]", "", session)[:100]
+        record_id = _jaas_record_id(data, link)
         duration = data.get("durationSec")
+        plausible = isinstance(duration, int | float) and 0 <= duration < 10**7  # not NaN, Infinity
         recordings.queue_download(meeting, record_id=record_id, url=link,
                                   recorded_at=_epoch_seconds(data.get("startTimestamp")) or at,
-                                  duration_seconds=int(duration) if isinstance(duration, int | float) else None)
+                                  duration_seconds=int(duration) if plausible else None)
         # Download now; on failure the periodic job retries until the 24 h link expires.
         stored = recordings.process_downloads(meeting, settings)
         return {"record_id": record_id, "stored": bool(stored)}

@@ -2,8 +2,9 @@
 
 - mod_muc_end_meeting: POST /end-meeting?conference=<room jid> with "Authorization: Bearer
   <system token>"; 400 without conference, 401 without or with a bad token (verified like
-  prosody: RS256 against the key served for its kid, room claim required), 404 when the room
-  does not exist, 200 when it was destroyed.
+  prosody's token util with the host's algorithm and key: HS256 with app_secret or RS256
+  against a public key; a kid is required because the module fetches the key by it; room
+  claim required), 404 when the room does not exist, 200 when it was destroyed.
 - a JaaS recording store: GET of a pre-authenticated link returns the mp4; it can be told
   to fail the first requests (503), as a storage outage would.
 """
@@ -55,9 +56,12 @@ class FakeJitsiServer:
                 if not auth.startswith("Bearer "):
                     return self._send(401)
                 try:
-                    verify_token(auth[7:], owner.end_meeting_config)
+                    header, _ = verify_token(auth[7:], owner.end_meeting_config)
                 except TokenRejected:
                     return self._send(401)
+                if not header.get("kid"):  # the module fetches the key by kid, whatever the algorithm
+                    return self._send(401)
+                owner.end_requests[-1]["kid"] = header["kid"]
                 if conference not in owner.rooms:
                     return self._send(404)
                 owner.rooms.discard(conference)

@@ -10,7 +10,8 @@ accepts any); `aud` present and accepted.
 util.verify_token: with asap_require_room_claim (default true) a `room` claim is required.
 util.verify_room: without domain verification the MUC room node must equal
 string.lower(room) unless room == '*'; with it (multi-tenant, JaaS) the address must be
-"[lower(sub)]lower(room)@<muc domain>" (sub '*' matches any tenant).
+"[lower(sub)]lower(room)@<muc domain>" (sub '*' matches any tenant), and without a tenant
+"lower(room)@<muc_mapper_domain_prefix>.<sub>": sub must be the XMPP domain, no port.
 doc/tokens.md: every context.user field must be a string (null or numbers break it).
 mod_token_affiliation: owner when affiliation is owner/moderator/teacher or moderator is
 true / "true"; member otherwise.
@@ -44,6 +45,7 @@ class ProsodyConfig:
     require_room_claim: bool = True
     enable_domain_verification: bool = False
     muc_domain: str = ""  # e.g. conference.8x8.vc (domain verification only)
+    muc_domain_prefix: str = "conference"  # muc_mapper_domain_prefix (docker-jitsi-meet: muc)
 
 
 def _b64url_decode(segment: str) -> bytes:
@@ -137,7 +139,7 @@ def verify_room(claims: dict, room_address: str, config: ProsodyConfig) -> None:
         tenant_to_check = tenant if sub == "*" else sub
         expected = f"[{tenant_to_check.lower()}]{room_to_check.lower()}@{config.muc_domain}"
     else:
-        domain = config.muc_domain if sub == "*" else f"conference.{sub}"
+        domain = config.muc_domain if sub == "*" else f"{config.muc_domain_prefix}.{sub}"
         expected = f"{room_to_check.lower()}@{domain.lower()}"
     if bare != expected:
         raise TokenRejected(f"room address {bare} does not match {expected}")

@@ -200,3 +200,18 @@ def test_room_destroyed_after_the_scheduled_end_ends_the_class(jitsi_school, log
     assert response.get_json()["ended"] is True
     db.session.refresh(meeting)
     assert meeting.status == "ended"
+
+
+def test_implausible_event_times_are_ignored_not_an_error(jitsi_school, login, client):
+    """Fuzzed times (Infinity, year 5000, strings) fall back to the receipt time."""
+    meeting = start_class(jitsi_school, login)
+    room = meeting.backend_meeting_id
+    headers = {"Authorization": f"Bearer {EVENTS_TOKEN}", "Content-Type": "application/json"}
+    for value in ("Infinity", "1e300", '"soon"', "true"):
+        body = (f'{{"room_name": "{room}", "created_at": {value}, "destroyed_at": {value}, '
+                f'"occupant": {{"name": "Visitor", "joined_at": {value}, "left_at": {value}}}, '
+                f'"all_occupants": [{{"name": "Visitor", "left_at": {value}}}]}}')
+        for event in ("room/created", "occupant/joined", "occupant/left", "room/destroyed"):
+            response = client.post(f"/plugins/jitsi/events/{event}", data=body, headers=headers)
+            assert response.status_code == 200, (event, value, response.get_json())
+    assert (None, "Visitor") in _attendance(meeting)

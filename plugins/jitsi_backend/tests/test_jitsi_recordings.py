@@ -170,3 +170,35 @@ def test_recordings_larger_than_the_portal_request_limit_are_accepted_up_to_the_
     too_big = MP4 + b"\x00" * (3 * 1024 * 1024)
     assert _upload(client, meeting, data=too_big, session="huge").status_code == 413
     assert [r.backend_record_id for r in _recordings()] == ["jibri-big"]
+
+
+def test_two_jaas_recordings_of_one_meeting_session_are_both_stored(school, login, client, jaas_keys):
+    """A teacher stops and restarts the recording: one meeting session (payload sessionId),
+    two RECORDING_UPLOADED events, two recordings."""
+    use_jitsi(school, jaas_settings(jaas_keys[0]), name="JaaS")
+    meeting = start_class(school, login)
+    session = str(uuid.uuid4())
+
+    def uploaded(path: str, **data) -> dict:
+        body = json.loads(jaas_event(meeting, "RECORDING_UPLOADED", {
+            "participants": [], "share": True, "initiatorId": str(school.teacher.id), "durationSec": 600,
+            "preAuthenticatedLink": f"{jaas.base_url}{path}?sig=ok", **data}))
+        body["sessionId"] = session
+        raw = json.dumps(body).encode()
+        response = client.post("/plugins/jitsi/jaas/webhook", data=raw, headers=jaas_signed(raw))
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    with FakeJitsiServer() as jaas:
+        for path in ("/r/first.mp4", "/r/second.mp4", "/r/third.mp4", "/r/fourth.mp4"):
+            jaas.files[path] = MP4
+        # With the recording's own id, and without it (then the file names the recording).
+        first = uploaded("/r/first.mp4", recordingSessionId="rec-1")
+        second = uploaded("/r/second.mp4", recordingSessionId="rec-2")
+        third = uploaded("/r/third.mp4")
+        fourth = uploaded("/r/fourth.mp4")
+        assert all(r["stored"] is True for r in (first, second, third, fourth))
+        assert sorted(jaas.downloads) == ["/r/first.mp4", "/r/fourth.mp4", "/r/second.mp4", "/r/third.mp4"]
+    ids = sorted(r.backend_record_id for r in _recordings())
+    assert len(ids) == 4 and ids[-2:] == ["jaas-rec-1", "jaas-rec-2"]
+    assert session not in " ".join(ids)

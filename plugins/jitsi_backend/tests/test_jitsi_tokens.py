@@ -155,3 +155,40 @@ def test_room_names_are_stable_unguessable_and_valid_for_jitsi():
     assert tokens.room_name(key, "Algèbre 2 — Groupe B", "secret-two") != name
     assert len(name.rsplit("-", 1)[1]) == 26
     assert tokens.room_name(key, "???", "s").startswith("class-")
+
+
+def test_sub_is_the_xmpp_domain_so_domain_verification_accepts_the_token():
+    """prosody's enable_domain_verification (on by default in current jitsi-meet) checks
+    the room address against conference.<sub>: sub is the XMPP domain, never host:port."""
+    verifying = ProsodyConfig(algorithm="HS256", key=APP_SECRET, accepted_issuers=["portal"],
+                              accepted_audiences=["jitsi"], enable_domain_verification=True)
+    with_port = self_hosted_settings(domain="meet.school.test:8443")
+    claims = admit(tokens.participant_token(with_port, ROOM, STUDENT, record_allowed=False), verifying,
+                   ADDRESS, may_moderate=False)
+    assert claims["sub"] == "meet.school.test"
+
+    # docker-jitsi-meet: the web client at localhost:8443, prosody's domain meet.jitsi, MUC muc.meet.jitsi.
+    docker = ProsodyConfig(algorithm="HS256", key=APP_SECRET, accepted_issuers=["portal"],
+                           accepted_audiences=["jitsi"], enable_domain_verification=True, muc_domain_prefix="muc")
+    settings = self_hosted_settings(domain="localhost:8443", xmpp_domain="meet.jitsi", muc_domain="muc.meet.jitsi")
+    token = tokens.participant_token(settings, ROOM, TEACHER, record_allowed=False)
+    assert admit(token, docker, f"{ROOM}@muc.meet.jitsi", may_moderate=True)["sub"] == "meet.jitsi"
+    assert tokens.muc_domain(settings) == "muc.meet.jitsi"
+    assert tokens.muc_domain(with_port) == "conference.meet.school.test"
+
+
+def test_tokens_expire_soon_after_the_scheduled_end():
+    now = int(time.time())
+    settings = self_hosted_settings()  # lifetime 3 h, grace 30 min
+    ends_in_an_hour = now + 3600
+    claims = tokens.claims_for(settings, ROOM, STUDENT, record_allowed=False, now=now, ends_at=ends_in_an_hour)
+    assert claims["exp"] == ends_in_an_hour + 1800
+    # A class of a whole day still gets at most the lifetime.
+    assert tokens.claims_for(settings, ROOM, STUDENT, record_allowed=False, now=now,
+                             ends_at=now + 86400)["exp"] == now + 10800
+    # The class runs over: a join an hour after its scheduled end still gets a working token.
+    late = tokens.participant_token(settings, ROOM, STUDENT, record_allowed=False, ends_at=now - 3600)
+    claims = admit(late, PROSODY, ADDRESS, may_moderate=False)
+    assert claims["exp"] > now + 1700
+    # Without a known end (meetings created before this rule), the lifetime applies.
+    assert tokens.claims_for(settings, ROOM, STUDENT, record_allowed=False, now=now)["exp"] == now + 10800
