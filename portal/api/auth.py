@@ -17,6 +17,7 @@ from portal.api import api
 from portal.api.framework import current_actor, endpoint
 from portal.api.schemas import AccessTokenOut, LoginIn, PasswordChangeIn, TokensOut, UserOut
 from portal.core import auth_tokens, users
+from portal.core.models import User
 from portal.extensions import db, limiter
 
 
@@ -33,7 +34,7 @@ def login(body: LoginIn):
     return _session_response(user, *auth_tokens.issue_session(user), cookies=True)
 
 
-def _session_response(user, access: str, refresh: str, *, cookies: bool):
+def _session_response(user: User, access: str, refresh: str, *, cookies: bool):
     payload = TokensOut(access_token=access, refresh_token=refresh, user=UserOut.model_validate(user),
                         expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()))
     response = jsonify(payload.model_dump(mode="json"))
