@@ -32,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = portal_config.load_secret_key(app.instance_path)
     app.config.update(portal_config.derived_flask_settings(app.config))
     app.config.update({k: v for k, v in (config or {}).items() if k in portal_config.FLASK_OVERRIDABLE})
+    hops = portal_config.proxy_fix_hops(app.config)  # a bad value stops here, before anything starts
 
     from portal import logs
 
@@ -88,4 +89,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal import tasks
 
     tasks.init_tasks(app)
+
+    if any(hops.values()):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Outermost, so every request (pages, API, Socket.IO, rate limits, external URLs)
+        # sees the client's address and scheme as the trusted proxies reported them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, **hops)  # type: ignore[method-assign]
     return app

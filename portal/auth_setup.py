@@ -21,6 +21,12 @@ def init_jwt(app: Flask) -> None:
             return None
         return user
 
+    @jwt.additional_claims_loader
+    def token_generation(identity) -> dict:
+        # Every token the app creates (sign-in, refresh, plugins' own) carries the user's
+        # generation, so "end every session" reaches all of them.
+        return auth_tokens.generation_claims(identity)
+
     @jwt.token_in_blocklist_loader
     def token_revoked(_header, claims) -> bool:
         return auth_tokens.is_revoked(claims)

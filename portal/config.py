@@ -52,6 +52,14 @@ def default_config(instance_path: str) -> dict:
         "MEETING_START_WAIT_SECONDS": 15,
         "LOG_JSON": True,
         "PASSWORD_HASH_PROFILE": "default",
+        # Reverse proxies in front of the portal whose X-Forwarded-* headers are trusted
+        # (werkzeug ProxyFix: how many hops of each header). 0 = no proxy: the headers are
+        # ignored, since any client could send them. With nginx alone in front: 1.
+        "PROXY_FIX_X_FOR": 0,
+        "PROXY_FIX_X_PROTO": 0,
+        "PROXY_FIX_X_HOST": 0,
+        "PROXY_FIX_X_PORT": 0,
+        "PROXY_FIX_X_PREFIX": 0,
     }
 
 
@@ -92,6 +100,24 @@ def derived_flask_settings(cfg: dict) -> dict:
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
     }
+
+
+PROXY_FIX_HEADERS = ("for", "proto", "host", "port", "prefix")
+
+
+def proxy_fix_hops(cfg: dict) -> dict[str, int]:
+    """ProxyFix's arguments (x_for=..., ...) from PROXY_FIX_X_*; refuses what is not a count."""
+    hops = {}
+    for header in PROXY_FIX_HEADERS:
+        key = f"PROXY_FIX_X_{header.upper()}"
+        try:
+            value = int(cfg.get(key) or 0)
+        except (TypeError, ValueError):
+            value = -1
+        if value < 0:
+            raise ValueError(f"PORTAL_{key} must be a number of trusted proxies (0 or more), not {cfg.get(key)!r}")
+        hops[f"x_{header}"] = value
+    return hops
 
 
 def engine_options(database_url: str) -> dict:

@@ -30,6 +30,8 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(client, make_user)
 
 
 def test_disabled_account_cannot_sign_in(client, make_user):
+    """Even with the right password: the answer is the one an unknown email gets, so a
+    leaked password does not confirm that the (disabled) account exists."""
     from portal.extensions import db
 
     user = make_user()
@@ -37,7 +39,47 @@ def test_disabled_account_cannot_sign_in(client, make_user):
     db.session.commit()
     response = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 401
-    assert response.get_json()["error"]["code"] == "account_disabled"
+    assert response.get_json()["error"]["code"] == "invalid_credentials"
+
+
+def test_every_password_login_does_the_same_hash_work(client, make_user, monkeypatch):
+    """Login timing must not reveal which emails have accounts: an unknown email, a disabled
+    account and an SSO-only account (no password) each cost exactly one argon2 verification
+    with the same parameters as a real account's, like a wrong password does."""
+    from argon2 import PasswordHasher
+
+    from portal.extensions import db
+
+    verified: list[str] = []
+    real_verify = PasswordHasher.verify
+
+    def counting_verify(self, hash, password):  # noqa: A002 - argon2's own parameter name
+        verified.append(hash)
+        return real_verify(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting_verify)
+    known, disabled, sso_only = make_user(), make_user(), make_user()
+    disabled.is_active = False
+    sso_only.password_hash = None
+    db.session.commit()
+    parameters = known.password_hash.rsplit("$", 2)[0].split("$")[1:4]  # argon2id, v=19, m=..,t=..,p=..
+    attempts = {
+        "wrong password": (known.email, "not-the-password"),
+        "unknown email": ("ghost@tests.school", PASSWORD),
+        "disabled account": (disabled.email, PASSWORD),
+        "SSO-only account": (sso_only.email, PASSWORD),
+        "not an email at all": ("not-an-email", PASSWORD),
+    }
+    for label, (email, password) in attempts.items():
+        verified.clear()
+        response = client.post("/api/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 401, label
+        assert response.get_json()["error"]["message"] == "wrong email or password", label
+        assert len(verified) == 1, f"{label}: {len(verified)} hash verifications instead of 1"
+        assert verified[0].rsplit("$", 2)[0].split("$")[1:4] == parameters, label
+    verified.clear()
+    assert client.post("/api/auth/login", json={"email": known.email, "password": PASSWORD}).status_code == 200
+    assert len(verified) == 1
 
 
 def test_logout_revokes_the_access_and_refresh_tokens(client, make_user):
@@ -104,7 +146,7 @@ def test_change_password(client, make_user, login):
     api = login(user)
     assert api.post("/api/auth/password", json={"current_password": "wrong", "new_password": "a-new-password-1"}).status_code == 400
     assert api.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": "short"}).status_code == 400
-    assert api.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": "a-new-password-1"}).status_code == 204
+    assert api.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": "a-new-password-1"}).status_code == 200
     assert client.post("/api/auth/login", json={"email": user.email, "password": "a-new-password-1"}).status_code == 200
 
 

@@ -4,10 +4,9 @@ import contextlib
 
 from flask import current_app, jsonify, request
 from flask_jwt_extended import (
-    create_access_token,
-    create_refresh_token,
     decode_token,
     get_jwt,
+    get_jwt_request_location,
     set_access_cookies,
     set_refresh_cookies,
     unset_jwt_cookies,
@@ -16,8 +15,9 @@ from flask_jwt_extended import (
 
 from portal.api import api
 from portal.api.framework import current_actor, endpoint
-from portal.api.schemas import AccessTokenOut, LoginIn, TokensOut, UserOut
+from portal.api.schemas import AccessTokenOut, LoginIn, PasswordChangeIn, TokensOut, UserOut
 from portal.core import auth_tokens, users
+from portal.core.models import User
 from portal.extensions import db, limiter
 
 
@@ -31,13 +31,16 @@ def _login_limit() -> str:
 def login(body: LoginIn):
     user = users.authenticate(body.email, body.password)
     db.session.commit()
-    access = create_access_token(identity=str(user.id), additional_claims={"role": user.role})
-    refresh = create_refresh_token(identity=str(user.id))
+    return _session_response(user, *auth_tokens.issue_session(user), cookies=True)
+
+
+def _session_response(user: User, access: str, refresh: str, *, cookies: bool):
     payload = TokensOut(access_token=access, refresh_token=refresh, user=UserOut.model_validate(user),
                         expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()))
     response = jsonify(payload.model_dump(mode="json"))
-    set_access_cookies(response, access)
-    set_refresh_cookies(response, refresh)
+    if cookies:
+        set_access_cookies(response, access)
+        set_refresh_cookies(response, refresh)
     return response, 200
 
 
@@ -47,16 +50,28 @@ def login(body: LoginIn):
 def refresh():
     verify_jwt_in_request(refresh=True)
     user = current_actor()
-    access = create_access_token(identity=str(user.id), additional_claims={"role": user.role})
+    access = auth_tokens.refreshed_access_token(user, get_jwt())
     response = jsonify(AccessTokenOut(access_token=access, expires_in=int(
         current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())).model_dump())
     set_access_cookies(response, access)
     return response, 200
 
 
-@endpoint(api, "/auth/logout", "POST", summary="Revoke the current tokens and clear cookies", tags=["auth"],
-          produces={"application/json": {"type": "object"}})
+@endpoint(api, "/auth/password", "POST", summary="Change your own password; every other session ends",
+          body=PasswordChangeIn, response=TokensOut, tags=["auth"])
+def change_password(body: PasswordChangeIn):
+    actor = current_actor()
+    users.change_password(actor, body.current_password, body.new_password)
+    # The change ended every session of this user, this one too: it goes on with fresh
+    # tokens (same session id, so signing out later still ends it), in the same place.
+    tokens = auth_tokens.issue_session(actor, session_id=get_jwt().get(auth_tokens.SESSION_CLAIM))
+    return _session_response(actor, *tokens, cookies=get_jwt_request_location() == "cookies")
+
+
+@endpoint(api, "/auth/logout", "POST", summary="Revoke the current session's tokens and clear cookies",
+          tags=["auth"], produces={"application/json": {"type": "object"}})
 def logout():
+    # Revoking the access token revokes its session, the refresh token with it.
     auth_tokens.revoke(get_jwt())
     refresh_token = request.cookies.get(current_app.config["JWT_REFRESH_COOKIE_NAME"])
     body = request.get_json(silent=True)

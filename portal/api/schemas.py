@@ -82,8 +82,21 @@ class Page(Out):
     offset: int
 
 
+class DirectoryEntryOut(Out):
+    """A student as a teacher's search shows them: full contact data only for students of
+    the teacher's own classes, else the name and a masked email."""
+
+    id: int
+    name: str
+    role: Literal["admin", "teacher", "student"]
+    email: str = Field(description="the address, or a masked one (j***@school.example) when email_masked")
+    email_masked: bool
+    phone: str | None = None
+
+
 class UserPage(Page):
-    items: list[UserOut]
+    items: list[UserOut | DirectoryEntryOut] = Field(
+        description="UserOut for administrators; DirectoryEntryOut for teachers")
 
 
 class PageQuery(Model):

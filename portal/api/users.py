@@ -3,7 +3,7 @@ from __future__ import annotations
 from portal.api import api
 from portal.api.framework import current_actor, endpoint
 from portal.api.schemas import (
-    PasswordChangeIn,
+    DirectoryEntryOut,
     UserCreateIn,
     UserOut,
     UserPage,
@@ -13,13 +13,17 @@ from portal.api.schemas import (
 from portal.core import users
 
 
-@endpoint(api, "/users", summary="List users (admins) or search students (teachers)",
+@endpoint(api, "/users", summary="List users (admins) or search students to enrol (teachers)",
           query=UserQuery, response=UserPage, tags=["users"])
 def list_users(query: UserQuery):
-    rows, total = users.list_users(current_actor(), role=query.role, query=query.q,
-                                   limit=query.limit, offset=query.offset)
-    return UserPage(items=[UserOut.model_validate(u) for u in rows], total=total,
-                    limit=query.limit, offset=query.offset)
+    actor = current_actor()
+    entries, total = users.directory(actor, role=query.role, query=query.q, limit=query.limit, offset=query.offset)
+    if actor.is_admin:
+        items: list = [UserOut.model_validate(entry.user) for entry in entries]
+    else:
+        items = [DirectoryEntryOut(id=e.user.id, name=e.user.name, role=e.user.role, email=e.email,
+                                   email_masked=e.email_masked, phone=e.phone) for e in entries]
+    return UserPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 @endpoint(api, "/users", "POST", summary="Create a user (admins)", body=UserCreateIn,
@@ -54,8 +58,3 @@ def update_user(user_id: int, body: UserUpdateIn):
     else:
         user = users.get_user_for(actor, user_id)
     return UserOut.model_validate(user)
-
-
-@endpoint(api, "/auth/password", "POST", summary="Change your own password", body=PasswordChangeIn, tags=["auth"])
-def change_password(body: PasswordChangeIn):
-    users.change_password(current_actor(), body.current_password, body.new_password)

@@ -327,12 +327,11 @@ def enrol(actor: User, class_id: int, user_ids: list[int]) -> list[Enrolment]:
         raise ValidationFailed("at most 1000 students per request")
     wanted = set(user_ids)
     users = list(db.session.execute(db.select(User).where(User.id.in_(wanted))).scalars()) if wanted else []
-    missing = wanted - {u.id for u in users}
-    if missing:
-        raise ValidationFailed(f"unknown user id(s): {sorted(missing)}", code="unknown_user")
-    not_students = [u.id for u in users if u.role != Role.STUDENT.value]
+    # One answer for ids nobody has and ids of staff: it must not tell which ids exist.
+    not_students = sorted(wanted - {u.id for u in users if u.role == Role.STUDENT.value})
     if not_students:
-        raise ValidationFailed(f"only students can be enrolled; not students: {not_students}", code="not_a_student")
+        raise ValidationFailed(f"only students can be enrolled; no student has the id(s) {not_students}",
+                               code="not_a_student")
     already = set(
         db.session.execute(
             db.select(Enrolment.user_id).where(Enrolment.class_id == klass.id, Enrolment.user_id.in_(wanted))

@@ -46,6 +46,9 @@ class User(db.Model):
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Tokens issued before this instant are refused ("log out everywhere", SSO back-channel).
     tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Tokens carry the generation they were issued under; raising it ends every session at
+    # once (password change, deactivation), exactly, with no clock involved (auth_tokens).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

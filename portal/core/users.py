@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from portal.core import access, audit
+from portal.core import access, audit, auth_tokens
 from portal.core.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed
 from portal.core.models import Enrolment, Role, User, UserIdentity
 from portal.core.security import hash_password, password_needs_rehash, verify_password
@@ -104,13 +104,15 @@ def authenticate(email: str, password: str) -> User:
         email = ""
     login_guard.check(email)
     user = db.session.execute(db.select(User).filter_by(email=email)).scalar_one_or_none() if email else None
-    if user is None or not verify_password(user.password_hash, password):
+    # Exactly one hash verification whoever asks: a missing, disabled or SSO-only account is
+    # checked against the dummy hash (verify_password(None, ...)), so neither the answer nor
+    # the time taken tells which emails have a usable account.
+    can_sign_in = user is not None and user.is_active and user.password_hash is not None
+    if not verify_password(user.password_hash if can_sign_in else None, password) or not can_sign_in:
         if email:
             login_guard.record_failure(email)
         raise NotAuthenticated("wrong email or password", code="invalid_credentials")
     login_guard.record_success(email)
-    if not user.is_active:
-        raise NotAuthenticated("this account is disabled", code="account_disabled")
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
@@ -129,23 +131,21 @@ def get_user_for(actor: User, user_id: int) -> User:
 
 
 def _teaches(teacher: User, student: User) -> bool:
+    return db.session.execute(_taught_students(teacher).where(Enrolment.user_id == student.id).limit(1)).first() is not None
+
+
+def _taught_students(teacher: User):
+    """Ids of the students enrolled in a class `teacher` teaches (a subquery)."""
     from portal.core.models import Class
 
-    return (
-        db.session.execute(
-            db.select(Enrolment.id)
-            .join(Class, Class.id == Enrolment.class_id)
-            .where(Enrolment.user_id == student.id, Class.teacher_id == teacher.id)
-            .limit(1)
-        ).first()
-        is not None
-    )
+    return db.select(Enrolment.user_id).join(Class, Class.id == Enrolment.class_id).where(Class.teacher_id == teacher.id)
 
 
 def list_users(
     actor: User, *, role: str | None = None, query: str | None = None, limit: int = 50, offset: int = 0
 ) -> tuple[list[User], int]:
-    """Admins list everyone; teachers can search students to enrol them."""
+    """Admins list everyone; teachers can search students to enrol them (see `directory`
+    for what a teacher may see of each)."""
     access.require_teacher(actor)
     stmt = db.select(User)
     if not actor.is_admin:
@@ -153,11 +153,62 @@ def list_users(
     if role:
         stmt = stmt.where(User.role == _role(role))
     if query:
-        like = f"%{query.strip().lower()}%"
-        stmt = stmt.where(db.or_(db.func.lower(User.name).like(like), User.email.like(like)))
+        text = query.strip().lower()
+        like = f"%{text}%"
+        by_name = db.func.lower(User.name).like(like)
+        if actor.is_admin:
+            stmt = stmt.where(db.or_(by_name, User.email.like(like)))
+        else:
+            # Teachers find a student by name or by the whole address; matching parts of the
+            # addresses of students they do not teach would spell those addresses out.
+            stmt = stmt.where(db.or_(by_name, User.email == text,
+                                     db.and_(User.email.like(like), User.id.in_(_taught_students(actor)))))
     total = db.session.execute(db.select(db.func.count()).select_from(stmt.subquery())).scalar_one()
     rows = db.session.execute(stmt.order_by(User.name, User.id).limit(limit).offset(offset)).scalars()
     return list(rows), total
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """A user as the directory shows them to one actor."""
+
+    user: User
+    email: str  # the address, or a masked one ("j***@school.example")
+    email_masked: bool
+    phone: str | None
+
+
+def mask_email(email: str) -> str:
+    """Enough to tell two students with the same name apart, not enough to write to them."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def directory(
+    actor: User, *, role: str | None = None, query: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[DirectoryEntry], int]:
+    """`list_users` with each person's contact data as far as `actor` may see it.
+
+    Admins see everyone's. A teacher sees the email and phone of the students in their own
+    classes; of any other student the name and a masked email only (the whole address if
+    they searched for exactly that address: they know it already), never the phone.
+    """
+    rows, total = list_users(actor, role=role, query=query, limit=limit, offset=offset)
+    if actor.is_admin:
+        return [DirectoryEntry(user, user.email, False, user.phone) for user in rows], total
+    taught = set(db.session.execute(
+        _taught_students(actor).where(Enrolment.user_id.in_([user.id for user in rows]))
+    ).scalars()) if rows else set()
+    searched = (query or "").strip().lower()
+    entries = []
+    for user in rows:
+        if user.id in taught:
+            entries.append(DirectoryEntry(user, user.email, False, user.phone))
+        elif user.email == searched:
+            entries.append(DirectoryEntry(user, user.email, False, None))
+        else:
+            entries.append(DirectoryEntry(user, mask_email(user.email), True, None))
+    return entries, total
 
 
 @dataclass
@@ -200,6 +251,10 @@ def change_password(actor: User, current_password: str, new_password: str) -> No
         raise ValidationFailed("current password is wrong", code="invalid_credentials")
     check_password_strength(new_password)
     actor.password_hash = hash_password(new_password)
+    # Whoever else holds a session (perhaps the reason for the change) is signed out; the
+    # caller may give the session that changed the password fresh tokens.
+    auth_tokens.revoke_all_for_user(actor.id)
+    audit.record(actor, "user.password", "user", actor.id)
 
 
 def admin_update(actor: User, user_id: int, *, role: str | None = None, is_active: bool | None = None) -> User:
@@ -215,6 +270,9 @@ def admin_update(actor: User, user_id: int, *, role: str | None = None, is_activ
     if is_active is not None and is_active != user.is_active:
         audit.record(actor, "user.active", "user", user.id, active=is_active)
         user.is_active = is_active
+        if not is_active:
+            # Ended for good: reactivating the account later must not revive these sessions.
+            auth_tokens.revoke_all_for_user(user.id)
     return user
 
 

@@ -14,8 +14,6 @@ from urllib.parse import urlsplit
 
 from flask import current_app, request
 from flask_jwt_extended import (
-    create_access_token,
-    create_refresh_token,
     decode_token,
     get_current_user,
     set_access_cookies,
@@ -43,8 +41,7 @@ def start_browser_session(response: Any, user: Any, provider: str | None = None)
     `provider` is the AuthProvider name when an SSO provider vouched for the user, None for
     a portal password. Returns the response for chaining.
     """
-    access = create_access_token(identity=str(user.id), additional_claims={"role": user.role})
-    refresh = create_refresh_token(identity=str(user.id))
+    access, refresh = auth_tokens.issue_session(user)
     set_access_cookies(response, access)
     set_refresh_cookies(response, refresh)
     if provider:

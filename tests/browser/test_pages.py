@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from portal_testing import PASSWORD
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "pages"
@@ -176,6 +177,26 @@ def test_profile_changes_are_saved_and_bad_phone_numbers_explained(live_server, 
     expect(page.get_by_label("Mobile phone")).to_have_value("+33612345678")
     expect(page.get_by_label("by SMS")).to_be_checked()
     expect(page.locator("body")).to_have_attribute("data-tz", "America/New_York")
+
+
+def test_changing_the_password_signs_out_other_browsers_but_not_this_one(live_server, new_context, sign_in):
+    student = live_server.user("student", "Sam Student")
+    elsewhere = sign_in(new_context(), student.email, next_path="/profile")
+    page = sign_in(new_context(), student.email, next_path="/profile")
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password").fill("a-brand-new-password-7")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("#flash")).to_contain_text("Password changed")
+    # This browser goes on: a write (CSRF from the renewed cookies) and a page load work.
+    page.get_by_label("Name").fill("Sam Still Here")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#flash")).to_contain_text("Profile saved")
+    page.reload()
+    expect(page.get_by_label("Name")).to_have_value("Sam Still Here")
+    # The other browser is signed out, refresh token included: it lands on the sign-in page.
+    elsewhere.goto("/profile")
+    expect(elsewhere.get_by_role("button", name="Sign in")).to_be_visible()
+    assert "/login" in elsewhere.url
 
 
 def test_an_expired_session_is_renewed_without_losing_work(live_server, new_context, sign_in):

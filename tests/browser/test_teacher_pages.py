@@ -26,7 +26,11 @@ def test_teacher_enrols_by_search_and_csv_then_removes_one(live_server, new_cont
     expect(page.get_by_text("No student enrolled yet.")).to_be_visible()
     page.get_by_label("Find students to add").fill("lovelace")
     page.get_by_role("button", name="Search").click()
+    # Not yet this teacher's student: the name and a masked email, not her address.
+    expect(page.locator("#student-results")).to_contain_text("Ada Lovelace <a***@tests.school>")
+    expect(page.locator("#student-results")).not_to_contain_text(ada.email)
     page.get_by_role("button", name="Add Ada Lovelace").click()
+    expect(page.locator("#enrolled")).to_contain_text(ada.email)  # now she is
     expect(page.locator("#enrolled")).to_contain_text("Ada Lovelace")
     expect(page.locator("[data-student-count]")).to_have_text("(1)")
 

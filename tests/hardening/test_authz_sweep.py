@@ -302,4 +302,88 @@ def test_listings_never_show_other_classes(url, school, login):
         assert response.status_code in (200, 403)
         text = response.get_data(as_text=True)
         assert "Secret-Seminar-42" not in text and "Algebra" not in text
-        assert school.student.email not in text or person is school.other_teacher and url == "/api/users"
+        assert school.student.email not in text
+
+
+# Contact data in the user directory (GET /api/users): what each role sees of each student.
+# "full": email and phone; "masked": the name and a masked email (j***@school.example), no
+# phone; "-": the request is refused with the status in the first column. The outsider is a
+# student of other_teacher's class; student and classmate are in teacher's class.
+CONTACT_ROWS = {
+    # role: "status student classmate outsider"
+    "anonymous": "401 - - -",
+    "outsider": "403 - - -",
+    "blocked": "403 - - -",
+    "student": "403 - - -",
+    "other_teacher": "200 masked masked full",
+    "teacher": "200 full full masked",
+    "admin": "200 full full full",
+}
+
+
+@pytest.fixture
+def directory_school(school, make_user):
+    """The sweep's school with phone numbers, and the outsider in other_teacher's class."""
+    from portal.core import users
+
+    blocked = make_user("student")
+    classes.enrol(school.teacher, school.klass.id, [blocked.id])
+    other_class = classes.create_class(school.other_teacher, classes.ClassInput(
+        title="Other", starts_at=utcnow() + timedelta(days=1), duration_minutes=30, timezone="UTC"))
+    classes.enrol(school.other_teacher, other_class.id, [school.outsider.id])
+    for n, person in enumerate((school.student, school.classmate, school.outsider)):
+        users.update_profile(person, person.id, users.ProfileChanges(phone=f"+3361234567{n}"))
+    db.session.commit()
+    school.blocked = blocked
+    return school
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_contact_data_only_for_the_students_one_teaches(role, directory_school, login, client):
+    s = directory_school
+    people = {"outsider": s.outsider, "blocked": s.blocked, "student": s.student,
+              "other_teacher": s.other_teacher, "teacher": s.teacher, "admin": s.admin}
+    api = login(people[role]) if role != "anonymous" else None
+    response = (api.get if api else client.get)("/api/users?role=student&limit=200")
+    status, *expected = CONTACT_ROWS[role].split()
+    assert response.status_code == int(status), response.get_json()
+    if response.status_code != 200:
+        return
+    text = response.get_data(as_text=True)
+    items = {item["id"]: item for item in response.get_json()["items"]}
+    for person, seen in zip((s.student, s.classmate, s.outsider), expected, strict=True):
+        item = items[person.id]
+        assert item["name"] == person.name
+        if seen == "full":
+            assert (item["email"], item["phone"]) == (person.email, person.phone), (role, person.name)
+        else:
+            local, domain = person.email.split("@")
+            assert item["email"] == f"{local[0]}***@{domain}" and item["phone"] is None, (role, person.name)
+            assert person.email not in text and person.phone not in text, (role, person.name)
+
+
+def test_a_teacher_cannot_spell_out_addresses_by_searching_inside_them(directory_school, login):
+    """Search matches names, whole addresses, and parts of addresses only of one's own
+    students; knowing a whole address shows that address (no phone) and nothing more."""
+    s = directory_school
+    local_part = s.student.email.split("@")[0] + "@"  # not part of the name
+    assert local_part not in s.student.name.lower()
+    own = login(s.teacher).get(f"/api/users?q={local_part}").get_json()["items"]
+    assert [item["id"] for item in own] == [s.student.id]
+    other = login(s.other_teacher)
+    assert other.get(f"/api/users?q={local_part}").get_json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
+    exact = other.get(f"/api/users?q={s.student.email.upper()}").get_json()["items"]
+    assert [(item["id"], item["email"], item["phone"]) for item in exact] == [(s.student.id, s.student.email, None)]
+
+
+def test_enrolment_errors_do_not_tell_which_ids_exist_or_are_staff(school, login):
+    unknown = 999_999
+    for manager in (school.teacher, school.admin):
+        api = login(manager)
+        answers = set()
+        for user_id in (unknown, school.other_teacher.id, school.admin.id):
+            response = api.post(f"/api/classes/{school.klass.id}/enrolments", json={"user_ids": [user_id]})
+            error = response.get_json()["error"]
+            answers.add((response.status_code, error["code"], error["message"].replace(str(user_id), "ID")))
+        assert len(answers) == 1, answers
+        assert next(iter(answers))[0] == 400
