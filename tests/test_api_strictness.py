@@ -168,6 +168,18 @@ def test_a_number_as_start_creates_no_class_and_moves_nothing(school, login, val
     assert db.session.get(Schedule, school.schedule.id).starts_at == start
 
 
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:01+01:00", "9999-12-31T23:59:00-23:00", "3000-01-01T00:00:00Z"])
+def test_a_date_time_outside_the_calendar_is_a_400_not_a_crash(school, login, value):
+    """Found by schemathesis: year 1 at +01:00 is year 0 in UTC, and the conversion crashed (500)."""
+    teacher = login(school.teacher)
+    created = teacher.post("/api/classes", json={"title": "Far", "starts_at": value, "duration_minutes": 30,
+                                                 "rrule": "FREQ=DAILY;COUNT=3"})
+    assert created.status_code == 400
+    assert created.get_json()["error"]["code"] == "validation_error" and "years" in created.get_json()["error"]["message"]
+    window = teacher.get("/api/schedules", query_string={"start": value, "end": "2030-01-01T00:00:00Z"})
+    assert window.status_code == 400
+
+
 # Starts in the past
 
 

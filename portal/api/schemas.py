@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from portal.api.converters import MAX_ID
 
@@ -29,9 +29,26 @@ def _text_only(pattern: re.Pattern[str], already: type, what: str):
     return BeforeValidator(check)
 
 
+# Years a date-time may name: the portal adds offsets, series spans and reminder lead times
+# to them, which must stay inside Python's years 1..9999 (0001-01-01T00:00+01:00 is year 0 in UTC).
+DATE_TIME_YEARS = (1900, 2999)
+
+
+def _within_years(value: datetime) -> datetime:
+    first, last = DATE_TIME_YEARS
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = None
+    if year is None or not first <= year <= last:
+        raise ValueError(f"must lie between the years {first} and {last}")
+    return value
+
+
 # Every date-time the API reads: ISO 8601 text with a UTC offset, e.g. 2026-09-01T09:00:00+02:00.
 DateTimeIn = Annotated[AwareDatetime, _text_only(
-    _DATE_TIME_TEXT, datetime, "an ISO 8601 date-time string with an offset, e.g. 2026-09-01T09:00:00+02:00")]
+    _DATE_TIME_TEXT, datetime, "an ISO 8601 date-time string with an offset, e.g. 2026-09-01T09:00:00+02:00"),
+    AfterValidator(_within_years)]
 # A time of day the API reads: ISO 8601 text, e.g. 09:30.
 TimeIn = Annotated[time, _text_only(_TIME_TEXT, time, "an ISO 8601 time string, e.g. 09:30")]
 
