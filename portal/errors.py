@@ -66,7 +66,14 @@ def init_error_handlers(app: Flask) -> None:
             429: "too many requests; wait a moment and try again",
         }
         status = exc.code or 500
-        return error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or exc.name))
+        response = app.make_response(
+            error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or exc.name)))
+        # The exception's own headers: a 405 must say which methods the URL has (`Allow`,
+        # RFC 9110), a 401 may carry WWW-Authenticate.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(sa_exc.OperationalError)
     @app.errorhandler(sa_exc.InterfaceError)

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from portal_testing import PASSWORD
 from sqlalchemy import event
 
 from portal.core import classes
@@ -91,3 +93,49 @@ def test_a_join_costs_six_statements(school, login):
             response = student.post(f"/api/schedules/{school.schedule.id}/join")
         assert response.status_code == 200, attempt
         assert len(statements) == 6, (attempt, [s.split()[0:4] for s in statements])
+
+
+def _sign_in_page(client, user) -> None:
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+
+
+def _lessons(teacher, student, numbers: range, first_start) -> None:
+    """One-off classes a quarter of an hour apart, each its own class (so a lazily loaded
+    class, teacher or setting would cost a query per row), the student enrolled."""
+    for n in numbers:
+        klass = classes.create_class(teacher, classes.ClassInput(
+            title=f"Lesson {n}", starts_at=first_start + timedelta(minutes=15 * n), duration_minutes=10))
+        classes.enrol(teacher, klass.id, [student.id])
+    db.session.commit()
+
+
+@pytest.mark.parametrize("who", ["teacher", "student", "admin"])
+def test_dashboard_queries_do_not_grow_with_occurrences(app, client, make_user, who):
+    """The home page shows the week and the next two weeks: 5 or 45 occurrences on it cost
+    the same number of statements (issue 18: 45 with a few classes, 166 with 40 more)."""
+    teacher, student, admin = make_user("teacher"), make_user("student"), make_user("admin")
+    viewer = {"teacher": teacher, "student": student, "admin": admin}[who]
+    _sign_in_page(client, viewer)
+    # Next Monday from 06:00 UTC: 45 occurrences a quarter apart stay in that one week and
+    # in the dashboard's next two weeks, whatever day the test runs.
+    today = utcnow().date()
+    monday = today + timedelta(days=7 - today.weekday())
+    first_start = datetime.combine(monday, time(6, 0), ZoneInfo("UTC"))
+    week = monday.isoformat()
+
+    counts = {}
+    for before, total in ((0, 5), (5, 45)):
+        _lessons(teacher, student, range(before, total), first_start)
+        db.session.expire_all()
+        with count_queries() as statements:
+            response = client.get("/", query_string={"week": week})
+        assert response.status_code == 200
+        body = response.get_data(as_text=True)
+        assert f"Lesson {total - 1}<" in body, "the newest occurrence is on the page"
+        counts[total] = len(statements)
+    # The signed-in user, the week, the next two weeks, the school name and the school's
+    # zone (read by the page and by its layout); teachers and admins also get their class
+    # list. A new query here runs on every visit of the home page: raise it consciously.
+    expected = 6 if who == "student" else 7
+    assert counts == {5: expected, 45: expected}, f"the dashboard's statement count changed: {counts}"

@@ -3,12 +3,12 @@ attendance endpoints (kept apart from schemas.py to keep merges easy)."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
-from portal.api.schemas import Model, Out, RowId, ScheduleOut
+from portal.api.schemas import Model, Out, RowId, ScheduleOut, TimeIn
 
 
 class DownloadOut(Out):
@@ -132,7 +132,7 @@ class ScheduleMovedOut(ScheduleOut):
 
 
 class SeriesUpdateIn(Model):
-    start_time: time | None = Field(default=None, description="new local start time in the class's zone, e.g. 09:30")
+    start_time: TimeIn | None = Field(default=None, description="new local start time in the class's zone, e.g. 09:30")
     duration_minutes: int | None = Field(default=None, ge=1, le=1440)
     include_moved: bool = False
 

@@ -40,11 +40,14 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in get_args(annotation) for m in _models(arg)]
 
 
-def _schema_ref(annotation: Any) -> dict[str, Any]:
+def _schema_ref(annotation: Any, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+    """The schema of a body or response. `refs` are the references pydantic chose for each
+    model: two models with one class name (the polls' and the recordings' PublishIn) get
+    module-qualified component names, so the class name alone would point at nothing."""
     if get_origin(annotation) is list:
-        return {"type": "array", "items": _schema_ref(get_args(annotation)[0])}
+        return {"type": "array", "items": _schema_ref(get_args(annotation)[0], refs)}
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return {"$ref": f"#/components/schemas/{annotation.__name__}"}
+        return refs[annotation]
     return {}
 
 
@@ -53,10 +56,11 @@ def build_openapi() -> dict[str, Any]:
     for spec in ENDPOINTS:
         for candidate in (spec.body, spec.response):
             models.update(_models(candidate) if candidate is not None else [])
-    _, defs = models_json_schema(
-        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+    schemas, defs = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: (m.__name__, m.__module__))],
         ref_template="#/components/schemas/{model}",
     )
+    refs = {model: schema for (model, _mode), schema in schemas.items()}
     components = dict(defs.get("$defs", {}))
     components["Error"] = ERROR_SCHEMA
     paths: dict[str, Any] = {}
@@ -79,7 +83,7 @@ def build_openapi() -> dict[str, Any]:
         if spec.form is not None:
             operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": spec.form}}}
         if spec.body is not None:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_ref(spec.body)}}}
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_ref(spec.body, refs)}}}
         responses: dict[str, Any] = {}
         if spec.produces:
             responses[str(spec.status)] = {"description": "Success", "content": {
@@ -87,7 +91,7 @@ def build_openapi() -> dict[str, Any]:
         elif spec.status == 204 or spec.response is None:
             responses[str(spec.status if spec.status != 200 else 204)] = {"description": "Done"}
         else:
-            responses[str(spec.status)] = {"description": "Success", "content": {"application/json": {"schema": _schema_ref(spec.response)}}}
+            responses[str(spec.status)] = {"description": "Success", "content": {"application/json": {"schema": _schema_ref(spec.response, refs)}}}
         codes = set(spec.errors) | {400, 404} | ({401, 403} if spec.auth else set())
         if spec.body is not None or spec.form is not None:
             codes.add(413)

@@ -2,15 +2,55 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from portal.api.converters import MAX_ID
 
 # Ids in bodies and queries fit the database's 32-bit integer columns (else a driver error).
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+_DATE_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+_TIME_TEXT = re.compile(r"\d{2}:\d{2}")
+
+
+def _text_only(pattern: re.Pattern[str], already: type, what: str):
+    """Pydantic also reads numbers and numeric strings as seconds (Unix time, or since
+    midnight), so `"starts_at": 0` meant 1 January 1970: accept only ISO 8601 text."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, already) or (isinstance(value, str) and pattern.match(value)):
+            return value
+        raise ValueError(f"must be {what}")
+
+    return BeforeValidator(check)
+
+
+# Years a date-time may name: the portal adds offsets, series spans and reminder lead times
+# to them, which must stay inside Python's years 1..9999 (0001-01-01T00:00+01:00 is year 0 in UTC).
+DATE_TIME_YEARS = (1900, 2999)
+
+
+def _within_years(value: datetime) -> datetime:
+    first, last = DATE_TIME_YEARS
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = None
+    if year is None or not first <= year <= last:
+        raise ValueError(f"must lie between the years {first} and {last}")
+    return value
+
+
+# Every date-time the API reads: ISO 8601 text with a UTC offset, e.g. 2026-09-01T09:00:00+02:00.
+DateTimeIn = Annotated[AwareDatetime, _text_only(
+    _DATE_TIME_TEXT, datetime, "an ISO 8601 date-time string with an offset, e.g. 2026-09-01T09:00:00+02:00"),
+    AfterValidator(_within_years)]
+# A time of day the API reads: ISO 8601 text, e.g. 09:30.
+TimeIn = Annotated[time, _text_only(_TIME_TEXT, time, "an ISO 8601 time string, e.g. 09:30")]
 
 
 class Model(BaseModel):
@@ -117,7 +157,7 @@ class TeacherOut(Out):
 class ClassIn(Model):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10_000)
-    starts_at: AwareDatetime
+    starts_at: DateTimeIn
     duration_minutes: int = Field(ge=1, le=1440)
     timezone: str | None = Field(default=None, max_length=64)
     rrule: str | None = Field(default=None, max_length=500, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10")
@@ -173,12 +213,12 @@ class ClassCreatedOut(ClassOut):
 
 
 class CalendarQuery(Model):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: DateTimeIn
+    end: DateTimeIn
 
 
 class ScheduleMoveIn(Model):
-    starts_at: AwareDatetime
+    starts_at: DateTimeIn
     duration_minutes: int | None = Field(default=None, ge=1, le=1440)
 
 
@@ -267,7 +307,7 @@ class BlockIn(Model):
     scope: Literal["site", "class"]
     class_id: RowId | None = None
     reason: str = Field(min_length=1, max_length=500)
-    expires_at: AwareDatetime | None = None
+    expires_at: DateTimeIn | None = None
 
 
 class BlockOut(Out):

@@ -51,6 +51,7 @@ def render_dashboard(user: User) -> str:
         this_week=_week_start(None, today).isoformat(),
         upcoming=upcoming,
         my_classes=my_classes,
+        zone=zone,  # resolved once: formatting each occurrence must not look it up again
         zone_name=str(zone),
         # Students may enter 10 minutes early; teachers may start (and so open the room) earlier.
         join_opens_before=JOIN_OPENS_BEFORE if user.role == "student" else meetings.START_EARLY,

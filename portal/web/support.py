@@ -130,9 +130,12 @@ def user_zone(user: Any) -> ZoneInfo:
 
 
 def local(dt: datetime | None, user: Any = None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+    """`dt` in `user`'s zone. Pages that format many times pass the ZoneInfo they resolved
+    once instead of the user: resolving a user without a zone reads the school's setting,
+    a query per call."""
     if dt is None:
         return ""
-    zone = user_zone(user if user is not None else g.get("page_user"))
+    zone = user if isinstance(user, ZoneInfo) else user_zone(user if user is not None else g.get("page_user"))
     return dt.astimezone(zone).strftime(fmt)
 
 
