@@ -9,7 +9,7 @@ from flask_jwt_extended.exceptions import CSRFError, JWTExtendedException
 from jwt import PyJWTError
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from portal.core.errors import PortalError
 
@@ -61,7 +61,12 @@ def init_error_handlers(app: Flask) -> None:
             429: "too many requests; wait a moment and try again",
         }
         status = exc.code or 500
-        return error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or exc.name))
+        response = app.make_response(
+            error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or exc.name)))
+        # RFC 9110 15.5.6: a 405 names the methods the resource does allow.
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response
 
     @app.errorhandler(sa_exc.OperationalError)
     @app.errorhandler(sa_exc.InterfaceError)
