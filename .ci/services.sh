@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install (if missing) and start PostgreSQL, Redis and Chromium for the test suite.
+# Install (if missing) and start PostgreSQL, Redis and Chromium (and GStreamer) for the test suite.
 # Idempotent: safe to run again on a machine where they already run.
 set -euo pipefail
 
@@ -7,6 +7,12 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
+# GStreamer's webrtcbin as a WHIP/WHEP peer of the SFU tests (VP8: -good, H.264: -ugly x264enc, -libav).
+for pkg in gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+           gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice python3-gi \
+           gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

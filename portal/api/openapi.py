@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, get_args, get_origin
 
@@ -11,6 +12,8 @@ from pydantic.json_schema import models_json_schema
 from portal import __version__
 from portal.api.converters import MAX_ID
 from portal.api.framework import ENDPOINTS
+from portal.core.registry import plugins
+from portal.plugins import PluginConfigurationError
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -102,6 +105,11 @@ def build_openapi() -> dict[str, Any]:
         if spec.auth:
             operation["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
         paths.setdefault(path, {})[spec.method] = operation
+    # Plugins' own routes (WHIP/WHEP, webhooks) are described by the plugins themselves.
+    for path, item in plugins().api_paths.items():
+        if path in paths:
+            raise PluginConfigurationError(f"a plugin describes {path!r}, which is a core API path")
+        paths[path] = copy.deepcopy(item)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Classroom portal API", "version": __version__},

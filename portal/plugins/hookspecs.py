@@ -39,6 +39,11 @@ def register_blueprints(app) -> None:
 
 
 @hookspec
+def register_api_paths(register) -> None:
+    """Describe a plugin's HTTP routes in /api/openapi.json: register(path, path_item)."""
+
+
+@hookspec
 def register_commands(cli) -> None:
     """Add click commands or groups to the `portal` command line."""
 

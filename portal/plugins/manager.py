@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "portal"
 BUILTIN_MODULES = ("portal.core.outbox",)
+OPENAPI_PATH_ITEM_KEYS = {"summary", "description", "parameters", "servers",
+                          "get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 class PortalPluginManager(pluggy.PluginManager):
@@ -92,6 +94,7 @@ class PluginRegistry:
     notifiers: dict[str, list[Notifier]] = field(default_factory=dict)  # by channel
     auth_providers: dict[str, AuthProvider] = field(default_factory=dict)
     periodic_jobs: dict[str, PeriodicJob] = field(default_factory=dict)
+    api_paths: dict[str, dict[str, Any]] = field(default_factory=dict)  # OpenAPI path -> Path Item
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager) -> PluginRegistry:
@@ -121,10 +124,21 @@ class PluginRegistry:
                 raise PluginConfigurationError(f"two periodic jobs named {job.name!r}")
             registry.periodic_jobs[job.name] = job
 
+        def add_api_path(path: str, item: dict[str, Any]) -> None:
+            if not path.startswith("/") or not isinstance(item, dict):
+                raise PluginConfigurationError(f"API path {path!r}: give an absolute path and an OpenAPI Path Item dict")
+            unknown = set(item) - OPENAPI_PATH_ITEM_KEYS
+            if unknown:
+                raise PluginConfigurationError(f"API path {path!r}: not OpenAPI Path Item fields: {sorted(unknown)}")
+            if path in registry.api_paths:
+                raise PluginConfigurationError(f"two plugins describe the API path {path!r}")
+            registry.api_paths[path] = item
+
         pm.hook.register_meeting_backends(register=add_backend)
         pm.hook.register_notifiers(register=add_notifier)
         pm.hook.register_auth_providers(register=add_auth_provider)
         pm.hook.register_periodic_jobs(register=add_job)
+        pm.hook.register_api_paths(register=add_api_path)
         return registry
 
 

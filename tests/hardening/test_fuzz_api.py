@@ -30,6 +30,12 @@ SESSION_ENDING = {"POST /api/auth/logout", "POST /api/auth/password", "POST /api
 STATS: Counter = Counter()
 
 
+@schemathesis.serializer("application/sdp", "application/trickle-ice-sdpfrag")
+def _sdp_text(_ctx, value) -> bytes:
+    """The SFU plugin's WHIP/WHEP bodies are SDP text: fuzz them as such."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 def _real_ids(s) -> dict[str, int | str]:
     return {"class_id": s.klass.id, "schedule_id": s.schedule.id, "user_id": s.student.id,
             "config_id": s.config.id}

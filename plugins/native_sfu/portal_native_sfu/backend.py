@@ -38,6 +38,16 @@ def ice_servers(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
     return servers
 
 
+def server_ice_servers(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The SFU's own STUN servers for its peer connections; none by default.
+
+    Separate from the clients' list: the server usually has a public or LAN address and
+    needs no server-reflexive candidate, and an unreachable STUN server would hold every
+    WHIP/WHEP answer until aioice gives up on it.
+    """
+    return [{"urls": url} for url in settings.get("server_stun_urls") or []]
+
+
 def pool() -> WorkerPool:
     return pool_from_app(current_app)
 
@@ -52,11 +62,16 @@ class NativeSfuBackend:
         "type": "object",
         "properties": {
             "stun_urls": {"type": "array", "items": {"type": "string", "pattern": "^stuns?:"}, "default": [],
-                          "description": "STUN servers handed to clients, e.g. stun:stun.example.org:3478"},
+                          "description": "STUN servers handed to clients (not used by the server), e.g. stun:stun.example.org:3478"},
             "turn_urls": {"type": "array", "items": {"type": "string", "pattern": "^turns?:"}, "default": [],
                           "description": "TURN servers for clients behind strict NATs"},
             "turn_username": {"type": "string", "default": ""},
             "turn_credential": {"type": "string", "writeOnly": True},
+            "server_stun_urls": {"type": "array", "items": {"type": "string", "pattern": "^stuns?:"}, "default": [],
+                                 "description": "STUN servers the SFU itself uses (only behind NAT); not sent to clients"},
+            "cors_origins": {"type": "array", "items": {"type": "string", "pattern": "^https?://[^/\\s]+$"},
+                             "default": [],
+                             "description": "other web origins whose pages may publish and watch, e.g. https://media.example.org"},
             "max_publishers": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10,
                                "description": "camera/screen streams allowed at once in one class"},
         },

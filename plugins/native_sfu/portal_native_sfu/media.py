@@ -69,6 +69,18 @@ def ice_configuration(servers: list[dict[str, Any]] | None) -> RTCConfiguration:
     ])
 
 
+def passive_answer(offer_sdp: str, answer: RTCSessionDescription) -> RTCSessionDescription:
+    """Take the DTLS server role (`a=setup:passive`) when the offerer lets us choose.
+
+    aiortc answers an `actpass` offer with `active`; GStreamer's webrtcbin (1.22) then fails
+    its DTLS handshake. Passive works with webrtcbin, browsers and aiortc alike (RFC 8842
+    allows either answer to actpass).
+    """
+    if "a=setup:actpass" not in offer_sdp:
+        return answer
+    return RTCSessionDescription(sdp=answer.sdp.replace("a=setup:active", "a=setup:passive"), type=answer.type)
+
+
 def parse_offer(sdp_text: str, *, publishing: bool) -> aiortc_sdp.SessionDescription:
     """Validate an offer before any peer connection exists (400/406 answers in the view)."""
     if not sdp_text.strip().startswith("v=0"):
@@ -372,6 +384,11 @@ class Session:
         task.add_done_callback(self.tasks.discard)
         return task
 
+    @property
+    def alive(self) -> bool:
+        """False once ICE consent expired or the peer closed, even before the session is ended."""
+        return not self.closed and self.pc.connectionState not in ("failed", "closed")
+
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -408,6 +425,11 @@ class Room:
         if self.closed:
             raise SfuError("room_closed", "this class has ended")
         offer = parse_offer(sdp_text, publishing=True)
+        # The same person publishing the same label again (a reloaded page, a crashed OBS)
+        # replaces the old stream at once: it may be dead without having said goodbye, and
+        # new viewers must not attach to it until consent freshness notices.
+        for old in self.replaced_by(user_id, label):
+            await self.close_session(old.id, reason="replaced by a new publish")
         self.check_user_quota(user_id)
         publishers = [s for s in self.sessions.values() if s.role == "publish"]
         if len(publishers) >= self.limits.max_publishers:
@@ -445,9 +467,14 @@ class Room:
             raise SfuError("too_many_sessions",
                            f"you already have {mine} open streams in this class; close one (DELETE) first")
 
+    def replaced_by(self, user_id: int | None, label: str) -> list[Session]:
+        if user_id is None:
+            return []
+        return [s for s in self.sessions.values() if s.role == "publish" and s.user_id == user_id and s.label == label]
+
     def default_publisher(self) -> Session | None:
-        """The first publisher with video (the teacher's camera, normally)."""
-        publishers = [s for s in self.sessions.values() if s.role == "publish" and not s.closed]
+        """The first live publisher with video (the teacher's camera, normally)."""
+        publishers = [s for s in self.sessions.values() if s.role == "publish" and s.alive]
         publishers.sort(key=lambda s: s.created_at)
         with_video = [s for s in publishers if "video" in s.sources]
         return (with_video or publishers or [None])[0]
@@ -460,7 +487,7 @@ class Room:
         self.check_user_quota(user_id)
         if publisher_id:
             publisher = self.sessions.get(publisher_id)
-            if publisher is None or publisher.role != "publish" or publisher.closed:
+            if publisher is None or publisher.role != "publish" or not publisher.alive:
                 raise SfuError("no_publisher", "that stream has ended")
         else:
             publisher = self.default_publisher()
@@ -494,7 +521,7 @@ class Room:
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp_text, type="offer"))
-            await pc.setLocalDescription(await pc.createAnswer())
+            await pc.setLocalDescription(passive_answer(sdp_text, await pc.createAnswer()))
         except SfuError:
             await self._abort(session)
             raise
@@ -570,6 +597,6 @@ class Room:
             "room": self.id,
             "closed": self.closed,
             "record": self.record,
-            "sessions": [s.describe() for s in self.sessions.values()],
+            "sessions": [s.describe() for s in self.sessions.values() if s.alive],
         }
 

@@ -31,6 +31,14 @@ def register_blueprints(app) -> None:
 
 
 @hookimpl
+def register_api_paths(register) -> None:
+    from portal_native_sfu.openapi import api_paths
+
+    for path, item in api_paths().items():
+        register(path, item)
+
+
+@hookimpl
 def class_ended(meeting: Any, klass: Any, schedule: Any) -> None:
     """Close the room (idempotent) and turn its recordings into portal recordings."""
     from portal_native_sfu.backend import NAME

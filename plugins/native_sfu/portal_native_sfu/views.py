@@ -3,8 +3,9 @@
 - POST   /sfu/rooms/<room>/whip       application/sdp offer -> 201 answer, Location, ETag
 - POST   /sfu/rooms/<room>/whep       (optional ?publisher=<id>) same, to watch one stream
 - DELETE /sfu/rooms/<room>/sessions/<id>   ends the session (200)
-- PATCH  /sfu/rooms/<room>/sessions/<id>   405: no trickle ICE / ICE restart (gather first)
+- PATCH  /sfu/rooms/<room>/sessions/<id>   501: no trickle ICE / ICE restart (gather first)
 - OPTIONS on the endpoints -> 204 with Accept-Post: application/sdp (+ ICE servers as Link)
+- CORS for the origins in the backend's `cors_origins` setting (none by default)
 - GET    /sfu/rooms/<room>/publishers  the streams a member can watch
 - POST   /sfu/rooms/<room>/publishers/allow  {user_id, allowed}: the teacher lets a student publish
 - GET    /sfu/rooms/<room>             a minimal class room page (cookie login) using sfu-client.js
@@ -27,6 +28,12 @@ from flask import (
     url_for,
 )
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
+from flask_jwt_extended.exceptions import (
+    JWTExtendedException,
+    NoAuthorizationError,
+    RevokedTokenError,
+)
+from jwt import ExpiredSignatureError, PyJWTError
 
 from portal.core import access, meetings
 from portal.core.errors import (
@@ -40,7 +47,7 @@ from portal.core.errors import (
 from portal.core.models import Meeting, MeetingStatus, User
 from portal.extensions import db
 from portal.plugins import BackendUnavailable
-from portal_native_sfu.backend import NAME, ice_servers, pool
+from portal_native_sfu.backend import NAME, ice_servers, pool, server_ice_servers
 from portal_native_sfu.channel import WorkerError
 
 log = logging.getLogger(__name__)
@@ -67,12 +74,23 @@ STATUS_FOR = {
 }
 
 
+class SdpTooLarge(PortalError):
+    status = 413
+    code = "sdp_too_large"
+
+
 def _plain_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     # WHIP clients (OBS, GStreamer) show the body as text; browsers read the JSON.
     response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value
+    if status == 401:
+        # RFC 6750 3: a bearer-protected resource names its scheme; a bad token says so.
+        challenge = 'Bearer realm="portal"'
+        if code != "not_authenticated":
+            challenge += f', error="invalid_token", error_description="{message}"'
+        response.headers["WWW-Authenticate"] = challenge
     return response
 
 
@@ -81,14 +99,72 @@ def portal_error(exc: PortalError) -> Response:
     return _plain_error(exc.status, exc.code, exc.message)
 
 
+# The app's JWT handlers answer HTML to clients that accept it (OBS, GStreamer, curl send
+# */*); WHIP/WHEP clients get JSON and a Bearer challenge instead.
+_TOKEN_ERRORS: list[tuple[type[Exception], str, str]] = [
+    (NoAuthorizationError, "not_authenticated", "send the portal token as Authorization: Bearer <token>"),
+    (ExpiredSignatureError, "token_expired", "your session has expired; join the class again"),
+    (RevokedTokenError, "token_revoked", "you have signed out; sign in again"),
+]
+
+
+def _token_error(exc: Exception) -> NotAuthenticated:
+    for kind, code, message in _TOKEN_ERRORS:
+        if isinstance(exc, kind):
+            return NotAuthenticated(message, code=code)
+    return NotAuthenticated("the token is invalid or the account is disabled; sign in again", code="invalid_token")
+
+
 @bp.errorhandler(BackendUnavailable)
 def unavailable(exc: BackendUnavailable) -> Response:
     return _plain_error(503, exc.code, exc.user_message, {"Retry-After": "5"})
 
 
+# Cross-origin pages (RFC 9725 4.1 expects CORS): only origins the admin listed.
+CORS_METHODS = {"native_sfu.whip": "OPTIONS, POST", "native_sfu.whep": "OPTIONS, POST",
+                "native_sfu.session": "OPTIONS, DELETE, PATCH", "native_sfu.publishers": "OPTIONS, GET"}
+CORS_EXPOSED = "Location, ETag, Link, Accept-Post, Allow, Retry-After, WWW-Authenticate"
+
+
+def _cors_origins(room: str | None) -> list[str]:
+    meeting = meetings.find_meeting(NAME, room) if room else None
+    if meeting is None:
+        return []
+    return list(meetings.settings_for_meeting(meeting).get("cors_origins") or [])
+
+
+@bp.after_request
+def cors(response: Response) -> Response:
+    origin = request.headers.get("Origin")
+    methods = CORS_METHODS.get(request.endpoint or "")
+    if not origin or methods is None:
+        return response
+    response.vary.add("Origin")
+    if origin not in _cors_origins((request.view_args or {}).get("room")):
+        return response
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED
+    if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+        response.headers["Access-Control-Allow-Methods"] = methods
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, If-Match"
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
 def _bearer_user() -> User:
-    verify_jwt_in_request(locations=["headers"])
-    user = get_current_user()
+    try:
+        if request.method == "OPTIONS":
+            # flask-jwt-extended skips every check on OPTIONS; run the same checks as for
+            # a GET (signature, expiry, revocation, account) in a request of that method.
+            with current_app.test_request_context(request.path, method="GET",
+                                                  headers={"Authorization": request.headers.get("Authorization", "")}):
+                verify_jwt_in_request(locations=["headers"])
+                user = get_current_user()
+        else:
+            verify_jwt_in_request(locations=["headers"])
+            user = get_current_user()
+    except (JWTExtendedException, PyJWTError) as exc:
+        raise _token_error(exc) from None
     if user is None:
         raise NotAuthenticated("sign in first")
     return user
@@ -125,8 +201,10 @@ def _offer() -> str:
     if request.mimetype != SDP:
         raise _Unsupported()
     if (request.content_length or 0) > MAX_SDP_BYTES:
-        raise ValidationFailed("the SDP offer is too large", code="bad_sdp")
+        raise SdpTooLarge(f"the SDP offer is larger than {MAX_SDP_BYTES // 1024} KiB")
     body = request.get_data(as_text=True)
+    if len(body.encode()) > MAX_SDP_BYTES:  # chunked bodies have no Content-Length
+        raise SdpTooLarge(f"the SDP offer is larger than {MAX_SDP_BYTES // 1024} KiB")
     if not body.strip():
         raise ValidationFailed("the request has no SDP offer", code="bad_sdp")
     return body
@@ -167,7 +245,8 @@ def _negotiate(room: str, method: str, extra: dict[str, Any]) -> Response:
         access.require_not_blocked(user, klass.id)
     sdp = _offer()
     settings = meetings.settings_for_meeting(meeting)
-    params = {"sdp": sdp, "user_id": user.id, "name": user.name, "ice_servers": ice_servers(settings), **extra}
+    # The server gathers with its own ICE servers (none by default), never the clients'.
+    params = {"sdp": sdp, "user_id": user.id, "name": user.name, "ice_servers": server_ice_servers(settings), **extra}
     try:
         result = _call_room(meeting, method, params)
     except WorkerError as exc:
@@ -184,14 +263,13 @@ def _options(room: str) -> Response:
     response = Response(status=204)
     response.headers["Accept-Post"] = SDP
     response.headers["Allow"] = "OPTIONS, POST"
-    # ICE servers go only to authenticated callers: TURN credentials are not public.
-    try:
-        user = _bearer_user()
-        meeting = _meeting(user, room)
-        for link in _link_headers(meetings.settings_for_meeting(meeting)):
-            response.headers.add("Link", link)
-    except Exception:
-        pass
+    # ICE servers go only to authenticated members (RFC 9725 4.6): TURN credentials are
+    # not public. A CORS preflight carries no token and gets none.
+    if request.headers.get("Authorization"):
+        with contextlib.suppress(PortalError):
+            meeting = _meeting(_bearer_user(), room)
+            for link in _link_headers(meetings.settings_for_meeting(meeting)):
+                response.headers.add("Link", link)
     return response
 
 
@@ -210,23 +288,26 @@ def whep(room: str) -> Response:
     return _negotiate(room, "subscribe", {"publisher": request.args.get("publisher") or None})
 
 
+SESSION_METHODS = "OPTIONS, DELETE, PATCH"
+
+
 @bp.route("/rooms/<room>/sessions/<session_id>", methods=["DELETE", "PATCH", "OPTIONS"],
           provide_automatic_options=False)
 def session(room: str, session_id: str) -> Response:
     if request.method == "OPTIONS":
-        return Response(status=204, headers={"Allow": "OPTIONS, DELETE"})
+        return Response(status=204, headers={"Allow": SESSION_METHODS})
     user = _bearer_user()
     meeting = meetings.find_meeting(NAME, room)
     if meeting is None or not access.is_member(user, meeting.schedule.klass):
         raise NotFound("no such session")
-    if request.method == "PATCH":
-        # No trickle ICE and no ICE restart: clients send a complete offer (RFC 9725 4.3.1).
-        return _plain_error(405, "method_not_allowed", "this server supports neither trickle ICE nor ICE restarts",
-                            {"Allow": "OPTIONS, DELETE"})
     try:
         info = pool().call(room, "session", {"session": session_id})
     except WorkerError:
         raise NotFound("no such session") from None
+    if request.method == "PATCH":
+        # No trickle ICE and no ICE restart: clients send a complete offer (RFC 9725 4.3.1).
+        return _plain_error(501, "trickle_not_supported",
+                            "this server supports neither trickle ICE nor ICE restarts; send a complete offer")
     if info["user_id"] != user.id and not access.can_manage_class(user, meeting.schedule.klass):
         raise Forbidden("this is someone else's session")
     pool().call(room, "end_session", {"session": session_id})

@@ -209,7 +209,7 @@ def test_whip_protocol_answers(sfu, login, client):
     assert '<stun:stun.school.example:3478>; rel="ice-server"' in created.headers.getlist("Link")
     assert out["nothing_to_watch"].status_code == 406
     assert out["nothing_to_watch"].get_json()["error"]["code"] == "no_matching_tracks"
-    assert out["patch"].status_code == 405
+    assert out["patch"].status_code == 501  # no trickle ICE (RFC 9725 4.3.1)
     assert out["delete"].status_code == 200
     assert out["delete_again"].status_code == 404
 

@@ -190,3 +190,48 @@ def test_an_audio_only_publisher_is_recorded_too(sfu, login, client, tmp_path):
         assert [s.type for s in container.streams] == ["audio"]
         samples = sum(frame.samples for frame in container.decode(audio=0))
     assert samples >= 48000  # at least one second of sound
+
+
+def test_a_new_publish_by_the_same_person_replaces_a_vanished_one_at_once(sfu, login, client):
+    """A reloaded page or a crashed OBS publishes again before consent freshness notices the
+    old session is dead: new viewers must get the new stream, not the dead one."""
+    embed = start_class(sfu, login)
+    room, token = embed["room"], embed["token"]
+    vanished = _spawn_peer("publish")
+    try:
+        offer = json.loads(_readline(vanished, 30))["sdp"]
+        first = post_sdp(client, embed["whip_url"] + "?label=camera", token, offer)
+        assert first.status_code == 201
+        vanished.stdin.write(json.dumps({"sdp": first.get_data(as_text=True)}) + "\n")
+        vanished.stdin.flush()
+        assert _readline(vanished, 30).strip() == "connected"
+        os.killpg(vanished.pid, signal.SIGKILL)  # no DTLS close, no DELETE
+        vanished.wait(10)
+
+        async def scenario():
+            out = {}
+            again = Publisher(320, 240)
+            out["again"] = await again.start(client, embed["whip_url"] + "?label=camera", token)
+            screen = Publisher(160, 120)  # another label of the same person is a second stream
+            out["screen"] = await screen.start(client, embed["whip_url"] + "?label=screen", token)
+            out["publishers"] = sorted((s["label"], s["id"]) for s in sessions(sfu, room) if s["role"] == "publish")
+            viewer = Viewer()
+            out["watch"] = await viewer.start(client, embed["whep_url"], token)
+            out["got_frames"] = await wait_for(lambda: len(viewer.frames) >= 10, timeout=20)
+            out["sizes"] = viewer.sizes
+            for peer in (viewer, again, screen):
+                await peer.close()
+            return out
+
+        out = run(scenario())
+    finally:
+        if vanished.poll() is None:
+            os.killpg(vanished.pid, signal.SIGKILL)
+        vanished.wait(10)
+    new_camera = out["again"].headers["Location"].rsplit("/", 1)[1]
+    screen = out["screen"].headers["Location"].rsplit("/", 1)[1]
+    assert out["again"].status_code == 201
+    assert out["publishers"] == [("camera", new_camera), ("screen", screen)]
+    assert out["watch"].status_code == 201
+    assert out["got_frames"]
+    assert out["sizes"] == {(320, 240)}  # the new camera, not the screen

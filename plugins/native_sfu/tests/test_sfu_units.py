@@ -75,3 +75,22 @@ def test_a_new_viewer_starts_at_a_keyframe_and_a_lagging_one_is_reset(monkeypatc
     assert lagging == (True, 0)  # dropped its backlog, waits for the next keyframe
     assert first is None
     assert len(sent) >= 2  # one PLI for joining, more for the reset
+
+
+def test_a_publisher_whose_ice_consent_expired_is_no_longer_listed_or_watched():
+    """Between consent expiry (connection "failed") and the session's end, nobody may attach."""
+    room = media.Room("r", record=False, recording_dir=None, limits=media.Limits())
+
+    def publisher(state: str, created_at: float) -> media.Session:
+        session = media.Session(room=room, role="publish", user_id=1, label=f"cam-{state}",
+                                pc=types.SimpleNamespace(connectionState=state), created_at=created_at)
+        session.sources["video"] = types.SimpleNamespace(sinks=set(), packets=0, keyframes=0, plis_sent=0)
+        room.sessions[session.id] = session
+        return session
+
+    dead = publisher("failed", created_at=1.0)
+    closed = publisher("closed", created_at=2.0)
+    live = publisher("connected", created_at=3.0)
+    assert room.default_publisher() is live
+    assert [s["id"] for s in room.describe()["sessions"]] == [live.id]
+    assert not dead.alive and not closed.alive

@@ -6,7 +6,8 @@
  *   pub.setAudioEnabled(false); pub.setVideoEnabled(false); await pub.stop();
  *
  * No trickle ICE: the offer is sent once gathering is complete (the server answers PATCH
- * with 405), which is what RFC 9725 clients must handle anyway.
+ * with 501), which is what RFC 9725 clients must handle anyway. The SFU may be on another
+ * origin than the page (its admin lists the page's origin in `cors_origins`).
  */
 (function (global) {
   "use strict";
@@ -33,7 +34,7 @@
   Session.prototype.stop = async function () {
     try {
       if (this.location) {
-        await fetch(new URL(this.location, location.href), {method: "DELETE", headers: this.client.headers()});
+        await fetch(this.location, {method: "DELETE", headers: this.client.headers()});
       }
     } finally {
       this.pc.close();
@@ -63,7 +64,8 @@
       throw error;
     }
     await pc.setRemoteDescription({type: "answer", sdp: await response.text()});
-    return response.headers.get("Location");
+    // Location is relative to the WHIP/WHEP URL, which need not be on the page's origin.
+    return new URL(response.headers.get("Location"), new URL(url, location.href)).href;
   };
   PortalSfu.prototype.publish = async function (stream, options) {
     var pc = new RTCPeerConnection({iceServers: this.iceServers});
