@@ -62,6 +62,14 @@ def participant_joined(meeting: Any, user: Any, target: Any) -> None:
 
 
 @hookspec
+def floor_changed(schedule: Any, meeting: Any, user_id: int, floor: Any) -> None:
+    """The teacher granted, withdrew or muted a student's microphone/camera/screen in a
+    class occurrence (committed). `meeting` is the occurrence's meeting row (None before
+    the first start); `floor` is the student's FloorGrant now. A media backend stops what
+    is no longer granted: it closes the student's streams, stops forwarding a muted mic."""
+
+
+@hookspec
 def recording_ready(recording: Any) -> None:
     """A new recording row exists (any backend)."""
 

@@ -2,9 +2,10 @@
 
 from portal_native_sfu.plugin import (
     class_ended,
+    floor_changed,
     register_blueprints,
     register_commands,
     register_meeting_backends,
 )
 
-__all__ = ["class_ended", "register_blueprints", "register_commands", "register_meeting_backends"]
+__all__ = ["class_ended", "floor_changed", "register_blueprints", "register_commands", "register_meeting_backends"]

@@ -57,27 +57,13 @@
     return api;
   }
 
-  async function mountSfu(container, embed) {
-    // The bundled SFU's embed: {room, whip_url, whep_url, publishers_url, client_js, token,
-    // ice_servers, can_publish}. Its room script drives a #sfu-room element built like
-    // the plugin's own room page, so the class page shows the same call controls.
-    const controls = embed.can_publish ? [
-      Portal.el("button", { type: "button", dataset: { action: "camera" } }, "Start camera"),
-      Portal.el("button", { type: "button", dataset: { action: "screen" } }, "Share screen"),
-      Portal.el("button", { type: "button", dataset: { action: "mute" }, disabled: true, "aria-pressed": "false" }, "Mute"),
-      Portal.el("button", { type: "button", dataset: { action: "video" }, disabled: true, "aria-pressed": "false" }, "Camera off"),
-    ] : [];
-    container.classList.add("sfu-embed");
-    container.append(Portal.el("section", { class: "sfu-room", id: "sfu-room", dataset: {
-      room: embed.room, whipUrl: embed.whip_url, whepUrl: embed.whep_url, publishersUrl: embed.publishers_url,
-      token: embed.token, iceServers: JSON.stringify(embed.ice_servers || []), canPublish: embed.can_publish ? "true" : "false",
-    } },
-      Portal.el("div", { class: "sfu-controls", role: "toolbar", "aria-label": "Call controls" }, controls,
-        Portal.el("span", { class: "sfu-status", role: "status", "aria-live": "polite" })),
-      Portal.el("div", { class: "sfu-local", hidden: true }, Portal.el("video", { muted: true, autoplay: true, playsinline: true, "aria-label": "Your camera" })),
-      Portal.el("div", { class: "sfu-remote", "aria-label": "Streams in this class" })));
+  async function mountSfu(container, target) {
+    // The bundled SFU ships its own room script (embed.room_script) that builds the room.
+    const embed = target.embed;
     await loadScript(embed.client_js);
-    await loadScript(embed.room_js || embed.client_js.replace(/sfu-client\.js(\?.*)?$/, "sfu-room.js$1"));
+    await loadScript(embed.room_script);
+    return window.PortalSfuRoom.mount(container, { target, embed, scheduleId: sid, manager, live: window.Portal.live,
+      say: status, fail });
   }
 
   async function mountEmbed(target) {
@@ -88,7 +74,7 @@
     const embed = target.embed || {};
     const detail = { container, target, scheduleId: sid, manager };
     if (embed.external_api_url || embed.external_api) return mountJitsi(container, target);
-    if (embed.client_js && embed.whip_url) return mountSfu(container, embed);
+    if (embed.room_module === "native_sfu") return mountSfu(container, target);
     if (embed.script) await loadScript(new URL(embed.script, location.href).href);
     // Any other plugin's browser code may take over: it calls preventDefault().
     const event = new CustomEvent("portal:embed", { detail, cancelable: true });
