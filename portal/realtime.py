@@ -27,7 +27,7 @@ from flask_jwt_extended import decode_token
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from portal.core import auth_tokens, chat, live_state, polls, signals
+from portal.core import auth_tokens, chat, live_state, meetings, polls, signals
 from portal.core.errors import NotAuthenticated, PortalError, ValidationFailed
 from portal.core.models import Schedule, User
 from portal.extensions import db, socketio
@@ -243,7 +243,8 @@ def on_join(data: JoinIn) -> dict[str, Any]:
     live_state.presence_add(schedule.id, request.sid, {"id": actor.id, "name": actor.name, "role": actor.role})
     presence = _presence_payload(schedule.id)
     socketio.emit("presence", presence, to=room(schedule.id))
-    return {"schedule_id": schedule.id, "manager": manager, "muted": muted, "messages": messages,
+    return {"schedule_id": schedule.id, "state": meetings.meeting_state(actor, schedule.id)["state"],
+            "manager": manager, "muted": muted, "messages": messages,
             "has_more": has_more, "polls": poll_list, "presence": presence["users"]}
 
 

@@ -43,6 +43,12 @@ def register_commands(cli) -> None:
     """Add click commands or groups to the `portal` command line."""
 
 
+@hookspec
+def page_csp_sources() -> dict[str, list[str]]:
+    """Origins the plugin's browser code loads from, per CSP directive, added to every page's
+    Content-Security-Policy: {"script-src": [...], "frame-src": [...], "connect-src": [...]}."""
+
+
 # Events: broadcast to every plugin, return values ignored.
 
 

@@ -31,7 +31,8 @@ from .backend import BACKEND
 
 log = logging.getLogger(__name__)
 
-blueprint = Blueprint("jitsi_backend", __name__, url_prefix="/plugins/jitsi")
+# static/: the room script the class page mounts (jitsi-room.js, see JitsiBackend.join).
+blueprint = Blueprint("jitsi_backend", __name__, url_prefix="/plugins/jitsi", static_folder="static")
 
 PROSODY_EVENTS = {"room/created", "room/destroyed", "occupant/joined", "occupant/left"}
 # How long before the scheduled end an emptied room counts as the end of the class.
