@@ -46,7 +46,9 @@ class EmbedBackend:
                 "room": room, "whip_url": base + "/whip", "whep_url": base + "/whep",
                 "publishers_url": base + "/publishers", "client_js": "/stub-sfu/sfu-client.js",
                 "token": "sfu-token", "ice_servers": [{"urls": "stun:stun.example"}],
-                "can_publish": participant.role == "moderator"})
+                "manager": participant.role == "moderator", "can_publish": participant.role == "moderator",
+                # The SFU plugin's real room script, over the stand-in client above.
+                "room_script": url_for("native_sfu.static", filename="sfu-room.js"), "room_module": "native_sfu"})
         return JoinTarget(kind="embed", url=f"/custom/{room}", embed={
             "room_script": "/stub-custom/player.js", "room_module": "custom-player", "whep": f"/custom/{room}/whep", "whip": f"/custom/{room}/whip"})
 
