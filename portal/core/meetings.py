@@ -323,6 +323,16 @@ def meeting_state(actor: User, schedule_id: int) -> dict[str, Any]:
             "started_at": meeting.started_at if meeting else None, "ended_at": meeting.ended_at if meeting else None}
 
 
+def ended_schedule_ids(schedule_ids: list[int]) -> set[int]:
+    """Which of these occurrences have been taught and ended: pages stop offering Join."""
+    if not schedule_ids:
+        return set()
+    return set(db.session.execute(
+        db.select(Meeting.schedule_id).where(Meeting.schedule_id.in_(schedule_ids),
+                                             Meeting.status == MeetingStatus.ENDED.value)
+    ).scalars())
+
+
 # Services for backend plugins (callbacks, webhooks, periodic sync).
 
 
