@@ -408,11 +408,14 @@ class RealtimeServer:
             except Exception:
                 log.exception("live delivery %s failed", item[0])
 
-    def _origin_allowed(self, origin: str, environ: dict[str, Any]) -> bool:
-        """The portal's own pages only: its public BASE_URL, or the origin it was reached on."""
+    def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        """The portal's own pages only: its public BASE_URL, or the origin it was reached on.
+        (Called for CORS headers too, where a request without Origin gets none.)"""
+        if not origin:
+            return False
         allowed = {urlsplit(self.app.config["BASE_URL"])._replace(path="", query="", fragment="").geturl().rstrip("/")}
         realtime = self.app.config.get("REALTIME_URL") or ""
-        host = environ.get("HTTP_HOST")
+        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
         if host and not realtime:
             scheme = "https" if environ.get("HTTP_X_FORWARDED_PROTO") == "https" else environ.get("wsgi.url_scheme", "http")
             allowed.add(f"{scheme}://{host}")
