@@ -188,7 +188,7 @@ def test_raise_hand_grant_watch_hear_withdraw_and_mute_a_student(sfu, portal_url
 
             # The student's page starts publishing what was granted by itself ...
             student.wait_for_function("() => document.querySelector('#embed .sfu-status').textContent === 'You are live'"
-                                      " && window.portalSfuRoom.mine.camera.kinds().length === 2", timeout=45_000)
+                                      " && !!window.portalSfuRoom.mine.camera && window.portalSfuRoom.mine.camera.kinds().length === 2", timeout=45_000)
             controls = student.locator("#embed .sfu-controls button:visible").all_text_contents()
             # ... and the teacher's page decodes its frames and hears it.
             of_student = f"#embed .sfu-tile[data-user-id='{sfu.student.id}'] video"

@@ -280,6 +280,7 @@
     session.stream.getTracks().forEach(function (t) { t.stop(); });
     this.localVideo.srcObject = null;
     this.localVideo.parentNode.hidden = true;
+    if (!this.mine.screen) this.say("");
     this.showControls();
     await session.stop().catch(function () {});
   };
