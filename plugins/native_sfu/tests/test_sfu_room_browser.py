@@ -233,3 +233,48 @@ def test_raise_hand_grant_watch_hear_withdraw_and_mute_a_student(sfu, portal_url
     assert muted_state and muted_state[0]["audio_muted"] is True
     assert gone_at_sfu
     assert after_withdraw == [] and still_none == []
+
+
+@pytest.mark.browser
+def test_a_student_given_the_screen_shares_it_with_its_sound_until_it_is_withdrawn(sfu, login, portal_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Chromium picks the (fake) screen by itself, with its (fake) sound.
+        browser = launch_chromium(playwright, *MEDIA_ARGS, "--auto-select-desktop-capture-source=Entire screen")
+        try:
+            teacher = _teacher_goes_live(browser, portal_url, sfu)
+            room = _room_of(sfu)
+            student = _sign_in(browser, portal_url, sfu.student.email)
+            student.goto(f"{portal_url}/schedules/{sfu.schedule.id}")
+            student.wait_for_selector(f"#embed .sfu-tile[data-user-id='{sfu.teacher.id}'] video")
+            share = student.locator("#embed [data-action=screen]")
+            hidden_before = share.is_hidden()
+            granted = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/floor/grant",
+                                              json={"user_id": sfu.student.id, "screen": True})
+            share.wait_for(state="visible")
+            # Only the screen was granted: no camera or microphone controls.
+            offered = student.locator("#embed .sfu-controls button:visible").all_text_contents()
+            share.click()
+            screen_tile = f"#embed .sfu-tile[data-user-id='{sfu.student.id}'][data-label='screen'] video"
+            teacher.wait_for_function(f"() => {{ const v = document.querySelector(\"{screen_tile}\");"
+                                      " return v && v.videoWidth > 0; }", timeout=45_000)
+            frames_a = teacher.evaluate(FRAMES_JS, screen_tile)
+            peak = teacher.evaluate(PEAK_LEVEL_JS, screen_tile)
+            frames_b = teacher.evaluate(FRAMES_JS, screen_tile)
+            sharing = _publishers_of(sfu, room, sfu.student.id)
+
+            withdrawn = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/floor/withdraw",
+                                                json={"user_id": sfu.student.id, "screen": True})
+            gone_at_sfu = _wait(lambda: _publishers_of(sfu, room, sfu.student.id) == [], timeout=10)
+            teacher.wait_for_selector(screen_tile, state="detached", timeout=30_000)
+            share.wait_for(state="hidden")
+        finally:
+            browser.close()
+    assert hidden_before
+    assert granted.status_code == 200 and withdrawn.status_code == 200
+    assert offered == ["Share screen"]
+    assert frames_b > frames_a > 0
+    assert peak > 0.01, peak
+    assert [(s["label"], sorted(s["kinds"])) for s in sharing] == [("screen", ["audio", "video"])]
+    assert gone_at_sfu
