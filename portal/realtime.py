@@ -549,7 +549,10 @@ def _on_live_event(_sender: Any, *, event: str, payload: dict[str, Any], schedul
         target = managers_room(int(schedule_id or 0))
     else:
         target = room(int(schedule_id or 0))
-    emitter().emit(event, payload, target)
+    try:
+        emitter().emit(event, payload, target)
+    except Exception as exc:  # the change is committed; a dead message queue must not undo the request
+        log.warning("live event %s to %s not delivered: %s", event, target, exc)
 
 
 def cut_off(user_id: int, *, class_id: int | None, code: str, message: str) -> int:

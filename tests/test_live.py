@@ -353,8 +353,12 @@ def test_class_start_and_end_are_pushed_and_presence_is_attendance(school, conne
     assert rows[school.student.id]["present"] and rows[school.classmate.id]["present"]
     assert report["here_now_count"] == 2 and rows[school.student.id]["here_now"]
 
+    # One presence announcement per join so far: the student's two, then the classmate's two.
+    seen = 4
+    assert [len(p["users"]) for p in waiting.wait_count("presence", seen)] == [1, 1, 2, 2]
     late.close()
-    waiting.wait_for("presence", lambda p: [u["id"] for u in p["users"]] == [school.student.id])
+    # The presence announced after she left (earlier ones also listed the student alone).
+    assert [u["id"] for u in waiting.wait_count("presence", seen + 1)[seen]["users"]] == [school.student.id]
     report = teacher_api.get(f"/api/schedules/{sid}/attendance").get_json()
     rows = {r["user_id"]: r for r in report["rows"]}
     assert rows[school.classmate.id]["present"] and not rows[school.classmate.id]["here_now"]

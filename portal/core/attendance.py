@@ -84,9 +84,19 @@ def room_closed(schedule_id: int, user_id: int) -> None:
         record_attendance(meeting, user_id=user.id, name=user.name, source="portal", left=True)
 
 
+def _present_now(schedule_id: int) -> list[dict]:
+    """Who has the room open, or nobody when the live state (Redis) is unreachable: a start
+    or a report must not fail for it (the pages' own joins still record attendance)."""
+    try:
+        return live_state.presence_list(schedule_id)
+    except Exception as exc:
+        log.warning("presence of occurrence %s unavailable: %s", schedule_id, exc)
+        return []
+
+
 def record_waiting(meeting: Meeting) -> None:
     """The class just started: everyone with the room page open is present from now."""
-    waiting = live_state.presence_list(meeting.schedule_id)
+    waiting = _present_now(meeting.schedule_id)
     users = db.session.execute(db.select(User).where(User.id.in_([u["id"] for u in waiting]))).scalars() if waiting else []
     for user in users:
         record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
@@ -164,7 +174,7 @@ def report(actor: User, schedule_id: int) -> AttendanceReport:
             merged[user_id] = AttendanceRow(user_id=user_id, name=user.name, email=user.email, role="student",
                                             present=False, first_joined_at=None, left_at=None, minutes=None,
                                             source=None)
-    here = {u["id"] for u in live_state.presence_list(schedule.id)}
+    here = {u["id"] for u in _present_now(schedule.id)}
     rows = sorted((AttendanceRow(**{**r.__dict__, "here_now": r.user_id in here}) for r in merged.values()),
                   key=lambda r: (not r.present, r.role != "teacher", r.name.lower()))
     return AttendanceReport(schedule_id=schedule.id, class_id=klass.id, title=klass.title,
