@@ -9,7 +9,7 @@ PG_URL ?= postgresql+psycopg://portal:portal@127.0.0.1:5432/postgres
 REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test ci bench lint clean venv
+.PHONY: run test ci bench lint clean venv vendor
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/portal db upgrade
 	$(BIN)/portal demo
+	@# One process: pages, API and the live panel's realtime (Socket.IO) server; no Redis.
 	$(BIN)/portal serve --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
@@ -38,6 +39,10 @@ ci:
 bench: $(STAMP)
 	bash .ci/services.sh
 	$(BIN)/python -m bench
+
+# Re-fetch the pinned browser libraries (npm pack + sha256 check); the files are committed.
+vendor:
+	$(PYTHON) scripts/fetch_vendor.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check portal plugins tests bench conftest.py

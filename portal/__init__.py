@@ -16,7 +16,7 @@ MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then PORTAL_* environment variables, then `config`."""
     from portal import config as portal_config
-    from portal.extensions import db, jwt, limiter, migrate, socketio
+    from portal.extensions import db, jwt, limiter, migrate
 
     app = Flask(__name__, instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or None)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -42,25 +42,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     jwt.init_app(app)
     limiter.init_app(app)
-    # Socket.IO handlers must be declared before the first init_app (Flask-SocketIO only
-    # carries handlers declared while it had no server over to later init_app calls).
-    from portal import realtime
-
-    redis_url = app.config["REDIS_URL"] or None
-    # The SocketIO object keeps options across init_app calls: without Redis, reset the
-    # client manager explicitly so a previous app's Redis queue is not reused. The channel
-    # (also the prefix of the live panel's Redis keys) separates installations sharing Redis.
-    queue = ({"message_queue": redis_url, "channel": app.config.get("SOCKETIO_CHANNEL") or "portal-live"}
-             if redis_url else {"message_queue": None, "client_manager": None})
-    socketio.init_app(
-        app,
-        async_mode="threading",
-        cors_allowed_origins=[app.config["BASE_URL"].rstrip("/")],
-        # One client's events are handled in order (a chat burst stays in sending order).
-        async_handlers=False,
-        **queue,
-    )
-
     from portal import auth_setup, errors, plugin_setup, security_headers
 
     auth_setup.init_jwt(app)
@@ -68,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security_headers.init_security_headers(app)
     plugin_setup.init_plugins(app)
 
+    from portal import realtime
     from portal.api import init_api
     from portal.ops import ops
     from portal.web import init_web

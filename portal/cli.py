@@ -31,6 +31,7 @@ def _register_commands(app) -> None:
     app.cli.add_command(backends_group)
     app.cli.add_command(demo_command)
     app.cli.add_command(serve_command)
+    app.cli.add_command(realtime_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(beat_command)
     app.cli.add_command(export_command)
@@ -132,19 +133,43 @@ def demo_command() -> None:
 @click.option("--port", default=5000, type=int)
 @with_appcontext
 def serve_command(host: str, port: int) -> None:
-    """Serve with the embedded defaults (Socket.IO-capable threaded server, in-process jobs)."""
-    from portal import tasks
-    from portal.extensions import socketio
+    """Serve with the embedded defaults: pages, API and the live panel's realtime server on
+    one port (one asyncio process; no Redis needed), with in-process periodic jobs."""
+    from portal import realtime, tasks
 
     app = current_app._get_current_object()
     if "portal.scheduler" not in app.extensions:
         scheduler = tasks.InProcessScheduler(app)
         app.extensions["portal.scheduler"] = scheduler
         scheduler.start()
-    click.echo(f"Serving the portal on http://{host}:{port}/")
-    # Flask's CLI marks itself to make app.run() a no-op; this command is the server on purpose.
-    os.environ.pop("FLASK_RUN_FROM_CLI", None)
-    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False)
+    base = f"http://{host}:{port}"
+    queue = app.config.get("REDIS_URL") or "none (in-process hand-over)"
+    click.echo(f"Serving the portal on {base}/\n"
+               f"  pages and API:           {base}/  (Flask, in a thread pool)\n"
+               f"  live panel (Socket.IO):  {base}/socket.io/  (same process, asyncio)\n"
+               f"  Redis message queue:     {queue}\n"
+               f"  database:                {app.config['DATABASE_URL']}\n"
+               f"  periodic jobs:           in this process")
+    realtime.serve(app, host, port, with_web=True)
+
+
+@click.command("realtime")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5001, type=int)
+@click.option("--with-web/--no-web", default=False,
+              help="also serve the pages and API on the same port (as `portal serve`)")
+@with_appcontext
+def realtime_command(host: str, port: int, with_web: bool) -> None:
+    """Run the live panel's realtime (Socket.IO) server: an asyncio process holding the
+    sockets, beside Flask workers (gunicorn) that publish to it through PORTAL_REDIS_URL."""
+    from portal import realtime
+
+    app = current_app._get_current_object()
+    if not app.config.get("REDIS_URL") and not with_web:
+        click.echo("warning: PORTAL_REDIS_URL is not set: only events of this process reach its sockets; "
+                   "use `portal serve` for the embedded single-process mode", err=True)
+    click.echo(f"Realtime server on http://{host}:{port}/socket.io/ (message queue: {app.config.get('REDIS_URL') or 'none'})")
+    realtime.serve(app, host, port, with_web=with_web)
 
 
 @click.command("worker", context_settings={"ignore_unknown_options": True})

@@ -37,6 +37,9 @@ def default_config(instance_path: str) -> dict:
         "SCHOOL_NAME": "Demo School",
         "SCHOOL_TIMEZONE": "Europe/Paris",
         "BASE_URL": "http://127.0.0.1:5000",
+        # Where pages open the live panel's Socket.IO connection; empty = the page's own
+        # origin (`portal serve` answers /socket.io/ itself; nginx routes it in production).
+        "REALTIME_URL": "",
         "PLUGINS": None,  # comma-separated allow-list of plugin names
         "DISABLE_PLUGINS": None,  # comma-separated deny-list
         "LOGIN_RATE_LIMIT": "10 per minute",

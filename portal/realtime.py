@@ -1,40 +1,53 @@
-"""Socket.IO events of the live class panel: chat, polls and presence.
+"""The live class panel's realtime server: Socket.IO events for chat, polls, presence and
+the class starting and ending, on an asyncio server (python-socketio AsyncServer over ASGI).
 
-A socket authenticates once, on connect, with the portal's access JWT (the `auth`
-payload {"token": "..."} or the access cookie); every event then re-checks the token's
-expiry and revocation, the account, membership and blocks before acting. Each class
-occurrence (schedule) has a room `schedule:<id>` and a teachers' room
-`schedule:<id>:managers`; each user has a room `user:<id>`. Events answer through the
-Socket.IO acknowledgement: {"ok": true, ...} or {"ok": false, "error": {"code", "message"}}.
+Why async: a socket that waits for the class costs a few kilobytes and no thread, so one
+process holds thousands of idle connections (a class-start rush is 5,000 waiting students).
+Event handlers that touch the database run the core's sync services (portal.core.chat,
+polls, meetings, ...) in a thread pool inside a Flask app context, so every rule stays in the
+core, once. One client's events are handled in order (a chat burst stays in sending order).
 
-The domain work happens in portal.core.chat / portal.core.polls, which announce changes
-through live_state.live_event; this module turns those announcements into emits (with a
-Redis message queue, they reach sockets on every server process).
+A socket authenticates once, on connect, with the portal's access JWT (the `auth` payload
+{"token": "..."} or the access cookie); every event then re-checks the token's expiry and
+revocation, the account, membership and blocks before acting. Each class occurrence
+(schedule) has a room `schedule:<id>` and a teachers' room `schedule:<id>:managers`; each
+user has a room `user:<id>`. Events answer through the Socket.IO acknowledgement:
+{"ok": true, ...} or {"ok": false, "error": {"code", "message"}}.
+
+The core announces changes through live_state.live_event (after commit); this module hands
+them to the process's *emitter*: the in-process realtime server when there is one (`portal
+serve`, tests), else a write-only Redis manager (Flask workers beside a `portal realtime`
+process, sharing PORTAL_REDIS_URL), else nowhere (a CLI command without Redis). docs/live.md.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import logging
+import socket as socket_module
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request
+import socketio
+from flask import Flask, current_app
 from flask_jwt_extended import decode_token
-from flask_socketio import ConnectionRefusedError, join_room, leave_room
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from portal.core import auth_tokens, chat, live_state, polls, signals
+from portal.core import attendance, auth_tokens, chat, live_state, meetings, polls, signals
 from portal.core.errors import NotAuthenticated, PortalError, ValidationFailed
 from portal.core.models import Schedule, User
-from portal.extensions import db, socketio
+from portal.extensions import db
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/"
+EMITTER_KEY = "portal.live_emitter"
 
 
 def room(schedule_id: int) -> str:
@@ -49,16 +62,69 @@ def user_room(user_id: int) -> str:
     return f"user:{user_id}"
 
 
-@dataclass
-class _Socket:
-    user_id: int
-    claims: dict[str, Any]
-    schedules: set[int] = field(default_factory=set)
+# --- emitters: how this process reaches the sockets --------------------------------------
+
+class NullEmitter:
+    """No realtime server reachable from this process (no Redis, none in-process)."""
+
+    def emit(self, event: str, payload: Any, to: str) -> None:
+        log.debug("live event %s to %s dropped: no realtime server", event, to)
+
+    def leave_room(self, sid: str, room_name: str) -> None:
+        pass
+
+    def disconnect(self, sid: str) -> None:
+        pass
 
 
-# Sockets connected to this process (a socket lives on exactly one process).
-_sockets: dict[str, _Socket] = {}
-_sockets_lock = threading.Lock()
+class RedisEmitter:
+    """A Flask worker's write-only view of the realtime processes, through Redis pub/sub."""
+
+    def __init__(self, url: str, channel: str) -> None:
+        self.manager = socketio.RedisManager(url, channel=channel, write_only=True)
+
+    def emit(self, event: str, payload: Any, to: str) -> None:
+        self.manager.emit(event, payload, namespace=NAMESPACE, room=to)
+
+    def leave_room(self, sid: str, room_name: str) -> None:
+        self.manager.leave_room(sid, NAMESPACE, room_name)
+
+    def disconnect(self, sid: str) -> None:
+        # PubSubManager.disconnect() also acts on its own (absent) server; publish only.
+        self.manager._publish({"method": "disconnect", "sid": sid, "namespace": NAMESPACE,
+                               "host_id": self.manager.host_id})
+
+
+class LocalEmitter:
+    """The realtime server running in this process: one FIFO queue drained by its event loop,
+    so announcements reach every socket in the order the core made them."""
+
+    def __init__(self, server: RealtimeServer) -> None:
+        self.server = server
+
+    def emit(self, event: str, payload: Any, to: str) -> None:
+        self.server.push(("emit", event, payload, to))
+
+    def leave_room(self, sid: str, room_name: str) -> None:
+        self.server.push(("leave", sid, room_name))
+
+    def disconnect(self, sid: str) -> None:
+        self.server.push(("disconnect", sid))
+
+
+def default_emitter(app: Flask) -> NullEmitter | RedisEmitter:
+    url = app.config.get("REDIS_URL")
+    if url:
+        return RedisEmitter(url, app.config.get("SOCKETIO_CHANNEL") or live_state.DEFAULT_CHANNEL)
+    return NullEmitter()
+
+
+def emitter() -> NullEmitter | RedisEmitter | LocalEmitter:
+    app = current_app._get_current_object()
+    found = app.extensions.get(EMITTER_KEY)
+    if found is None:
+        found = app.extensions[EMITTER_KEY] = default_emitter(app)
+    return found
 
 
 # --- authentication -------------------------------------------------------------------
@@ -89,15 +155,14 @@ def _check_claims(claims: dict[str, Any]) -> User:
     return user
 
 
-def _current() -> tuple[_Socket, User]:
-    with _sockets_lock:
-        state = _sockets.get(request.sid)
-    if state is None:
-        raise NotAuthenticated("connect again")
-    return state, _check_claims(state.claims)
+@dataclass
+class _Socket:
+    user_id: int
+    claims: dict[str, Any]
+    schedules: set[int] = field(default_factory=set)
 
 
-# --- event plumbing -------------------------------------------------------------------
+# --- event payloads -------------------------------------------------------------------
 
 # Database ids are 32-bit integers; larger numbers are refused before reaching the database.
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -155,187 +220,323 @@ def _error(exc: PortalError) -> dict[str, Any]:
     return {"ok": False, "error": {"code": exc.code, "message": exc.message}}
 
 
-def live_handler(event: str, model: type[BaseModel] | None = None) -> Callable:
-    """Register a socket event: parse the payload, run it, answer through the ack."""
-
-    def wrap(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def handler(data: Any = None) -> dict[str, Any]:
-            try:
-                args = []
-                if model is not None:
-                    try:
-                        args.append(model.model_validate(data if isinstance(data, dict) else {}))
-                    except ValidationError as exc:
-                        problems = "; ".join(
-                            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
-                            for e in exc.errors(include_url=False, include_input=False)[:5])
-                        raise ValidationFailed(problems) from exc
-                result = fn(*args)
-                db.session.commit()
-                return {"ok": True, **(result or {})}
-            except PortalError as exc:
-                db.session.rollback()
-                return _error(exc)
-            except Exception:
-                db.session.rollback()
-                log.exception("live event %s failed", event)
-                return {"ok": False, "error": {"code": "internal_error", "message": "something went wrong"}}
-
-        socketio.on(event)(handler)
-        return handler
-
-    return wrap
-
-
-# --- connection -----------------------------------------------------------------------
-
-@socketio.on("connect")
-def on_connect(auth: Any = None) -> None:
-    token = auth.get("token") if isinstance(auth, dict) else None
-    if not token:
-        token = request.cookies.get(current_app.config.get("JWT_ACCESS_COOKIE_NAME", "access_token_cookie"))
-    if not token:
-        raise ConnectionRefusedError("sign in first", {"code": "not_authenticated"})
+def _parse(model: type[BaseModel], data: Any) -> Any:
     try:
-        user, claims = authenticate(str(token))
-    except PortalError as exc:
-        raise ConnectionRefusedError(exc.message, {"code": exc.code}) from None
-    finally:
-        db.session.rollback()
-    with _sockets_lock:
-        _sockets[request.sid] = _Socket(user_id=user.id, claims=claims)
-    join_room(user_room(user.id))
+        return model.model_validate(data if isinstance(data, dict) else {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)[:5])
+        raise ValidationFailed(problems) from exc
 
 
-@socketio.on("disconnect")
-def on_disconnect(*_reason: Any) -> None:
-    with _sockets_lock:
-        state = _sockets.pop(request.sid, None)
-    if state is None:
-        return
-    for schedule_id in state.schedules:
-        _leave_presence(schedule_id, request.sid)
+# --- the sync work of each event (runs in the pool, inside an app context) ---------------
 
-
-def _presence_payload(schedule_id: int) -> dict[str, Any]:
-    return {"schedule_id": schedule_id, "users": live_state.presence_list(schedule_id)}
-
-
-def _leave_presence(schedule_id: int, sid: str) -> None:
-    if live_state.presence_remove(schedule_id, sid):
-        socketio.emit("presence", _presence_payload(schedule_id), to=room(schedule_id))
-
-
-@live_handler("join", JoinIn)
-def on_join(data: JoinIn) -> dict[str, Any]:
-    state, actor = _current()
+def _join(sid: str, actor: User, data: JoinIn) -> dict[str, Any]:
     schedule = chat.require_panel_access(actor, data.schedule_id)
     manager = chat.is_manager(actor, schedule)
     messages, has_more = chat.history(actor, schedule.id, limit=data.limit)
     poll_list = polls.list_polls(actor, schedule.id)
     muted = not manager and chat.is_muted(actor.id, schedule.class_id)
-    join_room(room(schedule.id))
-    if manager:
-        join_room(managers_room(schedule.id))
-    with _sockets_lock:
-        state.schedules.add(schedule.id)
-    live_state.presence_add(schedule.id, request.sid, {"id": actor.id, "name": actor.name, "role": actor.role})
-    presence = _presence_payload(schedule.id)
-    socketio.emit("presence", presence, to=room(schedule.id))
-    return {"schedule_id": schedule.id, "manager": manager, "muted": muted, "messages": messages,
-            "has_more": has_more, "polls": poll_list, "presence": presence["users"]}
+    state = meetings.meeting_state(actor, schedule.id)["state"]
+    live_state.presence_add(schedule.id, sid, {"id": actor.id, "name": actor.name, "role": actor.role})
+    # Presence is attendance: having the room open while the class runs is being there.
+    attendance.room_opened(schedule.id, actor)
+    return {"schedule_id": schedule.id, "state": state, "manager": manager, "muted": muted,
+            "messages": messages, "has_more": has_more, "polls": poll_list,
+            "presence": live_state.presence_list(schedule.id)}
 
 
-@live_handler("leave", ScheduleIn)
-def on_leave(data: ScheduleIn) -> dict[str, Any]:
-    state, _actor = _current()
-    _leave_rooms(request.sid, data.schedule_id)
-    with _sockets_lock:
-        state.schedules.discard(data.schedule_id)
-    _leave_presence(data.schedule_id, request.sid)
-    return {}
+def leave_presence(schedule_id: int, sid: str) -> bool:
+    """Forget one socket in one room (presence and attendance); True if it was there.
+    Announces the new presence list to the room."""
+    entry = live_state.presence_entry(schedule_id, sid)
+    if not live_state.presence_remove(schedule_id, sid):
+        return False
+    users = live_state.presence_list(schedule_id)
+    if entry is not None and entry["id"] not in {u["id"] for u in users}:
+        attendance.room_closed(schedule_id, int(entry["id"]))
+        db.session.commit()
+    emitter().emit("presence", {"schedule_id": schedule_id, "users": users}, room(schedule_id))
+    return True
 
 
-def _leave_rooms(sid: str, schedule_id: int) -> None:
-    leave_room(room(schedule_id), sid=sid, namespace=NAMESPACE)
-    leave_room(managers_room(schedule_id), sid=sid, namespace=NAMESPACE)
-
-
-@live_handler("presence", ScheduleIn)
-def on_presence(data: ScheduleIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _presence(actor: User, data: ScheduleIn) -> dict[str, Any]:
     schedule = chat.require_panel_access(actor, data.schedule_id)
-    return _presence_payload(schedule.id)
+    return {"schedule_id": schedule.id, "users": live_state.presence_list(schedule.id)}
 
 
-# --- chat -----------------------------------------------------------------------------
-
-@live_handler("chat:send", ChatSendIn)
-def on_chat_send(data: ChatSendIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _chat_send(actor: User, data: ChatSendIn) -> dict[str, Any]:
     return {"message": chat.post_message(actor, data.schedule_id, data.body)}
 
 
-@live_handler("chat:history", HistoryIn)
-def on_chat_history(data: HistoryIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _chat_history(actor: User, data: HistoryIn) -> dict[str, Any]:
     messages, has_more = chat.history(actor, data.schedule_id, before_id=data.before_id, limit=data.limit)
     return {"messages": messages, "has_more": has_more}
 
 
-@live_handler("chat:delete", MessageIn)
-def on_chat_delete(data: MessageIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _chat_delete(actor: User, data: MessageIn) -> dict[str, Any]:
     chat.delete_message(actor, data.message_id)
     return {"id": data.message_id}
 
 
-@live_handler("chat:mute", MuteIn)
-def on_chat_mute(data: MuteIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _chat_mute(actor: User, data: MuteIn) -> dict[str, Any]:
     schedule = chat.require_panel_access(actor, data.schedule_id)
-    muted = chat.set_muted(actor, schedule.class_id, data.user_id, data.muted)
-    return {"user_id": data.user_id, "muted": muted}
+    return {"user_id": data.user_id, "muted": chat.set_muted(actor, schedule.class_id, data.user_id, data.muted)}
 
 
-# --- polls ----------------------------------------------------------------------------
-
-@live_handler("poll:create", PollCreateIn)
-def on_poll_create(data: PollCreateIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _poll_create(actor: User, data: PollCreateIn) -> dict[str, Any]:
     return {"poll": polls.create_poll(actor, data.schedule_id, question=data.question, options=data.options,
                                       multiple_choice=data.multiple_choice, anonymous=data.anonymous)}
 
 
-@live_handler("poll:open", PollIn)
-def on_poll_open(data: PollIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _poll_list(actor: User, data: ScheduleIn) -> dict[str, Any]:
+    return {"polls": polls.list_polls(actor, data.schedule_id)}
+
+
+def _poll_open(actor: User, data: PollIn) -> dict[str, Any]:
     return {"poll": polls.open_poll(actor, data.poll_id)}
 
 
-@live_handler("poll:close", PollIn)
-def on_poll_close(data: PollIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _poll_close(actor: User, data: PollIn) -> dict[str, Any]:
     return {"poll": polls.close_poll(actor, data.poll_id)}
 
 
-@live_handler("poll:publish", PublishIn)
-def on_poll_publish(data: PublishIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _poll_publish(actor: User, data: PublishIn) -> dict[str, Any]:
     return {"poll": polls.publish_results(actor, data.poll_id, data.published)}
 
 
-@live_handler("poll:vote", VoteIn)
-def on_poll_vote(data: VoteIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _poll_vote(actor: User, data: VoteIn) -> dict[str, Any]:
     return polls.vote(actor, data.poll_id, data.option_ids)
 
 
-@live_handler("poll:results", PollIn)
-def on_poll_results(data: PollIn) -> dict[str, Any]:
-    _state, actor = _current()
+def _poll_results(actor: User, data: PollIn) -> dict[str, Any]:
     return {"results": polls.get_results(actor, data.poll_id)}
+
+
+# Client-to-server events answered by one core call: name -> (payload model, work).
+EVENTS: dict[str, tuple[type[BaseModel], Callable[[User, Any], dict[str, Any]]]] = {
+    "presence": (ScheduleIn, _presence),
+    "chat:send": (ChatSendIn, _chat_send),
+    "chat:history": (HistoryIn, _chat_history),
+    "chat:delete": (MessageIn, _chat_delete),
+    "chat:mute": (MuteIn, _chat_mute),
+    "poll:create": (PollCreateIn, _poll_create),
+    "poll:list": (ScheduleIn, _poll_list),
+    "poll:open": (PollIn, _poll_open),
+    "poll:close": (PollIn, _poll_close),
+    "poll:publish": (PublishIn, _poll_publish),
+    "poll:vote": (VoteIn, _poll_vote),
+    "poll:results": (PollIn, _poll_results),
+}
+
+
+# --- the server -------------------------------------------------------------------------
+
+class RealtimeServer:
+    """The async Socket.IO server of one Flask app. `asgi(with_web=True)` also serves the
+    app's pages and API (through a2wsgi's thread pool) on the same port: the embedded
+    default, which needs no Redis because the core's announcements are handed over in
+    process (LocalEmitter). With PORTAL_REDIS_URL, sockets on several realtime processes
+    share rooms through Redis pub/sub and Flask workers publish with a RedisEmitter."""
+
+    def __init__(self, app: Flask, *, workers: int | None = None) -> None:
+        self.app = app
+        redis_url = app.config.get("REDIS_URL")
+        channel = app.config.get("SOCKETIO_CHANNEL") or live_state.DEFAULT_CHANNEL
+        manager = socketio.AsyncRedisManager(redis_url, channel=channel) if redis_url else None
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi", client_manager=manager, cors_allowed_origins=self._origin_allowed,
+            # One client's events in order; other clients are not held up (one reader each).
+            async_handlers=False, max_http_buffer_size=1_000_000, logger=False, engineio_logger=False)
+        self.pool = ThreadPoolExecutor(max_workers=workers or int(app.config.get("REALTIME_WORKERS") or 16),
+                                       thread_name_prefix="realtime")
+        self.sockets: dict[str, _Socket] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: asyncio.Queue | None = None
+        self._early: list[tuple] = []
+        self._early_lock = threading.Lock()
+        self._register()
+
+    # -- plumbing --
+
+    def asgi(self, *, with_web: bool = True) -> socketio.ASGIApp:
+        other = None
+        if with_web:
+            from a2wsgi import WSGIMiddleware
+
+            other = WSGIMiddleware(self.app, workers=int(self.app.config.get("WEB_THREADS") or 16))
+        return socketio.ASGIApp(self.sio, other_asgi_app=other, on_startup=self.startup, on_shutdown=self.shutdown)
+
+    async def startup(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._outbox = asyncio.Queue()
+        with self._early_lock:
+            for item in self._early:
+                self._outbox.put_nowait(item)
+            self._early.clear()
+        self._drainer = asyncio.create_task(self._drain())
+        self.app.extensions[EMITTER_KEY] = LocalEmitter(self)
+
+    async def shutdown(self) -> None:
+        if isinstance(self.app.extensions.get(EMITTER_KEY), LocalEmitter):
+            self.app.extensions[EMITTER_KEY] = default_emitter(self.app)
+        self._drainer.cancel()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def push(self, item: tuple) -> None:
+        """Queue an emit / leave / disconnect from any thread (FIFO)."""
+        loop = self.loop
+        if loop is None or self._outbox is None:
+            with self._early_lock:
+                self._early.append(item)
+            return
+        loop.call_soon_threadsafe(self._outbox.put_nowait, item)
+
+    async def _drain(self) -> None:
+        assert self._outbox is not None
+        while True:
+            item = await self._outbox.get()
+            try:
+                if item[0] == "emit":
+                    _, event, payload, to = item
+                    await self.sio.emit(event, payload, to=to, namespace=NAMESPACE)
+                elif item[0] == "leave":
+                    await self.sio.leave_room(item[1], item[2], namespace=NAMESPACE)
+                elif item[0] == "disconnect":
+                    await self.sio.disconnect(item[1], namespace=NAMESPACE)
+            except Exception:
+                log.exception("live delivery %s failed", item[0])
+
+    def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        """The portal's own pages only: its public BASE_URL, or the origin it was reached on.
+        (Called for CORS headers too, where a request without Origin gets none.)"""
+        if not origin:
+            return False
+        allowed = {urlsplit(self.app.config["BASE_URL"])._replace(path="", query="", fragment="").geturl().rstrip("/")}
+        realtime = self.app.config.get("REALTIME_URL") or ""
+        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
+        if host and not realtime:
+            scheme = "https" if environ.get("HTTP_X_FORWARDED_PROTO") == "https" else environ.get("wsgi.url_scheme", "http")
+            allowed.add(f"{scheme}://{host}")
+        return origin.rstrip("/") in allowed
+
+    def _in_app(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self.app.app_context():
+            try:
+                return fn(*args)
+            finally:
+                db.session.remove()
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._in_app, fn, *args)
+
+    @staticmethod
+    def _answer(state: _Socket | None, model: type[BaseModel], work: Callable, data: Any, *extra: Any) -> dict[str, Any]:
+        """One event's ack: parse, check the socket's token again, run the core, commit."""
+        try:
+            if state is None:
+                raise NotAuthenticated("connect again")
+            actor = _check_claims(state.claims)
+            result = work(*extra, actor, _parse(model, data))
+            db.session.commit()
+            return {"ok": True, **(result or {})}
+        except PortalError as exc:
+            db.session.rollback()
+            return _error(exc)
+        except Exception:
+            db.session.rollback()
+            log.exception("live event failed")
+            return {"ok": False, "error": {"code": "internal_error", "message": "something went wrong"}}
+
+    # -- handlers --
+
+    def _register(self) -> None:
+        sio = self.sio
+
+        @sio.on("connect")
+        async def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+            token = auth.get("token") if isinstance(auth, dict) else None
+            if not token:
+                cookies = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+                name = self.app.config.get("JWT_ACCESS_COOKIE_NAME", "access_token_cookie")
+                token = cookies[name].value if name in cookies else None
+            if not token:
+                raise socketio.exceptions.ConnectionRefusedError("sign in first", {"code": "not_authenticated"})
+
+            def check() -> tuple[int, dict[str, Any]] | PortalError:
+                try:
+                    user, claims = authenticate(str(token))
+                    return user.id, claims
+                except PortalError as exc:
+                    return exc
+
+            result = await self._run(check)
+            if isinstance(result, PortalError):
+                raise socketio.exceptions.ConnectionRefusedError(result.message, {"code": result.code})
+            user_id, claims = result
+            self.sockets[sid] = _Socket(user_id=user_id, claims=claims)
+            await sio.enter_room(sid, user_room(user_id), namespace=NAMESPACE)
+
+        @sio.on("disconnect")
+        async def on_disconnect(sid: str, *_reason: Any) -> None:
+            state = self.sockets.pop(sid, None)
+            if state is None:
+                return
+            for schedule_id in list(state.schedules):
+                await self._run(leave_presence, schedule_id, sid)
+
+        @sio.on("join")
+        async def on_join(sid: str, data: Any = None) -> dict[str, Any]:
+            state = self.sockets.get(sid)
+            answer = await self._run(self._answer, state, JoinIn, _join, data, sid)
+            if answer.get("ok"):
+                schedule_id = answer["schedule_id"]
+                await sio.enter_room(sid, room(schedule_id), namespace=NAMESPACE)
+                if answer["manager"]:
+                    await sio.enter_room(sid, managers_room(schedule_id), namespace=NAMESPACE)
+                state.schedules.add(schedule_id)
+                self.push(("emit", "presence", {"schedule_id": schedule_id, "users": answer["presence"]},
+                           room(schedule_id)))
+            return answer
+
+        @sio.on("leave")
+        async def on_leave(sid: str, data: Any = None) -> dict[str, Any]:
+            state = self.sockets.get(sid)
+
+            def leave(actor: User, parsed: ScheduleIn) -> dict[str, Any]:
+                leave_presence(parsed.schedule_id, sid)
+                return {"schedule_id": parsed.schedule_id}
+
+            answer = await self._run(self._answer, state, ScheduleIn, leave, data)
+            if answer.get("ok"):
+                schedule_id = answer["schedule_id"]
+                await sio.leave_room(sid, room(schedule_id), namespace=NAMESPACE)
+                await sio.leave_room(sid, managers_room(schedule_id), namespace=NAMESPACE)
+                state.schedules.discard(schedule_id)
+            return answer
+
+        for event, (model, work) in EVENTS.items():
+            sio.on(event, self._handler(model, work))
+
+    def _handler(self, model: type[BaseModel], work: Callable) -> Callable:
+        async def handler(sid: str, data: Any = None) -> dict[str, Any]:
+            return await self._run(self._answer, self.sockets.get(sid), model, work, data)
+
+        return handler
+
+
+def serve(app: Flask, host: str, port: int, *, with_web: bool = True,
+          sock: socket_module.socket | None = None) -> None:
+    """Run the realtime server (and, with_web, the app's pages and API) until stopped."""
+    import uvicorn
+
+    server = RealtimeServer(app)
+    config = uvicorn.Config(server.asgi(with_web=with_web), host=host, port=port, lifespan="on",
+                            log_level="warning", ws="websockets-sansio", timeout_graceful_shutdown=3,
+                            # Idle waiting sockets are cheap; answer pings slowly enough not to matter.
+                            ws_ping_interval=None, backlog=4096)
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
 
 # --- announcements from the core -------------------------------------------------------
@@ -348,28 +549,30 @@ def _on_live_event(_sender: Any, *, event: str, payload: dict[str, Any], schedul
         target = managers_room(int(schedule_id or 0))
     else:
         target = room(int(schedule_id or 0))
-    socketio.emit(event, payload, to=target, namespace=NAMESPACE)
+    try:
+        emitter().emit(event, payload, target)
+    except Exception as exc:  # the change is committed; a dead message queue must not undo the request
+        log.warning("live event %s to %s not delivered: %s", event, target, exc)
 
 
 def cut_off(user_id: int, *, class_id: int | None, code: str, message: str) -> int:
     """Take the user out of the live panels of one class (or all, class_id None), on every
-    server process, at once. Returns how many panel sockets were cut off."""
+    realtime process, at once. Returns how many panel sockets were cut off."""
     entries = live_state.user_sockets(user_id)
     if class_id is not None and entries:
         in_class = set(db.session.execute(
             db.select(Schedule.id).where(Schedule.id.in_({s for s, _ in entries}), Schedule.class_id == class_id)
         ).scalars())
         entries = [(s, sid) for s, sid in entries if s in in_class]
+    out = emitter()
     for schedule_id, sid in entries:
-        socketio.emit("removed", {"schedule_id": schedule_id, "code": code, "message": message},
-                      to=sid, namespace=NAMESPACE)
-        # Through the client manager: with Redis this reaches the process holding the socket.
-        socketio.server.leave_room(sid, room(schedule_id), namespace=NAMESPACE)
-        socketio.server.leave_room(sid, managers_room(schedule_id), namespace=NAMESPACE)
-        _leave_presence(schedule_id, sid)
+        out.emit("removed", {"schedule_id": schedule_id, "code": code, "message": message}, sid)
+        out.leave_room(sid, room(schedule_id))
+        out.leave_room(sid, managers_room(schedule_id))
+        leave_presence(schedule_id, sid)
     if class_id is None:
         for sid in {sid for _, sid in entries}:
-            socketio.server.disconnect(sid, namespace=NAMESPACE)
+            out.disconnect(sid)
     return len(entries)
 
 
@@ -387,16 +590,17 @@ def _on_enrolment_changed(klass: Any, *, user: Any, enrolled: bool, **_: Any) ->
 
 
 _connected = False
+_connect_lock = threading.Lock()
 
 
 def init_realtime(app: Flask) -> None:
-    """Connect the core's signals once per process (handlers above are module-level)."""
+    """Connect the core's signals once per process; each app gets its default emitter."""
     global _connected
-    if "join" not in socketio.server.handlers.get(NAMESPACE, {}):
-        raise RuntimeError("portal.realtime must be imported before socketio.init_app()")
-    if _connected:
-        return
-    live_state.live_event.connect(_on_live_event, weak=False)
-    signals.block_changed.connect(_on_block_changed, weak=False)
-    signals.enrolment_changed.connect(_on_enrolment_changed, weak=False)
-    _connected = True
+    app.extensions.setdefault(EMITTER_KEY, default_emitter(app))
+    with _connect_lock:
+        if _connected:
+            return
+        live_state.live_event.connect(_on_live_event, weak=False)
+        signals.block_changed.connect(_on_block_changed, weak=False)
+        signals.enrolment_changed.connect(_on_enrolment_changed, weak=False)
+        _connected = True

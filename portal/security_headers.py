@@ -1,6 +1,31 @@
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, request
+
+log = logging.getLogger(__name__)
+
+# The directives a plugin may widen through the page_csp_sources hook.
+PLUGIN_DIRECTIVES = ("script-src", "frame-src", "connect-src", "media-src", "img-src", "style-src")
+
+
+def plugin_sources(app: Flask) -> dict[str, list[str]]:
+    """What the plugins' page_csp_sources hooks add, per directive (a failing plugin adds nothing)."""
+    pm = app.extensions.get("portal.pm")
+    merged: dict[str, list[str]] = {d: [] for d in PLUGIN_DIRECTIVES}
+    if pm is None:
+        return merged
+    for impl in pm.hook.page_csp_sources.get_hookimpls():
+        try:
+            answer = impl.function() or {}
+        except Exception:  # the page must render even if a plugin's lookup fails
+            log.exception("plugin %s: page_csp_sources failed", impl.plugin_name)
+            continue
+        for directive, origins in answer.items():
+            if directive in merged:
+                merged[directive].extend(o for o in origins if o not in merged[directive])
+    return merged
 
 
 def init_security_headers(app: Flask) -> None:
@@ -11,16 +36,27 @@ def init_security_headers(app: Flask) -> None:
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
-        # Pages may embed meeting backends (Jitsi iframes): plugins widen frame-src via config.
-        frame_src = " ".join(["'self'", *app.config.get("CSP_FRAME_SRC", [])])
+        # Pages may embed meeting backends (Jitsi iframes, their room scripts): plugins widen
+        # the policy through the page_csp_sources hook (API answers need none of it).
+        extra = plugin_sources(app) if not request.path.startswith("/api/") else {d: [] for d in PLUGIN_DIRECTIVES}
+        frame_src = " ".join(["'self'", *app.config.get("CSP_FRAME_SRC", []), *extra["frame-src"]])
         # Browsers also apply form-action to redirects after a form POST (logout handing
         # over to an SSO provider's logout page): plugins widen it via CSP_FORM_ACTION.
         form_action = " ".join(["'self'", *app.config.get("CSP_FORM_ACTION", [])])
+        # A realtime server on another origin (PORTAL_REALTIME_URL) must be reachable too.
+        realtime = app.config.get("REALTIME_URL") or ""
+        connect_src = " ".join(["'self'", "ws:", "wss:", *([realtime.rstrip("/")] if realtime else []),
+                                *extra["connect-src"]])
+        script_src = " ".join([*app.config.get("CSP_SCRIPT_SRC", []), *extra["script-src"]])
+        media_src = " ".join(["'self'", "blob:", *extra["media-src"]])
+        img_src = " ".join(["'self'", "data:", "https:", *extra["img-src"]])
+        style_src = " ".join(["'self'", "'unsafe-inline'", *extra["style-src"]])
         headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: https:; media-src 'self' blob:; "
-            f"script-src 'self' {' '.join(app.config.get('CSP_SCRIPT_SRC', []))}; "
-            "style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; "
+            f"default-src 'self'; img-src {img_src}; media-src {media_src}; "
+            f"script-src 'self' {script_src}; "
+            f"style-src {style_src}; "
+            f"connect-src {connect_src}; "
             f"frame-src {frame_src}; frame-ancestors 'self'; base-uri 'self'; form-action {form_action}",
         )
         if request.is_secure:

@@ -1,24 +1,25 @@
-"""Serve the portal (Socket.IO included, threading mode) on 127.0.0.1 with an ephemeral port.
+"""Serve the portal as `portal serve` does (pages, API and the realtime server in one asyncio
+process) on 127.0.0.1 with an ephemeral port.
 
-Configured by PORTAL_* environment variables like `portal serve`; prints `PORT <n>` once
-listening. Used by the multi-process live tests and by bench/chat.py.
+Configured by PORTAL_* environment variables; prints `PORT <n>` once listening. Used by the
+multi-process live tests (two processes sharing Redis) and by bench/chat.py.
 """
 
 from __future__ import annotations
 
-import logging
+import socket
 
-from werkzeug.serving import make_server
-
-from portal import create_app
+from portal import create_app, realtime
 
 
 def main() -> None:
     app = create_app()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    print(f"PORT {server.server_port}", flush=True)
-    server.serve_forever()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    realtime.serve(app, "127.0.0.1", 0, with_web=True, sock=sock)
 
 
 if __name__ == "__main__":

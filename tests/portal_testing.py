@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,7 +26,6 @@ import fake_backend
 import pytest
 import sqlalchemy as sa
 from fake_backend import FAKE
-from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.core.types import utcnow
@@ -253,16 +254,36 @@ def page():
 
 @contextlib.contextmanager
 def serving(app) -> Iterator[str]:
-    """`app` over real HTTP on 127.0.0.1 (an ephemeral port) from a thread; yields its URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="test-portal", daemon=True)
+    """`app` over real HTTP on 127.0.0.1 (an ephemeral port) from a thread, as `portal serve`
+    runs it: pages and API plus the live panel's realtime server; yields its URL."""
+    import asyncio
+
+    import uvicorn
+
+    from portal.realtime import RealtimeServer
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    port = sock.getsockname()[1]
+    realtime = RealtimeServer(app)
+    config = uvicorn.Config(realtime.asgi(with_web=True), lifespan="on", log_level="warning", ws="websockets-sansio",
+                            timeout_graceful_shutdown=2, ws_ping_interval=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), name="test-portal", daemon=True)
     thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
-        server.shutdown()
-        server.server_close()
+        server.should_exit = True
         thread.join(timeout=10)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=10)
+        sock.close()
 
 
 @pytest.fixture

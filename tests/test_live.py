@@ -333,3 +333,37 @@ def test_rate_and_length_limits(school, connect, app):
     assert answers[3]["error"]["code"] == "rate_limited"
     # The limit is per user: a classmate still talks.
     assert connect(school.classmate, join=sid).call("chat:send", {"schedule_id": sid, "body": "hi"})["ok"]
+
+
+def test_class_start_and_end_are_pushed_and_presence_is_attendance(school, connect, login):
+    sid = school.schedule.id
+    teacher_api = login(school.teacher)
+    waiting = connect(school.student, join=sid)  # on the room page before the start
+    assert waiting.join(sid)["state"] == "not_started"
+
+    assert teacher_api.post(f"/api/schedules/{sid}/start").status_code == 200
+    assert waiting.wait_for("class:started") == {"schedule_id": sid, "state": "running"}
+    late = connect(school.classmate, join=sid)
+    assert late.join(sid)["state"] == "running"
+
+    report = teacher_api.get(f"/api/schedules/{sid}/attendance").get_json()
+    rows = {r["user_id"]: r for r in report["rows"]}
+    # The waiting student was recorded when the class started, the late one when she joined;
+    # neither called the REST join: having the room page open is being there.
+    assert rows[school.student.id]["present"] and rows[school.classmate.id]["present"]
+    assert report["here_now_count"] == 2 and rows[school.student.id]["here_now"]
+
+    # One presence announcement per join so far: the student's two, then the classmate's two.
+    seen = 4
+    assert [len(p["users"]) for p in waiting.wait_count("presence", seen)] == [1, 1, 2, 2]
+    late.close()
+    # The presence announced after she left (earlier ones also listed the student alone).
+    assert [u["id"] for u in waiting.wait_count("presence", seen + 1)[seen]["users"]] == [school.student.id]
+    report = teacher_api.get(f"/api/schedules/{sid}/attendance").get_json()
+    rows = {r["user_id"]: r for r in report["rows"]}
+    assert rows[school.classmate.id]["present"] and not rows[school.classmate.id]["here_now"]
+    assert rows[school.classmate.id]["left_at"] is not None and rows[school.student.id]["left_at"] is None
+    assert report["here_now_count"] == 1
+
+    assert teacher_api.post(f"/api/schedules/{sid}/end").status_code == 200
+    assert waiting.wait_for("class:ended") == {"schedule_id": sid, "state": "ended"}

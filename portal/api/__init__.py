@@ -15,6 +15,7 @@ def init_api(app: Flask) -> None:
         classes,
         content,
         docs,
+        floor,
         live,
         meetings,
         site_settings,

@@ -241,6 +241,7 @@ def attendance_report(schedule_id: int):
     return AttendanceReportOut(
         schedule_id=result.schedule_id, class_id=result.class_id, title=result.title, starts_at=result.starts_at,
         ends_at=result.ends_at, source=result.source, present_count=result.present_count,
+        here_now_count=result.here_now_count,
         rows=[AttendanceRowOut(**row.__dict__) for row in result.rows],
     )
 

@@ -156,6 +156,7 @@ class AttendanceRowOut(Out):
     left_at: datetime | None
     minutes: int | None
     source: str | None
+    here_now: bool = Field(description="has the class room page open right now (the panel's presence)")
 
 
 class AttendanceReportOut(Out):
@@ -166,6 +167,7 @@ class AttendanceReportOut(Out):
     ends_at: datetime
     source: Literal["backend", "portal", "none"]
     present_count: int
+    here_now_count: int
     rows: list[AttendanceRowOut]
 
 

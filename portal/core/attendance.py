@@ -1,5 +1,11 @@
 """Attendance report per class occurrence, and its CSV export.
 
+Presence and attendance are one truth: who has the class room page open. A page's live
+socket joining the room while the class runs records the person as present (room_opened),
+the last of their pages leaving records when they left (room_closed), and starting the class
+records everyone already waiting on the page (meetings.start). "Who is here" in the panel
+is live_state's presence list; the report marks the same people `here_now`.
+
 Where the backend reports who was in the meeting (capabilities.attendance), its rows
 (any source but "portal") are the truth as soon as it has confirmed one person the portal
 knows, because people may join without going through the portal (dial-in, a shared
@@ -16,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from portal.core import access, classes
+from portal.core import access, classes, live_state
 from portal.core.backends import backend_plugin
 from portal.core.meetings import (
     PORTAL_ATTENDANCE,
@@ -42,6 +48,7 @@ class AttendanceRow:
     left_at: datetime | None
     minutes: int | None
     source: str | None
+    here_now: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,49 @@ class AttendanceReport:
     @property
     def present_count(self) -> int:
         return sum(1 for row in self.rows if row.present)
+
+    @property
+    def here_now_count(self) -> int:
+        return sum(1 for row in self.rows if row.here_now)
+
+
+def _running_meeting(schedule_id: int) -> Meeting | None:
+    return db.session.execute(
+        db.select(Meeting).filter_by(schedule_id=schedule_id, status=MeetingStatus.RUNNING.value)
+    ).scalar_one_or_none()
+
+
+def room_opened(schedule_id: int, user: User) -> None:
+    """A page of the user's joined the occurrence's live room: present, if the class runs."""
+    meeting = _running_meeting(schedule_id)
+    if meeting is not None:
+        record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
+
+
+def room_closed(schedule_id: int, user_id: int) -> None:
+    """The user's last page left the room: they left now (if the class runs)."""
+    meeting = _running_meeting(schedule_id)
+    user = db.session.get(User, user_id)
+    if meeting is not None and user is not None:
+        record_attendance(meeting, user_id=user.id, name=user.name, source="portal", left=True)
+
+
+def _present_now(schedule_id: int) -> list[dict]:
+    """Who has the room open, or nobody when the live state (Redis) is unreachable: a start
+    or a report must not fail for it (the pages' own joins still record attendance)."""
+    try:
+        return live_state.presence_list(schedule_id)
+    except Exception as exc:
+        log.warning("presence of occurrence %s unavailable: %s", schedule_id, exc)
+        return []
+
+
+def record_waiting(meeting: Meeting) -> None:
+    """The class just started: everyone with the room page open is present from now."""
+    waiting = _present_now(meeting.schedule_id)
+    users = db.session.execute(db.select(User).where(User.id.in_([u["id"] for u in waiting]))).scalars() if waiting else []
+    for user in users:
+        record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
 
 
 def _sync_from_backend(meeting: Meeting) -> None:
@@ -127,7 +177,9 @@ def report(actor: User, schedule_id: int) -> AttendanceReport:
             merged[user_id] = AttendanceRow(user_id=user_id, name=user.name, email=user.email, role="student",
                                             present=False, first_joined_at=None, left_at=None, minutes=None,
                                             source=None)
-    rows = sorted(merged.values(), key=lambda r: (not r.present, r.role != "teacher", r.name.lower()))
+    here = {u["id"] for u in _present_now(schedule.id)}
+    rows = sorted((AttendanceRow(**{**r.__dict__, "here_now": r.user_id in here}) for r in merged.values()),
+                  key=lambda r: (not r.present, r.role != "teacher", r.name.lower()))
     return AttendanceReport(schedule_id=schedule.id, class_id=klass.id, title=klass.title,
                             starts_at=schedule.starts_at, ends_at=schedule.ends_at, source=source, rows=rows)
 

@@ -147,6 +147,18 @@ def presence_add(schedule_id: int, sid: str, user: dict[str, Any]) -> None:
     pipe.execute()
 
 
+def presence_entry(schedule_id: int, sid: str) -> dict[str, Any] | None:
+    """The user a socket stands for in a room, if it is there."""
+    client = _redis()
+    if client is None:
+        state = _memory()
+        with state.lock:
+            entry = state.presence.get(schedule_id, {}).get(sid)
+            return dict(entry) if entry is not None else None
+    raw = client.hget(_presence_key(schedule_id), sid)
+    return json.loads(raw) if raw is not None else None
+
+
 def presence_remove(schedule_id: int, sid: str) -> bool:
     """Forget one socket in one room; True if it was there."""
     client = _redis()

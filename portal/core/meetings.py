@@ -16,7 +16,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from portal.core import access, signals
+from portal.core import access, live_state, signals
 from portal.core.backends import backend_plugin, config_for_class, effective_settings
 from portal.core.errors import Conflict, NotFound, ServiceUnavailable
 from portal.core.models import (
@@ -231,7 +231,13 @@ def _create_on_backend(meeting: Meeting, schedule: Schedule, klass: Class, confi
     meeting.started_at = utcnow()
     meeting.started_by = actor.id
     db.session.commit()
+    from portal.core import attendance
+
+    attendance.record_waiting(meeting)
+    db.session.commit()
     signals.meeting_changed.send(meeting, event="started")
+    # Waiting pages turn into the room on this push (docs/live.md).
+    live_state.publish("class:started", {"schedule_id": schedule.id, "state": "running"}, schedule_id=schedule.id)
     hook().class_started(meeting=meeting, klass=klass, schedule=schedule)
     db.session.commit()
     return meeting
@@ -322,6 +328,16 @@ def meeting_state(actor: User, schedule_id: int) -> dict[str, Any]:
             "started_at": meeting.started_at if meeting else None, "ended_at": meeting.ended_at if meeting else None}
 
 
+def ended_schedule_ids(schedule_ids: list[int]) -> set[int]:
+    """Which of these occurrences have been taught and ended: pages stop offering Join."""
+    if not schedule_ids:
+        return set()
+    return set(db.session.execute(
+        db.select(Meeting.schedule_id).where(Meeting.schedule_id.in_(schedule_ids),
+                                             Meeting.status == MeetingStatus.ENDED.value)
+    ).scalars())
+
+
 # Services for backend plugins (callbacks, webhooks, periodic sync).
 
 
@@ -353,6 +369,8 @@ def mark_meeting_ended(meeting: Meeting) -> bool:
     )
     db.session.commit()
     signals.meeting_changed.send(meeting, event="ended")
+    live_state.publish("class:ended", {"schedule_id": meeting.schedule_id, "state": "ended"},
+                       schedule_id=meeting.schedule_id)
     hook().class_ended(meeting=meeting, klass=meeting.schedule.klass, schedule=meeting.schedule)
     db.session.commit()
     return True

@@ -374,6 +374,27 @@ class ChatMessage(db.Model):
     __table_args__ = (Index("ix_chat_messages_schedule_id_id", "schedule_id", "id"),)
 
 
+class FloorSeat(db.Model):
+    """One student's place on the floor of a class occurrence: a raised hand (queued by the
+    time it went up) and what the teacher granted: microphone, camera, screen."""
+
+    __tablename__ = "floor_seats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    hand_raised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mic: Mapped[bool] = mapped_column(Boolean, default=False)
+    camera: Mapped[bool] = mapped_column(Boolean, default=False)
+    screen: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The teacher muted this student's microphone: the media server forwards no audio of theirs.
+    mic_muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("schedule_id", "user_id"),)
+
+
 class ClassMute(db.Model):
     """A user muted in one class's chat by its teacher."""
 

@@ -48,6 +48,12 @@ def register_commands(cli) -> None:
     """Add click commands or groups to the `portal` command line."""
 
 
+@hookspec
+def page_csp_sources() -> dict[str, list[str]]:
+    """Origins the plugin's browser code loads from, per CSP directive, added to every page's
+    Content-Security-Policy: {"script-src": [...], "frame-src": [...], "connect-src": [...]}."""
+
+
 # Events: broadcast to every plugin, return values ignored.
 
 
@@ -64,6 +70,14 @@ def class_ended(meeting: Any, klass: Any, schedule: Any) -> None:
 @hookspec
 def participant_joined(meeting: Any, user: Any, target: Any) -> None:
     """A user was handed a join target for a running meeting."""
+
+
+@hookspec
+def floor_changed(schedule: Any, meeting: Any, user_id: int, floor: Any) -> None:
+    """The teacher granted, withdrew or muted a student's microphone/camera/screen in a
+    class occurrence (committed). `meeting` is the occurrence's meeting row (None before
+    the first start); `floor` is the student's FloorGrant now. A media backend stops what
+    is no longer granted: it closes the student's streams, stops forwarding a muted mic."""
 
 
 @hookspec

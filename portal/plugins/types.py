@@ -92,6 +92,23 @@ class JoinTarget:
 
 
 @dataclass(frozen=True)
+class FloorGrant:
+    """What the teacher let one student send in a class occurrence (the floor)."""
+
+    mic: bool = False
+    camera: bool = False
+    screen: bool = False
+    mic_muted: bool = False  # the teacher muted the microphone: forward none of its audio
+
+    @property
+    def any(self) -> bool:
+        return self.mic or self.camera or self.screen
+
+    def as_dict(self) -> dict[str, bool]:
+        return {"mic": self.mic, "camera": self.camera, "screen": self.screen, "mic_muted": self.mic_muted}
+
+
+@dataclass(frozen=True)
 class AttendeeInfo:
     name: str
     user_id: int | None = None

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flask import render_template
 
-from portal.core import access, backends, blocking, classes, site_settings
+from portal.core import access, backends, blocking, classes, meetings, site_settings
 from portal.core.errors import NotFound
 from portal.core.models import User
 from portal.core.registry import plugins
@@ -69,6 +69,7 @@ def class_page(user: User, class_id: int):
         backend = next((b for b in _backend_choices() if b["id"] == klass.backend_config_id), None)
     return render_template(
         "classes/detail.html", user=user, klass=klass, manager=manager, upcoming=upcoming,
+        ended=meetings.ended_schedule_ids([s.id for s in upcoming]),
         past=list(reversed(past))[:20], enrolments=enrolments, blocks=blocks, backend=backend, features=features(),
         join_opens_before=timedelta(minutes=10), now=now,
     )

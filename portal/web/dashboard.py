@@ -50,6 +50,7 @@ def render_dashboard(user: User) -> str:
         next_week=(monday + timedelta(days=7)).isoformat(),
         this_week=_week_start(None, today).isoformat(),
         upcoming=upcoming,
+        ended=meetings.ended_schedule_ids([s.id for s in upcoming]),
         my_classes=my_classes,
         zone=zone,  # resolved once: formatting each occurrence must not look it up again
         zone_name=str(zone),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import render_template
+from flask import current_app, render_template
 
 from portal.core import access, classes, meetings
 from portal.core.models import User
@@ -29,4 +29,6 @@ def room(user: User, schedule_id: int):
     return render_template(
         "room/room.html", user=user, schedule=schedule, klass=klass, manager=manager, state=state,
         block=block, opens_at=opens_at, features=features(), now=utcnow(),
+        # Empty: the realtime server answers on the page's own origin (/socket.io/).
+        realtime_url=current_app.config.get("REALTIME_URL") or "",
     )

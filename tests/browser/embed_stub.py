@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint
+from flask import Blueprint, url_for
 
 from portal.plugins import (
     Capabilities,
@@ -30,23 +30,27 @@ class EmbedBackend:
 
     def join(self, settings, handle, participant):
         # The shapes the Jitsi and native SFU plugins return (portal_jitsi_backend.backend,
-        # portal_native_sfu.backend), with local test doubles for their browser code.
+        # portal_native_sfu.backend), with local test doubles for the code they load: the
+        # Jitsi mode mounts through the real Jitsi plugin's room script.
         room = handle.meeting_id
         if settings.get("mode") == "jitsi":
             return JoinTarget(kind="embed", url=f"https://meet.example/{room}?jwt=x", embed={
                 "external_api_url": "/stub-jitsi/external_api.js", "domain": "meet.example", "roomName": room,
                 "jwt": f"token-for-{participant.user_id}", "configOverwrite": {"prejoinPageEnabled": False},
                 "interfaceConfigOverwrite": {}, "userInfo": {"displayName": participant.name},
-                "moderator": participant.role == "moderator"})
+                "moderator": participant.role == "moderator",
+                "room_script": url_for("jitsi_backend.static", filename="jitsi-room.js"), "room_module": "jitsi"})
         if settings.get("mode") == "sfu":
             base = f"/sfu/rooms/{room}"
             return JoinTarget(kind="embed", url=base, embed={
                 "room": room, "whip_url": base + "/whip", "whep_url": base + "/whep",
                 "publishers_url": base + "/publishers", "client_js": "/stub-sfu/sfu-client.js",
                 "token": "sfu-token", "ice_servers": [{"urls": "stun:stun.example"}],
-                "can_publish": participant.role == "moderator"})
+                "manager": participant.role == "moderator", "can_publish": participant.role == "moderator",
+                # The SFU plugin's real room script, over the stand-in client above.
+                "room_script": url_for("native_sfu.static", filename="sfu-room.js"), "room_module": "native_sfu"})
         return JoinTarget(kind="embed", url=f"/custom/{room}", embed={
-            "script": "/stub-custom/player.js", "whep": f"/custom/{room}/whep", "whip": f"/custom/{room}/whip"})
+            "room_script": "/stub-custom/player.js", "room_module": "custom-player", "whep": f"/custom/{room}/whep", "whip": f"/custom/{room}/whip"})
 
     def end_meeting(self, settings, handle):
         return None

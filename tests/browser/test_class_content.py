@@ -1,5 +1,4 @@
-"""Slides, recordings and the feedback summary on the class page, against the test-only
-stand-in of the class content API (tests/browser/live_stub.py)."""
+"""Slides, recordings and the feedback summary on the class page, against the class content API."""
 
 from __future__ import annotations
 
@@ -7,7 +6,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from live_stub import LiveStub
 from playwright.sync_api import expect
 from pypdf import PdfWriter
 
@@ -15,16 +13,6 @@ from portal.core.models import Feedback, Recording
 from portal.extensions import db
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def stub():
-    return LiveStub()
-
-
-@pytest.fixture
-def live_plugins(stub):
-    return [stub]
 
 
 def test_teacher_uploads_slides_and_controls_recordings(live_server, new_context, sign_in, tmp_path):

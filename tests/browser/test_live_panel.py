@@ -1,5 +1,5 @@
 """The class room's live panel (chat, polls) and the rating form, driven in two browser
-contexts against a stand-in of the live API (tests/browser/live_stub.py)."""
+contexts against the real live panel (Socket.IO) and feedback API."""
 
 from __future__ import annotations
 
@@ -7,23 +7,12 @@ import re
 from datetime import timedelta
 
 import pytest
-from live_stub import LiveStub
 from playwright.sync_api import expect
 
 from portal.core.models import Feedback
 from portal.extensions import db
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def stub():
-    return LiveStub()
-
-
-@pytest.fixture
-def live_plugins(stub):
-    return [stub]
 
 
 def test_student_joins_votes_chats_and_rates_the_class(live_server, new_context, sign_in, snap):

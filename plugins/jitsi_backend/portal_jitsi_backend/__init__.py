@@ -33,6 +33,13 @@ def register_blueprints(app):
 
 
 @hookimpl
+def page_csp_sources():
+    from .embedding import csp_sources
+
+    return csp_sources()
+
+
+@hookimpl
 def register_periodic_jobs(register):
     from .recordings import retry_pending_downloads
 

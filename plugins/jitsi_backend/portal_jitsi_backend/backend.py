@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlparse
 
 import requests
-from flask import current_app
+from flask import current_app, url_for
 
 from portal.plugins import (
     BackendError,
@@ -205,6 +205,9 @@ class JitsiBackend:
             "interfaceConfigOverwrite": {},
             "userInfo": {"displayName": participant.name, "email": participant.email or ""},
             "moderator": participant.role == "moderator",
+            # The class room mounts the IFrame API through the plugin's own room script.
+            "room_script": url_for("jitsi_backend.static", filename="jitsi-room.js"),
+            "room_module": "jitsi",
         }
         return JoinTarget(kind="embed", url=url, embed=embed)
 

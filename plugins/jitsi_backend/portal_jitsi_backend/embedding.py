@@ -1,9 +1,9 @@
 """Let the class page embed the configured Jitsi deployments.
 
-The core's Content-Security-Policy allows extra frame and script sources from
-CSP_FRAME_SRC / CSP_SCRIPT_SRC; this adds the origins of the enabled Jitsi
-configurations (the IFrame API script and the meeting iframe), refreshed every minute
-because admins add and change configurations at run time. The iframe also needs camera,
+The core's Content-Security-Policy takes extra sources from the page_csp_sources hook;
+the plugin answers with the origins of the enabled Jitsi configurations (the IFrame API
+script and the meeting iframe), cached for a minute because admins add and change
+configurations at run time. The iframe also needs camera,
 microphone and screen sharing delegated by the page's Permissions-Policy.
 """
 
@@ -39,30 +39,26 @@ def jitsi_origins() -> list[str]:
     return origins
 
 
-def init_embedding(app: Flask) -> None:
-    @app.before_request
-    def widen_csp() -> None:
-        if request.path.startswith(("/api/", "/plugins/", "/static/", "/files/")):
-            return
-        try:
-            origins = jitsi_origins()
-        except Exception:  # the page must render even if the database hiccups
-            log.exception("could not read the Jitsi origins for the CSP")
-            return
-        for key in ("CSP_FRAME_SRC", "CSP_SCRIPT_SRC"):
-            current = list(app.config.get(key) or [])
-            missing = [o for o in origins if o not in current]
-            if missing:
-                # Replace the list (never mutate it) so concurrent readers see old or new.
-                app.config[key] = current + missing
+def csp_sources() -> dict[str, list[str]]:
+    """The page_csp_sources answer: the IFrame API script and the meeting iframe."""
+    if request.path.startswith(("/plugins/", "/static/", "/files/")):
+        return {}
+    origins = jitsi_origins()
+    return {"script-src": origins, "frame-src": origins}
 
+
+def init_embedding(app: Flask) -> None:
     @app.after_request
     def delegate_devices(response):
         # Runs before the core's header hook (Flask runs after_request last-in first-out),
         # which only sets Permissions-Policy when it is still missing.
         if request.path.startswith(("/api/", "/plugins/", "/static/", "/files/")):
             return response
-        origins = (current_app.extensions.get(_CACHE_KEY) or (0, []))[1]
+        try:
+            origins = jitsi_origins()
+        except Exception:  # the page must render even if the database hiccups
+            log.exception("could not read the Jitsi origins for the Permissions-Policy")
+            origins = []
         if origins and "Permissions-Policy" not in response.headers:
             allow = " ".join(["self", *(f'"{o}"' for o in origins)])
             response.headers["Permissions-Policy"] = ", ".join(f"{f}=({allow})" for f in FEATURES)

@@ -31,7 +31,8 @@ from .backend import BACKEND
 
 log = logging.getLogger(__name__)
 
-blueprint = Blueprint("jitsi_backend", __name__, url_prefix="/plugins/jitsi")
+# static/: the room script the class page mounts (jitsi-room.js, see JitsiBackend.join).
+blueprint = Blueprint("jitsi_backend", __name__, url_prefix="/plugins/jitsi", static_folder="static")
 # prosody, JaaS and curl send `Accept: */*`: errors are JSON here, never an HTML page.
 blueprint.json_errors = True
 

@@ -2,10 +2,18 @@
 
 from portal_native_sfu.plugin import (
     class_ended,
+    floor_changed,
     register_api_paths,
     register_blueprints,
     register_commands,
     register_meeting_backends,
 )
 
-__all__ = ["class_ended", "register_api_paths", "register_blueprints", "register_commands", "register_meeting_backends"]
+__all__ = [
+    "class_ended",
+    "floor_changed",
+    "register_api_paths",
+    "register_blueprints",
+    "register_commands",
+    "register_meeting_backends",
+]

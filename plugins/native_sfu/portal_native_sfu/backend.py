@@ -13,6 +13,7 @@ from portal.plugins import (
     BackendError,
     BackendUnavailable,
     Capabilities,
+    FloorGrant,
     HealthResult,
     JoinTarget,
     MeetingHandle,
@@ -21,6 +22,7 @@ from portal.plugins import (
     Participant,
     RecordingInfo,
 )
+from portal.plugins.floor import grant_of
 from portal_native_sfu.channel import WorkerError, WorkerPool, pool_from_app
 
 NAME = "native_sfu"
@@ -85,7 +87,7 @@ class NativeSfuBackend:
         except WorkerError as exc:
             raise BackendError(exc.message, code=exc.code) from exc
         return MeetingHandle(backend=NAME, meeting_id=room,
-                             data={"room": room, "record": spec.record, "allowed_publishers": []})
+                             data={"room": room, "record": spec.record, "schedule_id": spec.schedule_id})
 
     def join(self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant) -> JoinTarget:
         room = handle.meeting_id
@@ -95,7 +97,14 @@ class NativeSfuBackend:
         user = db.session.get(User, participant.user_id)
         token = create_access_token(identity=str(participant.user_id),
                                     additional_claims={"role": user.role if user else "student", "sfu_room": room})
-        can_publish = participant.role == "moderator" or participant.user_id in (handle.data.get("allowed_publishers") or [])
+        manager = participant.role == "moderator"
+        schedule_id = handle.data.get("schedule_id")
+        if manager:
+            floor = FloorGrant(mic=True, camera=True, screen=True)
+        elif schedule_id:
+            floor = grant_of(int(schedule_id), participant.user_id)
+        else:  # a meeting started before the floor existed: nothing granted yet
+            floor = FloorGrant()
         return JoinTarget(
             kind="embed",
             url=url_for("native_sfu.room_page", room=room, _external=True),
@@ -105,9 +114,18 @@ class NativeSfuBackend:
                 "whep_url": url_for("native_sfu.whep", room=room, _external=True),
                 "publishers_url": url_for("native_sfu.publishers", room=room, _external=True),
                 "client_js": url_for("native_sfu.static", filename="sfu-client.js", _external=True),
+                # The core room page loads these and calls the module's mount() (docs/plugins.md).
+                "room_script": url_for("native_sfu.static", filename="sfu-room.js", _external=True),
+                "room_styles": [url_for("native_sfu.static", filename="sfu-room.css", _external=True)],
+                "room_module": NAME,
                 "token": token,
                 "ice_servers": ice_servers(settings),
-                "can_publish": can_publish,
+                "user_id": participant.user_id,
+                "manager": manager,
+                "can_publish": floor.any,
+                "floor": floor.as_dict(),
+                "schedule_id": schedule_id,
+                "floor_url": url_for("api.floor_state", schedule_id=schedule_id, _external=True) if schedule_id else None,
             },
         )
 

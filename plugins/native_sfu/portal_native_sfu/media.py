@@ -183,6 +183,7 @@ class Source:
         self.packets = 0
         self.keyframes = 0
         self.plis_sent = 0
+        self.suppressed = 0  # audio packets not forwarded because the microphone is muted
         self.last_packet_at = time.monotonic()
         self._last_pli = -1e9
         self._pli_timer: asyncio.TimerHandle | None = None
@@ -233,6 +234,10 @@ class Source:
                 self.last_packet_at = time.monotonic()
                 if packet.is_keyframe and self.kind == "video":
                     self.keyframes += 1
+                if self.kind == "audio" and self.session.audio_muted:
+                    # The teacher muted this microphone: nobody hears it (recording included).
+                    self.suppressed += 1
+                    continue
                 for sink in list(self.sinks):
                     sink.push(packet)
                 if self.recorder_stream is not None:
@@ -378,6 +383,11 @@ class Session:
     recorder: Recorder | None = None
     name: str = ""
 
+    @property
+    def audio_muted(self) -> bool:
+        """A microphone the teacher muted; a shared screen's sound is not a microphone."""
+        return self.user_id is not None and self.user_id in self.room.muted_users and self.label != "screen"
+
     def spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
@@ -404,6 +414,8 @@ class Session:
             "keyframes": {k: s.keyframes for k, s in self.sources.items()},
             "plis_sent": {k: s.plis_sent for k, s in self.sources.items()},
             "subscribers": max((len(s.sinks) for s in self.sources.values()), default=0),
+            "audio_muted": self.audio_muted,
+            "suppressed": {k: s.suppressed for k, s in self.sources.items() if s.suppressed},
         }
 
 
@@ -416,6 +428,7 @@ class Room:
         self.sessions: dict[str, Session] = {}
         self.closed = False
         self.finished_recordings: list[dict[str, Any]] = []
+        self.muted_users: set[int] = set()
         self._closing: set[asyncio.Task] = set()
 
     # Publishing (WHIP)
@@ -583,6 +596,29 @@ class Room:
                     await self.close_session(other.id, reason="publisher left")
         return True
 
+    async def enforce_floor(self, user_id: int, *, mic: bool, camera: bool, screen: bool, mic_muted: bool) -> int:
+        """Apply a student's floor now: close each of their streams carrying something no
+        longer granted (the page republishes what still is) and stop forwarding a muted
+        microphone. Returns how many streams were closed."""
+        if mic_muted:
+            self.muted_users.add(user_id)
+        else:
+            self.muted_users.discard(user_id)
+        allowed = {"audio": mic, "video": camera}
+        closing = []
+        for session in self.sessions.values():
+            if session.user_id != user_id or session.role != "publish" or session.closed:
+                continue
+            if session.label == "screen":
+                withdrawn = not screen
+            else:
+                withdrawn = any(not allowed.get(kind, False) for kind in session.sources)
+            if withdrawn:
+                closing.append(session.id)
+        for session_id in closing:
+            await self.close_session(session_id, reason="floor withdrawn")
+        return len(closing)
+
     async def close(self) -> None:
         self.closed = True
         for session_id in [s.id for s in self.sessions.values() if s.role == "subscribe"]:
@@ -598,5 +634,6 @@ class Room:
             "closed": self.closed,
             "record": self.record,
             "sessions": [s.describe() for s in self.sessions.values() if s.alive],
+            "muted_users": sorted(self.muted_users),
         }
 

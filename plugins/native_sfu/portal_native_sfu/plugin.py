@@ -11,7 +11,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.plugins import RecordingInfo, hookimpl
+from portal.plugins import BackendUnavailable, RecordingInfo, hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,25 @@ def class_ended(meeting: Any, klass: Any, schedule: Any) -> None:
     except Exception:
         # Ending the class must not fail because a recording could not be saved.
         log.exception("could not store the SFU recordings of meeting %s", meeting.id)
+
+
+@hookimpl
+def floor_changed(schedule: Any, meeting: Any, user_id: int, floor: Any) -> None:
+    """Enforce the floor at the SFU at once: close the student's streams that carry what was
+    withdrawn and stop forwarding a muted microphone (the page alone is not trusted)."""
+    from portal_native_sfu.backend import NAME, pool
+    from portal_native_sfu.channel import WorkerError
+
+    if meeting is None or meeting.backend != NAME or not meeting.backend_meeting_id or meeting.status != "running":
+        return
+    try:
+        pool().call(meeting.backend_meeting_id, "enforce_floor", {"user_id": user_id, **floor.as_dict()})
+    except WorkerError as exc:
+        # No room on the worker (restarted, or never published): nothing to cut off; a new
+        # publish is checked against the floor anyway.
+        log.info("floor of user %s not applied on the SFU: %s", user_id, exc.message)
+    except BackendUnavailable:
+        log.warning("SFU worker unreachable: the floor of user %s is enforced at the next publish", user_id)
 
 
 def store_room_recordings(meeting: Any, klass: Any) -> list[Any]:

@@ -7,7 +7,7 @@
 - OPTIONS on the endpoints -> 204 with Accept-Post: application/sdp (+ ICE servers as Link)
 - CORS for the origins in the backend's `cors_origins` setting (none by default)
 - GET    /sfu/rooms/<room>/publishers  the streams a member can watch
-- POST   /sfu/rooms/<room>/publishers/allow  {user_id, allowed}: the teacher lets a student publish
+- POST   /sfu/rooms/<room>/publishers/allow  {user_id, allowed}: the teacher grants/withdraws a student's floor
 - GET    /sfu/rooms/<room>             a minimal class room page (cookie login) using sfu-client.js
 """
 
@@ -46,7 +46,8 @@ from portal.core.errors import (
 )
 from portal.core.models import Meeting, MeetingStatus, User
 from portal.extensions import db
-from portal.plugins import BackendUnavailable
+from portal.plugins import BackendUnavailable, FloorGrant
+from portal.plugins.floor import grant, grant_of, withdraw
 from portal_native_sfu.backend import NAME, ice_servers, pool, server_ice_servers
 from portal_native_sfu.channel import WorkerError
 
@@ -179,12 +180,37 @@ def _meeting(user: User, room: str) -> Meeting:
     return meeting
 
 
-def _may_publish(user: User, meeting: Meeting) -> bool:
+def _floor(user: User, meeting: Meeting) -> FloorGrant:
+    """What the user may send: the teacher everything; a student what the core's floor grants."""
     klass = meeting.schedule.klass
     if access.can_manage_class(user, klass):
-        return True
-    allowed = (meeting.data or {}).get("allowed_publishers") or []
-    return user.id in allowed and access.active_block(user, klass.id) is None
+        return FloorGrant(mic=True, camera=True, screen=True)
+    if access.active_block(user, klass.id) is not None:
+        return FloorGrant()
+    return grant_of(meeting.schedule_id, user.id)
+
+
+def _offered_kinds(sdp: str) -> set[str]:
+    """The media kinds an offer sends (m-lines with a non-zero port)."""
+    kinds = set()
+    for line in sdp.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in ("m=audio", "m=video") and parts[1] != "0":
+            kinds.add(parts[0][2:])
+    return kinds
+
+
+def _require_floor(user: User, meeting: Meeting, label: str, sdp: str) -> FloorGrant:
+    """Refuse (403) a publish the floor does not allow: a camera stream's audio needs the
+    microphone and its video the camera; a shared screen (video and its sound) the screen."""
+    floor = _floor(user, meeting)
+    needs = {"audio": "screen", "video": "screen"} if label == "screen" else {"audio": "mic", "video": "camera"}
+    missing = sorted({needs[kind] for kind in _offered_kinds(sdp) if not getattr(floor, needs[kind])})
+    if not floor.any or missing:
+        raise Forbidden("only the teacher, and students the teacher gives the floor, can publish in this class"
+                        + (f" (not granted: {', '.join(missing)})" if floor.any else ""),
+                        code="floor_not_granted")
+    return floor
 
 
 def _link_headers(settings: dict[str, Any]) -> list[str]:
@@ -238,12 +264,11 @@ def _negotiate(room: str, method: str, extra: dict[str, Any]) -> Response:
     user = _bearer_user()
     meeting = _meeting(user, room)
     klass = meeting.schedule.klass
-    if method == "publish":
-        if not _may_publish(user, meeting):
-            raise Forbidden("only the teacher, and students the teacher allows, can publish in this class")
-    else:
+    if method != "publish":
         access.require_not_blocked(user, klass.id)
     sdp = _offer()
+    if method == "publish":
+        extra = {**extra, "mic_muted": _require_floor(user, meeting, extra.get("label", ""), sdp).mic_muted}
     settings = meetings.settings_for_meeting(meeting)
     # The server gathers with its own ICE servers (none by default), never the clients'.
     params = {"sdp": sdp, "user_id": user.id, "name": user.name, "ice_servers": server_ice_servers(settings), **extra}
@@ -251,6 +276,16 @@ def _negotiate(room: str, method: str, extra: dict[str, Any]) -> Response:
         result = _call_room(meeting, method, params)
     except WorkerError as exc:
         return _plain_error(STATUS_FOR.get(exc.code, 400), exc.code, exc.message)
+    if method == "publish" and not access.can_manage_class(user, klass):
+        # The floor may have been withdrawn while the offer was negotiated: look again
+        # (a fresh read) and close what was just opened rather than let it through.
+        db.session.rollback()
+        try:
+            _require_floor(user, meeting, extra.get("label", ""), sdp)
+        except Forbidden:
+            with contextlib.suppress(WorkerError):
+                pool().call(room, "end_session", {"session": result["session"]})
+            raise
     response = Response(result["sdp"], status=201, mimetype=SDP)
     response.headers["Location"] = url_for("native_sfu.session", room=room, session_id=result["session"])
     response.headers["ETag"] = f'"{result["etag"]}"'
@@ -327,35 +362,25 @@ def publishers(room: str) -> Response:
         {"id": s["id"], "user_id": s["user_id"], "name": s["name"], "label": s["label"], "kinds": s["kinds"]}
         for s in info["sessions"] if s["role"] == "publish"
     ]
-    return jsonify({"publishers": rows, "allowed_publishers": (meeting.data or {}).get("allowed_publishers") or [],
-                    "can_publish": _may_publish(user, meeting)})
+    floor = _floor(user, meeting)
+    # `floor` lets the room page follow grants without a socket (it polls this list anyway).
+    return jsonify({"publishers": rows, "can_publish": floor.any, "floor": floor.as_dict()})
 
 
 @bp.post("/rooms/<room>/publishers/allow")
 def allow_publisher(room: str) -> Response:
+    """Kept for WHIP tools: {user_id, allowed} grants (or withdraws) the student's whole floor
+    (microphone, camera, screen) through the core's floor service."""
     user = _bearer_user()
     meeting = _meeting(user, room)
-    klass = meeting.schedule.klass
-    access.require_class_manager(user, klass)
     body = request.get_json(silent=True) or {}
     try:
         student_id = int(body["user_id"])
     except (KeyError, TypeError, ValueError):
         raise ValidationFailed("user_id is required") from None
-    allowed = bool(body.get("allowed", True))
-    student = db.session.get(User, student_id)
-    if student is None or not access.is_member(student, klass):
-        raise NotFound("that person is not in this class")
-    data = dict(meeting.data or {})
-    current = set(data.get("allowed_publishers") or [])
-    current = current | {student_id} if allowed else current - {student_id}
-    data["allowed_publishers"] = sorted(current)
-    meeting.data = data  # reassign: JSON columns do not track in-place changes
-    db.session.commit()
-    if not allowed:
-        with contextlib.suppress(WorkerError):
-            pool().call(room, "end_user_sessions", {"user_id": student_id, "role": "publish"})
-    return jsonify({"allowed_publishers": data["allowed_publishers"]})
+    change = grant if bool(body.get("allowed", True)) else withdraw
+    seat = change(user, meeting.schedule_id, student_id, mic=True, camera=True, screen=True)
+    return jsonify({"user_id": student_id, "floor": {k: seat[k] for k in ("mic", "camera", "screen", "mic_muted")}})
 
 
 @bp.get("/rooms/<room>")

@@ -57,6 +57,9 @@ class Worker:
             return room.describe()
         if method == "publish":
             room = self.room(params["room"])
+            if params.get("mic_muted") and params.get("user_id") is not None:
+                # The room may be new (a restarted worker): the portal's floor says muted.
+                room.muted_users.add(int(params["user_id"]))
             session = await room.publish(params["sdp"], user_id=params.get("user_id"), label=params.get("label", ""),
                                          name=params.get("name", ""), ice_servers=params.get("ice_servers"))
             return {"session": session.id, "etag": session.etag, "sdp": session.pc.localDescription.sdp}
@@ -83,6 +86,12 @@ class Worker:
             for session_id in ids:
                 await room.close_session(session_id, reason="permission withdrawn")
             return {"ended": len(ids)}
+        if method == "enforce_floor":
+            room = self.room(params["room"])
+            ended = await room.enforce_floor(int(params["user_id"]), mic=bool(params.get("mic")),
+                                             camera=bool(params.get("camera")), screen=bool(params.get("screen")),
+                                             mic_muted=bool(params.get("mic_muted")))
+            return {"ended": ended, "muted_users": sorted(room.muted_users)}
         if method == "room":
             return self.room(params["room"]).describe()
         if method == "close_room":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sfu_helpers import Publisher, Viewer, offline_pc, post_sdp, wait_for
 
-from portal.core.models import Meeting
+from portal.core.models import FloorSeat
 from portal.extensions import db
 
 HERE = Path(__file__).resolve().parent
@@ -147,8 +147,9 @@ def test_only_the_teacher_and_allowed_students_publish_and_only_members_watch(sf
     assert results["sessions_before_revoke"] == 1
     assert results["sessions_after_revoke"] == 0
     assert results["blocked_watch"] == 403
-    meeting = db.session.execute(db.select(Meeting)).scalar_one()
-    assert meeting.data["allowed_publishers"] == []
+    # The allow list is the core's floor now: the student holds nothing after the revoke.
+    seat = db.session.execute(db.select(FloorSeat)).scalar_one()
+    assert (seat.user_id, seat.mic, seat.camera, seat.screen) == (sfu.student.id, False, False, False)
 
 
 def test_whip_protocol_answers(sfu, login, client):

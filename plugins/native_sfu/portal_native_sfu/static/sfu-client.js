@@ -2,7 +2,7 @@
  *
  *   const client = new PortalSfu({whipUrl, whepUrl, publishersUrl, token, iceServers});
  *   const pub = await client.publish(mediaStream, {label: "camera"});   // WHIP
- *   const view = await client.watch(publisherId, videoElement);         // WHEP
+ *   const view = await client.watch(publisherId, videoElement, onTrack); // WHEP
  *   pub.setAudioEnabled(false); pub.setVideoEnabled(false); await pub.stop();
  *
  * No trickle ICE: the offer is sent once gathering is complete (the server answers PATCH
@@ -59,13 +59,19 @@
     if (response.status !== 201) {
       var text = await response.text();
       pc.close();
-      var error = new Error("SFU refused (" + response.status + "): " + text);
+      var body = null;
+      try { body = JSON.parse(text).error; } catch (e) { body = null; }
+      var error = new Error(body && body.message ? body.message : "SFU refused (" + response.status + "): " + text);
       error.status = response.status;
+      error.code = body && body.code;
       throw error;
     }
     await pc.setRemoteDescription({type: "answer", sdp: await response.text()});
     // Location is relative to the WHIP/WHEP URL, which need not be on the page's origin.
     return new URL(response.headers.get("Location"), new URL(url, location.href)).href;
+  };
+  Session.prototype.kinds = function () {
+    return this.stream ? this.stream.getTracks().map(function (t) { return t.kind; }) : [];
   };
   PortalSfu.prototype.publish = async function (stream, options) {
     var pc = new RTCPeerConnection({iceServers: this.iceServers});
@@ -77,14 +83,17 @@
     var where = await this.exchange(url, pc);
     return new Session(this, pc, where, stream);
   };
-  PortalSfu.prototype.watch = async function (publisherId, videoElement) {
+  // The element gets the remote stream; playing it (and so whether it is heard) is the
+  // caller's decision: browsers refuse unmuted autoplay without a user gesture.
+  PortalSfu.prototype.watch = async function (publisherId, videoElement, onTrack) {
     var pc = new RTCPeerConnection({iceServers: this.iceServers});
     pc.addTransceiver("video", {direction: "recvonly"});
     pc.addTransceiver("audio", {direction: "recvonly"});
     var remote = new MediaStream();
     pc.addEventListener("track", function (event) {
       remote.addTrack(event.track);
-      if (videoElement) { videoElement.srcObject = remote; videoElement.play().catch(function () {}); }
+      if (videoElement && videoElement.srcObject !== remote) videoElement.srcObject = remote;
+      if (onTrack) onTrack(event.track, remote);
     });
     var url = this.whepUrl + (publisherId ? "?publisher=" + encodeURIComponent(publisherId) : "");
     var where = await this.exchange(url, pc);

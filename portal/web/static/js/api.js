@@ -249,6 +249,6 @@
     return new ApiError(400, "validation_failed", message, [{ field: field, message: message }]);
   }
 
-  window.Portal = { api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone, roomBlocked };
+  window.Portal = { api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone, roomBlocked, refreshSession };
   document.addEventListener("DOMContentLoaded", () => { wireLogout(); wireCopy(); showPendingFlash(); });
 })();

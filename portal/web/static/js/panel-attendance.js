@@ -1,25 +1,63 @@
 /* Attendance for the teacher: GET /api/schedules/<id>/attendance -> {present_count,
- * rows: [{name, role, present, first_joined_at, left_at, minutes}]} (polled). */
+ * here_now_count, rows: [{name, role, present, here_now, first_joined_at, left_at,
+ * minutes}]}. Presence and attendance are one truth, so the report is fetched again when
+ * the pushed presence changes (debounced) and when the class starts or ends; only without
+ * the socket is it refreshed on a timer. */
 (function () {
   "use strict";
+  const POLL_MS = 15000;
+  const SETTLE_MS = 1000;
   document.addEventListener("DOMContentLoaded", () => {
     const panel = document.getElementById("panel-attendance");
     if (!panel) return;
     const sid = panel.dataset.scheduleId;
     const body = document.getElementById("attendance-rows");
+    const live = Portal.live;
     let stopped = false;
-    async function refresh() {
+    let polling = false;
+    let timer = null;
+    let pending = null;
+
+    async function load() {
       try {
         const report = await Portal.api("GET", "/api/schedules/" + sid + "/attendance");
         const rows = (report && report.rows) || Portal.items(report);
-        document.getElementById("attendance-count").textContent = "(" + (report.present_count ?? rows.length) + " present)";
-        body.replaceChildren(...rows.map((r) => Portal.el("tr", { class: r.present === false ? "muted" : null },
-          Portal.el("td", { text: r.name + (r.role === "teacher" ? " (teacher)" : "") }),
+        panel.dataset.presentCount = String(report.present_count ?? rows.length);
+        panel.dataset.hereNowCount = String(report.here_now_count ?? 0);
+        document.getElementById("attendance-count").textContent = "(" + (report.present_count ?? rows.length) + " present, "
+          + (report.here_now_count ?? 0) + " here now)";
+        body.replaceChildren(...rows.map((r) => Portal.el("tr", { class: r.present === false ? "muted" : null, dataset: { hereNow: r.here_now ? "yes" : "no" } },
+          Portal.el("td", { text: r.name + (r.role === "teacher" ? " (teacher)" : "") + (r.here_now ? " ●" : "") }),
           Portal.el("td", { text: r.first_joined_at ? Portal.formatTime(r.first_joined_at) : "absent" }),
           Portal.el("td", { text: r.minutes != null ? String(r.minutes) : "" }))));
       } catch (err) { if (err.status === 403 || err.status === 404) stopped = true; }
-      if (!stopped) setTimeout(refresh, 15000);
     }
-    refresh();
+
+    function soon() {
+      // A burst of joins (a class-start rush) costs one report, not one per person.
+      if (stopped || pending) return;
+      pending = setTimeout(() => { pending = null; load(); }, SETTLE_MS);
+    }
+
+    async function poll() {
+      if (!polling || stopped) return;
+      await load();
+      if (!stopped && polling) timer = setTimeout(poll, POLL_MS);
+    }
+
+    function setPolling(on) {
+      if (on === polling) return;
+      polling = on;
+      clearTimeout(timer);
+      if (on) poll();
+    }
+
+    if (!live) { setPolling(true); return; }
+    load();
+    live.on("presence", soon);
+    live.on("class:started", soon);
+    live.on("class:ended", soon);
+    live.on("live:joined", () => setPolling(false));
+    document.addEventListener("portal:live-status", (e) => setPolling(!!e.detail.fallback && !stopped));
   });
 })();

@@ -1,18 +1,23 @@
-/* Live chat over REST: GET /api/schedules/<id>/chat -> {messages: [{id, user: {id, name,
- * role} | null, body, created_at}], has_more} (the latest page, oldest first), polled;
- * POST {body} -> the message. */
+/* Live chat over the page's socket (Portal.live): the join ack carries the latest page of
+ * history, `chat:message` / `chat:deleted` / `chat:muted` are pushed, and `chat:send`
+ * posts. Only while the socket cannot connect does the panel poll REST instead:
+ * GET /api/schedules/<id>/chat -> {messages: [{id, user: {id, name, role} | null, body,
+ * created_at}], has_more}; POST {body} -> the message. */
 (function () {
   "use strict";
   const POLL_MS = 3000;
   document.addEventListener("DOMContentLoaded", () => {
     const panel = document.getElementById("panel-chat");
     if (!panel || Portal.roomBlocked()) return;
-    const sid = panel.dataset.scheduleId;
+    const sid = Number(panel.dataset.scheduleId);
     const log = document.getElementById("chat-log");
     const errorBox = panel.querySelector("[data-panel-error]");
     const form = document.getElementById("chat-form");
+    const live = Portal.live;
     const seen = new Set();
     let stopped = false;
+    let polling = false;
+    let timer = null;
 
     function add(m) {
       if (seen.has(m.id)) return;
@@ -25,7 +30,13 @@
       log.scrollTop = log.scrollHeight;
     }
 
+    function remove(id) {
+      const item = log.querySelector('[data-message-id="' + CSS.escape(String(id)) + '"]');
+      if (item) item.remove();
+    }
+
     async function refresh() {
+      if (!polling || stopped) return;
       try {
         const page = await Portal.api("GET", "/api/schedules/" + sid + "/chat");
         ((page && page.messages) || []).forEach(add);
@@ -34,7 +45,14 @@
         if (err.status === 403 || err.status === 404) stopped = true;
         Portal.showError(errorBox, err);
       }
-      if (!stopped) setTimeout(refresh, POLL_MS);
+      if (!stopped && polling) timer = setTimeout(refresh, POLL_MS);
+    }
+
+    function setPolling(on) {
+      if (on === polling) return;
+      polling = on;
+      clearTimeout(timer);
+      if (on) refresh();
     }
 
     if (form) {
@@ -43,8 +61,10 @@
         const body = form.elements.body.value.trim();
         if (!body) return;
         try {
-          const message = await Portal.busy(form.querySelector("button"), () =>
-            Portal.api("POST", "/api/schedules/" + sid + "/chat", { body }));
+          const message = await Portal.busy(form.querySelector("button"), async () => {
+            if (live && live.connected) return (await live.call("chat:send", { schedule_id: sid, body })).message;
+            return Portal.api("POST", "/api/schedules/" + sid + "/chat", { body });
+          });
           if (message && message.id !== undefined) add(message);
           form.elements.body.value = "";
           Portal.hideError(errorBox);
@@ -54,8 +74,17 @@
     }
     document.addEventListener("portal:room-state", (e) => {
       // After the class the log stays readable but nobody writes into it any more.
-      if (e.detail.state === "ended") { stopped = true; if (form) form.hidden = true; }
+      if (e.detail.state === "ended") { stopped = true; setPolling(false); if (form) form.hidden = true; }
     });
-    refresh();
+    if (!live) { setPolling(true); return; }
+    live.on("live:joined", (ack) => { setPolling(false); (ack.messages || []).forEach(add); });
+    live.on("chat:message", add);
+    live.on("chat:deleted", (data) => remove(data.id));
+    live.on("chat:muted", (data) => {
+      if (!panel.dataset.userId || String(data.user_id) !== panel.dataset.userId) return;
+      if (data.muted) Portal.showError(errorBox, new Error("the teacher has muted you in this chat"));
+      else Portal.hideError(errorBox);
+    });
+    document.addEventListener("portal:live-status", (e) => setPolling(!!e.detail.fallback && !stopped));
   });
 })();

@@ -1,16 +1,23 @@
-/* Polls: GET /api/schedules/<id>/polls (polled) -> [{id, question, status: draft/open/
- * closed, multiple_choice, options: [{id, text}], my_vote: [ids], results_published,
- * results?: {voters, options: [{option_id, text, votes}]}}]. Students vote with
- * POST /api/polls/<poll>/vote {option_ids}; the teacher creates (POST .../polls
- * {question, options, multiple_choice, anonymous}), opens, closes and publishes results
- * (POST /api/polls/<poll>/open|close|publish). */
+/* Polls over the page's socket (Portal.live): the join ack lists them ([{id, question,
+ * status: draft/open/closed, multiple_choice, options: [{id, text}], my_vote: [ids],
+ * results_published, results?: {voters, options: [{option_id, text, votes}]}}]) and
+ * `poll:created` (teachers) / `poll:opened` / `poll:closed` / `poll:results` /
+ * `poll:unpublished` update them. Students vote with `poll:vote {poll_id, option_ids}`;
+ * the teacher uses `poll:create` / `poll:open` / `poll:close` / `poll:publish`. Only while
+ * the socket cannot connect does the panel poll GET /api/schedules/<id>/polls and use the
+ * REST actions (POST /api/polls/<poll>/vote|open|close|publish). */
 (function () {
   "use strict";
   const POLL_MS = 4000;
   document.addEventListener("DOMContentLoaded", () => {
     const panel = document.getElementById("panel-polls");
     if (!panel || Portal.roomBlocked()) return;
-    const sid = panel.dataset.scheduleId;
+    const sid = Number(panel.dataset.scheduleId);
+    const live = Portal.live;
+    const known = new Map(); // poll id -> poll as last heard
+    let polling = false;
+    let timer = null;
+    const viaSocket = () => live && live.connected;
     const manager = panel.dataset.manager === "yes";
     const canPublish = panel.dataset.canPublish === "yes";
     const list = document.getElementById("poll-list");
@@ -43,11 +50,14 @@
         const ids = [...form.querySelectorAll("input:checked")].map((i) => Number(i.value));
         if (!ids.length) { Portal.showError(errorBox, new Error("choose an answer first")); return; }
         try {
-          await Portal.busy(form.querySelector("button"), () => Portal.api("POST", "/api/polls/" + poll.id + "/vote", { option_ids: ids }));
+          const answer = await Portal.busy(form.querySelector("button"), () => viaSocket()
+            ? live.call("poll:vote", { poll_id: poll.id, option_ids: ids })
+            : Portal.api("POST", "/api/polls/" + poll.id + "/vote", { option_ids: ids }));
           drafting.delete(poll.id);
           Portal.flash("Vote recorded.");
           Portal.hideError(errorBox);
-          refresh(true);
+          if (answer && answer.my_vote) update({ id: poll.id, my_vote: answer.my_vote });
+          else refresh(true);
         } catch (err) { Portal.showError(errorBox, err); }
       });
       return form;
@@ -55,8 +65,12 @@
 
     function action(poll, verb, label, body) {
       return Portal.el("button", { type: "button", class: "small secondary", onclick: async (e) => {
-        try { await Portal.busy(e.currentTarget, () => Portal.api("POST", "/api/polls/" + poll.id + "/" + verb, body)); refresh(true); }
-        catch (err) { Portal.showError(errorBox, err); }
+        try {
+          const answer = await Portal.busy(e.currentTarget, () => viaSocket()
+            ? live.call("poll:" + verb, { poll_id: poll.id, ...(body || {}) })
+            : Portal.api("POST", "/api/polls/" + poll.id + "/" + verb, body));
+          if (answer && answer.poll) update(answer.poll); else refresh(true);
+        } catch (err) { Portal.showError(errorBox, err); }
       } }, label);
     }
 
@@ -71,7 +85,29 @@
       return Portal.el("div", { class: "actions" }, buttons);
     }
 
+    function update(change) {
+      // Merge what was heard into the poll as known; results and my_vote survive updates
+      // that do not carry them (poll:opened / poll:closed are the public view).
+      const before = known.get(change.id) || {};
+      known.set(change.id, { ...before, ...change });
+      if (!drafting.size || !drafting.has(change.id)) render([...known.values()]);
+    }
+
+    function setResults(data) {
+      const poll = known.get(data.poll_id);
+      if (!poll) return;
+      known.set(poll.id, { ...poll, results: data, results_published: data.results_published, status: data.status || poll.status });
+      render([...known.values()]);
+    }
+
+    function replaceAll(polls) {
+      known.clear();
+      for (const p of polls) known.set(p.id, p);
+      render(polls);
+    }
+
     function render(polls) {
+      polls = [...polls].sort((a, b) => a.id - b.id);
       if (!polls.length) { list.replaceChildren(Portal.el("p", { class: "muted", text: "No poll yet." })); return; }
       list.replaceChildren(...polls.map((poll) => {
         const voting = !manager && poll.status === "open";
@@ -84,15 +120,24 @@
     }
 
     async function refresh(force) {
+      if (!force && (!polling || stopped)) return;
       try {
-        const polls = Portal.items(await Portal.api("GET", "/api/schedules/" + sid + "/polls"));
-        if (force || !drafting.size) render(polls);
+        const polls = viaSocket() ? (await live.call("poll:list", { schedule_id: sid })).polls
+          : Portal.items(await Portal.api("GET", "/api/schedules/" + sid + "/polls"));
+        if (force || !drafting.size) replaceAll(polls);
         Portal.hideError(errorBox);
       } catch (err) {
         if (err.status === 403 || err.status === 404) stopped = true;
         Portal.showError(errorBox, err);
       }
-      if (!stopped && !force) setTimeout(refresh, POLL_MS);
+      if (!stopped && !force && polling) timer = setTimeout(refresh, POLL_MS);
+    }
+
+    function setPolling(on) {
+      if (on === polling) return;
+      polling = on;
+      clearTimeout(timer);
+      if (on) refresh();
     }
 
     const form = document.getElementById("poll-form");
@@ -105,20 +150,39 @@
         try {
           if (!question) throw Portal.invalid("question", "write the question");
           if (options.length < 2) throw Portal.invalid("options", "give at least two answers, one per line");
-          await Portal.busy(form.querySelector("button"), async () => {
-            const poll = await Portal.api("POST", "/api/schedules/" + sid + "/polls", {
-              question, options, multiple_choice: form.elements.multiple_choice.checked, anonymous: form.elements.anonymous.checked });
-            if (poll && poll.status === "draft") await Portal.api("POST", "/api/polls/" + poll.id + "/open");
+          const fields = { question, options, multiple_choice: form.elements.multiple_choice.checked, anonymous: form.elements.anonymous.checked };
+          const opened = await Portal.busy(form.querySelector("button"), async () => {
+            if (viaSocket()) {
+              const created = (await live.call("poll:create", { schedule_id: sid, ...fields })).poll;
+              return created.status === "draft" ? (await live.call("poll:open", { poll_id: created.id })).poll : created;
+            }
+            const poll = await Portal.api("POST", "/api/schedules/" + sid + "/polls", fields);
+            return poll && poll.status === "draft" ? Portal.api("POST", "/api/polls/" + poll.id + "/open") : poll;
           });
           form.reset();
           Portal.hideError(errorBox, form);
-          refresh(true);
+          if (opened && opened.id !== undefined) update(opened); else refresh(true);
         } catch (err) { Portal.showError(errorBox, err, form); }
       });
     }
     document.addEventListener("portal:room-state", (e) => {
-      if (e.detail.state === "ended") { stopped = true; list.querySelectorAll("form.poll-vote button").forEach((b) => { b.hidden = true; }); }
+      if (e.detail.state === "ended") { stopped = true; setPolling(false); list.querySelectorAll("form.poll-vote button").forEach((b) => { b.hidden = true; }); }
     });
-    refresh();
+    if (!live) { setPolling(true); return; }
+    render([]);
+    live.on("live:joined", (ack) => { setPolling(false); replaceAll(ack.polls || []); });
+    for (const event of ["poll:created", "poll:opened", "poll:closed"]) {
+      live.on(event, (poll) => { if (poll.schedule_id === sid) update(poll); });
+    }
+    live.on("poll:results", (data) => { if (data.schedule_id === sid) setResults(data); });
+    live.on("poll:unpublished", (data) => {
+      const poll = known.get(data.poll_id);
+      if (!poll) return;
+      const next = { ...poll, results_published: false };
+      if (!manager) delete next.results;
+      known.set(poll.id, next);
+      render([...known.values()]);
+    });
+    document.addEventListener("portal:live-status", (e) => setPolling(!!e.detail.fallback && !stopped));
   });
 })();

@@ -1,12 +1,29 @@
 /* The class room: the teacher starts/ends the occurrence; a participant waits for the
- * teacher (polling GET /api/schedules/<id>/meeting) and is let in automatically.
- * The join target decides the stage: a new tab (redirect, e.g. BigBlueButton), the Jitsi
- * IFrame API, a plugin's player (the `portal:embed` event, e.g. the bundled SFU), or an
- * iframe. Panel modules listen for `portal:room-state` to follow the class. */
+ * teacher and is let in when the pushed `class:started` event arrives (Portal.live; REST
+ * polling of GET /api/schedules/<id>/meeting only while the socket cannot connect).
+ *
+ * The stage knows no meeting backend. A join target is either a new tab (redirect), or an
+ * embed whose backend plugin ships its own room script: embed.room_script (loaded once,
+ * with embed.room_styles) registers `Portal.rooms.register(embed.room_module, mount)` and
+ * room.js calls `mount(container, ctx)` -> Promise<{unmount()}>, with ctx = {target,
+ * embed, scheduleId, manager, live, say(text), fail(error)}; `unmount()` runs when the
+ * class ends or the page goes away (docs/plugins.md). Embeds without a room script are
+ * offered to other scripts through the cancelable `portal:embed` event, then shown as an
+ * iframe of target.url. Panel modules listen for `portal:room-state` to follow the class. */
 (function () {
   "use strict";
   const WAIT_POLL_MS = 3000;
   const RUNNING_POLL_MS = 15000;
+
+  const mounts = new Map();
+  window.Portal = window.Portal || {};
+  window.Portal.rooms = {
+    register(name, mount) {
+      if (typeof mount !== "function") throw new TypeError("Portal.rooms.register(name, mount) needs a mount function");
+      mounts.set(String(name), mount);
+    },
+    get(name) { return mounts.get(String(name)); },
+  };
 
   const room = document.getElementById("room");
   if (!room) return;
@@ -19,6 +36,8 @@
   let joined = false;
   let joining = false;
   let timer = null;
+  let polling = false;
+  let mounted = null;
 
   const $ = (id) => document.getElementById(id);
   const status = (text) => { $("room-status").textContent = text; };
@@ -30,74 +49,60 @@
     document.dispatchEvent(new CustomEvent("portal:room-state", { detail: { state: next, scheduleId: sid, manager } }));
   }
 
-  function loadScript(src) {
+  function loadOnce(tag, url) {
+    const absolute = new URL(url, location.href).href;
     return new Promise((resolve, reject) => {
-      const existing = [...document.scripts].find((s) => s.src === src);
+      const selector = tag === "script" ? "script[src]" : "link[rel=stylesheet]";
+      const existing = [...document.querySelectorAll(selector)].find((n) => (n.src || n.href) === absolute);
       if (existing && existing.dataset.loaded) return resolve();
-      const script = Portal.el("script", { src: src, async: true });
-      script.addEventListener("load", () => { script.dataset.loaded = "1"; resolve(); });
-      script.addEventListener("error", () => reject(new Error("could not load the meeting software from " + src)));
-      document.head.append(script);
+      const node = existing || (tag === "script" ? Portal.el("script", { src: absolute, async: true })
+        : Portal.el("link", { rel: "stylesheet", href: absolute }));
+      node.addEventListener("load", () => { node.dataset.loaded = "1"; resolve(); });
+      node.addEventListener("error", () => reject(new Error("could not load the meeting software from " + absolute)));
+      if (!existing) document.head.append(node);
     });
   }
 
-  async function mountJitsi(container, target) {
-    // The Jitsi plugin's embed: {external_api_url, domain, roomName, jwt, configOverwrite,
-    // interfaceConfigOverwrite, userInfo}. Its origin is in the CSP thanks to the plugin.
-    const embed = target.embed;
-    await loadScript(embed.external_api_url || embed.external_api);
-    if (typeof window.JitsiMeetExternalAPI !== "function") throw new Error("the Jitsi meeting software did not load");
-    const domain = embed.domain || new URL(target.url).host;
-    const api = new window.JitsiMeetExternalAPI(domain, {
-      roomName: embed.roomName || embed.room, jwt: embed.jwt, parentNode: container,
-      width: "100%", height: "100%", userInfo: embed.userInfo || undefined,
-      configOverwrite: embed.configOverwrite || {}, interfaceConfigOverwrite: embed.interfaceConfigOverwrite || {},
-    });
-    api.addEventListener("readyToClose", () => { container.replaceChildren(); container.hidden = true; });
-    return api;
-  }
-
-  async function mountSfu(container, embed) {
-    // The bundled SFU's embed: {room, whip_url, whep_url, publishers_url, client_js, token,
-    // ice_servers, can_publish}. Its room script drives a #sfu-room element built like
-    // the plugin's own room page, so the class page shows the same call controls.
-    const controls = embed.can_publish ? [
-      Portal.el("button", { type: "button", dataset: { action: "camera" } }, "Start camera"),
-      Portal.el("button", { type: "button", dataset: { action: "screen" } }, "Share screen"),
-      Portal.el("button", { type: "button", dataset: { action: "mute" }, disabled: true, "aria-pressed": "false" }, "Mute"),
-      Portal.el("button", { type: "button", dataset: { action: "video" }, disabled: true, "aria-pressed": "false" }, "Camera off"),
-    ] : [];
-    container.classList.add("sfu-embed");
-    container.append(Portal.el("section", { class: "sfu-room", id: "sfu-room", dataset: {
-      room: embed.room, whipUrl: embed.whip_url, whepUrl: embed.whep_url, publishersUrl: embed.publishers_url,
-      token: embed.token, iceServers: JSON.stringify(embed.ice_servers || []), canPublish: embed.can_publish ? "true" : "false",
-    } },
-      Portal.el("div", { class: "sfu-controls", role: "toolbar", "aria-label": "Call controls" }, controls,
-        Portal.el("span", { class: "sfu-status", role: "status", "aria-live": "polite" })),
-      Portal.el("div", { class: "sfu-local", hidden: true }, Portal.el("video", { muted: true, autoplay: true, playsinline: true, "aria-label": "Your camera" })),
-      Portal.el("div", { class: "sfu-remote", "aria-label": "Streams in this class" })));
-    await loadScript(embed.client_js);
-    await loadScript(embed.room_js || embed.client_js.replace(/sfu-client\.js(\?.*)?$/, "sfu-room.js$1"));
+  async function unmountStage() {
+    const current = mounted;
+    mounted = null;
+    if (current && typeof current.unmount === "function") {
+      try { await current.unmount(); } catch (err) { console.error("the meeting's unmount failed", err); }
+    }
+    const container = $("embed");
+    container.replaceChildren();
+    container.className = "embed";
+    container.hidden = true;
   }
 
   async function mountEmbed(target) {
+    await unmountStage();
     const container = $("embed");
     container.hidden = false;
-    container.replaceChildren();
     $("stage-placeholder").hidden = true;
     const embed = target.embed || {};
+    if (embed.room_script) {
+      await Promise.all((embed.room_styles || []).map((href) => loadOnce("link", href)));
+      await loadOnce("script", embed.room_script);
+      const mount = window.Portal.rooms.get(embed.room_module);
+      if (!mount) throw new Error("the meeting software did not load (no room module \"" + embed.room_module + "\")");
+      const ctx = {
+        target, embed, scheduleId: Number(sid), manager, live: window.Portal.live,
+        say: (text) => { if (state !== "ended") status(text); },
+        fail: (err) => fail(err),
+      };
+      mounted = (await mount(container, ctx)) || null;
+      return;
+    }
     const detail = { container, target, scheduleId: sid, manager };
-    if (embed.external_api_url || embed.external_api) return mountJitsi(container, target);
-    if (embed.client_js && embed.whip_url) return mountSfu(container, embed);
-    if (embed.script) await loadScript(new URL(embed.script, location.href).href);
-    // Any other plugin's browser code may take over: it calls preventDefault().
+    if (embed.script) await loadOnce("script", embed.script);
     const event = new CustomEvent("portal:embed", { detail, cancelable: true });
     document.dispatchEvent(event);
-    if (event.defaultPrevented) return null;
-    if ((embed.whep || embed.whip) && window.PortalWebRTC) return window.PortalWebRTC.mount(container, embed, manager);
+    if (event.defaultPrevented) return;
+    if ((embed.whep || embed.whip) && window.PortalWebRTC) { window.PortalWebRTC.mount(container, embed, manager); return; }
     if (target.url) {
       container.append(Portal.el("iframe", { src: target.url, title: "Class meeting", allow: "camera; microphone; display-capture; fullscreen; autoplay", allowfullscreen: true }));
-      return null;
+      return;
     }
     throw new Error("this meeting system gave nothing to show");
   }
@@ -113,32 +118,37 @@
       if (gesture) window.open(target.url, "_blank", "noopener");
       status("The class is running. It opens in its own tab; this page keeps the class panel.");
     } else {
-      await mountEmbed(target);
       status("You are in the class.");
+      await mountEmbed(target);
     }
     document.dispatchEvent(new CustomEvent("portal:joined", { detail: { target, scheduleId: sid } }));
   }
 
-  function showEnded() {
+  async function showEnded() {
+    const first = state !== "ended";
     announce("ended");
     stopped = true;
+    joined = false;
     clearTimeout(timer);
-    $("embed").replaceChildren();
-    $("embed").hidden = true;
+    Portal.hideError(errorBox);
+    await unmountStage();
     $("open-link-wrap").hidden = true;
     $("stage-placeholder").hidden = false;
+    $("stage-placeholder").replaceChildren(Portal.el("p", { class: "ended-note", text: "The class has ended. Thank you for taking part." }));
     status("This class has ended.");
-    if (manager) { $("start-btn").hidden = false; $("end-btn").hidden = true; $("rejoin-btn").hidden = true; }
+    if (manager) { $("start-btn").hidden = true; $("end-btn").hidden = true; $("rejoin-btn").hidden = true; }
     else { $("join-btn").hidden = true; }
+    if (first) room.classList.add("ended");
   }
 
   function fail(err) {
+    if (state === "ended") return; // after the end nothing is left to go wrong for the user
     Portal.showError(errorBox, err);
     if (err && err.code === "blocked") { stopped = true; clearTimeout(timer); status(""); }
   }
 
   async function join(gesture) {
-    if (joining) return;
+    if (joining || joined || state === "ended") return;
     joining = true;
     try {
       const target = await Portal.api("POST", "/api/schedules/" + sid + "/join");
@@ -152,37 +162,48 @@
     } finally { joining = false; }
   }
 
+  function showRunningForTeacher() {
+    $("start-btn").hidden = true; $("end-btn").hidden = false; $("rejoin-btn").hidden = false;
+  }
+
+  // One reaction to the meeting's state, whoever reported it (push, join ack, fallback poll).
+  function follow(meetingState) {
+    if (stopped && meetingState !== "ended") return;
+    if (meetingState === "ended") { if (state !== "ended") showEnded(); return; }
+    if (meetingState === "running") {
+      if (state !== "running") announce("running");
+      if (manager) showRunningForTeacher();
+      else if (!joined) { status("The teacher has started the class. Joining…"); join(false); }
+    } else if (!manager) {
+      status(meetingState === "starting" ? "The class is starting…" : "Waiting for the teacher to start the class…");
+    }
+  }
+
+  // REST fallback, only while the live connection is down.
   async function poll() {
-    if (stopped) return;
+    if (stopped || !polling) return;
     let delay = joined ? RUNNING_POLL_MS : WAIT_POLL_MS;
     try {
       if (!manager && Date.now() < opensAt) {
         delay = Math.min(WAIT_POLL_MS * 5, Math.max(1000, opensAt - Date.now()));
       } else {
         const meeting = await Portal.api("GET", "/api/schedules/" + sid + "/meeting");
-        if (meeting.state === "ended") {
-          if (state !== "ended") showEnded();
-          return;
-        }
-        if (meeting.state === "running") {
-          if (state !== "running") announce("running");
-          if (manager) {
-            $("start-btn").hidden = true; $("end-btn").hidden = false; $("rejoin-btn").hidden = false;
-          } else if (!joined) {
-            status("The teacher has started the class. Joining…");
-            await join(false);
-          }
-        } else if (!manager) {
-          status(meeting.state === "starting" ? "The class is starting…" : "Waiting for the teacher to start the class…");
-        }
+        if (!polling) return;
+        follow(meeting.state);
       }
     } catch (err) {
       if (err.status === 401 || err.status === 403 || err.status === 404) { fail(err); stopped = true; return; }
-      // Network hiccups: keep waiting, slower.
-      delay = WAIT_POLL_MS * 3;
+      delay = WAIT_POLL_MS * 3; // network hiccups: keep waiting, slower
     }
     if (Date.now() > endsAt + 2 * 3600 * 1000 && state !== "running") { status("This class occurrence is over."); return; }
-    if (!stopped) timer = setTimeout(poll, delay);
+    if (!stopped && polling) timer = setTimeout(poll, delay);
+  }
+
+  function setPolling(on) {
+    if (on === polling) return;
+    polling = on;
+    clearTimeout(timer);
+    if (on) poll();
   }
 
   function wireTeacher() {
@@ -194,12 +215,10 @@
       status(verb);
       try {
         const result = await Portal.busy(button, () => Portal.api("POST", "/api/schedules/" + sid + "/start"));
-        start.hidden = true; end.hidden = false; rejoin.hidden = false;
+        showRunningForTeacher();
         stopped = false;
         announce("running");
         await showTarget(result.join, true);
-        clearTimeout(timer);
-        timer = setTimeout(poll, RUNNING_POLL_MS);
       } catch (err) { status(""); fail(err); }
     }
     start.addEventListener("click", () => startOrEnter(start, "Starting the class…"));
@@ -209,18 +228,30 @@
       try {
         await Portal.busy(end, () => Portal.api("POST", "/api/schedules/" + sid + "/end"));
         showEnded();
-        Portal.flash("The class has ended.");
-      } catch (err) { fail(err); }
+      } catch (err) {
+        if (err.code === "not_running") showEnded(); else fail(err);
+      }
     });
   }
 
+  function followLive() {
+    const live = window.Portal.live;
+    if (!live) { setPolling(true); return; }
+    live.on("class:started", (data) => { if (String(data.schedule_id) === sid) follow("running"); });
+    live.on("class:ended", (data) => { if (String(data.schedule_id) === sid) follow("ended"); });
+    live.on("live:joined", (ack) => { setPolling(false); if (ack.state) follow(ack.state); });
+    live.on("removed", (data) => { fail(Object.assign(new Error(data.message), { code: data.code })); });
+    document.addEventListener("portal:live-status", (e) => setPolling(!!e.detail.fallback));
+  }
+
+  window.addEventListener("pagehide", () => { unmountStage(); });
   document.addEventListener("DOMContentLoaded", () => {
     if (manager) wireTeacher();
     else $("join-btn").addEventListener("click", () => join(true));
     announce(state);
     if (stopped) return;
     if (state === "ended") { showEnded(); return; }
-    if (!manager && state === "running") { join(false); timer = setTimeout(poll, RUNNING_POLL_MS); return; }
-    poll();
+    followLive();
+    if (!manager && state === "running") join(false);
   });
 })();

@@ -1,0 +1,37 @@
+/* The Jitsi plugin's room script: mounts the Jitsi IFrame API in the portal's class room.
+ * The join target's embed: {external_api_url, domain, roomName, jwt, configOverwrite,
+ * interfaceConfigOverwrite, userInfo, room_script, room_module: "jitsi"}. The IFrame API
+ * script's origin is in the page's CSP thanks to the plugin (embedding.py). */
+(function () {
+  "use strict";
+
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var absolute = new URL(src, location.href).href;
+      if (typeof window.JitsiMeetExternalAPI === "function") return resolve();
+      var script = document.createElement("script");
+      script.src = absolute;
+      script.async = true;
+      script.addEventListener("load", function () { resolve(); });
+      script.addEventListener("error", function () { reject(new Error("could not load the Jitsi meeting software from " + absolute)); });
+      document.head.appendChild(script);
+    });
+  }
+
+  async function mount(container, ctx) {
+    var embed = ctx.embed;
+    await loadScript(embed.external_api_url || embed.external_api);
+    if (typeof window.JitsiMeetExternalAPI !== "function") throw new Error("the Jitsi meeting software did not load");
+    var api = new window.JitsiMeetExternalAPI(embed.domain || new URL(ctx.target.url).host, {
+      roomName: embed.roomName || embed.room, jwt: embed.jwt, parentNode: container,
+      width: "100%", height: "100%", userInfo: embed.userInfo || undefined,
+      configOverwrite: embed.configOverwrite || {}, interfaceConfigOverwrite: embed.interfaceConfigOverwrite || {},
+    });
+    api.addEventListener("readyToClose", function () { container.replaceChildren(); container.hidden = true; });
+    return {
+      unmount: function () { if (typeof api.dispose === "function") api.dispose(); },
+    };
+  }
+
+  window.Portal.rooms.register("jitsi", mount);
+})();

@@ -1,0 +1,149 @@
+/* Portal.live: the class room's one Socket.IO connection (the vendored socket.io-client).
+ *
+ * It connects to the realtime server (same origin, or the room's data-realtime-url), joins
+ * the occurrence's room with `join {schedule_id}` and joins again after every reconnect.
+ *   Portal.live.on(event, handler)   server-to-client events ("chat:message", ...) plus the
+ *                                    local "live:joined" (the join ack: history, polls,
+ *                                    presence, meeting state) and "live:join-failed";
+ *                                    handlers may be added before the socket is up.
+ *   Portal.live.call(event, payload) -> Promise of the ack's fields when ok, else rejects
+ *                                    with an Error carrying .code and .message (as Portal.api).
+ *   Portal.live.connected            true while joined.
+ * Every change of connection fires `portal:live-status` on document with
+ * detail {connected, fallback}: fallback is true while the socket cannot connect, and the
+ * panels then poll the REST API instead (the page says so in #live-status). */
+(function () {
+  "use strict";
+  const room = document.getElementById("room");
+  if (!room || !window.Portal) return;
+  const scheduleId = Number(room.dataset.scheduleId);
+  const CALL_TIMEOUT_MS = 10000;
+  // A first connection that takes longer than this counts as "cannot connect" (REST fallback).
+  const FALLBACK_AFTER_MS = 4000;
+  const handlers = new Map();
+  let socket = null;
+  let fallbackTimer = null;
+  let refreshing = false;
+
+  const live = {
+    connected: false,
+    fallback: false,
+    joined: null,
+    scheduleId,
+    on(event, handler) {
+      if (!handlers.has(event)) {
+        handlers.set(event, []);
+        if (socket && !event.startsWith("live:")) socket.on(event, (data) => dispatch(event, data));
+      }
+      handlers.get(event).push(handler);
+      return live;
+    },
+    call(event, payload) {
+      return new Promise((resolve, reject) => {
+        if (!socket || !live.connected) return reject(liveError("offline", "the live connection is down; try again"));
+        socket.timeout(CALL_TIMEOUT_MS).emit(event, payload || {}, (err, answer) => {
+          if (err) return reject(liveError("timeout", "the portal did not answer in time; try again"));
+          if (answer && answer.ok) { const { ok, ...rest } = answer; return resolve(rest); }
+          const e = (answer && answer.error) || {};
+          if (e.code === "token_expired") renewSession();
+          reject(liveError(e.code || "error", e.message || "the request failed"));
+        });
+      });
+    },
+  };
+  window.Portal.live = live;
+
+  function liveError(code, message) {
+    const err = new Error(message);
+    err.code = code;
+    err.status = 0;
+    return err;
+  }
+
+  function dispatch(event, data) {
+    for (const handler of handlers.get(event) || []) {
+      try { handler(data); } catch (err) { console.error("live handler for " + event + " failed", err); }
+    }
+  }
+
+  function setStatus(connected, fallback) {
+    const changed = connected !== live.connected || fallback !== live.fallback;
+    live.connected = connected;
+    live.fallback = fallback;
+    const note = document.getElementById("live-status");
+    if (note) {
+      note.hidden = !fallback;
+      note.textContent = fallback ? "Live updates are unavailable: this page checks for news every few seconds instead." : "";
+    }
+    room.dataset.live = connected ? "connected" : (fallback ? "fallback" : "connecting");
+    if (changed) document.dispatchEvent(new CustomEvent("portal:live-status", { detail: { connected, fallback } }));
+  }
+
+  function startFallbackTimer() {
+    // Once per outage: repeated connect errors must not keep postponing the fallback.
+    if (fallbackTimer || live.fallback) return;
+    fallbackTimer = setTimeout(() => { fallbackTimer = null; if (!live.connected) setStatus(false, true); }, FALLBACK_AFTER_MS);
+  }
+
+  async function renewSession() {
+    // The socket authenticated with the access cookie it connected with: after a refresh,
+    // connect again so the server sees the new token.
+    if (refreshing) return;
+    refreshing = true;
+    try {
+      if (window.Portal.refreshSession && (await window.Portal.refreshSession()) && socket) {
+        socket.disconnect();
+        socket.connect();
+      }
+    } finally { refreshing = false; }
+  }
+
+  function join() {
+    socket.timeout(CALL_TIMEOUT_MS).emit("join", { schedule_id: scheduleId }, (err, answer) => {
+      if (err) { socket.disconnect(); socket.connect(); return; }
+      if (answer && answer.ok) {
+        clearTimeout(fallbackTimer);
+        fallbackTimer = null;
+        live.joined = answer;
+        setStatus(true, false);
+        dispatch("live:joined", answer);
+        return;
+      }
+      const e = (answer && answer.error) || {};
+      if (e.code === "token_expired") { renewSession(); return; }
+      // Refused (not a member, blocked...): nothing to follow live; the page shows why.
+      setStatus(false, false);
+      dispatch("live:join-failed", liveError(e.code || "error", e.message || "cannot join the class panel"));
+    });
+  }
+
+  function connect() {
+    if (typeof window.io !== "function") { setStatus(false, true); return; }
+    const url = room.dataset.realtimeUrl || undefined;
+    socket = window.io(url, {
+      path: room.dataset.realtimePath || "/socket.io",
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
+      withCredentials: true,
+      reconnectionDelayMax: 10000,
+      randomizationFactor: 0.5,
+    });
+    for (const event of handlers.keys()) {
+      if (!event.startsWith("live:")) socket.on(event, (data) => dispatch(event, data));
+    }
+    socket.on("connect", join);
+    socket.on("disconnect", () => { setStatus(false, live.fallback); startFallbackTimer(); });
+    socket.on("connect_error", (err) => {
+      const code = err && err.data && err.data.code;
+      if (code === "token_expired" || code === "invalid_token") renewSession();
+      if (!live.connected) startFallbackTimer();
+    });
+    startFallbackTimer();
+  }
+
+  window.addEventListener("pagehide", () => { if (socket) socket.disconnect(); });
+  document.addEventListener("DOMContentLoaded", () => {
+    if (room.dataset.blocked === "yes" || room.dataset.cancelled === "yes") return;
+    connect();
+  });
+})();
