@@ -126,9 +126,10 @@ class Peer:
                                                   "Content-Type": "application/sdp"})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, dict(response.headers), response.read().decode()
+                # Header names folded: servers may send `location` (HTTP header names are case-insensitive).
+                return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
         except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers), exc.read().decode()
+            return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read().decode()
         except OSError as exc:
             return 0, {}, str(exc)
 
@@ -139,7 +140,7 @@ class Peer:
             emit(event="refused", status=status, body=body)
             self.loop.quit()
             return False
-        self.location = urllib.parse.urljoin(self.url, headers["Location"])
+        self.location = urllib.parse.urljoin(self.url, headers["location"])
         setup = next((line.split(":", 1)[1].strip() for line in body.splitlines() if line.startswith("a=setup:")), None)
         emit(event="answer", status=status, location=self.location, setup=setup)
         _, message = GstSdp.SDPMessage.new_from_text(body)
