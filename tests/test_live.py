@@ -1,5 +1,6 @@
 """The live panel over real Socket.IO: real python-socketio clients against a real server
-(werkzeug, threading, on an ephemeral port) sharing the test database."""
+(uvicorn + the asyncio realtime server, as `portal serve`, on an ephemeral port) sharing the
+test database."""
 
 from __future__ import annotations
 

@@ -130,7 +130,7 @@ def use_backend(live_server, class_id: int, mode: str) -> None:
         db.session.commit()
 
 
-def test_ending_moves_every_page_to_a_calm_ended_state(live_server, new_context, sign_in):
+def test_ending_moves_every_page_to_a_calm_ended_state(live_server, new_context, sign_in, snap):
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
     classmate = live_server.user("student", "Cleo Classmate")
@@ -160,6 +160,7 @@ def test_ending_moves_every_page_to_a_calm_ended_state(live_server, new_context,
         assert page.evaluate("window.__customUnmounted") == 1  # the backend's room was unmounted
         expect(page.get_by_role("button", name=re.compile("Join|Start the class|Enter the meeting"))).to_have_count(0)
     assert problems == []
+    snap(pages[1], "room-ended-student")
 
     # The ended occurrence no longer offers Join / Open room elsewhere either.
     for page, label in ((pages[1], "Join"), (teacher_page, "Open room")):
@@ -171,7 +172,7 @@ def test_ending_moves_every_page_to_a_calm_ended_state(live_server, new_context,
         expect(page.get_by_role("link", name=re.compile(f"^{label}"))).to_have_count(0)
 
 
-def test_without_the_socket_the_page_says_so_and_falls_back_to_rest(live_server, new_context, sign_in):
+def test_without_the_socket_the_page_says_so_and_falls_back_to_rest(live_server, new_context, sign_in, snap):
     live_server.fake_backend_config()
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
@@ -196,4 +197,5 @@ def test_without_the_socket_the_page_says_so_and_falls_back_to_rest(live_server,
     student_page.get_by_label("Message").fill("Yes, by REST")
     student_page.get_by_role("button", name="Send").click()
     expect(teacher_page.locator("#chat-log")).to_contain_text("Yes, by REST")  # pushed to the live teacher
+    snap(student_page, "room-rest-fallback")
     assert any(f"/api/schedules/{sid}/meeting" in u for u in calls) and any(f"/api/schedules/{sid}/chat" in u for u in calls)
