@@ -24,6 +24,7 @@
     if (typeof window.JitsiMeetExternalAPI !== "function") throw new Error("the Jitsi meeting software did not load");
     var api = new window.JitsiMeetExternalAPI(embed.domain || new URL(ctx.target.url).host, {
       roomName: embed.roomName || embed.room, jwt: embed.jwt, parentNode: container,
+      noSSL: Boolean(embed.noSSL),  // a web URL on plain http (a school lab, a test bed)
       width: "100%", height: "100%", userInfo: embed.userInfo || undefined,
       configOverwrite: embed.configOverwrite || {}, interfaceConfigOverwrite: embed.interfaceConfigOverwrite || {},
     });
