@@ -224,6 +224,18 @@ def _table(c: Ctx) -> dict[str, tuple]:
         "api.live_poll_results": ("GET", lambda: f"/api/polls/{c.open_poll()}/results", None, "401 404 403 403 404 200 200"),
         "api.live_polls_export": ("GET", f"/api/schedules/{sid}/polls/export", None, "401 404 403 403 404 200 200"),
         "api.live_poll_export": ("GET", lambda: f"/api/polls/{c.new_poll()}/export", None, "401 404 403 404 404 200 200"),
+        # the floor: students raise hands; only the class's teachers (and admins) grant, withdraw, mute
+        "api.floor_state": ("GET", f"/api/schedules/{sid}/floor", None, "401 404 403 200 404 200 200"),
+        "api.hand_raise": ("POST", f"/api/schedules/{sid}/hands", None, "401 404 403 200 404 400 400"),  # teachers have the floor
+        "api.hand_lower_mine": ("DELETE", f"/api/schedules/{sid}/hands/me", None, "401 404 403 200 404 200 200"),  # idempotent
+        "api.hand_lower": ("DELETE", f"/api/schedules/{sid}/hands/{s.classmate.id}", None, "401 404 403 403 404 200 200"),
+        "api.hands_lower_all": ("DELETE", f"/api/schedules/{sid}/hands", None, "401 404 403 403 404 200 200"),
+        "api.floor_grant": ("POST", f"/api/schedules/{sid}/floor/grant", {"user_id": s.classmate.id, "mic": True},
+                            "401 404 403 403 404 200 200"),
+        "api.floor_withdraw": ("POST", f"/api/schedules/{sid}/floor/withdraw", {"user_id": s.classmate.id},
+                               "401 404 403 403 404 200 200"),
+        "api.floor_mute": ("POST", f"/api/schedules/{sid}/floor/mute", {"user_id": s.classmate.id},
+                           "401 404 403 403 404 200 200"),
     }
 
 
