@@ -259,13 +259,19 @@ def meeting_settings(meeting_id: int) -> dict[str, Any]:
     return meetings.settings_for_meeting(_row(meeting_id))
 
 
-def backend_settings(backend: str) -> list[tuple[int, dict[str, Any]]]:
+def backend_settings(backend: str, *, enabled_only: bool = False) -> list[tuple[int, dict[str, Any]]]:
     """(config id, effective settings) of every configuration of `backend`, enabled or not
-    (a disabled configuration still accepts callbacks for meetings it ran). Use it to check
-    a callback's signature before looking anything up."""
+    unless `enabled_only` (a disabled configuration still accepts callbacks for meetings it
+    ran). Use it to check a callback's signature before looking anything up."""
     from portal.core import meeting_events
 
-    return meeting_events.backend_settings(backend)
+    configs = meeting_events.backend_settings(backend)
+    if enabled_only:
+        from portal.core.backends import enabled_configs
+
+        enabled = {config.id for config in enabled_configs()}
+        configs = [(config_id, settings) for config_id, settings in configs if config_id in enabled]
+    return configs
 
 
 def create_backend_config(admin_email: str, *, name: str, backend: str, settings: Mapping[str, Any],
