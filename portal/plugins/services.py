@@ -50,6 +50,7 @@ __all__ = [
     "delete_file",
     "download_url",
     "enqueue_job",
+    "find_backend_config",
     "find_meeting",
     "find_user_by_email",
     "find_user_by_identity",
@@ -272,6 +273,17 @@ def backend_settings(backend: str, *, enabled_only: bool = False) -> list[tuple[
         enabled = {config.id for config in enabled_configs()}
         configs = [(config_id, settings) for config_id, settings in configs if config_id in enabled]
     return configs
+
+
+def find_backend_config(backend: str, name: str) -> tuple[int, dict[str, Any]] | None:
+    """(config id, effective settings) of the ENABLED configuration of `backend` the admin
+    named `name`, or None (CLI helpers that print a server's settings)."""
+    from portal.core.backends import effective_settings, enabled_configs
+
+    for config in enabled_configs():
+        if config.backend == backend and config.name == name:
+            return config.id, effective_settings(config)
+    return None
 
 
 def create_backend_config(admin_email: str, *, name: str, backend: str, settings: Mapping[str, Any],
