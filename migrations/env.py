@@ -51,6 +51,12 @@ def get_metadata():
     return target_db.metadata
 
 
+def version_table():
+    # A plugin's own revisions (portal.plugin_setup.upgrade_plugins) are tracked in
+    # alembic_version_<plugin>, apart from the core's history.
+    return config.get_main_option('version_table') or 'alembic_version'
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -65,7 +71,8 @@ def run_migrations_offline():
     """
     url = config.get_main_option("sqlalchemy.url")
     context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
+        url=url, target_metadata=get_metadata(), literal_binds=True,
+        version_table=version_table(),
     )
 
     with context.begin_transaction():
@@ -100,6 +107,7 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            version_table=version_table(),
             **conf_args
         )
 

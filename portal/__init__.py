@@ -48,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_error_handlers(app)
     security_headers.init_security_headers(app)
     plugin_setup.init_plugins(app)
+    plugin_setup.init_migration_commands(app)
 
     from portal import realtime
     from portal.api import init_api

@@ -52,6 +52,22 @@ def run_job(name: str) -> None:
         db.session.remove()
 
 
+def enqueue_job(name: str) -> None:
+    """Run the job `name` soon, off the current request: on a Celery worker when there is
+    a broker, else in a thread of this process (embedded mode and tests)."""
+    app = current_app._get_current_object()
+    all_jobs(app)[name]  # an unknown name fails here, in the caller, not later in a worker
+    if app.config.get("REDIS_URL"):
+        app.extensions["celery"].send_task("portal.periodic", args=(name,))
+        return
+
+    def run() -> None:
+        with app.app_context(), contextlib.suppress(Exception):  # run_job logs failures
+            run_job(name)
+
+    threading.Thread(target=run, name=f"portal-job-{name}", daemon=True).start()
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Flask's documented Celery pattern: every task runs inside an app context."""
 

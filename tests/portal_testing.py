@@ -59,9 +59,9 @@ def database_url(tmp_path_factory) -> str:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.sqlite3'}"
     app = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop"})
     with app.app_context():
-        from flask_migrate import upgrade
+        from portal.plugin_setup import upgrade_database
 
-        upgrade()
+        upgrade_database()  # the core's migrations and every plugin's
         db.engine.dispose()
     yield url
     if admin_url:

@@ -7,7 +7,7 @@ from content_utils import past_class
 
 from portal.core import classes, feedback, meetings
 from portal.core.errors import ValidationFailed
-from portal.core.models import AuditLog, Feedback, Meeting, MeetingStatus
+from portal.core.models import AuditLog, Feedback, Meeting, MeetingState
 from portal.core.types import utcnow
 from portal.extensions import db
 from portal.plugins import RecordingInfo
@@ -63,7 +63,7 @@ def test_non_member_cannot_rate(school, lesson, login):
 
 
 def test_attendee_who_is_not_enrolled_may_rate(school, lesson, login):
-    meeting = Meeting(schedule_id=lesson.schedule.id, backend="fake", status=MeetingStatus.ENDED.value,
+    meeting = Meeting(schedule_id=lesson.schedule.id, backend="fake", status=MeetingState.ENDED.value,
                       started_at=utcnow())
     db.session.add(meeting)
     db.session.flush()
@@ -125,7 +125,7 @@ def test_summary_has_average_and_distribution_for_teacher_and_admin_only(school,
 
 
 def test_recording_feedback_only_on_published_recordings_by_members(school, lesson, login):
-    meeting = Meeting(schedule_id=lesson.schedule.id, backend="fake", status=MeetingStatus.ENDED.value)
+    meeting = Meeting(schedule_id=lesson.schedule.id, backend="fake", status=MeetingState.ENDED.value)
     db.session.add(meeting)
     db.session.commit()
     published, _ = meetings.store_recording(meeting, RecordingInfo(record_id="r1", title="Rec"))

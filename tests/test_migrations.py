@@ -8,11 +8,67 @@ from alembic.migration import MigrationContext
 from portal.extensions import db
 
 
+def _not_a_version_table(name, type_, parent_names) -> bool:
+    # Each plugin's own history is tracked in alembic_version_<plugin>; no model describes it.
+    return not (type_ == "table" and name.startswith("alembic_version"))
+
+
 def test_models_and_migrations_do_not_drift(app):
+    """Core and plugin tables alike: plugin models (sso_insp's SsoToken) share the metadata,
+    and their own migrations ran with the core's (portal db upgrade)."""
+    assert "sso_tokens" in db.metadata.tables, "the plugins' models are not on the metadata"
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                               "include_name": _not_a_version_table})
         diff = compare_metadata(context, db.metadata)
     assert diff == [], f"models and migrations differ; add a migration: {diff}"
+
+
+def test_plugin_migrations_are_tracked_in_their_own_version_table(app):
+    import sqlalchemy as sa
+
+    folders = dict(app.extensions["portal.registry"].migration_dirs)
+    assert "sso_insp" in folders
+    with db.engine.connect() as connection:
+        assert connection.execute(sa.text("select version_num from alembic_version_sso_insp")).scalars().all() \
+            == ["sso_insp_0001"]
+
+
+def test_the_sso_plugin_adopts_an_existing_table_with_its_rows(tmp_path):
+    """An install from before the move has sso_tokens (core revision 0001) with rows that
+    stop replays: the plugin's first revision keeps them; where the table is missing, it
+    creates it."""
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+    from portal_testing import make_app
+
+    from portal.plugin_setup import upgrade_plugins
+
+    app = make_app(f"sqlite:///{tmp_path / 'adopt.sqlite3'}", tmp_path)
+    with app.app_context():
+        upgrade()  # the core's history only: what an existing install has
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("insert into sso_tokens (provider, jti, expires_at, used_at) "
+                                       "values ('insp', 'kept', '2030-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        upgrade_plugins()
+        with db.engine.connect() as connection:
+            assert connection.execute(sa.text("select jti from sso_tokens")).scalars().all() == ["kept"]
+            assert connection.execute(sa.text("select version_num from alembic_version_sso_insp")).scalar() \
+                == "sso_insp_0001"
+        db.engine.dispose()
+
+    app = make_app(f"sqlite:///{tmp_path / 'fresh.sqlite3'}", tmp_path)
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("drop table sso_tokens"))
+        upgrade_plugins()
+        assert "sso_tokens" in sa.inspect(db.engine).get_table_names()
+        with db.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                                   "include_name": _not_a_version_table})
+            assert compare_metadata(context, db.metadata) == []
+        db.engine.dispose()
 
 
 def test_migrations_are_one_linear_history(app):
@@ -41,4 +97,17 @@ def test_downgrade_to_base_and_back(tmp_path):
         assert sa.inspect(db.engine).get_table_names() == ["alembic_version"]
         upgrade()
         assert "meetings" in sa.inspect(db.engine).get_table_names()
+        db.engine.dispose()
+
+
+def test_portal_db_upgrade_applies_the_plugins_migrations_too(tmp_path):
+    import sqlalchemy as sa
+    from portal_testing import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'cli.sqlite3'}", tmp_path)
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        tables = sa.inspect(db.engine).get_table_names()
+        assert {"alembic_version", "alembic_version_sso_insp", "sso_tokens", "meetings"} <= set(tables)
         db.engine.dispose()

@@ -34,6 +34,32 @@ def test_every_hook_is_documented_in_docs_plugins_md():
     assert missing == [], f"hooks missing from docs/plugins.md: {missing}"
 
 
+def test_each_hook_is_documented_with_its_real_parameters():
+    """A heading `name(a, b)` in docs/plugins.md must name the hookspec's parameters, in
+    order: a plugin written from the docs receives what the docs promise."""
+    import inspect
+
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    documented = {name: [p.strip() for p in params.split(",") if p.strip()]
+                  for name, params in re.findall(r"^#+ `(\w+)\(([^)]*)\)`", docs, flags=re.MULTILINE)}
+    wrong = {}
+    for name in hook_names():
+        expected = list(inspect.signature(getattr(hookspecs, name)).parameters)
+        if documented.get(name) != expected:
+            wrong[name] = (documented.get(name), expected)
+    assert wrong == {}, f"docs/plugins.md headings (documented, hookspecs.py): {wrong}"
+
+
+def test_every_facade_function_is_documented_in_docs_plugins_md():
+    from portal.plugins import services
+
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    documented = set(re.findall(r"^#+ `services\.(\w+)\(", docs, flags=re.MULTILINE))
+    assert services.__all__, "the facade exports nothing"
+    assert sorted(set(services.__all__) - documented) == []
+    assert all(callable(getattr(services, name)) for name in services.__all__)
+
+
 def test_builtin_outbox_is_loaded_and_can_be_disabled():
     pm = make_plugin_manager(load_entrypoints=False)
     assert pm.get_plugin("outbox") is not None

@@ -30,7 +30,7 @@ from portal.core.meetings import (
     record_attendance,
     settings_for_meeting,
 )
-from portal.core.models import Attendance, Enrolment, Meeting, MeetingStatus, User
+from portal.core.models import Attendance, Enrolment, Meeting, MeetingState, User
 from portal.core.timezones import check_timezone
 from portal.extensions import db
 
@@ -72,7 +72,7 @@ class AttendanceReport:
 
 def _running_meeting(schedule_id: int) -> Meeting | None:
     return db.session.execute(
-        db.select(Meeting).filter_by(schedule_id=schedule_id, status=MeetingStatus.RUNNING.value)
+        db.select(Meeting).filter_by(schedule_id=schedule_id, status=MeetingState.RUNNING.value)
     ).scalar_one_or_none()
 
 
@@ -113,7 +113,7 @@ def _sync_from_backend(meeting: Meeting) -> None:
     """Ask a running meeting's backend who is in it; failures fall back to stored rows."""
     try:
         plugin = backend_plugin(meeting.backend)
-        if not plugin.capabilities.attendance or meeting.status != MeetingStatus.RUNNING.value:
+        if not plugin.capabilities.attendance or meeting.status != MeetingState.RUNNING.value:
             return
         status = plugin.status(settings_for_meeting(meeting), handle_of(meeting))
     except Exception as exc:  # a report must render even if the backend is down

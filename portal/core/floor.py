@@ -20,6 +20,7 @@ from portal.core.chat import is_manager, iso, require_panel_access
 from portal.core.errors import NotFound, ValidationFailed
 from portal.core.models import FloorSeat, Meeting, Schedule, User
 from portal.core.registry import hook
+from portal.core.snapshots import meeting_record, schedule_info
 from portal.core.types import utcnow
 from portal.core.upsert import insert_with_conflicts
 from portal.extensions import db
@@ -228,7 +229,8 @@ def _commit_and_announce(schedule: Schedule, seat: FloorSeat, student: User, eve
     db.session.commit()
     # The media backend first: a withdrawn stream is cut off before anyone is told it was.
     meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=schedule.id)).scalar_one_or_none()
-    hook().floor_changed(schedule=schedule, meeting=meeting, user_id=student.id, floor=floor)
+    hook().floor_changed(schedule=schedule_info(schedule), meeting=meeting_record(meeting) if meeting else None,
+                         user_id=student.id, floor=floor)
     live_state.publish(event, {"schedule_id": schedule.id, "by": actor.id, **out},
                        schedule_id=schedule.id, audience="room")
     return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +18,10 @@ from portal.core import meetings
 from portal.core.models import Attendance, Meeting, User
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.plugins.types import Visit
+
+__all__ = ["Visit", "backend_settings", "claim_delivery", "meetings_with_pending", "note_attendance",
+           "note_visits", "release_delivery", "update_data"]
 
 # Attempts of a compare-and-set before giving up; each retry re-reads the row.
 _CAS_ATTEMPTS = 25
@@ -81,16 +84,6 @@ def note_attendance(meeting: Meeting, *, user_id: int | None, name: str, source:
         user_id = None
     meetings.record_attendance(meeting, user_id=user_id, name=name[:200] or "Guest", source=source, left=left, at=at)
     db.session.commit()
-
-
-@dataclass(frozen=True)
-class Visit:
-    """One person's presence as the backend timed it: first join, last leave (None: still in)."""
-
-    user_id: int | None
-    name: str
-    joined_at: datetime
-    left_at: datetime | None
 
 
 def note_visits(meeting: Meeting, visits: Iterable[Visit], *, source: str) -> None:

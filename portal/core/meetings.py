@@ -26,7 +26,7 @@ from portal.core.models import (
     ClassStatus,
     Enrolment,
     Meeting,
-    MeetingStatus,
+    MeetingState,
     Recording,
     Schedule,
     ScheduleStatus,
@@ -35,6 +35,13 @@ from portal.core.models import (
 )
 from portal.core.registry import hook
 from portal.core.settings import get_setting
+from portal.core.snapshots import (
+    class_info,
+    meeting_record,
+    recording_ref,
+    schedule_info,
+    user_info,
+)
 from portal.core.types import utcnow
 from portal.core.upsert import insert_with_conflicts
 from portal.extensions import db
@@ -43,6 +50,7 @@ from portal.plugins.types import (
     BackendUnavailable,
     JoinTarget,
     MeetingHandle,
+    MeetingRecord,
     MeetingSpec,
     Participant,
     RecordingInfo,
@@ -71,7 +79,8 @@ def handle_of(meeting: Meeting) -> MeetingHandle:
 
 def _participant(user: User, klass: Class) -> Participant:
     role = "moderator" if access.can_manage_class(user, klass) else "viewer"
-    return Participant(user_id=user.id, name=user.name, email=user.email, role=role)
+    portal_role: Any = user.role
+    return Participant(user_id=user.id, name=user.name, email=user.email, role=role, portal_role=portal_role)
 
 
 def _slide_refs(klass: Class) -> list[SlideRef]:
@@ -140,7 +149,7 @@ def start_class(actor: User, schedule_id: int) -> tuple[Meeting, JoinTarget]:
     klass = schedule.klass
     access.require_class_manager(actor, klass)
     meeting = _current_meeting(schedule.id)
-    if meeting is not None and meeting.status == MeetingStatus.RUNNING.value:
+    if meeting is not None and meeting.status == MeetingState.RUNNING.value:
         return meeting, _join_target(meeting, actor, klass)
     _check_startable(schedule, utcnow())
     config = config_for_class(klass)
@@ -152,9 +161,9 @@ def _claim_and_create(schedule: Schedule, klass: Class, config: BackendConfig, a
     deadline = time.monotonic() + current_app.config["MEETING_START_WAIT_SECONDS"]
     while True:
         meeting = _current_meeting(schedule.id)
-        if meeting is not None and meeting.status == MeetingStatus.RUNNING.value:
+        if meeting is not None and meeting.status == MeetingState.RUNNING.value:
             return meeting
-        if meeting is None or meeting.status == MeetingStatus.ENDED.value or _is_stale(meeting):
+        if meeting is None or meeting.status == MeetingState.ENDED.value or _is_stale(meeting):
             claimed = _try_claim(schedule, config, actor, meeting)
             if claimed is not None:
                 return _create_on_backend(claimed, schedule, klass, config, actor)
@@ -166,7 +175,7 @@ def _claim_and_create(schedule: Schedule, klass: Class, config: BackendConfig, a
 
 
 def _is_stale(meeting: Meeting) -> bool:
-    return meeting.status == MeetingStatus.STARTING.value and meeting.updated_at < utcnow() - STALE_START
+    return meeting.status == MeetingState.STARTING.value and meeting.updated_at < utcnow() - STALE_START
 
 
 def _try_claim(schedule: Schedule, config: BackendConfig, actor: User, existing: Meeting | None) -> Meeting | None:
@@ -176,7 +185,7 @@ def _try_claim(schedule: Schedule, config: BackendConfig, actor: User, existing:
             schedule_id=schedule.id,
             backend_config_id=config.id,
             backend=config.backend,
-            status=MeetingStatus.STARTING.value,
+            status=MeetingState.STARTING.value,
             started_by=actor.id,
             updated_at=now,
         )
@@ -191,7 +200,7 @@ def _try_claim(schedule: Schedule, config: BackendConfig, actor: User, existing:
     result = db.session.execute(
         db.update(Meeting)
         .where(Meeting.id == existing.id, Meeting.status == existing.status, Meeting.updated_at == existing.updated_at)
-        .values(status=MeetingStatus.STARTING.value, backend_config_id=config.id, backend=config.backend,
+        .values(status=MeetingState.STARTING.value, backend_config_id=config.id, backend=config.backend,
                 started_by=actor.id, updated_at=now, ended_at=None)
     )
     db.session.commit()
@@ -227,7 +236,7 @@ def _create_on_backend(meeting: Meeting, schedule: Schedule, klass: Class, confi
         raise
     meeting.backend_meeting_id = handle.meeting_id
     meeting.data = dict(handle.data)
-    meeting.status = MeetingStatus.RUNNING.value
+    meeting.status = MeetingState.RUNNING.value
     meeting.started_at = utcnow()
     meeting.started_by = actor.id
     db.session.commit()
@@ -238,7 +247,7 @@ def _create_on_backend(meeting: Meeting, schedule: Schedule, klass: Class, confi
     signals.meeting_changed.send(meeting, event="started")
     # Waiting pages turn into the room on this push (docs/live.md).
     live_state.publish("class:started", {"schedule_id": schedule.id, "state": "running"}, schedule_id=schedule.id)
-    hook().class_started(meeting=meeting, klass=klass, schedule=schedule)
+    hook().class_started(meeting=meeting_record(meeting), klass=class_info(klass), schedule=schedule_info(schedule))
     db.session.commit()
     return meeting
 
@@ -246,11 +255,11 @@ def _create_on_backend(meeting: Meeting, schedule: Schedule, klass: Class, confi
 def _release_claim(meeting: Meeting) -> None:
     db.session.rollback()
     fresh = db.session.get(Meeting, meeting.id)
-    if fresh is not None and fresh.status == MeetingStatus.STARTING.value:
+    if fresh is not None and fresh.status == MeetingState.STARTING.value:
         if fresh.started_at is None:
             db.session.delete(fresh)
         else:
-            fresh.status = MeetingStatus.ENDED.value
+            fresh.status = MeetingState.ENDED.value
         db.session.commit()
 
 
@@ -271,7 +280,7 @@ def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
                                  code="backend_error") from exc
     record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
     db.session.commit()
-    hook().participant_joined(meeting=meeting, user=user, target=target)
+    hook().participant_joined(meeting=meeting_record(meeting), user=user_info(user), target=target)
     return target
 
 
@@ -285,8 +294,8 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
     if klass.status == ClassStatus.CANCELLED.value or schedule.status == ScheduleStatus.CANCELLED.value:
         raise Conflict("this class occurrence is cancelled", code="class_cancelled")
     meeting = _current_meeting(schedule.id)
-    if meeting is None or meeting.status != MeetingStatus.RUNNING.value:
-        if meeting is not None and meeting.status == MeetingStatus.ENDED.value:
+    if meeting is None or meeting.status != MeetingState.RUNNING.value:
+        if meeting is not None and meeting.status == MeetingState.ENDED.value:
             raise Conflict("this class has ended", code="class_ended")
         raise Conflict("the teacher has not started this class yet", code="not_started")
     return _join_target(meeting, actor, klass)
@@ -298,7 +307,7 @@ def end_class(actor: User, schedule_id: int) -> Meeting:
         raise NotFound("no such class occurrence")
     access.require_class_manager(actor, schedule.klass)
     meeting = _current_meeting(schedule.id)
-    if meeting is None or meeting.status != MeetingStatus.RUNNING.value:
+    if meeting is None or meeting.status != MeetingState.RUNNING.value:
         raise Conflict("this class is not running", code="not_running")
     backend = backend_plugin(meeting.backend)
     if backend.capabilities.end:
@@ -334,7 +343,7 @@ def ended_schedule_ids(schedule_ids: list[int]) -> set[int]:
         return set()
     return set(db.session.execute(
         db.select(Meeting.schedule_id).where(Meeting.schedule_id.in_(schedule_ids),
-                                             Meeting.status == MeetingStatus.ENDED.value)
+                                             Meeting.status == MeetingState.ENDED.value)
     ).scalars())
 
 
@@ -348,7 +357,7 @@ def find_meeting(backend: str, backend_meeting_id: str) -> Meeting | None:
 
 
 def running_meetings(backend: str) -> list[Meeting]:
-    return list(db.session.execute(db.select(Meeting).filter_by(backend=backend, status=MeetingStatus.RUNNING.value)).scalars())
+    return list(db.session.execute(db.select(Meeting).filter_by(backend=backend, status=MeetingState.RUNNING.value)).scalars())
 
 
 def settings_for_meeting(meeting: Meeting) -> dict[str, Any]:
@@ -360,9 +369,9 @@ def settings_for_meeting(meeting: Meeting) -> dict[str, Any]:
 
 def mark_meeting_ended(meeting: Meeting) -> bool:
     """Idempotent: True only the first time. Commits."""
-    if meeting.status == MeetingStatus.ENDED.value:
+    if meeting.status == MeetingState.ENDED.value:
         return False
-    meeting.status = MeetingStatus.ENDED.value
+    meeting.status = MeetingState.ENDED.value
     meeting.ended_at = utcnow()
     db.session.execute(
         db.update(Attendance).where(Attendance.meeting_id == meeting.id, Attendance.left_at.is_(None)).values(left_at=meeting.ended_at)
@@ -371,7 +380,8 @@ def mark_meeting_ended(meeting: Meeting) -> bool:
     signals.meeting_changed.send(meeting, event="ended")
     live_state.publish("class:ended", {"schedule_id": meeting.schedule_id, "state": "ended"},
                        schedule_id=meeting.schedule_id)
-    hook().class_ended(meeting=meeting, klass=meeting.schedule.klass, schedule=meeting.schedule)
+    hook().class_ended(meeting=meeting_record(meeting), klass=class_info(meeting.schedule.klass),
+                       schedule=schedule_info(meeting.schedule))
     db.session.commit()
     return True
 
@@ -415,6 +425,20 @@ def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, sourc
     db.session.expire(row)
 
 
+def sync_presence(meeting: Meeting, present: list[tuple[int | None, str]], *, source: str) -> None:
+    """A backend's full list of who is in now, as (user id or None, name): each is recorded
+    present, and open rows of people no longer listed are closed. Does not commit."""
+    for user_id, name in present:
+        record_attendance(meeting, user_id=user_id, name=name, source=source)
+    listed = set(present)
+    now = utcnow()
+    for row in db.session.execute(
+        db.select(Attendance).filter_by(meeting_id=meeting.id, left_at=None)
+    ).scalars():
+        if (row.user_id, row.display_name) not in listed:
+            row.left_at = now
+
+
 def _merged_attendance(old: Any, at: Any, source: str, left: bool, exact: bool) -> dict[str, Any]:
     """SET clause merging an event at SQL time `at` into the stored row `old` (its columns).
 
@@ -453,8 +477,16 @@ def _upsert_attendance(meeting_id: int, user_id: int, name: str, source: str, at
     ))
 
 
-def store_recording(meeting: Meeting, info: RecordingInfo, *, storage_key: str | None = None) -> tuple[Recording, bool]:
-    """Insert or refresh a recording reported by a backend. Idempotent; returns (row, created)."""
+def store_recording(meeting: Meeting | MeetingRecord, info: RecordingInfo, *,
+                    storage_key: str | None = None) -> tuple[Recording, bool]:
+    """Insert or refresh a recording reported by a backend. Idempotent; returns (row, created).
+
+    Accepts the contract's MeetingRecord too: plugins/native_sfu still hands back the
+    `meeting` its class_ended hook received (remove once it uses services.register_recording)."""
+    if isinstance(meeting, MeetingRecord):
+        meeting = db.session.get(Meeting, meeting.id)
+        if meeting is None:
+            raise NotFound("no such meeting")
     existing = db.session.execute(
         db.select(Recording).filter_by(backend=meeting.backend, backend_config_id=meeting.backend_config_id,
                                        backend_record_id=info.record_id)
@@ -486,6 +518,6 @@ def store_recording(meeting: Meeting, info: RecordingInfo, *, storage_key: str |
             ).scalar_one()
             return again, False
         signals.recording_stored.send(row)
-        hook().recording_ready(recording=row)
+        hook().recording_ready(recording=recording_ref(row))
     db.session.commit()
     return row, created

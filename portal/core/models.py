@@ -202,10 +202,16 @@ class Slide(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class MeetingStatus(enum.StrEnum):
+class MeetingState(enum.StrEnum):
+    """The `meetings.status` column (not the contract's MeetingStatus, a backend's live report)."""
+
     STARTING = "starting"
     RUNNING = "running"
     ENDED = "ended"
+
+
+# Old name, kept until plugins/native_sfu is ported onto portal.plugins.services.
+MeetingStatus = MeetingState
 
 
 class Meeting(db.Model):
@@ -223,7 +229,7 @@ class Meeting(db.Model):
     backend: Mapped[str] = mapped_column(String(64))
     backend_meeting_id: Mapped[str | None] = mapped_column(String(255), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default=MeetingStatus.STARTING.value)
+    status: Mapped[str] = mapped_column(String(16), default=MeetingState.STARTING.value)
     started_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -480,21 +486,6 @@ class AuditLog(db.Model):
     target_id: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-
-
-class SsoToken(db.Model):
-    """Single-use SSO tokens seen so far (by jti), kept until they expire."""
-
-    __tablename__ = "sso_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    provider: Mapped[str] = mapped_column(String(64))
-    jti: Mapped[str] = mapped_column(String(255))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    __table_args__ = (UniqueConstraint("provider", "jti"),)
 
 
 class SiteSetting(db.Model):

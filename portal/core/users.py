@@ -324,5 +324,7 @@ def provision_identity(identity: ExternalIdentity, role_mapping: dict[str, str] 
         raise NotAuthenticated("this account is disabled", code="account_disabled")
     link.last_login_at = utcnow()
     db.session.flush()
-    hook().user_provisioned(user=user, identity=identity, created=created)
+    from portal.core.snapshots import user_info
+
+    hook().user_provisioned(user=user_info(user), identity=identity, created=created)
     return user, created

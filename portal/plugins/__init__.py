@@ -1,5 +1,20 @@
-"""The public plugin API: everything a plugin needs is importable from here."""
+"""The public plugin API: everything a plugin needs is importable from here.
 
+`services` (portal.plugins.services) is the core's facade, `tables` the base for a plugin's
+own tables, `web` the session helpers of sign-in plugins; see docs/plugins.md."""
+
+from portal.core.errors import (
+    Conflict,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    PortalError,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unprocessable,
+    ValidationFailed,
+)
+from portal.plugins import services  # the facade (imports only the types at load time)
 from portal.plugins.hookspecs import hookimpl, hookspec
 from portal.plugins.manager import PluginConfigurationError, PluginRegistry, make_plugin_manager
 from portal.plugins.types import (
@@ -9,6 +24,7 @@ from portal.plugins.types import (
     BackendError,
     BackendUnavailable,
     Capabilities,
+    ClassInfo,
     DeliveryResult,
     ExternalIdentity,
     FloorGrant,
@@ -16,14 +32,22 @@ from portal.plugins.types import (
     JoinTarget,
     MeetingBackend,
     MeetingHandle,
+    MeetingRecord,
     MeetingSpec,
     MeetingStatus,
     NotificationMessage,
+    NotificationRef,
+    NotificationStatus,
     Notifier,
     Participant,
     PeriodicJob,
+    PortalRole,
     RecordingInfo,
+    RecordingRef,
+    ScheduleInfo,
     SlideRef,
+    UserInfo,
+    Visit,
 )
 
 __all__ = [
@@ -33,24 +57,43 @@ __all__ = [
     "BackendError",
     "BackendUnavailable",
     "Capabilities",
+    "ClassInfo",
+    "Conflict",
     "DeliveryResult",
     "ExternalIdentity",
     "FloorGrant",
+    "Forbidden",
     "HealthResult",
     "JoinTarget",
     "MeetingBackend",
     "MeetingHandle",
+    "MeetingRecord",
     "MeetingSpec",
     "MeetingStatus",
+    "NotAuthenticated",
+    "NotFound",
     "NotificationMessage",
+    "NotificationRef",
+    "NotificationStatus",
     "Notifier",
     "Participant",
     "PeriodicJob",
     "PluginConfigurationError",
     "PluginRegistry",
+    "PortalError",
+    "PortalRole",
     "RecordingInfo",
+    "RecordingRef",
+    "ScheduleInfo",
+    "ServiceUnavailable",
     "SlideRef",
+    "TooManyRequests",
+    "Unprocessable",
+    "UserInfo",
+    "ValidationFailed",
+    "Visit",
     "hookimpl",
     "hookspec",
     "make_plugin_manager",
+    "services",
 ]

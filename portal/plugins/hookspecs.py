@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pluggy
+
+if TYPE_CHECKING:
+    from portal.plugins.types import (
+        ClassInfo,
+        DeliveryResult,
+        ExternalIdentity,
+        FloorGrant,
+        JoinTarget,
+        MeetingRecord,
+        NotificationRef,
+        RecordingRef,
+        ScheduleInfo,
+        UserInfo,
+    )
 
 hookspec = pluggy.HookspecMarker("portal")
 hookimpl = pluggy.HookimplMarker("portal")
@@ -34,6 +48,12 @@ def register_periodic_jobs(register) -> None:
 
 
 @hookspec
+def register_migrations(register) -> None:
+    """Register the plugin's own Alembic revisions: register(name, folder); tracked in
+    the table alembic_version_<name> and applied by `portal db upgrade` after the core's."""
+
+
+@hookspec
 def register_blueprints(app) -> None:
     """Add Flask blueprints (webhooks, WHIP endpoints, SSO pages) to the app."""
 
@@ -58,38 +78,38 @@ def page_csp_sources() -> dict[str, list[str]]:
 
 
 @hookspec
-def class_started(meeting: Any, klass: Any, schedule: Any) -> None:
+def class_started(meeting: MeetingRecord, klass: ClassInfo, schedule: ScheduleInfo) -> None:
     """A teacher started a class occurrence; its meeting is running."""
 
 
 @hookspec
-def class_ended(meeting: Any, klass: Any, schedule: Any) -> None:
+def class_ended(meeting: MeetingRecord, klass: ClassInfo, schedule: ScheduleInfo) -> None:
     """A class occurrence's meeting ended (from the portal or a backend callback)."""
 
 
 @hookspec
-def participant_joined(meeting: Any, user: Any, target: Any) -> None:
+def participant_joined(meeting: MeetingRecord, user: UserInfo, target: JoinTarget) -> None:
     """A user was handed a join target for a running meeting."""
 
 
 @hookspec
-def floor_changed(schedule: Any, meeting: Any, user_id: int, floor: Any) -> None:
+def floor_changed(schedule: ScheduleInfo, meeting: MeetingRecord | None, user_id: int, floor: FloorGrant) -> None:
     """The teacher granted, withdrew or muted a student's microphone/camera/screen in a
-    class occurrence (committed). `meeting` is the occurrence's meeting row (None before
+    class occurrence (committed). `meeting` is the occurrence's meeting (None before
     the first start); `floor` is the student's FloorGrant now. A media backend stops what
     is no longer granted: it closes the student's streams, stops forwarding a muted mic."""
 
 
 @hookspec
-def recording_ready(recording: Any) -> None:
+def recording_ready(recording: RecordingRef) -> None:
     """A new recording row exists (any backend)."""
 
 
 @hookspec
-def user_provisioned(user: Any, identity: Any, created: bool) -> None:
+def user_provisioned(user: UserInfo, identity: ExternalIdentity, created: bool) -> None:
     """An auth provider signed a user in; `created` is True on first login."""
 
 
 @hookspec
-def notification_delivered(notification: Any, result: Any) -> None:
+def notification_delivered(notification: NotificationRef, result: DeliveryResult) -> None:
     """A notifier handed a message to its provider (or failed for good)."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -95,6 +97,8 @@ class PluginRegistry:
     auth_providers: dict[str, AuthProvider] = field(default_factory=dict)
     periodic_jobs: dict[str, PeriodicJob] = field(default_factory=dict)
     api_paths: dict[str, dict[str, Any]] = field(default_factory=dict)  # OpenAPI path -> Path Item
+    # (plugin name, folder of its Alembic revisions), applied by `portal db upgrade`.
+    migration_dirs: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager) -> PluginRegistry:
@@ -134,11 +138,20 @@ class PluginRegistry:
                 raise PluginConfigurationError(f"two plugins describe the API path {path!r}")
             registry.api_paths[path] = item
 
+        def add_migrations(name: str, path: str | os.PathLike[str]) -> None:
+            folder = Path(path).resolve()
+            if not folder.is_dir():
+                raise PluginConfigurationError(f"migrations folder {folder} does not exist")
+            if not name.isidentifier() or any(name == known for known, _ in registry.migration_dirs):
+                raise PluginConfigurationError(f"migrations named {name!r}: not an identifier, or taken")
+            registry.migration_dirs.append((name, str(folder)))
+
         pm.hook.register_meeting_backends(register=add_backend)
         pm.hook.register_notifiers(register=add_notifier)
         pm.hook.register_auth_providers(register=add_auth_provider)
         pm.hook.register_periodic_jobs(register=add_job)
         pm.hook.register_api_paths(register=add_api_path)
+        pm.hook.register_migrations(register=add_migrations)
         return registry
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
 
@@ -38,13 +39,20 @@ class SlideRef:
     read: Any  # Callable[[], bytes]
 
 
+PortalRole = Literal["admin", "teacher", "student"]
+
+
 @dataclass(frozen=True)
 class Participant:
+    """Who joins: `role` is their part in this meeting, `portal_role` their account's role,
+    so a backend needs no user row to tell a teacher from a student."""
+
     user_id: int
     name: str
     email: str
     role: Literal["moderator", "viewer"]
     avatar_url: str | None = None
+    portal_role: PortalRole = "student"
 
 
 @dataclass(frozen=True)
@@ -262,3 +270,116 @@ class PeriodicJob:
     name: str
     every_seconds: int
     func: Any  # Callable[[], object]; runs inside an app context
+
+
+# What the core hands plugins: snapshots of its rows (never ORM objects), from
+# portal.plugins.services and in the event hooks.
+
+
+@dataclass(frozen=True)
+class MeetingRecord:
+    """One class occurrence's meeting as the core stores it.
+
+    `status` is "starting", "running" or "ended"; `data` is a copy of the backend's state
+    (change it with services.update_meeting_data, never in place)."""
+
+    id: int
+    schedule_id: int
+    class_id: int
+    class_title: str
+    backend: str
+    backend_meeting_id: str | None
+    backend_config_id: int | None
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    starts_at: datetime
+    ends_at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def ended(self) -> bool:
+        return self.status == "ended"
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    id: int
+    title: str
+    description: str
+    teacher_id: int
+    record: bool
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """One occurrence of a class."""
+
+    id: int
+    class_id: int
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: int
+    name: str
+    email: str
+    role: PortalRole
+    active: bool
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordingRef:
+    """A recording the portal stores (its row), as handed to `recording_ready`."""
+
+    id: int
+    meeting_id: int | None
+    class_id: int
+    backend: str
+    backend_record_id: str
+    title: str
+    published: bool
+    storage_key: str | None = None
+    playback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class NotificationRef:
+    """A notification row, as handed to `notification_delivered`."""
+
+    id: int
+    user_id: int
+    kind: str
+    channel: str
+    status: str
+    provider_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One person's presence as the backend timed it: first join, last leave (None: still in)."""
+
+    user_id: int | None
+    name: str
+    joined_at: datetime
+    left_at: datetime | None
+
+
+class NotificationStatus(StrEnum):
+    """A notification row's `status`; notifiers report provider outcomes with SENT / FAILED."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"

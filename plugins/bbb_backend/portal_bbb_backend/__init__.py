@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from portal.plugins import PeriodicJob, hookimpl
+from portal.plugins import PeriodicJob, PortalError, hookimpl, services
 
 from .backend import BACKEND, BBBBackend
 from .client import BBBClient, BBBError, BBBUnavailable
@@ -53,31 +53,26 @@ def bbb_group() -> None:
 @with_appcontext
 def bbb_add(name: str, url: str, secret: str, algorithm: str, is_default: bool, admin_email: str) -> None:
     """Configure a BBB endpoint and test the connection."""
-    from portal.core import backends
-    from portal.core.models import User
-    from portal.extensions import db
-
-    admin = db.session.execute(db.select(User).filter_by(email=admin_email.strip().lower())).scalar_one_or_none()
-    if admin is None or not admin.is_admin:
-        raise click.ClickException(f"{admin_email} is not an admin account")
-    config = backends.create_config(admin, name=name, backend=BACKEND.name, is_default=is_default,
-                                    settings={"url": url, "secret": secret, "checksum_algorithm": algorithm})
-    db.session.commit()
-    result = backends.check_health(config)
-    db.session.commit()
-    click.echo(f"backend configuration {config.id} created; test: {'OK' if result.ok else 'FAILED'}: {result.message}")
+    try:
+        with services.unit_of_work():
+            config_id = services.create_backend_config(
+                admin_email, name=name, backend=BACKEND.name, is_default=is_default,
+                settings={"url": url, "secret": secret, "checksum_algorithm": algorithm})
+    except PortalError as exc:
+        raise click.ClickException(exc.message) from exc
+    with services.unit_of_work():
+        result = services.check_health(config_id)
+    click.echo(f"backend configuration {config_id} created; test: {'OK' if result.ok else 'FAILED'}: {result.message}")
 
 
 @bbb_group.command("sync")
 @with_appcontext
 def bbb_sync() -> None:
     """Reconcile meeting status, attendance and recordings with BBB now."""
-    from portal.extensions import db
-
     from .sync import sync_all
 
-    outcome = sync_all()
-    db.session.commit()
+    with services.unit_of_work():
+        outcome = sync_all()
     click.echo(", ".join(f"{k}={v}" for k, v in sorted(outcome.items())) or "no BBB meetings")
 
 

@@ -12,17 +12,16 @@ from typing import Any
 import jwt
 from flask import Blueprint, jsonify, request
 
-from portal.core import meeting_events, meetings
-from portal.core.errors import (
+from portal.plugins import (
+    MeetingRecord,
     NotAuthenticated,
     NotFound,
     PortalError,
     ServiceUnavailable,
     ValidationFailed,
+    Visit,
+    services,
 )
-from portal.core.models import Meeting
-from portal.core.models import MeetingStatus as MeetingState
-from portal.extensions import db
 
 from .backend import NAME, client_for, end_callback_token, recording_info
 from .client import BBBError, BBBUnavailable
@@ -39,10 +38,10 @@ class Gone(PortalError):
     code = "gone"
 
 
-def _meeting(meeting_id: str | None) -> Meeting | None:
+def _meeting(meeting_id: str | None) -> MeetingRecord | None:
     if not meeting_id:
         return None
-    return meetings.find_meeting(NAME, meeting_id)
+    return services.find_meeting(NAME, meeting_id)
 
 
 @bp.get("/end")
@@ -51,7 +50,7 @@ def meeting_ended():
     meeting_id = request.args.get("meetingID", "")
     token = request.args.get("token", "")
     # Like the signed callbacks: the token first, so a forged call learns nothing of the meeting.
-    signers = {config_id for config_id, settings in meeting_events.backend_settings(NAME)
+    signers = {config_id for config_id, settings in services.backend_settings(NAME)
                if hmac.compare_digest(token, end_callback_token(settings["secret"], meeting_id))}
     if not signers:
         raise NotAuthenticated("invalid end callback token", code="bad_callback_token")
@@ -60,21 +59,21 @@ def meeting_ended():
         raise NotFound("no such meeting")
     if meeting.backend_config_id not in signers:
         raise NotAuthenticated("invalid end callback token", code="bad_callback_token")
-    settings = meetings.settings_for_meeting(meeting)
-    if meeting.status == MeetingState.ENDED.value:
+    settings = services.meeting_settings(meeting.id)
+    if meeting.ended:
         return jsonify(ended=True, changed=False)
     # The meetingID is reused when a class is restarted; a late callback of the previous
     # session must not end the new one. Ask the server; trust the signed callback if it is down.
     try:
         info = client_for(settings).get_meeting_info(meeting_id)
-        if not info.ended and info.create_time and info.create_time == (meeting.data or {}).get("createTime"):
+        if not info.ended and info.create_time and info.create_time == meeting.data.get("createTime"):
             log.info("ignoring stale end callback for %s", meeting_id)
             return jsonify(ended=False, changed=False)
     except BBBError:
         pass  # notFound: the meeting is gone, which is what the callback says
     except BBBUnavailable:
         log.warning("end callback for %s: server unreachable, trusting the callback", meeting_id)
-    changed = meetings.mark_meeting_ended(meeting)
+    changed = services.mark_meeting_ended(meeting.id)
     return jsonify(ended=True, changed=changed)
 
 
@@ -87,7 +86,7 @@ def _signers(token: str, algorithms: list[str], *, require: tuple[str, ...] = ()
     """
     signers: set[int] = set()
     claims: dict[str, Any] = {}
-    for config_id, settings in meeting_events.backend_settings(NAME):
+    for config_id, settings in services.backend_settings(NAME):
         try:
             with warnings.catch_warnings():
                 # BBB signs with HS512 using its secret as it is (bbb-conf makes 40-character
@@ -105,7 +104,7 @@ def _signers(token: str, algorithms: list[str], *, require: tuple[str, ...] = ()
     return signers, claims
 
 
-def _signed_meeting(meeting_id: str, signers: set[int]) -> Meeting:
+def _signed_meeting(meeting_id: str, signers: set[int]) -> MeetingRecord:
     meeting = _meeting(meeting_id)
     if meeting is None:
         raise Gone("this meeting is unknown to the portal")
@@ -124,7 +123,7 @@ def recording_ready():
         raise ValidationFailed("signed_parameters is missing")
     signers, claims = _signers(token, ["HS256"])
     meeting = _signed_meeting(str(claims.get("meeting_id") or ""), signers)
-    settings = meetings.settings_for_meeting(meeting)
+    settings = services.meeting_settings(meeting.id)
     record_id = str(claims.get("record_id") or "")
     if not record_id:
         raise ValidationFailed("record_id is missing")
@@ -137,10 +136,9 @@ def recording_ready():
     for rec in recordings:
         if rec.record_id != record_id or (rec.meeting_id and rec.meeting_id != meeting.backend_meeting_id):
             continue
-        _, was_created = meetings.store_recording(meeting, recording_info(rec))
+        _, was_created = services.register_recording(meeting.id, recording_info(rec))
         stored += 1
         created += int(was_created)
-    db.session.commit()
     return jsonify(stored=stored, created=created), 200
 
 
@@ -164,7 +162,7 @@ def _instant(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _visits(attendees: list[Any]) -> list[meeting_events.Visit]:
+def _visits(attendees: list[Any]) -> list[Visit]:
     """First join and last leave of each attendee that has a join time."""
     visits = []
     for attendee in attendees:
@@ -176,8 +174,8 @@ def _visits(attendees: list[Any]) -> list[meeting_events.Visit]:
             continue
         ext_user_id = str(attendee.get("ext_user_id") or "")
         name = str(attendee.get("name") or "").strip() or "Guest"
-        visits.append(meeting_events.Visit(int(ext_user_id) if ext_user_id.isdigit() else None, name, min(joins),
-                                           max(leaves) if leaves else None))
+        visits.append(Visit(int(ext_user_id) if ext_user_id.isdigit() else None, name, min(joins),
+                            max(leaves) if leaves else None))
     return visits
 
 
@@ -201,5 +199,5 @@ def learning_analytics():
         raise ValidationFailed("data.attendees is missing")
     visits = _visits(attendees)
     meeting = _signed_meeting(body["meeting_id"], signers)
-    meeting_events.note_visits(meeting, visits, source="bbb")
+    services.record_visits(meeting.id, visits, source="bbb")
     return jsonify(attendees=len(visits)), 200

@@ -8,12 +8,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from portal.core import meetings
-from portal.core.errors import NotFound
-from portal.core.models import Attendance, Meeting, User
-from portal.core.models import MeetingStatus as MeetingState
-from portal.core.types import utcnow
-from portal.extensions import db
+from portal.plugins import AttendeeInfo, MeetingRecord, NotFound, services
 
 from .backend import GONE_KEYS, NAME, client_for, recording_info
 from .client import BBBError, BBBUnavailable, MeetingInfo
@@ -25,32 +20,23 @@ RECORDING_LOOKBACK = timedelta(days=3)
 MEETING_IDS_PER_CALL = 25
 
 
-def _settings(meeting: Meeting) -> dict[str, Any] | None:
+def _settings(meeting: MeetingRecord) -> dict[str, Any] | None:
     try:
-        return meetings.settings_for_meeting(meeting)
+        return services.meeting_settings(meeting.id)
     except NotFound:
         return None
 
 
-def sync_attendance(meeting: Meeting, info: MeetingInfo) -> None:
-    """Everyone BBB lists is present; portal rows of people no longer listed get left_at."""
-    present: set[tuple[int | None, str]] = set()
-    for attendee in info.attendees:
-        user_id = int(attendee.user_id) if attendee.user_id.isdigit() else None
-        if user_id is not None and db.session.get(User, user_id) is None:
-            user_id = None  # a userID we did not issue (dial-in, another integration)
-        present.add((user_id, attendee.full_name))
-        meetings.record_attendance(meeting, user_id=user_id, name=attendee.full_name, source="bbb")
-    now = utcnow()
-    for row in db.session.execute(
-        db.select(Attendance).filter_by(meeting_id=meeting.id, left_at=None)
-    ).scalars():
-        if (row.user_id, row.display_name) not in present:
-            row.left_at = now
-    db.session.commit()
+def sync_attendance(meeting: MeetingRecord, info: MeetingInfo) -> None:
+    """Everyone BBB lists is present; the core closes the rows of people no longer listed.
+    A userID the portal did not issue (dial-in, another integration) counts as a guest."""
+    attendees = [AttendeeInfo(name=a.full_name, user_id=int(a.user_id) if a.user_id.isdigit() else None)
+                 for a in info.attendees]
+    with services.unit_of_work():
+        services.sync_presence(meeting.id, attendees, source="bbb")
 
 
-def sync_meeting(meeting: Meeting, unreachable: set[int] | None = None) -> str:
+def sync_meeting(meeting: MeetingRecord, unreachable: set[int] | None = None) -> str:
     """Reconcile one running meeting; returns what happened (for logs and tests).
 
     `unreachable` collects configs whose server did not answer, so one dead server costs
@@ -65,7 +51,7 @@ def sync_meeting(meeting: Meeting, unreachable: set[int] | None = None) -> str:
         info = client_for(settings).get_meeting_info(meeting.backend_meeting_id)
     except BBBError as exc:
         if exc.message_key in GONE_KEYS:
-            meetings.mark_meeting_ended(meeting)
+            services.mark_meeting_ended(meeting.id)
             return "ended"
         log.warning("bbb sync: getMeetingInfo %s failed: %s", meeting.backend_meeting_id, exc.user_message)
         return "error"
@@ -74,17 +60,17 @@ def sync_meeting(meeting: Meeting, unreachable: set[int] | None = None) -> str:
         if unreachable is not None and meeting.backend_config_id is not None:
             unreachable.add(meeting.backend_config_id)
         return "unreachable"
-    ours = (meeting.data or {}).get("createTime")
+    ours = meeting.data.get("createTime")
     if info.ended or (ours and info.create_time and info.create_time != ours):
-        meetings.mark_meeting_ended(meeting)
+        services.mark_meeting_ended(meeting.id)
         return "ended"
     sync_attendance(meeting, info)
     return "running"
 
 
-def sync_recordings(meeting_rows: list[Meeting]) -> int:
+def sync_recordings(meeting_rows: list[MeetingRecord]) -> int:
     """Fetch recordings of these meetings, batched per backend config; returns rows created."""
-    by_config: dict[int, list[Meeting]] = defaultdict(list)
+    by_config: dict[int, list[MeetingRecord]] = defaultdict(list)
     for meeting in meeting_rows:
         if meeting.backend_config_id is not None and meeting.backend_meeting_id:
             by_config[meeting.backend_config_id].append(meeting)
@@ -107,9 +93,8 @@ def sync_recordings(meeting_rows: list[Meeting]) -> int:
                 meeting = by_id.get(rec.meeting_id)
                 if meeting is None:
                     continue
-                _, was_created = meetings.store_recording(meeting, recording_info(rec))
+                _, was_created = services.register_recording(meeting.id, recording_info(rec))
                 created += int(was_created)
-    db.session.commit()
     return created
 
 
@@ -117,14 +102,8 @@ def sync_all() -> dict[str, int]:
     """The periodic job: status + attendance of running meetings, then recent recordings."""
     outcome: dict[str, int] = defaultdict(int)
     unreachable: set[int] = set()
-    for meeting in meetings.running_meetings(NAME):
+    for meeting in services.running_meetings(NAME):
         outcome[sync_meeting(meeting, unreachable)] += 1
-    since = utcnow() - RECORDING_LOOKBACK
-    recent = list(db.session.execute(
-        db.select(Meeting).where(
-            Meeting.backend == NAME,
-            db.or_(Meeting.status == MeetingState.RUNNING.value, Meeting.ended_at >= since),
-        )
-    ).scalars())
+    recent = services.recent_meetings(NAME, ended_within_days=RECORDING_LOOKBACK.days)
     outcome["recordings_created"] = sync_recordings([m for m in recent if m.backend_config_id not in unreachable])
     return dict(outcome)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from portal.plugins import BackendError, PeriodicJob, hookimpl
+from portal.plugins import BackendError, PeriodicJob, hookimpl, services
 
 from .backend import BACKEND, JitsiBackend
 
@@ -57,15 +57,13 @@ def register_commands(cli):
 def class_ended(meeting, klass, schedule):
     """Whoever ended the class (teacher, admin, an emptied room), destroy the Jitsi room
     too when mod_muc_end_meeting is configured; the core already refuses new joins."""
-    if getattr(meeting, "backend", None) != BACKEND.name:
+    if meeting.backend != BACKEND.name:
         return
-    data = meeting.data or {}
+    data = meeting.data
     if not data.get("room_active") and data.get("room_destroyed_at"):
         return  # the room is already gone
-    from portal.core import meetings
-
     try:
-        BACKEND.end_meeting(meetings.settings_for_meeting(meeting), meetings.handle_of(meeting))
+        BACKEND.end_meeting(services.meeting_settings(meeting.id), services.handle_of(meeting))
     except BackendError as exc:
         log.warning("could not end Jitsi room of meeting %s: %s", meeting.id, exc.user_message)
     except Exception:  # an event hook must never break the portal's own end of the class

@@ -60,14 +60,12 @@ def register(cli) -> None:
         """Print the prosody/jicofo/Jibri settings for the Jitsi backend configuration NAME.
 
         The output contains secrets: keep it out of logs and tickets."""
-        from portal.core import meeting_events
-        from portal.core.backends import enabled_configs
+        from portal.plugins import services
 
-        names = {c.id: c.name for c in enabled_configs()}
-        matches = [s for cid, s in meeting_events.backend_settings("jitsi") if names.get(cid) == name]
-        if not matches:
+        found = services.find_backend_config("jitsi", name)
+        if found is None:
             raise click.ClickException(f"no enabled Jitsi backend configuration is named {name!r}")
-        settings = matches[0]
+        _, settings = found
         if tokens.is_jaas(settings):
             raise click.ClickException("this configuration uses 8x8 JaaS: there is no prosody to configure "
                                        "(see docs/jitsi.md, section 8x8 JaaS)")

@@ -32,9 +32,10 @@ def jitsi_origins() -> list[str]:
     cached = current_app.extensions.get(_CACHE_KEY)
     if cached and cached[0] > time.monotonic():
         return cached[1]
-    from portal.core.backends import enabled_configs
+    from portal.plugins import services
 
-    origins = sorted({o for c in enabled_configs() if c.backend == "jitsi" and (o := _origin(c.settings or {}))})
+    origins = sorted({o for _, settings in services.backend_settings("jitsi", enabled_only=True)
+                      if (o := _origin(settings))})
     current_app.extensions[_CACHE_KEY] = (time.monotonic() + REFRESH_SECONDS, origins)
     return origins
 

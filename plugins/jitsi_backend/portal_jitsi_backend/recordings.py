@@ -10,9 +10,7 @@ from typing import Any
 
 import requests
 
-from portal.core import meeting_events, meetings, storage
-from portal.core.models import Meeting, Recording
-from portal.plugins import RecordingInfo
+from portal.plugins import MeetingRecord, RecordingInfo, RecordingRef, services
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +29,27 @@ def looks_like_mp4(data: bytes) -> bool:
     return len(data) >= 12 and data[4:8] == b"ftyp"
 
 
-def recording_title(meeting: Meeting, recorded_at: datetime | None) -> str:
-    title = meeting.schedule.klass.title
+def recording_title(meeting: MeetingRecord, recorded_at: datetime | None) -> str:
+    title = meeting.class_title
     when = recorded_at or meeting.started_at
     return f"{title} ({when:%Y-%m-%d %H:%M} UTC)" if when else title
 
 
-def known_record_ids(meeting: Meeting) -> set[str]:
-    return {item.get("record_id") for item in (meeting.data or {}).get("recordings") or []}
+def known_record_ids(meeting: MeetingRecord) -> set[str]:
+    return {item.get("record_id") for item in meeting.data.get("recordings") or []}
 
 
-def store_file(meeting: Meeting, data: bytes, *, record_id: str, recorded_at: datetime | None,
-               duration_seconds: int | None) -> tuple[Recording, bool]:
+def store_file(meeting: MeetingRecord, data: bytes, *, record_id: str, recorded_at: datetime | None,
+               duration_seconds: int | None) -> tuple[RecordingRef, bool]:
     """Save the mp4 in the portal's storage and create (or find) the recordings row."""
-    key = storage.new_key(f"recordings/{meeting.schedule.class_id}", "mp4")
-    storage.get_storage().save(key, data, "video/mp4")
+    key = services.new_file_key(f"recordings/{meeting.class_id}", "mp4")
+    services.store_file(key, data, "video/mp4")
     info = RecordingInfo(record_id=record_id, title=recording_title(meeting, recorded_at), recorded_at=recorded_at,
                          duration_seconds=duration_seconds, format="video")
     # Callers skip record ids the meeting already knows (and JaaS deliveries are claimed
     # once), so a second file for the same recording is not normally stored; if it ever
     # is, store_recording keeps one row pointing at the newest file.
-    row, created = meetings.store_recording(meeting, info, storage_key=key)
+    row, created = services.register_recording(meeting.id, info, storage_key=key)
 
     def remember(data_: dict[str, Any]) -> None:
         items = [i for i in data_.get("recordings") or [] if i.get("record_id") != record_id]
@@ -60,14 +58,14 @@ def store_file(meeting: Meeting, data: bytes, *, record_id: str, recorded_at: da
                       "duration_seconds": duration_seconds, "recording_id": row.id})
         data_["recordings"] = items
 
-    meeting_events.update_data(meeting, remember)
+    services.update_meeting_data(meeting.id, remember)
     return row, created
 
 
 # JaaS RECORDING_UPLOADED --------------------------------------------------------------
 
 
-def queue_download(meeting: Meeting, *, record_id: str, url: str, recorded_at: int | None,
+def queue_download(meeting: MeetingRecord, *, record_id: str, url: str, recorded_at: int | None,
                    duration_seconds: int | None) -> None:
     item = {"record_id": record_id, "url": url, "recorded_at": recorded_at, "duration_seconds": duration_seconds,
             "received_at": int(time.time()), "attempts": 0, "error": None}
@@ -77,7 +75,7 @@ def queue_download(meeting: Meeting, *, record_id: str, url: str, recorded_at: i
         pending.append(item)
         data["pending_downloads"] = pending
 
-    meeting_events.update_data(meeting, add)
+    services.update_meeting_data(meeting.id, add)
 
 
 def _download(url: str, max_bytes: int) -> bytes:
@@ -95,16 +93,17 @@ def _download(url: str, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def process_downloads(meeting: Meeting, settings: Mapping[str, Any]) -> int:
+def process_downloads(meeting: MeetingRecord, settings: Mapping[str, Any]) -> int:
     """Try every pending download of the meeting once; returns how many were stored.
 
     A failed download stays pending (with its error) until the link has expired."""
     stored = 0
     max_bytes = int(settings.get("max_recording_mb") or 2048) * 1024 * 1024
-    for item in list((meeting.data or {}).get("pending_downloads") or []):
+    meeting = services.get_meeting(meeting.id)  # the caller's snapshot may predate its own queueing
+    for item in list(meeting.data.get("pending_downloads") or []):
         record_id = item["record_id"]
         outcome: str | None = None
-        if record_id in known_record_ids(meeting):
+        if record_id in known_record_ids(services.get_meeting(meeting.id)):
             outcome = "done"
         elif time.time() > item.get("received_at", 0) + JAAS_LINK_LIFETIME:
             log.error("JaaS recording %s of meeting %s was never downloaded; its link has expired", record_id, meeting.id)
@@ -133,20 +132,20 @@ def process_downloads(meeting: Meeting, settings: Mapping[str, Any]) -> int:
                             p["attempts"] = int(p.get("attempts") or 0) + 1
                             p["error"] = error
 
-                meeting_events.update_data(meeting, note)
+                services.update_meeting_data(meeting.id, note)
         if outcome is not None:
             def drop(data_: dict[str, Any], record_id=record_id) -> None:
                 data_["pending_downloads"] = [p for p in data_.get("pending_downloads") or []
                                               if p.get("record_id") != record_id]
 
-            meeting_events.update_data(meeting, drop)
+            services.update_meeting_data(meeting.id, drop)
     return stored
 
 
 def retry_pending_downloads() -> None:
     """Periodic job: downloads that failed when the webhook arrived are retried."""
-    for meeting in meeting_events.meetings_with_pending("jitsi", "pending_downloads"):
+    for meeting in services.meetings_with_pending("jitsi", "pending_downloads"):
         try:
-            process_downloads(meeting, meetings.settings_for_meeting(meeting))
+            process_downloads(meeting, services.meeting_settings(meeting.id))
         except Exception:  # one meeting's trouble must not stop the others
             log.exception("retrying JaaS downloads of meeting %s failed", meeting.id)

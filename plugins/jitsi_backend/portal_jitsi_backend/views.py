@@ -21,10 +21,7 @@ from urllib.parse import urlparse
 
 from flask import Blueprint, jsonify, request
 
-from portal.core import meeting_events, meetings
-from portal.core.errors import NotAuthenticated, NotFound, ValidationFailed
-from portal.core.models import Meeting
-from portal.core.types import utcnow
+from portal.plugins import MeetingRecord, NotAuthenticated, NotFound, ValidationFailed, services
 
 from . import recordings
 from .backend import BACKEND
@@ -52,7 +49,7 @@ def _bearer() -> str:
 def _configs_with_secret(field: str, presented: str) -> dict[int, dict[str, Any]]:
     """Configurations whose secret `field` equals the presented one (constant time)."""
     found: dict[int, dict[str, Any]] = {}
-    for config_id, settings in meeting_events.backend_settings(BACKEND.name):
+    for config_id, settings in services.backend_settings(BACKEND.name):
         secret = settings.get(field)
         if isinstance(secret, str) and secret and presented and hmac.compare_digest(secret.encode(), presented.encode()):
             found[config_id] = settings
@@ -79,9 +76,9 @@ def verify_jaas_signature(header: str, body: bytes, secret: str, tolerance: int,
     return any(hmac.compare_digest(expected.encode(), sig.encode()) for sig in signatures)
 
 
-def _meeting_for(room_id: str, config_ids: Mapping[int, Any]) -> Meeting | None:
+def _meeting_for(room_id: str, config_ids: Mapping[int, Any]) -> MeetingRecord | None:
     """The portal meeting of a room, if it belongs to one of the authenticated configs."""
-    meeting = meetings.find_meeting(BACKEND.name, room_id.strip().lower())
+    meeting = services.find_meeting(BACKEND.name, room_id.strip().lower())
     if meeting is None or meeting.backend_config_id not in config_ids:
         return None
     return meeting
@@ -114,32 +111,32 @@ def _event_time(value: Any) -> datetime | None:
     seconds = _epoch_seconds(value)
     if seconds is None:
         return None
-    return min(datetime.fromtimestamp(seconds, UTC), utcnow())
+    return min(datetime.fromtimestamp(seconds, UTC), services.now())
 
 
-def _occupant(meeting: Meeting, who: Mapping[str, Any], *, left: bool, source: str, at: Any = None) -> None:
+def _occupant(meeting: MeetingRecord, who: Mapping[str, Any], *, left: bool, source: str, at: Any = None) -> None:
     name = str(who.get("name") or "").strip()
     user_id = _user_id(who.get("id"))
     if not name and user_id is None:
         return  # a component (Jibri, Jigasi) without a token: not a person of the class
-    meeting_events.note_attendance(meeting, user_id=user_id, name=name or "Guest", source=source, left=left,
-                                   at=_event_time(at))
+    with services.unit_of_work():
+        services.record_attendance(meeting.id, user_id, name or "Guest", source, left=left, at=_event_time(at))
 
 
-def _set_occupants(meeting: Meeting, count: Any) -> None:
+def _set_occupants(meeting: MeetingRecord, count: Any) -> None:
     if isinstance(count, int) and count >= 0:
-        meeting_events.update_data(meeting, lambda d: d.update(occupants=count))
+        services.update_meeting_data(meeting.id, lambda d: d.update(occupants=count))
 
 
-def _room_created(meeting: Meeting, at: Any) -> None:
+def _room_created(meeting: MeetingRecord, at: Any) -> None:
     def change(data: dict[str, Any]) -> None:
         data.update(room_active=True, room_created_at=at if isinstance(at, int | float) else int(time.time()),
                     room_destroyed_at=None, occupants=data.get("occupants") or 0)
 
-    meeting_events.update_data(meeting, change)
+    services.update_meeting_data(meeting.id, change)
 
 
-def _room_destroyed(meeting: Meeting, settings: Mapping[str, Any], at: Any) -> bool:
+def _room_destroyed(meeting: MeetingRecord, settings: Mapping[str, Any], at: Any) -> bool:
     """The room emptied. Whether that ends the class depends on `end_on_room_destroyed`:
     by default only near or after the scheduled end, so a teacher who reloads the page in
     an empty room does not end the class for everyone."""
@@ -148,15 +145,15 @@ def _room_destroyed(meeting: Meeting, settings: Mapping[str, Any], at: Any) -> b
         data.update(room_active=False, occupants=0,
                     room_destroyed_at=at if isinstance(at, int | float) else int(time.time()))
 
-    meeting_events.update_data(meeting, change)
+    services.update_meeting_data(meeting.id, change)
     policy = settings.get("end_on_room_destroyed", "after_scheduled_end")
     if policy == "never":
         return False
     if policy == "after_scheduled_end":
-        remaining = (meeting.schedule.ends_at - utcnow()).total_seconds()
+        remaining = (meeting.ends_at - services.now()).total_seconds()
         if remaining > END_GRACE_SECONDS:
             return False
-    return meetings.mark_meeting_ended(meeting)
+    return services.mark_meeting_ended(meeting.id)
 
 
 # prosody event_sync ----------------------------------------------------------------------
@@ -211,7 +208,7 @@ def jaas_webhook():
     header = request.headers.get("X-Jaas-Signature", "")
     configs = {
         config_id: settings
-        for config_id, settings in meeting_events.backend_settings(BACKEND.name)
+        for config_id, settings in services.backend_settings(BACKEND.name)
         if settings.get("mode") == "jaas" and settings.get("jaas_webhook_secret")
         and verify_jaas_signature(header, body, settings["jaas_webhook_secret"],
                                   int(settings.get("webhook_tolerance_seconds") or 300))
@@ -230,13 +227,13 @@ def jaas_webhook():
     meeting = _meeting_for(str(payload.get("fqn") or ""), configs)
     if meeting is None:
         return _ignored("not a portal class room")
-    if not meeting_events.claim_delivery(meeting, key):
+    if not services.claim_delivery(meeting.id, key):
         return jsonify({"status": "duplicate", "meeting_id": meeting.id})
     try:
         result = _handle_jaas_event(meeting, configs[meeting.backend_config_id], payload)
     except Exception:
         # Let JaaS's retry of this delivery be processed instead of discarded.
-        meeting_events.release_delivery(meeting, key)
+        services.release_delivery(meeting.id, key)
         raise
     return jsonify({"status": "ok", "meeting_id": meeting.id, **result})
 
@@ -260,7 +257,7 @@ def _jaas_record_id(data: Mapping[str, Any], link: str) -> str:
     return "jaas-file-" + hashlib.sha256(urlparse(link).path.encode()).hexdigest()[:32]
 
 
-def _handle_jaas_event(meeting: Meeting, settings: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+def _handle_jaas_event(meeting: MeetingRecord, settings: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
     event = payload.get("eventType")
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     breakout = bool(data.get("isBreakout"))

@@ -22,8 +22,7 @@ from flask import current_app
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from portal.core.types import utcnow
-from portal.plugins import DeliveryResult, NotificationMessage, hookimpl
+from portal.plugins import DeliveryResult, NotificationMessage, hookimpl, services
 
 _env = Environment(loader=PackageLoader("portal_notify_email", "templates"),
                    autoescape=select_autoescape(["html"]))
@@ -51,7 +50,7 @@ def build_email(message: NotificationMessage) -> EmailMessage:
     mail["From"] = from_header
     mail["To"] = message.recipient
     mail["Subject"] = message.subject
-    mail["Date"] = format_datetime(utcnow())
+    mail["Date"] = format_datetime(services.now())
     domain = parseaddr(from_header)[1].rpartition("@")[2] or "localhost"
     # Deterministic per notification: a provider that retries internally dedupes on it.
     token = hashlib.sha256(f"{message.notification_id}:{message.recipient}".encode()).hexdigest()[:16]

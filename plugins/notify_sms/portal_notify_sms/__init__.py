@@ -14,9 +14,13 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, request
 
-from portal.core import notifications
-from portal.extensions import db
-from portal.plugins import DeliveryResult, NotificationMessage, hookimpl
+from portal.plugins import (
+    DeliveryResult,
+    NotificationMessage,
+    NotificationStatus,
+    hookimpl,
+    services,
+)
 from portal_notify_sms.segments import fit, segment_count
 
 log = logging.getLogger(__name__)
@@ -132,13 +136,13 @@ def twilio_status():
     sid = request.form.get("MessageSid", "")
     status = request.form.get("MessageStatus", "")
     error_code = request.form.get("ErrorCode")
-    if status in ("delivered",):
-        notifications.record_provider_status("sms", sid, notifications.NotificationStatus.SENT)
-    elif status in ("failed", "undelivered"):
-        notifications.record_provider_status(
-            "sms", sid, notifications.NotificationStatus.FAILED, f"Twilio: {status}" + (f" (error {error_code})" if error_code else "")
-        )
-    db.session.commit()
+    with services.unit_of_work():
+        if status in ("delivered",):
+            services.record_provider_status("sms", sid, NotificationStatus.SENT)
+        elif status in ("failed", "undelivered"):
+            services.record_provider_status(
+                "sms", sid, NotificationStatus.FAILED,
+                f"Twilio: {status}" + (f" (error {error_code})" if error_code else ""))
     return "", 204
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from flask import current_app
 
-from portal.core.errors import PortalError
-from portal.plugins import PeriodicJob, hookimpl
+from portal.plugins import PeriodicJob, PortalError, hookimpl
 from portal.plugins.web import safe_next_path
+from portal_sso_insp import models  # noqa: F401  (its table joins the portal's metadata)
 from portal_sso_insp.settings import PROVIDER, InspSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,11 @@ def register_blueprints(app) -> None:
     origin = _origin(app.config.get("SSO_INSP_LOGOUT_URL"))
     if origin:
         app.config.setdefault("CSP_FORM_ACTION", []).append(origin)
+
+
+@hookimpl
+def register_migrations(register) -> None:
+    register("sso_insp", Path(__file__).parent / "migrations")
 
 
 @hookimpl

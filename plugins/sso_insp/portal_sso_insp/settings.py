@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import current_app
 
-from portal.core.errors import ServiceUnavailable
+from portal.plugins import ServiceUnavailable
 
 PROVIDER = "insp"
 PREFIX = "SSO_INSP_"

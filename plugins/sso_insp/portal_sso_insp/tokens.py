@@ -13,7 +13,7 @@ from typing import Any
 import jwt
 from flask import current_app
 
-from portal.core.errors import NotAuthenticated, ServiceUnavailable
+from portal.plugins import NotAuthenticated, ServiceUnavailable
 from portal_sso_insp.settings import HMAC_ALGORITHMS, InspSettings
 
 # The OpenID Connect Back-Channel Logout 1.0 event a logout token must carry.

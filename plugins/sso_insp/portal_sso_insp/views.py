@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, jsonify, redirect, request
 
-from portal.core.errors import Forbidden, NotFound, PortalError, ValidationFailed
+from portal.plugins import Forbidden, NotFound, PortalError, ValidationFailed
 from portal.plugins.web import current_browser_user, safe_next_path, start_browser_session
 from portal_sso_insp import service
 from portal_sso_insp.settings import PROVIDER, load_settings
@@ -50,7 +50,7 @@ def link():
     user = current_browser_user()
     if user is None:
         return redirect("/login?" + urlencode({"next": request.full_path.rstrip("?")}))
-    subject = service.linked_subject(user)
+    subject = service.linked_subject(user.id)
     if subject is None:
         raise Forbidden("your portal account is not linked to an account on the main website",
                         code="sso_not_linked")

@@ -21,9 +21,10 @@ from insp_tokens import (
     rs_token,
     rsa_key,
 )
+from portal_sso_insp.models import SsoToken
 from portal_testing import PASSWORD
 
-from portal.core.models import AuditLog, SsoToken, User, UserIdentity
+from portal.core.models import AuditLog, User, UserIdentity
 from portal.extensions import db
 
 HTML = {"Accept": "text/html"}

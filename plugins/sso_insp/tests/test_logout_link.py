@@ -10,9 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 from insp_tokens import AUDIENCE, ISSUER, LINK_URL, SECRET, hs_token, public_pem, rsa_key
+from portal_sso_insp.models import SsoToken
 from portal_testing import PASSWORD
 
-from portal.core.models import AuditLog, SsoToken, User
+from portal.core.models import AuditLog, User
 from portal.core.types import utcnow
 from portal.extensions import db
 

@@ -189,7 +189,10 @@ def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
     _finish(notification_id, **final)
     if hook().notification_delivered.get_hookimpls():
         try:
-            hook().notification_delivered(notification=db.session.get(Notification, notification_id), result=result)
+            from portal.core.snapshots import notification_ref
+
+            hook().notification_delivered(notification=notification_ref(db.session.get(Notification, notification_id)),
+                                          result=result)
         except Exception:
             log.exception("notification_delivered hook failed")
         db.session.commit()

@@ -9,6 +9,9 @@ from typing import Any
 
 from flask import current_app
 
+# The contract owns the enum (notifiers report provider statuses with it); re-exported here.
+from portal.plugins.types import NotificationStatus as NotificationStatus
+
 
 class NotificationKind(StrEnum):
     """The `kind` column."""
@@ -19,17 +22,6 @@ class NotificationKind(StrEnum):
     CLASS_MOVED = "class_moved"
     RECORDING_AVAILABLE = "recording_available"
     CLASS_INVITATION = "class_invitation"  # on enrolment, email only, with every upcoming occurrence
-
-
-class NotificationStatus(StrEnum):
-    """The `status` column; see the package docstring for the life of a row."""
-
-    PENDING = "pending"
-    CLAIMED = "claimed"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 CHANNELS = ("email", "sms")

@@ -1,0 +1,563 @@
+"""The portal's services for plugins: what a backend, notifier or auth provider may ask of the core.
+
+    from portal.plugins import services
+
+    record = services.find_meeting("bbb", meeting_id)
+    services.update_meeting_data(record.id, lambda data: data.update(room_active=True))
+
+Every function returns the contract's dataclasses (portal.plugins.types), never ORM rows, and
+each is documented in docs/plugins.md ("The services facade"). Plugins import nothing else
+from the core; tests/plugins/test_plugin_imports.py enforces it.
+
+Transactions: a plugin view, CLI command or job wraps its work in `services.unit_of_work()`,
+which commits once at the end, rolls back on error and runs the callbacks queued with
+`after_commit` only once the commit succeeded. The mutators below add to that unit of work
+and do not commit, except the few marked "atomic": those must commit on their own to be
+safe under concurrency (a compare-and-set, an insert that may race another delivery) and
+say so.
+
+The core is imported inside the functions: portal.plugins is imported by the core itself
+(its types), so importing the core here at module level would be circular.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from portal.plugins.types import (
+    AttendeeInfo,
+    ExternalIdentity,
+    HealthResult,
+    MeetingHandle,
+    MeetingRecord,
+    RecordingInfo,
+    RecordingRef,
+    UserInfo,
+    Visit,
+)
+
+__all__ = [
+    "after_commit",
+    "audit",
+    "backend_settings",
+    "check_health",
+    "claim_delivery",
+    "config",
+    "create_backend_config",
+    "delete_file",
+    "download_url",
+    "enqueue_job",
+    "find_backend_config",
+    "find_meeting",
+    "find_user_by_email",
+    "find_user_by_identity",
+    "get_meeting",
+    "get_user",
+    "handle_of",
+    "identity_subject",
+    "is_blocked",
+    "is_class_manager",
+    "is_member",
+    "mark_meeting_ended",
+    "meeting_settings",
+    "meetings_with_pending",
+    "new_file_key",
+    "normalise_phone",
+    "now",
+    "provision_user",
+    "read_file",
+    "recent_meetings",
+    "record_attendance",
+    "record_provider_status",
+    "record_visits",
+    "register_recording",
+    "release_delivery",
+    "running_meetings",
+    "session",
+    "sign_out_user",
+    "store_file",
+    "sync_presence",
+    "unit_of_work",
+    "update_meeting_data",
+]
+
+_AFTER_COMMIT_KEY = "portal.after_commit"
+
+
+# Transactions ------------------------------------------------------------------------
+
+
+def session() -> Any:
+    """The SQLAlchemy session of the current unit of work, for a plugin's OWN tables
+    (declared on portal.plugins.tables.Model). Never commit it: unit_of_work does."""
+    from portal.extensions import db
+
+    return db.session
+
+
+@contextlib.contextmanager
+def unit_of_work() -> Iterator[None]:
+    """One transaction: commit at the end, roll back (and re-raise) on error, then run the
+    callbacks queued with after_commit. Nested use joins the outer unit of work."""
+    from flask import g
+
+    from portal.extensions import db
+
+    depth = g.get("portal_uow_depth", 0)
+    g.portal_uow_depth = depth + 1
+    try:
+        yield
+        if depth == 0:
+            db.session.commit()
+    except BaseException:
+        if depth == 0:
+            db.session.rollback()
+            g.pop(_AFTER_COMMIT_KEY, None)
+        raise
+    finally:
+        g.portal_uow_depth = depth
+    if depth == 0:
+        for callback in g.pop(_AFTER_COMMIT_KEY, []):
+            callback()
+
+
+def after_commit(callback: Callable[[], object]) -> None:
+    """Run `callback` once the current unit of work committed (events, queued jobs); right
+    away when no unit of work is open."""
+    from flask import g
+
+    if g.get("portal_uow_depth", 0):
+        g.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
+    else:
+        callback()
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC (what every portal column stores)."""
+    from portal.core.types import utcnow
+
+    return utcnow()
+
+
+# Meetings ----------------------------------------------------------------------------
+
+
+def _row(meeting_id: int) -> Any:
+    from portal.core.errors import NotFound
+    from portal.core.models import Meeting
+    from portal.extensions import db
+
+    row = db.session.get(Meeting, meeting_id)
+    if row is None:
+        raise NotFound("no such meeting")
+    return row
+
+
+def _record(row: Any) -> MeetingRecord:
+    from portal.core.snapshots import meeting_record
+
+    return meeting_record(row)
+
+
+def get_meeting(meeting_id: int) -> MeetingRecord:
+    """The meeting with this portal id; raises NotFound."""
+    return _record(_row(meeting_id))
+
+
+def find_meeting(backend: str, backend_meeting_id: str) -> MeetingRecord | None:
+    """The meeting `backend` knows as `backend_meeting_id` (the id create_meeting returned),
+    or None. A meeting id reused by a restarted class finds the newest occurrence's row."""
+    from portal.core import meetings
+
+    row = meetings.find_meeting(backend, backend_meeting_id)
+    return _record(row) if row is not None else None
+
+
+def running_meetings(backend: str) -> list[MeetingRecord]:
+    """Every meeting of `backend` the portal believes is running (for periodic sync)."""
+    from portal.core import meetings
+
+    return [_record(row) for row in meetings.running_meetings(backend)]
+
+
+def recent_meetings(backend: str, *, ended_within_days: int) -> list[MeetingRecord]:
+    """Meetings of `backend` running now or ended in the last days (recordings can take
+    hours to process after a meeting ended)."""
+    from datetime import timedelta
+
+    from portal.core.models import Meeting, MeetingState
+    from portal.core.types import utcnow
+    from portal.extensions import db
+
+    since = utcnow() - timedelta(days=ended_within_days)
+    rows = db.session.execute(db.select(Meeting).where(
+        Meeting.backend == backend,
+        db.or_(Meeting.status == MeetingState.RUNNING.value, Meeting.ended_at >= since),
+    ).order_by(Meeting.id)).scalars()
+    return [_record(row) for row in rows]
+
+
+def meetings_with_pending(backend: str, key: str, within_days: int = 3) -> list[MeetingRecord]:
+    """Meetings of `backend` updated in the last `within_days` whose data has a non-empty
+    `key` (e.g. "pending_downloads"): work a webhook left for a retry job."""
+    from portal.core import meeting_events
+
+    return [_record(row) for row in meeting_events.meetings_with_pending(backend, key, within_days=within_days)]
+
+
+def update_meeting_data(meeting_id: int, change: Callable[[dict[str, Any]], Any]) -> Any:
+    """Atomic compare-and-set of the meeting's backend data: `change` mutates the dict it
+    gets (a copy of the stored data) and may return a value, which is returned.
+
+    Two racing requests never lose each other's update: on a concurrent change `change`
+    runs again on the fresh data, so it must be safe to repeat. Atomic: commits the
+    current transaction (a compare-and-set cannot wait for the end of a unit of work)."""
+    from portal.core import meeting_events
+
+    return meeting_events.update_data(_row(meeting_id), change)
+
+
+def claim_delivery(meeting_id: int, key: str) -> bool:
+    """Remember a webhook delivery's idempotency key; False when it was claimed before, so
+    a provider's retry is processed once. Atomic (compare-and-set)."""
+    from portal.core import meeting_events
+
+    return meeting_events.claim_delivery(_row(meeting_id), key)
+
+
+def release_delivery(meeting_id: int, key: str) -> None:
+    """Forget a claimed key after processing failed, so the provider's retry is processed
+    again. Atomic (compare-and-set)."""
+    from portal.core import meeting_events
+
+    meeting_events.release_delivery(_row(meeting_id), key)
+
+
+def mark_meeting_ended(meeting_id: int) -> bool:
+    """The backend says the meeting is over: status ended, open attendance closed, the
+    class_ended event fired. True only the first time (idempotent). Atomic: commits, then
+    fires the event after the commit."""
+    from portal.core import meetings
+
+    return meetings.mark_meeting_ended(_row(meeting_id))
+
+
+def handle_of(record: MeetingRecord) -> MeetingHandle:
+    """The MeetingHandle the core passes the backend for this meeting."""
+    from portal.core.snapshots import handle_of_record
+
+    return handle_of_record(record)
+
+
+def meeting_settings(meeting_id: int) -> dict[str, Any]:
+    """The effective settings (defaults applied, secrets decrypted) of the backend
+    configuration that runs this meeting; raises NotFound when it was removed."""
+    from portal.core import meetings
+
+    return meetings.settings_for_meeting(_row(meeting_id))
+
+
+def backend_settings(backend: str, *, enabled_only: bool = False) -> list[tuple[int, dict[str, Any]]]:
+    """(config id, effective settings) of every configuration of `backend`, enabled or not
+    unless `enabled_only` (a disabled configuration still accepts callbacks for meetings it
+    ran). Use it to check a callback's signature before looking anything up."""
+    from portal.core import meeting_events
+
+    configs = meeting_events.backend_settings(backend)
+    if enabled_only:
+        from portal.core.backends import enabled_configs
+
+        enabled = {config.id for config in enabled_configs()}
+        configs = [(config_id, settings) for config_id, settings in configs if config_id in enabled]
+    return configs
+
+
+def find_backend_config(backend: str, name: str) -> tuple[int, dict[str, Any]] | None:
+    """(config id, effective settings) of the ENABLED configuration of `backend` the admin
+    named `name`, or None (CLI helpers that print a server's settings)."""
+    from portal.core.backends import effective_settings, enabled_configs
+
+    for config in enabled_configs():
+        if config.backend == backend and config.name == name:
+            return config.id, effective_settings(config)
+    return None
+
+
+def create_backend_config(admin_email: str, *, name: str, backend: str, settings: Mapping[str, Any],
+                          is_default: bool = False) -> int:
+    """Add a backend configuration on behalf of an admin account (CLI set-up); validates
+    `settings` against the backend's schema and audits it. Returns the config id."""
+    from portal.core import backends
+    from portal.core.errors import Forbidden
+    from portal.core.models import User
+    from portal.extensions import db
+
+    admin = db.session.execute(db.select(User).filter_by(email=admin_email.strip().lower())).scalar_one_or_none()
+    if admin is None or not admin.is_admin:
+        raise Forbidden(f"{admin_email} is not an admin account", code="not_admin")
+    config = backends.create_config(admin, name=name, backend=backend, is_default=is_default, settings=settings)
+    db.session.flush()
+    return config.id
+
+
+def check_health(config_id: int) -> HealthResult:
+    """Run the backend's health check for one configuration and store the result."""
+    from portal.core import backends
+    from portal.core.errors import NotFound
+    from portal.core.models import BackendConfig
+    from portal.extensions import db
+
+    config = db.session.get(BackendConfig, config_id)
+    if config is None:
+        raise NotFound("no such backend configuration")
+    return backends.check_health(config)
+
+
+# Attendance --------------------------------------------------------------------------
+
+
+def record_attendance(meeting_id: int, user_id: int | None, name: str, source: str, *, left: bool = False,
+                      at: datetime | None = None) -> None:
+    """Merge one join (or leave, `left=True`) the backend saw into the person's attendance
+    row; `at` is the backend's event time when it gives one (events are merged by time,
+    not arrival). A user id the portal does not know counts as a guest. Does not commit."""
+    from portal.core import meetings
+
+    meetings.record_attendance(_row(meeting_id), user_id=_known_user(user_id), name=name[:200] or "Guest",
+                               source=source, left=left, at=at)
+
+
+def sync_presence(meeting_id: int, attendees: Iterable[AttendeeInfo], source: str) -> None:
+    """The backend's full list of who is in the meeting now (periodic sampling): everyone
+    listed is present, and the open rows of people no longer listed are closed. Does not
+    commit."""
+    from portal.core import meetings
+
+    meetings.sync_presence(_row(meeting_id), [(_known_user(a.user_id), a.name[:200] or "Guest") for a in attendees],
+                           source=source)
+
+
+def record_visits(meeting_id: int, visits: Iterable[Visit], source: str) -> None:
+    """Exact visits (first join, last leave) timed by the backend, e.g. BBB's learning
+    analytics at meeting end. Repeating the same data changes nothing. Atomic: commits
+    (a concurrent delivery inserting the same rows is retried as an update)."""
+    from portal.core import meeting_events
+
+    meeting_events.note_visits(_row(meeting_id), visits, source=source)
+
+
+def _known_user(user_id: int | None) -> int | None:
+    from portal.core.models import User
+    from portal.extensions import db
+
+    if user_id is None or db.session.get(User, user_id) is None:
+        return None
+    return user_id
+
+
+# Recordings and files ----------------------------------------------------------------
+
+
+def register_recording(meeting_id: int, info: RecordingInfo, storage_key: str | None = None) -> tuple[RecordingRef, bool]:
+    """Insert or refresh the recording the backend reports (by `info.record_id`, per backend
+    configuration); `storage_key` when its file is in the portal's storage. Returns
+    (recording, created); recording_ready fires once, on creation. Atomic: commits (two
+    deliveries of one callback may race to insert it)."""
+    from portal.core import meetings
+    from portal.core.snapshots import recording_ref
+
+    row, created = meetings.store_recording(_row(meeting_id), info, storage_key=storage_key)
+    return recording_ref(row), created
+
+
+def new_file_key(prefix: str, extension: str) -> str:
+    """A fresh, unguessable storage key under `prefix` (e.g. "recordings/12")."""
+    from portal.core import storage
+
+    return storage.new_key(prefix, extension)
+
+
+def store_file(key: str, data: bytes, content_type: str) -> None:
+    """Save bytes in the portal's storage (local disk or S3) under `key`; readers never
+    see half a file."""
+    from portal.core import storage
+
+    storage.get_storage().save(key, data, content_type)
+
+
+def read_file(key: str) -> bytes:
+    """The bytes stored under `key`; raises NotFound."""
+    from portal.core import storage
+
+    return storage.read_bytes(key)
+
+
+def delete_file(key: str) -> None:
+    """Remove the file stored under `key` (no error when it is already gone)."""
+    from portal.core import storage
+
+    storage.get_storage().delete(key)
+
+
+def download_url(key: str, expires_in: int = 3600, filename: str | None = None) -> str:
+    """A time-limited link to the file, for a backend server or a browser."""
+    from portal.core import storage
+
+    return storage.public_url(key, expires_in=expires_in, filename=filename)
+
+
+# People ------------------------------------------------------------------------------
+
+
+def get_user(user_id: int) -> UserInfo | None:
+    """The portal account with this id, or None."""
+    from portal.core.models import User
+    from portal.core.snapshots import user_info
+    from portal.extensions import db
+
+    user = db.session.get(User, user_id)
+    return user_info(user) if user is not None else None
+
+
+def find_user_by_email(email: str) -> UserInfo | None:
+    """The portal account with this e-mail address (normalised), or None."""
+    from portal.core.models import User
+    from portal.core.snapshots import user_info
+    from portal.core.users import normalise_email
+    from portal.extensions import db
+
+    user = db.session.execute(db.select(User).filter_by(email=normalise_email(email))).scalar_one_or_none()
+    return user_info(user) if user is not None else None
+
+
+def find_user_by_identity(provider: str, subject: str) -> UserInfo | None:
+    """The portal account linked to `provider`'s user `subject`, or None."""
+    from portal.core.models import User, UserIdentity
+    from portal.core.snapshots import user_info
+    from portal.extensions import db
+
+    link = db.session.execute(db.select(UserIdentity).filter_by(provider=provider, subject=subject)).scalar_one_or_none()
+    user = db.session.get(User, link.user_id) if link is not None else None
+    return user_info(user) if user is not None else None
+
+
+def identity_subject(provider: str, user_id: int) -> str | None:
+    """The id `provider` knows this portal user by, if the account is linked."""
+    from portal.core.models import UserIdentity
+    from portal.extensions import db
+
+    return db.session.execute(
+        db.select(UserIdentity.subject).filter_by(provider=provider, user_id=user_id)).scalar_one_or_none()
+
+
+def _class(class_id: int) -> Any:
+    from portal.core.errors import NotFound
+    from portal.core.models import Class
+    from portal.extensions import db
+
+    klass = db.session.get(Class, class_id)
+    if klass is None:
+        raise NotFound("no such class")
+    return klass
+
+
+def _user(user_id: int) -> Any:
+    from portal.core.errors import NotFound
+    from portal.core.models import User
+    from portal.extensions import db
+
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+def is_member(user_id: int, class_id: int) -> bool:
+    """Is the user enrolled in the class, its teacher or an admin?"""
+    from portal.core import access
+
+    return access.is_member(_user(user_id), _class(class_id))
+
+
+def is_class_manager(user_id: int, class_id: int) -> bool:
+    """May the user run the class (its teacher or an admin)?"""
+    from portal.core import access
+
+    return access.can_manage_class(_user(user_id), _class(class_id))
+
+
+def is_blocked(user_id: int, class_id: int | None = None) -> bool:
+    """Is the user blocked on the portal, or (with `class_id`) from that class?"""
+    from portal.core import access
+
+    return access.active_block(_user(user_id), class_id) is not None
+
+
+def normalise_phone(phone: str | None) -> str | None:
+    """A phone number in E.164 form, or None; raises ValidationFailed when unusable."""
+    from portal.core import users
+
+    return users.normalise_phone(phone)
+
+
+def provision_user(identity: ExternalIdentity) -> tuple[UserInfo, bool]:
+    """Sign-in by an auth provider: link the account by provider + subject (never by e-mail
+    alone), create it on first login, refresh name, e-mail, phone and role afterwards.
+    Returns (user, created); user_provisioned fires. Raises Conflict / NotAuthenticated.
+    Does not commit."""
+    from portal.core import users
+    from portal.core.snapshots import user_info
+
+    user, created = users.provision_identity(identity)
+    return user_info(user), created
+
+
+def sign_out_user(user_id: int, reason: str) -> None:
+    """End every session of the user now (access and refresh tokens, browser and API);
+    audited as user.logout with `via=reason`. Does not commit."""
+    from portal.core import audit as core_audit
+    from portal.core import auth_tokens
+
+    auth_tokens.sign_out_everywhere(user_id)
+    core_audit.record(None, "user.logout", "user", user_id, via=reason)
+
+
+def audit(action: str, target_type: str, target_id: Any, *, actor_id: int | None = None, **details: Any) -> None:
+    """Add an audit-log entry to the unit of work (committed with the change it describes)."""
+    from portal.core import audit as core_audit
+
+    core_audit.record(_user(actor_id) if actor_id is not None else None, action, target_type, target_id, **details)
+
+
+# Notifications -----------------------------------------------------------------------
+
+
+def record_provider_status(channel: str, provider_id: str, status: str, error: str | None = None) -> bool:
+    """A provider's delivery report (e.g. a Twilio status callback) for a message the
+    notifier sent: `status` is NotificationStatus.SENT or .FAILED. False when no
+    notification has that provider id. Does not commit."""
+    from portal.core import notifications
+
+    return notifications.record_provider_status(channel, provider_id, status, error) is not None
+
+
+# Settings and jobs -------------------------------------------------------------------
+
+
+def config(name: str, default: Any = None) -> Any:
+    """An app setting (PORTAL_<NAME> environment variable or config file key)."""
+    from flask import current_app
+
+    return current_app.config.get(name, default)
+
+
+def enqueue_job(name: str) -> None:
+    """Run a registered periodic job (PeriodicJob.name) soon, outside this request: on a
+    Celery worker when Celery has a broker, else in a thread of this process. Queued after
+    the current unit of work commits, so the job sees its changes."""
+    from portal import tasks
+
+    after_commit(lambda: tasks.enqueue_job(name))
