@@ -588,7 +588,13 @@ def config(name: str, default: Any = None) -> Any:
 def enqueue_job(name: str) -> None:
     """Run a registered periodic job (PeriodicJob.name) soon, outside this request: on a
     Celery worker when Celery has a broker, else in a thread of this process. Queued after
-    the current unit of work commits, so the job sees its changes."""
-    from portal import tasks
+    the current unit of work commits, so the job sees its changes. Raises NotFound for a
+    name no plugin registered."""
+    from flask import current_app
 
+    from portal import tasks
+    from portal.core.errors import NotFound
+
+    if name not in tasks.all_jobs(current_app._get_current_object()):
+        raise NotFound(f"no periodic job is named {name!r}")
     after_commit(lambda: tasks.enqueue_job(name))

@@ -7,7 +7,7 @@ import pytest
 
 from portal.core.models import User
 from portal.extensions import db
-from portal.plugins import MeetingRecord, NotFound, UserInfo, services
+from portal.plugins import MeetingRecord, NotFound, PeriodicJob, UserInfo, hookimpl, services
 
 
 def _rename(user_id: int, name: str) -> None:
@@ -74,3 +74,42 @@ def test_sign_out_user_ends_every_session(school, login):
     with services.unit_of_work():
         services.sign_out_user(school.student.id, reason="test")
     assert student.get("/api/auth/me").status_code == 401
+
+
+class _JobPlugin:
+    """A plugin with one job; the job notes that it ran and what it saw committed."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.ran = threading.Event()
+        self.saw: list[str] = []
+
+    @hookimpl
+    def register_periodic_jobs(self, register):
+        register(PeriodicJob("facade-test-job", 3600, self.run))
+
+    def run(self) -> None:
+        self.saw.append(db.session.execute(db.text("select name from users order by id")).scalars().first())
+        self.ran.set()
+
+
+def test_enqueued_job_runs_after_the_commit_and_sees_it(database_url, tmp_path, make_user):
+    import fake_backend
+    from portal_testing import make_app, wipe_database
+
+    plugin = _JobPlugin()
+    app = make_app(database_url, tmp_path, EXTRA_PLUGINS=[fake_backend, plugin])
+    try:
+        with app.app_context():
+            user_id = make_user("student").id
+            with services.unit_of_work():
+                _rename(user_id, "Committed first")
+                services.enqueue_job("facade-test-job")
+                assert not plugin.ran.is_set()  # queued, not run, inside the unit of work
+            assert plugin.ran.wait(30), "the enqueued job never ran"
+            assert plugin.saw == ["Committed first"]
+            with pytest.raises(NotFound):
+                services.enqueue_job("no-such-job")
+    finally:
+        wipe_database(app)
