@@ -73,3 +73,27 @@ def test_the_join_token_carries_the_participants_portal_role_without_a_user_row(
                                                 data={"room": room, "schedule_id": sfu.schedule.id}), visitor)
         claims = decode_token(target.embed["token"])
     assert claims["role"] == "teacher" and claims["sfu_room"] == room
+
+
+def test_the_facade_block_rule_and_join_are_the_cores(sfu, login, app):
+    """services.require_not_blocked and services.join_class (what the SFU room page uses)
+    apply the core's block rule: a student blocked from the class gets 403 "blocked" with
+    the teacher's reason, and cannot join; a classmate joins the running class."""
+    import pytest
+
+    from portal.core import blocking
+    from portal.plugins import Forbidden
+
+    assert login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/start").status_code == 200
+    blocking.block_user(sfu.teacher, user_id=sfu.student.id, scope="class", reason="spamming",
+                        class_id=sfu.klass.id)
+    db.session.commit()
+    with app.test_request_context():
+        with pytest.raises(Forbidden) as refused:
+            services.require_not_blocked(sfu.student.id, sfu.klass.id)
+        assert refused.value.code == "blocked" and "spamming" in refused.value.message
+        with pytest.raises(Forbidden):
+            services.join_class(sfu.student.id, sfu.schedule.id)
+        services.require_not_blocked(sfu.classmate.id, sfu.klass.id)
+        target = services.join_class(sfu.classmate.id, sfu.schedule.id)
+    assert target.kind == "embed" and target.embed["user_id"] == sfu.classmate.id
