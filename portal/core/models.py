@@ -210,9 +210,6 @@ class MeetingState(enum.StrEnum):
     ENDED = "ended"
 
 
-# Old name, kept until plugins/native_sfu is ported onto portal.plugins.services.
-MeetingStatus = MeetingState
-
 
 class Meeting(db.Model):
     """A class occurrence started on a backend. Backend-specific state lives in `data`."""

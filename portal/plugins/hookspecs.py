@@ -95,9 +95,9 @@ def participant_joined(meeting: MeetingRecord, user: UserInfo, target: JoinTarge
 @hookspec
 def floor_changed(schedule: ScheduleInfo, meeting: MeetingRecord | None, user_id: int, floor: FloorGrant) -> None:
     """The teacher granted, withdrew or muted a student's microphone/camera/screen in a
-    class occurrence (committed). `meeting` is the occurrence's meeting (None before the
-    first start); `floor` is the student's FloorGrant now. A media backend stops what is no
-    longer granted: it closes the student's streams, stops forwarding a muted mic."""
+    class occurrence (committed). `meeting` is the occurrence's meeting (None before
+    the first start); `floor` is the student's FloorGrant now. A media backend stops what
+    is no longer granted: it closes the student's streams, stops forwarding a muted mic."""
 
 
 @hookspec

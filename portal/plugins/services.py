@@ -31,6 +31,7 @@ from portal.plugins.types import (
     AttendeeInfo,
     ExternalIdentity,
     HealthResult,
+    JoinTarget,
     MeetingHandle,
     MeetingRecord,
     RecordingInfo,
@@ -61,6 +62,7 @@ __all__ = [
     "is_blocked",
     "is_class_manager",
     "is_member",
+    "join_class",
     "mark_meeting_ended",
     "meeting_settings",
     "meetings_with_pending",
@@ -73,8 +75,10 @@ __all__ = [
     "record_attendance",
     "record_provider_status",
     "record_visits",
+    "refresh_reads",
     "register_recording",
     "release_delivery",
+    "require_not_blocked",
     "running_meetings",
     "session",
     "sign_out_user",
@@ -133,6 +137,15 @@ def after_commit(callback: Callable[[], object]) -> None:
         g.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
     else:
         callback()
+
+
+def refresh_reads() -> None:
+    """Forget what this request has read so far (ends its open, read-only transaction): the
+    next reads see what other requests committed since, e.g. to re-check a rule after a slow
+    call to an outside server. Never call it with unsaved changes: they are discarded."""
+    from portal.extensions import db
+
+    db.session.rollback()
 
 
 def now() -> datetime:
@@ -494,6 +507,24 @@ def is_blocked(user_id: int, class_id: int | None = None) -> bool:
     from portal.core import access
 
     return access.active_block(_user(user_id), class_id) is not None
+
+
+def require_not_blocked(user_id: int, class_id: int | None = None) -> None:
+    """Raise Forbidden (code "blocked", with the block's reason) when the user is blocked on
+    the portal or (with `class_id`) from that class; the core's one block rule."""
+    from portal.core import access
+
+    access.require_not_blocked(_user(user_id), class_id)
+
+
+def join_class(user_id: int, schedule_id: int) -> JoinTarget:
+    """The user joins a running class occurrence, with every rule the class page applies
+    (membership, blocks, join window); returns the backend's JoinTarget and fires
+    participant_joined. Raises NotFound / Forbidden / Conflict like the class page. Atomic:
+    commits (the attendance it records)."""
+    from portal.core import meetings
+
+    return meetings.join_class(_user(user_id), schedule_id)
 
 
 def normalise_phone(phone: str | None) -> str | None:

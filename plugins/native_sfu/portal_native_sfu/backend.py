@@ -91,12 +91,8 @@ class NativeSfuBackend:
 
     def join(self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant) -> JoinTarget:
         room = handle.meeting_id
-        from portal.core.models import User
-        from portal.extensions import db
-
-        user = db.session.get(User, participant.user_id)
         token = create_access_token(identity=str(participant.user_id),
-                                    additional_claims={"role": user.role if user else "student", "sfu_room": room})
+                                    additional_claims={"role": participant.portal_role, "sfu_room": room})
         manager = participant.role == "moderator"
         schedule_id = handle.data.get("schedule_id")
         if manager:

@@ -5,13 +5,22 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.plugins import BackendUnavailable, RecordingInfo, hookimpl
+from portal.plugins import (
+    BackendUnavailable,
+    ClassInfo,
+    FloorGrant,
+    MeetingRecord,
+    RecordingInfo,
+    RecordingRef,
+    ScheduleInfo,
+    hookimpl,
+    services,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +48,7 @@ def register_api_paths(register) -> None:
 
 
 @hookimpl
-def class_ended(meeting: Any, klass: Any, schedule: Any) -> None:
+def class_ended(meeting: MeetingRecord, klass: ClassInfo, schedule: ScheduleInfo) -> None:
     """Close the room (idempotent) and turn its recordings into portal recordings."""
     from portal_native_sfu.backend import NAME
 
@@ -53,7 +62,7 @@ def class_ended(meeting: Any, klass: Any, schedule: Any) -> None:
 
 
 @hookimpl
-def floor_changed(schedule: Any, meeting: Any, user_id: int, floor: Any) -> None:
+def floor_changed(schedule: ScheduleInfo, meeting: MeetingRecord | None, user_id: int, floor: FloorGrant) -> None:
     """Enforce the floor at the SFU at once: close the student's streams that carry what was
     withdrawn and stop forwarding a muted microphone (the page alone is not trusted)."""
     from portal_native_sfu.backend import NAME, pool
@@ -71,8 +80,9 @@ def floor_changed(schedule: Any, meeting: Any, user_id: int, floor: Any) -> None
         log.warning("SFU worker unreachable: the floor of user %s is enforced at the next publish", user_id)
 
 
-def store_room_recordings(meeting: Any, klass: Any) -> list[Any]:
-    from portal.core import meetings, storage
+def store_room_recordings(meeting: MeetingRecord, klass: ClassInfo) -> list[RecordingRef]:
+    """Close the room, then store each stream's recording file in the portal's storage and
+    register it as a recording of the meeting (one per published stream)."""
     from portal_native_sfu.backend import pool
 
     room = meeting.backend_meeting_id
@@ -85,14 +95,14 @@ def store_room_recordings(meeting: Any, klass: Any) -> list[Any]:
             log.warning("SFU recording %s vanished before it could be stored", path)
             continue
         fmt = info.get("format") or path.suffix.lstrip(".")
-        key = storage.new_key(f"recordings/{klass.id}", fmt)
-        storage.get_storage().save(key, path.read_bytes(), f"video/{fmt}")
+        key = services.new_file_key(f"recordings/{klass.id}", fmt)
+        services.store_file(key, path.read_bytes(), f"video/{fmt}")
         # One recording per published stream: name them when there are several.
         title = klass.title
         if len(taken) > 1:
             title = f"{klass.title}: {info.get('name') or 'stream'} ({info.get('label') or 'camera'}) #{number}"
-        row, _created = meetings.store_recording(
-            meeting,
+        row, _created = services.register_recording(
+            meeting.id,
             RecordingInfo(
                 record_id=path.stem,
                 title=title,

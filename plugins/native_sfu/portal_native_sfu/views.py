@@ -35,18 +35,18 @@ from flask_jwt_extended.exceptions import (
 )
 from jwt import ExpiredSignatureError, PyJWTError
 
-from portal.core import access, meetings
-from portal.core.errors import (
+from portal.plugins import (
+    BackendUnavailable,
     Conflict,
+    FloorGrant,
     Forbidden,
+    MeetingRecord,
     NotAuthenticated,
     NotFound,
     PortalError,
     ValidationFailed,
+    services,
 )
-from portal.core.models import Meeting, MeetingStatus, User
-from portal.extensions import db
-from portal.plugins import BackendUnavailable, FloorGrant
 from portal.plugins.floor import grant, grant_of, withdraw
 from portal_native_sfu.backend import NAME, ice_servers, pool, server_ice_servers
 from portal_native_sfu.channel import WorkerError
@@ -128,10 +128,10 @@ CORS_EXPOSED = "Location, ETag, Link, Accept-Post, Allow, Retry-After, WWW-Authe
 
 
 def _cors_origins(room: str | None) -> list[str]:
-    meeting = meetings.find_meeting(NAME, room) if room else None
+    meeting = services.find_meeting(NAME, room) if room else None
     if meeting is None:
         return []
-    return list(meetings.settings_for_meeting(meeting).get("cors_origins") or [])
+    return list(services.meeting_settings(meeting.id).get("cors_origins") or [])
 
 
 @bp.after_request
@@ -152,7 +152,8 @@ def cors(response: Response) -> Response:
     return response
 
 
-def _bearer_user() -> User:
+def _bearer_user() -> Any:
+    """The signed-in account (the JWT's user); only its id and name are read here."""
     try:
         if request.method == "OPTIONS":
             # flask-jwt-extended skips every check on OPTIONS; run the same checks as for
@@ -171,21 +172,20 @@ def _bearer_user() -> User:
     return user
 
 
-def _meeting(user: User, room: str) -> Meeting:
-    meeting = meetings.find_meeting(NAME, room)
-    if meeting is None or not access.is_member(user, meeting.schedule.klass):
+def _meeting(user: Any, room: str) -> MeetingRecord:
+    meeting = services.find_meeting(NAME, room)
+    if meeting is None or not services.is_member(user.id, meeting.class_id):
         raise NotFound("no such class room")
-    if meeting.status != MeetingStatus.RUNNING.value:
+    if meeting.status != "running":
         raise Conflict("this class is not running", code="not_running")
     return meeting
 
 
-def _floor(user: User, meeting: Meeting) -> FloorGrant:
+def _floor(user: Any, meeting: MeetingRecord) -> FloorGrant:
     """What the user may send: the teacher everything; a student what the core's floor grants."""
-    klass = meeting.schedule.klass
-    if access.can_manage_class(user, klass):
+    if services.is_class_manager(user.id, meeting.class_id):
         return FloorGrant(mic=True, camera=True, screen=True)
-    if access.active_block(user, klass.id) is not None:
+    if services.is_blocked(user.id, meeting.class_id):
         return FloorGrant()
     return grant_of(meeting.schedule_id, user.id)
 
@@ -200,7 +200,7 @@ def _offered_kinds(sdp: str) -> set[str]:
     return kinds
 
 
-def _require_floor(user: User, meeting: Meeting, label: str, sdp: str) -> FloorGrant:
+def _require_floor(user: Any, meeting: MeetingRecord, label: str, sdp: str) -> FloorGrant:
     """Refuse (403) a publish the floor does not allow: a camera stream's audio needs the
     microphone and its video the camera; a shared screen (video and its sound) the screen."""
     floor = _floor(user, meeting)
@@ -246,7 +246,7 @@ def unsupported(_exc: _Unsupported) -> Response:
                         {"Accept-Post": SDP})
 
 
-def _call_room(meeting: Meeting, method: str, params: dict[str, Any]) -> Any:
+def _call_room(meeting: MeetingRecord, method: str, params: dict[str, Any]) -> Any:
     """Call the room's worker; recreate the room once if the worker restarted and lost it."""
     room = meeting.backend_meeting_id
     try:
@@ -254,8 +254,8 @@ def _call_room(meeting: Meeting, method: str, params: dict[str, Any]) -> Any:
     except WorkerError as exc:
         if exc.code != "no_room":
             raise
-    settings = meetings.settings_for_meeting(meeting)
-    pool().call(room, "ensure_room", {"record": bool((meeting.data or {}).get("record")),
+    settings = services.meeting_settings(meeting.id)
+    pool().call(room, "ensure_room", {"record": bool(meeting.data.get("record")),
                                       "max_publishers": settings.get("max_publishers")})
     return pool().call(room, method, params)
 
@@ -263,23 +263,22 @@ def _call_room(meeting: Meeting, method: str, params: dict[str, Any]) -> Any:
 def _negotiate(room: str, method: str, extra: dict[str, Any]) -> Response:
     user = _bearer_user()
     meeting = _meeting(user, room)
-    klass = meeting.schedule.klass
     if method != "publish":
-        access.require_not_blocked(user, klass.id)
+        services.require_not_blocked(user.id, meeting.class_id)
     sdp = _offer()
     if method == "publish":
         extra = {**extra, "mic_muted": _require_floor(user, meeting, extra.get("label", ""), sdp).mic_muted}
-    settings = meetings.settings_for_meeting(meeting)
+    settings = services.meeting_settings(meeting.id)
     # The server gathers with its own ICE servers (none by default), never the clients'.
     params = {"sdp": sdp, "user_id": user.id, "name": user.name, "ice_servers": server_ice_servers(settings), **extra}
     try:
         result = _call_room(meeting, method, params)
     except WorkerError as exc:
         return _plain_error(STATUS_FOR.get(exc.code, 400), exc.code, exc.message)
-    if method == "publish" and not access.can_manage_class(user, klass):
+    if method == "publish" and not services.is_class_manager(user.id, meeting.class_id):
         # The floor may have been withdrawn while the offer was negotiated: look again
         # (a fresh read) and close what was just opened rather than let it through.
-        db.session.rollback()
+        services.refresh_reads()
         try:
             _require_floor(user, meeting, extra.get("label", ""), sdp)
         except Forbidden:
@@ -303,7 +302,7 @@ def _options(room: str) -> Response:
     if request.headers.get("Authorization"):
         with contextlib.suppress(PortalError):
             meeting = _meeting(_bearer_user(), room)
-            for link in _link_headers(meetings.settings_for_meeting(meeting)):
+            for link in _link_headers(services.meeting_settings(meeting.id)):
                 response.headers.add("Link", link)
     return response
 
@@ -332,8 +331,8 @@ def session(room: str, session_id: str) -> Response:
     if request.method == "OPTIONS":
         return Response(status=204, headers={"Allow": SESSION_METHODS})
     user = _bearer_user()
-    meeting = meetings.find_meeting(NAME, room)
-    if meeting is None or not access.is_member(user, meeting.schedule.klass):
+    meeting = services.find_meeting(NAME, room)
+    if meeting is None or not services.is_member(user.id, meeting.class_id):
         raise NotFound("no such session")
     try:
         info = pool().call(room, "session", {"session": session_id})
@@ -343,7 +342,7 @@ def session(room: str, session_id: str) -> Response:
         # No trickle ICE and no ICE restart: clients send a complete offer (RFC 9725 4.3.1).
         return _plain_error(501, "trickle_not_supported",
                             "this server supports neither trickle ICE nor ICE restarts; send a complete offer")
-    if info["user_id"] != user.id and not access.can_manage_class(user, meeting.schedule.klass):
+    if info["user_id"] != user.id and not services.is_class_manager(user.id, meeting.class_id):
         raise Forbidden("this is someone else's session")
     pool().call(room, "end_session", {"session": session_id})
     return Response(status=200)
@@ -353,7 +352,7 @@ def session(room: str, session_id: str) -> Response:
 def publishers(room: str) -> Response:
     user = _bearer_user()
     meeting = _meeting(user, room)
-    access.require_not_blocked(user, meeting.schedule.klass.id)
+    services.require_not_blocked(user.id, meeting.class_id)
     try:
         info = _call_room(meeting, "room", {})
     except WorkerError:
@@ -394,8 +393,6 @@ def room_page(room: str) -> Any:
     if user is None:
         return redirect(url_for("web.login_page", next=request.path))
     meeting = _meeting(user, room)
-    from portal.core.meetings import join_class
-
-    target = join_class(user, meeting.schedule_id)
-    return render_template("native_sfu/room.html", embed=target.embed, title=meeting.schedule.klass.title,
-                           school_name=current_app.config.get("SCHOOL_NAME", ""))
+    target = services.join_class(user.id, meeting.schedule_id)
+    return render_template("native_sfu/room.html", embed=target.embed, title=meeting.class_title,
+                           school_name=services.config("SCHOOL_NAME", ""))
