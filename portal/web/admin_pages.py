@@ -6,10 +6,8 @@ from __future__ import annotations
 from flask import render_template, request
 
 from portal.core import access, backends, notification_review, site_settings, users
-from portal.core.models import BlockedUser, User
+from portal.core.models import User
 from portal.core.registry import plugin_manager, plugins
-from portal.core.types import utcnow
-from portal.extensions import db
 from portal.plugins.manager import describe_plugins
 from portal.web.pages import web
 from portal.web.support import page, zone_names
@@ -47,19 +45,6 @@ def _page_number() -> int:
         return 1
 
 
-def _active_site_blocks(user_ids: list[int]) -> dict[int, BlockedUser]:
-    if not user_ids:
-        return {}
-    now = utcnow()
-    rows = db.session.execute(
-        db.select(BlockedUser).where(
-            BlockedUser.user_id.in_(user_ids), BlockedUser.scope == "site", BlockedUser.lifted_at.is_(None),
-            db.or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > now),
-        )
-    ).scalars()
-    return {b.user_id: b for b in rows}
-
-
 @web.get("/admin/users")
 @page("admin")
 def admin_users(user: User):
@@ -72,7 +57,7 @@ def admin_users(user: User):
                                    offset=(page_no - 1) * USERS_PER_PAGE)
     return render_template("admin/users.html", user=user, rows=rows, total=total, q=q, role=role,
                            page_no=page_no, pages=max(1, -(-total // USERS_PER_PAGE)),
-                           blocks=_active_site_blocks([u.id for u in rows]))
+                           blocks=access.active_site_blocks([u.id for u in rows]))
 
 
 DELIVERIES_PER_PAGE = 50

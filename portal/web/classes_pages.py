@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import render_template
 
 from portal.core import access, backends, blocking, classes, meetings, site_settings
@@ -71,5 +69,5 @@ def class_page(user: User, class_id: int):
         "classes/detail.html", user=user, klass=klass, manager=manager, upcoming=upcoming,
         ended=meetings.ended_schedule_ids([s.id for s in upcoming]),
         past=list(reversed(past))[:20], enrolments=enrolments, blocks=blocks, backend=backend, features=features(),
-        join_opens_before=timedelta(minutes=10), now=now,
+        join_opens_before=meetings.join_opens_before(manager), now=now,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from portal.core import notifications
+from portal.core import notifications, unit_of_work
 from portal.core.errors import PortalError
 from portal.extensions import db
 
@@ -31,7 +31,7 @@ def confirm(token: str):
 def submit(token: str):
     try:
         user, channel = notifications.unsubscribe(token)
-        db.session.commit()
+        unit_of_work.commit()
     except PortalError as exc:
         db.session.rollback()
         return render_template("notifications/unsubscribe.html", error=exc.message), 404

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from portal.core import access
 from portal.core.models import (
-    BlockedUser,
     Class,
     ClassStatus,
     Enrolment,
@@ -30,15 +30,7 @@ from portal.extensions import db
 
 def recipients(klass: Class, user_ids: Iterable[int] | None = None) -> list[User]:
     """Enrolled, active students of the class who are not blocked site-wide or here."""
-    now = utcnow()
-    blocked = (
-        sa.select(BlockedUser.user_id)
-        .where(
-            BlockedUser.lifted_at.is_(None),
-            sa.or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > now),
-            sa.or_(BlockedUser.scope == "site", BlockedUser.class_id == klass.id),
-        )
-    )
+    blocked = access.blocked_user_ids(klass.id)
     stmt = (
         sa.select(User)
         .join(Enrolment, Enrolment.user_id == User.id)

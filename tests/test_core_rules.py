@@ -1,0 +1,138 @@
+"""Rules that live once in the core: the join window join_class enforces (and the pages show),
+and events that leave the process only after the change is committed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from portal.core import live_state, meetings
+from portal.core.models import Meeting, MeetingStatus, Schedule
+from portal.core.registry import plugin_manager
+from portal.core.types import utcnow
+from portal.extensions import db
+from portal.plugins import hookimpl
+
+
+def _move_start(schedule_id: int, minutes_from_now: int) -> Schedule:
+    schedule = db.session.get(Schedule, schedule_id)
+    starts_at = (utcnow() + timedelta(minutes=minutes_from_now)).replace(second=0, microsecond=0)
+    schedule.starts_at, schedule.ends_at = starts_at, starts_at + timedelta(hours=1)
+    db.session.commit()
+    return schedule
+
+
+def test_a_student_cannot_join_before_the_room_opens_even_through_the_api(school, login):
+    schedule = _move_start(school.schedule.id, 11)
+    teacher, student = login(school.teacher), login(school.student)
+    assert teacher.post(f"/api/schedules/{schedule.id}/start").status_code == 200  # teachers may start early
+
+    early = student.post(f"/api/schedules/{schedule.id}/join")
+    assert early.status_code == 409
+    error = early.get_json()["error"]
+    assert error["code"] == "not_open_yet"
+    opens_at = schedule.starts_at - timedelta(minutes=10)
+    assert opens_at.isoformat(timespec="minutes") in error["message"]
+
+    _move_start(schedule.id, 9)
+    joined = student.post(f"/api/schedules/{schedule.id}/join")
+    assert joined.status_code == 200, joined.get_json()
+
+
+def test_the_join_window_is_a_setting_the_pages_and_join_share(app, school, login, client):
+    app.config["JOIN_OPENS_MINUTES"] = 20
+    schedule = _move_start(school.schedule.id, 15)
+    assert login(school.teacher).post(f"/api/schedules/{schedule.id}/start").status_code == 200
+    assert login(school.student).post(f"/api/schedules/{schedule.id}/join").status_code == 200
+
+    opens_at = (schedule.starts_at - timedelta(minutes=20)).isoformat()
+    client.post("/login", data={"email": school.student.email, "password": "correct-horse-battery"})
+    room = client.get(f"/schedules/{schedule.id}").get_data(as_text=True)
+    dashboard = client.get("/").get_data(as_text=True)
+    detail = client.get(f"/classes/{school.klass.id}").get_data(as_text=True)
+    for page in (room, dashboard, detail):
+        assert f'data-opens-at="{opens_at}"' in page
+
+
+@pytest.fixture
+def pushed():
+    seen: list[str] = []
+
+    def record(_sender, *, event, **_):
+        seen.append(event)
+
+    live_state.live_event.connect(record)
+    yield seen
+    live_state.live_event.disconnect(record)
+
+
+class HookRecorder:
+    def __init__(self, fail: bool = False):
+        self.calls: list[str] = []
+        self.fail = fail
+
+    @hookimpl
+    def class_ended(self, meeting, klass, schedule):
+        self.calls.append(f"ended:{schedule.id}")
+        if self.fail:
+            raise RuntimeError("a plugin bug")
+
+
+@pytest.fixture
+def hooks():
+    recorder = HookRecorder()
+    plugin_manager().register(recorder)
+    yield recorder
+    plugin_manager().unregister(recorder)
+
+
+def _running(school, login) -> Meeting:
+    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    return db.session.execute(db.select(Meeting).filter_by(schedule_id=school.schedule.id)).scalar_one()
+
+
+def test_a_rolled_back_end_sends_no_event_and_a_committed_one_does(school, login, pushed, hooks):
+    meeting = _running(school, login)
+    pushed.clear()
+
+    meetings.end_class(school.teacher, school.schedule.id)
+    assert pushed == [] and hooks.calls == []  # nothing leaves before the commit
+    db.session.rollback()
+    assert pushed == [] and hooks.calls == []
+    db.session.expire_all()
+    assert db.session.get(Meeting, meeting.id).status == MeetingStatus.RUNNING.value
+
+    meetings.end_class(school.teacher, school.schedule.id)
+    db.session.commit()
+    assert pushed == ["class:ended"] and hooks.calls == [f"ended:{school.schedule.id}"]
+
+
+def test_a_failing_event_hook_does_not_undo_the_committed_change(school, login, pushed, hooks):
+    _running(school, login)
+    hooks.fail = True
+    ended = login(school.teacher).post(f"/api/schedules/{school.schedule.id}/end")
+    assert ended.status_code == 200 and ended.get_json()["state"] == "ended"
+    assert hooks.calls == [f"ended:{school.schedule.id}"]
+    db.session.expire_all()
+    meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=school.schedule.id)).scalar_one()
+    assert meeting.status == MeetingStatus.ENDED.value
+    assert "class:ended" in pushed
+
+
+def test_a_failed_request_sends_none_of_its_events(school, login, pushed, hooks, monkeypatch):
+    _running(school, login)
+    pushed.clear()
+    original = meetings.mark_meeting_ended
+
+    def end_then_fail(meeting):
+        original(meeting)
+        raise RuntimeError("something after the end failed")
+
+    monkeypatch.setattr(meetings, "mark_meeting_ended", end_then_fail)
+    failed = login(school.teacher).post(f"/api/schedules/{school.schedule.id}/end")
+    assert failed.status_code == 500
+    assert pushed == [] and hooks.calls == []
+    db.session.expire_all()
+    meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=school.schedule.id)).scalar_one()
+    assert meeting.status == MeetingStatus.RUNNING.value
