@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import fake_backend
 import pytest
 
 from portal.core import live_state, meetings
@@ -12,7 +13,7 @@ from portal.core.models import Meeting, MeetingStatus, Schedule
 from portal.core.registry import plugin_manager
 from portal.core.types import utcnow
 from portal.extensions import db
-from portal.plugins import hookimpl
+from portal.plugins import DeliveryResult, hookimpl
 
 
 def _move_start(schedule_id: int, minutes_from_now: int) -> Schedule:
@@ -136,3 +137,59 @@ def test_a_failed_request_sends_none_of_its_events(school, login, pushed, hooks,
     db.session.expire_all()
     meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=school.schedule.id)).scalar_one()
     assert meeting.status == MeetingStatus.RUNNING.value
+
+
+class PigeonPost:
+    """A third-party notifier with its own channel, registered the way a plugin would."""
+
+    __name__ = "pigeon_notifier"
+    channel = "pigeon"
+    name = "pigeon"
+    label = "Carrier pigeon"
+
+    def __init__(self):
+        self.messages: list = []
+
+    def send(self, message):
+        self.messages.append(message)
+        return DeliveryResult("sent", provider_id=f"coo-{len(self.messages)}")
+
+    @hookimpl
+    def register_notifiers(self, register):
+        register(self)
+
+
+def test_a_third_party_channel_can_be_chosen_and_receives_the_reminder(database_url, tmp_path):
+    from portal_testing import PASSWORD, make_app
+
+    from portal.core import classes, notifications, users
+
+    pigeon = PigeonPost()
+    app = make_app(database_url, tmp_path, EXTRA_PLUGINS=[fake_backend, pigeon])
+    with app.app_context():
+        teacher = users.create_user(None, email="t@tests.school", name="T", role="teacher", password=PASSWORD)
+        student = users.create_user(None, email="s@tests.school", name="S", role="student", password=PASSWORD)
+        db.session.commit()
+        client = app.test_client()
+        client.post("/login", data={"email": teacher.email, "password": PASSWORD})
+        form = client.get("/classes/new").get_data(as_text=True)
+        assert 'value="pigeon"' in form and "Carrier pigeon" in form
+
+        token = client.post("/api/auth/login", json={"email": teacher.email, "password": PASSWORD}).get_json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        refused = client.post("/api/classes", headers=headers, json={
+            "title": "Owls", "starts_at": (utcnow() + timedelta(minutes=20)).isoformat(), "duration_minutes": 30,
+            "reminder_offsets": [15], "reminder_channels": ["owl"]})
+        assert refused.status_code == 400
+        assert "unknown reminder channel(s): owl" in refused.get_json()["error"]["message"]
+
+        created = client.post("/api/classes", headers=headers, json={
+            "title": "Pigeons", "starts_at": (utcnow() + timedelta(minutes=14)).isoformat(), "duration_minutes": 30,
+            "reminder_offsets": [15], "reminder_channels": ["pigeon"]})
+        assert created.status_code == 201, created.get_json()
+        classes.enrol(teacher, created.get_json()["id"], [student.id])
+        db.session.commit()
+        notifications.dispatch_due()  # the 15-minute reminder is due a minute ago
+        assert [m.recipient for m in pigeon.messages if m.channel == "pigeon"] == [student.email]
+        assert "Pigeons" in pigeon.messages[-1].subject
+        db.session.remove()

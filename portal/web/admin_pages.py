@@ -7,6 +7,7 @@ from flask import render_template, request
 
 from portal.core import access, backends, notification_review, site_settings, users
 from portal.core.models import User
+from portal.core.notifications.channels import channel_choices, registered_channels
 from portal.core.registry import plugin_manager, plugins
 from portal.plugins.manager import describe_plugins
 from portal.web.pages import web
@@ -70,14 +71,14 @@ def admin_notifications(user: User):
     if status not in (*notification_review.STATUSES, "any"):
         status = "failed"
     channel = request.args.get("channel") or None
-    if channel not in (None, "email", "sms"):
+    if channel not in (None, *registered_channels()):
         channel = None
     page_no = _page_number()
     rows, total = notification_review.list_deliveries(
         user, status=None if status == "any" else status, channel=channel, limit=DELIVERIES_PER_PAGE,
         offset=(page_no - 1) * DELIVERIES_PER_PAGE)
     return render_template("admin/notifications.html", user=user, rows=rows, total=total, status=status,
-                           channel=channel, statuses=notification_review.STATUSES,
+                           channel=channel, channels=registered_channels(), statuses=notification_review.STATUSES,
                            counts=notification_review.status_counts(user), page_no=page_no,
                            pages=max(1, -(-total // DELIVERIES_PER_PAGE)))
 
@@ -87,7 +88,7 @@ def admin_notifications(user: User):
 def admin_settings(user: User):
     access.require_admin(user)
     return render_template("admin/settings.html", user=user, settings=site_settings.read_site_settings(),
-                           zones=zone_names())
+                           zones=zone_names(), channels=channel_choices())
 
 
 @web.get("/admin/plugins")

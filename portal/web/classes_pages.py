@@ -7,6 +7,7 @@ from flask import render_template
 from portal.core import access, backends, blocking, classes, meetings, site_settings
 from portal.core.errors import NotFound
 from portal.core.models import User
+from portal.core.notifications.channels import channel_choices
 from portal.core.registry import plugins
 from portal.core.types import utcnow
 from portal.web.pages import web
@@ -30,6 +31,7 @@ def _form_context(user: User) -> dict:
         "default_zone": str(user_zone(user)),
         "reminder_offsets": settings["reminder_offsets"],
         "reminder_channels": settings["reminder_channels"],
+        "channels": channel_choices(),
     }
 
 

@@ -20,7 +20,8 @@ from portal.core.models import (
     ScheduleStatus,
     User,
 )
-from portal.core.notifications.states import CHANNELS, REMINDER_GRACE
+from portal.core.notifications.channels import registered_channels, wants
+from portal.core.notifications.states import REMINDER_GRACE
 from portal.core.notifications.states import NotificationKind as Kind
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
@@ -42,17 +43,8 @@ def recipients(klass: Class, user_ids: Iterable[int] | None = None) -> list[User
     return list(db.session.execute(stmt).scalars())
 
 
-def wants(user: User, channel: str) -> bool:
-    """The user's own preference and an address to send to."""
-    if channel == "email":
-        return bool(user.notify_email and user.email)
-    if channel == "sms":
-        return bool(user.notify_sms and user.phone)
-    return False
-
-
 def channels_for(klass: Class, user: User) -> list[str]:
-    return [c for c in (klass.reminder_channels or []) if c in CHANNELS and wants(user, c)]
+    return [c for c in (klass.reminder_channels or []) if c in registered_channels() and wants(user, c)]
 
 
 def insert_ignoring_duplicates(rows: list[dict[str, Any]]) -> None:
