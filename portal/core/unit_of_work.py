@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PENDING = "portal.after_commit"  # queued in the open transaction
 COMMITTED = "portal.committed"  # its transaction committed: send once the session is free
+WROTE = "portal.wrote"  # something was flushed in the open transaction
 
 
 def after_commit(callback: Callable[[], Any]) -> None:
@@ -54,8 +55,10 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _finish_request(response: Response) -> Response:
-        if not db.session().in_transaction():
-            return response
+        session = db.session()
+        wrote = session.info.pop(WROTE, False) or session.new or session.dirty or session.deleted
+        if not session.in_transaction() or not (wrote or session.info.get(PENDING)):
+            return response  # a read-only request: nothing to commit (and nothing expired)
         if response.status_code < 400:
             commit()
         else:
@@ -63,9 +66,15 @@ def init_app(app: Flask) -> None:
         return response
 
 
+@event.listens_for(Session, "after_flush")
+def _note_write(session: Session, _flush_context: Any) -> None:
+    session.info[WROTE] = True
+
+
 @event.listens_for(Session, "after_commit")
 def _mark_committed(session: Session) -> None:
     # No SQL may run inside after_commit; the events go out when the transaction has ended.
+    session.info.pop(WROTE, None)
     queued = session.info.pop(PENDING, None)
     if queued:
         session.info.setdefault(COMMITTED, []).extend(queued)
@@ -90,3 +99,4 @@ def _send_committed(session: Session, transaction: SessionTransaction) -> None:
 def _drop_queued_events(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:  # a savepoint's rollback keeps the outer queue
         session.info.pop(PENDING, None)
+        session.info.pop(WROTE, None)

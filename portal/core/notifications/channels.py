@@ -21,9 +21,8 @@ FORM_LABELS = {"email": "Email", "sms": "SMS"}
 
 def registered_channels() -> tuple[str, ...]:
     """Channels some registered notifier serves, built-in ones first."""
-    served = list(plugins().notifiers)
-    return tuple(sorted(served, key=lambda c: (c not in BUILT_IN_LABELS, list(BUILT_IN_LABELS).index(c)
-                                               if c in BUILT_IN_LABELS else 0, c)))
+    served = set(plugins().notifiers)
+    return tuple([c for c in BUILT_IN_LABELS if c in served] + sorted(served - set(BUILT_IN_LABELS)))
 
 
 def channel_label(channel: str) -> str:
