@@ -193,3 +193,31 @@ def test_a_third_party_channel_can_be_chosen_and_receives_the_reminder(database_
         assert [m.recipient for m in pigeon.messages if m.channel == "pigeon"] == [student.email]
         assert "Pigeons" in pigeon.messages[-1].subject
         db.session.remove()
+
+
+def test_every_backend_call_maps_its_failures_the_same_way(school, login):
+    """start and end go through one wrapper: unreachable and garbled answers are 503s naming the
+    server; a server that refuses to end a meeting it no longer knows still ends the class here."""
+    from fake_backend import FAKE
+
+    from portal.plugins import BackendError, BackendUnavailable
+
+    teacher = login(school.teacher)
+    sid = school.schedule.id
+    FAKE.fail_with = ValueError("<html>not xml</html>")
+    garbled = teacher.post(f"/api/schedules/{sid}/start")
+    assert garbled.status_code == 503
+    assert garbled.get_json()["error"]["code"] == "backend_error"
+    assert "could not understand when asked to start the class" in garbled.get_json()["error"]["message"]
+
+    FAKE.fail_with = None
+    assert teacher.post(f"/api/schedules/{sid}/start").status_code == 200
+    FAKE.fail_with = BackendUnavailable("connection refused")
+    unreachable = teacher.post(f"/api/schedules/{sid}/end")
+    assert unreachable.status_code == 503
+    assert "not reachable right now: connection refused; the class is still running" in \
+        unreachable.get_json()["error"]["message"]
+    FAKE.fail_with = BackendError("no such meeting")
+    ended = teacher.post(f"/api/schedules/{sid}/end")
+    FAKE.fail_with = None
+    assert ended.status_code == 200 and ended.get_json()["state"] == "ended"
