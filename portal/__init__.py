@@ -39,6 +39,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logs.init_logging(app)
 
     db.init_app(app)
+    from portal.core import unit_of_work
+
+    unit_of_work.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     jwt.init_app(app)
     limiter.init_app(app)

@@ -68,7 +68,7 @@ def users_group() -> None:
 @with_appcontext
 def users_create(email: str, name: str, role: str, phone: str | None, password: str | None) -> None:
     """Create a user with a password."""
-    from portal.core import users
+    from portal.core import unit_of_work, users
     from portal.core.errors import PortalError
     from portal.extensions import db
 
@@ -76,7 +76,7 @@ def users_create(email: str, name: str, role: str, phone: str | None, password: 
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user = users.create_user(None, email=email, name=name, role=role, password=password, phone=phone)
-        db.session.commit()
+        unit_of_work.commit()
     except PortalError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc
@@ -104,7 +104,7 @@ def backends_list() -> None:
 @click.argument("config_id", type=int)
 @with_appcontext
 def backends_test(config_id: int) -> None:
-    from portal.core import backends
+    from portal.core import backends, unit_of_work
     from portal.core.models import BackendConfig
     from portal.extensions import db
 
@@ -112,7 +112,7 @@ def backends_test(config_id: int) -> None:
     if config is None:
         raise click.ClickException("no such backend configuration")
     result = backends.check_health(config)
-    db.session.commit()
+    unit_of_work.commit()
     click.echo(f"{'OK' if result.ok else 'FAILED'}: {result.message} (version {result.version or '?'})")
     if not result.ok:
         sys.exit(1)
@@ -209,13 +209,13 @@ def export_command(path: str) -> None:
 @with_appcontext
 def import_command(path: str) -> None:
     """Load a `portal export` file into this EMPTY, migrated database (all or nothing)."""
-    from portal.core import backup
+    from portal.core import backup, unit_of_work
     from portal.core.errors import PortalError
     from portal.extensions import db
 
     try:
         rows = backup.import_from(path)
-        db.session.commit()
+        unit_of_work.commit()
     except PortalError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc

@@ -34,6 +34,8 @@ def default_config(instance_path: str) -> dict:
         "MEDIA_MAX_BYTES": 10 * 1024 * 1024,
         # Comma-separated MIME types accepted as class media, detected from the content.
         "MEDIA_ALLOWED_TYPES": "application/pdf,image/png,image/jpeg,image/gif,image/webp",
+        # Students may enter a class room this many minutes before its start (meetings.join_opens_at).
+        "JOIN_OPENS_MINUTES": 10,
         "SCHOOL_NAME": "Demo School",
         "SCHOOL_TIMEZONE": "Europe/Paris",
         "BASE_URL": "http://127.0.0.1:5000",

@@ -39,7 +39,16 @@ from flask import Flask, current_app
 from flask_jwt_extended import decode_token
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from portal.core import attendance, auth_tokens, chat, live_state, meetings, polls, signals
+from portal.core import (
+    attendance,
+    auth_tokens,
+    chat,
+    live_state,
+    meetings,
+    polls,
+    signals,
+    unit_of_work,
+)
 from portal.core.errors import NotAuthenticated, PortalError, ValidationFailed
 from portal.core.models import Schedule, User
 from portal.extensions import db
@@ -256,7 +265,7 @@ def leave_presence(schedule_id: int, sid: str) -> bool:
     users = live_state.presence_list(schedule_id)
     if entry is not None and entry["id"] not in {u["id"] for u in users}:
         attendance.room_closed(schedule_id, int(entry["id"]))
-        db.session.commit()
+        unit_of_work.commit()
     emitter().emit("presence", {"schedule_id": schedule_id, "users": users}, room(schedule_id))
     return True
 
@@ -439,7 +448,7 @@ class RealtimeServer:
                 raise NotAuthenticated("connect again")
             actor = _check_claims(state.claims)
             result = work(*extra, actor, _parse(model, data))
-            db.session.commit()
+            unit_of_work.commit()
             return {"ok": True, **(result or {})}
         except PortalError as exc:
             db.session.rollback()

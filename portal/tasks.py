@@ -38,12 +38,13 @@ def all_jobs(app: Flask) -> dict[str, PeriodicJob]:
 
 
 def run_job(name: str) -> None:
+    from portal.core import unit_of_work
     from portal.extensions import db
 
     job = all_jobs(current_app._get_current_object())[name]
     try:
         job.func()
-        db.session.commit()
+        unit_of_work.commit()
     except Exception:
         db.session.rollback()
         log.exception("periodic job %s failed", name)

@@ -14,6 +14,7 @@ from portal import create_app
 from portal.core import classes
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.features import serve_features
 from portal.plugins import hookimpl
 
 PASSWORD = "correct-horse-battery"
@@ -124,10 +125,10 @@ def test_new_class_form_uses_the_site_reminder_defaults(client, school, login):
 
 
 def test_optional_parts_are_hidden_when_their_api_is_absent(app, client, school):
-    from portal.web.support import FEATURE_ENDPOINTS
+    from portal.features import FEATURES
 
     # As on an app without the content/live APIs (whatever this checkout ships).
-    app.extensions["portal.web.features"] = {**dict.fromkeys(FEATURE_ENDPOINTS, False), "calendar_feed": None}
+    app.extensions["portal.web.features"] = {**dict.fromkeys(FEATURES, False), "calendar_feed": None}
     sign_in(client, school.teacher)
     room = client.get(f"/schedules/{school.schedule.id}").get_data(as_text=True)
     for marker in ("panel-chat", "panel-polls", "panel-presence", "panel-media", "panel-attendance"):
@@ -151,6 +152,8 @@ class ContentStub:
         bp.add_url_rule("/api/classes/<int:class_id>/slides", "slides", ok, methods=["GET", "POST"])
         bp.add_url_rule("/api/classes/<int:class_id>/recordings", "recordings", ok)
         bp.add_url_rule("/api/calendar/feed/<token>.ics", "calendar_feed", lambda token: "BEGIN:VCALENDAR")
+        serve_features(bp, "chat", "chat_send", "polls", "polls_create", "feedback", "slides", "slides_upload",
+                       "recordings", calendar_feed=("stub_content.calendar_feed", "token"))
         app.register_blueprint(bp)
 
 
@@ -169,20 +172,26 @@ def stub_app(database_url, tmp_path):
         db.engine.dispose()
 
 
-def test_feature_flags_follow_the_url_map():
+def test_feature_flags_follow_what_blueprints_declare():
+    """A page part is offered only when a blueprint declared that it serves the part's API."""
     from flask import Flask
 
-    from portal.web.support import compute_features
+    from portal.features import compute_features, serve_features
 
     bare = Flask("bare")
-    bare.add_url_rule("/api/schedules/<int:schedule_id>/chat", "chat", lambda **_: "", methods=["GET"])
-    bare.add_url_rule("/api/schedules/<sid>/polls", "polls", lambda **_: "", methods=["GET", "POST"])
-    bare.add_url_rule("/feeds/<path:token>.ics", "feed", lambda **_: "")
+    bp = Blueprint("bare_api", __name__)
+    bp.add_url_rule("/api/schedules/<int:schedule_id>/chat", "chat", lambda **_: "", methods=["GET"])
+    bp.add_url_rule("/api/schedules/<sid>/polls", "polls", lambda **_: "", methods=["GET", "POST"])
+    bp.add_url_rule("/feeds/<path:token>.ics", "feed", lambda **_: "")
+    serve_features(bp, "chat", "polls", "polls_create", calendar_feed=("feed", "token"))
+    bare.register_blueprint(bp)
     flags = compute_features(bare)
-    assert flags["chat"] and not flags["chat_send"]  # the method matters
-    assert flags["polls"] and flags["polls_create"]  # the converter does not
+    assert flags["chat"] and not flags["chat_send"]  # only what was declared
+    assert flags["polls"] and flags["polls_create"]
     assert not flags["slides"] and not flags["feedback"]
     assert flags["calendar_feed"] == ("feed", "token")
+    with pytest.raises(ValueError, match="unknown page features"):
+        serve_features(bp, "no_such_part")
 
 
 def test_optional_parts_appear_when_their_api_is_served(stub_app):

@@ -16,9 +16,9 @@ from flask_jwt_extended import (
 from portal.api import api
 from portal.api.framework import current_actor, endpoint
 from portal.api.schemas import AccessTokenOut, LoginIn, PasswordChangeIn, TokensOut, UserOut
-from portal.core import auth_tokens, users
+from portal.core import auth_tokens, unit_of_work, users
 from portal.core.models import User
-from portal.extensions import db, limiter
+from portal.extensions import limiter
 
 
 def _login_limit() -> str:
@@ -30,7 +30,7 @@ def _login_limit() -> str:
           decorators=[limiter.limit(_login_limit)])
 def login(body: LoginIn):
     user = users.authenticate(body.email, body.password)
-    db.session.commit()
+    unit_of_work.commit()
     return _session_response(user, *auth_tokens.issue_session(user), cookies=True)
 
 
@@ -81,7 +81,7 @@ def logout():
         # An already invalid refresh token needs no revocation.
         with contextlib.suppress(Exception):
             auth_tokens.revoke(decode_token(refresh_token))
-    db.session.commit()
+    unit_of_work.commit()
     response = jsonify({})
     unset_jwt_cookies(response)
     return response, 200

@@ -14,6 +14,7 @@ from portal.api.content_schemas import (
 from portal.api.framework import current_actor, endpoint
 from portal.api.schemas import ScheduleOut
 from portal.core import calendar
+from portal.features import serve_features
 
 
 @endpoint(api, "/calendar/events", summary="Your occurrences as FullCalendar events (use as its events URL)",
@@ -57,3 +58,6 @@ def feed(token: str):
         # The URL is secret: never let shared caches keep a copy.
         "Cache-Control": "private, max-age=300",
     }
+
+
+serve_features(api, "calendar_feed_reset", calendar_feed=("api.feed", "token"))

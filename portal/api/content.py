@@ -23,10 +23,12 @@ from portal.api.content_schemas import (
 )
 from portal.api.framework import current_actor, endpoint
 from portal.api.limits import upload_limit
+from portal.api.schemas import Out
 from portal.core import attendance, classes, feedback, media, recordings, slides
 from portal.core.errors import NotFound, ValidationFailed
 from portal.core.recordings import RecordingView
 from portal.core.slides import DownloadLink
+from portal.features import serve_features
 
 
 def _upload_form(**extra: dict) -> dict:
@@ -47,8 +49,8 @@ def _download(link: DownloadLink) -> DownloadOut:
     return DownloadOut(url=link.url, expires_at=link.expires_at, filename=link.filename)
 
 
-def _recording(view: RecordingView) -> RecordingOut:
-    return RecordingOut(**view.__dict__)
+def _recording(view: RecordingView) -> Out:
+    return RecordingOut.model_validate(view)
 
 
 # Slides
@@ -258,3 +260,7 @@ def attendance_csv(schedule_id: int, query: CsvQuery):
     filename = f"attendance-{result.class_id}-{result.schedule_id}-{result.starts_at:%Y%m%d}.csv"
     return body, 200, {"Content-Type": "text/csv; charset=utf-8",
                        "Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+serve_features(api, "media", "media_upload", "attendance", "feedback", "feedback_mine", "feedback_summary",
+               "slides", "slides_upload", "recordings", "recordings_publish")

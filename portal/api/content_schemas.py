@@ -4,11 +4,12 @@ attendance endpoints (kept apart from schemas.py to keep merges easy)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
-from pydantic import Field
+from pydantic import Field, create_model
 
 from portal.api.schemas import Model, Out, RowId, ScheduleOut, TimeIn
+from portal.core.recordings import RecordingView
 
 
 class DownloadOut(Out):
@@ -46,20 +47,11 @@ class MediaQuery(Model):
     schedule_id: RowId | None = None
 
 
-class RecordingOut(Out):
-    id: int
-    class_id: int
-    class_title: str
-    schedule_id: int | None
-    backend: str
-    title: str
-    recorded_at: datetime | None
-    duration_seconds: int | None
-    playback_url: str | None
-    has_file: bool
-    format: str | None
-    preview_images: list[str]
-    published: bool
+# The core's RecordingView is the one recording view model; the API serves exactly its fields.
+RecordingOut: type[Out] = create_model(
+    "RecordingOut", __base__=Out, __module__=__name__,
+    **{name: (hint, ...) for name, hint in get_type_hints(RecordingView).items()},  # type: ignore[call-overload]
+)
 
 
 class PublishIn(Model):

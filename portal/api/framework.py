@@ -13,6 +13,7 @@ from flask import Blueprint, jsonify, request
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
 from pydantic import BaseModel, ValidationError
 
+from portal.core import unit_of_work
 from portal.core.errors import NotAuthenticated, ValidationFailed
 from portal.core.models import User
 from portal.extensions import db
@@ -100,7 +101,7 @@ def endpoint(
                     raise ValidationFailed(message, details=problems) from exc
             try:
                 result = view(**kwargs)
-                db.session.commit()
+                unit_of_work.commit()
             except Exception:
                 db.session.rollback()
                 raise

@@ -15,6 +15,7 @@ from portal.api import api
 from portal.api.framework import current_actor, endpoint
 from portal.api.schemas import Model, Out
 from portal.core import chat, live_state, polls
+from portal.features import serve_features
 
 # --- schemas --------------------------------------------------------------------------
 
@@ -253,3 +254,6 @@ def live_poll_export(poll_id: int, query: ExportQuery):
     content, mimetype, filename = polls.export(actor, results["schedule_id"], query.format, poll_id=poll_id)
     return Response(content, mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'}), 200
+
+
+serve_features(api, "chat", "chat_send", "polls", "polls_create", "polls_publish", "presence")

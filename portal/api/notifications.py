@@ -14,7 +14,7 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal.api.framework import current_actor, endpoint
-from portal.api.schemas import PageQuery
+from portal.api.schemas import Channel, PageQuery
 from portal.core import notification_review, notifications
 
 api = Blueprint("notifications_api", __name__, url_prefix="/api")
@@ -66,7 +66,7 @@ def unsubscribe(body: UnsubscribeIn):
 
 class DeliveryQuery(PageQuery):
     status: Literal["pending", "claimed", "sending", "sent", "failed", "cancelled", "any"] = "failed"
-    channel: Literal["email", "sms"] | None = None
+    channel: Channel | None = None
 
 
 class DeliveryOut(NotificationOut):

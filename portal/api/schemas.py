@@ -12,6 +12,8 @@ from portal.api.converters import MAX_ID
 
 # Ids in bodies and queries fit the database's 32-bit integer columns (else a driver error).
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+# A notification channel name; which ones exist is the core's to say (registered notifiers).
+Channel = Annotated[str, Field(min_length=1, max_length=40)]
 
 _DATE_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 _TIME_TEXT = re.compile(r"\d{2}:\d{2}")
@@ -165,7 +167,7 @@ class ClassIn(Model):
     backend_config_id: RowId | None = None
     record: bool = False
     reminder_offsets: list[int] = Field(default_factory=lambda: [1440, 15], max_length=5)
-    reminder_channels: list[Literal["email", "sms"]] = Field(default_factory=lambda: ["email"], max_length=2)
+    reminder_channels: list[Channel] = Field(default_factory=lambda: ["email"], max_length=10)
 
 
 class ClassUpdateIn(Model):
@@ -175,7 +177,7 @@ class ClassUpdateIn(Model):
     clear_backend: bool = False
     record: bool | None = None
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
-    reminder_channels: list[Literal["email", "sms"]] | None = Field(default=None, max_length=2)
+    reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
 
 
 class ClassOut(Out):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from portal.api import api
 from portal.api.framework import current_actor, endpoint
-from portal.api.schemas import Model, Out
+from portal.api.schemas import Channel, Model, Out
 from portal.core import access, site_settings
 
 
@@ -23,7 +21,7 @@ class SiteSettingsIn(Model):
     school_name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
-    reminder_channels: list[Literal["email", "sms"]] | None = Field(default=None, max_length=2)
+    reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
 
 
 @endpoint(api, "/admin/settings", summary="Site settings (school name, time zone, reminder defaults)",

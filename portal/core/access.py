@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 
 from portal.core.errors import Forbidden, NotFound
 from portal.core.models import BlockedUser, Class, Enrolment, Role, User
@@ -52,20 +52,43 @@ def get_class_for(actor: User, class_id: int) -> Class:
     return klass
 
 
+def block_in_force(at: datetime | None = None) -> ColumnElement[bool]:
+    """The one definition of "this block applies now": not lifted and not expired.
+
+    Every query about blocks (the access check, reminder recipients, admin lists) uses it.
+    """
+    at = at or utcnow()
+    return and_(BlockedUser.lifted_at.is_(None),
+                or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > at))
+
+
+def blocked_user_ids(class_id: int | None = None, at: datetime | None = None) -> Select[tuple[int]]:
+    """Ids of users blocked site-wide (or in this class), as a subquery for `not_in`."""
+    scope_filter: ColumnElement[bool] = BlockedUser.scope == "site"
+    if class_id is not None:
+        scope_filter = or_(scope_filter, BlockedUser.class_id == class_id)
+    return select(BlockedUser.user_id).where(block_in_force(at), scope_filter)
+
+
+def active_site_blocks(user_ids: list[int], at: datetime | None = None) -> dict[int, BlockedUser]:
+    """The site-wide block in force for each of these users (users without one are absent)."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        select(BlockedUser).where(BlockedUser.user_id.in_(user_ids), BlockedUser.scope == "site",
+                                  block_in_force(at))
+    ).scalars()
+    return {b.user_id: b for b in rows}
+
+
 def active_block(user: User, class_id: int | None = None, at: datetime | None = None) -> BlockedUser | None:
     """The block that applies to the user site-wide or in this class, if any."""
-    at = at or utcnow()
-    scope_filter = BlockedUser.scope == "site"
+    scope_filter: ColumnElement[bool] = BlockedUser.scope == "site"
     if class_id is not None:
         scope_filter = or_(scope_filter, BlockedUser.class_id == class_id)
     return db.session.execute(
-        db.select(BlockedUser)
-        .where(
-            BlockedUser.user_id == user.id,
-            BlockedUser.lifted_at.is_(None),
-            or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > at),
-            scope_filter,
-        )
+        select(BlockedUser)
+        .where(BlockedUser.user_id == user.id, block_in_force(at), scope_filter)
         .order_by(BlockedUser.scope.desc())  # 'site' before 'class'
         .limit(1)
     ).scalar_one_or_none()

@@ -23,14 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from portal.core import access, classes, live_state
-from portal.core.backends import backend_plugin
-from portal.core.meetings import (
-    PORTAL_ATTENDANCE,
-    handle_of,
-    record_attendance,
-    settings_for_meeting,
-)
-from portal.core.models import Attendance, Enrolment, Meeting, MeetingState, User
+from portal.core.backends import backend_plugin, call_backend
+from portal.core.errors import PortalError
+from portal.core.meetings import PORTAL_ATTENDANCE, handle_of, record_attendance
+from portal.core.models import Attendance, BackendConfig, Enrolment, Meeting, MeetingState, User
 from portal.core.timezones import check_timezone
 from portal.extensions import db
 
@@ -111,12 +107,14 @@ def record_waiting(meeting: Meeting) -> None:
 
 def _sync_from_backend(meeting: Meeting) -> None:
     """Ask a running meeting's backend who is in it; failures fall back to stored rows."""
+    config = db.session.get(BackendConfig, meeting.backend_config_id) if meeting.backend_config_id else None
     try:
         plugin = backend_plugin(meeting.backend)
-        if not plugin.capabilities.attendance or meeting.status != MeetingState.RUNNING.value:
+        if config is None or not plugin.capabilities.attendance or meeting.status != MeetingState.RUNNING.value:
             return
-        status = plugin.status(settings_for_meeting(meeting), handle_of(meeting))
-    except Exception as exc:  # a report must render even if the backend is down
+        status = call_backend(config, "say who is in the meeting",
+                              lambda plugin, settings: plugin.status(settings, handle_of(meeting)), backend=meeting.backend)
+    except PortalError as exc:  # a report must render even if the backend is down
         log.info("attendance sync for meeting %s skipped: %s", meeting.id, exc)
         return
     for attendee in status.attendees:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
 
 import jsonschema
 
 from portal.core import access, audit
-from portal.core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from portal.core.errors import Conflict, NotFound, PortalError, ServiceUnavailable, ValidationFailed
 from portal.core.models import BackendConfig, Class, User
 from portal.core.registry import plugins
 from portal.core.security import decrypt_secret, encrypt_secret, mask_secret
 from portal.core.types import utcnow
 from portal.extensions import db
-from portal.plugins.types import BackendError, HealthResult, MeetingBackend
+from portal.plugins.types import BackendError, BackendUnavailable, HealthResult, MeetingBackend
 
 
 def backend_plugin(name: str) -> MeetingBackend:
@@ -184,18 +184,60 @@ def config_for_class(klass: Class) -> BackendConfig:
     raise Conflict("several meeting backends are enabled and none is the default; choose one for this class", code="backend_ambiguous")
 
 
+T = TypeVar("T")
+Failure = Literal["unreachable", "refused", "garbled"]
+
+
+class BackendCallFailed(ServiceUnavailable):
+    """A backend operation failed; a 503 whose message says which server and why.
+
+    `failure` tells callers that treat the kinds differently (ending a class goes on when the
+    server merely refuses) apart; `reason` is the backend's own words, without the portal's frame.
+    """
+
+    def __init__(self, message: str, *, code: str, failure: Failure, reason: str):
+        super().__init__(message, code=code)
+        self.failure = failure
+        self.reason = reason
+
+
+def call_backend(config: BackendConfig, operation: str,
+                 call: Callable[[MeetingBackend, dict[str, Any]], T], *, backend: str | None = None) -> T:
+    """Run one operation on a configured meeting backend: the one place its errors become 503s.
+
+    `call` gets the plugin and the configuration's effective settings. `operation` completes
+    "refused to ...", e.g. "start the class". A plugin's unexpected exception (a parse error on
+    garbage XML/JSON, a bug) is logged and answered as a clear 503, never a 500.
+    """
+    server = f"the meeting server ({config.name})"
+    plugin = backend_plugin(backend or config.backend)  # 503 when the plugin was uninstalled
+    try:
+        return call(plugin, effective_settings(config))
+    except BackendUnavailable as exc:
+        raise BackendCallFailed(f"{server} is not reachable right now: {exc.user_message}", code=exc.code,
+                                failure="unreachable", reason=exc.user_message) from exc
+    except BackendError as exc:
+        raise BackendCallFailed(f"{server} refused to {operation}: {exc.user_message}", code=exc.code,
+                                failure="refused", reason=exc.user_message) from exc
+    except PortalError:
+        raise
+    except Exception as exc:
+        logging.getLogger(__name__).exception("backend %s failed to %s", config.backend, operation)
+        raise BackendCallFailed(
+            f"{server} gave an answer the portal could not understand when asked to {operation}; "
+            "try again later or ask an administrator to check it", code="backend_error", failure="garbled",
+            reason=f"the backend's answer could not be understood ({type(exc).__name__})") from exc
+
+
 def check_health(config: BackendConfig) -> HealthResult:
     """Run the backend's health check and remember the outcome for /readyz and the admin page."""
     started = time.perf_counter()
     try:
-        result = backend_plugin(config.backend).check_health(effective_settings(config))
-    except BackendError as exc:
-        result = HealthResult(ok=False, message=exc.user_message)
+        result = call_backend(config, "answer a health check", lambda plugin, settings: plugin.check_health(settings))
+    except BackendCallFailed as exc:
+        result = HealthResult(ok=False, message=exc.reason)
     except ServiceUnavailable as exc:
         result = HealthResult(ok=False, message=exc.message)
-    except Exception as exc:  # a plugin bug or an unparseable answer is "unhealthy", not a 500
-        logging.getLogger(__name__).exception("health check of backend %s failed", config.backend)
-        result = HealthResult(ok=False, message=f"the backend's answer could not be understood ({type(exc).__name__})")
     if result.latency_ms is None:
         result = HealthResult(result.ok, result.message, result.version, round((time.perf_counter() - started) * 1000, 1))
     config.health_ok = result.ok

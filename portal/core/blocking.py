@@ -78,7 +78,5 @@ def list_blocks(actor: User, *, class_id: int | None = None, active_only: bool =
     elif not actor.is_admin:
         stmt = stmt.join(Class, Class.id == BlockedUser.class_id).where(Class.teacher_id == actor.id)
     if active_only:
-        now = utcnow()
-        stmt = stmt.where(BlockedUser.lifted_at.is_(None),
-                          db.or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > now))
+        stmt = stmt.where(access.block_in_force())
     return list(db.session.execute(stmt.limit(500)).scalars())

@@ -28,7 +28,6 @@ from portal.extensions import db
 
 MAX_OCCURRENCES = 400
 MAX_SERIES_SPAN = timedelta(days=2 * 366)
-ALLOWED_CHANNELS = ("email", "sms")
 # A start this much in the past still counts as "now": forms pick whole minutes and the
 # teacher's clock may be a little behind the server's.
 PAST_START_GRACE = timedelta(minutes=5)
@@ -107,9 +106,9 @@ def _refuse_past_start(starts_at: datetime) -> None:
 def _check_reminders(offsets: list[int], channels: list[str]) -> None:
     if len(offsets) > 5 or any(not (0 <= int(o) <= 14 * 1440) for o in offsets):
         raise ValidationFailed("at most 5 reminder offsets, each between 0 and 20160 minutes")
-    unknown = set(channels) - set(ALLOWED_CHANNELS)
-    if unknown:
-        raise ValidationFailed(f"unknown reminder channel(s): {', '.join(sorted(unknown))}")
+    from portal.core.notifications.channels import require_registered
+
+    require_registered(channels)
 
 
 def _check_backend(backend_config_id: int | None) -> None:

@@ -37,8 +37,11 @@ live_event = _signals.signal("live-event")
 
 def publish(event: str, payload: dict[str, Any], *, schedule_id: int | None = None,
             audience: str = "room", user_id: int | None = None) -> None:
-    live_event.send(None, event=event, payload=payload, schedule_id=schedule_id,
-                    audience=audience, user_id=user_id)
+    """Push an event to the live pages once the current unit of work commits (never before)."""
+    from portal.core import unit_of_work
+
+    unit_of_work.after_commit(lambda: live_event.send(None, event=event, payload=payload, schedule_id=schedule_id,
+                                                      audience=audience, user_id=user_id))
 
 
 def channel() -> str:

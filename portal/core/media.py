@@ -81,8 +81,5 @@ def delete_media(actor: User, media_id: int) -> None:
     klass = access.get_class_for(actor, item.class_id)
     if item.uploaded_by != actor.id:
         access.require_class_manager(actor, klass)
-    key = item.storage_key
-    db.session.delete(item)
-    db.session.flush()
-    storage.get_storage().delete(key)
+    storage.delete_row_and_file(item, item.storage_key)
     audit.record(actor, "media.delete", "class", klass.id, media_id=media_id)

@@ -16,8 +16,14 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from portal.core import access, live_state, signals
-from portal.core.backends import backend_plugin, config_for_class, effective_settings
+from portal.core import access, live_state, signals, unit_of_work
+from portal.core.backends import (
+    BackendCallFailed,
+    backend_plugin,
+    call_backend,
+    config_for_class,
+    effective_settings,
+)
 from portal.core.errors import Conflict, NotFound, ServiceUnavailable
 from portal.core.models import (
     Attendance,
@@ -46,8 +52,6 @@ from portal.core.types import utcnow
 from portal.core.upsert import insert_with_conflicts
 from portal.extensions import db
 from portal.plugins.types import (
-    BackendError,
-    BackendUnavailable,
     JoinTarget,
     MeetingHandle,
     MeetingRecord,
@@ -64,6 +68,24 @@ START_EARLY = timedelta(minutes=30)
 START_LATE = timedelta(hours=2)
 # A 'starting' row older than this belongs to a crashed process and may be taken over.
 STALE_START = timedelta(seconds=60)
+
+
+def join_opens_at(schedule: Schedule, manager: bool) -> datetime:
+    """When this occurrence's room opens for this person: the one rule pages read and join enforces.
+
+    Students may join from JOIN_OPENS_MINUTES (default 10) before the start; the teacher (or an
+    admin) may start, and so open the room, from START_EARLY before.
+    """
+    if manager:
+        return schedule.starts_at - START_EARLY
+    return schedule.starts_at - timedelta(minutes=int(current_app.config.get("JOIN_OPENS_MINUTES", 10)))
+
+
+def join_opens_before(manager: bool) -> timedelta:
+    """How long before the start the room opens for this person (for pages listing many occurrences)."""
+    if manager:
+        return START_EARLY
+    return timedelta(minutes=int(current_app.config.get("JOIN_OPENS_MINUTES", 10)))
 
 
 def meeting_key(schedule: Schedule) -> str:
@@ -211,44 +233,27 @@ def _try_claim(schedule: Schedule, config: BackendConfig, actor: User, existing:
 
 
 def _create_on_backend(meeting: Meeting, schedule: Schedule, klass: Class, config: BackendConfig, actor: User) -> Meeting:
-    backend = backend_plugin(config.backend)
+    spec = _spec(schedule, klass, klass.teacher)
     try:
-        handle = backend.create_meeting(effective_settings(config), _spec(schedule, klass, klass.teacher))
-    except BaseException as exc:
-        _release_claim(meeting)
-        if isinstance(exc, BackendUnavailable):
-            raise ServiceUnavailable(
-                f"the meeting server ({config.name}) is not reachable right now: {exc.user_message}",
-                code=exc.code,
-            ) from exc
-        if isinstance(exc, BackendError):
-            raise ServiceUnavailable(
-                f"the meeting server ({config.name}) refused to start the class: {exc.user_message}",
-                code=exc.code,
-            ) from exc
-        if isinstance(exc, Exception):
-            # A plugin that let a parse error or a bug escape (garbage XML/JSON): the
-            # teacher still gets a clear 503, the details go to the log.
-            log.exception("backend %s failed to create a meeting", config.backend)
-            raise ServiceUnavailable(
-                f"the meeting server ({config.name}) gave an answer the portal could not understand; "
-                "try again later or ask an administrator to check it", code="backend_error") from exc
+        handle = call_backend(config, "start the class", lambda plugin, settings: plugin.create_meeting(settings, spec))
+    except BaseException:
+        _release_claim(meeting)  # nothing is left half-created
         raise
     meeting.backend_meeting_id = handle.meeting_id
     meeting.data = dict(handle.data)
     meeting.status = MeetingState.RUNNING.value
     meeting.started_at = utcnow()
     meeting.started_by = actor.id
-    db.session.commit()
     from portal.core import attendance
 
     attendance.record_waiting(meeting)
+    # The end of the claim: other starters wait for 'running', so it is committed here.
     db.session.commit()
     signals.meeting_changed.send(meeting, event="started")
     # Waiting pages turn into the room on this push (docs/live.md).
     live_state.publish("class:started", {"schedule_id": schedule.id, "state": "running"}, schedule_id=schedule.id)
-    hook().class_started(meeting=meeting_record(meeting), klass=class_info(klass), schedule=schedule_info(schedule))
-    db.session.commit()
+    unit_of_work.after_commit(lambda: hook().class_started(
+        meeting=meeting_record(meeting), klass=class_info(klass), schedule=schedule_info(schedule)))
     return meeting
 
 
@@ -267,20 +272,12 @@ def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
     config = db.session.get(BackendConfig, meeting.backend_config_id) if meeting.backend_config_id else None
     if config is None:
         raise ServiceUnavailable("this class's meeting backend configuration was removed", code="backend_missing")
-    backend = backend_plugin(meeting.backend)
-    try:
-        target = backend.join(effective_settings(config), handle_of(meeting), _participant(user, klass))
-    except BackendUnavailable as exc:
-        raise ServiceUnavailable(f"the meeting server is not reachable right now: {exc.user_message}", code=exc.code) from exc
-    except BackendError as exc:
-        raise ServiceUnavailable(f"the meeting server refused the join: {exc.user_message}", code=exc.code) from exc
-    except Exception as exc:
-        log.exception("backend %s failed to make a join link", meeting.backend)
-        raise ServiceUnavailable("the meeting server gave an answer the portal could not understand; try again",
-                                 code="backend_error") from exc
+    participant = _participant(user, klass)
+    target = call_backend(config, "let you join", lambda plugin, settings: plugin.join(settings, handle_of(meeting), participant),
+                          backend=meeting.backend)
     record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
-    db.session.commit()
-    hook().participant_joined(meeting=meeting_record(meeting), user=user_info(user), target=target)
+    unit_of_work.after_commit(lambda: hook().participant_joined(
+        meeting=meeting_record(meeting), user=user_info(user), target=target))
     return target
 
 
@@ -293,6 +290,11 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
     access.require_not_blocked(actor, klass.id)
     if klass.status == ClassStatus.CANCELLED.value or schedule.status == ScheduleStatus.CANCELLED.value:
         raise Conflict("this class occurrence is cancelled", code="class_cancelled")
+    manager = access.can_manage_class(actor, klass)
+    opens_at = join_opens_at(schedule, manager)
+    if not manager and utcnow() < opens_at:
+        raise Conflict(f"this class opens for students at {opens_at.isoformat(timespec='minutes')} UTC",
+                       code="not_open_yet")
     meeting = _current_meeting(schedule.id)
     if meeting is None or meeting.status != MeetingState.RUNNING.value:
         if meeting is not None and meeting.status == MeetingState.ENDED.value:
@@ -313,11 +315,14 @@ def end_class(actor: User, schedule_id: int) -> Meeting:
     if backend.capabilities.end:
         config = db.session.get(BackendConfig, meeting.backend_config_id)
         try:
-            backend.end_meeting(effective_settings(config), handle_of(meeting))
-        except BackendUnavailable as exc:
-            raise ServiceUnavailable(f"the meeting server is not reachable, the class is still running: {exc.user_message}", code=exc.code) from exc
-        except BackendError as exc:
-            log.warning("backend refused end of meeting %s: %s", meeting.id, exc.user_message)
+            call_backend(config, "end the meeting", lambda plugin, settings: plugin.end_meeting(settings, handle_of(meeting)),
+                         backend=meeting.backend)
+        except BackendCallFailed as exc:
+            if exc.failure != "refused":
+                raise BackendCallFailed(f"{exc.message}; the class is still running", code=exc.code,
+                                        failure=exc.failure, reason=exc.reason) from exc
+            # The server does not know the meeting any more (it ended there): end it here too.
+            log.warning("backend refused end of meeting %s: %s", meeting.id, exc.reason)
     mark_meeting_ended(meeting)
     return meeting
 
@@ -368,7 +373,7 @@ def settings_for_meeting(meeting: Meeting) -> dict[str, Any]:
 
 
 def mark_meeting_ended(meeting: Meeting) -> bool:
-    """Idempotent: True only the first time. Commits."""
+    """Idempotent: True only the first time. The class_ended hook runs after the commit."""
     if meeting.status == MeetingState.ENDED.value:
         return False
     meeting.status = MeetingState.ENDED.value
@@ -376,13 +381,13 @@ def mark_meeting_ended(meeting: Meeting) -> bool:
     db.session.execute(
         db.update(Attendance).where(Attendance.meeting_id == meeting.id, Attendance.left_at.is_(None)).values(left_at=meeting.ended_at)
     )
-    db.session.commit()
+    db.session.flush()
     signals.meeting_changed.send(meeting, event="ended")
     live_state.publish("class:ended", {"schedule_id": meeting.schedule_id, "state": "ended"},
                        schedule_id=meeting.schedule_id)
-    hook().class_ended(meeting=meeting_record(meeting), klass=class_info(meeting.schedule.klass),
-                       schedule=schedule_info(meeting.schedule))
-    db.session.commit()
+    unit_of_work.after_commit(lambda: hook().class_ended(
+        meeting=meeting_record(meeting), klass=class_info(meeting.schedule.klass),
+        schedule=schedule_info(meeting.schedule)))
     return True
 
 

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from portal.core import access, audit, storage
-from portal.core.backends import backend_plugin, effective_settings
-from portal.core.errors import NotFound, ServiceUnavailable
+from portal.core.backends import backend_plugin, call_backend
+from portal.core.errors import NotFound
 from portal.core.models import BackendConfig, Class, Enrolment, Meeting, Recording, Role, User
 from portal.core.slides import DownloadLink, link_for
 from portal.extensions import db
-from portal.plugins.types import BackendError, BackendUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +132,12 @@ def _backend_call(row: Recording, action: str, *args) -> None:
         log.info("recording %s has no backend configuration; changing the portal row only", row.id)
         return
     plugin = backend_plugin(row.backend)  # 503 when the plugin was uninstalled
-    method = getattr(plugin, f"{action}_recording", None)
-    if method is None:
+    if getattr(plugin, f"{action}_recording", None) is None:
         log.info("backend %s has no %s_recording; changing the portal row only", row.backend, action)
         return
-    try:
-        method(effective_settings(config), row.backend_record_id, *args)
-    except BackendUnavailable as exc:
-        raise ServiceUnavailable(f"the meeting server is not reachable: {exc.user_message}", code=exc.code) from exc
-    except BackendError as exc:
-        raise ServiceUnavailable(f"the meeting server refused: {exc.user_message}", code=exc.code) from exc
+    call_backend(config, f"{action} the recording",
+                 lambda plugin, settings: getattr(plugin, f"{action}_recording")(settings, row.backend_record_id, *args),
+                 backend=row.backend)
 
 
 def set_published(actor: User, recording_id: int, published: bool) -> Recording:
@@ -165,10 +160,6 @@ def delete_recording(actor: User, recording_id: int) -> None:
     klass = access.get_class_for(actor, row.class_id)
     access.require_class_manager(actor, klass)
     _backend_call(row, "delete")
-    key = row.storage_key
     audit.record(actor, "recording.delete", "recording", row.id, backend=row.backend,
                  backend_record_id=row.backend_record_id)
-    db.session.delete(row)
-    db.session.flush()
-    if key:
-        storage.get_storage().delete(key)
+    storage.delete_row_and_file(row, row.storage_key)

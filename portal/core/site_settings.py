@@ -14,7 +14,6 @@ from portal.core.timezones import check_timezone
 
 DEFAULT_REMINDER_OFFSETS = [1440, 15]
 DEFAULT_REMINDER_CHANNELS = ["email"]
-CHANNELS = ("email", "sms")
 
 
 @dataclass
@@ -52,11 +51,9 @@ def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str,
                                    code="invalid_reminders")
         set_setting("reminder_offsets", offsets)
     if changes.reminder_channels is not None:
-        unknown = set(changes.reminder_channels) - set(CHANNELS)
-        if unknown:
-            raise ValidationFailed(f"unknown reminder channel(s): {', '.join(sorted(unknown))}",
-                                   code="invalid_reminders")
-        set_setting("reminder_channels", list(dict.fromkeys(changes.reminder_channels)))
+        from portal.core.notifications.channels import require_registered
+
+        set_setting("reminder_channels", require_registered(changes.reminder_channels, code="invalid_reminders"))
     audit.record(actor, "site.settings", "site", "site",
                  fields=sorted(k for k, v in vars(changes).items() if v is not None))
     return read_site_settings()

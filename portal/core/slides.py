@@ -88,10 +88,7 @@ def delete_slide(actor: User, slide_id: int) -> None:
     slide = _slide_for(actor, slide_id)
     klass = access.get_class_for(actor, slide.class_id)
     access.require_class_manager(actor, klass)
-    key = slide.storage_key
-    db.session.delete(slide)
-    db.session.flush()
-    storage.get_storage().delete(key)
+    storage.delete_row_and_file(slide, slide.storage_key)
     audit.record(actor, "slide.delete", "class", klass.id, slide_id=slide_id)
 
 

@@ -109,3 +109,18 @@ def read_bytes(key: str) -> bytes:
 
 def public_url(key: str, expires_in: int = 3600, filename: str | None = None) -> str:
     return get_storage().download_url(key, expires_in, filename)
+
+
+def delete_row_and_file(row: Any, storage_key: str | None) -> None:
+    """Remove a row that owns a stored file (a slide deck, a class file, a recording).
+
+    The row goes in this transaction; the file goes once it commits, so a rollback leaves
+    both and a failed commit never leaves a row pointing at a deleted file.
+    """
+    from portal.core import unit_of_work
+    from portal.extensions import db
+
+    db.session.delete(row)
+    db.session.flush()
+    if storage_key:
+        unit_of_work.after_commit(lambda: get_storage().delete(storage_key))

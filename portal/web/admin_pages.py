@@ -6,10 +6,9 @@ from __future__ import annotations
 from flask import render_template, request
 
 from portal.core import access, backends, notification_review, site_settings, users
-from portal.core.models import BlockedUser, User
+from portal.core.models import User
+from portal.core.notifications.channels import channel_choices, registered_channels
 from portal.core.registry import plugin_manager, plugins
-from portal.core.types import utcnow
-from portal.extensions import db
 from portal.plugins.manager import describe_plugins
 from portal.web.pages import web
 from portal.web.support import page, zone_names
@@ -47,19 +46,6 @@ def _page_number() -> int:
         return 1
 
 
-def _active_site_blocks(user_ids: list[int]) -> dict[int, BlockedUser]:
-    if not user_ids:
-        return {}
-    now = utcnow()
-    rows = db.session.execute(
-        db.select(BlockedUser).where(
-            BlockedUser.user_id.in_(user_ids), BlockedUser.scope == "site", BlockedUser.lifted_at.is_(None),
-            db.or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > now),
-        )
-    ).scalars()
-    return {b.user_id: b for b in rows}
-
-
 @web.get("/admin/users")
 @page("admin")
 def admin_users(user: User):
@@ -72,7 +58,7 @@ def admin_users(user: User):
                                    offset=(page_no - 1) * USERS_PER_PAGE)
     return render_template("admin/users.html", user=user, rows=rows, total=total, q=q, role=role,
                            page_no=page_no, pages=max(1, -(-total // USERS_PER_PAGE)),
-                           blocks=_active_site_blocks([u.id for u in rows]))
+                           blocks=access.active_site_blocks([u.id for u in rows]))
 
 
 DELIVERIES_PER_PAGE = 50
@@ -85,14 +71,14 @@ def admin_notifications(user: User):
     if status not in (*notification_review.STATUSES, "any"):
         status = "failed"
     channel = request.args.get("channel") or None
-    if channel not in (None, "email", "sms"):
+    if channel not in (None, *registered_channels()):
         channel = None
     page_no = _page_number()
     rows, total = notification_review.list_deliveries(
         user, status=None if status == "any" else status, channel=channel, limit=DELIVERIES_PER_PAGE,
         offset=(page_no - 1) * DELIVERIES_PER_PAGE)
     return render_template("admin/notifications.html", user=user, rows=rows, total=total, status=status,
-                           channel=channel, statuses=notification_review.STATUSES,
+                           channel=channel, channels=registered_channels(), statuses=notification_review.STATUSES,
                            counts=notification_review.status_counts(user), page_no=page_no,
                            pages=max(1, -(-total // DELIVERIES_PER_PAGE)))
 
@@ -102,7 +88,7 @@ def admin_notifications(user: User):
 def admin_settings(user: User):
     access.require_admin(user)
     return render_template("admin/settings.html", user=user, settings=site_settings.read_site_settings(),
-                           zones=zone_names())
+                           zones=zone_names(), channels=channel_choices())
 
 
 @web.get("/admin/plugins")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import render_template
 
 from portal.core import access, backends, blocking, classes, meetings, site_settings
 from portal.core.errors import NotFound
 from portal.core.models import User
+from portal.core.notifications.channels import channel_choices
 from portal.core.registry import plugins
 from portal.core.types import utcnow
 from portal.web.pages import web
@@ -32,6 +31,7 @@ def _form_context(user: User) -> dict:
         "default_zone": str(user_zone(user)),
         "reminder_offsets": settings["reminder_offsets"],
         "reminder_channels": settings["reminder_channels"],
+        "channels": channel_choices(),
     }
 
 
@@ -71,5 +71,5 @@ def class_page(user: User, class_id: int):
         "classes/detail.html", user=user, klass=klass, manager=manager, upcoming=upcoming,
         ended=meetings.ended_schedule_ids([s.id for s in upcoming]),
         past=list(reversed(past))[:20], enrolments=enrolments, blocks=blocks, backend=backend, features=features(),
-        join_opens_before=timedelta(minutes=10), now=now,
+        join_opens_before=meetings.join_opens_before(manager), now=now,
     )

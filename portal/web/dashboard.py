@@ -11,7 +11,6 @@ from portal.core.models import User
 from portal.core.types import utcnow
 from portal.web.support import user_zone
 
-JOIN_OPENS_BEFORE = timedelta(minutes=10)  # students may enter the room 10 minutes early
 UPCOMING_DAYS = 14
 
 
@@ -54,7 +53,6 @@ def render_dashboard(user: User) -> str:
         my_classes=my_classes,
         zone=zone,  # resolved once: formatting each occurrence must not look it up again
         zone_name=str(zone),
-        # Students may enter 10 minutes early; teachers may start (and so open the room) earlier.
-        join_opens_before=JOIN_OPENS_BEFORE if user.role == "student" else meetings.START_EARLY,
+        join_opens_before=meetings.join_opens_before(manager=user.role != "student"),
         now=now,
     )

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from portal.core import users
+from portal.core import unit_of_work, users
 from portal.core.errors import PortalError
 from portal.core.registry import plugins
 from portal.core.settings import get_setting
-from portal.extensions import db, limiter
+from portal.extensions import limiter
 from portal.web.session import (
     end_browser_session,
     provider_logout_url,
@@ -47,7 +47,7 @@ def login_submit():
     email = request.form.get("email", "")
     try:
         user = users.authenticate(email, request.form.get("password", ""))
-        db.session.commit()
+        unit_of_work.commit()
     except PortalError as exc:
         providers = [p for p in plugins().auth_providers.values() if p.login_url(None)]
         # 429 keeps its status (and Retry-After) so clients and proxies see the lockout.

@@ -3,8 +3,6 @@ the meeting itself (embedded or in a new tab) and the live panel beside it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import current_app, render_template
 
 from portal.core import access, classes, meetings
@@ -12,9 +10,6 @@ from portal.core.models import User
 from portal.core.types import utcnow
 from portal.web.pages import web
 from portal.web.support import features, page
-
-JOIN_OPENS_BEFORE = timedelta(minutes=10)
-START_OPENS_BEFORE = meetings.START_EARLY
 
 
 @web.get("/schedules/<int:schedule_id>")
@@ -25,7 +20,7 @@ def room(user: User, schedule_id: int):
     manager = access.can_manage_class(user, klass)
     state = meetings.meeting_state(user, schedule.id)
     block = None if manager else access.active_block(user, klass.id)
-    opens_at = schedule.starts_at - (START_OPENS_BEFORE if manager else JOIN_OPENS_BEFORE)
+    opens_at = meetings.join_opens_at(schedule, manager)
     return render_template(
         "room/room.html", user=user, schedule=schedule, klass=klass, manager=manager, state=state,
         block=block, opens_at=opens_at, features=features(), now=utcnow(),

@@ -22,9 +22,8 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
-from portal.core import auth_tokens
+from portal.core import auth_tokens, unit_of_work
 from portal.core.registry import plugins
-from portal.extensions import db
 
 # Remembers which auth provider signed the browser in, so logout can hand over to that
 # provider's own logout page (single logout). Not a secret: it only picks a configured URL.
@@ -69,7 +68,7 @@ def end_browser_session(response: Any) -> None:
             # An expired or forged cookie needs no revocation.
             with contextlib.suppress(Exception):
                 auth_tokens.revoke(decode_token(token))
-    db.session.commit()
+    unit_of_work.commit()
     unset_jwt_cookies(response)
     response.delete_cookie(PROVIDER_COOKIE, httponly=True, samesite="Lax", secure=bool(config["JWT_COOKIE_SECURE"]))
 

@@ -1,5 +1,5 @@
 """Helpers shared by the page views: who is signed in, role checks, time formatting,
-the origin check of plain HTML form posts, and feature flags from the app's URL map."""
+the origin check of plain HTML form posts, and the optional page parts blueprints declare."""
 
 from __future__ import annotations
 
@@ -14,68 +14,15 @@ from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from portal.core.settings import site_timezone
-
-# The REST endpoints each optional page part talks to. A part is shown only when the app
-# really serves its endpoint (issue 6 content, issue 7 live panel, notifications' feed), so
-# pages never offer a button that would answer 404. Converters are normalised to "<>".
-FEATURE_ENDPOINTS: dict[str, tuple[str, str]] = {
-    "chat": ("GET", "/api/schedules/<>/chat"),
-    "chat_send": ("POST", "/api/schedules/<>/chat"),
-    "polls": ("GET", "/api/schedules/<>/polls"),
-    "polls_create": ("POST", "/api/schedules/<>/polls"),
-    "polls_publish": ("POST", "/api/polls/<>/publish"),
-    "presence": ("GET", "/api/schedules/<>/presence"),
-    "media": ("GET", "/api/classes/<>/media"),
-    "media_upload": ("POST", "/api/classes/<>/media"),
-    "attendance": ("GET", "/api/schedules/<>/attendance"),
-    "feedback": ("PUT", "/api/schedules/<>/feedback"),
-    "feedback_mine": ("GET", "/api/schedules/<>/feedback/mine"),
-    "feedback_summary": ("GET", "/api/classes/<>/feedback/summary"),
-    "slides": ("GET", "/api/classes/<>/slides"),
-    "slides_upload": ("POST", "/api/classes/<>/slides"),
-    "recordings": ("GET", "/api/classes/<>/recordings"),
-    "recordings_publish": ("POST", "/api/recordings/<>/publish"),
-    "calendar_feed_reset": ("POST", "/api/calendar/feed/reset"),
-}
-
-
-def _normalise_rule(rule: str) -> str:
-    out, depth = [], 0
-    for ch in rule:
-        if ch == "<":
-            depth += 1
-            out.append("<>")
-        elif ch == ">":
-            depth -= 1
-        elif depth == 0:
-            out.append(ch)
-    return "".join(out)
-
-
-def compute_features(app: Flask) -> dict[str, Any]:
-    served = {(method, _normalise_rule(rule.rule)) for rule in app.url_map.iter_rules() for method in rule.methods or ()}
-    flags: dict[str, Any] = {name: (method, rule) in served for name, (method, rule) in FEATURE_ENDPOINTS.items()}
-    flags["calendar_feed"] = _calendar_feed_rule(app)
-    return flags
+from portal.features import compute_features
 
 
 def features() -> dict[str, Any]:
-    """Computed once per app, after plugins registered their blueprints."""
+    """Computed once per app, after every blueprint (core and plugins) is registered."""
     cached = current_app.extensions.get("portal.web.features")
     if cached is None:
         cached = current_app.extensions["portal.web.features"] = compute_features(current_app)
     return cached
-
-
-def _calendar_feed_rule(app: Flask) -> tuple[str, str] | None:
-    """(endpoint, argument) of a personal calendar feed route such as /calendar/<token>.ics."""
-    for rule in app.url_map.iter_rules():
-        text = rule.rule.lower()
-        if ("calendar" in text or text.endswith(".ics")) and len(rule.arguments) == 1 and "GET" in (rule.methods or ()):
-            (argument,) = tuple(rule.arguments)
-            if "token" in argument:
-                return rule.endpoint, argument
-    return None
 
 
 def calendar_feed_url(user: Any) -> str | None:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from portal.core import notifications
+from portal.core import notifications, unit_of_work
 from portal.core.errors import PortalError
+from portal.core.notifications.channels import channel_label
 from portal.extensions import db
 
 unsubscribe_bp = Blueprint("unsubscribe", __name__)
-
-CHANNEL_LABELS = {"email": "email", "sms": "text message (SMS)"}
-
 
 @unsubscribe_bp.get("/unsubscribe/<token>")
 def confirm(token: str):
@@ -23,7 +21,7 @@ def confirm(token: str):
         user, channel = notifications.read_unsubscribe_token(token)
     except PortalError as exc:
         return render_template("notifications/unsubscribe.html", error=exc.message), 404
-    return render_template("notifications/unsubscribe.html", user=user, channel=CHANNEL_LABELS[channel],
+    return render_template("notifications/unsubscribe.html", user=user, channel=channel_label(channel),
                            done=False)
 
 
@@ -31,9 +29,9 @@ def confirm(token: str):
 def submit(token: str):
     try:
         user, channel = notifications.unsubscribe(token)
-        db.session.commit()
+        unit_of_work.commit()
     except PortalError as exc:
         db.session.rollback()
         return render_template("notifications/unsubscribe.html", error=exc.message), 404
-    return render_template("notifications/unsubscribe.html", user=user, channel=CHANNEL_LABELS[channel],
+    return render_template("notifications/unsubscribe.html", user=user, channel=channel_label(channel),
                            done=True)

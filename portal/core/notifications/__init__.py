@@ -55,7 +55,6 @@ from portal.core.notifications.planning import (
 from portal.core.notifications.rate_limit import rate_limit_wait
 from portal.core.notifications.receivers import connect_signals
 from portal.core.notifications.states import (
-    CHANNELS,
     DEFAULTS,
     UNKNOWN_STATE_ERROR,
     NotificationKind,
@@ -71,7 +70,6 @@ def init_app(app: Flask) -> None:
 
 
 __all__ = [
-    "CHANNELS",
     "UNKNOWN_STATE_ERROR",
     "NotificationKind",
     "NotificationStatus",

@@ -12,8 +12,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from portal.core.errors import NotFound
 from portal.core.models import Class, Notification, Recording, Schedule, User
+from portal.core.notifications.channels import address_for, registered_channels
 from portal.core.notifications.planning import upcoming_occurrences
-from portal.core.notifications.states import CHANNELS
 from portal.core.notifications.states import NotificationKind as Kind
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
@@ -40,7 +40,7 @@ def read_unsubscribe_token(token: str) -> tuple[User, str]:
         channel = str(data["c"])
     except (BadSignature, KeyError, TypeError, ValueError) as exc:
         raise NotFound("this unsubscribe link is not valid", code="invalid_token") from exc
-    if user is None or channel not in CHANNELS:
+    if user is None or channel not in registered_channels():
         raise NotFound("this unsubscribe link is not valid", code="invalid_token")
     return user, channel
 
@@ -52,8 +52,9 @@ def unsubscribe(token: str) -> tuple[User, str]:
     user, channel = read_unsubscribe_token(token)
     if channel == "email":
         user.notify_email = False
-    else:
+    elif channel == "sms":
         user.notify_sms = False
+    # Another notifier's channel has no per-user switch yet: its pending messages are cancelled.
     db.session.execute(
         sa.update(Notification)
         .where(Notification.user_id == user.id, Notification.channel == channel,
@@ -153,14 +154,13 @@ def compose(row: Notification) -> NotificationMessage:
         context["recording_url"] = recording.playback_url
     subject = SUBJECTS[row.kind].format(**context)
     env = current_app.jinja_env
+    recipient = address_for(user, row.channel)
     if row.channel == "sms":
         text = env.get_template("notifications/sms.txt").render(**context).strip()
         html = None
-        recipient = user.phone or ""
-    else:
+    else:  # email and channels of other notifiers get the full text (and HTML)
         text = env.get_template("notifications/email.txt").render(**context)
         html = env.get_template("notifications/email.html").render(**context)
-        recipient = user.email
     attachments = []
     if row.channel == "email" and schedule is not None and row.kind in (Kind.REMINDER, Kind.CLASS_MOVED, Kind.CLASS_CANCELLED):
         attachments.append(_ics([schedule], cancelled=row.kind == Kind.CLASS_CANCELLED))

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from portal.core import access
 from portal.core.models import (
-    BlockedUser,
     Class,
     ClassStatus,
     Enrolment,
@@ -20,7 +20,8 @@ from portal.core.models import (
     ScheduleStatus,
     User,
 )
-from portal.core.notifications.states import CHANNELS, REMINDER_GRACE
+from portal.core.notifications.channels import registered_channels, wants
+from portal.core.notifications.states import REMINDER_GRACE
 from portal.core.notifications.states import NotificationKind as Kind
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
@@ -30,15 +31,7 @@ from portal.extensions import db
 
 def recipients(klass: Class, user_ids: Iterable[int] | None = None) -> list[User]:
     """Enrolled, active students of the class who are not blocked site-wide or here."""
-    now = utcnow()
-    blocked = (
-        sa.select(BlockedUser.user_id)
-        .where(
-            BlockedUser.lifted_at.is_(None),
-            sa.or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > now),
-            sa.or_(BlockedUser.scope == "site", BlockedUser.class_id == klass.id),
-        )
-    )
+    blocked = access.blocked_user_ids(klass.id)
     stmt = (
         sa.select(User)
         .join(Enrolment, Enrolment.user_id == User.id)
@@ -50,17 +43,8 @@ def recipients(klass: Class, user_ids: Iterable[int] | None = None) -> list[User
     return list(db.session.execute(stmt).scalars())
 
 
-def wants(user: User, channel: str) -> bool:
-    """The user's own preference and an address to send to."""
-    if channel == "email":
-        return bool(user.notify_email and user.email)
-    if channel == "sms":
-        return bool(user.notify_sms and user.phone)
-    return False
-
-
 def channels_for(klass: Class, user: User) -> list[str]:
-    return [c for c in (klass.reminder_channels or []) if c in CHANNELS and wants(user, c)]
+    return [c for c in (klass.reminder_channels or []) if c in registered_channels() and wants(user, c)]
 
 
 def insert_ignoring_duplicates(rows: list[dict[str, Any]]) -> None:

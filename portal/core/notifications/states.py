@@ -24,7 +24,6 @@ class NotificationKind(StrEnum):
     CLASS_INVITATION = "class_invitation"  # on enrolment, email only, with every upcoming occurrence
 
 
-CHANNELS = ("email", "sms")
 # A reminder may still go out this long after the class started (offset 0 = "starting now").
 REMINDER_GRACE = timedelta(minutes=5)
 # A claimed row whose due time was moved more than this into the future goes back to pending.

@@ -1,5 +1,5 @@
-/* Join buttons become live 10 minutes before a class and disappear once it is over,
- * without reloading the page. */
+/* Join buttons become live when the room opens (the server puts the time in data-opens-at)
+ * and disappear once the class is over, without reloading the page. */
 (function () {
   "use strict";
   function refresh() {
