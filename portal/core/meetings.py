@@ -252,8 +252,9 @@ def _create_on_backend(meeting: Meeting, schedule: Schedule, klass: Class, confi
     signals.meeting_changed.send(meeting, event="started")
     # Waiting pages turn into the room on this push (docs/live.md).
     live_state.publish("class:started", {"schedule_id": schedule.id, "state": "running"}, schedule_id=schedule.id)
-    unit_of_work.after_commit(lambda: hook().class_started(
-        meeting=meeting_record(meeting), klass=class_info(klass), schedule=schedule_info(schedule)))
+    # Snapshots now, while the rows are loaded: after the commit they would be read again.
+    started = {"meeting": meeting_record(meeting), "klass": class_info(klass), "schedule": schedule_info(schedule)}
+    unit_of_work.after_commit(lambda: hook().class_started(**started))
     return meeting
 
 
@@ -276,8 +277,9 @@ def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
     target = call_backend(config, "let you join", lambda plugin, settings: plugin.join(settings, handle_of(meeting), participant),
                           backend=meeting.backend)
     record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
-    unit_of_work.after_commit(lambda: hook().participant_joined(
-        meeting=meeting_record(meeting), user=user_info(user), target=target))
+    # Snapshots now: after the commit they would cost two more queries on every join.
+    joined = {"meeting": meeting_record(meeting), "user": user_info(user), "target": target}
+    unit_of_work.after_commit(lambda: hook().participant_joined(**joined))
     return target
 
 
@@ -385,9 +387,9 @@ def mark_meeting_ended(meeting: Meeting) -> bool:
     signals.meeting_changed.send(meeting, event="ended")
     live_state.publish("class:ended", {"schedule_id": meeting.schedule_id, "state": "ended"},
                        schedule_id=meeting.schedule_id)
-    unit_of_work.after_commit(lambda: hook().class_ended(
-        meeting=meeting_record(meeting), klass=class_info(meeting.schedule.klass),
-        schedule=schedule_info(meeting.schedule)))
+    ended = {"meeting": meeting_record(meeting), "klass": class_info(meeting.schedule.klass),
+             "schedule": schedule_info(meeting.schedule)}
+    unit_of_work.after_commit(lambda: hook().class_ended(**ended))
     return True
 
 
