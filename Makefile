@@ -27,6 +27,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check portal plugins tests bench conftest.py
+	$(BIN)/ruff format --check portal plugins tests bench conftest.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # CI: real PostgreSQL, Redis and Chromium; a missing service fails instead of skipping.
@@ -46,6 +47,7 @@ vendor:
 
 lint: $(STAMP)
 	$(BIN)/ruff check portal plugins tests bench conftest.py
+	$(BIN)/ruff format --check portal plugins tests bench conftest.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

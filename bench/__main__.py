@@ -37,9 +37,16 @@ def main(argv: list[str]) -> int:
     results: list[Result] = []
     begun = time.monotonic()
     if REMINDERS_MODULE not in chosen and not argv:
-        results.append(Result("reminder fan-out (10,000 due reminders)", "handed to the provider in < 60 s, none twice",
-                              "not measured", target="< 60 s", met=False,
-                              note="bench/reminders.py comes with the notifications work (issue 4), not merged yet"))
+        results.append(
+            Result(
+                "reminder fan-out (10,000 due reminders)",
+                "handed to the provider in < 60 s, none twice",
+                "not measured",
+                target="< 60 s",
+                met=False,
+                note="bench/reminders.py comes with the notifications work (issue 4), not merged yet",
+            )
+        )
     for name in chosen:
         started = time.monotonic()
         load_before = _load()
@@ -49,11 +56,30 @@ def main(argv: list[str]) -> int:
             results.extend(module.run())
         except Exception as exc:
             traceback.print_exc()
-            results.append(Result(name, "scenario failed", f"{type(exc).__name__}: {exc}"[:200], met=False))
-        results.append(Result(name, "scenario run time", round(time.monotonic() - started, 1), "s",
-                              note=f"load average 1/5/15 min: {load_before} before, {_load()} after"))
+            results.append(
+                Result(name, "scenario failed", f"{type(exc).__name__}: {exc}"[:200], met=False)
+            )
+        results.append(
+            Result(
+                name,
+                "scenario run time",
+                round(time.monotonic() - started, 1),
+                "s",
+                note=f"load average 1/5/15 min: {load_before} before, {_load()} after",
+            )
+        )
     total = round(time.monotonic() - begun, 1)
-    results.append(Result("python -m bench", "total run time", total, "s", "< 900 s", total < 900, ", ".join(chosen)))
+    results.append(
+        Result(
+            "python -m bench",
+            "total run time",
+            total,
+            "s",
+            "< 900 s",
+            total < 900,
+            ", ".join(chosen),
+        )
+    )
     print_table(results)
     write_results(results, Path(__file__).resolve().parent / "RESULTS.md")
     return 0

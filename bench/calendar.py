@@ -56,22 +56,91 @@ def populate(database_url: str) -> dict:
     password_hash = PasswordHasher().hash(PASSWORD)
     rng = random.Random(7)
     with psycopg.connect(dsn, autocommit=False) as conn:
-        users = [(i, f"teacher{i}@bench.school", f"Teacher {i}", "teacher") for i in range(1, TEACHERS + 1)]
-        users += [(TEACHERS + i, f"student{i}@bench.school", f"Student {i}", "student") for i in range(1, STUDENTS + 1)]
+        users = [
+            (i, f"teacher{i}@bench.school", f"Teacher {i}", "teacher")
+            for i in range(1, TEACHERS + 1)
+        ]
+        users += [
+            (TEACHERS + i, f"student{i}@bench.school", f"Student {i}", "student")
+            for i in range(1, STUDENTS + 1)
+        ]
         users.append((TEACHERS + STUDENTS + 1, "admin@bench.school", "Admin", "admin"))
-        _copy(conn, "users", ["id", "email", "name", "role", "password_hash", "is_active", "notify_email",
-                              "notify_sms", "created_at", "updated_at"],
-              ((i, e, n, r, password_hash, "t", "t", "f", now, now) for i, e, n, r in users))
+        _copy(
+            conn,
+            "users",
+            [
+                "id",
+                "email",
+                "name",
+                "role",
+                "password_hash",
+                "is_active",
+                "notify_email",
+                "notify_sms",
+                "created_at",
+                "updated_at",
+            ],
+            ((i, e, n, r, password_hash, "t", "t", "f", now, now) for i, e, n, r in users),
+        )
         offsets, channels = json.dumps([1440, 15]), json.dumps(["email"])
-        _copy(conn, "classes", ["id", "title", "description", "teacher_id", "timezone", "duration_minutes", "record",
-                                "reminder_offsets", "reminder_channels", "status", "created_at", "updated_at"],
-              ((c, f"Class {c}", "", 1 + c % TEACHERS, "Europe/Paris", 60, "f", offsets, channels, "active", now, now)
-               for c in range(1, CLASSES + 1)))
+        _copy(
+            conn,
+            "classes",
+            [
+                "id",
+                "title",
+                "description",
+                "teacher_id",
+                "timezone",
+                "duration_minutes",
+                "record",
+                "reminder_offsets",
+                "reminder_channels",
+                "status",
+                "created_at",
+                "updated_at",
+            ],
+            (
+                (
+                    c,
+                    f"Class {c}",
+                    "",
+                    1 + c % TEACHERS,
+                    "Europe/Paris",
+                    60,
+                    "f",
+                    offsets,
+                    channels,
+                    "active",
+                    now,
+                    now,
+                )
+                for c in range(1, CLASSES + 1)
+            ),
+        )
         year_start = now - timedelta(days=180)
-        starts = {c: year_start + timedelta(minutes=30 * rng.randrange(0, 365 * 24 * 2)) for c in range(1, CLASSES + 1)}
-        _copy(conn, "schedules", ["id", "class_id", "starts_at", "ends_at", "original_starts_at", "status",
-                                  "created_at", "updated_at"],
-              ((c, c, s, s + timedelta(hours=1), s, "scheduled", now, now) for c, s in starts.items()))
+        starts = {
+            c: year_start + timedelta(minutes=30 * rng.randrange(0, 365 * 24 * 2))
+            for c in range(1, CLASSES + 1)
+        }
+        _copy(
+            conn,
+            "schedules",
+            [
+                "id",
+                "class_id",
+                "starts_at",
+                "ends_at",
+                "original_starts_at",
+                "status",
+                "created_at",
+                "updated_at",
+            ],
+            (
+                (c, c, s, s + timedelta(hours=1), s, "scheduled", now, now)
+                for c, s in starts.items()
+            ),
+        )
 
         def enrolments():
             n = 0
@@ -82,21 +151,27 @@ def populate(database_url: str) -> dict:
 
         _copy(conn, "class_enrolments", ["id", "class_id", "user_id", "created_at"], enrolments())
         for table in ("users", "classes", "schedules", "class_enrolments"):
-            conn.execute(f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))")
+            conn.execute(
+                f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))"
+            )
         conn.commit()
         conn.execute("analyze")
     return {"teachers": TEACHERS, "students": STUDENTS}
 
 
 def _login(base: str, email: str) -> str:
-    response = requests.post(f"{base}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=30)
+    response = requests.post(
+        f"{base}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=30
+    )
     response.raise_for_status()
     return response.json()["access_token"]
 
 
 def run() -> list[Result]:
     results: list[Result] = []
-    reuse = os.environ.get("BENCH_CALENDAR_DATABASE_URL")  # an already populated database, to iterate
+    reuse = os.environ.get(
+        "BENCH_CALENDAR_DATABASE_URL"
+    )  # an already populated database, to iterate
     with contextlib.nullcontext(reuse) if reuse else fresh_database("bench_calendar") as url:
         if not reuse:
             populate(url)
@@ -107,7 +182,9 @@ def run() -> list[Result]:
                 "teacher": [f"teacher{rng.randrange(1, TEACHERS)}@bench.school" for _ in range(20)],
                 "admin": ["admin@bench.school"],
             }
-            tokens = {role: [_login(server.base, e) for e in emails] for role, emails in people.items()}
+            tokens = {
+                role: [_login(server.base, e) for e in emails] for role, emails in people.items()
+            }
             now = datetime.now(UTC)
             week = {"start": now.isoformat(), "end": (now + timedelta(days=7)).isoformat()}
             month = {"start": now.isoformat(), "end": (now + timedelta(days=31)).isoformat()}
@@ -120,10 +197,15 @@ def run() -> list[Result]:
             ]
             sessions = [requests.Session() for _ in range(CONCURRENCY * 2)]
             for label, role, path, params in cases:
+
                 def call(i, role=role, path=path, params=params):
                     token = tokens[role][i % len(tokens[role])]
                     response = sessions[i % len(sessions)].get(
-                        f"{server.base}{path}", params=params, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+                        f"{server.base}{path}",
+                        params=params,
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=30,
+                    )
                     response.raise_for_status()
 
                 timed_calls(call, 100, CONCURRENCY)  # warm-up: connections, caches
@@ -131,22 +213,51 @@ def run() -> list[Result]:
                 started = time.monotonic()
                 latencies, errors = timed_calls(call, REQUESTS, CONCURRENCY)
                 rate = len(latencies) / (time.monotonic() - started)
-                handled = [float(m) for m in re.findall(rf"GET {re.escape(path)} 200 ([\d.]+)ms",
-                                                          LOG.read_bytes()[offset:].decode(errors="replace"))]
+                handled = [
+                    float(m)
+                    for m in re.findall(
+                        rf"GET {re.escape(path)} 200 ([\d.]+)ms",
+                        LOG.read_bytes()[offset:].decode(errors="replace"),
+                    )
+                ]
                 p99 = percentile(latencies, 99)
                 why = f"server handling p99 {percentile(handled, 99):.0f} ms"
                 if role == "admin":
-                    why += ("; counts all 100k classes for the page total on every request (sequential scan); "
-                            "proposed: a cached or estimated total for the unfiltered admin list")
+                    why += (
+                        "; counts all 100k classes for the page total on every request (sequential scan); "
+                        "proposed: a cached or estimated total for the unfiltered admin list"
+                    )
                 if errors:
                     why += f"; {len(errors)} errors, first: {errors[0]}"
-                results.append(Result(SCENARIO, f"{label} p50", round(percentile(latencies, 50), 1), "ms",
-                                      note=f"{rate:.0f} requests/s with {CONCURRENCY} clients"))
-                results.append(Result(SCENARIO, f"{label} p99", round(p99, 1), "ms",
-                                      "< 50 ms", p99 < 50 and not errors, why))
-                results.append(Result(SCENARIO, f"{label} server handling p50 / p99",
-                                      f"{percentile(handled, 50):.1f} / {percentile(handled, 99):.1f}", "ms",
-                                      note="access log; excludes queueing and the client"))
+                results.append(
+                    Result(
+                        SCENARIO,
+                        f"{label} p50",
+                        round(percentile(latencies, 50), 1),
+                        "ms",
+                        note=f"{rate:.0f} requests/s with {CONCURRENCY} clients",
+                    )
+                )
+                results.append(
+                    Result(
+                        SCENARIO,
+                        f"{label} p99",
+                        round(p99, 1),
+                        "ms",
+                        "< 50 ms",
+                        p99 < 50 and not errors,
+                        why,
+                    )
+                )
+                results.append(
+                    Result(
+                        SCENARIO,
+                        f"{label} server handling p50 / p99",
+                        f"{percentile(handled, 50):.1f} / {percentile(handled, 99):.1f}",
+                        "ms",
+                        note="access log; excludes queueing and the client",
+                    )
+                )
     return results
 
 

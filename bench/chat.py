@@ -49,8 +49,13 @@ def _seed(database_url: str, students: int) -> tuple[int, list[str], str]:
         teacher = User(email="teacher@bench.test", name="Teacher", role="teacher")
         db.session.add(teacher)
         db.session.flush()
-        klass = classes.create_class(teacher, classes.ClassInput(title="Bench", starts_at=utcnow(), duration_minutes=60))
-        people = [User(email=f"s{n}@bench.test", name=f"Student {n}", role="student") for n in range(students)]
+        klass = classes.create_class(
+            teacher, classes.ClassInput(title="Bench", starts_at=utcnow(), duration_minutes=60)
+        )
+        people = [
+            User(email=f"s{n}@bench.test", name=f"Student {n}", role="student")
+            for n in range(students)
+        ]
         db.session.add_all(people)
         db.session.flush()
         db.session.add_all([Enrolment(class_id=klass.id, user_id=p.id) for p in people])
@@ -63,8 +68,13 @@ def _seed(database_url: str, students: int) -> tuple[int, list[str], str]:
 
 
 def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(SERVER_SCRIPT)], stdout=subprocess.PIPE,
-                            stderr=open(log, "w"), env=env, text=True)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER_SCRIPT)],
+        stdout=subprocess.PIPE,
+        stderr=open(log, "w"),  # noqa: SIM115
+        env=env,
+        text=True,
+    )  # noqa: SIM115
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if select.select([proc.stdout], [], [], 1)[0]:
@@ -75,7 +85,16 @@ def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str
     raise SystemExit(f"server did not start; see {log}")
 
 
-def _receiver(url: str, tokens: list[str], schedule_id: int, expected: int, ready, go, out, origin: str = ORIGIN) -> None:
+def _receiver(
+    url: str,
+    tokens: list[str],
+    schedule_id: int,
+    expected: int,
+    ready,
+    go,
+    out,
+    origin: str = ORIGIN,
+) -> None:
     """Worker process: connect its clients, then record when each message reaches each."""
     import threading
 
@@ -117,8 +136,16 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def measure(clients: int, paced: int, burst: int, workers: int, redis_url: str | None,
-            database_url: str | None = None, gunicorn_workers: int = 0, interval: float = 0.05) -> list[tuple[str, str]]:
+def measure(
+    clients: int,
+    paced: int,
+    burst: int,
+    workers: int,
+    redis_url: str | None,
+    database_url: str | None = None,
+    gunicorn_workers: int = 0,
+    interval: float = 0.05,
+) -> list[tuple[str, str]]:
     """gunicorn_workers > 0: serve with gunicorn gthread workers (WebSocket transport only, so no
     sticky sessions are needed; each open socket holds one worker thread), else the threading
     server of `portal serve`."""
@@ -127,11 +154,20 @@ def measure(clients: int, paced: int, burst: int, workers: int, redis_url: str |
     import socketio
 
     tmp = Path(tempfile.mkdtemp(prefix="portal-bench-chat-"))
-    database_url = database_url or os.environ.get("PORTAL_BENCH_DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}"
+    database_url = (
+        database_url
+        or os.environ.get("PORTAL_BENCH_DATABASE_URL")
+        or f"sqlite:///{tmp / 'bench.sqlite3'}"
+    )
     schedule_id, tokens, teacher_token = _seed(database_url, clients)
-    env = {**os.environ, "PORTAL_DATABASE_URL": database_url, "PORTAL_SECRET_KEY": SECRET,
-           "PORTAL_INSTANCE_PATH": str(tmp / "instance"), "PORTAL_CHAT_RATE_LIMIT": "1000000 per second",
-           "PORTAL_SOCKETIO_CHANNEL": f"portal-bench-{uuid.uuid4().hex[:8]}"}
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": database_url,
+        "PORTAL_SECRET_KEY": SECRET,
+        "PORTAL_INSTANCE_PATH": str(tmp / "instance"),
+        "PORTAL_CHAT_RATE_LIMIT": "1000000 per second",
+        "PORTAL_SOCKETIO_CHANNEL": f"portal-bench-{uuid.uuid4().hex[:8]}",
+    }
     env.pop("PORTAL_REDIS_URL", None)
     if redis_url:
         env["PORTAL_REDIS_URL"] = redis_url
@@ -143,9 +179,23 @@ def measure(clients: int, paced: int, burst: int, workers: int, redis_url: str |
         # Every socket holds a thread for its lifetime, and gunicorn does not balance sockets
         # evenly across workers: each worker gets room for all clients plus some HTTP.
         threads = clients + 16
-        gunicorn = stack.enter_context(Gunicorn(database_url, workers=gunicorn_workers, threads=threads, **{
-            k: env[k] for k in ("PORTAL_SECRET_KEY", "PORTAL_CHAT_RATE_LIMIT", "PORTAL_SOCKETIO_CHANNEL",
-                                "PORTAL_REDIS_URL") if k in env}))
+        gunicorn = stack.enter_context(
+            Gunicorn(
+                database_url,
+                workers=gunicorn_workers,
+                threads=threads,
+                **{
+                    k: env[k]
+                    for k in (
+                        "PORTAL_SECRET_KEY",
+                        "PORTAL_CHAT_RATE_LIMIT",
+                        "PORTAL_SOCKETIO_CHANNEL",
+                        "PORTAL_REDIS_URL",
+                    )
+                    if k in env
+                },
+            )
+        )
         url = origin = gunicorn.base
         server = None
     else:
@@ -154,17 +204,25 @@ def measure(clients: int, paced: int, burst: int, workers: int, redis_url: str |
     ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     total = paced + burst
     chunks = [tokens[i::workers] for i in range(workers)]
-    procs = [ctx.Process(target=_receiver, args=(url, chunk, schedule_id, total, ready, go, out, origin)) for chunk in chunks if chunk]
+    procs = [
+        ctx.Process(target=_receiver, args=(url, chunk, schedule_id, total, ready, go, out, origin))
+        for chunk in chunks
+        if chunk
+    ]
     try:
         for proc in procs:
             proc.start()
         connected = sum(ready.get(timeout=300) for _ in procs)
         sender = socketio.Client(reconnection=False, websocket_extra_options={"origin": origin})
-        sender.connect(url, auth={"token": teacher_token}, transports=["websocket"], wait_timeout=30)
+        sender.connect(
+            url, auth={"token": teacher_token}, transports=["websocket"], wait_timeout=30
+        )
         assert sender.call("join", {"schedule_id": schedule_id, "limit": 1}, timeout=30)["ok"]
         go.set()
         sent_at: dict[str, float] = {}
-        for n in range(paced):  # paced: one message every `interval` seconds (20 per second by default)
+        for n in range(
+            paced
+        ):  # paced: one message every `interval` seconds (20 per second by default)
             body = f"paced {n}"
             sent_at[body] = time.time()
             sender.emit("chat:send", {"schedule_id": schedule_id, "body": body})
@@ -193,13 +251,26 @@ def measure(clients: int, paced: int, burst: int, workers: int, redis_url: str |
     expected = connected * total
     elapsed = (max(burst_arrivals) - burst_start) if burst_arrivals else float("nan")
     return [
-        ("mode", (f"gunicorn {gunicorn_workers} gthread workers, WebSocket transport" if gunicorn_workers
-                  else "single process, threading") + (", Redis message queue" if redis_url else "")),
+        (
+            "mode",
+            (
+                f"gunicorn {gunicorn_workers} gthread workers, WebSocket transport"
+                if gunicorn_workers
+                else "single process, threading"
+            )
+            + (", Redis message queue" if redis_url else ""),
+        ),
         ("connected clients", str(connected)),
         ("deliveries received / expected", f"{len(arrivals)} / {expected}"),
-        ("paced latency p50 (ms)", f"{statistics.median(paced_latency):.1f}" if paced_latency else "n/a"),
+        (
+            "paced latency p50 (ms)",
+            f"{statistics.median(paced_latency):.1f}" if paced_latency else "n/a",
+        ),
         ("paced latency p99 (ms)", f"{_percentile(paced_latency, 0.99):.1f}"),
-        ("burst latency p50 (ms)", f"{statistics.median(burst_latency):.1f}" if burst_latency else "n/a"),
+        (
+            "burst latency p50 (ms)",
+            f"{statistics.median(burst_latency):.1f}" if burst_latency else "n/a",
+        ),
         ("burst latency p99 (ms)", f"{_percentile(burst_latency, 0.99):.1f}"),
         ("burst messages/second", f"{burst / elapsed:.1f}"),
         ("burst deliveries/second", f"{len(burst_arrivals) / elapsed:.0f}"),
@@ -212,12 +283,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paced", type=int, default=50, help="messages sent one every 50 ms")
     parser.add_argument("--burst", type=int, default=100, help="messages sent back to back")
     parser.add_argument("--workers", type=int, default=4, help="receiver processes")
-    parser.add_argument("--redis", default=os.environ.get("PORTAL_BENCH_REDIS_URL"),
-                        help="also route through a Redis message queue (redis://host:port/db)")
-    parser.add_argument("--gunicorn", type=int, default=0, metavar="WORKERS",
-                        help="serve with gunicorn gthread workers (needs --redis when > 1)")
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("PORTAL_BENCH_REDIS_URL"),
+        help="also route through a Redis message queue (redis://host:port/db)",
+    )
+    parser.add_argument(
+        "--gunicorn",
+        type=int,
+        default=0,
+        metavar="WORKERS",
+        help="serve with gunicorn gthread workers (needs --redis when > 1)",
+    )
     args = parser.parse_args(argv)
-    rows = measure(args.clients, args.paced, args.burst, args.workers, args.redis, gunicorn_workers=args.gunicorn)
+    rows = measure(
+        args.clients,
+        args.paced,
+        args.burst,
+        args.workers,
+        args.redis,
+        gunicorn_workers=args.gunicorn,
+    )
     width = max(len(k) for k, _ in rows)
     print(f"{'chat fan-out':<{width}}  value")
     print(f"{'-' * width}  {'-' * 24}")
@@ -232,16 +318,48 @@ def run() -> list:
     scenario = "chat fan-out (200 clients)"
     with fresh_database("bench_chat") as database_url:
         # A lively class chat: 4 messages a second (800 deliveries/s), then a burst of 100.
-        rows = dict(measure(200, 40, 100, 4, REDIS_URL, database_url=database_url, gunicorn_workers=2, interval=0.25))
+        rows = dict(
+            measure(
+                200,
+                40,
+                100,
+                4,
+                REDIS_URL,
+                database_url=database_url,
+                gunicorn_workers=2,
+                interval=0.25,
+            )
+        )
     p99 = float(rows["paced latency p99 (ms)"])
     got, expected = rows["deliveries received / expected"].split(" / ")
     return [
-        Result(scenario, "deliveries received / expected", rows["deliveries received / expected"], "", "all",
-               got == expected, rows["mode"]),
-        Result(scenario, "delivery latency p50 (4 messages/s)", rows["paced latency p50 (ms)"], "ms"),
-        Result(scenario, "delivery latency p99 (4 messages/s)", round(p99, 1), "ms", "< 100 ms", p99 < 100),
-        Result(scenario, "burst latency p50 / p99", f"{rows['burst latency p50 (ms)']} / {rows['burst latency p99 (ms)']}", "ms",
-               note="100 messages sent back to back"),
+        Result(
+            scenario,
+            "deliveries received / expected",
+            rows["deliveries received / expected"],
+            "",
+            "all",
+            got == expected,
+            rows["mode"],
+        ),
+        Result(
+            scenario, "delivery latency p50 (4 messages/s)", rows["paced latency p50 (ms)"], "ms"
+        ),
+        Result(
+            scenario,
+            "delivery latency p99 (4 messages/s)",
+            round(p99, 1),
+            "ms",
+            "< 100 ms",
+            p99 < 100,
+        ),
+        Result(
+            scenario,
+            "burst latency p50 / p99",
+            f"{rows['burst latency p50 (ms)']} / {rows['burst latency p99 (ms)']}",
+            "ms",
+            note="100 messages sent back to back",
+        ),
         Result(scenario, "burst deliveries/second", rows["burst deliveries/second"], "/s"),
     ]
 

@@ -22,7 +22,9 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://portal:portal@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql+psycopg://portal:portal@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 SECRET_KEY = "bench-secret-key-not-for-production-0123456789"
 
@@ -67,7 +69,13 @@ def fresh_database(prefix: str = "bench"):
     url = sa.engine.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
         env = portal_env(url)
-        subprocess.run([str(BIN / "portal"), "db", "upgrade"], env=env, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [str(BIN / "portal"), "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         yield url
     finally:
         with admin.connect() as conn:
@@ -77,14 +85,16 @@ def fresh_database(prefix: str = "bench"):
 
 def portal_env(database_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "PORTAL_DATABASE_URL": database_url,
-        "PORTAL_REDIS_URL": REDIS_URL,
-        "PORTAL_SECRET_KEY": SECRET_KEY,
-        "PORTAL_LOGIN_RATE_LIMIT": "1000000 per minute",
-        "PORTAL_LOG_JSON": "true",
-        "PORTAL_INSTANCE_PATH": str(ROOT / "instance" / "bench"),
-    })
+    env.update(
+        {
+            "PORTAL_DATABASE_URL": database_url,
+            "PORTAL_REDIS_URL": REDIS_URL,
+            "PORTAL_SECRET_KEY": SECRET_KEY,
+            "PORTAL_LOGIN_RATE_LIMIT": "1000000 per minute",
+            "PORTAL_LOG_JSON": "true",
+            "PORTAL_INSTANCE_PATH": str(ROOT / "instance" / "bench"),
+        }
+    )
     env.update(extra)
     return env
 
@@ -103,9 +113,24 @@ class Gunicorn:
     def __enter__(self) -> Gunicorn:
         log = open(ROOT / "instance" / "bench-gunicorn.log", "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", str(self.workers), "-k", "gthread", "--threads", str(self.threads),
-             "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "portal:create_app()"],
-            env=self.env, stdout=log, stderr=log, cwd=ROOT,
+            [
+                str(BIN / "gunicorn"),
+                "-w",
+                str(self.workers),
+                "-k",
+                "gthread",
+                "--threads",
+                str(self.threads),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "portal:create_app()",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            cwd=ROOT,
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -137,7 +162,9 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def timed_calls(call: Callable[[int], object], count: int, concurrency: int) -> tuple[list[float], list[str]]:
+def timed_calls(
+    call: Callable[[int], object], count: int, concurrency: int
+) -> tuple[list[float], list[str]]:
     """Run call(i) count times on `concurrency` threads; latencies in ms and error texts."""
     latencies: list[float] = []
     errors: list[str] = []

@@ -32,8 +32,11 @@ SECRET = "bench-secret-key-0123456789-abcdefghijklmnopq"
 
 
 def scratch_database(tmp: Path) -> tuple[str, callable]:
-    admin = (os.environ.get("PORTAL_BENCH_DATABASE_URL") or os.environ.get("BENCH_DATABASE_URL")
-             or os.environ.get("PORTAL_TEST_DATABASE_URL"))
+    admin = (
+        os.environ.get("PORTAL_BENCH_DATABASE_URL")
+        or os.environ.get("BENCH_DATABASE_URL")
+        or os.environ.get("PORTAL_TEST_DATABASE_URL")
+    )
     if not admin:
         return f"sqlite:///{tmp / 'bench.sqlite3'}", lambda: None
     name = f"portal_bench_{uuid.uuid4().hex[:8]}"
@@ -53,12 +56,21 @@ def scratch_database(tmp: Path) -> tuple[str, callable]:
 def make_app(url: str, tmp: Path, smtp_port: int, redis_url: str | None):
     from portal import create_app
 
-    return create_app({
-        "DATABASE_URL": url, "SECRET_KEY": SECRET, "STORAGE_DIR": str(tmp / "files"),
-        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_port, "SMTP_SECURITY": "none",
-        "MAIL_FROM": "Bench <bench@school.example>", "NOTIFY_SCAN_SECONDS": 1, "REDIS_URL": redis_url,
-        "NOTIFY_BATCH_SIZE": 500, "LOG_JSON": True,
-    })
+    return create_app(
+        {
+            "DATABASE_URL": url,
+            "SECRET_KEY": SECRET,
+            "STORAGE_DIR": str(tmp / "files"),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": smtp_port,
+            "SMTP_SECURITY": "none",
+            "MAIL_FROM": "Bench <bench@school.example>",
+            "NOTIFY_SCAN_SECONDS": 1,
+            "REDIS_URL": redis_url,
+            "NOTIFY_BATCH_SIZE": 500,
+            "LOG_JSON": True,
+        }
+    )
 
 
 def seed(app, count: int) -> int:
@@ -77,13 +89,27 @@ def seed(app, count: int) -> int:
         teacher = User(email="teacher@bench.example", name="Teacher", role="teacher")
         db.session.add(teacher)
         db.session.flush()
-        klass = classes.create_class(teacher, classes.ClassInput(
-            title="Bench", starts_at=utcnow() + timedelta(days=1), duration_minutes=60, timezone="UTC",
-            reminder_offsets=[1]))
-        db.session.execute(sa.insert(User), [
-            {"email": f"s{i}@bench.example", "name": f"Student {i}", "role": "student"} for i in range(count)])
+        klass = classes.create_class(
+            teacher,
+            classes.ClassInput(
+                title="Bench",
+                starts_at=utcnow() + timedelta(days=1),
+                duration_minutes=60,
+                timezone="UTC",
+                reminder_offsets=[1],
+            ),
+        )
+        db.session.execute(
+            sa.insert(User),
+            [
+                {"email": f"s{i}@bench.example", "name": f"Student {i}", "role": "student"}
+                for i in range(count)
+            ],
+        )
         ids = db.session.execute(sa.select(User.id).where(User.role == "student")).scalars().all()
-        db.session.execute(sa.insert(Enrolment), [{"class_id": klass.id, "user_id": uid} for uid in ids])
+        db.session.execute(
+            sa.insert(Enrolment), [{"class_id": klass.id, "user_id": uid} for uid in ids]
+        )
         schedule = classes.list_schedules(teacher, klass.id)[0]
         notifications.sync_schedule(schedule)
         db.session.commit()
@@ -101,8 +127,11 @@ def make_due(app) -> float:
     with app.app_context():
         now = utcnow()
         # The class stays a day ahead, so no reminder becomes "too late" however slow the run.
-        db.session.execute(sa.update(Schedule).values(starts_at=now + timedelta(days=1),
-                                                      ends_at=now + timedelta(days=1, hours=1)))
+        db.session.execute(
+            sa.update(Schedule).values(
+                starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=1, hours=1)
+            )
+        )
         db.session.execute(sa.update(Notification).values(due_at=now))
         db.session.commit()
         db.session.remove()
@@ -151,18 +180,45 @@ def run_celery(url: str, tmp: Path, count: int, workers: int, redis_url: str) ->
     _clean_redis(redis_url)
     app = make_app(url, tmp, smtp.port, redis_url)
     seeded = seed(app, count)
-    env = dict(os.environ, PORTAL_DATABASE_URL=url, PORTAL_SECRET_KEY=SECRET, PORTAL_REDIS_URL=redis_url,
-               PORTAL_SMTP_HOST="127.0.0.1", PORTAL_SMTP_PORT=str(smtp.port), PORTAL_SMTP_SECURITY="none",
-               PORTAL_MAIL_FROM="Bench <bench@school.example>", PORTAL_NOTIFY_SCAN_SECONDS="1",
-               PORTAL_INSTANCE_PATH=str(tmp / "instance"), PORTAL_LOG_JSON="false")
+    env = dict(
+        os.environ,
+        PORTAL_DATABASE_URL=url,
+        PORTAL_SECRET_KEY=SECRET,
+        PORTAL_REDIS_URL=redis_url,
+        PORTAL_SMTP_HOST="127.0.0.1",
+        PORTAL_SMTP_PORT=str(smtp.port),
+        PORTAL_SMTP_SECURITY="none",
+        PORTAL_MAIL_FROM="Bench <bench@school.example>",
+        PORTAL_NOTIFY_SCAN_SECONDS="1",
+        PORTAL_INSTANCE_PATH=str(tmp / "instance"),
+        PORTAL_LOG_JSON="false",
+    )
     portal = str(Path(sys.executable).parent / "portal")
     logs = [open(tmp / name, "wb") for name in ("worker.log", "beat.log")]  # noqa: SIM115
     procs = [
-        subprocess.Popen([portal, "worker", "--concurrency", str(workers), "--without-mingle", "--without-gossip",
-                          "--loglevel", "WARNING"], env=env, stdout=logs[0], stderr=subprocess.STDOUT,
-                         start_new_session=True),
-        subprocess.Popen([portal, "beat", "--schedule", str(tmp / "beat-schedule")], env=env, stdout=logs[1],
-                         stderr=subprocess.STDOUT, start_new_session=True),
+        subprocess.Popen(
+            [
+                portal,
+                "worker",
+                "--concurrency",
+                str(workers),
+                "--without-mingle",
+                "--without-gossip",
+                "--loglevel",
+                "WARNING",
+            ],
+            env=env,
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ),
+        subprocess.Popen(
+            [portal, "beat", "--schedule", str(tmp / "beat-schedule")],
+            env=env,
+            stdout=logs[1],
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ),
     ]
     try:
         _wait_ready(redis_url)
@@ -201,8 +257,11 @@ def summarise(mode, url, workers, seeded, smtp, due, last) -> dict:
     first = min((r.at for r in smtp.received), default=None)
     total = (last - due) if last else None
     return {
-        "mode": mode, "database": url.split(":", 1)[0].split("+", 1)[0], "processes": workers,
-        "reminders": seeded, "delivered": received,
+        "mode": mode,
+        "database": url.split(":", 1)[0].split("+", 1)[0],
+        "processes": workers,
+        "reminders": seeded,
+        "delivered": received,
         "first (s)": f"{first - due:.2f}" if first else "-",
         "all (s)": f"{total:.2f}" if total else "timeout",
         "per second": f"{received / total:.0f}" if total else "-",
@@ -237,10 +296,20 @@ def run() -> list:
     name = "reminders (10,000 due, 4 Celery processes, SMTP server)"
     results.append(Result(name, "due -> first handed to SMTP", row["first (s)"], "s"))
     all_seconds = float(row["all (s)"]) if row["all (s)"] != "timeout" else float("inf")
-    results.append(Result(name, "due -> all handed to SMTP", row["all (s)"], "s", "< 60 s",
-                          all_seconds < 60 and row["delivered"] == row["reminders"],
-                          f"{row['delivered']} of {row['reminders']} delivered"))
-    results.append(Result(name, "reminders sent twice", row["sent twice"], "", "0", row["sent twice"] == 0))
+    results.append(
+        Result(
+            name,
+            "due -> all handed to SMTP",
+            row["all (s)"],
+            "s",
+            "< 60 s",
+            all_seconds < 60 and row["delivered"] == row["reminders"],
+            f"{row['delivered']} of {row['reminders']} delivered",
+        )
+    )
+    results.append(
+        Result(name, "reminders sent twice", row["sent twice"], "", "0", row["sent twice"] == 0)
+    )
     results.append(Result(name, "throughput", row["per second"], "messages/s"))
     return results
 
@@ -251,8 +320,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--modes", default="inprocess,celery")
     args = parser.parse_args()
-    redis_url = (os.environ.get("PORTAL_BENCH_REDIS_URL") or os.environ.get("BENCH_REDIS_URL")
-                 or os.environ.get("PORTAL_TEST_REDIS_URL"))
+    redis_url = (
+        os.environ.get("PORTAL_BENCH_REDIS_URL")
+        or os.environ.get("BENCH_REDIS_URL")
+        or os.environ.get("PORTAL_TEST_REDIS_URL")
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -270,7 +342,9 @@ def main() -> None:
                     rows.append(run_celery(url, tmp / mode, args.count, args.workers, redis_url))
             finally:
                 drop()
-    print(f"\nDue reminders -> handed to the SMTP server ({args.count} reminders, scan every 1 s)\n")
+    print(
+        f"\nDue reminders -> handed to the SMTP server ({args.count} reminders, scan every 1 s)\n"
+    )
     print_table(rows)
 
 

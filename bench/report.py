@@ -27,10 +27,23 @@ def print_table(results: list[Result]) -> None:
 
 def write_results(results: list[Result], path: Path) -> None:
     missed = [r for r in results if r.met is False]
-    text = ["# Benchmark results", "", "Written by `make bench`; every figure is measured in that run.", "", table(results), ""]
+    text = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench`; every figure is measured in that run.",
+        "",
+        table(results),
+        "",
+    ]
     if missed:
-        text += ["## Missed targets", ""] + [f"- {r.scenario}: {r.figure} = {r.value} {r.unit} (target {r.target}) {r.note}" for r in missed]
-        text += ["", f"Load average at the end of the run: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) "
-                     f"on {os.cpu_count()} cores. Above the core count every figure includes waiting for a CPU; "
-                     "see each scenario's load average and the server handling rows."]
+        text += ["## Missed targets", ""] + [
+            f"- {r.scenario}: {r.figure} = {r.value} {r.unit} (target {r.target}) {r.note}"
+            for r in missed
+        ]
+        text += [
+            "",
+            f"Load average at the end of the run: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) "
+            f"on {os.cpu_count()} cores. Above the core count every figure includes waiting for a CPU; "
+            "see each scenario's load average and the server handling rows.",
+        ]
     path.write_text("\n".join(text) + "\n")

@@ -44,7 +44,9 @@ def offline_pc() -> RTCPeerConnection:
 
 async def call(pool: WorkerPool, method: str, params: dict | None = None, timeout: float = 60.0):
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, lambda: pool.call(ROOM, method, params or {}, index=0, timeout=timeout))
+    return await loop.run_in_executor(
+        None, lambda: pool.call(ROOM, method, params or {}, index=0, timeout=timeout)
+    )
 
 
 async def subscribe(pool: WorkerPool, on_track) -> RTCPeerConnection:
@@ -61,8 +63,13 @@ async def subscribe(pool: WorkerPool, on_track) -> RTCPeerConnection:
 
 
 async def probe(socket_path: str, count: int, warmup: float, seconds: float) -> dict:
-    pool = WorkerPool(run_dir=Path(socket_path).parent, workers=1, recording_dir=Path(tempfile.gettempdir()),
-                      autostart=False, sockets=[Path(socket_path)])
+    pool = WorkerPool(
+        run_dir=Path(socket_path).parent,
+        workers=1,
+        recording_dir=Path(tempfile.gettempdir()),
+        autostart=False,
+        sockets=[Path(socket_path)],
+    )
     window: dict[str, float] = {}
     frames: list[list[int]] = [[] for _ in range(count)]
 
@@ -75,6 +82,7 @@ async def probe(socket_path: str, count: int, warmup: float, seconds: float) -> 
                     if window.get("start", 1e18) <= t <= window.get("end", -1):
                         _counter, stamp = read_frame(frame)
                         frames[index].append(latency_ms(stamp, now_ms()))
+
         return lambda track: asyncio.ensure_future(consume(track))
 
     pcs = [await subscribe(pool, make_consumer(i)) for i in range(count)]
@@ -103,7 +111,9 @@ async def serve_relay(socket_path: str) -> None:
         if method == "publish":
             pc = offline_pc()
             state["pcs"].append(pc)
-            pc.on("track", lambda track: state.update(source=track) if track.kind == "video" else None)
+            pc.on(
+                "track", lambda track: state.update(source=track) if track.kind == "video" else None
+            )
             await pc.setRemoteDescription(RTCSessionDescription(params["sdp"], "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             return {"session": "p", "etag": "x", "sdp": pc.localDescription.sdp}
@@ -120,7 +130,10 @@ async def serve_relay(socket_path: str) -> None:
         while line := await reader.readline():
             request = json.loads(line)
             try:
-                reply = {"ok": True, "result": await handle(request["method"], request.get("params") or {})}
+                reply = {
+                    "ok": True,
+                    "result": await handle(request["method"], request.get("params") or {}),
+                }
             except Exception as exc:
                 reply = {"ok": False, "error": {"code": "internal", "message": str(exc)}}
             writer.write(json.dumps(reply).encode() + b"\n")
@@ -135,15 +148,30 @@ async def serve_relay(socket_path: str) -> None:
 # One benchmark case.
 
 
-async def run_case(mode: str, subscribers: int, warmup: float, seconds: float, workdir: Path) -> dict:
+async def run_case(
+    mode: str, subscribers: int, warmup: float, seconds: float, workdir: Path
+) -> dict:
     socket_path = workdir / f"{mode}.sock"
     if mode == "forward":
-        cmd = [sys.executable, "-m", "portal_native_sfu.worker", "--socket", str(socket_path),
-               "--lock", str(workdir / f"{mode}.lock"), "--media-timeout", "60"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "portal_native_sfu.worker",
+            "--socket",
+            str(socket_path),
+            "--lock",
+            str(workdir / f"{mode}.lock"),
+            "--media-timeout",
+            "60",
+        ]
     else:
         cmd = [sys.executable, "-m", "bench.sfu", "--serve-relay", str(socket_path)]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
-    pool = WorkerPool(run_dir=workdir, workers=1, recording_dir=workdir, autostart=False, sockets=[socket_path])
+    server = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent
+    )
+    pool = WorkerPool(
+        run_dir=workdir, workers=1, recording_dir=workdir, autostart=False, sockets=[socket_path]
+    )
     pcs: list[RTCPeerConnection] = []
     probe_proc = None
     try:
@@ -170,15 +198,27 @@ async def run_case(mode: str, subscribers: int, warmup: float, seconds: float, w
                         await track.recv()
                         if counting["on"]:
                             counts[index] += 1
+
             return lambda track: asyncio.ensure_future(consume(track))
 
         for index in range(len(counts)):
             pcs.append(await subscribe(pool, counter(index)))
         probes = min(PROBES, subscribers)
         probe_proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.sfu", "--probe", str(socket_path), "--count", str(probes),
-            "--warmup", str(warmup), "--seconds", str(seconds), stdout=asyncio.subprocess.PIPE,
-            cwd=Path(__file__).parent.parent)
+            sys.executable,
+            "-m",
+            "bench.sfu",
+            "--probe",
+            str(socket_path),
+            "--count",
+            str(probes),
+            "--warmup",
+            str(warmup),
+            "--seconds",
+            str(seconds),
+            stdout=asyncio.subprocess.PIPE,
+            cwd=Path(__file__).parent.parent,
+        )
         # Probes negotiate then warm up; measure over the same window they do.
         await asyncio.sleep(warmup + 0.5 * probes)
         cpu = psutil.Process(server.pid)
@@ -234,11 +274,23 @@ def measure(subscribers: list[int], modes: list[str], seconds: float, warmup: fl
                 try:
                     row = asyncio.run(run_case(mode, count, warmup, seconds, workdir))
                 except Exception as exc:  # a saturated server can fail to set up 50 peers
-                    row = {"mode": mode, "subscribers": count, "cpu": None, "cpu_ms_per_frame": None, "fps": None, "p50": None,
-                           "p95": None, "error": f"{type(exc).__name__}: {exc}"}
+                    row = {
+                        "mode": mode,
+                        "subscribers": count,
+                        "cpu": None,
+                        "cpu_ms_per_frame": None,
+                        "fps": None,
+                        "p50": None,
+                        "p95": None,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    }
                 row["took"] = time.monotonic() - started
                 rows.append(row)
-                print(f"  {mode:8} {count:3} subscribers done in {row['took']:.0f}s", file=sys.stderr, flush=True)
+                print(
+                    f"  {mode:8} {count:3} subscribers done in {row['took']:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return rows
@@ -257,10 +309,21 @@ def run() -> list:
         if row.get("error"):
             results.append(Result(scenario, label, "failed", note=row["error"][:120]))
             continue
-        results.append(Result(scenario, f"{label}: CPU % / ms per frame",
-                              f"{fmt(row['cpu'], '{:.0f}')} / {fmt(row['cpu_ms_per_frame'], '{:.2f}')}"))
-        results.append(Result(scenario, f"{label}: fps received / latency p50 / p95",
-                              f"{fmt(row['fps'], '{:.1f}')} / {fmt(row['p50'], '{:.0f}')} / {fmt(row['p95'], '{:.0f}')}", "fps / ms / ms"))
+        results.append(
+            Result(
+                scenario,
+                f"{label}: CPU % / ms per frame",
+                f"{fmt(row['cpu'], '{:.0f}')} / {fmt(row['cpu_ms_per_frame'], '{:.2f}')}",
+            )
+        )
+        results.append(
+            Result(
+                scenario,
+                f"{label}: fps received / latency p50 / p95",
+                f"{fmt(row['fps'], '{:.1f}')} / {fmt(row['p50'], '{:.0f}')} / {fmt(row['p95'], '{:.0f}')}",
+                "fps / ms / ms",
+            )
+        )
     return results
 
 
@@ -280,21 +343,35 @@ def main(argv: list[str] | None = None) -> int:
     # Subscribers in this process and in the probe only count/decode: the bulk ones need
     # no decoding at all, so they use the SFU's own pass-through receivers.
     if args.probe:
-        print(json.dumps(asyncio.run(probe(args.probe, args.count, args.warmup, args.seconds))), flush=True)
+        print(
+            json.dumps(asyncio.run(probe(args.probe, args.count, args.warmup, args.seconds))),
+            flush=True,
+        )
         return 0
-    rows = measure([int(n) for n in args.subscribers.split(",")], args.modes.split(","), args.seconds, args.warmup)
+    rows = measure(
+        [int(n) for n in args.subscribers.split(",")],
+        args.modes.split(","),
+        args.seconds,
+        args.warmup,
+    )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\nSFU benchmark: one 640x360 30 fps VP8 publisher, {os.cpu_count()} cores (load average {load}), "
-          f"{args.seconds:.0f} s per case (CPU % of the server process; 100 % = one core)\n")
-    header = (f"{'subscribers':>11} | {'path':<22} | {'CPU %':>7} | {'CPU ms/frame':>12} | {'fps recv':>8} | "
-              f"{'p50 ms':>7} | {'p95 ms':>7}")
+    print(
+        f"\nSFU benchmark: one 640x360 30 fps VP8 publisher, {os.cpu_count()} cores (load average {load}), "
+        f"{args.seconds:.0f} s per case (CPU % of the server process; 100 % = one core)\n"
+    )
+    header = (
+        f"{'subscribers':>11} | {'path':<22} | {'CPU %':>7} | {'CPU ms/frame':>12} | {'fps recv':>8} | "
+        f"{'p50 ms':>7} | {'p95 ms':>7}"
+    )
     print(header)
     print("-" * len(header))
     names = {"forward": "forward (native_sfu)", "relay": "MediaRelay transcode"}
     for row in rows:
-        line = (f"{row['subscribers']:>11} | {names.get(row['mode'], row['mode']):<22} | {fmt(row['cpu'], '{:.0f}'):>7} | "
-                f"{fmt(row['cpu_ms_per_frame'], '{:.2f}'):>12} | {fmt(row['fps'], '{:.1f}'):>8} | "
-                f"{fmt(row['p50'], '{:.0f}'):>7} | {fmt(row['p95'], '{:.0f}'):>7}")
+        line = (
+            f"{row['subscribers']:>11} | {names.get(row['mode'], row['mode']):<22} | {fmt(row['cpu'], '{:.0f}'):>7} | "
+            f"{fmt(row['cpu_ms_per_frame'], '{:.2f}'):>12} | {fmt(row['fps'], '{:.1f}'):>8} | "
+            f"{fmt(row['p50'], '{:.0f}'):>7} | {fmt(row['p95'], '{:.0f}'):>7}"
+        )
         if row.get("error"):
             line += f"  ({row['error'][:60]})"
         print(line)

@@ -62,38 +62,64 @@ def _seed(database_url: str, classes_count: int, students: int) -> dict:
     now = datetime.now(UTC).replace(microsecond=0)
     with app.app_context():
         admin = User(email="admin@storm.bench", name="Admin", role="admin")
-        teachers = [User(email=f"teacher{n}@storm.bench", name=f"Teacher {n}", role="teacher") for n in range(classes_count)]
+        teachers = [
+            User(email=f"teacher{n}@storm.bench", name=f"Teacher {n}", role="teacher")
+            for n in range(classes_count)
+        ]
         db.session.add_all([admin, *teachers])
         db.session.flush()
-        db.session.execute(sa.insert(User), [
-            {"email": f"student{n}@storm.bench", "name": f"Student {n}", "role": "student"} for n in range(students)])
-        student_ids = list(db.session.execute(
-            sa.select(User.id).where(User.role == "student").order_by(User.id)).scalars())
+        db.session.execute(
+            sa.insert(User),
+            [
+                {"email": f"student{n}@storm.bench", "name": f"Student {n}", "role": "student"}
+                for n in range(students)
+            ],
+        )
+        student_ids = list(
+            db.session.execute(
+                sa.select(User.id).where(User.role == "student").order_by(User.id)
+            ).scalars()
+        )
         schedule_ids = []
         for n, teacher in enumerate(teachers):
             # "09:00" is now: the portal allows a start from 30 minutes before the start time.
-            klass = classes.create_class(teacher, classes.ClassInput(title=f"Storm class {n}", starts_at=now,
-                                                                     duration_minutes=60))
+            klass = classes.create_class(
+                teacher,
+                classes.ClassInput(title=f"Storm class {n}", starts_at=now, duration_minutes=60),
+            )
             db.session.flush()
             schedule_ids.append(classes.list_schedules(teacher, klass.id)[0].id)
-            db.session.execute(sa.insert(Enrolment), [
-                {"class_id": klass.id, "user_id": sid} for sid in student_ids[n::classes_count]])
+            db.session.execute(
+                sa.insert(Enrolment),
+                [{"class_id": klass.id, "user_id": sid} for sid in student_ids[n::classes_count]],
+            )
         db.session.commit()
         expires = timedelta(hours=2)
         seed = {
             "admin": create_access_token(identity=str(admin.id), expires_delta=expires),
-            "teachers": [(create_access_token(identity=str(t.id), expires_delta=expires), schedule_ids[n])
-                         for n, t in enumerate(teachers)],
-            "students": [(create_access_token(identity=str(sid), expires_delta=expires), schedule_ids[i % classes_count])
-                         for i, sid in enumerate(student_ids)],
+            "teachers": [
+                (create_access_token(identity=str(t.id), expires_delta=expires), schedule_ids[n])
+                for n, t in enumerate(teachers)
+            ],
+            "students": [
+                (
+                    create_access_token(identity=str(sid), expires_delta=expires),
+                    schedule_ids[i % classes_count],
+                )
+                for i, sid in enumerate(student_ids)
+            ],
         }
         db.engine.dispose()
     return seed
 
 
 def _start_simulator(latency_ms: float) -> tuple[subprocess.Popen, str, str]:
-    proc = subprocess.Popen([sys.executable, str(SIMULATOR), "--latency-ms", str(latency_ms)],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, str(SIMULATOR), "--latency-ms", str(latency_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     url = proc.stdout.readline().split()[1]
     secret = proc.stdout.readline().split()[1]
     return proc, url, secret
@@ -134,7 +160,9 @@ def _client_process(port: int, jobs: list[tuple[float, str, str, int]], threads:
                     body = response.read()
                     latency = (time.perf_counter() - started) * 1000
                     status = response.status
-                except Exception as exc:  # reported, not fatal: a refused or reset connection is a failed press
+                except (
+                    Exception
+                ) as exc:  # reported, not fatal: a refused or reset connection is a failed press
                     conn.close()
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                     status, error = 0, f"{type(exc).__name__}: {exc}"[:200]
@@ -180,8 +208,15 @@ def _server_side_ms(log_text: str, action: str) -> list[float]:
     return [float(m.group(1)) for m in pattern.finditer(log_text)]
 
 
-def run(classes_count: int = 50, students: int = 5000, window: float = 10.0, workers: int = 4, threads: int = 8,
-        client_processes: int = 4, client_threads: int = 48) -> list[Result]:
+def run(
+    classes_count: int = 50,
+    students: int = 5000,
+    window: float = 10.0,
+    workers: int = 4,
+    threads: int = 8,
+    client_processes: int = 4,
+    client_threads: int = 48,
+) -> list[Result]:
     results: list[Result] = []
     log_path = ROOT / "instance" / "bench-gunicorn.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,25 +227,52 @@ def run(classes_count: int = 50, students: int = 5000, window: float = 10.0, wor
             log_offset = log_path.stat().st_size if log_path.exists() else 0
             with Gunicorn(url, workers=workers, threads=threads) as server:
                 auth = {"Authorization": f"Bearer {seed['admin']}"}
-                created = requests.post(f"{server.base}/api/admin/backends", headers=auth, timeout=30, json={
-                    "name": "BBB (simulator)", "backend": "bbb", "is_default": True,
-                    "settings": {"url": api_url, "secret": secret, "checksum_algorithm": "sha256", "timeout_seconds": 10}})
+                created = requests.post(
+                    f"{server.base}/api/admin/backends",
+                    headers=auth,
+                    timeout=30,
+                    json={
+                        "name": "BBB (simulator)",
+                        "backend": "bbb",
+                        "is_default": True,
+                        "settings": {
+                            "url": api_url,
+                            "secret": secret,
+                            "checksum_algorithm": "sha256",
+                            "timeout_seconds": 10,
+                        },
+                    },
+                )
                 created.raise_for_status()
                 # Warm every worker's connection pool the way a running site is warm.
                 session = requests.Session()
                 for _ in range(200):
-                    session.get(f"{server.base}/api/classes", headers=auth, params={"limit": 1}, timeout=30)
+                    session.get(
+                        f"{server.base}/api/classes", headers=auth, params={"limit": 1}, timeout=30
+                    )
 
                 t0 = time.time() + 2.0
                 rng = random.Random(9)
-                jobs = [(t0, "start", token, sid) for token, sid in seed["teachers"] for _ in range(2)]
-                jobs += [(t0 + rng.uniform(0, window), "join", token, sid) for token, sid in seed["students"]]
+                jobs = [
+                    (t0, "start", token, sid) for token, sid in seed["teachers"] for _ in range(2)
+                ]
+                jobs += [
+                    (t0 + rng.uniform(0, window), "join", token, sid)
+                    for token, sid in seed["students"]
+                ]
                 ctx = mp.get_context("fork")
                 out = ctx.Queue()
-                procs = [ctx.Process(target=_client_process, args=(server.port, jobs[i::client_processes], client_threads, out))
-                         for i in range(client_processes)]
+                procs = [
+                    ctx.Process(
+                        target=_client_process,
+                        args=(server.port, jobs[i::client_processes], client_threads, out),
+                    )
+                    for i in range(client_processes)
+                ]
                 stop, rtt = threading.Event(), []
-                probe = threading.Thread(target=_probe_backend, args=(api_url, secret, stop, rtt), daemon=True)
+                probe = threading.Thread(
+                    target=_probe_backend, args=(api_url, secret, stop, rtt), daemon=True
+                )
                 probe.start()
                 for proc in procs:
                     proc.start()
@@ -221,7 +283,9 @@ def run(classes_count: int = 50, students: int = 5000, window: float = 10.0, wor
                 probe.join(5)
                 storm_seconds = max(r[1] for r in presses) - t0
                 workers_rss = [rss_mb(pid) for pid in server.worker_pids()]
-                stats = requests.get(api_url.split("/bigbluebutton")[0] + "/_simulator/stats", timeout=30).json()
+                stats = requests.get(
+                    api_url.split("/bigbluebutton")[0] + "/_simulator/stats", timeout=30
+                ).json()
             log_text = log_path.read_bytes()[log_offset:].decode(errors="replace")
     finally:
         sim.kill()
@@ -232,40 +296,99 @@ def run(classes_count: int = 50, students: int = 5000, window: float = 10.0, wor
     failed = [r for r in presses if r[3] != 200]
     retried = sum(1 for r in joins if r[4] > 1)
     rtt_p50 = percentile(rtt, 50)
-    join_ms = [r[2] for r in joins if r[3] == 200]  # a BBB join only signs a URL: no backend round trip
+    join_ms = [
+        r[2] for r in joins if r[3] == 200
+    ]  # a BBB join only signs a URL: no backend round trip
     start_added = [max(0.0, r[2] - rtt_p50) for r in starts if r[3] == 200]
     added = join_ms + start_added
     creates = stats["create_calls_by_meeting"]
     once = len(creates) == classes_count and all(n == 1 for n in creates.values())
-    db_errors = len(re.findall(r"OperationalError|too many clients|QueuePool limit|could not connect|connection.*refused",
-                               log_text, re.IGNORECASE))
+    db_errors = len(
+        re.findall(
+            r"OperationalError|too many clients|QueuePool limit|could not connect|connection.*refused",
+            log_text,
+            re.IGNORECASE,
+        )
+    )
     server_join = _server_side_ms(log_text, "join")
     p50, p99 = percentile(added, 50), percentile(added, 99)
     first_error = f"; first: {failed[0][5] or failed[0][3]}" if failed else ""
     # Why a latency target is missed: the portal's own handling time vs waiting in queues.
-    why = (f"joins offered in {window:g} s were served in {storm_seconds:.0f} s ({len(joins) / storm_seconds:.0f}/s); "
-           f"server handling p50 {percentile(server_join, 50):.0f} ms, the rest is queueing for CPU")
+    why = (
+        f"joins offered in {window:g} s were served in {storm_seconds:.0f} s ({len(joins) / storm_seconds:.0f}/s); "
+        f"server handling p50 {percentile(server_join, 50):.0f} ms, the rest is queueing for CPU"
+    )
     results += [
-        Result(SCENARIO, "presses (starts + joins) / failed", f"{len(presses)} / {len(failed)}", "",
-               "0 failed", not failed and len(joins) == students,
-               f"{len(starts)} starts, {len(joins)} joins in {storm_seconds:.1f} s, {retried} joins pressed again after not_started{first_error}"),
-        Result(SCENARIO, "BBB create calls per class", f"{min(creates.values(), default=0)}-{max(creates.values(), default=0)}",
-               "", "exactly 1", once, f"{sum(creates.values())} creates for {classes_count} classes, {stats['meetings_created']} meetings"),
+        Result(
+            SCENARIO,
+            "presses (starts + joins) / failed",
+            f"{len(presses)} / {len(failed)}",
+            "",
+            "0 failed",
+            not failed and len(joins) == students,
+            f"{len(starts)} starts, {len(joins)} joins in {storm_seconds:.1f} s, {retried} joins pressed again after not_started{first_error}",
+        ),
+        Result(
+            SCENARIO,
+            "BBB create calls per class",
+            f"{min(creates.values(), default=0)}-{max(creates.values(), default=0)}",
+            "",
+            "exactly 1",
+            once,
+            f"{sum(creates.values())} creates for {classes_count} classes, {stats['meetings_created']} meetings",
+        ),
         Result(SCENARIO, "portal-added latency p50", round(p50, 1), "ms", "< 10 ms", p50 < 10, why),
-        Result(SCENARIO, "portal-added latency p99", round(p99, 1), "ms", "< 100 ms", p99 < 100, why),
-        Result(SCENARIO, "join latency p50 / p99 (client)", f"{percentile(join_ms, 50):.1f} / {percentile(join_ms, 99):.1f}", "ms"),
-        Result(SCENARIO, "join handling p50 / p99 (server log)",
-               f"{percentile(server_join, 50):.1f} / {percentile(server_join, 99):.1f}", "ms", note="excludes queueing"),
-        Result(SCENARIO, "start latency p50 / p99 (client, incl. BBB create)",
-               f"{percentile([r[2] for r in starts], 50):.1f} / {percentile([r[2] for r in starts], 99):.1f}", "ms"),
-        Result(SCENARIO, "BBB round trip p50 / p99 (same run)", f"{rtt_p50:.1f} / {percentile(rtt, 99):.1f}", "ms",
-               note=f"{len(rtt)} probes, simulator latency {LATENCY_MS:g} ms"),
-        Result(SCENARIO, "portal overhead per join / backend round trip", round(percentile(join_ms, 50) / rtt_p50, 2) if rtt else "n/a",
-               "x", note="p50 / p50"),
-        Result(SCENARIO, "database connection errors (gunicorn log)", db_errors, "", "0", db_errors == 0),
-        Result(SCENARIO, "worker resident memory after the storm",
-               f"{max(workers_rss):.0f} max, {mean(workers_rss):.0f} mean" if workers_rss else "n/a", "MB",
-               note=f"{workers} gthread workers x {threads} threads"),
+        Result(
+            SCENARIO, "portal-added latency p99", round(p99, 1), "ms", "< 100 ms", p99 < 100, why
+        ),
+        Result(
+            SCENARIO,
+            "join latency p50 / p99 (client)",
+            f"{percentile(join_ms, 50):.1f} / {percentile(join_ms, 99):.1f}",
+            "ms",
+        ),
+        Result(
+            SCENARIO,
+            "join handling p50 / p99 (server log)",
+            f"{percentile(server_join, 50):.1f} / {percentile(server_join, 99):.1f}",
+            "ms",
+            note="excludes queueing",
+        ),
+        Result(
+            SCENARIO,
+            "start latency p50 / p99 (client, incl. BBB create)",
+            f"{percentile([r[2] for r in starts], 50):.1f} / {percentile([r[2] for r in starts], 99):.1f}",
+            "ms",
+        ),
+        Result(
+            SCENARIO,
+            "BBB round trip p50 / p99 (same run)",
+            f"{rtt_p50:.1f} / {percentile(rtt, 99):.1f}",
+            "ms",
+            note=f"{len(rtt)} probes, simulator latency {LATENCY_MS:g} ms",
+        ),
+        Result(
+            SCENARIO,
+            "portal overhead per join / backend round trip",
+            round(percentile(join_ms, 50) / rtt_p50, 2) if rtt else "n/a",
+            "x",
+            note="p50 / p50",
+        ),
+        Result(
+            SCENARIO,
+            "database connection errors (gunicorn log)",
+            db_errors,
+            "",
+            "0",
+            db_errors == 0,
+        ),
+        Result(
+            SCENARIO,
+            "worker resident memory after the storm",
+            f"{max(workers_rss):.0f} max, {mean(workers_rss):.0f} mean" if workers_rss else "n/a",
+            "MB",
+            note=f"{workers} gthread workers x {threads} threads",
+        ),
     ]
     return results
 

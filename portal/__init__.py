@@ -31,8 +31,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = portal_config.load_secret_key(app.instance_path)
     app.config.update(portal_config.derived_flask_settings(app.config))
-    app.config.update({k: v for k, v in (config or {}).items() if k in portal_config.FLASK_OVERRIDABLE})
-    hops = portal_config.proxy_fix_hops(app.config)  # a bad value stops here, before anything starts
+    app.config.update(
+        {k: v for k, v in (config or {}).items() if k in portal_config.FLASK_OVERRIDABLE}
+    )
+    hops = portal_config.proxy_fix_hops(
+        app.config
+    )  # a bad value stops here, before anything starts
 
     from portal import logs
 

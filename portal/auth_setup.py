@@ -51,4 +51,6 @@ def init_jwt(app: Flask) -> None:
 
     @jwt.user_lookup_error_loader
     def unknown_user(_header, _claims):
-        return error_response(401, "not_authenticated", "this account no longer exists or is disabled")
+        return error_response(
+            401, "not_authenticated", "this account no longer exists or is disabled"
+        )

@@ -75,7 +75,9 @@ def users_create(email: str, name: str, role: str, phone: str | None, password: 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = users.create_user(None, email=email, name=name, role=role, password=password, phone=phone)
+        user = users.create_user(
+            None, email=email, name=name, role=role, password=password, phone=phone
+        )
         unit_of_work.commit()
     except PortalError as exc:
         db.session.rollback()
@@ -97,7 +99,9 @@ def backends_list() -> None:
     for config in db.session.execute(db.select(BackendConfig).order_by(BackendConfig.id)).scalars():
         state = "enabled" if config.enabled else "disabled"
         default = " default" if config.is_default else ""
-        click.echo(f"{config.id:>3} {config.name:<24} {config.backend:<14} {state}{default} health={config.health_ok}")
+        click.echo(
+            f"{config.id:>3} {config.name:<24} {config.backend:<14} {state}{default} health={config.health_ok}"
+        )
 
 
 @backends_group.command("test")
@@ -113,7 +117,9 @@ def backends_test(config_id: int) -> None:
         raise click.ClickException("no such backend configuration")
     result = backends.check_health(config)
     unit_of_work.commit()
-    click.echo(f"{'OK' if result.ok else 'FAILED'}: {result.message} (version {result.version or '?'})")
+    click.echo(
+        f"{'OK' if result.ok else 'FAILED'}: {result.message} (version {result.version or '?'})"
+    )
     if not result.ok:
         sys.exit(1)
 
@@ -144,20 +150,25 @@ def serve_command(host: str, port: int) -> None:
         scheduler.start()
     base = f"http://{host}:{port}"
     queue = app.config.get("REDIS_URL") or "none (in-process hand-over)"
-    click.echo(f"Serving the portal on {base}/\n"
-               f"  pages and API:           {base}/  (Flask, in a thread pool)\n"
-               f"  live panel (Socket.IO):  {base}/socket.io/  (same process, asyncio)\n"
-               f"  Redis message queue:     {queue}\n"
-               f"  database:                {app.config['DATABASE_URL']}\n"
-               f"  periodic jobs:           in this process")
+    click.echo(
+        f"Serving the portal on {base}/\n"
+        f"  pages and API:           {base}/  (Flask, in a thread pool)\n"
+        f"  live panel (Socket.IO):  {base}/socket.io/  (same process, asyncio)\n"
+        f"  Redis message queue:     {queue}\n"
+        f"  database:                {app.config['DATABASE_URL']}\n"
+        f"  periodic jobs:           in this process"
+    )
     realtime.serve(app, host, port, with_web=True)
 
 
 @click.command("realtime")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5001, type=int)
-@click.option("--with-web/--no-web", default=False,
-              help="also serve the pages and API on the same port (as `portal serve`)")
+@click.option(
+    "--with-web/--no-web",
+    default=False,
+    help="also serve the pages and API on the same port (as `portal serve`)",
+)
 @with_appcontext
 def realtime_command(host: str, port: int, with_web: bool) -> None:
     """Run the live panel's realtime (Socket.IO) server: an asyncio process holding the
@@ -166,9 +177,14 @@ def realtime_command(host: str, port: int, with_web: bool) -> None:
 
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL") and not with_web:
-        click.echo("warning: PORTAL_REDIS_URL is not set: only events of this process reach its sockets; "
-                   "use `portal serve` for the embedded single-process mode", err=True)
-    click.echo(f"Realtime server on http://{host}:{port}/socket.io/ (message queue: {app.config.get('REDIS_URL') or 'none'})")
+        click.echo(
+            "warning: PORTAL_REDIS_URL is not set: only events of this process reach its sockets; "
+            "use `portal serve` for the embedded single-process mode",
+            err=True,
+        )
+    click.echo(
+        f"Realtime server on http://{host}:{port}/socket.io/ (message queue: {app.config.get('REDIS_URL') or 'none'})"
+    )
     realtime.serve(app, host, port, with_web=with_web)
 
 
@@ -189,7 +205,17 @@ def beat_command(celery_args: tuple[str, ...]) -> None:
 def _celery(kind: str, args: tuple[str, ...]) -> None:
     if not os.environ.get("PORTAL_REDIS_URL"):
         raise click.ClickException("set PORTAL_REDIS_URL (e.g. redis://127.0.0.1:6379/0) first")
-    command = [sys.executable, "-m", "celery", "-A", "portal.celery_app", kind, "--loglevel", "INFO", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "portal.celery_app",
+        kind,
+        "--loglevel",
+        "INFO",
+        *args,
+    ]
     sys.exit(subprocess.call(command))
 
 

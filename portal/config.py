@@ -120,7 +120,9 @@ def proxy_fix_hops(cfg: dict) -> dict[str, int]:
         except (TypeError, ValueError):
             value = -1
         if value < 0:
-            raise ValueError(f"PORTAL_{key} must be a number of trusted proxies (0 or more), not {cfg.get(key)!r}")
+            raise ValueError(
+                f"PORTAL_{key} must be a number of trusted proxies (0 or more), not {cfg.get(key)!r}"
+            )
         hops[f"x_{header}"] = value
     return hops
 

@@ -46,7 +46,9 @@ def init_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        return error_response(401, "csrf_failed", "the form's CSRF token is missing or wrong; reload the page")
+        return error_response(
+            401, "csrf_failed", "the form's CSRF token is missing or wrong; reload the page"
+        )
 
     @app.errorhandler(JWTExtendedException)
     def jwt_error(exc: JWTExtendedException):
@@ -58,8 +60,14 @@ def init_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-                 415: "unsupported_media_type", 429: "rate_limited"}
+        codes = {
+            400: "bad_request",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+            415: "unsupported_media_type",
+            429: "rate_limited",
+        }
         messages = {
             404: "nothing here",
             413: f"the request is too large (limit {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB)",
@@ -67,7 +75,12 @@ def init_error_handlers(app: Flask) -> None:
         }
         status = exc.code or 500
         response = app.make_response(
-            error_response(status, codes.get(status, "http_error"), messages.get(status, exc.description or exc.name)))
+            error_response(
+                status,
+                codes.get(status, "http_error"),
+                messages.get(status, exc.description or exc.name),
+            )
+        )
         # The exception's own headers: a 405 must say which methods the URL has (`Allow`,
         # RFC 9110), a 401 may carry WWW-Authenticate.
         for name, value in exc.get_headers():
@@ -82,13 +95,18 @@ def init_error_handlers(app: Flask) -> None:
         # request; this one was rolled back, so nothing is half-written. Say so, as a 503.
         from portal.extensions import db
 
-        log.warning("database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__
+        )
         try:
             db.session.rollback()
         except Exception:  # the connection is already gone; the pool discards it
             log.debug("rollback after a lost connection failed", exc_info=True)
-        return error_response(503, "database_unavailable",
-                              "the database is not reachable right now; nothing was saved, try again in a moment")
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is not reachable right now; nothing was saved, try again in a moment",
+        )
 
     @app.errorhandler(sa_exc.DataError)
     def data_error(exc: Exception):
@@ -96,21 +114,35 @@ def init_error_handlers(app: Flask) -> None:
         # hold (an out-of-range number, an over-long text on PostgreSQL) is the caller's error.
         from portal.extensions import db
 
-        log.warning("value refused by the database on %s %s: %s", request.method, request.path,
-                    str(getattr(exc, "orig", exc)).splitlines()[0][:200])
+        log.warning(
+            "value refused by the database on %s %s: %s",
+            request.method,
+            request.path,
+            str(getattr(exc, "orig", exc)).splitlines()[0][:200],
+        )
         db.session.rollback()
-        return error_response(400, "value_out_of_range", "a value is too large or too long to be stored")
+        return error_response(
+            400, "value_out_of_range", "a value is too large or too long to be stored"
+        )
 
     @app.errorhandler(RedisError)
     def redis_down(exc: Exception):
         # Redis carries live features (chat rate limits, presence, the Socket.IO queue):
         # when it is down those answer 503 while pages, sign-in and joins keep working.
-        log.warning("Redis unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
-        return error_response(503, "live_unavailable",
-                              "live features are unavailable for a moment; the class itself is not affected, try again")
+        log.warning(
+            "Redis unavailable on %s %s: %s", request.method, request.path, type(exc).__name__
+        )
+        return error_response(
+            503,
+            "live_unavailable",
+            "live features are unavailable for a moment; the class itself is not affected, try again",
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error",
-                              "something went wrong on our side; the error was logged with this request id")
+        return error_response(
+            500,
+            "internal_error",
+            "something went wrong on our side; the error was logged with this request id",
+        )

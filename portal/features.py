@@ -17,14 +17,30 @@ from flask.blueprints import BlueprintSetupState
 # The core's own API modules declare theirs (portal/api/content.py, live.py, calendar.py); a
 # plugin blueprint declares what it adds the same way.
 FEATURES: tuple[str, ...] = (
-    "chat", "chat_send", "polls", "polls_create", "polls_publish", "presence",
-    "media", "media_upload", "attendance", "feedback", "feedback_mine", "feedback_summary",
-    "slides", "slides_upload", "recordings", "recordings_publish", "calendar_feed_reset",
+    "chat",
+    "chat_send",
+    "polls",
+    "polls_create",
+    "polls_publish",
+    "presence",
+    "media",
+    "media_upload",
+    "attendance",
+    "feedback",
+    "feedback_mine",
+    "feedback_summary",
+    "slides",
+    "slides_upload",
+    "recordings",
+    "recordings_publish",
+    "calendar_feed_reset",
 )
 SERVED = "portal.web.served_features"
 
 
-def serve_features(bp: Blueprint, *names: str, calendar_feed: tuple[str, str] | None = None) -> None:
+def serve_features(
+    bp: Blueprint, *names: str, calendar_feed: tuple[str, str] | None = None
+) -> None:
     """Declare that `bp` serves these page parts; `calendar_feed` is (endpoint, token argument)
     of a personal iCalendar feed route."""
     unknown = set(names) - set(FEATURES)
@@ -45,5 +61,3 @@ def compute_features(app: Flask) -> dict[str, Any]:
     flags: dict[str, Any] = {name: bool(served.get(name)) for name in FEATURES}
     flags["calendar_feed"] = served.get("calendar_feed")
     return flags
-
-

@@ -13,7 +13,9 @@ from flask import Flask, g, has_request_context, request
 
 # Anything that looks like a credential in a log line is replaced before it is written.
 SECRET_PATTERNS = [
-    re.compile(r"(?i)(password|secret|token|checksum|jwt|authorization|api[_-]?key)([\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"),
+    re.compile(
+        r"(?i)(password|secret|token|checksum|jwt|authorization|api[_-]?key)([\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"
+    ),
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
 ]
 
@@ -85,7 +87,9 @@ def init_logging(app: Flask) -> None:
         if app.config.get("LOG_JSON"):
             handler.setFormatter(JsonFormatter())
         else:
-            handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+            handler.setFormatter(
+                TextFormatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+            )
         handler.addFilter(RequestContextFilter())
         root.addHandler(handler)
         root.setLevel(logging.INFO)
@@ -95,7 +99,9 @@ def init_logging(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if re.fullmatch(r"[A-Za-z0-9._-]{8,64}", incoming) else uuid.uuid4().hex
+        g.request_id = (
+            incoming if re.fullmatch(r"[A-Za-z0-9._-]{8,64}", incoming) else uuid.uuid4().hex
+        )
         g.request_started = time.perf_counter()
 
     @app.after_request
@@ -104,5 +110,7 @@ def init_logging(app: Flask) -> None:
         if request.path not in ("/healthz",):
             elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
             # The path only: query strings can carry tokens (SSO, calendar feeds).
-            access_log.info("%s %s %s %.1fms", request.method, _loggable_path(), response.status_code, elapsed)
+            access_log.info(
+                "%s %s %s %.1fms", request.method, _loggable_path(), response.status_code, elapsed
+            )
         return response

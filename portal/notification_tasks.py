@@ -35,8 +35,13 @@ def register(celery_app: Celery) -> None:
             raise self.retry(countdown=outcome.retry_in)
         return outcome.action
 
-    @celery_app.task(name=SEND_MANY_TASK, shared=False, ignore_result=True, acks_late=True,
-                     reject_on_worker_lost=True)
+    @celery_app.task(
+        name=SEND_MANY_TASK,
+        shared=False,
+        ignore_result=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+    )
     def send_notifications(notification_ids: list[int]) -> None:
         from portal.core import notifications
         from portal.extensions import db

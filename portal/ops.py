@@ -32,11 +32,18 @@ def readyz():
         ready = False
     if ready:
         checks["backends"] = [
-            {"name": c.name, "backend": c.backend, "ok": c.health_ok, "message": c.health_message,
-             "checked_at": c.health_checked_at.isoformat() if c.health_checked_at else None}
+            {
+                "name": c.name,
+                "backend": c.backend,
+                "ok": c.health_ok,
+                "message": c.health_message,
+                "checked_at": c.health_checked_at.isoformat() if c.health_checked_at else None,
+            }
             for c in enabled_configs()
         ]
-    return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), 200 if ready else 503
+    return jsonify(
+        {"status": "ready" if ready else "not_ready", "checks": checks}
+    ), 200 if ready else 503
 
 
 @ops.get("/files/<token>")

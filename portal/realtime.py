@@ -73,6 +73,7 @@ def user_room(user_id: int) -> str:
 
 # --- emitters: how this process reaches the sockets --------------------------------------
 
+
 class NullEmitter:
     """No realtime server reachable from this process (no Redis, none in-process)."""
 
@@ -100,8 +101,14 @@ class RedisEmitter:
 
     def disconnect(self, sid: str) -> None:
         # PubSubManager.disconnect() also acts on its own (absent) server; publish only.
-        self.manager._publish({"method": "disconnect", "sid": sid, "namespace": NAMESPACE,
-                               "host_id": self.manager.host_id})
+        self.manager._publish(
+            {
+                "method": "disconnect",
+                "sid": sid,
+                "namespace": NAMESPACE,
+                "host_id": self.manager.host_id,
+            }
+        )
 
 
 class LocalEmitter:
@@ -138,13 +145,15 @@ def emitter() -> NullEmitter | RedisEmitter | LocalEmitter:
 
 # --- authentication -------------------------------------------------------------------
 
+
 def authenticate(token: str) -> tuple[User, dict[str, Any]]:
     """The user an access token belongs to, with the same checks as the REST API."""
     try:
         claims = decode_token(token)
     except Exception as exc:  # expired, bad signature, malformed: all mean "sign in again"
-        raise NotAuthenticated("your session token is invalid or expired; sign in again",
-                               code="invalid_token") from exc
+        raise NotAuthenticated(
+            "your session token is invalid or expired; sign in again", code="invalid_token"
+        ) from exc
     if claims.get("type") != "access":
         raise NotAuthenticated("an access token is required", code="invalid_token")
     return _check_claims(claims), claims
@@ -235,11 +244,13 @@ def _parse(model: type[BaseModel], data: Any) -> Any:
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)[:5])
+            for e in exc.errors(include_url=False, include_input=False)[:5]
+        )
         raise ValidationFailed(problems) from exc
 
 
 # --- the sync work of each event (runs in the pool, inside an app context) ---------------
+
 
 def _join(sid: str, actor: User, data: JoinIn) -> dict[str, Any]:
     schedule = chat.require_panel_access(actor, data.schedule_id)
@@ -248,12 +259,21 @@ def _join(sid: str, actor: User, data: JoinIn) -> dict[str, Any]:
     poll_list = polls.list_polls(actor, schedule.id)
     muted = not manager and chat.is_muted(actor.id, schedule.class_id)
     state = meetings.meeting_state(actor, schedule.id)["state"]
-    live_state.presence_add(schedule.id, sid, {"id": actor.id, "name": actor.name, "role": actor.role})
+    live_state.presence_add(
+        schedule.id, sid, {"id": actor.id, "name": actor.name, "role": actor.role}
+    )
     # Presence is attendance: having the room open while the class runs is being there.
     attendance.room_opened(schedule.id, actor)
-    return {"schedule_id": schedule.id, "state": state, "manager": manager, "muted": muted,
-            "messages": messages, "has_more": has_more, "polls": poll_list,
-            "presence": live_state.presence_list(schedule.id)}
+    return {
+        "schedule_id": schedule.id,
+        "state": state,
+        "manager": manager,
+        "muted": muted,
+        "messages": messages,
+        "has_more": has_more,
+        "polls": poll_list,
+        "presence": live_state.presence_list(schedule.id),
+    }
 
 
 def leave_presence(schedule_id: int, sid: str) -> bool:
@@ -280,7 +300,9 @@ def _chat_send(actor: User, data: ChatSendIn) -> dict[str, Any]:
 
 
 def _chat_history(actor: User, data: HistoryIn) -> dict[str, Any]:
-    messages, has_more = chat.history(actor, data.schedule_id, before_id=data.before_id, limit=data.limit)
+    messages, has_more = chat.history(
+        actor, data.schedule_id, before_id=data.before_id, limit=data.limit
+    )
     return {"messages": messages, "has_more": has_more}
 
 
@@ -291,12 +313,23 @@ def _chat_delete(actor: User, data: MessageIn) -> dict[str, Any]:
 
 def _chat_mute(actor: User, data: MuteIn) -> dict[str, Any]:
     schedule = chat.require_panel_access(actor, data.schedule_id)
-    return {"user_id": data.user_id, "muted": chat.set_muted(actor, schedule.class_id, data.user_id, data.muted)}
+    return {
+        "user_id": data.user_id,
+        "muted": chat.set_muted(actor, schedule.class_id, data.user_id, data.muted),
+    }
 
 
 def _poll_create(actor: User, data: PollCreateIn) -> dict[str, Any]:
-    return {"poll": polls.create_poll(actor, data.schedule_id, question=data.question, options=data.options,
-                                      multiple_choice=data.multiple_choice, anonymous=data.anonymous)}
+    return {
+        "poll": polls.create_poll(
+            actor,
+            data.schedule_id,
+            question=data.question,
+            options=data.options,
+            multiple_choice=data.multiple_choice,
+            anonymous=data.anonymous,
+        )
+    }
 
 
 def _poll_list(actor: User, data: ScheduleIn) -> dict[str, Any]:
@@ -342,6 +375,7 @@ EVENTS: dict[str, tuple[type[BaseModel], Callable[[User, Any], dict[str, Any]]]]
 
 # --- the server -------------------------------------------------------------------------
 
+
 class RealtimeServer:
     """The async Socket.IO server of one Flask app. `asgi(with_web=True)` also serves the
     app's pages and API (through a2wsgi's thread pool) on the same port: the embedded
@@ -355,11 +389,19 @@ class RealtimeServer:
         channel = app.config.get("SOCKETIO_CHANNEL") or live_state.DEFAULT_CHANNEL
         manager = socketio.AsyncRedisManager(redis_url, channel=channel) if redis_url else None
         self.sio = socketio.AsyncServer(
-            async_mode="asgi", client_manager=manager, cors_allowed_origins=self._origin_allowed,
+            async_mode="asgi",
+            client_manager=manager,
+            cors_allowed_origins=self._origin_allowed,
             # One client's events in order; other clients are not held up (one reader each).
-            async_handlers=False, max_http_buffer_size=1_000_000, logger=False, engineio_logger=False)
-        self.pool = ThreadPoolExecutor(max_workers=workers or int(app.config.get("REALTIME_WORKERS") or 16),
-                                       thread_name_prefix="realtime")
+            async_handlers=False,
+            max_http_buffer_size=1_000_000,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.pool = ThreadPoolExecutor(
+            max_workers=workers or int(app.config.get("REALTIME_WORKERS") or 16),
+            thread_name_prefix="realtime",
+        )
         self.sockets: dict[str, _Socket] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue | None = None
@@ -375,7 +417,9 @@ class RealtimeServer:
             from a2wsgi import WSGIMiddleware
 
             other = WSGIMiddleware(self.app, workers=int(self.app.config.get("WEB_THREADS") or 16))
-        return socketio.ASGIApp(self.sio, other_asgi_app=other, on_startup=self.startup, on_shutdown=self.shutdown)
+        return socketio.ASGIApp(
+            self.sio, other_asgi_app=other, on_startup=self.startup, on_shutdown=self.shutdown
+        )
 
     async def startup(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -422,11 +466,20 @@ class RealtimeServer:
         (Called for CORS headers too, where a request without Origin gets none.)"""
         if not origin:
             return False
-        allowed = {urlsplit(self.app.config["BASE_URL"])._replace(path="", query="", fragment="").geturl().rstrip("/")}
+        allowed = {
+            urlsplit(self.app.config["BASE_URL"])
+            ._replace(path="", query="", fragment="")
+            .geturl()
+            .rstrip("/")
+        }
         realtime = self.app.config.get("REALTIME_URL") or ""
         host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
         if host and not realtime:
-            scheme = "https" if environ.get("HTTP_X_FORWARDED_PROTO") == "https" else environ.get("wsgi.url_scheme", "http")
+            scheme = (
+                "https"
+                if environ.get("HTTP_X_FORWARDED_PROTO") == "https"
+                else environ.get("wsgi.url_scheme", "http")
+            )
             allowed.add(f"{scheme}://{host}")
         return origin.rstrip("/") in allowed
 
@@ -441,7 +494,9 @@ class RealtimeServer:
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._in_app, fn, *args)
 
     @staticmethod
-    def _answer(state: _Socket | None, model: type[BaseModel], work: Callable, data: Any, *extra: Any) -> dict[str, Any]:
+    def _answer(
+        state: _Socket | None, model: type[BaseModel], work: Callable, data: Any, *extra: Any
+    ) -> dict[str, Any]:
         """One event's ack: parse, check the socket's token again, run the core, commit."""
         try:
             if state is None:
@@ -456,7 +511,10 @@ class RealtimeServer:
         except Exception:
             db.session.rollback()
             log.exception("live event failed")
-            return {"ok": False, "error": {"code": "internal_error", "message": "something went wrong"}}
+            return {
+                "ok": False,
+                "error": {"code": "internal_error", "message": "something went wrong"},
+            }
 
     # -- handlers --
 
@@ -471,7 +529,9 @@ class RealtimeServer:
                 name = self.app.config.get("JWT_ACCESS_COOKIE_NAME", "access_token_cookie")
                 token = cookies[name].value if name in cookies else None
             if not token:
-                raise socketio.exceptions.ConnectionRefusedError("sign in first", {"code": "not_authenticated"})
+                raise socketio.exceptions.ConnectionRefusedError(
+                    "sign in first", {"code": "not_authenticated"}
+                )
 
             def check() -> tuple[int, dict[str, Any]] | PortalError:
                 try:
@@ -482,7 +542,9 @@ class RealtimeServer:
 
             result = await self._run(check)
             if isinstance(result, PortalError):
-                raise socketio.exceptions.ConnectionRefusedError(result.message, {"code": result.code})
+                raise socketio.exceptions.ConnectionRefusedError(
+                    result.message, {"code": result.code}
+                )
             user_id, claims = result
             self.sockets[sid] = _Socket(user_id=user_id, claims=claims)
             await sio.enter_room(sid, user_room(user_id), namespace=NAMESPACE)
@@ -505,8 +567,14 @@ class RealtimeServer:
                 if answer["manager"]:
                     await sio.enter_room(sid, managers_room(schedule_id), namespace=NAMESPACE)
                 state.schedules.add(schedule_id)
-                self.push(("emit", "presence", {"schedule_id": schedule_id, "users": answer["presence"]},
-                           room(schedule_id)))
+                self.push(
+                    (
+                        "emit",
+                        "presence",
+                        {"schedule_id": schedule_id, "users": answer["presence"]},
+                        room(schedule_id),
+                    )
+                )
             return answer
 
         @sio.on("leave")
@@ -535,23 +603,46 @@ class RealtimeServer:
         return handler
 
 
-def serve(app: Flask, host: str, port: int, *, with_web: bool = True,
-          sock: socket_module.socket | None = None) -> None:
+def serve(
+    app: Flask,
+    host: str,
+    port: int,
+    *,
+    with_web: bool = True,
+    sock: socket_module.socket | None = None,
+) -> None:
     """Run the realtime server (and, with_web, the app's pages and API) until stopped."""
     import uvicorn
 
     server = RealtimeServer(app)
-    config = uvicorn.Config(server.asgi(with_web=with_web), host=host, port=port, lifespan="on",
-                            log_level="warning", ws="websockets-sansio", timeout_graceful_shutdown=3,
-                            # Idle waiting sockets are cheap; answer pings slowly enough not to matter.
-                            ws_ping_interval=None, backlog=4096)
+    config = uvicorn.Config(
+        server.asgi(with_web=with_web),
+        host=host,
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=3,
+        # Idle waiting sockets are cheap; answer pings slowly enough not to matter.
+        ws_ping_interval=None,
+        backlog=4096,
+    )
     uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
 
 # --- announcements from the core -------------------------------------------------------
 
-def _on_live_event(_sender: Any, *, event: str, payload: dict[str, Any], schedule_id: int | None,
-                   audience: str, user_id: int | None, **_: Any) -> None:
+
+def _on_live_event(
+    _sender: Any,
+    *,
+    event: str,
+    payload: dict[str, Any],
+    schedule_id: int | None,
+    audience: str,
+    user_id: int | None,
+    **_: Any,
+) -> None:
     if audience == "user":
         target = user_room(int(user_id or 0))
     elif audience == "managers":
@@ -560,7 +651,9 @@ def _on_live_event(_sender: Any, *, event: str, payload: dict[str, Any], schedul
         target = room(int(schedule_id or 0))
     try:
         emitter().emit(event, payload, target)
-    except Exception as exc:  # the change is committed; a dead message queue must not undo the request
+    except (
+        Exception
+    ) as exc:  # the change is committed; a dead message queue must not undo the request
         log.warning("live event %s to %s not delivered: %s", event, target, exc)
 
 
@@ -569,9 +662,13 @@ def cut_off(user_id: int, *, class_id: int | None, code: str, message: str) -> i
     realtime process, at once. Returns how many panel sockets were cut off."""
     entries = live_state.user_sockets(user_id)
     if class_id is not None and entries:
-        in_class = set(db.session.execute(
-            db.select(Schedule.id).where(Schedule.id.in_({s for s, _ in entries}), Schedule.class_id == class_id)
-        ).scalars())
+        in_class = set(
+            db.session.execute(
+                db.select(Schedule.id).where(
+                    Schedule.id.in_({s for s, _ in entries}), Schedule.class_id == class_id
+                )
+            ).scalars()
+        )
         entries = [(s, sid) for s, sid in entries if s in in_class]
     out = emitter()
     for schedule_id, sid in entries:
@@ -589,13 +686,19 @@ def _on_block_changed(block: Any, *, blocked: bool, **_: Any) -> None:
     if not blocked:
         return
     where = "from this class" if block.scope == "class" else "on this portal"
-    cut_off(block.user_id, class_id=block.class_id if block.scope == "class" else None,
-            code="blocked", message=f"you are blocked {where}")
+    cut_off(
+        block.user_id,
+        class_id=block.class_id if block.scope == "class" else None,
+        code="blocked",
+        message=f"you are blocked {where}",
+    )
 
 
 def _on_enrolment_changed(klass: Any, *, user: Any, enrolled: bool, **_: Any) -> None:
     if not enrolled:
-        cut_off(user.id, class_id=klass.id, code="unenrolled", message="you are no longer in this class")
+        cut_off(
+            user.id, class_id=klass.id, code="unenrolled", message="you are no longer in this class"
+        )
 
 
 _connected = False

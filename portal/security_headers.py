@@ -35,18 +35,31 @@ def init_security_headers(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+        headers.setdefault(
+            "Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"
+        )
         # Pages may embed meeting backends (Jitsi iframes, their room scripts): plugins widen
         # the policy through the page_csp_sources hook (API answers need none of it).
-        extra = plugin_sources(app) if not request.path.startswith("/api/") else {d: [] for d in PLUGIN_DIRECTIVES}
+        extra = (
+            plugin_sources(app)
+            if not request.path.startswith("/api/")
+            else {d: [] for d in PLUGIN_DIRECTIVES}
+        )
         frame_src = " ".join(["'self'", *app.config.get("CSP_FRAME_SRC", []), *extra["frame-src"]])
         # Browsers also apply form-action to redirects after a form POST (logout handing
         # over to an SSO provider's logout page): plugins widen it via CSP_FORM_ACTION.
         form_action = " ".join(["'self'", *app.config.get("CSP_FORM_ACTION", [])])
         # A realtime server on another origin (PORTAL_REALTIME_URL) must be reachable too.
         realtime = app.config.get("REALTIME_URL") or ""
-        connect_src = " ".join(["'self'", "ws:", "wss:", *([realtime.rstrip("/")] if realtime else []),
-                                *extra["connect-src"]])
+        connect_src = " ".join(
+            [
+                "'self'",
+                "ws:",
+                "wss:",
+                *([realtime.rstrip("/")] if realtime else []),
+                *extra["connect-src"],
+            ]
+        )
         script_src = " ".join([*app.config.get("CSP_SCRIPT_SRC", []), *extra["script-src"]])
         media_src = " ".join(["'self'", "blob:", *extra["media-src"]])
         img_src = " ".join(["'self'", "data:", "https:", *extra["img-src"]])

@@ -90,7 +90,11 @@ def celery_init_app(app: Flask) -> Celery:
         broker_transport_options={"visibility_timeout": 3600},
         timezone="UTC",
         beat_schedule={
-            f"periodic:{job.name}": {"task": "portal.periodic", "schedule": float(job.every_seconds), "args": (job.name,)}
+            f"periodic:{job.name}": {
+                "task": "portal.periodic",
+                "schedule": float(job.every_seconds),
+                "args": (job.name,),
+            }
             for job in all_jobs(app).values()
         },
     )

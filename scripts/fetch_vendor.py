@@ -29,14 +29,25 @@ def sha256(data: bytes) -> str:
 
 def fetch(name: str, entry: dict, *, pin: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run(["npm", "pack", "--silent", f"{name}@{entry['version']}"], cwd=tmp,
-                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                ["npm", "pack", "--silent", f"{name}@{entry['version']}"],
+                cwd=tmp,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         tarball = Path(tmp) / out
         digest = sha256(tarball.read_bytes())
         if pin:
             entry["tarball_sha256"] = digest
         elif digest != entry["tarball_sha256"]:
-            sys.exit(f"{name}@{entry['version']}: tarball sha256 {digest} is not the pinned {entry['tarball_sha256']}")
+            sys.exit(
+                f"{name}@{entry['version']}: tarball sha256 {digest} is not the pinned {entry['tarball_sha256']}"
+            )
         dest = ROOT / entry["dest"]
         dest.mkdir(parents=True, exist_ok=True)
         with tarfile.open(tarball) as archive:
@@ -55,7 +66,9 @@ def fetch(name: str, entry: dict, *, pin: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pin", action="store_true", help="record the hashes of the versions in vendor.json")
+    parser.add_argument(
+        "--pin", action="store_true", help="record the hashes of the versions in vendor.json"
+    )
     args = parser.parse_args()
     manifest = json.loads(MANIFEST.read_text())
     for name, entry in manifest.items():

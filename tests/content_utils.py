@@ -40,13 +40,19 @@ def make_png(size: tuple[int, int] = (8, 8)) -> bytes:
 
 
 # The start of a Windows executable ("MZ" header and DOS stub), as a renamed .exe would be.
-FAKE_EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"This program cannot be run in DOS mode." + bytes(400)
+FAKE_EXE = (
+    b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00"
+    + b"This program cannot be run in DOS mode."
+    + bytes(400)
+)
 
 
 def upload(api, url: str, data: bytes, filename: str, **form):
     """POST a multipart upload with the bearer token of `api` (tests' Api client)."""
     payload = {"file": (io.BytesIO(data), filename), **{k: str(v) for k, v in form.items()}}
-    return api.client.post(url, data=payload, headers=api._headers(), content_type="multipart/form-data")
+    return api.client.post(
+        url, data=payload, headers=api._headers(), content_type="multipart/form-data"
+    )
 
 
 def fetch(client, url: str) -> tuple[int, bytes]:
@@ -73,7 +79,11 @@ def moto_s3_fixture():
     server.stop()
 
 
-S3_CREDENTIALS = {"S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing", "S3_REGION": "us-east-1"}
+S3_CREDENTIALS = {
+    "S3_ACCESS_KEY_ID": "testing",
+    "S3_SECRET_ACCESS_KEY": "testing",
+    "S3_REGION": "us-east-1",
+}
 
 
 @pytest.fixture(params=["local", "s3"], name="storage_kind")
@@ -84,9 +94,16 @@ def storage_kind_fixture(request, app):
 
         endpoint = request.getfixturevalue("moto_s3")
         bucket = f"portal-{uuid.uuid4().hex[:12]}"
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_bucket(Bucket=bucket)
-        app.config.update(STORAGE="s3", S3_BUCKET=bucket, S3_ENDPOINT_URL=endpoint, **S3_CREDENTIALS)
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket=bucket)
+        app.config.update(
+            STORAGE="s3", S3_BUCKET=bucket, S3_ENDPOINT_URL=endpoint, **S3_CREDENTIALS
+        )
     else:
         app.config.update(STORAGE="local")
     app.extensions.pop("portal.storage", None)
@@ -98,9 +115,16 @@ def past_class(teacher, students, *, hours_ago: int = 2, title: str = "History")
     """A class whose only occurrence started `hours_ago` hours ago, with students enrolled."""
     from portal.core import classes
 
-    klass = classes.create_class(teacher, classes.ClassInput(
-        title=title, starts_at=utcnow() - timedelta(hours=hours_ago), duration_minutes=60, timezone="UTC"),
-        allow_past_start=True)
+    klass = classes.create_class(
+        teacher,
+        classes.ClassInput(
+            title=title,
+            starts_at=utcnow() - timedelta(hours=hours_ago),
+            duration_minutes=60,
+            timezone="UTC",
+        ),
+        allow_past_start=True,
+    )
     if students:
         classes.enrol(teacher, klass.id, [s.id for s in students])
     db.session.commit()

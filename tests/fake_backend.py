@@ -49,11 +49,16 @@ class FakeBackend:
         time.sleep(self.create_delay)
         with self.lock:
             self.created.append((dict(settings), spec))
-        return MeetingHandle(backend=self.name, meeting_id=spec.meeting_key, data={"slides": len(spec.slides)})
+        return MeetingHandle(
+            backend=self.name, meeting_id=spec.meeting_key, data={"slides": len(spec.slides)}
+        )
 
     def join(self, settings, handle, participant):
         role = participant.role
-        return JoinTarget(kind="redirect", url=f"{settings['url']}/join/{handle.meeting_id}?user={participant.user_id}&role={role}")
+        return JoinTarget(
+            kind="redirect",
+            url=f"{settings['url']}/join/{handle.meeting_id}?user={participant.user_id}&role={role}",
+        )
 
     def end_meeting(self, settings, handle):
         if self.fail_with is not None:

@@ -42,7 +42,9 @@ def fill_every_table() -> dict[str, int]:
             elif column.primary_key and isinstance(column.type, sa.Integer):
                 continue  # autoincrement
             elif isinstance(column.type, UTCDateTime | sa.DateTime):
-                row[column.name] = now + (timedelta(hours=1) if column.name == "ends_at" else timedelta())
+                row[column.name] = now + (
+                    timedelta(hours=1) if column.name == "ends_at" else timedelta()
+                )
             elif isinstance(column.type, sa.Boolean):
                 row[column.name] = True
             elif isinstance(column.type, sa.Integer):

@@ -41,11 +41,18 @@ class ThrowawayPostgres:
 
     @staticmethod
     def available() -> bool:
-        return (PG_BIN / "initdb").exists() and (os.geteuid() != 0 or shutil.which("runuser") is not None)
+        return (PG_BIN / "initdb").exists() and (
+            os.geteuid() != 0 or shutil.which("runuser") is not None
+        )
 
     def _run(self, *args: str, timeout: float = 60) -> None:
-        done = subprocess.run(_as_postgres([str(PG_BIN / args[0]), *args[1:]]), timeout=timeout,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            _as_postgres([str(PG_BIN / args[0]), *args[1:]]),
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {done.stderr[-2000:]}")
 
@@ -59,9 +66,20 @@ class ThrowawayPostgres:
         return f"postgresql+psycopg://portal@127.0.0.1:{self.port}/postgres"
 
     def _ctl(self, action: str, *extra: str) -> None:
-        self._run("pg_ctl", "-D", str(self.dir), "-l", str(self.log), "-w", "-t", "30",
-                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
-                  action, *extra)
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.dir),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            action,
+            *extra,
+        )
 
     def restart(self) -> None:
         self._ctl("restart", "-m", "fast")
@@ -85,8 +103,22 @@ class ThrowawayRedis:
 
     def start(self) -> str:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.base)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.base),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         client = redis.Redis(port=self.port, socket_timeout=1)

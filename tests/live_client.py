@@ -13,8 +13,14 @@ TIMEOUT = 10.0
 
 
 class LiveClient:
-    def __init__(self, url: str, token: str | None, *, origin: str = "http://127.0.0.1:5000",
-                 name: str = "client"):
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        origin: str = "http://127.0.0.1:5000",
+        name: str = "client",
+    ):
         self.url = url
         self.token = token
         self.name = name
@@ -49,8 +55,12 @@ class LiveClient:
         with self._cond:
             return [data for name, data in self.events if name == event]
 
-    def wait_for(self, event: str, predicate: Callable[[Any], bool] = lambda _d: True,
-                 timeout: float = TIMEOUT) -> Any:
+    def wait_for(
+        self,
+        event: str,
+        predicate: Callable[[Any], bool] = lambda _d: True,
+        timeout: float = TIMEOUT,
+    ) -> Any:
         """The first recorded `event` whose data satisfies predicate (waiting for it)."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -60,7 +70,9 @@ class LiveClient:
                         return data
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"{self.name} never got {event!r}; got {[n for n, _ in self.events]}")
+                    raise AssertionError(
+                        f"{self.name} never got {event!r}; got {[n for n, _ in self.events]}"
+                    )
                 self._cond.wait(remaining)
 
     def wait_count(self, event: str, count: int, timeout: float = TIMEOUT) -> list[Any]:
@@ -72,7 +84,9 @@ class LiveClient:
                     return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"{self.name} got {len(found)} {event!r}, expected {count}")
+                    raise AssertionError(
+                        f"{self.name} got {len(found)} {event!r}, expected {count}"
+                    )
                 self._cond.wait(remaining)
 
     def close(self) -> None:

@@ -57,7 +57,13 @@ def database_url(tmp_path_factory) -> str:
         url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.sqlite3'}"
-    app = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop"})
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
+        }
+    )
     with app.app_context():
         from portal.plugin_setup import upgrade_database
 
@@ -142,7 +148,9 @@ class Api:
         return self.client.get(url, headers=self._headers(), **kw)
 
     def post(self, url, json=None, **kw):
-        return self.client.post(url, json=json if json is not None else {}, headers=self._headers(), **kw)
+        return self.client.post(
+            url, json=json if json is not None else {}, headers=self._headers(), **kw
+        )
 
     def patch(self, url, json=None, **kw):
         return self.client.patch(url, json=json or {}, headers=self._headers(), **kw)
@@ -162,8 +170,14 @@ def make_user(app):
 
     def factory(role: str = "student", name: str | None = None, **kw):
         n = next(counter)
-        user = users.create_user(None, email=kw.pop("email", f"{role}{n}@tests.school"),
-                                 name=name or f"{role.title()} {n}", role=role, password=PASSWORD, **kw)
+        user = users.create_user(
+            None,
+            email=kw.pop("email", f"{role}{n}@tests.school"),
+            name=name or f"{role.title()} {n}",
+            role=role,
+            password=PASSWORD,
+            **kw,
+        )
         db.session.commit()
         return user
 
@@ -192,8 +206,13 @@ def fake_config(app, make_user):
     from portal.core.models import BackendConfig
     from portal.core.security import encrypt_secret
 
-    config = BackendConfig(name="Fake", backend="fake", enabled=True, is_default=True,
-                           settings={"url": "https://fake.example", "secret": encrypt_secret("s3cret-value-123")})
+    config = BackendConfig(
+        name="Fake",
+        backend="fake",
+        enabled=True,
+        is_default=True,
+        settings={"url": "https://fake.example", "secret": encrypt_secret("s3cret-value-123")},
+    )
     db.session.add(config)
     db.session.commit()
     return config
@@ -210,21 +229,46 @@ def school(app, make_user, fake_config):
     student = make_user("student")
     classmate = make_user("student")
     outsider = make_user("student")
-    klass = classes.create_class(teacher, classes.ClassInput(
-        title="Algebra", starts_at=utcnow() + timedelta(minutes=5), duration_minutes=60, timezone="Europe/Paris"))
+    klass = classes.create_class(
+        teacher,
+        classes.ClassInput(
+            title="Algebra",
+            starts_at=utcnow() + timedelta(minutes=5),
+            duration_minutes=60,
+            timezone="Europe/Paris",
+        ),
+    )
     classes.enrol(teacher, klass.id, [student.id, classmate.id])
     db.session.commit()
     schedule = classes.list_schedules(teacher, klass.id)[0]
-    return type("School", (), dict(teacher=teacher, other_teacher=other_teacher, admin=admin, student=student,
-                                   classmate=classmate, outsider=outsider, klass=klass, schedule=schedule,
-                                   config=fake_config))
+    return type(
+        "School",
+        (),
+        dict(
+            teacher=teacher,
+            other_teacher=other_teacher,
+            admin=admin,
+            student=student,
+            classmate=classmate,
+            outsider=outsider,
+            klass=klass,
+            schedule=schedule,
+            config=fake_config,
+        ),
+    )
 
 
 # Headless Chromium for browser tests: Debian's /usr/bin/chromium (PORTAL_CHROMIUM overrides
 # it), never a browser Playwright would download.
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def launch_chromium(playwright, *extra_args: str, **options):
@@ -233,8 +277,9 @@ def launch_chromium(playwright, *extra_args: str, **options):
     A missing browser skips the test, or fails it under PORTAL_REQUIRE_SERVICES=1."""
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         missing_service(f"Chromium at {CHROMIUM}")
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                      args=[*CHROMIUM_ARGS, *extra_args], **options)
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args], **options
+    )
 
 
 @pytest.fixture
@@ -268,10 +313,18 @@ def serving(app) -> Iterator[str]:
     sock.listen(1024)
     port = sock.getsockname()[1]
     realtime = RealtimeServer(app)
-    config = uvicorn.Config(realtime.asgi(with_web=True), lifespan="on", log_level="warning", ws="websockets-sansio",
-                            timeout_graceful_shutdown=2, ws_ping_interval=None)
+    config = uvicorn.Config(
+        realtime.asgi(with_web=True),
+        lifespan="on",
+        log_level="warning",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=2,
+        ws_ping_interval=None,
+    )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), name="test-portal", daemon=True)
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve(sockets=[sock])), name="test-portal", daemon=True
+    )
     thread.start()
     while not server.started and thread.is_alive():
         time.sleep(0.02)

@@ -18,9 +18,13 @@ def test_openapi_lists_every_api_route(client, app):
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
-            assert (path, method.lower()) in documented, f"{method} {rule.rule} missing from OpenAPI"
+            assert (path, method.lower()) in documented, (
+                f"{method} {rule.rule} missing from OpenAPI"
+            )
     create = doc["paths"]["/api/classes"]["post"]
-    schema_name = create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    schema_name = create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit(
+        "/", 1
+    )[-1]
     assert "starts_at" in doc["components"]["schemas"][schema_name]["required"]
     assert len(ENDPOINTS) >= 30
 
@@ -36,13 +40,19 @@ def test_validation_errors_name_the_field(school, login):
 
 def test_non_json_body_is_a_clear_400(school, login):
     api = login(school.teacher)
-    response = api.client.post("/api/classes", data="not json", headers={**api._headers(), "Content-Type": "application/json"})
+    response = api.client.post(
+        "/api/classes",
+        data="not json",
+        headers={**api._headers(), "Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_json"
 
 
 def test_unknown_fields_are_rejected_not_ignored(school, login):
-    response = login(school.student).patch(f"/api/users/{school.student.id}", json={"is_admin": True})
+    response = login(school.student).patch(
+        f"/api/users/{school.student.id}", json={"is_admin": True}
+    )
     assert response.status_code == 400
 
 
@@ -50,21 +60,35 @@ def test_unknown_api_path_is_json_404_and_page_is_html(client):
     api = client.get("/api/nothing-here")
     assert api.status_code == 404 and api.get_json()["error"]["code"] == "not_found"
     page = client.get("/nothing-here", headers={"Accept": "text/html"})
-    assert page.status_code == 404 and b"Something is not right" in page.data and b"Traceback" not in page.data
+    assert (
+        page.status_code == 404
+        and b"Something is not right" in page.data
+        and b"Traceback" not in page.data
+    )
 
 
 def test_oversized_body_is_413(client, app):
     big = "x" * (app.config["MAX_CONTENT_LENGTH"] + 10)
-    response = client.post("/api/auth/login", data=big, headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/auth/login", data=big, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "too_large"
 
 
 def test_security_headers_and_request_id(client):
     response = client.get("/login")
-    for header in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
+    for header in (
+        "Content-Security-Policy",
+        "X-Content-Type-Options",
+        "X-Frame-Options",
+        "Referrer-Policy",
+    ):
         assert header in response.headers
-    assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    assert (
+        "'unsafe-inline'"
+        not in response.headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    )
     assert len(response.headers["X-Request-ID"]) >= 8
     echoed = client.get("/healthz", headers={"X-Request-ID": "abc12345-from-proxy"})
     assert echoed.headers["X-Request-ID"] == "abc12345-from-proxy"
@@ -110,11 +134,19 @@ def test_logs_never_contain_passwords_or_tokens(client, make_user, caplog):
 
     user = make_user()
     with caplog.at_level(logging.INFO):
-        tokens = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}).get_json()
-        client.get("/api/auth/me?token=" + tokens["access_token"],
-                   headers={"Authorization": f"Bearer {tokens['access_token']}"})
-        logging.getLogger("urllib3.test").warning("GET https://bbb/api/create?name=x&checksum=abcdef0123")
-        logging.getLogger("portal.test").info("user sent password=%s and token %s", PASSWORD, tokens["access_token"])
+        tokens = client.post(
+            "/api/auth/login", json={"email": user.email, "password": PASSWORD}
+        ).get_json()
+        client.get(
+            "/api/auth/me?token=" + tokens["access_token"],
+            headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        )
+        logging.getLogger("urllib3.test").warning(
+            "GET https://bbb/api/create?name=x&checksum=abcdef0123"
+        )
+        logging.getLogger("portal.test").info(
+            "user sent password=%s and token %s", PASSWORD, tokens["access_token"]
+        )
     captured = caplog.text
     assert "portal.access" in captured  # the access log was written ...
     assert PASSWORD not in captured  # ... without secrets

@@ -22,8 +22,11 @@ NOT_DATE_TIMES = [0, 1_700_000_000, 1.5, "0", "1700000000", "2026-09-01", True]
 
 def _concrete(rule, number: int) -> str:
     """A URL of `rule`: `number` for every integer part, "x" for any other part."""
+
     def sample(match: re.Match) -> str:
-        return str(number) if isinstance(rule._converters[match.group(1)], IntegerConverter) else "x"
+        return (
+            str(number) if isinstance(rule._converters[match.group(1)], IntegerConverter) else "x"
+        )
 
     return re.sub(r"<(?:[^:<>]+:)?(\w+)>", sample, rule.rule)
 
@@ -66,7 +69,9 @@ def test_every_reference_in_the_openapi_document_resolves(client):
     assert not unresolved, unresolved
     assert len(references) > 200, "the document lost its references"
     for path in ("/api/polls/{poll_id}/publish", "/api/recordings/{recording_id}/publish"):
-        body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"][
+            "schema"
+        ]
         assert "published" in _resolve(document, body["$ref"])["properties"], path
 
 
@@ -108,7 +113,10 @@ def test_every_405_says_which_methods_the_url_allows(app, client):
     api = client.delete("/api/classes")
     assert api.status_code == 405 and api.get_json()["error"]["code"] == "method_not_allowed"
     assert {"GET", "POST"} <= {m.strip() for m in api.headers["Allow"].split(",")}
-    assert client.open("/api/classes", method=api.headers["Allow"].split(",")[0].strip()).status_code != 405
+    assert (
+        client.open("/api/classes", method=api.headers["Allow"].split(",")[0].strip()).status_code
+        != 405
+    )
 
 
 # Date-times: ISO 8601 text only
@@ -122,7 +130,9 @@ def _date_time_fields() -> list[tuple[type, str]]:
             if model is None:
                 continue
             for name, schema in model.model_json_schema()["properties"].items():
-                formats = {schema.get("format")} | {s.get("format") for s in schema.get("anyOf", [])}
+                formats = {schema.get("format")} | {
+                    s.get("format") for s in schema.get("anyOf", [])
+                }
                 if formats & {"date-time", "time"}:
                     found.add((model, name))
     return sorted(found, key=lambda pair: (pair[0].__name__, pair[1]))
@@ -132,10 +142,17 @@ def test_every_date_time_the_api_reads_must_be_iso_text():
     """Pydantic read numbers (and numeric strings) as Unix seconds: `"starts_at": 0` was
     1 January 1970. Every date-time field of every body and query refuses them."""
     fields = _date_time_fields()
-    assert {("ClassIn", "starts_at"), ("ScheduleMoveIn", "starts_at"), ("CalendarQuery", "start"),
-            ("BlockIn", "expires_at"), ("SeriesUpdateIn", "start_time")} <= {(m.__name__, f) for m, f in fields}
+    assert {
+        ("ClassIn", "starts_at"),
+        ("ScheduleMoveIn", "starts_at"),
+        ("CalendarQuery", "start"),
+        ("BlockIn", "expires_at"),
+        ("SeriesUpdateIn", "start_time"),
+    } <= {(m.__name__, f) for m, f in fields}
     for model, name in fields:
-        is_time = model.model_json_schema()["properties"][name].get("format") == "time" or name.endswith("_time")
+        is_time = model.model_json_schema()["properties"][name].get(
+            "format"
+        ) == "time" or name.endswith("_time")
         for value in NOT_DATE_TIMES:
             try:
                 model.model_validate({name: value})
@@ -154,7 +171,9 @@ def test_every_date_time_the_api_reads_must_be_iso_text():
 def test_a_number_as_start_creates_no_class_and_moves_nothing(school, login, value):
     teacher = login(school.teacher)
     before = db.session.execute(db.select(db.func.count(Class.id))).scalar_one()
-    created = teacher.post("/api/classes", json={"title": "Epoch", "starts_at": value, "duration_minutes": 30})
+    created = teacher.post(
+        "/api/classes", json={"title": "Epoch", "starts_at": value, "duration_minutes": 30}
+    )
     assert created.status_code == 400
     error = created.get_json()["error"]
     assert error["code"] == "validation_error" and "ISO 8601" in error["message"]
@@ -168,15 +187,29 @@ def test_a_number_as_start_creates_no_class_and_moves_nothing(school, login, val
     assert db.session.get(Schedule, school.schedule.id).starts_at == start
 
 
-@pytest.mark.parametrize("value", ["0001-01-01T00:00:01+01:00", "9999-12-31T23:59:00-23:00", "3000-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:01+01:00", "9999-12-31T23:59:00-23:00", "3000-01-01T00:00:00Z"]
+)
 def test_a_date_time_outside_the_calendar_is_a_400_not_a_crash(school, login, value):
     """Found by schemathesis: year 1 at +01:00 is year 0 in UTC, and the conversion crashed (500)."""
     teacher = login(school.teacher)
-    created = teacher.post("/api/classes", json={"title": "Far", "starts_at": value, "duration_minutes": 30,
-                                                 "rrule": "FREQ=DAILY;COUNT=3"})
+    created = teacher.post(
+        "/api/classes",
+        json={
+            "title": "Far",
+            "starts_at": value,
+            "duration_minutes": 30,
+            "rrule": "FREQ=DAILY;COUNT=3",
+        },
+    )
     assert created.status_code == 400
-    assert created.get_json()["error"]["code"] == "validation_error" and "years" in created.get_json()["error"]["message"]
-    window = teacher.get("/api/schedules", query_string={"start": value, "end": "2030-01-01T00:00:00Z"})
+    assert (
+        created.get_json()["error"]["code"] == "validation_error"
+        and "years" in created.get_json()["error"]["message"]
+    )
+    window = teacher.get(
+        "/api/schedules", query_string={"start": value, "end": "2030-01-01T00:00:00Z"}
+    )
     assert window.status_code == 400
 
 
@@ -187,34 +220,53 @@ def test_a_class_cannot_start_in_the_past(school, login):
     teacher = login(school.teacher)
     before = db.session.execute(db.select(db.func.count(Class.id))).scalar_one()
     yesterday = (utcnow() - timedelta(days=1)).isoformat()
-    for payload in ({"starts_at": yesterday},
-                    {"starts_at": yesterday, "rrule": "FREQ=DAILY;COUNT=5"}):  # later ones are future
-        response = teacher.post("/api/classes", json={"title": "Yesterday", "duration_minutes": 30, **payload})
+    for payload in (
+        {"starts_at": yesterday},
+        {"starts_at": yesterday, "rrule": "FREQ=DAILY;COUNT=5"},
+    ):  # later ones are future
+        response = teacher.post(
+            "/api/classes", json={"title": "Yesterday", "duration_minutes": 30, **payload}
+        )
         assert response.status_code == 400, payload
         error = response.get_json()["error"]
         assert error["code"] == "start_in_past" and "in the past" in error["message"]
     assert db.session.execute(db.select(db.func.count(Class.id))).scalar_one() == before
 
     # "Now" picked in a form (whole minutes, a clock a little behind) is not the past.
-    just_now = teacher.post("/api/classes", json={
-        "title": "Right now", "starts_at": (utcnow() - timedelta(minutes=1)).isoformat(), "duration_minutes": 30})
+    just_now = teacher.post(
+        "/api/classes",
+        json={
+            "title": "Right now",
+            "starts_at": (utcnow() - timedelta(minutes=1)).isoformat(),
+            "duration_minutes": 30,
+        },
+    )
     assert just_now.status_code == 201, just_now.get_json()
 
 
 def test_an_occurrence_cannot_be_moved_into_the_past(school, login):
     teacher = login(school.teacher)
     start, end = school.schedule.starts_at, school.schedule.ends_at
-    moved = teacher.patch(f"/api/schedules/{school.schedule.id}",
-                          json={"starts_at": (utcnow() - timedelta(hours=3)).isoformat()})
+    moved = teacher.patch(
+        f"/api/schedules/{school.schedule.id}",
+        json={"starts_at": (utcnow() - timedelta(hours=3)).isoformat()},
+    )
     assert moved.status_code == 400 and moved.get_json()["error"]["code"] == "start_in_past"
     db.session.expire_all()
     schedule = db.session.get(Schedule, school.schedule.id)
     assert (schedule.starts_at, schedule.ends_at) == (start, end)
 
     # A class that already began may still be made longer: its start does not move.
-    schedule.starts_at, schedule.ends_at = utcnow() - timedelta(minutes=30), utcnow() + timedelta(minutes=30)
+    schedule.starts_at, schedule.ends_at = (
+        utcnow() - timedelta(minutes=30),
+        utcnow() + timedelta(minutes=30),
+    )
     db.session.commit()
-    longer = teacher.patch(f"/api/schedules/{schedule.id}",
-                           json={"starts_at": schedule.starts_at.isoformat(), "duration_minutes": 90})
+    longer = teacher.patch(
+        f"/api/schedules/{schedule.id}",
+        json={"starts_at": schedule.starts_at.isoformat(), "duration_minutes": 90},
+    )
     assert longer.status_code == 200, longer.get_json()
-    assert datetime.fromisoformat(longer.get_json()["ends_at"]) == schedule.starts_at + timedelta(minutes=90)
+    assert datetime.fromisoformat(longer.get_json()["ends_at"]) == schedule.starts_at + timedelta(
+        minutes=90
+    )

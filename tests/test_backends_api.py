@@ -11,8 +11,15 @@ from portal.plugins import BackendUnavailable
 
 def test_admin_configures_a_backend_and_the_secret_is_masked_and_encrypted(make_user, login):
     admin = login(make_user("admin"))
-    created = admin.post("/api/admin/backends", json={
-        "name": "Main server", "backend": "fake", "settings": {"secret": "very-secret-value-42"}, "is_default": True})
+    created = admin.post(
+        "/api/admin/backends",
+        json={
+            "name": "Main server",
+            "backend": "fake",
+            "settings": {"secret": "very-secret-value-42"},
+            "is_default": True,
+        },
+    )
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
     assert body["settings"]["secret"] == "••••e-42"
@@ -26,20 +33,32 @@ def test_editing_other_settings_keeps_the_stored_secret(make_user, login):
     from portal.core.backends import effective_settings
 
     admin = login(make_user("admin"))
-    config_id = admin.post("/api/admin/backends", json={
-        "name": "S", "backend": "fake", "settings": {"secret": "keep-me-please-123"}}).get_json()["id"]
+    config_id = admin.post(
+        "/api/admin/backends",
+        json={"name": "S", "backend": "fake", "settings": {"secret": "keep-me-please-123"}},
+    ).get_json()["id"]
     masked = admin.get(f"/api/admin/backends/{config_id}").get_json()["settings"]
-    updated = admin.patch(f"/api/admin/backends/{config_id}", json={"settings": {**masked, "url": "https://other.example"}})
+    updated = admin.patch(
+        f"/api/admin/backends/{config_id}",
+        json={"settings": {**masked, "url": "https://other.example"}},
+    )
     assert updated.status_code == 200
-    assert effective_settings(db.session.get(BackendConfig, config_id))["secret"] == "keep-me-please-123"
+    assert (
+        effective_settings(db.session.get(BackendConfig, config_id))["secret"]
+        == "keep-me-please-123"
+    )
 
 
 def test_invalid_settings_are_refused_with_the_field(make_user, login):
     admin = login(make_user("admin"))
-    response = admin.post("/api/admin/backends", json={"name": "S", "backend": "fake", "settings": {"secret": "x"}})
+    response = admin.post(
+        "/api/admin/backends", json={"name": "S", "backend": "fake", "settings": {"secret": "x"}}
+    )
     assert response.status_code == 400
     assert "secret" in response.get_json()["error"]["message"]
-    unknown = admin.post("/api/admin/backends", json={"name": "S", "backend": "nope", "settings": {}})
+    unknown = admin.post(
+        "/api/admin/backends", json={"name": "S", "backend": "nope", "settings": {}}
+    )
     assert unknown.status_code == 400 and unknown.get_json()["error"]["code"] == "unknown_backend"
     assert db.session.execute(db.select(db.func.count(BackendConfig.id))).scalar_one() == 0
 

@@ -16,9 +16,21 @@ from portal.extensions import db
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def _weekly(api, title="Physics", start="2027-03-15T09:00:00+01:00", rule="FREQ=WEEKLY;BYDAY=MO;COUNT=4", **extra):
-    payload = {"title": title, "starts_at": start, "duration_minutes": 60, "timezone": "Europe/Paris",
-               "rrule": rule, **extra}
+def _weekly(
+    api,
+    title="Physics",
+    start="2027-03-15T09:00:00+01:00",
+    rule="FREQ=WEEKLY;BYDAY=MO;COUNT=4",
+    **extra,
+):
+    payload = {
+        "title": title,
+        "starts_at": start,
+        "duration_minutes": 60,
+        "timezone": "Europe/Paris",
+        "rrule": rule,
+        **extra,
+    }
     return api.post("/api/classes", json=payload)
 
 
@@ -38,11 +50,15 @@ def test_weekly_class_keeps_its_local_time_across_daylight_saving(school, login)
     teacher = login(school.teacher)
     created = _weekly(teacher)
     assert created.status_code == 201, created.get_json()
-    utc_hours = [datetime.fromisoformat(s["starts_at"]).astimezone(ZoneInfo("UTC")).hour
-                 for s in created.get_json()["schedules"]]
+    utc_hours = [
+        datetime.fromisoformat(s["starts_at"]).astimezone(ZoneInfo("UTC")).hour
+        for s in created.get_json()["schedules"]
+    ]
     assert utc_hours == [8, 8, 7, 7]  # Europe/Paris switches to summer time on 2027-03-28
 
-    events = teacher.get("/api/calendar/events?start=2027-03-01&end=2027-04-30&timeZone=Europe/Paris").get_json()
+    events = teacher.get(
+        "/api/calendar/events?start=2027-03-01&end=2027-04-30&timeZone=Europe/Paris"
+    ).get_json()
     assert [e["start"][11:16] for e in events] == ["09:00"] * 4
     assert [e["extendedProps"]["class_start"][11:16] for e in events] == ["09:00"] * 4
 
@@ -54,9 +70,14 @@ def test_fullcalendar_events_in_requested_user_and_school_zones(school, login):
     db.session.commit()
 
     student = login(school.student)
-    events = student.get("/api/calendar/events",
-                         query_string={"start": "2027-03-01T00:00:00", "end": "2027-04-01T00:00:00",
-                                       "timeZone": "America/New_York"}).get_json()
+    events = student.get(
+        "/api/calendar/events",
+        query_string={
+            "start": "2027-03-01T00:00:00",
+            "end": "2027-04-01T00:00:00",
+            "timeZone": "America/New_York",
+        },
+    ).get_json()
     assert len(events) == 2
     event = events[0]
     assert event["title"] == "Physics"
@@ -77,17 +98,34 @@ def test_fullcalendar_events_in_requested_user_and_school_zones(school, login):
     assert events[0]["extendedProps"]["timezone"] == "Asia/Tokyo"
 
     # An outsider's calendar is empty; a teacher's events are editable.
-    assert login(school.outsider).get("/api/calendar/events?start=2027-03-01&end=2027-04-01").get_json() == []
-    assert teacher.get("/api/calendar/events?start=2027-03-01&end=2027-04-01").get_json()[0]["editable"] is True
+    assert (
+        login(school.outsider)
+        .get("/api/calendar/events?start=2027-03-01&end=2027-04-01")
+        .get_json()
+        == []
+    )
+    assert (
+        teacher.get("/api/calendar/events?start=2027-03-01&end=2027-04-01").get_json()[0][
+            "editable"
+        ]
+        is True
+    )
     bad = student.get("/api/calendar/events?start=yesterday&end=2027-04-01")
     assert bad.status_code == 400
-    assert student.get("/api/calendar/events?start=2027-01-01&end=2027-12-01").get_json()["error"]["code"] == "range_too_long"
+    assert (
+        student.get("/api/calendar/events?start=2027-01-01&end=2027-12-01").get_json()["error"][
+            "code"
+        ]
+        == "range_too_long"
+    )
 
 
 def test_creating_and_moving_onto_the_teachers_other_class_warns_of_double_booking(school, login):
     teacher = login(school.teacher)
     first = _weekly(teacher, title="A", rule="FREQ=WEEKLY;COUNT=2").get_json()
-    overlapping = _weekly(teacher, title="B", start="2027-03-15T09:30:00+01:00", rule="FREQ=WEEKLY;COUNT=1").get_json()
+    overlapping = _weekly(
+        teacher, title="B", start="2027-03-15T09:30:00+01:00", rule="FREQ=WEEKLY;COUNT=1"
+    ).get_json()
     assert [c["id"] for c in overlapping["conflicts"]] == [first["schedules"][0]["id"]]
 
     free = _weekly(teacher, title="C", start="2027-03-16T14:00:00+01:00", rule=None).get_json()
@@ -103,7 +141,12 @@ def test_creating_and_moving_onto_the_teachers_other_class_warns_of_double_booki
     # Another teacher's class at the same time is not this teacher's double-booking.
     other = login(school.other_teacher)
     assert _weekly(other, title="D", rule="FREQ=WEEKLY;COUNT=1").get_json()["conflicts"] == []
-    assert login(school.student).patch(f"/api/schedules/{sid}", json={"starts_at": "2027-03-24T09:00:00+01:00"}).status_code == 404
+    assert (
+        login(school.student)
+        .patch(f"/api/schedules/{sid}", json={"starts_at": "2027-03-24T09:00:00+01:00"})
+        .status_code
+        == 404
+    )
 
 
 def test_moving_and_cancelling_one_occurrence_leaves_the_others(school, login):
@@ -116,7 +159,9 @@ def test_moving_and_cancelling_one_occurrence_leaves_the_others(school, login):
     assert [rows[i]["status"] for i in ids] == ["scheduled", "cancelled", "scheduled", "scheduled"]
     assert rows[ids[2]]["starts_at"].startswith("2027-03-30T09:00")
     assert rows[ids[3]]["starts_at"].startswith("2027-04-05T07:00")
-    events = teacher.get("/api/calendar/events?start=2027-03-01&end=2027-04-30&timeZone=UTC").get_json()
+    events = teacher.get(
+        "/api/calendar/events?start=2027-03-01&end=2027-04-30&timeZone=UTC"
+    ).get_json()
     by_id = {int(e["id"]): e for e in events}
     assert "cancelled" in by_id[ids[1]]["classNames"]
     assert by_id[ids[2]]["extendedProps"]["moved"] is True
@@ -127,18 +172,33 @@ def test_series_edit_changes_time_of_day_of_unmoved_occurrences(school, login):
     created = _weekly(teacher).get_json()
     ids = [s["id"] for s in created["schedules"]]
     teacher.patch(f"/api/schedules/{ids[0]}", json={"starts_at": "2027-03-16T15:00:00+01:00"})
-    response = teacher.patch(f"/api/classes/{created['id']}/series", json={"start_time": "10:30", "duration_minutes": 90})
+    response = teacher.patch(
+        f"/api/classes/{created['id']}/series", json={"start_time": "10:30", "duration_minutes": 90}
+    )
     assert response.status_code == 200, response.get_json()
     changed = {s["id"]: s for s in response.get_json()["changed"]}
     assert set(changed) == set(ids[1:])
     local = [datetime.fromisoformat(changed[i]["starts_at"]).astimezone(PARIS) for i in ids[1:]]
     assert [(t.hour, t.minute) for t in local] == [(10, 30)] * 3
-    ends = [datetime.fromisoformat(changed[i]["ends_at"]) - datetime.fromisoformat(changed[i]["starts_at"]) for i in ids[1:]]
+    ends = [
+        datetime.fromisoformat(changed[i]["ends_at"])
+        - datetime.fromisoformat(changed[i]["starts_at"])
+        for i in ids[1:]
+    ]
     assert {e.total_seconds() for e in ends} == {5400}
-    schedules = {s["id"]: s for s in teacher.get(f"/api/classes/{created['id']}/schedules").get_json()}
+    schedules = {
+        s["id"]: s for s in teacher.get(f"/api/classes/{created['id']}/schedules").get_json()
+    }
     assert schedules[ids[0]]["starts_at"].startswith("2027-03-16T14:00")  # individually moved: kept
-    assert db.session.execute(db.select(AuditLog).filter_by(action="class.series_update")).scalar_one()
-    assert login(school.student).patch(f"/api/classes/{created['id']}/series", json={"start_time": "08:00"}).status_code == 404
+    assert db.session.execute(
+        db.select(AuditLog).filter_by(action="class.series_update")
+    ).scalar_one()
+    assert (
+        login(school.student)
+        .patch(f"/api/classes/{created['id']}/series", json={"start_time": "08:00"})
+        .status_code
+        == 404
+    )
     assert teacher.patch(f"/api/classes/{created['id']}/series", json={}).status_code == 400
 
 

@@ -27,8 +27,12 @@ def test_sniff_type_uses_content_not_names():
 
 def test_validate_pdf_reports_pages_and_refuses_bad_ones():
     assert uploads.validate_pdf(make_pdf(pages=4), max_pages=10).page_count == 4
-    for data, code in ((FAKE_EXE, "not_a_pdf"), (make_pdf(encrypt=True), "encrypted_pdf"),
-                       (b"%PDF-1.4\n%%EOF", "invalid_pdf"), (make_pdf(pages=3), "too_many_pages")):
+    for data, code in (
+        (FAKE_EXE, "not_a_pdf"),
+        (make_pdf(encrypt=True), "encrypted_pdf"),
+        (b"%PDF-1.4\n%%EOF", "invalid_pdf"),
+        (make_pdf(pages=3), "too_many_pages"),
+    ):
         with pytest.raises(ValidationFailed) as err:
             uploads.validate_pdf(data, max_pages=2)
         assert err.value.code == code
@@ -55,19 +59,40 @@ def test_never_ending_rule_is_refused_by_the_service():
 
 def test_range_bounds_accept_what_fullcalendar_sends():
     utc = UTC
-    assert calendar.parse_range_bound("2027-03-01", "Europe/Paris") == datetime(2027, 2, 28, 23, tzinfo=utc)
-    assert calendar.parse_range_bound("2027-03-01T00:00:00Z", "Asia/Tokyo") == datetime(2027, 3, 1, tzinfo=utc)
+    assert calendar.parse_range_bound("2027-03-01", "Europe/Paris") == datetime(
+        2027, 2, 28, 23, tzinfo=utc
+    )
+    assert calendar.parse_range_bound("2027-03-01T00:00:00Z", "Asia/Tokyo") == datetime(
+        2027, 3, 1, tzinfo=utc
+    )
     # A '+' offset that arrived as a space (unencoded query string).
-    assert calendar.parse_range_bound("2027-03-01T00:00:00 02:00", "UTC") == datetime(2027, 2, 28, 22, tzinfo=utc)
+    assert calendar.parse_range_bound("2027-03-01T00:00:00 02:00", "UTC") == datetime(
+        2027, 2, 28, 22, tzinfo=utc
+    )
     with pytest.raises(ValidationFailed):
         calendar.parse_range_bound("soon", "UTC")
 
 
 def test_csv_neutralises_formulas_and_uses_the_zone():
-    row = attendance.AttendanceRow(user_id=None, name="+SUM(A1)", email=None, role="guest", present=True,
-                                   first_joined_at=datetime(2027, 1, 1, 8, tzinfo=UTC), left_at=None,
-                                   minutes=None, source="backend")
-    report = attendance.AttendanceReport(schedule_id=1, class_id=1, title="t", starts_at=datetime(2027, 1, 1, tzinfo=UTC),
-                                         ends_at=datetime(2027, 1, 1, 1, tzinfo=UTC), source="backend", rows=[row])
+    row = attendance.AttendanceRow(
+        user_id=None,
+        name="+SUM(A1)",
+        email=None,
+        role="guest",
+        present=True,
+        first_joined_at=datetime(2027, 1, 1, 8, tzinfo=UTC),
+        left_at=None,
+        minutes=None,
+        source="backend",
+    )
+    report = attendance.AttendanceReport(
+        schedule_id=1,
+        class_id=1,
+        title="t",
+        starts_at=datetime(2027, 1, 1, tzinfo=UTC),
+        ends_at=datetime(2027, 1, 1, 1, tzinfo=UTC),
+        source="backend",
+        rows=[row],
+    )
     lines = attendance.to_csv(report, "Europe/Paris").splitlines()
     assert lines[1].startswith("'+SUM(A1),,,guest,yes,2027-01-01T09:00:00+01:00")

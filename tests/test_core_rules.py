@@ -27,7 +27,9 @@ def _move_start(schedule_id: int, minutes_from_now: int) -> Schedule:
 def test_a_student_cannot_join_before_the_room_opens_even_through_the_api(school, login):
     schedule = _move_start(school.schedule.id, 11)
     teacher, student = login(school.teacher), login(school.student)
-    assert teacher.post(f"/api/schedules/{schedule.id}/start").status_code == 200  # teachers may start early
+    assert (
+        teacher.post(f"/api/schedules/{schedule.id}/start").status_code == 200
+    )  # teachers may start early
 
     early = student.post(f"/api/schedules/{schedule.id}/join")
     assert early.status_code == 409
@@ -89,8 +91,12 @@ def hooks():
 
 
 def _running(school, login) -> Meeting:
-    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
-    return db.session.execute(db.select(Meeting).filter_by(schedule_id=school.schedule.id)).scalar_one()
+    assert (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    )
+    return db.session.execute(
+        db.select(Meeting).filter_by(schedule_id=school.schedule.id)
+    ).scalar_one()
 
 
 def test_a_rolled_back_end_sends_no_event_and_a_committed_one_does(school, login, pushed, hooks):
@@ -116,7 +122,9 @@ def test_a_failing_event_hook_does_not_undo_the_committed_change(school, login, 
     assert ended.status_code == 200 and ended.get_json()["state"] == "ended"
     assert hooks.calls == [f"ended:{school.schedule.id}"]
     db.session.expire_all()
-    meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=school.schedule.id)).scalar_one()
+    meeting = db.session.execute(
+        db.select(Meeting).filter_by(schedule_id=school.schedule.id)
+    ).scalar_one()
     assert meeting.status == MeetingState.ENDED.value
     assert "class:ended" in pushed
 
@@ -135,7 +143,9 @@ def test_a_failed_request_sends_none_of_its_events(school, login, pushed, hooks,
     assert failed.status_code == 500
     assert pushed == [] and hooks.calls == []
     db.session.expire_all()
-    meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=school.schedule.id)).scalar_one()
+    meeting = db.session.execute(
+        db.select(Meeting).filter_by(schedule_id=school.schedule.id)
+    ).scalar_one()
     assert meeting.status == MeetingState.RUNNING.value
 
 
@@ -167,25 +177,47 @@ def test_a_third_party_channel_can_be_chosen_and_receives_the_reminder(database_
     pigeon = PigeonPost()
     app = make_app(database_url, tmp_path, EXTRA_PLUGINS=[fake_backend, pigeon])
     with app.app_context():
-        teacher = users.create_user(None, email="t@tests.school", name="T", role="teacher", password=PASSWORD)
-        student = users.create_user(None, email="s@tests.school", name="S", role="student", password=PASSWORD)
+        teacher = users.create_user(
+            None, email="t@tests.school", name="T", role="teacher", password=PASSWORD
+        )
+        student = users.create_user(
+            None, email="s@tests.school", name="S", role="student", password=PASSWORD
+        )
         db.session.commit()
         client = app.test_client()
         client.post("/login", data={"email": teacher.email, "password": PASSWORD})
         form = client.get("/classes/new").get_data(as_text=True)
         assert 'value="pigeon"' in form and "Carrier pigeon" in form
 
-        token = client.post("/api/auth/login", json={"email": teacher.email, "password": PASSWORD}).get_json()
+        token = client.post(
+            "/api/auth/login", json={"email": teacher.email, "password": PASSWORD}
+        ).get_json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
-        refused = client.post("/api/classes", headers=headers, json={
-            "title": "Owls", "starts_at": (utcnow() + timedelta(minutes=20)).isoformat(), "duration_minutes": 30,
-            "reminder_offsets": [15], "reminder_channels": ["owl"]})
+        refused = client.post(
+            "/api/classes",
+            headers=headers,
+            json={
+                "title": "Owls",
+                "starts_at": (utcnow() + timedelta(minutes=20)).isoformat(),
+                "duration_minutes": 30,
+                "reminder_offsets": [15],
+                "reminder_channels": ["owl"],
+            },
+        )
         assert refused.status_code == 400
         assert "unknown reminder channel(s): owl" in refused.get_json()["error"]["message"]
 
-        created = client.post("/api/classes", headers=headers, json={
-            "title": "Pigeons", "starts_at": (utcnow() + timedelta(minutes=14)).isoformat(), "duration_minutes": 30,
-            "reminder_offsets": [15], "reminder_channels": ["pigeon"]})
+        created = client.post(
+            "/api/classes",
+            headers=headers,
+            json={
+                "title": "Pigeons",
+                "starts_at": (utcnow() + timedelta(minutes=14)).isoformat(),
+                "duration_minutes": 30,
+                "reminder_offsets": [15],
+                "reminder_channels": ["pigeon"],
+            },
+        )
         assert created.status_code == 201, created.get_json()
         classes.enrol(teacher, created.get_json()["id"], [student.id])
         db.session.commit()
@@ -208,15 +240,20 @@ def test_every_backend_call_maps_its_failures_the_same_way(school, login):
     garbled = teacher.post(f"/api/schedules/{sid}/start")
     assert garbled.status_code == 503
     assert garbled.get_json()["error"]["code"] == "backend_error"
-    assert "could not understand when asked to start the class" in garbled.get_json()["error"]["message"]
+    assert (
+        "could not understand when asked to start the class"
+        in garbled.get_json()["error"]["message"]
+    )
 
     FAKE.fail_with = None
     assert teacher.post(f"/api/schedules/{sid}/start").status_code == 200
     FAKE.fail_with = BackendUnavailable("connection refused")
     unreachable = teacher.post(f"/api/schedules/{sid}/end")
     assert unreachable.status_code == 503
-    assert "not reachable right now: connection refused; the class is still running" in \
-        unreachable.get_json()["error"]["message"]
+    assert (
+        "not reachable right now: connection refused; the class is still running"
+        in unreachable.get_json()["error"]["message"]
+    )
     FAKE.fail_with = BackendError("no such meeting")
     ended = teacher.post(f"/api/schedules/{sid}/end")
     FAKE.fail_with = None

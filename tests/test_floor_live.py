@@ -25,8 +25,15 @@ def _socket(portal_url, app, user, schedule_id) -> LiveClient:
 
 def test_hand_and_floor_events_go_to_the_right_sockets(school, login, app, portal_url):
     sid = school.schedule.id
-    other = classes.create_class(school.other_teacher, classes.ClassInput(
-        title="Biology", starts_at=utcnow() + timedelta(minutes=5), duration_minutes=60, timezone="Europe/Paris"))
+    other = classes.create_class(
+        school.other_teacher,
+        classes.ClassInput(
+            title="Biology",
+            starts_at=utcnow() + timedelta(minutes=5),
+            duration_minutes=60,
+            timezone="Europe/Paris",
+        ),
+    )
     db.session.commit()
     elsewhere = classes.list_schedules(school.other_teacher, other.id)[0].id
     clients = []
@@ -39,13 +46,20 @@ def test_hand_and_floor_events_go_to_the_right_sockets(school, login, app, porta
         assert login(school.student).post(f"/api/schedules/{sid}/hands").status_code == 200
         raised = teacher.wait_for("hand:raised")
         assert raised["user"] == {"id": school.student.id, "name": school.student.name}
-        grant = login(school.teacher).post(f"/api/schedules/{sid}/floor/grant",
-                                           json={"user_id": school.student.id, "camera": True})
+        grant = login(school.teacher).post(
+            f"/api/schedules/{sid}/floor/grant", json={"user_id": school.student.id, "camera": True}
+        )
         assert grant.status_code == 200
         for client in (teacher, classmate):
             granted = client.wait_for("floor:granted")
-            assert (granted["user"]["id"], granted["camera"], granted["mic"]) == (school.student.id, True, False)
-        login(school.teacher).post(f"/api/schedules/{sid}/floor/withdraw", json={"user_id": school.student.id})
+            assert (granted["user"]["id"], granted["camera"], granted["mic"]) == (
+                school.student.id,
+                True,
+                False,
+            )
+        login(school.teacher).post(
+            f"/api/schedules/{sid}/floor/withdraw", json={"user_id": school.student.id}
+        )
         assert classmate.wait_for("floor:withdrawn")["camera"] is False
         # The queue is the teacher's: a classmate's socket does not hear hands go up.
         assert classmate.of("hand:raised") == []

@@ -25,9 +25,15 @@ def connect(portal_url, app):
 
     def factory(user=None, *, token: str | None = None, join: int | None = None) -> LiveClient:
         if user is not None and token is None:
-            token = create_access_token(identity=str(user.id), additional_claims={"role": user.role})
-        client = LiveClient(portal_url, token, origin=app.config["BASE_URL"],
-                            name=user.name if user is not None else "anonymous")
+            token = create_access_token(
+                identity=str(user.id), additional_claims={"role": user.role}
+            )
+        client = LiveClient(
+            portal_url,
+            token,
+            origin=app.config["BASE_URL"],
+            name=user.name if user is not None else "anonymous",
+        )
         clients.append(client)
         client.connect()
         if join is not None:
@@ -70,8 +76,11 @@ def test_chat_reaches_everyone_in_order_and_is_stored(school, connect):
         mine = [body for _, body in seen[0] if body.startswith(person.name + " ")]
         assert mine == [f"{person.name} #{n}" for n in range(6)]
     db.session.expire_all()
-    stored = db.session.execute(db.select(ChatMessage.id, ChatMessage.body)
-                                .where(ChatMessage.schedule_id == sid).order_by(ChatMessage.id)).all()
+    stored = db.session.execute(
+        db.select(ChatMessage.id, ChatMessage.body)
+        .where(ChatMessage.schedule_id == sid)
+        .order_by(ChatMessage.id)
+    ).all()
     assert [tuple(r) for r in stored] == seen[0]
     author = {m["user"]["name"] for m in clients[0].of("chat:message")}
     assert author == {p.name for p in people}
@@ -86,16 +95,24 @@ def test_history_on_join_is_paged(school, connect):
     joined = late.join(sid, limit=3)
     assert [m["body"] for m in joined["messages"]] == ["m4", "m5", "m6"]
     assert joined["has_more"] is True
-    older = late.call("chat:history", {"schedule_id": sid, "before_id": joined["messages"][0]["id"], "limit": 3})
-    assert [m["body"] for m in older["messages"]] == ["m1", "m2", "m3"] and older["has_more"] is True
-    oldest = late.call("chat:history", {"schedule_id": sid, "before_id": older["messages"][0]["id"], "limit": 3})
+    older = late.call(
+        "chat:history", {"schedule_id": sid, "before_id": joined["messages"][0]["id"], "limit": 3}
+    )
+    assert [m["body"] for m in older["messages"]] == ["m1", "m2", "m3"] and older[
+        "has_more"
+    ] is True
+    oldest = late.call(
+        "chat:history", {"schedule_id": sid, "before_id": older["messages"][0]["id"], "limit": 3}
+    )
     assert [m["body"] for m in oldest["messages"]] == ["m0"] and oldest["has_more"] is False
 
 
 def test_a_client_without_a_valid_token_cannot_connect(school, portal_url, app):
     assert _refused(portal_url, app, None).connect_error["data"]["code"] == "not_authenticated"
     assert _refused(portal_url, app, "not-a-jwt").connect_error["data"]["code"] == "invalid_token"
-    expired = create_access_token(identity=str(school.student.id), expires_delta=timedelta(seconds=-5))
+    expired = create_access_token(
+        identity=str(school.student.id), expires_delta=timedelta(seconds=-5)
+    )
     assert _refused(portal_url, app, expired).connect_error["data"]["code"] == "invalid_token"
     refresh = create_refresh_token(identity=str(school.student.id))
     assert _refused(portal_url, app, refresh).connect_error["data"]["code"] == "invalid_token"
@@ -107,10 +124,15 @@ def test_a_client_without_a_valid_token_cannot_connect(school, portal_url, app):
 
 def test_signing_out_stops_an_open_socket(school, connect, client):
     sid = school.schedule.id
-    token = create_access_token(identity=str(school.student.id), additional_claims={"role": "student"})
+    token = create_access_token(
+        identity=str(school.student.id), additional_claims={"role": "student"}
+    )
     student = connect(token=token, join=sid)
     assert student.call("chat:send", {"schedule_id": sid, "body": "before"})["ok"]
-    assert client.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        client.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 200
+    )
     after = student.call("chat:send", {"schedule_id": sid, "body": "after"})
     assert after["ok"] is False and after["error"]["code"] == "token_revoked"
     classmate = connect(school.classmate, join=sid)
@@ -127,18 +149,31 @@ def test_a_foreign_origin_cannot_open_the_socket(school, portal_url, app):
 
 def test_another_class_room_cannot_be_joined(school, connect, make_user):
     sid = school.schedule.id
-    other = classes.create_class(school.other_teacher, classes.ClassInput(
-        title="Biology", starts_at=utcnow() + timedelta(hours=1), duration_minutes=45, timezone="Europe/Paris"))
+    other = classes.create_class(
+        school.other_teacher,
+        classes.ClassInput(
+            title="Biology",
+            starts_at=utcnow() + timedelta(hours=1),
+            duration_minutes=45,
+            timezone="Europe/Paris",
+        ),
+    )
     classes.enrol(school.other_teacher, other.id, [school.outsider.id])
     db.session.commit()
     other_sid = classes.list_schedules(school.other_teacher, other.id)[0].id
 
     outsider = connect(school.outsider)
     refused = outsider.join(sid)
-    assert refused == {"ok": False, "error": {"code": "not_found", "message": "no such class occurrence"}}
+    assert refused == {
+        "ok": False,
+        "error": {"code": "not_found", "message": "no such class occurrence"},
+    }
     assert connect(school.other_teacher).join(sid)["error"]["code"] == "not_found"
     assert connect(school.student).join(other_sid)["error"]["code"] == "not_found"
-    assert outsider.call("chat:send", {"schedule_id": sid, "body": "let me in"})["error"]["code"] == "not_found"
+    assert (
+        outsider.call("chat:send", {"schedule_id": sid, "body": "let me in"})["error"]["code"]
+        == "not_found"
+    )
 
     student = connect(school.student, join=sid)
     assert student.call("chat:send", {"schedule_id": sid, "body": "algebra only"})["ok"]
@@ -156,7 +191,9 @@ def test_muted_student_is_refused_until_unmuted(school, connect):
     student = connect(school.student, join=sid)
     classmate = connect(school.classmate, join=sid)
 
-    muted = teacher.call("chat:mute", {"schedule_id": sid, "user_id": school.student.id, "muted": True})
+    muted = teacher.call(
+        "chat:mute", {"schedule_id": sid, "user_id": school.student.id, "muted": True}
+    )
     assert muted == {"ok": True, "user_id": school.student.id, "muted": True}
     student.wait_for("chat:muted", lambda d: d["muted"] is True)
     refused = student.call("chat:send", {"schedule_id": sid, "body": "hello?"})
@@ -164,9 +201,16 @@ def test_muted_student_is_refused_until_unmuted(school, connect):
     assert student.join(sid)["muted"] is True
     assert classmate.call("chat:send", {"schedule_id": sid, "body": "I can talk"})["ok"]
     # A student cannot mute anyone.
-    assert classmate.call("chat:mute", {"schedule_id": sid, "user_id": school.student.id})["error"]["code"] == "forbidden"
+    assert (
+        classmate.call("chat:mute", {"schedule_id": sid, "user_id": school.student.id})["error"][
+            "code"
+        ]
+        == "forbidden"
+    )
 
-    assert teacher.call("chat:mute", {"schedule_id": sid, "user_id": school.student.id, "muted": False})["ok"]
+    assert teacher.call(
+        "chat:mute", {"schedule_id": sid, "user_id": school.student.id, "muted": False}
+    )["ok"]
     assert student.call("chat:send", {"schedule_id": sid, "body": "back"})["ok"]
     bodies = [m["body"] for m in classmate.wait_count("chat:message", 2)]
     assert bodies == ["I can talk", "back"]
@@ -193,8 +237,13 @@ def test_blocked_student_is_cut_off_at_once(school, connect):
     student = connect(school.student, join=sid)
     classmate = connect(school.classmate, join=sid)
 
-    blocking.block_user(school.teacher, user_id=school.classmate.id, scope="class",
-                        class_id=school.klass.id, reason="disruptive")
+    blocking.block_user(
+        school.teacher,
+        user_id=school.classmate.id,
+        scope="class",
+        class_id=school.klass.id,
+        reason="disruptive",
+    )
     db.session.commit()
     removed = classmate.wait_for("removed")
     assert removed["code"] == "blocked" and removed["schedule_id"] == sid
@@ -225,7 +274,9 @@ def test_unenrolled_student_is_removed_from_the_room(school, connect, login):
     sid = school.schedule.id
     connect(school.teacher, join=sid)
     classmate = connect(school.classmate, join=sid)
-    response = login(school.teacher).delete(f"/api/classes/{school.klass.id}/enrolments/{school.classmate.id}")
+    response = login(school.teacher).delete(
+        f"/api/classes/{school.klass.id}/enrolments/{school.classmate.id}"
+    )
     assert response.status_code == 204, response.get_json()
     assert classmate.wait_for("removed")["code"] == "unenrolled"
     assert classmate.join(sid)["error"]["code"] == "not_found"
@@ -248,28 +299,50 @@ def test_poll_votes_replace_and_closed_polls_refuse(school, connect):
     student = connect(school.student, join=sid)
     classmate = connect(school.classmate, join=sid)
 
-    created = teacher.call("poll:create", {"schedule_id": sid, "question": "2 + 2?", "options": ["3", "4", "5"]})
+    created = teacher.call(
+        "poll:create", {"schedule_id": sid, "question": "2 + 2?", "options": ["3", "4", "5"]}
+    )
     assert created["ok"], created
     poll = created["poll"]
     a, b, c = (o["id"] for o in poll["options"])
-    assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [a]})["error"]["code"] == "not_found"
-    assert student.call("poll:create", {"schedule_id": sid, "question": "?", "options": ["x", "y"]})["error"]["code"] == "forbidden"
+    assert (
+        student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [a]})["error"]["code"]
+        == "not_found"
+    )
+    assert (
+        student.call("poll:create", {"schedule_id": sid, "question": "?", "options": ["x", "y"]})[
+            "error"
+        ]["code"]
+        == "forbidden"
+    )
 
     assert teacher.call("poll:open", {"poll_id": poll["id"]})["ok"]
     assert student.wait_for("poll:opened")["question"] == "2 + 2?"
 
-    assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [a]}) == \
-        {"ok": True, "poll_id": poll["id"], "my_vote": [a]}
+    assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [a]}) == {
+        "ok": True,
+        "poll_id": poll["id"],
+        "my_vote": [a],
+    }
     assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [b]})["my_vote"] == [b]
-    assert classmate.call("poll:vote", {"poll_id": poll["id"], "option_ids": [b, c]})["error"]["code"] == "single_choice"
-    assert teacher.call("poll:vote", {"poll_id": poll["id"], "option_ids": [b]})["error"]["code"] == "not_a_voter"
+    assert (
+        classmate.call("poll:vote", {"poll_id": poll["id"], "option_ids": [b, c]})["error"]["code"]
+        == "single_choice"
+    )
+    assert (
+        teacher.call("poll:vote", {"poll_id": poll["id"], "option_ids": [b]})["error"]["code"]
+        == "not_a_voter"
+    )
 
-    live = teacher.wait_for("poll:results", lambda r: r["voters"] == 1 and r["options"][1]["votes"] == 1)
+    live = teacher.wait_for(
+        "poll:results", lambda r: r["voters"] == 1 and r["options"][1]["votes"] == 1
+    )
     assert [o["votes"] for o in live["options"]] == [0, 1, 0]
     assert live["options"][1]["voters"] == [{"id": school.student.id, "name": school.student.name}]
     db.session.expire_all()
-    ballots = db.session.execute(db.select(PollVote.user_id, PollVote.option_id)
-                                 .where(PollVote.poll_id == poll["id"])).all()
+    ballots = db.session.execute(
+        db.select(PollVote.user_id, PollVote.option_id).where(PollVote.poll_id == poll["id"])
+    ).all()
     assert [tuple(r) for r in ballots] == [(school.student.id, b)]
 
     assert teacher.call("poll:close", {"poll_id": poll["id"]})["ok"]
@@ -278,7 +351,9 @@ def test_poll_votes_replace_and_closed_polls_refuse(school, connect):
     assert late["ok"] is False and late["error"]["code"] == "poll_closed"
     # Students never received counts: the results are not published yet.
     assert student.of("poll:results") == []
-    assert student.call("poll:results", {"poll_id": poll["id"]})["error"]["code"] == "results_hidden"
+    assert (
+        student.call("poll:results", {"poll_id": poll["id"]})["error"]["code"] == "results_hidden"
+    )
 
     assert teacher.call("poll:publish", {"poll_id": poll["id"]})["ok"]
     published = classmate.wait_for("poll:results")
@@ -290,17 +365,31 @@ def test_multiple_choice_ballot_is_replaced_whole(school, connect):
     sid = school.schedule.id
     teacher = connect(school.teacher, join=sid)
     student = connect(school.student, join=sid)
-    poll = teacher.call("poll:create", {"schedule_id": sid, "question": "Pick fruits", "options": ["apple", "pear", "fig"],
-                                        "multiple_choice": True, "anonymous": True})["poll"]
+    poll = teacher.call(
+        "poll:create",
+        {
+            "schedule_id": sid,
+            "question": "Pick fruits",
+            "options": ["apple", "pear", "fig"],
+            "multiple_choice": True,
+            "anonymous": True,
+        },
+    )["poll"]
     a, b, c = (o["id"] for o in poll["options"])
     teacher.call("poll:open", {"poll_id": poll["id"]})
-    assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [a, b]})["my_vote"] == sorted([a, b])
+    assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [a, b]})[
+        "my_vote"
+    ] == sorted([a, b])
     assert student.call("poll:vote", {"poll_id": poll["id"], "option_ids": [c]})["my_vote"] == [c]
     live = teacher.wait_for("poll:results", lambda r: r["options"][2]["votes"] == 1)
     assert [o["votes"] for o in live["options"]] == [0, 0, 1]
-    assert all("voters" not in o for o in live["options"])  # anonymous: no names, even for the teacher
+    assert all(
+        "voters" not in o for o in live["options"]
+    )  # anonymous: no names, even for the teacher
     db.session.expire_all()
-    assert db.session.execute(db.select(PollVote.option_id).filter_by(poll_id=poll["id"])).scalars().all() == [c]
+    assert db.session.execute(
+        db.select(PollVote.option_id).filter_by(poll_id=poll["id"])
+    ).scalars().all() == [c]
 
 
 def test_rest_actions_reach_socket_clients(school, connect, login):
@@ -313,12 +402,20 @@ def test_rest_actions_reach_socket_clients(school, connect, login):
     assert posted.status_code == 201
     assert teacher_socket.wait_for("chat:message")["id"] == posted.get_json()["id"]
 
-    poll = teacher_api.post(f"/api/schedules/{sid}/polls", json={"question": "Ready?", "options": ["yes", "no"]}).get_json()
+    poll = teacher_api.post(
+        f"/api/schedules/{sid}/polls", json={"question": "Ready?", "options": ["yes", "no"]}
+    ).get_json()
     assert teacher_api.post(f"/api/polls/{poll['id']}/open").status_code == 200
     assert student_socket.wait_for("poll:opened")["id"] == poll["id"]
     yes = poll["options"][0]["id"]
-    assert student_api.post(f"/api/polls/{poll['id']}/vote", json={"option_ids": [yes]}).status_code == 200
-    assert teacher_socket.wait_for("poll:results", lambda r: r["voters"] == 1)["options"][0]["votes"] == 1
+    assert (
+        student_api.post(f"/api/polls/{poll['id']}/vote", json={"option_ids": [yes]}).status_code
+        == 200
+    )
+    assert (
+        teacher_socket.wait_for("poll:results", lambda r: r["voters"] == 1)["options"][0]["votes"]
+        == 1
+    )
 
 
 def test_rate_and_length_limits(school, connect, app):
@@ -328,12 +425,17 @@ def test_rate_and_length_limits(school, connect, app):
     student = connect(school.student, join=sid)
     too_long = student.call("chat:send", {"schedule_id": sid, "body": "x" * 21})
     assert too_long["error"]["code"] == "too_long"
-    assert student.call("chat:send", {"schedule_id": sid, "body": "   "})["error"]["code"] == "empty_message"
+    assert (
+        student.call("chat:send", {"schedule_id": sid, "body": "   "})["error"]["code"]
+        == "empty_message"
+    )
     answers = [student.call("chat:send", {"schedule_id": sid, "body": f"n{n}"}) for n in range(4)]
     assert [a["ok"] for a in answers] == [True, True, True, False]
     assert answers[3]["error"]["code"] == "rate_limited"
     # The limit is per user: a classmate still talks.
-    assert connect(school.classmate, join=sid).call("chat:send", {"schedule_id": sid, "body": "hi"})["ok"]
+    assert connect(school.classmate, join=sid).call(
+        "chat:send", {"schedule_id": sid, "body": "hi"}
+    )["ok"]
 
 
 def test_class_start_and_end_are_pushed_and_presence_is_attendance(school, connect, login):
@@ -359,11 +461,16 @@ def test_class_start_and_end_are_pushed_and_presence_is_attendance(school, conne
     assert [len(p["users"]) for p in waiting.wait_count("presence", seen)] == [1, 1, 2, 2]
     late.close()
     # The presence announced after she left (earlier ones also listed the student alone).
-    assert [u["id"] for u in waiting.wait_count("presence", seen + 1)[seen]["users"]] == [school.student.id]
+    assert [u["id"] for u in waiting.wait_count("presence", seen + 1)[seen]["users"]] == [
+        school.student.id
+    ]
     report = teacher_api.get(f"/api/schedules/{sid}/attendance").get_json()
     rows = {r["user_id"]: r for r in report["rows"]}
     assert rows[school.classmate.id]["present"] and not rows[school.classmate.id]["here_now"]
-    assert rows[school.classmate.id]["left_at"] is not None and rows[school.student.id]["left_at"] is None
+    assert (
+        rows[school.classmate.id]["left_at"] is not None
+        and rows[school.student.id]["left_at"] is None
+    )
     assert report["here_now_count"] == 1
 
     assert teacher_api.post(f"/api/schedules/{sid}/end").status_code == 200

@@ -27,8 +27,9 @@ SERVER_SCRIPT = Path(__file__).resolve().parent / "live_server.py"
 
 def _start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, int]:
     log = open(log_path, "w")  # noqa: SIM115  (kept open for the process's lifetime)
-    proc = subprocess.Popen([sys.executable, str(SERVER_SCRIPT)], stdout=subprocess.PIPE, stderr=log,
-                            env=env, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER_SCRIPT)], stdout=subprocess.PIPE, stderr=log, env=env, text=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stdout], [], [], 1)
@@ -47,9 +48,15 @@ def _start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, int]:
 @pytest.fixture
 def two_servers(app, school, database_url, redis_url, tmp_path):
     channel = f"portal-test-{uuid.uuid4().hex[:10]}"
-    env = {**os.environ, "PORTAL_DATABASE_URL": database_url, "PORTAL_REDIS_URL": redis_url,
-           "PORTAL_SECRET_KEY": app.config["SECRET_KEY"], "PORTAL_SOCKETIO_CHANNEL": channel,
-           "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"), "PORTAL_CHAT_RATE_LIMIT": "30 per hour"}
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": database_url,
+        "PORTAL_REDIS_URL": redis_url,
+        "PORTAL_SECRET_KEY": app.config["SECRET_KEY"],
+        "PORTAL_SOCKETIO_CHANNEL": channel,
+        "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
+        "PORTAL_CHAT_RATE_LIMIT": "30 per hour",
+    }
     started = []
     try:
         for n in range(2):
@@ -107,21 +114,40 @@ def test_clients_on_two_processes_share_rooms(school, two_servers, clients, app,
     for client in (teacher, student, classmate):
         assert [m["body"] for m in client.wait_count("chat:message", 8)] == expected
     db.session.expire_all()
-    stored = db.session.execute(db.select(ChatMessage.body).where(ChatMessage.schedule_id == sid)
-                                .order_by(ChatMessage.id)).scalars().all()
+    stored = (
+        db.session.execute(
+            db.select(ChatMessage.body)
+            .where(ChatMessage.schedule_id == sid)
+            .order_by(ChatMessage.id)
+        )
+        .scalars()
+        .all()
+    )
     assert stored == expected
 
     # A vote on B reaches the teacher's live counts on A.
-    poll = teacher.call("poll:create", {"schedule_id": sid, "question": "Q?", "options": ["x", "y"]})["poll"]
+    poll = teacher.call(
+        "poll:create", {"schedule_id": sid, "question": "Q?", "options": ["x", "y"]}
+    )["poll"]
     assert teacher.call("poll:open", {"poll_id": poll["id"]})["ok"]
     classmate.wait_for("poll:opened")
-    assert classmate.call("poll:vote", {"poll_id": poll["id"], "option_ids": [poll["options"][1]["id"]]})["ok"]
+    assert classmate.call(
+        "poll:vote", {"poll_id": poll["id"], "option_ids": [poll["options"][1]["id"]]}
+    )["ok"]
     assert teacher.wait_for("poll:results", lambda r: r["voters"] == 1)["options"][1]["votes"] == 1
 
     # A block made through process A cuts the classmate's socket on process B off at once.
-    blocked = requests.post(f"{server_a}/api/blocks", timeout=10, headers={"Authorization": f"Bearer {_token(school.teacher)}"},
-                            json={"user_id": school.classmate.id, "scope": "class", "class_id": school.klass.id,
-                                  "reason": "disruptive"})
+    blocked = requests.post(
+        f"{server_a}/api/blocks",
+        timeout=10,
+        headers={"Authorization": f"Bearer {_token(school.teacher)}"},
+        json={
+            "user_id": school.classmate.id,
+            "scope": "class",
+            "class_id": school.klass.id,
+            "reason": "disruptive",
+        },
+    )
     assert blocked.status_code == 201, blocked.text
     assert classmate.wait_for("removed")["code"] == "blocked"
     teacher.wait_for("presence", lambda p: school.classmate.id not in {u["id"] for u in p["users"]})
@@ -130,7 +156,9 @@ def test_clients_on_two_processes_share_rooms(school, two_servers, clients, app,
     assert student.call("chat:send", {"schedule_id": sid, "body": "after 2"})["ok"]
     teacher.wait_for("chat:message", lambda m: m["body"] == "after 2")
     assert [m["body"] for m in classmate.of("chat:message")] == expected
-    assert classmate.call("chat:send", {"schedule_id": sid, "body": "x"})["error"]["code"] == "blocked"
+    assert (
+        classmate.call("chat:send", {"schedule_id": sid, "body": "x"})["error"]["code"] == "blocked"
+    )
 
 
 def test_rate_limit_is_shared_between_processes(school, two_servers, clients, app):
@@ -138,8 +166,10 @@ def test_rate_limit_is_shared_between_processes(school, two_servers, clients, ap
     sid = school.schedule.id
     on_a = _connect(clients, server_a, school.student, app, sid)
     on_b = _connect(clients, server_b, school.student, app, sid)
-    answers = [(on_a if n % 2 else on_b).call("chat:send", {"schedule_id": sid, "body": f"{n}"})
-               for n in range(40)]
+    answers = [
+        (on_a if n % 2 else on_b).call("chat:send", {"schedule_id": sid, "body": f"{n}"})
+        for n in range(40)
+    ]
     # 30 per hour per user across both processes; a per-process limit would let all 40 through.
     assert [a["ok"] for a in answers] == [True] * 30 + [False] * 10
     assert {a["error"]["code"] for a in answers[30:]} == {"rate_limited"}

@@ -22,8 +22,13 @@ def _url(school):
 
 def test_student_shares_an_image_and_classmates_download_it(school, login, client, storage_kind):
     png = make_png()
-    response = upload(login(school.student), _url(school), png, "../../diagram.jpeg",
-                      schedule_id=school.schedule.id)
+    response = upload(
+        login(school.student),
+        _url(school),
+        png,
+        "../../diagram.jpeg",
+        schedule_id=school.schedule.id,
+    )
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     # The type and extension come from the content, the name is only cleaned for display.
@@ -45,7 +50,10 @@ def test_student_shares_an_image_and_classmates_download_it(school, login, clien
 
 def test_pdf_is_accepted_and_renamed_exe_is_refused(school, login, storage_kind):
     teacher = login(school.teacher)
-    assert upload(teacher, _url(school), make_pdf(), "handout.pdf").get_json()["content_type"] == "application/pdf"
+    assert (
+        upload(teacher, _url(school), make_pdf(), "handout.pdf").get_json()["content_type"]
+        == "application/pdf"
+    )
     for name in ("photo.png", "handout.pdf", "notes.txt"):
         response = upload(teacher, _url(school), FAKE_EXE, name)
         assert response.status_code == 400
@@ -76,7 +84,10 @@ def test_allowed_types_are_configurable(app, school, login):
     app.config["MEDIA_ALLOWED_TYPES"] = "text/plain, application/pdf"
     accepted = upload(teacher, _url(school), text, "homework")
     assert accepted.status_code == 201
-    assert (accepted.get_json()["content_type"], accepted.get_json()["filename"]) == ("text/plain", "homework.txt")
+    assert (accepted.get_json()["content_type"], accepted.get_json()["filename"]) == (
+        "text/plain",
+        "homework.txt",
+    )
     assert upload(teacher, _url(school), make_png(), "a.png").status_code == 400
 
 
@@ -93,7 +104,9 @@ def test_schedule_must_belong_to_the_class(school, login, make_user):
     from content_utils import past_class
 
     _, other_schedule = past_class(school.teacher, [])
-    response = upload(login(school.student), _url(school), make_png(), "a.png", schedule_id=other_schedule.id)
+    response = upload(
+        login(school.student), _url(school), make_png(), "a.png", schedule_id=other_schedule.id
+    )
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_schedule"
 

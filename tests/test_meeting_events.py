@@ -10,7 +10,9 @@ from portal.extensions import db
 
 
 def _meeting(school, login) -> Meeting:
-    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    assert (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    )
     return db.session.execute(db.select(Meeting)).scalar_one()
 
 
@@ -41,7 +43,9 @@ def test_a_delivery_delivered_concurrently_is_claimed_once(school, login, app):
     assert sorted(claims) == [False] * 5 + [True]
     assert meeting_events.claim_delivery(meeting, "key-2") is True
     meeting_events.release_delivery(meeting, "key-2")
-    assert meeting_events.claim_delivery(meeting, "key-2") is True  # a released key is processed again
+    assert (
+        meeting_events.claim_delivery(meeting, "key-2") is True
+    )  # a released key is processed again
 
 
 def test_concurrent_data_updates_are_all_kept(school, login, app):
@@ -66,6 +70,10 @@ def test_delivery_keys_are_bounded(school, login):
 def test_attendance_of_unknown_users_is_recorded_as_guests(school, login):
     meeting = _meeting(school, login)
     meeting_events.note_attendance(meeting, user_id=987654, name="Someone", source="jitsi")
-    meeting_events.note_attendance(meeting, user_id=school.student.id, name=school.student.name, source="jitsi")
-    rows = {(a.user_id, a.display_name) for a in db.session.execute(db.select(Attendance)).scalars()}
+    meeting_events.note_attendance(
+        meeting, user_id=school.student.id, name=school.student.name, source="jitsi"
+    )
+    rows = {
+        (a.user_id, a.display_name) for a in db.session.execute(db.select(Attendance)).scalars()
+    }
     assert (None, "Someone") in rows and (school.student.id, school.student.name) in rows

@@ -45,7 +45,9 @@ def test_start_without_any_enabled_backend_is_a_clear_409(app, make_user, login)
     from portal.core.types import utcnow
 
     teacher = make_user("teacher")
-    klass = classes.create_class(teacher, classes.ClassInput(title="T", starts_at=utcnow(), duration_minutes=30))
+    klass = classes.create_class(
+        teacher, classes.ClassInput(title="T", starts_at=utcnow(), duration_minutes=30)
+    )
     db.session.commit()
     sid = classes.list_schedules(teacher, klass.id)[0].id
     response = login(teacher).post(f"/api/schedules/{sid}/start")
@@ -63,7 +65,9 @@ def test_unreachable_backend_gives_503_and_leaves_nothing_half_created(school, l
     assert db.session.execute(db.select(db.func.count(Meeting.id))).scalar_one() == 0
 
     FAKE.fail_with = None
-    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    assert (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    )
 
 
 def test_concurrent_starts_create_the_meeting_once(school, app):

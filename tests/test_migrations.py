@@ -18,8 +18,9 @@ def test_models_and_migrations_do_not_drift(app):
     and their own migrations ran with the core's (portal db upgrade)."""
     assert "sso_tokens" in db.metadata.tables, "the plugins' models are not on the metadata"
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True,
-                                                               "include_name": _not_a_version_table})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": _not_a_version_table}
+        )
         diff = compare_metadata(context, db.metadata)
     assert diff == [], f"models and migrations differ; add a migration: {diff}"
 
@@ -30,8 +31,9 @@ def test_plugin_migrations_are_tracked_in_their_own_version_table(app):
     folders = dict(app.extensions["portal.registry"].migration_dirs)
     assert "sso_insp" in folders
     with db.engine.connect() as connection:
-        assert connection.execute(sa.text("select version_num from alembic_version_sso_insp")).scalars().all() \
-            == ["sso_insp_0001"]
+        assert connection.execute(
+            sa.text("select version_num from alembic_version_sso_insp")
+        ).scalars().all() == ["sso_insp_0001"]
 
 
 def test_the_sso_plugin_adopts_an_existing_table_with_its_rows(tmp_path):
@@ -48,13 +50,23 @@ def test_the_sso_plugin_adopts_an_existing_table_with_its_rows(tmp_path):
     with app.app_context():
         upgrade()  # the core's history only: what an existing install has
         with db.engine.begin() as connection:
-            connection.execute(sa.text("insert into sso_tokens (provider, jti, expires_at, used_at) "
-                                       "values ('insp', 'kept', '2030-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            connection.execute(
+                sa.text(
+                    "insert into sso_tokens (provider, jti, expires_at, used_at) "
+                    "values ('insp', 'kept', '2030-01-01 00:00:00', '2026-01-01 00:00:00')"
+                )
+            )
         upgrade_plugins()
         with db.engine.connect() as connection:
-            assert connection.execute(sa.text("select jti from sso_tokens")).scalars().all() == ["kept"]
-            assert connection.execute(sa.text("select version_num from alembic_version_sso_insp")).scalar() \
+            assert connection.execute(sa.text("select jti from sso_tokens")).scalars().all() == [
+                "kept"
+            ]
+            assert (
+                connection.execute(
+                    sa.text("select version_num from alembic_version_sso_insp")
+                ).scalar()
                 == "sso_insp_0001"
+            )
         db.engine.dispose()
 
     app = make_app(f"sqlite:///{tmp_path / 'fresh.sqlite3'}", tmp_path)
@@ -65,8 +77,9 @@ def test_the_sso_plugin_adopts_an_existing_table_with_its_rows(tmp_path):
         upgrade_plugins()
         assert "sso_tokens" in sa.inspect(db.engine).get_table_names()
         with db.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True,
-                                                                   "include_name": _not_a_version_table})
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "include_name": _not_a_version_table}
+            )
             assert compare_metadata(context, db.metadata) == []
         db.engine.dispose()
 
@@ -109,5 +122,7 @@ def test_portal_db_upgrade_applies_the_plugins_migrations_too(tmp_path):
     assert result.exit_code == 0, result.output
     with app.app_context():
         tables = sa.inspect(db.engine).get_table_names()
-        assert {"alembic_version", "alembic_version_sso_insp", "sso_tokens", "meetings"} <= set(tables)
+        assert {"alembic_version", "alembic_version_sso_insp", "sso_tokens", "meetings"} <= set(
+            tables
+        )
         db.engine.dispose()

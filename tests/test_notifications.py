@@ -26,13 +26,20 @@ def _clear_outbox():
 
 def rows(**filters) -> list[Notification]:
     db.session.expire_all()
-    return list(db.session.execute(db.select(Notification).filter_by(**filters).order_by(Notification.id)).scalars())
+    return list(
+        db.session.execute(
+            db.select(Notification).filter_by(**filters).order_by(Notification.id)
+        ).scalars()
+    )
 
 
 def sent_to(address: str, *, invitations: bool = False) -> list:
     """Messages to `address`; the enrolment invitations only when asked for."""
-    return [m for m in outbox.SENT if m.recipient == address
-            and invitations == (m.metadata.get("kind") == "class_invitation")]
+    return [
+        m
+        for m in outbox.SENT
+        if m.recipient == address and invitations == (m.metadata.get("kind") == "class_invitation")
+    ]
 
 
 def enrol(teacher, klass, students: list[int]) -> None:
@@ -43,10 +50,18 @@ def enrol(teacher, klass, students: list[int]) -> None:
 
 
 def make_class(teacher, minutes_ahead: float, offsets=(15, 5), channels=("email",), **kw):
-    klass = classes.create_class(teacher, classes.ClassInput(
-        title=kw.pop("title", "Geometry"), starts_at=utcnow() + timedelta(minutes=minutes_ahead),
-        duration_minutes=60, timezone="Europe/Paris", reminder_offsets=list(offsets),
-        reminder_channels=list(channels), **kw))
+    klass = classes.create_class(
+        teacher,
+        classes.ClassInput(
+            title=kw.pop("title", "Geometry"),
+            starts_at=utcnow() + timedelta(minutes=minutes_ahead),
+            duration_minutes=60,
+            timezone="Europe/Paris",
+            reminder_offsets=list(offsets),
+            reminder_channels=list(channels),
+            **kw,
+        ),
+    )
     db.session.commit()
     return klass
 
@@ -99,7 +114,9 @@ def test_moved_class_moves_pending_reminders_and_sends_a_moved_notice(app, make_
     schedule = classes.list_schedules(teacher, klass.id)[0]
     new_start = utcnow().replace(microsecond=0) + timedelta(days=2)
 
-    response = login(teacher).patch(f"/api/schedules/{schedule.id}", json={"starts_at": new_start.isoformat()})
+    response = login(teacher).patch(
+        f"/api/schedules/{schedule.id}", json={"starts_at": new_start.isoformat()}
+    )
     assert response.status_code == 200, response.get_json()
 
     [reminder] = rows(kind="reminder")
@@ -121,7 +138,10 @@ def test_changing_reminder_settings_is_not_a_move(app, make_user, login):
     response = login(teacher).patch(f"/api/classes/{klass.id}", json={"reminder_offsets": [30]})
     assert response.status_code == 200, response.get_json()
     assert rows(kind="class_moved") == []
-    assert {(r.key, r.status) for r in rows(kind="reminder")} == {("60", "cancelled"), ("30", "pending")}
+    assert {(r.key, r.status) for r in rows(kind="reminder")} == {
+        ("60", "cancelled"),
+        ("30", "pending"),
+    }
 
 
 def test_cancelled_occurrence_stops_reminders_and_notifies_once(app, make_user, login):
@@ -167,7 +187,10 @@ def test_blocked_student_gets_nothing_and_unblocking_restores_reminders(app, mak
     blocking.unblock(admin, block.id)
     db.session.commit()
     # The overdue 15-min reminder comes back; the 5-min one is pending again too.
-    assert {r.key: r.status for r in rows(user_id=student.id, kind="reminder")} == {"15": "pending", "5": "pending"}
+    assert {r.key: r.status for r in rows(user_id=student.id, kind="reminder")} == {
+        "15": "pending",
+        "5": "pending",
+    }
 
 
 def test_class_block_and_unenrolment_cancel_pending_rows(app, make_user):
@@ -175,7 +198,9 @@ def test_class_block_and_unenrolment_cancel_pending_rows(app, make_user):
     student, leaver = make_user("student"), make_user("student")
     klass = make_class(teacher, 120)
     enrol(teacher, klass, [student.id, leaver.id])
-    blocking.block_user(teacher, user_id=student.id, scope="class", class_id=klass.id, reason="rude")
+    blocking.block_user(
+        teacher, user_id=student.id, scope="class", class_id=klass.id, reason="rude"
+    )
     classes.unenrol(teacher, klass.id, leaver.id)
     db.session.commit()
     assert {r.status for r in rows(kind="reminder")} == {"cancelled"}
@@ -187,7 +212,9 @@ def test_send_time_check_catches_a_block_after_the_claim(app, make_user):
     enrol(teacher, klass, [student.id])
     [claimed] = notifications.claim_due()
     # Blocked between the claim and the send (rows in flight are not touched by the block).
-    db.session.add(BlockedUser(user_id=student.id, scope="site", reason="late block", blocked_by=admin.id))
+    db.session.add(
+        BlockedUser(user_id=student.id, scope="site", reason="late block", blocked_by=admin.id)
+    )
     db.session.commit()
     assert notifications.deliver(claimed).action == "cancelled"
     assert list(outbox.SENT) == []
@@ -203,10 +230,12 @@ def test_started_class_notifies_students_once(school, login):
     notifications.dispatch_due()
     notifications.dispatch_due()
     subjects = sorted((m.recipient, m.subject) for m in outbox.SENT)
-    assert subjects == sorted([
-        (school.student.email, "Algebra has started: join now"),
-        (school.classmate.email, "Algebra has started: join now"),
-    ])
+    assert subjects == sorted(
+        [
+            (school.student.email, "Algebra has started: join now"),
+            (school.classmate.email, "Algebra has started: join now"),
+        ]
+    )
 
 
 def test_new_recording_notifies_students(school, login):
@@ -216,18 +245,26 @@ def test_new_recording_notifies_students(school, login):
 
     notifications.cancel_pending(reason="not under test", kinds=["reminder", "class_invitation"])
     db.session.commit()
-    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    assert (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    )
     notifications.cancel_pending(reason="not under test", kinds=["class_started"])
     db.session.commit()
     meeting = db.session.execute(db.select(Meeting)).scalar_one()
-    info = RecordingInfo(record_id="rec-1", title="Algebra", playback_url="https://play.example/rec-1")
+    info = RecordingInfo(
+        record_id="rec-1", title="Algebra", playback_url="https://play.example/rec-1"
+    )
     meetings.store_recording(meeting, info)
     meetings.store_recording(meeting, info)  # a repeated callback changes nothing
     outbox.SENT.clear()
     notifications.dispatch_due()
     got = sorted((m.recipient, m.subject) for m in outbox.SENT)
-    assert got == sorted([(school.student.email, "Recording available: Algebra"),
-                          (school.classmate.email, "Recording available: Algebra")])
+    assert got == sorted(
+        [
+            (school.student.email, "Recording available: Algebra"),
+            (school.classmate.email, "Recording available: Algebra"),
+        ]
+    )
     assert "https://play.example/rec-1" in outbox.SENT[0].text
 
 
@@ -286,14 +323,21 @@ class Flaky:
 
 def test_retryable_failures_back_off_then_fail_for_good(database_url, tmp_path, make_user):
     flaky = Flaky()
-    app = make_app(database_url, tmp_path, EXTRA_PLUGINS=[flaky], NOTIFY_EMAIL_PROVIDER="flaky",
-                   NOTIFY_RETRY_BACKOFF_SECONDS=30)
+    app = make_app(
+        database_url,
+        tmp_path,
+        EXTRA_PLUGINS=[flaky],
+        NOTIFY_EMAIL_PROVIDER="flaky",
+        NOTIFY_RETRY_BACKOFF_SECONDS=30,
+    )
     with app.app_context():
         teacher, student = make_user("teacher"), make_user("student")
         klass = make_class(teacher, 10)
         enrol(teacher, klass, [student.id])
-        flaky.results = [DeliveryResult("failed", retryable=True, error="421 try later"),
-                         DeliveryResult("failed", retryable=False, error="550 no such user")]
+        flaky.results = [
+            DeliveryResult("failed", retryable=True, error="421 try later"),
+            DeliveryResult("failed", retryable=False, error="550 no such user"),
+        ]
         notifications.dispatch_due()
         [row] = rows(key="15")
         assert (row.status, row.attempts, row.error) == ("pending", 1, "421 try later")
@@ -326,7 +370,10 @@ def test_unsubscribe_link_turns_the_channel_off(app, make_user, client):
 
     assert client.get(f"/{path[:-3]}xyz").status_code == 404
     api = client.post("/api/notifications/unsubscribe", json={"token": "forged"})
-    assert api.status_code == 404 and api.get_json()["error"]["message"] == "this unsubscribe link is not valid"
+    assert (
+        api.status_code == 404
+        and api.get_json()["error"]["message"] == "this unsubscribe link is not valid"
+    )
 
 
 def test_invalid_phone_and_email_are_refused_with_a_clear_400(app, make_user, login):
@@ -337,18 +384,24 @@ def test_invalid_phone_and_email_are_refused_with_a_clear_400(app, make_user, lo
     assert bad_mail.get_json()["error"]["code"] == "invalid_email"
     assert "invalid email address" in bad_mail.get_json()["error"]["message"]
 
-    bad_phone = api.post("/api/users", json={"email": "x@tests.school", "name": "X", "phone": "0612"})
+    bad_phone = api.post(
+        "/api/users", json={"email": "x@tests.school", "name": "X", "phone": "0612"}
+    )
     assert bad_phone.status_code == 400
     error = bad_phone.get_json()["error"]
     assert (error["code"], error["message"]) == (
-        "invalid_phone", "phone number must be in international format, e.g. +33612345678")
+        "invalid_phone",
+        "phone number must be in international format, e.g. +33612345678",
+    )
 
     own = login(student)
     patch = own.patch(f"/api/users/{student.id}", json={"phone": "12-ab"})
     assert patch.status_code == 400 and patch.get_json()["error"]["code"] == "invalid_phone"
     no_phone = own.patch(f"/api/users/{student.id}", json={"notify_sms": True})
     assert no_phone.status_code == 400 and no_phone.get_json()["error"]["code"] == "no_phone"
-    ok = own.patch(f"/api/users/{student.id}", json={"phone": "+44 20 7946 0958", "notify_sms": True})
+    ok = own.patch(
+        f"/api/users/{student.id}", json={"phone": "+44 20 7946 0958", "notify_sms": True}
+    )
     assert ok.status_code == 200 and ok.get_json()["phone"] == "+442079460958"
 
 
@@ -401,11 +454,17 @@ def test_rate_limit_is_shared_through_redis(database_url, tmp_path, redis_url):
         assert other.wait("outbox", 2) > 0
 
 
-def test_rate_limit_falls_back_to_this_process_when_redis_is_down(database_url, tmp_path, make_user):
+def test_rate_limit_falls_back_to_this_process_when_redis_is_down(
+    database_url, tmp_path, make_user
+):
     from hardening_services import free_port
 
-    app = make_app(database_url, tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-                   NOTIFY_RATE_LIMITS="outbox=2")
+    app = make_app(
+        database_url,
+        tmp_path,
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        NOTIFY_RATE_LIMITS="outbox=2",
+    )
     with app.app_context():
         email = notifications.notifier_for("email")
         clock = rate_limit.limiter()
@@ -447,7 +506,12 @@ def test_enrolment_sends_one_invitation_with_every_upcoming_occurrence(app, make
     sms_only = make_class(teacher, 120, channels=("sms",))
     classes.enrol(teacher, sms_only.id, [student.id])
     db.session.commit()
-    assert rows(kind="class_invitation", schedule_id=classes.list_schedules(teacher, sms_only.id)[0].id) == []
+    assert (
+        rows(
+            kind="class_invitation", schedule_id=classes.list_schedules(teacher, sms_only.id)[0].id
+        )
+        == []
+    )
 
 
 def test_a_move_notice_superseded_by_another_move_is_not_sent(app, make_user, login):
@@ -458,12 +522,26 @@ def test_a_move_notice_superseded_by_another_move_is_not_sent(app, make_user, lo
     api = login(teacher)
     first = utcnow().replace(microsecond=0) + timedelta(days=2)
     second = first + timedelta(hours=3)
-    assert api.patch(f"/api/schedules/{schedule.id}", json={"starts_at": first.isoformat()}).status_code == 200
-    assert api.patch(f"/api/schedules/{schedule.id}", json={"starts_at": second.isoformat()}).status_code == 200
+    assert (
+        api.patch(
+            f"/api/schedules/{schedule.id}", json={"starts_at": first.isoformat()}
+        ).status_code
+        == 200
+    )
+    assert (
+        api.patch(
+            f"/api/schedules/{schedule.id}", json={"starts_at": second.isoformat()}
+        ).status_code
+        == 200
+    )
     notifications.dispatch_due()
     [mail] = sent_to(student.email)
-    assert second.astimezone(ZoneInfo("Europe/Paris")).strftime("%A %d %B %Y, %H:%M") in mail.subject
-    assert {r.error for r in rows(kind="class_moved", status="cancelled")} == {"superseded: the class moved again"}
+    assert (
+        second.astimezone(ZoneInfo("Europe/Paris")).strftime("%A %d %B %Y, %H:%M") in mail.subject
+    )
+    assert {r.error for r in rows(kind="class_moved", status="cancelled")} == {
+        "superseded: the class moved again"
+    }
 
 
 def test_moving_several_occurrences_at_once_sends_one_notice(app, make_user):

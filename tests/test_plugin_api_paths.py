@@ -10,7 +10,9 @@ ITEM = {"get": {"summary": "A webhook's status", "responses": {"200": {"descript
 
 
 def _registry(*plugins):
-    return PluginRegistry.collect(make_plugin_manager(load_entrypoints=False, extra_plugins=plugins))
+    return PluginRegistry.collect(
+        make_plugin_manager(load_entrypoints=False, extra_plugins=plugins)
+    )
 
 
 class Describes:

@@ -23,7 +23,9 @@ HELLO = ROOT / "tests" / "plugins" / "hello"
 
 
 def hook_names() -> list[str]:
-    return sorted(name for name in dir(hookspecs) if getattr(getattr(hookspecs, name), "portal_spec", None))
+    return sorted(
+        name for name in dir(hookspecs) if getattr(getattr(hookspecs, name), "portal_spec", None)
+    )
 
 
 def test_every_hook_is_documented_in_docs_plugins_md():
@@ -40,8 +42,10 @@ def test_each_hook_is_documented_with_its_real_parameters():
     import inspect
 
     docs = (ROOT / "docs" / "plugins.md").read_text()
-    documented = {name: [p.strip() for p in params.split(",") if p.strip()]
-                  for name, params in re.findall(r"^#+ `(\w+)\(([^)]*)\)`", docs, flags=re.MULTILINE)}
+    documented = {
+        name: [p.strip() for p in params.split(",") if p.strip()]
+        for name, params in re.findall(r"^#+ `(\w+)\(([^)]*)\)`", docs, flags=re.MULTILINE)
+    }
     wrong = {}
     for name in hook_names():
         expected = list(inspect.signature(getattr(hookspecs, name)).parameters)
@@ -119,16 +123,29 @@ def hello_site(tmp_path_factory) -> Path:
     """The hello plugin really installed (pip, entry points and all) into a private folder."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-         "--target", str(target), str(HELLO)],
-        check=True, capture_output=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(HELLO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=240,
     )
     return target
 
 
 def _run_with_hello(site: Path, code: str, *args: str) -> subprocess.CompletedProcess:
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_installed_third_party_plugin_is_discovered_and_used(hello_site):
@@ -160,12 +177,20 @@ def test_deny_list_drops_an_installed_plugin(hello_site):
 
 
 def test_portal_plugins_command_lists_plugins_and_plugin_commands_work(hello_site, tmp_path):
-    env = {"PYTHONPATH": str(hello_site), "PATH": "/usr/bin:/bin", "PORTAL_INSTANCE_PATH": str(tmp_path),
-           "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}"}
+    env = {
+        "PYTHONPATH": str(hello_site),
+        "PATH": "/usr/bin:/bin",
+        "PORTAL_INSTANCE_PATH": str(tmp_path),
+        "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+    }
     portal = [sys.executable, "-m", "portal.cli"]
-    listed = subprocess.run([*portal, "plugins"], env=env, capture_output=True, text=True, timeout=120)
+    listed = subprocess.run(
+        [*portal, "plugins"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert listed.returncode == 0, listed.stderr
-    assert re.search(r"^hello\s+0\.3\.1\s+register_commands, register_notifiers", listed.stdout, re.MULTILINE)
+    assert re.search(
+        r"^hello\s+0\.3\.1\s+register_commands, register_notifiers", listed.stdout, re.MULTILINE
+    )
     assert re.search(r"^outbox\s+", listed.stdout, re.MULTILINE)
     said = subprocess.run([*portal, "hello"], env=env, capture_output=True, text=True, timeout=120)
     assert said.stdout.strip() == "hello from a plugin", said.stderr

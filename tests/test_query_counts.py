@@ -37,8 +37,12 @@ def _populate(teacher, students, how_many: int, make_user):
     mine = None
     for n in range(how_many):
         owner = teacher if n % 2 == 0 else make_user("teacher")
-        klass = classes.create_class(owner, classes.ClassInput(
-            title=f"Class {n}", starts_at=start + timedelta(hours=n), duration_minutes=30))
+        klass = classes.create_class(
+            owner,
+            classes.ClassInput(
+                title=f"Class {n}", starts_at=start + timedelta(hours=n), duration_minutes=30
+            ),
+        )
         classes.enrol(owner, klass.id, [s.id for s in students])
         mine = klass if owner is teacher else mine
     db.session.commit()
@@ -65,7 +69,9 @@ def test_list_and_calendar_queries_do_not_grow_with_rows(make_user, login, who):
             assert response.status_code == 200
             counts[(url, size)] = len(statements)
     for url in urls:
-        assert counts[(url, 20)] == counts[(url, 2)], f"{url} makes more queries with more rows: {counts}"
+        assert counts[(url, 20)] == counts[(url, 2)], (
+            f"{url} makes more queries with more rows: {counts}"
+        )
 
     if who != "student":
         db.session.expire_all()
@@ -104,8 +110,14 @@ def _lessons(teacher, student, numbers: range, first_start) -> None:
     """One-off classes a quarter of an hour apart, each its own class (so a lazily loaded
     class, teacher or setting would cost a query per row), the student enrolled."""
     for n in numbers:
-        klass = classes.create_class(teacher, classes.ClassInput(
-            title=f"Lesson {n}", starts_at=first_start + timedelta(minutes=15 * n), duration_minutes=10))
+        klass = classes.create_class(
+            teacher,
+            classes.ClassInput(
+                title=f"Lesson {n}",
+                starts_at=first_start + timedelta(minutes=15 * n),
+                duration_minutes=10,
+            ),
+        )
         classes.enrol(teacher, klass.id, [student.id])
     db.session.commit()
 
@@ -139,4 +151,6 @@ def test_dashboard_queries_do_not_grow_with_occurrences(app, client, make_user, 
     # (one bulk read, so an ended class offers no Join); teachers and admins also get their
     # class list. A new query here runs on every visit of the home page: raise it consciously.
     expected = 7 if who == "student" else 8
-    assert counts == {5: expected, 45: expected}, f"the dashboard's statement count changed: {counts}"
+    assert counts == {5: expected, 45: expected}, (
+        f"the dashboard's statement count changed: {counts}"
+    )

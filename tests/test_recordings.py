@@ -15,13 +15,25 @@ from portal.plugins import BackendUnavailable, RecordingInfo
 
 
 def _recordings(school, login):
-    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    assert (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    )
     meeting = db.session.execute(db.select(Meeting)).scalar_one()
-    shown, _ = meetings.store_recording(meeting, RecordingInfo(
-        record_id="rec-1", title="Lesson 1", recorded_at=utcnow() - timedelta(hours=1), duration_seconds=3600,
-        playback_url="https://fake.example/playback/rec-1", format="presentation"))
-    hidden, _ = meetings.store_recording(meeting, RecordingInfo(
-        record_id="rec-2", title="Draft", recorded_at=utcnow(), published=False))
+    shown, _ = meetings.store_recording(
+        meeting,
+        RecordingInfo(
+            record_id="rec-1",
+            title="Lesson 1",
+            recorded_at=utcnow() - timedelta(hours=1),
+            duration_seconds=3600,
+            playback_url="https://fake.example/playback/rec-1",
+            format="presentation",
+        ),
+    )
+    hidden, _ = meetings.store_recording(
+        meeting,
+        RecordingInfo(record_id="rec-2", title="Draft", recorded_at=utcnow(), published=False),
+    )
     return shown, hidden
 
 
@@ -44,13 +56,21 @@ def test_students_see_only_published_recordings_of_their_classes(school, login):
     assert student.get(f"/api/recordings/{hidden.id}").status_code == 404
     assert student.get(f"/api/recordings/{shown.id}").status_code == 200
 
-    teacher_ids = {r["id"] for r in login(school.teacher).get(f"/api/classes/{school.klass.id}/recordings").get_json()}
+    teacher_ids = {
+        r["id"]
+        for r in login(school.teacher).get(f"/api/classes/{school.klass.id}/recordings").get_json()
+    }
     assert teacher_ids == {shown.id, hidden.id}
-    assert {r["id"] for r in login(school.admin).get("/api/recordings").get_json()} == {shown.id, hidden.id}
+    assert {r["id"] for r in login(school.admin).get("/api/recordings").get_json()} == {
+        shown.id,
+        hidden.id,
+    }
     # Per student: what that student may watch (the student themselves, or an admin).
     per_student = login(school.admin).get(f"/api/users/{school.student.id}/recordings")
     assert [r["id"] for r in per_student.get_json()] == [shown.id]
-    assert login(school.classmate).get(f"/api/users/{school.student.id}/recordings").status_code == 403
+    assert (
+        login(school.classmate).get(f"/api/users/{school.student.id}/recordings").status_code == 403
+    )
 
     outsider = login(school.outsider)
     assert outsider.get("/api/recordings").get_json() == []
@@ -69,16 +89,28 @@ def test_teacher_publishes_and_unpublishes_on_the_backend_too(school, login):
     assert FAKE.published == {"rec-2": True}
     assert {r["id"] for r in student.get("/api/recordings").get_json()} == {shown.id, hidden.id}
 
-    assert teacher.post(f"/api/recordings/{shown.id}/publish", json={"published": False}).status_code == 200
+    assert (
+        teacher.post(f"/api/recordings/{shown.id}/publish", json={"published": False}).status_code
+        == 200
+    )
     assert FAKE.published["rec-1"] is False
     assert [r["id"] for r in student.get("/api/recordings").get_json()] == [hidden.id]
-    actions = list(db.session.execute(db.select(AuditLog.action).where(AuditLog.action.like("recording.%"))).scalars())
+    actions = list(
+        db.session.execute(
+            db.select(AuditLog.action).where(AuditLog.action.like("recording.%"))
+        ).scalars()
+    )
     assert sorted(actions) == ["recording.publish", "recording.unpublish"]
 
 
 def test_students_and_other_teachers_cannot_change_recordings(school, login):
     shown, _ = _recordings(school, login)
-    assert login(school.student).post(f"/api/recordings/{shown.id}/publish", json={"published": False}).status_code == 403
+    assert (
+        login(school.student)
+        .post(f"/api/recordings/{shown.id}/publish", json={"published": False})
+        .status_code
+        == 403
+    )
     assert login(school.student).delete(f"/api/recordings/{shown.id}").status_code == 403
     assert login(school.other_teacher).delete(f"/api/recordings/{shown.id}").status_code == 404
     assert FAKE.published == {} and FAKE.deleted == []
@@ -94,7 +126,9 @@ def test_unreachable_backend_leaves_the_row_unchanged(school, login):
 
     FAKE.publish_recording = down
     try:
-        response = login(school.teacher).post(f"/api/recordings/{shown.id}/publish", json={"published": False})
+        response = login(school.teacher).post(
+            f"/api/recordings/{shown.id}/publish", json={"published": False}
+        )
     finally:
         FAKE.publish_recording = original
     assert response.status_code == 503

@@ -50,14 +50,19 @@ def test_a_password_change_ends_every_other_session(client, school, live):
     open_socket = live(stolen["access_token"]).connect()
     assert open_socket.join(school.schedule.id)["ok"]
 
-    changed = client.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
-                          headers={"Authorization": f"Bearer {laptop['access_token']}"})
+    changed = client.post(
+        "/api/auth/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers={"Authorization": f"Bearer {laptop['access_token']}"},
+    )
     assert changed.status_code == 200, changed.get_json()
 
     # The other session is over: its access token, its refresh token, its live socket.
     assert _me(client, stolen["access_token"]).status_code == 401
     assert _refresh(client, stolen["refresh_token"]).status_code == 401
-    refused = open_socket.call("chat:send", {"schedule_id": school.schedule.id, "body": "still here?"})
+    refused = open_socket.call(
+        "chat:send", {"schedule_id": school.schedule.id, "body": "still here?"}
+    )
     assert refused["ok"] is False and refused["error"]["code"] == "not_authenticated"
     with pytest.raises(socketio.exceptions.ConnectionError):
         live(stolen["access_token"]).connect()
@@ -69,25 +74,43 @@ def test_a_password_change_ends_every_other_session(client, school, live):
     assert _me(client, refreshed.get_json()["access_token"]).status_code == 200
     assert live(fresh["access_token"]).connect().join(school.schedule.id)["ok"]
     # And the old password is gone with them.
-    assert client.post("/api/auth/login", json={"email": student.email, "password": PASSWORD}).status_code == 401
+    assert (
+        client.post(
+            "/api/auth/login", json={"email": student.email, "password": PASSWORD}
+        ).status_code
+        == 401
+    )
 
 
 def test_a_password_change_in_the_browser_keeps_that_browser_signed_in(client, make_user):
     user = make_user()
     other_device = _sign_in(client, user)
-    assert client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 200
+    assert (
+        client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}).status_code
+        == 200
+    )
     csrf = {"X-CSRF-TOKEN": client.get_cookie("csrf_access_token").value}
-    changed = client.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
-                          headers=csrf)
+    changed = client.post(
+        "/api/auth/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=csrf,
+    )
     assert changed.status_code == 200
     assert client.get("/api/auth/me").status_code == 200  # the renewed cookies
     assert client.get("/profile").status_code == 200
-    assert client.post("/api/auth/refresh",
-                       headers={"X-CSRF-TOKEN": client.get_cookie("csrf_refresh_token").value}).status_code == 200
+    assert (
+        client.post(
+            "/api/auth/refresh",
+            headers={"X-CSRF-TOKEN": client.get_cookie("csrf_refresh_token").value},
+        ).status_code
+        == 200
+    )
     assert _me(client, other_device["access_token"]).status_code == 401
 
 
-def test_deactivation_ends_every_session_and_reactivation_does_not_revive_them(client, school, login, live):
+def test_deactivation_ends_every_session_and_reactivation_does_not_revive_them(
+    client, school, login, live
+):
     student = school.student
     session = _sign_in(client, student)
     admin = login(school.admin)
@@ -105,7 +128,12 @@ def test_deactivation_ends_every_session_and_reactivation_does_not_revive_them(c
 
 def test_a_role_or_profile_change_ends_no_session(client, school, login):
     session = _sign_in(client, school.student)
-    assert login(school.admin).patch(f"/api/users/{school.student.id}", json={"name": "Renamed"}).status_code == 200
+    assert (
+        login(school.admin)
+        .patch(f"/api/users/{school.student.id}", json={"name": "Renamed"})
+        .status_code
+        == 200
+    )
     assert _me(client, session["access_token"]).status_code == 200
     assert _refresh(client, session["refresh_token"]).status_code == 200
 
@@ -114,7 +142,9 @@ def test_a_bearer_logout_also_revokes_its_refresh_token(client, make_user):
     user = make_user()
     phone, laptop = _sign_in(client, user), _sign_in(client, user)
     # Only the access token is presented: no refresh token in the body, no cookies.
-    logout = client.post("/api/auth/logout", headers={"Authorization": f"Bearer {phone['access_token']}"})
+    logout = client.post(
+        "/api/auth/logout", headers={"Authorization": f"Bearer {phone['access_token']}"}
+    )
     assert logout.status_code == 200
     assert _me(client, phone["access_token"]).status_code == 401
     refreshed = _refresh(client, phone["refresh_token"])
@@ -128,7 +158,12 @@ def test_an_access_token_refreshed_before_logout_dies_with_its_session(client, m
     user = make_user()
     session = _sign_in(client, user)
     refreshed = _refresh(client, session["refresh_token"]).get_json()["access_token"]
-    assert client.post("/api/auth/logout", headers={"Authorization": f"Bearer {session['access_token']}"}).status_code == 200
+    assert (
+        client.post(
+            "/api/auth/logout", headers={"Authorization": f"Bearer {session['access_token']}"}
+        ).status_code
+        == 200
+    )
     assert _me(client, refreshed).status_code == 401
 
 
@@ -143,10 +178,14 @@ def test_revoked_sessions_are_purged_once_harmless(app, make_user, client):
 
     session = _sign_in(client, make_user())
     client.post("/api/auth/logout", headers={"Authorization": f"Bearer {session['access_token']}"})
-    rows = {row.jti: row.expires_at for row in db.session.execute(db.select(RevokedToken)).scalars()}
+    rows = {
+        row.jti: row.expires_at for row in db.session.execute(db.select(RevokedToken)).scalars()
+    }
     session_rows = [jti for jti in rows if jti.startswith("sid:")]
     assert len(session_rows) == 1
-    assert rows[session_rows[0]] >= utcnow() + app.config["JWT_REFRESH_TOKEN_EXPIRES"] - timedelta(minutes=1)
+    assert rows[session_rows[0]] >= utcnow() + app.config["JWT_REFRESH_TOKEN_EXPIRES"] - timedelta(
+        minutes=1
+    )
     assert auth_tokens.purge_expired() == 0
     db.session.execute(db.update(RevokedToken).values(expires_at=utcnow() - timedelta(seconds=1)))
     db.session.commit()

@@ -20,7 +20,12 @@ def test_teacher_uploads_pdf_and_members_download_it(school, login, client, stor
     response = upload(teacher, _url(school), pdf, "Week 1.pdf")
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
-    assert (body["filename"], body["page_count"], body["size_bytes"], body["position"]) == ("Week 1.pdf", 3, len(pdf), 0)
+    assert (body["filename"], body["page_count"], body["size_bytes"], body["position"]) == (
+        "Week 1.pdf",
+        3,
+        len(pdf),
+        0,
+    )
 
     listed = student.get(_url(school)).get_json()
     assert [s["id"] for s in listed] == [body["id"]]
@@ -44,7 +49,9 @@ def test_encrypted_pdf_is_refused(school, login):
 
 
 def test_damaged_pdf_is_refused(school, login):
-    response = upload(login(school.teacher), _url(school), b"%PDF-1.7\n" + b"\x00garbage" * 50, "broken.pdf")
+    response = upload(
+        login(school.teacher), _url(school), b"%PDF-1.7\n" + b"\x00garbage" * 50, "broken.pdf"
+    )
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_pdf"
 
@@ -80,14 +87,18 @@ def test_students_cannot_upload_and_missing_file_is_explained(school, login):
 def test_reorder_and_delete(school, login, storage_kind):
     teacher = login(school.teacher)
     ids = [upload(teacher, _url(school), make_pdf(), f"{n}.pdf").get_json()["id"] for n in range(3)]
-    reordered = teacher.client.put(f"{_url(school)}/order", json={"slide_ids": [ids[2], ids[0], ids[1]]},
-                                   headers=teacher._headers())
+    reordered = teacher.client.put(
+        f"{_url(school)}/order",
+        json={"slide_ids": [ids[2], ids[0], ids[1]]},
+        headers=teacher._headers(),
+    )
     assert reordered.status_code == 200
     assert [s["id"] for s in reordered.get_json()] == [ids[2], ids[0], ids[1]]
     assert [s["id"] for s in teacher.get(_url(school)).get_json()] == [ids[2], ids[0], ids[1]]
 
-    incomplete = teacher.client.put(f"{_url(school)}/order", json={"slide_ids": [ids[0], ids[1]]},
-                                    headers=teacher._headers())
+    incomplete = teacher.client.put(
+        f"{_url(school)}/order", json={"slide_ids": [ids[0], ids[1]]}, headers=teacher._headers()
+    )
     assert incomplete.status_code == 400
     assert incomplete.get_json()["error"]["code"] == "invalid_order"
 
@@ -110,7 +121,9 @@ def test_slides_are_handed_to_the_backend_at_start_in_order(school, login, clien
     first, second = make_pdf(pages=1), make_pdf(pages=2)
     a = upload(teacher, _url(school), first, "a.pdf").get_json()["id"]
     b = upload(teacher, _url(school), second, "b.pdf").get_json()["id"]
-    teacher.client.put(f"{_url(school)}/order", json={"slide_ids": [b, a]}, headers=teacher._headers())
+    teacher.client.put(
+        f"{_url(school)}/order", json={"slide_ids": [b, a]}, headers=teacher._headers()
+    )
 
     assert teacher.post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
     spec = FAKE.created[-1][1]

@@ -95,10 +95,16 @@ def test_unreachable_object_store_is_503_and_leaves_no_row(app, school, login):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         dead_port = probe.getsockname()[1]
-    app.config.update(STORAGE="s3", S3_BUCKET="portal-missing", S3_ENDPOINT_URL=f"http://127.0.0.1:{dead_port}",
-                      **S3_CREDENTIALS)
+    app.config.update(
+        STORAGE="s3",
+        S3_BUCKET="portal-missing",
+        S3_ENDPOINT_URL=f"http://127.0.0.1:{dead_port}",
+        **S3_CREDENTIALS,
+    )
     app.extensions.pop("portal.storage", None)
-    response = upload(login(school.student), f"/api/classes/{school.klass.id}/media", make_png(), "a.png")
+    response = upload(
+        login(school.student), f"/api/classes/{school.klass.id}/media", make_png(), "a.png"
+    )
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "storage_unavailable"
     assert db.session.execute(db.select(db.func.count(Media.id))).scalar_one() == 0

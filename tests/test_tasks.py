@@ -21,14 +21,20 @@ class SchoolJob:
 
     @hookimpl
     def register_periodic_jobs(self, register):
-        register(PeriodicJob("school-job", 60, lambda: self.ran_in.append(current_app.config["SCHOOL_NAME"])))
+        register(
+            PeriodicJob(
+                "school-job", 60, lambda: self.ran_in.append(current_app.config["SCHOOL_NAME"])
+            )
+        )
 
 
 def test_a_second_app_registers_and_runs_its_own_tasks(database_url, tmp_path):
     first = make_app(database_url, tmp_path / "first", SCHOOL_NAME="First School")
     first.extensions["celery"].tasks  # noqa: B018  (finalised, as a worker does)
     plugin = SchoolJob()
-    second = make_app(database_url, tmp_path / "second", SCHOOL_NAME="Second School", EXTRA_PLUGINS=[plugin])
+    second = make_app(
+        database_url, tmp_path / "second", SCHOOL_NAME="Second School", EXTRA_PLUGINS=[plugin]
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         tasks = second.extensions["celery"].tasks

@@ -10,8 +10,16 @@ from portal.extensions import db
 
 def test_admin_creates_users_and_duplicates_are_409(make_user, login):
     admin = login(make_user("admin"))
-    created = admin.post("/api/users", json={"email": "Pat@Tests.School", "name": "Pat", "role": "teacher",
-                                             "password": "long-enough-pass", "phone": "+33 6 12 34 56 78"})
+    created = admin.post(
+        "/api/users",
+        json={
+            "email": "Pat@Tests.School",
+            "name": "Pat",
+            "role": "teacher",
+            "password": "long-enough-pass",
+            "phone": "+33 6 12 34 56 78",
+        },
+    )
     assert created.status_code == 201
     assert created.get_json()["email"] == "pat@tests.school"
     assert created.get_json()["phone"] == "+33612345678"
@@ -19,11 +27,14 @@ def test_admin_creates_users_and_duplicates_are_409(make_user, login):
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "email_taken"
 
 
-@pytest.mark.parametrize(("field", "value", "code"), [
-    ("email", "not-an-email", "invalid_email"),
-    ("phone", "0612", "invalid_phone"),
-    ("password", "short", "weak_password"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("email", "not-an-email", "invalid_email"),
+        ("phone", "0612", "invalid_phone"),
+        ("password", "short", "weak_password"),
+    ],
+)
 def test_invalid_user_input_is_refused_clearly(make_user, login, field, value, code):
     admin = login(make_user("admin"))
     payload = {"email": "ok@tests.school", "name": "Ok", field: value}
@@ -37,7 +48,10 @@ def test_profile_preferences_and_sms_needs_a_phone(make_user, login):
     api = login(user)
     refused = api.patch(f"/api/users/{user.id}", json={"notify_sms": True})
     assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "no_phone"
-    ok = api.patch(f"/api/users/{user.id}", json={"phone": "+4915112345678", "notify_sms": True, "timezone": "Europe/Berlin"})
+    ok = api.patch(
+        f"/api/users/{user.id}",
+        json={"phone": "+4915112345678", "notify_sms": True, "timezone": "Europe/Berlin"},
+    )
     assert ok.status_code == 200
     assert ok.get_json()["notify_sms"] is True and ok.get_json()["timezone"] == "Europe/Berlin"
 
@@ -47,12 +61,37 @@ def test_cli_creates_a_user(app):
     from portal.cli import _register_commands
 
     _register_commands(app)
-    result = runner.invoke(args=["users", "create", "--email", "cli@tests.school", "--name", "Cli",
-                                 "--role", "teacher", "--password", "a-long-password"])
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "cli@tests.school",
+            "--name",
+            "Cli",
+            "--role",
+            "teacher",
+            "--password",
+            "a-long-password",
+        ]
+    )
     assert result.exit_code == 0, result.output
-    assert db.session.execute(db.select(User).filter_by(email="cli@tests.school")).scalar_one().role == "teacher"
-    duplicate = runner.invoke(args=["users", "create", "--email", "cli@tests.school", "--name", "Cli",
-                                    "--password", "a-long-password"])
+    assert (
+        db.session.execute(db.select(User).filter_by(email="cli@tests.school")).scalar_one().role
+        == "teacher"
+    )
+    duplicate = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "cli@tests.school",
+            "--name",
+            "Cli",
+            "--password",
+            "a-long-password",
+        ]
+    )
     assert duplicate.exit_code != 0 and "already exists" in duplicate.output
 
 

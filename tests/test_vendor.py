@@ -24,4 +24,6 @@ def test_committed_vendor_files_match_their_pinned_hashes():
 def test_pages_load_the_vendored_client_not_a_cdn():
     base = (ROOT / "portal" / "web" / "templates" / "room" / "room.html").read_text()
     assert "vendor/socket.io-client/socket.io.min.js" in base
-    assert "://" not in "".join(line for line in base.splitlines() if "<script" in line and "src=" in line)
+    assert "://" not in "".join(
+        line for line in base.splitlines() if "<script" in line and "src=" in line
+    )

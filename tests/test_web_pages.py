@@ -21,7 +21,11 @@ PASSWORD = "correct-horse-battery"
 
 
 def sign_in(client, user, next_path: str = "", **headers):
-    return client.post("/login", data={"email": user.email, "password": PASSWORD, "next": next_path}, headers=headers)
+    return client.post(
+        "/login",
+        data={"email": user.email, "password": PASSWORD, "next": next_path},
+        headers=headers,
+    )
 
 
 def test_anonymous_pages_redirect_to_login_and_back(client, make_user):
@@ -40,8 +44,14 @@ def test_login_never_redirects_off_site(client, make_user, target):
     assert response.status_code == 302 and response.headers["Location"] == "/"
 
 
-@pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Origin": "null"},
-                                     {"Referer": "https://evil.example/form.html"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Referer": "https://evil.example/form.html"},
+    ],
+)
 def test_form_posts_from_another_site_are_refused_readably(client, make_user, headers):
     student = make_user("student")
     response = sign_in(client, student, Accept="text/html", **headers)
@@ -51,10 +61,14 @@ def test_form_posts_from_another_site_are_refused_readably(client, make_user, he
     assert "access_token_cookie" not in response.headers.get("Set-Cookie", "")
 
 
-@pytest.mark.parametrize("headers", [{"Origin": "http://localhost"}, {"Referer": "http://localhost/login"}, {}])
+@pytest.mark.parametrize(
+    "headers", [{"Origin": "http://localhost"}, {"Referer": "http://localhost/login"}, {}]
+)
 def test_form_posts_from_the_portal_itself_are_accepted(client, make_user, headers):
     response = sign_in(client, make_user("student"), **headers)
-    assert response.status_code == 302 and "access_token_cookie" in response.headers.get("Set-Cookie", "")
+    assert response.status_code == 302 and "access_token_cookie" in response.headers.get(
+        "Set-Cookie", ""
+    )
 
 
 def test_wrong_password_keeps_the_email_and_says_why(client, make_user):
@@ -67,7 +81,14 @@ def test_wrong_password_keeps_the_email_and_says_why(client, make_user):
 
 def test_role_pages_refuse_other_roles_with_a_page_not_a_trace(client, make_user):
     sign_in(client, make_user("student"))
-    for path in ("/classes/new", "/admin", "/admin/users", "/admin/backends", "/admin/settings", "/admin/plugins"):
+    for path in (
+        "/classes/new",
+        "/admin",
+        "/admin/users",
+        "/admin/backends",
+        "/admin/settings",
+        "/admin/plugins",
+    ):
         response = client.get(path, headers={"Accept": "text/html"})
         assert response.status_code == 403, path
         assert "not available to your account" in response.get_data(as_text=True)
@@ -75,9 +96,18 @@ def test_role_pages_refuse_other_roles_with_a_page_not_a_trace(client, make_user
 
 def test_class_pages_of_other_teachers_are_not_found(client, school):
     sign_in(client, school.other_teacher)
-    assert client.get(f"/classes/{school.klass.id}", headers={"Accept": "text/html"}).status_code == 404
-    assert client.get(f"/schedules/{school.schedule.id}", headers={"Accept": "text/html"}).status_code == 404
-    assert client.get(f"/classes/{school.klass.id}/edit", headers={"Accept": "text/html"}).status_code == 404
+    assert (
+        client.get(f"/classes/{school.klass.id}", headers={"Accept": "text/html"}).status_code
+        == 404
+    )
+    assert (
+        client.get(f"/schedules/{school.schedule.id}", headers={"Accept": "text/html"}).status_code
+        == 404
+    )
+    assert (
+        client.get(f"/classes/{school.klass.id}/edit", headers={"Accept": "text/html"}).status_code
+        == 404
+    )
 
 
 def test_dashboard_lists_the_week_and_upcoming_classes_in_the_users_zone(client, school):
@@ -90,7 +120,10 @@ def test_dashboard_lists_the_week_and_upcoming_classes_in_the_users_zone(client,
 
 
 def test_room_shows_a_block_before_any_join_attempt(client, school, login):
-    login(school.admin).post("/api/blocks", json={"user_id": school.student.id, "scope": "site", "reason": "Spam in chat"})
+    login(school.admin).post(
+        "/api/blocks",
+        json={"user_id": school.student.id, "scope": "site", "reason": "Spam in chat"},
+    )
     sign_in(client, school.student)
     body = client.get(f"/schedules/{school.schedule.id}").get_data(as_text=True)
     assert "You are blocked on this portal: Spam in chat" in body
@@ -107,16 +140,29 @@ def test_site_settings_api_for_admins_only(school, login):
     assert bad.status_code == 400 and "unknown time zone" in bad.get_json()["error"]["message"]
     bad = admin.patch("/api/admin/settings", json={"reminder_offsets": [99999]})
     assert bad.status_code == 400
-    changed = admin.patch("/api/admin/settings", json={"school_name": "  Lycée Curie ", "timezone": "America/Toronto",
-                                                       "reminder_offsets": [60, 1440], "reminder_channels": ["sms"]})
+    changed = admin.patch(
+        "/api/admin/settings",
+        json={
+            "school_name": "  Lycée Curie ",
+            "timezone": "America/Toronto",
+            "reminder_offsets": [60, 1440],
+            "reminder_channels": ["sms"],
+        },
+    )
     assert changed.status_code == 200
-    assert changed.get_json() == {"school_name": "Lycée Curie", "timezone": "America/Toronto",
-                                  "reminder_offsets": [1440, 60], "reminder_channels": ["sms"]}
+    assert changed.get_json() == {
+        "school_name": "Lycée Curie",
+        "timezone": "America/Toronto",
+        "reminder_offsets": [1440, 60],
+        "reminder_channels": ["sms"],
+    }
     assert admin.get("/api/admin/settings").get_json()["school_name"] == "Lycée Curie"
 
 
 def test_new_class_form_uses_the_site_reminder_defaults(client, school, login):
-    login(school.admin).patch("/api/admin/settings", json={"reminder_offsets": [120], "reminder_channels": ["sms"]})
+    login(school.admin).patch(
+        "/api/admin/settings", json={"reminder_offsets": [120], "reminder_channels": ["sms"]}
+    )
     sign_in(client, school.teacher)
     body = client.get("/classes/new").get_data(as_text=True)
     assert 'name="reminder_offsets" value="120"' in body
@@ -128,10 +174,19 @@ def test_optional_parts_are_hidden_when_their_api_is_absent(app, client, school)
     from portal.features import FEATURES
 
     # As on an app without the content/live APIs (whatever this checkout ships).
-    app.extensions["portal.web.features"] = {**dict.fromkeys(FEATURES, False), "calendar_feed": None}
+    app.extensions["portal.web.features"] = {
+        **dict.fromkeys(FEATURES, False),
+        "calendar_feed": None,
+    }
     sign_in(client, school.teacher)
     room = client.get(f"/schedules/{school.schedule.id}").get_data(as_text=True)
-    for marker in ("panel-chat", "panel-polls", "panel-presence", "panel-media", "panel-attendance"):
+    for marker in (
+        "panel-chat",
+        "panel-polls",
+        "panel-presence",
+        "panel-media",
+        "panel-attendance",
+    ):
         assert marker not in room
     assert "Chat and polls are not enabled" in room
     page = client.get(f"/classes/{school.klass.id}").get_data(as_text=True)
@@ -146,23 +201,46 @@ class ContentStub:
     def register_blueprints(self, app):
         bp = Blueprint("stub_content", __name__)
         ok = lambda **_: jsonify([])  # noqa: E731
-        bp.add_url_rule("/api/schedules/<int:schedule_id>/chat", "chat", ok, methods=["GET", "POST"])
-        bp.add_url_rule("/api/schedules/<int:schedule_id>/polls", "polls", ok, methods=["GET", "POST"])
-        bp.add_url_rule("/api/schedules/<int:schedule_id>/feedback", "feedback", ok, methods=["PUT"])
+        bp.add_url_rule(
+            "/api/schedules/<int:schedule_id>/chat", "chat", ok, methods=["GET", "POST"]
+        )
+        bp.add_url_rule(
+            "/api/schedules/<int:schedule_id>/polls", "polls", ok, methods=["GET", "POST"]
+        )
+        bp.add_url_rule(
+            "/api/schedules/<int:schedule_id>/feedback", "feedback", ok, methods=["PUT"]
+        )
         bp.add_url_rule("/api/classes/<int:class_id>/slides", "slides", ok, methods=["GET", "POST"])
         bp.add_url_rule("/api/classes/<int:class_id>/recordings", "recordings", ok)
-        bp.add_url_rule("/api/calendar/feed/<token>.ics", "calendar_feed", lambda token: "BEGIN:VCALENDAR")
-        serve_features(bp, "chat", "chat_send", "polls", "polls_create", "feedback", "slides", "slides_upload",
-                       "recordings", calendar_feed=("stub_content.calendar_feed", "token"))
+        bp.add_url_rule(
+            "/api/calendar/feed/<token>.ics", "calendar_feed", lambda token: "BEGIN:VCALENDAR"
+        )
+        serve_features(
+            bp,
+            "chat",
+            "chat_send",
+            "polls",
+            "polls_create",
+            "feedback",
+            "slides",
+            "slides_upload",
+            "recordings",
+            calendar_feed=("stub_content.calendar_feed", "token"),
+        )
         app.register_blueprint(bp)
 
 
 @pytest.fixture
 def stub_app(database_url, tmp_path):
-    application = create_app({
-        "DATABASE_URL": database_url, "TESTING": True, "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
-        "STORAGE_DIR": str(tmp_path / "files"), "EXTRA_PLUGINS": [fake_backend, ContentStub()],
-    })
+    application = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
+            "STORAGE_DIR": str(tmp_path / "files"),
+            "EXTRA_PLUGINS": [fake_backend, ContentStub()],
+        }
+    )
     with application.app_context():
         yield application
         db.session.remove()
@@ -180,7 +258,9 @@ def test_feature_flags_follow_what_blueprints_declare():
 
     bare = Flask("bare")
     bp = Blueprint("bare_api", __name__)
-    bp.add_url_rule("/api/schedules/<int:schedule_id>/chat", "chat", lambda **_: "", methods=["GET"])
+    bp.add_url_rule(
+        "/api/schedules/<int:schedule_id>/chat", "chat", lambda **_: "", methods=["GET"]
+    )
     bp.add_url_rule("/api/schedules/<sid>/polls", "polls", lambda **_: "", methods=["GET", "POST"])
     bp.add_url_rule("/feeds/<path:token>.ics", "feed", lambda **_: "")
     serve_features(bp, "chat", "polls", "polls_create", calendar_feed=("feed", "token"))
@@ -197,10 +277,18 @@ def test_feature_flags_follow_what_blueprints_declare():
 def test_optional_parts_appear_when_their_api_is_served(stub_app):
     from portal.core import users
 
-    teacher = users.create_user(None, email="t@tests.school", name="T", role="teacher", password=PASSWORD)
-    student = users.create_user(None, email="s@tests.school", name="S", role="student", password=PASSWORD)
-    klass = classes.create_class(teacher, classes.ClassInput(title="Art", starts_at=utcnow() + timedelta(minutes=5),
-                                                             duration_minutes=30))
+    teacher = users.create_user(
+        None, email="t@tests.school", name="T", role="teacher", password=PASSWORD
+    )
+    student = users.create_user(
+        None, email="s@tests.school", name="S", role="student", password=PASSWORD
+    )
+    klass = classes.create_class(
+        teacher,
+        classes.ClassInput(
+            title="Art", starts_at=utcnow() + timedelta(minutes=5), duration_minutes=30
+        ),
+    )
     classes.enrol(teacher, klass.id, [student.id])
     db.session.commit()
     schedule = classes.list_schedules(teacher, klass.id)[0]

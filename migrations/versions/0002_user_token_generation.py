@@ -8,22 +8,25 @@ Revises: 0001
 Create Date: 2026-12-01 10:30:00
 
 """
+
 from alembic import op
 import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0002_token_generation'
-down_revision = '0001'
+revision = "0002_token_generation"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('token_generation', sa.Integer(), server_default='0', nullable=False))
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("token_generation", sa.Integer(), server_default="0", nullable=False)
+        )
 
 
 def downgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('token_generation')
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("token_generation")

@@ -25,9 +25,18 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-@endpoint(api, "/auth/login", "POST", summary="Sign in with email and password", body=LoginIn,
-          response=TokensOut, auth=False, tags=["auth"], errors=[401, 429],
-          decorators=[limiter.limit(_login_limit)])
+@endpoint(
+    api,
+    "/auth/login",
+    "POST",
+    summary="Sign in with email and password",
+    body=LoginIn,
+    response=TokensOut,
+    auth=False,
+    tags=["auth"],
+    errors=[401, 429],
+    decorators=[limiter.limit(_login_limit)],
+)
 def login(body: LoginIn):
     user = users.authenticate(body.email, body.password)
     unit_of_work.commit()
@@ -35,8 +44,12 @@ def login(body: LoginIn):
 
 
 def _session_response(user: User, access: str, refresh: str, *, cookies: bool):
-    payload = TokensOut(access_token=access, refresh_token=refresh, user=UserOut.model_validate(user),
-                        expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()))
+    payload = TokensOut(
+        access_token=access,
+        refresh_token=refresh,
+        user=UserOut.model_validate(user),
+        expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+    )
     response = jsonify(payload.model_dump(mode="json"))
     if cookies:
         set_access_cookies(response, access)
@@ -44,21 +57,40 @@ def _session_response(user: User, access: str, refresh: str, *, cookies: bool):
     return response, 200
 
 
-@endpoint(api, "/auth/refresh", "POST", summary="Exchange a refresh token for a new access token",
-          response=AccessTokenOut, auth=False, tags=["auth"], errors=[401, 429],
-          decorators=[limiter.limit(_login_limit)])
+@endpoint(
+    api,
+    "/auth/refresh",
+    "POST",
+    summary="Exchange a refresh token for a new access token",
+    response=AccessTokenOut,
+    auth=False,
+    tags=["auth"],
+    errors=[401, 429],
+    decorators=[limiter.limit(_login_limit)],
+)
 def refresh():
     verify_jwt_in_request(refresh=True)
     user = current_actor()
     access = auth_tokens.refreshed_access_token(user, get_jwt())
-    response = jsonify(AccessTokenOut(access_token=access, expires_in=int(
-        current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())).model_dump())
+    response = jsonify(
+        AccessTokenOut(
+            access_token=access,
+            expires_in=int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        ).model_dump()
+    )
     set_access_cookies(response, access)
     return response, 200
 
 
-@endpoint(api, "/auth/password", "POST", summary="Change your own password; every other session ends",
-          body=PasswordChangeIn, response=TokensOut, tags=["auth"])
+@endpoint(
+    api,
+    "/auth/password",
+    "POST",
+    summary="Change your own password; every other session ends",
+    body=PasswordChangeIn,
+    response=TokensOut,
+    tags=["auth"],
+)
 def change_password(body: PasswordChangeIn):
     actor = current_actor()
     users.change_password(actor, body.current_password, body.new_password)
@@ -68,8 +100,14 @@ def change_password(body: PasswordChangeIn):
     return _session_response(actor, *tokens, cookies=get_jwt_request_location() == "cookies")
 
 
-@endpoint(api, "/auth/logout", "POST", summary="Revoke the current session's tokens and clear cookies",
-          tags=["auth"], produces={"application/json": {"type": "object"}})
+@endpoint(
+    api,
+    "/auth/logout",
+    "POST",
+    summary="Revoke the current session's tokens and clear cookies",
+    tags=["auth"],
+    produces={"application/json": {"type": "object"}},
+)
 def logout():
     # Revoking the access token revokes its session, the refresh token with it.
     auth_tokens.revoke(get_jwt())

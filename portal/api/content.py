@@ -33,15 +33,20 @@ from portal.features import serve_features
 
 def _upload_form(**extra: dict) -> dict:
     """The OpenAPI schema of an upload: the file, plus optional form fields."""
-    return {"type": "object", "required": ["file"],
-            "properties": {"file": {"type": "string", "format": "binary"}, **extra}}
+    return {
+        "type": "object",
+        "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"}, **extra},
+    }
 
 
 def _uploaded_file() -> tuple[str | None, bytes]:
     """The multipart field `file`: (client file name, bytes). The name is only for display."""
     upload = request.files.get("file")
     if upload is None:
-        raise ValidationFailed("send the file as multipart/form-data in a field named 'file'", code="file_missing")
+        raise ValidationFailed(
+            "send the file as multipart/form-data in a field named 'file'", code="file_missing"
+        )
     return upload.filename, upload.read()
 
 
@@ -56,34 +61,68 @@ def _recording(view: RecordingView) -> Out:
 # Slides
 
 
-@endpoint(api, "/classes/<int:class_id>/slides", summary="Slide decks of a class, in order",
-          response=list[SlideOut], tags=["slides"])
+@endpoint(
+    api,
+    "/classes/<int:class_id>/slides",
+    summary="Slide decks of a class, in order",
+    response=list[SlideOut],
+    tags=["slides"],
+)
 def list_slides(class_id: int):
     return [SlideOut.model_validate(s) for s in slides.list_slides(current_actor(), class_id)]
 
 
-@endpoint(api, "/classes/<int:class_id>/slides", "POST",
-          summary="Upload a PDF slide deck (multipart field 'file'; teacher)",
-          response=SlideOut, status=201, tags=["slides"], errors=[403, 413, 429], decorators=[upload_limit],
-          form=_upload_form())
+@endpoint(
+    api,
+    "/classes/<int:class_id>/slides",
+    "POST",
+    summary="Upload a PDF slide deck (multipart field 'file'; teacher)",
+    response=SlideOut,
+    status=201,
+    tags=["slides"],
+    errors=[403, 413, 429],
+    decorators=[upload_limit],
+    form=_upload_form(),
+)
 def upload_slide(class_id: int):
     filename, data = _uploaded_file()
     return SlideOut.model_validate(slides.upload_slide(current_actor(), class_id, filename, data))
 
 
-@endpoint(api, "/classes/<int:class_id>/slides/order", "PUT", summary="Reorder the slide decks (teacher)",
-          body=SlideOrderIn, response=list[SlideOut], tags=["slides"])
+@endpoint(
+    api,
+    "/classes/<int:class_id>/slides/order",
+    "PUT",
+    summary="Reorder the slide decks (teacher)",
+    body=SlideOrderIn,
+    response=list[SlideOut],
+    tags=["slides"],
+)
 def reorder_slides(class_id: int, body: SlideOrderIn):
-    return [SlideOut.model_validate(s) for s in slides.reorder_slides(current_actor(), class_id, body.slide_ids)]
+    return [
+        SlideOut.model_validate(s)
+        for s in slides.reorder_slides(current_actor(), class_id, body.slide_ids)
+    ]
 
 
-@endpoint(api, "/slides/<int:slide_id>", "DELETE", summary="Delete a slide deck (teacher)", tags=["slides"])
+@endpoint(
+    api,
+    "/slides/<int:slide_id>",
+    "DELETE",
+    summary="Delete a slide deck (teacher)",
+    tags=["slides"],
+)
 def delete_slide(slide_id: int):
     slides.delete_slide(current_actor(), slide_id)
 
 
-@endpoint(api, "/slides/<int:slide_id>/download", summary="A time-limited download link for a slide deck",
-          response=DownloadOut, tags=["slides"])
+@endpoint(
+    api,
+    "/slides/<int:slide_id>/download",
+    summary="A time-limited download link for a slide deck",
+    response=DownloadOut,
+    tags=["slides"],
+)
 def download_slide(slide_id: int):
     return _download(slides.download_slide(current_actor(), slide_id))
 
@@ -91,16 +130,33 @@ def download_slide(slide_id: int):
 # Media
 
 
-@endpoint(api, "/classes/<int:class_id>/media", summary="Files shared in a class", query=MediaQuery,
-          response=list[MediaOut], tags=["media"])
+@endpoint(
+    api,
+    "/classes/<int:class_id>/media",
+    summary="Files shared in a class",
+    query=MediaQuery,
+    response=list[MediaOut],
+    tags=["media"],
+)
 def list_media(class_id: int, query: MediaQuery):
-    return [MediaOut.model_validate(m) for m in media.list_media(current_actor(), class_id, query.schedule_id)]
+    return [
+        MediaOut.model_validate(m)
+        for m in media.list_media(current_actor(), class_id, query.schedule_id)
+    ]
 
 
-@endpoint(api, "/classes/<int:class_id>/media", "POST",
-          summary="Share a file in a class (multipart field 'file', optional form field 'schedule_id')",
-          response=MediaOut, status=201, tags=["media"], errors=[403, 413, 429], decorators=[upload_limit],
-          form=_upload_form(schedule_id={"type": "string", "pattern": "^[0-9]{0,9}$"}))
+@endpoint(
+    api,
+    "/classes/<int:class_id>/media",
+    "POST",
+    summary="Share a file in a class (multipart field 'file', optional form field 'schedule_id')",
+    response=MediaOut,
+    status=201,
+    tags=["media"],
+    errors=[403, 413, 429],
+    decorators=[upload_limit],
+    form=_upload_form(schedule_id={"type": "string", "pattern": "^[0-9]{0,9}$"}),
+)
 def upload_media(class_id: int):
     filename, data = _uploaded_file()
     raw_schedule = request.form.get("schedule_id")
@@ -108,16 +164,29 @@ def upload_media(class_id: int):
         schedule_id = int(raw_schedule) if raw_schedule else None
     except ValueError as exc:
         raise ValidationFailed("schedule_id must be a number") from exc
-    return MediaOut.model_validate(media.upload_media(current_actor(), class_id, filename, data, schedule_id))
+    return MediaOut.model_validate(
+        media.upload_media(current_actor(), class_id, filename, data, schedule_id)
+    )
 
 
-@endpoint(api, "/media/<int:media_id>/download", summary="A time-limited download link for a shared file",
-          response=DownloadOut, tags=["media"])
+@endpoint(
+    api,
+    "/media/<int:media_id>/download",
+    summary="A time-limited download link for a shared file",
+    response=DownloadOut,
+    tags=["media"],
+)
 def download_media(media_id: int):
     return _download(media.download_media(current_actor(), media_id))
 
 
-@endpoint(api, "/media/<int:media_id>", "DELETE", summary="Remove a shared file (uploader or teacher)", tags=["media"])
+@endpoint(
+    api,
+    "/media/<int:media_id>",
+    "DELETE",
+    summary="Remove a shared file (uploader or teacher)",
+    tags=["media"],
+)
 def delete_media(media_id: int):
     media.delete_media(current_actor(), media_id)
 
@@ -125,45 +194,86 @@ def delete_media(media_id: int):
 # Recordings
 
 
-@endpoint(api, "/recordings", summary="Recordings you may watch, across your classes",
-          response=list[RecordingOut], tags=["recordings"])
+@endpoint(
+    api,
+    "/recordings",
+    summary="Recordings you may watch, across your classes",
+    response=list[RecordingOut],
+    tags=["recordings"],
+)
 def my_recordings():
     return [_recording(v) for v in recordings.list_for_user(current_actor())]
 
 
-@endpoint(api, "/users/<int:user_id>/recordings", summary="Recordings a user may watch (themselves or admins)",
-          response=list[RecordingOut], tags=["recordings"])
+@endpoint(
+    api,
+    "/users/<int:user_id>/recordings",
+    summary="Recordings a user may watch (themselves or admins)",
+    response=list[RecordingOut],
+    tags=["recordings"],
+)
 def user_recordings(user_id: int):
     return [_recording(v) for v in recordings.list_for_student(current_actor(), user_id)]
 
 
-@endpoint(api, "/classes/<int:class_id>/recordings", summary="Recordings of a class (students: published only)",
-          response=list[RecordingOut], tags=["recordings"])
+@endpoint(
+    api,
+    "/classes/<int:class_id>/recordings",
+    summary="Recordings of a class (students: published only)",
+    response=list[RecordingOut],
+    tags=["recordings"],
+)
 def class_recordings(class_id: int):
     return [_recording(v) for v in recordings.list_for_class(current_actor(), class_id)]
 
 
-@endpoint(api, "/recordings/<int:recording_id>", summary="One recording", response=RecordingOut, tags=["recordings"])
+@endpoint(
+    api,
+    "/recordings/<int:recording_id>",
+    summary="One recording",
+    response=RecordingOut,
+    tags=["recordings"],
+)
 def get_recording(recording_id: int):
-    return _recording(recordings.view_of(recordings.get_recording_for(current_actor(), recording_id)))
+    return _recording(
+        recordings.view_of(recordings.get_recording_for(current_actor(), recording_id))
+    )
 
 
-@endpoint(api, "/recordings/<int:recording_id>/download", summary="A time-limited link to a stored recording file",
-          response=DownloadOut, tags=["recordings"])
+@endpoint(
+    api,
+    "/recordings/<int:recording_id>/download",
+    summary="A time-limited link to a stored recording file",
+    response=DownloadOut,
+    tags=["recordings"],
+)
 def download_recording(recording_id: int):
     return _download(recordings.download_recording(current_actor(), recording_id))
 
 
-@endpoint(api, "/recordings/<int:recording_id>/publish", "POST",
-          summary="Publish or unpublish a recording (teacher; also on the backend)",
-          body=PublishIn, response=RecordingOut, tags=["recordings"], errors=[503])
+@endpoint(
+    api,
+    "/recordings/<int:recording_id>/publish",
+    "POST",
+    summary="Publish or unpublish a recording (teacher; also on the backend)",
+    body=PublishIn,
+    response=RecordingOut,
+    tags=["recordings"],
+    errors=[503],
+)
 def publish_recording(recording_id: int, body: PublishIn):
     row = recordings.set_published(current_actor(), recording_id, body.published)
     return _recording(recordings.view_of(row))
 
 
-@endpoint(api, "/recordings/<int:recording_id>", "DELETE", summary="Delete a recording (teacher; also on the backend)",
-          tags=["recordings"], errors=[503])
+@endpoint(
+    api,
+    "/recordings/<int:recording_id>",
+    "DELETE",
+    summary="Delete a recording (teacher; also on the backend)",
+    tags=["recordings"],
+    errors=[503],
+)
 def delete_recording(recording_id: int):
     recordings.delete_recording(current_actor(), recording_id)
 
@@ -171,16 +281,28 @@ def delete_recording(recording_id: int):
 # Feedback
 
 
-@endpoint(api, "/schedules/<int:schedule_id>/feedback", "PUT",
-          summary="Rate a class occurrence you were enrolled in or attended (creates or edits yours)",
-          body=FeedbackIn, response=FeedbackOut, tags=["feedback"], errors=[403, 409])
+@endpoint(
+    api,
+    "/schedules/<int:schedule_id>/feedback",
+    "PUT",
+    summary="Rate a class occurrence you were enrolled in or attended (creates or edits yours)",
+    body=FeedbackIn,
+    response=FeedbackOut,
+    tags=["feedback"],
+    errors=[403, 409],
+)
 def rate_occurrence(schedule_id: int, body: FeedbackIn):
     row, created = feedback.rate_occurrence(current_actor(), schedule_id, body.rating, body.comment)
     return FeedbackOut.model_validate(row).model_dump(mode="json"), 201 if created else 200
 
 
-@endpoint(api, "/schedules/<int:schedule_id>/feedback/mine", summary="Your feedback on an occurrence",
-          response=FeedbackOut, tags=["feedback"])
+@endpoint(
+    api,
+    "/schedules/<int:schedule_id>/feedback/mine",
+    summary="Your feedback on an occurrence",
+    response=FeedbackOut,
+    tags=["feedback"],
+)
 def my_occurrence_feedback(schedule_id: int):
     row = feedback.my_feedback(current_actor(), schedule_id=schedule_id)
     if row is None:
@@ -188,47 +310,86 @@ def my_occurrence_feedback(schedule_id: int):
     return FeedbackOut.model_validate(row)
 
 
-@endpoint(api, "/schedules/<int:schedule_id>/feedback/summary",
-          summary="Average, distribution and comments for an occurrence (teacher, admin)",
-          response=FeedbackSummaryOut, tags=["feedback"])
+@endpoint(
+    api,
+    "/schedules/<int:schedule_id>/feedback/summary",
+    summary="Average, distribution and comments for an occurrence (teacher, admin)",
+    response=FeedbackSummaryOut,
+    tags=["feedback"],
+)
 def occurrence_feedback_summary(schedule_id: int):
     actor = current_actor()
     schedule = classes.get_schedule_for(actor, schedule_id)
-    return FeedbackSummaryOut.model_validate(feedback.summary(actor, schedule.class_id, schedule_id=schedule.id))
+    return FeedbackSummaryOut.model_validate(
+        feedback.summary(actor, schedule.class_id, schedule_id=schedule.id)
+    )
 
 
-@endpoint(api, "/recordings/<int:recording_id>/feedback", "PUT",
-          summary="Rate a recording of a class you are enrolled in (creates or edits yours)",
-          body=FeedbackIn, response=FeedbackOut, tags=["feedback"], errors=[403])
+@endpoint(
+    api,
+    "/recordings/<int:recording_id>/feedback",
+    "PUT",
+    summary="Rate a recording of a class you are enrolled in (creates or edits yours)",
+    body=FeedbackIn,
+    response=FeedbackOut,
+    tags=["feedback"],
+    errors=[403],
+)
 def rate_recording(recording_id: int, body: FeedbackIn):
     row, created = feedback.rate_recording(current_actor(), recording_id, body.rating, body.comment)
     return FeedbackOut.model_validate(row).model_dump(mode="json"), 201 if created else 200
 
 
-@endpoint(api, "/recordings/<int:recording_id>/feedback/summary",
-          summary="Average, distribution and comments for a recording (teacher, admin)",
-          response=FeedbackSummaryOut, tags=["feedback"])
+@endpoint(
+    api,
+    "/recordings/<int:recording_id>/feedback/summary",
+    summary="Average, distribution and comments for a recording (teacher, admin)",
+    response=FeedbackSummaryOut,
+    tags=["feedback"],
+)
 def recording_feedback_summary(recording_id: int):
     actor = current_actor()
     row = recordings.get_recording_for(actor, recording_id)
-    return FeedbackSummaryOut.model_validate(feedback.summary(actor, row.class_id, recording_id=row.id))
+    return FeedbackSummaryOut.model_validate(
+        feedback.summary(actor, row.class_id, recording_id=row.id)
+    )
 
 
-@endpoint(api, "/classes/<int:class_id>/feedback/summary",
-          summary="Average and distribution over all of a class's feedback (teacher, admin)",
-          response=FeedbackSummaryOut, tags=["feedback"])
+@endpoint(
+    api,
+    "/classes/<int:class_id>/feedback/summary",
+    summary="Average and distribution over all of a class's feedback (teacher, admin)",
+    response=FeedbackSummaryOut,
+    tags=["feedback"],
+)
 def class_feedback_summary(class_id: int):
     return FeedbackSummaryOut.model_validate(feedback.summary(current_actor(), class_id))
 
 
-@endpoint(api, "/feedback/<int:feedback_id>", "PATCH", summary="Edit your own feedback",
-          body=FeedbackEditIn, response=FeedbackOut, tags=["feedback"], errors=[403])
+@endpoint(
+    api,
+    "/feedback/<int:feedback_id>",
+    "PATCH",
+    summary="Edit your own feedback",
+    body=FeedbackEditIn,
+    response=FeedbackOut,
+    tags=["feedback"],
+    errors=[403],
+)
 def edit_feedback(feedback_id: int, body: FeedbackEditIn):
-    return FeedbackOut.model_validate(feedback.edit_feedback(current_actor(), feedback_id, body.rating, body.comment))
+    return FeedbackOut.model_validate(
+        feedback.edit_feedback(current_actor(), feedback_id, body.rating, body.comment)
+    )
 
 
-@endpoint(api, "/feedback/<int:feedback_id>", "DELETE", summary="Withdraw your feedback (admins: remove any)",
-          tags=["feedback"], errors=[403])
+@endpoint(
+    api,
+    "/feedback/<int:feedback_id>",
+    "DELETE",
+    summary="Withdraw your feedback (admins: remove any)",
+    tags=["feedback"],
+    errors=[403],
+)
 def delete_feedback(feedback_id: int):
     feedback.delete_feedback(current_actor(), feedback_id)
 
@@ -236,21 +397,37 @@ def delete_feedback(feedback_id: int):
 # Attendance
 
 
-@endpoint(api, "/schedules/<int:schedule_id>/attendance", summary="Attendance report of an occurrence (teacher, admin)",
-          response=AttendanceReportOut, tags=["attendance"])
+@endpoint(
+    api,
+    "/schedules/<int:schedule_id>/attendance",
+    summary="Attendance report of an occurrence (teacher, admin)",
+    response=AttendanceReportOut,
+    tags=["attendance"],
+)
 def attendance_report(schedule_id: int):
     result = attendance.report(current_actor(), schedule_id)
     return AttendanceReportOut(
-        schedule_id=result.schedule_id, class_id=result.class_id, title=result.title, starts_at=result.starts_at,
-        ends_at=result.ends_at, source=result.source, present_count=result.present_count,
+        schedule_id=result.schedule_id,
+        class_id=result.class_id,
+        title=result.title,
+        starts_at=result.starts_at,
+        ends_at=result.ends_at,
+        source=result.source,
+        present_count=result.present_count,
         here_now_count=result.here_now_count,
         rows=[AttendanceRowOut(**row.__dict__) for row in result.rows],
     )
 
 
-@endpoint(api, "/schedules/<int:schedule_id>/attendance.csv", summary="Attendance report as CSV (teacher, admin)",
-          query=CsvQuery, tags=["attendance"], errors=[403, 404],
-          produces={"text/csv": {"type": "string"}})
+@endpoint(
+    api,
+    "/schedules/<int:schedule_id>/attendance.csv",
+    summary="Attendance report as CSV (teacher, admin)",
+    query=CsvQuery,
+    tags=["attendance"],
+    errors=[403, 404],
+    produces={"text/csv": {"type": "string"}},
+)
 def attendance_csv(schedule_id: int, query: CsvQuery):
     from portal.core.calendar import display_zone
 
@@ -258,9 +435,26 @@ def attendance_csv(schedule_id: int, query: CsvQuery):
     result = attendance.report(actor, schedule_id)
     body = attendance.to_csv(result, display_zone(actor, query.timezone))
     filename = f"attendance-{result.class_id}-{result.schedule_id}-{result.starts_at:%Y%m%d}.csv"
-    return body, 200, {"Content-Type": "text/csv; charset=utf-8",
-                       "Content-Disposition": f'attachment; filename="{filename}"'}
+    return (
+        body,
+        200,
+        {
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
 
 
-serve_features(api, "media", "media_upload", "attendance", "feedback", "feedback_mine", "feedback_summary",
-               "slides", "slides_upload", "recordings", "recordings_publish")
+serve_features(
+    api,
+    "media",
+    "media_upload",
+    "attendance",
+    "feedback",
+    "feedback_mine",
+    "feedback_summary",
+    "slides",
+    "slides_upload",
+    "recordings",
+    "recordings_publish",
+)

@@ -49,7 +49,9 @@ class MediaQuery(Model):
 
 # The core's RecordingView is the one recording view model; the API serves exactly its fields.
 RecordingOut: type[Out] = create_model(
-    "RecordingOut", __base__=Out, __module__=__name__,
+    "RecordingOut",
+    __base__=Out,
+    __module__=__name__,
     **{name: (hint, ...) for name, hint in get_type_hints(RecordingView).items()},  # type: ignore[call-overload]
 )
 
@@ -99,10 +101,15 @@ class FeedbackSummaryOut(Out):
 
 
 class CalendarEventsQuery(Model):
-    start: str = Field(max_length=40, description="ISO 8601 date or date-time (FullCalendar's start)")
+    start: str = Field(
+        max_length=40, description="ISO 8601 date or date-time (FullCalendar's start)"
+    )
     end: str = Field(max_length=40, description="ISO 8601 date or date-time (FullCalendar's end)")
-    timeZone: str | None = Field(default=None, max_length=64,
-                                 description="IANA zone for naive bounds and the output; default: yours, else the school's")
+    timeZone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA zone for naive bounds and the output; default: yours, else the school's",
+    )
 
 
 class CalendarEventOut(Out):
@@ -119,12 +126,15 @@ class CalendarEventOut(Out):
 
 
 class ScheduleMovedOut(ScheduleOut):
-    conflicts: list[ScheduleOut] = Field(default_factory=list,
-                                         description="the teacher's occurrences this one now overlaps")
+    conflicts: list[ScheduleOut] = Field(
+        default_factory=list, description="the teacher's occurrences this one now overlaps"
+    )
 
 
 class SeriesUpdateIn(Model):
-    start_time: TimeIn | None = Field(default=None, description="new local start time in the class's zone, e.g. 09:30")
+    start_time: TimeIn | None = Field(
+        default=None, description="new local start time in the class's zone, e.g. 09:30"
+    )
     duration_minutes: int | None = Field(default=None, ge=1, le=1440)
     include_moved: bool = False
 
@@ -148,7 +158,9 @@ class AttendanceRowOut(Out):
     left_at: datetime | None
     minutes: int | None
     source: str | None
-    here_now: bool = Field(description="has the class room page open right now (the panel's presence)")
+    here_now: bool = Field(
+        description="has the class room page open right now (the panel's presence)"
+    )
 
 
 class AttendanceReportOut(Out):

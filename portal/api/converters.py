@@ -16,7 +16,11 @@ def digits_up_to(limit: int) -> str:
         lowest = 1 if position == 0 and len(text) > 1 else 0  # no leading zero, but 0 itself
         if int(digit) > lowest:
             rest = len(text) - position - 1
-            choices.append(text[:position] + f"[{lowest}-{int(digit) - 1}]" + (rf"\d{{{rest}}}" if rest else ""))
+            choices.append(
+                text[:position]
+                + f"[{lowest}-{int(digit) - 1}]"
+                + (rf"\d{{{rest}}}" if rest else "")
+            )
     choices.append(text)
     return "0*(?:" + "|".join(choices) + ")"
 
@@ -29,7 +33,12 @@ class BoundedIntConverter(IntegerConverter):
     passed on the way, so PATCH /api/classes/99999999999 answered 405 (GET allowed)."""
 
     def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):  # noqa: A002
-        super().__init__(map, fixed_digits=fixed_digits, min=min, max=MAX_ID if max is None else max,
-                         signed=signed)
+        super().__init__(
+            map,
+            fixed_digits=fixed_digits,
+            min=min,
+            max=MAX_ID if max is None else max,
+            signed=signed,
+        )
         if not fixed_digits and not signed and self.max is not None:
             self.regex = digits_up_to(self.max)

@@ -85,9 +85,13 @@ def endpoint(
                 try:
                     payload = request.get_json(silent=True)
                 except RecursionError as exc:  # [[[[... nested deeper than the parser's stack
-                    raise ValidationFailed("the request body is nested too deeply", code="invalid_json") from exc
+                    raise ValidationFailed(
+                        "the request body is nested too deeply", code="invalid_json"
+                    ) from exc
                 if not isinstance(payload, dict):
-                    raise ValidationFailed("the request body must be a JSON object", code="invalid_json")
+                    raise ValidationFailed(
+                        "the request body must be a JSON object", code="invalid_json"
+                    )
                 try:
                     kwargs["body"] = body.model_validate(payload)
                 except ValidationError as exc:
@@ -116,10 +120,18 @@ def endpoint(
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=handler, methods=[method])
         ENDPOINTS.append(
             EndpointSpec(
-                rule=(bp.url_prefix or "") + rule, method=method.lower(), summary=summary,
-                tags=tags or [bp.name], body=body, query=query, response=response,
+                rule=(bp.url_prefix or "") + rule,
+                method=method.lower(),
+                summary=summary,
+                tags=tags or [bp.name],
+                body=body,
+                query=query,
+                response=response,
                 status=204 if response is None and status == 200 and method == "DELETE" else status,
-                auth=auth, errors=errors or [], produces=produces, form=form,
+                auth=auth,
+                errors=errors or [],
+                produces=produces,
+                form=form,
             )
         )
         return handler

@@ -24,5 +24,6 @@ def _person_key() -> str:
 
 
 # One budget for every kind of upload (slides and media), per person.
-upload_limit = limiter.shared_limit(lambda: current_app.config["UPLOAD_RATE_LIMIT"], scope="uploads",
-                                    key_func=_person_key)
+upload_limit = limiter.shared_limit(
+    lambda: current_app.config["UPLOAD_RATE_LIMIT"], scope="uploads", key_func=_person_key
+)

@@ -32,9 +32,17 @@ ERROR_SCHEMA = {
     },
 }
 
-STATUS_TEXT = {400: "Invalid input", 401: "Not signed in", 403: "Not allowed", 404: "Not found",
-               409: "Conflict with the current state", 413: "Body too large", 422: "Unprocessable",
-               429: "Too many requests", 503: "A backend service is unavailable"}
+STATUS_TEXT = {
+    400: "Invalid input",
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    422: "Unprocessable",
+    429: "Too many requests",
+    503: "A backend service is unavailable",
+}
 
 
 def _models(annotation: Any) -> list[type[BaseModel]]:
@@ -69,38 +77,63 @@ def build_openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for spec in ENDPOINTS:
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", spec.rule)
-        operation: dict[str, Any] = {"summary": spec.summary, "tags": spec.tags,
-                                     "operationId": f"{spec.method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}"}
+        operation: dict[str, Any] = {
+            "summary": spec.summary,
+            "tags": spec.tags,
+            "operationId": f"{spec.method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+        }
         params = [
-            {"name": name, "in": "path", "required": True,
-             "schema": ({"type": "integer", "minimum": 0, "maximum": MAX_ID} if f"<int:{name}>" in spec.rule
-                        else {"type": "string"})}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": (
+                    {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+                    if f"<int:{name}>" in spec.rule
+                    else {"type": "string"}
+                ),
+            }
             for name in re.findall(r"<(?:\w+:)?(\w+)>", spec.rule)
         ]
         if spec.query is not None:
             for name, field in spec.query.model_fields.items():
                 schema = spec.query.model_json_schema()["properties"][name]
-                params.append({"name": name, "in": "query", "required": field.is_required(), "schema": schema})
+                params.append(
+                    {"name": name, "in": "query", "required": field.is_required(), "schema": schema}
+                )
         if params:
             operation["parameters"] = params
         if spec.form is not None:
-            operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": spec.form}}}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": spec.form}},
+            }
         if spec.body is not None:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_ref(spec.body, refs)}}}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _schema_ref(spec.body, refs)}},
+            }
         responses: dict[str, Any] = {}
         if spec.produces:
-            responses[str(spec.status)] = {"description": "Success", "content": {
-                media: {"schema": schema} for media, schema in spec.produces.items()}}
+            responses[str(spec.status)] = {
+                "description": "Success",
+                "content": {media: {"schema": schema} for media, schema in spec.produces.items()},
+            }
         elif spec.status == 204 or spec.response is None:
             responses[str(spec.status if spec.status != 200 else 204)] = {"description": "Done"}
         else:
-            responses[str(spec.status)] = {"description": "Success", "content": {"application/json": {"schema": _schema_ref(spec.response, refs)}}}
+            responses[str(spec.status)] = {
+                "description": "Success",
+                "content": {"application/json": {"schema": _schema_ref(spec.response, refs)}},
+            }
         codes = set(spec.errors) | {400, 404} | ({401, 403} if spec.auth else set())
         if spec.body is not None or spec.form is not None:
             codes.add(413)
         for code in sorted(codes):
-            responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"),
-                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            responses[str(code)] = {
+                "description": STATUS_TEXT.get(code, "Error"),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
         operation["responses"] = responses
         if spec.auth:
             operation["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]

@@ -48,9 +48,15 @@ def _within_years(value: datetime) -> datetime:
 
 
 # Every date-time the API reads: ISO 8601 text with a UTC offset, e.g. 2026-09-01T09:00:00+02:00.
-DateTimeIn = Annotated[AwareDatetime, _text_only(
-    _DATE_TIME_TEXT, datetime, "an ISO 8601 date-time string with an offset, e.g. 2026-09-01T09:00:00+02:00"),
-    AfterValidator(_within_years)]
+DateTimeIn = Annotated[
+    AwareDatetime,
+    _text_only(
+        _DATE_TIME_TEXT,
+        datetime,
+        "an ISO 8601 date-time string with an offset, e.g. 2026-09-01T09:00:00+02:00",
+    ),
+    AfterValidator(_within_years),
+]
 # A time of day the API reads: ISO 8601 text, e.g. 09:30.
 TimeIn = Annotated[time, _text_only(_TIME_TEXT, time, "an ISO 8601 time string, e.g. 09:30")]
 
@@ -131,14 +137,17 @@ class DirectoryEntryOut(Out):
     id: int
     name: str
     role: Literal["admin", "teacher", "student"]
-    email: str = Field(description="the address, or a masked one (j***@school.example) when email_masked")
+    email: str = Field(
+        description="the address, or a masked one (j***@school.example) when email_masked"
+    )
     email_masked: bool
     phone: str | None = None
 
 
 class UserPage(Page):
     items: list[UserOut | DirectoryEntryOut] = Field(
-        description="UserOut for administrators; DirectoryEntryOut for teachers")
+        description="UserOut for administrators; DirectoryEntryOut for teachers"
+    )
 
 
 class PageQuery(Model):
@@ -162,7 +171,11 @@ class ClassIn(Model):
     starts_at: DateTimeIn
     duration_minutes: int = Field(ge=1, le=1440)
     timezone: str | None = Field(default=None, max_length=64)
-    rrule: str | None = Field(default=None, max_length=500, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10")
+    rrule: str | None = Field(
+        default=None,
+        max_length=500,
+        description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10",
+    )
     teacher_id: RowId | None = None
     backend_config_id: RowId | None = None
     record: bool = False
@@ -211,7 +224,9 @@ class ScheduleOut(Out):
 
 class ClassCreatedOut(ClassOut):
     schedules: list[ScheduleOut]
-    conflicts: list[ScheduleOut] = Field(default_factory=list, description="the teacher's overlapping occurrences")
+    conflicts: list[ScheduleOut] = Field(
+        default_factory=list, description="the teacher's overlapping occurrences"
+    )
 
 
 class CalendarQuery(Model):

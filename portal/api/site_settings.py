@@ -24,15 +24,27 @@ class SiteSettingsIn(Model):
     reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
 
 
-@endpoint(api, "/admin/settings", summary="Site settings (school name, time zone, reminder defaults)",
-          response=SiteSettingsOut, tags=["admin"])
+@endpoint(
+    api,
+    "/admin/settings",
+    summary="Site settings (school name, time zone, reminder defaults)",
+    response=SiteSettingsOut,
+    tags=["admin"],
+)
 def get_site_settings():
     access.require_admin(current_actor())
     return SiteSettingsOut(**site_settings.read_site_settings())
 
 
-@endpoint(api, "/admin/settings", "PATCH", summary="Change site settings", body=SiteSettingsIn,
-          response=SiteSettingsOut, tags=["admin"])
+@endpoint(
+    api,
+    "/admin/settings",
+    "PATCH",
+    summary="Change site settings",
+    body=SiteSettingsIn,
+    response=SiteSettingsOut,
+    tags=["admin"],
+)
 def update_site_settings(body: SiteSettingsIn):
     changes = site_settings.SiteSettingsChanges(**body.model_dump())
     return SiteSettingsOut(**site_settings.update_site_settings(current_actor(), changes))

@@ -13,21 +13,47 @@ from portal.api.schemas import (
 from portal.core import users
 
 
-@endpoint(api, "/users", summary="List users (admins) or search students to enrol (teachers)",
-          query=UserQuery, response=UserPage, tags=["users"])
+@endpoint(
+    api,
+    "/users",
+    summary="List users (admins) or search students to enrol (teachers)",
+    query=UserQuery,
+    response=UserPage,
+    tags=["users"],
+)
 def list_users(query: UserQuery):
     actor = current_actor()
-    entries, total = users.directory(actor, role=query.role, query=query.q, limit=query.limit, offset=query.offset)
+    entries, total = users.directory(
+        actor, role=query.role, query=query.q, limit=query.limit, offset=query.offset
+    )
     if actor.is_admin:
         items: list = [UserOut.model_validate(entry.user) for entry in entries]
     else:
-        items = [DirectoryEntryOut(id=e.user.id, name=e.user.name, role=e.user.role, email=e.email,
-                                   email_masked=e.email_masked, phone=e.phone) for e in entries]
+        items = [
+            DirectoryEntryOut(
+                id=e.user.id,
+                name=e.user.name,
+                role=e.user.role,
+                email=e.email,
+                email_masked=e.email_masked,
+                phone=e.phone,
+            )
+            for e in entries
+        ]
     return UserPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
-@endpoint(api, "/users", "POST", summary="Create a user (admins)", body=UserCreateIn,
-          response=UserOut, status=201, tags=["users"], errors=[409])
+@endpoint(
+    api,
+    "/users",
+    "POST",
+    summary="Create a user (admins)",
+    body=UserCreateIn,
+    response=UserOut,
+    status=201,
+    tags=["users"],
+    errors=[409],
+)
 def create_user(body: UserCreateIn):
     user = users.create_user(current_actor(), **body.model_dump())
     return UserOut.model_validate(user)
@@ -38,8 +64,16 @@ def get_user(user_id: int):
     return UserOut.model_validate(users.get_user_for(current_actor(), user_id))
 
 
-@endpoint(api, "/users/<int:user_id>", "PATCH", summary="Update a profile; role and is_active are for admins",
-          body=UserUpdateIn, response=UserOut, tags=["users"], errors=[409])
+@endpoint(
+    api,
+    "/users/<int:user_id>",
+    "PATCH",
+    summary="Update a profile; role and is_active are for admins",
+    body=UserUpdateIn,
+    response=UserOut,
+    tags=["users"],
+    errors=[409],
+)
 def update_user(user_id: int, body: UserUpdateIn):
     actor = current_actor()
     fields = body.model_fields_set

@@ -58,8 +58,10 @@ def block_in_force(at: datetime | None = None) -> ColumnElement[bool]:
     Every query about blocks (the access check, reminder recipients, admin lists) uses it.
     """
     at = at or utcnow()
-    return and_(BlockedUser.lifted_at.is_(None),
-                or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > at))
+    return and_(
+        BlockedUser.lifted_at.is_(None),
+        or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > at),
+    )
 
 
 def blocked_user_ids(class_id: int | None = None, at: datetime | None = None) -> Select[tuple[int]]:
@@ -75,13 +77,16 @@ def active_site_blocks(user_ids: list[int], at: datetime | None = None) -> dict[
     if not user_ids:
         return {}
     rows = db.session.execute(
-        select(BlockedUser).where(BlockedUser.user_id.in_(user_ids), BlockedUser.scope == "site",
-                                  block_in_force(at))
+        select(BlockedUser).where(
+            BlockedUser.user_id.in_(user_ids), BlockedUser.scope == "site", block_in_force(at)
+        )
     ).scalars()
     return {b.user_id: b for b in rows}
 
 
-def active_block(user: User, class_id: int | None = None, at: datetime | None = None) -> BlockedUser | None:
+def active_block(
+    user: User, class_id: int | None = None, at: datetime | None = None
+) -> BlockedUser | None:
     """The block that applies to the user site-wide or in this class, if any."""
     scope_filter: ColumnElement[bool] = BlockedUser.scope == "site"
     if class_id is not None:

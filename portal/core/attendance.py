@@ -100,20 +100,36 @@ def _present_now(schedule_id: int) -> list[dict]:
 def record_waiting(meeting: Meeting) -> None:
     """The class just started: everyone with the room page open is present from now."""
     waiting = _present_now(meeting.schedule_id)
-    users = db.session.execute(db.select(User).where(User.id.in_([u["id"] for u in waiting]))).scalars() if waiting else []
+    users = (
+        db.session.execute(db.select(User).where(User.id.in_([u["id"] for u in waiting]))).scalars()
+        if waiting
+        else []
+    )
     for user in users:
         record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
 
 
 def _sync_from_backend(meeting: Meeting) -> None:
     """Ask a running meeting's backend who is in it; failures fall back to stored rows."""
-    config = db.session.get(BackendConfig, meeting.backend_config_id) if meeting.backend_config_id else None
+    config = (
+        db.session.get(BackendConfig, meeting.backend_config_id)
+        if meeting.backend_config_id
+        else None
+    )
     try:
         plugin = backend_plugin(meeting.backend)
-        if config is None or not plugin.capabilities.attendance or meeting.status != MeetingState.RUNNING.value:
+        if (
+            config is None
+            or not plugin.capabilities.attendance
+            or meeting.status != MeetingState.RUNNING.value
+        ):
             return
-        status = call_backend(config, "say who is in the meeting",
-                              lambda plugin, settings: plugin.status(settings, handle_of(meeting)), backend=meeting.backend)
+        status = call_backend(
+            config,
+            "say who is in the meeting",
+            lambda plugin, settings: plugin.status(settings, handle_of(meeting)),
+            backend=meeting.backend,
+        )
     except PortalError as exc:  # a report must render even if the backend is down
         log.info("attendance sync for meeting %s skipped: %s", meeting.id, exc)
         return
@@ -127,14 +143,20 @@ def report(actor: User, schedule_id: int) -> AttendanceReport:
     schedule = classes.get_schedule_for(actor, schedule_id)
     klass = schedule.klass
     access.require_class_manager(actor, klass)
-    meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=schedule.id)).scalar_one_or_none()
+    meeting = db.session.execute(
+        db.select(Meeting).filter_by(schedule_id=schedule.id)
+    ).scalar_one_or_none()
     records: list[Attendance] = []
     source = "none"
     if meeting is not None:
         _sync_from_backend(meeting)
-        records = list(db.session.execute(
-            db.select(Attendance).filter_by(meeting_id=meeting.id).order_by(Attendance.first_joined_at, Attendance.id)
-        ).scalars())
+        records = list(
+            db.session.execute(
+                db.select(Attendance)
+                .filter_by(meeting_id=meeting.id)
+                .order_by(Attendance.first_joined_at, Attendance.id)
+            ).scalars()
+        )
         backend_rows = [r for r in records if r.source != PORTAL_ATTENDANCE]
         # The backend's rows are the truth once it has confirmed someone the portal knows;
         # occupants it cannot name as portal users (guests, dial-in, a component) never
@@ -150,39 +172,89 @@ def report(actor: User, schedule_id: int) -> AttendanceReport:
         ).scalars()
     }
     user_ids = {r.user_id for r in records if r.user_id is not None}
-    known = {u.id: u for u in db.session.execute(db.select(User).where(User.id.in_(user_ids))).scalars()} if user_ids else {}
+    known = (
+        {
+            u.id: u
+            for u in db.session.execute(db.select(User).where(User.id.in_(user_ids))).scalars()
+        }
+        if user_ids
+        else {}
+    )
     end_of_class = meeting.ended_at if meeting is not None and meeting.ended_at else None
     merged: dict[object, AttendanceRow] = {}
     for record in records:
         user = known.get(record.user_id) if record.user_id is not None else None
-        role = "teacher" if record.user_id == klass.teacher_id else ("student" if record.user_id in enrolled else "guest")
+        role = (
+            "teacher"
+            if record.user_id == klass.teacher_id
+            else ("student" if record.user_id in enrolled else "guest")
+        )
         left = record.left_at or end_of_class
         minutes = int((left - record.first_joined_at).total_seconds() // 60) if left else None
         key = record.user_id if record.user_id is not None else f"name:{record.display_name}"
-        row = AttendanceRow(user_id=record.user_id, name=user.name if user else record.display_name,
-                            email=user.email if user else None, role=role, present=True,
-                            first_joined_at=record.first_joined_at, left_at=record.left_at,
-                            minutes=minutes, source=record.source)
+        row = AttendanceRow(
+            user_id=record.user_id,
+            name=user.name if user else record.display_name,
+            email=user.email if user else None,
+            role=role,
+            present=True,
+            first_joined_at=record.first_joined_at,
+            left_at=record.left_at,
+            minutes=minutes,
+            source=record.source,
+        )
         previous = merged.get(key)
         if previous is None:
             merged[key] = row
         else:  # the same person under two display names: one line, earliest join, total time
             total = (previous.minutes or 0) + (row.minutes or 0)
-            merged[key] = AttendanceRow(**{**previous.__dict__, "minutes": total,
-                                           "first_joined_at": min(previous.first_joined_at, row.first_joined_at)})
+            merged[key] = AttendanceRow(
+                **{
+                    **previous.__dict__,
+                    "minutes": total,
+                    "first_joined_at": min(previous.first_joined_at, row.first_joined_at),
+                }
+            )
     for user_id, user in sorted(enrolled.items(), key=lambda item: item[1].name.lower()):
         if user_id not in merged:
-            merged[user_id] = AttendanceRow(user_id=user_id, name=user.name, email=user.email, role="student",
-                                            present=False, first_joined_at=None, left_at=None, minutes=None,
-                                            source=None)
+            merged[user_id] = AttendanceRow(
+                user_id=user_id,
+                name=user.name,
+                email=user.email,
+                role="student",
+                present=False,
+                first_joined_at=None,
+                left_at=None,
+                minutes=None,
+                source=None,
+            )
     here = {u["id"] for u in _present_now(schedule.id)}
-    rows = sorted((AttendanceRow(**{**r.__dict__, "here_now": r.user_id in here}) for r in merged.values()),
-                  key=lambda r: (not r.present, r.role != "teacher", r.name.lower()))
-    return AttendanceReport(schedule_id=schedule.id, class_id=klass.id, title=klass.title,
-                            starts_at=schedule.starts_at, ends_at=schedule.ends_at, source=source, rows=rows)
+    rows = sorted(
+        (AttendanceRow(**{**r.__dict__, "here_now": r.user_id in here}) for r in merged.values()),
+        key=lambda r: (not r.present, r.role != "teacher", r.name.lower()),
+    )
+    return AttendanceReport(
+        schedule_id=schedule.id,
+        class_id=klass.id,
+        title=klass.title,
+        starts_at=schedule.starts_at,
+        ends_at=schedule.ends_at,
+        source=source,
+        rows=rows,
+    )
 
 
-CSV_HEADER = ["name", "email", "user_id", "role", "present", "first_joined", "left", "minutes", "source"]
+CSV_HEADER = [
+    "name",
+    "email",
+    "user_id",
+    "role",
+    "present",
+    "first_joined",
+    "left",
+    "minutes",
+    "source",
+]
 
 
 def _csv_safe(value: str) -> str:
@@ -202,7 +274,17 @@ def to_csv(result: AttendanceReport, tz_name: str = "UTC") -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
     for row in result.rows:
-        writer.writerow([_csv_safe(row.name), _csv_safe(row.email or ""), row.user_id or "", row.role,
-                         "yes" if row.present else "no", when(row.first_joined_at), when(row.left_at),
-                         "" if row.minutes is None else row.minutes, row.source or ""])
+        writer.writerow(
+            [
+                _csv_safe(row.name),
+                _csv_safe(row.email or ""),
+                row.user_id or "",
+                row.role,
+                "yes" if row.present else "no",
+                when(row.first_joined_at),
+                when(row.left_at),
+                "" if row.minutes is None else row.minutes,
+                row.source or "",
+            ]
+        )
     return out.getvalue()

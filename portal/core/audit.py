@@ -6,7 +6,9 @@ from portal.core.models import AuditLog, User
 from portal.extensions import db
 
 
-def record(actor: User | None, action: str, target_type: str, target_id: Any, **details: Any) -> None:
+def record(
+    actor: User | None, action: str, target_type: str, target_id: Any, **details: Any
+) -> None:
     """Add an audit entry to the current transaction (committed with the change it describes)."""
     db.session.add(
         AuditLog(

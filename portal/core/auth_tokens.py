@@ -32,9 +32,12 @@ def issue_session(user: User, session_id: str | None = None) -> tuple[str, str]:
     """A new (access, refresh) token pair for a sign-in session; a new session unless
     `session_id` names the one to continue (after a password change)."""
     session_id = session_id or uuid.uuid4().hex
-    access = create_access_token(identity=str(user.id),
-                                 additional_claims={"role": user.role, SESSION_CLAIM: session_id})
-    refresh = create_refresh_token(identity=str(user.id), additional_claims={SESSION_CLAIM: session_id})
+    access = create_access_token(
+        identity=str(user.id), additional_claims={"role": user.role, SESSION_CLAIM: session_id}
+    )
+    refresh = create_refresh_token(
+        identity=str(user.id), additional_claims={SESSION_CLAIM: session_id}
+    )
     return access, refresh
 
 
@@ -78,7 +81,9 @@ def revoke(claims: dict[str, Any]) -> None:
     if session_key:
         # The session's refresh token was issued at sign-in, so it expires within one
         # refresh lifetime from now: after that the row is harmless and purged.
-        _add_revocation(session_key, utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"], user_id)
+        _add_revocation(
+            session_key, utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"], user_id
+        )
 
 
 def is_revoked(claims: dict[str, Any]) -> bool:
@@ -94,8 +99,10 @@ def is_revoked(claims: dict[str, Any]) -> bool:
     except (KeyError, TypeError, ValueError):
         return _any_revoked(keys)
     found = db.session.execute(
-        db.select(User, RevokedToken.jti).select_from(User)
-        .outerjoin(RevokedToken, RevokedToken.jti.in_(keys)).where(User.id == user_id)
+        db.select(User, RevokedToken.jti)
+        .select_from(User)
+        .outerjoin(RevokedToken, RevokedToken.jti.in_(keys))
+        .where(User.id == user_id)
     ).first()
     if found is None:  # no such user: the lookup refuses the token anyway
         return _any_revoked(keys)
@@ -105,7 +112,12 @@ def is_revoked(claims: dict[str, Any]) -> bool:
 
 
 def _any_revoked(keys: list[str]) -> bool:
-    return db.session.execute(db.select(RevokedToken.jti).where(RevokedToken.jti.in_(keys)).limit(1)).first() is not None
+    return (
+        db.session.execute(
+            db.select(RevokedToken.jti).where(RevokedToken.jti.in_(keys)).limit(1)
+        ).first()
+        is not None
+    )
 
 
 def purge_expired() -> int:

@@ -56,14 +56,18 @@ def public_settings(config: BackendConfig) -> dict[str, Any]:
     }
 
 
-def _validated_settings(backend: MeetingBackend, settings: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
+def _validated_settings(
+    backend: MeetingBackend, settings: Mapping[str, Any], previous: Mapping[str, Any]
+) -> dict[str, Any]:
     hidden = secret_fields(backend)
     merged = dict(settings)
     for key in hidden:
         # An omitted or still-masked secret keeps the stored one, so editing other fields
         # never requires retyping the secret.
         value = merged.get(key)
-        if (value is None or (isinstance(value, str) and value.startswith("••••"))) and key in previous:
+        if (
+            value is None or (isinstance(value, str) and value.startswith("••••"))
+        ) and key in previous:
             merged[key] = decrypt_secret(previous[key])
     try:
         jsonschema.validate(merged, dict(backend.settings_schema))
@@ -76,11 +80,21 @@ def _validated_settings(backend: MeetingBackend, settings: Mapping[str, Any], pr
     return merged
 
 
-def create_config(actor: User, *, name: str, backend: str, settings: Mapping[str, Any], enabled: bool = True, is_default: bool = False) -> BackendConfig:
+def create_config(
+    actor: User,
+    *,
+    name: str,
+    backend: str,
+    settings: Mapping[str, Any],
+    enabled: bool = True,
+    is_default: bool = False,
+) -> BackendConfig:
     access.require_admin(actor)
     plugin = plugins().backends.get(backend)
     if plugin is None:
-        raise ValidationFailed(f"no installed meeting backend is called {backend!r}", code="unknown_backend")
+        raise ValidationFailed(
+            f"no installed meeting backend is called {backend!r}", code="unknown_backend"
+        )
     if not name.strip():
         raise ValidationFailed("name must not be empty")
     if db.session.execute(db.select(BackendConfig.id).filter_by(name=name.strip())).first():
@@ -100,7 +114,15 @@ def create_config(actor: User, *, name: str, backend: str, settings: Mapping[str
     return config
 
 
-def update_config(actor: User, config_id: int, *, name: str | None = None, settings: Mapping[str, Any] | None = None, enabled: bool | None = None, is_default: bool | None = None) -> BackendConfig:
+def update_config(
+    actor: User,
+    config_id: int,
+    *,
+    name: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    enabled: bool | None = None,
+    is_default: bool | None = None,
+) -> BackendConfig:
     access.require_admin(actor)
     config = get_config(actor, config_id)
     if name is not None and name.strip() != config.name:
@@ -108,7 +130,9 @@ def update_config(actor: User, config_id: int, *, name: str | None = None, setti
             raise Conflict(f"a backend configuration named {name!r} exists", code="name_taken")
         config.name = name.strip()
     if settings is not None:
-        config.settings = _validated_settings(backend_plugin(config.backend), settings, config.settings or {})
+        config.settings = _validated_settings(
+            backend_plugin(config.backend), settings, config.settings or {}
+        )
     if enabled is not None:
         config.enabled = enabled
         if not enabled:
@@ -124,9 +148,14 @@ def update_config(actor: User, config_id: int, *, name: str | None = None, setti
 def delete_config(actor: User, config_id: int) -> None:
     access.require_admin(actor)
     config = get_config(actor, config_id)
-    in_use = db.session.execute(db.select(db.func.count(Class.id)).filter_by(backend_config_id=config.id)).scalar_one()
+    in_use = db.session.execute(
+        db.select(db.func.count(Class.id)).filter_by(backend_config_id=config.id)
+    ).scalar_one()
     if in_use:
-        raise Conflict(f"{in_use} class(es) use this backend; move them or disable it instead", code="backend_in_use")
+        raise Conflict(
+            f"{in_use} class(es) use this backend; move them or disable it instead",
+            code="backend_in_use",
+        )
     audit.record(actor, "backend.delete", "backend_config", config.id)
     db.session.delete(config)
 
@@ -134,7 +163,9 @@ def delete_config(actor: User, config_id: int) -> None:
 def _make_default(config: BackendConfig) -> None:
     if not config.enabled:
         raise ValidationFailed("a disabled backend cannot be the default")
-    db.session.execute(db.update(BackendConfig).where(BackendConfig.id != config.id).values(is_default=False))
+    db.session.execute(
+        db.update(BackendConfig).where(BackendConfig.id != config.id).values(is_default=False)
+    )
     config.is_default = True
 
 
@@ -180,8 +211,13 @@ def config_for_class(klass: Class) -> BackendConfig:
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise Conflict("no meeting backend is enabled; an administrator must enable one", code="no_backend")
-    raise Conflict("several meeting backends are enabled and none is the default; choose one for this class", code="backend_ambiguous")
+        raise Conflict(
+            "no meeting backend is enabled; an administrator must enable one", code="no_backend"
+        )
+    raise Conflict(
+        "several meeting backends are enabled and none is the default; choose one for this class",
+        code="backend_ambiguous",
+    )
 
 
 T = TypeVar("T")
@@ -201,8 +237,13 @@ class BackendCallFailed(ServiceUnavailable):
         self.reason = reason
 
 
-def call_backend(config: BackendConfig, operation: str,
-                 call: Callable[[MeetingBackend, dict[str, Any]], T], *, backend: str | None = None) -> T:
+def call_backend(
+    config: BackendConfig,
+    operation: str,
+    call: Callable[[MeetingBackend, dict[str, Any]], T],
+    *,
+    backend: str | None = None,
+) -> T:
     """Run one operation on a configured meeting backend: the one place its errors become 503s.
 
     `call` gets the plugin and the configuration's effective settings. `operation` completes
@@ -214,32 +255,50 @@ def call_backend(config: BackendConfig, operation: str,
     try:
         return call(plugin, effective_settings(config))
     except BackendUnavailable as exc:
-        raise BackendCallFailed(f"{server} is not reachable right now: {exc.user_message}", code=exc.code,
-                                failure="unreachable", reason=exc.user_message) from exc
+        raise BackendCallFailed(
+            f"{server} is not reachable right now: {exc.user_message}",
+            code=exc.code,
+            failure="unreachable",
+            reason=exc.user_message,
+        ) from exc
     except BackendError as exc:
-        raise BackendCallFailed(f"{server} refused to {operation}: {exc.user_message}", code=exc.code,
-                                failure="refused", reason=exc.user_message) from exc
+        raise BackendCallFailed(
+            f"{server} refused to {operation}: {exc.user_message}",
+            code=exc.code,
+            failure="refused",
+            reason=exc.user_message,
+        ) from exc
     except PortalError:
         raise
     except Exception as exc:
         logging.getLogger(__name__).exception("backend %s failed to %s", config.backend, operation)
         raise BackendCallFailed(
             f"{server} gave an answer the portal could not understand when asked to {operation}; "
-            "try again later or ask an administrator to check it", code="backend_error", failure="garbled",
-            reason=f"the backend's answer could not be understood ({type(exc).__name__})") from exc
+            "try again later or ask an administrator to check it",
+            code="backend_error",
+            failure="garbled",
+            reason=f"the backend's answer could not be understood ({type(exc).__name__})",
+        ) from exc
 
 
 def check_health(config: BackendConfig) -> HealthResult:
     """Run the backend's health check and remember the outcome for /readyz and the admin page."""
     started = time.perf_counter()
     try:
-        result = call_backend(config, "answer a health check", lambda plugin, settings: plugin.check_health(settings))
+        result = call_backend(
+            config, "answer a health check", lambda plugin, settings: plugin.check_health(settings)
+        )
     except BackendCallFailed as exc:
         result = HealthResult(ok=False, message=exc.reason)
     except ServiceUnavailable as exc:
         result = HealthResult(ok=False, message=exc.message)
     if result.latency_ms is None:
-        result = HealthResult(result.ok, result.message, result.version, round((time.perf_counter() - started) * 1000, 1))
+        result = HealthResult(
+            result.ok,
+            result.message,
+            result.version,
+            round((time.perf_counter() - started) * 1000, 1),
+        )
     config.health_ok = result.ok
     config.health_message = result.message[:500]
     config.health_checked_at = utcnow()

@@ -63,19 +63,28 @@ def _decode(column: sa.Column, value: Any) -> Any:
 
 def counts() -> dict[str, int]:
     """Rows per table, as the backup header records them (and tests compare them)."""
-    return {t.name: db.session.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in _tables()}
+    return {
+        t.name: db.session.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+        for t in _tables()
+    }
 
 
 def iter_export() -> Iterator[str]:
     """Lines of the backup, streamed table by table (bounded memory for large tables)."""
     connection = db.session.connection()
-    yield json.dumps({"format": FORMAT, "version": VERSION, "schema": _revision(connection), "tables": counts()})
+    yield json.dumps(
+        {"format": FORMAT, "version": VERSION, "schema": _revision(connection), "tables": counts()}
+    )
     for table in _tables():
         order = list(table.primary_key.columns) or list(table.columns)
-        result = connection.execution_options(yield_per=BATCH).execute(table.select().order_by(*order))
+        result = connection.execution_options(yield_per=BATCH).execute(
+            table.select().order_by(*order)
+        )
         for row in result.mappings():
-            yield json.dumps({"table": table.name, "row": {k: _encode(v) for k, v in row.items()}},
-                             ensure_ascii=False)
+            yield json.dumps(
+                {"table": table.name, "row": {k: _encode(v) for k, v in row.items()}},
+                ensure_ascii=False,
+            )
 
 
 def _open(path: str | Path, mode: str) -> IO[str]:
@@ -96,18 +105,25 @@ def import_from(path: str | Path) -> dict[str, int]:
     tables = {t.name: t for t in _tables()}
     existing = {name: n for name, n in counts().items() if n}
     if existing:
-        raise Conflict(f"the target database is not empty ({', '.join(sorted(existing))}); "
-                       "import only into a freshly migrated database", code="not_empty")
+        raise Conflict(
+            f"the target database is not empty ({', '.join(sorted(existing))}); "
+            "import only into a freshly migrated database",
+            code="not_empty",
+        )
     connection = db.session.connection()
     loaded: dict[str, int] = {}
     with _open(path, "r") as source:
         header = json.loads(source.readline() or "{}")
         if header.get("format") != FORMAT or header.get("version") != VERSION:
-            raise ValidationFailed("this file is not a portal backup (or a newer format)", code="not_a_backup")
+            raise ValidationFailed(
+                "this file is not a portal backup (or a newer format)", code="not_a_backup"
+            )
         if header.get("schema") != _revision(connection):
-            raise Conflict(f"the backup is at schema {header.get('schema')}, this database at "
-                           f"{_revision(connection)}; run `portal db upgrade` to the same revision",
-                           code="schema_mismatch")
+            raise Conflict(
+                f"the backup is at schema {header.get('schema')}, this database at "
+                f"{_revision(connection)}; run `portal db upgrade` to the same revision",
+                code="schema_mismatch",
+            )
         pending: list[dict[str, Any]] = []
         current: str | None = None
 
@@ -123,17 +139,26 @@ def import_from(path: str | Path) -> dict[str, int]:
             item = json.loads(line)
             name = item.get("table")
             if name not in tables:
-                raise ValidationFailed(f"line {number}: unknown table {name!r}", code="not_a_backup")
+                raise ValidationFailed(
+                    f"line {number}: unknown table {name!r}", code="not_a_backup"
+                )
             if name != current or len(pending) >= BATCH:
                 flush()
                 current = name
             table = tables[name]
-            pending.append({c.name: _decode(c, item["row"].get(c.name)) for c in table.columns
-                            if c.name in item["row"]})
+            pending.append(
+                {
+                    c.name: _decode(c, item["row"].get(c.name))
+                    for c in table.columns
+                    if c.name in item["row"]
+                }
+            )
         flush()
     expected = {k: v for k, v in header["tables"].items() if v}
     if loaded != expected:
-        raise ValidationFailed(f"the backup is truncated: expected {expected}, read {loaded}", code="truncated")
+        raise ValidationFailed(
+            f"the backup is truncated: expected {expected}, read {loaded}", code="truncated"
+        )
     _reset_sequences(connection)
     return loaded
 
@@ -146,6 +171,9 @@ def _reset_sequences(connection: sa.Connection) -> None:
         id_column = table.columns.get("id")
         if id_column is None or not isinstance(id_column.type, sa.Integer):
             continue
-        connection.execute(sa.text(
-            f"select setval(pg_get_serial_sequence('{table.name}', 'id'), "
-            f"coalesce((select max(id) from {table.name}), 0) + 1, false)"))
+        connection.execute(
+            sa.text(
+                f"select setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"coalesce((select max(id) from {table.name}), 0) + 1, false)"
+            )
+        )

@@ -11,7 +11,15 @@ from portal.core.types import utcnow
 from portal.extensions import db
 
 
-def block_user(actor: User, *, user_id: int, scope: str, reason: str, class_id: int | None = None, expires_at: datetime | None = None) -> BlockedUser:
+def block_user(
+    actor: User,
+    *,
+    user_id: int,
+    scope: str,
+    reason: str,
+    class_id: int | None = None,
+    expires_at: datetime | None = None,
+) -> BlockedUser:
     target = db.session.get(User, user_id)
     if target is None:
         raise NotFound("no such user")
@@ -35,14 +43,24 @@ def block_user(actor: User, *, user_id: int, scope: str, reason: str, class_id: 
         raise ValidationFailed("you cannot block yourself")
     if target.is_admin and not actor.is_admin:
         raise NotFound("no such user")
-    existing = access.active_block(target, class_id) if scope == "class" else access.active_block(target)
+    existing = (
+        access.active_block(target, class_id) if scope == "class" else access.active_block(target)
+    )
     if existing is not None and existing.scope == scope and existing.class_id == class_id:
         raise Conflict("this user is already blocked here", code="already_blocked")
-    block = BlockedUser(user_id=target.id, scope=scope, class_id=class_id, reason=reason.strip(),
-                        blocked_by=actor.id, expires_at=expires_at)
+    block = BlockedUser(
+        user_id=target.id,
+        scope=scope,
+        class_id=class_id,
+        reason=reason.strip(),
+        blocked_by=actor.id,
+        expires_at=expires_at,
+    )
     db.session.add(block)
     db.session.flush()
-    audit.record(actor, "user.block", "user", target.id, scope=scope, class_id=class_id, reason=block.reason)
+    audit.record(
+        actor, "user.block", "user", target.id, scope=scope, class_id=class_id, reason=block.reason
+    )
     signals.block_changed.send(block, blocked=True)
     return block
 
@@ -54,7 +72,9 @@ def unblock(actor: User, block_id: int) -> BlockedUser:
     if block.lifted_at is None:
         block.lifted_at = utcnow()
         block.lifted_by = actor.id
-        audit.record(actor, "user.unblock", "user", block.user_id, scope=block.scope, class_id=block.class_id)
+        audit.record(
+            actor, "user.unblock", "user", block.user_id, scope=block.scope, class_id=block.class_id
+        )
         signals.block_changed.send(block, blocked=False)
     return block
 
@@ -68,7 +88,9 @@ def _may_manage(actor: User, block: BlockedUser) -> bool:
     return False
 
 
-def list_blocks(actor: User, *, class_id: int | None = None, active_only: bool = True) -> list[BlockedUser]:
+def list_blocks(
+    actor: User, *, class_id: int | None = None, active_only: bool = True
+) -> list[BlockedUser]:
     access.require_teacher(actor)
     stmt = db.select(BlockedUser).order_by(BlockedUser.id.desc())
     if class_id is not None:
@@ -76,7 +98,9 @@ def list_blocks(actor: User, *, class_id: int | None = None, active_only: bool =
         access.require_class_manager(actor, klass)
         stmt = stmt.where(BlockedUser.class_id == class_id)
     elif not actor.is_admin:
-        stmt = stmt.join(Class, Class.id == BlockedUser.class_id).where(Class.teacher_id == actor.id)
+        stmt = stmt.join(Class, Class.id == BlockedUser.class_id).where(
+            Class.teacher_id == actor.id
+        )
     if active_only:
         stmt = stmt.where(access.block_in_force())
     return list(db.session.execute(stmt.limit(500)).scalars())

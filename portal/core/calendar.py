@@ -48,7 +48,9 @@ def parse_range_bound(value: str, zone: str) -> datetime:
         else:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValidationFailed(f"not an ISO 8601 date or date-time: {value!r}", code="invalid_datetime") from exc
+        raise ValidationFailed(
+            f"not an ISO 8601 date or date-time: {value!r}", code="invalid_datetime"
+        ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(zone))
     return parsed.astimezone(ZoneInfo("UTC"))
@@ -58,7 +60,9 @@ def _local(value: datetime, zone: str) -> str:
     return value.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
 
 
-def fullcalendar_events(actor: User, start: datetime, end: datetime, zone: str) -> list[dict[str, Any]]:
+def fullcalendar_events(
+    actor: User, start: datetime, end: datetime, zone: str
+) -> list[dict[str, Any]]:
     """Event objects in FullCalendar's format (id, title, start, end, url, extendedProps)."""
     school_zone = site_timezone()
     base = current_app.config["BASE_URL"].rstrip("/")
@@ -66,37 +70,45 @@ def fullcalendar_events(actor: User, start: datetime, end: datetime, zone: str) 
     for schedule in classes.schedules_in_range(actor, start, end):
         klass = schedule.klass
         cancelled = schedule.status == ScheduleStatus.CANCELLED.value
-        moved = schedule.original_starts_at is not None and schedule.original_starts_at != schedule.starts_at
-        class_names = ["portal-class"] + (["cancelled"] if cancelled else []) + (["moved"] if moved else [])
-        events.append({
-            "id": str(schedule.id),
-            "groupId": f"class-{klass.id}",
-            "title": klass.title + (" (cancelled)" if cancelled else ""),
-            "start": _local(schedule.starts_at, zone),
-            "end": _local(schedule.ends_at, zone),
-            "allDay": False,
-            "url": f"{base}/classes/{klass.id}?schedule={schedule.id}",
-            "classNames": class_names,
-            "editable": access.can_manage_class(actor, klass) and not cancelled,
-            "extendedProps": {
-                "schedule_id": schedule.id,
-                "class_id": klass.id,
-                "status": schedule.status,
-                "moved": moved,
-                "teacher": klass.teacher.name,
-                "timezone": zone,
-                "class_timezone": klass.timezone,
-                "class_start": _local(schedule.starts_at, klass.timezone),
-                "school_timezone": school_zone,
-                "school_start": _local(schedule.starts_at, school_zone),
-                "utc_start": _local(schedule.starts_at, "UTC"),
-            },
-        })
+        moved = (
+            schedule.original_starts_at is not None
+            and schedule.original_starts_at != schedule.starts_at
+        )
+        class_names = (
+            ["portal-class"] + (["cancelled"] if cancelled else []) + (["moved"] if moved else [])
+        )
+        events.append(
+            {
+                "id": str(schedule.id),
+                "groupId": f"class-{klass.id}",
+                "title": klass.title + (" (cancelled)" if cancelled else ""),
+                "start": _local(schedule.starts_at, zone),
+                "end": _local(schedule.ends_at, zone),
+                "allDay": False,
+                "url": f"{base}/classes/{klass.id}?schedule={schedule.id}",
+                "classNames": class_names,
+                "editable": access.can_manage_class(actor, klass) and not cancelled,
+                "extendedProps": {
+                    "schedule_id": schedule.id,
+                    "class_id": klass.id,
+                    "status": schedule.status,
+                    "moved": moved,
+                    "teacher": klass.teacher.name,
+                    "timezone": zone,
+                    "class_timezone": klass.timezone,
+                    "class_start": _local(schedule.starts_at, klass.timezone),
+                    "school_timezone": school_zone,
+                    "school_start": _local(schedule.starts_at, school_zone),
+                    "utc_start": _local(schedule.starts_at, "UTC"),
+                },
+            }
+        )
     return events
 
 
-def move_occurrence(actor: User, schedule_id: int, starts_at: datetime,
-                    duration_minutes: int | None = None) -> tuple[Schedule, list[Schedule]]:
+def move_occurrence(
+    actor: User, schedule_id: int, starts_at: datetime, duration_minutes: int | None = None
+) -> tuple[Schedule, list[Schedule]]:
     """Move one occurrence (classes.reschedule_occurrence) and say what it now overlaps.
     A double-booking is a warning, not an error: teachers sometimes mean it."""
     schedule = classes.get_schedule_for(actor, schedule_id)
@@ -106,8 +118,12 @@ def move_occurrence(actor: User, schedule_id: int, starts_at: datetime,
         starts_at = starts_at.astimezone(ZoneInfo("UTC"))  # stored and answered in UTC
     schedule = classes.reschedule_occurrence(actor, schedule_id, starts_at, duration_minutes)
     db.session.flush()
-    return schedule, classes.teacher_conflicts(schedule.klass.teacher_id, schedule.starts_at, schedule.ends_at,
-                                   exclude_schedule_ids={schedule.id})
+    return schedule, classes.teacher_conflicts(
+        schedule.klass.teacher_id,
+        schedule.starts_at,
+        schedule.ends_at,
+        exclude_schedule_ids={schedule.id},
+    )
 
 
 @dataclass
@@ -117,7 +133,9 @@ class SeriesChange:
     include_moved: bool = False  # also shift occurrences that were moved one by one
 
 
-def update_series(actor: User, class_id: int, change: SeriesChange) -> tuple[list[Schedule], list[Schedule]]:
+def update_series(
+    actor: User, class_id: int, change: SeriesChange
+) -> tuple[list[Schedule], list[Schedule]]:
     """Change the time of day and/or length of every upcoming occurrence of a series, in the
     class's own zone (so 09:00 stays 09:00 across daylight-saving changes). Occurrences a
     teacher moved individually keep their own time unless include_moved. Returns the changed
@@ -133,14 +151,21 @@ def update_series(actor: User, class_id: int, change: SeriesChange) -> tuple[lis
     zone = ZoneInfo(klass.timezone)
     changed: list[Schedule] = []
     for schedule in classes.upcoming_schedules(klass.id):
-        moved = schedule.original_starts_at is not None and schedule.original_starts_at != schedule.starts_at
+        moved = (
+            schedule.original_starts_at is not None
+            and schedule.original_starts_at != schedule.starts_at
+        )
         if moved and not change.include_moved:
             continue
-        minutes = change.duration_minutes or int((schedule.ends_at - schedule.starts_at).total_seconds() // 60)
+        minutes = change.duration_minutes or int(
+            (schedule.ends_at - schedule.starts_at).total_seconds() // 60
+        )
         new_start = schedule.starts_at
         if change.start_time is not None:
             local_day = schedule.starts_at.astimezone(zone).date()
-            new_start = datetime.combine(local_day, change.start_time.replace(tzinfo=None), tzinfo=zone).astimezone(ZoneInfo("UTC"))
+            new_start = datetime.combine(
+                local_day, change.start_time.replace(tzinfo=None), tzinfo=zone
+            ).astimezone(ZoneInfo("UTC"))
         schedule.starts_at = new_start
         schedule.ends_at = new_start + timedelta(minutes=minutes)
         if not moved:
@@ -153,16 +178,26 @@ def update_series(actor: User, class_id: int, change: SeriesChange) -> tuple[lis
         db.session.flush()
     except IntegrityError as exc:
         db.session.rollback()
-        raise Conflict("the new time collides with another occurrence of this series", code="series_collision") from exc
-    audit.record(actor, "class.series_update", "class", klass.id, occurrences=len(changed),
-                 start_time=change.start_time.isoformat() if change.start_time else None,
-                 duration_minutes=change.duration_minutes)
+        raise Conflict(
+            "the new time collides with another occurrence of this series", code="series_collision"
+        ) from exc
+    audit.record(
+        actor,
+        "class.series_update",
+        "class",
+        klass.id,
+        occurrences=len(changed),
+        start_time=change.start_time.isoformat() if change.start_time else None,
+        duration_minutes=change.duration_minutes,
+    )
     for schedule in changed:
         signals.schedule_changed.send(schedule, change="moved")
     ids = {s.id for s in changed}
     conflicts: dict[int, Schedule] = {}
     for schedule in changed:
-        for other in classes.teacher_conflicts(klass.teacher_id, schedule.starts_at, schedule.ends_at, exclude_schedule_ids=ids):
+        for other in classes.teacher_conflicts(
+            klass.teacher_id, schedule.starts_at, schedule.ends_at, exclude_schedule_ids=ids
+        ):
             conflicts[other.id] = other
     return changed, list(conflicts.values())
 
@@ -192,7 +227,11 @@ def user_for_feed_token(token: str) -> User:
     if not token or len(token) > 64:
         raise NotFound("no such calendar")
     user = db.session.execute(db.select(User).filter_by(calendar_token=token)).scalar_one_or_none()
-    if user is None or not user.is_active or not secrets.compare_digest(user.calendar_token or "", token):
+    if (
+        user is None
+        or not user.is_active
+        or not secrets.compare_digest(user.calendar_token or "", token)
+    ):
         raise NotFound("no such calendar")
     return user
 
@@ -205,7 +244,9 @@ def _feed_schedules(user: User) -> list[Schedule]:
         .where(Schedule.ends_at > now - FEED_PAST, Schedule.starts_at < now + FEED_FUTURE)
     )
     if user.role == Role.STUDENT.value:
-        stmt = stmt.join(Enrolment, Enrolment.class_id == Class.id).where(Enrolment.user_id == user.id)
+        stmt = stmt.join(Enrolment, Enrolment.class_id == Class.id).where(
+            Enrolment.user_id == user.id
+        )
     else:
         # Teachers, and admins too: their feed is what they teach, not the whole school.
         stmt = stmt.where(Class.teacher_id == user.id)
@@ -227,7 +268,10 @@ def render_feed(user: User) -> bytes:
     stamp = utcnow()
     for schedule in _feed_schedules(user):
         klass = schedule.klass
-        cancelled = schedule.status == ScheduleStatus.CANCELLED.value or klass.status == ClassStatus.CANCELLED.value
+        cancelled = (
+            schedule.status == ScheduleStatus.CANCELLED.value
+            or klass.status == ClassStatus.CANCELLED.value
+        )
         event = Event()
         event.add("uid", f"schedule-{schedule.id}@{host}")
         event.add("dtstamp", stamp)
@@ -235,11 +279,17 @@ def render_feed(user: User) -> bytes:
         event.add("dtend", schedule.ends_at)
         event.add("summary", klass.title)
         description = (klass.description or "").strip()
-        event.add("description", (description + "\n\n" if description else "") + f"Teacher: {klass.teacher.name}")
+        event.add(
+            "description",
+            (description + "\n\n" if description else "") + f"Teacher: {klass.teacher.name}",
+        )
         event.add("url", f"{base}/classes/{klass.id}?schedule={schedule.id}")
         event.add("last-modified", schedule.updated_at or stamp)
         # Bumped whenever the occurrence changes, so clients replace their copy.
-        event.add("sequence", int((schedule.updated_at or schedule.created_at).timestamp()) % 2_000_000_000)
+        event.add(
+            "sequence",
+            int((schedule.updated_at or schedule.created_at).timestamp()) % 2_000_000_000,
+        )
         event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
         cal.add_component(event)
     return cal.to_ical()

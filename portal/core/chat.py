@@ -53,9 +53,12 @@ def is_manager(actor: User, schedule: Schedule) -> bool:
 
 
 def is_muted(user_id: int, class_id: int) -> bool:
-    return db.session.execute(
-        db.select(ClassMute.id).filter_by(class_id=class_id, user_id=user_id)
-    ).first() is not None
+    return (
+        db.session.execute(
+            db.select(ClassMute.id).filter_by(class_id=class_id, user_id=user_id)
+        ).first()
+        is not None
+    )
 
 
 def iso(value: datetime | None) -> str | None:
@@ -92,15 +95,21 @@ def post_message(actor: User, schedule_id: int, body: str) -> dict[str, Any]:
         db.session.add(message)
         db.session.flush()
         # Read everything before the commit expires it: no reload query while holding the lock.
-        payload = {"id": message.id, "schedule_id": schedule_id, "user": author, "body": text,
-                   "created_at": iso(now)}
+        payload = {
+            "id": message.id,
+            "schedule_id": schedule_id,
+            "user": author,
+            "body": text,
+            "created_at": iso(now),
+        }
         db.session.commit()
         live_state.publish("chat:message", payload, schedule_id=schedule_id)
     return payload
 
 
-def history(actor: User, schedule_id: int, *, before_id: int | None = None,
-            limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+def history(
+    actor: User, schedule_id: int, *, before_id: int | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], bool]:
     """One page of the occurrence's chat, oldest first, ending just before `before_id`."""
     schedule = require_panel_access(actor, schedule_id)
     limit = max(1, min(int(limit), MAX_PAGE))
@@ -130,8 +139,9 @@ def delete_message(actor: User, message_id: int) -> ChatMessage:
     audit.record(actor, "chat.delete", "chat_message", message.id, schedule_id=schedule.id)
     with live_state.room_lock(schedule.id):
         db.session.commit()
-        live_state.publish("chat:deleted", {"id": message_id, "schedule_id": schedule.id},
-                           schedule_id=schedule.id)
+        live_state.publish(
+            "chat:deleted", {"id": message_id, "schedule_id": schedule.id}, schedule_id=schedule.id
+        )
     return message
 
 
@@ -164,15 +174,21 @@ def set_muted(actor: User, class_id: int, user_id: int, muted: bool) -> bool:
         db.session.delete(existing)
         audit.record(actor, "chat.unmute", "user", target.id, class_id=klass.id)
     db.session.commit()
-    live_state.publish("chat:muted", {"class_id": klass.id, "user_id": target.id, "muted": muted},
-                       audience="user", user_id=target.id)
+    live_state.publish(
+        "chat:muted",
+        {"class_id": klass.id, "user_id": target.id, "muted": muted},
+        audience="user",
+        user_id=target.id,
+    )
     return muted
 
 
 def list_mutes(actor: User, class_id: int) -> list[dict[str, Any]]:
     klass = _class_for_manager(actor, class_id)
     rows = db.session.execute(
-        db.select(ClassMute, User).join(User, User.id == ClassMute.user_id)
-        .where(ClassMute.class_id == klass.id).order_by(User.name)
+        db.select(ClassMute, User)
+        .join(User, User.id == ClassMute.user_id)
+        .where(ClassMute.class_id == klass.id)
+        .order_by(User.name)
     ).all()
     return [{"user_id": u.id, "name": u.name, "muted_at": iso(m.created_at)} for m, u in rows]

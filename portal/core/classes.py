@@ -218,8 +218,16 @@ def update_class(actor: User, class_id: int, changes: ClassChanges) -> Class:
     if changes.record is not None:
         klass.record = changes.record
     if changes.reminder_offsets is not None or changes.reminder_channels is not None:
-        offsets = changes.reminder_offsets if changes.reminder_offsets is not None else klass.reminder_offsets
-        channels = changes.reminder_channels if changes.reminder_channels is not None else klass.reminder_channels
+        offsets = (
+            changes.reminder_offsets
+            if changes.reminder_offsets is not None
+            else klass.reminder_offsets
+        )
+        channels = (
+            changes.reminder_channels
+            if changes.reminder_channels is not None
+            else klass.reminder_channels
+        )
         _check_reminders(offsets, channels)
         klass.reminder_offsets = sorted({int(o) for o in offsets}, reverse=True)
         klass.reminder_channels = list(dict.fromkeys(channels))
@@ -256,15 +264,21 @@ def upcoming_schedules(class_id: int) -> list[Schedule]:
     )
 
 
-def list_classes(actor: User, *, limit: int = 50, offset: int = 0, include_cancelled: bool = False) -> tuple[list[Class], int]:
+def list_classes(
+    actor: User, *, limit: int = 50, offset: int = 0, include_cancelled: bool = False
+) -> tuple[list[Class], int]:
     stmt = db.select(Class)
     if actor.role == Role.STUDENT.value:
-        stmt = stmt.join(Enrolment, Enrolment.class_id == Class.id).where(Enrolment.user_id == actor.id)
+        stmt = stmt.join(Enrolment, Enrolment.class_id == Class.id).where(
+            Enrolment.user_id == actor.id
+        )
     elif not actor.is_admin:
         stmt = stmt.where(Class.teacher_id == actor.id)
     if not include_cancelled:
         stmt = stmt.where(Class.status == ClassStatus.ACTIVE.value)
-    rows = list(db.session.execute(stmt.order_by(Class.id.desc()).limit(limit).offset(offset)).scalars())
+    rows = list(
+        db.session.execute(stmt.order_by(Class.id.desc()).limit(limit).offset(offset)).scalars()
+    )
     if (rows or offset == 0) and len(rows) < limit:
         # A page that is not full ends the list: its total needs no count query (most
         # students and teachers have one page, and every query is a round trip per request).
@@ -289,7 +303,9 @@ def list_schedules(actor: User, class_id: int) -> list[Schedule]:
     )
 
 
-def schedules_in_range(actor: User, start: datetime, end: datetime, limit: int = 500) -> list[Schedule]:
+def schedules_in_range(
+    actor: User, start: datetime, end: datetime, limit: int = 500
+) -> list[Schedule]:
     """The actor's class occurrences overlapping [start, end): what a calendar view shows."""
     if end <= start:
         raise ValidationFailed("end must be after start")
@@ -298,16 +314,24 @@ def schedules_in_range(actor: User, start: datetime, end: datetime, limit: int =
     stmt = (
         db.select(Schedule)
         .join(Class, Class.id == Schedule.class_id)
-        .where(Schedule.starts_at < end, Schedule.ends_at > start, Class.status == ClassStatus.ACTIVE.value)
+        .where(
+            Schedule.starts_at < end,
+            Schedule.ends_at > start,
+            Class.status == ClassStatus.ACTIVE.value,
+        )
     )
     if actor.role == Role.STUDENT.value:
-        stmt = stmt.join(Enrolment, Enrolment.class_id == Class.id).where(Enrolment.user_id == actor.id)
+        stmt = stmt.join(Enrolment, Enrolment.class_id == Class.id).where(
+            Enrolment.user_id == actor.id
+        )
     elif not actor.is_admin:
         stmt = stmt.where(Class.teacher_id == actor.id)
     return list(db.session.execute(stmt.order_by(Schedule.starts_at).limit(limit)).scalars())
 
 
-def reschedule_occurrence(actor: User, schedule_id: int, starts_at: datetime, duration_minutes: int | None = None) -> Schedule:
+def reschedule_occurrence(
+    actor: User, schedule_id: int, starts_at: datetime, duration_minutes: int | None = None
+) -> Schedule:
     schedule = get_schedule_for(actor, schedule_id)
     access.require_class_manager(actor, schedule.klass)
     if starts_at.tzinfo is None:
@@ -343,17 +367,29 @@ def enrol(actor: User, class_id: int, user_ids: list[int]) -> list[Enrolment]:
     if len(user_ids) > 1000:
         raise ValidationFailed("at most 1000 students per request")
     wanted = set(user_ids)
-    users = list(db.session.execute(db.select(User).where(User.id.in_(wanted))).scalars()) if wanted else []
+    users = (
+        list(db.session.execute(db.select(User).where(User.id.in_(wanted))).scalars())
+        if wanted
+        else []
+    )
     # One answer for ids nobody has and ids of staff: it must not tell which ids exist.
     not_students = sorted(wanted - {u.id for u in users if u.role == Role.STUDENT.value})
     if not_students:
-        raise ValidationFailed(f"only students can be enrolled; no student has the id(s) {not_students}",
-                               code="not_a_student")
-    already = set(
-        db.session.execute(
-            db.select(Enrolment.user_id).where(Enrolment.class_id == klass.id, Enrolment.user_id.in_(wanted))
-        ).scalars()
-    ) if wanted else set()
+        raise ValidationFailed(
+            f"only students can be enrolled; no student has the id(s) {not_students}",
+            code="not_a_student",
+        )
+    already = (
+        set(
+            db.session.execute(
+                db.select(Enrolment.user_id).where(
+                    Enrolment.class_id == klass.id, Enrolment.user_id.in_(wanted)
+                )
+            ).scalars()
+        )
+        if wanted
+        else set()
+    )
     created = []
     for user in users:
         if user.id in already:
@@ -365,7 +401,9 @@ def enrol(actor: User, class_id: int, user_ids: list[int]) -> list[Enrolment]:
         db.session.flush()
     except IntegrityError as exc:
         db.session.rollback()
-        raise Conflict("enrolment changed concurrently; try again", code="concurrent_change") from exc
+        raise Conflict(
+            "enrolment changed concurrently; try again", code="concurrent_change"
+        ) from exc
     for enrolment in created:
         audit.record(actor, "enrolment.add", "class", klass.id, user_id=enrolment.user_id)
         signals.enrolment_changed.send(klass, user=enrolment.user, enrolled=True)

@@ -58,6 +58,13 @@ class TooManyRequests(PortalError):
     status = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None, retry_after: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        retry_after: int | None = None,
+    ):
         super().__init__(message, code=code, details=details)
         self.retry_after = retry_after

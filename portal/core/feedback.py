@@ -42,60 +42,90 @@ def _check_values(rating: int, comment: str) -> str:
 
 
 def _attended(user: User, *, schedule_id: int | None = None, class_id: int | None = None) -> bool:
-    stmt = db.select(Attendance.id).join(Meeting, Meeting.id == Attendance.meeting_id).where(Attendance.user_id == user.id)
+    stmt = (
+        db.select(Attendance.id)
+        .join(Meeting, Meeting.id == Attendance.meeting_id)
+        .where(Attendance.user_id == user.id)
+    )
     if schedule_id is not None:
         stmt = stmt.where(Meeting.schedule_id == schedule_id)
     if class_id is not None:
-        stmt = stmt.join(Schedule, Schedule.id == Meeting.schedule_id).where(Schedule.class_id == class_id)
+        stmt = stmt.join(Schedule, Schedule.id == Meeting.schedule_id).where(
+            Schedule.class_id == class_id
+        )
     return db.session.execute(stmt.limit(1)).first() is not None
 
 
 def _require_rater(actor: User, klass: Class, attended: bool) -> None:
     """Enrolled or attended, not the class's teacher, not blocked; 404 for strangers."""
     if access.can_manage_class(actor, klass):
-        raise Forbidden("teachers and administrators cannot rate their own classes", code="cannot_rate_own_class")
+        raise Forbidden(
+            "teachers and administrators cannot rate their own classes",
+            code="cannot_rate_own_class",
+        )
     if not (access.is_enrolled(actor, klass.id) or attended):
         raise NotFound("no such class occurrence")
     access.require_not_blocked(actor, klass.id)
 
 
-def _upsert(actor: User, klass: Class, rating: int, comment: str, **target: int) -> tuple[Feedback, bool]:
-    row = db.session.execute(db.select(Feedback).filter_by(user_id=actor.id, **target)).scalar_one_or_none()
+def _upsert(
+    actor: User, klass: Class, rating: int, comment: str, **target: int
+) -> tuple[Feedback, bool]:
+    row = db.session.execute(
+        db.select(Feedback).filter_by(user_id=actor.id, **target)
+    ).scalar_one_or_none()
     created = row is None
     if created:
-        row = Feedback(user_id=actor.id, class_id=klass.id, rating=rating, comment=comment, **target)
+        row = Feedback(
+            user_id=actor.id, class_id=klass.id, rating=rating, comment=comment, **target
+        )
         try:
             with db.session.begin_nested():
                 db.session.add(row)
         except IntegrityError:
             # A second request of the same user won the race: edit what it created.
-            row = db.session.execute(db.select(Feedback).filter_by(user_id=actor.id, **target)).scalar_one()
+            row = db.session.execute(
+                db.select(Feedback).filter_by(user_id=actor.id, **target)
+            ).scalar_one()
             created = False
     row.rating = rating
     row.comment = comment
     row.updated_at = utcnow()
     db.session.flush()
     what, target_id = next(iter(target.items()))
-    audit.record(actor, "feedback.create" if created else "feedback.update", "feedback", row.id,
-                 **{what: target_id}, rating=rating)
+    audit.record(
+        actor,
+        "feedback.create" if created else "feedback.update",
+        "feedback",
+        row.id,
+        **{what: target_id},
+        rating=rating,
+    )
     return row, created
 
 
-def rate_occurrence(actor: User, schedule_id: int, rating: int, comment: str = "") -> tuple[Feedback, bool]:
+def rate_occurrence(
+    actor: User, schedule_id: int, rating: int, comment: str = ""
+) -> tuple[Feedback, bool]:
     comment = _check_values(rating, comment)
     schedule = db.session.get(Schedule, schedule_id)
     if schedule is None:
         raise NotFound("no such class occurrence")
     klass = schedule.klass
     _require_rater(actor, klass, _attended(actor, schedule_id=schedule.id))
-    if schedule.status == ScheduleStatus.CANCELLED.value or klass.status == ClassStatus.CANCELLED.value:
+    if (
+        schedule.status == ScheduleStatus.CANCELLED.value
+        or klass.status == ClassStatus.CANCELLED.value
+    ):
         raise Conflict("this class occurrence was cancelled", code="class_cancelled")
     if schedule.starts_at > utcnow():
         raise Conflict("you can rate a class once it has started", code="not_started")
     return _upsert(actor, klass, rating, comment, schedule_id=schedule.id)
 
 
-def rate_recording(actor: User, recording_id: int, rating: int, comment: str = "") -> tuple[Feedback, bool]:
+def rate_recording(
+    actor: User, recording_id: int, rating: int, comment: str = ""
+) -> tuple[Feedback, bool]:
     comment = _check_values(rating, comment)
     recording = db.session.get(Recording, recording_id)
     if recording is None:
@@ -107,7 +137,9 @@ def rate_recording(actor: User, recording_id: int, rating: int, comment: str = "
     return _upsert(actor, klass, rating, comment, recording_id=recording.id)
 
 
-def edit_feedback(actor: User, feedback_id: int, rating: int | None = None, comment: str | None = None) -> Feedback:
+def edit_feedback(
+    actor: User, feedback_id: int, rating: int | None = None, comment: str | None = None
+) -> Feedback:
     """Only the author edits their feedback; teachers and admins never change a student's words."""
     row = db.session.get(Feedback, feedback_id)
     if row is None:
@@ -115,7 +147,9 @@ def edit_feedback(actor: User, feedback_id: int, rating: int | None = None, comm
     if row.user_id != actor.id:
         klass = access.get_class_for(actor, row.class_id)  # 404 for strangers
         if access.can_manage_class(actor, klass):
-            raise Forbidden("feedback can only be changed by the person who gave it", code="not_author")
+            raise Forbidden(
+                "feedback can only be changed by the person who gave it", code="not_author"
+            )
         raise NotFound("no such feedback")
     klass = db.session.get(Class, row.class_id)
     access.require_not_blocked(actor, klass.id)
@@ -135,16 +169,24 @@ def delete_feedback(actor: User, feedback_id: int) -> None:
     if row.user_id != actor.id and not actor.is_admin:
         klass = access.get_class_for(actor, row.class_id)
         if access.can_manage_class(actor, klass):
-            raise Forbidden("feedback can only be removed by the person who gave it or an administrator",
-                            code="not_author")
+            raise Forbidden(
+                "feedback can only be removed by the person who gave it or an administrator",
+                code="not_author",
+            )
         raise NotFound("no such feedback")
     audit.record(actor, "feedback.delete", "feedback", row.id, author_id=row.user_id)
     db.session.delete(row)
 
 
-def my_feedback(actor: User, *, schedule_id: int | None = None, recording_id: int | None = None) -> Feedback | None:
-    target = {"schedule_id": schedule_id} if schedule_id is not None else {"recording_id": recording_id}
-    return db.session.execute(db.select(Feedback).filter_by(user_id=actor.id, **target)).scalar_one_or_none()
+def my_feedback(
+    actor: User, *, schedule_id: int | None = None, recording_id: int | None = None
+) -> Feedback | None:
+    target = (
+        {"schedule_id": schedule_id} if schedule_id is not None else {"recording_id": recording_id}
+    )
+    return db.session.execute(
+        db.select(Feedback).filter_by(user_id=actor.id, **target)
+    ).scalar_one_or_none()
 
 
 @dataclass
@@ -155,12 +197,22 @@ class Summary:
     items: list[dict[str, Any]] = field(default_factory=list)
 
 
-def summary(actor: User, class_id: int, *, schedule_id: int | None = None, recording_id: int | None = None,
-            include_items: bool = True) -> Summary:
+def summary(
+    actor: User,
+    class_id: int,
+    *,
+    schedule_id: int | None = None,
+    recording_id: int | None = None,
+    include_items: bool = True,
+) -> Summary:
     """Average and 1..5 distribution for the class's teacher and admins."""
     klass = access.get_class_for(actor, class_id)
     access.require_class_manager(actor, klass)
-    stmt = db.select(Feedback, User).join(User, User.id == Feedback.user_id).where(Feedback.class_id == klass.id)
+    stmt = (
+        db.select(Feedback, User)
+        .join(User, User.id == Feedback.user_id)
+        .where(Feedback.class_id == klass.id)
+    )
     if schedule_id is not None:
         stmt = stmt.where(Feedback.schedule_id == schedule_id)
     if recording_id is not None:
@@ -172,11 +224,18 @@ def summary(actor: User, class_id: int, *, schedule_id: int | None = None, recor
         total += row.rating
         result.distribution[str(row.rating)] += 1
         if include_items:
-            result.items.append({
-                "id": row.id, "user_id": user.id, "user_name": user.name, "rating": row.rating,
-                "comment": row.comment, "schedule_id": row.schedule_id, "recording_id": row.recording_id,
-                "updated_at": row.updated_at,
-            })
+            result.items.append(
+                {
+                    "id": row.id,
+                    "user_id": user.id,
+                    "user_name": user.name,
+                    "rating": row.rating,
+                    "comment": row.comment,
+                    "schedule_id": row.schedule_id,
+                    "recording_id": row.recording_id,
+                    "updated_at": row.updated_at,
+                }
+            )
     if result.count:
         result.average = round(total / result.count, 2)
     return result

@@ -31,15 +31,18 @@ KINDS = ("mic", "camera", "screen")
 
 def grant_of(schedule_id: int, user_id: int) -> FloorGrant:
     """What the student may send now (nothing when they have no seat)."""
-    seat = db.session.execute(db.select(FloorSeat).filter_by(schedule_id=schedule_id, user_id=user_id)
-                              ).scalar_one_or_none()
+    seat = db.session.execute(
+        db.select(FloorSeat).filter_by(schedule_id=schedule_id, user_id=user_id)
+    ).scalar_one_or_none()
     return _grant(seat)
 
 
 def _grant(seat: FloorSeat | None) -> FloorGrant:
     if seat is None:
         return FloorGrant()
-    return FloorGrant(mic=seat.mic, camera=seat.camera, screen=seat.screen, mic_muted=seat.mic_muted)
+    return FloorGrant(
+        mic=seat.mic, camera=seat.camera, screen=seat.screen, mic_muted=seat.mic_muted
+    )
 
 
 def _seat(schedule_id: int, user_id: int) -> FloorSeat:
@@ -47,13 +50,22 @@ def _seat(schedule_id: int, user_id: int) -> FloorSeat:
     teachers acting at once change it one after the other)."""
     db.session.execute(
         insert_with_conflicts(FloorSeat)
-        .values(schedule_id=schedule_id, user_id=user_id, mic=False, camera=False, screen=False,
-                mic_muted=False, updated_at=utcnow())
+        .values(
+            schedule_id=schedule_id,
+            user_id=user_id,
+            mic=False,
+            camera=False,
+            screen=False,
+            mic_muted=False,
+            updated_at=utcnow(),
+        )
         .on_conflict_do_nothing(index_elements=["schedule_id", "user_id"])
     )
     return db.session.execute(
-        db.select(FloorSeat).filter_by(schedule_id=schedule_id, user_id=user_id)
-        .with_for_update().execution_options(populate_existing=True)
+        db.select(FloorSeat)
+        .filter_by(schedule_id=schedule_id, user_id=user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one()
 
 
@@ -66,7 +78,11 @@ def _managed(actor: User, schedule_id: int) -> Schedule:
 def _student(schedule: Schedule, user_id: int) -> User:
     """A student who may hold the floor in this occurrence: enrolled and not blocked."""
     student = db.session.get(User, user_id)
-    if student is None or not student.is_active or not access.is_enrolled(student, schedule.class_id):
+    if (
+        student is None
+        or not student.is_active
+        or not access.is_enrolled(student, schedule.class_id)
+    ):
         raise NotFound("that person is not a student of this class", code="not_a_member")
     if access.active_block(student, schedule.class_id) is not None:
         raise ValidationFailed("that student is blocked from this class", code="blocked")
@@ -78,8 +94,12 @@ def _person(user: User) -> dict[str, Any]:
 
 
 def seat_dict(seat: FloorSeat, user: User) -> dict[str, Any]:
-    return {"user": _person(user), "hand_raised": seat.hand_raised_at is not None,
-            "raised_at": iso(seat.hand_raised_at), **_grant(seat).as_dict()}
+    return {
+        "user": _person(user),
+        "hand_raised": seat.hand_raised_at is not None,
+        "raised_at": iso(seat.hand_raised_at),
+        **_grant(seat).as_dict(),
+    }
 
 
 def state(actor: User, schedule_id: int) -> dict[str, Any]:
@@ -88,8 +108,10 @@ def state(actor: User, schedule_id: int) -> dict[str, Any]:
     schedule = require_panel_access(actor, schedule_id)
     manager = is_manager(actor, schedule)
     rows = db.session.execute(
-        db.select(FloorSeat, User).join(User, User.id == FloorSeat.user_id)
-        .where(FloorSeat.schedule_id == schedule.id).order_by(FloorSeat.hand_raised_at, FloorSeat.id)
+        db.select(FloorSeat, User)
+        .join(User, User.id == FloorSeat.user_id)
+        .where(FloorSeat.schedule_id == schedule.id)
+        .order_by(FloorSeat.hand_raised_at, FloorSeat.id)
     ).all()
     queue = [(seat, user) for seat, user in rows if seat.hand_raised_at is not None]
     mine = next((seat for seat, user in rows if user.id == actor.id), None)
@@ -97,10 +119,16 @@ def state(actor: User, schedule_id: int) -> dict[str, Any]:
     return {
         "schedule_id": schedule.id,
         "manager": manager,
-        "me": {"user_id": actor.id, "hand_raised": position is not None, "position": position,
-               **_grant(mine).as_dict()},
+        "me": {
+            "user_id": actor.id,
+            "hand_raised": position is not None,
+            "position": position,
+            **_grant(mine).as_dict(),
+        },
         "hands": [seat_dict(seat, user) for seat, user in queue] if manager else [],
-        "granted": [seat_dict(seat, user) for seat, user in rows if _grant(seat).any] if manager else [],
+        "granted": [seat_dict(seat, user) for seat, user in rows if _grant(seat).any]
+        if manager
+        else [],
     }
 
 
@@ -136,22 +164,37 @@ def lower_hand(actor: User, schedule_id: int, user_id: int | None = None) -> dic
     if changed:
         seat.hand_raised_at = None
         seat.updated_at, seat.updated_by = utcnow(), actor.id
-    out = seat_dict(seat, target) if seat is not None else {"user": _person(target), "hand_raised": False,
-                                                             "raised_at": None, **FloorGrant().as_dict()}
+    out = (
+        seat_dict(seat, target)
+        if seat is not None
+        else {
+            "user": _person(target),
+            "hand_raised": False,
+            "raised_at": None,
+            **FloorGrant().as_dict(),
+        }
+    )
     db.session.commit()
     if changed:
-        _announce_hand(schedule.id, target_id, "hand:lowered",
-                       {"schedule_id": schedule.id, "by": actor.id, **out})
+        _announce_hand(
+            schedule.id,
+            target_id,
+            "hand:lowered",
+            {"schedule_id": schedule.id, "by": actor.id, **out},
+        )
     return out
 
 
 def lower_all(actor: User, schedule_id: int) -> list[int]:
     """Lower every raised hand of the occurrence (teacher); returns whose hands went down."""
     schedule = _managed(actor, schedule_id)
-    seats = list(db.session.execute(
-        db.select(FloorSeat).where(FloorSeat.schedule_id == schedule.id, FloorSeat.hand_raised_at.is_not(None))
-        .with_for_update()
-    ).scalars())
+    seats = list(
+        db.session.execute(
+            db.select(FloorSeat)
+            .where(FloorSeat.schedule_id == schedule.id, FloorSeat.hand_raised_at.is_not(None))
+            .with_for_update()
+        ).scalars()
+    )
     now = utcnow()
     for seat in seats:
         seat.hand_raised_at = None
@@ -159,22 +202,37 @@ def lower_all(actor: User, schedule_id: int) -> list[int]:
     lowered = [seat.user_id for seat in seats]
     db.session.commit()
     if lowered:
-        live_state.publish("hands:lowered", {"schedule_id": schedule.id, "user_ids": lowered, "by": actor.id},
-                           schedule_id=schedule.id, audience="room")
+        live_state.publish(
+            "hands:lowered",
+            {"schedule_id": schedule.id, "user_ids": lowered, "by": actor.id},
+            schedule_id=schedule.id,
+            audience="room",
+        )
     return lowered
 
 
-def _kinds(mic: bool | None, camera: bool | None, screen: bool | None, *, default_all: bool) -> dict[str, bool]:
+def _kinds(
+    mic: bool | None, camera: bool | None, screen: bool | None, *, default_all: bool
+) -> dict[str, bool]:
     chosen = {k: v for k, v in {"mic": mic, "camera": camera, "screen": screen}.items() if v}
     if not chosen:
         if not default_all:
-            raise ValidationFailed("say what to grant: mic, camera and/or screen", code="nothing_to_grant")
+            raise ValidationFailed(
+                "say what to grant: mic, camera and/or screen", code="nothing_to_grant"
+            )
         chosen = dict.fromkeys(KINDS, True)
     return chosen
 
 
-def grant(actor: User, schedule_id: int, user_id: int, *, mic: bool | None = None, camera: bool | None = None,
-          screen: bool | None = None) -> dict[str, Any]:
+def grant(
+    actor: User,
+    schedule_id: int,
+    user_id: int,
+    *,
+    mic: bool | None = None,
+    camera: bool | None = None,
+    screen: bool | None = None,
+) -> dict[str, Any]:
     """Give a student the microphone, camera and/or screen (added to what they have). Their
     raised hand is answered, so it goes down; granting the microphone again unmutes it."""
     schedule = _managed(actor, schedule_id)
@@ -187,12 +245,21 @@ def grant(actor: User, schedule_id: int, user_id: int, *, mic: bool | None = Non
         seat.mic_muted = False
     seat.hand_raised_at = None
     seat.updated_at, seat.updated_by = utcnow(), actor.id
-    audit.record(actor, "floor.grant", "user", student.id, schedule_id=schedule.id, kinds=sorted(kinds))
+    audit.record(
+        actor, "floor.grant", "user", student.id, schedule_id=schedule.id, kinds=sorted(kinds)
+    )
     return _commit_and_announce(schedule, seat, student, "floor:granted", actor)
 
 
-def withdraw(actor: User, schedule_id: int, user_id: int, *, mic: bool | None = None, camera: bool | None = None,
-             screen: bool | None = None) -> dict[str, Any]:
+def withdraw(
+    actor: User,
+    schedule_id: int,
+    user_id: int,
+    *,
+    mic: bool | None = None,
+    camera: bool | None = None,
+    screen: bool | None = None,
+) -> dict[str, Any]:
     """Take back what was granted (everything when nothing is named)."""
     schedule = _managed(actor, schedule_id)
     student = db.session.get(User, user_id)
@@ -205,7 +272,9 @@ def withdraw(actor: User, schedule_id: int, user_id: int, *, mic: bool | None = 
     if not seat.mic:
         seat.mic_muted = False
     seat.updated_at, seat.updated_by = utcnow(), actor.id
-    audit.record(actor, "floor.withdraw", "user", student.id, schedule_id=schedule.id, kinds=sorted(kinds))
+    audit.record(
+        actor, "floor.withdraw", "user", student.id, schedule_id=schedule.id, kinds=sorted(kinds)
+    )
     return _commit_and_announce(schedule, seat, student, "floor:withdrawn", actor)
 
 
@@ -223,16 +292,28 @@ def mute(actor: User, schedule_id: int, user_id: int) -> dict[str, Any]:
     return _commit_and_announce(schedule, seat, student, "floor:muted", actor)
 
 
-def _commit_and_announce(schedule: Schedule, seat: FloorSeat, student: User, event: str, actor: User) -> dict[str, Any]:
+def _commit_and_announce(
+    schedule: Schedule, seat: FloorSeat, student: User, event: str, actor: User
+) -> dict[str, Any]:
     out = seat_dict(seat, student)
     floor = _grant(seat)
     db.session.commit()
     # The media backend first: a withdrawn stream is cut off before anyone is told it was.
-    meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=schedule.id)).scalar_one_or_none()
-    hook().floor_changed(schedule=schedule_info(schedule), meeting=meeting_record(meeting) if meeting else None,
-                         user_id=student.id, floor=floor)
-    live_state.publish(event, {"schedule_id": schedule.id, "by": actor.id, **out},
-                       schedule_id=schedule.id, audience="room")
+    meeting = db.session.execute(
+        db.select(Meeting).filter_by(schedule_id=schedule.id)
+    ).scalar_one_or_none()
+    hook().floor_changed(
+        schedule=schedule_info(schedule),
+        meeting=meeting_record(meeting) if meeting else None,
+        user_id=student.id,
+        floor=floor,
+    )
+    live_state.publish(
+        event,
+        {"schedule_id": schedule.id, "by": actor.id, **out},
+        schedule_id=schedule.id,
+        audience="room",
+    )
     return out
 
 

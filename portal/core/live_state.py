@@ -35,13 +35,27 @@ _signals = Namespace()
 live_event = _signals.signal("live-event")
 
 
-def publish(event: str, payload: dict[str, Any], *, schedule_id: int | None = None,
-            audience: str = "room", user_id: int | None = None) -> None:
+def publish(
+    event: str,
+    payload: dict[str, Any],
+    *,
+    schedule_id: int | None = None,
+    audience: str = "room",
+    user_id: int | None = None,
+) -> None:
     """Push an event to the live pages once the current unit of work commits (never before)."""
     from portal.core import unit_of_work
 
-    unit_of_work.after_commit(lambda: live_event.send(None, event=event, payload=payload, schedule_id=schedule_id,
-                                                      audience=audience, user_id=user_id))
+    unit_of_work.after_commit(
+        lambda: live_event.send(
+            None,
+            event=event,
+            payload=payload,
+            schedule_id=schedule_id,
+            audience=audience,
+            user_id=user_id,
+        )
+    )
 
 
 def channel() -> str:
@@ -83,6 +97,7 @@ _CREATE_LOCK = threading.Lock()
 
 # --- ordering -------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def room_lock(schedule_id: int, timeout: float = 10.0) -> Iterator[None]:
     """Serialise 'store then broadcast' per room, so the broadcast order is the id order
@@ -111,6 +126,7 @@ def room_lock(schedule_id: int, timeout: float = 10.0) -> Iterator[None]:
 
 # --- rate limits ----------------------------------------------------------------------
 
+
 def _limiter() -> MovingWindowRateLimiter:
     limiter = current_app.extensions.get("portal.live_limiter")
     if limiter is None:
@@ -126,6 +142,7 @@ def allow(kind: str, user_id: int, limit: str) -> bool:
 
 
 # --- presence -------------------------------------------------------------------------
+
 
 def _presence_key(schedule_id: int) -> str:
     return f"{channel()}:presence:{schedule_id}"
@@ -201,8 +218,12 @@ def user_sockets(user_id: int) -> list[tuple[int, str]]:
     if client is None:
         state = _memory()
         with state.lock:
-            return [(schedule_id, sid) for schedule_id, sids in state.presence.items()
-                    for sid, user in sids.items() if user["id"] == user_id]
+            return [
+                (schedule_id, sid)
+                for schedule_id, sids in state.presence.items()
+                for sid, user in sids.items()
+                if user["id"] == user_id
+            ]
     out = []
     for member in client.smembers(_user_key(user_id)):
         schedule, _, sid = member.partition("|")

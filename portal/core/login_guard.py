@@ -32,8 +32,12 @@ clock = time.time
 
 def _settings() -> tuple[int, float, float, float]:
     cfg = current_app.config
-    return (int(cfg.get("LOGIN_LOCKOUT_THRESHOLD", 5)), float(cfg.get("LOGIN_LOCKOUT_BASE_SECONDS", 2)),
-            float(cfg.get("LOGIN_LOCKOUT_MAX_SECONDS", 900)), float(cfg.get("LOGIN_LOCKOUT_WINDOW_SECONDS", 900)))
+    return (
+        int(cfg.get("LOGIN_LOCKOUT_THRESHOLD", 5)),
+        float(cfg.get("LOGIN_LOCKOUT_BASE_SECONDS", 2)),
+        float(cfg.get("LOGIN_LOCKOUT_MAX_SECONDS", 900)),
+        float(cfg.get("LOGIN_LOCKOUT_WINDOW_SECONDS", 900)),
+    )
 
 
 def _key(email: str) -> str:
@@ -62,7 +66,9 @@ def _redis():
     if client is None:
         import redis
 
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True)
+        client = redis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
+        )
         current_app.extensions["portal.login_guard_redis"] = client
     return client
 
@@ -124,8 +130,11 @@ def check(email: str) -> None:
     remaining = wait_seconds(email)
     if remaining > 0:
         seconds = int(remaining) + 1
-        raise TooManyRequests(f"too many failed sign-ins for this account; try again in {seconds} s",
-                              code="login_locked", retry_after=seconds)
+        raise TooManyRequests(
+            f"too many failed sign-ins for this account; try again in {seconds} s",
+            code="login_locked",
+            retry_after=seconds,
+        )
 
 
 def record_failure(email: str) -> None:

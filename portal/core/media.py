@@ -19,14 +19,17 @@ def allowed_media_types() -> set[str]:
     return uploads.allowed_types(current_app.config.get("MEDIA_ALLOWED_TYPES"))
 
 
-def upload_media(actor: User, class_id: int, filename: str | None, data: bytes,
-                 schedule_id: int | None = None) -> Media:
+def upload_media(
+    actor: User, class_id: int, filename: str | None, data: bytes, schedule_id: int | None = None
+) -> Media:
     klass = access.get_class_for(actor, class_id)
     access.require_not_blocked(actor, klass.id)
     if schedule_id is not None:
         schedule = db.session.get(Schedule, schedule_id)
         if schedule is None or schedule.class_id != klass.id:
-            raise ValidationFailed("schedule_id is not an occurrence of this class", code="invalid_schedule")
+            raise ValidationFailed(
+                "schedule_id is not an occurrence of this class", code="invalid_schedule"
+            )
     uploads.check_size(data, int(current_app.config["MEDIA_MAX_BYTES"]), "file")
     mime = uploads.sniff_type(data)
     allowed = allowed_media_types()
@@ -43,9 +46,15 @@ def upload_media(actor: User, class_id: int, filename: str | None, data: bytes,
     extension = uploads.EXTENSIONS.get(mime, "bin")
     key = storage.new_key(f"media/{klass.id}", extension)
     storage.get_storage().save(key, data, mime)
-    item = Media(class_id=klass.id, schedule_id=schedule_id, uploaded_by=actor.id,
-                 filename=uploads.clean_filename(filename, extension), content_type=mime,
-                 size_bytes=len(data), storage_key=key)
+    item = Media(
+        class_id=klass.id,
+        schedule_id=schedule_id,
+        uploaded_by=actor.id,
+        filename=uploads.clean_filename(filename, extension),
+        content_type=mime,
+        size_bytes=len(data),
+        storage_key=key,
+    )
     db.session.add(item)
     db.session.flush()
     audit.record(actor, "media.upload", "class", klass.id, media_id=item.id, content_type=mime)

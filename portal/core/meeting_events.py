@@ -20,8 +20,16 @@ from portal.core.types import utcnow
 from portal.extensions import db
 from portal.plugins.types import Visit
 
-__all__ = ["Visit", "backend_settings", "claim_delivery", "meetings_with_pending", "note_attendance",
-           "note_visits", "release_delivery", "update_data"]
+__all__ = [
+    "Visit",
+    "backend_settings",
+    "claim_delivery",
+    "meetings_with_pending",
+    "note_attendance",
+    "note_visits",
+    "release_delivery",
+    "update_data",
+]
 
 # Attempts of a compare-and-set before giving up; each retry re-reads the row.
 _CAS_ATTEMPTS = 25
@@ -76,13 +84,22 @@ def release_delivery(meeting: Meeting, key: str) -> None:
     update_data(meeting, release)
 
 
-def note_attendance(meeting: Meeting, *, user_id: int | None, name: str, source: str, left: bool = False,
-                    at: datetime | None = None) -> None:
+def note_attendance(
+    meeting: Meeting,
+    *,
+    user_id: int | None,
+    name: str,
+    source: str,
+    left: bool = False,
+    at: datetime | None = None,
+) -> None:
     """Record who the backend saw join or leave, at `at` when the backend says when
     (see meetings.record_attendance). Unknown user ids count as guests. Commits."""
     if user_id is not None and db.session.get(User, user_id) is None:
         user_id = None
-    meetings.record_attendance(meeting, user_id=user_id, name=name[:200] or "Guest", source=source, left=left, at=at)
+    meetings.record_attendance(
+        meeting, user_id=user_id, name=name[:200] or "Guest", source=source, left=left, at=at
+    )
     db.session.commit()
 
 
@@ -95,8 +112,14 @@ def note_visits(meeting: Meeting, visits: Iterable[Visit], *, source: str) -> No
     nothing. Unknown user ids count as guests. One transaction; commits.
     """
     visits = list(visits)
-    known = {u for (u,) in db.session.execute(
-        db.select(User.id).where(User.id.in_({v.user_id for v in visits if v.user_id is not None})))}
+    known = {
+        u
+        for (u,) in db.session.execute(
+            db.select(User.id).where(
+                User.id.in_({v.user_id for v in visits if v.user_id is not None})
+            )
+        )
+    }
     for _ in range(2):  # a concurrent delivery inserted the same rows first: update them instead
         for visit in visits:
             _note_visit(meeting, visit, visit.user_id if visit.user_id in known else None, source)
@@ -110,15 +133,31 @@ def note_visits(meeting: Meeting, visits: Iterable[Visit], *, source: str) -> No
 
 def _note_visit(meeting: Meeting, visit: Visit, user_id: int | None, source: str) -> None:
     name = visit.name[:200] or "Guest"
-    row = db.session.execute(
-        db.select(Attendance).where(
-            Attendance.meeting_id == meeting.id, Attendance.display_name == name,
-            Attendance.user_id == user_id if user_id is not None else Attendance.user_id.is_(None))
-    ).scalars().first()
+    row = (
+        db.session.execute(
+            db.select(Attendance).where(
+                Attendance.meeting_id == meeting.id,
+                Attendance.display_name == name,
+                Attendance.user_id == user_id
+                if user_id is not None
+                else Attendance.user_id.is_(None),
+            )
+        )
+        .scalars()
+        .first()
+    )
     if row is None:
-        db.session.add(Attendance(meeting_id=meeting.id, user_id=user_id, display_name=name, source=source,
-                                  first_joined_at=visit.joined_at, last_seen_at=visit.left_at or visit.joined_at,
-                                  left_at=visit.left_at))
+        db.session.add(
+            Attendance(
+                meeting_id=meeting.id,
+                user_id=user_id,
+                display_name=name,
+                source=source,
+                first_joined_at=visit.joined_at,
+                last_seen_at=visit.left_at or visit.joined_at,
+                left_at=visit.left_at,
+            )
+        )
         db.session.flush()
         return
     row.first_joined_at = min(row.first_joined_at, visit.joined_at)
@@ -133,7 +172,9 @@ def backend_settings(backend: str) -> list[tuple[int, dict[str, Any]]]:
     from portal.core.backends import effective_settings
     from portal.core.models import BackendConfig
 
-    configs = db.session.execute(db.select(BackendConfig).filter_by(backend=backend).order_by(BackendConfig.id)).scalars()
+    configs = db.session.execute(
+        db.select(BackendConfig).filter_by(backend=backend).order_by(BackendConfig.id)
+    ).scalars()
     return [(config.id, effective_settings(config)) for config in configs]
 
 

@@ -78,7 +78,9 @@ def join_opens_at(schedule: Schedule, manager: bool) -> datetime:
     """
     if manager:
         return schedule.starts_at - START_EARLY
-    return schedule.starts_at - timedelta(minutes=int(current_app.config.get("JOIN_OPENS_MINUTES", 10)))
+    return schedule.starts_at - timedelta(
+        minutes=int(current_app.config.get("JOIN_OPENS_MINUTES", 10))
+    )
 
 
 def join_opens_before(manager: bool) -> timedelta:
@@ -96,13 +98,19 @@ def meeting_key(schedule: Schedule) -> str:
 
 
 def handle_of(meeting: Meeting) -> MeetingHandle:
-    return MeetingHandle(backend=meeting.backend, meeting_id=meeting.backend_meeting_id or "", data=dict(meeting.data or {}))
+    return MeetingHandle(
+        backend=meeting.backend,
+        meeting_id=meeting.backend_meeting_id or "",
+        data=dict(meeting.data or {}),
+    )
 
 
 def _participant(user: User, klass: Class) -> Participant:
     role = "moderator" if access.can_manage_class(user, klass) else "viewer"
     portal_role: Any = user.role
-    return Participant(user_id=user.id, name=user.name, email=user.email, role=role, portal_role=portal_role)
+    return Participant(
+        user_id=user.id, name=user.name, email=user.email, role=role, portal_role=portal_role
+    )
 
 
 def _slide_refs(klass: Class) -> list[SlideRef]:
@@ -140,8 +148,10 @@ def _spec(schedule: Schedule, klass: Class, teacher: User) -> MeetingSpec:
         slides=_slide_refs(klass),
         portal_url=f"{base}/classes/{klass.id}",
         callback_urls={"base": base},
-        expected_participants=1 + db.session.execute(
-            db.select(db.func.count(Enrolment.id)).where(Enrolment.class_id == klass.id)).scalar_one(),
+        expected_participants=1
+        + db.session.execute(
+            db.select(db.func.count(Enrolment.id)).where(Enrolment.class_id == klass.id)
+        ).scalar_one(),
         site_name=get_setting("school_name") or "",
     )
 
@@ -149,16 +159,23 @@ def _spec(schedule: Schedule, klass: Class, teacher: User) -> MeetingSpec:
 def _current_meeting(schedule_id: int) -> Meeting | None:
     # Its backend configuration comes along: joining, ending and checking need it.
     return db.session.execute(
-        db.select(Meeting).filter_by(schedule_id=schedule_id).options(db.joinedload(Meeting.backend_config))
+        db.select(Meeting)
+        .filter_by(schedule_id=schedule_id)
+        .options(db.joinedload(Meeting.backend_config))
     ).scalar_one_or_none()
 
 
 def _check_startable(schedule: Schedule, now: datetime) -> None:
     klass = schedule.klass
-    if klass.status == ClassStatus.CANCELLED.value or schedule.status == ScheduleStatus.CANCELLED.value:
+    if (
+        klass.status == ClassStatus.CANCELLED.value
+        or schedule.status == ScheduleStatus.CANCELLED.value
+    ):
         raise Conflict("this class occurrence is cancelled", code="class_cancelled")
     if now < schedule.starts_at - START_EARLY:
-        raise Conflict("this class can be started from 30 minutes before its start time", code="too_early")
+        raise Conflict(
+            "this class can be started from 30 minutes before its start time", code="too_early"
+        )
     if now > schedule.ends_at + START_LATE:
         raise Conflict("this class occurrence is over", code="too_late")
 
@@ -179,7 +196,9 @@ def start_class(actor: User, schedule_id: int) -> tuple[Meeting, JoinTarget]:
     return meeting, _join_target(meeting, actor, klass)
 
 
-def _claim_and_create(schedule: Schedule, klass: Class, config: BackendConfig, actor: User) -> Meeting:
+def _claim_and_create(
+    schedule: Schedule, klass: Class, config: BackendConfig, actor: User
+) -> Meeting:
     deadline = time.monotonic() + current_app.config["MEETING_START_WAIT_SECONDS"]
     while True:
         meeting = _current_meeting(schedule.id)
@@ -191,16 +210,23 @@ def _claim_and_create(schedule: Schedule, klass: Class, config: BackendConfig, a
                 return _create_on_backend(claimed, schedule, klass, config, actor)
         # Someone else is creating it right now: wait for them rather than create twice.
         if time.monotonic() > deadline:
-            raise ServiceUnavailable("the class is still starting; try again in a moment", code="start_in_progress")
+            raise ServiceUnavailable(
+                "the class is still starting; try again in a moment", code="start_in_progress"
+            )
         db.session.rollback()
         time.sleep(0.1)
 
 
 def _is_stale(meeting: Meeting) -> bool:
-    return meeting.status == MeetingState.STARTING.value and meeting.updated_at < utcnow() - STALE_START
+    return (
+        meeting.status == MeetingState.STARTING.value
+        and meeting.updated_at < utcnow() - STALE_START
+    )
 
 
-def _try_claim(schedule: Schedule, config: BackendConfig, actor: User, existing: Meeting | None) -> Meeting | None:
+def _try_claim(
+    schedule: Schedule, config: BackendConfig, actor: User, existing: Meeting | None
+) -> Meeting | None:
     now = utcnow()
     if existing is None:
         meeting = Meeting(
@@ -221,9 +247,19 @@ def _try_claim(schedule: Schedule, config: BackendConfig, actor: User, existing:
     # Restart after end, or take over a crashed start: compare-and-set on status+updated_at.
     result = db.session.execute(
         db.update(Meeting)
-        .where(Meeting.id == existing.id, Meeting.status == existing.status, Meeting.updated_at == existing.updated_at)
-        .values(status=MeetingState.STARTING.value, backend_config_id=config.id, backend=config.backend,
-                started_by=actor.id, updated_at=now, ended_at=None)
+        .where(
+            Meeting.id == existing.id,
+            Meeting.status == existing.status,
+            Meeting.updated_at == existing.updated_at,
+        )
+        .values(
+            status=MeetingState.STARTING.value,
+            backend_config_id=config.id,
+            backend=config.backend,
+            started_by=actor.id,
+            updated_at=now,
+            ended_at=None,
+        )
     )
     db.session.commit()
     if result.rowcount != 1:
@@ -232,10 +268,16 @@ def _try_claim(schedule: Schedule, config: BackendConfig, actor: User, existing:
     return existing
 
 
-def _create_on_backend(meeting: Meeting, schedule: Schedule, klass: Class, config: BackendConfig, actor: User) -> Meeting:
+def _create_on_backend(
+    meeting: Meeting, schedule: Schedule, klass: Class, config: BackendConfig, actor: User
+) -> Meeting:
     spec = _spec(schedule, klass, klass.teacher)
     try:
-        handle = call_backend(config, "start the class", lambda plugin, settings: plugin.create_meeting(settings, spec))
+        handle = call_backend(
+            config,
+            "start the class",
+            lambda plugin, settings: plugin.create_meeting(settings, spec),
+        )
     except BaseException:
         _release_claim(meeting)  # nothing is left half-created
         raise
@@ -251,9 +293,15 @@ def _create_on_backend(meeting: Meeting, schedule: Schedule, klass: Class, confi
     db.session.commit()
     signals.meeting_changed.send(meeting, event="started")
     # Waiting pages turn into the room on this push (docs/live.md).
-    live_state.publish("class:started", {"schedule_id": schedule.id, "state": "running"}, schedule_id=schedule.id)
+    live_state.publish(
+        "class:started", {"schedule_id": schedule.id, "state": "running"}, schedule_id=schedule.id
+    )
     # Snapshots now, while the rows are loaded: after the commit they would be read again.
-    started = {"meeting": meeting_record(meeting), "klass": class_info(klass), "schedule": schedule_info(schedule)}
+    started = {
+        "meeting": meeting_record(meeting),
+        "klass": class_info(klass),
+        "schedule": schedule_info(schedule),
+    }
     unit_of_work.after_commit(lambda: hook().class_started(**started))
     return meeting
 
@@ -270,12 +318,22 @@ def _release_claim(meeting: Meeting) -> None:
 
 
 def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
-    config = db.session.get(BackendConfig, meeting.backend_config_id) if meeting.backend_config_id else None
+    config = (
+        db.session.get(BackendConfig, meeting.backend_config_id)
+        if meeting.backend_config_id
+        else None
+    )
     if config is None:
-        raise ServiceUnavailable("this class's meeting backend configuration was removed", code="backend_missing")
+        raise ServiceUnavailable(
+            "this class's meeting backend configuration was removed", code="backend_missing"
+        )
     participant = _participant(user, klass)
-    target = call_backend(config, "let you join", lambda plugin, settings: plugin.join(settings, handle_of(meeting), participant),
-                          backend=meeting.backend)
+    target = call_backend(
+        config,
+        "let you join",
+        lambda plugin, settings: plugin.join(settings, handle_of(meeting), participant),
+        backend=meeting.backend,
+    )
     record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
     # Snapshots now: after the commit they would cost two more queries on every join.
     joined = {"meeting": meeting_record(meeting), "user": user_info(user), "target": target}
@@ -290,13 +348,18 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
         raise NotFound("no such class occurrence")
     klass = schedule.klass
     access.require_not_blocked(actor, klass.id)
-    if klass.status == ClassStatus.CANCELLED.value or schedule.status == ScheduleStatus.CANCELLED.value:
+    if (
+        klass.status == ClassStatus.CANCELLED.value
+        or schedule.status == ScheduleStatus.CANCELLED.value
+    ):
         raise Conflict("this class occurrence is cancelled", code="class_cancelled")
     manager = access.can_manage_class(actor, klass)
     opens_at = join_opens_at(schedule, manager)
     if not manager and utcnow() < opens_at:
-        raise Conflict(f"this class opens for students at {opens_at.isoformat(timespec='minutes')} UTC",
-                       code="not_open_yet")
+        raise Conflict(
+            f"this class opens for students at {opens_at.isoformat(timespec='minutes')} UTC",
+            code="not_open_yet",
+        )
     meeting = _current_meeting(schedule.id)
     if meeting is None or meeting.status != MeetingState.RUNNING.value:
         if meeting is not None and meeting.status == MeetingState.ENDED.value:
@@ -317,12 +380,20 @@ def end_class(actor: User, schedule_id: int) -> Meeting:
     if backend.capabilities.end:
         config = db.session.get(BackendConfig, meeting.backend_config_id)
         try:
-            call_backend(config, "end the meeting", lambda plugin, settings: plugin.end_meeting(settings, handle_of(meeting)),
-                         backend=meeting.backend)
+            call_backend(
+                config,
+                "end the meeting",
+                lambda plugin, settings: plugin.end_meeting(settings, handle_of(meeting)),
+                backend=meeting.backend,
+            )
         except BackendCallFailed as exc:
             if exc.failure != "refused":
-                raise BackendCallFailed(f"{exc.message}; the class is still running", code=exc.code,
-                                        failure=exc.failure, reason=exc.reason) from exc
+                raise BackendCallFailed(
+                    f"{exc.message}; the class is still running",
+                    code=exc.code,
+                    failure=exc.failure,
+                    reason=exc.reason,
+                ) from exc
             # The server does not know the meeting any more (it ended there): end it here too.
             log.warning("backend refused end of meeting %s: %s", meeting.id, exc.reason)
     mark_meeting_ended(meeting)
@@ -339,32 +410,52 @@ def meeting_state(actor: User, schedule_id: int) -> dict[str, Any]:
     backend = None
     if meeting is not None:
         plugin = backend_plugin(meeting.backend)
-        backend = {"name": plugin.name, "label": plugin.label, "capabilities": plugin.capabilities.as_dict()}
-    return {"schedule_id": schedule.id, "state": state, "backend": backend,
-            "started_at": meeting.started_at if meeting else None, "ended_at": meeting.ended_at if meeting else None}
+        backend = {
+            "name": plugin.name,
+            "label": plugin.label,
+            "capabilities": plugin.capabilities.as_dict(),
+        }
+    return {
+        "schedule_id": schedule.id,
+        "state": state,
+        "backend": backend,
+        "started_at": meeting.started_at if meeting else None,
+        "ended_at": meeting.ended_at if meeting else None,
+    }
 
 
 def ended_schedule_ids(schedule_ids: list[int]) -> set[int]:
     """Which of these occurrences have been taught and ended: pages stop offering Join."""
     if not schedule_ids:
         return set()
-    return set(db.session.execute(
-        db.select(Meeting.schedule_id).where(Meeting.schedule_id.in_(schedule_ids),
-                                             Meeting.status == MeetingState.ENDED.value)
-    ).scalars())
+    return set(
+        db.session.execute(
+            db.select(Meeting.schedule_id).where(
+                Meeting.schedule_id.in_(schedule_ids), Meeting.status == MeetingState.ENDED.value
+            )
+        ).scalars()
+    )
 
 
 # Services for backend plugins (callbacks, webhooks, periodic sync).
 
 
 def find_meeting(backend: str, backend_meeting_id: str) -> Meeting | None:
-    return db.session.execute(
-        db.select(Meeting).filter_by(backend=backend, backend_meeting_id=backend_meeting_id)
-    ).scalars().first()
+    return (
+        db.session.execute(
+            db.select(Meeting).filter_by(backend=backend, backend_meeting_id=backend_meeting_id)
+        )
+        .scalars()
+        .first()
+    )
 
 
 def running_meetings(backend: str) -> list[Meeting]:
-    return list(db.session.execute(db.select(Meeting).filter_by(backend=backend, status=MeetingState.RUNNING.value)).scalars())
+    return list(
+        db.session.execute(
+            db.select(Meeting).filter_by(backend=backend, status=MeetingState.RUNNING.value)
+        ).scalars()
+    )
 
 
 def settings_for_meeting(meeting: Meeting) -> dict[str, Any]:
@@ -381,14 +472,22 @@ def mark_meeting_ended(meeting: Meeting) -> bool:
     meeting.status = MeetingState.ENDED.value
     meeting.ended_at = utcnow()
     db.session.execute(
-        db.update(Attendance).where(Attendance.meeting_id == meeting.id, Attendance.left_at.is_(None)).values(left_at=meeting.ended_at)
+        db.update(Attendance)
+        .where(Attendance.meeting_id == meeting.id, Attendance.left_at.is_(None))
+        .values(left_at=meeting.ended_at)
     )
     db.session.flush()
     signals.meeting_changed.send(meeting, event="ended")
-    live_state.publish("class:ended", {"schedule_id": meeting.schedule_id, "state": "ended"},
-                       schedule_id=meeting.schedule_id)
-    ended = {"meeting": meeting_record(meeting), "klass": class_info(meeting.schedule.klass),
-             "schedule": schedule_info(meeting.schedule)}
+    live_state.publish(
+        "class:ended",
+        {"schedule_id": meeting.schedule_id, "state": "ended"},
+        schedule_id=meeting.schedule_id,
+    )
+    ended = {
+        "meeting": meeting_record(meeting),
+        "klass": class_info(meeting.schedule.klass),
+        "schedule": schedule_info(meeting.schedule),
+    }
     unit_of_work.after_commit(lambda: hook().class_ended(**ended))
     return True
 
@@ -397,8 +496,15 @@ def mark_meeting_ended(meeting: Meeting) -> bool:
 PORTAL_ATTENDANCE = "portal"
 
 
-def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, source: str, left: bool = False,
-                      at: datetime | None = None) -> None:
+def record_attendance(
+    meeting: Meeting,
+    *,
+    user_id: int | None,
+    name: str,
+    source: str,
+    left: bool = False,
+    at: datetime | None = None,
+) -> None:
     """Merge one join (or leave, `left`) into the person's attendance row.
 
     `at` is when it happened, if the backend said so (event times, not receipt times);
@@ -417,8 +523,15 @@ def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, sourc
         db.select(Attendance).filter_by(meeting_id=meeting.id, user_id=user_id, display_name=name)
     ).scalar_one_or_none()
     if row is None:
-        row = Attendance(meeting_id=meeting.id, user_id=user_id, display_name=name, source=source,
-                         first_joined_at=at, last_seen_at=at, left_at=at if left else None)
+        row = Attendance(
+            meeting_id=meeting.id,
+            user_id=user_id,
+            display_name=name,
+            source=source,
+            first_joined_at=at,
+            last_seen_at=at,
+            left_at=at if left else None,
+        )
         db.session.add(row)
         try:
             db.session.flush()
@@ -427,8 +540,15 @@ def record_attendance(meeting: Meeting, *, user_id: int | None, name: str, sourc
         # A new row is complete: touching it again would cost an UPDATE per join in a storm.
         return
     columns = Attendance.__table__.c
-    db.session.execute(db.update(Attendance.__table__).where(columns.id == row.id)
-                       .values(_merged_attendance(columns, db.literal(at, columns.last_seen_at.type), source, left, exact)))
+    db.session.execute(
+        db.update(Attendance.__table__)
+        .where(columns.id == row.id)
+        .values(
+            _merged_attendance(
+                columns, db.literal(at, columns.last_seen_at.type), source, left, exact
+            )
+        )
+    )
     db.session.expire(row)
 
 
@@ -459,33 +579,51 @@ def _merged_attendance(old: Any, at: Any, source: str, left: bool, exact: bool) 
     }
     if left:
         # A leave older than the newest event is stale; of two leaves the later one counts.
-        values["left_at"] = db.case(*takeover, (old.last_seen_at > at, old.left_at),
-                                    (old.left_at > at, old.left_at), else_=at)
+        values["left_at"] = db.case(
+            *takeover,
+            (old.last_seen_at > at, old.left_at),
+            (old.left_at > at, old.left_at),
+            else_=at,
+        )
     else:
         # A join older than the recorded leave is stale: the person stays out.
-        values["left_at"] = db.case(*((cond, None) for cond, _ in takeover), (old.left_at > at, old.left_at),
-                                    else_=None)
+        values["left_at"] = db.case(
+            *((cond, None) for cond, _ in takeover), (old.left_at > at, old.left_at), else_=None
+        )
         first = (old.first_joined_at > at, at)
-        values["first_joined_at"] = db.case(*(takeover if exact else []), first, else_=old.first_joined_at)
+        values["first_joined_at"] = db.case(
+            *(takeover if exact else []), first, else_=old.first_joined_at
+        )
     return values
 
 
-def _upsert_attendance(meeting_id: int, user_id: int, name: str, source: str, at: datetime, left: bool,
-                       exact: bool) -> None:
+def _upsert_attendance(
+    meeting_id: int, user_id: int, name: str, source: str, at: datetime, left: bool, exact: bool
+) -> None:
     """One statement for a known user's join or leave (a storm of joins costs one write each).
     Guests (no user id) go the long way: NULLs never conflict in a unique index."""
     statement = insert_with_conflicts(Attendance).values(
-        meeting_id=meeting_id, user_id=user_id, display_name=name, source=source,
-        first_joined_at=at, last_seen_at=at, left_at=at if left else None,
+        meeting_id=meeting_id,
+        user_id=user_id,
+        display_name=name,
+        source=source,
+        first_joined_at=at,
+        last_seen_at=at,
+        left_at=at if left else None,
     )
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=["meeting_id", "user_id", "display_name"],
-        set_=_merged_attendance(Attendance.__table__.c, statement.excluded.last_seen_at, source, left, exact),
-    ))
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["meeting_id", "user_id", "display_name"],
+            set_=_merged_attendance(
+                Attendance.__table__.c, statement.excluded.last_seen_at, source, left, exact
+            ),
+        )
+    )
 
 
-def store_recording(meeting: Meeting | MeetingRecord, info: RecordingInfo, *,
-                    storage_key: str | None = None) -> tuple[Recording, bool]:
+def store_recording(
+    meeting: Meeting | MeetingRecord, info: RecordingInfo, *, storage_key: str | None = None
+) -> tuple[Recording, bool]:
     """Insert or refresh a recording reported by a backend. Idempotent; returns (row, created).
 
     Accepts the contract's MeetingRecord too: plugins/native_sfu still hands back the
@@ -495,18 +633,27 @@ def store_recording(meeting: Meeting | MeetingRecord, info: RecordingInfo, *,
         if meeting is None:
             raise NotFound("no such meeting")
     existing = db.session.execute(
-        db.select(Recording).filter_by(backend=meeting.backend, backend_config_id=meeting.backend_config_id,
-                                       backend_record_id=info.record_id)
+        db.select(Recording).filter_by(
+            backend=meeting.backend,
+            backend_config_id=meeting.backend_config_id,
+            backend_record_id=info.record_id,
+        )
     ).scalar_one_or_none()
     created = existing is None
     row = existing or Recording(
-        class_id=meeting.schedule.class_id, meeting_id=meeting.id, backend=meeting.backend,
-        backend_config_id=meeting.backend_config_id, backend_record_id=info.record_id,
-        title=info.title, published=info.published,
+        class_id=meeting.schedule.class_id,
+        meeting_id=meeting.id,
+        backend=meeting.backend,
+        backend_config_id=meeting.backend_config_id,
+        backend_record_id=info.record_id,
+        title=info.title,
+        published=info.published,
     )
     row.title = info.title or row.title
     row.recorded_at = info.recorded_at or row.recorded_at
-    row.duration_seconds = info.duration_seconds if info.duration_seconds is not None else row.duration_seconds
+    row.duration_seconds = (
+        info.duration_seconds if info.duration_seconds is not None else row.duration_seconds
+    )
     row.playback_url = info.playback_url or row.playback_url
     row.format = info.format or row.format
     row.preview_images = list(info.preview_images) or row.preview_images or []
@@ -520,8 +667,11 @@ def store_recording(meeting: Meeting | MeetingRecord, info: RecordingInfo, *,
             # A concurrent delivery of the same callback won the race.
             db.session.rollback()
             again = db.session.execute(
-                db.select(Recording).filter_by(backend=meeting.backend, backend_config_id=meeting.backend_config_id,
-                                               backend_record_id=info.record_id)
+                db.select(Recording).filter_by(
+                    backend=meeting.backend,
+                    backend_config_id=meeting.backend_config_id,
+                    backend_record_id=info.record_id,
+                )
             ).scalar_one()
             return again, False
         signals.recording_stored.send(row)

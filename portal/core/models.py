@@ -210,7 +210,6 @@ class MeetingState(enum.StrEnum):
     ENDED = "ended"
 
 
-
 class Meeting(db.Model):
     """A class occurrence started on a backend. Backend-specific state lives in `data`."""
 
@@ -235,9 +234,7 @@ class Meeting(db.Model):
     schedule: Mapped[Schedule] = relationship(lazy="joined")
     backend_config: Mapped[BackendConfig | None] = relationship()
 
-    __table_args__ = (
-        CheckConstraint("status in ('starting', 'running', 'ended')", name="status"),
-    )
+    __table_args__ = (CheckConstraint("status in ('starting', 'running', 'ended')", name="status"),)
 
 
 class Attendance(db.Model):
@@ -445,9 +442,7 @@ class Feedback(db.Model):
         UniqueConstraint("user_id", "schedule_id"),
         UniqueConstraint("user_id", "recording_id"),
         CheckConstraint("rating between 1 and 5", name="rating"),
-        CheckConstraint(
-            "(schedule_id is null) <> (recording_id is null)", name="one_target"
-        ),
+        CheckConstraint("(schedule_id is null) <> (recording_id is null)", name="one_target"),
     )
 
 

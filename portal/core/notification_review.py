@@ -35,13 +35,25 @@ class DeliveryRow:
 
 
 def list_deliveries(
-    actor: User, *, status: str | None = NotificationStatus.FAILED, channel: str | None = None,
-    limit: int = 50, offset: int = 0,
+    actor: User,
+    *,
+    status: str | None = NotificationStatus.FAILED,
+    channel: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[DeliveryRow], int]:
     """Notifications of every user, newest first, with who and which class they were for."""
     access.require_admin(actor)
     stmt = (
-        sa.select(Notification, User.name, User.email, User.phone, Class.id, Class.title, Schedule.starts_at)
+        sa.select(
+            Notification,
+            User.name,
+            User.email,
+            User.phone,
+            Class.id,
+            Class.title,
+            Schedule.starts_at,
+        )
         .join(User, User.id == Notification.user_id)
         .outerjoin(Schedule, Schedule.id == Notification.schedule_id)
         .outerjoin(Class, Class.id == Schedule.class_id)
@@ -54,11 +66,19 @@ def list_deliveries(
         sa.select(sa.func.count()).select_from(stmt.with_only_columns(Notification.id).subquery())
     ).scalar_one()
     rows = db.session.execute(
-        stmt.order_by(Notification.due_at.desc(), Notification.id.desc()).limit(limit).offset(offset)
+        stmt.order_by(Notification.due_at.desc(), Notification.id.desc())
+        .limit(limit)
+        .offset(offset)
     ).all()
     return [
-        DeliveryRow(notification=n, user_name=name, address=phone if n.channel == "sms" else email,
-                    class_id=class_id, class_title=title, starts_at=starts_at)
+        DeliveryRow(
+            notification=n,
+            user_name=name,
+            address=phone if n.channel == "sms" else email,
+            class_id=class_id,
+            class_title=title,
+            starts_at=starts_at,
+        )
         for n, name, email, phone, class_id, title, starts_at in rows
     ], total
 
@@ -70,7 +90,8 @@ def status_counts(actor: User, since: datetime | None = None) -> dict[str, int]:
     counted = dict(
         db.session.execute(
             sa.select(Notification.status, sa.func.count())
-            .where(Notification.due_at >= since).group_by(Notification.status)
+            .where(Notification.due_at >= since)
+            .group_by(Notification.status)
         ).all()
     )
     return {status: int(counted.get(status, 0)) for status in STATUSES}
@@ -87,8 +108,10 @@ def retry_delivery(actor: User, notification_id: int) -> Notification:
     if row is None:
         raise NotFound("no such notification", code="notification_not_found")
     if row.status != NotificationStatus.FAILED:
-        raise Conflict(f"only a failed notification can be sent again; this one is {row.status}",
-                       code="notification_not_failed")
+        raise Conflict(
+            f"only a failed notification can be sent again; this one is {row.status}",
+            code="notification_not_failed",
+        )
     now = utcnow()
     reason = notes.unwanted_reason(row, now)
     if reason is not None:

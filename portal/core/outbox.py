@@ -23,7 +23,10 @@ class OutboxNotifier:
     def send(self, message: NotificationMessage) -> DeliveryResult:
         SENT.append(message)
         log.info("outbox %s to %s: %s", message.channel, message.recipient, message.subject)
-        print(f"[outbox:{message.channel}] to {message.recipient}: {message.subject}\n{message.text}\n", flush=True)
+        print(
+            f"[outbox:{message.channel}] to {message.recipient}: {message.subject}\n{message.text}\n",
+            flush=True,
+        )
         return DeliveryResult(status="sent", provider_id=f"outbox-{uuid.uuid4().hex[:12]}")
 
 

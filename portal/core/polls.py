@@ -69,34 +69,51 @@ def public_dict(poll: Poll) -> dict[str, Any]:
 
 def results(poll: Poll, *, with_voters: bool = False) -> dict[str, Any]:
     """Counts per option; with_voters adds names per option unless the poll is anonymous."""
-    counts = dict(db.session.execute(
-        db.select(PollVote.option_id, db.func.count(PollVote.id))
-        .where(PollVote.poll_id == poll.id).group_by(PollVote.option_id)
-    ).all())
+    counts = dict(
+        db.session.execute(
+            db.select(PollVote.option_id, db.func.count(PollVote.id))
+            .where(PollVote.poll_id == poll.id)
+            .group_by(PollVote.option_id)
+        ).all()
+    )
     voters = db.session.execute(
         db.select(db.func.count(db.distinct(PollVote.user_id))).where(PollVote.poll_id == poll.id)
     ).scalar_one()
     names: dict[int, list[dict[str, Any]]] = {}
     if with_voters and not poll.anonymous:
         for option_id, user_id, name in db.session.execute(
-            db.select(PollVote.option_id, User.id, User.name).join(User, User.id == PollVote.user_id)
-            .where(PollVote.poll_id == poll.id).order_by(User.name)
+            db.select(PollVote.option_id, User.id, User.name)
+            .join(User, User.id == PollVote.user_id)
+            .where(PollVote.poll_id == poll.id)
+            .order_by(User.name)
         ).all():
             names.setdefault(option_id, []).append({"id": user_id, "name": name})
     options = []
     for option in poll.options:
-        row: dict[str, Any] = {"option_id": option.id, "text": option.text, "votes": counts.get(option.id, 0)}
+        row: dict[str, Any] = {
+            "option_id": option.id,
+            "text": option.text,
+            "votes": counts.get(option.id, 0),
+        }
         if with_voters and not poll.anonymous:
             row["voters"] = names.get(option.id, [])
         options.append(row)
-    return {"poll_id": poll.id, "schedule_id": poll.schedule_id, "status": poll.status,
-            "results_published": poll.results_published, "voters": voters, "options": options}
+    return {
+        "poll_id": poll.id,
+        "schedule_id": poll.schedule_id,
+        "status": poll.status,
+        "results_published": poll.results_published,
+        "voters": voters,
+        "options": options,
+    }
 
 
 def my_vote(poll: Poll, user: User) -> list[int]:
-    return sorted(db.session.execute(
-        db.select(PollVote.option_id).filter_by(poll_id=poll.id, user_id=user.id)
-    ).scalars())
+    return sorted(
+        db.session.execute(
+            db.select(PollVote.option_id).filter_by(poll_id=poll.id, user_id=user.id)
+        ).scalars()
+    )
 
 
 def view(actor: User, poll: Poll, schedule: Schedule) -> dict[str, Any]:
@@ -110,14 +127,25 @@ def view(actor: User, poll: Poll, schedule: Schedule) -> dict[str, Any]:
 
 
 def _announce_results(poll: Poll) -> None:
-    live_state.publish("poll:results", results(poll, with_voters=True),
-                       schedule_id=poll.schedule_id, audience="managers")
+    live_state.publish(
+        "poll:results",
+        results(poll, with_voters=True),
+        schedule_id=poll.schedule_id,
+        audience="managers",
+    )
     if poll.results_published:
         live_state.publish("poll:results", results(poll), schedule_id=poll.schedule_id)
 
 
-def create_poll(actor: User, schedule_id: int, *, question: str, options: list[str],
-                multiple_choice: bool = False, anonymous: bool = False) -> dict[str, Any]:
+def create_poll(
+    actor: User,
+    schedule_id: int,
+    *,
+    question: str,
+    options: list[str],
+    multiple_choice: bool = False,
+    anonymous: bool = False,
+) -> dict[str, Any]:
     schedule = require_panel_access(actor, schedule_id)
     access.require_class_manager(actor, schedule.klass)
     question = (question or "").strip()
@@ -125,20 +153,29 @@ def create_poll(actor: User, schedule_id: int, *, question: str, options: list[s
         raise ValidationFailed(f"the question must have 1 to {MAX_QUESTION} characters")
     texts = [(o or "").strip() for o in options]
     if not MIN_OPTIONS <= len(texts) <= MAX_OPTIONS:
-        raise ValidationFailed(f"a poll has {MIN_OPTIONS} to {MAX_OPTIONS} options", code="option_count")
+        raise ValidationFailed(
+            f"a poll has {MIN_OPTIONS} to {MAX_OPTIONS} options", code="option_count"
+        )
     if any(not t or len(t) > MAX_OPTION for t in texts):
         raise ValidationFailed(f"every option needs 1 to {MAX_OPTION} characters")
     if len({t.casefold() for t in texts}) != len(texts):
         raise ValidationFailed("two options have the same text", code="duplicate_option")
-    poll = Poll(schedule_id=schedule.id, created_by=actor.id, question=question,
-                multiple_choice=bool(multiple_choice), anonymous=bool(anonymous),
-                options=[PollOption(position=i, text=t) for i, t in enumerate(texts)])
+    poll = Poll(
+        schedule_id=schedule.id,
+        created_by=actor.id,
+        question=question,
+        multiple_choice=bool(multiple_choice),
+        anonymous=bool(anonymous),
+        options=[PollOption(position=i, text=t) for i, t in enumerate(texts)],
+    )
     db.session.add(poll)
     db.session.flush()
     audit.record(actor, "poll.create", "poll", poll.id, schedule_id=schedule.id)
     db.session.commit()
     out = view(actor, poll, schedule)
-    live_state.publish("poll:created", public_dict(poll), schedule_id=schedule.id, audience="managers")
+    live_state.publish(
+        "poll:created", public_dict(poll), schedule_id=schedule.id, audience="managers"
+    )
     return out
 
 
@@ -187,8 +224,10 @@ def vote(actor: User, poll_id: int, option_ids: list[int]) -> dict[str, Any]:
     if is_manager(actor, schedule) or not access.is_enrolled(actor, schedule.class_id):
         raise Forbidden("only the class's students vote", code="not_a_voter")
     if poll.status != "open":
-        raise Conflict("this poll is closed" if poll.status == "closed" else "this poll is not open yet",
-                       code="poll_closed" if poll.status == "closed" else "poll_not_open")
+        raise Conflict(
+            "this poll is closed" if poll.status == "closed" else "this poll is not open yet",
+            code="poll_closed" if poll.status == "closed" else "poll_not_open",
+        )
     chosen = list(dict.fromkeys(int(i) for i in option_ids))
     valid = {o.id for o in poll.options}
     if not chosen or any(i not in valid for i in chosen):
@@ -197,14 +236,20 @@ def vote(actor: User, poll_id: int, option_ids: list[int]) -> dict[str, Any]:
         raise ValidationFailed("this poll takes exactly one choice", code="single_choice")
     # Lock the voter's row so two ballots of one user apply one after the other (NO KEY
     # UPDATE: does not hold up inserts elsewhere that merely reference the user).
-    db.session.execute(db.select(User.id).where(User.id == actor.id).with_for_update(key_share=True))
-    db.session.execute(db.delete(PollVote).where(PollVote.poll_id == poll.id, PollVote.user_id == actor.id))
+    db.session.execute(
+        db.select(User.id).where(User.id == actor.id).with_for_update(key_share=True)
+    )
+    db.session.execute(
+        db.delete(PollVote).where(PollVote.poll_id == poll.id, PollVote.user_id == actor.id)
+    )
     db.session.add_all([PollVote(poll_id=poll.id, option_id=i, user_id=actor.id) for i in chosen])
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict("your previous vote was still being saved; vote again", code="vote_conflict") from None
+        raise Conflict(
+            "your previous vote was still being saved; vote again", code="vote_conflict"
+        ) from None
     _announce_results(poll)
     return {"poll_id": poll.id, "my_vote": sorted(chosen)}
 
@@ -225,7 +270,9 @@ def get_results(actor: User, poll_id: int) -> dict[str, Any]:
     return results(poll, with_voters=manager)
 
 
-def export(actor: User, schedule_id: int, fmt: str, poll_id: int | None = None) -> tuple[str, str, str]:
+def export(
+    actor: User, schedule_id: int, fmt: str, poll_id: int | None = None
+) -> tuple[str, str, str]:
     """All polls of an occurrence (or one) with their results, as (content, mimetype, filename).
     Teachers only: it carries voter names for non-anonymous polls."""
     schedule = require_panel_access(actor, schedule_id)
@@ -240,20 +287,46 @@ def export(actor: User, schedule_id: int, fmt: str, poll_id: int | None = None) 
     stem = f"polls-schedule-{schedule.id}" + (f"-poll-{poll_id}" if poll_id else "")
     if fmt == "json":
         data = [{**public_dict(poll), "results": res} for poll, res in rows]
-        return json.dumps({"schedule_id": schedule.id, "class": schedule.klass.title, "polls": data},
-                          indent=2), "application/json", f"{stem}.json"
+        return (
+            json.dumps(
+                {"schedule_id": schedule.id, "class": schedule.klass.title, "polls": data}, indent=2
+            ),
+            "application/json",
+            f"{stem}.json",
+        )
     if fmt != "csv":
         raise ValidationFailed("format must be csv or json")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["poll_id", "question", "status", "anonymous", "multiple_choice",
-                     "option", "votes", "voters"])
+    writer.writerow(
+        [
+            "poll_id",
+            "question",
+            "status",
+            "anonymous",
+            "multiple_choice",
+            "option",
+            "votes",
+            "voters",
+        ]
+    )
     for poll, res in rows:
         for option in res["options"]:
-            voters = "" if poll.anonymous else "; ".join(v["name"] for v in option.get("voters", []))
-            writer.writerow([poll.id, _csv_safe(poll.question), poll.status, poll.anonymous,
-                             poll.multiple_choice, _csv_safe(option["text"]), option["votes"],
-                             _csv_safe(voters)])
+            voters = (
+                "" if poll.anonymous else "; ".join(v["name"] for v in option.get("voters", []))
+            )
+            writer.writerow(
+                [
+                    poll.id,
+                    _csv_safe(poll.question),
+                    poll.status,
+                    poll.anonymous,
+                    poll.multiple_choice,
+                    _csv_safe(option["text"]),
+                    option["votes"],
+                    _csv_safe(voters),
+                ]
+            )
     return buffer.getvalue(), "text/csv", f"{stem}.csv"
 
 

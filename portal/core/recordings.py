@@ -40,11 +40,19 @@ class RecordingView:
 
 def _view(row: Recording, klass: Class, schedule_id: int | None) -> RecordingView:
     return RecordingView(
-        id=row.id, class_id=row.class_id, class_title=klass.title, schedule_id=schedule_id,
-        backend=row.backend, title=row.title, recorded_at=row.recorded_at,
-        duration_seconds=row.duration_seconds, playback_url=row.playback_url,
-        has_file=bool(row.storage_key), format=row.format,
-        preview_images=list(row.preview_images or []), published=row.published,
+        id=row.id,
+        class_id=row.class_id,
+        class_title=klass.title,
+        schedule_id=schedule_id,
+        backend=row.backend,
+        title=row.title,
+        recorded_at=row.recorded_at,
+        duration_seconds=row.duration_seconds,
+        playback_url=row.playback_url,
+        has_file=bool(row.storage_key),
+        format=row.format,
+        preview_images=list(row.preview_images or []),
+        published=row.published,
     )
 
 
@@ -78,11 +86,17 @@ def list_for_user(actor: User) -> list[RecordingView]:
     if actor.is_admin:
         return _query(None, published_only=False)
     if actor.role == Role.TEACHER.value:
-        ids = list(db.session.execute(db.select(Class.id).where(Class.teacher_id == actor.id)).scalars())
+        ids = list(
+            db.session.execute(db.select(Class.id).where(Class.teacher_id == actor.id)).scalars()
+        )
         return _query(ids, published_only=False)
     if access.active_block(actor) is not None:
         return []
-    ids = list(db.session.execute(db.select(Enrolment.class_id).where(Enrolment.user_id == actor.id)).scalars())
+    ids = list(
+        db.session.execute(
+            db.select(Enrolment.class_id).where(Enrolment.user_id == actor.id)
+        ).scalars()
+    )
     ids = [cid for cid in ids if access.active_block(actor, cid) is None]
     return _query(ids, published_only=True)
 
@@ -133,11 +147,18 @@ def _backend_call(row: Recording, action: str, *args) -> None:
         return
     plugin = backend_plugin(row.backend)  # 503 when the plugin was uninstalled
     if getattr(plugin, f"{action}_recording", None) is None:
-        log.info("backend %s has no %s_recording; changing the portal row only", row.backend, action)
+        log.info(
+            "backend %s has no %s_recording; changing the portal row only", row.backend, action
+        )
         return
-    call_backend(config, f"{action} the recording",
-                 lambda plugin, settings: getattr(plugin, f"{action}_recording")(settings, row.backend_record_id, *args),
-                 backend=row.backend)
+    call_backend(
+        config,
+        f"{action} the recording",
+        lambda plugin, settings: getattr(plugin, f"{action}_recording")(
+            settings, row.backend_record_id, *args
+        ),
+        backend=row.backend,
+    )
 
 
 def set_published(actor: User, recording_id: int, published: bool) -> Recording:
@@ -149,7 +170,9 @@ def set_published(actor: User, recording_id: int, published: bool) -> Recording:
     if row.published != published:
         _backend_call(row, "publish", published)
         row.published = published
-        audit.record(actor, "recording.publish" if published else "recording.unpublish", "recording", row.id)
+        audit.record(
+            actor, "recording.publish" if published else "recording.unpublish", "recording", row.id
+        )
     return row
 
 
@@ -160,6 +183,12 @@ def delete_recording(actor: User, recording_id: int) -> None:
     klass = access.get_class_for(actor, row.class_id)
     access.require_class_manager(actor, klass)
     _backend_call(row, "delete")
-    audit.record(actor, "recording.delete", "recording", row.id, backend=row.backend,
-                 backend_record_id=row.backend_record_id)
+    audit.record(
+        actor,
+        "recording.delete",
+        "recording",
+        row.id,
+        backend=row.backend,
+        backend_record_id=row.backend_record_id,
+    )
     storage.delete_row_and_file(row, row.storage_key)

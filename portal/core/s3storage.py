@@ -46,8 +46,13 @@ class S3Storage:
             aws_secret_access_key=config.get("S3_SECRET_ACCESS_KEY") or None,
             # SigV4 presigned URLs work with every S3-compatible server; bounded retries and
             # timeouts so a dead object store fails a request instead of hanging it.
-            config=Config(signature_version="s3v4", retries={"max_attempts": 2},
-                          connect_timeout=5, read_timeout=30, s3={"addressing_style": "path"}),
+            config=Config(
+                signature_version="s3v4",
+                retries={"max_attempts": 2},
+                connect_timeout=5,
+                read_timeout=30,
+                s3={"addressing_style": "path"},
+            ),
         )
         return cls(bucket, client=client, prefix=str(config.get("S3_PREFIX") or ""))
 
@@ -56,11 +61,14 @@ class S3Storage:
 
     def save(self, key: str, data: bytes, content_type: str) -> None:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
+            )
         except (BotoCoreError, ClientError) as exc:
             log.warning("S3 put of %s failed: %s", key, exc)
-            raise ServiceUnavailable("the file store is not available right now; try again",
-                                     code="storage_unavailable") from exc
+            raise ServiceUnavailable(
+                "the file store is not available right now; try again", code="storage_unavailable"
+            ) from exc
 
     def read(self, key: str) -> bytes:
         try:
@@ -69,11 +77,13 @@ class S3Storage:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise NotFound("no such file") from exc
-            raise ServiceUnavailable("the file store is not available right now",
-                                     code="storage_unavailable") from exc
+            raise ServiceUnavailable(
+                "the file store is not available right now", code="storage_unavailable"
+            ) from exc
         except BotoCoreError as exc:
-            raise ServiceUnavailable("the file store is not available right now",
-                                     code="storage_unavailable") from exc
+            raise ServiceUnavailable(
+                "the file store is not available right now", code="storage_unavailable"
+            ) from exc
 
     def delete(self, key: str) -> None:
         try:
@@ -92,5 +102,9 @@ class S3Storage:
     def download_url(self, key: str, expires_in: int, filename: str | None = None) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
         if filename:
-            params["ResponseContentDisposition"] = f'attachment; filename="{_safe_filename(filename)}"'
-        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(expires_in))
+            params["ResponseContentDisposition"] = (
+                f'attachment; filename="{_safe_filename(filename)}"'
+            )
+        return self.client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=int(expires_in)
+        )

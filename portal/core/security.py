@@ -37,7 +37,10 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     hasher = _HASHERS[_profile()]
     try:
-        return hasher.verify(password_hash or _dummy_hash(_profile()), password) and password_hash is not None
+        return (
+            hasher.verify(password_hash or _dummy_hash(_profile()), password)
+            and password_hash is not None
+        )
     except (VerificationError, InvalidHashError):
         return False
 
@@ -47,7 +50,9 @@ def password_needs_rehash(password_hash: str) -> bool:
 
 
 def _fernet() -> Fernet:
-    digest = hashlib.sha256(("secrets-at-rest:" + current_app.config["SECRET_KEY"]).encode()).digest()
+    digest = hashlib.sha256(
+        ("secrets-at-rest:" + current_app.config["SECRET_KEY"]).encode()
+    ).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
 

@@ -30,8 +30,12 @@ def read_site_settings() -> dict[str, Any]:
     return {
         "school_name": get_setting("school_name") or "",
         "timezone": get_setting("timezone") or "UTC",
-        "reminder_offsets": list(offsets) if offsets is not None else list(DEFAULT_REMINDER_OFFSETS),
-        "reminder_channels": list(channels) if channels is not None else list(DEFAULT_REMINDER_CHANNELS),
+        "reminder_offsets": list(offsets)
+        if offsets is not None
+        else list(DEFAULT_REMINDER_OFFSETS),
+        "reminder_channels": list(channels)
+        if channels is not None
+        else list(DEFAULT_REMINDER_CHANNELS),
     }
 
 
@@ -47,13 +51,23 @@ def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str,
     if changes.reminder_offsets is not None:
         offsets = sorted({int(o) for o in changes.reminder_offsets}, reverse=True)
         if len(offsets) > 5 or any(not (0 <= o <= 14 * 1440) for o in offsets):
-            raise ValidationFailed("at most 5 reminders, each between 0 and 20160 minutes before the class",
-                                   code="invalid_reminders")
+            raise ValidationFailed(
+                "at most 5 reminders, each between 0 and 20160 minutes before the class",
+                code="invalid_reminders",
+            )
         set_setting("reminder_offsets", offsets)
     if changes.reminder_channels is not None:
         from portal.core.notifications.channels import require_registered
 
-        set_setting("reminder_channels", require_registered(changes.reminder_channels, code="invalid_reminders"))
-    audit.record(actor, "site.settings", "site", "site",
-                 fields=sorted(k for k, v in vars(changes).items() if v is not None))
+        set_setting(
+            "reminder_channels",
+            require_registered(changes.reminder_channels, code="invalid_reminders"),
+        )
+    audit.record(
+        actor,
+        "site.settings",
+        "site",
+        "site",
+        fields=sorted(k for k, v in vars(changes).items() if v is not None),
+    )
     return read_site_settings()

@@ -30,7 +30,9 @@ class DownloadLink:
 def link_for(key: str, filename: str) -> DownloadLink:
     seconds = int(current_app.config.get("FILE_LINK_SECONDS") or 300)
     url = storage.get_storage().download_url(key, seconds, filename)
-    return DownloadLink(url=url, expires_at=utcnow() + timedelta(seconds=seconds), filename=filename)
+    return DownloadLink(
+        url=url, expires_at=utcnow() + timedelta(seconds=seconds), filename=filename
+    )
 
 
 def list_slides(actor: User, class_id: int) -> list[Slide]:
@@ -57,7 +59,9 @@ def upload_slide(actor: User, class_id: int, filename: str | None, data: bytes) 
     info = uploads.validate_pdf(data, max_pages=int(config["SLIDE_MAX_PAGES"]))
     existing = _ordered(klass.id)
     if len(existing) >= MAX_SLIDES_PER_CLASS:
-        raise ValidationFailed(f"a class can have at most {MAX_SLIDES_PER_CLASS} slide decks", code="too_many_slides")
+        raise ValidationFailed(
+            f"a class can have at most {MAX_SLIDES_PER_CLASS} slide decks", code="too_many_slides"
+        )
     key = storage.new_key(f"slides/{klass.id}", "pdf")
     # Store first: a failed store leaves no row pointing at nothing.
     storage.get_storage().save(key, data, "application/pdf")
@@ -98,8 +102,11 @@ def reorder_slides(actor: User, class_id: int, slide_ids: list[int]) -> list[Sli
     access.require_class_manager(actor, klass)
     slides = {s.id: s for s in _ordered(klass.id)}
     if len(slide_ids) != len(set(slide_ids)) or set(slide_ids) != set(slides):
-        raise ValidationFailed("slide_ids must list every slide deck of this class exactly once",
-                               code="invalid_order", details={"expected": sorted(slides)})
+        raise ValidationFailed(
+            "slide_ids must list every slide deck of this class exactly once",
+            code="invalid_order",
+            details={"expected": sorted(slides)},
+        )
     for position, slide_id in enumerate(slide_ids):
         slides[slide_id].position = position
     db.session.flush()

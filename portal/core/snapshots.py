@@ -23,42 +23,83 @@ from portal.plugins.types import (
 def meeting_record(meeting: Meeting) -> MeetingRecord:
     schedule = meeting.schedule
     return MeetingRecord(
-        id=meeting.id, schedule_id=meeting.schedule_id, class_id=schedule.class_id,
-        class_title=schedule.klass.title, backend=meeting.backend,
-        backend_meeting_id=meeting.backend_meeting_id, backend_config_id=meeting.backend_config_id,
-        status=meeting.status, started_at=meeting.started_at, ended_at=meeting.ended_at,
-        starts_at=schedule.starts_at, ends_at=schedule.ends_at,
+        id=meeting.id,
+        schedule_id=meeting.schedule_id,
+        class_id=schedule.class_id,
+        class_title=schedule.klass.title,
+        backend=meeting.backend,
+        backend_meeting_id=meeting.backend_meeting_id,
+        backend_config_id=meeting.backend_config_id,
+        status=meeting.status,
+        started_at=meeting.started_at,
+        ended_at=meeting.ended_at,
+        starts_at=schedule.starts_at,
+        ends_at=schedule.ends_at,
         data=copy.deepcopy(dict(meeting.data or {})),
     )
 
 
 def handle_of_record(record: MeetingRecord) -> MeetingHandle:
-    return MeetingHandle(backend=record.backend, meeting_id=record.backend_meeting_id or "",
-                         data=copy.deepcopy(dict(record.data)))
+    return MeetingHandle(
+        backend=record.backend,
+        meeting_id=record.backend_meeting_id or "",
+        data=copy.deepcopy(dict(record.data)),
+    )
 
 
 def class_info(klass: Class) -> ClassInfo:
-    return ClassInfo(id=klass.id, title=klass.title, description=klass.description or "",
-                     teacher_id=klass.teacher_id, record=bool(klass.record))
+    return ClassInfo(
+        id=klass.id,
+        title=klass.title,
+        description=klass.description or "",
+        teacher_id=klass.teacher_id,
+        record=bool(klass.record),
+    )
 
 
 def schedule_info(schedule: Schedule) -> ScheduleInfo:
-    return ScheduleInfo(id=schedule.id, class_id=schedule.class_id, starts_at=schedule.starts_at,
-                        ends_at=schedule.ends_at, status=schedule.status)
+    return ScheduleInfo(
+        id=schedule.id,
+        class_id=schedule.class_id,
+        starts_at=schedule.starts_at,
+        ends_at=schedule.ends_at,
+        status=schedule.status,
+    )
 
 
 def user_info(user: User) -> UserInfo:
     role: Any = user.role
-    return UserInfo(id=user.id, name=user.name, email=user.email, role=role, active=bool(user.is_active),
-                    phone=user.phone)
+    return UserInfo(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        role=role,
+        active=bool(user.is_active),
+        phone=user.phone,
+    )
 
 
 def recording_ref(row: Recording) -> RecordingRef:
-    return RecordingRef(id=row.id, meeting_id=row.meeting_id, class_id=row.class_id, backend=row.backend,
-                        backend_record_id=row.backend_record_id, title=row.title, published=bool(row.published),
-                        storage_key=row.storage_key, playback_url=row.playback_url)
+    return RecordingRef(
+        id=row.id,
+        meeting_id=row.meeting_id,
+        class_id=row.class_id,
+        backend=row.backend,
+        backend_record_id=row.backend_record_id,
+        title=row.title,
+        published=bool(row.published),
+        storage_key=row.storage_key,
+        playback_url=row.playback_url,
+    )
 
 
 def notification_ref(row: Notification) -> NotificationRef:
-    return NotificationRef(id=row.id, user_id=row.user_id, kind=row.kind, channel=row.channel, status=row.status,
-                           provider_id=row.provider_id, error=row.error)
+    return NotificationRef(
+        id=row.id,
+        user_id=row.user_id,
+        kind=row.kind,
+        channel=row.channel,
+        status=row.status,
+        provider_id=row.provider_id,
+        error=row.error,
+    )

@@ -72,8 +72,10 @@ def check_size(data: bytes, limit: int, what: str) -> None:
     if not data:
         raise ValidationFailed(f"the {what} is empty", code="empty_file")
     if len(data) > limit:
-        raise TooLarge(f"the {what} is {len(data) // 1024} KB; the limit is {limit // 1024} KB",
-                       details={"size": len(data), "limit": limit})
+        raise TooLarge(
+            f"the {what} is {len(data) // 1024} KB; the limit is {limit // 1024} KB",
+            details={"size": len(data), "limit": limit},
+        )
 
 
 @dataclass(frozen=True)
@@ -87,29 +89,47 @@ def validate_pdf(data: bytes, *, max_pages: int) -> PdfInfo:
     from pypdf.errors import PyPdfError
 
     if not data[:1024].lstrip().startswith(b"%PDF-"):
-        raise ValidationFailed("this file is not a PDF (checked by its content, not its name)", code="not_a_pdf")
+        raise ValidationFailed(
+            "this file is not a PDF (checked by its content, not its name)", code="not_a_pdf"
+        )
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
-            raise ValidationFailed("this PDF is encrypted or password-protected; upload an unprotected copy",
-                                   code="encrypted_pdf")
+            raise ValidationFailed(
+                "this PDF is encrypted or password-protected; upload an unprotected copy",
+                code="encrypted_pdf",
+            )
         declared = _declared_page_count(reader)
         if declared is not None and declared > max_pages:
             # Refused before walking the page tree: a few bytes can declare a billion pages.
-            raise ValidationFailed(f"this PDF has {declared} pages; the limit is {max_pages}", code="too_many_pages")
+            raise ValidationFailed(
+                f"this PDF has {declared} pages; the limit is {max_pages}", code="too_many_pages"
+            )
         pages = len(reader.pages)
         if declared is not None and declared != pages:
             # Viewers and converters (BBB) trust /Count: a lying page tree is refused.
             raise ValidationFailed("this PDF's page tree is inconsistent", code="invalid_pdf")
     except ValidationFailed:
         raise
-    except (PyPdfError, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+    except (
+        PyPdfError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+    ) as exc:
         log.info("rejected unreadable PDF: %s", exc)
-        raise ValidationFailed("this PDF is damaged and cannot be read", code="invalid_pdf") from exc
+        raise ValidationFailed(
+            "this PDF is damaged and cannot be read", code="invalid_pdf"
+        ) from exc
     if pages < 1:
         raise ValidationFailed("this PDF has no pages", code="invalid_pdf")
     if pages > max_pages:
-        raise ValidationFailed(f"this PDF has {pages} pages; the limit is {max_pages}", code="too_many_pages")
+        raise ValidationFailed(
+            f"this PDF has {pages} pages; the limit is {max_pages}", code="too_many_pages"
+        )
     return PdfInfo(page_count=pages)
 
 
@@ -132,8 +152,16 @@ def validate_image(data: bytes, mime: str) -> None:
             image.load()
     except ValidationFailed:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ValidationFailed(f"this {mime} image is damaged or not really an image", code="invalid_image") from exc
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as exc:
+        raise ValidationFailed(
+            f"this {mime} image is damaged or not really an image", code="invalid_image"
+        ) from exc
 
 
 def allowed_types(setting: str | list[str] | tuple[str, ...] | None) -> set[str]:

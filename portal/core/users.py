@@ -53,7 +53,9 @@ def _role(value: str) -> str:
     try:
         return Role(value).value
     except ValueError as exc:
-        raise ValidationFailed("role must be admin, teacher or student", code="invalid_role") from exc
+        raise ValidationFailed(
+            "role must be admin, teacher or student", code="invalid_role"
+        ) from exc
 
 
 def create_user(
@@ -103,12 +105,19 @@ def authenticate(email: str, password: str) -> User:
     except ValidationFailed:
         email = ""
     login_guard.check(email)
-    user = db.session.execute(db.select(User).filter_by(email=email)).scalar_one_or_none() if email else None
+    user = (
+        db.session.execute(db.select(User).filter_by(email=email)).scalar_one_or_none()
+        if email
+        else None
+    )
     # Exactly one hash verification whoever asks: a missing, disabled or SSO-only account is
     # checked against the dummy hash (verify_password(None, ...)), so neither the answer nor
     # the time taken tells which emails have a usable account.
     can_sign_in = user is not None and user.is_active and user.password_hash is not None
-    if not verify_password(user.password_hash if can_sign_in else None, password) or not can_sign_in:
+    if (
+        not verify_password(user.password_hash if can_sign_in else None, password)
+        or not can_sign_in
+    ):
         if email:
             login_guard.record_failure(email)
         raise NotAuthenticated("wrong email or password", code="invalid_credentials")
@@ -131,18 +140,32 @@ def get_user_for(actor: User, user_id: int) -> User:
 
 
 def _teaches(teacher: User, student: User) -> bool:
-    return db.session.execute(_taught_students(teacher).where(Enrolment.user_id == student.id).limit(1)).first() is not None
+    return (
+        db.session.execute(
+            _taught_students(teacher).where(Enrolment.user_id == student.id).limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _taught_students(teacher: User):
     """Ids of the students enrolled in a class `teacher` teaches (a subquery)."""
     from portal.core.models import Class
 
-    return db.select(Enrolment.user_id).join(Class, Class.id == Enrolment.class_id).where(Class.teacher_id == teacher.id)
+    return (
+        db.select(Enrolment.user_id)
+        .join(Class, Class.id == Enrolment.class_id)
+        .where(Class.teacher_id == teacher.id)
+    )
 
 
 def list_users(
-    actor: User, *, role: str | None = None, query: str | None = None, limit: int = 50, offset: int = 0
+    actor: User,
+    *,
+    role: str | None = None,
+    query: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[User], int]:
     """Admins list everyone; teachers can search students to enrol them (see `directory`
     for what a teacher may see of each)."""
@@ -161,10 +184,17 @@ def list_users(
         else:
             # Teachers find a student by name or by the whole address; matching parts of the
             # addresses of students they do not teach would spell those addresses out.
-            stmt = stmt.where(db.or_(by_name, User.email == text,
-                                     db.and_(User.email.like(like), User.id.in_(_taught_students(actor)))))
+            stmt = stmt.where(
+                db.or_(
+                    by_name,
+                    User.email == text,
+                    db.and_(User.email.like(like), User.id.in_(_taught_students(actor))),
+                )
+            )
     total = db.session.execute(db.select(db.func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = db.session.execute(stmt.order_by(User.name, User.id).limit(limit).offset(offset)).scalars()
+    rows = db.session.execute(
+        stmt.order_by(User.name, User.id).limit(limit).offset(offset)
+    ).scalars()
     return list(rows), total
 
 
@@ -185,7 +215,12 @@ def mask_email(email: str) -> str:
 
 
 def directory(
-    actor: User, *, role: str | None = None, query: str | None = None, limit: int = 50, offset: int = 0
+    actor: User,
+    *,
+    role: str | None = None,
+    query: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[DirectoryEntry], int]:
     """`list_users` with each person's contact data as far as `actor` may see it.
 
@@ -196,9 +231,15 @@ def directory(
     rows, total = list_users(actor, role=role, query=query, limit=limit, offset=offset)
     if actor.is_admin:
         return [DirectoryEntry(user, user.email, False, user.phone) for user in rows], total
-    taught = set(db.session.execute(
-        _taught_students(actor).where(Enrolment.user_id.in_([user.id for user in rows]))
-    ).scalars()) if rows else set()
+    taught = (
+        set(
+            db.session.execute(
+                _taught_students(actor).where(Enrolment.user_id.in_([user.id for user in rows]))
+            ).scalars()
+        )
+        if rows
+        else set()
+    )
     searched = (query or "").strip().lower()
     entries = []
     for user in rows:
@@ -241,7 +282,9 @@ def update_profile(actor: User, user_id: int, changes: ProfileChanges) -> User:
         user.notify_email = changes.notify_email
     if changes.notify_sms is not None:
         if changes.notify_sms and not user.phone:
-            raise ValidationFailed("add a phone number before turning SMS reminders on", code="no_phone")
+            raise ValidationFailed(
+                "add a phone number before turning SMS reminders on", code="no_phone"
+            )
         user.notify_sms = changes.notify_sms
     return user
 
@@ -257,7 +300,9 @@ def change_password(actor: User, current_password: str, new_password: str) -> No
     audit.record(actor, "user.password", "user", actor.id)
 
 
-def admin_update(actor: User, user_id: int, *, role: str | None = None, is_active: bool | None = None) -> User:
+def admin_update(
+    actor: User, user_id: int, *, role: str | None = None, is_active: bool | None = None
+) -> User:
     access.require_admin(actor)
     user = db.session.get(User, user_id)
     if user is None:
@@ -281,7 +326,9 @@ def reset_calendar_token(actor: User) -> str:
     return actor.calendar_token
 
 
-def provision_identity(identity: ExternalIdentity, role_mapping: dict[str, str] | None = None) -> tuple[User, bool]:
+def provision_identity(
+    identity: ExternalIdentity, role_mapping: dict[str, str] | None = None
+) -> tuple[User, bool]:
     """Find or create the user an auth provider vouches for (linked by provider subject).
 
     Later logins refresh name, email, phone and role, so the main website stays the source
@@ -310,7 +357,9 @@ def provision_identity(identity: ExternalIdentity, role_mapping: dict[str, str] 
     else:
         user = db.session.get(User, link.user_id)
         if email != user.email:
-            clash = db.session.execute(db.select(User.id).filter_by(email=email)).scalar_one_or_none()
+            clash = db.session.execute(
+                db.select(User.id).filter_by(email=email)
+            ).scalar_one_or_none()
             if clash is not None and clash != user.id:
                 raise Conflict("another portal account uses this email", code="email_taken")
             user.email = email
@@ -318,7 +367,15 @@ def provision_identity(identity: ExternalIdentity, role_mapping: dict[str, str] 
         if phone:
             user.phone = phone
         if _role(role) != user.role:
-            audit.record(None, "user.role", "user", user.id, before=user.role, after=role, via=identity.provider)
+            audit.record(
+                None,
+                "user.role",
+                "user",
+                user.id,
+                before=user.role,
+                after=role,
+                via=identity.provider,
+            )
             user.role = _role(role)
     if not user.is_active:
         raise NotAuthenticated("this account is disabled", code="account_disabled")

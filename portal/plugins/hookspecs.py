@@ -93,7 +93,9 @@ def participant_joined(meeting: MeetingRecord, user: UserInfo, target: JoinTarge
 
 
 @hookspec
-def floor_changed(schedule: ScheduleInfo, meeting: MeetingRecord | None, user_id: int, floor: FloorGrant) -> None:
+def floor_changed(
+    schedule: ScheduleInfo, meeting: MeetingRecord | None, user_id: int, floor: FloorGrant
+) -> None:
     """The teacher granted, withdrew or muted a student's microphone/camera/screen in a
     class occurrence (committed). `meeting` is the occurrence's meeting (None before
     the first start); `floor` is the student's FloorGrant now. A media backend stops what

@@ -20,8 +20,20 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "portal"
 BUILTIN_MODULES = ("portal.core.outbox",)
-OPENAPI_PATH_ITEM_KEYS = {"summary", "description", "parameters", "servers",
-                          "get", "put", "post", "delete", "options", "head", "patch", "trace"}
+OPENAPI_PATH_ITEM_KEYS = {
+    "summary",
+    "description",
+    "parameters",
+    "servers",
+    "get",
+    "put",
+    "post",
+    "delete",
+    "options",
+    "head",
+    "patch",
+    "trace",
+}
 
 
 class PortalPluginManager(pluggy.PluginManager):
@@ -130,10 +142,14 @@ class PluginRegistry:
 
         def add_api_path(path: str, item: dict[str, Any]) -> None:
             if not path.startswith("/") or not isinstance(item, dict):
-                raise PluginConfigurationError(f"API path {path!r}: give an absolute path and an OpenAPI Path Item dict")
+                raise PluginConfigurationError(
+                    f"API path {path!r}: give an absolute path and an OpenAPI Path Item dict"
+                )
             unknown = set(item) - OPENAPI_PATH_ITEM_KEYS
             if unknown:
-                raise PluginConfigurationError(f"API path {path!r}: not OpenAPI Path Item fields: {sorted(unknown)}")
+                raise PluginConfigurationError(
+                    f"API path {path!r}: not OpenAPI Path Item fields: {sorted(unknown)}"
+                )
             if path in registry.api_paths:
                 raise PluginConfigurationError(f"two plugins describe the API path {path!r}")
             registry.api_paths[path] = item
@@ -142,8 +158,12 @@ class PluginRegistry:
             folder = Path(path).resolve()
             if not folder.is_dir():
                 raise PluginConfigurationError(f"migrations folder {folder} does not exist")
-            if not name.isidentifier() or any(name == known for known, _ in registry.migration_dirs):
-                raise PluginConfigurationError(f"migrations named {name!r}: not an identifier, or taken")
+            if not name.isidentifier() or any(
+                name == known for known, _ in registry.migration_dirs
+            ):
+                raise PluginConfigurationError(
+                    f"migrations named {name!r}: not an identifier, or taken"
+                )
             registry.migration_dirs.append((name, str(folder)))
 
         pm.hook.register_meeting_backends(register=add_backend)
@@ -158,6 +178,7 @@ class PluginRegistry:
 def describe_plugins(pm: PortalPluginManager) -> list[dict[str, Any]]:
     """Name, version and implemented hooks of each loaded plugin (for `portal plugins`)."""
     from portal import __version__
+
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         if plugin is None:

@@ -206,10 +206,14 @@ def recent_meetings(backend: str, *, ended_within_days: int) -> list[MeetingReco
     from portal.extensions import db
 
     since = utcnow() - timedelta(days=ended_within_days)
-    rows = db.session.execute(db.select(Meeting).where(
-        Meeting.backend == backend,
-        db.or_(Meeting.status == MeetingState.RUNNING.value, Meeting.ended_at >= since),
-    ).order_by(Meeting.id)).scalars()
+    rows = db.session.execute(
+        db.select(Meeting)
+        .where(
+            Meeting.backend == backend,
+            db.or_(Meeting.status == MeetingState.RUNNING.value, Meeting.ended_at >= since),
+        )
+        .order_by(Meeting.id)
+    ).scalars()
     return [_record(row) for row in rows]
 
 
@@ -218,7 +222,10 @@ def meetings_with_pending(backend: str, key: str, within_days: int = 3) -> list[
     `key` (e.g. "pending_downloads"): work a webhook left for a retry job."""
     from portal.core import meeting_events
 
-    return [_record(row) for row in meeting_events.meetings_with_pending(backend, key, within_days=within_days)]
+    return [
+        _record(row)
+        for row in meeting_events.meetings_with_pending(backend, key, within_days=within_days)
+    ]
 
 
 def update_meeting_data(meeting_id: int, change: Callable[[dict[str, Any]], Any]) -> Any:
@@ -273,7 +280,9 @@ def meeting_settings(meeting_id: int) -> dict[str, Any]:
     return meetings.settings_for_meeting(_row(meeting_id))
 
 
-def backend_settings(backend: str, *, enabled_only: bool = False) -> list[tuple[int, dict[str, Any]]]:
+def backend_settings(
+    backend: str, *, enabled_only: bool = False
+) -> list[tuple[int, dict[str, Any]]]:
     """(config id, effective settings) of every configuration of `backend`, enabled or not
     unless `enabled_only` (a disabled configuration still accepts callbacks for meetings it
     ran). Use it to check a callback's signature before looking anything up."""
@@ -299,8 +308,14 @@ def find_backend_config(backend: str, name: str) -> tuple[int, dict[str, Any]] |
     return None
 
 
-def create_backend_config(admin_email: str, *, name: str, backend: str, settings: Mapping[str, Any],
-                          is_default: bool = False) -> int:
+def create_backend_config(
+    admin_email: str,
+    *,
+    name: str,
+    backend: str,
+    settings: Mapping[str, Any],
+    is_default: bool = False,
+) -> int:
     """Add a backend configuration on behalf of an admin account (CLI set-up); validates
     `settings` against the backend's schema and audits it. Returns the config id."""
     from portal.core import backends
@@ -308,10 +323,14 @@ def create_backend_config(admin_email: str, *, name: str, backend: str, settings
     from portal.core.models import User
     from portal.extensions import db
 
-    admin = db.session.execute(db.select(User).filter_by(email=admin_email.strip().lower())).scalar_one_or_none()
+    admin = db.session.execute(
+        db.select(User).filter_by(email=admin_email.strip().lower())
+    ).scalar_one_or_none()
     if admin is None or not admin.is_admin:
         raise Forbidden(f"{admin_email} is not an admin account", code="not_admin")
-    config = backends.create_config(admin, name=name, backend=backend, is_default=is_default, settings=settings)
+    config = backends.create_config(
+        admin, name=name, backend=backend, is_default=is_default, settings=settings
+    )
     db.session.flush()
     return config.id
 
@@ -332,15 +351,28 @@ def check_health(config_id: int) -> HealthResult:
 # Attendance --------------------------------------------------------------------------
 
 
-def record_attendance(meeting_id: int, user_id: int | None, name: str, source: str, *, left: bool = False,
-                      at: datetime | None = None) -> None:
+def record_attendance(
+    meeting_id: int,
+    user_id: int | None,
+    name: str,
+    source: str,
+    *,
+    left: bool = False,
+    at: datetime | None = None,
+) -> None:
     """Merge one join (or leave, `left=True`) the backend saw into the person's attendance
     row; `at` is the backend's event time when it gives one (events are merged by time,
     not arrival). A user id the portal does not know counts as a guest. Does not commit."""
     from portal.core import meetings
 
-    meetings.record_attendance(_row(meeting_id), user_id=_known_user(user_id), name=name[:200] or "Guest",
-                               source=source, left=left, at=at)
+    meetings.record_attendance(
+        _row(meeting_id),
+        user_id=_known_user(user_id),
+        name=name[:200] or "Guest",
+        source=source,
+        left=left,
+        at=at,
+    )
 
 
 def sync_presence(meeting_id: int, attendees: Iterable[AttendeeInfo], source: str) -> None:
@@ -349,8 +381,11 @@ def sync_presence(meeting_id: int, attendees: Iterable[AttendeeInfo], source: st
     commit."""
     from portal.core import meetings
 
-    meetings.sync_presence(_row(meeting_id), [(_known_user(a.user_id), a.name[:200] or "Guest") for a in attendees],
-                           source=source)
+    meetings.sync_presence(
+        _row(meeting_id),
+        [(_known_user(a.user_id), a.name[:200] or "Guest") for a in attendees],
+        source=source,
+    )
 
 
 def record_visits(meeting_id: int, visits: Iterable[Visit], source: str) -> None:
@@ -374,7 +409,9 @@ def _known_user(user_id: int | None) -> int | None:
 # Recordings and files ----------------------------------------------------------------
 
 
-def register_recording(meeting_id: int, info: RecordingInfo, storage_key: str | None = None) -> tuple[RecordingRef, bool]:
+def register_recording(
+    meeting_id: int, info: RecordingInfo, storage_key: str | None = None
+) -> tuple[RecordingRef, bool]:
     """Insert or refresh the recording the backend reports (by `info.record_id`, per backend
     configuration); `storage_key` when its file is in the portal's storage. Returns
     (recording, created); recording_ready fires once, on creation. Atomic: commits (two
@@ -442,7 +479,9 @@ def find_user_by_email(email: str) -> UserInfo | None:
     from portal.core.users import normalise_email
     from portal.extensions import db
 
-    user = db.session.execute(db.select(User).filter_by(email=normalise_email(email))).scalar_one_or_none()
+    user = db.session.execute(
+        db.select(User).filter_by(email=normalise_email(email))
+    ).scalar_one_or_none()
     return user_info(user) if user is not None else None
 
 
@@ -452,7 +491,9 @@ def find_user_by_identity(provider: str, subject: str) -> UserInfo | None:
     from portal.core.snapshots import user_info
     from portal.extensions import db
 
-    link = db.session.execute(db.select(UserIdentity).filter_by(provider=provider, subject=subject)).scalar_one_or_none()
+    link = db.session.execute(
+        db.select(UserIdentity).filter_by(provider=provider, subject=subject)
+    ).scalar_one_or_none()
     user = db.session.get(User, link.user_id) if link is not None else None
     return user_info(user) if user is not None else None
 
@@ -463,7 +504,8 @@ def identity_subject(provider: str, user_id: int) -> str | None:
     from portal.extensions import db
 
     return db.session.execute(
-        db.select(UserIdentity.subject).filter_by(provider=provider, user_id=user_id)).scalar_one_or_none()
+        db.select(UserIdentity.subject).filter_by(provider=provider, user_id=user_id)
+    ).scalar_one_or_none()
 
 
 def _class(class_id: int) -> Any:
@@ -556,17 +598,23 @@ def sign_out_user(user_id: int, reason: str) -> None:
     core_audit.record(None, "user.logout", "user", user_id, via=reason)
 
 
-def audit(action: str, target_type: str, target_id: Any, *, actor_id: int | None = None, **details: Any) -> None:
+def audit(
+    action: str, target_type: str, target_id: Any, *, actor_id: int | None = None, **details: Any
+) -> None:
     """Add an audit-log entry to the unit of work (committed with the change it describes)."""
     from portal.core import audit as core_audit
 
-    core_audit.record(_user(actor_id) if actor_id is not None else None, action, target_type, target_id, **details)
+    core_audit.record(
+        _user(actor_id) if actor_id is not None else None, action, target_type, target_id, **details
+    )
 
 
 # Notifications -----------------------------------------------------------------------
 
 
-def record_provider_status(channel: str, provider_id: str, status: str, error: str | None = None) -> bool:
+def record_provider_status(
+    channel: str, provider_id: str, status: str, error: str | None = None
+) -> bool:
     """A provider's delivery report (e.g. a Twilio status callback) for a message the
     notifier sent: `status` is NotificationStatus.SENT or .FAILED. False when no
     notification has that provider id. Does not commit."""

@@ -96,7 +96,12 @@ class JoinTarget:
     new_tab: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "url": self.url, "embed": dict(self.embed), "new_tab": self.new_tab}
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "embed": dict(self.embed),
+            "new_tab": self.new_tab,
+        }
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,12 @@ class FloorGrant:
         return self.mic or self.camera or self.screen
 
     def as_dict(self) -> dict[str, bool]:
-        return {"mic": self.mic, "camera": self.camera, "screen": self.screen, "mic_muted": self.mic_muted}
+        return {
+            "mic": self.mic,
+            "camera": self.camera,
+            "screen": self.screen,
+            "mic_muted": self.mic_muted,
+        }
 
 
 @dataclass(frozen=True)
@@ -191,7 +201,9 @@ class MeetingBackend(Protocol):
         self, settings: Mapping[str, Any], handle: MeetingHandle
     ) -> list[RecordingInfo]: ...
 
-    def publish_recording(self, settings: Mapping[str, Any], record_id: str, published: bool) -> None:
+    def publish_recording(
+        self, settings: Mapping[str, Any], record_id: str, published: bool
+    ) -> None:
         """Make a recording visible (or not) on the backend's own playback server."""
         ...
 

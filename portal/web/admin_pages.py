@@ -19,22 +19,40 @@ USERS_PER_PAGE = 50
 @web.get("/admin")
 @page("admin")
 def admin_home(user: User):
-    return render_template("admin/home.html", user=user, counts=notification_review.status_counts(user))
+    return render_template(
+        "admin/home.html", user=user, counts=notification_review.status_counts(user)
+    )
 
 
 @web.get("/admin/backends")
 @page("admin")
 def admin_backends(user: User):
-    types = [{"name": b.name, "label": b.label, "capabilities": b.capabilities.as_dict(),
-              "settings_schema": dict(b.settings_schema),
-              # tojson sorts keys: keep the plugin's own field order for the form.
-              "field_order": list((b.settings_schema or {}).get("properties", {}))}
-             for b in plugins().backends.values()]
-    configs = [{"id": c.id, "name": c.name, "backend": c.backend, "enabled": c.enabled, "is_default": c.is_default,
-                "settings": backends.public_settings(c), "health_ok": c.health_ok,
-                "health_message": c.health_message, "health_checked_at": c.health_checked_at,
-                "installed": c.backend in plugins().backends}
-               for c in backends.list_configs(user)]
+    types = [
+        {
+            "name": b.name,
+            "label": b.label,
+            "capabilities": b.capabilities.as_dict(),
+            "settings_schema": dict(b.settings_schema),
+            # tojson sorts keys: keep the plugin's own field order for the form.
+            "field_order": list((b.settings_schema or {}).get("properties", {})),
+        }
+        for b in plugins().backends.values()
+    ]
+    configs = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "backend": c.backend,
+            "enabled": c.enabled,
+            "is_default": c.is_default,
+            "settings": backends.public_settings(c),
+            "health_ok": c.health_ok,
+            "health_message": c.health_message,
+            "health_checked_at": c.health_checked_at,
+            "installed": c.backend in plugins().backends,
+        }
+        for c in backends.list_configs(user)
+    ]
     return render_template("admin/backends.html", user=user, types=types, configs=configs)
 
 
@@ -54,11 +72,24 @@ def admin_users(user: User):
     if role not in (None, "admin", "teacher", "student"):
         role = None
     page_no = _page_number()
-    rows, total = users.list_users(user, role=role, query=q or None, limit=USERS_PER_PAGE,
-                                   offset=(page_no - 1) * USERS_PER_PAGE)
-    return render_template("admin/users.html", user=user, rows=rows, total=total, q=q, role=role,
-                           page_no=page_no, pages=max(1, -(-total // USERS_PER_PAGE)),
-                           blocks=access.active_site_blocks([u.id for u in rows]))
+    rows, total = users.list_users(
+        user,
+        role=role,
+        query=q or None,
+        limit=USERS_PER_PAGE,
+        offset=(page_no - 1) * USERS_PER_PAGE,
+    )
+    return render_template(
+        "admin/users.html",
+        user=user,
+        rows=rows,
+        total=total,
+        q=q,
+        role=role,
+        page_no=page_no,
+        pages=max(1, -(-total // USERS_PER_PAGE)),
+        blocks=access.active_site_blocks([u.id for u in rows]),
+    )
 
 
 DELIVERIES_PER_PAGE = 50
@@ -75,25 +106,48 @@ def admin_notifications(user: User):
         channel = None
     page_no = _page_number()
     rows, total = notification_review.list_deliveries(
-        user, status=None if status == "any" else status, channel=channel, limit=DELIVERIES_PER_PAGE,
-        offset=(page_no - 1) * DELIVERIES_PER_PAGE)
-    return render_template("admin/notifications.html", user=user, rows=rows, total=total, status=status,
-                           channel=channel, channels=registered_channels(), statuses=notification_review.STATUSES,
-                           counts=notification_review.status_counts(user), page_no=page_no,
-                           pages=max(1, -(-total // DELIVERIES_PER_PAGE)))
+        user,
+        status=None if status == "any" else status,
+        channel=channel,
+        limit=DELIVERIES_PER_PAGE,
+        offset=(page_no - 1) * DELIVERIES_PER_PAGE,
+    )
+    return render_template(
+        "admin/notifications.html",
+        user=user,
+        rows=rows,
+        total=total,
+        status=status,
+        channel=channel,
+        channels=registered_channels(),
+        statuses=notification_review.STATUSES,
+        counts=notification_review.status_counts(user),
+        page_no=page_no,
+        pages=max(1, -(-total // DELIVERIES_PER_PAGE)),
+    )
 
 
 @web.get("/admin/settings")
 @page("admin")
 def admin_settings(user: User):
     access.require_admin(user)
-    return render_template("admin/settings.html", user=user, settings=site_settings.read_site_settings(),
-                           zones=zone_names(), channels=channel_choices())
+    return render_template(
+        "admin/settings.html",
+        user=user,
+        settings=site_settings.read_site_settings(),
+        zones=zone_names(),
+        channels=channel_choices(),
+    )
 
 
 @web.get("/admin/plugins")
 @page("admin")
 def admin_plugins(user: User):
-    return render_template("admin/plugins.html", user=user, rows=describe_plugins(plugin_manager()),
-                           backends=plugins().backends, providers=plugins().auth_providers,
-                           notifiers=plugins().notifiers)
+    return render_template(
+        "admin/plugins.html",
+        user=user,
+        rows=describe_plugins(plugin_manager()),
+        backends=plugins().backends,
+        providers=plugins().auth_providers,
+        notifiers=plugins().notifiers,
+    )

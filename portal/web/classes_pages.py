@@ -18,8 +18,15 @@ def _backend_choices() -> list[dict]:
     out = []
     for config in backends.enabled_configs():
         plugin = plugins().backends[config.backend]
-        out.append({"id": config.id, "name": config.name, "label": plugin.label, "is_default": config.is_default,
-                    "capabilities": plugin.capabilities.as_dict()})
+        out.append(
+            {
+                "id": config.id,
+                "name": config.name,
+                "label": plugin.label,
+                "is_default": config.is_default,
+                "capabilities": plugin.capabilities.as_dict(),
+            }
+        )
     return out
 
 
@@ -63,13 +70,26 @@ def class_page(user: User, class_id: int):
     upcoming = [s for s in schedules if s.ends_at > now]
     past = [s for s in schedules if s.ends_at <= now]
     enrolments = classes.list_enrolments(user, klass.id) if manager else []
-    blocks = {b.user_id: b for b in blocking.list_blocks(user, class_id=klass.id) if b.scope == "class"} if manager else {}
+    blocks = (
+        {b.user_id: b for b in blocking.list_blocks(user, class_id=klass.id) if b.scope == "class"}
+        if manager
+        else {}
+    )
     backend = None
     if klass.backend_config_id:
         backend = next((b for b in _backend_choices() if b["id"] == klass.backend_config_id), None)
     return render_template(
-        "classes/detail.html", user=user, klass=klass, manager=manager, upcoming=upcoming,
+        "classes/detail.html",
+        user=user,
+        klass=klass,
+        manager=manager,
+        upcoming=upcoming,
         ended=meetings.ended_schedule_ids([s.id for s in upcoming]),
-        past=list(reversed(past))[:20], enrolments=enrolments, blocks=blocks, backend=backend, features=features(),
-        join_opens_before=meetings.join_opens_before(manager), now=now,
+        past=list(reversed(past))[:20],
+        enrolments=enrolments,
+        blocks=blocks,
+        backend=backend,
+        features=features(),
+        join_opens_before=meetings.join_opens_before(manager),
+        now=now,
     )

@@ -36,7 +36,12 @@ def render_dashboard(user: User) -> str:
         day = monday + timedelta(days=offset)
         items = [s for s in in_week if s.starts_at.astimezone(zone).date() == day]
         days.append({"date": day, "items": items, "today": day == today})
-    upcoming = [s for s in classes.schedules_in_range(user, now, now + timedelta(days=UPCOMING_DAYS), limit=30)]
+    upcoming = [
+        s
+        for s in classes.schedules_in_range(
+            user, now, now + timedelta(days=UPCOMING_DAYS), limit=30
+        )
+    ]
     my_classes = []
     if user.role in ("teacher", "admin"):
         my_classes, _ = classes.list_classes(user, limit=200)

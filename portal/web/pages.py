@@ -15,7 +15,9 @@ from portal.web.session import (
 )
 from portal.web.support import page_user
 
-web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
+web = Blueprint(
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets"
+)
 
 
 @web.app_context_processor
@@ -36,8 +38,12 @@ def index():
 @web.get("/login")
 def login_page():
     if page_user() is not None:
-        return redirect(safe_next_path(request.args.get("next"), default=None) or url_for("web.index"))
-    providers = [p for p in plugins().auth_providers.values() if p.login_url(request.args.get("next"))]
+        return redirect(
+            safe_next_path(request.args.get("next"), default=None) or url_for("web.index")
+        )
+    providers = [
+        p for p in plugins().auth_providers.values() if p.login_url(request.args.get("next"))
+    ]
     return render_template("login.html", providers=providers, email="", error=None)
 
 
@@ -53,7 +59,11 @@ def login_submit():
         # 429 keeps its status (and Retry-After) so clients and proxies see the lockout.
         status = 429 if exc.status == 429 else 401
         headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else {}
-        return render_template("login.html", providers=providers, email=email, error=exc.message), status, headers
+        return (
+            render_template("login.html", providers=providers, email=email, error=exc.message),
+            status,
+            headers,
+        )
     destination = safe_next_path(request.form.get("next"), default=None) or url_for("web.index")
     return start_browser_session(redirect(destination), user)
 

@@ -12,5 +12,10 @@ from portal.web.support import calendar_feed_url, features, page, zone_names
 @web.get("/profile")
 @page()
 def profile(user: User):
-    return render_template("profile.html", user=user, zones=zone_names(),
-                           calendar_url=calendar_feed_url(user), can_reset_feed=features()["calendar_feed_reset"])
+    return render_template(
+        "profile.html",
+        user=user,
+        zones=zone_names(),
+        calendar_url=calendar_feed_url(user),
+        can_reset_feed=features()["calendar_feed_reset"],
+    )

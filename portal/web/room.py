@@ -22,8 +22,16 @@ def room(user: User, schedule_id: int):
     block = None if manager else access.active_block(user, klass.id)
     opens_at = meetings.join_opens_at(schedule, manager)
     return render_template(
-        "room/room.html", user=user, schedule=schedule, klass=klass, manager=manager, state=state,
-        block=block, opens_at=opens_at, features=features(), now=utcnow(),
+        "room/room.html",
+        user=user,
+        schedule=schedule,
+        klass=klass,
+        manager=manager,
+        state=state,
+        block=block,
+        opens_at=opens_at,
+        features=features(),
+        now=utcnow(),
         # Empty: the realtime server answers on the page's own origin (/socket.io/).
         realtime_url=current_app.config.get("REALTIME_URL") or "",
     )

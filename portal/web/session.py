@@ -54,8 +54,12 @@ def start_browser_session(response: Any, user: Any, provider: str | None = None)
         )
     else:
         # Same flags as when set: browsers keep a Secure cookie unless the deletion is Secure too.
-        response.delete_cookie(PROVIDER_COOKIE, httponly=True, samesite="Lax",
-                               secure=bool(current_app.config["JWT_COOKIE_SECURE"]))
+        response.delete_cookie(
+            PROVIDER_COOKIE,
+            httponly=True,
+            samesite="Lax",
+            secure=bool(current_app.config["JWT_COOKIE_SECURE"]),
+        )
     return response
 
 
@@ -70,7 +74,9 @@ def end_browser_session(response: Any) -> None:
                 auth_tokens.revoke(decode_token(token))
     unit_of_work.commit()
     unset_jwt_cookies(response)
-    response.delete_cookie(PROVIDER_COOKIE, httponly=True, samesite="Lax", secure=bool(config["JWT_COOKIE_SECURE"]))
+    response.delete_cookie(
+        PROVIDER_COOKIE, httponly=True, samesite="Lax", secure=bool(config["JWT_COOKIE_SECURE"])
+    )
 
 
 def provider_logout_url() -> str | None:

@@ -82,7 +82,11 @@ def local(dt: datetime | None, user: Any = None, fmt: str = "%a %d %b %Y, %H:%M"
     a query per call."""
     if dt is None:
         return ""
-    zone = user if isinstance(user, ZoneInfo) else user_zone(user if user is not None else g.get("page_user"))
+    zone = (
+        user
+        if isinstance(user, ZoneInfo)
+        else user_zone(user if user is not None else g.get("page_user"))
+    )
     return dt.astimezone(zone).strftime(fmt)
 
 
@@ -112,6 +116,13 @@ def init_support(app: Flask, blueprint_name: str = "web") -> None:
         # CSRF defence for the HTML form posts of the web pages (login, logout): the
         # standard-header origin check, so plain forms and plugin-made forms need no token.
         # JSON API calls are protected by flask-jwt-extended's double-submit header instead.
-        if request.method == "POST" and request.blueprint == blueprint_name and not _same_site_form():
-            abort(400, description="this form was sent from another site; open the portal and try again")
+        if (
+            request.method == "POST"
+            and request.blueprint == blueprint_name
+            and not _same_site_form()
+        ):
+            abort(
+                400,
+                description="this form was sent from another site; open the portal and try again",
+            )
         return None

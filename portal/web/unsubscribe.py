@@ -15,14 +15,16 @@ from portal.extensions import db
 
 unsubscribe_bp = Blueprint("unsubscribe", __name__)
 
+
 @unsubscribe_bp.get("/unsubscribe/<token>")
 def confirm(token: str):
     try:
         user, channel = notifications.read_unsubscribe_token(token)
     except PortalError as exc:
         return render_template("notifications/unsubscribe.html", error=exc.message), 404
-    return render_template("notifications/unsubscribe.html", user=user, channel=channel_label(channel),
-                           done=False)
+    return render_template(
+        "notifications/unsubscribe.html", user=user, channel=channel_label(channel), done=False
+    )
 
 
 @unsubscribe_bp.post("/unsubscribe/<token>")
@@ -33,5 +35,6 @@ def submit(token: str):
     except PortalError as exc:
         db.session.rollback()
         return render_template("notifications/unsubscribe.html", error=exc.message), 404
-    return render_template("notifications/unsubscribe.html", user=user, channel=channel_label(channel),
-                           done=True)
+    return render_template(
+        "notifications/unsubscribe.html", user=user, channel=channel_label(channel), done=True
+    )

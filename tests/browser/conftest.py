@@ -38,8 +38,14 @@ class LiveServer:
         from portal.core import users
 
         with self.app.app_context():
-            user = users.create_user(None, email=email or f"{name.split()[0].lower()}@tests.school", name=name,
-                                     role=role, password=PASSWORD, **kw)
+            user = users.create_user(
+                None,
+                email=email or f"{name.split()[0].lower()}@tests.school",
+                name=name,
+                role=role,
+                password=PASSWORD,
+                **kw,
+            )
             db.session.commit()
             db.session.refresh(user)
             db.session.expunge(user)
@@ -50,13 +56,23 @@ class LiveServer:
         from portal.core.security import encrypt_secret
 
         with self.app.app_context():
-            config = BackendConfig(name="Fake", backend="fake", enabled=True, is_default=True,
-                                   settings={"url": "https://fake.example", "secret": encrypt_secret("s3cret-value-123")})
+            config = BackendConfig(
+                name="Fake",
+                backend="fake",
+                enabled=True,
+                is_default=True,
+                settings={
+                    "url": "https://fake.example",
+                    "secret": encrypt_secret("s3cret-value-123"),
+                },
+            )
             db.session.add(config)
             db.session.commit()
             return config.id
 
-    def class_with(self, teacher, students, *, title: str, starts_in: timedelta, minutes: int = 60) -> tuple[int, int]:
+    def class_with(
+        self, teacher, students, *, title: str, starts_in: timedelta, minutes: int = 60
+    ) -> tuple[int, int]:
         """A one-off class starting `starts_in` from now; returns (class id, schedule id)."""
         from portal.core import classes
         from portal.core.models import User
@@ -64,8 +80,15 @@ class LiveServer:
 
         with self.app.app_context():
             actor = db.session.get(User, teacher.id)
-            klass = classes.create_class(actor, classes.ClassInput(
-                title=title, starts_at=utcnow() + starts_in, duration_minutes=minutes, timezone="Europe/Paris"))
+            klass = classes.create_class(
+                actor,
+                classes.ClassInput(
+                    title=title,
+                    starts_at=utcnow() + starts_in,
+                    duration_minutes=minutes,
+                    timezone="Europe/Paris",
+                ),
+            )
             if students:
                 classes.enrol(actor, klass.id, [s.id for s in students])
             db.session.commit()
@@ -89,18 +112,20 @@ def live_plugins() -> list:
 @pytest.fixture
 def live_server(database_url, tmp_path, live_plugins):
     FAKE.reset()
-    app = create_app({
-        "DATABASE_URL": database_url,
-        "TESTING": True,
-        "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
-        "STORAGE_DIR": str(tmp_path / "files"),
-        "EXTRA_PLUGINS": [fake_backend, *live_plugins],
-        "LOG_JSON": True,
-        "MEETING_START_WAIT_SECONDS": 5,
-        # Many sign-ins per test; RATELIMIT_ENABLED=False would stick to the shared limiter
-        # object and switch rate limiting off for every later app in the session.
-        "LOGIN_RATE_LIMIT": "1000 per minute",
-    })
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
+            "STORAGE_DIR": str(tmp_path / "files"),
+            "EXTRA_PLUGINS": [fake_backend, *live_plugins],
+            "LOG_JSON": True,
+            "MEETING_START_WAIT_SECONDS": 5,
+            # Many sign-ins per test; RATELIMIT_ENABLED=False would stick to the shared limiter
+            # object and switch rate limiting off for every later app in the session.
+            "LOGIN_RATE_LIMIT": "1000 per minute",
+        }
+    )
     try:
         with serving(app) as url:
             app.config["BASE_URL"] = url
@@ -127,17 +152,26 @@ def new_context(browser, live_server, request):
     contexts = []
 
     def factory(viewport=None):
-        context = browser.new_context(base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 900})
+        context = browser.new_context(
+            base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 900}
+        )
         context.set_default_timeout(15_000)
         # The fake backend's join URLs point at https://fake.example: answer them locally.
-        context.route(re.compile(r"^https://fake\.example/.*"),
-                      lambda route: route.fulfill(status=200, content_type="text/html", body="<h1>Fake meeting</h1>"))
+        context.route(
+            re.compile(r"^https://fake\.example/.*"),
+            lambda route: route.fulfill(
+                status=200, content_type="text/html", body="<h1>Fake meeting</h1>"
+            ),
+        )
         contexts.append(context)
         return context
 
     yield factory
-    failed = any(getattr(request.node, f"rep_{when}", None) is not None and getattr(request.node, f"rep_{when}").failed
-                 for when in ("setup", "call"))
+    failed = any(
+        getattr(request.node, f"rep_{when}", None) is not None
+        and getattr(request.node, f"rep_{when}").failed
+        for when in ("setup", "call")
+    )
     if failed:
         OUTPUT.mkdir(exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)

@@ -23,7 +23,10 @@ class EmbedBackend:
     name = "embedstub"
     label = "Embedded meetings"
     capabilities = Capabilities(end=True, embed=True)
-    settings_schema = {"type": "object", "properties": {"mode": {"type": "string", "enum": ["jitsi", "sfu", "custom"]}}}
+    settings_schema = {
+        "type": "object",
+        "properties": {"mode": {"type": "string", "enum": ["jitsi", "sfu", "custom"]}},
+    }
 
     def create_meeting(self, settings, spec):
         return MeetingHandle(backend=self.name, meeting_id=spec.meeting_key)
@@ -34,23 +37,52 @@ class EmbedBackend:
         # Jitsi mode mounts through the real Jitsi plugin's room script.
         room = handle.meeting_id
         if settings.get("mode") == "jitsi":
-            return JoinTarget(kind="embed", url=f"https://meet.example/{room}?jwt=x", embed={
-                "external_api_url": "/stub-jitsi/external_api.js", "domain": "meet.example", "roomName": room,
-                "jwt": f"token-for-{participant.user_id}", "configOverwrite": {"prejoinPageEnabled": False},
-                "interfaceConfigOverwrite": {}, "userInfo": {"displayName": participant.name},
-                "moderator": participant.role == "moderator",
-                "room_script": url_for("jitsi_backend.static", filename="jitsi-room.js"), "room_module": "jitsi"})
+            return JoinTarget(
+                kind="embed",
+                url=f"https://meet.example/{room}?jwt=x",
+                embed={
+                    "external_api_url": "/stub-jitsi/external_api.js",
+                    "domain": "meet.example",
+                    "roomName": room,
+                    "jwt": f"token-for-{participant.user_id}",
+                    "configOverwrite": {"prejoinPageEnabled": False},
+                    "interfaceConfigOverwrite": {},
+                    "userInfo": {"displayName": participant.name},
+                    "moderator": participant.role == "moderator",
+                    "room_script": url_for("jitsi_backend.static", filename="jitsi-room.js"),
+                    "room_module": "jitsi",
+                },
+            )
         if settings.get("mode") == "sfu":
             base = f"/sfu/rooms/{room}"
-            return JoinTarget(kind="embed", url=base, embed={
-                "room": room, "whip_url": base + "/whip", "whep_url": base + "/whep",
-                "publishers_url": base + "/publishers", "client_js": "/stub-sfu/sfu-client.js",
-                "token": "sfu-token", "ice_servers": [{"urls": "stun:stun.example"}],
-                "manager": participant.role == "moderator", "can_publish": participant.role == "moderator",
-                # The SFU plugin's real room script, over the stand-in client above.
-                "room_script": url_for("native_sfu.static", filename="sfu-room.js"), "room_module": "native_sfu"})
-        return JoinTarget(kind="embed", url=f"/custom/{room}", embed={
-            "room_script": "/stub-custom/player.js", "room_module": "custom-player", "whep": f"/custom/{room}/whep", "whip": f"/custom/{room}/whip"})
+            return JoinTarget(
+                kind="embed",
+                url=base,
+                embed={
+                    "room": room,
+                    "whip_url": base + "/whip",
+                    "whep_url": base + "/whep",
+                    "publishers_url": base + "/publishers",
+                    "client_js": "/stub-sfu/sfu-client.js",
+                    "token": "sfu-token",
+                    "ice_servers": [{"urls": "stun:stun.example"}],
+                    "manager": participant.role == "moderator",
+                    "can_publish": participant.role == "moderator",
+                    # The SFU plugin's real room script, over the stand-in client above.
+                    "room_script": url_for("native_sfu.static", filename="sfu-room.js"),
+                    "room_module": "native_sfu",
+                },
+            )
+        return JoinTarget(
+            kind="embed",
+            url=f"/custom/{room}",
+            embed={
+                "room_script": "/stub-custom/player.js",
+                "room_module": "custom-player",
+                "whep": f"/custom/{room}/whep",
+                "whip": f"/custom/{room}/whip",
+            },
+        )
 
     def end_meeting(self, settings, handle):
         return None
@@ -78,9 +110,24 @@ class EmbedStub:
 
     @hookimpl
     def register_blueprints(self, app):
-        app.register_blueprint(Blueprint("stub_jitsi", __name__, static_folder=str(STATIC / "jitsi"),
-                                         static_url_path="/stub-jitsi"))
-        app.register_blueprint(Blueprint("stub_sfu", __name__, static_folder=str(STATIC / "sfu"),
-                                         static_url_path="/stub-sfu"))
-        app.register_blueprint(Blueprint("stub_custom", __name__, static_folder=str(STATIC / "custom"),
-                                         static_url_path="/stub-custom"))
+        app.register_blueprint(
+            Blueprint(
+                "stub_jitsi",
+                __name__,
+                static_folder=str(STATIC / "jitsi"),
+                static_url_path="/stub-jitsi",
+            )
+        )
+        app.register_blueprint(
+            Blueprint(
+                "stub_sfu", __name__, static_folder=str(STATIC / "sfu"), static_url_path="/stub-sfu"
+            )
+        )
+        app.register_blueprint(
+            Blueprint(
+                "stub_custom",
+                __name__,
+                static_folder=str(STATIC / "custom"),
+                static_url_path="/stub-custom",
+            )
+        )

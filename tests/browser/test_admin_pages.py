@@ -42,7 +42,9 @@ def test_admin_adds_tests_and_disables_a_meeting_system(live_server, new_context
     row.get_by_label("Enable Campus meetings").uncheck()
     expect(page.locator("#flash")).to_contain_text("Disabled")
     with live_server.app.app_context():
-        config = db.session.execute(db.select(BackendConfig).filter_by(name="Campus meetings")).scalar_one()
+        config = db.session.execute(
+            db.select(BackendConfig).filter_by(name="Campus meetings")
+        ).scalar_one()
         assert config.enabled is False
         assert config.settings["url"] == "https://meet.campus.example"
         assert decrypt_secret(config.settings["secret"]) == "a-long-secret"
@@ -55,7 +57,9 @@ def test_admin_adds_tests_and_disables_a_meeting_system(live_server, new_context
     edit.get_by_role("button", name="Save").click()
     expect(page.locator("#flash")).to_contain_text("Settings saved")
     with live_server.app.app_context():
-        config = db.session.execute(db.select(BackendConfig).filter_by(name="Campus meetings")).scalar_one()
+        config = db.session.execute(
+            db.select(BackendConfig).filter_by(name="Campus meetings")
+        ).scalar_one()
         assert config.settings["url"] == "https://meet2.campus.example"
         assert decrypt_secret(config.settings["secret"]) == "a-long-secret"
 

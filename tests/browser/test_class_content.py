@@ -15,16 +15,38 @@ from portal.extensions import db
 pytestmark = pytest.mark.browser
 
 
-def test_teacher_uploads_slides_and_controls_recordings(live_server, new_context, sign_in, tmp_path):
+def test_teacher_uploads_slides_and_controls_recordings(
+    live_server, new_context, sign_in, tmp_path
+):
     config_id = live_server.fake_backend_config()
     teacher = live_server.user("teacher", "Tom Teacher")
     student = live_server.user("student", "Sam Student")
-    class_id, sid = live_server.class_with(teacher, [student], title="Optics", starts_in=timedelta(days=1))
+    class_id, sid = live_server.class_with(
+        teacher, [student], title="Optics", starts_in=timedelta(days=1)
+    )
     with live_server.app.app_context():
-        db.session.add(Recording(class_id=class_id, backend="fake", backend_config_id=config_id, backend_record_id="rec-1",
-                                 title="Optics, week 1", recorded_at=datetime(2026, 11, 20, 9, tzinfo=UTC),
-                                 duration_seconds=3000, playback_url="https://fake.example/play/1", published=True))
-        db.session.add(Feedback(user_id=student.id, class_id=class_id, schedule_id=sid, rating=5, comment="Loved the prisms"))
+        db.session.add(
+            Recording(
+                class_id=class_id,
+                backend="fake",
+                backend_config_id=config_id,
+                backend_record_id="rec-1",
+                title="Optics, week 1",
+                recorded_at=datetime(2026, 11, 20, 9, tzinfo=UTC),
+                duration_seconds=3000,
+                playback_url="https://fake.example/play/1",
+                published=True,
+            )
+        )
+        db.session.add(
+            Feedback(
+                user_id=student.id,
+                class_id=class_id,
+                schedule_id=sid,
+                rating=5,
+                comment="Loved the prisms",
+            )
+        )
         db.session.commit()
 
     page = sign_in(new_context(), teacher.email, next_path=f"/classes/{class_id}")
@@ -43,8 +65,12 @@ def test_teacher_uploads_slides_and_controls_recordings(live_server, new_context
     slides.get_by_label("Upload a PDF").set_input_files(str(pdf))
     slides.get_by_role("button", name="Upload slides").click()
     expect(slides.locator("#slide-list")).to_contain_text("lenses.pdf")
-    with page.expect_response(lambda r: re.search(r"/api/slides/\d+/download$", r.url) is not None) as link:
-        slides.get_by_role("button", name="lenses.pdf", exact=True).click()  # asks for a short-lived download link
+    with page.expect_response(
+        lambda r: re.search(r"/api/slides/\d+/download$", r.url) is not None
+    ) as link:
+        slides.get_by_role(
+            "button", name="lenses.pdf", exact=True
+        ).click()  # asks for a short-lived download link
     assert link.value.status == 200 and link.value.json()["url"]
 
     recordings = page.locator("#recordings")
@@ -62,6 +88,10 @@ def test_teacher_uploads_slides_and_controls_recordings(live_server, new_context
 
     student_page = sign_in(new_context(), student.email, next_path=f"/classes/{class_id}")
     expect(student_page.locator("#slide-list")).to_contain_text("lenses.pdf")
-    expect(student_page.locator("#recording-list")).to_contain_text("No recording yet.")  # unpublished
-    expect(student_page.locator("#slides").get_by_role("button", name="Delete lenses.pdf")).to_have_count(0)
+    expect(student_page.locator("#recording-list")).to_contain_text(
+        "No recording yet."
+    )  # unpublished
+    expect(
+        student_page.locator("#slides").get_by_role("button", name="Delete lenses.pdf")
+    ).to_have_count(0)
     expect(student_page.locator("#feedback-summary")).to_have_count(0)

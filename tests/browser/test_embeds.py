@@ -22,7 +22,9 @@ def live_plugins():
 
 def use_backend(live_server, class_id: int, mode: str) -> None:
     with live_server.app.app_context():
-        config = BackendConfig(name=f"Embedded {mode}", backend="embedstub", enabled=True, settings={"mode": mode})
+        config = BackendConfig(
+            name=f"Embedded {mode}", backend="embedstub", enabled=True, settings={"mode": mode}
+        )
         db.session.add(config)
         db.session.flush()
         db.session.get(Class, class_id).backend_config_id = config.id
@@ -32,7 +34,9 @@ def use_backend(live_server, class_id: int, mode: str) -> None:
 def test_jitsi_rooms_are_embedded_with_the_iframe_api(live_server, new_context, sign_in):
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
-    class_id, sid = live_server.class_with(teacher, [student], title="Music", starts_in=timedelta(minutes=1))
+    class_id, sid = live_server.class_with(
+        teacher, [student], title="Music", starts_in=timedelta(minutes=1)
+    )
     use_backend(live_server, class_id, "jitsi")
 
     teacher_page = sign_in(new_context(), teacher.email, next_path=f"/schedules/{sid}")
@@ -52,13 +56,17 @@ def test_jitsi_rooms_are_embedded_with_the_iframe_api(live_server, new_context, 
 def test_the_bundled_sfu_gets_its_room_element_and_scripts(live_server, new_context, sign_in):
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
-    class_id, sid = live_server.class_with(teacher, [student], title="Drama", starts_in=timedelta(minutes=1))
+    class_id, sid = live_server.class_with(
+        teacher, [student], title="Drama", starts_in=timedelta(minutes=1)
+    )
     use_backend(live_server, class_id, "sfu")
 
     teacher_page = sign_in(new_context(), teacher.email, next_path=f"/schedules/{sid}")
     teacher_page.get_by_role("button", name="Start the class").click()
     room = teacher_page.locator("#embed #sfu-room")
-    expect(room.get_by_role("toolbar", name="Call controls").get_by_role("button", name="Start camera")).to_be_visible()
+    expect(
+        room.get_by_role("toolbar", name="Call controls").get_by_role("button", name="Start camera")
+    ).to_be_visible()
     clients = teacher_page.evaluate("window.__sfuClients")
     assert len(clients) == 1 and clients[0]["iceServers"] == 1
     assert re.fullmatch(r"/sfu/rooms/.+/whip", clients[0]["whipUrl"])
@@ -66,14 +74,20 @@ def test_the_bundled_sfu_gets_its_room_element_and_scripts(live_server, new_cont
     student_page = sign_in(new_context(), student.email, next_path=f"/schedules/{sid}")
     room = student_page.locator("#embed #sfu-room")
     expect(room.locator(".sfu-remote")).to_be_attached()
-    assert re.fullmatch(r"/sfu/rooms/.+/whep", student_page.evaluate("window.__sfuClients[0].whepUrl"))
-    expect(room.get_by_role("button", name="Start camera")).to_have_count(0)  # viewers without the floor cannot publish
+    assert re.fullmatch(
+        r"/sfu/rooms/.+/whep", student_page.evaluate("window.__sfuClients[0].whepUrl")
+    )
+    expect(room.get_by_role("button", name="Start camera")).to_have_count(
+        0
+    )  # viewers without the floor cannot publish
 
 
 def test_other_embeds_are_handed_to_the_plugins_script(live_server, new_context, sign_in):
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
-    class_id, sid = live_server.class_with(teacher, [student], title="Dance", starts_in=timedelta(minutes=1))
+    class_id, sid = live_server.class_with(
+        teacher, [student], title="Dance", starts_in=timedelta(minutes=1)
+    )
     use_backend(live_server, class_id, "custom")
 
     teacher_page = sign_in(new_context(), teacher.email, next_path=f"/schedules/{sid}")

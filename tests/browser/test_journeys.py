@@ -44,7 +44,13 @@ def test_teacher_creates_a_recurring_class_and_starts_it(live_server, new_contex
         klass = db.session.execute(db.select(Class).filter_by(title="Weekly algebra")).scalar_one()
         assert klass.rrule.startswith("FREQ=WEEKLY;BYDAY=") and klass.rrule.endswith(";COUNT=4")
         assert klass.duration_minutes == 45 and klass.timezone == "Europe/Paris"
-        schedules = db.session.execute(db.select(Schedule).filter_by(class_id=klass.id).order_by(Schedule.starts_at)).scalars().all()
+        schedules = (
+            db.session.execute(
+                db.select(Schedule).filter_by(class_id=klass.id).order_by(Schedule.starts_at)
+            )
+            .scalars()
+            .all()
+        )
         assert len(schedules) == 4
         local_start = schedules[0].starts_at.astimezone(ZoneInfo("Europe/Paris"))
         assert local_start.strftime("%Y-%m-%d %H:%M") == first.strftime("%Y-%m-%d %H:%M")
@@ -61,7 +67,9 @@ def test_teacher_creates_a_recurring_class_and_starts_it(live_server, new_contex
     expect(page.get_by_role("button", name="End the class")).to_be_visible()
     assert len(FAKE.created) == 1
     with live_server.app.app_context():
-        meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=first_schedule)).scalar_one()
+        meeting = db.session.execute(
+            db.select(Meeting).filter_by(schedule_id=first_schedule)
+        ).scalar_one()
         assert meeting.status == "running"
 
 
@@ -69,7 +77,9 @@ def test_a_student_waits_for_the_teacher_and_is_let_in(live_server, new_context,
     live_server.fake_backend_config()
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
-    _, schedule_id = live_server.class_with(teacher, [student], title="Chemistry", starts_in=timedelta(minutes=5))
+    _, schedule_id = live_server.class_with(
+        teacher, [student], title="Chemistry", starts_in=timedelta(minutes=5)
+    )
     live_server.class_with(teacher, [student], title="Biology later", starts_in=timedelta(hours=3))
 
     student_page = sign_in(new_context(), student.email)
@@ -99,7 +109,9 @@ def test_a_student_waits_for_the_teacher_and_is_let_in(live_server, new_context,
     teacher_page.once("dialog", lambda dialog: dialog.accept())
     teacher_page.get_by_role("button", name="End the class").click()
     expect(teacher_page.locator("#room-status")).to_contain_text("This class has ended")
-    expect(student_page.locator("#room-status")).to_contain_text("This class has ended", timeout=25_000)
+    expect(student_page.locator("#room-status")).to_contain_text(
+        "This class has ended", timeout=25_000
+    )
 
 
 def test_an_admin_blocks_a_user_who_then_cannot_join(live_server, new_context, sign_in):
@@ -107,7 +119,9 @@ def test_an_admin_blocks_a_user_who_then_cannot_join(live_server, new_context, s
     admin = live_server.user("admin", "Ada Admin")
     teacher = live_server.user("teacher", "Tim Teacher")
     student = live_server.user("student", "Bob Blocked")
-    _, schedule_id = live_server.class_with(teacher, [student], title="History", starts_in=timedelta(minutes=2))
+    _, schedule_id = live_server.class_with(
+        teacher, [student], title="History", starts_in=timedelta(minutes=2)
+    )
     live_server.start(teacher, schedule_id)
 
     admin_page = sign_in(new_context(), admin.email)
@@ -117,24 +131,31 @@ def test_an_admin_blocks_a_user_who_then_cannot_join(live_server, new_context, s
     row.get_by_role("button", name="Block Bob Blocked").click()
     dialog = admin_page.get_by_role("dialog")
     dialog.get_by_role("button", name="Block").click()
-    expect(dialog.get_by_role("alert")).to_contain_text("Give a reason")  # validation; the dialog stays
+    expect(dialog.get_by_role("alert")).to_contain_text(
+        "Give a reason"
+    )  # validation; the dialog stays
     dialog.get_by_label("Reason (shown to the user)").fill("Disruptive behaviour")
     dialog.get_by_role("button", name="Block").click()
     expect(admin_page.locator("#flash")).to_contain_text("Bob Blocked is blocked")
     expect(admin_page.locator("#user-table tr", has_text="Bob Blocked")).to_contain_text("blocked")
 
     student_page = sign_in(new_context(), student.email, next_path=f"/schedules/{schedule_id}")
-    expect(student_page.locator("#room-error")).to_have_text("You are blocked on this portal: Disruptive behaviour")
+    expect(student_page.locator("#room-error")).to_have_text(
+        "You are blocked on this portal: Disruptive behaviour"
+    )
     expect(student_page.get_by_role("link", name="Open the class in a new tab")).to_be_hidden()
     # The API refuses too, whatever the page shows.
     answer = student_page.evaluate(
         """async (sid) => { const r = await fetch(`/api/schedules/${sid}/join`, {method: "POST",
              headers: {"X-CSRF-TOKEN": Portal.cookie("csrf_access_token")}}); return [r.status, await r.json()]; }""",
-        schedule_id)
+        schedule_id,
+    )
     assert answer[0] == 403 and answer[1]["error"]["code"] == "blocked"
 
     # Lifting the block lets the student in.
-    admin_page.locator("#user-table tr", has_text="Bob Blocked").get_by_role("button", name="Unblock Bob Blocked").click()
+    admin_page.locator("#user-table tr", has_text="Bob Blocked").get_by_role(
+        "button", name="Unblock Bob Blocked"
+    ).click()
     expect(admin_page.locator("#flash")).to_contain_text("Bob Blocked is unblocked")
     student_page.reload()
     expect(student_page.get_by_role("link", name="Open the class in a new tab")).to_be_visible()

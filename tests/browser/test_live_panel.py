@@ -20,7 +20,9 @@ def test_student_joins_votes_chats_and_rates_the_class(live_server, new_context,
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
     # Started a minute ago: ratings are for occurrences that have begun.
-    _, sid = live_server.class_with(teacher, [student], title="Physics", starts_in=timedelta(minutes=-1))
+    _, sid = live_server.class_with(
+        teacher, [student], title="Physics", starts_in=timedelta(minutes=-1)
+    )
 
     teacher_page = sign_in(new_context(), teacher.email, next_path=f"/schedules/{sid}")
     with teacher_page.context.expect_page():
@@ -47,10 +49,14 @@ def test_student_joins_votes_chats_and_rates_the_class(live_server, new_context,
     expect(student_page.locator("#chat-log")).to_contain_text("Both, depending on the experiment!")
 
     # The teacher sees the vote count and the message, then shows the results to the class.
-    expect(teacher_page.locator("#panel-polls")).to_contain_text(re.compile(r"Both: 1 \(100%\)"), timeout=15_000)
+    expect(teacher_page.locator("#panel-polls")).to_contain_text(
+        re.compile(r"Both: 1 \(100%\)"), timeout=15_000
+    )
     expect(student_page.locator("#panel-polls .poll-results")).to_have_count(0)
     teacher_page.get_by_role("button", name="Show results to the class").click()
-    expect(student_page.locator("#panel-polls .poll-results")).to_contain_text("Both: 1 (100%)", timeout=15_000)
+    expect(student_page.locator("#panel-polls .poll-results")).to_contain_text(
+        "Both: 1 (100%)", timeout=15_000
+    )
     expect(teacher_page.locator("#chat-log")).to_contain_text("Sam Student", timeout=15_000)
     expect(teacher_page.locator("#chat-log")).to_contain_text("Both, depending on the experiment!")
     snap(teacher_page, "room-live-teacher")
@@ -69,5 +75,7 @@ def test_student_joins_votes_chats_and_rates_the_class(live_server, new_context,
     expect(rating).to_contain_text("Thank you for your rating")
     snap(student_page, "room-rated")
     with live_server.app.app_context():
-        rows = db.session.execute(db.select(Feedback.user_id, Feedback.schedule_id, Feedback.rating, Feedback.comment)).all()
+        rows = db.session.execute(
+            db.select(Feedback.user_id, Feedback.schedule_id, Feedback.rating, Feedback.comment)
+        ).all()
         assert [tuple(r) for r in rows] == [(student.id, sid, 4, "Great demo")]

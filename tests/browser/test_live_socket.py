@@ -46,11 +46,15 @@ def open_room(sign_in, new_context, user, sid):
     return page
 
 
-def test_waiting_student_enters_on_the_pushed_start_and_chat_and_polls_arrive_live(live_server, new_context, sign_in):
+def test_waiting_student_enters_on_the_pushed_start_and_chat_and_polls_arrive_live(
+    live_server, new_context, sign_in
+):
     live_server.fake_backend_config()
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
-    _, sid = live_server.class_with(teacher, [student], title="Physics", starts_in=timedelta(minutes=2))
+    _, sid = live_server.class_with(
+        teacher, [student], title="Physics", starts_in=timedelta(minutes=2)
+    )
 
     student_page = open_room(sign_in, new_context, student, sid)
     student_calls = record_api(student_page)
@@ -84,7 +88,10 @@ def test_waiting_student_enters_on_the_pushed_start_and_chat_and_polls_arrive_li
     expect(student_page.locator("#chat-log")).to_contain_text("Right!")
 
     # Everything above went over the socket: not one REST call to the live panel's endpoints.
-    assert polled(student_calls) == [] and polled(teacher_calls) == [], (student_calls, teacher_calls)
+    assert polled(student_calls) == [] and polled(teacher_calls) == [], (
+        student_calls,
+        teacher_calls,
+    )
     expect(student_page.locator("#live-status")).to_be_hidden()
 
 
@@ -93,7 +100,9 @@ def test_who_is_here_matches_the_attendance_report(live_server, new_context, sig
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
     classmate = live_server.user("student", "Cleo Classmate")
-    _, sid = live_server.class_with(teacher, [student, classmate], title="Maths", starts_in=timedelta(minutes=2))
+    _, sid = live_server.class_with(
+        teacher, [student, classmate], title="Maths", starts_in=timedelta(minutes=2)
+    )
 
     teacher_page = open_room(sign_in, new_context, teacher, sid)
     student_page = open_room(sign_in, new_context, student, sid)  # waiting before the start
@@ -115,7 +124,12 @@ def test_who_is_here_matches_the_attendance_report(live_server, new_context, sig
     expect(report).to_have_attribute("data-present-count", "3")  # she was there, and left
     with live_server.app.app_context():
         meeting = db.session.execute(db.select(Meeting).filter_by(schedule_id=sid)).scalar_one()
-        rows = {r.user_id: r for r in db.session.execute(db.select(Attendance).filter_by(meeting_id=meeting.id)).scalars()}
+        rows = {
+            r.user_id: r
+            for r in db.session.execute(
+                db.select(Attendance).filter_by(meeting_id=meeting.id)
+            ).scalars()
+        }
         assert set(rows) == {teacher.id, student.id, classmate.id}
         assert rows[classmate.id].left_at is not None
         assert rows[student.id].left_at is None and rows[teacher.id].left_at is None
@@ -123,7 +137,9 @@ def test_who_is_here_matches_the_attendance_report(live_server, new_context, sig
 
 def use_backend(live_server, class_id: int, mode: str) -> None:
     with live_server.app.app_context():
-        config = BackendConfig(name=f"Embedded {mode}", backend="embedstub", enabled=True, settings={"mode": mode})
+        config = BackendConfig(
+            name=f"Embedded {mode}", backend="embedstub", enabled=True, settings={"mode": mode}
+        )
         db.session.add(config)
         db.session.flush()
         db.session.get(Class, class_id).backend_config_id = config.id
@@ -134,7 +150,9 @@ def test_ending_moves_every_page_to_a_calm_ended_state(live_server, new_context,
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
     classmate = live_server.user("student", "Cleo Classmate")
-    class_id, sid = live_server.class_with(teacher, [student, classmate], title="Drama", starts_in=timedelta(minutes=1))
+    class_id, sid = live_server.class_with(
+        teacher, [student, classmate], title="Drama", starts_in=timedelta(minutes=1)
+    )
     use_backend(live_server, class_id, "custom")
 
     teacher_page = open_room(sign_in, new_context, teacher, sid)
@@ -147,7 +165,9 @@ def test_ending_moves_every_page_to_a_calm_ended_state(live_server, new_context,
         page.on("pageerror", lambda exc: problems.append(str(exc)))
         expect(page.locator("#fake-sfu")).to_contain_text("Watching /custom/")
         # The plugin's mount got the room's context.
-        expect(page.locator("#room-status")).to_contain_text(f"Custom player for occurrence {sid} with the live panel")
+        expect(page.locator("#room-status")).to_contain_text(
+            f"Custom player for occurrence {sid} with the live panel"
+        )
         pages.append(page)
 
     teacher_page.once("dialog", lambda d: d.accept())
@@ -158,7 +178,9 @@ def test_ending_moves_every_page_to_a_calm_ended_state(live_server, new_context,
         expect(page.locator("#room-error")).to_be_hidden()
         expect(page.locator("#fake-sfu")).to_have_count(0)
         assert page.evaluate("window.__customUnmounted") == 1  # the backend's room was unmounted
-        expect(page.get_by_role("button", name=re.compile("Join|Start the class|Enter the meeting"))).to_have_count(0)
+        expect(
+            page.get_by_role("button", name=re.compile("Join|Start the class|Enter the meeting"))
+        ).to_have_count(0)
     assert problems == []
     snap(pages[1], "room-ended-student")
 
@@ -172,11 +194,15 @@ def test_ending_moves_every_page_to_a_calm_ended_state(live_server, new_context,
         expect(page.get_by_role("link", name=re.compile(f"^{label}"))).to_have_count(0)
 
 
-def test_without_the_socket_the_page_says_so_and_falls_back_to_rest(live_server, new_context, sign_in, snap):
+def test_without_the_socket_the_page_says_so_and_falls_back_to_rest(
+    live_server, new_context, sign_in, snap
+):
     live_server.fake_backend_config()
     teacher = live_server.user("teacher", "Tess Teacher")
     student = live_server.user("student", "Sam Student")
-    _, sid = live_server.class_with(teacher, [student], title="History", starts_in=timedelta(minutes=2))
+    _, sid = live_server.class_with(
+        teacher, [student], title="History", starts_in=timedelta(minutes=2)
+    )
 
     # The student's network cannot reach the realtime server.
     offline = new_context()
@@ -190,12 +216,18 @@ def test_without_the_socket_the_page_says_so_and_falls_back_to_rest(live_server,
     teacher_page = open_room(sign_in, new_context, teacher, sid)
     with teacher_page.context.expect_page():
         teacher_page.get_by_role("button", name="Start the class").click()
-    expect(student_page.get_by_role("link", name="Open the class in a new tab")).to_be_visible(timeout=20_000)
+    expect(student_page.get_by_role("link", name="Open the class in a new tab")).to_be_visible(
+        timeout=20_000
+    )
     teacher_page.get_by_label("Message").fill("Can you read me?")
     teacher_page.get_by_role("button", name="Send").click()
     expect(student_page.locator("#chat-log")).to_contain_text("Can you read me?")
     student_page.get_by_label("Message").fill("Yes, by REST")
     student_page.get_by_role("button", name="Send").click()
-    expect(teacher_page.locator("#chat-log")).to_contain_text("Yes, by REST")  # pushed to the live teacher
+    expect(teacher_page.locator("#chat-log")).to_contain_text(
+        "Yes, by REST"
+    )  # pushed to the live teacher
     snap(student_page, "room-rest-fallback")
-    assert any(f"/api/schedules/{sid}/meeting" in u for u in calls) and any(f"/api/schedules/{sid}/chat" in u for u in calls)
+    assert any(f"/api/schedules/{sid}/meeting" in u for u in calls) and any(
+        f"/api/schedules/{sid}/chat" in u for u in calls
+    )

@@ -20,7 +20,12 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "pages"
 def watch(page) -> list[str]:
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+        ),
+    )
     return problems
 
 
@@ -55,7 +60,9 @@ def test_pages_render_cleanly_for_each_role(live_server, new_context, sign_in):
     admin = live_server.user("admin", "Ada Admin")
     teacher = live_server.user("teacher", "Tom Teacher")
     student = live_server.user("student", "Sam Student", phone="+33612345678")
-    class_id, schedule_id = live_server.class_with(teacher, [student], title="Geometry", starts_in=timedelta(minutes=20))
+    class_id, schedule_id = live_server.class_with(
+        teacher, [student], title="Geometry", starts_in=timedelta(minutes=20)
+    )
 
     login_page = new_context().new_page()
     problems = watch(login_page)
@@ -87,8 +94,10 @@ def test_pages_render_cleanly_for_each_role(live_server, new_context, sign_in):
     phone = sign_in(new_context(viewport={"width": 390, "height": 800}), student.email)
     problems += watch(phone)
     visit(phone, "/", "Your classes", "student-dashboard-phone")
-    for path, heading, name in ((f"/schedules/{schedule_id}", "Geometry", "room-student-phone"),
-                                (f"/classes/{class_id}", "Geometry", "class-student-phone")):
+    for path, heading, name in (
+        (f"/schedules/{schedule_id}", "Geometry", "room-student-phone"),
+        (f"/classes/{class_id}", "Geometry", "class-student-phone"),
+    ):
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
         visit(phone, path, heading, name)
@@ -126,7 +135,9 @@ def test_anonymous_visitors_sign_in_and_come_back(live_server, new_context):
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
-def test_a_refused_class_form_keeps_its_values_and_marks_the_field(live_server, new_context, sign_in):
+def test_a_refused_class_form_keeps_its_values_and_marks_the_field(
+    live_server, new_context, sign_in
+):
     teacher = live_server.user("teacher", "Tom Teacher")
     page = sign_in(new_context(), teacher.email)
     page.goto("/classes/new")
@@ -139,7 +150,9 @@ def test_a_refused_class_form_keeps_its_values_and_marks_the_field(live_server, 
     page.get_by_role("button", name="Create class").click()
     alert = page.locator("[data-form-error]")
     expect(alert).to_contain_text("The first date is a Monday")
-    expect(page.locator('input[name="byday"][value="MO"]')).to_have_attribute("aria-invalid", "true")
+    expect(page.locator('input[name="byday"][value="MO"]')).to_have_attribute(
+        "aria-invalid", "true"
+    )
     expect(page.get_by_label("Title")).to_have_value("Poetry")
     expect(page.get_by_label("Description")).to_have_value("Sonnets")
 
@@ -158,7 +171,9 @@ def test_a_refused_class_form_keeps_its_values_and_marks_the_field(live_server, 
     expect(page.get_by_label("Last date")).to_have_value("2036-01-01")
 
 
-def test_profile_changes_are_saved_and_bad_phone_numbers_explained(live_server, new_context, sign_in):
+def test_profile_changes_are_saved_and_bad_phone_numbers_explained(
+    live_server, new_context, sign_in
+):
     student = live_server.user("student", "Sam Student")
     page = sign_in(new_context(), student.email)
     page.goto("/profile")
@@ -179,7 +194,9 @@ def test_profile_changes_are_saved_and_bad_phone_numbers_explained(live_server, 
     expect(page.locator("body")).to_have_attribute("data-tz", "America/New_York")
 
 
-def test_changing_the_password_signs_out_other_browsers_but_not_this_one(live_server, new_context, sign_in):
+def test_changing_the_password_signs_out_other_browsers_but_not_this_one(
+    live_server, new_context, sign_in
+):
     student = live_server.user("student", "Sam Student")
     elsewhere = sign_in(new_context(), student.email, next_path="/profile")
     page = sign_in(new_context(), student.email, next_path="/profile")
@@ -206,7 +223,10 @@ def test_an_expired_session_is_renewed_without_losing_work(live_server, new_cont
     student = live_server.user("student", "Sam Student")
     page = sign_in(new_context(), student.email, next_path="/profile")
     refreshes: list[str] = []
-    page.on("request", lambda r: refreshes.append(r.url) if r.url.endswith("/api/auth/refresh") else None)
+    page.on(
+        "request",
+        lambda r: refreshes.append(r.url) if r.url.endswith("/api/auth/refresh") else None,
+    )
     page.get_by_label("Name").fill("Sam Renewed")
     page.wait_for_timeout(3000)  # let the short access token expire (not a timing assertion)
     page.get_by_role("button", name="Save").click()

@@ -14,13 +14,17 @@ from portal.extensions import db
 pytestmark = pytest.mark.browser
 
 
-def test_teacher_enrols_by_search_and_csv_then_removes_one(live_server, new_context, sign_in, tmp_path):
+def test_teacher_enrols_by_search_and_csv_then_removes_one(
+    live_server, new_context, sign_in, tmp_path
+):
     teacher = live_server.user("teacher", "Tom Teacher")
     ada = live_server.user("student", "Ada Lovelace")
     alan = live_server.user("student", "Alan Turing")
     grace = live_server.user("student", "Grace Hopper")
     live_server.user("teacher", "Other Teacher", email="other@tests.school")
-    class_id, schedule_id = live_server.class_with(teacher, [], title="Computing", starts_in=timedelta(days=1))
+    class_id, schedule_id = live_server.class_with(
+        teacher, [], title="Computing", starts_in=timedelta(days=1)
+    )
 
     page = sign_in(new_context(), teacher.email, next_path=f"/classes/{class_id}")
     expect(page.get_by_text("No student enrolled yet.")).to_be_visible()
@@ -35,29 +39,41 @@ def test_teacher_enrols_by_search_and_csv_then_removes_one(live_server, new_cont
     expect(page.locator("[data-student-count]")).to_have_text("(1)")
 
     csv = tmp_path / "class.csv"
-    csv.write_text(f"name,email\nAlan,{alan.email.upper()}\nGrace,{grace.email}\nAda,{ada.email}\n"
-                   "Nobody,nobody@tests.school\nTeacher,other@tests.school\n")
+    csv.write_text(
+        f"name,email\nAlan,{alan.email.upper()}\nGrace,{grace.email}\nAda,{ada.email}\n"
+        "Nobody,nobody@tests.school\nTeacher,other@tests.school\n"
+    )
     page.get_by_label("Import a CSV of email addresses").set_input_files(str(csv))
     page.get_by_role("button", name="Import students").click()
     result = page.locator("#csv-result")
     expect(result).to_contain_text("2 students enrolled, 1 already enrolled")
-    expect(result).to_contain_text("No student account for: nobody@tests.school, other@tests.school")
+    expect(result).to_contain_text(
+        "No student account for: nobody@tests.school, other@tests.school"
+    )
     expect(page.locator("[data-student-count]")).to_have_text("(3)")
 
     page.get_by_role("button", name="Remove Alan Turing").click()
     expect(page.locator("#enrolled")).not_to_contain_text("Alan Turing")
     with live_server.app.app_context():
-        enrolled = set(db.session.execute(db.select(Enrolment.user_id).filter_by(class_id=class_id)).scalars())
+        enrolled = set(
+            db.session.execute(db.select(Enrolment.user_id).filter_by(class_id=class_id)).scalars()
+        )
         assert enrolled == {ada.id, grace.id}
 
     # Blocking from this class only: the student sees why on the class room page.
     page.get_by_role("button", name="Block Grace Hopper from this class").click()
-    page.get_by_role("dialog").get_by_label("Reason (shown to the student)").fill("Cheating in the quiz")
+    page.get_by_role("dialog").get_by_label("Reason (shown to the student)").fill(
+        "Cheating in the quiz"
+    )
     page.get_by_role("dialog").get_by_role("button", name="Block").click()
     expect(page.locator("#flash")).to_contain_text("Grace Hopper is blocked from this class")
-    expect(page.locator("#enrolled tr", has_text="Grace Hopper")).to_contain_text("Cheating in the quiz")
+    expect(page.locator("#enrolled tr", has_text="Grace Hopper")).to_contain_text(
+        "Cheating in the quiz"
+    )
     student_page = sign_in(new_context(), grace.email, next_path=f"/schedules/{schedule_id}")
-    expect(student_page.locator("#room-error")).to_have_text("You are blocked from this class: Cheating in the quiz")
+    expect(student_page.locator("#room-error")).to_have_text(
+        "You are blocked from this class: Cheating in the quiz"
+    )
 
 
 def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_context, sign_in):
@@ -72,7 +88,9 @@ def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_conte
     page.get_by_label("Mon", exact=True).check()
     page.get_by_label("on", exact=True).check()
     page.get_by_label("Last date").fill("2031-03-24")
-    expect(page.locator("#rrule-preview")).to_contain_text("FREQ=WEEKLY;BYDAY=MO;UNTIL=20310324T235959")
+    expect(page.locator("#rrule-preview")).to_contain_text(
+        "FREQ=WEEKLY;BYDAY=MO;UNTIL=20310324T235959"
+    )
     page.get_by_role("button", name="Create class").click()
     expect(page.locator("#flash")).to_contain_text("4 occurrences")
 
@@ -90,19 +108,35 @@ def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_conte
     move.get_by_label("Start time").fill("18:30")
     move.get_by_role("button", name="Move", exact=True).click()
     expect(page.locator("#flash")).to_contain_text("Occurrence moved")
-    expect(page.get_by_role("button", name="Move the occurrence on Mon 24 Mar 2031, 18:30")).to_be_visible()
+    expect(
+        page.get_by_role("button", name="Move the occurrence on Mon 24 Mar 2031, 18:30")
+    ).to_be_visible()
 
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Cancel the occurrence on Mon 10 Mar 2031, 17:30").click()
     expect(page.locator("#flash")).to_contain_text("Occurrence cancelled")
     with live_server.app.app_context():
-        klass = db.session.execute(db.select(Class).filter_by(title="Chess club (advanced)")).scalar_one()
+        klass = db.session.execute(
+            db.select(Class).filter_by(title="Chess club (advanced)")
+        ).scalar_one()
         assert klass.record is True
-        statuses = [s.status for s in db.session.execute(
-            db.select(Schedule).filter_by(class_id=klass.id).order_by(Schedule.starts_at)).scalars()]
+        statuses = [
+            s.status
+            for s in db.session.execute(
+                db.select(Schedule).filter_by(class_id=klass.id).order_by(Schedule.starts_at)
+            ).scalars()
+        ]
         assert statuses == ["scheduled", "cancelled", "scheduled", "scheduled"]
-        last = db.session.execute(db.select(Schedule).filter_by(class_id=klass.id).order_by(Schedule.starts_at.desc())).scalars().first()
-        assert last.starts_at.isoformat() == "2031-03-24T17:30:00+00:00"  # 18:30 in Paris (UTC+1 then)
+        last = (
+            db.session.execute(
+                db.select(Schedule).filter_by(class_id=klass.id).order_by(Schedule.starts_at.desc())
+            )
+            .scalars()
+            .first()
+        )
+        assert (
+            last.starts_at.isoformat() == "2031-03-24T17:30:00+00:00"
+        )  # 18:30 in Paris (UTC+1 then)
 
     # The week calendar of that week shows it at 17:30 school time, struck out when cancelled.
     page.goto("/?week=2031-03-10")
@@ -110,4 +144,6 @@ def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_conte
     expect(day).to_contain_text("17:30")
     expect(day.locator(".slot.cancelled")).to_contain_text("Chess club (advanced)")
     page.get_by_role("link", name="Next week").click()
-    expect(page.locator(".week .day", has_text="Mon 17").locator(".slot")).not_to_have_class("slot cancelled")
+    expect(page.locator(".week .day", has_text="Mon 17").locator(".slot")).not_to_have_class(
+        "slot cancelled"
+    )

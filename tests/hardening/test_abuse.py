@@ -48,7 +48,9 @@ def test_login_brute_force_is_slowed_per_account(client, make_user, frozen_clock
 
 
 def test_unknown_email_is_slowed_like_a_real_account(client, frozen_clock):
-    answers = [_login(client, "nobody@tests.school", "wrong-password-x").status_code for _ in range(6)]
+    answers = [
+        _login(client, "nobody@tests.school", "wrong-password-x").status_code for _ in range(6)
+    ]
     assert answers == [401] * 5 + [429]
 
 
@@ -61,11 +63,19 @@ def test_login_page_shows_the_lockout(client, make_user, frozen_clock):
     assert b"too many failed sign-ins" in page.data
 
 
-def test_lockout_is_shared_through_redis_between_workers(database_url, tmp_path, redis_url, make_user, frozen_clock):
+def test_lockout_is_shared_through_redis_between_workers(
+    database_url, tmp_path, redis_url, make_user, frozen_clock
+):
     user = make_user("student")
-    config = {"REDIS_URL": redis_url, "SOCKETIO_CHANNEL": f"hardening-{uuid.uuid4().hex}",
-              "LOGIN_RATE_LIMIT": "1000 per minute"}
-    first, second = make_app(database_url, tmp_path, **config), make_app(database_url, tmp_path, **config)
+    config = {
+        "REDIS_URL": redis_url,
+        "SOCKETIO_CHANNEL": f"hardening-{uuid.uuid4().hex}",
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+    }
+    first, second = (
+        make_app(database_url, tmp_path, **config),
+        make_app(database_url, tmp_path, **config),
+    )
     with first.app_context():
         for _ in range(5):
             assert _login(first.test_client(), user.email, "wrong-password-x").status_code == 401
@@ -81,13 +91,19 @@ def test_login_rate_limit_per_address_still_applies(database_url, tmp_path, make
     app = make_app(database_url, tmp_path, LOGIN_RATE_LIMIT="3 per minute")
     with app.app_context():
         client = app.test_client()
-        codes = [_login(client, f"x{i}@tests.school", "wrong-password-x").status_code for i in range(4)]
+        codes = [
+            _login(client, f"x{i}@tests.school", "wrong-password-x").status_code for i in range(4)
+        ]
     assert codes == [401, 401, 401, 429]
 
 
 def _upload(api, url, name, data):
-    return api.client.post(url, data={"file": (io.BytesIO(data), name)}, headers=api._headers(),
-                           content_type="multipart/form-data")
+    return api.client.post(
+        url,
+        data={"file": (io.BytesIO(data), name)},
+        headers=api._headers(),
+        content_type="multipart/form-data",
+    )
 
 
 def test_upload_flood_is_limited_per_person(app, school, login):
@@ -95,9 +111,13 @@ def test_upload_flood_is_limited_per_person(app, school, login):
     teacher, student = login(school.teacher), login(school.student)
     url = f"/api/classes/{school.klass.id}/media"
     codes = [_upload(teacher, url, f"n{i}.pdf", make_pdf()).status_code for i in range(3)]
-    codes.append(_upload(teacher, f"/api/classes/{school.klass.id}/slides", "s.pdf", make_pdf()).status_code)
+    codes.append(
+        _upload(teacher, f"/api/classes/{school.klass.id}/slides", "s.pdf", make_pdf()).status_code
+    )
     assert codes == [201, 201, 201, 429]
-    assert _upload(student, url, "mine.pdf", make_pdf()).status_code == 201  # another person's budget
+    assert (
+        _upload(student, url, "mine.pdf", make_pdf()).status_code == 201
+    )  # another person's budget
     assert db.session.execute(db.select(db.func.count(Media.id))).scalar_one() == 4
     assert db.session.execute(db.select(db.func.count(Slide.id))).scalar_one() == 0
 
@@ -113,43 +133,66 @@ def test_chat_flood_is_refused(app, school, login):
 def test_oversized_body_is_413_json(app, school, login):
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     teacher = login(school.teacher)
-    big = teacher.client.post("/api/classes", data=json.dumps({"title": "x" * 100_000}),
-                              headers={**teacher._headers(), "Content-Type": "application/json"})
+    big = teacher.client.post(
+        "/api/classes",
+        data=json.dumps({"title": "x" * 100_000}),
+        headers={**teacher._headers(), "Content-Type": "application/json"},
+    )
     assert big.status_code == 413
     assert big.get_json()["error"]["code"] == "too_large"
 
 
-@pytest.mark.parametrize("raw", [b"{", b"[1, 2]", b"null", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000,
-                                 b'{"title": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b"[1, 2]",
+        b"null",
+        b"\xff\xfe",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"title": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    ],
+)
 def test_malformed_json_is_400(school, login, raw):
     teacher = login(school.teacher)
-    response = teacher.client.post("/api/classes", data=raw,
-                                   headers={**teacher._headers(), "Content-Type": "application/json"})
+    response = teacher.client.post(
+        "/api/classes", data=raw, headers={**teacher._headers(), "Content-Type": "application/json"}
+    )
     assert response.status_code == 400, response.data[:200]
-    assert response.get_json()["error"]["code"] in {"invalid_json", "validation_error", "bad_request"}
+    assert response.get_json()["error"]["code"] in {
+        "invalid_json",
+        "validation_error",
+        "bad_request",
+    }
 
 
 def _pdf_with_page_count(count: int) -> bytes:
     """A tiny PDF whose page tree claims `count` pages (a 'page bomb')."""
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [3 0 R] /Count %d >>" % count,
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>"]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count %d >>" % count,
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>",
+    ]
     return _assemble(objects)
 
 
 def _pdf_with_repeated_kids(count: int) -> bytes:
     """One page object referenced `count` times: a page bomb with an honest /Count."""
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [" + b"3 0 R " * count + b"] /Count %d >>" % count,
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>"]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + b"3 0 R " * count + b"] /Count %d >>" % count,
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>",
+    ]
     return _assemble(objects)
 
 
 def _pdf_with_deep_nesting(depth: int) -> bytes:
     nested = b"[" * depth + b"]" * depth
-    objects = [b"<< /Type /Catalog /Pages 2 0 R /Deep " + nested + b" >>",
-               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Extra " + nested + b" >>"]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R /Deep " + nested + b" >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Extra " + nested + b" >>",
+    ]
     return _assemble(objects)
 
 
@@ -164,7 +207,9 @@ def _assemble(objects: list[bytes]) -> bytes:
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for offset in offsets:
         out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    out.write(
+        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    )
     return out.getvalue()
 
 
@@ -176,14 +221,25 @@ def _zip_bomb() -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["slides", "media"])
-@pytest.mark.parametrize(("name", "payload", "codes"), [
-    ("pages.pdf", lambda: _pdf_with_page_count(10**9), {"too_many_pages"}),
-    ("lying.pdf", lambda: _pdf_with_page_count(7), {"invalid_pdf"}),
-    ("kids.pdf", lambda: _pdf_with_repeated_kids(5_000), {"too_many_pages"}),
-    ("deep.pdf", lambda: _pdf_with_deep_nesting(20_000), {"invalid_pdf", "too_many_pages"}),
-    ("bomb.zip", _zip_bomb, {"not_a_pdf", "unsupported_type", "invalid_type", "type_not_allowed"}),
-    ("bomb.pdf", _zip_bomb, {"not_a_pdf", "unsupported_type", "invalid_type", "type_not_allowed"}),
-])
+@pytest.mark.parametrize(
+    ("name", "payload", "codes"),
+    [
+        ("pages.pdf", lambda: _pdf_with_page_count(10**9), {"too_many_pages"}),
+        ("lying.pdf", lambda: _pdf_with_page_count(7), {"invalid_pdf"}),
+        ("kids.pdf", lambda: _pdf_with_repeated_kids(5_000), {"too_many_pages"}),
+        ("deep.pdf", lambda: _pdf_with_deep_nesting(20_000), {"invalid_pdf", "too_many_pages"}),
+        (
+            "bomb.zip",
+            _zip_bomb,
+            {"not_a_pdf", "unsupported_type", "invalid_type", "type_not_allowed"},
+        ),
+        (
+            "bomb.pdf",
+            _zip_bomb,
+            {"not_a_pdf", "unsupported_type", "invalid_type", "type_not_allowed"},
+        ),
+    ],
+)
 def test_file_bombs_are_refused_and_nothing_is_stored(school, login, kind, name, payload, codes):
     teacher = login(school.teacher)
     response = _upload(teacher, f"/api/classes/{school.klass.id}/{kind}", name, payload())
@@ -193,34 +249,55 @@ def test_file_bombs_are_refused_and_nothing_is_stored(school, login, kind, name,
     assert db.session.execute(db.select(db.func.count(Slide.id))).scalar_one() == 0
 
 
-@pytest.mark.parametrize("name", ["../../../etc/passwd.pdf", "..\\..\\windows\\system32\\x.pdf",
-                                  "/abs/path.pdf", "a\x00b.pdf", "%2e%2e%2fsecret.pdf", 'a"; x=".pdf', "<img src=x onerror=alert(1)>.pdf"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../../etc/passwd.pdf",
+        "..\\..\\windows\\system32\\x.pdf",
+        "/abs/path.pdf",
+        "a\x00b.pdf",
+        "%2e%2e%2fsecret.pdf",
+        'a"; x=".pdf',
+        "<img src=x onerror=alert(1)>.pdf",
+    ],
+)
 def test_path_traversal_in_file_names_is_neutralised(app, school, login, name, tmp_path):
     teacher = login(school.teacher)
     response = _upload(teacher, f"/api/classes/{school.klass.id}/media", name, make_pdf())
     assert response.status_code == 201, response.get_json()
     stored = response.get_json()["filename"]
-    assert "/" not in stored and "\\" not in stored and ".." not in stored.rsplit(".", 1)[0].strip("_")
-    assert not set(stored) & set("\r\n\x00\"<>;")
+    assert (
+        "/" not in stored and "\\" not in stored and ".." not in stored.rsplit(".", 1)[0].strip("_")
+    )
+    assert not set(stored) & set('\r\n\x00"<>;')
     assert stored.endswith(".pdf")
     # Whatever the name, the file lands inside the storage folder and nowhere else.
     root = app.config["STORAGE_DIR"]
     media = db.session.get(Media, response.get_json()["id"])
     import os
 
-    assert os.path.realpath(os.path.join(root, media.storage_key)).startswith(os.path.realpath(root) + os.sep)
+    assert os.path.realpath(os.path.join(root, media.storage_key)).startswith(
+        os.path.realpath(root) + os.sep
+    )
     assert not (tmp_path.parent / "etc").exists()
 
 
-@pytest.mark.parametrize(("method", "url", "body"), [
-    ("POST", "/api/blocks", {"user_id": 2**40, "scope": "site", "reason": "x"}),
-    ("POST", "/api/classes/{cid}/enrolments", {"user_ids": [2**40]}),
-    ("PUT", "/api/classes/{cid}/slides/order", {"slide_ids": [2**63]}),
-    ("GET", "/api/classes/{cid}/media?schedule_id=99999999999", None),
-    ("GET", "/api/classes/99999999999999999999", None),
-])
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/api/blocks", {"user_id": 2**40, "scope": "site", "reason": "x"}),
+        ("POST", "/api/classes/{cid}/enrolments", {"user_ids": [2**40]}),
+        ("PUT", "/api/classes/{cid}/slides/order", {"slide_ids": [2**63]}),
+        ("GET", "/api/classes/{cid}/media?schedule_id=99999999999", None),
+        ("GET", "/api/classes/99999999999999999999", None),
+    ],
+)
 def test_ids_beyond_the_database_range_are_refused_not_crashed(school, login, method, url, body):
     """PostgreSQL integers are 32-bit: larger ids are a 400/404, never a driver error."""
-    response = login(school.admin).client.open(url.format(cid=school.klass.id), method=method, json=body,
-                                               headers=login(school.admin)._headers())
+    response = login(school.admin).client.open(
+        url.format(cid=school.klass.id),
+        method=method,
+        json=body,
+        headers=login(school.admin)._headers(),
+    )
     assert response.status_code in (400, 404), response.get_json()

@@ -48,8 +48,15 @@ class Ctx:
         return media.upload_media(self.s.classmate, self.cid, "notes.pdf", make_pdf(), None).id
 
     def new_recording(self) -> int:
-        row = Recording(class_id=self.cid, backend="fake", backend_record_id=uuid.uuid4().hex, title="Rec",
-                        recorded_at=utcnow(), published=True, playback_url="https://fake.example/play")
+        row = Recording(
+            class_id=self.cid,
+            backend="fake",
+            backend_record_id=uuid.uuid4().hex,
+            title="Rec",
+            recorded_at=utcnow(),
+            published=True,
+            playback_url="https://fake.example/play",
+        )
         db.session.add(row)
         db.session.flush()
         return row.id
@@ -73,7 +80,9 @@ class Ctx:
     def new_student(self) -> int:
         from portal.core import users
 
-        student = users.create_user(None, email=f"{uuid.uuid4().hex[:10]}@tests.school", name="Fresh")
+        student = users.create_user(
+            None, email=f"{uuid.uuid4().hex[:10]}@tests.school", name="Fresh"
+        )
         classes.enrol(self.s.teacher, self.cid, [student.id])
         return student.id
 
@@ -82,16 +91,29 @@ class Ctx:
         return [row.id for row in slides.list_slides(self.s.teacher, self.cid)]
 
     def failed_notification(self) -> int:
-        row = Notification(user_id=self.s.classmate.id, schedule_id=self.sid, kind="class_started",
-                           key=uuid.uuid4().hex[:8], channel="email", due_at=utcnow(), status="failed",
-                           attempts=5, error="SMTP 451: try later")
+        row = Notification(
+            user_id=self.s.classmate.id,
+            schedule_id=self.sid,
+            kind="class_started",
+            key=uuid.uuid4().hex[:8],
+            channel="email",
+            due_at=utcnow(),
+            status="failed",
+            attempts=5,
+            error="SMTP 451: try later",
+        )
         db.session.add(row)
         db.session.flush()
         return row.id
 
     def new_block(self) -> int:
-        return blocking.block_user(self.s.teacher, user_id=self.new_student(), scope="class",
-                                   class_id=self.cid, reason="test").id
+        return blocking.block_user(
+            self.s.teacher,
+            user_id=self.new_student(),
+            scope="class",
+            class_id=self.cid,
+            reason="test",
+        ).id
 
 
 def _table(c: Ctx) -> dict[str, tuple]:
@@ -100,142 +122,543 @@ def _table(c: Ctx) -> dict[str, tuple]:
     # endpoint: (method, url or callable(ctx) -> url, json body, expected "anon outsider blocked student other teacher admin")
     return {
         # auth
-        "api.login": ("POST", "/api/auth/login", lambda: {"email": f"{uuid.uuid4().hex[:8]}@x.org", "password": "x"},
-                      "401 401 401 401 401 401 401"),
-        "api.refresh": ("POST", "/api/auth/refresh", None, "401 401 401 401 401 401 401"),  # needs a refresh token
+        "api.login": (
+            "POST",
+            "/api/auth/login",
+            lambda: {"email": f"{uuid.uuid4().hex[:8]}@x.org", "password": "x"},
+            "401 401 401 401 401 401 401",
+        ),
+        "api.refresh": (
+            "POST",
+            "/api/auth/refresh",
+            None,
+            "401 401 401 401 401 401 401",
+        ),  # needs a refresh token
         "api.me": ("GET", "/api/auth/me", None, "401 200 200 200 200 200 200"),
         "api.logout": ("POST", "/api/auth/logout", None, "401 200 200 200 200 200 200"),
-        "api.change_password": ("POST", "/api/auth/password", {"current_password": "wrong-one", "new_password": "x" * 12},
-                                "401 400 400 400 400 400 400"),
+        "api.change_password": (
+            "POST",
+            "/api/auth/password",
+            {"current_password": "wrong-one", "new_password": "x" * 12},
+            "401 400 400 400 400 400 400",
+        ),
         "api.openapi_document": ("GET", "/api/openapi.json", None, "200 200 200 200 200 200 200"),
         # site settings: administrators only
-        "api.get_site_settings": ("GET", "/api/admin/settings", None, "401 403 403 403 403 403 200"),
-        "api.update_site_settings": ("PATCH", "/api/admin/settings", {"school_name": "Renamed School"},
-                                     "401 403 403 403 403 403 200"),
+        "api.get_site_settings": (
+            "GET",
+            "/api/admin/settings",
+            None,
+            "401 403 403 403 403 403 200",
+        ),
+        "api.update_site_settings": (
+            "PATCH",
+            "/api/admin/settings",
+            {"school_name": "Renamed School"},
+            "401 403 403 403 403 403 200",
+        ),
         # notifications: each person sees only their own list; an unsubscribe token is the only key
-        "notifications_api.my_notifications": ("GET", "/api/me/notifications", None, "401 200 200 200 200 200 200"),
-        "notifications_api.unsubscribe": ("POST", "/api/notifications/unsubscribe", {"token": "forged-token"},
-                                          "404 404 404 404 404 404 404"),
+        "notifications_api.my_notifications": (
+            "GET",
+            "/api/me/notifications",
+            None,
+            "401 200 200 200 200 200 200",
+        ),
+        "notifications_api.unsubscribe": (
+            "POST",
+            "/api/notifications/unsubscribe",
+            {"token": "forged-token"},
+            "404 404 404 404 404 404 404",
+        ),
         # notification delivery: administrators only (recipients' addresses and errors)
-        "notifications_api.list_deliveries": ("GET", "/api/admin/notifications?status=any", None,
-                                              "401 403 403 403 403 403 200"),
-        "notifications_api.retry_delivery": ("POST", lambda: f"/api/admin/notifications/{c.failed_notification()}/retry",
-                                             None, "401 403 403 403 403 403 200"),
+        "notifications_api.list_deliveries": (
+            "GET",
+            "/api/admin/notifications?status=any",
+            None,
+            "401 403 403 403 403 403 200",
+        ),
+        "notifications_api.retry_delivery": (
+            "POST",
+            lambda: f"/api/admin/notifications/{c.failed_notification()}/retry",
+            None,
+            "401 403 403 403 403 403 200",
+        ),
         # users
         "api.list_users": ("GET", "/api/users", None, "401 403 403 403 200 200 200"),
-        "api.create_user": ("POST", "/api/users", lambda: {"email": f"{uuid.uuid4().hex[:8]}@tests.school", "name": "N"},
-                            "401 403 403 403 403 403 201"),
-        "api.get_user": ("GET", f"/api/users/{s.classmate.id}", None, "401 404 404 404 404 200 200"),
-        "api.update_user": ("PATCH", f"/api/users/{s.classmate.id}", {"name": "Renamed"}, "401 404 404 404 404 404 200"),
-        "api.user_recordings": ("GET", f"/api/users/{s.classmate.id}/recordings", None, "401 403 403 403 403 403 200"),  # admins only
+        "api.create_user": (
+            "POST",
+            "/api/users",
+            lambda: {"email": f"{uuid.uuid4().hex[:8]}@tests.school", "name": "N"},
+            "401 403 403 403 403 403 201",
+        ),
+        "api.get_user": (
+            "GET",
+            f"/api/users/{s.classmate.id}",
+            None,
+            "401 404 404 404 404 200 200",
+        ),
+        "api.update_user": (
+            "PATCH",
+            f"/api/users/{s.classmate.id}",
+            {"name": "Renamed"},
+            "401 404 404 404 404 404 200",
+        ),
+        "api.user_recordings": (
+            "GET",
+            f"/api/users/{s.classmate.id}/recordings",
+            None,
+            "401 403 403 403 403 403 200",
+        ),  # admins only
         # classes
         "api.list_classes": ("GET", "/api/classes", None, "401 200 200 200 200 200 200"),
-        "api.create_class": ("POST", "/api/classes", {"title": "New", "starts_at": future, "duration_minutes": 30},
-                             "401 403 403 403 201 201 201"),
+        "api.create_class": (
+            "POST",
+            "/api/classes",
+            {"title": "New", "starts_at": future, "duration_minutes": 30},
+            "401 403 403 403 201 201 201",
+        ),
         "api.get_class": ("GET", f"/api/classes/{cid}", None, "401 404 200 200 404 200 200"),
-        "api.update_class": ("PATCH", f"/api/classes/{cid}", {"title": "T2"}, "401 404 403 403 404 200 200"),
-        "api.cancel_class": ("POST", lambda: f"/api/classes/{classes.create_class(s.teacher, classes.ClassInput(title='C', starts_at=utcnow() + timedelta(days=1), duration_minutes=30, timezone='UTC')).id}/cancel",
-                             None, "401 404 404 404 404 200 200"),
-        "api.list_enrolments": ("GET", f"/api/classes/{cid}/enrolments", None, "401 404 403 403 404 200 200"),
-        "api.enrol": ("POST", f"/api/classes/{cid}/enrolments", {"user_ids": [s.outsider.id]}, "401 404 403 403 404 201 201"),
-        "api.unenrol": ("DELETE", lambda: f"/api/classes/{cid}/enrolments/{c.new_student()}", None, "401 404 404 404 404 204 204"),
-        "api.class_schedules": ("GET", f"/api/classes/{cid}/schedules", None, "401 404 200 200 404 200 200"),
-        "api.update_series": ("PATCH", f"/api/classes/{cid}/series", {"duration_minutes": 50}, "401 404 403 403 404 200 200"),
-        "api.calendar": ("GET", f"/api/schedules?start={RANGE}", None, "401 200 200 200 200 200 200"),
+        "api.update_class": (
+            "PATCH",
+            f"/api/classes/{cid}",
+            {"title": "T2"},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.cancel_class": (
+            "POST",
+            lambda: (
+                f"/api/classes/{classes.create_class(s.teacher, classes.ClassInput(title='C', starts_at=utcnow() + timedelta(days=1), duration_minutes=30, timezone='UTC')).id}/cancel"
+            ),
+            None,
+            "401 404 404 404 404 200 200",
+        ),
+        "api.list_enrolments": (
+            "GET",
+            f"/api/classes/{cid}/enrolments",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.enrol": (
+            "POST",
+            f"/api/classes/{cid}/enrolments",
+            {"user_ids": [s.outsider.id]},
+            "401 404 403 403 404 201 201",
+        ),
+        "api.unenrol": (
+            "DELETE",
+            lambda: f"/api/classes/{cid}/enrolments/{c.new_student()}",
+            None,
+            "401 404 404 404 404 204 204",
+        ),
+        "api.class_schedules": (
+            "GET",
+            f"/api/classes/{cid}/schedules",
+            None,
+            "401 404 200 200 404 200 200",
+        ),
+        "api.update_series": (
+            "PATCH",
+            f"/api/classes/{cid}/series",
+            {"duration_minutes": 50},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.calendar": (
+            "GET",
+            f"/api/schedules?start={RANGE}",
+            None,
+            "401 200 200 200 200 200 200",
+        ),
         "api.get_schedule": ("GET", f"/api/schedules/{sid}", None, "401 404 200 200 404 200 200"),
-        "api.move_schedule": ("PATCH", f"/api/schedules/{sid}", {"starts_at": future}, "401 404 403 403 404 200 200"),
-        "api.cancel_schedule": ("POST", f"/api/schedules/{sid}/cancel", None, "401 404 403 403 404 200 200"),
+        "api.move_schedule": (
+            "PATCH",
+            f"/api/schedules/{sid}",
+            {"starts_at": future},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.cancel_schedule": (
+            "POST",
+            f"/api/schedules/{sid}/cancel",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
         # meetings
-        "api.backend_choices": ("GET", "/api/backends", None, "401 200 200 200 200 200 200"),  # names only, no settings
+        "api.backend_choices": (
+            "GET",
+            "/api/backends",
+            None,
+            "401 200 200 200 200 200 200",
+        ),  # names only, no settings
         "api.start": ("POST", f"/api/schedules/{sid}/start", None, "401 404 403 403 404 200 200"),
         "api.join": ("POST", f"/api/schedules/{sid}/join", None, "401 404 403 409 404 409 409"),
         "api.end": ("POST", f"/api/schedules/{sid}/end", None, "401 404 403 403 404 409 409"),
-        "api.meeting_state": ("GET", f"/api/schedules/{sid}/meeting", None, "401 404 200 200 404 200 200"),
+        "api.meeting_state": (
+            "GET",
+            f"/api/schedules/{sid}/meeting",
+            None,
+            "401 404 200 200 404 200 200",
+        ),
         # admin
-        "api.backend_types": ("GET", "/api/admin/backend-types", None, "401 403 403 403 403 403 200"),
+        "api.backend_types": (
+            "GET",
+            "/api/admin/backend-types",
+            None,
+            "401 403 403 403 403 403 200",
+        ),
         "api.list_backends": ("GET", "/api/admin/backends", None, "401 403 403 403 403 403 200"),
-        "api.create_backend": ("POST", "/api/admin/backends", lambda: {"name": uuid.uuid4().hex[:8], "backend": "fake",
-                                                                         "settings": {"url": "https://f.example", "secret": "s3cret-value-1234"}},
-                               "401 403 403 403 403 403 201"),
-        "api.get_backend": ("GET", f"/api/admin/backends/{s.config.id}", None, "401 403 403 403 403 403 200"),
-        "api.update_backend": ("PATCH", f"/api/admin/backends/{s.config.id}", {"name": "Renamed"}, "401 403 403 403 403 403 200"),
-        "api.delete_backend": ("DELETE", f"/api/admin/backends/{s.config.id}", None, "401 403 403 403 403 403 204"),
-        "api.test_backend": ("POST", f"/api/admin/backends/{s.config.id}/test", None, "401 403 403 403 403 403 200"),
+        "api.create_backend": (
+            "POST",
+            "/api/admin/backends",
+            lambda: {
+                "name": uuid.uuid4().hex[:8],
+                "backend": "fake",
+                "settings": {"url": "https://f.example", "secret": "s3cret-value-1234"},
+            },
+            "401 403 403 403 403 403 201",
+        ),
+        "api.get_backend": (
+            "GET",
+            f"/api/admin/backends/{s.config.id}",
+            None,
+            "401 403 403 403 403 403 200",
+        ),
+        "api.update_backend": (
+            "PATCH",
+            f"/api/admin/backends/{s.config.id}",
+            {"name": "Renamed"},
+            "401 403 403 403 403 403 200",
+        ),
+        "api.delete_backend": (
+            "DELETE",
+            f"/api/admin/backends/{s.config.id}",
+            None,
+            "401 403 403 403 403 403 204",
+        ),
+        "api.test_backend": (
+            "POST",
+            f"/api/admin/backends/{s.config.id}/test",
+            None,
+            "401 403 403 403 403 403 200",
+        ),
         "api.list_plugins": ("GET", "/api/admin/plugins", None, "401 403 403 403 403 403 200"),
         # blocks
         "api.list_blocks": ("GET", "/api/blocks", None, "401 403 403 403 200 200 200"),
-        "api.create_block": ("POST", "/api/blocks", lambda: {"user_id": c.new_student(), "scope": "class", "class_id": cid, "reason": "x"},
-                             "401 404 403 403 404 201 201"),
-        "api.lift_block": ("DELETE", lambda: f"/api/blocks/{c.new_block()}", None, "401 404 404 404 404 204 204"),
+        "api.create_block": (
+            "POST",
+            "/api/blocks",
+            lambda: {"user_id": c.new_student(), "scope": "class", "class_id": cid, "reason": "x"},
+            "401 404 403 403 404 201 201",
+        ),
+        "api.lift_block": (
+            "DELETE",
+            lambda: f"/api/blocks/{c.new_block()}",
+            None,
+            "401 404 404 404 404 204 204",
+        ),
         # calendar
-        "api.calendar_events": ("GET", f"/api/calendar/events?start={RANGE}", None, "401 200 200 200 200 200 200"),
+        "api.calendar_events": (
+            "GET",
+            f"/api/calendar/events?start={RANGE}",
+            None,
+            "401 200 200 200 200 200 200",
+        ),
         "api.feed_url": ("GET", "/api/calendar/feed", None, "401 200 200 200 200 200 200"),
-        "api.feed": ("GET", "/api/calendar/feed/not-a-real-token.ics", None, "404 404 404 404 404 404 404"),
+        "api.feed": (
+            "GET",
+            "/api/calendar/feed/not-a-real-token.ics",
+            None,
+            "404 404 404 404 404 404 404",
+        ),
         "api.reset_feed": ("POST", "/api/calendar/feed/reset", None, "401 200 200 200 200 200 200"),
         # slides
-        "api.list_slides": ("GET", f"/api/classes/{cid}/slides", None, "401 404 403 200 404 200 200"),
-        "api.upload_slide": ("POST", f"/api/classes/{cid}/slides", "FILE", "401 404 403 403 404 201 201"),
-        "api.reorder_slides": ("PUT", lambda: f"/api/classes/{cid}/slides/order", lambda: {"slide_ids": c.all_slides()},
-                               "401 404 403 403 404 200 200"),
-        "api.delete_slide": ("DELETE", lambda: f"/api/slides/{c.new_slide()}", None, "401 404 403 403 404 204 204"),
-        "api.download_slide": ("GET", lambda: f"/api/slides/{c.new_slide()}/download", None, "401 404 403 200 404 200 200"),
+        "api.list_slides": (
+            "GET",
+            f"/api/classes/{cid}/slides",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
+        "api.upload_slide": (
+            "POST",
+            f"/api/classes/{cid}/slides",
+            "FILE",
+            "401 404 403 403 404 201 201",
+        ),
+        "api.reorder_slides": (
+            "PUT",
+            lambda: f"/api/classes/{cid}/slides/order",
+            lambda: {"slide_ids": c.all_slides()},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.delete_slide": (
+            "DELETE",
+            lambda: f"/api/slides/{c.new_slide()}",
+            None,
+            "401 404 403 403 404 204 204",
+        ),
+        "api.download_slide": (
+            "GET",
+            lambda: f"/api/slides/{c.new_slide()}/download",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
         # media
         "api.list_media": ("GET", f"/api/classes/{cid}/media", None, "401 404 403 200 404 200 200"),
-        "api.upload_media": ("POST", f"/api/classes/{cid}/media", "FILE", "401 404 403 201 404 201 201"),
-        "api.delete_media": ("DELETE", lambda: f"/api/media/{c.new_media()}", None, "401 404 403 403 404 204 204"),
-        "api.download_media": ("GET", lambda: f"/api/media/{c.new_media()}/download", None, "401 404 403 200 404 200 200"),
+        "api.upload_media": (
+            "POST",
+            f"/api/classes/{cid}/media",
+            "FILE",
+            "401 404 403 201 404 201 201",
+        ),
+        "api.delete_media": (
+            "DELETE",
+            lambda: f"/api/media/{c.new_media()}",
+            None,
+            "401 404 403 403 404 204 204",
+        ),
+        "api.download_media": (
+            "GET",
+            lambda: f"/api/media/{c.new_media()}/download",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
         # recordings
         "api.my_recordings": ("GET", "/api/recordings", None, "401 200 200 200 200 200 200"),
-        "api.class_recordings": ("GET", f"/api/classes/{cid}/recordings", None, "401 404 403 200 404 200 200"),
-        "api.get_recording": ("GET", lambda: f"/api/recordings/{c.new_recording()}", None, "401 404 403 200 404 200 200"),
-        "api.download_recording": ("GET", lambda: f"/api/recordings/{c.new_recording()}/download", None, "401 404 403 404 404 404 404"),
-        "api.publish_recording": ("POST", lambda: f"/api/recordings/{c.new_recording()}/publish", {"published": False},
-                                  "401 404 403 403 404 200 200"),
-        "api.delete_recording": ("DELETE", lambda: f"/api/recordings/{c.new_recording()}", None, "401 404 403 403 404 204 204"),
-        "api.rate_recording": ("PUT", lambda: f"/api/recordings/{c.new_recording()}/feedback", {"rating": 5},
-                               "401 404 403 201 404 403 403"),
-        "api.recording_feedback_summary": ("GET", lambda: f"/api/recordings/{c.new_recording()}/feedback/summary", None,
-                                           "401 404 403 403 404 200 200"),
+        "api.class_recordings": (
+            "GET",
+            f"/api/classes/{cid}/recordings",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
+        "api.get_recording": (
+            "GET",
+            lambda: f"/api/recordings/{c.new_recording()}",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
+        "api.download_recording": (
+            "GET",
+            lambda: f"/api/recordings/{c.new_recording()}/download",
+            None,
+            "401 404 403 404 404 404 404",
+        ),
+        "api.publish_recording": (
+            "POST",
+            lambda: f"/api/recordings/{c.new_recording()}/publish",
+            {"published": False},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.delete_recording": (
+            "DELETE",
+            lambda: f"/api/recordings/{c.new_recording()}",
+            None,
+            "401 404 403 403 404 204 204",
+        ),
+        "api.rate_recording": (
+            "PUT",
+            lambda: f"/api/recordings/{c.new_recording()}/feedback",
+            {"rating": 5},
+            "401 404 403 201 404 403 403",
+        ),
+        "api.recording_feedback_summary": (
+            "GET",
+            lambda: f"/api/recordings/{c.new_recording()}/feedback/summary",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
         # feedback
-        "api.rate_occurrence": ("PUT", f"/api/schedules/{sid}/feedback", {"rating": 4}, "401 404 403 409 404 403 403"),
-        "api.my_occurrence_feedback": ("GET", f"/api/schedules/{sid}/feedback/mine", None, "401 404 404 404 404 404 404"),  # none yet
-        "api.occurrence_feedback_summary": ("GET", f"/api/schedules/{sid}/feedback/summary", None, "401 404 403 403 404 200 200"),
-        "api.class_feedback_summary": ("GET", f"/api/classes/{cid}/feedback/summary", None, "401 404 403 403 404 200 200"),
-        "api.edit_feedback": ("PATCH", lambda: f"/api/feedback/{c.new_feedback()}", {"comment": "edited"}, "401 404 404 404 404 403 403"),
-        "api.delete_feedback": ("DELETE", lambda: f"/api/feedback/{c.new_feedback()}", None, "401 404 404 404 404 403 204"),
+        "api.rate_occurrence": (
+            "PUT",
+            f"/api/schedules/{sid}/feedback",
+            {"rating": 4},
+            "401 404 403 409 404 403 403",
+        ),
+        "api.my_occurrence_feedback": (
+            "GET",
+            f"/api/schedules/{sid}/feedback/mine",
+            None,
+            "401 404 404 404 404 404 404",
+        ),  # none yet
+        "api.occurrence_feedback_summary": (
+            "GET",
+            f"/api/schedules/{sid}/feedback/summary",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.class_feedback_summary": (
+            "GET",
+            f"/api/classes/{cid}/feedback/summary",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.edit_feedback": (
+            "PATCH",
+            lambda: f"/api/feedback/{c.new_feedback()}",
+            {"comment": "edited"},
+            "401 404 404 404 404 403 403",
+        ),
+        "api.delete_feedback": (
+            "DELETE",
+            lambda: f"/api/feedback/{c.new_feedback()}",
+            None,
+            "401 404 404 404 404 403 204",
+        ),
         # attendance
-        "api.attendance_report": ("GET", f"/api/schedules/{sid}/attendance", None, "401 404 403 403 404 200 200"),
-        "api.attendance_csv": ("GET", f"/api/schedules/{sid}/attendance.csv", None, "401 404 403 403 404 200 200"),
+        "api.attendance_report": (
+            "GET",
+            f"/api/schedules/{sid}/attendance",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.attendance_csv": (
+            "GET",
+            f"/api/schedules/{sid}/attendance.csv",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
         # live
-        "api.live_chat_history": ("GET", f"/api/schedules/{sid}/chat", None, "401 404 403 200 404 200 200"),
-        "api.live_chat_post": ("POST", f"/api/schedules/{sid}/chat", {"body": "hi"}, "401 404 403 201 404 201 201"),
-        "api.live_chat_delete": ("DELETE", lambda: f"/api/chat/{c.new_message()}", None, "401 404 403 403 404 204 204"),
-        "api.live_mutes_list": ("GET", f"/api/classes/{cid}/mutes", None, "401 404 403 403 404 200 200"),
-        "api.live_mute": ("POST", f"/api/classes/{cid}/mutes", {"user_id": s.classmate.id}, "401 404 403 403 404 204 204"),
-        "api.live_unmute": ("DELETE", f"/api/classes/{cid}/mutes/{s.classmate.id}", None, "401 404 403 403 404 204 204"),
-        "api.live_presence": ("GET", f"/api/schedules/{sid}/presence", None, "401 404 403 200 404 200 200"),
-        "api.live_polls_list": ("GET", f"/api/schedules/{sid}/polls", None, "401 404 403 200 404 200 200"),
-        "api.live_poll_create": ("POST", f"/api/schedules/{sid}/polls", {"question": "Q", "options": ["a", "b"]},
-                                 "401 404 403 403 404 201 201"),
-        "api.live_poll_open": ("POST", lambda: f"/api/polls/{c.new_poll()}/open", None, "401 404 403 404 404 200 200"),  # drafts are invisible
-        "api.live_poll_close": ("POST", lambda: f"/api/polls/{c.open_poll()}/close", None, "401 404 403 403 404 200 200"),
-        "api.live_poll_publish": ("POST", lambda: f"/api/polls/{c.open_poll()}/publish", {"published": True}, "401 404 403 403 404 200 200"),
-        "api.live_poll_vote": ("POST", lambda: f"/api/polls/{c.open_poll()}/vote", "VOTE", "401 404 403 200 404 403 403"),
-        "api.live_poll_results": ("GET", lambda: f"/api/polls/{c.open_poll()}/results", None, "401 404 403 403 404 200 200"),
-        "api.live_polls_export": ("GET", f"/api/schedules/{sid}/polls/export", None, "401 404 403 403 404 200 200"),
-        "api.live_poll_export": ("GET", lambda: f"/api/polls/{c.new_poll()}/export", None, "401 404 403 404 404 200 200"),
+        "api.live_chat_history": (
+            "GET",
+            f"/api/schedules/{sid}/chat",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
+        "api.live_chat_post": (
+            "POST",
+            f"/api/schedules/{sid}/chat",
+            {"body": "hi"},
+            "401 404 403 201 404 201 201",
+        ),
+        "api.live_chat_delete": (
+            "DELETE",
+            lambda: f"/api/chat/{c.new_message()}",
+            None,
+            "401 404 403 403 404 204 204",
+        ),
+        "api.live_mutes_list": (
+            "GET",
+            f"/api/classes/{cid}/mutes",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.live_mute": (
+            "POST",
+            f"/api/classes/{cid}/mutes",
+            {"user_id": s.classmate.id},
+            "401 404 403 403 404 204 204",
+        ),
+        "api.live_unmute": (
+            "DELETE",
+            f"/api/classes/{cid}/mutes/{s.classmate.id}",
+            None,
+            "401 404 403 403 404 204 204",
+        ),
+        "api.live_presence": (
+            "GET",
+            f"/api/schedules/{sid}/presence",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
+        "api.live_polls_list": (
+            "GET",
+            f"/api/schedules/{sid}/polls",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
+        "api.live_poll_create": (
+            "POST",
+            f"/api/schedules/{sid}/polls",
+            {"question": "Q", "options": ["a", "b"]},
+            "401 404 403 403 404 201 201",
+        ),
+        "api.live_poll_open": (
+            "POST",
+            lambda: f"/api/polls/{c.new_poll()}/open",
+            None,
+            "401 404 403 404 404 200 200",
+        ),  # drafts are invisible
+        "api.live_poll_close": (
+            "POST",
+            lambda: f"/api/polls/{c.open_poll()}/close",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.live_poll_publish": (
+            "POST",
+            lambda: f"/api/polls/{c.open_poll()}/publish",
+            {"published": True},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.live_poll_vote": (
+            "POST",
+            lambda: f"/api/polls/{c.open_poll()}/vote",
+            "VOTE",
+            "401 404 403 200 404 403 403",
+        ),
+        "api.live_poll_results": (
+            "GET",
+            lambda: f"/api/polls/{c.open_poll()}/results",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.live_polls_export": (
+            "GET",
+            f"/api/schedules/{sid}/polls/export",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.live_poll_export": (
+            "GET",
+            lambda: f"/api/polls/{c.new_poll()}/export",
+            None,
+            "401 404 403 404 404 200 200",
+        ),
         # the floor: students raise hands; only the class's teachers (and admins) grant, withdraw, mute
-        "api.floor_state": ("GET", f"/api/schedules/{sid}/floor", None, "401 404 403 200 404 200 200"),
-        "api.hand_raise": ("POST", f"/api/schedules/{sid}/hands", None, "401 404 403 200 404 400 400"),  # teachers have the floor
-        "api.hand_lower_mine": ("DELETE", f"/api/schedules/{sid}/hands/me", None, "401 404 403 200 404 200 200"),  # idempotent
-        "api.hand_lower": ("DELETE", f"/api/schedules/{sid}/hands/{s.classmate.id}", None, "401 404 403 403 404 200 200"),
-        "api.hands_lower_all": ("DELETE", f"/api/schedules/{sid}/hands", None, "401 404 403 403 404 200 200"),
-        "api.floor_grant": ("POST", f"/api/schedules/{sid}/floor/grant", {"user_id": s.classmate.id, "mic": True},
-                            "401 404 403 403 404 200 200"),
-        "api.floor_withdraw": ("POST", f"/api/schedules/{sid}/floor/withdraw", {"user_id": s.classmate.id},
-                               "401 404 403 403 404 200 200"),
-        "api.floor_mute": ("POST", f"/api/schedules/{sid}/floor/mute", {"user_id": s.classmate.id},
-                           "401 404 403 403 404 200 200"),
+        "api.floor_state": (
+            "GET",
+            f"/api/schedules/{sid}/floor",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
+        "api.hand_raise": (
+            "POST",
+            f"/api/schedules/{sid}/hands",
+            None,
+            "401 404 403 200 404 400 400",
+        ),  # teachers have the floor
+        "api.hand_lower_mine": (
+            "DELETE",
+            f"/api/schedules/{sid}/hands/me",
+            None,
+            "401 404 403 200 404 200 200",
+        ),  # idempotent
+        "api.hand_lower": (
+            "DELETE",
+            f"/api/schedules/{sid}/hands/{s.classmate.id}",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.hands_lower_all": (
+            "DELETE",
+            f"/api/schedules/{sid}/hands",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.floor_grant": (
+            "POST",
+            f"/api/schedules/{sid}/floor/grant",
+            {"user_id": s.classmate.id, "mic": True},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.floor_withdraw": (
+            "POST",
+            f"/api/schedules/{sid}/floor/withdraw",
+            {"user_id": s.classmate.id},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.floor_mute": (
+            "POST",
+            f"/api/schedules/{sid}/floor/mute",
+            {"user_id": s.classmate.id},
+            "401 404 403 403 404 200 200",
+        ),
     }
 
 
@@ -247,7 +670,9 @@ def test_every_api_endpoint_has_a_row(app, school):
     rows = set(_table(Ctx(school, None, None)))
     missing = _api_endpoints(app) - rows
     assert not missing, f"endpoints without an authorization row: {sorted(missing)}"
-    assert not rows - _api_endpoints(app), f"rows for endpoints that no longer exist: {sorted(rows - _api_endpoints(app))}"
+    assert not rows - _api_endpoints(app), (
+        f"rows for endpoints that no longer exist: {sorted(rows - _api_endpoints(app))}"
+    )
 
 
 def _endpoint_names() -> list[str]:
@@ -262,14 +687,29 @@ def _endpoint_names() -> list[str]:
 def test_authorization(name, app, school, login, make_user, client):
     blocked = make_user("student")
     classes.enrol(school.teacher, school.klass.id, [blocked.id])
-    blocking.block_user(school.teacher, user_id=blocked.id, scope="class", class_id=school.klass.id, reason="rude")
-    other_class = classes.create_class(school.other_teacher, classes.ClassInput(
-        title="Other", starts_at=utcnow() + timedelta(days=1), duration_minutes=30, timezone="UTC"))
+    blocking.block_user(
+        school.teacher, user_id=blocked.id, scope="class", class_id=school.klass.id, reason="rude"
+    )
+    other_class = classes.create_class(
+        school.other_teacher,
+        classes.ClassInput(
+            title="Other",
+            starts_at=utcnow() + timedelta(days=1),
+            duration_minutes=30,
+            timezone="UTC",
+        ),
+    )
     classes.enrol(school.other_teacher, other_class.id, [school.outsider.id])
     db.session.commit()
     ctx = Ctx(school, blocked, other_class)
-    people = {"outsider": school.outsider, "blocked": blocked, "student": school.student,
-              "other_teacher": school.other_teacher, "teacher": school.teacher, "admin": school.admin}
+    people = {
+        "outsider": school.outsider,
+        "blocked": blocked,
+        "student": school.student,
+        "other_teacher": school.other_teacher,
+        "teacher": school.teacher,
+        "admin": school.admin,
+    }
     tokens = {role: login(person).token for role, person in people.items()}
     seen: dict[str, int] = {}
     for role in ROLES:
@@ -282,8 +722,13 @@ def test_authorization(name, app, school, login, make_user, client):
         db.session.commit()
         headers = {"Authorization": f"Bearer {tokens[role]}"} if role != "anonymous" else {}
         if body == "FILE":
-            response = client.open(url, method=method, headers=headers, content_type="multipart/form-data",
-                                   data={"file": (io.BytesIO(make_pdf()), "deck.pdf")})
+            response = client.open(
+                url,
+                method=method,
+                headers=headers,
+                content_type="multipart/form-data",
+                data={"file": (io.BytesIO(make_pdf()), "deck.pdf")},
+            )
         else:
             response = client.open(url, method=method, json=body, headers=headers)
         client._cookies.clear()
@@ -299,14 +744,30 @@ def test_authorization(name, app, school, login, make_user, client):
     assert seen["outsider"] != 403 or "/classes/" not in url and "/schedules/" not in url
 
 
-@pytest.mark.parametrize("url", ["/api/classes", f"/api/schedules?start={RANGE}", f"/api/calendar/events?start={RANGE}",
-                                 "/api/recordings", "/api/blocks", "/api/users"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/classes",
+        f"/api/schedules?start={RANGE}",
+        f"/api/calendar/events?start={RANGE}",
+        "/api/recordings",
+        "/api/blocks",
+        "/api/users",
+    ],
+)
 def test_listings_never_show_other_classes(url, school, login):
     """Lists are filtered, not just guarded: another class's title and ids never appear."""
     from portal.core import classes as classes_service
 
-    secret = classes_service.create_class(school.teacher, classes_service.ClassInput(
-        title="Secret-Seminar-42", starts_at=utcnow() + timedelta(days=2), duration_minutes=30, timezone="UTC"))
+    secret = classes_service.create_class(
+        school.teacher,
+        classes_service.ClassInput(
+            title="Secret-Seminar-42",
+            starts_at=utcnow() + timedelta(days=2),
+            duration_minutes=30,
+            timezone="UTC",
+        ),
+    )
     classes_service.enrol(school.teacher, secret.id, [school.student.id])
     db.session.commit()
     for person in (school.outsider, school.other_teacher):
@@ -340,8 +801,15 @@ def directory_school(school, make_user):
 
     blocked = make_user("student")
     classes.enrol(school.teacher, school.klass.id, [blocked.id])
-    other_class = classes.create_class(school.other_teacher, classes.ClassInput(
-        title="Other", starts_at=utcnow() + timedelta(days=1), duration_minutes=30, timezone="UTC"))
+    other_class = classes.create_class(
+        school.other_teacher,
+        classes.ClassInput(
+            title="Other",
+            starts_at=utcnow() + timedelta(days=1),
+            duration_minutes=30,
+            timezone="UTC",
+        ),
+    )
     classes.enrol(school.other_teacher, other_class.id, [school.outsider.id])
     for n, person in enumerate((school.student, school.classmate, school.outsider)):
         users.update_profile(person, person.id, users.ProfileChanges(phone=f"+3361234567{n}"))
@@ -353,8 +821,14 @@ def directory_school(school, make_user):
 @pytest.mark.parametrize("role", ROLES)
 def test_contact_data_only_for_the_students_one_teaches(role, directory_school, login, client):
     s = directory_school
-    people = {"outsider": s.outsider, "blocked": s.blocked, "student": s.student,
-              "other_teacher": s.other_teacher, "teacher": s.teacher, "admin": s.admin}
+    people = {
+        "outsider": s.outsider,
+        "blocked": s.blocked,
+        "student": s.student,
+        "other_teacher": s.other_teacher,
+        "teacher": s.teacher,
+        "admin": s.admin,
+    }
     api = login(people[role]) if role != "anonymous" else None
     response = (api.get if api else client.get)("/api/users?role=student&limit=200")
     status, *expected = CONTACT_ROWS[role].split()
@@ -367,10 +841,16 @@ def test_contact_data_only_for_the_students_one_teaches(role, directory_school, 
         item = items[person.id]
         assert item["name"] == person.name
         if seen == "full":
-            assert (item["email"], item["phone"]) == (person.email, person.phone), (role, person.name)
+            assert (item["email"], item["phone"]) == (person.email, person.phone), (
+                role,
+                person.name,
+            )
         else:
             local, domain = person.email.split("@")
-            assert item["email"] == f"{local[0]}***@{domain}" and item["phone"] is None, (role, person.name)
+            assert item["email"] == f"{local[0]}***@{domain}" and item["phone"] is None, (
+                role,
+                person.name,
+            )
             assert person.email not in text and person.phone not in text, (role, person.name)
 
 
@@ -383,9 +863,16 @@ def test_a_teacher_cannot_spell_out_addresses_by_searching_inside_them(directory
     own = login(s.teacher).get(f"/api/users?q={local_part}").get_json()["items"]
     assert [item["id"] for item in own] == [s.student.id]
     other = login(s.other_teacher)
-    assert other.get(f"/api/users?q={local_part}").get_json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
+    assert other.get(f"/api/users?q={local_part}").get_json() == {
+        "items": [],
+        "total": 0,
+        "limit": 50,
+        "offset": 0,
+    }
     exact = other.get(f"/api/users?q={s.student.email.upper()}").get_json()["items"]
-    assert [(item["id"], item["email"], item["phone"]) for item in exact] == [(s.student.id, s.student.email, None)]
+    assert [(item["id"], item["email"], item["phone"]) for item in exact] == [
+        (s.student.id, s.student.email, None)
+    ]
 
 
 def test_enrolment_errors_do_not_tell_which_ids_exist_or_are_staff(school, login):
@@ -394,8 +881,12 @@ def test_enrolment_errors_do_not_tell_which_ids_exist_or_are_staff(school, login
         api = login(manager)
         answers = set()
         for user_id in (unknown, school.other_teacher.id, school.admin.id):
-            response = api.post(f"/api/classes/{school.klass.id}/enrolments", json={"user_ids": [user_id]})
+            response = api.post(
+                f"/api/classes/{school.klass.id}/enrolments", json={"user_ids": [user_id]}
+            )
             error = response.get_json()["error"]
-            answers.add((response.status_code, error["code"], error["message"].replace(str(user_id), "ID")))
+            answers.add(
+                (response.status_code, error["code"], error["message"].replace(str(user_id), "ID"))
+            )
         assert len(answers) == 1, answers
         assert next(iter(answers))[0] == 400

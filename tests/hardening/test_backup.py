@@ -78,14 +78,19 @@ def test_export_import_round_trip_keeps_every_row(app, school, database_url, tmp
             # A second import into the now non-empty database is refused, and changes nothing.
             again = _cli(restored).invoke(args=["import", str(archive)])
             assert again.exit_code != 0 and "not empty" in again.output
-            assert db.session.execute(sa.select(sa.func.count(User.id))).scalar_one() == len(before["users"]) + 1
+            assert (
+                db.session.execute(sa.select(sa.func.count(User.id))).scalar_one()
+                == len(before["users"]) + 1
+            )
             db.session.remove()
             db.engine.dispose()
     finally:
         _drop(database_url, target)
 
 
-def test_truncated_or_foreign_files_are_refused_and_leave_the_target_empty(app, school, database_url, tmp_path):
+def test_truncated_or_foreign_files_are_refused_and_leave_the_target_empty(
+    app, school, database_url, tmp_path
+):
     fill_every_table()
     archive = tmp_path / "backup.ndjson"
     assert _cli(app).invoke(args=["export", str(archive)]).exit_code == 0
@@ -101,8 +106,11 @@ def test_truncated_or_foreign_files_are_refused_and_leave_the_target_empty(app, 
     try:
         restored = make_app(target, tmp_path)
         with restored.app_context():
-            for path, message in [(truncated, "truncated"), (foreign, "not a portal backup"),
-                                  (wrong_schema, "schema")]:
+            for path, message in [
+                (truncated, "truncated"),
+                (foreign, "not a portal backup"),
+                (wrong_schema, "schema"),
+            ]:
                 result = _cli(restored).invoke(args=["import", str(path)])
                 assert result.exit_code != 0 and message in result.output, result.output
                 assert not any(snapshot().values()), f"{path.name} left rows behind"

@@ -51,15 +51,25 @@ def test_postgres_restart_during_writes_loses_nothing_and_recovers(own_postgres,
         from flask_migrate import upgrade
 
         upgrade()
-        teacher = users.create_user(None, email="t@tests.school", name="T", role="teacher", password=PASSWORD)
+        teacher = users.create_user(
+            None, email="t@tests.school", name="T", role="teacher", password=PASSWORD
+        )
         db.session.commit()
         client = app.test_client()
         headers = _bearer(client, teacher.email)
         starts = (utcnow() + timedelta(days=2)).isoformat()
 
         def create(n: int) -> int:
-            return client.post("/api/classes", headers=headers, json={
-                "title": f"C{n}", "starts_at": starts, "duration_minutes": 30, "rrule": "FREQ=WEEKLY;COUNT=3"}).status_code
+            return client.post(
+                "/api/classes",
+                headers=headers,
+                json={
+                    "title": f"C{n}",
+                    "starts_at": starts,
+                    "duration_minutes": 30,
+                    "rrule": "FREQ=WEEKLY;COUNT=3",
+                },
+            ).status_code
 
         assert create(0) == 201
         restarter = threading.Thread(target=server.restart)
@@ -73,8 +83,9 @@ def test_postgres_restart_during_writes_loses_nothing_and_recovers(own_postgres,
         created = 1 + statuses.count(201)
         assert db.session.execute(sa.select(sa.func.count(Class.id))).scalar_one() == created
         # Each class has all its occurrences: no class was committed without its schedules.
-        per_class = db.session.execute(sa.select(Schedule.class_id, sa.func.count(Schedule.id))
-                                       .group_by(Schedule.class_id)).all()
+        per_class = db.session.execute(
+            sa.select(Schedule.class_id, sa.func.count(Schedule.id)).group_by(Schedule.class_id)
+        ).all()
         assert len(per_class) == created and {n for _, n in per_class} == {3}
 
         server.stop()
@@ -87,11 +98,15 @@ def test_postgres_restart_during_writes_loses_nothing_and_recovers(own_postgres,
         assert client.get("/readyz").status_code == 200
         db.session.remove()
         db.engine.dispose()
-    print(f"\npostgres restart: {len(statuses)} writes during the restart, {statuses.count(503)} refused with 503, "
-          f"{statuses.count(201)} saved, 0 half-written")
+    print(
+        f"\npostgres restart: {len(statuses)} writes during the restart, {statuses.count(503)} refused with 503, "
+        f"{statuses.count(201)} saved, 0 half-written"
+    )
 
 
-def test_redis_down_keeps_sign_in_pages_and_joins_working(database_url, tmp_path, make_user, fake_config):
+def test_redis_down_keeps_sign_in_pages_and_joins_working(
+    database_url, tmp_path, make_user, fake_config
+):
     if not ThrowawayRedis.available():
         missing_service("redis-server")
     server = ThrowawayRedis(tmp_path)
@@ -100,8 +115,15 @@ def test_redis_down_keeps_sign_in_pages_and_joins_working(database_url, tmp_path
         app = make_app(database_url, tmp_path, REDIS_URL=redis_url, SOCKETIO_CHANNEL="faults")
         with app.app_context():
             teacher, student = make_user("teacher"), make_user("student")
-            klass = classes.create_class(teacher, classes.ClassInput(
-                title="Fault Lines", starts_at=utcnow() + timedelta(minutes=5), duration_minutes=60, timezone="UTC"))
+            klass = classes.create_class(
+                teacher,
+                classes.ClassInput(
+                    title="Fault Lines",
+                    starts_at=utcnow() + timedelta(minutes=5),
+                    duration_minutes=60,
+                    timezone="UTC",
+                ),
+            )
             classes.enrol(teacher, klass.id, [student.id])
             db.session.commit()
             schedule_id = classes.list_schedules(teacher, klass.id)[0].id
@@ -110,7 +132,12 @@ def test_redis_down_keeps_sign_in_pages_and_joins_working(database_url, tmp_path
             server.kill()
             teacher_headers = _bearer(client, teacher.email)
             student_headers = _bearer(client, student.email)
-            assert client.post(f"/api/schedules/{schedule_id}/start", headers=teacher_headers).status_code == 200
+            assert (
+                client.post(
+                    f"/api/schedules/{schedule_id}/start", headers=teacher_headers
+                ).status_code
+                == 200
+            )
             join = client.post(f"/api/schedules/{schedule_id}/join", headers=student_headers)
             assert join.status_code == 200, join.get_json()
             assert client.get("/login").status_code == 200
@@ -118,22 +145,30 @@ def test_redis_down_keeps_sign_in_pages_and_joins_working(database_url, tmp_path
             assert page.status_code == 302
             dashboard = client.get("/")
             assert dashboard.status_code == 200 and b"Fault Lines" in dashboard.data
-            chat = client.post(f"/api/schedules/{schedule_id}/chat", headers=student_headers, json={"body": "still here?"})
+            chat = client.post(
+                f"/api/schedules/{schedule_id}/chat",
+                headers=student_headers,
+                json={"body": "still here?"},
+            )
             assert chat.status_code in (201, 503), chat.get_json()
             db.session.remove()
     finally:
         server.kill()
 
 
-@pytest.mark.parametrize(("fault", "code"), [
-    (ValueError("Expecting value: line 1 column 1 (char 0)"), "backend_error"),
-    (json.JSONDecodeError("Expecting value", "<html>oops</html>", 0), "backend_error"),
-    (ET.ParseError("not well-formed (invalid token): line 1, column 0"), "backend_error"),
-    (KeyError("returncode"), "backend_error"),
-    (BackendUnavailable("timed out after 10 s", code="backend_timeout"), "backend_timeout"),
-])
-def test_garbage_or_silent_backend_is_a_clear_503_and_nothing_half_created(school, login, client, fault, code,
-                                                                          monkeypatch):
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (ValueError("Expecting value: line 1 column 1 (char 0)"), "backend_error"),
+        (json.JSONDecodeError("Expecting value", "<html>oops</html>", 0), "backend_error"),
+        (ET.ParseError("not well-formed (invalid token): line 1, column 0"), "backend_error"),
+        (KeyError("returncode"), "backend_error"),
+        (BackendUnavailable("timed out after 10 s", code="backend_timeout"), "backend_timeout"),
+    ],
+)
+def test_garbage_or_silent_backend_is_a_clear_503_and_nothing_half_created(
+    school, login, client, fault, code, monkeypatch
+):
     FAKE.fail_with = fault
     if not isinstance(fault, BackendUnavailable):
         # The health probe gets the same garbage (the fake only fails it for BackendUnavailable).

@@ -24,7 +24,12 @@ from schemathesis.checks import (
 )
 
 EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "6"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 # Operations whose happy path ends the session the fuzzer uses; fuzzed for one role only.
 SESSION_ENDING = {"POST /api/auth/logout", "POST /api/auth/password", "POST /api/auth/refresh"}
 STATS: Counter = Counter()
@@ -37,15 +42,25 @@ def _sdp_text(_ctx, value) -> bytes:
 
 
 def _real_ids(s) -> dict[str, int | str]:
-    return {"class_id": s.klass.id, "schedule_id": s.schedule.id, "user_id": s.student.id,
-            "config_id": s.config.id}
+    return {
+        "class_id": s.klass.id,
+        "schedule_id": s.schedule.id,
+        "user_id": s.student.id,
+        "config_id": s.config.id,
+    }
 
 
 def _fuzz(strategy, label: str, headers: dict, role: str, failures: list[str]) -> None:
     """Run one operation's examples; keep the first failure of each operation, go on."""
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck), phases=[hypothesis.Phase.generate])
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[hypothesis.Phase.generate],
+    )
     @given(case=strategy)
     def run(case):
         response = case.call(headers=headers)
@@ -54,8 +69,10 @@ def _fuzz(strategy, label: str, headers: dict, role: str, failures: list[str]) -
             case.validate_response(response, checks=CHECKS, headers=headers)
         except Exception as exc:
             if not any(f.startswith(label + " ") for f in failures):
-                failures.append(f"{label} -> {response.status_code} {case.path_parameters} "
-                                f"{case.query} {case.body!r:.200}: {str(exc)[:700]}")
+                failures.append(
+                    f"{label} -> {response.status_code} {case.path_parameters} "
+                    f"{case.query} {case.body!r:.200}: {str(exc)[:700]}"
+                )
 
     run()
 

@@ -11,8 +11,14 @@ import re
 import pytest
 from portal_testing import PASSWORD, make_app
 
-SAMPLE_ARGS = {"token": "not-a-real-token", "room": "no-such-room", "filename": "missing.js", "kind": "room",
-               "action": "created", "session_id": "x"}
+SAMPLE_ARGS = {
+    "token": "not-a-real-token",
+    "room": "no-such-room",
+    "filename": "missing.js",
+    "kind": "room",
+    "action": "created",
+    "session_id": "x",
+}
 
 
 def _page_urls(app) -> list[str]:
@@ -33,7 +39,12 @@ def _check_headers(url: str, response) -> None:
     assert h.get("Referrer-Policy") == "strict-origin-when-cross-origin", url
     assert h.get("X-Frame-Options") in ("SAMEORIGIN", "DENY"), url
     csp = h.get("Content-Security-Policy", "")
-    for directive in ("default-src 'self'", "frame-ancestors 'self'", "base-uri 'self'", "form-action"):
+    for directive in (
+        "default-src 'self'",
+        "frame-ancestors 'self'",
+        "base-uri 'self'",
+        "form-action",
+    ):
         assert directive in csp, (url, directive)
     assert "'unsafe-eval'" not in csp and not re.search(r"script-src[^;]*'unsafe-inline'", csp), url
     if url.startswith("/api/"):
@@ -44,7 +55,10 @@ def _check_headers(url: str, response) -> None:
 def test_every_page_sends_security_headers(app, client, make_user, signed_in):
     if signed_in:
         user = make_user("teacher")
-        assert client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+        assert (
+            client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code
+            == 302
+        )
     urls = _page_urls(app)
     assert "/" in urls and "/login" in urls and "/readyz" in urls
     for url in urls:
@@ -63,20 +77,28 @@ def _cookies(response) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("secure", [False, True])
-def test_session_cookies_are_httponly_samesite_and_secure_when_configured(database_url, tmp_path, make_user, secure):
+def test_session_cookies_are_httponly_samesite_and_secure_when_configured(
+    database_url, tmp_path, make_user, secure
+):
     app = make_app(database_url, tmp_path, COOKIE_SECURE=secure)
     with app.app_context():
         user = make_user("student")
         client = app.test_client()
         base = "https://portal.school.test" if secure else "http://localhost"
-        for response in (client.post("/login", data={"email": user.email, "password": PASSWORD}, base_url=base),
-                         client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}, base_url=base)):
+        for response in (
+            client.post("/login", data={"email": user.email, "password": PASSWORD}, base_url=base),
+            client.post(
+                "/api/auth/login", json={"email": user.email, "password": PASSWORD}, base_url=base
+            ),
+        ):
             cookies = _cookies(response)
             assert {"access_token_cookie", "refresh_token_cookie"} <= set(cookies)
             for name, header in cookies.items():
                 flags = header.lower()
                 assert "samesite=lax" in flags or "samesite=strict" in flags, header
                 assert ("; secure" in flags) is secure, header
-                if not name.startswith("csrf_"):  # the double-submit CSRF cookies are read by the page's JS
+                if not name.startswith(
+                    "csrf_"
+                ):  # the double-submit CSRF cookies are read by the page's JS
                     assert "httponly" in flags, header
             assert "path=/api/auth/" in cookies["refresh_token_cookie"].lower()

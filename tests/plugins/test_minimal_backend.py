@@ -23,7 +23,9 @@ SECRET = "room-secret-123"
 def app(database_url, tmp_path):
     import fake_backend
 
-    application = make_app(database_url, tmp_path, EXTRA_PLUGINS=[fake_backend, portal_minimal_backend])
+    application = make_app(
+        database_url, tmp_path, EXTRA_PLUGINS=[fake_backend, portal_minimal_backend]
+    )
     ctx = application.app_context()
     ctx.push()
     portal_minimal_backend.BACKEND.ended.clear()
@@ -35,8 +37,15 @@ def app(database_url, tmp_path):
 
 def test_third_party_backend_starts_joins_and_ends_a_class(school, login, client):
     admin, teacher, student = login(school.admin), login(school.teacher), login(school.student)
-    made = admin.post("/api/admin/backends", json={"name": "Rooms", "backend": "minimal", "is_default": True,
-                                                   "settings": {"callback_secret": SECRET}})
+    made = admin.post(
+        "/api/admin/backends",
+        json={
+            "name": "Rooms",
+            "backend": "minimal",
+            "is_default": True,
+            "settings": {"callback_secret": SECRET},
+        },
+    )
     assert made.status_code in (200, 201), made.get_json()
     sid = school.schedule.id
 
@@ -54,22 +63,41 @@ def test_third_party_backend_starts_joins_and_ends_a_class(school, login, client
     assert meeting.data["joins"] == 2  # participant_joined, through services.update_meeting_data
 
     room = meeting.backend_meeting_id
-    forged = client.post("/plugins/minimal/events", json={"room": room, "event": "closed"},
-                         headers={"X-Room-Secret": "guess-guess"})
+    forged = client.post(
+        "/plugins/minimal/events",
+        json={"room": room, "event": "closed"},
+        headers={"X-Room-Secret": "guess-guess"},
+    )
     assert forged.status_code == 401
     assert forged.get_json()["error"]["code"] == "bad_secret"
 
-    left = client.post("/plugins/minimal/events", headers={"X-Room-Secret": SECRET},
-                       json={"room": room, "event": "left", "user_id": school.student.id, "name": school.student.name})
+    left = client.post(
+        "/plugins/minimal/events",
+        headers={"X-Room-Secret": SECRET},
+        json={
+            "room": room,
+            "event": "left",
+            "user_id": school.student.id,
+            "name": school.student.name,
+        },
+    )
     assert left.status_code == 200
     db.session.expire_all()
-    row = db.session.execute(db.select(Attendance).filter_by(user_id=school.student.id)).scalar_one()
+    row = db.session.execute(
+        db.select(Attendance).filter_by(user_id=school.student.id)
+    ).scalar_one()
     assert row.left_at is not None
 
-    closed = client.post("/plugins/minimal/events", json={"room": room, "event": "closed"},
-                         headers={"X-Room-Secret": SECRET})
+    closed = client.post(
+        "/plugins/minimal/events",
+        json={"room": room, "event": "closed"},
+        headers={"X-Room-Secret": SECRET},
+    )
     assert closed.get_json() == {"ended": True}
-    again = client.post("/plugins/minimal/events", json={"room": room, "event": "closed"},
-                        headers={"X-Room-Secret": SECRET})
+    again = client.post(
+        "/plugins/minimal/events",
+        json={"room": room, "event": "closed"},
+        headers={"X-Room-Secret": SECRET},
+    )
     assert again.get_json() == {"ended": False}
     assert student.post(f"/api/schedules/{sid}/join").get_json()["error"]["code"] == "class_ended"

@@ -21,8 +21,13 @@ def _portal_imports(path: Path) -> list[tuple[int, str]]:
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             # `from portal import extensions` imports portal.extensions.
-            found += [(node.lineno, f"{node.module}.{alias.name}" if node.module == "portal" else node.module)
-                      for alias in node.names]
+            found += [
+                (
+                    node.lineno,
+                    f"{node.module}.{alias.name}" if node.module == "portal" else node.module,
+                )
+                for alias in node.names
+            ]
     return [(line, name) for line, name in found if name == "portal" or name.startswith("portal.")]
 
 
@@ -32,16 +37,23 @@ def _allowed(module: str) -> bool:
 
 def plugin_sources() -> list[Path]:
     """Every bundled plugin's source, and the test-only third-party plugins (tests/plugins)."""
-    bundled = [p for p in ROOT.glob("plugins/*/portal_*/**/*.py")
-               if p.relative_to(ROOT / "plugins").parts[0] not in NOT_YET_PORTED]
+    bundled = [
+        p
+        for p in ROOT.glob("plugins/*/portal_*/**/*.py")
+        if p.relative_to(ROOT / "plugins").parts[0] not in NOT_YET_PORTED
+    ]
     return sorted([*bundled, *ROOT.glob("tests/plugins/*/portal_*/**/*.py")])
 
 
 def test_plugins_import_nothing_from_portal_but_the_contract():
     sources = plugin_sources()
     assert len(sources) > 20, "the scan found no plugin sources"
-    offences = [f"{path.relative_to(ROOT)}:{line}: {module}"
-                for path in sources for line, module in _portal_imports(path) if not _allowed(module)]
+    offences = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for path in sources
+        for line, module in _portal_imports(path)
+        if not _allowed(module)
+    ]
     assert offences == [], "plugins must import only portal.plugins:\n" + "\n".join(offences)
 
 
@@ -64,5 +76,11 @@ def test_the_scan_catches_every_form_of_import(tmp_path):
 
 def test_no_plugin_is_excused_from_the_scan():
     assert not NOT_YET_PORTED
-    scanned = {p.relative_to(ROOT / "plugins").parts[0] for p in plugin_sources() if ROOT / "plugins" in p.parents}
-    assert scanned == {p.name for p in (ROOT / "plugins").iterdir() if list(p.glob("portal_*/*.py"))}
+    scanned = {
+        p.relative_to(ROOT / "plugins").parts[0]
+        for p in plugin_sources()
+        if ROOT / "plugins" in p.parents
+    }
+    assert scanned == {
+        p.name for p in (ROOT / "plugins").iterdir() if list(p.glob("portal_*/*.py"))
+    }

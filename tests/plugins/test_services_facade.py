@@ -53,10 +53,15 @@ def test_nested_units_of_work_commit_with_the_outer_one(app, make_user):
 def test_people_and_meetings_come_back_as_contract_dataclasses(school, login):
     started = login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start")
     assert started.status_code == 200
-    record = services.find_meeting("fake", db.session.execute(db.text("select backend_meeting_id from meetings"))
-                                   .scalar_one())
+    record = services.find_meeting(
+        "fake", db.session.execute(db.text("select backend_meeting_id from meetings")).scalar_one()
+    )
     assert isinstance(record, MeetingRecord)
-    assert (record.class_id, record.class_title, record.status) == (school.klass.id, "Algebra", "running")
+    assert (record.class_id, record.class_title, record.status) == (
+        school.klass.id,
+        "Algebra",
+        "running",
+    )
     assert isinstance(services.get_user(school.student.id), UserInfo)
     assert services.get_user(school.student.id).role == "student"
     assert services.is_member(school.student.id, school.klass.id)
@@ -90,7 +95,9 @@ class _JobPlugin:
         register(PeriodicJob("facade-test-job", 3600, self.run))
 
     def run(self) -> None:
-        self.saw.append(db.session.execute(db.text("select name from users order by id")).scalars().first())
+        self.saw.append(
+            db.session.execute(db.text("select name from users order by id")).scalars().first()
+        )
         self.ran.set()
 
 

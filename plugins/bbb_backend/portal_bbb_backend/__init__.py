@@ -45,24 +45,43 @@ def bbb_group() -> None:
 
 @bbb_group.command("add")
 @click.option("--name", required=True, help="Name admins and teachers see, e.g. 'BBB Science'")
-@click.option("--url", required=True, help="API URL, e.g. https://bbb.example.org/bigbluebutton/api/")
+@click.option(
+    "--url", required=True, help="API URL, e.g. https://bbb.example.org/bigbluebutton/api/"
+)
 @click.option("--secret", required=True, prompt=True, hide_input=True, help="Shared secret")
-@click.option("--algorithm", type=click.Choice(["sha1", "sha256", "sha384", "sha512"]), default="sha256")
-@click.option("--default", "is_default", is_flag=True, help="Make it the default backend for new classes")
-@click.option("--admin", "admin_email", required=True, help="E-mail of the admin account doing this (audit log)")
+@click.option(
+    "--algorithm", type=click.Choice(["sha1", "sha256", "sha384", "sha512"]), default="sha256"
+)
+@click.option(
+    "--default", "is_default", is_flag=True, help="Make it the default backend for new classes"
+)
+@click.option(
+    "--admin",
+    "admin_email",
+    required=True,
+    help="E-mail of the admin account doing this (audit log)",
+)
 @with_appcontext
-def bbb_add(name: str, url: str, secret: str, algorithm: str, is_default: bool, admin_email: str) -> None:
+def bbb_add(
+    name: str, url: str, secret: str, algorithm: str, is_default: bool, admin_email: str
+) -> None:
     """Configure a BBB endpoint and test the connection."""
     try:
         with services.unit_of_work():
             config_id = services.create_backend_config(
-                admin_email, name=name, backend=BACKEND.name, is_default=is_default,
-                settings={"url": url, "secret": secret, "checksum_algorithm": algorithm})
+                admin_email,
+                name=name,
+                backend=BACKEND.name,
+                is_default=is_default,
+                settings={"url": url, "secret": secret, "checksum_algorithm": algorithm},
+            )
     except PortalError as exc:
         raise click.ClickException(exc.message) from exc
     with services.unit_of_work():
         result = services.check_health(config_id)
-    click.echo(f"backend configuration {config_id} created; test: {'OK' if result.ok else 'FAILED'}: {result.message}")
+    click.echo(
+        f"backend configuration {config_id} created; test: {'OK' if result.ok else 'FAILED'}: {result.message}"
+    )
 
 
 @bbb_group.command("sync")

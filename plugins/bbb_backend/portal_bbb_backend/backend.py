@@ -39,16 +39,33 @@ NAME = "bbb"
 INLINE_LIMIT_BYTES = 2 * 1024 * 1024
 # Create parameters an admin may set as defaults for every meeting on this server.
 BOOL_CREATE_PARAMS = (
-    "autoStartRecording", "allowStartStopRecording", "muteOnStart", "webcamsOnlyForModerator",
-    "lockSettingsDisableCam", "lockSettingsDisableMic", "lockSettingsDisablePrivateChat",
-    "lockSettingsDisablePublicChat", "lockSettingsDisableNote", "lockSettingsHideUserList",
-    "lockSettingsLockOnJoin", "endWhenNoModerator",
+    "autoStartRecording",
+    "allowStartStopRecording",
+    "muteOnStart",
+    "webcamsOnlyForModerator",
+    "lockSettingsDisableCam",
+    "lockSettingsDisableMic",
+    "lockSettingsDisablePrivateChat",
+    "lockSettingsDisablePublicChat",
+    "lockSettingsDisableNote",
+    "lockSettingsHideUserList",
+    "lockSettingsLockOnJoin",
+    "endWhenNoModerator",
 )
 # What BBB answers for a meeting it does not know (any more).
 GONE_KEYS = ("notFound", "invalidMeetingIdentifier")
 # Set by the portal itself; extra_create_params cannot override them.
-RESERVED_PARAMS = frozenset({"meetingID", "name", "record", "checksum", "meta_endCallbackUrl",
-                             "meta_bbb-recording-ready-url", "meta_analytics-callback-url"})
+RESERVED_PARAMS = frozenset(
+    {
+        "meetingID",
+        "name",
+        "record",
+        "checksum",
+        "meta_endCallbackUrl",
+        "meta_bbb-recording-ready-url",
+        "meta_analytics-callback-url",
+    }
+)
 # Who we are to BBB, Scalelite and Greenlight-style tools (meta_bbb-origin*).
 ORIGIN = "classroom-portal"
 
@@ -56,26 +73,50 @@ SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["url", "secret"],
     "properties": {
-        "url": {"type": "string", "pattern": "^https?://", "title": "API URL",
-                "description": "BBB server, Scalelite or bbblb API URL, e.g. https://bbb.example.org/bigbluebutton/api/"},
-        "secret": {"type": "string", "writeOnly": True, "minLength": 8, "title": "Shared secret",
-                   "description": "bbb-conf --secret on the server, or the Scalelite / bbblb tenant secret"},
+        "url": {
+            "type": "string",
+            "pattern": "^https?://",
+            "title": "API URL",
+            "description": "BBB server, Scalelite or bbblb API URL, e.g. https://bbb.example.org/bigbluebutton/api/",
+        },
+        "secret": {
+            "type": "string",
+            "writeOnly": True,
+            "minLength": 8,
+            "title": "Shared secret",
+            "description": "bbb-conf --secret on the server, or the Scalelite / bbblb tenant secret",
+        },
         "checksum_algorithm": {
-            "type": "string", "enum": sorted(ALGORITHMS), "default": "sha256", "title": "Checksum algorithm",
+            "type": "string",
+            "enum": sorted(ALGORITHMS),
+            "default": "sha256",
+            "title": "Checksum algorithm",
             "description": "How API calls are signed. sha256 works everywhere; sha1 only for old servers. "
-                           "sha384 and sha512 are accepted by BBB servers that allow them "
-                           "(supportedChecksumAlgorithms in bbb-web.properties), but some BBB-API servers "
-                           "refuse sha384 (Scalelite takes only sha1, sha256 and sha512): run Test connection "
-                           "after choosing it"},
-        "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 60, "default": 10,
-                            "description": "Longest wait for the server in one action (starting a class, a "
-                                           "test), retries included"},
-        "learning_analytics": {"type": "boolean", "default": True,
-                               "description": "Ask BBB for the exact join and leave times of everyone at the end "
-                                              "of each meeting (meta_analytics-callback-url; BBB then keeps the "
-                                              "meeting's events, meetingKeepEvents)"},
-        "record": {"type": "boolean", "default": True,
-                   "description": "Allow recording on this server (classes still choose whether to record)"},
+            "sha384 and sha512 are accepted by BBB servers that allow them "
+            "(supportedChecksumAlgorithms in bbb-web.properties), but some BBB-API servers "
+            "refuse sha384 (Scalelite takes only sha1, sha256 and sha512): run Test connection "
+            "after choosing it",
+        },
+        "timeout_seconds": {
+            "type": "number",
+            "minimum": 1,
+            "maximum": 60,
+            "default": 10,
+            "description": "Longest wait for the server in one action (starting a class, a "
+            "test), retries included",
+        },
+        "learning_analytics": {
+            "type": "boolean",
+            "default": True,
+            "description": "Ask BBB for the exact join and leave times of everyone at the end "
+            "of each meeting (meta_analytics-callback-url; BBB then keeps the "
+            "meeting's events, meetingKeepEvents)",
+        },
+        "record": {
+            "type": "boolean",
+            "default": True,
+            "description": "Allow recording on this server (classes still choose whether to record)",
+        },
         "autoStartRecording": {"type": "boolean", "default": False},
         "allowStartStopRecording": {"type": "boolean", "default": True},
         "muteOnStart": {"type": "boolean", "default": False},
@@ -88,17 +129,35 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "lockSettingsHideUserList": {"type": "boolean"},
         "lockSettingsLockOnJoin": {"type": "boolean"},
         "endWhenNoModerator": {"type": "boolean"},
-        "guestPolicy": {"type": "string", "enum": ["ALWAYS_ACCEPT", "ALWAYS_DENY", "ASK_MODERATOR"]},
-        "meetingLayout": {"type": "string", "enum": [
-            "CUSTOM_LAYOUT", "SMART_LAYOUT", "PRESENTATION_FOCUS", "VIDEO_FOCUS",
-            "CAMERAS_ONLY", "PARTICIPANTS_CHAT_ONLY", "PRESENTATION_ONLY"]},
+        "guestPolicy": {
+            "type": "string",
+            "enum": ["ALWAYS_ACCEPT", "ALWAYS_DENY", "ASK_MODERATOR"],
+        },
+        "meetingLayout": {
+            "type": "string",
+            "enum": [
+                "CUSTOM_LAYOUT",
+                "SMART_LAYOUT",
+                "PRESENTATION_FOCUS",
+                "VIDEO_FOCUS",
+                "CAMERAS_ONLY",
+                "PARTICIPANTS_CHAT_ONLY",
+                "PRESENTATION_ONLY",
+            ],
+        },
         "welcome": {"type": "string", "maxLength": 5000},
         "maxParticipants": {"type": "integer", "minimum": 0},
         "duration": {"type": "integer", "minimum": 0, "description": "minutes; 0 = no limit"},
-        "logoutURL": {"type": "string", "pattern": "^https?://",
-                      "description": "where BBB sends people who leave; defaults to the class page"},
-        "extra_create_params": {"type": "object", "additionalProperties": {"type": "string"},
-                                "description": "other create parameters, sent as given"},
+        "logoutURL": {
+            "type": "string",
+            "pattern": "^https?://",
+            "description": "where BBB sends people who leave; defaults to the class page",
+        },
+        "extra_create_params": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "other create parameters, sent as given",
+        },
         "open_in_new_tab": {"type": "boolean", "default": False},
     },
     "additionalProperties": False,
@@ -107,7 +166,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
 
 def client_for(settings: Mapping[str, Any]) -> BBBClient:
     return BBBClient(
-        settings["url"], settings["secret"],
+        settings["url"],
+        settings["secret"],
         algorithm=settings.get("checksum_algorithm") or "sha256",
         timeout=float(settings.get("timeout_seconds") or 10),
     )
@@ -133,7 +193,9 @@ def _fetchable_by_bbb(url: str | None) -> bool:
     return not (address.is_loopback or address.is_unspecified)
 
 
-def presentation_xml(slides: list[SlideRef], limit: int = INLINE_LIMIT_BYTES) -> tuple[bytes | None, dict[str, Any]]:
+def presentation_xml(
+    slides: list[SlideRef], limit: int = INLINE_LIMIT_BYTES
+) -> tuple[bytes | None, dict[str, Any]]:
     """The <modules> body preloading the class's slides, and what was done with each."""
     documents: list[str] = []
     report: dict[str, Any] = {"by_url": [], "inline": [], "skipped": []}
@@ -159,7 +221,11 @@ def presentation_xml(slides: list[SlideRef], limit: int = INLINE_LIMIT_BYTES) ->
         log.warning("slides too large to send inline to BBB were skipped: %s", report["skipped"])
     if not documents:
         return None, report
-    body = '<?xml version="1.0" encoding="UTF-8"?><modules><module name="presentation">' + "".join(documents) + "</module></modules>"
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><modules><module name="presentation">'
+        + "".join(documents)
+        + "</module></modules>"
+    )
     return body.encode("utf-8"), report
 
 
@@ -178,7 +244,10 @@ def _meeting_name(title: str) -> str:
 
 def recording_info(rec: Recording) -> RecordingInfo:
     preferred = ("presentation", "video", "screenshare", "podcast")
-    formats = sorted(rec.formats, key=lambda f: preferred.index(f.type) if f.type in preferred else len(preferred))
+    formats = sorted(
+        rec.formats,
+        key=lambda f: preferred.index(f.type) if f.type in preferred else len(preferred),
+    )
     fmt = formats[0] if formats else None
     duration = None
     if rec.start_time_ms and rec.end_time_ms >= rec.start_time_ms:
@@ -188,7 +257,9 @@ def recording_info(rec: Recording) -> RecordingInfo:
     return RecordingInfo(
         record_id=rec.record_id,
         title=rec.metadata.get("meetingName") or rec.name or "Recording",
-        recorded_at=datetime.fromtimestamp(rec.start_time_ms / 1000, UTC) if rec.start_time_ms else None,
+        recorded_at=datetime.fromtimestamp(rec.start_time_ms / 1000, UTC)
+        if rec.start_time_ms
+        else None,
         duration_seconds=duration,
         playback_url=fmt.url if fmt else None,
         format=fmt.type if fmt else None,
@@ -200,13 +271,22 @@ def recording_info(rec: Recording) -> RecordingInfo:
 class BBBBackend:
     name = NAME
     label = "BigBlueButton"
-    capabilities = Capabilities(recording=True, slides=True, breakout=True, lobby=True, end=True,
-                                attendance=True, embed=False)
+    capabilities = Capabilities(
+        recording=True,
+        slides=True,
+        breakout=True,
+        lobby=True,
+        end=True,
+        attendance=True,
+        embed=False,
+    )
     settings_schema = SETTINGS_SCHEMA
 
     # Create / join / end
 
-    def create_params(self, settings: Mapping[str, Any], spec: MeetingSpec) -> list[tuple[str, Any]]:
+    def create_params(
+        self, settings: Mapping[str, Any], spec: MeetingSpec
+    ) -> list[tuple[str, Any]]:
         base = (spec.callback_urls.get("base") or "").rstrip("/")
         record = bool(spec.record and settings.get("record", True))
         params: list[tuple[str, Any]] = [
@@ -246,8 +326,12 @@ class BBBBackend:
         ]
         if base:
             token = end_callback_token(settings["secret"], spec.meeting_key)
-            params.append(("meta_endCallbackUrl",
-                           f"{base}/plugins/bbb/end?meetingID={quote(spec.meeting_key, safe='')}&token={token}"))
+            params.append(
+                (
+                    "meta_endCallbackUrl",
+                    f"{base}/plugins/bbb/end?meetingID={quote(spec.meeting_key, safe='')}&token={token}",
+                )
+            )
             params.append(("meta_bbb-recording-ready-url", f"{base}/plugins/bbb/recording-ready"))
             if settings.get("learning_analytics", True):
                 # BBB posts the meeting's exact join/leave times there when it ends; it only has
@@ -263,8 +347,12 @@ class BBBBackend:
         if root.findtext("hasBeenForciblyEnded", "").strip() == "true":
             # Older bbb-web answers a create for an ended meeting that is still in memory with
             # that ended meeting; nobody could join it. It is forgotten within a minute or two.
-            raise BackendError("the previous session of this class is still closing on the meeting server; "
-                               "try again in a minute", code="bbb_meeting_closing", retryable=True)
+            raise BackendError(
+                "the previous session of this class is still closing on the meeting server; "
+                "try again in a minute",
+                code="bbb_meeting_closing",
+                retryable=True,
+            )
         # duplicateWarning is SUCCESS: the meeting already existed (a retried or repeated create).
         data: dict[str, Any] = {
             "createTime": root.findtext("createTime", "").strip(),
@@ -276,7 +364,9 @@ class BBBBackend:
             data["slides"] = slides
         return MeetingHandle(backend=self.name, meeting_id=spec.meeting_key, data=data)
 
-    def join(self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant) -> JoinTarget:
+    def join(
+        self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant
+    ) -> JoinTarget:
         params: list[tuple[str, Any]] = [
             ("fullName", participant.name or f"User {participant.user_id}"),
             ("meetingID", handle.meeting_id),
@@ -305,19 +395,39 @@ class BBBBackend:
             if exc.message_key in GONE_KEYS:
                 return MeetingStatus(running=False, ended=True)
             raise
-        stale = bool(handle.data.get("createTime")) and info.create_time not in ("", handle.data.get("createTime"))
+        stale = bool(handle.data.get("createTime")) and info.create_time not in (
+            "",
+            handle.data.get("createTime"),
+        )
         ended = info.ended or stale
-        attendees = [AttendeeInfo(name=a.full_name, user_id=int(a.user_id) if a.user_id.isdigit() else None,
-                                  role=a.role.lower() or None) for a in info.attendees]
-        return MeetingStatus(running=not ended, participant_count=info.participant_count,
-                             attendees=[] if ended else attendees, ended=ended)
+        attendees = [
+            AttendeeInfo(
+                name=a.full_name,
+                user_id=int(a.user_id) if a.user_id.isdigit() else None,
+                role=a.role.lower() or None,
+            )
+            for a in info.attendees
+        ]
+        return MeetingStatus(
+            running=not ended,
+            participant_count=info.participant_count,
+            attendees=[] if ended else attendees,
+            ended=ended,
+        )
 
     # Recordings
 
-    def list_recordings(self, settings: Mapping[str, Any], handle: MeetingHandle) -> list[RecordingInfo]:
-        return [recording_info(r) for r in client_for(settings).get_recordings(meeting_ids=[handle.meeting_id])]
+    def list_recordings(
+        self, settings: Mapping[str, Any], handle: MeetingHandle
+    ) -> list[RecordingInfo]:
+        return [
+            recording_info(r)
+            for r in client_for(settings).get_recordings(meeting_ids=[handle.meeting_id])
+        ]
 
-    def publish_recording(self, settings: Mapping[str, Any], record_id: str, published: bool) -> None:
+    def publish_recording(
+        self, settings: Mapping[str, Any], record_id: str, published: bool
+    ) -> None:
         client_for(settings).publish_recordings([record_id], published)
 
     def delete_recording(self, settings: Mapping[str, Any], record_id: str) -> None:
@@ -338,19 +448,32 @@ class BBBBackend:
         except BBBUnavailable as exc:
             return HealthResult(ok=False, message=_unavailable_message(client, exc))
         except BBBError as exc:
-            return HealthResult(ok=False, message=f"not a usable BigBlueButton API at {client.base}: {exc.user_message}")
+            return HealthResult(
+                ok=False,
+                message=f"not a usable BigBlueButton API at {client.base}: {exc.user_message}",
+            )
         label = version.get("bbbVersion") or version.get("apiVersion") or None
         # The version call is unsigned; a signed call proves the secret and the algorithm.
         refused = _prove_secret(client)
         if isinstance(refused, BBBError):
-            message = _checksum_refused(client) if refused.message_key == "checksumError" else refused.user_message
+            message = (
+                _checksum_refused(client)
+                if refused.message_key == "checksumError"
+                else refused.user_message
+            )
             return HealthResult(ok=False, version=label, message=message)
         if isinstance(refused, BBBUnavailable):
-            return HealthResult(ok=False, version=label, message=_unavailable_message(client, refused))
+            return HealthResult(
+                ok=False, version=label, message=_unavailable_message(client, refused)
+            )
         latency = round((time.perf_counter() - started) * 1000, 1)
-        return HealthResult(ok=True, version=label, latency_ms=latency,
-                            message=f"BigBlueButton {label or '?'} answers; the shared secret and "
-                                    f"{client.algorithm} checksums are accepted")
+        return HealthResult(
+            ok=True,
+            version=label,
+            latency_ms=latency,
+            message=f"BigBlueButton {label or '?'} answers; the shared secret and "
+            f"{client.algorithm} checksums are accepted",
+        )
 
 
 def _unavailable_message(client: BBBClient, exc: BBBUnavailable) -> str:
@@ -382,10 +505,14 @@ def _checksum_refused(client: BBBClient) -> str:
     """Tell a wrong secret from an algorithm the server refuses (some BBB-API servers take
     only sha1 and sha256): the same secret signing with sha256 tells them apart."""
     if client.algorithm != "sha256" and _prove_secret(client.with_algorithm("sha256")) is None:
-        return (f"the server does not accept {client.algorithm} checksums (checksumError with {client.algorithm}, "
-                "accepted with sha256): choose sha256 as the checksum algorithm")
-    return ("wrong shared secret (checksumError): the server rejected our checksum; check the secret "
-            f"and that it accepts {client.algorithm}")
+        return (
+            f"the server does not accept {client.algorithm} checksums (checksumError with {client.algorithm}, "
+            "accepted with sha256): choose sha256 as the checksum algorithm"
+        )
+    return (
+        "wrong shared secret (checksumError): the server rejected our checksum; check the secret "
+        f"and that it accepts {client.algorithm}"
+    )
 
 
 BACKEND = BBBBackend()

@@ -50,8 +50,11 @@ def meeting_ended():
     meeting_id = request.args.get("meetingID", "")
     token = request.args.get("token", "")
     # Like the signed callbacks: the token first, so a forged call learns nothing of the meeting.
-    signers = {config_id for config_id, settings in services.backend_settings(NAME)
-               if hmac.compare_digest(token, end_callback_token(settings["secret"], meeting_id))}
+    signers = {
+        config_id
+        for config_id, settings in services.backend_settings(NAME)
+        if hmac.compare_digest(token, end_callback_token(settings["secret"], meeting_id))
+    }
     if not signers:
         raise NotAuthenticated("invalid end callback token", code="bad_callback_token")
     meeting = _meeting(meeting_id)
@@ -66,7 +69,11 @@ def meeting_ended():
     # session must not end the new one. Ask the server; trust the signed callback if it is down.
     try:
         info = client_for(settings).get_meeting_info(meeting_id)
-        if not info.ended and info.create_time and info.create_time == meeting.data.get("createTime"):
+        if (
+            not info.ended
+            and info.create_time
+            and info.create_time == meeting.data.get("createTime")
+        ):
             log.info("ignoring stale end callback for %s", meeting_id)
             return jsonify(ended=False, changed=False)
     except BBBError:
@@ -77,7 +84,9 @@ def meeting_ended():
     return jsonify(ended=True, changed=changed)
 
 
-def _signers(token: str, algorithms: list[str], *, require: tuple[str, ...] = ()) -> tuple[set[int], dict[str, Any]]:
+def _signers(
+    token: str, algorithms: list[str], *, require: tuple[str, ...] = ()
+) -> tuple[set[int], dict[str, Any]]:
     """The BBB configurations whose shared secret signed `token`, and its claims.
 
     The signature is checked before any meeting is looked up, so a forged callback learns
@@ -92,15 +101,21 @@ def _signers(token: str, algorithms: list[str], *, require: tuple[str, ...] = ()
                 # BBB signs with HS512 using its secret as it is (bbb-conf makes 40-character
                 # ones); its length is the server's choice, not a defect of this request.
                 warnings.filterwarnings("ignore", message="The HMAC key is")  # PyJWT >= 2.10
-                claims = jwt.decode(token, settings["secret"], algorithms=algorithms,
-                                    options={"require": list(require)})
+                claims = jwt.decode(
+                    token,
+                    settings["secret"],
+                    algorithms=algorithms,
+                    options={"require": list(require)},
+                )
         except jwt.InvalidSignatureError:
             continue  # another configuration's secret
         except jwt.PyJWTError as exc:
             raise NotAuthenticated(f"the token is not valid: {exc}", code="bad_signature") from exc
         signers.add(config_id)
     if not signers:
-        raise NotAuthenticated("the signature does not verify with the shared secret", code="bad_signature")
+        raise NotAuthenticated(
+            "the signature does not verify with the shared secret", code="bad_signature"
+        )
     return signers, claims
 
 
@@ -110,7 +125,9 @@ def _signed_meeting(meeting_id: str, signers: set[int]) -> MeetingRecord:
         raise Gone("this meeting is unknown to the portal")
     if meeting.backend_config_id not in signers:
         # Signed by another BBB configuration than the one that runs this meeting.
-        raise NotAuthenticated("the signature does not verify with this meeting's shared secret", code="bad_signature")
+        raise NotAuthenticated(
+            "the signature does not verify with this meeting's shared secret", code="bad_signature"
+        )
     return meeting
 
 
@@ -131,10 +148,14 @@ def recording_ready():
         recordings = client_for(settings).get_recordings(record_ids=[record_id])
     except (BBBError, BBBUnavailable) as exc:
         # Any non-2xx except 401/410 makes BBB retry later: what we want while it is down.
-        raise ServiceUnavailable(f"cannot fetch the recording: {exc.user_message}", code="bbb_unavailable") from exc
+        raise ServiceUnavailable(
+            f"cannot fetch the recording: {exc.user_message}", code="bbb_unavailable"
+        ) from exc
     created = stored = 0
     for rec in recordings:
-        if rec.record_id != record_id or (rec.meeting_id and rec.meeting_id != meeting.backend_meeting_id):
+        if rec.record_id != record_id or (
+            rec.meeting_id and rec.meeting_id != meeting.backend_meeting_id
+        ):
             continue
         _, was_created = services.register_recording(meeting.id, recording_info(rec))
         stored += 1
@@ -174,8 +195,14 @@ def _visits(attendees: list[Any]) -> list[Visit]:
             continue
         ext_user_id = str(attendee.get("ext_user_id") or "")
         name = str(attendee.get("name") or "").strip() or "Guest"
-        visits.append(Visit(int(ext_user_id) if ext_user_id.isdigit() else None, name, min(joins),
-                            max(leaves) if leaves else None))
+        visits.append(
+            Visit(
+                int(ext_user_id) if ext_user_id.isdigit() else None,
+                name,
+                min(joins),
+                max(leaves) if leaves else None,
+            )
+        )
     return visits
 
 
@@ -189,12 +216,16 @@ def learning_analytics():
     shorter than the periodic sampling still count. Repeating it changes nothing."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated("a Bearer token signed with the shared secret is required", code="bad_signature")
+        raise NotAuthenticated(
+            "a Bearer token signed with the shared secret is required", code="bad_signature"
+        )
     signers, _ = _signers(token.strip(), ["HS256", "HS384", "HS512"], require=("exp",))
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("meeting_id"), str):
         raise ValidationFailed("the body must be BBB's analytics JSON with meeting_id")
-    attendees = (body.get("data") or {}).get("attendees") if isinstance(body.get("data"), dict) else None
+    attendees = (
+        (body.get("data") or {}).get("attendees") if isinstance(body.get("data"), dict) else None
+    )
     if not isinstance(attendees, list):
         raise ValidationFailed("data.attendees is missing")
     visits = _visits(attendees)

@@ -41,8 +41,9 @@ NON_IDEMPOTENT = frozenset({"insertDocument", "sendChatMessage", "putRecordingTe
 # answer duplicateWarning, so it would be harmless, but a stalled server would get a second
 # create and the teacher would wait twice); the next click creates again (duplicateWarning if
 # the first one finished).
-REPEATABLE_AFTER_READ_TIMEOUT = frozenset({"version", "getMeetingInfo", "getMeetings", "isMeetingRunning",
-                                           "getRecordings"})
+REPEATABLE_AFTER_READ_TIMEOUT = frozenset(
+    {"version", "getMeetingInfo", "getMeetings", "isMeetingRunning", "getRecordings"}
+)
 # No attempt is started with less than this left of the action's budget: it could only time out.
 MIN_ATTEMPT_SECONDS = 0.05
 
@@ -54,7 +55,10 @@ class BBBError(BackendError):
 
     def __init__(self, call: str, message_key: str, message: str):
         text = message or message_key or "unknown error"
-        super().__init__(f"BigBlueButton refused {call}: {text} ({message_key})", code=f"bbb_{message_key or 'failed'}")
+        super().__init__(
+            f"BigBlueButton refused {call}: {text} ({message_key})",
+            code=f"bbb_{message_key or 'failed'}",
+        )
         self.call = call
         self.message_key = message_key
         self.message = message
@@ -80,14 +84,18 @@ def encode_query(params: Params) -> str:
     integrations send; BBB decodes either form, the checksum only needs us to hash what we send.
     """
     items = params.items() if isinstance(params, Mapping) else params
-    return "&".join(f"{quote_plus(str(k))}={quote_plus(_value(v))}" for k, v in items if v is not None)
+    return "&".join(
+        f"{quote_plus(str(k))}={quote_plus(_value(v))}" for k, v in items if v is not None
+    )
 
 
 def checksum(call: str, query: str, secret: str, algorithm: str = "sha256") -> str:
     try:
         digest = ALGORITHMS[algorithm]
     except KeyError as exc:
-        raise BackendError(f"unknown checksum algorithm {algorithm!r}", code="bbb_bad_algorithm") from exc
+        raise BackendError(
+            f"unknown checksum algorithm {algorithm!r}", code="bbb_bad_algorithm"
+        ) from exc
     return digest((call + query + secret).encode("utf-8")).hexdigest()
 
 
@@ -125,7 +133,9 @@ def shared_session() -> requests.Session:
         if _session is None:
             session = requests.Session()
             session.cookies.set_policy(_NoCookies())
-            adapter = requests.adapters.HTTPAdapter(pool_connections=10, pool_maxsize=32, max_retries=0)
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=10, pool_maxsize=32, max_retries=0
+            )
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers["User-Agent"] = "classroom-portal-bbb/0.1"
@@ -214,7 +224,11 @@ class Recording:
         formats = []
         for fmt in element.findall("./playback/format"):
             images = [img.text.strip() for img in fmt.findall("./preview/images/image") if img.text]
-            formats.append(PlaybackFormat(_text(fmt, "type"), _text(fmt, "url"), _int(_text(fmt, "length")), images))
+            formats.append(
+                PlaybackFormat(
+                    _text(fmt, "type"), _text(fmt, "url"), _int(_text(fmt, "length")), images
+                )
+            )
         meta_element = element.find("metadata")
         children = list(meta_element) if meta_element is not None else []
         metadata = {child.tag: (child.text or "").strip() for child in children}
@@ -240,10 +254,20 @@ class BBBClient:
     most `timeout` seconds, whatever the retries.
     """
 
-    def __init__(self, base_url: str, secret: str, *, algorithm: str = "sha256", timeout: float = 10.0,
-                 retries: int = 1, session: requests.Session | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        secret: str,
+        *,
+        algorithm: str = "sha256",
+        timeout: float = 10.0,
+        retries: int = 1,
+        session: requests.Session | None = None,
+    ):
         if algorithm not in ALGORITHMS:
-            raise BackendError(f"unknown checksum algorithm {algorithm!r}", code="bbb_bad_algorithm")
+            raise BackendError(
+                f"unknown checksum algorithm {algorithm!r}", code="bbb_bad_algorithm"
+            )
         self.base = api_base(base_url)
         self.secret = secret.strip()
         self.algorithm = algorithm
@@ -254,8 +278,14 @@ class BBBClient:
 
     def with_algorithm(self, algorithm: str) -> BBBClient:
         """The same endpoint and secret signing with another algorithm, sharing this action's deadline."""
-        other = BBBClient(self.base, self.secret, algorithm=algorithm, timeout=self.timeout, retries=self.retries,
-                          session=self.session)
+        other = BBBClient(
+            self.base,
+            self.secret,
+            algorithm=algorithm,
+            timeout=self.timeout,
+            retries=self.retries,
+            session=self.session,
+        )
         other._started = self._started
         return other
 
@@ -288,7 +318,8 @@ class BBBClient:
     def _timed_out(self, exc: Exception | None = None) -> BBBUnavailable:
         error = BBBUnavailable(
             f"no answer after {self.elapsed():.1f} s (the limit for one action is {self.timeout:g} s)",
-            code="bbb_timeout")
+            code="bbb_timeout",
+        )
         error.__cause__ = exc
         return error
 
@@ -299,13 +330,18 @@ class BBBClient:
         for attempt in range(attempts):
             if attempt:
                 # The pause counts against the budget too.
-                time.sleep(max(0.0, min(0.25 * attempt, 1.0, self._remaining() - MIN_ATTEMPT_SECONDS)))
+                time.sleep(
+                    max(0.0, min(0.25 * attempt, 1.0, self._remaining() - MIN_ATTEMPT_SECONDS))
+                )
             remaining = self._remaining()
             if remaining < MIN_ATTEMPT_SECONDS:
                 break
             try:
                 response = self.session.request(
-                    method, url, data=body, timeout=(min(remaining, 5.0), remaining),
+                    method,
+                    url,
+                    data=body,
+                    timeout=(min(remaining, 5.0), remaining),
                     headers={"Content-Type": "application/xml"} if body is not None else None,
                     allow_redirects=False,
                 )
@@ -320,15 +356,19 @@ class BBBClient:
                     continue
                 break
             except requests.ConnectionError as exc:
-                last = BBBUnavailable("cannot connect to the BigBlueButton server", code="bbb_unreachable")
+                last = BBBUnavailable(
+                    "cannot connect to the BigBlueButton server", code="bbb_unreachable"
+                )
                 last.__cause__ = exc
                 continue
             if response.status_code >= 500:
                 # A proxy's 502/503 or the server's own error. Repeating a create is safe: the same
                 # query string (same meetingID, name and parameters) answers duplicateWarning if
                 # the first one did arrive.
-                last = BBBUnavailable(f"the server answered with an error (HTTP {response.status_code})",
-                                      code="bbb_http_error")
+                last = BBBUnavailable(
+                    f"the server answered with an error (HTTP {response.status_code})",
+                    code="bbb_http_error",
+                )
                 continue
             return response
         raise last if last is not None else self._timed_out()
@@ -344,12 +384,15 @@ class BBBClient:
             root = SafeET.fromstring(response.content)
         except (SafeET.ParseError, DefusedXmlException, ValueError) as exc:
             raise BBBUnavailable(
-                "the server's answer is not BigBlueButton API XML; check the URL", code="bbb_not_bbb"
+                "the server's answer is not BigBlueButton API XML; check the URL",
+                code="bbb_not_bbb",
             ) from exc
         returncode = _text(root, "returncode")
         if root.tag != "response" or returncode not in ("SUCCESS", "FAILED"):
-            raise BBBUnavailable("the server's answer is not a BigBlueButton API response; check the URL",
-                                 code="bbb_not_bbb")
+            raise BBBUnavailable(
+                "the server's answer is not a BigBlueButton API response; check the URL",
+                code="bbb_not_bbb",
+            )
         if returncode == "FAILED":
             raise BBBError(call, _text(root, "messageKey"), _text(root, "message"))
         return root
@@ -364,8 +407,13 @@ class BBBClient:
             return self._parse(call, response)
         finally:
             # Never the URL: it carries the checksum (and join data).
-            log.debug("bbb %s %s on %s took %.0f ms", method, call, self.base,
-                      (time.perf_counter() - started) * 1000)
+            log.debug(
+                "bbb %s %s on %s took %.0f ms",
+                method,
+                call,
+                self.base,
+                (time.perf_counter() - started) * 1000,
+            )
 
     # API calls
 
@@ -373,8 +421,10 @@ class BBBClient:
         """The unauthenticated API root: <version>, and on 2.x+ <bbbVersion>."""
         response = self._request("GET", self.base, None, "version")
         root = self._parse("version", response)
-        return {"apiVersion": _text(root, "version") or _text(root, "apiVersion"),
-                "bbbVersion": _text(root, "bbbVersion")}
+        return {
+            "apiVersion": _text(root, "version") or _text(root, "apiVersion"),
+            "bbbVersion": _text(root, "bbbVersion"),
+        }
 
     def create(self, params: Params, presentation_xml: bytes | None = None) -> Element:
         """Create (idempotent for the same meetingID); `duplicateWarning` is a success."""
@@ -393,8 +443,15 @@ class BBBClient:
         root = self.call("getMeetings")
         return [MeetingInfo.from_xml(m) for m in root.findall("./meetings/meeting")]
 
-    def get_recordings(self, *, meeting_ids: Iterable[str] = (), record_ids: Iterable[str] = (),
-                       state: str | None = None, page_size: int = 100, max_pages: int = 50) -> list[Recording]:
+    def get_recordings(
+        self,
+        *,
+        meeting_ids: Iterable[str] = (),
+        record_ids: Iterable[str] = (),
+        state: str | None = None,
+        page_size: int = 100,
+        max_pages: int = 50,
+    ) -> list[Recording]:
         """All matching recordings, following offset/limit paging (BBB 2.6+; older servers
         ignore the paging parameters and answer everything at once)."""
         params: dict[str, Any] = {}
@@ -407,7 +464,9 @@ class BBBClient:
         out: list[Recording] = []
         seen: set[str] = set()
         for page in range(max_pages):
-            root = self.call("getRecordings", {**params, "offset": page * page_size, "limit": page_size})
+            root = self.call(
+                "getRecordings", {**params, "offset": page * page_size, "limit": page_size}
+            )
             batch = [Recording.from_xml(r) for r in root.findall("./recordings/recording")]
             fresh = [r for r in batch if r.record_id not in seen]
             seen.update(r.record_id for r in fresh)

@@ -30,8 +30,10 @@ def _settings(meeting: MeetingRecord) -> dict[str, Any] | None:
 def sync_attendance(meeting: MeetingRecord, info: MeetingInfo) -> None:
     """Everyone BBB lists is present; the core closes the rows of people no longer listed.
     A userID the portal did not issue (dial-in, another integration) counts as a guest."""
-    attendees = [AttendeeInfo(name=a.full_name, user_id=int(a.user_id) if a.user_id.isdigit() else None)
-                 for a in info.attendees]
+    attendees = [
+        AttendeeInfo(name=a.full_name, user_id=int(a.user_id) if a.user_id.isdigit() else None)
+        for a in info.attendees
+    ]
     with services.unit_of_work():
         services.sync_presence(meeting.id, attendees, source="bbb")
 
@@ -53,10 +55,14 @@ def sync_meeting(meeting: MeetingRecord, unreachable: set[int] | None = None) ->
         if exc.message_key in GONE_KEYS:
             services.mark_meeting_ended(meeting.id)
             return "ended"
-        log.warning("bbb sync: getMeetingInfo %s failed: %s", meeting.backend_meeting_id, exc.user_message)
+        log.warning(
+            "bbb sync: getMeetingInfo %s failed: %s", meeting.backend_meeting_id, exc.user_message
+        )
         return "error"
     except BBBUnavailable as exc:
-        log.warning("bbb sync: server unreachable for %s: %s", meeting.backend_meeting_id, exc.user_message)
+        log.warning(
+            "bbb sync: server unreachable for %s: %s", meeting.backend_meeting_id, exc.user_message
+        )
         if unreachable is not None and meeting.backend_config_id is not None:
             unreachable.add(meeting.backend_config_id)
         return "unreachable"
@@ -82,7 +88,7 @@ def sync_recordings(meeting_rows: list[MeetingRecord]) -> int:
         by_id = {m.backend_meeting_id: m for m in group}
         ids = sorted(by_id)
         for start in range(0, len(ids), MEETING_IDS_PER_CALL):
-            chunk = ids[start:start + MEETING_IDS_PER_CALL]
+            chunk = ids[start : start + MEETING_IDS_PER_CALL]
             try:
                 # One client, so one time budget, per call: the job is no user action.
                 recordings = client_for(settings).get_recordings(meeting_ids=chunk)
@@ -105,5 +111,7 @@ def sync_all() -> dict[str, int]:
     for meeting in services.running_meetings(NAME):
         outcome[sync_meeting(meeting, unreachable)] += 1
     recent = services.recent_meetings(NAME, ended_within_days=RECORDING_LOOKBACK.days)
-    outcome["recordings_created"] = sync_recordings([m for m in recent if m.backend_config_id not in unreachable])
+    outcome["recordings_created"] = sync_recordings(
+        [m for m in recent if m.backend_config_id not in unreachable]
+    )
     return dict(outcome)

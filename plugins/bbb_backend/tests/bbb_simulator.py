@@ -123,8 +123,15 @@ def _now_ms() -> int:
 
 
 class BBBSimulator:
-    def __init__(self, secret: str = "sim-secret-0123456789abcdef0123456789abcdef", supported: tuple[str, ...] = ("sha1", "sha256", "sha384", "sha512"),
-                 version: str = "2.0", bbb_version: str = "3.0.4", latency: float = 0.0, port: int = 0):
+    def __init__(
+        self,
+        secret: str = "sim-secret-0123456789abcdef0123456789abcdef",
+        supported: tuple[str, ...] = ("sha1", "sha256", "sha384", "sha512"),
+        version: str = "2.0",
+        bbb_version: str = "3.0.4",
+        latency: float = 0.0,
+        port: int = 0,
+    ):
         self.secret = secret
         self.latency = latency
         self.supported = supported
@@ -154,7 +161,9 @@ class BBBSimulator:
         self.server = _Server(("127.0.0.1", port), self._handler_class())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     # Lifecycle
@@ -187,8 +196,12 @@ class BBBSimulator:
                 if req.call == "create":
                     key = req.params.get("meetingID", "")
                     creates[key] = creates.get(key, 0) + 1
-            return {"calls": by_call, "create_calls_by_meeting": creates, "meetings_created": self.create_count,
-                    "latency_seconds": self.latency}
+            return {
+                "calls": by_call,
+                "create_calls_by_meeting": creates,
+                "meetings_created": self.create_count,
+                "latency_seconds": self.latency,
+            }
 
     def join_browser(self, url: str) -> requests.Response:
         """What a browser does with a join URL (without following the redirect)."""
@@ -209,7 +222,11 @@ class BBBSimulator:
         for rec in done:
             url = rec.metadata.get("bbb-recording-ready-url")
             if callback and url:
-                self._queue("POST", url, {"signed_parameters": self.signed_parameters(rec.meeting_id, rec.record_id)})
+                self._queue(
+                    "POST",
+                    url,
+                    {"signed_parameters": self.signed_parameters(rec.meeting_id, rec.record_id)},
+                )
         return [r.record_id for r in done]
 
     def _queue(self, method: str, url: str, data: dict[str, str]) -> None:
@@ -226,11 +243,20 @@ class BBBSimulator:
         """bbblb answers getMeetings with HTTP 500 (it does not implement it for tenants)."""
         self.http_status_calls["getMeetings"] = 500
 
-    def add_visit(self, meeting_id: str, user_id: str, full_name: str, joined_ms: int, left_ms: int,
-                  role: str = "VIEWER") -> None:
+    def add_visit(
+        self,
+        meeting_id: str,
+        user_id: str,
+        full_name: str,
+        joined_ms: int,
+        left_ms: int,
+        role: str = "VIEWER",
+    ) -> None:
         """Someone was in the meeting between two samples (never listed by getMeetingInfo)."""
         with self.lock:
-            visitor = self.meetings[meeting_id].visitors.setdefault(user_id, SimVisitor(user_id, full_name, role))
+            visitor = self.meetings[meeting_id].visitors.setdefault(
+                user_id, SimVisitor(user_id, full_name, role)
+            )
             visitor.joins.append(joined_ms)
             visitor.leaves.append(left_ms)
 
@@ -238,40 +264,77 @@ class BBBSimulator:
         with warnings.catch_warnings():
             # BBB signs with HS512 whatever the secret's length (bbb-conf makes 40-character ones).
             warnings.filterwarnings("ignore", message="The HMAC key is")  # PyJWT >= 2.10
-            return jwt.encode({"exp": int(time.time()) + expires_in}, secret or self.secret, algorithm="HS512",
-                              headers={"typ": "JWT"})
+            return jwt.encode(
+                {"exp": int(time.time()) + expires_in},
+                secret or self.secret,
+                algorithm="HS512",
+                headers={"typ": "JWT"},
+            )
 
     def analytics_payload(self, meeting: SimMeeting) -> dict[str, Any]:
         """What bbb's post_events_analytics_callback posts (bbbevents' data, keys in snake_case)."""
 
         def iso(ms: int) -> str:  # ActiveSupport's JSON form of a Ruby Time
-            return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}+00:00"
+            return (
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000))
+                + f".{ms % 1000:03d}+00:00"
+            )
 
         attendees = []
         for v in meeting.visitors.values():
             leaves = v.leaves + [meeting.end_time] * (len(v.joins) - len(v.leaves))
-            attendees.append({
-                "ext_user_id": v.user_id, "name": v.full_name, "moderator": v.role == "MODERATOR",
-                "joins": [iso(t) for t in v.joins], "leaves": [iso(t) for t in leaves],
-                "duration": sum(b - a for a, b in zip(v.joins, leaves, strict=True)) // 1000,
-                "recent_talking_time": "", "engagement": {"chats": 0, "talks": 0, "raisehand": 0, "emojis": 0,
-                                                          "poll_votes": 0, "talk_time": 0},
-            })
-        return {"version": "1.0", "meeting_id": meeting.meeting_id, "internal_meeting_id": meeting.internal_id,
-                "data": {"metadata": dict(meeting.metadata), "duration": (meeting.end_time - meeting.create_time) // 1000,
-                         "start": iso(meeting.create_time), "finish": iso(meeting.end_time),
-                         "attendees": attendees, "files": [], "polls": []}}
+            attendees.append(
+                {
+                    "ext_user_id": v.user_id,
+                    "name": v.full_name,
+                    "moderator": v.role == "MODERATOR",
+                    "joins": [iso(t) for t in v.joins],
+                    "leaves": [iso(t) for t in leaves],
+                    "duration": sum(b - a for a, b in zip(v.joins, leaves, strict=True)) // 1000,
+                    "recent_talking_time": "",
+                    "engagement": {
+                        "chats": 0,
+                        "talks": 0,
+                        "raisehand": 0,
+                        "emojis": 0,
+                        "poll_votes": 0,
+                        "talk_time": 0,
+                    },
+                }
+            )
+        return {
+            "version": "1.0",
+            "meeting_id": meeting.meeting_id,
+            "internal_meeting_id": meeting.internal_id,
+            "data": {
+                "metadata": dict(meeting.metadata),
+                "duration": (meeting.end_time - meeting.create_time) // 1000,
+                "start": iso(meeting.create_time),
+                "finish": iso(meeting.end_time),
+                "attendees": attendees,
+                "files": [],
+                "polls": [],
+            },
+        }
 
     def signed_parameters(self, meeting_id: str, record_id: str, secret: str | None = None) -> str:
-        return jwt.encode({"meeting_id": meeting_id, "record_id": record_id}, secret or self.secret, algorithm="HS256")
+        return jwt.encode(
+            {"meeting_id": meeting_id, "record_id": record_id},
+            secret or self.secret,
+            algorithm="HS256",
+        )
 
     def _http_callback(self, callback: SimCallback) -> int:
         try:
             if callback.method == "GET":
                 return requests.get(callback.url, headers=callback.headers, timeout=5).status_code
             if callback.json is not None:
-                return requests.post(callback.url, json=callback.json, headers=callback.headers, timeout=5).status_code
-            return requests.post(callback.url, data=callback.data, headers=callback.headers, timeout=5).status_code
+                return requests.post(
+                    callback.url, json=callback.json, headers=callback.headers, timeout=5
+                ).status_code
+            return requests.post(
+                callback.url, data=callback.data, headers=callback.headers, timeout=5
+            ).status_code
         except requests.RequestException:
             return 0
 
@@ -298,8 +361,14 @@ class BBBSimulator:
 
         return Handler
 
-    def _send(self, handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str = "text/xml;charset=utf-8",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        content_type: str = "text/xml;charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(body)))
@@ -314,7 +383,7 @@ class BBBSimulator:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         path, _, raw_query = handler.path.partition("?")
-        call = path[len(API_PREFIX):].strip("/") if path.startswith(API_PREFIX) else None
+        call = path[len(API_PREFIX) :].strip("/") if path.startswith(API_PREFIX) else None
         params = dict(parse_qsl(raw_query, keep_blank_values=True))
         if call is not None:
             with self.lock:
@@ -327,29 +396,52 @@ class BBBSimulator:
             time.sleep(self.latency)
         status = self.http_status or self.http_status_calls.get(call or "")
         if status:
-            return self._send(handler, status, b"<html><body>Bad gateway</body></html>", "text/html")
+            return self._send(
+                handler, status, b"<html><body>Bad gateway</body></html>", "text/html"
+            )
         if self.garbage:
-            return self._send(handler, 200, b"<html><body>Welcome to nginx!</body></html>", "text/html")
+            return self._send(
+                handler, 200, b"<html><body>Welcome to nginx!</body></html>", "text/html"
+            )
         if path.startswith("/playback/presentation/"):
             return self._playback(handler, path.rsplit("/", 1)[-1])
         if call is None:
             return self._send(handler, 404, b"<html>Not Found</html>", "text/html")
         if call == "":
-            return self._xml(handler, {"version": self.version, "apiVersion": self.version, "bbbVersion": self.bbb_version})
+            return self._xml(
+                handler,
+                {
+                    "version": self.version,
+                    "apiVersion": self.version,
+                    "bbbVersion": self.bbb_version,
+                },
+            )
         if not self._checksum_ok(call, raw_query, params.get("checksum", "")):
             return self._failed(handler, "checksumError", "Checksums do not match")
         if call in self.fail_calls:
             return self._failed(handler, self.fail_calls[call], f"simulated failure of {call}")
         route = {
-            "create": self._create, "join": self._join, "end": self._end_call,
-            "isMeetingRunning": self._is_running, "getMeetingInfo": self._meeting_info,
-            "getMeetings": self._get_meetings, "getRecordings": self._get_recordings,
-            "publishRecordings": self._publish, "deleteRecordings": self._delete,
+            "create": self._create,
+            "join": self._join,
+            "end": self._end_call,
+            "isMeetingRunning": self._is_running,
+            "getMeetingInfo": self._meeting_info,
+            "getMeetings": self._get_meetings,
+            "getRecordings": self._get_recordings,
+            "publishRecordings": self._publish,
+            "deleteRecordings": self._delete,
             "updateRecordings": self._update,
         }.get(call)
         if route is None:
             return self._failed(handler, "unsupportedRequest", "This request is not supported.")
-        if method == "POST" and call not in ("create", "end", "getMeetingInfo", "getMeetings", "isMeetingRunning", "updateRecordings"):
+        if method == "POST" and call not in (
+            "create",
+            "end",
+            "getMeetingInfo",
+            "getMeetings",
+            "isMeetingRunning",
+            "updateRecordings",
+        ):
             return self._send(handler, 405, b"", "text/plain")
         return route(handler, params, body)
 
@@ -357,7 +449,11 @@ class BBBSimulator:
         if not given:
             return False
         # Exactly bbb-common-web's GetChecksum: strip the checksum from the raw query string.
-        query = raw_query.replace("&checksum=" + given, "").replace("checksum=" + given + "&", "").replace("checksum=" + given, "")
+        query = (
+            raw_query.replace("&checksum=" + given, "")
+            .replace("checksum=" + given + "&", "")
+            .replace("checksum=" + given, "")
+        )
         algorithm = ALGORITHMS_BY_LENGTH.get(len(given))
         if algorithm is None or algorithm not in self.supported:
             return False
@@ -366,7 +462,14 @@ class BBBSimulator:
 
     # XML
 
-    def _xml(self, handler, fields: dict[str, Any], returncode: str = "SUCCESS", extra: str = "", headers=None) -> None:
+    def _xml(
+        self,
+        handler,
+        fields: dict[str, Any],
+        returncode: str = "SUCCESS",
+        extra: str = "",
+        headers=None,
+    ) -> None:
         parts = [f"<returncode>{returncode}</returncode>"]
         for key, value in fields.items():
             if isinstance(value, bool):
@@ -384,23 +487,35 @@ class BBBSimulator:
         meeting_id = params.get("meetingID", "")
         name = params.get("name", "")
         if not meeting_id or not name:
-            return self._failed(handler, "missingParam", "You must specify a meeting ID and name for the meeting.")
+            return self._failed(
+                handler, "missingParam", "You must specify a meeting ID and name for the meeting."
+            )
         if not 2 <= len(meeting_id) <= 256 or "," in meeting_id:
-            return self._failed(handler, "validationError", "Meeting ID must be between 2 and 256 characters and cannot contain commas")
+            return self._failed(
+                handler,
+                "validationError",
+                "Meeting ID must be between 2 and 256 characters and cannot contain commas",
+            )
         if not 2 <= len(name) <= 64:
-            return self._failed(handler, "validationError", "Meeting name must be between 2 and 64 characters")
+            return self._failed(
+                handler, "validationError", "Meeting name must be between 2 and 64 characters"
+            )
         presentations: list[dict[str, Any]] = []
         if body:
             try:
                 root = ET.fromstring(body)
             except ET.ParseError:
-                return self._failed(handler, "invalidPayload", "The XML payload could not be parsed")
+                return self._failed(
+                    handler, "invalidPayload", "The XML payload could not be parsed"
+                )
             for module in root.findall("module"):
                 if module.get("name") != "presentation":
                     continue
                 for doc in module.findall("document"):
                     if doc.get("url"):
-                        presentations.append({"url": doc.get("url"), "filename": doc.get("filename")})
+                        presentations.append(
+                            {"url": doc.get("url"), "filename": doc.get("filename")}
+                        )
                     else:
                         data = base64.b64decode("".join((doc.text or "").split()))
                         presentations.append({"name": doc.get("name"), "data": data})
@@ -412,28 +527,47 @@ class BBBSimulator:
                 return self._create_response(handler, existing, duplicate=True)
             if existing is not None:
                 if existing.name != name:
-                    return self._failed(handler, "idNotUnique", "A meeting already exists with that meeting ID.")
+                    return self._failed(
+                        handler, "idNotUnique", "A meeting already exists with that meeting ID."
+                    )
                 return self._create_response(handler, existing, duplicate=True)
             create_time = _now_ms()
             internal = hashlib.sha1(meeting_id.encode()).hexdigest() + f"-{create_time}"
             metadata = {k[5:].lower(): v for k, v in params.items() if k.startswith("meta_")}
-            meeting = SimMeeting(meeting_id, name, internal, create_time, params.get("record") == "true", metadata,
-                                 params, presentations)
+            meeting = SimMeeting(
+                meeting_id,
+                name,
+                internal,
+                create_time,
+                params.get("record") == "true",
+                metadata,
+                params,
+                presentations,
+            )
             self.meetings[meeting_id] = meeting
             self.create_count += 1
         return self._create_response(handler, meeting, duplicate=False)
 
     def _create_response(self, handler, meeting: SimMeeting, duplicate: bool) -> None:
         fields: dict[str, Any] = {
-            "meetingID": meeting.meeting_id, "internalMeetingID": meeting.internal_id, "parentMeetingID": "bbb-none",
-            "createTime": meeting.create_time, "voiceBridge": 70000 + meeting.create_time % 9999,
-            "dialNumber": "613-555-1234", "createDate": time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(meeting.create_time / 1000)),
-            "hasUserJoined": bool(meeting.attendees), "duration": meeting.params.get("duration", "0"),
+            "meetingID": meeting.meeting_id,
+            "internalMeetingID": meeting.internal_id,
+            "parentMeetingID": "bbb-none",
+            "createTime": meeting.create_time,
+            "voiceBridge": 70000 + meeting.create_time % 9999,
+            "dialNumber": "613-555-1234",
+            "createDate": time.strftime(
+                "%a %b %d %H:%M:%S UTC %Y", time.gmtime(meeting.create_time / 1000)
+            ),
+            "hasUserJoined": bool(meeting.attendees),
+            "duration": meeting.params.get("duration", "0"),
             "hasBeenForciblyEnded": meeting.ended,
         }
         if duplicate:
             fields["messageKey"] = "duplicateWarning"
-            fields["message"] = "This conference was already in existence and may currently be in progress."
+            fields["message"] = (
+                "This conference was already in existence and may currently be in progress."
+            )
         else:
             fields["messageKey"] = ""
             fields["message"] = ""
@@ -444,14 +578,30 @@ class BBBSimulator:
         if not params.get("fullName") or not params.get("meetingID"):
             return self._failed(handler, "missingParam", "You must specify a name and meeting ID.")
         if meeting is None:
-            return self._failed(handler, "notFound", "We could not find a meeting with that meeting ID - perhaps the meeting is not yet running?")
+            return self._failed(
+                handler,
+                "notFound",
+                "We could not find a meeting with that meeting ID - perhaps the meeting is not yet running?",
+            )
         if meeting.ended:
-            return self._failed(handler, "meetingForciblyEnded", "You can not re-join a meeting that has already been forcibly ended.")
+            return self._failed(
+                handler,
+                "meetingForciblyEnded",
+                "You can not re-join a meeting that has already been forcibly ended.",
+            )
         role = params.get("role", "").upper()
         if role not in ("MODERATOR", "VIEWER"):
-            return self._failed(handler, "invalidPassword", "You either did not supply a password or the password supplied is neither the attendee or moderator password for this conference.")
+            return self._failed(
+                handler,
+                "invalidPassword",
+                "You either did not supply a password or the password supplied is neither the attendee or moderator password for this conference.",
+            )
         if params.get("createTime") and params["createTime"] != str(meeting.create_time):
-            return self._failed(handler, "mismatchCreateTimeParam", "The createTime parameter submitted mismatches with the current meeting.")
+            return self._failed(
+                handler,
+                "mismatchCreateTimeParam",
+                "The createTime parameter submitted mismatches with the current meeting.",
+            )
         token = "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16))
         with self.lock:
             user_id = params.get("userID") or f"w_{token[:12]}"
@@ -459,12 +609,23 @@ class BBBSimulator:
                 self._timed_leave(meeting, user_id)
             meeting.attendees = [a for a in meeting.attendees if a.user_id != user_id]
             meeting.attendees.append(SimAttendee(user_id, params["fullName"], role))
-            meeting.visitors.setdefault(user_id, SimVisitor(user_id, params["fullName"], role)).joins.append(_now_ms())
+            meeting.visitors.setdefault(
+                user_id, SimVisitor(user_id, params["fullName"], role)
+            ).joins.append(_now_ms())
         client_url = f"{self.origin}/html5client/join?sessionToken={token}"
         if params.get("redirect", "true") == "false":
-            return self._xml(handler, {"messageKey": "successfullyJoined", "message": "You have joined successfully.",
-                                       "meeting_id": meeting.internal_id, "user_id": user_id, "auth_token": token[:12],
-                                       "session_token": token, "url": client_url})
+            return self._xml(
+                handler,
+                {
+                    "messageKey": "successfullyJoined",
+                    "message": "You have joined successfully.",
+                    "meeting_id": meeting.internal_id,
+                    "user_id": user_id,
+                    "auth_token": token[:12],
+                    "session_token": token,
+                    "url": client_url,
+                },
+            )
         self._send(handler, 302, b"", "text/plain", headers={"Location": client_url})
 
     def forget_ended(self) -> None:
@@ -495,10 +656,22 @@ class BBBSimulator:
             if not self.linger_ended:
                 del self.meetings[meeting_id]
             if meeting.record:
-                meta = {"meetingName": meeting.name, "meetingId": meeting.meeting_id, "isBreakout": "false", **meeting.metadata}
+                meta = {
+                    "meetingName": meeting.name,
+                    "meetingId": meeting.meeting_id,
+                    "isBreakout": "false",
+                    **meeting.metadata,
+                }
                 self.recordings[meeting.internal_id] = SimRecording(
-                    meeting.internal_id, meeting.meeting_id, meeting.internal_id, meeting.name, meeting.create_time,
-                    meeting.end_time, meta, participants=len(meeting.attendees))
+                    meeting.internal_id,
+                    meeting.meeting_id,
+                    meeting.internal_id,
+                    meeting.name,
+                    meeting.create_time,
+                    meeting.end_time,
+                    meta,
+                    participants=len(meeting.attendees),
+                )
         url = meeting.metadata.get("endcallbackurl")
         if url:
             sep = "&" if "?" in url else "?"
@@ -507,17 +680,33 @@ class BBBSimulator:
         # BBB only has the events (and so the analytics) of meetings it keeps events of.
         if analytics_url and (meeting.record or meeting.params.get("meetingKeepEvents") == "true"):
             with self.lock:
-                self.pending_callbacks.append(SimCallback(
-                    "POST", analytics_url, json=self.analytics_payload(meeting),
-                    headers={"Authorization": f"Bearer {self.analytics_token()}",
-                             "User-Agent": "BigBlueButton Analytics Callback"}))
+                self.pending_callbacks.append(
+                    SimCallback(
+                        "POST",
+                        analytics_url,
+                        json=self.analytics_payload(meeting),
+                        headers={
+                            "Authorization": f"Bearer {self.analytics_token()}",
+                            "User-Agent": "BigBlueButton Analytics Callback",
+                        },
+                    )
+                )
         return True
 
     def _end_call(self, handler, params: dict[str, str], body: bytes) -> None:
         if not self._end(params.get("meetingID", "")):
-            return self._failed(handler, "notFound", "We could not find a meeting with that meeting ID - perhaps the meeting is not yet running?")
-        self._xml(handler, {"messageKey": "sentEndMeetingRequest",
-                            "message": "A request to end the meeting was sent.  Please wait a few seconds, and then use the getMeetingInfo or isMeetingRunning API calls to verify that it was ended."})
+            return self._failed(
+                handler,
+                "notFound",
+                "We could not find a meeting with that meeting ID - perhaps the meeting is not yet running?",
+            )
+        self._xml(
+            handler,
+            {
+                "messageKey": "sentEndMeetingRequest",
+                "message": "A request to end the meeting was sent.  Please wait a few seconds, and then use the getMeetingInfo or isMeetingRunning API calls to verify that it was ended.",
+            },
+        )
 
     def _is_running(self, handler, params: dict[str, str], body: bytes) -> None:
         meeting = self.meetings.get(params.get("meetingID", ""))
@@ -534,29 +723,66 @@ class BBBSimulator:
         metadata = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in meeting.metadata.items())
         running = bool(meeting.attendees) and not meeting.ended
         fields = {
-            "meetingName": meeting.name, "meetingID": meeting.meeting_id, "internalMeetingID": meeting.internal_id,
-            "createTime": meeting.create_time, "voiceBridge": 70000, "dialNumber": "613-555-1234",
-            "running": running, "duration": meeting.params.get("duration", "0"), "hasUserJoined": bool(meeting.attendees),
-            "recording": False, "hasBeenForciblyEnded": meeting.ended, "startTime": meeting.create_time + 10,
-            "endTime": meeting.end_time, "participantCount": len(meeting.attendees), "listenerCount": 0,
-            "voiceParticipantCount": 0, "videoCount": 0, "maxUsers": meeting.params.get("maxParticipants", "0"),
+            "meetingName": meeting.name,
+            "meetingID": meeting.meeting_id,
+            "internalMeetingID": meeting.internal_id,
+            "createTime": meeting.create_time,
+            "voiceBridge": 70000,
+            "dialNumber": "613-555-1234",
+            "running": running,
+            "duration": meeting.params.get("duration", "0"),
+            "hasUserJoined": bool(meeting.attendees),
+            "recording": False,
+            "hasBeenForciblyEnded": meeting.ended,
+            "startTime": meeting.create_time + 10,
+            "endTime": meeting.end_time,
+            "participantCount": len(meeting.attendees),
+            "listenerCount": 0,
+            "voiceParticipantCount": 0,
+            "videoCount": 0,
+            "maxUsers": meeting.params.get("maxParticipants", "0"),
             "moderatorCount": sum(1 for a in meeting.attendees if a.role == "MODERATOR"),
         }
-        inner = "".join(f"<{k}>{escape(str(v).lower() if isinstance(v, bool) else str(v))}</{k}>" for k, v in fields.items())
-        return inner + f"<attendees>{attendees}</attendees><metadata>{metadata}</metadata><isBreakout>false</isBreakout>"
+        inner = "".join(
+            f"<{k}>{escape(str(v).lower() if isinstance(v, bool) else str(v))}</{k}>"
+            for k, v in fields.items()
+        )
+        return (
+            inner
+            + f"<attendees>{attendees}</attendees><metadata>{metadata}</metadata><isBreakout>false</isBreakout>"
+        )
 
     def _meeting_info(self, handler, params: dict[str, str], body: bytes) -> None:
         meeting = self.meetings.get(params.get("meetingID", ""))
         if meeting is None:
-            return self._failed(handler, "notFound", "We could not find a meeting with that meeting ID")
-        self._send(handler, 200, f"<response><returncode>SUCCESS</returncode>{self._meeting_xml(meeting)}</response>".encode())
+            return self._failed(
+                handler, "notFound", "We could not find a meeting with that meeting ID"
+            )
+        self._send(
+            handler,
+            200,
+            f"<response><returncode>SUCCESS</returncode>{self._meeting_xml(meeting)}</response>".encode(),
+        )
 
     def _get_meetings(self, handler, params: dict[str, str], body: bytes) -> None:
         with self.lock:
-            items = "".join(f"<meeting>{self._meeting_xml(m)}</meeting>" for m in self.meetings.values())
+            items = "".join(
+                f"<meeting>{self._meeting_xml(m)}</meeting>" for m in self.meetings.values()
+            )
         if not items:
-            return self._xml(handler, {"meetings": "", "messageKey": "noMeetings", "message": "no meetings were found on this server"})
-        self._send(handler, 200, f"<response><returncode>SUCCESS</returncode><meetings>{items}</meetings></response>".encode())
+            return self._xml(
+                handler,
+                {
+                    "meetings": "",
+                    "messageKey": "noMeetings",
+                    "message": "no meetings were found on this server",
+                },
+            )
+        self._send(
+            handler,
+            200,
+            f"<response><returncode>SUCCESS</returncode><meetings>{items}</meetings></response>".encode(),
+        )
 
     def _recording_xml(self, rec: SimRecording) -> str:
         metadata = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in rec.metadata.items())
@@ -595,21 +821,40 @@ class BBBSimulator:
             offset = int(params.get("offset") or 0)
             limit = int(params.get("limit") or 100)
             if offset < 0 or not 1 <= limit <= 100:
-                return self._failed(handler, "validationError", "offset must be >= 0 and limit between 1 and 100")
-            recs = recs[offset:offset + limit]
+                return self._failed(
+                    handler, "validationError", "offset must be >= 0 and limit between 1 and 100"
+                )
+            recs = recs[offset : offset + limit]
         if not recs:
-            return self._xml(handler, {"recordings": "", "messageKey": "noRecordings", "message": "There are no recordings for the meeting(s)."})
+            return self._xml(
+                handler,
+                {
+                    "recordings": "",
+                    "messageKey": "noRecordings",
+                    "message": "There are no recordings for the meeting(s).",
+                },
+            )
         items = "".join(self._recording_xml(r) for r in recs)
-        self._send(handler, 200, f"<response><returncode>SUCCESS</returncode><recordings>{items}</recordings><totalElements>{total}</totalElements></response>".encode())
+        self._send(
+            handler,
+            200,
+            f"<response><returncode>SUCCESS</returncode><recordings>{items}</recordings><totalElements>{total}</totalElements></response>".encode(),
+        )
 
     def _matching(self, params: dict[str, str]) -> list[SimRecording]:
         ids = [i for i in params.get("recordID", "").split(",") if i]
         with self.lock:
-            return [r for r in self.recordings.values() if r.record_id in ids and r.state != "deleted"]
+            return [
+                r for r in self.recordings.values() if r.record_id in ids and r.state != "deleted"
+            ]
 
     def _publish(self, handler, params: dict[str, str], body: bytes) -> None:
         if not params.get("recordID") or params.get("publish") not in ("true", "false"):
-            return self._failed(handler, "missingParamRecordID", "You must specify one or more a recordIDs and publish.")
+            return self._failed(
+                handler,
+                "missingParamRecordID",
+                "You must specify one or more a recordIDs and publish.",
+            )
         recs = self._matching(params)
         if not recs:
             return self._failed(handler, "notFound", "We could not find recordings")
@@ -620,7 +865,9 @@ class BBBSimulator:
 
     def _delete(self, handler, params: dict[str, str], body: bytes) -> None:
         if not params.get("recordID"):
-            return self._failed(handler, "missingParamRecordID", "You must specify one or more a recordIDs.")
+            return self._failed(
+                handler, "missingParamRecordID", "You must specify one or more a recordIDs."
+            )
         recs = self._matching(params)
         if not recs:
             return self._failed(handler, "notFound", "We could not find recordings")
@@ -642,7 +889,12 @@ class BBBSimulator:
         rec = self.recordings.get(record_id)
         if rec is None or rec.state != "published":
             return self._send(handler, 404, b"<html>Recording not found</html>", "text/html")
-        self._send(handler, 200, f"<html><title>{escape(rec.name)}</title><body>playback</body></html>".encode(), "text/html")
+        self._send(
+            handler,
+            200,
+            f"<html><title>{escape(rec.name)}</title><body>playback</body></html>".encode(),
+            "text/html",
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -651,7 +903,9 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     parser = argparse.ArgumentParser(description="BigBlueButton API simulator")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API answer")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay added to every API answer"
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--secret", default="sim-secret-0123456789abcdef0123456789abcdef")
     args = parser.parse_args(argv)

@@ -22,7 +22,13 @@ def sim():
 
 
 def bbb_settings(sim: BBBSimulator, **extra) -> dict:
-    return {"url": sim.api_url, "secret": sim.secret, "checksum_algorithm": "sha256", "timeout_seconds": 2, **extra}
+    return {
+        "url": sim.api_url,
+        "secret": sim.secret,
+        "checksum_algorithm": "sha256",
+        "timeout_seconds": 2,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -32,7 +38,9 @@ def bbb_config(app, sim):
 
     settings = bbb_settings(sim)
     settings["secret"] = encrypt_secret(settings["secret"])
-    config = BackendConfig(name="BBB", backend="bbb", enabled=True, is_default=True, settings=settings)
+    config = BackendConfig(
+        name="BBB", backend="bbb", enabled=True, is_default=True, settings=settings
+    )
     db.session.add(config)
     db.session.commit()
     return config
@@ -65,11 +73,28 @@ def school(app, make_user, bbb_config):
     teacher = make_user("teacher", name="Ada Teacher")
     student = make_user("student", name="Sam Student")
     classmate = make_user("student", name="Cleo Classmate")
-    klass = classes.create_class(teacher, classes.ClassInput(
-        title="Physics", starts_at=utcnow() + timedelta(minutes=5), duration_minutes=60,
-        timezone="Europe/Paris", record=True))
+    klass = classes.create_class(
+        teacher,
+        classes.ClassInput(
+            title="Physics",
+            starts_at=utcnow() + timedelta(minutes=5),
+            duration_minutes=60,
+            timezone="Europe/Paris",
+            record=True,
+        ),
+    )
     classes.enrol(teacher, klass.id, [student.id, classmate.id])
     db.session.commit()
     schedule = classes.list_schedules(teacher, klass.id)[0]
-    return type("School", (), dict(teacher=teacher, student=student, classmate=classmate,
-                                   klass=klass, schedule=schedule, config=bbb_config))
+    return type(
+        "School",
+        (),
+        dict(
+            teacher=teacher,
+            student=student,
+            classmate=classmate,
+            klass=klass,
+            schedule=schedule,
+            config=bbb_config,
+        ),
+    )

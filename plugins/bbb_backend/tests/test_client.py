@@ -24,19 +24,47 @@ SECRET = "639259d4-9dd8-4b25-bf01-95f9567eaf4b"
 def test_checksum_matches_the_worked_example_in_the_bbb_docs():
     query = "name=Test+Meeting&meetingID=abc123&attendeePW=111222&moderatorPW=333444"
     assert checksum("create", query, SECRET, "sha1") == "1fcbb0c4fc1f039f73aa6d697d2db9ba7f803f17"
-    params = OrderedDict(name="Test Meeting", meetingID="abc123", attendeePW="111222", moderatorPW="333444")
+    params = OrderedDict(
+        name="Test Meeting", meetingID="abc123", attendeePW="111222", moderatorPW="333444"
+    )
     assert encode_query(params) == query
 
 
-@pytest.mark.parametrize("call,params", [
-    ("create", OrderedDict(name="Maths 3ème – groupe B", meetingID="portal-1-2-abc", record=True,
-                           welcome="Hello & <welcome>!", logoutURL="https://portal.example/classes/1?x=1",
-                           **{"meta_bbb-recording-ready-url": "https://portal.example/plugins/bbb/recording-ready"})),
-    ("join", OrderedDict(fullName="Zoë O'Brien", meetingID="portal-1-2-abc", role="VIEWER", userID=42,
-                         createTime=1531155809613, avatarURL="https://cdn.example/a b.png", redirect=True)),
-    ("getRecordings", OrderedDict(meetingID="a,b,c", state="published,unpublished", offset=0, limit=100)),
-    ("end", OrderedDict(meetingID="plain")),
-])
+@pytest.mark.parametrize(
+    "call,params",
+    [
+        (
+            "create",
+            OrderedDict(
+                name="Maths 3ème – groupe B",
+                meetingID="portal-1-2-abc",
+                record=True,
+                welcome="Hello & <welcome>!",
+                logoutURL="https://portal.example/classes/1?x=1",
+                **{
+                    "meta_bbb-recording-ready-url": "https://portal.example/plugins/bbb/recording-ready"
+                },
+            ),
+        ),
+        (
+            "join",
+            OrderedDict(
+                fullName="Zoë O'Brien",
+                meetingID="portal-1-2-abc",
+                role="VIEWER",
+                userID=42,
+                createTime=1531155809613,
+                avatarURL="https://cdn.example/a b.png",
+                redirect=True,
+            ),
+        ),
+        (
+            "getRecordings",
+            OrderedDict(meetingID="a,b,c", state="published,unpublished", offset=0, limit=100),
+        ),
+        ("end", OrderedDict(meetingID="plain")),
+    ],
+)
 def test_sha1_urls_equal_those_of_bigbluebutton_api_python(call, params):
     base = "http://bbb.example.org/bigbluebutton/api/"
     ours = BBBClient(base, SECRET, algorithm="sha1").url(call, params)
@@ -46,13 +74,18 @@ def test_sha1_urls_equal_those_of_bigbluebutton_api_python(call, params):
 def test_join_url_equals_the_oracle_join_url():
     base = "https://bbb.example.org/bigbluebutton/api/"
     extra = OrderedDict(role="MODERATOR", userID="7", redirect="true")
-    oracle = BigBlueButton(base, SECRET).get_join_meeting_url("Ada T", "room-1", "unused", dict(extra))
+    oracle = BigBlueButton(base, SECRET).get_join_meeting_url(
+        "Ada T", "room-1", "unused", dict(extra)
+    )
     ours = BBBClient(base, SECRET, algorithm="sha1").join_url(
-        [*extra.items(), ("fullName", "Ada T"), ("meetingID", "room-1"), ("password", "unused")])
+        [*extra.items(), ("fullName", "Ada T"), ("meetingID", "room-1"), ("password", "unused")]
+    )
     assert ours == oracle
 
 
-@pytest.mark.parametrize("algorithm,length", [("sha1", 40), ("sha256", 64), ("sha384", 96), ("sha512", 128)])
+@pytest.mark.parametrize(
+    "algorithm,length", [("sha1", 40), ("sha256", 64), ("sha384", 96), ("sha512", 128)]
+)
 def test_every_algorithm_is_accepted_by_a_default_server(sim, algorithm, length):
     client = BBBClient(sim.api_url, sim.secret, algorithm=algorithm)
     assert client.get_meetings() == []
@@ -62,7 +95,10 @@ def test_every_algorithm_is_accepted_by_a_default_server(sim, algorithm, length)
 def test_default_algorithm_is_sha256(sim):
     BBBClient(sim.api_url, sim.secret).get_meetings()
     request = sim.calls("getMeetings")[-1]
-    assert request.params["checksum"] == hashlib.sha256(("getMeetings" + sim.secret).encode()).hexdigest()
+    assert (
+        request.params["checksum"]
+        == hashlib.sha256(("getMeetings" + sim.secret).encode()).hexdigest()
+    )
 
 
 def test_server_restricted_to_sha512_refuses_sha256(sim):
@@ -113,7 +149,9 @@ def test_stalled_server_times_out_once_the_budget_is_spent(sim):
     with pytest.raises(BBBUnavailable) as info:
         client.get_meetings()
     assert info.value.code == "bbb_timeout"
-    assert len(sim.calls("getMeetings")) == 1  # the wait used the whole budget: no time left to retry
+    assert (
+        len(sim.calls("getMeetings")) == 1
+    )  # the wait used the whole budget: no time left to retry
 
 
 def test_only_idempotent_calls_are_retried(sim):
@@ -137,30 +175,39 @@ def test_garbage_answer_is_not_bbb(sim):
 
 def test_post_create_checksum_covers_only_the_query_string(sim):
     client = BBBClient(sim.api_url, sim.secret)
-    body = (b'<?xml version="1.0"?><modules><module name="presentation">'
-            b'<document url="https://files.example.org/a.pdf" filename="a.pdf"/></module></modules>')
+    body = (
+        b'<?xml version="1.0"?><modules><module name="presentation">'
+        b'<document url="https://files.example.org/a.pdf" filename="a.pdf"/></module></modules>'
+    )
     client.create({"meetingID": "m-2", "name": "Class"}, body)
     request = sim.calls("create")[-1]
     assert request.method == "POST" and request.body == body
-    assert sim.meetings["m-2"].presentations == [{"url": "https://files.example.org/a.pdf", "filename": "a.pdf"}]
+    assert sim.meetings["m-2"].presentations == [
+        {"url": "https://files.example.org/a.pdf", "filename": "a.pdf"}
+    ]
 
 
 def test_get_recordings_follows_paging(sim):
     from bbb_simulator import SimRecording
 
     for i in range(7):
-        sim.recordings[f"r{i}"] = SimRecording(f"r{i}", "m", f"r{i}", "Class", 1000 + i, 2000 + i, {}, state="published")
+        sim.recordings[f"r{i}"] = SimRecording(
+            f"r{i}", "m", f"r{i}", "Class", 1000 + i, 2000 + i, {}, state="published"
+        )
     recordings = BBBClient(sim.api_url, sim.secret).get_recordings(meeting_ids=["m"], page_size=3)
     assert [r.record_id for r in recordings] == [f"r{i}" for i in range(7)]
     assert [c.params["offset"] for c in sim.calls("getRecordings")] == ["0", "3", "6"]
 
 
-@pytest.mark.parametrize("given,expected", [
-    ("https://bbb.example.org/bigbluebutton/", "https://bbb.example.org/bigbluebutton/api/"),
-    ("https://bbb.example.org/bigbluebutton/api", "https://bbb.example.org/bigbluebutton/api/"),
-    ("https://sl.example.org/bigbluebutton/api/", "https://sl.example.org/bigbluebutton/api/"),
-    ("https://bbb.example.org", "https://bbb.example.org/bigbluebutton/api/"),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("https://bbb.example.org/bigbluebutton/", "https://bbb.example.org/bigbluebutton/api/"),
+        ("https://bbb.example.org/bigbluebutton/api", "https://bbb.example.org/bigbluebutton/api/"),
+        ("https://sl.example.org/bigbluebutton/api/", "https://sl.example.org/bigbluebutton/api/"),
+        ("https://bbb.example.org", "https://bbb.example.org/bigbluebutton/api/"),
+    ],
+)
 def test_api_base_accepts_what_admins_paste(given, expected):
     assert api_base(given) == expected
 
@@ -183,7 +230,9 @@ def test_meeting_info_running_and_recording_metadata(sim):
         client.get_meeting_info("m-3")
     assert gone.value.message_key == "notFound"
 
-    sim.recordings["r1"] = SimRecording("r1", "m-3", "r1", "Class", 1000, 61000, {"meetingName": "Class"}, state="published")
+    sim.recordings["r1"] = SimRecording(
+        "r1", "m-3", "r1", "Class", 1000, 61000, {"meetingName": "Class"}, state="published"
+    )
     client.update_recordings(["r1"], {"portal-note": "exam review"})
     [rec] = client.get_recordings(record_ids=["r1"])
     assert rec.metadata["portal-note"] == "exam review"

@@ -35,8 +35,13 @@ def test_start_creates_the_meeting_and_teacher_joins_as_moderator(school, login,
     assert create["name"] == "Physics"
     assert create["record"] == "true"
     assert create["meta_portal-class-id"] == str(school.klass.id)
-    assert create["meta_endCallbackUrl"].startswith("http://127.0.0.1:5000/plugins/bbb/end?meetingID=")
-    assert create["meta_bbb-recording-ready-url"] == "http://127.0.0.1:5000/plugins/bbb/recording-ready"
+    assert create["meta_endCallbackUrl"].startswith(
+        "http://127.0.0.1:5000/plugins/bbb/end?meetingID="
+    )
+    assert (
+        create["meta_bbb-recording-ready-url"]
+        == "http://127.0.0.1:5000/plugins/bbb/recording-ready"
+    )
     assert meeting.data["createTime"] == str(bbb_meeting.create_time)
 
     params = _query(join["url"])
@@ -49,7 +54,9 @@ def test_start_creates_the_meeting_and_teacher_joins_as_moderator(school, login,
     followed = sim.join_browser(join["url"])
     assert followed.status_code == 302
     assert "/html5client/join?sessionToken=" in followed.headers["Location"]
-    assert [(a.user_id, a.role) for a in bbb_meeting.attendees] == [(str(school.teacher.id), "MODERATOR")]
+    assert [(a.user_id, a.role) for a in bbb_meeting.attendees] == [
+        (str(school.teacher.id), "MODERATOR")
+    ]
 
 
 def test_students_wait_for_the_teacher_then_join_as_viewers(school, login, sim):
@@ -57,7 +64,10 @@ def test_students_wait_for_the_teacher_then_join_as_viewers(school, login, sim):
     waiting = student.post(f"/api/schedules/{school.schedule.id}/join")
     assert waiting.status_code == 409
     assert waiting.get_json()["error"]["code"] == "not_started"
-    assert student.get(f"/api/schedules/{school.schedule.id}/meeting").get_json()["state"] == "not_started"
+    assert (
+        student.get(f"/api/schedules/{school.schedule.id}/meeting").get_json()["state"]
+        == "not_started"
+    )
     assert sim.calls("create") == []
 
     login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start")
@@ -80,7 +90,10 @@ def test_a_join_link_from_a_previous_session_is_refused_by_bbb(school, login, si
     assert restarted.status_code == 200
     assert sim.create_count == 2
     stale = sim.join_browser(old_link)
-    assert stale.status_code == 200 and b"<messageKey>mismatchCreateTimeParam</messageKey>" in stale.content
+    assert (
+        stale.status_code == 200
+        and b"<messageKey>mismatchCreateTimeParam</messageKey>" in stale.content
+    )
     fresh = login(school.student).post(f"/api/schedules/{sid}/join").get_json()["url"]
     assert sim.join_browser(fresh).status_code == 302
 
@@ -90,15 +103,25 @@ def _add_slide(school, filename: str, data: bytes) -> None:
 
     key = storage.new_key(f"slides/{school.klass.id}", "pdf")
     storage.get_storage().save(key, data, "application/pdf")
-    db.session.add(Slide(class_id=school.klass.id, filename=filename, storage_key=key, size_bytes=len(data),
-                         page_count=1, position=0))
+    db.session.add(
+        Slide(
+            class_id=school.klass.id,
+            filename=filename,
+            storage_key=key,
+            size_bytes=len(data),
+            page_count=1,
+            position=0,
+        )
+    )
     db.session.commit()
 
 
 def test_slides_are_preloaded_inline_when_bbb_cannot_download_them(school, login, sim):
     pdf = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF"
     _add_slide(school, "lesson-1.pdf", pdf)
-    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    assert (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    )
     create = sim.calls("create")[0]
     assert create.method == "POST"
     bbb_meeting = next(iter(sim.meetings.values()))
@@ -111,9 +134,14 @@ def test_slides_go_by_url_when_the_portal_link_is_public_https(school, login, si
     from portal.core import storage
 
     _add_slide(school, "lesson-2.pdf", b"%PDF-1.4 small")
-    monkeypatch.setattr(storage, "public_url", lambda key, expires_in=3600, filename=None:
-                        f"https://portal.school.example/files/{key}")
-    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    monkeypatch.setattr(
+        storage,
+        "public_url",
+        lambda key, expires_in=3600, filename=None: f"https://portal.school.example/files/{key}",
+    )
+    assert (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    )
     bbb_meeting = next(iter(sim.meetings.values()))
     [doc] = bbb_meeting.presentations
     assert doc["filename"] == "lesson-2.pdf"
@@ -157,7 +185,10 @@ def test_concurrent_starts_and_joins_create_the_meeting_once(school, app, sim):
                 db.session.remove()
 
     threads = [threading.Thread(target=start) for _ in range(5)]
-    threads += [threading.Thread(target=join, args=(uid,)) for uid in (school.student.id, school.classmate.id)]
+    threads += [
+        threading.Thread(target=join, args=(uid,))
+        for uid in (school.student.id, school.classmate.id)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -182,10 +213,17 @@ def test_teacher_ends_the_class_on_bbb(school, login, sim, callbacks_to_portal):
     [(method, url, status), analytics] = sim.deliver_callbacks()
     assert method == "GET" and "recordingmarks=false" in url and status == 200
     assert analytics == ("POST", "http://127.0.0.1:5000/plugins/bbb/analytics", 200)
-    assert login(school.student).post(f"/api/schedules/{school.schedule.id}/join").get_json()["error"]["code"] == "class_ended"
+    assert (
+        login(school.student)
+        .post(f"/api/schedules/{school.schedule.id}/join")
+        .get_json()["error"]["code"]
+        == "class_ended"
+    )
 
 
-def test_meeting_ended_on_bbb_is_ended_in_the_portal_by_the_callback(school, login, sim, callbacks_to_portal, client):
+def test_meeting_ended_on_bbb_is_ended_in_the_portal_by_the_callback(
+    school, login, sim, callbacks_to_portal, client
+):
     login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start")
     meeting = db.session.execute(db.select(Meeting)).scalar_one()
     end_url = sim.calls("create")[0].params["meta_endCallbackUrl"]
@@ -198,10 +236,17 @@ def test_meeting_ended_on_bbb_is_ended_in_the_portal_by_the_callback(school, log
     assert [status for _, _, status in sim.deliver_callbacks()] == [200, 200]  # end, then analytics
     db.session.refresh(meeting)
     assert meeting.status == "ended"
-    assert login(school.student).get(f"/api/schedules/{school.schedule.id}/meeting").get_json()["state"] == "ended"
+    assert (
+        login(school.student)
+        .get(f"/api/schedules/{school.schedule.id}/meeting")
+        .get_json()["state"]
+        == "ended"
+    )
 
 
-def test_late_end_callback_of_a_previous_session_does_not_end_the_restarted_one(school, login, sim, callbacks_to_portal):
+def test_late_end_callback_of_a_previous_session_does_not_end_the_restarted_one(
+    school, login, sim, callbacks_to_portal
+):
     teacher = login(school.teacher)
     sid = school.schedule.id
     teacher.post(f"/api/schedules/{sid}/start")
@@ -221,17 +266,25 @@ def test_late_end_callback_of_a_previous_session_does_not_end_the_restarted_one(
 def _run_and_record(school, login, sim) -> Meeting:
     teacher = login(school.teacher)
     teacher.post(f"/api/schedules/{school.schedule.id}/start")
-    sim.join_browser(login(school.student).post(f"/api/schedules/{school.schedule.id}/join").get_json()["url"])
+    sim.join_browser(
+        login(school.student).post(f"/api/schedules/{school.schedule.id}/join").get_json()["url"]
+    )
     teacher.post(f"/api/schedules/{school.schedule.id}/end")
     return db.session.execute(db.select(Meeting)).scalar_one()
 
 
-def test_recording_ready_callback_stores_the_recording_once(school, login, sim, callbacks_to_portal, client):
+def test_recording_ready_callback_stores_the_recording_once(
+    school, login, sim, callbacks_to_portal, client
+):
     meeting = _run_and_record(school, login, sim)
     sim.deliver_callbacks()  # the end callback
     [record_id] = sim.finish_recordings()
     [(method, url, status)] = sim.deliver_callbacks()
-    assert (method, url, status) == ("POST", "http://127.0.0.1:5000/plugins/bbb/recording-ready", 200)
+    assert (method, url, status) == (
+        "POST",
+        "http://127.0.0.1:5000/plugins/bbb/recording-ready",
+        200,
+    )
 
     row = db.session.execute(db.select(Recording)).scalar_one()
     assert row.backend_record_id == record_id
@@ -246,8 +299,10 @@ def test_recording_ready_callback_stores_the_recording_once(school, login, sim, 
     assert sim.join_browser(row.playback_url).status_code == 200
 
     # BBB may deliver the same callback again: nothing new is created.
-    again = client.post("/plugins/bbb/recording-ready",
-                        data={"signed_parameters": sim.signed_parameters(meeting.backend_meeting_id, record_id)})
+    again = client.post(
+        "/plugins/bbb/recording-ready",
+        data={"signed_parameters": sim.signed_parameters(meeting.backend_meeting_id, record_id)},
+    )
     assert again.status_code == 200 and again.get_json() == {"stored": 1, "created": 0}
     assert _count(Recording) == 1
 
@@ -255,27 +310,52 @@ def test_recording_ready_callback_stores_the_recording_once(school, login, sim, 
 def test_forged_recording_callback_is_rejected(school, login, sim, callbacks_to_portal, client):
     meeting = _run_and_record(school, login, sim)
     [record_id] = sim.finish_recordings(callback=False)
-    forged = sim.signed_parameters(meeting.backend_meeting_id, record_id, secret="an-attacker-guess-0000000000000000000")
+    forged = sim.signed_parameters(
+        meeting.backend_meeting_id, record_id, secret="an-attacker-guess-0000000000000000000"
+    )
     response = client.post("/plugins/bbb/recording-ready", data={"signed_parameters": forged})
     assert response.status_code == 401
-    assert client.post("/plugins/bbb/recording-ready", data={"signed_parameters": "not.a.jwt"}).status_code == 401
+    assert (
+        client.post(
+            "/plugins/bbb/recording-ready", data={"signed_parameters": "not.a.jwt"}
+        ).status_code
+        == 401
+    )
     assert client.post("/plugins/bbb/recording-ready", data={}).status_code == 400
-    unsigned = jwt.encode({"meeting_id": meeting.backend_meeting_id, "record_id": record_id}, None, algorithm="none")
-    assert client.post("/plugins/bbb/recording-ready", data={"signed_parameters": unsigned}).status_code == 401
+    unsigned = jwt.encode(
+        {"meeting_id": meeting.backend_meeting_id, "record_id": record_id}, None, algorithm="none"
+    )
+    assert (
+        client.post(
+            "/plugins/bbb/recording-ready", data={"signed_parameters": unsigned}
+        ).status_code
+        == 401
+    )
     unknown = sim.signed_parameters("no-such-meeting", record_id)
-    assert client.post("/plugins/bbb/recording-ready", data={"signed_parameters": unknown}).status_code == 410
+    assert (
+        client.post("/plugins/bbb/recording-ready", data={"signed_parameters": unknown}).status_code
+        == 410
+    )
     assert _count(Recording) == 0
     assert sim.calls("getRecordings") == []  # nothing was fetched for a forged call
 
 
-def test_recording_callback_while_bbb_is_down_asks_bbb_to_retry(school, login, sim, callbacks_to_portal, client):
+def test_recording_callback_while_bbb_is_down_asks_bbb_to_retry(
+    school, login, sim, callbacks_to_portal, client
+):
     meeting = _run_and_record(school, login, sim)
     [record_id] = sim.finish_recordings(callback=False)
     sim.http_status = 502
     token = sim.signed_parameters(meeting.backend_meeting_id, record_id)
-    assert client.post("/plugins/bbb/recording-ready", data={"signed_parameters": token}).status_code == 503
+    assert (
+        client.post("/plugins/bbb/recording-ready", data={"signed_parameters": token}).status_code
+        == 503
+    )
     sim.http_status = None
-    assert client.post("/plugins/bbb/recording-ready", data={"signed_parameters": token}).status_code == 200
+    assert (
+        client.post("/plugins/bbb/recording-ready", data={"signed_parameters": token}).status_code
+        == 200
+    )
     assert _count(Recording) == 1
 
 
@@ -292,16 +372,27 @@ def test_periodic_sync_without_any_callback(school, login, sim, app):
         target = login(user).post(f"/api/schedules/{sid}/join").get_json()["url"]
         sim.join_browser(target)
     sim.meetings[meeting.backend_meeting_id].attendees.append(
-        type(sim.meetings[meeting.backend_meeting_id].attendees[0])("w_dialin", "Phone caller", "VIEWER"))
+        type(sim.meetings[meeting.backend_meeting_id].attendees[0])(
+            "w_dialin", "Phone caller", "VIEWER"
+        )
+    )
 
     assert sync_all()["running"] == 1
-    rows = {(a.user_id, a.display_name): a for a in db.session.execute(db.select(Attendance)).scalars()}
-    assert set(rows) == {(school.teacher.id, "Ada Teacher"), (school.student.id, "Sam Student"), (None, "Phone caller")}
+    rows = {
+        (a.user_id, a.display_name): a for a in db.session.execute(db.select(Attendance)).scalars()
+    }
+    assert set(rows) == {
+        (school.teacher.id, "Ada Teacher"),
+        (school.student.id, "Sam Student"),
+        (None, "Phone caller"),
+    }
     assert all(a.left_at is None for a in rows.values())
 
     sim.leave(meeting.backend_meeting_id, str(school.student.id))
     sync_all()
-    left = db.session.execute(db.select(Attendance).filter_by(user_id=school.student.id)).scalar_one()
+    left = db.session.execute(
+        db.select(Attendance).filter_by(user_id=school.student.id)
+    ).scalar_one()
     assert left.left_at is not None
 
     # The meeting ends on BBB and the callbacks are lost: the job still notices.
@@ -326,7 +417,9 @@ def test_sync_ends_a_meeting_bbb_forgot(school, login, sim):
     sim.meetings.clear()  # expired: nobody joined within meetingExpireIfNoUserJoinedInMinutes
     assert sync_all()["ended"] == 1
     # The teacher can start again; BBB creates a fresh meeting.
-    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    assert (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    )
     assert sim.create_count == 2
 
 
@@ -343,7 +436,9 @@ def test_publish_unpublish_and_delete_call_bbb(school, login, sim, callbacks_to_
     backend.publish_recording(settings, record_id, False)
     assert sim.recordings[record_id].state == "unpublished"
     assert sim.calls("publishRecordings")[-1].params["publish"] == "false"
-    assert sim.join_browser(f"{sim.origin}/playback/presentation/2.3/{record_id}").status_code == 404
+    assert (
+        sim.join_browser(f"{sim.origin}/playback/presentation/2.3/{record_id}").status_code == 404
+    )
     backend.publish_recording(settings, record_id, True)
     assert sim.recordings[record_id].state == "published"
 
@@ -361,7 +456,12 @@ def test_bbb_down_gives_503_and_nothing_half_created(school, login, sim):
     assert error["code"] == "bbb_unreachable"
     assert "not reachable" in error["message"]
     assert _count(Meeting) == 0
-    assert login(school.student).get(f"/api/schedules/{school.schedule.id}/meeting").get_json()["state"] == "not_started"
+    assert (
+        login(school.student)
+        .get(f"/api/schedules/{school.schedule.id}/meeting")
+        .get_json()["state"]
+        == "not_started"
+    )
 
 
 def test_stalled_or_garbage_bbb_gives_503(school, login, sim):
@@ -375,13 +475,18 @@ def test_stalled_or_garbage_bbb_gives_503(school, login, sim):
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "bbb_not_bbb"
     assert _count(Meeting) == 0
     sim.garbage = False
-    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    assert (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    )
 
 
 def test_wrong_secret_is_refused_with_a_clear_message(school, login, sim):
     from portal.core.security import encrypt_secret
 
-    school.config.settings = {**school.config.settings, "secret": encrypt_secret("wrong-secret-123")}
+    school.config.settings = {
+        **school.config.settings,
+        "secret": encrypt_secret("wrong-secret-123"),
+    }
     db.session.commit()
     response = login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start")
     assert response.status_code == 503
@@ -413,7 +518,9 @@ def test_sync_is_scheduled_by_celery_beat_and_runs_as_its_task(school, login, si
     assert db.session.get(Meeting, meeting_pk).status == "ended"
 
 
-def test_sync_with_bbb_down_keeps_meetings_running_and_tries_once_per_server(school, login, sim, make_user):
+def test_sync_with_bbb_down_keeps_meetings_running_and_tries_once_per_server(
+    school, login, sim, make_user
+):
     from portal_bbb_backend.sync import sync_all
 
     from portal.core import classes
@@ -421,15 +528,18 @@ def test_sync_with_bbb_down_keeps_meetings_running_and_tries_once_per_server(sch
 
     teacher = login(school.teacher)
     teacher.post(f"/api/schedules/{school.schedule.id}/start")
-    other = classes.create_class(school.teacher, classes.ClassInput(
-        title="Biology", starts_at=utcnow(), duration_minutes=30))
+    other = classes.create_class(
+        school.teacher, classes.ClassInput(title="Biology", starts_at=utcnow(), duration_minutes=30)
+    )
     db.session.commit()
     teacher.post(f"/api/schedules/{classes.list_schedules(school.teacher, other.id)[0].id}/start")
     before = len(sim.calls("getMeetingInfo"))
     sim.http_status = 503
     outcome = sync_all()
     assert outcome["unreachable"] == 2
-    assert len(sim.calls("getMeetingInfo")) - before == 2  # one call plus its retry, for the first meeting only
+    assert (
+        len(sim.calls("getMeetingInfo")) - before == 2
+    )  # one call plus its retry, for the first meeting only
     assert sim.calls("getRecordings") == []
     assert {m.status for m in db.session.execute(db.select(Meeting)).scalars()} == {"running"}
 
@@ -482,13 +592,17 @@ def test_callbacks_over_real_http_to_a_running_portal(app, school, login, sim):
         delivered = sim.deliver_callbacks()  # the default sink: real HTTP requests
         # The end callback, the learning-analytics data, the recording-ready callback.
         assert [(method, urlsplit(url).path, status) for method, url, status in delivered] == [
-            ("GET", "/plugins/bbb/end", 200), ("POST", "/plugins/bbb/analytics", 200),
-            ("POST", "/plugins/bbb/recording-ready", 200)]
+            ("GET", "/plugins/bbb/end", 200),
+            ("POST", "/plugins/bbb/analytics", 200),
+            ("POST", "/plugins/bbb/recording-ready", 200),
+        ]
         assert db.session.get(Meeting, meeting_pk).status == "ended"
         assert _count(Recording) == 1
 
 
-def test_teacher_publishes_unpublishes_and_deletes_through_the_portal(school, login, sim, callbacks_to_portal):
+def test_teacher_publishes_unpublishes_and_deletes_through_the_portal(
+    school, login, sim, callbacks_to_portal
+):
     """The portal's recordings API drives BBB: students see only what BBB also publishes."""
     _run_and_record(school, login, sim)
     [record_id] = sim.finish_recordings()
@@ -500,11 +614,15 @@ def test_teacher_publishes_unpublishes_and_deletes_through_the_portal(school, lo
     assert hidden.status_code == 200 and hidden.get_json()["published"] is False
     assert sim.recordings[record_id].state == "unpublished"
     assert student.get(f"/api/classes/{school.klass.id}/recordings").get_json() == []
-    assert student.post(f"/api/recordings/{recording_id}/publish", json={"published": True}).status_code in (403, 404)
+    assert student.post(
+        f"/api/recordings/{recording_id}/publish", json={"published": True}
+    ).status_code in (403, 404)
 
     shown = teacher.post(f"/api/recordings/{recording_id}/publish", json={"published": True})
     assert shown.status_code == 200 and sim.recordings[record_id].state == "published"
-    assert [r["id"] for r in student.get(f"/api/classes/{school.klass.id}/recordings").get_json()] == [recording_id]
+    assert [
+        r["id"] for r in student.get(f"/api/classes/{school.klass.id}/recordings").get_json()
+    ] == [recording_id]
 
     sim.garbage = True  # BBB broken: the portal refuses and keeps the row
     down = teacher.delete(f"/api/recordings/{recording_id}")

@@ -22,8 +22,14 @@ def admin(make_user, login):
 
 def _configure(admin, sim, **settings) -> dict:
     name = settings.pop("name", "BBB pool")
-    response = admin.post("/api/admin/backends", json={"name": name, "backend": "bbb", "settings": {
-        "url": sim.api_url, "secret": sim.secret, **settings}})
+    response = admin.post(
+        "/api/admin/backends",
+        json={
+            "name": name,
+            "backend": "bbb",
+            "settings": {"url": sim.api_url, "secret": sim.secret, **settings},
+        },
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
@@ -41,6 +47,7 @@ def _ended_meeting(school, login) -> Meeting:
 
 # Item 5: the signature is checked before the meeting is looked up.
 
+
 def test_a_badly_signed_recording_callback_is_401_whatever_the_meeting(school, login, sim, client):
     meeting = _ended_meeting(school, login)
     for meeting_id in ("no-such-meeting", meeting.backend_meeting_id):
@@ -50,7 +57,10 @@ def test_a_badly_signed_recording_callback_is_401_whatever_the_meeting(school, l
         assert response.get_json()["error"]["code"] == "bad_signature"
     # Correctly signed, the unknown meeting is still 410 (BBB stops retrying).
     signed = sim.signed_parameters("no-such-meeting", "rec-1")
-    assert client.post("/plugins/bbb/recording-ready", data={"signed_parameters": signed}).status_code == 410
+    assert (
+        client.post("/plugins/bbb/recording-ready", data={"signed_parameters": signed}).status_code
+        == 410
+    )
     assert sim.calls("getRecordings") == []
 
 
@@ -59,14 +69,22 @@ def test_a_forged_end_callback_is_401_whatever_the_meeting(school, login, sim, c
 
     meeting = _ended_meeting(school, login)
     for meeting_id in ("no-such-meeting", meeting.backend_meeting_id):
-        forged = client.get("/plugins/bbb/end", query_string={"meetingID": meeting_id, "token": "0" * 32})
+        forged = client.get(
+            "/plugins/bbb/end", query_string={"meetingID": meeting_id, "token": "0" * 32}
+        )
         assert forged.status_code == 401, meeting_id
-    real = client.get("/plugins/bbb/end", query_string={
-        "meetingID": "no-such-meeting", "token": end_callback_token(sim.secret, "no-such-meeting")})
+    real = client.get(
+        "/plugins/bbb/end",
+        query_string={
+            "meetingID": "no-such-meeting",
+            "token": end_callback_token(sim.secret, "no-such-meeting"),
+        },
+    )
     assert real.status_code == 404
 
 
 # Item 8: test connection proves the secret with a call every BBB-API server answers.
+
 
 def test_test_connection_is_green_through_bbblb_which_fails_get_meetings(admin, sim):
     sim.behave_like_bbblb()
@@ -74,8 +92,14 @@ def test_test_connection_is_green_through_bbblb_which_fails_get_meetings(admin, 
     assert result["ok"] is True, result["message"]
     assert "secret" in result["message"] and "sha256" in result["message"]
     # A wrong secret is still told apart through the same call.
-    wrong = _test_connection(admin, _configure(admin, sim, secret="definitely-not-the-secret", name="wrong"))
-    assert wrong["ok"] is False and "wrong shared secret" in wrong["message"] and "checksumError" in wrong["message"]
+    wrong = _test_connection(
+        admin, _configure(admin, sim, secret="definitely-not-the-secret", name="wrong")
+    )
+    assert (
+        wrong["ok"] is False
+        and "wrong shared secret" in wrong["message"]
+        and "checksumError" in wrong["message"]
+    )
 
 
 def test_a_5xx_answer_is_an_error_of_the_server_not_unreachable(admin, sim):
@@ -89,6 +113,7 @@ def test_a_5xx_answer_is_an_error_of_the_server_not_unreachable(admin, sim):
 
 # Item 9: one deadline per user action.
 
+
 def test_a_stalled_server_gets_one_create_and_the_teacher_is_told_the_real_wait(school, login, sim):
     school.config.settings = {**school.config.settings, "timeout_seconds": 0.5}
     db.session.commit()
@@ -97,8 +122,12 @@ def test_a_stalled_server_gets_one_create_and_the_teacher_is_told_the_real_wait(
     assert response.status_code == 503
     error = response.get_json()["error"]
     assert error["code"] == "bbb_timeout"
-    assert len(sim.calls("create")) == 1  # a create that may be running on the server is not sent again
-    waited = re.search(r"no answer after (\d+\.\d) s \(the limit for one action is 0\.5 s\)", error["message"])
+    assert (
+        len(sim.calls("create")) == 1
+    )  # a create that may be running on the server is not sent again
+    waited = re.search(
+        r"no answer after (\d+\.\d) s \(the limit for one action is 0\.5 s\)", error["message"]
+    )
     assert waited is not None, error["message"]
 
 
@@ -117,6 +146,7 @@ def test_calls_of_one_action_share_its_budget(sim):
 
 # Item 10: sha384 is offered, but some BBB-API servers refuse it.
 
+
 def test_the_settings_help_warns_that_sha384_may_be_refused(admin):
     types = {t["name"]: t for t in admin.get("/api/admin/backend-types").get_json()}
     help_text = types["bbb"]["settings_schema"]["properties"]["checksum_algorithm"]["description"]
@@ -129,17 +159,24 @@ def test_a_server_refusing_sha384_is_named_by_test_connection(admin, sim):
     assert result["ok"] is False
     assert "does not accept sha384" in result["message"]
     assert "wrong shared secret" not in result["message"]
-    assert len(sim.calls("getMeetingInfo")[0].params["checksum"]) == 96  # the chosen algorithm was tried
+    assert (
+        len(sim.calls("getMeetingInfo")[0].params["checksum"]) == 96
+    )  # the chosen algorithm was tried
 
 
 # Item 11: metadata on create, exact attendance from the learning-analytics callback.
 
+
 def test_create_sends_the_metadata_greenlight_and_moodle_send(school, login, sim):
     from portal.core import classes
 
-    classes.update_class(school.teacher, school.klass.id, classes.ClassChanges(description="Waves and optics"))
+    classes.update_class(
+        school.teacher, school.klass.id, classes.ClassChanges(description="Waves and optics")
+    )
     db.session.commit()
-    assert login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    assert (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").status_code == 200
+    )
     params = sim.calls("create")[0].params
     assert params["meta_bbb-origin"] == "classroom-portal"
     assert params["meta_bbb-origin-version"]
@@ -164,8 +201,9 @@ def _report(login, school) -> dict:
     return {row["name"]: row for row in response.get_json()["rows"]}
 
 
-def test_learning_analytics_records_a_short_visit_that_sampling_misses(school, login, sim, callbacks_to_portal,
-                                                                        client):
+def test_learning_analytics_records_a_short_visit_that_sampling_misses(
+    school, login, sim, callbacks_to_portal, client
+):
     from portal_bbb_backend.sync import sync_all
 
     teacher = login(school.teacher)
@@ -176,7 +214,13 @@ def test_learning_analytics_records_a_short_visit_that_sampling_misses(school, l
     assert sync_all()["running"] == 1
     # Between two samples the student is in for exactly two minutes (e.g. through a shared link).
     joined_ms = (int(time.time()) - 600) * 1000
-    sim.add_visit(meeting.backend_meeting_id, str(school.student.id), "Sam Student", joined_ms, joined_ms + 120_000)
+    sim.add_visit(
+        meeting.backend_meeting_id,
+        str(school.student.id),
+        "Sam Student",
+        joined_ms,
+        joined_ms + 120_000,
+    )
     assert sync_all()["running"] == 1
     assert _report(login, school)["Sam Student"]["present"] is False  # sampling missed the visit
 
@@ -186,25 +230,46 @@ def test_learning_analytics_records_a_short_visit_that_sampling_misses(school, l
     assert ("POST", "http://127.0.0.1:5000/plugins/bbb/analytics", 200) in delivered
     student = _report(login, school)["Sam Student"]
     assert student["present"] is True and student["minutes"] == 2 and student["source"] == "bbb"
-    rows_before = {(a.user_id, a.first_joined_at, a.left_at) for a in db.session.execute(db.select(Attendance)).scalars()}
+    rows_before = {
+        (a.user_id, a.first_joined_at, a.left_at)
+        for a in db.session.execute(db.select(Attendance)).scalars()
+    }
 
     # BBB (or Scalelite) may send it again: nothing changes.
     again = client.post("/plugins/bbb/analytics", json=analytics.json, headers=analytics.headers)
     assert again.status_code == 200
     db.session.expire_all()
-    rows_after = {(a.user_id, a.first_joined_at, a.left_at) for a in db.session.execute(db.select(Attendance)).scalars()}
+    rows_after = {
+        (a.user_id, a.first_joined_at, a.left_at)
+        for a in db.session.execute(db.select(Attendance)).scalars()
+    }
     assert rows_after == rows_before
 
 
 def test_learning_analytics_with_a_bad_token_is_refused(school, login, sim, client):
     meeting = _ended_meeting(school, login)
-    body = {"version": "1.0", "meeting_id": meeting.backend_meeting_id, "internal_meeting_id": "x",
-            "data": {"attendees": [{"ext_user_id": str(school.student.id), "name": "Sam Student", "moderator": False,
-                                    "joins": ["2026-12-01T10:00:00.000+00:00"],
-                                    "leaves": ["2026-12-01T10:02:00.000+00:00"]}]}}
-    for headers in ({}, {"Authorization": f"Bearer {sim.analytics_token(GUESS)}"},
-                    {"Authorization": f"Bearer {sim.analytics_token(expires_in=-60)}"},
-                    {"Authorization": "Bearer not.a.jwt"}):
+    body = {
+        "version": "1.0",
+        "meeting_id": meeting.backend_meeting_id,
+        "internal_meeting_id": "x",
+        "data": {
+            "attendees": [
+                {
+                    "ext_user_id": str(school.student.id),
+                    "name": "Sam Student",
+                    "moderator": False,
+                    "joins": ["2026-12-01T10:00:00.000+00:00"],
+                    "leaves": ["2026-12-01T10:02:00.000+00:00"],
+                }
+            ]
+        },
+    }
+    for headers in (
+        {},
+        {"Authorization": f"Bearer {sim.analytics_token(GUESS)}"},
+        {"Authorization": f"Bearer {sim.analytics_token(expires_in=-60)}"},
+        {"Authorization": "Bearer not.a.jwt"},
+    ):
         response = client.post("/plugins/bbb/analytics", json=body, headers=headers)
         assert response.status_code == 401, headers
         assert response.get_json()["error"]["code"] == "bad_signature"
@@ -215,4 +280,7 @@ def test_learning_analytics_with_a_bad_token_is_refused(school, login, sim, clie
     signed = {"Authorization": f"Bearer {sim.analytics_token()}"}
     assert client.post("/plugins/bbb/analytics", json=unknown, headers=signed).status_code == 410
     assert client.post("/plugins/bbb/analytics", data="garbage", headers=signed).status_code == 400
-    assert db.session.execute(db.select(Attendance).filter_by(user_id=school.student.id)).first() is None
+    assert (
+        db.session.execute(db.select(Attendance).filter_by(user_id=school.student.id)).first()
+        is None
+    )

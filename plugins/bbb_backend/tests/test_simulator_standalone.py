@@ -31,11 +31,15 @@ def test_stats_count_create_calls_per_meeting_and_real_creations():
 
 
 def test_standalone_simulator_prints_its_url_and_answers_signed_calls():
-    proc = subprocess.Popen([sys.executable, str(SIMULATOR), "--latency-ms", "5"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(SIMULATOR), "--latency-ms", "5"], stdout=subprocess.PIPE, text=True
+    )
     try:
         url = proc.stdout.readline().split()[1]
         secret = proc.stdout.readline().split()[1]
-        root = BBBClient(url, secret, timeout=5).create([("meetingID", "standalone"), ("name", "Standalone")])
+        root = BBBClient(url, secret, timeout=5).create(
+            [("meetingID", "standalone"), ("name", "Standalone")]
+        )
         assert root.findtext("returncode") == "SUCCESS"
         stats = requests.get(url.split("/bigbluebutton")[0] + "/_simulator/stats", timeout=5).json()
         assert stats["create_calls_by_meeting"] == {"standalone": 1}

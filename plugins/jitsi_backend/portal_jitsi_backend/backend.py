@@ -39,65 +39,155 @@ JAAS_DOMAIN = "8x8.vc"
 SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "domain": {"type": "string", "minLength": 3, "pattern": r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
-                   "description": "host of the Jitsi web client, with a port if it has one "
-                                  "(meet.example.org, meet.example.org:8443); 8x8.vc for JaaS"},
-        "xmpp_domain": {"type": "string", "default": "", "pattern": r"^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)?$",
-                        "description": "prosody's XMPP domain (its VirtualHost; the sub of tokens), when it "
-                                       "differs from the web host (docker-jitsi-meet: meet.jitsi); empty means "
-                                       "the host of domain without its port"},
-        "mode": {"type": "string", "enum": ["self_hosted", "jaas"], "default": "self_hosted",
-                 "description": "self_hosted: prosody token auth with app_id/app_secret (HS256); jaas: 8x8 JaaS (RS256)"},
-        "web_url": {"type": "string", "default": "", "pattern": r"^(https?://[^/?#\s]+(/[^?#\s]*)?)?$",
-                    "description": "base URL of the web client when it is not https://<domain>, e.g. "
-                                   "http://127.0.0.1:8000/jitsi/ (the page then embeds that scheme, host and path)"},
-        "app_id": {"type": "string", "minLength": 1,
-                   "description": "prosody app_id (self-hosted) or the JaaS AppID (vpaas-magic-cookie-...)"},
-        "app_secret": {"type": "string", "minLength": 8, "writeOnly": True,
-                       "description": "prosody app_secret (self-hosted, HS256)"},
+        "domain": {
+            "type": "string",
+            "minLength": 3,
+            "pattern": r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
+            "description": "host of the Jitsi web client, with a port if it has one "
+            "(meet.example.org, meet.example.org:8443); 8x8.vc for JaaS",
+        },
+        "xmpp_domain": {
+            "type": "string",
+            "default": "",
+            "pattern": r"^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)?$",
+            "description": "prosody's XMPP domain (its VirtualHost; the sub of tokens), when it "
+            "differs from the web host (docker-jitsi-meet: meet.jitsi); empty means "
+            "the host of domain without its port",
+        },
+        "mode": {
+            "type": "string",
+            "enum": ["self_hosted", "jaas"],
+            "default": "self_hosted",
+            "description": "self_hosted: prosody token auth with app_id/app_secret (HS256); jaas: 8x8 JaaS (RS256)",
+        },
+        "web_url": {
+            "type": "string",
+            "default": "",
+            "pattern": r"^(https?://[^/?#\s]+(/[^?#\s]*)?)?$",
+            "description": "base URL of the web client when it is not https://<domain>, e.g. "
+            "http://127.0.0.1:8000/jitsi/ (the page then embeds that scheme, host and path)",
+        },
+        "app_id": {
+            "type": "string",
+            "minLength": 1,
+            "description": "prosody app_id (self-hosted) or the JaaS AppID (vpaas-magic-cookie-...)",
+        },
+        "app_secret": {
+            "type": "string",
+            "minLength": 8,
+            "writeOnly": True,
+            "description": "prosody app_secret (self-hosted, HS256)",
+        },
         "issuer": {"type": "string", "default": "", "description": "iss claim; empty means app_id"},
-        "audience": {"type": "string", "default": "jitsi", "description": "aud claim (self-hosted)"},
-        "subject": {"type": "string", "default": "", "description": "sub claim; empty means the XMPP domain"},
-        "jaas_key_id": {"type": "string", "default": "", "description": "JaaS API key id (AppID/keyid or keyid)"},
-        "jaas_private_key": {"type": "string", "writeOnly": True, "description": "JaaS API private key (PEM)"},
-        "token_lifetime_seconds": {"type": "integer", "minimum": 60, "maximum": 86400, "default": 10800,
-                                   "description": "longest token validity; tokens also expire "
-                                                  "token_grace_seconds after the class's scheduled end"},
-        "token_grace_seconds": {"type": "integer", "minimum": 60, "maximum": 86400, "default": 1800,
-                                "description": "how long after the scheduled end tokens stay valid (a class that "
-                                               "runs over); a later join still gets this long"},
+        "audience": {
+            "type": "string",
+            "default": "jitsi",
+            "description": "aud claim (self-hosted)",
+        },
+        "subject": {
+            "type": "string",
+            "default": "",
+            "description": "sub claim; empty means the XMPP domain",
+        },
+        "jaas_key_id": {
+            "type": "string",
+            "default": "",
+            "description": "JaaS API key id (AppID/keyid or keyid)",
+        },
+        "jaas_private_key": {
+            "type": "string",
+            "writeOnly": True,
+            "description": "JaaS API private key (PEM)",
+        },
+        "token_lifetime_seconds": {
+            "type": "integer",
+            "minimum": 60,
+            "maximum": 86400,
+            "default": 10800,
+            "description": "longest token validity; tokens also expire "
+            "token_grace_seconds after the class's scheduled end",
+        },
+        "token_grace_seconds": {
+            "type": "integer",
+            "minimum": 60,
+            "maximum": 86400,
+            "default": 1800,
+            "description": "how long after the scheduled end tokens stay valid (a class that "
+            "runs over); a later join still gets this long",
+        },
         "clock_skew_seconds": {"type": "integer", "minimum": 0, "maximum": 600, "default": 60},
         "start_audio_muted": {"type": "boolean", "default": True},
         "start_video_muted": {"type": "boolean", "default": False},
         "prejoin_page": {"type": "boolean", "default": True},
-        "lobby": {"type": "boolean", "default": False,
-                  "description": "students knock and the teacher admits them (needs a lobby autostart module)"},
-        "token_affiliation": {"type": "boolean", "default": True,
-                              "description": "the deployment runs token_affiliation with jicofo auto-owner off"},
-        "events_token": {"type": "string", "minLength": 16, "writeOnly": True,
-                         "description": "bearer token prosody event_sync sends (api_headers)"},
-        "end_on_room_destroyed": {"type": "string", "enum": ["after_scheduled_end", "always", "never"],
-                                  "default": "after_scheduled_end"},
-        "end_meeting_url": {"type": "string", "default": "",
-                            "description": "mod_muc_end_meeting endpoint, e.g. http://prosody:5280/end-meeting"},
-        "muc_domain": {"type": "string", "default": "",
-                       "description": "MUC component; empty means conference.<XMPP domain> (docker-jitsi-meet: muc.meet.jitsi)"},
-        "end_meeting_algorithm": {"type": "string", "enum": ["", "HS256", "RS256"], "default": "",
-                                  "description": "how mod_muc_end_meeting verifies the system token; empty means "
-                                                 "as the host's login tokens: HS256 with app_secret (self-hosted), "
-                                                 "RS256 with the JaaS key (JaaS)"},
-        "end_meeting_kid": {"type": "string", "default": "",
-                            "description": "kid of the system token (the key file name is sha256(kid).pem); "
-                                           "empty means app_id (JaaS: the API key id)"},
-        "end_meeting_private_key": {"type": "string", "writeOnly": True,
-                                    "description": "PEM private key of a dedicated RS256 key pair "
-                                                   "(end_meeting_algorithm RS256)"},
-        "end_meeting_token": {"type": "string", "writeOnly": True,
-                              "description": "a ready-made system token instead of the private key"},
+        "lobby": {
+            "type": "boolean",
+            "default": False,
+            "description": "students knock and the teacher admits them (needs a lobby autostart module)",
+        },
+        "token_affiliation": {
+            "type": "boolean",
+            "default": True,
+            "description": "the deployment runs token_affiliation with jicofo auto-owner off",
+        },
+        "events_token": {
+            "type": "string",
+            "minLength": 16,
+            "writeOnly": True,
+            "description": "bearer token prosody event_sync sends (api_headers)",
+        },
+        "end_on_room_destroyed": {
+            "type": "string",
+            "enum": ["after_scheduled_end", "always", "never"],
+            "default": "after_scheduled_end",
+        },
+        "end_meeting_url": {
+            "type": "string",
+            "default": "",
+            "description": "mod_muc_end_meeting endpoint, e.g. http://prosody:5280/end-meeting",
+        },
+        "muc_domain": {
+            "type": "string",
+            "default": "",
+            "description": "MUC component; empty means conference.<XMPP domain> (docker-jitsi-meet: muc.meet.jitsi)",
+        },
+        "end_meeting_algorithm": {
+            "type": "string",
+            "enum": ["", "HS256", "RS256"],
+            "default": "",
+            "description": "how mod_muc_end_meeting verifies the system token; empty means "
+            "as the host's login tokens: HS256 with app_secret (self-hosted), "
+            "RS256 with the JaaS key (JaaS)",
+        },
+        "end_meeting_kid": {
+            "type": "string",
+            "default": "",
+            "description": "kid of the system token (the key file name is sha256(kid).pem); "
+            "empty means app_id (JaaS: the API key id)",
+        },
+        "end_meeting_private_key": {
+            "type": "string",
+            "writeOnly": True,
+            "description": "PEM private key of a dedicated RS256 key pair "
+            "(end_meeting_algorithm RS256)",
+        },
+        "end_meeting_token": {
+            "type": "string",
+            "writeOnly": True,
+            "description": "a ready-made system token instead of the private key",
+        },
         "jaas_webhook_secret": {"type": "string", "minLength": 8, "writeOnly": True},
-        "webhook_tolerance_seconds": {"type": "integer", "minimum": 30, "maximum": 86400, "default": 300},
-        "recording_upload_token": {"type": "string", "minLength": 16, "writeOnly": True,
-                                   "description": "bearer token of the Jibri finalize script"},
+        "webhook_tolerance_seconds": {
+            "type": "integer",
+            "minimum": 30,
+            "maximum": 86400,
+            "default": 300,
+        },
+        "recording_upload_token": {
+            "type": "string",
+            "minLength": 16,
+            "writeOnly": True,
+            "description": "bearer token of the Jibri finalize script",
+        },
         "max_recording_mb": {"type": "integer", "minimum": 1, "maximum": 16384, "default": 2048},
     },
     "required": ["domain", "app_id"],
@@ -165,8 +255,15 @@ class JitsiBackend:
     # Honest: no slide preload (Jitsi has no presentation upload), ending a room needs
     # mod_muc_end_meeting, which the portal calls from the class_ended event when it is
     # configured, so "end" is not promised; recording needs Jibri or JaaS.
-    capabilities = Capabilities(recording=True, slides=False, breakout=True, lobby=True, end=False,
-                                attendance=True, embed=True)
+    capabilities = Capabilities(
+        recording=True,
+        slides=False,
+        breakout=True,
+        lobby=True,
+        end=False,
+        attendance=True,
+        embed=True,
+    )
     settings_schema = SETTINGS_SCHEMA
 
     # Lifecycle ---------------------------------------------------------------------
@@ -186,11 +283,17 @@ class JitsiBackend:
         }
         return MeetingHandle(backend=self.name, meeting_id=meeting_id, data=data)
 
-    def join(self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant) -> JoinTarget:
+    def join(
+        self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant
+    ) -> JoinTarget:
         room = handle.data.get("room") or handle.meeting_id.rsplit("/", 1)[-1]
-        token = tokens.participant_token(settings, room, participant,
-                                         record_allowed=bool(handle.data.get("record")),
-                                         ends_at=handle.data.get("ends_at"))
+        token = tokens.participant_token(
+            settings,
+            room,
+            participant,
+            record_allowed=bool(handle.data.get("record")),
+            ends_at=handle.data.get("ends_at"),
+        )
         path = tokens.room_path(settings, room)
         overwrite = config_overwrite(settings)
         url = f"{web_url(settings)}/{path}?{urlencode({'jwt': token})}#{_hash_params(overwrite)}"
@@ -221,40 +324,59 @@ class JitsiBackend:
         url = str(settings["end_meeting_url"])
         timeout = current_app.config.get("BACKEND_TIMEOUT_SECONDS", 10)
         try:
-            response = requests.post(url, params={"conference": f"{room}@{muc}"},
-                                     headers={"Authorization": f"Bearer {tokens.system_token(settings)}"},
-                                     timeout=timeout)
+            response = requests.post(
+                url,
+                params={"conference": f"{room}@{muc}"},
+                headers={"Authorization": f"Bearer {tokens.system_token(settings)}"},
+                timeout=timeout,
+            )
         except requests.RequestException as exc:
-            raise BackendUnavailable(f"the Jitsi end-meeting endpoint did not answer ({exc.__class__.__name__})") from exc
+            raise BackendUnavailable(
+                f"the Jitsi end-meeting endpoint did not answer ({exc.__class__.__name__})"
+            ) from exc
         if response.status_code in (200, 404):  # 404: nobody was in the room any more
             return
         if response.status_code == 401:
-            raise BackendError("the Jitsi end-meeting endpoint refused the portal's system token",
-                               code="jitsi_end_unauthorized")
-        raise BackendUnavailable(f"the Jitsi end-meeting endpoint answered HTTP {response.status_code}")
+            raise BackendError(
+                "the Jitsi end-meeting endpoint refused the portal's system token",
+                code="jitsi_end_unauthorized",
+            )
+        raise BackendUnavailable(
+            f"the Jitsi end-meeting endpoint answered HTTP {response.status_code}"
+        )
 
     def status(self, settings: Mapping[str, Any], handle: MeetingHandle) -> MeetingStatus:
         # Known only from events: without event_sync / webhooks this stays "not running".
-        return MeetingStatus(running=bool(handle.data.get("room_active")),
-                             participant_count=int(handle.data.get("occupants") or 0),
-                             ended=bool(handle.data.get("room_destroyed_at")) and not handle.data.get("room_active"))
+        return MeetingStatus(
+            running=bool(handle.data.get("room_active")),
+            participant_count=int(handle.data.get("occupants") or 0),
+            ended=bool(handle.data.get("room_destroyed_at")) and not handle.data.get("room_active"),
+        )
 
     # Recordings ----------------------------------------------------------------------
 
-    def list_recordings(self, settings: Mapping[str, Any], handle: MeetingHandle) -> list[RecordingInfo]:
+    def list_recordings(
+        self, settings: Mapping[str, Any], handle: MeetingHandle
+    ) -> list[RecordingInfo]:
         out = []
         for item in handle.data.get("recordings") or []:
             recorded = item.get("recorded_at")
-            out.append(RecordingInfo(
-                record_id=item["record_id"],
-                title=item.get("title") or "Recording",
-                recorded_at=datetime.fromtimestamp(recorded, UTC) if isinstance(recorded, int | float) else None,
-                duration_seconds=item.get("duration_seconds"),
-                format="video",
-            ))
+            out.append(
+                RecordingInfo(
+                    record_id=item["record_id"],
+                    title=item.get("title") or "Recording",
+                    recorded_at=datetime.fromtimestamp(recorded, UTC)
+                    if isinstance(recorded, int | float)
+                    else None,
+                    duration_seconds=item.get("duration_seconds"),
+                    format="video",
+                )
+            )
         return out
 
-    def publish_recording(self, settings: Mapping[str, Any], record_id: str, published: bool) -> None:
+    def publish_recording(
+        self, settings: Mapping[str, Any], record_id: str, published: bool
+    ) -> None:
         # The files live in the portal's storage; visibility is the portal's own flag.
         return None
 
@@ -265,24 +387,35 @@ class JitsiBackend:
 
     def check_health(self, settings: Mapping[str, Any]) -> HealthResult:
         try:
-            tokens.participant_token(settings, "health-check",
-                                     Participant(user_id=0, name="health", email="", role="viewer"),
-                                     record_allowed=False)
+            tokens.participant_token(
+                settings,
+                "health-check",
+                Participant(user_id=0, name="health", email="", role="viewer"),
+                record_allowed=False,
+            )
         except BackendError as exc:
             return HealthResult(ok=False, message=exc.user_message)
         url = external_api_url(settings)
         started = time.perf_counter()
         try:
-            response = requests.get(url, timeout=current_app.config.get("BACKEND_TIMEOUT_SECONDS", 10))
+            response = requests.get(
+                url, timeout=current_app.config.get("BACKEND_TIMEOUT_SECONDS", 10)
+            )
         except requests.RequestException as exc:
-            return HealthResult(ok=False, message=f"{url} is not reachable ({exc.__class__.__name__})")
+            return HealthResult(
+                ok=False, message=f"{url} is not reachable ({exc.__class__.__name__})"
+            )
         latency = round((time.perf_counter() - started) * 1000, 1)
         if response.status_code != 200:
-            return HealthResult(ok=False, message=f"{url} answered HTTP {response.status_code}", latency_ms=latency)
+            return HealthResult(
+                ok=False, message=f"{url} answered HTTP {response.status_code}", latency_ms=latency
+            )
         warning = ""
         if not tokens.is_jaas(settings) and not settings.get("token_affiliation", True):
             warning = "; token_affiliation is off, so every token holder may become a moderator"
-        return HealthResult(ok=True, message=f"Jitsi web client reachable{warning}", latency_ms=latency)
+        return HealthResult(
+            ok=True, message=f"Jitsi web client reachable{warning}", latency_ms=latency
+        )
 
 
 def end_module_configured(settings: Mapping[str, Any]) -> bool:

@@ -67,6 +67,8 @@ def register(cli) -> None:
             raise click.ClickException(f"no enabled Jitsi backend configuration is named {name!r}")
         _, settings = found
         if tokens.is_jaas(settings):
-            raise click.ClickException("this configuration uses 8x8 JaaS: there is no prosody to configure "
-                                       "(see docs/jitsi.md, section 8x8 JaaS)")
+            raise click.ClickException(
+                "this configuration uses 8x8 JaaS: there is no prosody to configure "
+                "(see docs/jitsi.md, section 8x8 JaaS)"
+            )
         click.echo(prosody_config(settings, current_app.config["BASE_URL"]), nl=False)

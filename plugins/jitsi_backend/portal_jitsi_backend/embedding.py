@@ -23,9 +23,15 @@ FEATURES = ("camera", "microphone", "display-capture")
 
 
 def _origin(settings: dict) -> str | None:
-    base = str(settings.get("web_url") or "") or (f"https://{settings['domain']}" if settings.get("domain") else "")
+    base = str(settings.get("web_url") or "") or (
+        f"https://{settings['domain']}" if settings.get("domain") else ""
+    )
     parsed = urlparse(base)
-    return f"{parsed.scheme}://{parsed.netloc}" if parsed.scheme in ("http", "https") and parsed.netloc else None
+    return (
+        f"{parsed.scheme}://{parsed.netloc}"
+        if parsed.scheme in ("http", "https") and parsed.netloc
+        else None
+    )
 
 
 def jitsi_origins() -> list[str]:
@@ -34,8 +40,13 @@ def jitsi_origins() -> list[str]:
         return cached[1]
     from portal.plugins import services
 
-    origins = sorted({o for _, settings in services.backend_settings("jitsi", enabled_only=True)
-                      if (o := _origin(settings))})
+    origins = sorted(
+        {
+            o
+            for _, settings in services.backend_settings("jitsi", enabled_only=True)
+            if (o := _origin(settings))
+        }
+    )
     current_app.extensions[_CACHE_KEY] = (time.monotonic() + REFRESH_SECONDS, origins)
     return origins
 

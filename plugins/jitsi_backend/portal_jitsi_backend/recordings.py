@@ -39,13 +39,24 @@ def known_record_ids(meeting: MeetingRecord) -> set[str]:
     return {item.get("record_id") for item in meeting.data.get("recordings") or []}
 
 
-def store_file(meeting: MeetingRecord, data: bytes, *, record_id: str, recorded_at: datetime | None,
-               duration_seconds: int | None) -> tuple[RecordingRef, bool]:
+def store_file(
+    meeting: MeetingRecord,
+    data: bytes,
+    *,
+    record_id: str,
+    recorded_at: datetime | None,
+    duration_seconds: int | None,
+) -> tuple[RecordingRef, bool]:
     """Save the mp4 in the portal's storage and create (or find) the recordings row."""
     key = services.new_file_key(f"recordings/{meeting.class_id}", "mp4")
     services.store_file(key, data, "video/mp4")
-    info = RecordingInfo(record_id=record_id, title=recording_title(meeting, recorded_at), recorded_at=recorded_at,
-                         duration_seconds=duration_seconds, format="video")
+    info = RecordingInfo(
+        record_id=record_id,
+        title=recording_title(meeting, recorded_at),
+        recorded_at=recorded_at,
+        duration_seconds=duration_seconds,
+        format="video",
+    )
     # Callers skip record ids the meeting already knows (and JaaS deliveries are claimed
     # once), so a second file for the same recording is not normally stored; if it ever
     # is, store_recording keeps one row pointing at the newest file.
@@ -53,9 +64,15 @@ def store_file(meeting: MeetingRecord, data: bytes, *, record_id: str, recorded_
 
     def remember(data_: dict[str, Any]) -> None:
         items = [i for i in data_.get("recordings") or [] if i.get("record_id") != record_id]
-        items.append({"record_id": record_id, "title": info.title,
-                      "recorded_at": int(recorded_at.timestamp()) if recorded_at else None,
-                      "duration_seconds": duration_seconds, "recording_id": row.id})
+        items.append(
+            {
+                "record_id": record_id,
+                "title": info.title,
+                "recorded_at": int(recorded_at.timestamp()) if recorded_at else None,
+                "duration_seconds": duration_seconds,
+                "recording_id": row.id,
+            }
+        )
         data_["recordings"] = items
 
     services.update_meeting_data(meeting.id, remember)
@@ -65,13 +82,28 @@ def store_file(meeting: MeetingRecord, data: bytes, *, record_id: str, recorded_
 # JaaS RECORDING_UPLOADED --------------------------------------------------------------
 
 
-def queue_download(meeting: MeetingRecord, *, record_id: str, url: str, recorded_at: int | None,
-                   duration_seconds: int | None) -> None:
-    item = {"record_id": record_id, "url": url, "recorded_at": recorded_at, "duration_seconds": duration_seconds,
-            "received_at": int(time.time()), "attempts": 0, "error": None}
+def queue_download(
+    meeting: MeetingRecord,
+    *,
+    record_id: str,
+    url: str,
+    recorded_at: int | None,
+    duration_seconds: int | None,
+) -> None:
+    item = {
+        "record_id": record_id,
+        "url": url,
+        "recorded_at": recorded_at,
+        "duration_seconds": duration_seconds,
+        "received_at": int(time.time()),
+        "attempts": 0,
+        "error": None,
+    }
 
     def add(data: dict[str, Any]) -> None:
-        pending = [p for p in data.get("pending_downloads") or [] if p.get("record_id") != record_id]
+        pending = [
+            p for p in data.get("pending_downloads") or [] if p.get("record_id") != record_id
+        ]
         pending.append(item)
         data["pending_downloads"] = pending
 
@@ -106,7 +138,11 @@ def process_downloads(meeting: MeetingRecord, settings: Mapping[str, Any]) -> in
         if record_id in known_record_ids(services.get_meeting(meeting.id)):
             outcome = "done"
         elif time.time() > item.get("received_at", 0) + JAAS_LINK_LIFETIME:
-            log.error("JaaS recording %s of meeting %s was never downloaded; its link has expired", record_id, meeting.id)
+            log.error(
+                "JaaS recording %s of meeting %s was never downloaded; its link has expired",
+                record_id,
+                meeting.id,
+            )
             outcome = "expired"
         else:
             try:
@@ -114,13 +150,21 @@ def process_downloads(meeting: MeetingRecord, settings: Mapping[str, Any]) -> in
                 if not looks_like_mp4(data):
                     raise ValueError("the downloaded file is not an mp4 video")
                 recorded = item.get("recorded_at")
-                store_file(meeting, data, record_id=record_id,
-                           recorded_at=datetime.fromtimestamp(recorded, UTC) if recorded else None,
-                           duration_seconds=item.get("duration_seconds"))
+                store_file(
+                    meeting,
+                    data,
+                    record_id=record_id,
+                    recorded_at=datetime.fromtimestamp(recorded, UTC) if recorded else None,
+                    duration_seconds=item.get("duration_seconds"),
+                )
                 stored += 1
                 outcome = "done"
             except TooLarge as exc:
-                log.error("JaaS recording %s is larger than max_recording_mb (%s); not stored", record_id, exc)
+                log.error(
+                    "JaaS recording %s is larger than max_recording_mb (%s); not stored",
+                    record_id,
+                    exc,
+                )
                 outcome = "too_large"
             except (requests.RequestException, ValueError) as exc:
                 log.warning("download of JaaS recording %s failed: %s", record_id, exc)
@@ -134,9 +178,13 @@ def process_downloads(meeting: MeetingRecord, settings: Mapping[str, Any]) -> in
 
                 services.update_meeting_data(meeting.id, note)
         if outcome is not None:
+
             def drop(data_: dict[str, Any], record_id=record_id) -> None:
-                data_["pending_downloads"] = [p for p in data_.get("pending_downloads") or []
-                                              if p.get("record_id") != record_id]
+                data_["pending_downloads"] = [
+                    p
+                    for p in data_.get("pending_downloads") or []
+                    if p.get("record_id") != record_id
+                ]
 
             services.update_meeting_data(meeting.id, drop)
     return stored

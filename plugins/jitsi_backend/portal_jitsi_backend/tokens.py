@@ -35,7 +35,9 @@ def room_name(meeting_key: str, title: str, secret: str) -> str:
     The readable part is a slug of the class title; the rest is an HMAC of the
     occurrence's meeting key, so knowing a class id or title never reveals its room.
     """
-    digest = hmac.new(secret.encode(), f"jitsi-room:{meeting_key}".encode(), hashlib.sha256).digest()
+    digest = hmac.new(
+        secret.encode(), f"jitsi-room:{meeting_key}".encode(), hashlib.sha256
+    ).digest()
     token = base64.b32encode(digest).decode().rstrip("=").lower()[:26]  # 130 bits
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title).strip("-")[:24].strip("-")
@@ -119,8 +121,15 @@ def expiry(settings: Mapping[str, Any], now: int, ends_at: int | None) -> int:
     return max(min(now + lifetime, int(ends_at) + grace), now + min(grace, lifetime))
 
 
-def claims_for(settings: Mapping[str, Any], room: str, participant: Participant, *,
-               record_allowed: bool, now: int | None = None, ends_at: int | None = None) -> dict[str, Any]:
+def claims_for(
+    settings: Mapping[str, Any],
+    room: str,
+    participant: Participant,
+    *,
+    record_allowed: bool,
+    now: int | None = None,
+    ends_at: int | None = None,
+) -> dict[str, Any]:
     now = int(time.time()) if now is None else now
     skew = _int(settings, "clock_skew_seconds", 60)
     moderator = participant.role == "moderator"
@@ -153,19 +162,38 @@ def sign(settings: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
     """HS256 with app_secret (self-hosted) or RS256 with the JaaS key and `kid`."""
     try:
         if is_jaas(settings):
-            return jwt.encode(dict(claims), settings["jaas_private_key"], algorithm="RS256",
-                              headers={"kid": jaas_kid(settings), "typ": "JWT"})
-        return jwt.encode(dict(claims), settings["app_secret"], algorithm="HS256", headers={"typ": "JWT"})
+            return jwt.encode(
+                dict(claims),
+                settings["jaas_private_key"],
+                algorithm="RS256",
+                headers={"kid": jaas_kid(settings), "typ": "JWT"},
+            )
+        return jwt.encode(
+            dict(claims), settings["app_secret"], algorithm="HS256", headers={"typ": "JWT"}
+        )
     except (KeyError, TypeError, ValueError, jwt.PyJWTError) as exc:
         # A malformed PEM key raises ValueError from cryptography; say what to fix.
-        raise BackendError(f"the Jitsi token could not be signed; check the backend's keys ({exc.__class__.__name__})",
-                           code="jitsi_token_key") from exc
+        raise BackendError(
+            f"the Jitsi token could not be signed; check the backend's keys ({exc.__class__.__name__})",
+            code="jitsi_token_key",
+        ) from exc
 
 
-def participant_token(settings: Mapping[str, Any], room: str, participant: Participant, *,
-                      record_allowed: bool, now: int | None = None, ends_at: int | None = None) -> str:
-    return sign(settings, claims_for(settings, room, participant, record_allowed=record_allowed, now=now,
-                                     ends_at=ends_at))
+def participant_token(
+    settings: Mapping[str, Any],
+    room: str,
+    participant: Participant,
+    *,
+    record_allowed: bool,
+    now: int | None = None,
+    ends_at: int | None = None,
+) -> str:
+    return sign(
+        settings,
+        claims_for(
+            settings, room, participant, record_allowed=record_allowed, now=now, ends_at=ends_at
+        ),
+    )
 
 
 def end_meeting_algorithm(settings: Mapping[str, Any]) -> str:
@@ -201,8 +229,15 @@ def system_token(settings: Mapping[str, Any], now: int | None = None) -> str:
     else:
         iss = str(settings.get("issuer") or settings.get("app_id") or "")
         aud, sub = str(settings.get("audience") or "jitsi"), "*"
-    claims = {"iss": iss, "aud": aud, "sub": sub, "room": "*", "iat": now,
-              "nbf": now - _int(settings, "clock_skew_seconds", 60), "exp": now + 60}
+    claims = {
+        "iss": iss,
+        "aud": aud,
+        "sub": sub,
+        "room": "*",
+        "iat": now,
+        "nbf": now - _int(settings, "clock_skew_seconds", 60),
+        "exp": now + 60,
+    }
     headers = {"kid": end_meeting_kid(settings), "typ": "JWT"}
     algorithm = end_meeting_algorithm(settings)
     if algorithm == "HS256":
@@ -216,5 +251,6 @@ def system_token(settings: Mapping[str, Any], now: int | None = None) -> str:
             raise KeyError(field)
         return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
     except (KeyError, TypeError, ValueError, jwt.PyJWTError) as exc:
-        raise BackendError(f"the end-meeting system token could not be signed; check {field}",
-                           code="jitsi_end_key") from exc
+        raise BackendError(
+            f"the end-meeting system token could not be signed; check {field}", code="jitsi_end_key"
+        ) from exc

@@ -29,7 +29,9 @@ from .backend import BACKEND
 log = logging.getLogger(__name__)
 
 # static/: the room script the class page mounts (jitsi-room.js, see JitsiBackend.join).
-blueprint = Blueprint("jitsi_backend", __name__, url_prefix="/plugins/jitsi", static_folder="static")
+blueprint = Blueprint(
+    "jitsi_backend", __name__, url_prefix="/plugins/jitsi", static_folder="static"
+)
 # prosody, JaaS and curl send `Accept: */*`: errors are JSON here, never an HTML page.
 blueprint.json_errors = True
 
@@ -51,12 +53,19 @@ def _configs_with_secret(field: str, presented: str) -> dict[int, dict[str, Any]
     found: dict[int, dict[str, Any]] = {}
     for config_id, settings in services.backend_settings(BACKEND.name):
         secret = settings.get(field)
-        if isinstance(secret, str) and secret and presented and hmac.compare_digest(secret.encode(), presented.encode()):
+        if (
+            isinstance(secret, str)
+            and secret
+            and presented
+            and hmac.compare_digest(secret.encode(), presented.encode())
+        ):
             found[config_id] = settings
     return found
 
 
-def verify_jaas_signature(header: str, body: bytes, secret: str, tolerance: int, now: float | None = None) -> bool:
+def verify_jaas_signature(
+    header: str, body: bytes, secret: str, tolerance: int, now: float | None = None
+) -> bool:
     """8x8's scheme: `X-Jaas-Signature: t=<unix>,v1=<base64 HMAC-SHA256 of "<t>.<raw body>">`.
 
     Schemes other than v1 are ignored (no downgrade); an old timestamp is a replay."""
@@ -72,7 +81,8 @@ def verify_jaas_signature(header: str, body: bytes, secret: str, tolerance: int,
     if abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
         return False
     expected = base64.b64encode(
-        hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).digest()).decode()
+        hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).digest()
+    ).decode()
     return any(hmac.compare_digest(expected.encode(), sig.encode()) for sig in signatures)
 
 
@@ -114,13 +124,17 @@ def _event_time(value: Any) -> datetime | None:
     return min(datetime.fromtimestamp(seconds, UTC), services.now())
 
 
-def _occupant(meeting: MeetingRecord, who: Mapping[str, Any], *, left: bool, source: str, at: Any = None) -> None:
+def _occupant(
+    meeting: MeetingRecord, who: Mapping[str, Any], *, left: bool, source: str, at: Any = None
+) -> None:
     name = str(who.get("name") or "").strip()
     user_id = _user_id(who.get("id"))
     if not name and user_id is None:
         return  # a component (Jibri, Jigasi) without a token: not a person of the class
     with services.unit_of_work():
-        services.record_attendance(meeting.id, user_id, name or "Guest", source, left=left, at=_event_time(at))
+        services.record_attendance(
+            meeting.id, user_id, name or "Guest", source, left=left, at=_event_time(at)
+        )
 
 
 def _set_occupants(meeting: MeetingRecord, count: Any) -> None:
@@ -130,8 +144,12 @@ def _set_occupants(meeting: MeetingRecord, count: Any) -> None:
 
 def _room_created(meeting: MeetingRecord, at: Any) -> None:
     def change(data: dict[str, Any]) -> None:
-        data.update(room_active=True, room_created_at=at if isinstance(at, int | float) else int(time.time()),
-                    room_destroyed_at=None, occupants=data.get("occupants") or 0)
+        data.update(
+            room_active=True,
+            room_created_at=at if isinstance(at, int | float) else int(time.time()),
+            room_destroyed_at=None,
+            occupants=data.get("occupants") or 0,
+        )
 
     services.update_meeting_data(meeting.id, change)
 
@@ -142,8 +160,11 @@ def _room_destroyed(meeting: MeetingRecord, settings: Mapping[str, Any], at: Any
     an empty room does not end the class for everyone."""
 
     def change(data: dict[str, Any]) -> None:
-        data.update(room_active=False, occupants=0,
-                    room_destroyed_at=at if isinstance(at, int | float) else int(time.time()))
+        data.update(
+            room_active=False,
+            occupants=0,
+            room_destroyed_at=at if isinstance(at, int | float) else int(time.time()),
+        )
 
     services.update_meeting_data(meeting.id, change)
     policy = settings.get("end_on_room_destroyed", "after_scheduled_end")
@@ -170,7 +191,9 @@ def prosody_event(kind: str, action: str):
         raise NotAuthenticated("a valid events token is required", code="invalid_events_token")
     payload = _json_body()
     room = str(payload.get("room_name") or "")
-    room = room.split("]", 1)[1] if room.startswith("[") and "]" in room else room  # multi-tenant node
+    room = (
+        room.split("]", 1)[1] if room.startswith("[") and "]" in room else room
+    )  # multi-tenant node
     meeting = _meeting_for(room, configs)
     if meeting is None:
         return _ignored("not a portal class room")
@@ -182,7 +205,11 @@ def prosody_event(kind: str, action: str):
     elif event == "room/destroyed" and not breakout:
         # Each occupant session's own leave time, oldest first; those still open are
         # closed by the end of the class, never by the time this event arrived.
-        sessions = [o for o in payload.get("all_occupants") or [] if isinstance(o, dict) and o.get("left_at")]
+        sessions = [
+            o
+            for o in payload.get("all_occupants") or []
+            if isinstance(o, dict) and o.get("left_at")
+        ]
         for occupant in sorted(sessions, key=lambda o: _epoch_seconds(o.get("left_at")) or 0):
             _occupant(meeting, occupant, left=True, source="jitsi", at=occupant.get("left_at"))
         ended = _room_destroyed(meeting, settings, _epoch_seconds(payload.get("destroyed_at")))
@@ -192,8 +219,13 @@ def prosody_event(kind: str, action: str):
             raise ValidationFailed("occupant must be an object")
         # In breakout rooms people are still in class: a join there counts as present.
         left = event == "occupant/left"
-        _occupant(meeting, occupant, left=left, source="jitsi",
-                  at=occupant.get("left_at") if left else occupant.get("joined_at"))
+        _occupant(
+            meeting,
+            occupant,
+            left=left,
+            source="jitsi",
+            at=occupant.get("left_at") if left else occupant.get("joined_at"),
+        )
         if not breakout:
             _set_occupants(meeting, payload.get("active_occupants_count"))
     return jsonify({"status": "ok", "meeting_id": meeting.id, "ended": ended})
@@ -209,12 +241,19 @@ def jaas_webhook():
     configs = {
         config_id: settings
         for config_id, settings in services.backend_settings(BACKEND.name)
-        if settings.get("mode") == "jaas" and settings.get("jaas_webhook_secret")
-        and verify_jaas_signature(header, body, settings["jaas_webhook_secret"],
-                                  int(settings.get("webhook_tolerance_seconds") or 300))
+        if settings.get("mode") == "jaas"
+        and settings.get("jaas_webhook_secret")
+        and verify_jaas_signature(
+            header,
+            body,
+            settings["jaas_webhook_secret"],
+            int(settings.get("webhook_tolerance_seconds") or 300),
+        )
     }
     if not configs:
-        raise NotAuthenticated("the X-Jaas-Signature header is missing or wrong", code="invalid_signature")
+        raise NotAuthenticated(
+            "the X-Jaas-Signature header is missing or wrong", code="invalid_signature"
+        )
     try:
         payload = json.loads(body)
     except ValueError as exc:
@@ -257,7 +296,9 @@ def _jaas_record_id(data: Mapping[str, Any], link: str) -> str:
     return "jaas-file-" + hashlib.sha256(urlparse(link).path.encode()).hexdigest()[:32]
 
 
-def _handle_jaas_event(meeting: MeetingRecord, settings: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+def _handle_jaas_event(
+    meeting: MeetingRecord, settings: Mapping[str, Any], payload: Mapping[str, Any]
+) -> dict[str, Any]:
     event = payload.get("eventType")
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     breakout = bool(data.get("isBreakout"))
@@ -268,7 +309,13 @@ def _handle_jaas_event(meeting: MeetingRecord, settings: Mapping[str, Any], payl
         return {"ended": _room_destroyed(meeting, settings, at)}
     elif event in ("PARTICIPANT_JOINED", "PARTICIPANT_LEFT"):
         # JaaS does not deliver in order; its timestamp is the truth.
-        _occupant(meeting, data, left=event == "PARTICIPANT_LEFT", source="jaas", at=payload.get("timestamp"))
+        _occupant(
+            meeting,
+            data,
+            left=event == "PARTICIPANT_LEFT",
+            source="jaas",
+            at=payload.get("timestamp"),
+        )
     elif event == "RECORDING_UPLOADED":
         link = data.get("preAuthenticatedLink")
         if not isinstance(link, str) or urlparse(link).scheme not in ("http", "https"):
@@ -276,9 +323,13 @@ def _handle_jaas_event(meeting: MeetingRecord, settings: Mapping[str, Any], payl
         record_id = _jaas_record_id(data, link)
         duration = data.get("durationSec")
         plausible = isinstance(duration, int | float) and 0 <= duration < 10**7  # not NaN, Infinity
-        recordings.queue_download(meeting, record_id=record_id, url=link,
-                                  recorded_at=_epoch_seconds(data.get("startTimestamp")) or at,
-                                  duration_seconds=int(duration) if plausible else None)
+        recordings.queue_download(
+            meeting,
+            record_id=record_id,
+            url=link,
+            recorded_at=_epoch_seconds(data.get("startTimestamp")) or at,
+            duration_seconds=int(duration) if plausible else None,
+        )
         # Download now; on failure the periodic job retries until the 24 h link expires.
         stored = recordings.process_downloads(meeting, settings)
         return {"record_id": record_id, "stored": bool(stored)}
@@ -294,14 +345,22 @@ def jibri_upload():
     (Jibri's metadata.json, file or field), optional `session_id`; Bearer upload token."""
     configs = _configs_with_secret("recording_upload_token", _bearer())
     if not configs:
-        raise NotAuthenticated("a valid recording upload token is required", code="invalid_upload_token")
+        raise NotAuthenticated(
+            "a valid recording upload token is required", code="invalid_upload_token"
+        )
     # Recordings are larger than the portal's default request limit; raise it for this
     # request only, to the largest limit of the configurations the caller proved.
-    request.max_content_length = max(int(s.get("max_recording_mb") or 2048) for s in configs.values()) * 1024 * 1024
+    request.max_content_length = (
+        max(int(s.get("max_recording_mb") or 2048) for s in configs.values()) * 1024 * 1024
+    )
     upload = request.files.get("recording")
     if upload is None:
         raise ValidationFailed("the multipart field 'recording' (the mp4 file) is required")
-    raw_meta = request.files["metadata"].read() if "metadata" in request.files else request.form.get("metadata", "")
+    raw_meta = (
+        request.files["metadata"].read()
+        if "metadata" in request.files
+        else request.form.get("metadata", "")
+    )
     try:
         metadata = json.loads(raw_meta or "{}")
     except ValueError as exc:
@@ -331,7 +390,13 @@ def jibri_upload():
     except ValueError:
         mtime = None
     recorded_at = datetime.fromtimestamp(mtime, UTC) if mtime else None
-    row, created = recordings.store_file(meeting, data, record_id=record_id, recorded_at=recorded_at,
-                                         duration_seconds=None)
-    return jsonify({"status": "stored" if created else "duplicate", "record_id": record_id,
-                    "recording_id": row.id}), 201 if created else 200
+    row, created = recordings.store_file(
+        meeting, data, record_id=record_id, recorded_at=recorded_at, duration_seconds=None
+    )
+    return jsonify(
+        {
+            "status": "stored" if created else "duplicate",
+            "record_id": record_id,
+            "recording_id": row.id,
+        }
+    ), 201 if created else 200

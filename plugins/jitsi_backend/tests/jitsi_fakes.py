@@ -17,7 +17,11 @@ from urllib.parse import parse_qs, urlparse
 
 from jitsi_prosody_verifier import ProsodyConfig, TokenRejected, verify_token
 
-MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00\x00\x00\x08free" + b"video-bytes" * 100
+MP4 = (
+    b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+    + b"\x00\x00\x00\x08free"
+    + b"video-bytes" * 100
+)
 
 
 class FakeJitsiServer:
@@ -59,7 +63,9 @@ class FakeJitsiServer:
                     header, _ = verify_token(auth[7:], owner.end_meeting_config)
                 except TokenRejected:
                     return self._send(401)
-                if not header.get("kid"):  # the module fetches the key by kid, whatever the algorithm
+                if not header.get(
+                    "kid"
+                ):  # the module fetches the key by kid, whatever the algorithm
                     return self._send(401)
                 owner.end_requests[-1]["kid"] = header["kid"]
                 if conference not in owner.rooms:

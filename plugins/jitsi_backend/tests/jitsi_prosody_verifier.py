@@ -155,8 +155,14 @@ def affiliation(claims: dict) -> str:
     return "member"
 
 
-def admit(token: str, config: ProsodyConfig, room_address: str, *, may_moderate: bool,
-          now: float | None = None) -> dict:
+def admit(
+    token: str,
+    config: ProsodyConfig,
+    room_address: str,
+    *,
+    may_moderate: bool,
+    now: float | None = None,
+) -> dict:
     """Connect with the token and join the room; `may_moderate` is what the portal allows
     this person. A token that would make a student an owner is refused like a forgery."""
     _, claims = verify_token(token, config, now=now)

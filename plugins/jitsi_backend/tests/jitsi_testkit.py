@@ -22,10 +22,14 @@ WEBHOOK_SECRET = "whsec-jaas-0123456789"
 
 def rsa_pair() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -75,15 +79,26 @@ def start_class(school, login) -> Any:
     return db.session.execute(db.select(Meeting)).scalar_one()
 
 
-def jaas_signed(body: bytes, secret: str = WEBHOOK_SECRET, t: int | None = None, scheme: str = "v1") -> dict:
+def jaas_signed(
+    body: bytes, secret: str = WEBHOOK_SECRET, t: int | None = None, scheme: str = "v1"
+) -> dict:
     t = int(time.time()) if t is None else t
-    sig = base64.b64encode(hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).digest()).decode()
+    sig = base64.b64encode(
+        hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).digest()
+    ).decode()
     return {"X-Jaas-Signature": f"t={t},{scheme}={sig}", "Content-Type": "application/json"}
 
 
 def jaas_event(meeting: Any, event_type: str, data: dict, key: str | None = None) -> bytes:
-    return json.dumps({
-        "idempotencyKey": key or str(uuid.uuid4()), "customerId": "0123456789abcdef", "appId": JAAS_APP_ID,
-        "eventType": event_type, "sessionId": str(uuid.uuid4()), "timestamp": int(time.time() * 1000),
-        "fqn": meeting.backend_meeting_id, "data": data,
-    }).encode()
+    return json.dumps(
+        {
+            "idempotencyKey": key or str(uuid.uuid4()),
+            "customerId": "0123456789abcdef",
+            "appId": JAAS_APP_ID,
+            "eventType": event_type,
+            "sessionId": str(uuid.uuid4()),
+            "timestamp": int(time.time() * 1000),
+            "fqn": meeting.backend_meeting_id,
+            "data": data,
+        }
+    ).encode()

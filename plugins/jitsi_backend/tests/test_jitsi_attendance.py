@@ -22,14 +22,23 @@ from portal.extensions import db
 
 
 def _sync(client, event: str, room: str, **payload):
-    return client.post(f"/plugins/jitsi/events/{event}", json={"room_name": room, "is_breakout": False, **payload},
-                       headers={"Authorization": f"Bearer {EVENTS_TOKEN}"})
+    return client.post(
+        f"/plugins/jitsi/events/{event}",
+        json={"room_name": room, "is_breakout": False, **payload},
+        headers={"Authorization": f"Bearer {EVENTS_TOKEN}"},
+    )
 
 
 def _occupant(user, joined_at: int, **extra) -> dict:
     # What mod_event_sync_component sends: the token's context.user plus the session times.
-    return {"id": str(user.id), "name": user.name, "email": user.email,
-            "occupant_jid": f"{uuid.uuid4()}@meet.school.test/abc", "joined_at": joined_at, **extra}
+    return {
+        "id": str(user.id),
+        "name": user.name,
+        "email": user.email,
+        "occupant_jid": f"{uuid.uuid4()}@meet.school.test/abc",
+        "joined_at": joined_at,
+        **extra,
+    }
 
 
 def _report(teacher, school) -> dict:
@@ -40,7 +49,9 @@ def _report(teacher, school) -> dict:
 
 def _row(meeting: Meeting, user) -> Attendance:
     db.session.expire_all()
-    return db.session.execute(db.select(Attendance).filter_by(meeting_id=meeting.id, user_id=user.id)).scalar_one()
+    return db.session.execute(
+        db.select(Attendance).filter_by(meeting_id=meeting.id, user_id=user.id)
+    ).scalar_one()
 
 
 def _at(epoch: int) -> datetime:
@@ -52,25 +63,42 @@ def test_an_unknown_occupant_never_hides_the_people_the_portal_knows(jitsi_schoo
     teacher = login(school.teacher)
     meeting = start_class(school, login)
     room = meeting.backend_meeting_id
-    assert login(school.student).post(f"/api/schedules/{school.schedule.id}/join").status_code == 200
+    assert (
+        login(school.student).post(f"/api/schedules/{school.schedule.id}/join").status_code == 200
+    )
     now = int(time.time())
 
     # Someone whose token id is no portal user (another app's token, a stale account).
-    stranger = {"id": "424242", "name": "Visitor", "occupant_jid": "v@meet.school.test/x", "joined_at": now}
+    stranger = {
+        "id": "424242",
+        "name": "Visitor",
+        "occupant_jid": "v@meet.school.test/x",
+        "joined_at": now,
+    }
     assert _sync(client, "occupant/joined", room, occupant=stranger).status_code == 200
     report = _report(teacher, school)
     present = {r["name"]: r["present"] for r in report["rows"]}
-    assert present == {school.teacher.name: True, school.student.name: True, "Visitor": True,
-                       school.classmate.name: False}
+    assert present == {
+        school.teacher.name: True,
+        school.student.name: True,
+        "Visitor": True,
+        school.classmate.name: False,
+    }
 
     # Jitsi then reports the teacher and the student: all three are present, from Jitsi's data.
     for user in (school.teacher, school.student):
-        assert _sync(client, "occupant/joined", room, occupant=_occupant(user, now)).status_code == 200
+        assert (
+            _sync(client, "occupant/joined", room, occupant=_occupant(user, now)).status_code == 200
+        )
     report = _report(teacher, school)
     assert report["source"] == "backend"
     rows = {r["name"]: r for r in report["rows"]}
     assert {name: r["present"] for name, r in rows.items()} == {
-        school.teacher.name: True, school.student.name: True, "Visitor": True, school.classmate.name: False}
+        school.teacher.name: True,
+        school.student.name: True,
+        "Visitor": True,
+        school.classmate.name: False,
+    }
     assert rows[school.teacher.name]["role"] == "teacher" and rows["Visitor"]["role"] == "guest"
     assert rows[school.student.name]["source"] == "jitsi"
 
@@ -95,14 +123,21 @@ def test_attendance_times_are_the_times_jitsi_reported(jitsi_school, login, clie
     assert row.left_at == _at(left) and row.first_joined_at == _at(joined)
 
     # The room is destroyed later: the real leave time stays.
-    response = _sync(client, "room/destroyed", room, destroyed_at=now,
-                     all_occupants=[_occupant(school.student, joined, left_at=left)])
+    response = _sync(
+        client,
+        "room/destroyed",
+        room,
+        destroyed_at=now,
+        all_occupants=[_occupant(school.student, joined, left_at=left)],
+    )
     assert response.status_code == 200
     assert _row(meeting, school.student).left_at == _at(left)
 
     # The student comes back: present again; an older leave arriving late changes nothing.
     _sync(client, "occupant/joined", room, occupant=_occupant(school.student, now - 60))
-    _sync(client, "occupant/left", room, occupant=_occupant(school.student, joined, left_at=left + 1))
+    _sync(
+        client, "occupant/left", room, occupant=_occupant(school.student, joined, left_at=left + 1)
+    )
     row = _row(meeting, school.student)
     assert row.left_at is None and row.first_joined_at == _at(joined)
 
@@ -114,8 +149,14 @@ def test_attendance_times_are_the_times_jitsi_reported(jitsi_school, login, clie
 def test_jaas_events_are_ordered_by_their_timestamp(school, login, client, jaas_keys):
     use_jitsi(school, jaas_settings(jaas_keys[0]), name="JaaS")
     meeting = start_class(school, login)
-    student = {"moderator": "false", "name": school.student.name, "email": school.student.email,
-               "id": str(school.student.id), "participantJid": "x@8x8.vc", "participantId": "abc"}
+    student = {
+        "moderator": "false",
+        "name": school.student.name,
+        "email": school.student.email,
+        "id": str(school.student.id),
+        "participantJid": "x@8x8.vc",
+        "participantId": "abc",
+    }
     now_ms = int(time.time() * 1000)
 
     def deliver(event_type: str, timestamp_ms: int):

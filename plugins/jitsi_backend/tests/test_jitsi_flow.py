@@ -11,7 +11,9 @@ from jitsi_testkit import APP_SECRET, rsa_pair, self_hosted_settings, use_jitsi
 from portal.core.models import Meeting
 from portal.extensions import db
 
-PROSODY = ProsodyConfig(algorithm="HS256", key=APP_SECRET, accepted_issuers=["portal"], accepted_audiences=["jitsi"])
+PROSODY = ProsodyConfig(
+    algorithm="HS256", key=APP_SECRET, accepted_issuers=["portal"], accepted_audiences=["jitsi"]
+)
 
 
 def test_teacher_starts_and_student_joins_with_embed_data(jitsi_school, login):
@@ -47,12 +49,21 @@ def test_teacher_starts_and_student_joins_with_embed_data(jitsi_school, login):
     student_embed = joined.get_json()["embed"]
     assert student_embed["roomName"] == room  # same room for everyone in the occurrence
     claims = admit(student_embed["jwt"], PROSODY, address, may_moderate=False)
-    assert claims["context"]["user"] == {"id": str(school.student.id), "name": school.student.name,
-                                         "email": school.student.email, "moderator": False,
-                                         "affiliation": "member"}
+    assert claims["context"]["user"] == {
+        "id": str(school.student.id),
+        "name": school.student.name,
+        "email": school.student.email,
+        "moderator": False,
+        "affiliation": "member",
+    }
     # The student's token is useless for moderating or for another class's room.
     try:
-        admit(student_embed["jwt"], PROSODY, "other-room@conference.meet.school.test", may_moderate=False)
+        admit(
+            student_embed["jwt"],
+            PROSODY,
+            "other-room@conference.meet.school.test",
+            may_moderate=False,
+        )
         raise AssertionError("a token for one room must not open another")
     except TokenRejected:
         pass
@@ -86,18 +97,30 @@ def test_ending_the_class_destroys_the_room_on_an_app_secret_host(school, login)
     tokens: HS256 with app_secret. Setting end_meeting_url is all it takes."""
     with FakeJitsiServer(end_meeting_config=PROSODY) as jitsi:
         use_jitsi(school, self_hosted_settings(end_meeting_url=f"{jitsi.base_url}/end-meeting"))
-        request = _end_class_through_the_module(school, login, jitsi, address_domain="conference.meet.school.test")
+        request = _end_class_through_the_module(
+            school, login, jitsi, address_domain="conference.meet.school.test"
+        )
     assert request["kid"] == "portal"  # app_id unless end_meeting_kid is set
 
 
 def test_ending_the_class_with_a_dedicated_rs256_key_pair(school, login, system_keys):
     private, public = system_keys
-    prosody = ProsodyConfig(algorithm="RS256", key=public, accepted_issuers=["portal"], accepted_audiences=["jitsi"])
+    prosody = ProsodyConfig(
+        algorithm="RS256", key=public, accepted_issuers=["portal"], accepted_audiences=["jitsi"]
+    )
     with FakeJitsiServer(end_meeting_config=prosody) as jitsi:
-        use_jitsi(school, self_hosted_settings(end_meeting_url=f"{jitsi.base_url}/end-meeting",
-                                               end_meeting_algorithm="RS256", end_meeting_kid="portal/system-1",
-                                               end_meeting_private_key=private))
-        request = _end_class_through_the_module(school, login, jitsi, address_domain="conference.meet.school.test")
+        use_jitsi(
+            school,
+            self_hosted_settings(
+                end_meeting_url=f"{jitsi.base_url}/end-meeting",
+                end_meeting_algorithm="RS256",
+                end_meeting_kid="portal/system-1",
+                end_meeting_private_key=private,
+            ),
+        )
+        request = _end_class_through_the_module(
+            school, login, jitsi, address_domain="conference.meet.school.test"
+        )
     assert request["kid"] == "portal/system-1"
 
 
@@ -105,11 +128,22 @@ def test_ending_a_jaas_class_signs_with_the_jaas_key(school, login, jaas_keys):
     from jitsi_testkit import JAAS_APP_ID, jaas_settings
 
     private, public = jaas_keys
-    prosody = ProsodyConfig(algorithm="RS256", key=public, accepted_issuers=["chat"], accepted_audiences=["jitsi"])
+    prosody = ProsodyConfig(
+        algorithm="RS256", key=public, accepted_issuers=["chat"], accepted_audiences=["jitsi"]
+    )
     with FakeJitsiServer(end_meeting_config=prosody) as jitsi:
-        use_jitsi(school, jaas_settings(private, end_meeting_url=f"{jitsi.base_url}/end-meeting",
-                                        muc_domain="conference.8x8.vc"), name="JaaS")
-        request = _end_class_through_the_module(school, login, jitsi, address_domain="conference.8x8.vc")
+        use_jitsi(
+            school,
+            jaas_settings(
+                private,
+                end_meeting_url=f"{jitsi.base_url}/end-meeting",
+                muc_domain="conference.8x8.vc",
+            ),
+            name="JaaS",
+        )
+        request = _end_class_through_the_module(
+            school, login, jitsi, address_domain="conference.8x8.vc"
+        )
     assert request["kid"] == f"{JAAS_APP_ID}/key-1"
 
 
@@ -118,9 +152,15 @@ def test_a_rejected_system_token_does_not_keep_the_class_running(school, login, 
     _, other_public = rsa_pair()
     prosody = ProsodyConfig(algorithm="RS256", key=other_public, accepted_issuers=["portal"])
     with FakeJitsiServer(end_meeting_config=prosody) as jitsi:
-        use_jitsi(school, self_hosted_settings(end_meeting_url=f"{jitsi.base_url}/end-meeting",
-                                               end_meeting_algorithm="RS256", end_meeting_kid="k",
-                                               end_meeting_private_key=private))
+        use_jitsi(
+            school,
+            self_hosted_settings(
+                end_meeting_url=f"{jitsi.base_url}/end-meeting",
+                end_meeting_algorithm="RS256",
+                end_meeting_kid="k",
+                end_meeting_private_key=private,
+            ),
+        )
         teacher = login(school.teacher)
         sid = school.schedule.id
         teacher.post(f"/api/schedules/{sid}/start")
@@ -131,16 +171,29 @@ def test_a_rejected_system_token_does_not_keep_the_class_running(school, login, 
 
 def test_settings_are_validated_and_secrets_masked(school, login):
     admin = login(school.admin)
-    missing_secret = admin.post("/api/admin/backends", json={
-        "name": "Jitsi", "backend": "jitsi", "settings": {"domain": "meet.school.test", "app_id": "portal"}})
+    missing_secret = admin.post(
+        "/api/admin/backends",
+        json={
+            "name": "Jitsi",
+            "backend": "jitsi",
+            "settings": {"domain": "meet.school.test", "app_id": "portal"},
+        },
+    )
     assert missing_secret.status_code == 400
     assert "app_secret" in missing_secret.get_json()["error"]["message"]
-    jaas_without_key = admin.post("/api/admin/backends", json={
-        "name": "JaaS", "backend": "jitsi",
-        "settings": {"domain": "8x8.vc", "mode": "jaas", "app_id": "vpaas-magic-cookie-x"}})
+    jaas_without_key = admin.post(
+        "/api/admin/backends",
+        json={
+            "name": "JaaS",
+            "backend": "jitsi",
+            "settings": {"domain": "8x8.vc", "mode": "jaas", "app_id": "vpaas-magic-cookie-x"},
+        },
+    )
     assert jaas_without_key.status_code == 400
-    created = admin.post("/api/admin/backends", json={"name": "Jitsi", "backend": "jitsi",
-                                                      "settings": self_hosted_settings()})
+    created = admin.post(
+        "/api/admin/backends",
+        json={"name": "Jitsi", "backend": "jitsi", "settings": self_hosted_settings()},
+    )
     assert created.status_code in (200, 201), created.get_json()
     shown = created.get_json()["settings"]
     assert APP_SECRET not in str(shown) and shown["app_secret"].startswith("••••")
@@ -199,36 +252,69 @@ def test_cli_prints_the_prosody_settings_of_a_configuration(jitsi_school, app, j
 
 def test_join_tokens_expire_after_the_class_not_three_hours_later(jitsi_school, login):
     school = jitsi_school
-    join = login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").get_json()["join"]
-    claims = admit(join["embed"]["jwt"], PROSODY, f"{join['embed']['roomName']}@conference.meet.school.test",
-                   may_moderate=True)
+    join = (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").get_json()["join"]
+    )
+    claims = admit(
+        join["embed"]["jwt"],
+        PROSODY,
+        f"{join['embed']['roomName']}@conference.meet.school.test",
+        may_moderate=True,
+    )
     assert claims["exp"] == int(school.schedule.ends_at.timestamp()) + 1800
 
 
 def test_a_web_url_with_a_path_and_http_is_what_the_page_embeds(school, login):
     use_jitsi(school, self_hosted_settings(web_url="http://127.0.0.1:8000/jitsi/"))
-    join = login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").get_json()["join"]
+    join = (
+        login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start").get_json()["join"]
+    )
     embed = join["embed"]
     assert embed["external_api_url"] == "http://127.0.0.1:8000/jitsi/external_api.js"
     # JitsiMeetExternalAPI(domain, {noSSL}) opens http://<domain>/<roomName>.
     assert (embed["domain"], embed["noSSL"]) == ("127.0.0.1:8000/jitsi", True)
     url = urlparse(join["url"])
-    assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:8000", f"/jitsi/{embed['roomName']}")
+    assert (url.scheme, url.netloc, url.path) == (
+        "http",
+        "127.0.0.1:8000",
+        f"/jitsi/{embed['roomName']}",
+    )
     # The token is still for prosody's XMPP domain, taken from `domain`.
-    assert admit(embed["jwt"], PROSODY, f"{embed['roomName']}@conference.meet.school.test",
-                 may_moderate=True)["sub"] == "meet.school.test"
+    assert (
+        admit(
+            embed["jwt"],
+            PROSODY,
+            f"{embed['roomName']}@conference.meet.school.test",
+            may_moderate=True,
+        )["sub"]
+        == "meet.school.test"
+    )
 
 
 def test_malformed_event_bodies_get_json_errors_whatever_the_accept_header(jitsi_school, client):
     """prosody's HTTP client and curl send `Accept: */*`; they get JSON, not an HTML page."""
     from jitsi_testkit import EVENTS_TOKEN, jaas_signed
 
-    headers = {"Authorization": f"Bearer {EVENTS_TOKEN}", "Content-Type": "application/json", "Accept": "*/*"}
+    headers = {
+        "Authorization": f"Bearer {EVENTS_TOKEN}",
+        "Content-Type": "application/json",
+        "Accept": "*/*",
+    }
     for body in (b"{not json", b"[1, 2]"):
         response = client.post("/plugins/jitsi/events/occupant/joined", data=body, headers=headers)
         assert response.status_code == 400 and response.content_type == "application/json"
         assert response.get_json()["error"]["code"] == "invalid_json"
-    refused = client.post("/plugins/jitsi/events/occupant/joined", data=b"{}", headers={**headers, "Authorization": ""})
-    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "invalid_events_token"
-    hook = client.post("/plugins/jitsi/jaas/webhook", data=b"{oops", headers={**jaas_signed(b"{oops"), "Accept": "text/html"})
+    refused = client.post(
+        "/plugins/jitsi/events/occupant/joined",
+        data=b"{}",
+        headers={**headers, "Authorization": ""},
+    )
+    assert (
+        refused.status_code == 401 and refused.get_json()["error"]["code"] == "invalid_events_token"
+    )
+    hook = client.post(
+        "/plugins/jitsi/jaas/webhook",
+        data=b"{oops",
+        headers={**jaas_signed(b"{oops"), "Accept": "text/html"},
+    )
     assert hook.status_code == 401 and hook.get_json()["error"]["code"] == "invalid_signature"

@@ -58,24 +58,51 @@ class NativeSfuBackend:
     name = NAME
     label = "Built-in video (SFU)"
     # Slides are shown by the portal's class page next to the video, not by the SFU.
-    capabilities = Capabilities(recording=True, slides=False, breakout=False, lobby=False,
-                                end=True, attendance=True, embed=True)
+    capabilities = Capabilities(
+        recording=True,
+        slides=False,
+        breakout=False,
+        lobby=False,
+        end=True,
+        attendance=True,
+        embed=True,
+    )
     settings_schema: Mapping[str, Any] = {
         "type": "object",
         "properties": {
-            "stun_urls": {"type": "array", "items": {"type": "string", "pattern": "^stuns?:"}, "default": [],
-                          "description": "STUN servers handed to clients (not used by the server), e.g. stun:stun.example.org:3478"},
-            "turn_urls": {"type": "array", "items": {"type": "string", "pattern": "^turns?:"}, "default": [],
-                          "description": "TURN servers for clients behind strict NATs"},
+            "stun_urls": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^stuns?:"},
+                "default": [],
+                "description": "STUN servers handed to clients (not used by the server), e.g. stun:stun.example.org:3478",
+            },
+            "turn_urls": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^turns?:"},
+                "default": [],
+                "description": "TURN servers for clients behind strict NATs",
+            },
             "turn_username": {"type": "string", "default": ""},
             "turn_credential": {"type": "string", "writeOnly": True},
-            "server_stun_urls": {"type": "array", "items": {"type": "string", "pattern": "^stuns?:"}, "default": [],
-                                 "description": "STUN servers the SFU itself uses (only behind NAT); not sent to clients"},
-            "cors_origins": {"type": "array", "items": {"type": "string", "pattern": "^https?://[^/\\s]+$"},
-                             "default": [],
-                             "description": "other web origins whose pages may publish and watch, e.g. https://media.example.org"},
-            "max_publishers": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10,
-                               "description": "camera/screen streams allowed at once in one class"},
+            "server_stun_urls": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^stuns?:"},
+                "default": [],
+                "description": "STUN servers the SFU itself uses (only behind NAT); not sent to clients",
+            },
+            "cors_origins": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^https?://[^/\\s]+$"},
+                "default": [],
+                "description": "other web origins whose pages may publish and watch, e.g. https://media.example.org",
+            },
+            "max_publishers": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 50,
+                "default": 10,
+                "description": "camera/screen streams allowed at once in one class",
+            },
         },
         "additionalProperties": False,
     }
@@ -83,16 +110,27 @@ class NativeSfuBackend:
     def create_meeting(self, settings: Mapping[str, Any], spec: MeetingSpec) -> MeetingHandle:
         room = spec.meeting_key
         try:
-            pool().call(room, "ensure_room", {"record": spec.record, "max_publishers": settings.get("max_publishers")})
+            pool().call(
+                room,
+                "ensure_room",
+                {"record": spec.record, "max_publishers": settings.get("max_publishers")},
+            )
         except WorkerError as exc:
             raise BackendError(exc.message, code=exc.code) from exc
-        return MeetingHandle(backend=NAME, meeting_id=room,
-                             data={"room": room, "record": spec.record, "schedule_id": spec.schedule_id})
+        return MeetingHandle(
+            backend=NAME,
+            meeting_id=room,
+            data={"room": room, "record": spec.record, "schedule_id": spec.schedule_id},
+        )
 
-    def join(self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant) -> JoinTarget:
+    def join(
+        self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant
+    ) -> JoinTarget:
         room = handle.meeting_id
-        token = create_access_token(identity=str(participant.user_id),
-                                    additional_claims={"role": participant.portal_role, "sfu_room": room})
+        token = create_access_token(
+            identity=str(participant.user_id),
+            additional_claims={"role": participant.portal_role, "sfu_room": room},
+        )
         manager = participant.role == "moderator"
         schedule_id = handle.data.get("schedule_id")
         if manager:
@@ -112,7 +150,9 @@ class NativeSfuBackend:
                 "client_js": url_for("native_sfu.static", filename="sfu-client.js", _external=True),
                 # The core room page loads these and calls the module's mount() (docs/plugins.md).
                 "room_script": url_for("native_sfu.static", filename="sfu-room.js", _external=True),
-                "room_styles": [url_for("native_sfu.static", filename="sfu-room.css", _external=True)],
+                "room_styles": [
+                    url_for("native_sfu.static", filename="sfu-room.css", _external=True)
+                ],
                 "room_module": NAME,
                 "token": token,
                 "ice_servers": ice_servers(settings),
@@ -121,7 +161,9 @@ class NativeSfuBackend:
                 "can_publish": floor.any,
                 "floor": floor.as_dict(),
                 "schedule_id": schedule_id,
-                "floor_url": url_for("api.floor_state", schedule_id=schedule_id, _external=True) if schedule_id else None,
+                "floor_url": url_for("api.floor_state", schedule_id=schedule_id, _external=True)
+                if schedule_id
+                else None,
             },
         )
 
@@ -138,16 +180,27 @@ class NativeSfuBackend:
             return MeetingStatus(running=False, ended=True)
         people: dict[int | None, AttendeeInfo] = {}
         for session in room["sessions"]:
-            people[session["user_id"]] = AttendeeInfo(name=session.get("name") or "", user_id=session["user_id"],
-                                                      role="publisher" if session["role"] == "publish" else "viewer")
-        return MeetingStatus(running=not room["closed"], participant_count=len(people),
-                             attendees=list(people.values()), ended=room["closed"])
+            people[session["user_id"]] = AttendeeInfo(
+                name=session.get("name") or "",
+                user_id=session["user_id"],
+                role="publisher" if session["role"] == "publish" else "viewer",
+            )
+        return MeetingStatus(
+            running=not room["closed"],
+            participant_count=len(people),
+            attendees=list(people.values()),
+            ended=room["closed"],
+        )
 
-    def list_recordings(self, settings: Mapping[str, Any], handle: MeetingHandle) -> list[RecordingInfo]:
+    def list_recordings(
+        self, settings: Mapping[str, Any], handle: MeetingHandle
+    ) -> list[RecordingInfo]:
         # Recordings are pushed into the portal when the class ends (see plugin.class_ended).
         return []
 
-    def publish_recording(self, settings: Mapping[str, Any], record_id: str, published: bool) -> None:
+    def publish_recording(
+        self, settings: Mapping[str, Any], record_id: str, published: bool
+    ) -> None:
         """The portal serves SFU recordings itself: visibility is the portal's flag alone."""
 
     def delete_recording(self, settings: Mapping[str, Any], record_id: str) -> None:
@@ -158,7 +211,9 @@ class NativeSfuBackend:
             reply = pool().call(None, "ping", index=0, timeout=5)
         except BackendUnavailable as exc:
             return HealthResult(ok=False, message=exc.user_message)
-        return HealthResult(ok=True, message=f"SFU worker running (pid {reply['pid']}, {reply['rooms']} rooms)")
+        return HealthResult(
+            ok=True, message=f"SFU worker running (pid {reply['pid']}, {reply['rooms']} rooms)"
+        )
 
 
 BACKEND = NativeSfuBackend()

@@ -68,8 +68,15 @@ class WorkerPool:
 
     # Calls
 
-    def call(self, room: str | None, method: str, params: dict[str, Any] | None = None, *,
-             index: int | None = None, timeout: float | None = None) -> Any:
+    def call(
+        self,
+        room: str | None,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        index: int | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         if index is None:
             index = self.index_for(room or "")
         payload = dict(params or {})
@@ -115,10 +122,17 @@ class WorkerPool:
     # Starting workers
 
     def command(self, index: int, *, exit_with_parent: bool = True) -> list[str]:
-        cmd = [sys.executable, "-m", "portal_native_sfu.worker",
-               "--socket", str(self.socket_path(index)),
-               "--lock", str(self.run_dir / f"sfu-{index:02d}.lock"),
-               "--recording-dir", str(self.recording_dir)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "portal_native_sfu.worker",
+            "--socket",
+            str(self.socket_path(index)),
+            "--lock",
+            str(self.run_dir / f"sfu-{index:02d}.lock"),
+            "--recording-dir",
+            str(self.recording_dir),
+        ]
         if exit_with_parent:
             cmd += ["--exit-with-parent", str(os.getpid())]
         return cmd + list(self.extra_args)
@@ -131,15 +145,22 @@ class WorkerPool:
             self.recording_dir.mkdir(parents=True, exist_ok=True)
             log_path = self.run_dir / f"sfu-{index:02d}.log"
             with open(log_path, "ab") as log_file:
-                child = subprocess.Popen(self.command(index), stdout=log_file, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                child = subprocess.Popen(
+                    self.command(index),
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             self._children.append(child)
             deadline = time.monotonic() + self.start_timeout
             while time.monotonic() < deadline:
                 if self.ping(index):
                     return
                 time.sleep(0.05)
-            raise BackendUnavailable("the video server (SFU worker) did not start; see " + str(log_path))
+            raise BackendUnavailable(
+                "the video server (SFU worker) did not start; see " + str(log_path)
+            )
 
     def start_all(self) -> None:
         for index in range(self.workers):

@@ -40,7 +40,9 @@ def check_internals() -> None:
     """Raise InternalsChanged unless every private hook point is as expected."""
     problems = []
     if aiortc.__version__ != AIORTC_VERSION:
-        problems.append(f"aiortc {aiortc.__version__} installed, forwarding was written for {AIORTC_VERSION}")
+        problems.append(
+            f"aiortc {aiortc.__version__} installed, forwarding was written for {AIORTC_VERSION}"
+        )
     if not callable(getattr(aiortc.rtcrtpreceiver, "get_decoder", None)):
         problems.append("aiortc.rtcrtpreceiver.get_decoder is gone")
     worker = getattr(aiortc.rtcrtpreceiver, "decoder_worker", None)

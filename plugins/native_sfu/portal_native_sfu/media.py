@@ -63,10 +63,12 @@ class Limits:
 def ice_configuration(servers: list[dict[str, Any]] | None) -> RTCConfiguration:
     # An empty list, not None: aiortc's default STUN server is unreachable offline and on
     # loopback only host candidates are needed.
-    return RTCConfiguration(iceServers=[
-        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
-        for s in servers or []
-    ])
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            for s in servers or []
+        ]
+    )
 
 
 def passive_answer(offer_sdp: str, answer: RTCSessionDescription) -> RTCSessionDescription:
@@ -78,7 +80,9 @@ def passive_answer(offer_sdp: str, answer: RTCSessionDescription) -> RTCSessionD
     """
     if "a=setup:actpass" not in offer_sdp:
         return answer
-    return RTCSessionDescription(sdp=answer.sdp.replace("a=setup:active", "a=setup:passive"), type=answer.type)
+    return RTCSessionDescription(
+        sdp=answer.sdp.replace("a=setup:active", "a=setup:passive"), type=answer.type
+    )
 
 
 def parse_offer(sdp_text: str, *, publishing: bool) -> aiortc_sdp.SessionDescription:
@@ -173,7 +177,9 @@ class ForwardedTrack(MediaStreamTrack):
 class Source:
     """One track a publisher sends, fanned out to its subscribers."""
 
-    def __init__(self, session: Session, track: MediaStreamTrack, receiver: RTCRtpReceiver, codec: Any) -> None:
+    def __init__(
+        self, session: Session, track: MediaStreamTrack, receiver: RTCRtpReceiver, codec: Any
+    ) -> None:
         self.session = session
         self.track = track
         self.kind = track.kind
@@ -228,7 +234,9 @@ class Source:
                     latest = max(s.last_packet_at for s in self.session.sources.values())
                     if time.monotonic() - latest < timeout:
                         continue
-                    log.info("publisher %s sent nothing for %.0fs: closing", self.session.id, timeout)
+                    log.info(
+                        "publisher %s sent nothing for %.0fs: closing", self.session.id, timeout
+                    )
                     break
                 self.packets += 1
                 self.last_packet_at = time.monotonic()
@@ -386,7 +394,11 @@ class Session:
     @property
     def audio_muted(self) -> bool:
         """A microphone the teacher muted; a shared screen's sound is not a microphone."""
-        return self.user_id is not None and self.user_id in self.room.muted_users and self.label != "screen"
+        return (
+            self.user_id is not None
+            and self.user_id in self.room.muted_users
+            and self.label != "screen"
+        )
 
     def spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -408,7 +420,9 @@ class Session:
             "label": self.label,
             "publisher_id": self.publisher_id,
             "state": self.pc.connectionState,
-            "kinds": sorted(self.sources) if self.role == "publish" else sorted(s.kind for s in self.sinks),
+            "kinds": sorted(self.sources)
+            if self.role == "publish"
+            else sorted(s.kind for s in self.sinks),
             "forwarded": {s.kind: s.forwarded for s in self.sinks},
             "received": {k: s.packets for k, s in self.sources.items()},
             "keyframes": {k: s.keyframes for k, s in self.sources.items()},
@@ -420,7 +434,9 @@ class Session:
 
 
 class Room:
-    def __init__(self, room_id: str, *, record: bool, recording_dir: Path | None, limits: Limits) -> None:
+    def __init__(
+        self, room_id: str, *, record: bool, recording_dir: Path | None, limits: Limits
+    ) -> None:
         self.id = room_id
         self.record = record
         self.recording_dir = recording_dir
@@ -433,8 +449,15 @@ class Room:
 
     # Publishing (WHIP)
 
-    async def publish(self, sdp_text: str, *, user_id: int | None, label: str, name: str = "",
-                      ice_servers: list[dict[str, Any]] | None) -> Session:
+    async def publish(
+        self,
+        sdp_text: str,
+        *,
+        user_id: int | None,
+        label: str,
+        name: str = "",
+        ice_servers: list[dict[str, Any]] | None,
+    ) -> Session:
         if self.closed:
             raise SfuError("room_closed", "this class has ended")
         offer = parse_offer(sdp_text, publishing=True)
@@ -446,7 +469,9 @@ class Room:
         self.check_user_quota(user_id)
         publishers = [s for s in self.sessions.values() if s.role == "publish"]
         if len(publishers) >= self.limits.max_publishers:
-            raise SfuError("too_many_publishers", f"this room already has {len(publishers)} publishers")
+            raise SfuError(
+                "too_many_publishers", f"this room already has {len(publishers)} publishers"
+            )
         pc = RTCPeerConnection(ice_configuration(ice_servers))
         session = Session(room=self, role="publish", user_id=user_id, label=label, pc=pc, name=name)
         # Transceivers must exist with their codec preferences *before* the offer is applied:
@@ -460,7 +485,9 @@ class Room:
         answer = aiortc_sdp.SessionDescription.parse(pc.localDescription.sdp)
         codecs = {m.rtp.muxId: m.rtp.codecs[0] for m in answer.media if m.rtp.codecs}
         if self.record and self.recording_dir is not None:
-            session.recorder = Recorder(self.recording_dir / self.id / f"{int(time.time())}-{session.id}")
+            session.recorder = Recorder(
+                self.recording_dir / self.id / f"{int(time.time())}-{session.id}"
+            )
         for track in incoming:
             transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
             source = Source(session, track, transceiver.receiver, codecs.get(transceiver.mid))
@@ -477,13 +504,19 @@ class Room:
             return
         mine = sum(1 for s in self.sessions.values() if s.user_id == user_id and not s.closed)
         if mine >= self.limits.max_sessions_per_user:
-            raise SfuError("too_many_sessions",
-                           f"you already have {mine} open streams in this class; close one (DELETE) first")
+            raise SfuError(
+                "too_many_sessions",
+                f"you already have {mine} open streams in this class; close one (DELETE) first",
+            )
 
     def replaced_by(self, user_id: int | None, label: str) -> list[Session]:
         if user_id is None:
             return []
-        return [s for s in self.sessions.values() if s.role == "publish" and s.user_id == user_id and s.label == label]
+        return [
+            s
+            for s in self.sessions.values()
+            if s.role == "publish" and s.user_id == user_id and s.label == label
+        ]
 
     def default_publisher(self) -> Session | None:
         """The first live publisher with video (the teacher's camera, normally)."""
@@ -492,8 +525,15 @@ class Room:
         with_video = [s for s in publishers if "video" in s.sources]
         return (with_video or publishers or [None])[0]
 
-    async def subscribe(self, sdp_text: str, *, user_id: int | None, publisher_id: str | None,
-                        ice_servers: list[dict[str, Any]] | None, name: str = "") -> Session:
+    async def subscribe(
+        self,
+        sdp_text: str,
+        *,
+        user_id: int | None,
+        publisher_id: str | None,
+        ice_servers: list[dict[str, Any]] | None,
+        name: str = "",
+    ) -> Session:
         if self.closed:
             raise SfuError("room_closed", "this class has ended")
         offer = parse_offer(sdp_text, publishing=False)
@@ -507,8 +547,15 @@ class Room:
             if publisher is None:
                 raise SfuError("no_publisher", "nobody is publishing in this room yet")
         pc = RTCPeerConnection(ice_configuration(ice_servers))
-        session = Session(room=self, role="subscribe", user_id=user_id, label="viewer", pc=pc,
-                          publisher_id=publisher.id, name=name)
+        session = Session(
+            room=self,
+            role="subscribe",
+            user_id=user_id,
+            label="viewer",
+            pc=pc,
+            publisher_id=publisher.id,
+            name=name,
+        )
         for media in offer.media:
             source = publisher.sources.get(media.kind)
             if source is None or any(s.kind == media.kind for s in session.sinks):
@@ -520,7 +567,9 @@ class Room:
             internals.on_keyframe_request(transceiver.sender, source.request_keyframe)
         if not session.sinks:
             await self._abort(session)
-            raise SfuError("no_matching_tracks", "the offer asks for no kind of media this stream has")
+            raise SfuError(
+                "no_matching_tracks", "the offer asks for no kind of media this stream has"
+            )
         await self._negotiate(session, sdp_text)
         return session
 
@@ -596,7 +645,9 @@ class Room:
                     await self.close_session(other.id, reason="publisher left")
         return True
 
-    async def enforce_floor(self, user_id: int, *, mic: bool, camera: bool, screen: bool, mic_muted: bool) -> int:
+    async def enforce_floor(
+        self, user_id: int, *, mic: bool, camera: bool, screen: bool, mic_muted: bool
+    ) -> int:
         """Apply a student's floor now: close each of their streams carrying something no
         longer granted (the page republishes what still is) and stop forwarding a muted
         microphone. Returns how many streams were closed."""
@@ -636,4 +687,3 @@ class Room:
             "sessions": [s.describe() for s in self.sessions.values() if s.alive],
             "muted_users": sorted(self.muted_users),
         }
-

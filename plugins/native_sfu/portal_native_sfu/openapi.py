@@ -9,12 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-SDP_BODY = {"application/sdp": {"schema": {"type": "string", "description": "an SDP offer (RFC 8866)"}}}
+SDP_BODY = {
+    "application/sdp": {"schema": {"type": "string", "description": "an SDP offer (RFC 8866)"}}
+}
 SECURITY = [{"bearerAuth": []}]
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
 SESSION = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
-LINK = {"description": 'one `<stun:...>; rel="ice-server"` per ICE server the clients should use (RFC 9725 4.6)',
-        "schema": {"type": "string"}}
+LINK = {
+    "description": 'one `<stun:...>; rel="ice-server"` per ICE server the clients should use (RFC 9725 4.6)',
+    "schema": {"type": "string"},
+}
 
 ERROR_TEXT = {
     400: "not an SDP offer, unparseable, or a WHIP offer that only receives (`bad_sdp`)",
@@ -41,9 +45,16 @@ def _options(summary: str, operation_id: str) -> dict[str, Any]:
         "tags": ["sfu"],
         "operationId": operation_id,
         "description": "A token is optional; with a member's token the answer lists the ICE servers as `Link`.",
-        "responses": {"204": {"description": "Allowed methods", "headers": {
-            "Accept-Post": {"schema": {"type": "string", "const": "application/sdp"}},
-            "Allow": {"schema": {"type": "string"}}, "Link": LINK}}},
+        "responses": {
+            "204": {
+                "description": "Allowed methods",
+                "headers": {
+                    "Accept-Post": {"schema": {"type": "string", "const": "application/sdp"}},
+                    "Allow": {"schema": {"type": "string"}},
+                    "Link": LINK,
+                },
+            }
+        },
     }
 
 
@@ -56,68 +67,157 @@ def _negotiate(summary: str, operation_id: str, query: dict[str, Any]) -> dict[s
         "requestBody": {"required": True, "content": SDP_BODY},
         "security": SECURITY,
         "responses": {
-            "201": {"description": "The SDP answer; the session's URL is in Location",
-                    "headers": {"Location": {"required": True, "schema": {"type": "string"}},
-                                "ETag": {"required": True, "schema": {"type": "string"}}, "Link": LINK},
-                    "content": {"application/sdp": {"schema": {"type": "string"}}}},
+            "201": {
+                "description": "The SDP answer; the session's URL is in Location",
+                "headers": {
+                    "Location": {"required": True, "schema": {"type": "string"}},
+                    "ETag": {"required": True, "schema": {"type": "string"}},
+                    "Link": LINK,
+                },
+                "content": {"application/sdp": {"schema": {"type": "string"}}},
+            },
             **_errors(400, 401, 403, 404, 406, 409, 413, 415, 429, 503),
         },
     }
 
 
 def api_paths() -> dict[str, dict[str, Any]]:
-    publisher_row = {"type": "object", "required": ["id", "user_id", "name", "label", "kinds"], "properties": {
-        "id": {"type": "string"}, "user_id": {"type": ["integer", "null"]}, "name": {"type": "string"},
-        "label": {"type": "string"}, "kinds": {"type": "array", "items": {"type": "string"}}}}
+    publisher_row = {
+        "type": "object",
+        "required": ["id", "user_id", "name", "label", "kinds"],
+        "properties": {
+            "id": {"type": "string"},
+            "user_id": {"type": ["integer", "null"]},
+            "name": {"type": "string"},
+            "label": {"type": "string"},
+            "kinds": {"type": "array", "items": {"type": "string"}},
+        },
+    }
     return {
         "/sfu/rooms/{room}/whip": {
             "parameters": [ROOM],
             "options": _options("Ask what WHIP accepts", "options_sfu_whip"),
-            "post": _negotiate("Publish a stream (WHIP, RFC 9725)", "post_sfu_whip",
-                               {"name": "label", "in": "query", "required": False,
-                                "schema": {"type": "string", "maxLength": 40, "default": "camera"}}),
+            "post": _negotiate(
+                "Publish a stream (WHIP, RFC 9725)",
+                "post_sfu_whip",
+                {
+                    "name": "label",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 40, "default": "camera"},
+                },
+            ),
         },
         "/sfu/rooms/{room}/whep": {
             "parameters": [ROOM],
             "options": _options("Ask what WHEP accepts", "options_sfu_whep"),
-            "post": _negotiate("Watch a stream (WHEP)", "post_sfu_whep",
-                               {"name": "publisher", "in": "query", "required": False,
-                                "schema": {"type": "string"},
-                                "description": "a publisher id from /publishers; default: the first with video"}),
+            "post": _negotiate(
+                "Watch a stream (WHEP)",
+                "post_sfu_whep",
+                {
+                    "name": "publisher",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "a publisher id from /publishers; default: the first with video",
+                },
+            ),
         },
         "/sfu/rooms/{room}/sessions/{session_id}": {
             "parameters": [ROOM, SESSION],
             "options": _options("Ask what a session accepts", "options_sfu_session"),
-            "delete": {"summary": "End a WHIP or WHEP session", "tags": ["sfu"], "operationId": "delete_sfu_session",
-                       "security": SECURITY,
-                       "responses": {"200": {"description": "Ended"}, **_errors(401, 403, 404, 503)}},
-            "patch": {"summary": "Trickle ICE or ICE restart (not supported)", "tags": ["sfu"],
-                      "operationId": "patch_sfu_session", "security": SECURITY,
-                      "requestBody": {"required": True, "content": {
-                          "application/trickle-ice-sdpfrag": {"schema": {"type": "string"}}}},
-                      "responses": _errors(401, 404, 501, 503)},
+            "delete": {
+                "summary": "End a WHIP or WHEP session",
+                "tags": ["sfu"],
+                "operationId": "delete_sfu_session",
+                "security": SECURITY,
+                "responses": {"200": {"description": "Ended"}, **_errors(401, 403, 404, 503)},
+            },
+            "patch": {
+                "summary": "Trickle ICE or ICE restart (not supported)",
+                "tags": ["sfu"],
+                "operationId": "patch_sfu_session",
+                "security": SECURITY,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/trickle-ice-sdpfrag": {"schema": {"type": "string"}}},
+                },
+                "responses": _errors(401, 404, 501, 503),
+            },
         },
         "/sfu/rooms/{room}/publishers": {
             "parameters": [ROOM],
-            "get": {"summary": "The streams a member can watch", "tags": ["sfu"], "operationId": "get_sfu_publishers",
-                    "security": SECURITY,
-                    "responses": {"200": {"description": "Publishers", "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["publishers", "allowed_publishers", "can_publish"],
-                        "properties": {"publishers": {"type": "array", "items": publisher_row},
-                                       "allowed_publishers": {"type": "array", "items": {"type": "integer"}},
-                                       "can_publish": {"type": "boolean"}}}}}},
-                                  **_errors(401, 403, 404, 409, 503)}},
+            "get": {
+                "summary": "The streams a member can watch",
+                "tags": ["sfu"],
+                "operationId": "get_sfu_publishers",
+                "security": SECURITY,
+                "responses": {
+                    "200": {
+                        "description": "Publishers",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["publishers", "allowed_publishers", "can_publish"],
+                                    "properties": {
+                                        "publishers": {"type": "array", "items": publisher_row},
+                                        "allowed_publishers": {
+                                            "type": "array",
+                                            "items": {"type": "integer"},
+                                        },
+                                        "can_publish": {"type": "boolean"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(401, 403, 404, 409, 503),
+                },
+            },
         },
         "/sfu/rooms/{room}/publishers/allow": {
             "parameters": [ROOM],
-            "post": {"summary": "Let a student publish, or take it back (the class's teacher)", "tags": ["sfu"],
-                     "operationId": "post_sfu_publishers_allow", "security": SECURITY,
-                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                         "type": "object", "required": ["user_id"],
-                         "properties": {"user_id": {"type": "integer"}, "allowed": {"type": "boolean", "default": True}}}}}},
-                     "responses": {"200": {"description": "The students allowed now", "content": {"application/json": {
-                         "schema": {"type": "object", "required": ["allowed_publishers"], "properties": {
-                             "allowed_publishers": {"type": "array", "items": {"type": "integer"}}}}}}},
-                                   **_errors(400, 401, 403, 404, 409, 503)}},
+            "post": {
+                "summary": "Let a student publish, or take it back (the class's teacher)",
+                "tags": ["sfu"],
+                "operationId": "post_sfu_publishers_allow",
+                "security": SECURITY,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["user_id"],
+                                "properties": {
+                                    "user_id": {"type": "integer"},
+                                    "allowed": {"type": "boolean", "default": True},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "The students allowed now",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["allowed_publishers"],
+                                    "properties": {
+                                        "allowed_publishers": {
+                                            "type": "array",
+                                            "items": {"type": "integer"},
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(400, 401, 403, 404, 409, 503),
+                },
+            },
         },
     }

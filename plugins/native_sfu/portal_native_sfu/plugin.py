@@ -62,22 +62,33 @@ def class_ended(meeting: MeetingRecord, klass: ClassInfo, schedule: ScheduleInfo
 
 
 @hookimpl
-def floor_changed(schedule: ScheduleInfo, meeting: MeetingRecord | None, user_id: int, floor: FloorGrant) -> None:
+def floor_changed(
+    schedule: ScheduleInfo, meeting: MeetingRecord | None, user_id: int, floor: FloorGrant
+) -> None:
     """Enforce the floor at the SFU at once: close the student's streams that carry what was
     withdrawn and stop forwarding a muted microphone (the page alone is not trusted)."""
     from portal_native_sfu.backend import NAME, pool
     from portal_native_sfu.channel import WorkerError
 
-    if meeting is None or meeting.backend != NAME or not meeting.backend_meeting_id or meeting.status != "running":
+    if (
+        meeting is None
+        or meeting.backend != NAME
+        or not meeting.backend_meeting_id
+        or meeting.status != "running"
+    ):
         return
     try:
-        pool().call(meeting.backend_meeting_id, "enforce_floor", {"user_id": user_id, **floor.as_dict()})
+        pool().call(
+            meeting.backend_meeting_id, "enforce_floor", {"user_id": user_id, **floor.as_dict()}
+        )
     except WorkerError as exc:
         # No room on the worker (restarted, or never published): nothing to cut off; a new
         # publish is checked against the floor anyway.
         log.info("floor of user %s not applied on the SFU: %s", user_id, exc.message)
     except BackendUnavailable:
-        log.warning("SFU worker unreachable: the floor of user %s is enforced at the next publish", user_id)
+        log.warning(
+            "SFU worker unreachable: the floor of user %s is enforced at the next publish", user_id
+        )
 
 
 def store_room_recordings(meeting: MeetingRecord, klass: ClassInfo) -> list[RecordingRef]:

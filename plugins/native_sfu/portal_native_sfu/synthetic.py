@@ -30,11 +30,13 @@ def _band_row(value: int, width: int, line_size: int) -> bytes:
     row = bytearray([GREY]) * line_size
     for bit in range(BITS):
         level = WHITE if (value >> (BITS - 1 - bit)) & 1 else BLACK
-        row[bit * block:(bit + 1) * block] = bytes([level]) * block
+        row[bit * block : (bit + 1) * block] = bytes([level]) * block
     return bytes(row)
 
 
-def make_frame(counter: int, width: int = 640, height: int = 360, stamp: int | None = None) -> av.VideoFrame:
+def make_frame(
+    counter: int, width: int = 640, height: int = 360, stamp: int | None = None
+) -> av.VideoFrame:
     frame = av.VideoFrame(width, height, "yuv420p")
     luma = frame.planes[0]
     band = height // 4
@@ -64,8 +66,10 @@ def read_frame(frame: av.VideoFrame) -> tuple[int, int]:
     luma = frame.planes[0]
     data = bytes(luma)
     band = frame.height // 4
-    return (_read_band(data, luma.line_size, frame.width, band // 2),
-            _read_band(data, luma.line_size, frame.width, band + band // 2))
+    return (
+        _read_band(data, luma.line_size, frame.width, band // 2),
+        _read_band(data, luma.line_size, frame.width, band + band // 2),
+    )
 
 
 class CounterTrack(MediaStreamTrack):

@@ -53,8 +53,14 @@ from portal_native_sfu.channel import WorkerError
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("native_sfu", __name__, url_prefix="/sfu", static_folder="static",
-               static_url_path="/static", template_folder="templates")
+bp = Blueprint(
+    "native_sfu",
+    __name__,
+    url_prefix="/sfu",
+    static_folder="static",
+    static_url_path="/static",
+    template_folder="templates",
+)
 
 MAX_SDP_BYTES = 64 * 1024
 SDP = "application/sdp"
@@ -80,7 +86,9 @@ class SdpTooLarge(PortalError):
     code = "sdp_too_large"
 
 
-def _plain_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def _plain_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     # WHIP clients (OBS, GStreamer) show the body as text; browsers read the JSON.
     response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status
@@ -103,7 +111,11 @@ def portal_error(exc: PortalError) -> Response:
 # The app's JWT handlers answer HTML to clients that accept it (OBS, GStreamer, curl send
 # */*); WHIP/WHEP clients get JSON and a Bearer challenge instead.
 _TOKEN_ERRORS: list[tuple[type[Exception], str, str]] = [
-    (NoAuthorizationError, "not_authenticated", "send the portal token as Authorization: Bearer <token>"),
+    (
+        NoAuthorizationError,
+        "not_authenticated",
+        "send the portal token as Authorization: Bearer <token>",
+    ),
     (ExpiredSignatureError, "token_expired", "your session has expired; join the class again"),
     (RevokedTokenError, "token_revoked", "you have signed out; sign in again"),
 ]
@@ -113,7 +125,9 @@ def _token_error(exc: Exception) -> NotAuthenticated:
     for kind, code, message in _TOKEN_ERRORS:
         if isinstance(exc, kind):
             return NotAuthenticated(message, code=code)
-    return NotAuthenticated("the token is invalid or the account is disabled; sign in again", code="invalid_token")
+    return NotAuthenticated(
+        "the token is invalid or the account is disabled; sign in again", code="invalid_token"
+    )
 
 
 @bp.errorhandler(BackendUnavailable)
@@ -122,8 +136,12 @@ def unavailable(exc: BackendUnavailable) -> Response:
 
 
 # Cross-origin pages (RFC 9725 4.1 expects CORS): only origins the admin listed.
-CORS_METHODS = {"native_sfu.whip": "OPTIONS, POST", "native_sfu.whep": "OPTIONS, POST",
-                "native_sfu.session": "OPTIONS, DELETE, PATCH", "native_sfu.publishers": "OPTIONS, GET"}
+CORS_METHODS = {
+    "native_sfu.whip": "OPTIONS, POST",
+    "native_sfu.whep": "OPTIONS, POST",
+    "native_sfu.session": "OPTIONS, DELETE, PATCH",
+    "native_sfu.publishers": "OPTIONS, GET",
+}
 CORS_EXPOSED = "Location, ETag, Link, Accept-Post, Allow, Retry-After, WWW-Authenticate"
 
 
@@ -158,8 +176,11 @@ def _bearer_user() -> Any:
         if request.method == "OPTIONS":
             # flask-jwt-extended skips every check on OPTIONS; run the same checks as for
             # a GET (signature, expiry, revocation, account) in a request of that method.
-            with current_app.test_request_context(request.path, method="GET",
-                                                  headers={"Authorization": request.headers.get("Authorization", "")}):
+            with current_app.test_request_context(
+                request.path,
+                method="GET",
+                headers={"Authorization": request.headers.get("Authorization", "")},
+            ):
                 verify_jwt_in_request(locations=["headers"])
                 user = get_current_user()
         else:
@@ -204,12 +225,20 @@ def _require_floor(user: Any, meeting: MeetingRecord, label: str, sdp: str) -> F
     """Refuse (403) a publish the floor does not allow: a camera stream's audio needs the
     microphone and its video the camera; a shared screen (video and its sound) the screen."""
     floor = _floor(user, meeting)
-    needs = {"audio": "screen", "video": "screen"} if label == "screen" else {"audio": "mic", "video": "camera"}
-    missing = sorted({needs[kind] for kind in _offered_kinds(sdp) if not getattr(floor, needs[kind])})
+    needs = (
+        {"audio": "screen", "video": "screen"}
+        if label == "screen"
+        else {"audio": "mic", "video": "camera"}
+    )
+    missing = sorted(
+        {needs[kind] for kind in _offered_kinds(sdp) if not getattr(floor, needs[kind])}
+    )
     if not floor.any or missing:
-        raise Forbidden("only the teacher, and students the teacher gives the floor, can publish in this class"
-                        + (f" (not granted: {', '.join(missing)})" if floor.any else ""),
-                        code="floor_not_granted")
+        raise Forbidden(
+            "only the teacher, and students the teacher gives the floor, can publish in this class"
+            + (f" (not granted: {', '.join(missing)})" if floor.any else ""),
+            code="floor_not_granted",
+        )
     return floor
 
 
@@ -242,8 +271,12 @@ class _Unsupported(Exception):
 
 @bp.errorhandler(_Unsupported)
 def unsupported(_exc: _Unsupported) -> Response:
-    return _plain_error(415, "unsupported_media_type", "send the offer as Content-Type: application/sdp",
-                        {"Accept-Post": SDP})
+    return _plain_error(
+        415,
+        "unsupported_media_type",
+        "send the offer as Content-Type: application/sdp",
+        {"Accept-Post": SDP},
+    )
 
 
 def _call_room(meeting: MeetingRecord, method: str, params: dict[str, Any]) -> Any:
@@ -255,8 +288,14 @@ def _call_room(meeting: MeetingRecord, method: str, params: dict[str, Any]) -> A
         if exc.code != "no_room":
             raise
     settings = services.meeting_settings(meeting.id)
-    pool().call(room, "ensure_room", {"record": bool(meeting.data.get("record")),
-                                      "max_publishers": settings.get("max_publishers")})
+    pool().call(
+        room,
+        "ensure_room",
+        {
+            "record": bool(meeting.data.get("record")),
+            "max_publishers": settings.get("max_publishers"),
+        },
+    )
     return pool().call(room, method, params)
 
 
@@ -267,10 +306,19 @@ def _negotiate(room: str, method: str, extra: dict[str, Any]) -> Response:
         services.require_not_blocked(user.id, meeting.class_id)
     sdp = _offer()
     if method == "publish":
-        extra = {**extra, "mic_muted": _require_floor(user, meeting, extra.get("label", ""), sdp).mic_muted}
+        extra = {
+            **extra,
+            "mic_muted": _require_floor(user, meeting, extra.get("label", ""), sdp).mic_muted,
+        }
     settings = services.meeting_settings(meeting.id)
     # The server gathers with its own ICE servers (none by default), never the clients'.
-    params = {"sdp": sdp, "user_id": user.id, "name": user.name, "ice_servers": server_ice_servers(settings), **extra}
+    params = {
+        "sdp": sdp,
+        "user_id": user.id,
+        "name": user.name,
+        "ice_servers": server_ice_servers(settings),
+        **extra,
+    }
     try:
         result = _call_room(meeting, method, params)
     except WorkerError as exc:
@@ -286,7 +334,9 @@ def _negotiate(room: str, method: str, extra: dict[str, Any]) -> Response:
                 pool().call(room, "end_session", {"session": result["session"]})
             raise
     response = Response(result["sdp"], status=201, mimetype=SDP)
-    response.headers["Location"] = url_for("native_sfu.session", room=room, session_id=result["session"])
+    response.headers["Location"] = url_for(
+        "native_sfu.session", room=room, session_id=result["session"]
+    )
     response.headers["ETag"] = f'"{result["etag"]}"'
     for link in _link_headers(settings):
         response.headers.add("Link", link)
@@ -325,8 +375,11 @@ def whep(room: str) -> Response:
 SESSION_METHODS = "OPTIONS, DELETE, PATCH"
 
 
-@bp.route("/rooms/<room>/sessions/<session_id>", methods=["DELETE", "PATCH", "OPTIONS"],
-          provide_automatic_options=False)
+@bp.route(
+    "/rooms/<room>/sessions/<session_id>",
+    methods=["DELETE", "PATCH", "OPTIONS"],
+    provide_automatic_options=False,
+)
 def session(room: str, session_id: str) -> Response:
     if request.method == "OPTIONS":
         return Response(status=204, headers={"Allow": SESSION_METHODS})
@@ -340,8 +393,11 @@ def session(room: str, session_id: str) -> Response:
         raise NotFound("no such session") from None
     if request.method == "PATCH":
         # No trickle ICE and no ICE restart: clients send a complete offer (RFC 9725 4.3.1).
-        return _plain_error(501, "trickle_not_supported",
-                            "this server supports neither trickle ICE nor ICE restarts; send a complete offer")
+        return _plain_error(
+            501,
+            "trickle_not_supported",
+            "this server supports neither trickle ICE nor ICE restarts; send a complete offer",
+        )
     if info["user_id"] != user.id and not services.is_class_manager(user.id, meeting.class_id):
         raise Forbidden("this is someone else's session")
     pool().call(room, "end_session", {"session": session_id})
@@ -358,8 +414,15 @@ def publishers(room: str) -> Response:
     except WorkerError:
         info = {"sessions": []}
     rows = [
-        {"id": s["id"], "user_id": s["user_id"], "name": s["name"], "label": s["label"], "kinds": s["kinds"]}
-        for s in info["sessions"] if s["role"] == "publish"
+        {
+            "id": s["id"],
+            "user_id": s["user_id"],
+            "name": s["name"],
+            "label": s["label"],
+            "kinds": s["kinds"],
+        }
+        for s in info["sessions"]
+        if s["role"] == "publish"
     ]
     floor = _floor(user, meeting)
     # `floor` lets the room page follow grants without a socket (it polls this list anyway).
@@ -379,7 +442,12 @@ def allow_publisher(room: str) -> Response:
         raise ValidationFailed("user_id is required") from None
     change = grant if bool(body.get("allowed", True)) else withdraw
     seat = change(user, meeting.schedule_id, student_id, mic=True, camera=True, screen=True)
-    return jsonify({"user_id": student_id, "floor": {k: seat[k] for k in ("mic", "camera", "screen", "mic_muted")}})
+    return jsonify(
+        {
+            "user_id": student_id,
+            "floor": {k: seat[k] for k in ("mic", "camera", "screen", "mic_muted")},
+        }
+    )
 
 
 @bp.get("/rooms/<room>")
@@ -394,5 +462,9 @@ def room_page(room: str) -> Any:
         return redirect(url_for("web.login_page", next=request.path))
     meeting = _meeting(user, room)
     target = services.join_class(user.id, meeting.schedule_id)
-    return render_template("native_sfu/room.html", embed=target.embed, title=meeting.class_title,
-                           school_name=services.config("SCHOOL_NAME", ""))
+    return render_template(
+        "native_sfu/room.html",
+        embed=target.embed,
+        title=meeting.class_title,
+        school_name=services.config("SCHOOL_NAME", ""),
+    )

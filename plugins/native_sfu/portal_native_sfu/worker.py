@@ -41,7 +41,9 @@ class Worker:
         if room is None or (create and room.closed):
             if not create:
                 raise SfuError("no_room", "this class is not running on the SFU")
-            room = Room(room_id, record=record, recording_dir=self.recording_dir, limits=self.limits)
+            room = Room(
+                room_id, record=record, recording_dir=self.recording_dir, limits=self.limits
+            )
             self.rooms[room_id] = room
         return room
 
@@ -60,16 +62,33 @@ class Worker:
             if params.get("mic_muted") and params.get("user_id") is not None:
                 # The room may be new (a restarted worker): the portal's floor says muted.
                 room.muted_users.add(int(params["user_id"]))
-            session = await room.publish(params["sdp"], user_id=params.get("user_id"), label=params.get("label", ""),
-                                         name=params.get("name", ""), ice_servers=params.get("ice_servers"))
-            return {"session": session.id, "etag": session.etag, "sdp": session.pc.localDescription.sdp}
+            session = await room.publish(
+                params["sdp"],
+                user_id=params.get("user_id"),
+                label=params.get("label", ""),
+                name=params.get("name", ""),
+                ice_servers=params.get("ice_servers"),
+            )
+            return {
+                "session": session.id,
+                "etag": session.etag,
+                "sdp": session.pc.localDescription.sdp,
+            }
         if method == "subscribe":
             room = self.room(params["room"])
-            session = await room.subscribe(params["sdp"], user_id=params.get("user_id"),
-                                           publisher_id=params.get("publisher"), ice_servers=params.get("ice_servers"),
-                                           name=params.get("name", ""))
-            return {"session": session.id, "etag": session.etag, "sdp": session.pc.localDescription.sdp,
-                    "publisher": session.publisher_id}
+            session = await room.subscribe(
+                params["sdp"],
+                user_id=params.get("user_id"),
+                publisher_id=params.get("publisher"),
+                ice_servers=params.get("ice_servers"),
+                name=params.get("name", ""),
+            )
+            return {
+                "session": session.id,
+                "etag": session.etag,
+                "sdp": session.pc.localDescription.sdp,
+                "publisher": session.publisher_id,
+            }
         if method == "session":
             room = self.room(params["room"])
             session = room.sessions.get(params["session"])
@@ -81,16 +100,23 @@ class Worker:
             return {"ended": await room.close_session(params["session"], reason="deleted")}
         if method == "end_user_sessions":
             room = self.room(params["room"])
-            ids = [s.id for s in room.sessions.values()
-                   if s.user_id == params["user_id"] and s.role == params.get("role", s.role)]
+            ids = [
+                s.id
+                for s in room.sessions.values()
+                if s.user_id == params["user_id"] and s.role == params.get("role", s.role)
+            ]
             for session_id in ids:
                 await room.close_session(session_id, reason="permission withdrawn")
             return {"ended": len(ids)}
         if method == "enforce_floor":
             room = self.room(params["room"])
-            ended = await room.enforce_floor(int(params["user_id"]), mic=bool(params.get("mic")),
-                                             camera=bool(params.get("camera")), screen=bool(params.get("screen")),
-                                             mic_muted=bool(params.get("mic_muted")))
+            ended = await room.enforce_floor(
+                int(params["user_id"]),
+                mic=bool(params.get("mic")),
+                camera=bool(params.get("camera")),
+                screen=bool(params.get("screen")),
+                mic_muted=bool(params.get("mic_muted")),
+            )
             return {"ended": ended, "muted_users": sorted(room.muted_users)}
         if method == "room":
             return self.room(params["room"]).describe()
@@ -117,7 +143,9 @@ class Worker:
             }
         raise SfuError("unknown_method", f"unknown method {method!r}")
 
-    async def serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         try:
             while True:
                 line = await reader.readline()
@@ -160,13 +188,17 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
 async def serve(socket_path: Path, worker: Worker, *, exit_with_parent: int | None = None) -> None:
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()
-    server = await asyncio.start_unix_server(worker.serve_client, path=str(socket_path), limit=MAX_REQUEST_BYTES)
+    server = await asyncio.start_unix_server(
+        worker.serve_client, path=str(socket_path), limit=MAX_REQUEST_BYTES
+    )
     os.chmod(socket_path, 0o600)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    watcher = asyncio.ensure_future(_watch_parent(exit_with_parent, stop)) if exit_with_parent else None
+    watcher = (
+        asyncio.ensure_future(_watch_parent(exit_with_parent, stop)) if exit_with_parent else None
+    )
     log.info("SFU worker %d listening on %s", os.getpid(), socket_path)
     async with server:
         await stop.wait()
@@ -189,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consent-interval", type=float, default=5.0)
     parser.add_argument("--consent-failures", type=int, default=6)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s sfu-worker[%(process)d] %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s sfu-worker[%(process)d] %(levelname)s %(message)s",
+    )
     # aioice logs every candidate-pair check at INFO: far too much for a long-running worker.
     logging.getLogger("aioice").setLevel(logging.WARNING)
     args.lock.parent.mkdir(parents=True, exist_ok=True)
@@ -202,8 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     internals.install_passthrough_decoders()
     internals.set_consent_timing(args.consent_interval, args.consent_failures)
-    limits = Limits(connect_timeout=args.connect_timeout, media_timeout=args.media_timeout,
-                    pli_interval=args.pli_interval)
+    limits = Limits(
+        connect_timeout=args.connect_timeout,
+        media_timeout=args.media_timeout,
+        pli_interval=args.pli_interval,
+    )
     worker = Worker(recording_dir=args.recording_dir, limits=limits)
     asyncio.run(serve(args.socket, worker, exit_with_parent=args.exit_with_parent))
     return 0

@@ -11,15 +11,29 @@ import pytest
 from portal_native_sfu.channel import WorkerPool
 
 # Fast failure detection so "vanished client" tests finish in seconds, not the 30 s defaults.
-FAST_WORKER_ARGS = ["--connect-timeout", "8", "--media-timeout", "3", "--consent-interval", "0.5",
-                    "--consent-failures", "4", "--pli-interval", "0.3"]
+FAST_WORKER_ARGS = [
+    "--connect-timeout",
+    "8",
+    "--media-timeout",
+    "3",
+    "--consent-interval",
+    "0.5",
+    "--consent-failures",
+    "4",
+    "--pli-interval",
+    "0.3",
+]
 
 
 @pytest.fixture(scope="session")
 def sfu_pool():
     run_dir = Path(tempfile.mkdtemp(prefix="psfu-"))
-    pool = WorkerPool(run_dir=run_dir / "run", workers=2, recording_dir=run_dir / "rec",
-                      extra_args=FAST_WORKER_ARGS)
+    pool = WorkerPool(
+        run_dir=run_dir / "run",
+        workers=2,
+        recording_dir=run_dir / "rec",
+        extra_args=FAST_WORKER_ARGS,
+    )
     pool.start_all()
     yield pool
     pool.stop_started()
@@ -33,7 +47,9 @@ def sfu(app, school, sfu_pool):
     from portal.extensions import db
 
     app.extensions["native_sfu.pool"] = sfu_pool
-    config = BackendConfig(name="Built-in video", backend="native_sfu", enabled=True, is_default=False, settings={})
+    config = BackendConfig(
+        name="Built-in video", backend="native_sfu", enabled=True, is_default=False, settings={}
+    )
     db.session.add(config)
     db.session.flush()
     school.klass.backend_config_id = config.id

@@ -42,13 +42,17 @@ ENCODE = {
 PAYLOAD = {
     "vp8": "rtpvp8pay pt=96 ! application/x-rtp,media=video,encoding-name=VP8,payload=96",
     # Constrained baseline (42e01f), packetization-mode 1: what aiortc and browsers take.
-    "h264": ("video/x-h264,profile=constrained-baseline ! rtph264pay pt=102 config-interval=-1 "
-             "aggregate-mode=zero-latency ! application/x-rtp,media=video,encoding-name=H264,payload=102"),
+    "h264": (
+        "video/x-h264,profile=constrained-baseline ! rtph264pay pt=102 config-interval=-1 "
+        "aggregate-mode=zero-latency ! application/x-rtp,media=video,encoding-name=H264,payload=102"
+    ),
 }
 RECEIVE_CAPS = {
     "vp8": "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000",
-    "h264": ("application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,"
-             "packetization-mode=(string)1,profile-level-id=(string)42e01f"),
+    "h264": (
+        "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,"
+        "packetization-mode=(string)1,profile-level-id=(string)42e01f"
+    ),
 }
 DECODE = {"vp8": "rtpvp8depay ! vp8dec", "h264": "rtph264depay ! avdec_h264"}
 
@@ -64,18 +68,25 @@ class Peer:
         self.location: str | None = None
         self.loop = GLib.MainLoop()
         if role == "publish":
-            self.pipe = Gst.parse_launch(f"{SOURCE} ! {ENCODE[codec]} name=encoder ! {PAYLOAD[codec]} ! "
-                                         "webrtcbin name=rtc bundle-policy=max-bundle")
+            self.pipe = Gst.parse_launch(
+                f"{SOURCE} ! {ENCODE[codec]} name=encoder ! {PAYLOAD[codec]} ! "
+                "webrtcbin name=rtc bundle-policy=max-bundle"
+            )
             self.rtc = self.pipe.get_by_name("rtc")
             # Count what the encoder hands to the payloader: frames actually sent.
-            self.pipe.get_by_name("encoder").get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._count)
+            self.pipe.get_by_name("encoder").get_static_pad("src").add_probe(
+                Gst.PadProbeType.BUFFER, self._count
+            )
         else:
             self.pipe = Gst.Pipeline.new("watch")
             self.rtc = Gst.ElementFactory.make("webrtcbin", "rtc")
             self.rtc.set_property("bundle-policy", GstWebRTC.WebRTCBundlePolicy.MAX_BUNDLE)
             self.pipe.add(self.rtc)
-            self.rtc.emit("add-transceiver", GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY,
-                          Gst.Caps.from_string(RECEIVE_CAPS[codec]))
+            self.rtc.emit(
+                "add-transceiver",
+                GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY,
+                Gst.Caps.from_string(RECEIVE_CAPS[codec]),
+            )
             self.rtc.connect("pad-added", self._on_incoming)
         self.rtc.connect("on-negotiation-needed", self._on_negotiation_needed)
         self.rtc.connect("notify::ice-gathering-state", self._on_gathering)
@@ -89,11 +100,15 @@ class Peer:
     def _on_incoming(self, _rtc, pad) -> None:
         if pad.get_direction() != Gst.PadDirection.SRC:
             return
-        decode = Gst.parse_bin_from_description(f"{DECODE[self.codec]} name=decoder ! fakesink sync=false", True)
+        decode = Gst.parse_bin_from_description(
+            f"{DECODE[self.codec]} name=decoder ! fakesink sync=false", True
+        )
         self.pipe.add(decode)
         decode.sync_state_with_parent()
         pad.link(decode.get_static_pad("sink"))
-        decode.get_by_name("decoder").get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._count)
+        decode.get_by_name("decoder").get_static_pad("src").add_probe(
+            Gst.PadProbeType.BUFFER, self._count
+        )
 
     def _on_negotiation_needed(self, rtc) -> None:
         # Signals come from GStreamer's threads: do the work on the main loop.
@@ -116,18 +131,28 @@ class Peer:
 
     def _on_gathering(self, rtc, _spec) -> None:
         # No trickle ICE at the SFU: send the offer once every candidate is in it.
-        if rtc.get_property("ice-gathering-state") == GstWebRTC.WebRTCICEGatheringState.COMPLETE and not self.offered:
+        if (
+            rtc.get_property("ice-gathering-state") == GstWebRTC.WebRTCICEGatheringState.COMPLETE
+            and not self.offered
+        ):
             self.offered = True
             GLib.idle_add(self._post_offer)
 
     def _request(self, method: str, url: str, body: bytes | None = None):
-        request = urllib.request.Request(url, data=body, method=method,
-                                         headers={"Authorization": f"Bearer {self.token}",
-                                                  "Content-Type": "application/sdp"})
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/sdp"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 # Header names folded: servers may send `location` (HTTP header names are case-insensitive).
-                return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
+                return (
+                    response.status,
+                    {k.lower(): v for k, v in response.headers.items()},
+                    response.read().decode(),
+                )
         except urllib.error.HTTPError as exc:
             return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read().decode()
         except OSError as exc:
@@ -141,7 +166,14 @@ class Peer:
             self.loop.quit()
             return False
         self.location = urllib.parse.urljoin(self.url, headers["location"])
-        setup = next((line.split(":", 1)[1].strip() for line in body.splitlines() if line.startswith("a=setup:")), None)
+        setup = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in body.splitlines()
+                if line.startswith("a=setup:")
+            ),
+            None,
+        )
         emit(event="answer", status=status, location=self.location, setup=setup)
         _, message = GstSdp.SDPMessage.new_from_text(body)
         answer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, message)

@@ -33,7 +33,9 @@ class Publisher:
     async def start(self, client, url: str, token: str):
         self.response = post_sdp(client, url, token, await self.offer())
         if self.response.status_code == 201:
-            await self.pc.setRemoteDescription(RTCSessionDescription(self.response.get_data(as_text=True), "answer"))
+            await self.pc.setRemoteDescription(
+                RTCSessionDescription(self.response.get_data(as_text=True), "answer")
+            )
         return self.response
 
     @property
@@ -83,7 +85,9 @@ class Viewer:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.response = post_sdp(client, url, token, self.pc.localDescription.sdp)
         if self.response.status_code == 201:
-            await self.pc.setRemoteDescription(RTCSessionDescription(self.response.get_data(as_text=True), "answer"))
+            await self.pc.setRemoteDescription(
+                RTCSessionDescription(self.response.get_data(as_text=True), "answer")
+            )
         return self.response
 
     @property

@@ -23,5 +23,7 @@ def test_aiortc_is_pinned_to_the_version_the_internals_were_written_for():
 def test_keyframe_detection_reads_vp8_and_h264_bitstreams():
     assert internals.VIDEO_KEYFRAME_CHECKS["video/vp8"](bytes([0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A]))
     assert not internals.VIDEO_KEYFRAME_CHECKS["video/vp8"](bytes([0x11, 0x02, 0x00]))
-    assert internals.VIDEO_KEYFRAME_CHECKS["video/h264"](b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x01\x65\x88")
+    assert internals.VIDEO_KEYFRAME_CHECKS["video/h264"](
+        b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x01\x65\x88"
+    )
     assert not internals.VIDEO_KEYFRAME_CHECKS["video/h264"](b"\x00\x00\x00\x01\x41\x9a")

@@ -21,25 +21,40 @@ def test_the_backend_needs_no_settings_so_the_demo_enables_it_by_default(app):
     assert caps["recording"] and caps["embed"] and caps["end"]
     assert not caps["slides"] and not caps["breakout"]
     assert demo.seed_if_empty()
-    config = db.session.execute(db.select(BackendConfig).filter_by(backend="native_sfu")).scalar_one()
+    config = db.session.execute(
+        db.select(BackendConfig).filter_by(backend="native_sfu")
+    ).scalar_one()
     assert config.enabled and config.is_default
     assert config.settings == {}
 
 
 def test_admin_ice_servers_reach_the_join_target_and_bad_ones_are_refused(sfu, login):
     admin = login(sfu.admin)
-    bad = admin.patch(f"/api/admin/backends/{sfu.sfu_config.id}", json={"settings": {"stun_urls": ["http://nope"]}})
+    bad = admin.patch(
+        f"/api/admin/backends/{sfu.sfu_config.id}",
+        json={"settings": {"stun_urls": ["http://nope"]}},
+    )
     assert bad.status_code == 400, bad.get_json()
     assert bad.get_json()["error"]["code"] == "invalid_settings"
-    good = admin.patch(f"/api/admin/backends/{sfu.sfu_config.id}", json={"settings": {
-        "stun_urls": ["stun:stun.school.example"], "turn_urls": ["turn:turn.school.example"],
-        "turn_username": "portal", "turn_credential": "s3cret-turn"}})
+    good = admin.patch(
+        f"/api/admin/backends/{sfu.sfu_config.id}",
+        json={
+            "settings": {
+                "stun_urls": ["stun:stun.school.example"],
+                "turn_urls": ["turn:turn.school.example"],
+                "turn_username": "portal",
+                "turn_credential": "s3cret-turn",
+            }
+        },
+    )
     assert good.status_code == 200, good.get_json()
     assert "s3cret-turn" not in good.get_data(as_text=True)  # stored encrypted, shown masked
     started = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/start")
     embed = started.get_json()["join"]["embed"]
-    assert embed["ice_servers"] == [{"urls": "stun:stun.school.example"},
-                                    {"urls": "turn:turn.school.example", "username": "portal", "credential": "s3cret-turn"}]
+    assert embed["ice_servers"] == [
+        {"urls": "stun:stun.school.example"},
+        {"urls": "turn:turn.school.example", "username": "portal", "credential": "s3cret-turn"},
+    ]
     assert embed["can_publish"] is True
     joined = login(sfu.student).post(f"/api/schedules/{sfu.schedule.id}/join").get_json()
     assert joined["embed"]["can_publish"] is False
@@ -52,7 +67,11 @@ def test_status_lists_who_is_connected_and_health_reports_the_worker(sfu, login,
 
     backend = plugins().backends["native_sfu"]
     assert backend.check_health({}).ok
-    embed = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/start").get_json()["join"]["embed"]
+    embed = (
+        login(sfu.teacher)
+        .post(f"/api/schedules/{sfu.schedule.id}/start")
+        .get_json()["join"]["embed"]
+    )
     meeting = db.session.execute(db.select(Meeting)).scalar_one()
 
     async def scenario():
@@ -61,7 +80,9 @@ def test_status_lists_who_is_connected_and_health_reports_the_worker(sfu, login,
         status = backend.status({}, meetings.handle_of(meeting))
         listed = login(sfu.student).get(f"/sfu/rooms/{embed['room']}/publishers")
         await publisher.close()
-        left = await wait_for(lambda: not backend.status({}, meetings.handle_of(meeting)).attendees, timeout=20)
+        left = await wait_for(
+            lambda: not backend.status({}, meetings.handle_of(meeting)).attendees, timeout=20
+        )
         return status, listed, left
 
     status, listed, left = asyncio.run(asyncio.wait_for(scenario(), 60))
@@ -70,5 +91,7 @@ def test_status_lists_who_is_connected_and_health_reports_the_worker(sfu, login,
     assert status.attendees[0].name == sfu.teacher.name
     assert listed.status_code == 200
     rows = listed.get_json()["publishers"]
-    assert [(r["user_id"], r["label"], r["kinds"]) for r in rows] == [(sfu.teacher.id, "camera", ["video"])]
+    assert [(r["user_id"], r["label"], r["kinds"]) for r in rows] == [
+        (sfu.teacher.id, "camera", ["video"])
+    ]
     assert left

@@ -7,7 +7,8 @@ from portal_testing import PASSWORD, launch_chromium
 
 # On top of the shared CHROMIUM_ARGS: a fake camera and microphone, granted without asking.
 MEDIA_ARGS = [
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
     # Chromium hides host candidates behind mDNS names that aiortc cannot resolve offline.
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",
@@ -43,7 +44,9 @@ def test_teacher_camera_published_from_one_page_plays_in_another(sfu, login, por
             teacher.goto(f"{portal_url}/sfu/rooms/{room}")
             teacher.click("[data-action=camera]")
             teacher.wait_for_function(
-                "() => document.querySelector('.sfu-status').textContent === 'You are live'", timeout=30_000)
+                "() => document.querySelector('.sfu-status').textContent === 'You are live'",
+                timeout=30_000,
+            )
 
             student = _sign_in(browser, portal_url, sfu.student.email)
             student.goto(f"{portal_url}/sfu/rooms/{room}")
@@ -52,14 +55,19 @@ def test_teacher_camera_published_from_one_page_plays_in_another(sfu, login, por
             student.wait_for_selector(".sfu-remote video", timeout=30_000)
             student.wait_for_function(
                 """() => { const v = document.querySelector('.sfu-remote video');
-                           return v && v.videoWidth > 0 && v.currentTime > 1.0; }""", timeout=45_000)
+                           return v && v.videoWidth > 0 && v.currentTime > 1.0; }""",
+                timeout=45_000,
+            )
             width = student.evaluate("document.querySelector('.sfu-remote video').videoWidth")
             frames = student.evaluate(
-                """() => document.querySelector('.sfu-remote video').getVideoPlaybackQuality().totalVideoFrames""")
+                """() => document.querySelector('.sfu-remote video').getVideoPlaybackQuality().totalVideoFrames"""
+            )
             caption = student.text_content(".sfu-remote figcaption")
             # The mute toggle changes the published track, not the connection.
             teacher.click("[data-action=mute]")
-            muted = teacher.evaluate("window.portalSfuRoom.mine.camera.stream.getAudioTracks()[0].enabled")
+            muted = teacher.evaluate(
+                "window.portalSfuRoom.mine.camera.stream.getAudioTracks()[0].enabled"
+            )
         finally:
             browser.close()
     assert width == 640

@@ -74,7 +74,8 @@ def _publish_from(origin: str, embed: dict, portal_url: str, sfu) -> tuple[dict,
                 page.wait_for_function(
                     f"""async () => (await (await fetch({portal_url!r} + '/sfu/rooms/{room}/publishers',
                           {{headers: {{Authorization: 'Bearer {embed["token"]}'}}}})).json()).publishers.length > 0""",
-                    timeout=15_000)
+                    timeout=15_000,
+                )
                 page.evaluate("window.published.stop()")  # DELETE, cross-origin too
             after = sfu.pool.call(room, "room")["sessions"]
         finally:
@@ -88,7 +89,11 @@ def test_a_page_on_an_allowed_origin_publishes_and_ends_its_stream(sfu, login, p
         config = db.session.get(BackendConfig, sfu.sfu_config.id)
         config.settings = {"cors_origins": [origin]}
         db.session.commit()
-        embed = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/start").get_json()["join"]["embed"]
+        embed = (
+            login(sfu.teacher)
+            .post(f"/api/schedules/{sfu.schedule.id}/start")
+            .get_json()["join"]["embed"]
+        )
         result, during, after = _publish_from(origin, embed, portal_url, sfu)
     assert result["ok"], result
     assert result["location"].startswith(portal_url + f"/sfu/rooms/{embed['room']}/sessions/")
@@ -99,7 +104,11 @@ def test_a_page_on_an_allowed_origin_publishes_and_ends_its_stream(sfu, login, p
 @pytest.mark.browser
 def test_a_page_on_an_origin_not_listed_cannot_publish(sfu, login, portal_url):
     with other_origin(portal_url) as origin:
-        embed = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/start").get_json()["join"]["embed"]
+        embed = (
+            login(sfu.teacher)
+            .post(f"/api/schedules/{sfu.schedule.id}/start")
+            .get_json()["join"]["embed"]
+        )
         result, during, _after = _publish_from(origin, embed, portal_url, sfu)
     assert not result["ok"]
     assert "Failed to fetch" in result["error"]  # the browser refused the preflight

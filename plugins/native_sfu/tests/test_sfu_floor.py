@@ -13,14 +13,20 @@ from portal.extensions import db
 
 
 def publisher_sessions(sfu, embed, user_id):
-    return [s for s in room_state(sfu, embed)["sessions"] if s["role"] == "publish" and s["user_id"] == user_id]
+    return [
+        s
+        for s in room_state(sfu, embed)["sessions"]
+        if s["role"] == "publish" and s["user_id"] == user_id
+    ]
 
 
 def session_of(sfu, embed, session_id):
     return next((s for s in room_state(sfu, embed)["sessions"] if s["id"] == session_id), None)
 
 
-def test_granted_student_is_watched_withdrawn_is_cut_off_at_the_sfu_and_refused_again(sfu, login, client):
+def test_granted_student_is_watched_withdrawn_is_cut_off_at_the_sfu_and_refused_again(
+    sfu, login, client
+):
     teacher, embed = start_class(sfu, login)
     sid = sfu.schedule.id
     token = join_embed(login(sfu.student), sfu)["token"]
@@ -31,7 +37,9 @@ def test_granted_student_is_watched_withdrawn_is_cut_off_at_the_sfu_and_refused_
         out["before_grant"] = await early.start(client, embed["whip_url"], token)
         await early.close()
 
-        out["grant"] = teacher.post(f"/api/schedules/{sid}/floor/grant", json={"user_id": sfu.student.id, "camera": True})
+        out["grant"] = teacher.post(
+            f"/api/schedules/{sid}/floor/grant", json={"user_id": sfu.student.id, "camera": True}
+        )
         # Camera granted, microphone not: an offer with sound is refused, video alone is fine.
         with_sound = Publisher()
         with_sound.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
@@ -41,12 +49,17 @@ def test_granted_student_is_watched_withdrawn_is_cut_off_at_the_sfu_and_refused_
         out["granted"] = await camera.start(client, embed["whip_url"], token)
         session_id = out["granted"].headers["Location"].rsplit("/", 1)[1]
         watcher = Viewer()
-        out["watch"] = (await watcher.start(client, embed["whep_url"] + f"?publisher={session_id}",
-                                            embed["token"])).status_code
+        out["watch"] = (
+            await watcher.start(
+                client, embed["whep_url"] + f"?publisher={session_id}", embed["token"]
+            )
+        ).status_code
         out["watched"] = await wait_for(lambda: len(watcher.frames) >= 15, timeout=30)
         out["publishers_before"] = len(publisher_sessions(sfu, embed, sfu.student.id))
 
-        out["withdraw"] = teacher.post(f"/api/schedules/{sid}/floor/withdraw", json={"user_id": sfu.student.id})
+        out["withdraw"] = teacher.post(
+            f"/api/schedules/{sid}/floor/withdraw", json={"user_id": sfu.student.id}
+        )
         # The worker closed the student's stream and its viewers before the answer came back.
         out["publishers_after"] = publisher_sessions(sfu, embed, sfu.student.id)
         out["watcher_after"] = session_of(sfu, embed, watcher.location.rsplit("/", 1)[1])
@@ -77,7 +90,8 @@ def test_granted_student_is_watched_withdrawn_is_cut_off_at_the_sfu_and_refused_
     assert out["again"].status_code == 403
     assert out["again"].get_json()["error"] == {
         "code": "floor_not_granted",
-        "message": "only the teacher, and students the teacher gives the floor, can publish in this class"}
+        "message": "only the teacher, and students the teacher gives the floor, can publish in this class",
+    }
     assert out["publishers_end"] == []
     # At most the frames already in flight arrived after the cut.
     assert out["frames_after"] <= 5
@@ -87,7 +101,10 @@ def test_muted_microphone_is_not_forwarded_until_the_teacher_gives_it_back(sfu, 
     teacher, embed = start_class(sfu, login)
     sid = sfu.schedule.id
     token = join_embed(login(sfu.student), sfu)["token"]
-    teacher.post(f"/api/schedules/{sid}/floor/grant", json={"user_id": sfu.student.id, "mic": True, "camera": True})
+    teacher.post(
+        f"/api/schedules/{sid}/floor/grant",
+        json={"user_id": sfu.student.id, "mic": True, "camera": True},
+    )
 
     def forwarded(watcher):
         return session_of(sfu, embed, watcher.location.rsplit("/", 1)[1])["forwarded"]
@@ -100,21 +117,34 @@ def test_muted_microphone_is_not_forwarded_until_the_teacher_gives_it_back(sfu, 
         assert published.status_code == 201, published.get_json()
         session_id = published.headers["Location"].rsplit("/", 1)[1]
         watcher = Viewer(audio=True)
-        assert (await watcher.start(client, embed["whep_url"] + f"?publisher={session_id}",
-                                    embed["token"])).status_code == 201
-        assert await wait_for(lambda: watcher.audio_frames >= 25 and len(watcher.frames) >= 15, timeout=30)
+        assert (
+            await watcher.start(
+                client, embed["whep_url"] + f"?publisher={session_id}", embed["token"]
+            )
+        ).status_code == 201
+        assert await wait_for(
+            lambda: watcher.audio_frames >= 25 and len(watcher.frames) >= 15, timeout=30
+        )
 
-        out["mute"] = teacher.post(f"/api/schedules/{sid}/floor/mute", json={"user_id": sfu.student.id})
+        out["mute"] = teacher.post(
+            f"/api/schedules/{sid}/floor/mute", json={"user_id": sfu.student.id}
+        )
         # Let what was queued before the mute drain (half a second of video), then measure.
         video_at_mute = forwarded(watcher)["video"]
         assert await wait_for(lambda: forwarded(watcher)["video"] >= video_at_mute + 15, timeout=15)
         muted_from = forwarded(watcher)
-        assert await wait_for(lambda: forwarded(watcher)["video"] >= muted_from["video"] + 60, timeout=20)
+        assert await wait_for(
+            lambda: forwarded(watcher)["video"] >= muted_from["video"] + 60, timeout=20
+        )
         muted_to = forwarded(watcher)
         out["publisher_muted"] = session_of(sfu, embed, session_id)
 
-        out["unmute"] = teacher.post(f"/api/schedules/{sid}/floor/grant", json={"user_id": sfu.student.id, "mic": True})
-        out["resumed"] = await wait_for(lambda: forwarded(watcher)["audio"] >= muted_to["audio"] + 25, timeout=20)
+        out["unmute"] = teacher.post(
+            f"/api/schedules/{sid}/floor/grant", json={"user_id": sfu.student.id, "mic": True}
+        )
+        out["resumed"] = await wait_for(
+            lambda: forwarded(watcher)["audio"] >= muted_to["audio"] + 25, timeout=20
+        )
         await watcher.close()
         await student.close()
         return out, muted_from, muted_to
@@ -135,14 +165,23 @@ def test_the_old_allow_endpoint_grants_through_the_floor(sfu, login):
     room = embed["room"]
     allowed = teacher.post(f"/sfu/rooms/{room}/publishers/allow", json={"user_id": sfu.student.id})
     assert allowed.status_code == 200
-    assert allowed.get_json()["floor"] == {"mic": True, "camera": True, "screen": True, "mic_muted": False}
+    assert allowed.get_json()["floor"] == {
+        "mic": True,
+        "camera": True,
+        "screen": True,
+        "mic_muted": False,
+    }
     student = login(sfu.student)
     listed = student.get(f"/sfu/rooms/{room}/publishers").get_json()
     assert listed["can_publish"] is True and listed["floor"]["camera"] is True
     assert join_embed(student, sfu)["floor"]["mic"] is True
-    refused = student.post(f"/sfu/rooms/{room}/publishers/allow", json={"user_id": sfu.classmate.id})
+    refused = student.post(
+        f"/sfu/rooms/{room}/publishers/allow", json={"user_id": sfu.classmate.id}
+    )
     assert refused.status_code == 403
-    outsider = teacher.post(f"/sfu/rooms/{room}/publishers/allow", json={"user_id": sfu.outsider.id})
+    outsider = teacher.post(
+        f"/sfu/rooms/{room}/publishers/allow", json={"user_id": sfu.outsider.id}
+    )
     assert outsider.status_code == 404 and outsider.get_json()["error"]["code"] == "not_a_member"
     db.session.expire_all()
     rows = db.session.execute(db.select(FloorSeat.user_id, FloorSeat.mic)).all()

@@ -38,7 +38,9 @@ def run(coro):
 
 def test_three_viewers_get_every_frame_in_order_at_the_publishers_rate(sfu, login, client):
     _teacher, embed = start_class(sfu, login)
-    tokens = [join_embed(login(user), sfu)["token"] for user in (sfu.student, sfu.classmate, sfu.admin)]
+    tokens = [
+        join_embed(login(user), sfu)["token"] for user in (sfu.student, sfu.classmate, sfu.admin)
+    ]
 
     async def scenario():
         publisher = Publisher()
@@ -58,7 +60,9 @@ def test_three_viewers_get_every_frame_in_order_at_the_publishers_rate(sfu, logi
     viewers, sent = run(scenario())
     for viewer in viewers:
         counters = viewer.counters
-        assert all(b > a for a, b in zip(counters, counters[1:], strict=False)), "frames out of order"
+        assert all(b > a for a, b in zip(counters, counters[1:], strict=False)), (
+            "frames out of order"
+        )
         span = counters[-1] - counters[0] + 1
         # The viewer saw (almost) every frame the 30 fps publisher produced in that span:
         # its frame rate is the publisher's, with no decode/re-encode drops.
@@ -66,7 +70,9 @@ def test_three_viewers_get_every_frame_in_order_at_the_publishers_rate(sfu, logi
         assert counters[-1] <= sent
 
 
-def test_a_late_viewer_gets_a_picture_quickly_because_its_keyframe_request_is_forwarded(sfu, login, client):
+def test_a_late_viewer_gets_a_picture_quickly_because_its_keyframe_request_is_forwarded(
+    sfu, login, client
+):
     _teacher, embed = start_class(sfu, login)
     token = join_embed(login(sfu.student), sfu)["token"]
 
@@ -97,7 +103,9 @@ def test_a_late_viewer_gets_a_picture_quickly_because_its_keyframe_request_is_fo
     assert published["keyframes"]["video"] >= 2
 
 
-def test_only_the_teacher_and_allowed_students_publish_and_only_members_watch(sfu, login, client, make_user):
+def test_only_the_teacher_and_allowed_students_publish_and_only_members_watch(
+    sfu, login, client, make_user
+):
     from portal.core import blocking
 
     teacher, embed = start_class(sfu, login)
@@ -112,27 +120,44 @@ def test_only_the_teacher_and_allowed_students_publish_and_only_members_watch(sf
         sdp = await pub.offer()
         results["no_token"] = post_sdp(client, embed["whip_url"], None, sdp).status_code
         results["student_publish"] = post_sdp(client, embed["whip_url"], student_token, sdp)
-        results["outsider_watch"] = post_sdp(client, embed["whep_url"], outsider_token, sdp).status_code
+        results["outsider_watch"] = post_sdp(
+            client, embed["whep_url"], outsider_token, sdp
+        ).status_code
         await pub.close()
 
         # The teacher lets the student publish; then takes it back, which ends the stream.
-        allow = teacher.post(f"/sfu/rooms/{room}/publishers/allow", json={"user_id": sfu.student.id})
+        allow = teacher.post(
+            f"/sfu/rooms/{room}/publishers/allow", json={"user_id": sfu.student.id}
+        )
         results["allow"] = allow.status_code
-        results["student_allow_other"] = student.post(f"/sfu/rooms/{room}/publishers/allow",
-                                                      json={"user_id": sfu.classmate.id}).status_code
+        results["student_allow_other"] = student.post(
+            f"/sfu/rooms/{room}/publishers/allow", json={"user_id": sfu.classmate.id}
+        ).status_code
         allowed = Publisher()
-        results["allowed_publish"] = (await allowed.start(client, embed["whip_url"], student_token)).status_code
+        results["allowed_publish"] = (
+            await allowed.start(client, embed["whip_url"], student_token)
+        ).status_code
         results["sessions_before_revoke"] = len(room_state(sfu, embed)["sessions"])
-        teacher.post(f"/sfu/rooms/{room}/publishers/allow", json={"user_id": sfu.student.id, "allowed": False})
+        teacher.post(
+            f"/sfu/rooms/{room}/publishers/allow",
+            json={"user_id": sfu.student.id, "allowed": False},
+        )
         results["sessions_after_revoke"] = len(room_state(sfu, embed)["sessions"])
         await allowed.close()
 
-        blocking.block_user(sfu.teacher, user_id=sfu.classmate.id, scope="class", reason="spamming",
-                            class_id=sfu.klass.id)
+        blocking.block_user(
+            sfu.teacher,
+            user_id=sfu.classmate.id,
+            scope="class",
+            reason="spamming",
+            class_id=sfu.klass.id,
+        )
         db.session.commit()
         classmate_token = login(sfu.classmate).token
         watcher = Viewer()
-        results["blocked_watch"] = (await watcher.start(client, embed["whep_url"], classmate_token)).status_code
+        results["blocked_watch"] = (
+            await watcher.start(client, embed["whep_url"], classmate_token)
+        ).status_code
         await watcher.close()
         return results
 
@@ -149,7 +174,12 @@ def test_only_the_teacher_and_allowed_students_publish_and_only_members_watch(sf
     assert results["blocked_watch"] == 403
     # The allow list is the core's floor now: the student holds nothing after the revoke.
     seat = db.session.execute(db.select(FloorSeat)).scalar_one()
-    assert (seat.user_id, seat.mic, seat.camera, seat.screen) == (sfu.student.id, False, False, False)
+    assert (seat.user_id, seat.mic, seat.camera, seat.screen) == (
+        sfu.student.id,
+        False,
+        False,
+        False,
+    )
 
 
 def test_whip_protocol_answers(sfu, login, client):
@@ -167,7 +197,9 @@ def test_whip_protocol_answers(sfu, login, client):
         pub = Publisher()
         sdp = await pub.offer()
         out["options"] = client.open(embed["whip_url"], method="OPTIONS", headers=auth)
-        out["wrong_type"] = post_sdp(client, embed["whip_url"], token, sdp, content_type="application/json")
+        out["wrong_type"] = post_sdp(
+            client, embed["whip_url"], token, sdp, content_type="application/json"
+        )
         out["garbage"] = post_sdp(client, embed["whip_url"], token, "hello world")
         two_videos = Publisher()
         two_videos.pc.addTransceiver("video", direction="sendonly")
@@ -175,17 +207,25 @@ def test_whip_protocol_answers(sfu, login, client):
         await two_videos.close()
         early = Viewer()
         await early.pc.setLocalDescription(await early.pc.createOffer())
-        out["viewer_before_publisher"] = post_sdp(client, embed["whep_url"], token, early.pc.localDescription.sdp)
+        out["viewer_before_publisher"] = post_sdp(
+            client, embed["whep_url"], token, early.pc.localDescription.sdp
+        )
         await early.close()
         created = await pub.start(client, embed["whip_url"], token)
         out["created"] = created
         audio_only = offline_pc()
         audio_only.addTransceiver("audio", direction="recvonly")
         await audio_only.setLocalDescription(await audio_only.createOffer())
-        out["nothing_to_watch"] = post_sdp(client, embed["whep_url"], token, audio_only.localDescription.sdp)
+        out["nothing_to_watch"] = post_sdp(
+            client, embed["whep_url"], token, audio_only.localDescription.sdp
+        )
         await audio_only.close()
-        out["patch"] = client.patch(created.headers["Location"], data=b"a=candidate", headers=auth,
-                                    content_type="application/trickle-ice-sdpfrag")
+        out["patch"] = client.patch(
+            created.headers["Location"],
+            data=b"a=candidate",
+            headers=auth,
+            content_type="application/trickle-ice-sdpfrag",
+        )
         out["delete"] = client.delete(created.headers["Location"], headers=auth)
         out["delete_again"] = client.delete(created.headers["Location"], headers=auth)
         await pub.close()
@@ -194,7 +234,9 @@ def test_whip_protocol_answers(sfu, login, client):
     out = run(scenario())
     assert out["options"].status_code == 204
     assert out["options"].headers["Accept-Post"] == "application/sdp"
-    assert '<stun:stun.school.example:3478>; rel="ice-server"' in out["options"].headers.getlist("Link")
+    assert '<stun:stun.school.example:3478>; rel="ice-server"' in out["options"].headers.getlist(
+        "Link"
+    )
     assert out["wrong_type"].status_code == 415
     assert out["wrong_type"].headers["Accept-Post"] == "application/sdp"
     assert out["garbage"].status_code == 400
@@ -232,22 +274,45 @@ def test_several_publishers_per_room_each_watchable_by_id_with_audio(sfu, login,
     async def scenario():
         camera = Publisher(320, 240)
         camera.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
-        assert (await camera.start(client, embed["whip_url"] + "?label=camera", embed["token"])).status_code == 201
+        assert (
+            await camera.start(client, embed["whip_url"] + "?label=camera", embed["token"])
+        ).status_code == 201
         student_cam = Publisher(160, 120)
-        assert (await student_cam.start(client, embed["whip_url"], student_token)).status_code == 201
+        assert (
+            await student_cam.start(client, embed["whip_url"], student_token)
+        ).status_code == 201
         third = Publisher(160, 120)
         refused = await third.start(client, embed["whip_url"] + "?label=screen", embed["token"])
         await third.close()
-        listed = client.get(f"/sfu/rooms/{room}/publishers", headers={"Authorization": f"Bearer {viewer_token}"})
+        listed = client.get(
+            f"/sfu/rooms/{room}/publishers", headers={"Authorization": f"Bearer {viewer_token}"}
+        )
         ids = {row["user_id"]: row["id"] for row in listed.get_json()["publishers"]}
         of_teacher, of_student = Viewer(audio=True), Viewer()
-        assert (await of_teacher.start(client, embed["whep_url"] + f"?publisher={ids[sfu.teacher.id]}",
-                                       viewer_token)).status_code == 201
-        assert (await of_student.start(client, embed["whep_url"] + f"?publisher={ids[sfu.student.id]}",
-                                       viewer_token)).status_code == 201
-        ok = await wait_for(lambda: len(of_teacher.frames) >= 30 and len(of_student.frames) >= 30
-                            and of_teacher.audio_frames >= 25, timeout=30)
-        assert ok, (len(of_teacher.frames), len(of_student.frames), of_teacher.audio_frames, sfu.pool.call(room, "room"))
+        assert (
+            await of_teacher.start(
+                client, embed["whep_url"] + f"?publisher={ids[sfu.teacher.id]}", viewer_token
+            )
+        ).status_code == 201
+        assert (
+            await of_student.start(
+                client, embed["whep_url"] + f"?publisher={ids[sfu.student.id]}", viewer_token
+            )
+        ).status_code == 201
+        ok = await wait_for(
+            lambda: (
+                len(of_teacher.frames) >= 30
+                and len(of_student.frames) >= 30
+                and of_teacher.audio_frames >= 25
+            ),
+            timeout=30,
+        )
+        assert ok, (
+            len(of_teacher.frames),
+            len(of_student.frames),
+            of_teacher.audio_frames,
+            sfu.pool.call(room, "room"),
+        )
         for peer in (of_teacher, of_student, camera, student_cam):
             await peer.close()
         return refused, of_teacher, of_student
@@ -299,7 +364,9 @@ def test_one_person_cannot_open_unlimited_sessions(sfu, login, client):
         viewers = [Viewer() for _ in range(3)]
         codes = [(await v.start(client, embed["whep_url"], token)).status_code for v in viewers]
         body = viewers[-1].response.get_json()
-        freed = client.delete(viewers[0].location, headers={"Authorization": f"Bearer {token}"}).status_code
+        freed = client.delete(
+            viewers[0].location, headers={"Authorization": f"Bearer {token}"}
+        ).status_code
         again = Viewer()
         retry = (await again.start(client, embed["whep_url"], token)).status_code
         for peer in (*viewers, again, publisher):

@@ -22,34 +22,47 @@ from sfu_helpers import Publisher, Viewer, wait_for
 
 HERE = Path(__file__).resolve().parent
 SYSTEM_PYTHON = "/usr/bin/python3"
-ELEMENTS = {"vp8": ["vp8enc", "vp8dec", "rtpvp8pay", "rtpvp8depay"],
-            "h264": ["x264enc", "avdec_h264", "rtph264pay", "rtph264depay"]}
+ELEMENTS = {
+    "vp8": ["vp8enc", "vp8dec", "rtpvp8pay", "rtpvp8depay"],
+    "h264": ["x264enc", "avdec_h264", "rtph264pay", "rtph264depay"],
+}
 
 
 @functools.cache
 def gstreamer_has(codec: str) -> bool:
-    probe = ("import sys, gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', '1.0');"
-             "gi.require_version('GstSdp', '1.0'); from gi.repository import Gst, GstWebRTC, GstSdp; Gst.init(None);"
-             f"sys.exit(0 if all(Gst.ElementFactory.find(n) for n in {['webrtcbin', 'videotestsrc', *ELEMENTS[codec]]!r})"
-             " else 1)")
+    probe = (
+        "import sys, gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', '1.0');"
+        "gi.require_version('GstSdp', '1.0'); from gi.repository import Gst, GstWebRTC, GstSdp; Gst.init(None);"
+        f"sys.exit(0 if all(Gst.ElementFactory.find(n) for n in {['webrtcbin', 'videotestsrc', *ELEMENTS[codec]]!r})"
+        " else 1)"
+    )
     try:
-        return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=60).returncode == 0
+        return (
+            subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=60).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
 def require_gstreamer(codec: str) -> None:
     if not gstreamer_has(codec):
-        missing_service(f"GStreamer webrtcbin with {codec} (Debian: gstreamer1.0-plugins-bad/-good/-ugly/-libav, "
-                        "gstreamer1.0-nice, python3-gi, gir1.2-gst-plugins-bad-1.0)")
+        missing_service(
+            f"GStreamer webrtcbin with {codec} (Debian: gstreamer1.0-plugins-bad/-good/-ugly/-libav, "
+            "gstreamer1.0-nice, python3-gi, gir1.2-gst-plugins-bad-1.0)"
+        )
 
 
 class GstPeer:
     """A gst_peer.py process; poll() folds its JSON lines into `events` and `frames`."""
 
     def __init__(self, role: str, codec: str, url: str, token: str) -> None:
-        self.proc = subprocess.Popen([SYSTEM_PYTHON, str(HERE / "gst_peer.py"), role, codec, url, token],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [SYSTEM_PYTHON, str(HERE / "gst_peer.py"), role, codec, url, token],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.events: list[dict] = []
         self.frames = 0
 
@@ -80,7 +93,10 @@ class GstPeer:
         if self.proc.poll() is None:
             self.proc.stdin.write("stop\n")
             self.proc.stdin.flush()
-            await wait_for(lambda: self.event("deleted") is not None or self.proc.poll() is not None, timeout=20)
+            await wait_for(
+                lambda: self.event("deleted") is not None or self.proc.poll() is not None,
+                timeout=20,
+            )
         return self.event("deleted")
 
     def kill(self) -> None:
@@ -104,8 +120,9 @@ def run(coro):
 
 
 @pytest.mark.parametrize("codec", ["vp8", "h264"])
-def test_gstreamer_webrtcbin_publishes_and_an_aiortc_viewer_decodes_its_pictures(sfu, login, client, portal_url,
-                                                                                 codec):
+def test_gstreamer_webrtcbin_publishes_and_an_aiortc_viewer_decodes_its_pictures(
+    sfu, login, client, portal_url, codec
+):
     require_gstreamer(codec)
     embed = start_class(sfu, login)
     peer = GstPeer("publish", codec, served(portal_url, embed["whip_url"]), embed["token"])
@@ -139,16 +156,26 @@ def test_gstreamer_webrtcbin_publishes_and_an_aiortc_viewer_decodes_its_pictures
 
 def _prefer(publisher: Publisher, codec: str) -> None:
     wanted = {"vp8": "video/vp8", "h264": "video/h264"}[codec]
-    codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == wanted
-              and c.parameters.get("profile-level-id", "42e01f") == "42e01f"]
+    codecs = [
+        c
+        for c in RTCRtpSender.getCapabilities("video").codecs
+        if c.mimeType.lower() == wanted
+        and c.parameters.get("profile-level-id", "42e01f") == "42e01f"
+    ]
     publisher.pc.getTransceivers()[0].setCodecPreferences(codecs)
 
 
 @pytest.mark.parametrize("codec", ["vp8", "h264"])
-def test_gstreamer_webrtcbin_watches_and_decodes_an_aiortc_publishers_pictures(sfu, login, client, portal_url, codec):
+def test_gstreamer_webrtcbin_watches_and_decodes_an_aiortc_publishers_pictures(
+    sfu, login, client, portal_url, codec
+):
     require_gstreamer(codec)
     embed = start_class(sfu, login)
-    token = login(sfu.student).post(f"/api/schedules/{sfu.schedule.id}/join").get_json()["embed"]["token"]
+    token = (
+        login(sfu.student)
+        .post(f"/api/schedules/{sfu.schedule.id}/join")
+        .get_json()["embed"]["token"]
+    )
     peer = None
 
     async def scenario():
@@ -156,8 +183,12 @@ def test_gstreamer_webrtcbin_watches_and_decodes_an_aiortc_publishers_pictures(s
         out = {}
         publisher = Publisher(320, 240)
         _prefer(publisher, codec)
-        out["publish"] = (await publisher.start(client, embed["whip_url"], embed["token"])).status_code
-        out["published_codec"] = f"{codec.upper()}/90000" in publisher.response.get_data(as_text=True)
+        out["publish"] = (
+            await publisher.start(client, embed["whip_url"], embed["token"])
+        ).status_code
+        out["published_codec"] = f"{codec.upper()}/90000" in publisher.response.get_data(
+            as_text=True
+        )
         peer = GstPeer("watch", codec, served(portal_url, embed["whep_url"]), token)
         assert await wait_for(peer.finished, timeout=60), peer.events
         out["answer"] = peer.event("answer") or peer.events

@@ -63,10 +63,14 @@ def test_delete_ends_sessions_and_leaves_no_tasks_behind(sfu, login, client):
         assert await wait_for(lambda: len(second.frames) >= 5, timeout=20)
         out["delete_publisher"] = client.delete(publisher.location, headers=auth).status_code
         out["after_publisher"] = sessions(sfu, room)
-        out["second_closed"] = await wait_for(lambda: second.pc.connectionState in ("closed", "failed"), timeout=20)
+        out["second_closed"] = await wait_for(
+            lambda: second.pc.connectionState in ("closed", "failed"), timeout=20
+        )
         for peer in (viewer, second, publisher):
             await peer.close()
-        out["tasks_back"] = await wait_for(lambda: tasks_in_worker(sfu, room) <= baseline, timeout=20, interval=0.5)
+        out["tasks_back"] = await wait_for(
+            lambda: tasks_in_worker(sfu, room) <= baseline, timeout=20, interval=0.5
+        )
         return out
 
     out = run(scenario())
@@ -76,12 +80,19 @@ def test_delete_ends_sessions_and_leaves_no_tasks_behind(sfu, login, client):
     assert out["delete_publisher"] == 200
     assert out["after_publisher"] == []
     assert out["second_closed"]
-    assert out["tasks_back"], f"worker still runs {tasks_in_worker(sfu, room)} tasks (baseline {baseline})"
+    assert out["tasks_back"], (
+        f"worker still runs {tasks_in_worker(sfu, room)} tasks (baseline {baseline})"
+    )
 
 
 def _spawn_peer(role: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(HERE / "vanishing_peer.py"), role], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "vanishing_peer.py"), role],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _readline(proc: subprocess.Popen, timeout: float) -> str:
@@ -111,7 +122,9 @@ def test_clients_that_vanish_without_goodbye_are_cleaned_up(sfu, login, client):
 
         async def gone():
             empty = await wait_for(lambda: sessions(sfu, room) == [], timeout=30, interval=0.5)
-            tasks = await wait_for(lambda: tasks_in_worker(sfu, room) <= baseline, timeout=20, interval=0.5)
+            tasks = await wait_for(
+                lambda: tasks_in_worker(sfu, room) <= baseline, timeout=20, interval=0.5
+            )
             return empty, tasks
 
         empty, tasks = run(gone())
@@ -175,9 +188,13 @@ def test_an_audio_only_publisher_is_recorded_too(sfu, login, client, tmp_path):
         await pc.setLocalDescription(await pc.createOffer())
         response = post_sdp(client, embed["whip_url"], embed["token"], pc.localDescription.sdp)
         assert response.status_code == 201
-        await pc.setRemoteDescription(RTCSessionDescription(response.get_data(as_text=True), "answer"))
+        await pc.setRemoteDescription(
+            RTCSessionDescription(response.get_data(as_text=True), "answer")
+        )
         assert await wait_for(
-            lambda: any(s["received"].get("audio", 0) >= 100 for s in sessions(sfu, embed["room"])), timeout=30)
+            lambda: any(s["received"].get("audio", 0) >= 100 for s in sessions(sfu, embed["room"])),
+            timeout=30,
+        )
         ended = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/end")
         await pc.close()
         return ended
@@ -214,7 +231,9 @@ def test_a_new_publish_by_the_same_person_replaces_a_vanished_one_at_once(sfu, l
             out["again"] = await again.start(client, embed["whip_url"] + "?label=camera", token)
             screen = Publisher(160, 120)  # another label of the same person is a second stream
             out["screen"] = await screen.start(client, embed["whip_url"] + "?label=screen", token)
-            out["publishers"] = sorted((s["label"], s["id"]) for s in sessions(sfu, room) if s["role"] == "publish")
+            out["publishers"] = sorted(
+                (s["label"], s["id"]) for s in sessions(sfu, room) if s["role"] == "publish"
+            )
             viewer = Viewer()
             out["watch"] = await viewer.start(client, embed["whep_url"], token)
             out["got_frames"] = await wait_for(lambda: len(viewer.frames) >= 10, timeout=20)

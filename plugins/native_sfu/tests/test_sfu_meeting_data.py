@@ -38,7 +38,9 @@ def test_two_racing_updates_of_an_sfu_meeting_both_survive(sfu, login, app):
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=click, args=(key,)) for key in ("first_click", "second_click")]
+    threads = [
+        threading.Thread(target=click, args=(key,)) for key in ("first_click", "second_click")
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -66,11 +68,23 @@ def test_the_join_token_carries_the_participants_portal_role_without_a_user_row(
     room = started["join"]["embed"]["room"]
     backend = plugins().backends["native_sfu"]
     # A participant whose account the portal database does not hold (a guest-like join).
-    visitor = Participant(user_id=987654, name="Visiting teacher", email="v@example.org", role="viewer",
-                          portal_role="teacher")
+    visitor = Participant(
+        user_id=987654,
+        name="Visiting teacher",
+        email="v@example.org",
+        role="viewer",
+        portal_role="teacher",
+    )
     with app.test_request_context():
-        target = backend.join({}, MeetingHandle(backend="native_sfu", meeting_id=room,
-                                                data={"room": room, "schedule_id": sfu.schedule.id}), visitor)
+        target = backend.join(
+            {},
+            MeetingHandle(
+                backend="native_sfu",
+                meeting_id=room,
+                data={"room": room, "schedule_id": sfu.schedule.id},
+            ),
+            visitor,
+        )
         claims = decode_token(target.embed["token"])
     assert claims["role"] == "teacher" and claims["sfu_room"] == room
 
@@ -85,8 +99,9 @@ def test_the_facade_block_rule_and_join_are_the_cores(sfu, login, app):
     from portal.plugins import Forbidden
 
     assert login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/start").status_code == 200
-    blocking.block_user(sfu.teacher, user_id=sfu.student.id, scope="class", reason="spamming",
-                        class_id=sfu.klass.id)
+    blocking.block_user(
+        sfu.teacher, user_id=sfu.student.id, scope="class", reason="spamming", class_id=sfu.klass.id
+    )
     db.session.commit()
     with app.test_request_context():
         with pytest.raises(Forbidden) as refused:

@@ -46,20 +46,30 @@ async def an_offer() -> str:
 
 
 def test_options_lists_the_client_ice_servers_as_links_only_for_members(sfu, login, portal_url):
-    configure(sfu, stun_urls=["stun:stun.school.example:3478"], turn_urls=["turn:turn.school.example"],
-              turn_username="portal", turn_credential="s3cret")
+    configure(
+        sfu,
+        stun_urls=["stun:stun.school.example:3478"],
+        turn_urls=["turn:turn.school.example"],
+        turn_username="portal",
+        turn_credential="s3cret",
+    )
     embed = start_class(sfu, login)
     outsider = login(sfu.outsider).token
 
     def options(token: str | None):
         # Over real HTTP: each request gets a fresh context, as in production.
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        request = urllib.request.Request(portal_url + urlsplit(embed["whip_url"]).path, method="OPTIONS",
-                                         headers=headers)
+        request = urllib.request.Request(
+            portal_url + urlsplit(embed["whip_url"]).path, method="OPTIONS", headers=headers
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.headers
 
-    (member, member_headers), anonymous, stranger = options(embed["token"]), options(None), options(outsider)
+    (member, member_headers), anonymous, stranger = (
+        options(embed["token"]),
+        options(None),
+        options(outsider),
+    )
     assert member == 204
     assert member_headers["Accept-Post"] == "application/sdp"
     assert member_headers.get_all("Link") == [
@@ -76,16 +86,24 @@ def test_sfu_401s_are_json_with_a_bearer_challenge(sfu, login, client):
     embed = start_class(sfu, login)
     sdp = run(an_offer())
     browser_like = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-    missing = client.post(embed["whip_url"], data=sdp, content_type="application/sdp", headers=browser_like)
-    forged = client.post(embed["whep_url"], data=sdp, content_type="application/sdp",
-                         headers={**browser_like, "Authorization": "Bearer not.a.token"})
+    missing = client.post(
+        embed["whip_url"], data=sdp, content_type="application/sdp", headers=browser_like
+    )
+    forged = client.post(
+        embed["whep_url"],
+        data=sdp,
+        content_type="application/sdp",
+        headers={**browser_like, "Authorization": "Bearer not.a.token"},
+    )
     listing = client.get(f"/sfu/rooms/{embed['room']}/publishers", headers=browser_like)
     for response in (missing, forged, listing):
         assert response.status_code == 401
         assert response.mimetype == "application/json"
         assert response.headers["WWW-Authenticate"].startswith('Bearer realm="portal"')
     assert missing.get_json()["error"]["code"] == "not_authenticated"
-    assert "error=" not in missing.headers["WWW-Authenticate"]  # RFC 6750 3.1: no error without a token
+    assert (
+        "error=" not in missing.headers["WWW-Authenticate"]
+    )  # RFC 6750 3.1: no error without a token
     assert forged.get_json()["error"]["code"] == "invalid_token"
     assert 'error="invalid_token"' in forged.headers["WWW-Authenticate"]
 
@@ -97,10 +115,18 @@ def test_patch_is_501_on_a_session_and_404_on_an_unknown_one(sfu, login, client)
     async def scenario():
         publisher = Publisher(160, 120)
         created = await publisher.start(client, embed["whip_url"], embed["token"])
-        patch = client.patch(created.headers["Location"], data=b"a=end-of-candidates", headers=auth,
-                             content_type="application/trickle-ice-sdpfrag")
-        unknown = client.patch(f"/sfu/rooms/{embed['room']}/sessions/nope", data=b"a=end-of-candidates",
-                               headers=auth, content_type="application/trickle-ice-sdpfrag")
+        patch = client.patch(
+            created.headers["Location"],
+            data=b"a=end-of-candidates",
+            headers=auth,
+            content_type="application/trickle-ice-sdpfrag",
+        )
+        unknown = client.patch(
+            f"/sfu/rooms/{embed['room']}/sessions/nope",
+            data=b"a=end-of-candidates",
+            headers=auth,
+            content_type="application/trickle-ice-sdpfrag",
+        )
         options = client.open(created.headers["Location"], method="OPTIONS")
         await publisher.close()
         return created, patch, unknown, options
@@ -136,20 +162,35 @@ def test_an_sdp_offer_over_64_kib_is_413(sfu, login, client):
 
 def test_openapi_describes_every_sfu_route_and_method(app, client):
     paths = client.get("/api/openapi.json").get_json()["paths"]
-    documented = {(path, method.upper()) for path, item in paths.items() if path.startswith("/sfu/")
-                  for method in item if method in ("get", "post", "patch", "delete", "options")}
+    documented = {
+        (path, method.upper())
+        for path, item in paths.items()
+        if path.startswith("/sfu/")
+        for method in item
+        if method in ("get", "post", "patch", "delete", "options")
+    }
     served = set()
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/sfu/") or rule.endpoint in ("native_sfu.static", "native_sfu.room_page"):
+        if not rule.rule.startswith("/sfu/") or rule.endpoint in (
+            "native_sfu.static",
+            "native_sfu.room_page",
+        ):
             continue
         path = rule.rule.replace("<", "{").replace(">", "}")
-        served |= {(path, m) for m in rule.methods - {"HEAD"} if m != "OPTIONS" or not rule.provide_automatic_options}
+        served |= {
+            (path, m)
+            for m in rule.methods - {"HEAD"}
+            if m != "OPTIONS" or not rule.provide_automatic_options
+        }
     assert served and served == documented
     whip = paths["/sfu/rooms/{room}/whip"]["post"]
     assert "application/sdp" in whip["requestBody"]["content"]
     assert {"201", "401", "413", "415"} <= set(whip["responses"])
     assert "Location" in whip["responses"]["201"]["headers"]
-    assert paths["/sfu/rooms/{room}/sessions/{session_id}"]["patch"]["responses"].keys() >= {"404", "501"}
+    assert paths["/sfu/rooms/{room}/sessions/{session_id}"]["patch"]["responses"].keys() >= {
+        "404",
+        "501",
+    }
 
 
 # Item 19: CORS
@@ -158,20 +199,28 @@ def test_openapi_describes_every_sfu_route_and_method(app, client):
 def test_cors_answers_only_the_configured_origins(sfu, login, client):
     configure(sfu, cors_origins=[OTHER_ORIGIN], stun_urls=["stun:stun.school.example:3478"])
     embed = start_class(sfu, login)
-    preflight_headers = {"Access-Control-Request-Method": "POST",
-                         "Access-Control-Request-Headers": "authorization, content-type"}
+    preflight_headers = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
 
     async def scenario():
         out = {}
         for name, origin in (("allowed", OTHER_ORIGIN), ("other", "http://evil.example")):
-            out[f"preflight_{name}"] = client.open(embed["whip_url"], method="OPTIONS",
-                                                   headers={"Origin": origin, **preflight_headers})
+            out[f"preflight_{name}"] = client.open(
+                embed["whip_url"], method="OPTIONS", headers={"Origin": origin, **preflight_headers}
+            )
             publisher = Publisher(160, 120)
-            out[f"post_{name}"] = post_sdp_from(client, embed["whip_url"], embed["token"], await publisher.offer(),
-                                                origin)
+            out[f"post_{name}"] = post_sdp_from(
+                client, embed["whip_url"], embed["token"], await publisher.offer(), origin
+            )
             await publisher.close()
-        out["unauthenticated"] = client.post(embed["whep_url"], data="v=0", content_type="application/sdp",
-                                             headers={"Origin": OTHER_ORIGIN})
+        out["unauthenticated"] = client.post(
+            embed["whep_url"],
+            data="v=0",
+            content_type="application/sdp",
+            headers={"Origin": OTHER_ORIGIN},
+        )
         return out
 
     out = run(scenario())
@@ -180,7 +229,8 @@ def test_cors_answers_only_the_configured_origins(sfu, login, client):
     assert preflight.headers["Access-Control-Allow-Origin"] == OTHER_ORIGIN
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     assert {"authorization", "content-type"} <= {
-        h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+        h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+    }
     assert "Origin" in preflight.headers["Vary"]
     created = out["post_allowed"]
     assert created.status_code == 201
@@ -197,23 +247,34 @@ def test_cors_answers_only_the_configured_origins(sfu, login, client):
 
 def test_no_origin_is_allowed_by_default(sfu, login, client):
     embed = start_class(sfu, login)
-    preflight = client.open(embed["whip_url"], method="OPTIONS",
-                            headers={"Origin": OTHER_ORIGIN, "Access-Control-Request-Method": "POST"})
+    preflight = client.open(
+        embed["whip_url"],
+        method="OPTIONS",
+        headers={"Origin": OTHER_ORIGIN, "Access-Control-Request-Method": "POST"},
+    )
     assert preflight.status_code == 204
     assert "Access-Control-Allow-Origin" not in preflight.headers
     assert "Access-Control-Allow-Methods" not in preflight.headers
 
 
 def post_sdp_from(client, url: str, token: str, sdp: str, origin: str):
-    return client.post(url, data=sdp.encode(), content_type="application/sdp",
-                       headers={"Authorization": f"Bearer {token}", "Origin": origin})
+    return client.post(
+        url,
+        data=sdp.encode(),
+        content_type="application/sdp",
+        headers={"Authorization": f"Bearer {token}", "Origin": origin},
+    )
 
 
 def test_admins_cannot_allow_every_origin(sfu, login):
     admin = login(sfu.admin)
-    wildcard = admin.patch(f"/api/admin/backends/{sfu.sfu_config.id}", json={"settings": {"cors_origins": ["*"]}})
-    with_path = admin.patch(f"/api/admin/backends/{sfu.sfu_config.id}",
-                            json={"settings": {"cors_origins": ["https://media.example.org/page"]}})
+    wildcard = admin.patch(
+        f"/api/admin/backends/{sfu.sfu_config.id}", json={"settings": {"cors_origins": ["*"]}}
+    )
+    with_path = admin.patch(
+        f"/api/admin/backends/{sfu.sfu_config.id}",
+        json={"settings": {"cors_origins": ["https://media.example.org/page"]}},
+    )
     assert wildcard.status_code == 400 and with_path.status_code == 400
 
 
@@ -241,10 +302,17 @@ class FakeStunServer:
                 continue
             with contextlib.suppress(ValueError):
                 request = stun.parse_message(data)
-                if request.message_method == stun.Method.BINDING and request.message_class == stun.Class.REQUEST:
+                if (
+                    request.message_method == stun.Method.BINDING
+                    and request.message_class == stun.Class.REQUEST
+                ):
                     self.requests += 1
-                    reply = stun.Message(stun.Method.BINDING, stun.Class.RESPONSE, request.transaction_id,
-                                         {"XOR-MAPPED-ADDRESS": addr})
+                    reply = stun.Message(
+                        stun.Method.BINDING,
+                        stun.Class.RESPONSE,
+                        request.transaction_id,
+                        {"XOR-MAPPED-ADDRESS": addr},
+                    )
                     self.sock.sendto(bytes(reply), addr)
 
     def close(self) -> None:
@@ -256,8 +324,11 @@ class FakeStunServer:
 def test_the_server_gathers_with_its_own_stun_servers_not_the_clients(sfu, login, client):
     for_clients, for_server = FakeStunServer(), FakeStunServer()
     try:
-        configure(sfu, stun_urls=[f"stun:127.0.0.1:{for_clients.port}"],
-                  server_stun_urls=[f"stun:127.0.0.1:{for_server.port}"])
+        configure(
+            sfu,
+            stun_urls=[f"stun:127.0.0.1:{for_clients.port}"],
+            server_stun_urls=[f"stun:127.0.0.1:{for_server.port}"],
+        )
         embed = start_class(sfu, login)
 
         async def scenario():
@@ -275,7 +346,9 @@ def test_the_server_gathers_with_its_own_stun_servers_not_the_clients(sfu, login
         for_server.close()
     assert created.status_code == 201 and watched.status_code == 201
     # The clients are told about their STUN server (Link and the join target) ...
-    assert f'<stun:127.0.0.1:{for_clients.port}>; rel="ice-server"' in created.headers.getlist("Link")
+    assert f'<stun:127.0.0.1:{for_clients.port}>; rel="ice-server"' in created.headers.getlist(
+        "Link"
+    )
     assert embed["ice_servers"] == [{"urls": f"stun:127.0.0.1:{for_clients.port}"}]
     # ... but the SFU's own peer connections (one publish, one watch) asked only its own.
     assert for_clients.requests == 0

@@ -52,7 +52,9 @@ FRAMES_JS = """(selector) => { const v = document.querySelector(selector);
   return v ? v.getVideoPlaybackQuality().totalVideoFrames : -1; }"""
 
 
-def _sign_in(browser, base: str, email: str, permissions: tuple[str, ...] = ("camera", "microphone")):
+def _sign_in(
+    browser, base: str, email: str, permissions: tuple[str, ...] = ("camera", "microphone")
+):
     context = browser.new_context(permissions=list(permissions))
     context.set_default_timeout(30_000)
     page = context.new_page()
@@ -74,7 +76,11 @@ def _room_of(sfu) -> str:
 
 
 def _publishers_of(sfu, room: str, user_id: int) -> list[dict]:
-    return [s for s in sfu.pool.call(room, "room")["sessions"] if s["role"] == "publish" and s["user_id"] == user_id]
+    return [
+        s
+        for s in sfu.pool.call(room, "room")["sessions"]
+        if s["role"] == "publish" and s["user_id"] == user_id
+    ]
 
 
 def _wait(predicate, timeout: float = 30.0):
@@ -93,7 +99,9 @@ def _teacher_goes_live(browser, base, sfu):
     teacher.goto(f"{base}/schedules/{sfu.schedule.id}")
     teacher.click("#start-btn")
     teacher.click("#embed [data-action=camera]")
-    teacher.wait_for_function("() => document.querySelector('#embed .sfu-status').textContent === 'You are live'")
+    teacher.wait_for_function(
+        "() => document.querySelector('#embed .sfu-status').textContent === 'You are live'"
+    )
     return teacher
 
 
@@ -107,7 +115,9 @@ def test_a_student_hears_the_teacher_after_the_one_click_the_page_asks_for(sfu, 
         try:
             teacher = _teacher_goes_live(browser, portal_url, sfu)
             # The teacher's own preview never plays their microphone back to them.
-            preview_muted = teacher.evaluate("document.querySelector('#embed .sfu-local video').muted")
+            preview_muted = teacher.evaluate(
+                "document.querySelector('#embed .sfu-local video').muted"
+            )
 
             signed_in = _sign_in(browser, portal_url, sfu.student.email)
             # A fresh tab of the signed-in student, touched by nothing but the page's own code
@@ -116,7 +126,12 @@ def test_a_student_hears_the_teacher_after_the_one_click_the_page_asks_for(sfu, 
             student = signed_in.context.new_page()
             signed_in.close()
             plays: list[str] = []
-            student.on("console", lambda message: plays.append(message.text) if message.text.startswith("play:") else None)
+            student.on(
+                "console",
+                lambda message: (
+                    plays.append(message.text) if message.text.startswith("play:") else None
+                ),
+            )
             student.add_init_script(PLAY_REPORTER_JS)
             student.goto(f"{portal_url}/schedules/{sfu.schedule.id}")
             for _ in range(200):
@@ -128,26 +143,32 @@ def test_a_student_hears_the_teacher_after_the_one_click_the_page_asks_for(sfu, 
             refused_with_sound = "play:NotAllowedError:unmuted" in plays
             hear_visible = hear.is_visible()
             hear_buttons = student.locator("text=Click to hear the class").count()
-            muted_before = student.evaluate(f"document.querySelector(\"{tile}\").muted")
+            muted_before = student.evaluate(f'document.querySelector("{tile}").muted')
             student.wait_for_function(
-                f"() => {{ const v = document.querySelector(\"{tile}\"); return v.videoWidth > 0 && v.currentTime > 0.5; }}")
+                f'() => {{ const v = document.querySelector("{tile}"); return v.videoWidth > 0 && v.currentTime > 0.5; }}'
+            )
             hear.click()
-            student.wait_for_function(f"() => !document.querySelector(\"{tile}\").muted && "
-                                      f"!document.querySelector(\"{tile}\").paused")
+            student.wait_for_function(
+                f'() => !document.querySelector("{tile}").muted && '
+                f'!document.querySelector("{tile}").paused'
+            )
             hidden_after = hear.is_hidden()
             peak = student.evaluate(PEAK_LEVEL_JS, tile)
             # The page's own speaking indicator measures the same sound.
             student.wait_for_function(
                 f"() => parseFloat(document.querySelector(\"#embed .sfu-tile[data-user-id='{sfu.teacher.id}']\")"
-                ".dataset.peak || '0') > 0.01")
+                ".dataset.peak || '0') > 0.01"
+            )
             # Per-tile controls: mute and volume change only that tile.
             student.click(f"#embed .sfu-tile[data-user-id='{sfu.teacher.id}'] .sfu-tile-mute")
-            muted_by_tile = student.evaluate(f"document.querySelector(\"{tile}\").muted")
+            muted_by_tile = student.evaluate(f'document.querySelector("{tile}").muted')
             student.click(f"#embed .sfu-tile[data-user-id='{sfu.teacher.id}'] .sfu-tile-mute")
-            student.eval_on_selector(f"#embed .sfu-tile[data-user-id='{sfu.teacher.id}'] .sfu-tile-volume",
-                                     "(slider) => { slider.value = '0.25'; slider.dispatchEvent(new Event('input')); }")
-            volume = student.evaluate(f"document.querySelector(\"{tile}\").volume")
-            unmuted_again = not student.evaluate(f"document.querySelector(\"{tile}\").muted")
+            student.eval_on_selector(
+                f"#embed .sfu-tile[data-user-id='{sfu.teacher.id}'] .sfu-tile-volume",
+                "(slider) => { slider.value = '0.25'; slider.dispatchEvent(new Event('input')); }",
+            )
+            volume = student.evaluate(f'document.querySelector("{tile}").volume')
+            unmuted_again = not student.evaluate(f'document.querySelector("{tile}").muted')
         finally:
             browser.close()
     assert preview_muted is True
@@ -178,7 +199,9 @@ def test_raise_hand_grant_watch_hear_withdraw_and_mute_a_student(sfu, portal_url
             offered = student.locator("#embed .sfu-controls button:visible").all_text_contents()
 
             student.click("#hand-btn")
-            student.wait_for_function("() => document.querySelector('#hand-btn').textContent === 'Lower hand'")
+            student.wait_for_function(
+                "() => document.querySelector('#hand-btn').textContent === 'Lower hand'"
+            )
             queued = teacher.locator(f"#hands-queue li[data-user-id='{sfu.student.id}']")
             queued.wait_for()
             queued.locator("text=Grant camera").click()
@@ -187,13 +210,19 @@ def test_raise_hand_grant_watch_hear_withdraw_and_mute_a_student(sfu, portal_url
             granted.locator("text=Mute").wait_for()
 
             # The student's page starts publishing what was granted by itself ...
-            student.wait_for_function("() => document.querySelector('#embed .sfu-status').textContent === 'You are live'"
-                                      " && !!window.portalSfuRoom.mine.camera && window.portalSfuRoom.mine.camera.kinds().length === 2", timeout=45_000)
+            student.wait_for_function(
+                "() => document.querySelector('#embed .sfu-status').textContent === 'You are live'"
+                " && !!window.portalSfuRoom.mine.camera && window.portalSfuRoom.mine.camera.kinds().length === 2",
+                timeout=45_000,
+            )
             controls = student.locator("#embed .sfu-controls button:visible").all_text_contents()
             # ... and the teacher's page decodes its frames and hears it.
             of_student = f"#embed .sfu-tile[data-user-id='{sfu.student.id}'] video"
-            teacher.wait_for_function(f"() => {{ const v = document.querySelector(\"{of_student}\");"
-                                      " return v && v.videoWidth > 0; }", timeout=45_000)
+            teacher.wait_for_function(
+                f'() => {{ const v = document.querySelector("{of_student}");'
+                " return v && v.videoWidth > 0; }",
+                timeout=45_000,
+            )
             frames_a = teacher.evaluate(FRAMES_JS, of_student)
             student_peak = teacher.evaluate(PEAK_LEVEL_JS, of_student)
             frames_b = teacher.evaluate(FRAMES_JS, of_student)
@@ -202,24 +231,38 @@ def test_raise_hand_grant_watch_hear_withdraw_and_mute_a_student(sfu, portal_url
             # Mute: the SFU stops forwarding the student's audio; their page says so.
             granted.locator("text=Mute").click()
             student.wait_for_function(
-                "() => document.querySelector('#embed .sfu-floor-note').textContent.includes('muted your microphone')")
+                "() => document.querySelector('#embed .sfu-floor-note').textContent.includes('muted your microphone')"
+            )
             student_session = publishing[-1]["id"]
 
             def forwarded():
-                return [s["forwarded"] for s in sfu.pool.call(room, "room")["sessions"]
-                        if s["publisher_id"] == student_session]
+                return [
+                    s["forwarded"]
+                    for s in sfu.pool.call(room, "room")["sessions"]
+                    if s["publisher_id"] == student_session
+                ]
 
             first = _wait(lambda: next(iter(forwarded()), None))
-            later = _wait(lambda: next((f for f in forwarded() if f.get("video", 0) >= first.get("video", 0) + 60), None))
-            muted_state = [s for s in _publishers_of(sfu, room, sfu.student.id) if s["id"] == student_session]
+            later = _wait(
+                lambda: next(
+                    (f for f in forwarded() if f.get("video", 0) >= first.get("video", 0) + 60),
+                    None,
+                )
+            )
+            muted_state = [
+                s for s in _publishers_of(sfu, room, sfu.student.id) if s["id"] == student_session
+            ]
 
             # Withdraw: the student's stream ends at the SFU and on the teacher's page.
             granted.locator("text=Withdraw").click()
             gone_at_sfu = _wait(lambda: _publishers_of(sfu, room, sfu.student.id) == [], timeout=10)
             teacher.wait_for_selector(of_student, state="detached", timeout=30_000)
             student.wait_for_function(
-                "() => document.querySelector('#embed .sfu-floor-note').textContent.includes('took back the floor')")
-            after_withdraw = student.locator("#embed .sfu-controls button:visible").all_text_contents()
+                "() => document.querySelector('#embed .sfu-floor-note').textContent.includes('took back the floor')"
+            )
+            after_withdraw = student.locator(
+                "#embed .sfu-controls button:visible"
+            ).all_text_contents()
             still_none = _publishers_of(sfu, room, sfu.student.id)
         finally:
             browser.close()
@@ -236,12 +279,16 @@ def test_raise_hand_grant_watch_hear_withdraw_and_mute_a_student(sfu, portal_url
 
 
 @pytest.mark.browser
-def test_a_student_given_the_screen_shares_it_with_its_sound_until_it_is_withdrawn(sfu, login, portal_url):
+def test_a_student_given_the_screen_shares_it_with_its_sound_until_it_is_withdrawn(
+    sfu, login, portal_url
+):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         # Chromium picks the (fake) screen by itself, with its (fake) sound.
-        browser = launch_chromium(playwright, *MEDIA_ARGS, "--auto-select-desktop-capture-source=Entire screen")
+        browser = launch_chromium(
+            playwright, *MEDIA_ARGS, "--auto-select-desktop-capture-source=Entire screen"
+        )
         try:
             teacher = _teacher_goes_live(browser, portal_url, sfu)
             room = _room_of(sfu)
@@ -250,22 +297,31 @@ def test_a_student_given_the_screen_shares_it_with_its_sound_until_it_is_withdra
             student.wait_for_selector(f"#embed .sfu-tile[data-user-id='{sfu.teacher.id}'] video")
             share = student.locator("#embed [data-action=screen]")
             hidden_before = share.is_hidden()
-            granted = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/floor/grant",
-                                              json={"user_id": sfu.student.id, "screen": True})
+            granted = login(sfu.teacher).post(
+                f"/api/schedules/{sfu.schedule.id}/floor/grant",
+                json={"user_id": sfu.student.id, "screen": True},
+            )
             share.wait_for(state="visible")
             # Only the screen was granted: no camera or microphone controls.
             offered = student.locator("#embed .sfu-controls button:visible").all_text_contents()
             share.click()
-            screen_tile = f"#embed .sfu-tile[data-user-id='{sfu.student.id}'][data-label='screen'] video"
-            teacher.wait_for_function(f"() => {{ const v = document.querySelector(\"{screen_tile}\");"
-                                      " return v && v.videoWidth > 0; }", timeout=45_000)
+            screen_tile = (
+                f"#embed .sfu-tile[data-user-id='{sfu.student.id}'][data-label='screen'] video"
+            )
+            teacher.wait_for_function(
+                f'() => {{ const v = document.querySelector("{screen_tile}");'
+                " return v && v.videoWidth > 0; }",
+                timeout=45_000,
+            )
             frames_a = teacher.evaluate(FRAMES_JS, screen_tile)
             peak = teacher.evaluate(PEAK_LEVEL_JS, screen_tile)
             frames_b = teacher.evaluate(FRAMES_JS, screen_tile)
             sharing = _publishers_of(sfu, room, sfu.student.id)
 
-            withdrawn = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/floor/withdraw",
-                                                json={"user_id": sfu.student.id, "screen": True})
+            withdrawn = login(sfu.teacher).post(
+                f"/api/schedules/{sfu.schedule.id}/floor/withdraw",
+                json={"user_id": sfu.student.id, "screen": True},
+            )
             gone_at_sfu = _wait(lambda: _publishers_of(sfu, room, sfu.student.id) == [], timeout=10)
             teacher.wait_for_selector(screen_tile, state="detached", timeout=30_000)
             share.wait_for(state="hidden")

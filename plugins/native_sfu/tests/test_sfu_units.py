@@ -82,10 +82,17 @@ def test_a_publisher_whose_ice_consent_expired_is_no_longer_listed_or_watched():
     room = media.Room("r", record=False, recording_dir=None, limits=media.Limits())
 
     def publisher(state: str, created_at: float) -> media.Session:
-        session = media.Session(room=room, role="publish", user_id=1, label=f"cam-{state}",
-                                pc=types.SimpleNamespace(connectionState=state), created_at=created_at)
-        session.sources["video"] = types.SimpleNamespace(sinks=set(), packets=0, keyframes=0, plis_sent=0,
-                                                      suppressed=0)
+        session = media.Session(
+            room=room,
+            role="publish",
+            user_id=1,
+            label=f"cam-{state}",
+            pc=types.SimpleNamespace(connectionState=state),
+            created_at=created_at,
+        )
+        session.sources["video"] = types.SimpleNamespace(
+            sinks=set(), packets=0, keyframes=0, plis_sent=0, suppressed=0
+        )
         room.sessions[session.id] = session
         return session
 

@@ -24,8 +24,9 @@ from markupsafe import Markup
 
 from portal.plugins import DeliveryResult, NotificationMessage, hookimpl, services
 
-_env = Environment(loader=PackageLoader("portal_notify_email", "templates"),
-                   autoescape=select_autoescape(["html"]))
+_env = Environment(
+    loader=PackageLoader("portal_notify_email", "templates"), autoescape=select_autoescape(["html"])
+)
 
 
 def _cfg(name: str, default: Any = None) -> Any:
@@ -53,15 +54,21 @@ def build_email(message: NotificationMessage) -> EmailMessage:
     mail["Date"] = format_datetime(services.now())
     domain = parseaddr(from_header)[1].rpartition("@")[2] or "localhost"
     # Deterministic per notification: a provider that retries internally dedupes on it.
-    token = hashlib.sha256(f"{message.notification_id}:{message.recipient}".encode()).hexdigest()[:16]
+    token = hashlib.sha256(f"{message.notification_id}:{message.recipient}".encode()).hexdigest()[
+        :16
+    ]
     mail["Message-ID"] = f"<notification-{message.notification_id}.{token}@{domain}>"
     mail["Auto-Submitted"] = "auto-generated"
     unsubscribe = meta.get("unsubscribe_url")
     if unsubscribe:
         mail["List-Unsubscribe"] = f"<{unsubscribe}>"
         mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    context = {"subject": message.subject, "school_name": meta.get("school_name", ""),
-               "unsubscribe_url": unsubscribe, "text": message.text}
+    context = {
+        "subject": message.subject,
+        "school_name": meta.get("school_name", ""),
+        "unsubscribe_url": unsubscribe,
+        "text": message.text,
+    }
     mail.set_content(_env.get_template("plain.txt").render(**context))
     if message.html:
         html = _env.get_template("layout.html").render(body=Markup(message.html), **context)
@@ -69,13 +76,20 @@ def build_email(message: NotificationMessage) -> EmailMessage:
     for attachment in message.attachments:
         maintype, _, rest = attachment.content_type.partition("/")
         subtype, *param_parts = [p.strip() for p in rest.split(";")]
-        params = dict(p.split("=", 1) for p in param_parts if "=" in p and not p.startswith("charset"))
+        params = dict(
+            p.split("=", 1) for p in param_parts if "=" in p and not p.startswith("charset")
+        )
         if maintype == "text":
-            mail.add_attachment(attachment.data.decode("utf-8"), subtype=subtype,
-                                filename=attachment.filename, params=params)
+            mail.add_attachment(
+                attachment.data.decode("utf-8"),
+                subtype=subtype,
+                filename=attachment.filename,
+                params=params,
+            )
         else:
-            mail.add_attachment(attachment.data, maintype=maintype, subtype=subtype,
-                                filename=attachment.filename)
+            mail.add_attachment(
+                attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+            )
     return mail
 
 
@@ -101,7 +115,9 @@ class SmtpNotifier:
         port = int(_cfg("SMTP_PORT", 465 if security == "ssl" else 587))
         timeout = float(_cfg("SMTP_TIMEOUT", 15))
         if security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._tls_context())
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                host, port, timeout=timeout, context=self._tls_context()
+            )
         else:
             smtp = smtplib.SMTP(host, port, timeout=timeout)
             if security == "starttls":
@@ -122,7 +138,9 @@ class SmtpNotifier:
         pause a NOOP asks the server itself."""
         smtp = getattr(self._local, "smtp", None)
         if smtp is not None:
-            recent = time.monotonic() - getattr(self._local, "used_at", 0.0) < self.IDLE_CHECK_SECONDS
+            recent = (
+                time.monotonic() - getattr(self._local, "used_at", 0.0) < self.IDLE_CHECK_SECONDS
+            )
             if recent and _nothing_to_read(smtp):
                 return smtp
             try:
@@ -166,7 +184,9 @@ class SmtpNotifier:
                     # limit, a restart): no worse than a retry later, and it saves one.
                     continue
                 # Connection trouble: the message did not get through; try again later.
-                return DeliveryResult(status="failed", retryable=True, error=f"SMTP: {type(exc).__name__}: {exc}")
+                return DeliveryResult(
+                    status="failed", retryable=True, error=f"SMTP: {type(exc).__name__}: {exc}"
+                )
         self._local.used_at = time.monotonic()
         if refused:
             code, reply = next(iter(refused.values()))
@@ -201,8 +221,15 @@ class SesNotifier:
 
     channel = "email"
     name = "ses"
-    RETRYABLE = {"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure",
-                 "RequestTimeout", "TooManyRequestsException", "LimitExceededException"}
+    RETRYABLE = {
+        "Throttling",
+        "ThrottlingException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "RequestTimeout",
+        "TooManyRequestsException",
+        "LimitExceededException",
+    }
 
     def __init__(self) -> None:
         self._clients: dict[tuple, Any] = {}
@@ -243,7 +270,11 @@ class SesNotifier:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             text = exc.response.get("Error", {}).get("Message", str(exc))
-            return DeliveryResult(status="failed", retryable=code in self.RETRYABLE, error=f"SES {code}: {text}"[:1000])
+            return DeliveryResult(
+                status="failed",
+                retryable=code in self.RETRYABLE,
+                error=f"SES {code}: {text}"[:1000],
+            )
         except BotoCoreError as exc:
             return DeliveryResult(status="failed", retryable=True, error=f"SES: {exc}"[:1000])
         return DeliveryResult(status="sent", provider_id=response["MessageId"])

@@ -35,18 +35,31 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -57,7 +70,9 @@ class Received:
         self.raw = envelope.original_content or envelope.content
         self.tls = tls
         self.at = time.time()
-        self.login = session.auth_data.login if session.authenticated and session.auth_data else None
+        self.login = (
+            session.auth_data.login if session.authenticated and session.auth_data else None
+        )
 
     @functools.cached_property
     def message(self):
@@ -69,8 +84,14 @@ class Received:
 class SmtpDouble:
     """Records every accepted message; `replies` forces answers (e.g. '451 try later')."""
 
-    def __init__(self, *, tls_files: tuple[Path, Path] | None = None, implicit_tls: bool = False,
-                 credentials: tuple[str, str] | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        tls_files: tuple[Path, Path] | None = None,
+        implicit_tls: bool = False,
+        credentials: tuple[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> None:
         self.received: list[Received] = []
         self.replies: list[str] = []
         self.delay = delay
@@ -97,8 +118,12 @@ class SmtpDouble:
             def authenticator(server, session, envelope, mechanism, auth_data):
                 return AuthResult(success=auth_data == expected, handled=False, auth_data=auth_data)
 
-            kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=bool(context),
-                          auth_exclude_mechanism=["LOGIN"])
+            kwargs.update(
+                authenticator=authenticator,
+                auth_required=True,
+                auth_require_tls=bool(context),
+                auth_exclude_mechanism=["LOGIN"],
+            )
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):

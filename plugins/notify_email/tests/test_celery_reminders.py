@@ -47,15 +47,28 @@ class Services:
 
     def start(self, kind: str, *args: str) -> subprocess.Popen:
         log = open(self.tmp / f"{kind}-{len(self.procs)}.log", "wb")  # noqa: SIM115 (closed with the process)
-        proc = subprocess.Popen([PORTAL, kind, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [PORTAL, kind, *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append(proc)
         return proc
 
     def worker(self, concurrency: int = 2) -> subprocess.Popen:
-        return self.start("worker", "--concurrency", str(concurrency), "--pool", "prefork",
-                          "--hostname", f"notify-{len(self.procs)}-{os.getpid()}@%h",
-                          "--without-mingle", "--without-gossip")
+        return self.start(
+            "worker",
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "--hostname",
+            f"notify-{len(self.procs)}-{os.getpid()}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        )
 
     def beat(self) -> subprocess.Popen:
         return self.start("beat", "--schedule", str(self.tmp / "beat-schedule"))
@@ -75,7 +88,9 @@ class Services:
             self.kill(proc, signal.SIGTERM)
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("*.log")))
+        return "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("*.log"))
+        )
 
 
 @contextlib.contextmanager
@@ -84,15 +99,26 @@ def running_portal(database_url: str, redis_url: str, tmp_path: Path):
     smtp = SmtpDouble().start()
     _clean_redis(redis_url)
     config = {
-        "BASE_URL": "https://portal.example", "SCHOOL_NAME": "Celery School",
-        "MAIL_FROM": "Celery School <classes@school.example>", "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": smtp.port, "SMTP_SECURITY": "none", "NOTIFY_SCAN_SECONDS": 1,
-        "NOTIFY_LEASE_SECONDS": 8, "NOTIFY_RETRY_BACKOFF_SECONDS": 1, "REDIS_URL": redis_url,
+        "BASE_URL": "https://portal.example",
+        "SCHOOL_NAME": "Celery School",
+        "MAIL_FROM": "Celery School <classes@school.example>",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp.port,
+        "SMTP_SECURITY": "none",
+        "NOTIFY_SCAN_SECONDS": 1,
+        "NOTIFY_LEASE_SECONDS": 8,
+        "NOTIFY_RETRY_BACKOFF_SECONDS": 1,
+        "REDIS_URL": redis_url,
     }
     app = make_app(database_url, tmp_path, **config)
-    env = dict(os.environ, PORTAL_DATABASE_URL=database_url, PORTAL_SECRET_KEY=SECRET,
-               PORTAL_INSTANCE_PATH=str(tmp_path / "instance"), PORTAL_LOG_JSON="false",
-               **{f"PORTAL_{k}": str(v) for k, v in config.items()})
+    env = dict(
+        os.environ,
+        PORTAL_DATABASE_URL=database_url,
+        PORTAL_SECRET_KEY=SECRET,
+        PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
+        PORTAL_LOG_JSON="false",
+        **{f"PORTAL_{k}": str(v) for k, v in config.items()},
+    )
     services = Services(env, tmp_path)
     ctx = app.app_context()
     ctx.push()
@@ -125,9 +151,16 @@ def _wait(predicate, timeout: float, what: str, services: Services) -> None:
 
 def _class(teacher, title: str, due_in_seconds: float, students):
     # Offset 1 minute: the reminder is due `due_in_seconds` from now.
-    klass = classes.create_class(teacher, classes.ClassInput(
-        title=title, starts_at=utcnow() + timedelta(seconds=60 + due_in_seconds), duration_minutes=30,
-        timezone="Europe/Paris", reminder_offsets=[1]))
+    klass = classes.create_class(
+        teacher,
+        classes.ClassInput(
+            title=title,
+            starts_at=utcnow() + timedelta(seconds=60 + due_in_seconds),
+            duration_minutes=30,
+            timezone="Europe/Paris",
+            reminder_offsets=[1],
+        ),
+    )
     classes.enrol(teacher, klass.id, [s.id for s in students])
     notifications.cancel_pending(reason="not under test", kinds=["class_invitation"])
     db.session.commit()
@@ -142,8 +175,10 @@ def test_reminders_go_out_once_on_time_follow_moves_and_stop_for_cancelled_or_bl
     app, smtp, services = setup
     teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
     admin = users.create_user(None, email="admin@tests.school", name="Admin", role="admin")
-    ana, ben, cyd, dan = (users.create_user(None, email=f"{n}@tests.school", name=n.title(), role="student")
-                          for n in ("ana", "ben", "cyd", "dan"))
+    ana, ben, cyd, dan = (
+        users.create_user(None, email=f"{n}@tests.school", name=n.title(), role="student")
+        for n in ("ana", "ben", "cyd", "dan")
+    )
     db.session.commit()
 
     _, physics = _class(teacher, "Physics", 12, [ana, dan])
@@ -155,14 +190,24 @@ def test_reminders_go_out_once_on_time_follow_moves_and_stop_for_cancelled_or_bl
     classes.reschedule_occurrence(teacher, history.id, new_start)
     classes.cancel_occurrence(teacher, music.id)
     db.session.commit()
-    reminder_due = {(r.user_id, r.schedule_id): r.due_at for r in db.session.execute(
-        db.select(Notification).where(Notification.kind == "reminder", Notification.status == "pending")).scalars()}
+    reminder_due = {
+        (r.user_id, r.schedule_id): r.due_at
+        for r in db.session.execute(
+            db.select(Notification).where(
+                Notification.kind == "reminder", Notification.status == "pending"
+            )
+        ).scalars()
+    }
 
     services.worker(concurrency=2)
     services.beat()
 
     def all_arrived():
-        return (len(smtp.to(ana.email)) >= 1 and len(smtp.to(ben.email)) >= 2 and len(smtp.to(cyd.email)) >= 1)
+        return (
+            len(smtp.to(ana.email)) >= 1
+            and len(smtp.to(ben.email)) >= 2
+            and len(smtp.to(cyd.email)) >= 1
+        )
 
     _wait(all_arrived, 150, "the reminders and notices", services)
     time.sleep(4)  # four more beat ticks: nothing may be sent twice
@@ -171,24 +216,39 @@ def test_reminders_go_out_once_on_time_follow_moves_and_stop_for_cancelled_or_bl
     assert str(ana_mail.message["Subject"]).startswith("Reminder: Physics starts")
     assert ana_mail.at >= reminder_due[ana.id, physics.id].timestamp()  # not before its minute
     assert sorted(s.split(":")[0] for s in _subjects(smtp, ben.email)) == ["Moved", "Reminder"]
-    [ben_reminder] = [r for r in smtp.to(ben.email) if str(r.message["Subject"]).startswith("Reminder")]
-    assert ben_reminder.at >= (new_start - timedelta(minutes=1)).timestamp()  # the new time, not the old
+    [ben_reminder] = [
+        r for r in smtp.to(ben.email) if str(r.message["Subject"]).startswith("Reminder")
+    ]
+    assert (
+        ben_reminder.at >= (new_start - timedelta(minutes=1)).timestamp()
+    )  # the new time, not the old
     [cyd_subject] = _subjects(smtp, cyd.email)
     assert cyd_subject.startswith("Cancelled: Music")
     assert smtp.to(dan.email) == []
     db.session.expire_all()
-    statuses = Counter((r.kind, r.status) for r in db.session.execute(db.select(Notification)).scalars())
-    assert statuses == Counter({("reminder", "sent"): 2, ("reminder", "pending"): 1, ("reminder", "cancelled"): 2,
-                                ("class_moved", "sent"): 1, ("class_cancelled", "sent"): 1,
-                                ("class_invitation", "cancelled"): 5})
+    statuses = Counter(
+        (r.kind, r.status) for r in db.session.execute(db.select(Notification)).scalars()
+    )
+    assert statuses == Counter(
+        {
+            ("reminder", "sent"): 2,
+            ("reminder", "pending"): 1,
+            ("reminder", "cancelled"): 2,
+            ("class_moved", "sent"): 1,
+            ("class_cancelled", "sent"): 1,
+            ("class_invitation", "cancelled"): 5,
+        }
+    )
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_queued_and_sends_nothing_twice(setup):
     app, smtp, services = setup
     smtp.delay = 0.2  # a slow provider, so the kill lands mid-batch
     teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
-    students = [users.create_user(None, email=f"s{i}@tests.school", name=f"S{i}", role="student")
-                for i in range(60)]
+    students = [
+        users.create_user(None, email=f"s{i}@tests.school", name=f"S{i}", role="student")
+        for i in range(60)
+    ]
     db.session.commit()
     _class(teacher, "Crowded", -1, students)  # due already
 
@@ -203,8 +263,11 @@ def test_a_worker_killed_mid_batch_loses_nothing_queued_and_sends_nothing_twice(
 
     def settled():
         db.session.expire_all()
-        return not db.session.execute(db.select(Notification.id).where(
-            Notification.status.in_(("pending", "claimed", "sending")))).first()
+        return not db.session.execute(
+            db.select(Notification.id).where(
+                Notification.status.in_(("pending", "claimed", "sending"))
+            )
+        ).first()
 
     _wait(settled, 150, "every row to settle", services)
     time.sleep(2)
@@ -239,7 +302,9 @@ def test_a_temporary_smtp_refusal_is_retried_by_the_celery_task(setup):
     assert (row.status, row.attempts, row.error) == ("sent", 2, None)
 
 
-def test_reminders_due_during_a_redis_outage_go_out_when_it_returns_once_each(database_url, tmp_path):
+def test_reminders_due_during_a_redis_outage_go_out_when_it_returns_once_each(
+    database_url, tmp_path
+):
     """Redis (broker of the worker and beat) dies and comes back empty: reminders that fell
     due meanwhile go out after it returns; none is lost, none is sent twice."""
     if not ThrowawayRedis.available():
@@ -249,34 +314,60 @@ def test_reminders_due_during_a_redis_outage_go_out_when_it_returns_once_each(da
     try:
         with running_portal(database_url, redis_url, tmp_path) as (app, smtp, services):
             smtp.delay = 0.3  # a slow provider: the outage lands with sends queued in Redis
-            teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
-            before = [users.create_user(None, email=f"before{i}@tests.school", name=f"B{i}", role="student")
-                      for i in range(24)]
-            during = [users.create_user(None, email=f"during{i}@tests.school", name=f"D{i}", role="student")
-                      for i in range(8)]
+            teacher = users.create_user(
+                None, email="teacher@tests.school", name="Teacher", role="teacher"
+            )
+            before = [
+                users.create_user(
+                    None, email=f"before{i}@tests.school", name=f"B{i}", role="student"
+                )
+                for i in range(24)
+            ]
+            during = [
+                users.create_user(
+                    None, email=f"during{i}@tests.school", name=f"D{i}", role="student"
+                )
+                for i in range(8)
+            ]
             db.session.commit()
             _class(teacher, "Before the outage", -1, before)
             services.worker(concurrency=2)
             services.beat()
             _wait(lambda: len(smtp.received) >= 4, 150, "the first reminders", services)
             redis_server.kill()
-            assert len(smtp.received) < len(before), "all sent before the outage; nothing was tested"
+            assert len(smtp.received) < len(before), (
+                "all sent before the outage; nothing was tested"
+            )
             _class(teacher, "During the outage", -1, during)  # due at once, while Redis is down
             time.sleep(6)  # six scan ticks that cannot reach the broker
             assert not any(smtp.to(s.email) for s in during), "sent without a broker?"
             db.session.expire_all()
-            waiting = db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalars()
-            assert {r.status for r in waiting if r.user_id in {s.id for s in during}} <= {"pending", "claimed"}
+            waiting = db.session.execute(
+                db.select(Notification).filter_by(kind="reminder")
+            ).scalars()
+            assert {r.status for r in waiting if r.user_id in {s.id for s in during}} <= {
+                "pending",
+                "claimed",
+            }
 
             redis_server.start()  # same port, no data: the queued send tasks are gone
-            _wait(lambda: all(smtp.to(s.email) for s in before + during), 150, "every reminder", services)
+            _wait(
+                lambda: all(smtp.to(s.email) for s in before + during),
+                150,
+                "every reminder",
+                services,
+            )
             time.sleep(4)  # more ticks and lease expiries: still nothing twice
 
             counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
             assert counts == Counter({s.email: 1 for s in before + during})
             db.session.expire_all()
-            statuses = Counter(r.status for r in db.session.execute(
-                db.select(Notification).filter_by(kind="reminder")).scalars())
+            statuses = Counter(
+                r.status
+                for r in db.session.execute(
+                    db.select(Notification).filter_by(kind="reminder")
+                ).scalars()
+            )
             assert statuses == Counter({"sent": len(before) + len(during)})
     finally:
         redis_server.kill()

@@ -21,8 +21,14 @@ def app_factory(database_url, tmp_path):
     made = []
 
     def factory(**config):
-        app = make_app(database_url, tmp_path, BASE_URL=BASE, SCHOOL_NAME="Lycée Test",
-                       MAIL_FROM="Lycée Test <classes@school.example>", **config)
+        app = make_app(
+            database_url,
+            tmp_path,
+            BASE_URL=BASE,
+            SCHOOL_NAME="Lycée Test",
+            MAIL_FROM="Lycée Test <classes@school.example>",
+            **config,
+        )
         ctx = app.app_context()
         ctx.push()
         made.append((app, ctx))
@@ -38,9 +44,17 @@ def app_factory(database_url, tmp_path):
 def _reminder_for(email="student@tests.school", title="Biology", offsets=(15,)):
     teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
     student = users.create_user(None, email=email, name="Ana Student", role="student")
-    klass = classes.create_class(teacher, classes.ClassInput(
-        title=title, starts_at=utcnow() + timedelta(minutes=10), duration_minutes=45, timezone="Europe/Paris",
-        reminder_offsets=list(offsets), description="Cells and membranes"))
+    klass = classes.create_class(
+        teacher,
+        classes.ClassInput(
+            title=title,
+            starts_at=utcnow() + timedelta(minutes=10),
+            duration_minutes=45,
+            timezone="Europe/Paris",
+            reminder_offsets=list(offsets),
+            description="Cells and membranes",
+        ),
+    )
     classes.enrol(teacher, klass.id, [student.id])
     # Transport tests: the enrolment invitation is tested in the core suite.
     notifications.cancel_pending(reason="not under test", kinds=["class_invitation"])
@@ -63,9 +77,17 @@ def _check_mail(message, student, schedule):
     assert message.get_content_type() == "multipart/mixed"
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    assert "Biology starts in 15 minutes" in text and "Stop these emails: https://portal.example/unsubscribe/" in text
-    assert "<strong>Biology</strong> starts in 15 minutes" in html and "Unsubscribe from these emails" in html
-    [ics] = [part for part in message.iter_attachments() if part.get_content_type() == "text/calendar"]
+    assert (
+        "Biology starts in 15 minutes" in text
+        and "Stop these emails: https://portal.example/unsubscribe/" in text
+    )
+    assert (
+        "<strong>Biology</strong> starts in 15 minutes" in html
+        and "Unsubscribe from these emails" in html
+    )
+    [ics] = [
+        part for part in message.iter_attachments() if part.get_content_type() == "text/calendar"
+    ]
     assert ics.get_filename() == "class.ics" and ics.get_param("method") == "REQUEST"
     from icalendar import Calendar
 
@@ -79,15 +101,23 @@ def test_smtp_starttls_with_login_delivers_a_multipart_mail_with_ics(app_factory
     cert, key = self_signed_cert(tmp_path)
     server = SmtpDouble(tls_files=(cert, key), credentials=("mailer", "s3cret")).start()
     try:
-        app_factory(SMTP_HOST="localhost", SMTP_PORT=server.port, SMTP_SECURITY="starttls",
-                    SMTP_USERNAME="mailer", SMTP_PASSWORD="s3cret", SMTP_CA_FILE=str(cert))
+        app_factory(
+            SMTP_HOST="localhost",
+            SMTP_PORT=server.port,
+            SMTP_SECURITY="starttls",
+            SMTP_USERNAME="mailer",
+            SMTP_PASSWORD="s3cret",
+            SMTP_CA_FILE=str(cert),
+        )
         student, schedule = _reminder_for()
         assert notifications.notifier_for("email").name == "smtp"
         notifications.dispatch_due()
         notifications.dispatch_due()
         [received] = server.received
         assert received.tls and received.login == b"mailer"
-        assert received.mail_from == "classes@school.example" and received.rcpt_tos == [student.email]
+        assert received.mail_from == "classes@school.example" and received.rcpt_tos == [
+            student.email
+        ]
         _check_mail(received.message, student, schedule)
         assert _row().status == "sent" and _row().provider_id == received.message["Message-ID"]
     finally:
@@ -98,7 +128,12 @@ def test_smtp_implicit_tls(app_factory, tmp_path):
     cert, key = self_signed_cert(tmp_path)
     server = SmtpDouble(tls_files=(cert, key), implicit_tls=True).start()
     try:
-        app_factory(SMTP_HOST="localhost", SMTP_PORT=server.port, SMTP_SECURITY="ssl", SMTP_CA_FILE=str(cert))
+        app_factory(
+            SMTP_HOST="localhost",
+            SMTP_PORT=server.port,
+            SMTP_SECURITY="ssl",
+            SMTP_CA_FILE=str(cert),
+        )
         student, schedule = _reminder_for()
         notifications.dispatch_due()
         [received] = server.received
@@ -112,8 +147,13 @@ def test_smtp_refuses_an_untrusted_certificate_and_a_wrong_password(app_factory,
     cert, key = self_signed_cert(tmp_path)
     server = SmtpDouble(tls_files=(cert, key), credentials=("mailer", "s3cret")).start()
     try:
-        app = app_factory(SMTP_HOST="localhost", SMTP_PORT=server.port, SMTP_USERNAME="mailer",
-                          SMTP_PASSWORD="wrong", SMTP_CA_FILE=str(cert))
+        app = app_factory(
+            SMTP_HOST="localhost",
+            SMTP_PORT=server.port,
+            SMTP_USERNAME="mailer",
+            SMTP_PASSWORD="wrong",
+            SMTP_CA_FILE=str(cert),
+        )
         _reminder_for()
         notifications.dispatch_due()
         row = _row()
@@ -139,7 +179,11 @@ def test_smtp_temporary_and_permanent_rejections(app_factory):
         assert (row.status, row.error) == ("pending", "SMTP 451: 4.3.0 Try again later")
         notifications.dispatch_due(now=row.due_at + timedelta(seconds=1))
         row = _row()
-        assert (row.status, row.attempts, row.error) == ("failed", 2, "SMTP 550: 5.1.1 No such mailbox")
+        assert (row.status, row.attempts, row.error) == (
+            "failed",
+            2,
+            "SMTP 550: 5.1.1 No such mailbox",
+        )
         assert server.received == []
     finally:
         server.stop()
@@ -181,7 +225,11 @@ def test_ses_send_raw_email_through_moto_server(app_factory, moto_server):
     notifications.dispatch_due()
     row = _row()
     assert row.status == "sent"
-    [sent] = [m for m in ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].sent_messages if m.id == row.provider_id]
+    [sent] = [
+        m
+        for m in ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].sent_messages
+        if m.id == row.provider_id
+    ]
     assert set(sent.destinations) == {student.email}  # moto also lists the To header
     import email
     from email import policy
@@ -189,19 +237,28 @@ def test_ses_send_raw_email_through_moto_server(app_factory, moto_server):
     _check_mail(email.message_from_string(sent.raw_data, policy=policy.default), student, schedule)
 
 
-
 def _admin(app):
-    admin = users.create_user(None, email="admin@tests.school", name="Admin", role="admin", password=PASSWORD)
+    admin = users.create_user(
+        None, email="admin@tests.school", name="Admin", role="admin", password=PASSWORD
+    )
     db.session.commit()
     return sign_in(app.test_client(), admin)
 
 
 @pytest.mark.parametrize("outage", ["refuses every message", "is not listening"])
-def test_smtp_outage_is_retried_then_failed_shown_to_admins_and_sent_again_once(app_factory, outage):
+def test_smtp_outage_is_retried_then_failed_shown_to_admins_and_sent_again_once(
+    app_factory, outage
+):
     server = SmtpDouble().start()
     try:
-        app = app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, SMTP_SECURITY="none",
-                          SMTP_TIMEOUT=3, NOTIFY_MAX_ATTEMPTS=3, NOTIFY_RETRY_BACKOFF_SECONDS=10)
+        app = app_factory(
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=server.port,
+            SMTP_SECURITY="none",
+            SMTP_TIMEOUT=3,
+            NOTIFY_MAX_ATTEMPTS=3,
+            NOTIFY_RETRY_BACKOFF_SECONDS=10,
+        )
         student, _ = _reminder_for()
         if outage == "is not listening":
             server.stop()
@@ -216,8 +273,14 @@ def test_smtp_outage_is_retried_then_failed_shown_to_admins_and_sent_again_once(
 
         admin = _admin(app)
         [report] = admin.get("/api/admin/notifications").get_json()["items"]
-        assert report["id"] == row.id and report["address"] == student.email and report["attempts"] == 3
-        expected = "SMTP 421" if outage == "refuses every message" else "SMTP: ConnectionRefusedError"
+        assert (
+            report["id"] == row.id
+            and report["address"] == student.email
+            and report["attempts"] == 3
+        )
+        expected = (
+            "SMTP 421" if outage == "refuses every message" else "SMTP: ConnectionRefusedError"
+        )
         assert report["error"].startswith(expected), report["error"]
 
         if outage == "is not listening":  # the mail server comes back (on a new port)
@@ -235,11 +298,20 @@ def test_smtp_outage_is_retried_then_failed_shown_to_admins_and_sent_again_once(
 
 def _students_due(count: int):
     teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
-    students = [users.create_user(None, email=f"s{i}@tests.school", name=f"S{i}", role="student")
-                for i in range(count)]
-    klass = classes.create_class(teacher, classes.ClassInput(
-        title="Burst", starts_at=utcnow() + timedelta(minutes=10), duration_minutes=45, timezone="UTC",
-        reminder_offsets=[15]))
+    students = [
+        users.create_user(None, email=f"s{i}@tests.school", name=f"S{i}", role="student")
+        for i in range(count)
+    ]
+    klass = classes.create_class(
+        teacher,
+        classes.ClassInput(
+            title="Burst",
+            starts_at=utcnow() + timedelta(minutes=10),
+            duration_minutes=45,
+            timezone="UTC",
+            reminder_offsets=[15],
+        ),
+    )
     classes.enrol(teacher, klass.id, [s.id for s in students])
     notifications.cancel_pending(reason="not under test", kinds=["class_invitation"])
     db.session.commit()
@@ -252,23 +324,31 @@ def test_a_burst_of_reminders_shares_one_connection_without_extra_round_trips(ap
         app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, SMTP_SECURITY="none")
         students = _students_due(5)
         notifications.dispatch_due()
-        assert sorted(a for r in server.received for a in r.rcpt_tos) == sorted(s.email for s in students)
+        assert sorted(a for r in server.received for a in r.rcpt_tos) == sorted(
+            s.email for s in students
+        )
         assert (server.connections, server.noops) == (1, 0)
     finally:
         server.stop()
 
 
 @pytest.mark.parametrize("how", ["421", "drop"])
-def test_a_server_that_closes_kept_open_connections_still_gets_every_message_at_the_first_attempt(app_factory, how):
+def test_a_server_that_closes_kept_open_connections_still_gets_every_message_at_the_first_attempt(
+    app_factory, how
+):
     server = SmtpDouble().start()
     server.one_message_per_connection = how
     try:
         app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, SMTP_SECURITY="none")
         students = _students_due(4)
         notifications.dispatch_due()
-        assert sorted(a for r in server.received for a in r.rcpt_tos) == sorted(s.email for s in students)
+        assert sorted(a for r in server.received for a in r.rcpt_tos) == sorted(
+            s.email for s in students
+        )
         db.session.expire_all()
-        rows = db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalars().all()
+        rows = (
+            db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalars().all()
+        )
         assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
         assert server.connections == 4
     finally:

@@ -40,7 +40,10 @@ def _cfg(name: str, default: Any = None) -> Any:
 def status_callback_url() -> str | None:
     if str(_cfg("TWILIO_STATUS_CALLBACK", "true")).lower() in ("false", "0", "no", "off"):
         return None
-    return str(_cfg("TWILIO_STATUS_CALLBACK_URL") or current_app.config["BASE_URL"].rstrip("/") + STATUS_PATH)
+    return str(
+        _cfg("TWILIO_STATUS_CALLBACK_URL")
+        or current_app.config["BASE_URL"].rstrip("/") + STATUS_PATH
+    )
 
 
 def _http_client(api_base: str | None, timeout: float) -> Any:
@@ -51,7 +54,7 @@ def _http_client(api_base: str | None, timeout: float) -> Any:
 
         def request(self, method, url, *args, **kwargs):
             if api_base and url.startswith(TWILIO_API):
-                url = api_base.rstrip("/") + url[len(TWILIO_API):]
+                url = api_base.rstrip("/") + url[len(TWILIO_API) :]
             return super().request(method, url, *args, **kwargs)
 
     return Client(timeout=timeout)
@@ -66,18 +69,27 @@ class TwilioNotifier:
         self._lock = threading.Lock()
 
     def is_configured(self) -> bool:
-        return bool(_cfg("TWILIO_ACCOUNT_SID") and _cfg("TWILIO_AUTH_TOKEN")
-                    and (_cfg("TWILIO_FROM_NUMBER") or _cfg("TWILIO_MESSAGING_SERVICE_SID")))
+        return bool(
+            _cfg("TWILIO_ACCOUNT_SID")
+            and _cfg("TWILIO_AUTH_TOKEN")
+            and (_cfg("TWILIO_FROM_NUMBER") or _cfg("TWILIO_MESSAGING_SERVICE_SID"))
+        )
 
     def _client(self) -> Any:
         from twilio.rest import Client
 
-        key = (str(_cfg("TWILIO_ACCOUNT_SID")), str(_cfg("TWILIO_AUTH_TOKEN")), _cfg("TWILIO_API_BASE"))
+        key = (
+            str(_cfg("TWILIO_ACCOUNT_SID")),
+            str(_cfg("TWILIO_AUTH_TOKEN")),
+            _cfg("TWILIO_API_BASE"),
+        )
         with self._lock:
             client = self._clients.get(key)
             if client is None:
                 client = self._clients[key] = Client(
-                    key[0], key[1], http_client=_http_client(key[2], float(_cfg("TWILIO_TIMEOUT", 15)))
+                    key[0],
+                    key[1],
+                    http_client=_http_client(key[2], float(_cfg("TWILIO_TIMEOUT", 15))),
                 )
         return client
 
@@ -106,17 +118,25 @@ class TwilioNotifier:
         except TwilioRestException as exc:
             retryable = exc.status == 429 or exc.status >= 500 or exc.code == 20429
             retryable = retryable and exc.code not in PERMANENT_CODES
-            return DeliveryResult(status="failed", retryable=retryable,
-                                  error=f"Twilio {exc.status} (code {exc.code}): {exc.msg}"[:1000])
+            return DeliveryResult(
+                status="failed",
+                retryable=retryable,
+                error=f"Twilio {exc.status} (code {exc.code}): {exc.msg}"[:1000],
+            )
         except (TwilioException, OSError) as exc:
             return DeliveryResult(status="failed", retryable=True, error=f"Twilio: {exc}"[:1000])
         except Exception as exc:  # requests' ConnectionError and friends
             if type(exc).__module__.startswith(("requests", "urllib3")):
-                return DeliveryResult(status="failed", retryable=True, error=f"Twilio: {exc}"[:1000])
+                return DeliveryResult(
+                    status="failed", retryable=True, error=f"Twilio: {exc}"[:1000]
+                )
             raise
         if created.status in ("failed", "undelivered"):
-            return DeliveryResult(status="failed", provider_id=created.sid,
-                                  error=f"Twilio: {created.status} ({created.error_code})")
+            return DeliveryResult(
+                status="failed",
+                provider_id=created.sid,
+                error=f"Twilio: {created.status} ({created.error_code})",
+            )
         return DeliveryResult(status="queued", provider_id=created.sid)
 
 
@@ -131,7 +151,11 @@ def twilio_status():
     token = _cfg("TWILIO_AUTH_TOKEN")
     url = status_callback_url()
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not token or not url or not RequestValidator(str(token)).validate(url, request.form, signature):
+    if (
+        not token
+        or not url
+        or not RequestValidator(str(token)).validate(url, request.form, signature)
+    ):
         abort(403)
     sid = request.form.get("MessageSid", "")
     status = request.form.get("MessageStatus", "")
@@ -141,8 +165,11 @@ def twilio_status():
             services.record_provider_status("sms", sid, NotificationStatus.SENT)
         elif status in ("failed", "undelivered"):
             services.record_provider_status(
-                "sms", sid, NotificationStatus.FAILED,
-                f"Twilio: {status}" + (f" (error {error_code})" if error_code else ""))
+                "sms",
+                sid,
+                NotificationStatus.FAILED,
+                f"Twilio: {status}" + (f" (error {error_code})" if error_code else ""),
+            )
     return "", 204
 
 

@@ -28,9 +28,16 @@ def twilio():
 
 @pytest.fixture
 def sms_app(database_url, tmp_path, twilio):
-    app = make_app(database_url, tmp_path, BASE_URL=BASE, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
-                   TWILIO_FROM_NUMBER="+15005550006", TWILIO_API_BASE=twilio.url,
-                   NOTIFY_RETRY_BACKOFF_SECONDS=30)
+    app = make_app(
+        database_url,
+        tmp_path,
+        BASE_URL=BASE,
+        TWILIO_ACCOUNT_SID=SID,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_FROM_NUMBER="+15005550006",
+        TWILIO_API_BASE=twilio.url,
+        NOTIFY_RETRY_BACKOFF_SECONDS=30,
+    )
     ctx = app.app_context()
     ctx.push()
     yield app
@@ -40,12 +47,24 @@ def sms_app(database_url, tmp_path, twilio):
 
 
 def _class_with_sms_student(phone="+33612345678", title="Chemistry"):
-    teacher = users.create_user(None, email="t@tests.school", name="Teacher", role="teacher", password=None)
-    student = users.create_user(None, email="s@tests.school", name="Student", role="student", phone=phone)
+    teacher = users.create_user(
+        None, email="t@tests.school", name="Teacher", role="teacher", password=None
+    )
+    student = users.create_user(
+        None, email="s@tests.school", name="Student", role="student", phone=phone
+    )
     student.notify_sms = True
-    klass = classes.create_class(teacher, classes.ClassInput(
-        title=title, starts_at=utcnow() + timedelta(minutes=10), duration_minutes=45, timezone="Europe/Paris",
-        reminder_offsets=[15], reminder_channels=["sms"]))
+    klass = classes.create_class(
+        teacher,
+        classes.ClassInput(
+            title=title,
+            starts_at=utcnow() + timedelta(minutes=10),
+            duration_minutes=45,
+            timezone="Europe/Paris",
+            reminder_offsets=[15],
+            reminder_channels=["sms"],
+        ),
+    )
     classes.enrol(teacher, klass.id, [student.id])
     db.session.commit()
     return student
@@ -96,8 +115,10 @@ def test_signed_status_callback_updates_the_row_and_forged_ones_are_refused(sms_
     client = sms_app.test_client()
 
     url, form, headers = twilio.status_callback(sid, "undelivered", error_code="30003")
-    path = url[len(BASE):]
-    forged = dict(headers, **{"X-Twilio-Signature": twilio.sign(url, dict(form, MessageStatus="delivered"))})
+    path = url[len(BASE) :]
+    forged = dict(
+        headers, **{"X-Twilio-Signature": twilio.sign(url, dict(form, MessageStatus="delivered"))}
+    )
     assert client.post(path, data=form, headers=forged).status_code == 403
     assert client.post(path, data=form).status_code == 403
     assert _row().status == "sent"
@@ -120,7 +141,9 @@ def test_rate_limited_answer_is_retried_later_and_a_bad_number_fails_for_good(sm
     db.session.execute(db.delete(Notification))
     twilio.fail_next = [(400, 21211, "Invalid 'To' Phone Number: +33612345678")]
     schedule = db.session.execute(db.select(Schedule)).scalar_one()
-    notifications.queue_notice(notifications.NotificationKind.CLASS_STARTED, schedule, schedule.klass)
+    notifications.queue_notice(
+        notifications.NotificationKind.CLASS_STARTED, schedule, schedule.klass
+    )
     db.session.commit()
     notifications.dispatch_due()
     row = _row()
@@ -137,7 +160,9 @@ def test_twilio_outage_is_retried_then_failed_shown_to_admins_and_sent_again_onc
     row = _row()
     assert (row.status, row.attempts, len(twilio.requests), twilio.messages) == ("failed", 3, 3, [])
 
-    admin = users.create_user(None, email="admin@tests.school", name="Admin", role="admin", password=PASSWORD)
+    admin = users.create_user(
+        None, email="admin@tests.school", name="Admin", role="admin", password=PASSWORD
+    )
     db.session.commit()
     api = sign_in(sms_app.test_client(), admin)
     [report] = api.get("/api/admin/notifications?channel=sms").get_json()["items"]

@@ -55,8 +55,15 @@ class TwilioDouble:
                 self.wfile.write(data)
 
             def _error(self, status: int, code: int, message: str) -> None:
-                self._reply(status, {"code": code, "message": message, "status": status,
-                                     "more_info": f"https://www.twilio.com/docs/errors/{code}"})
+                self._reply(
+                    status,
+                    {
+                        "code": code,
+                        "message": message,
+                        "status": status,
+                        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                    },
+                )
 
             def do_GET(self):
                 self._error(404, 20404, "The requested resource was not found")
@@ -66,14 +73,21 @@ class TwilioDouble:
                 raw = self.rfile.read(length).decode()
                 form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
                 with double.lock:
-                    double.requests.append({"path": self.path, "form": form, "headers": dict(self.headers)})
+                    double.requests.append(
+                        {"path": self.path, "form": form, "headers": dict(self.headers)}
+                    )
                 match = PATH.match(self.path)
                 if not match:
                     return self._error(404, 20404, "The requested resource was not found")
                 if not double._authorised(self.headers.get("Authorization", ""), match["account"]):
                     return self._error(401, 20003, "Authenticate")
-                if self.headers.get("Content-Type", "").split(";")[0] != "application/x-www-form-urlencoded":
-                    return self._error(400, 20001, "Content-Type must be application/x-www-form-urlencoded")
+                if (
+                    self.headers.get("Content-Type", "").split(";")[0]
+                    != "application/x-www-form-urlencoded"
+                ):
+                    return self._error(
+                        400, 20001, "Content-Type must be application/x-www-form-urlencoded"
+                    )
                 with double.lock:
                     failure = double.fail_next.pop(0) if double.fail_next else None
                 if failure:
@@ -85,22 +99,44 @@ class TwilioDouble:
                 if not E164.match(to):
                     return self._error(400, 21211, f"Invalid 'To' Phone Number: {to}")
                 if not sender and not service:
-                    return self._error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message.")
+                    return self._error(
+                        400,
+                        21603,
+                        "A 'From' or 'MessagingServiceSid' parameter is required to send a message.",
+                    )
                 if not body:
                     return self._error(400, 21602, "Message body is required.")
                 if len(body) > 1600:
-                    return self._error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+                    return self._error(
+                        400,
+                        21617,
+                        "The concatenated message body exceeds the 1600 character limit.",
+                    )
                 sid = "SM" + uuid.uuid4().hex
                 now = format_datetime(datetime.now(UTC))
                 message = {
-                    "account_sid": match["account"], "api_version": "2010-04-01", "body": body,
-                    "date_created": now, "date_sent": None, "date_updated": now,
-                    "direction": "outbound-api", "error_code": None, "error_message": None,
-                    "from": sender, "messaging_service_sid": service, "num_media": "0",
-                    "num_segments": str(_segments(body)), "price": None, "price_unit": "USD",
-                    "sid": sid, "status": "accepted" if service else "queued",
-                    "subresource_uris": {"media": f"/2010-04-01/Accounts/{match['account']}/Messages/{sid}/Media.json"},
-                    "to": to, "uri": f"/2010-04-01/Accounts/{match['account']}/Messages/{sid}.json",
+                    "account_sid": match["account"],
+                    "api_version": "2010-04-01",
+                    "body": body,
+                    "date_created": now,
+                    "date_sent": None,
+                    "date_updated": now,
+                    "direction": "outbound-api",
+                    "error_code": None,
+                    "error_message": None,
+                    "from": sender,
+                    "messaging_service_sid": service,
+                    "num_media": "0",
+                    "num_segments": str(_segments(body)),
+                    "price": None,
+                    "price_unit": "USD",
+                    "sid": sid,
+                    "status": "accepted" if service else "queued",
+                    "subresource_uris": {
+                        "media": f"/2010-04-01/Accounts/{match['account']}/Messages/{sid}/Media.json"
+                    },
+                    "to": to,
+                    "uri": f"/2010-04-01/Accounts/{match['account']}/Messages/{sid}.json",
                     "status_callback": form.get("StatusCallback"),
                 }
                 with double.lock:
@@ -130,12 +166,21 @@ class TwilioDouble:
         digest = hmac.new(self.auth_token.encode(), payload.encode(), hashlib.sha1).digest()
         return base64.b64encode(digest).decode()
 
-    def status_callback(self, sid: str, status: str, error_code: str | None = None) -> tuple[str, dict, dict]:
+    def status_callback(
+        self, sid: str, status: str, error_code: str | None = None
+    ) -> tuple[str, dict, dict]:
         """The request Twilio would POST to the message's StatusCallback: (url, form, headers)."""
         message = next(m for m in self.messages if m["sid"] == sid)
-        params = {"AccountSid": self.account_sid, "ApiVersion": "2010-04-01", "From": message["from"] or "",
-                  "MessageSid": sid, "MessageStatus": status, "SmsSid": sid, "SmsStatus": status,
-                  "To": message["to"]}
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "From": message["from"] or "",
+            "MessageSid": sid,
+            "MessageStatus": status,
+            "SmsSid": sid,
+            "SmsStatus": status,
+            "To": message["to"],
+        }
         if error_code:
             params["ErrorCode"] = error_code
         url = message["status_callback"]

@@ -66,7 +66,11 @@ def register_auth_providers(register) -> None:
 
 def _origin(url: str | None) -> str | None:
     parts = urlsplit(url or "")
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
+    return (
+        f"{parts.scheme}://{parts.netloc}"
+        if parts.scheme in ("http", "https") and parts.netloc
+        else None
+    )
 
 
 @hookimpl

@@ -35,16 +35,24 @@ def _consume_jti(kind: str, claims: dict[str, Any], settings: InspSettings) -> S
     jti = claims["jti"]
     seen = session.execute(select(SsoToken.id).filter_by(provider=kind, jti=jti)).first()
     if seen is not None:
-        raise TokenRejected("this sign-in link has already been used; go back to the main website "
-                            "and click again", code="token_replayed")
-    row = SsoToken(provider=kind, jti=jti, used_at=services.now(),
-                   expires_at=datetime.fromtimestamp(int(claims["exp"]) + settings.leeway, UTC))
+        raise TokenRejected(
+            "this sign-in link has already been used; go back to the main website and click again",
+            code="token_replayed",
+        )
+    row = SsoToken(
+        provider=kind,
+        jti=jti,
+        used_at=services.now(),
+        expires_at=datetime.fromtimestamp(int(claims["exp"]) + settings.leeway, UTC),
+    )
     session.add(row)
     try:
         session.flush()
     except IntegrityError as exc:
         # Two requests with the same token at once: the unique (provider, jti) decides.
-        raise TokenRejected("this sign-in link has already been used", code="token_replayed") from exc
+        raise TokenRejected(
+            "this sign-in link has already been used", code="token_replayed"
+        ) from exc
     return row
 
 
@@ -64,8 +72,14 @@ def identity_from_claims(settings: InspSettings, claims: dict[str, Any]) -> Exte
             # A badly typed phone number on insp must not lock a student out; SMS just stays off.
             log.warning("ignoring unusable phone number from insp for subject %s", claims["sub"])
             phone = None
-    return ExternalIdentity(provider=PROVIDER, subject=claims["sub"], email=claims["email"].strip(),
-                            name=claims["name"].strip(), role=role, phone=phone)
+    return ExternalIdentity(
+        provider=PROVIDER,
+        subject=claims["sub"],
+        email=claims["email"].strip(),
+        name=claims["name"].strip(),
+        role=role,
+        phone=phone,
+    )
 
 
 def sign_in(settings: InspSettings, token: Any) -> tuple[UserInfo, bool]:
@@ -100,7 +114,9 @@ def purge_expired_tokens() -> int:
     """Periodic job: used jtis past their expiry (plus leeway) can no longer be replayed."""
     with services.unit_of_work():
         result = services.session().execute(
-            delete(SsoToken).where(SsoToken.provider.in_([LOGIN_KIND, LOGOUT_KIND]),
-                                   SsoToken.expires_at < services.now())
+            delete(SsoToken).where(
+                SsoToken.provider.in_([LOGIN_KIND, LOGOUT_KIND]),
+                SsoToken.expires_at < services.now(),
+            )
         )
     return result.rowcount or 0

@@ -16,7 +16,17 @@ PROVIDER = "insp"
 PREFIX = "SSO_INSP_"
 
 HMAC_ALGORITHMS = {"HS256", "HS384", "HS512"}
-PUBLIC_KEY_ALGORITHMS = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+PUBLIC_KEY_ALGORITHMS = {
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+}
 
 # insp role -> portal role. "admin" is deliberately absent: making someone a portal
 # administrator from the main website is an explicit decision (SSO_INSP_ROLE_MAP).
@@ -86,7 +96,9 @@ def parse_role_map(value: Any) -> dict[str, str]:
     return mapping
 
 
-def _algorithms(config: Mapping[str, Any], hs_secret: str | None, has_public_key: bool) -> frozenset[str]:
+def _algorithms(
+    config: Mapping[str, Any], hs_secret: str | None, has_public_key: bool
+) -> frozenset[str]:
     """The allow-list: configured, or derived from the keys given. Never "none"."""
     wanted = _get(config, "ALGORITHMS")
     if wanted is None:
@@ -101,7 +113,9 @@ def _algorithms(config: Mapping[str, Any], hs_secret: str | None, has_public_key
         algs = {str(a).strip() for a in wanted if str(a).strip()}
     # An algorithm is usable only with its own kind of key: this is what prevents the
     # HS/RS confusion attack (a public key used as an HMAC secret).
-    usable = (HMAC_ALGORITHMS if hs_secret else set()) | (PUBLIC_KEY_ALGORITHMS if has_public_key else set())
+    usable = (HMAC_ALGORITHMS if hs_secret else set()) | (
+        PUBLIC_KEY_ALGORITHMS if has_public_key else set()
+    )
     return frozenset(algs & usable)
 
 

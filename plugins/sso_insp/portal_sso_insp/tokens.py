@@ -55,7 +55,9 @@ def _verification_key(settings: InspSettings, alg: str, header: dict[str, Any]) 
     kid = header.get("kid")
     if settings.jwks_url and (kid or not settings.public_key):
         if not isinstance(kid, str) or not kid:
-            raise TokenRejected("the sign-in token does not say which key signed it (kid)", code="unknown_key")
+            raise TokenRejected(
+                "the sign-in token does not say which key signed it (kid)", code="unknown_key"
+            )
         try:
             return _jwks_client(settings).get_signing_key(kid)
         except jwt.PyJWKClientConnectionError as exc:
@@ -73,8 +75,9 @@ def _verification_key(settings: InspSettings, alg: str, header: dict[str, Any]) 
 
 def _decode(settings: InspSettings, token: Any, required: list[str]) -> dict[str, Any]:
     if not settings.configured or not settings.algorithms:
-        raise ServiceUnavailable("sign-in from the main website is not set up on this portal",
-                                 code="sso_not_configured")
+        raise ServiceUnavailable(
+            "sign-in from the main website is not set up on this portal", code="sso_not_configured"
+        )
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
         raise TokenRejected("the sign-in token is missing or malformed", code="token_malformed")
     try:
@@ -99,19 +102,27 @@ def _decode(settings: InspSettings, token: Any, required: list[str]) -> dict[str
             options={"require": required},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise TokenRejected("the sign-in link has expired; go back to the main website and click again",
-                            code="token_expired") from exc
+        raise TokenRejected(
+            "the sign-in link has expired; go back to the main website and click again",
+            code="token_expired",
+        ) from exc
     except jwt.ImmatureSignatureError as exc:
-        raise TokenRejected("the sign-in token is not valid yet; check the clocks of both servers",
-                            code="token_not_yet_valid") from exc
+        raise TokenRejected(
+            "the sign-in token is not valid yet; check the clocks of both servers",
+            code="token_not_yet_valid",
+        ) from exc
     except jwt.InvalidAudienceError as exc:
-        raise TokenRejected("the sign-in token was made for another site (wrong audience)",
-                            code="wrong_audience") from exc
+        raise TokenRejected(
+            "the sign-in token was made for another site (wrong audience)", code="wrong_audience"
+        ) from exc
     except jwt.InvalidIssuerError as exc:
-        raise TokenRejected("the sign-in token comes from an unknown issuer", code="wrong_issuer") from exc
+        raise TokenRejected(
+            "the sign-in token comes from an unknown issuer", code="wrong_issuer"
+        ) from exc
     except jwt.MissingRequiredClaimError as exc:
-        raise TokenRejected(f"the sign-in token lacks the required claim {exc.claim!r}",
-                            code="missing_claim") from exc
+        raise TokenRejected(
+            f"the sign-in token lacks the required claim {exc.claim!r}", code="missing_claim"
+        ) from exc
     except jwt.InvalidSignatureError as exc:
         raise TokenRejected("the sign-in token's signature is wrong", code="bad_signature") from exc
     except jwt.PyJWTError as exc:
@@ -123,11 +134,13 @@ def _decode(settings: InspSettings, token: Any, required: list[str]) -> dict[str
             code="token_lifetime",
         )
     if not isinstance(claims["jti"], str) or not 0 < len(claims["jti"]) <= 255:
-        raise TokenRejected("the sign-in token's jti must be a string of 1 to 255 characters",
-                            code="claim_invalid")
+        raise TokenRejected(
+            "the sign-in token's jti must be a string of 1 to 255 characters", code="claim_invalid"
+        )
     if not isinstance(claims["sub"], str) or not 0 < len(claims["sub"]) <= 255:
-        raise TokenRejected("the sign-in token's sub must be a string of 1 to 255 characters",
-                            code="claim_invalid")
+        raise TokenRejected(
+            "the sign-in token's sub must be a string of 1 to 255 characters", code="claim_invalid"
+        )
     return claims
 
 
@@ -138,11 +151,16 @@ def verify_login_token(settings: InspSettings, token: Any) -> dict[str, Any]:
         raise TokenRejected("this is a logout token, not a sign-in token", code="wrong_token_type")
     for name, limit in MAX_LENGTHS.items():
         if not isinstance(claims[name], str) or not 0 < len(claims[name].strip()) <= limit:
-            raise TokenRejected(f"the sign-in token's {name!r} claim must be a non-empty string "
-                                f"of at most {limit} characters", code="claim_invalid")
+            raise TokenRejected(
+                f"the sign-in token's {name!r} claim must be a non-empty string "
+                f"of at most {limit} characters",
+                code="claim_invalid",
+            )
     phone = claims.get("phone")
     if phone is not None and not isinstance(phone, str):
-        raise TokenRejected("the sign-in token's 'phone' claim must be a string", code="claim_invalid")
+        raise TokenRejected(
+            "the sign-in token's 'phone' claim must be a string", code="claim_invalid"
+        )
     return claims
 
 
@@ -150,13 +168,17 @@ def verify_logout_token(settings: InspSettings, token: Any) -> dict[str, Any]:
     claims = _decode(settings, token, LOGOUT_CLAIMS)
     events = claims["events"]
     if not isinstance(events, dict) or LOGOUT_EVENT not in events:
-        raise TokenRejected(f"a logout token must carry the event {LOGOUT_EVENT}", code="wrong_token_type")
+        raise TokenRejected(
+            f"a logout token must carry the event {LOGOUT_EVENT}", code="wrong_token_type"
+        )
     if "nonce" in claims:
         raise TokenRejected("a logout token must not carry a nonce", code="wrong_token_type")
     return claims
 
 
-def make_link_token(settings: InspSettings, *, subject: str, user: Any, now: int | None = None) -> str:
+def make_link_token(
+    settings: InspSettings, *, subject: str, user: Any, now: int | None = None
+) -> str:
     """The short-lived token with which the portal sends a user back to insp signed in."""
     issued = int(time.time()) if now is None else now
     claims = {
@@ -203,7 +225,9 @@ def make_login_token(
     if phone:
         claims["phone"] = phone
     if private_key:
-        return jwt.encode(claims, private_key, algorithm="RS256", headers={"kid": kid} if kid else None)
+        return jwt.encode(
+            claims, private_key, algorithm="RS256", headers={"kid": kid} if kid else None
+        )
     if not settings.hs_secret:
         raise ValueError("no SSO_INSP_HS256_SECRET configured; pass a private key for RS256")
     return jwt.encode(claims, settings.hs_secret, algorithm="HS256")

@@ -31,8 +31,9 @@ def login():
     """insp redirects (GET ?token=) or posts a form (token=) here; we answer with the session."""
     token = request.form.get("token") or request.args.get("token")
     if not token:
-        raise ValidationFailed("no sign-in token was sent; start again from the main website",
-                               code="token_missing")
+        raise ValidationFailed(
+            "no sign-in token was sent; start again from the main website", code="token_missing"
+        )
     next_path = safe_next_path(request.form.get("next") or request.args.get("next"))
     user, _created = service.sign_in(load_settings(), token)
     # 303: after a POST the browser must follow with a GET.
@@ -45,15 +46,19 @@ def link():
     """Send the signed-in user back to insp with a short-lived token insp can verify."""
     settings = load_settings()
     if not settings.link_enabled:
-        raise NotFound("going back to the main website signed in is not set up on this portal",
-                       code="sso_link_disabled")
+        raise NotFound(
+            "going back to the main website signed in is not set up on this portal",
+            code="sso_link_disabled",
+        )
     user = current_browser_user()
     if user is None:
         return redirect("/login?" + urlencode({"next": request.full_path.rstrip("?")}))
     subject = service.linked_subject(user.id)
     if subject is None:
-        raise Forbidden("your portal account is not linked to an account on the main website",
-                        code="sso_not_linked")
+        raise Forbidden(
+            "your portal account is not linked to an account on the main website",
+            code="sso_not_linked",
+        )
     params = {"token": make_link_token(settings, subject=subject, user=user)}
     next_path = safe_next_path(request.args.get("next"), default=None)
     if next_path:

@@ -20,7 +20,9 @@ def make_sso_app(database_url, tmp_path):
     def factory(**overrides):
         FAKE.reset()
         config = {**BASE_CONFIG, **overrides}
-        application = make_app(database_url, tmp_path, **{k: v for k, v in config.items() if v is not None})
+        application = make_app(
+            database_url, tmp_path, **{k: v for k, v in config.items() if v is not None}
+        )
         ctx = application.app_context()
         ctx.push()
         made.append((application, ctx))

@@ -32,9 +32,11 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def claims(**overrides) -> dict:
@@ -61,4 +63,6 @@ def hs_token(key: str = SECRET, **overrides) -> str:
 
 
 def rs_token(key: rsa.RSAPrivateKey, kid: str | None = None, **overrides) -> str:
-    return jwt.encode(claims(**overrides), key, algorithm="RS256", headers={"kid": kid} if kid else None)
+    return jwt.encode(
+        claims(**overrides), key, algorithm="RS256", headers={"kid": kid} if kid else None
+    )

@@ -26,7 +26,9 @@ class JwksServer:
                     return
                 with outer.lock:
                     outer.fetches += 1
-                    body = json.dumps({"keys": [outer._jwk(kid, key) for kid, key in outer.keys.items()]})
+                    body = json.dumps(
+                        {"keys": [outer._jwk(kid, key) for kid, key in outer.keys.items()]}
+                    )
                 data = body.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -38,7 +40,9 @@ class JwksServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="jwks-server", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, name="jwks-server", daemon=True
+        )
 
     @staticmethod
     def _jwk(kid: str, key) -> dict:

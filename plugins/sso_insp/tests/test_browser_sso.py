@@ -27,7 +27,11 @@ class InspSite:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
-                body = (outer.form_page if self.path == "/go-to-class" else "<h1>Signed out of insp</h1>").encode()
+                body = (
+                    outer.form_page
+                    if self.path == "/go-to-class"
+                    else "<h1>Signed out of insp</h1>"
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))

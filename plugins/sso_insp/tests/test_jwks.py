@@ -11,8 +11,11 @@ HTML = {"Accept": "text/html"}
 
 
 def jwks_app(make_sso_app, server, **overrides):
-    config = {"SSO_INSP_HS256_SECRET": None, "SSO_INSP_JWKS_URL": server.url,
-              "SSO_INSP_JWKS_REFRESH_COOLDOWN_SECONDS": 0}
+    config = {
+        "SSO_INSP_HS256_SECRET": None,
+        "SSO_INSP_JWKS_URL": server.url,
+        "SSO_INSP_JWKS_REFRESH_COOLDOWN_SECONDS": 0,
+    }
     return make_sso_app(**{**config, **overrides})
 
 
@@ -26,7 +29,10 @@ def test_rs256_login_with_jwks_and_cached_keys(make_sso_app, jwks_server):
     client = jwks_app(make_sso_app, jwks_server).test_client()
     assert login(client, rs_token(k1, kid="k1")).status_code == 303
     assert client.get("/api/auth/me").get_json()["email"] == "ada@insp-school.eu"
-    assert login(client, rs_token(k1, kid="k1", sub="insp-2", email="b@insp-school.eu")).status_code == 303
+    assert (
+        login(client, rs_token(k1, kid="k1", sub="insp-2", email="b@insp-school.eu")).status_code
+        == 303
+    )
     assert jwks_server.fetches == 1  # the key set is cached between logins
     # HS256 is not accepted on an RS256-only portal, whatever the secret.
     response = login(client, hs_token())
@@ -62,7 +68,9 @@ def test_unknown_kid_and_wrong_key_are_refused(make_sso_app, jwks_server):
 def test_refetch_cooldown_limits_requests_for_unknown_kids(make_sso_app, jwks_server):
     k1 = rsa_key()
     jwks_server.publish(k1=k1)
-    client = jwks_app(make_sso_app, jwks_server, SSO_INSP_JWKS_REFRESH_COOLDOWN_SECONDS=3600).test_client()
+    client = jwks_app(
+        make_sso_app, jwks_server, SSO_INSP_JWKS_REFRESH_COOLDOWN_SECONDS=3600
+    ).test_client()
     assert login(client, rs_token(k1, kid="k1")).status_code == 303
     for n in range(5):
         assert login(client, rs_token(rsa_key(), kid=f"random-{n}")).status_code == 401
@@ -73,8 +81,9 @@ def test_unreachable_key_server_is_a_503_page(make_sso_app, jwks_server):
     k1 = rsa_key()
     url = jwks_server.url
     jwks_server.stop()
-    client = make_sso_app(SSO_INSP_HS256_SECRET=None, SSO_INSP_JWKS_URL=url,
-                          SSO_INSP_JWKS_TIMEOUT_SECONDS=2).test_client()
+    client = make_sso_app(
+        SSO_INSP_HS256_SECRET=None, SSO_INSP_JWKS_URL=url, SSO_INSP_JWKS_TIMEOUT_SECONDS=2
+    ).test_client()
     response = login(client, rs_token(k1, kid="k1"))
     assert response.status_code == 503
     assert "(sso_keys_unavailable)" in response.get_data(as_text=True)

@@ -56,7 +56,9 @@ def assert_refused(response, status: int, code: str, words: str):
 
 
 def test_hs256_login_creates_the_user_and_starts_a_session(client):
-    response = client.get("/sso/insp/login", query_string={"token": hs_token(), "next": "/classes/7?tab=chat"})
+    response = client.get(
+        "/sso/insp/login", query_string={"token": hs_token(), "next": "/classes/7?tab=chat"}
+    )
     assert response.status_code == 303
     assert response.headers["Location"] == "/classes/7?tab=chat"
     assert response.headers["Cache-Control"] == "no-store"
@@ -116,7 +118,16 @@ def test_small_clock_skew_is_tolerated(client):
         (lambda now: {"email": "  "}, "claim_invalid", "email"),
         (lambda now: {"sub": 1001}, "token_invalid", "invalid"),
     ],
-    ids=["expired", "nbf-future", "iat-future", "wrong-aud", "wrong-iss", "too-long", "blank-email", "int-sub"],
+    ids=[
+        "expired",
+        "nbf-future",
+        "iat-future",
+        "wrong-aud",
+        "wrong-iss",
+        "too-long",
+        "blank-email",
+        "int-sub",
+    ],
 )
 def test_invalid_tokens_show_a_clear_page_and_write_nothing(client, overrides, code, words):
     token = hs_token(**overrides(int(time.time())))
@@ -126,15 +137,22 @@ def test_invalid_tokens_show_a_clear_page_and_write_nothing(client, overrides, c
     assert me(client).status_code == 401
 
 
-@pytest.mark.parametrize("claim", ["sub", "email", "name", "role", "jti", "exp", "iat", "iss", "aud"])
+@pytest.mark.parametrize(
+    "claim", ["sub", "email", "name", "role", "jti", "exp", "iat", "iss", "aud"]
+)
 def test_missing_required_claims_are_refused(client, claim):
-    response = client.get("/sso/insp/login", query_string={"token": hs_token(**{claim: None})}, headers=HTML)
+    response = client.get(
+        "/sso/insp/login", query_string={"token": hs_token(**{claim: None})}, headers=HTML
+    )
     assert_refused(response, 401, "missing_claim", claim)
     assert counts() == (0, 0, 0)
 
 
 def test_phone_is_optional(client):
-    assert client.get("/sso/insp/login", query_string={"token": hs_token(phone=None)}).status_code == 303
+    assert (
+        client.get("/sso/insp/login", query_string={"token": hs_token(phone=None)}).status_code
+        == 303
+    )
     assert db.session.execute(db.select(User.phone)).scalar_one() is None
 
 
@@ -154,24 +172,40 @@ def test_tampered_signature_is_refused(client):
     forged = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     forged["role"] = "teacher"
     tampered = ".".join([header, b64(json.dumps(forged).encode()), signature])
-    assert_refused(client.get("/sso/insp/login", query_string={"token": tampered}, headers=HTML),
-                   401, "bad_signature", "signature is wrong")
+    assert_refused(
+        client.get("/sso/insp/login", query_string={"token": tampered}, headers=HTML),
+        401,
+        "bad_signature",
+        "signature is wrong",
+    )
     other_secret = hs_token(key="not-the-shared-secret-0123456789-abcdefghij")
-    assert_refused(client.get("/sso/insp/login", query_string={"token": other_secret}, headers=HTML),
-                   401, "bad_signature", "signature is wrong")
+    assert_refused(
+        client.get("/sso/insp/login", query_string={"token": other_secret}, headers=HTML),
+        401,
+        "bad_signature",
+        "signature is wrong",
+    )
     assert counts() == (0, 0, 0)
 
 
 def test_alg_none_is_refused(client):
     unsigned = jwt.encode(claims(role="admin"), None, algorithm="none")
-    assert_refused(client.get("/sso/insp/login", query_string={"token": unsigned}, headers=HTML),
-                   401, "algorithm_refused", "does not accept")
+    assert_refused(
+        client.get("/sso/insp/login", query_string={"token": unsigned}, headers=HTML),
+        401,
+        "algorithm_refused",
+        "does not accept",
+    )
     assert counts() == (0, 0, 0)
 
 
 def hs256_with_raw_key(payload: dict, key: bytes) -> str:
     """HS256 signed with arbitrary bytes (PyJWT refuses PEM keys as HMAC secrets, attackers do not)."""
-    signing_input = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(payload).encode())
+    signing_input = (
+        b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        + "."
+        + b64(json.dumps(payload).encode())
+    )
     signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
     return signing_input + "." + b64(signature)
 
@@ -182,25 +216,43 @@ def test_hs_rs_key_confusion_is_refused(make_sso_app):
     # RS256-only portal: an HS256 token "signed" with the public key is not even considered.
     client = make_sso_app(SSO_INSP_HS256_SECRET=None, SSO_INSP_PUBLIC_KEY=pem).test_client()
     forged = hs256_with_raw_key(claims(), pem.encode())
-    assert_refused(client.get("/sso/insp/login", query_string={"token": forged}, headers=HTML),
-                   401, "algorithm_refused", "does not accept")
+    assert_refused(
+        client.get("/sso/insp/login", query_string={"token": forged}, headers=HTML),
+        401,
+        "algorithm_refused",
+        "does not accept",
+    )
     # Even with an allow-list naming HS256, the HMAC key is never the public key.
-    client = make_sso_app(SSO_INSP_HS256_SECRET=None, SSO_INSP_PUBLIC_KEY=pem,
-                          SSO_INSP_ALGORITHMS="HS256,RS256").test_client()
-    assert_refused(client.get("/sso/insp/login", query_string={"token": forged}, headers=HTML),
-                   401, "algorithm_refused", "does not accept")
+    client = make_sso_app(
+        SSO_INSP_HS256_SECRET=None, SSO_INSP_PUBLIC_KEY=pem, SSO_INSP_ALGORITHMS="HS256,RS256"
+    ).test_client()
+    assert_refused(
+        client.get("/sso/insp/login", query_string={"token": forged}, headers=HTML),
+        401,
+        "algorithm_refused",
+        "does not accept",
+    )
     assert counts() == (0, 0, 0)
 
 
 def test_garbage_and_missing_tokens(client):
-    assert_refused(client.get("/sso/insp/login", query_string={"token": "not-a-jwt"}, headers=HTML),
-                   401, "token_malformed", "not a valid JWT")
-    assert_refused(client.get("/sso/insp/login", headers=HTML), 400, "token_missing", "no sign-in token")
+    assert_refused(
+        client.get("/sso/insp/login", query_string={"token": "not-a-jwt"}, headers=HTML),
+        401,
+        "token_malformed",
+        "not a valid JWT",
+    )
+    assert_refused(
+        client.get("/sso/insp/login", headers=HTML), 400, "token_missing", "no sign-in token"
+    )
 
 
 def test_api_clients_get_json_errors(client):
-    response = client.get("/sso/insp/login", query_string={"token": hs_token(aud="x")},
-                          headers={"Accept": "application/json"})
+    response = client.get(
+        "/sso/insp/login",
+        query_string={"token": hs_token(aud="x")},
+        headers={"Accept": "application/json"},
+    )
     assert response.status_code == 401
     assert response.get_json()["error"]["code"] == "wrong_audience"
 
@@ -208,11 +260,17 @@ def test_api_clients_get_json_errors(client):
 def test_second_login_updates_profile_and_role(client):
     assert client.get("/sso/insp/login", query_string={"token": hs_token()}).status_code == 303
     first = me(client).get_json()
-    token = hs_token(role="teacher", name="Ada King", email="ada.king@insp-school.eu", phone="+447700900123")
+    token = hs_token(
+        role="teacher", name="Ada King", email="ada.king@insp-school.eu", phone="+447700900123"
+    )
     assert client.get("/sso/insp/login", query_string={"token": token}).status_code == 303
     second = me(client).get_json()
     assert second["id"] == first["id"]
-    assert (second["role"], second["name"], second["email"]) == ("teacher", "Ada King", "ada.king@insp-school.eu")
+    assert (second["role"], second["name"], second["email"]) == (
+        "teacher",
+        "Ada King",
+        "ada.king@insp-school.eu",
+    )
     assert counts()[:2] == (1, 1)
     change = db.session.execute(db.select(AuditLog).filter_by(action="user.role")).scalar_one()
     assert change.details["before"] == "student" and change.details["after"] == "teacher"
@@ -220,16 +278,24 @@ def test_second_login_updates_profile_and_role(client):
 
 def test_configurable_role_mapping(make_sso_app):
     client = make_sso_app(SSO_INSP_ROLE_MAP="pupil=student,staff=teacher,head=admin").test_client()
-    assert client.get("/sso/insp/login", query_string={"token": hs_token(role="staff")}).status_code == 303
+    assert (
+        client.get("/sso/insp/login", query_string={"token": hs_token(role="staff")}).status_code
+        == 303
+    )
     assert me(client).get_json()["role"] == "teacher"
-    assert client.get("/sso/insp/login", query_string={"token": hs_token(role="head")}).status_code == 303
+    assert (
+        client.get("/sso/insp/login", query_string={"token": hs_token(role="head")}).status_code
+        == 303
+    )
     assert me(client).get_json()["role"] == "admin"
 
 
 def test_roles_without_mapping_are_refused(client):
     # By default an insp "admin" is not made a portal administrator.
     for role in ("janitor", "admin"):
-        response = client.get("/sso/insp/login", query_string={"token": hs_token(role=role)}, headers=HTML)
+        response = client.get(
+            "/sso/insp/login", query_string={"token": hs_token(role=role)}, headers=HTML
+        )
         assert_refused(response, 403, "role_not_mapped", "gives no access")
     assert counts() == (0, 0, 0)
 
@@ -245,7 +311,10 @@ def test_never_links_an_existing_account_by_email(client, make_user):
 def test_same_subject_is_the_same_user_even_with_a_new_email(client):
     client.get("/sso/insp/login", query_string={"token": hs_token(email="a@insp-school.eu")})
     client.get("/sso/insp/login", query_string={"token": hs_token(email="b@insp-school.eu")})
-    client.get("/sso/insp/login", query_string={"token": hs_token(sub="insp-2002", email="c@insp-school.eu")})
+    client.get(
+        "/sso/insp/login",
+        query_string={"token": hs_token(sub="insp-2002", email="c@insp-school.eu")},
+    )
     assert counts()[:2] == (2, 2)
 
 
@@ -323,8 +392,12 @@ def test_unconfigured_portal_says_so(make_sso_app):
 
 
 def test_audience_defaults_to_the_portal_base_url(make_sso_app):
-    client = make_sso_app(SSO_INSP_AUDIENCE=None, BASE_URL="https://classes.school.test/").test_client()
-    ok = client.get("/sso/insp/login", query_string={"token": hs_token(aud="https://classes.school.test")})
+    client = make_sso_app(
+        SSO_INSP_AUDIENCE=None, BASE_URL="https://classes.school.test/"
+    ).test_client()
+    ok = client.get(
+        "/sso/insp/login", query_string={"token": hs_token(aud="https://classes.school.test")}
+    )
     assert ok.status_code == 303
     assert ISSUER and AUDIENCE  # the constants the other tests sign with
 
@@ -351,7 +424,9 @@ def test_concurrent_uses_of_one_token_let_exactly_one_through(app):
 
 
 def test_overlong_names_are_refused_cleanly(client):
-    response = client.get("/sso/insp/login", query_string={"token": hs_token(name="A" * 201)}, headers=HTML)
+    response = client.get(
+        "/sso/insp/login", query_string={"token": hs_token(name="A" * 201)}, headers=HTML
+    )
     assert_refused(response, 401, "claim_invalid", "at most 200 characters")
     assert counts() == (0, 0, 0)
 

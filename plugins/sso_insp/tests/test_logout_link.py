@@ -22,8 +22,15 @@ LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 def logout_token(key=SECRET, algorithm="HS256", **overrides) -> str:
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "insp-1001", "iat": now, "exp": now + 120,
-              "jti": uuid.uuid4().hex, "events": {LOGOUT_EVENT: {}}}
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "insp-1001",
+        "iat": now,
+        "exp": now + 120,
+        "jti": uuid.uuid4().hex,
+        "events": {LOGOUT_EVENT: {}},
+    }
     claims.update(overrides)
     return jwt.encode({k: v for k, v in claims.items() if v is not None}, key, algorithm=algorithm)
 
@@ -52,7 +59,10 @@ def test_back_channel_logout_refuses_tokens_issued_before(client):
     assert response.headers["Cache-Control"] == "no-store"
     assert client.get("/api/auth/me").status_code == 401
     other = client.application.test_client()
-    assert other.get("/api/auth/me", headers={"Authorization": f"Bearer {session_token}"}).status_code == 401
+    assert (
+        other.get("/api/auth/me", headers={"Authorization": f"Bearer {session_token}"}).status_code
+        == 401
+    )
     assert db.session.execute(db.select(AuditLog).filter_by(action="user.logout")).scalar_one()
     # Signing in again afterwards works (from the next second on).
     next_second()
@@ -63,8 +73,10 @@ def test_back_channel_logout_with_rs256(make_sso_app):
     key = rsa_key()
     client = make_sso_app(SSO_INSP_PUBLIC_KEY=public_pem(key)).test_client()
     sso_login(client)
-    response = client.post("/sso/insp/backchannel-logout",
-                           data={"logout_token": logout_token(key=key, algorithm="RS256")})
+    response = client.post(
+        "/sso/insp/backchannel-logout",
+        data={"logout_token": logout_token(key=key, algorithm="RS256")},
+    )
     assert response.status_code == 200
     assert client.get("/api/auth/me").status_code == 401
 
@@ -77,17 +89,32 @@ def test_back_channel_logout_with_rs256(make_sso_app):
         (lambda: logout_token(events={"something-else": {}}), "wrong_token_type"),
         (lambda: logout_token(nonce="n-1"), "wrong_token_type"),
         (lambda: logout_token(aud="https://elsewhere.test"), "wrong_audience"),
-        (lambda: jwt.encode({"sub": "insp-1001", "events": {LOGOUT_EVENT: {}}}, None, algorithm="none"),
-         "algorithm_refused"),
+        (
+            lambda: jwt.encode(
+                {"sub": "insp-1001", "events": {LOGOUT_EVENT: {}}}, None, algorithm="none"
+            ),
+            "algorithm_refused",
+        ),
         (lambda: hs_token(), "missing_claim"),  # a login token is not a logout token
         (lambda: None, "token_malformed"),
     ],
-    ids=["bad-signature", "no-events", "other-event", "nonce", "wrong-aud", "alg-none", "login-token", "missing"],
+    ids=[
+        "bad-signature",
+        "no-events",
+        "other-event",
+        "nonce",
+        "wrong-aud",
+        "alg-none",
+        "login-token",
+        "missing",
+    ],
 )
 def test_bad_logout_requests_are_refused_and_change_nothing(client, token, code):
     sso_login(client)
     value = token()
-    response = client.post("/sso/insp/backchannel-logout", data={"logout_token": value} if value else {})
+    response = client.post(
+        "/sso/insp/backchannel-logout", data={"logout_token": value} if value else {}
+    )
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == code
     assert client.get("/api/auth/me").status_code == 200
@@ -97,16 +124,22 @@ def test_bad_logout_requests_are_refused_and_change_nothing(client, token, code)
 def test_logout_tokens_cannot_sign_in_and_cannot_be_replayed(client):
     sso_login(client)
     token = logout_token()
-    page = client.get("/sso/insp/login", query_string={"token": token}, headers={"Accept": "text/html"})
+    page = client.get(
+        "/sso/insp/login", query_string={"token": token}, headers={"Accept": "text/html"}
+    )
     assert page.status_code == 401
     assert "(missing_claim)" in page.get_data(as_text=True)  # no email/name/role in a logout token
-    assert client.post("/sso/insp/backchannel-logout", data={"logout_token": token}).status_code == 200
+    assert (
+        client.post("/sso/insp/backchannel-logout", data={"logout_token": token}).status_code == 200
+    )
     again = client.post("/sso/insp/backchannel-logout", data={"logout_token": token})
     assert again.status_code == 400 and again.get_json()["error"]["code"] == "token_replayed"
 
 
 def test_logout_for_an_unknown_subject_is_accepted(client):
-    response = client.post("/sso/insp/backchannel-logout", data={"logout_token": logout_token(sub="nobody")})
+    response = client.post(
+        "/sso/insp/backchannel-logout", data={"logout_token": logout_token(sub="nobody")}
+    )
     assert response.status_code == 200 and response.get_json() == {"logged_out": False}
 
 
@@ -119,7 +152,9 @@ def test_link_sends_the_user_back_to_insp_with_a_short_lived_token(client):
     assert f"{target.scheme}://{target.netloc}{target.path}" == LINK_URL
     query = parse_qs(target.query)
     assert query["next"] == ["/courses/42"]
-    claims = jwt.decode(query["token"][0], SECRET, algorithms=["HS256"], audience=ISSUER, issuer=AUDIENCE)
+    claims = jwt.decode(
+        query["token"][0], SECRET, algorithms=["HS256"], audience=ISSUER, issuer=AUDIENCE
+    )
     assert claims["sub"] == "insp-1001"
     assert claims["email"] == user["email"] and claims["role"] == "student"
     assert claims["portal_user_id"] == user["id"]
@@ -127,9 +162,15 @@ def test_link_sends_the_user_back_to_insp_with_a_short_lived_token(client):
     assert claims["jti"]
     second = parse_qs(urlsplit(client.get("/sso/insp/link").headers["Location"]).query)
     assert "next" not in second
-    assert jwt.decode(second["token"][0], SECRET, algorithms=["HS256"], audience=ISSUER)["jti"] != claims["jti"]
-    evil = parse_qs(urlsplit(client.get("/sso/insp/link", query_string={"next": "//evil.test"})
-                             .headers["Location"]).query)
+    assert (
+        jwt.decode(second["token"][0], SECRET, algorithms=["HS256"], audience=ISSUER)["jti"]
+        != claims["jti"]
+    )
+    evil = parse_qs(
+        urlsplit(
+            client.get("/sso/insp/link", query_string={"next": "//evil.test"}).headers["Location"]
+        ).query
+    )
     assert "next" not in evil
 
 
@@ -164,12 +205,16 @@ def test_purge_job_removes_only_expired_tokens(app, client):
     from portal.tasks import run_job
 
     client.get("/sso/insp/login", query_string={"token": hs_token()})
-    db.session.add_all([
-        SsoToken(provider="insp", jti="old-login", expires_at=utcnow() - timedelta(minutes=5)),
-        SsoToken(provider="insp:logout", jti="old-logout", expires_at=utcnow() - timedelta(seconds=1)),
-        SsoToken(provider="insp", jti="fresh", expires_at=utcnow() + timedelta(minutes=5)),
-        SsoToken(provider="oidc", jti="not-ours", expires_at=utcnow() - timedelta(days=1)),
-    ])
+    db.session.add_all(
+        [
+            SsoToken(provider="insp", jti="old-login", expires_at=utcnow() - timedelta(minutes=5)),
+            SsoToken(
+                provider="insp:logout", jti="old-logout", expires_at=utcnow() - timedelta(seconds=1)
+            ),
+            SsoToken(provider="insp", jti="fresh", expires_at=utcnow() + timedelta(minutes=5)),
+            SsoToken(provider="oidc", jti="not-ours", expires_at=utcnow() - timedelta(days=1)),
+        ]
+    )
     db.session.commit()
     assert "sso-insp-purge-tokens" in app.extensions["portal.registry"].periodic_jobs
     run_job("sso-insp-purge-tokens")
@@ -194,8 +239,21 @@ def cli(app, *args):
 
 
 def test_make_token_cli_prints_a_working_login_url(app, client):
-    result = cli(app, "sso", "make-token", "--sub", "insp-77", "--email", "grace@insp-school.eu",
-                 "--name", "Grace Hopper", "--role", "teacher", "--next", "/classes/5")
+    result = cli(
+        app,
+        "sso",
+        "make-token",
+        "--sub",
+        "insp-77",
+        "--email",
+        "grace@insp-school.eu",
+        "--name",
+        "Grace Hopper",
+        "--role",
+        "teacher",
+        "--next",
+        "/classes/5",
+    )
     assert result.exit_code == 0, result.output
     url = urlsplit(result.output.strip())
     assert url.path == "/sso/insp/login"
@@ -211,18 +269,39 @@ def test_make_token_cli_rs256(make_sso_app, tmp_path):
 
     key = rsa_key()
     pem = tmp_path / "insp-private.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     app = make_sso_app(SSO_INSP_HS256_SECRET=None, SSO_INSP_PUBLIC_KEY=public_pem(key))
-    result = cli(app, "sso", "make-token", "--sub", "s1", "--email", "s1@insp-school.eu", "--name", "S One",
-                 "--private-key", str(pem), "--token-only")
+    result = cli(
+        app,
+        "sso",
+        "make-token",
+        "--sub",
+        "s1",
+        "--email",
+        "s1@insp-school.eu",
+        "--name",
+        "S One",
+        "--private-key",
+        str(pem),
+        "--token-only",
+    )
     assert result.exit_code == 0, result.output
-    response = app.test_client().get("/sso/insp/login", query_string={"token": result.output.strip()})
+    response = app.test_client().get(
+        "/sso/insp/login", query_string={"token": result.output.strip()}
+    )
     assert response.status_code == 303
 
 
 def test_make_token_cli_without_secret_explains(make_sso_app):
     app = make_sso_app(SSO_INSP_HS256_SECRET=None)
-    result = cli(app, "sso", "make-token", "--sub", "s1", "--email", "s1@insp-school.eu", "--name", "S One")
+    result = cli(
+        app, "sso", "make-token", "--sub", "s1", "--email", "s1@insp-school.eu", "--name", "S One"
+    )
     assert result.exit_code != 0
     assert "HS256_SECRET" in result.output

@@ -22,7 +22,9 @@ FORM_LABELS = {"email": "Email", "sms": "SMS"}
 def registered_channels() -> tuple[str, ...]:
     """Channels some registered notifier serves, built-in ones first."""
     served = set(plugins().notifiers)
-    return tuple([c for c in BUILT_IN_LABELS if c in served] + sorted(served - set(BUILT_IN_LABELS)))
+    return tuple(
+        [c for c in BUILT_IN_LABELS if c in served] + sorted(served - set(BUILT_IN_LABELS))
+    )
 
 
 def channel_label(channel: str) -> str:
@@ -47,8 +49,10 @@ def require_registered(channels: Iterable[str], *, code: str = "unknown_channel"
     if unknown:
         raise ValidationFailed(
             f"unknown reminder channel(s): {', '.join(unknown)}; this portal sends by "
-            f"{', '.join(registered_channels()) or 'no channel'}", code=code,
-            details={"allowed": list(registered_channels())})
+            f"{', '.join(registered_channels()) or 'no channel'}",
+            code=code,
+            details={"allowed": list(registered_channels())},
+        )
     return chosen
 
 

@@ -57,8 +57,11 @@ def unsubscribe(token: str) -> tuple[User, str]:
     # Another notifier's channel has no per-user switch yet: its pending messages are cancelled.
     db.session.execute(
         sa.update(Notification)
-        .where(Notification.user_id == user.id, Notification.channel == channel,
-               Notification.status == Status.PENDING)
+        .where(
+            Notification.user_id == user.id,
+            Notification.channel == channel,
+            Notification.status == Status.PENDING,
+        )
         .values(status=Status.CANCELLED, error=f"the user turned {channel} notifications off")
         .execution_options(synchronize_session=False)
     )
@@ -97,8 +100,11 @@ def _ics(schedules: list[Schedule], cancelled: bool) -> Attachment:
             event.add("description", schedule.klass.description)
         calendar.add_component(event)
     method = "CANCEL" if cancelled else "REQUEST"
-    return Attachment(filename="class.ics", content_type=f"text/calendar; method={method}; charset=UTF-8",
-                      data=calendar.to_ical())
+    return Attachment(
+        filename="class.ics",
+        content_type=f"text/calendar; method={method}; charset=UTF-8",
+        data=calendar.to_ical(),
+    )
 
 
 SUBJECTS = {
@@ -130,9 +136,17 @@ def compose(row: Notification) -> NotificationMessage:
     recording = None
     if row.kind == Kind.RECORDING_AVAILABLE and row.key.isdigit():
         recording = db.session.get(Recording, int(row.key))
-    klass = schedule.klass if schedule else (db.session.get(Class, recording.class_id) if recording else None)
+    klass = (
+        schedule.klass
+        if schedule
+        else (db.session.get(Class, recording.class_id) if recording else None)
+    )
     tz_name = user.timezone or (klass.timezone if klass else "UTC")
-    upcoming = upcoming_occurrences(klass.id) if klass is not None and row.kind == Kind.CLASS_INVITATION else []
+    upcoming = (
+        upcoming_occurrences(klass.id)
+        if klass is not None and row.kind == Kind.CLASS_INVITATION
+        else []
+    )
     base = current_app.config["BASE_URL"].rstrip("/")
     context = {
         "kind": row.kind,
@@ -140,7 +154,9 @@ def compose(row: Notification) -> NotificationMessage:
         "klass": klass,
         "title": klass.title if klass else "your class",
         "when": _local(schedule.starts_at, tz_name) if schedule else "",
-        "relative": _relative(int(row.key)) if row.kind == Kind.REMINDER and row.key.isdigit() else "",
+        "relative": _relative(int(row.key))
+        if row.kind == Kind.REMINDER and row.key.isdigit()
+        else "",
         "whole_series": row.kind == Kind.CLASS_CANCELLED and row.key == "class",
         "occurrences": len(upcoming),
         "recording": recording,
@@ -162,7 +178,11 @@ def compose(row: Notification) -> NotificationMessage:
         text = env.get_template("notifications/email.txt").render(**context)
         html = env.get_template("notifications/email.html").render(**context)
     attachments = []
-    if row.channel == "email" and schedule is not None and row.kind in (Kind.REMINDER, Kind.CLASS_MOVED, Kind.CLASS_CANCELLED):
+    if (
+        row.channel == "email"
+        and schedule is not None
+        and row.kind in (Kind.REMINDER, Kind.CLASS_MOVED, Kind.CLASS_CANCELLED)
+    ):
         attachments.append(_ics([schedule], cancelled=row.kind == Kind.CLASS_CANCELLED))
     elif row.channel == "email" and klass is not None and row.kind == Kind.CLASS_INVITATION:
         attachments.append(_ics(upcoming, cancelled=False))

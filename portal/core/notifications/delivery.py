@@ -33,7 +33,9 @@ class Outcome:
     retry_in: float | None = None
 
 
-def deliver_each(notification_ids: Iterable[int], *, inline: bool = False) -> list[tuple[int, Outcome]]:
+def deliver_each(
+    notification_ids: Iterable[int], *, inline: bool = False
+) -> list[tuple[int, Outcome]]:
     """`deliver` several rows in turn; returns each delivered row's outcome."""
     outcomes = []
     for notification_id in notification_ids:
@@ -58,7 +60,9 @@ def notifier_for(channel: str) -> Notifier:
         for notifier in candidates:
             if notifier.name == wanted:
                 return notifier
-        raise ValidationFailed(f"notifier {wanted!r} for {channel} is not installed", code="no_notifier")
+        raise ValidationFailed(
+            f"notifier {wanted!r} for {channel} is not installed", code="no_notifier"
+        )
     for notifier in candidates:
         if notifier.name != "outbox" and _configured(notifier):
             return notifier
@@ -97,7 +101,9 @@ def unwanted_reason(row: Notification, now: datetime | None = None) -> str | Non
         if not schedule_live(schedule):
             return "the class was cancelled"
         enrolled = db.session.execute(
-            sa.select(Enrolment.id).where(Enrolment.class_id == klass.id, Enrolment.user_id == user.id)
+            sa.select(Enrolment.id).where(
+                Enrolment.class_id == klass.id, Enrolment.user_id == user.id
+            )
         ).first()
         if enrolled is None:
             return "the student left the class"
@@ -158,26 +164,45 @@ def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
         message = compose(row)
     except Exception as exc:
         log.exception("could not compose notification %s", row.id)
-        _transition(row.id, Status.CLAIMED, status=Status.FAILED, error=f"could not compose the message: {exc}"[:1000])
+        _transition(
+            row.id,
+            Status.CLAIMED,
+            status=Status.FAILED,
+            error=f"could not compose the message: {exc}"[:1000],
+        )
         return Outcome("failed")
     attempts = row.attempts + 1
     # The point of no return: only the process that makes this transition calls the provider.
-    if not _transition(row.id, Status.CLAIMED, status=Status.SENDING, claimed_at=utcnow(), attempts=attempts):
+    if not _transition(
+        row.id, Status.CLAIMED, status=Status.SENDING, claimed_at=utcnow(), attempts=attempts
+    ):
         return Outcome("skipped")
     try:
         result = notifier.send(message)
     except Exception as exc:  # a notifier should return a DeliveryResult; be safe anyway
         log.exception("notifier %s raised for notification %s", notifier.name, notification_id)
-        result = DeliveryResult(status="failed", retryable=False, error=f"{type(exc).__name__}: {exc}")
+        result = DeliveryResult(
+            status="failed", retryable=False, error=f"{type(exc).__name__}: {exc}"
+        )
     if result.status in ("sent", "queued"):
-        final: dict[str, Any] = {"status": Status.SENT, "sent_at": utcnow(), "provider_id": result.provider_id, "error": None}
+        final: dict[str, Any] = {
+            "status": Status.SENT,
+            "sent_at": utcnow(),
+            "provider_id": result.provider_id,
+            "error": None,
+        }
         outcome = Outcome("sent")
     elif result.retryable and attempts < int(setting("NOTIFY_MAX_ATTEMPTS")):
         delay = _backoff(attempts)
         error = (result.error or "temporary failure")[:1000]
         if inline:
-            _finish(notification_id, status=Status.PENDING, claimed_at=None,
-                    due_at=utcnow() + timedelta(seconds=delay), error=error)
+            _finish(
+                notification_id,
+                status=Status.PENDING,
+                claimed_at=None,
+                due_at=utcnow() + timedelta(seconds=delay),
+                error=error,
+            )
         else:
             _finish(notification_id, status=Status.CLAIMED, claimed_at=utcnow(), error=error)
         return Outcome("retry", retry_in=delay)
@@ -191,8 +216,10 @@ def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
         try:
             from portal.core.snapshots import notification_ref
 
-            hook().notification_delivered(notification=notification_ref(db.session.get(Notification, notification_id)),
-                                          result=result)
+            hook().notification_delivered(
+                notification=notification_ref(db.session.get(Notification, notification_id)),
+                result=result,
+            )
         except Exception:
             log.exception("notification_delivered hook failed")
         db.session.commit()
@@ -215,22 +242,30 @@ def _finish(notification_id: int, **values: Any) -> None:
     """The provider answered: record it whatever the row says now. (A call slower than the
     lease may have had the row marked 'state unknown'; the provider's answer is better.)"""
     db.session.execute(
-        sa.update(Notification).where(Notification.id == notification_id).values(**values)
+        sa.update(Notification)
+        .where(Notification.id == notification_id)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
 
 
-def record_provider_status(channel: str, provider_id: str, status: str, error: str | None = None) -> Notification | None:
+def record_provider_status(
+    channel: str, provider_id: str, status: str, error: str | None = None
+) -> Notification | None:
     """A provider's delivery report (e.g. a Twilio status callback) for a sent row."""
     row = db.session.execute(
-        sa.select(Notification).where(Notification.channel == channel, Notification.provider_id == provider_id)
+        sa.select(Notification).where(
+            Notification.channel == channel, Notification.provider_id == provider_id
+        )
     ).scalar_one_or_none()
     if row is None:
         return None
     if status == Status.FAILED:
-        row.status, row.error = Status.FAILED, (error or "the provider could not deliver the message")[:1000]
+        row.status, row.error = (
+            Status.FAILED,
+            (error or "the provider could not deliver the message")[:1000],
+        )
     elif status == Status.SENT and row.status in (Status.SENDING, Status.FAILED):
         row.status, row.error = Status.SENT, None
     return row
-

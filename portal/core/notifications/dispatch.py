@@ -38,24 +38,35 @@ def claim_due(limit: int | None = None, now: datetime | None = None) -> list[int
     if db.session.get_bind().dialect.name == "postgresql":
         ids = list(
             db.session.execute(
-                sa.select(Notification.id).where(due).order_by(Notification.due_at, Notification.id)
-                .limit(limit).with_for_update(skip_locked=True)
+                sa.select(Notification.id)
+                .where(due)
+                .order_by(Notification.due_at, Notification.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             ).scalars()
         )
         if ids:
             db.session.execute(
-                sa.update(Notification).where(Notification.id.in_(ids)).values(**values)
+                sa.update(Notification)
+                .where(Notification.id.in_(ids))
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
     else:
         candidates = (
-            sa.select(Notification.id).where(due).order_by(Notification.due_at, Notification.id)
-            .limit(limit).scalar_subquery()
+            sa.select(Notification.id)
+            .where(due)
+            .order_by(Notification.due_at, Notification.id)
+            .limit(limit)
+            .scalar_subquery()
         )
         ids = list(
             db.session.execute(
-                sa.update(Notification).where(Notification.id.in_(candidates), due).values(**values)
-                .returning(Notification.id).execution_options(synchronize_session=False)
+                sa.update(Notification)
+                .where(Notification.id.in_(candidates), due)
+                .values(**values)
+                .returning(Notification.id)
+                .execution_options(synchronize_session=False)
             ).scalars()
         )
     # Rows stuck in 'sending' past the lease: the provider may have the message. Never resend.
@@ -89,7 +100,9 @@ def _chunks(ids: list[int]) -> list[list[int]]:
     return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
-def dispatch_due(now: datetime | None = None, fan_out: FanOut | None = None, max_batches: int = 1000) -> int:
+def dispatch_due(
+    now: datetime | None = None, fan_out: FanOut | None = None, max_batches: int = 1000
+) -> int:
     """The periodic job: claim everything due and deliver it, a few rows per Celery task
     when a broker is configured, inline otherwise. Returns how many rows were claimed."""
     send = fan_out or _celery_fan_out()
@@ -108,4 +121,3 @@ def dispatch_due(now: datetime | None = None, fan_out: FanOut | None = None, max
         if len(ids) < batch:
             break
     return total
-

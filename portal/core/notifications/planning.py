@@ -44,7 +44,9 @@ def recipients(klass: Class, user_ids: Iterable[int] | None = None) -> list[User
 
 
 def channels_for(klass: Class, user: User) -> list[str]:
-    return [c for c in (klass.reminder_channels or []) if c in registered_channels() and wants(user, c)]
+    return [
+        c for c in (klass.reminder_channels or []) if c in registered_channels() and wants(user, c)
+    ]
 
 
 def insert_ignoring_duplicates(rows: list[dict[str, Any]]) -> None:
@@ -57,7 +59,9 @@ def insert_ignoring_duplicates(rows: list[dict[str, Any]]) -> None:
             {"status": Status.PENDING, "attempts": 0, "created_at": now, "key": "", **row}
             for row in rows[start : start + 1000]
         ]
-        db.session.execute(insert_with_conflicts(Notification).values(chunk).on_conflict_do_nothing())
+        db.session.execute(
+            insert_with_conflicts(Notification).values(chunk).on_conflict_do_nothing()
+        )
 
 
 def schedule_live(schedule: Schedule) -> bool:
@@ -67,7 +71,9 @@ def schedule_live(schedule: Schedule) -> bool:
     )
 
 
-def sync_schedule(schedule: Schedule, user_ids: Iterable[int] | None = None, *, reason: str = "no longer wanted") -> None:
+def sync_schedule(
+    schedule: Schedule, user_ids: Iterable[int] | None = None, *, reason: str = "no longer wanted"
+) -> None:
     """Make the reminder rows of one occurrence match the class, its students and their
     preferences: create missing rows, move due times, cancel rows nobody wants any more.
 
@@ -78,7 +84,12 @@ def sync_schedule(schedule: Schedule, user_ids: Iterable[int] | None = None, *, 
     sync_schedules([schedule], user_ids, reason=reason)
 
 
-def sync_schedules(schedules: list[Schedule], user_ids: Iterable[int] | None = None, *, reason: str = "no longer wanted") -> None:
+def sync_schedules(
+    schedules: list[Schedule],
+    user_ids: Iterable[int] | None = None,
+    *,
+    reason: str = "no longer wanted",
+) -> None:
     """`sync_schedule` for several occurrences of one class in a fixed number of queries
     (enrolling a student in a long series must not cost queries per occurrence)."""
     if not schedules:
@@ -116,19 +127,39 @@ def sync_schedules(schedules: list[Schedule], user_ids: Iterable[int] | None = N
             row.status, row.error = Status.CANCELLED, reason
     insert_ignoring_duplicates(
         [
-            {"user_id": uid, "schedule_id": sid, "kind": Kind.REMINDER, "channel": channel, "key": key, "due_at": due}
+            {
+                "user_id": uid,
+                "schedule_id": sid,
+                "kind": Kind.REMINDER,
+                "channel": channel,
+                "key": key,
+                "due_at": due,
+            }
             for (sid, uid, channel, key), due in wanted.items()
         ]
     )
 
 
-def queue_notice(kind: str, schedule: Schedule | None, klass: Class, key: str = "", *, due_at: datetime | None = None) -> int:
+def queue_notice(
+    kind: str,
+    schedule: Schedule | None,
+    klass: Class,
+    key: str = "",
+    *,
+    due_at: datetime | None = None,
+) -> int:
     """Queue a one-off notice (class started, cancelled, moved, recording) for every
     student of the class on the class's channels. Idempotent per (kind, schedule, key)."""
     due = due_at or utcnow()
     rows = [
-        {"user_id": user.id, "schedule_id": schedule.id if schedule else None, "kind": kind,
-         "channel": channel, "key": key, "due_at": due}
+        {
+            "user_id": user.id,
+            "schedule_id": schedule.id if schedule else None,
+            "kind": kind,
+            "channel": channel,
+            "key": key,
+            "due_at": due,
+        }
         for user in recipients(klass)
         for channel in channels_for(klass, user)
     ]
@@ -137,7 +168,9 @@ def queue_notice(kind: str, schedule: Schedule | None, klass: Class, key: str = 
         existing = set(
             db.session.execute(
                 sa.select(Notification.user_id, Notification.channel).where(
-                    Notification.kind == kind, Notification.key == key, Notification.schedule_id.is_(None)
+                    Notification.kind == kind,
+                    Notification.key == key,
+                    Notification.schedule_id.is_(None),
                 )
             ).all()
         )
@@ -146,22 +179,32 @@ def queue_notice(kind: str, schedule: Schedule | None, klass: Class, key: str = 
     return len(rows)
 
 
-def cancel_pending(*, reason: str, schedule_ids: Iterable[int] | None = None, class_id: int | None = None,
-                   user_id: int | None = None, kinds: Iterable[str] | None = None) -> int:
+def cancel_pending(
+    *,
+    reason: str,
+    schedule_ids: Iterable[int] | None = None,
+    class_id: int | None = None,
+    user_id: int | None = None,
+    kinds: Iterable[str] | None = None,
+) -> int:
     """Cancel rows that have not gone out yet (pending, or claimed but not sending)."""
     stmt = sa.update(Notification).where(Notification.status.in_((Status.PENDING, Status.CLAIMED)))
     if schedule_ids is not None:
         stmt = stmt.where(Notification.schedule_id.in_(list(schedule_ids)))
     if class_id is not None:
         stmt = stmt.where(
-            Notification.schedule_id.in_(sa.select(Schedule.id).where(Schedule.class_id == class_id))
+            Notification.schedule_id.in_(
+                sa.select(Schedule.id).where(Schedule.class_id == class_id)
+            )
         )
     if user_id is not None:
         stmt = stmt.where(Notification.user_id == user_id)
     if kinds is not None:
         stmt = stmt.where(Notification.kind.in_(list(kinds)))
     result = db.session.execute(
-        stmt.values(status=Status.CANCELLED, error=reason[:1000]).execution_options(synchronize_session=False)
+        stmt.values(status=Status.CANCELLED, error=reason[:1000]).execution_options(
+            synchronize_session=False
+        )
     )
     db.session.expire_all()
     return result.rowcount or 0
@@ -171,8 +214,11 @@ def upcoming_occurrences(class_id: int) -> list[Schedule]:
     return list(
         db.session.execute(
             sa.select(Schedule)
-            .where(Schedule.class_id == class_id, Schedule.ends_at > utcnow(),
-                   Schedule.status == ScheduleStatus.SCHEDULED.value)
+            .where(
+                Schedule.class_id == class_id,
+                Schedule.ends_at > utcnow(),
+                Schedule.status == ScheduleStatus.SCHEDULED.value,
+            )
             .order_by(Schedule.starts_at)
         ).scalars()
     )
@@ -186,7 +232,9 @@ def move_key(schedule: Schedule) -> str:
 def list_for_user(user: User, limit: int = 50) -> list[Notification]:
     return list(
         db.session.execute(
-            sa.select(Notification).where(Notification.user_id == user.id)
-            .order_by(Notification.due_at.desc(), Notification.id.desc()).limit(limit)
+            sa.select(Notification)
+            .where(Notification.user_id == user.id)
+            .order_by(Notification.due_at.desc(), Notification.id.desc())
+            .limit(limit)
         ).scalars()
     )

@@ -73,7 +73,9 @@ class ProviderRateLimiter:
         if self._redis is None:
             import redis
 
-            self._redis = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=2)
+            self._redis = redis.Redis.from_url(
+                self.redis_url, socket_connect_timeout=2, socket_timeout=2
+            )
         return self._redis
 
 

@@ -43,15 +43,22 @@ from portal.extensions import db
 def _start_changed(schedule: Schedule) -> bool:
     """Did this occurrence's start time really change (not just its reminder settings)?"""
     history = sa.inspect(schedule).attrs.starts_at.history
-    if history.deleted and history.deleted[0] is not None and history.deleted[0] != schedule.starts_at:
+    if (
+        history.deleted
+        and history.deleted[0] is not None
+        and history.deleted[0] != schedule.starts_at
+    ):
         return True
     # After an autoflush the attribute history is gone: compare with the reminder rows.
     rows = db.session.execute(
-        sa.select(Notification.key, Notification.due_at).where(
+        sa.select(Notification.key, Notification.due_at)
+        .where(
             # A row waiting for a retry has a shifted due time: it says nothing about a move.
-            Notification.schedule_id == schedule.id, Notification.kind == Kind.REMINDER,
+            Notification.schedule_id == schedule.id,
+            Notification.kind == Kind.REMINDER,
             Notification.attempts == 0,
-        ).limit(50)
+        )
+        .limit(50)
     ).all()
     for key, due in rows:
         if key.isdigit() and due + timedelta(minutes=int(key)) != schedule.starts_at:
@@ -65,7 +72,12 @@ def on_schedule_changed(schedule: Schedule, change: str = "", **_: Any) -> None:
     elif change == "moved":
         moved = _start_changed(schedule)
         sync_schedule(schedule)
-        if moved and schedule_live(schedule) and schedule.ends_at > utcnow() and _first_move_in_transaction(schedule):
+        if (
+            moved
+            and schedule_live(schedule)
+            and schedule.ends_at > utcnow()
+            and _first_move_in_transaction(schedule)
+        ):
             queue_notice(Kind.CLASS_MOVED, schedule, schedule.klass, move_key(schedule))
     elif change == "cancelled":
         cancel_pending(reason="the class was cancelled", schedule_ids=[schedule.id])
@@ -76,8 +88,10 @@ def on_schedule_changed(schedule: Schedule, change: str = "", **_: Any) -> None:
             # The whole series was cancelled: one notice (on its next occurrence), not one
             # per occurrence.
             first = db.session.execute(
-                sa.select(Schedule.id).where(Schedule.class_id == klass.id, Schedule.ends_at > utcnow())
-                .order_by(Schedule.starts_at).limit(1)
+                sa.select(Schedule.id)
+                .where(Schedule.class_id == klass.id, Schedule.ends_at > utcnow())
+                .order_by(Schedule.starts_at)
+                .limit(1)
             ).scalar_one_or_none()
             if first == schedule.id:
                 queue_notice(Kind.CLASS_CANCELLED, schedule, klass, "class")
@@ -102,13 +116,20 @@ def on_enrolment_changed(klass: Class, user: User, enrolled: bool, **_: Any) -> 
         sync_schedules(upcoming, [user.id])
         if upcoming and "email" in channels_for(klass, user) and recipients(klass, [user.id]):
             # The invitation hangs on the next occurrence; key "" makes it once per enrolment there.
-            invitation = {"user_id": user.id, "schedule_id": upcoming[0].id, "kind": Kind.CLASS_INVITATION,
-                          "channel": "email", "key": ""}
+            invitation = {
+                "user_id": user.id,
+                "schedule_id": upcoming[0].id,
+                "kind": Kind.CLASS_INVITATION,
+                "channel": "email",
+                "key": "",
+            }
             insert_ignoring_duplicates([{**invitation, "due_at": utcnow()}])
             # Left and came back before it went out: the cancelled invitation is due again.
             db.session.execute(
-                sa.update(Notification).filter_by(**invitation, status=Status.CANCELLED)
-                .values(status=Status.PENDING, error=None, due_at=utcnow()).execution_options(synchronize_session=False)
+                sa.update(Notification)
+                .filter_by(**invitation, status=Status.CANCELLED)
+                .values(status=Status.PENDING, error=None, due_at=utcnow())
+                .execution_options(synchronize_session=False)
             )
     else:
         cancel_pending(reason="the student left the class", class_id=klass.id, user_id=user.id)
@@ -116,12 +137,20 @@ def on_enrolment_changed(klass: Class, user: User, enrolled: bool, **_: Any) -> 
 
 def on_block_changed(block: BlockedUser, blocked: bool, **_: Any) -> None:
     if blocked:
-        cancel_pending(reason="the user is blocked", user_id=block.user_id,
-                       class_id=block.class_id if block.scope == "class" else None)
+        cancel_pending(
+            reason="the user is blocked",
+            user_id=block.user_id,
+            class_id=block.class_id if block.scope == "class" else None,
+        )
         return
     class_ids = (
-        [block.class_id] if block.scope == "class"
-        else list(db.session.execute(sa.select(Enrolment.class_id).where(Enrolment.user_id == block.user_id)).scalars())
+        [block.class_id]
+        if block.scope == "class"
+        else list(
+            db.session.execute(
+                sa.select(Enrolment.class_id).where(Enrolment.user_id == block.user_id)
+            ).scalars()
+        )
     )
     for class_id in class_ids:
         sync_schedules(upcoming_occurrences(class_id), [block.user_id])

@@ -21,16 +21,16 @@ class NotificationKind(StrEnum):
     CLASS_CANCELLED = "class_cancelled"
     CLASS_MOVED = "class_moved"
     RECORDING_AVAILABLE = "recording_available"
-    CLASS_INVITATION = "class_invitation"  # on enrolment, email only, with every upcoming occurrence
+    CLASS_INVITATION = (
+        "class_invitation"  # on enrolment, email only, with every upcoming occurrence
+    )
 
 
 # A reminder may still go out this long after the class started (offset 0 = "starting now").
 REMINDER_GRACE = timedelta(minutes=5)
 # A claimed row whose due time was moved more than this into the future goes back to pending.
 EARLY_SLACK = timedelta(seconds=60)
-UNKNOWN_STATE_ERROR = (
-    "the worker stopped during the provider call; not resent, to never send twice"
-)
+UNKNOWN_STATE_ERROR = "the worker stopped during the provider call; not resent, to never send twice"
 
 DEFAULTS: dict[str, Any] = {
     "NOTIFY_SCAN_SECONDS": 60,

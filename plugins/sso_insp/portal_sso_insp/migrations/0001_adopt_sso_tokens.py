@@ -31,8 +31,9 @@ def upgrade():
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.Column("used_at", UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_sso_tokens_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_sso_tokens_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sso_tokens")),
         sa.UniqueConstraint("provider", "jti", name=op.f("uq_sso_tokens_provider_jti")),
     )

@@ -50,13 +50,19 @@ class MinimalBackend:
 
     def create_meeting(self, settings: Mapping[str, Any], spec: MeetingSpec) -> MeetingHandle:
         room = f"{settings['room_url'].rstrip('/')}/{spec.meeting_key}"
-        return MeetingHandle(backend=NAME, meeting_id=spec.meeting_key, data={"room": room, "joins": 0})
+        return MeetingHandle(
+            backend=NAME, meeting_id=spec.meeting_key, data={"room": room, "joins": 0}
+        )
 
-    def join(self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant) -> JoinTarget:
+    def join(
+        self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant
+    ) -> JoinTarget:
         # The portal role comes with the participant: no need to look the user up.
-        return JoinTarget(kind="redirect",
-                          url=f"{handle.data['room']}?user={participant.user_id}&as={participant.portal_role}"
-                              f"&role={participant.role}")
+        return JoinTarget(
+            kind="redirect",
+            url=f"{handle.data['room']}?user={participant.user_id}&as={participant.portal_role}"
+            f"&role={participant.role}",
+        )
 
     def end_meeting(self, settings: Mapping[str, Any], handle: MeetingHandle) -> None:
         self.ended.append(handle.meeting_id)
@@ -64,10 +70,14 @@ class MinimalBackend:
     def status(self, settings: Mapping[str, Any], handle: MeetingHandle) -> MeetingStatus:
         return MeetingStatus(running=handle.meeting_id not in self.ended)
 
-    def list_recordings(self, settings: Mapping[str, Any], handle: MeetingHandle) -> list[RecordingInfo]:
+    def list_recordings(
+        self, settings: Mapping[str, Any], handle: MeetingHandle
+    ) -> list[RecordingInfo]:
         return []
 
-    def publish_recording(self, settings: Mapping[str, Any], record_id: str, published: bool) -> None:
+    def publish_recording(
+        self, settings: Mapping[str, Any], record_id: str, published: bool
+    ) -> None:
         return None
 
     def delete_recording(self, settings: Mapping[str, Any], record_id: str) -> None:
@@ -88,8 +98,11 @@ def room_event():
     """{"room": <meeting id>, "event": "left" | "closed", "user_id", "name"}, signed with
     the configuration's callback_secret in X-Room-Secret."""
     presented = request.headers.get("X-Room-Secret", "")
-    signers = {config_id for config_id, settings in services.backend_settings(NAME)
-               if hmac.compare_digest(presented.encode(), str(settings["callback_secret"]).encode())}
+    signers = {
+        config_id
+        for config_id, settings in services.backend_settings(NAME)
+        if hmac.compare_digest(presented.encode(), str(settings["callback_secret"]).encode())
+    }
     if not signers:
         raise NotAuthenticated("wrong room secret", code="bad_secret")
     body = request.get_json(silent=True) or {}
@@ -98,8 +111,9 @@ def room_event():
         raise NotFound("no such room")
     if body.get("event") == "left":
         with services.unit_of_work():
-            services.record_attendance(meeting.id, body.get("user_id"), str(body.get("name") or ""), NAME,
-                                       left=True)
+            services.record_attendance(
+                meeting.id, body.get("user_id"), str(body.get("name") or ""), NAME, left=True
+            )
         return jsonify(recorded=True)
     if body.get("event") == "closed":
         return jsonify(ended=services.mark_meeting_ended(meeting.id))
@@ -120,4 +134,6 @@ def register_blueprints(app) -> None:
 def participant_joined(meeting, user, target) -> None:
     """Count the join links handed out, in the meeting's data (compare-and-set)."""
     if meeting.backend == NAME:
-        services.update_meeting_data(meeting.id, lambda data: data.update(joins=data.get("joins", 0) + 1))
+        services.update_meeting_data(
+            meeting.id, lambda data: data.update(joins=data.get("joins", 0) + 1)
+        )
