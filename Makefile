@@ -26,8 +26,8 @@ run: $(STAMP)
 	$(BIN)/portal serve --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
-	$(BIN)/ruff check portal plugins tests bench conftest.py
-	$(BIN)/ruff format --check portal plugins tests bench conftest.py
+	$(BIN)/ruff check portal plugins tests bench conftest.py scripts migrations
+	$(BIN)/ruff format --check portal plugins tests bench conftest.py scripts migrations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # CI: real PostgreSQL, Redis and Chromium; a missing service fails instead of skipping.
@@ -46,8 +46,8 @@ vendor:
 	$(PYTHON) scripts/fetch_vendor.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check portal plugins tests bench conftest.py
-	$(BIN)/ruff format --check portal plugins tests bench conftest.py
+	$(BIN)/ruff check portal plugins tests bench conftest.py scripts migrations
+	$(BIN)/ruff format --check portal plugins tests bench conftest.py scripts migrations
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

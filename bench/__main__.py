@@ -23,7 +23,8 @@ REMINDERS_MODULE = "reminders"
 def default_scenarios() -> list[str]:
     names = list(SCENARIOS)
     if (Path(__file__).resolve().parent / f"{REMINDERS_MODULE}.py").exists():
-        # Last: its run() sets process-wide PORTAL_* defaults that point into a directory it removes.
+        # Last: its run() sets process-wide PORTAL_* defaults that point into a directory it
+        # removes.
         names.append(REMINDERS_MODULE)
     return names
 
@@ -44,7 +45,8 @@ def main(argv: list[str]) -> int:
                 "not measured",
                 target="< 60 s",
                 met=False,
-                note="bench/reminders.py comes with the notifications work (issue 4), not merged yet",
+                note="bench/reminders.py comes with the notifications work (issue 4), not merged "
+                "yet",
             )
         )
     for name in chosen:

@@ -51,7 +51,10 @@ def _copy(conn, table: str, columns: list[str], rows) -> None:
 
 def populate(database_url: str) -> dict:
     url = sa.engine.make_url(database_url)
-    dsn = f"host={url.host} port={url.port or 5432} dbname={url.database} user={url.username} password={url.password}"
+    dsn = (
+        f"host={url.host} port={url.port or 5432} dbname={url.database} user={url.username} "
+        f"password={url.password}"
+    )
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     password_hash = PasswordHasher().hash(PASSWORD)
     rng = random.Random(7)
@@ -152,7 +155,8 @@ def populate(database_url: str) -> dict:
         _copy(conn, "class_enrolments", ["id", "class_id", "user_id", "created_at"], enrolments())
         for table in ("users", "classes", "schedules", "class_enrolments"):
             conn.execute(
-                f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))"
+                f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from "
+                f"{table}))"
             )
         conn.commit()
         conn.execute("analyze")
@@ -224,7 +228,8 @@ def run() -> list[Result]:
                 why = f"server handling p99 {percentile(handled, 99):.0f} ms"
                 if role == "admin":
                     why += (
-                        "; counts all 100k classes for the page total on every request (sequential scan); "
+                        "; counts all 100k classes for the page total on every request "
+                        "(sequential scan); "
                         "proposed: a cached or estimated total for the unfiltered admin list"
                     )
                 if errors:

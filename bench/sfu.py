@@ -320,7 +320,8 @@ def run() -> list:
             Result(
                 scenario,
                 f"{label}: fps received / latency p50 / p95",
-                f"{fmt(row['fps'], '{:.1f}')} / {fmt(row['p50'], '{:.0f}')} / {fmt(row['p95'], '{:.0f}')}",
+                f"{fmt(row['fps'], '{:.1f}')} / {fmt(row['p50'], '{:.0f}')} / "
+                f"{fmt(row['p95'], '{:.0f}')}",
                 "fps / ms / ms",
             )
         )
@@ -356,11 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"\nSFU benchmark: one 640x360 30 fps VP8 publisher, {os.cpu_count()} cores (load average {load}), "
+        f"\nSFU benchmark: one 640x360 30 fps VP8 publisher, {os.cpu_count()} cores (load "
+        f"average {load}), "
         f"{args.seconds:.0f} s per case (CPU % of the server process; 100 % = one core)\n"
     )
     header = (
-        f"{'subscribers':>11} | {'path':<22} | {'CPU %':>7} | {'CPU ms/frame':>12} | {'fps recv':>8} | "
+        f"{'subscribers':>11} | {'path':<22} | {'CPU %':>7} | {'CPU ms/frame':>12} | "
+        f"{'fps recv':>8} | "
         f"{'p50 ms':>7} | {'p95 ms':>7}"
     )
     print(header)
@@ -368,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     names = {"forward": "forward (native_sfu)", "relay": "MediaRelay transcode"}
     for row in rows:
         line = (
-            f"{row['subscribers']:>11} | {names.get(row['mode'], row['mode']):<22} | {fmt(row['cpu'], '{:.0f}'):>7} | "
+            f"{row['subscribers']:>11} | {names.get(row['mode'], row['mode']):<22} | "
+            f"{fmt(row['cpu'], '{:.0f}'):>7} | "
             f"{fmt(row['cpu_ms_per_frame'], '{:.2f}'):>12} | {fmt(row['fps'], '{:.1f}'):>8} | "
             f"{fmt(row['p50'], '{:.0f}'):>7} | {fmt(row['p95'], '{:.0f}'):>7}"
         )

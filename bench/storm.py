@@ -305,7 +305,8 @@ def run(
     once = len(creates) == classes_count and all(n == 1 for n in creates.values())
     db_errors = len(
         re.findall(
-            r"OperationalError|too many clients|QueuePool limit|could not connect|connection.*refused",
+            r"OperationalError|too many clients|QueuePool limit|could not "
+            r"connect|connection.*refused",
             log_text,
             re.IGNORECASE,
         )
@@ -315,7 +316,8 @@ def run(
     first_error = f"; first: {failed[0][5] or failed[0][3]}" if failed else ""
     # Why a latency target is missed: the portal's own handling time vs waiting in queues.
     why = (
-        f"joins offered in {window:g} s were served in {storm_seconds:.0f} s ({len(joins) / storm_seconds:.0f}/s); "
+        f"joins offered in {window:g} s were served in {storm_seconds:.0f} s "
+        f"({len(joins) / storm_seconds:.0f}/s); "
         f"server handling p50 {percentile(server_join, 50):.0f} ms, the rest is queueing for CPU"
     )
     results += [
@@ -326,7 +328,8 @@ def run(
             "",
             "0 failed",
             not failed and len(joins) == students,
-            f"{len(starts)} starts, {len(joins)} joins in {storm_seconds:.1f} s, {retried} joins pressed again after not_started{first_error}",
+            f"{len(starts)} starts, {len(joins)} joins in {storm_seconds:.1f} s, {retried} joins "
+            f"pressed again after not_started{first_error}",
         ),
         Result(
             SCENARIO,
@@ -335,7 +338,8 @@ def run(
             "",
             "exactly 1",
             once,
-            f"{sum(creates.values())} creates for {classes_count} classes, {stats['meetings_created']} meetings",
+            f"{sum(creates.values())} creates for {classes_count} classes, "
+            f"{stats['meetings_created']} meetings",
         ),
         Result(SCENARIO, "portal-added latency p50", round(p50, 1), "ms", "< 10 ms", p50 < 10, why),
         Result(
@@ -357,7 +361,8 @@ def run(
         Result(
             SCENARIO,
             "start latency p50 / p99 (client, incl. BBB create)",
-            f"{percentile([r[2] for r in starts], 50):.1f} / {percentile([r[2] for r in starts], 99):.1f}",
+            f"{percentile([r[2] for r in starts], 50):.1f} / "
+            f"{percentile([r[2] for r in starts], 99):.1f}",
             "ms",
         ),
         Result(

@@ -100,7 +100,8 @@ def backends_list() -> None:
         state = "enabled" if config.enabled else "disabled"
         default = " default" if config.is_default else ""
         click.echo(
-            f"{config.id:>3} {config.name:<24} {config.backend:<14} {state}{default} health={config.health_ok}"
+            f"{config.id:>3} {config.name:<24} {config.backend:<14} {state}{default} "
+            f"health={config.health_ok}"
         )
 
 
@@ -183,7 +184,8 @@ def realtime_command(host: str, port: int, with_web: bool) -> None:
             err=True,
         )
     click.echo(
-        f"Realtime server on http://{host}:{port}/socket.io/ (message queue: {app.config.get('REDIS_URL') or 'none'})"
+        f"Realtime server on http://{host}:{port}/socket.io/ (message queue: "
+        f"{app.config.get('REDIS_URL') or 'none'})"
     )
     realtime.serve(app, host, port, with_web=with_web)
 

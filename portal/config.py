@@ -34,7 +34,8 @@ def default_config(instance_path: str) -> dict:
         "MEDIA_MAX_BYTES": 10 * 1024 * 1024,
         # Comma-separated MIME types accepted as class media, detected from the content.
         "MEDIA_ALLOWED_TYPES": "application/pdf,image/png,image/jpeg,image/gif,image/webp",
-        # Students may enter a class room this many minutes before its start (meetings.join_opens_at).
+        # Students may enter a class room this many minutes before its start
+        # (meetings.join_opens_at).
         "JOIN_OPENS_MINUTES": 10,
         "SCHOOL_NAME": "Demo School",
         "SCHOOL_TIMEZONE": "Europe/Paris",
@@ -121,7 +122,8 @@ def proxy_fix_hops(cfg: dict) -> dict[str, int]:
             value = -1
         if value < 0:
             raise ValueError(
-                f"PORTAL_{key} must be a number of trusted proxies (0 or more), not {cfg.get(key)!r}"
+                f"PORTAL_{key} must be a number of trusted proxies (0 or more), not "
+                f"{cfg.get(key)!r}"
             )
         hops[f"x_{header}"] = value
     return hops

@@ -70,7 +70,8 @@ def init_error_handlers(app: Flask) -> None:
         }
         messages = {
             404: "nothing here",
-            413: f"the request is too large (limit {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB)",
+            413: "the request is too large (limit "
+            f"{app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB)",
             429: "too many requests; wait a moment and try again",
         }
         status = exc.code or 500
@@ -135,7 +136,8 @@ def init_error_handlers(app: Flask) -> None:
         return error_response(
             503,
             "live_unavailable",
-            "live features are unavailable for a moment; the class itself is not affected, try again",
+            "live features are unavailable for a moment; the class itself is not affected, try "
+            "again",
         )
 
     @app.errorhandler(Exception)

@@ -11,7 +11,8 @@ PLUGIN_DIRECTIVES = ("script-src", "frame-src", "connect-src", "media-src", "img
 
 
 def plugin_sources(app: Flask) -> dict[str, list[str]]:
-    """What the plugins' page_csp_sources hooks add, per directive (a failing plugin adds nothing)."""
+    """What the plugins' page_csp_sources hooks add, per directive (a failing plugin adds
+    nothing)."""
     pm = app.extensions.get("portal.pm")
     merged: dict[str, list[str]] = {d: [] for d in PLUGIN_DIRECTIVES}
     if pm is None:
@@ -70,7 +71,8 @@ def init_security_headers(app: Flask) -> None:
             f"script-src 'self' {script_src}; "
             f"style-src {style_src}; "
             f"connect-src {connect_src}; "
-            f"frame-src {frame_src}; frame-ancestors 'self'; base-uri 'self'; form-action {form_action}",
+            f"frame-src {frame_src}; frame-ancestors 'self'; base-uri 'self'; form-action "
+            f"{form_action}",
         )
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

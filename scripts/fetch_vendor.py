@@ -46,7 +46,8 @@ def fetch(name: str, entry: dict, *, pin: bool) -> None:
             entry["tarball_sha256"] = digest
         elif digest != entry["tarball_sha256"]:
             sys.exit(
-                f"{name}@{entry['version']}: tarball sha256 {digest} is not the pinned {entry['tarball_sha256']}"
+                f"{name}@{entry['version']}: tarball sha256 {digest} is not the pinned "
+                f"{entry['tarball_sha256']}"
             )
         dest = ROOT / entry["dest"]
         dest.mkdir(parents=True, exist_ok=True)

@@ -191,7 +191,8 @@ def test_a_number_as_start_creates_no_class_and_moves_nothing(school, login, val
     "value", ["0001-01-01T00:00:01+01:00", "9999-12-31T23:59:00-23:00", "3000-01-01T00:00:00Z"]
 )
 def test_a_date_time_outside_the_calendar_is_a_400_not_a_crash(school, login, value):
-    """Found by schemathesis: year 1 at +01:00 is year 0 in UTC, and the conversion crashed (500)."""
+    """Found by schemathesis: year 1 at +01:00 is year 0 in UTC, and the conversion crashed
+    (500)."""
     teacher = login(school.teacher)
     created = teacher.post(
         "/api/classes",

@@ -6,10 +6,10 @@ Create Date: 2026-11-29 00:28:27.272021
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-import portal.core.types
+from alembic import op
 
+import portal.core.types
 
 # revision identifiers, used by Alembic.
 revision = "0001"

@@ -62,6 +62,11 @@ def _schema_ref(annotation: Any, refs: dict[type[BaseModel], dict[str, Any]]) ->
     return {}
 
 
+def _operation_path(path: str) -> str:
+    """`/classes/{class_id}/cancel` -> `classes_class_id_cancel` (for operationId)."""
+    return path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+
+
 def build_openapi() -> dict[str, Any]:
     models: set[type[BaseModel]] = set()
     for spec in ENDPOINTS:
@@ -80,7 +85,7 @@ def build_openapi() -> dict[str, Any]:
         operation: dict[str, Any] = {
             "summary": spec.summary,
             "tags": spec.tags,
-            "operationId": f"{spec.method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+            "operationId": f"{spec.method}_{_operation_path(path)}",
         }
         params = [
             {

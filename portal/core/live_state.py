@@ -137,7 +137,8 @@ def _limiter() -> MovingWindowRateLimiter:
 
 
 def allow(kind: str, user_id: int, limit: str) -> bool:
-    """Count one action of `kind` by the user; False when it exceeds `limit` ("10 per 10 seconds")."""
+    """Count one action of `kind` by the user; False when it exceeds `limit` ("10 per 10
+    seconds")."""
     return _limiter().hit(parse(limit), channel(), kind, str(user_id))
 
 

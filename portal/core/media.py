@@ -36,7 +36,8 @@ def upload_media(
     if mime is None or mime not in allowed:
         shown = mime or "an unrecognised type"
         raise ValidationFailed(
-            f"this file is {shown} (detected from its content); allowed: {', '.join(sorted(allowed))}",
+            f"this file is {shown} (detected from its content); allowed: "
+            f"{', '.join(sorted(allowed))}",
             code="type_not_allowed",
         )
     if mime == "application/pdf":

@@ -84,7 +84,8 @@ def join_opens_at(schedule: Schedule, manager: bool) -> datetime:
 
 
 def join_opens_before(manager: bool) -> timedelta:
-    """How long before the start the room opens for this person (for pages listing many occurrences)."""
+    """How long before the start the room opens for this person (for pages listing many
+    occurrences)."""
     if manager:
         return START_EARLY
     return timedelta(minutes=int(current_app.config.get("JOIN_OPENS_MINUTES", 10)))

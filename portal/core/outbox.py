@@ -24,7 +24,8 @@ class OutboxNotifier:
         SENT.append(message)
         log.info("outbox %s to %s: %s", message.channel, message.recipient, message.subject)
         print(
-            f"[outbox:{message.channel}] to {message.recipient}: {message.subject}\n{message.text}\n",
+            f"[outbox:{message.channel}] to {message.recipient}: "
+            f"{message.subject}\n{message.text}\n",
             flush=True,
         )
         return DeliveryResult(status="sent", provider_id=f"outbox-{uuid.uuid4().hex[:12]}")

@@ -147,7 +147,8 @@ def test_an_admin_blocks_a_user_who_then_cannot_join(live_server, new_context, s
     # The API refuses too, whatever the page shows.
     answer = student_page.evaluate(
         """async (sid) => { const r = await fetch(`/api/schedules/${sid}/join`, {method: "POST",
-             headers: {"X-CSRF-TOKEN": Portal.cookie("csrf_access_token")}}); return [r.status, await r.json()]; }""",
+             headers: {"X-CSRF-TOKEN": Portal.cookie("csrf_access_token")}});
+             return [r.status, await r.json()]; }""",
         schedule_id,
     )
     assert answer[0] == 403 and answer[1]["error"]["code"] == "blocked"

@@ -30,11 +30,14 @@ def watch(page) -> list[str]:
 
 
 UNLABELLED = """() => {
-  const named = (el) => (el.textContent || "").trim() || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.title;
+  const named = (el) => (el.textContent || "").trim() || el.getAttribute("aria-label")
+    || el.getAttribute("aria-labelledby") || el.title;
   const problems = [];
   for (const el of document.querySelectorAll("input, select, textarea")) {
     if (el.type === "hidden" || el.hidden || el.closest("[hidden]")) continue;
-    if (!(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.getAttribute("aria-labelledby")) problems.push("control " + (el.name || el.id));
+    const labelled = (el.labels && el.labels.length) || el.getAttribute("aria-label")
+      || el.getAttribute("aria-labelledby");
+    if (!labelled) problems.push("control " + (el.name || el.id));
   }
   for (const el of document.querySelectorAll("button, a[href]")) {
     if (el.closest("[hidden]") || el.hidden) continue;

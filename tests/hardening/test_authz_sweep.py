@@ -106,6 +106,13 @@ class Ctx:
         db.session.flush()
         return row.id
 
+    def new_class(self) -> int:
+        tomorrow = utcnow() + timedelta(days=1)
+        return classes.create_class(
+            self.s.teacher,
+            classes.ClassInput(title="C", starts_at=tomorrow, duration_minutes=30, timezone="UTC"),
+        ).id
+
     def new_block(self) -> int:
         return blocking.block_user(
             self.s.teacher,
@@ -119,7 +126,8 @@ class Ctx:
 def _table(c: Ctx) -> dict[str, tuple]:
     s, cid, sid = c.s, c.cid, c.sid
     future = (utcnow() + timedelta(days=3)).isoformat()
-    # endpoint: (method, url or callable(ctx) -> url, json body, expected "anon outsider blocked student other teacher admin")
+    # endpoint: (method, url or callable(ctx) -> url, json body, expected "anon outsider blocked
+    # student other teacher admin")
     return {
         # auth
         "api.login": (
@@ -225,9 +233,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
         ),
         "api.cancel_class": (
             "POST",
-            lambda: (
-                f"/api/classes/{classes.create_class(s.teacher, classes.ClassInput(title='C', starts_at=utcnow() + timedelta(days=1), duration_minutes=30, timezone='UTC')).id}/cancel"
-            ),
+            lambda: f"/api/classes/{c.new_class()}/cancel",
             None,
             "401 404 404 404 404 200 200",
         ),
@@ -610,7 +616,8 @@ def _table(c: Ctx) -> dict[str, tuple]:
             None,
             "401 404 403 404 404 200 200",
         ),
-        # the floor: students raise hands; only the class's teachers (and admins) grant, withdraw, mute
+        # the floor: students raise hands; only the class's teachers (and admins) grant, withdraw,
+        # mute
         "api.floor_state": (
             "GET",
             f"/api/schedules/{sid}/floor",

@@ -99,7 +99,8 @@ def test_postgres_restart_during_writes_loses_nothing_and_recovers(own_postgres,
         db.session.remove()
         db.engine.dispose()
     print(
-        f"\npostgres restart: {len(statuses)} writes during the restart, {statuses.count(503)} refused with 503, "
+        f"\npostgres restart: {len(statuses)} writes during the restart, {statuses.count(503)} "
+        "refused with 503, "
         f"{statuses.count(201)} saved, 0 half-written"
     )
 

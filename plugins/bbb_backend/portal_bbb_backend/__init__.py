@@ -1,4 +1,5 @@
-"""BigBlueButton meeting backend: a BBB server, or a Scalelite / bbblb pool behind one URL + secret."""
+"""BigBlueButton meeting backend: a BBB server, or a Scalelite / bbblb pool behind one URL +
+secret."""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ def bbb_add(
     with services.unit_of_work():
         result = services.check_health(config_id)
     click.echo(
-        f"backend configuration {config_id} created; test: {'OK' if result.ok else 'FAILED'}: {result.message}"
+        f"backend configuration {config_id} created; test: {'OK' if result.ok else 'FAILED'}: "
+        f"{result.message}"
     )
 
 

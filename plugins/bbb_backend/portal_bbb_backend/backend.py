@@ -1,4 +1,5 @@
-"""The BigBlueButton MeetingBackend: a class occurrence is one BBB meeting (meetingID = meeting_key)."""
+"""The BigBlueButton MeetingBackend: a class occurrence is one BBB meeting (meetingID =
+meeting_key)."""
 
 from __future__ import annotations
 
@@ -84,14 +85,16 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "writeOnly": True,
             "minLength": 8,
             "title": "Shared secret",
-            "description": "bbb-conf --secret on the server, or the Scalelite / bbblb tenant secret",
+            "description": "bbb-conf --secret on the server, or the Scalelite / bbblb tenant "
+            "secret",
         },
         "checksum_algorithm": {
             "type": "string",
             "enum": sorted(ALGORITHMS),
             "default": "sha256",
             "title": "Checksum algorithm",
-            "description": "How API calls are signed. sha256 works everywhere; sha1 only for old servers. "
+            "description": "How API calls are signed. sha256 works everywhere; sha1 only for old "
+            "servers. "
             "sha384 and sha512 are accepted by BBB servers that allow them "
             "(supportedChecksumAlgorithms in bbb-web.properties), but some BBB-API servers "
             "refuse sha384 (Scalelite takes only sha1, sha256 and sha512): run Test connection "
@@ -115,7 +118,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "record": {
             "type": "boolean",
             "default": True,
-            "description": "Allow recording on this server (classes still choose whether to record)",
+            "description": "Allow recording on this server (classes still choose whether to "
+            "record)",
         },
         "autoStartRecording": {"type": "boolean", "default": False},
         "allowStartStopRecording": {"type": "boolean", "default": True},
@@ -174,7 +178,8 @@ def client_for(settings: Mapping[str, Any]) -> BBBClient:
 
 
 def end_callback_token(secret: str, meeting_id: str) -> str:
-    """BBB's end callback is an unsigned GET; this token in its URL proves it came from our create."""
+    """BBB's end callback is an unsigned GET; this token in its URL proves it came from our
+    create."""
     return hmac.new(secret.encode(), f"end:{meeting_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -329,7 +334,8 @@ class BBBBackend:
             params.append(
                 (
                     "meta_endCallbackUrl",
-                    f"{base}/plugins/bbb/end?meetingID={quote(spec.meeting_key, safe='')}&token={token}",
+                    f"{base}/plugins/bbb/end?meetingID={quote(spec.meeting_key, safe='')}"
+                    f"&token={token}",
                 )
             )
             params.append(("meta_bbb-recording-ready-url", f"{base}/plugins/bbb/recording-ready"))
@@ -506,7 +512,8 @@ def _checksum_refused(client: BBBClient) -> str:
     only sha1 and sha256): the same secret signing with sha256 tells them apart."""
     if client.algorithm != "sha256" and _prove_secret(client.with_algorithm("sha256")) is None:
         return (
-            f"the server does not accept {client.algorithm} checksums (checksumError with {client.algorithm}, "
+            f"the server does not accept {client.algorithm} checksums (checksumError with "
+            f"{client.algorithm}, "
             "accepted with sha256): choose sha256 as the checksum algorithm"
         )
     return (

@@ -277,7 +277,8 @@ class BBBClient:
         self._started: float | None = None
 
     def with_algorithm(self, algorithm: str) -> BBBClient:
-        """The same endpoint and secret signing with another algorithm, sharing this action's deadline."""
+        """The same endpoint and secret signing with another algorithm, sharing this action's
+        deadline."""
         other = BBBClient(
             self.base,
             self.secret,
@@ -317,7 +318,8 @@ class BBBClient:
 
     def _timed_out(self, exc: Exception | None = None) -> BBBUnavailable:
         error = BBBUnavailable(
-            f"no answer after {self.elapsed():.1f} s (the limit for one action is {self.timeout:g} s)",
+            f"no answer after {self.elapsed():.1f} s (the limit for one action is "
+            f"{self.timeout:g} s)",
             code="bbb_timeout",
         )
         error.__cause__ = exc
@@ -377,7 +379,8 @@ class BBBClient:
     def _parse(call: str, response: requests.Response) -> Element:
         if response.status_code != 200:
             raise BBBUnavailable(
-                f"the server answered HTTP {response.status_code}; is this a BigBlueButton API URL?",
+                f"the server answered HTTP {response.status_code}; is this a BigBlueButton API "
+                "URL?",
                 code="bbb_not_bbb",
             )
         try:

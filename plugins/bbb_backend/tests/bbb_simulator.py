@@ -581,7 +581,8 @@ class BBBSimulator:
             return self._failed(
                 handler,
                 "notFound",
-                "We could not find a meeting with that meeting ID - perhaps the meeting is not yet running?",
+                "We could not find a meeting with that meeting ID - perhaps the meeting is not "
+                "yet running?",
             )
         if meeting.ended:
             return self._failed(
@@ -594,7 +595,8 @@ class BBBSimulator:
             return self._failed(
                 handler,
                 "invalidPassword",
-                "You either did not supply a password or the password supplied is neither the attendee or moderator password for this conference.",
+                "You either did not supply a password or the password supplied is neither the "
+                "attendee or moderator password for this conference.",
             )
         if params.get("createTime") and params["createTime"] != str(meeting.create_time):
             return self._failed(
@@ -698,13 +700,16 @@ class BBBSimulator:
             return self._failed(
                 handler,
                 "notFound",
-                "We could not find a meeting with that meeting ID - perhaps the meeting is not yet running?",
+                "We could not find a meeting with that meeting ID - perhaps the meeting is not "
+                "yet running?",
             )
         self._xml(
             handler,
             {
                 "messageKey": "sentEndMeetingRequest",
-                "message": "A request to end the meeting was sent.  Please wait a few seconds, and then use the getMeetingInfo or isMeetingRunning API calls to verify that it was ended.",
+                "message": "A request to end the meeting was sent.  Please wait a few seconds, "
+                "and then use the getMeetingInfo or isMeetingRunning API calls to verify "
+                "that it was ended.",
             },
         )
 
@@ -715,7 +720,8 @@ class BBBSimulator:
     def _meeting_xml(self, meeting: SimMeeting) -> str:
         attendees = "".join(
             f"<attendee><userID>{escape(a.user_id)}</userID><fullName>{escape(a.full_name)}</fullName>"
-            f"<role>{a.role}</role><isPresenter>{'true' if a.role == 'MODERATOR' else 'false'}</isPresenter>"
+            f"<role>{a.role}</role>"
+            f"<isPresenter>{'true' if a.role == 'MODERATOR' else 'false'}</isPresenter>"
             "<isListeningOnly>false</isListeningOnly><hasJoinedVoice>false</hasJoinedVoice><hasVideo>false</hasVideo>"
             "<clientType>HTML5</clientType></attendee>"
             for a in meeting.attendees
@@ -749,7 +755,8 @@ class BBBSimulator:
         )
         return (
             inner
-            + f"<attendees>{attendees}</attendees><metadata>{metadata}</metadata><isBreakout>false</isBreakout>"
+            + f"<attendees>{attendees}</attendees><metadata>{metadata}</metadata>"
+            + "<isBreakout>false</isBreakout>"
         )
 
     def _meeting_info(self, handler, params: dict[str, str], body: bytes) -> None:
@@ -788,14 +795,16 @@ class BBBSimulator:
         metadata = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in rec.metadata.items())
         url = f"{self.origin}/playback/presentation/2.3/{rec.record_id}"
         images = "".join(
-            f'<image alt="slide {i}" height="136" width="176">{self.origin}/presentation/{rec.record_id}/thumbnails/thumb-{i}.png</image>'
+            f'<image alt="slide {i}" height="136" '
+            f'width="176">{self.origin}/presentation/{rec.record_id}/thumbnails/thumb-{i}.png</image>'
             for i in (1, 2)
         )
         length = max(1, (rec.end_time - rec.start_time) // 60000)
         return (
             f"<recording><recordID>{rec.record_id}</recordID><meetingID>{escape(rec.meeting_id)}</meetingID>"
             f"<internalMeetingID>{rec.internal_id}</internalMeetingID><name>{escape(rec.name)}</name>"
-            f"<isBreakout>false</isBreakout><published>{'true' if rec.state == 'published' else 'false'}</published>"
+            "<isBreakout>false</isBreakout>"
+            f"<published>{'true' if rec.state == 'published' else 'false'}</published>"
             f"<state>{rec.state}</state><startTime>{rec.start_time}</startTime><endTime>{rec.end_time}</endTime>"
             f"<participants>{rec.participants}</participants><rawSize>0</rawSize><metadata>{metadata}</metadata>"
             f"<size>0</size><playback><format><type>presentation</type><url>{escape(url)}</url>"

@@ -58,7 +58,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "type": "string",
             "enum": ["self_hosted", "jaas"],
             "default": "self_hosted",
-            "description": "self_hosted: prosody token auth with app_id/app_secret (HS256); jaas: 8x8 JaaS (RS256)",
+            "description": "self_hosted: prosody token auth with app_id/app_secret (HS256); "
+            "jaas: 8x8 JaaS (RS256)",
         },
         "web_url": {
             "type": "string",
@@ -70,7 +71,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "app_id": {
             "type": "string",
             "minLength": 1,
-            "description": "prosody app_id (self-hosted) or the JaaS AppID (vpaas-magic-cookie-...)",
+            "description": "prosody app_id (self-hosted) or the JaaS AppID "
+            "(vpaas-magic-cookie-...)",
         },
         "app_secret": {
             "type": "string",
@@ -122,7 +124,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "lobby": {
             "type": "boolean",
             "default": False,
-            "description": "students knock and the teacher admits them (needs a lobby autostart module)",
+            "description": "students knock and the teacher admits them (needs a lobby autostart "
+            "module)",
         },
         "token_affiliation": {
             "type": "boolean",
@@ -148,7 +151,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "muc_domain": {
             "type": "string",
             "default": "",
-            "description": "MUC component; empty means conference.<XMPP domain> (docker-jitsi-meet: muc.meet.jitsi)",
+            "description": "MUC component; empty means conference.<XMPP domain> "
+            "(docker-jitsi-meet: muc.meet.jitsi)",
         },
         "end_meeting_algorithm": {
             "type": "string",

@@ -36,14 +36,16 @@ def prosody_config(settings: dict, portal_url: str) -> str:
         f'    muc_component = "{muc}"',
         f'    breakout_component = "breakout.{domain}"',
         f'    api_prefix = "{portal_url}/plugins/jitsi"',
-        f'    api_headers = {{ ["Authorization"] = "Bearer {settings.get("events_token") or "<events_token>"}" }}',
+        f'    api_headers = {{ ["Authorization"] = "Bearer '
+        f'{settings.get("events_token") or "<events_token>"}" }}',
         "",
         "# jicofo: moderators come from the token (token_affiliation), not from arrival order",
         "hocon -f /etc/jitsi/jicofo/jicofo.conf set jicofo.conference.enable-auto-owner false",
         "",
         "# Jibri: /etc/jitsi/jibri/portal-upload.env for the finalize script (docs/jitsi.md)",
         f"PORTAL_URL={portal_url}",
-        f"PORTAL_UPLOAD_TOKEN={settings.get('recording_upload_token') or '<recording_upload_token>'}",
+        "PORTAL_UPLOAD_TOKEN="
+        + (settings.get("recording_upload_token") or "<recording_upload_token>"),
     ]
     return "\n".join(lines) + "\n"
 

@@ -174,7 +174,8 @@ def sign(settings: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
     except (KeyError, TypeError, ValueError, jwt.PyJWTError) as exc:
         # A malformed PEM key raises ValueError from cryptography; say what to fix.
         raise BackendError(
-            f"the Jitsi token could not be signed; check the backend's keys ({exc.__class__.__name__})",
+            "the Jitsi token could not be signed; check the backend's keys "
+            f"({exc.__class__.__name__})",
             code="jitsi_token_key",
         ) from exc
 

@@ -1,4 +1,5 @@
-"""Recordings: Jibri finalize uploads and JaaS RECORDING_UPLOADED downloads are stored and listed."""
+"""Recordings: Jibri finalize uploads and JaaS RECORDING_UPLOADED downloads are stored and
+listed."""
 
 from __future__ import annotations
 

@@ -228,7 +228,8 @@ def test_sub_is_the_xmpp_domain_so_domain_verification_accepts_the_token():
     )
     assert claims["sub"] == "meet.school.test"
 
-    # docker-jitsi-meet: the web client at localhost:8443, prosody's domain meet.jitsi, MUC muc.meet.jitsi.
+    # docker-jitsi-meet: the web client at localhost:8443, prosody's domain meet.jitsi, MUC
+    # muc.meet.jitsi.
     docker = ProsodyConfig(
         algorithm="HS256",
         key=APP_SECRET,

@@ -74,7 +74,8 @@ class NativeSfuBackend:
                 "type": "array",
                 "items": {"type": "string", "pattern": "^stuns?:"},
                 "default": [],
-                "description": "STUN servers handed to clients (not used by the server), e.g. stun:stun.example.org:3478",
+                "description": "STUN servers handed to clients (not used by the server), e.g. "
+                "stun:stun.example.org:3478",
             },
             "turn_urls": {
                 "type": "array",
@@ -88,7 +89,8 @@ class NativeSfuBackend:
                 "type": "array",
                 "items": {"type": "string", "pattern": "^stuns?:"},
                 "default": [],
-                "description": "STUN servers the SFU itself uses (only behind NAT); not sent to clients",
+                "description": "STUN servers the SFU itself uses (only behind NAT); not sent to "
+                "clients",
             },
             "cors_origins": {
                 "type": "array",

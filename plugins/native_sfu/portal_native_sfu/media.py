@@ -111,7 +111,8 @@ def parse_offer(sdp_text: str, *, publishing: bool) -> aiortc_sdp.SessionDescrip
 
 
 def _preferred(kind: str, source_codec: Any | None = None) -> list[Any]:
-    """Codec preferences: the source's own codec for subscribers, forwardable ones for publishers."""
+    """Codec preferences: the source's own codec for subscribers, forwardable ones for
+    publishers."""
     caps = RTCRtpSender.getCapabilities(kind).codecs
     rtx = [c for c in caps if c.mimeType.lower().endswith("/rtx")]
     if kind == "audio":

@@ -16,7 +16,8 @@ SECURITY = [{"bearerAuth": []}]
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
 SESSION = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
 LINK = {
-    "description": 'one `<stun:...>; rel="ice-server"` per ICE server the clients should use (RFC 9725 4.6)',
+    "description": 'one `<stun:...>; rel="ice-server"` per ICE server the clients should use '
+    "(RFC 9725 4.6)",
     "schema": {"type": "string"},
 }
 
@@ -44,7 +45,8 @@ def _options(summary: str, operation_id: str) -> dict[str, Any]:
         "summary": summary,
         "tags": ["sfu"],
         "operationId": operation_id,
-        "description": "A token is optional; with a member's token the answer lists the ICE servers as `Link`.",
+        "description": "A token is optional; with a member's token the answer lists the ICE "
+        "servers as `Link`.",
         "responses": {
             "204": {
                 "description": "Allowed methods",

@@ -111,7 +111,10 @@ def store_room_recordings(meeting: MeetingRecord, klass: ClassInfo) -> list[Reco
         # One recording per published stream: name them when there are several.
         title = klass.title
         if len(taken) > 1:
-            title = f"{klass.title}: {info.get('name') or 'stream'} ({info.get('label') or 'camera'}) #{number}"
+            title = (
+                f"{klass.title}: {info.get('name') or 'stream'} "
+                f"({info.get('label') or 'camera'}) #{number}"
+            )
         row, _created = services.register_recording(
             meeting.id,
             RecordingInfo(

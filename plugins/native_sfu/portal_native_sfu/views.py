@@ -7,7 +7,8 @@
 - OPTIONS on the endpoints -> 204 with Accept-Post: application/sdp (+ ICE servers as Link)
 - CORS for the origins in the backend's `cors_origins` setting (none by default)
 - GET    /sfu/rooms/<room>/publishers  the streams a member can watch
-- POST   /sfu/rooms/<room>/publishers/allow  {user_id, allowed}: the teacher grants/withdraws a student's floor
+- POST   /sfu/rooms/<room>/publishers/allow  {user_id, allowed}: the teacher grants/withdraws
+                                         a student's floor
 - GET    /sfu/rooms/<room>             a minimal class room page (cookie login) using sfu-client.js
 """
 
@@ -247,7 +248,10 @@ def _link_headers(settings: dict[str, Any]) -> list[str]:
     for server in ice_servers(settings):
         link = f'<{server["urls"]}>; rel="ice-server"'
         if "username" in server:
-            link += f'; username="{server["username"]}"; credential="{server["credential"]}"; credential-type="password"'
+            link += (
+                f'; username="{server["username"]}"; credential="{server["credential"]}"; '
+                'credential-type="password"'
+            )
         links.append(link)
     return links
 

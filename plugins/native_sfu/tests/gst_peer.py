@@ -34,7 +34,10 @@ gi.require_version("GstSdp", "1.0")
 gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
-SOURCE = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert"
+SOURCE = (
+    "videotestsrc is-live=true pattern=ball ! "
+    "video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert"
+)
 ENCODE = {
     "vp8": "vp8enc deadline=1 keyframe-max-dist=30",
     "h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30",
@@ -147,7 +150,8 @@ class Peer:
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                # Header names folded: servers may send `location` (HTTP header names are case-insensitive).
+                # Header names folded: servers may send `location` (HTTP header names are
+                # case-insensitive).
                 return (
                     response.status,
                     {k.lower(): v for k, v in response.headers.items()},

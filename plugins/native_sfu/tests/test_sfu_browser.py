@@ -60,7 +60,8 @@ def test_teacher_camera_published_from_one_page_plays_in_another(sfu, login, por
             )
             width = student.evaluate("document.querySelector('.sfu-remote video').videoWidth")
             frames = student.evaluate(
-                """() => document.querySelector('.sfu-remote video').getVideoPlaybackQuality().totalVideoFrames"""
+                "() => document.querySelector('.sfu-remote video')"
+                ".getVideoPlaybackQuality().totalVideoFrames"
             )
             caption = student.text_content(".sfu-remote figcaption")
             # The mute toggle changes the published track, not the connection.

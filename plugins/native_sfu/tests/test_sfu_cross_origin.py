@@ -72,8 +72,10 @@ def _publish_from(origin: str, embed: dict, portal_url: str, sfu) -> tuple[dict,
             during = sfu.pool.call(room, "room")["sessions"]
             if result["ok"]:
                 page.wait_for_function(
-                    f"""async () => (await (await fetch({portal_url!r} + '/sfu/rooms/{room}/publishers',
-                          {{headers: {{Authorization: 'Bearer {embed["token"]}'}}}})).json()).publishers.length > 0""",
+                    f"""async () => (await (await fetch(
+                          {portal_url!r} + '/sfu/rooms/{room}/publishers',
+                          {{headers: {{Authorization: 'Bearer {embed["token"]}'}}}}
+                        )).json()).publishers.length > 0""",
                     timeout=15_000,
                 )
                 page.evaluate("window.published.stop()")  # DELETE, cross-origin too

@@ -90,7 +90,8 @@ def test_granted_student_is_watched_withdrawn_is_cut_off_at_the_sfu_and_refused_
     assert out["again"].status_code == 403
     assert out["again"].get_json()["error"] == {
         "code": "floor_not_granted",
-        "message": "only the teacher, and students the teacher gives the floor, can publish in this class",
+        "message": "only the teacher, and students the teacher gives the floor, can publish in "
+        "this class",
     }
     assert out["publishers_end"] == []
     # At most the frames already in flight arrived after the cut.

@@ -32,8 +32,10 @@ ELEMENTS = {
 def gstreamer_has(codec: str) -> bool:
     probe = (
         "import sys, gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', '1.0');"
-        "gi.require_version('GstSdp', '1.0'); from gi.repository import Gst, GstWebRTC, GstSdp; Gst.init(None);"
-        f"sys.exit(0 if all(Gst.ElementFactory.find(n) for n in {['webrtcbin', 'videotestsrc', *ELEMENTS[codec]]!r})"
+        "gi.require_version('GstSdp', '1.0'); from gi.repository import Gst, GstWebRTC, GstSdp; "
+        "Gst.init(None);"
+        "sys.exit(0 if all(Gst.ElementFactory.find(n) for n in "
+        f"{['webrtcbin', 'videotestsrc', *ELEMENTS[codec]]!r})"
         " else 1)"
     )
     try:
@@ -48,7 +50,8 @@ def gstreamer_has(codec: str) -> bool:
 def require_gstreamer(codec: str) -> None:
     if not gstreamer_has(codec):
         missing_service(
-            f"GStreamer webrtcbin with {codec} (Debian: gstreamer1.0-plugins-bad/-good/-ugly/-libav, "
+            f"GStreamer webrtcbin with {codec} (Debian: "
+            "gstreamer1.0-plugins-bad/-good/-ugly/-libav, "
             "gstreamer1.0-nice, python3-gi, gir1.2-gst-plugins-bad-1.0)"
         )
 

@@ -1,4 +1,5 @@
-"""Sessions end cleanly: DELETE, vanished clients, class end; recordings become portal recordings."""
+"""Sessions end cleanly: DELETE, vanished clients, class end; recordings become portal
+recordings."""
 
 from __future__ import annotations
 

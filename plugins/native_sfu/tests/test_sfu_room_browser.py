@@ -43,7 +43,10 @@ PLAY_REPORTER_JS = """(() => {
   HTMLMediaElement.prototype.play = function () {
     const sound = this.muted ? "muted" : "unmuted";
     const started = play.call(this);
-    started.then(() => console.log("play:ok:" + sound), (e) => console.log("play:" + e.name + ":" + sound));
+    started.then(
+      () => console.log("play:ok:" + sound),
+      (e) => console.log("play:" + e.name + ":" + sound),
+    );
     return started;
   };
 })();"""
@@ -145,7 +148,8 @@ def test_a_student_hears_the_teacher_after_the_one_click_the_page_asks_for(sfu, 
             hear_buttons = student.locator("text=Click to hear the class").count()
             muted_before = student.evaluate(f'document.querySelector("{tile}").muted')
             student.wait_for_function(
-                f'() => {{ const v = document.querySelector("{tile}"); return v.videoWidth > 0 && v.currentTime > 0.5; }}'
+                f'() => {{ const v = document.querySelector("{tile}"); return v.videoWidth > 0 '
+                f"&& v.currentTime > 0.5; }}"
             )
             hear.click()
             student.wait_for_function(
@@ -156,7 +160,8 @@ def test_a_student_hears_the_teacher_after_the_one_click_the_page_asks_for(sfu, 
             peak = student.evaluate(PEAK_LEVEL_JS, tile)
             # The page's own speaking indicator measures the same sound.
             student.wait_for_function(
-                f"() => parseFloat(document.querySelector(\"#embed .sfu-tile[data-user-id='{sfu.teacher.id}']\")"
+                '() => parseFloat(document.querySelector("#embed '
+                f".sfu-tile[data-user-id='{sfu.teacher.id}']\")"
                 ".dataset.peak || '0') > 0.01"
             )
             # Per-tile controls: mute and volume change only that tile.
@@ -212,7 +217,8 @@ def test_raise_hand_grant_watch_hear_withdraw_and_mute_a_student(sfu, portal_url
             # The student's page starts publishing what was granted by itself ...
             student.wait_for_function(
                 "() => document.querySelector('#embed .sfu-status').textContent === 'You are live'"
-                " && !!window.portalSfuRoom.mine.camera && window.portalSfuRoom.mine.camera.kinds().length === 2",
+                " && !!window.portalSfuRoom.mine.camera && "
+                "window.portalSfuRoom.mine.camera.kinds().length === 2",
                 timeout=45_000,
             )
             controls = student.locator("#embed .sfu-controls button:visible").all_text_contents()
@@ -231,7 +237,8 @@ def test_raise_hand_grant_watch_hear_withdraw_and_mute_a_student(sfu, portal_url
             # Mute: the SFU stops forwarding the student's audio; their page says so.
             granted.locator("text=Mute").click()
             student.wait_for_function(
-                "() => document.querySelector('#embed .sfu-floor-note').textContent.includes('muted your microphone')"
+                "() => document.querySelector('#embed "
+                ".sfu-floor-note').textContent.includes('muted your microphone')"
             )
             student_session = publishing[-1]["id"]
 
@@ -258,7 +265,8 @@ def test_raise_hand_grant_watch_hear_withdraw_and_mute_a_student(sfu, portal_url
             gone_at_sfu = _wait(lambda: _publishers_of(sfu, room, sfu.student.id) == [], timeout=10)
             teacher.wait_for_selector(of_student, state="detached", timeout=30_000)
             student.wait_for_function(
-                "() => document.querySelector('#embed .sfu-floor-note').textContent.includes('took back the floor')"
+                "() => document.querySelector('#embed "
+                ".sfu-floor-note').textContent.includes('took back the floor')"
             )
             after_withdraw = student.locator(
                 "#embed .sfu-controls button:visible"

@@ -102,7 +102,8 @@ class TwilioDouble:
                     return self._error(
                         400,
                         21603,
-                        "A 'From' or 'MessagingServiceSid' parameter is required to send a message.",
+                        "A 'From' or 'MessagingServiceSid' parameter is required to send a "
+                        "message.",
                     )
                 if not body:
                     return self._error(400, 21602, "Message body is required.")
@@ -133,7 +134,8 @@ class TwilioDouble:
                     "sid": sid,
                     "status": "accepted" if service else "queued",
                     "subresource_uris": {
-                        "media": f"/2010-04-01/Accounts/{match['account']}/Messages/{sid}/Media.json"
+                        "media": f"/2010-04-01/Accounts/{match['account']}/Messages/{sid}"
+                        "/Media.json"
                     },
                     "to": to,
                     "uri": f"/2010-04-01/Accounts/{match['account']}/Messages/{sid}.json",

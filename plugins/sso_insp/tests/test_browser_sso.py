@@ -66,7 +66,8 @@ def test_cross_site_form_post_signs_in_and_logout_returns_to_insp(sites, page):
     token = html.escape(hs_token(name="Ada Lovelace"))
     insp.form_page = (
         f'<form id="sso" method="post" action="{portal}/sso/insp/login">'
-        f'<input type="hidden" name="token" value="{token}"><input type="hidden" name="next" value="/">'
+        f'<input type="hidden" name="token" value="{token}"><input type="hidden" name="next" '
+        'value="/">'
         '</form><script>document.getElementById("sso").submit()</script>'
     )
     page.goto(insp.base + "/go-to-class")
@@ -82,7 +83,8 @@ def test_cross_site_form_post_signs_in_and_logout_returns_to_insp(sites, page):
     # The portal still knows the user; logging out continues to insp's logout page.
     page.goto(portal + "/")
     page.evaluate(
-        """() => { const f = document.createElement('form'); f.method = 'post'; f.action = '/logout';
+        """() => { const f = document.createElement('form');
+                   f.method = 'post'; f.action = '/logout';
                    document.body.appendChild(f); f.submit(); }"""
     )
     page.wait_for_url(insp.base + "/logout")

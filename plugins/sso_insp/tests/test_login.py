@@ -200,7 +200,8 @@ def test_alg_none_is_refused(client):
 
 
 def hs256_with_raw_key(payload: dict, key: bytes) -> str:
-    """HS256 signed with arbitrary bytes (PyJWT refuses PEM keys as HMAC secrets, attackers do not)."""
+    """HS256 signed with arbitrary bytes (PyJWT refuses PEM keys as HMAC secrets, attackers do
+    not)."""
     signing_input = (
         b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
         + "."

@@ -30,7 +30,8 @@ def unsubscribe_token(user: User, channel: str) -> str:
 
 
 def unsubscribe_url(user: User, channel: str) -> str:
-    return f"{current_app.config['BASE_URL'].rstrip('/')}/unsubscribe/{unsubscribe_token(user, channel)}"
+    base = current_app.config["BASE_URL"].rstrip("/")
+    return f"{base}/unsubscribe/{unsubscribe_token(user, channel)}"
 
 
 def read_unsubscribe_token(token: str) -> tuple[User, str]:
