@@ -7,7 +7,15 @@ from flask import Flask, request
 log = logging.getLogger(__name__)
 
 # The directives a plugin may widen through the page_csp_sources hook.
-PLUGIN_DIRECTIVES = ("script-src", "frame-src", "connect-src", "media-src", "img-src", "style-src")
+PLUGIN_DIRECTIVES = (
+    "script-src",
+    "frame-src",
+    "connect-src",
+    "media-src",
+    "img-src",
+    "style-src",
+    "form-action",
+)
 
 
 def plugin_sources(app: Flask) -> dict[str, list[str]]:
@@ -48,8 +56,11 @@ def init_security_headers(app: Flask) -> None:
         )
         frame_src = " ".join(["'self'", *app.config.get("CSP_FRAME_SRC", []), *extra["frame-src"]])
         # Browsers also apply form-action to redirects after a form POST (logout handing
-        # over to an SSO provider's logout page): plugins widen it via CSP_FORM_ACTION.
-        form_action = " ".join(["'self'", *app.config.get("CSP_FORM_ACTION", [])])
+        # over to an SSO provider's logout page): plugins widen it through the hook, admins
+        # through CSP_FORM_ACTION.
+        form_action = " ".join(
+            ["'self'", *app.config.get("CSP_FORM_ACTION", []), *extra["form-action"]]
+        )
         # A realtime server on another origin (PORTAL_REALTIME_URL) must be reachable too.
         realtime = app.config.get("REALTIME_URL") or ""
         connect_src = " ".join(

@@ -78,11 +78,15 @@ def register_blueprints(app) -> None:
     from portal_sso_insp.views import bp
 
     app.register_blueprint(bp)
+
+
+@hookimpl
+def page_csp_sources() -> dict[str, list[str]]:
     # The portal's logout form ends in a redirect to insp's logout page; the browser checks
     # that redirect against the CSP form-action list.
-    origin = _origin(app.config.get("SSO_INSP_LOGOUT_URL"))
-    if origin:
-        app.config.setdefault("CSP_FORM_ACTION", []).append(origin)
+    settings = _settings()
+    origin = _origin(settings.logout_url if settings is not None else None)
+    return {"form-action": [origin]} if origin else {}
 
 
 @hookimpl
