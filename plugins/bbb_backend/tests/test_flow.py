@@ -7,6 +7,7 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+import pytest
 from portal_testing import serving
 
 from portal.core.models import Attendance, Meeting, Recording, Slide
@@ -578,6 +579,7 @@ def test_status_reports_attendees_and_the_end(school, login, sim):
     assert status.ended and not status.running
 
 
+@pytest.mark.real_commits  # the portal is served over HTTP from a thread
 def test_callbacks_over_real_http_to_a_running_portal(app, school, login, sim):
     """No test client in between: the simulator calls a real portal HTTP server back."""
     with serving(app) as url:
