@@ -149,6 +149,7 @@ def test_slides_go_by_url_when_the_portal_link_is_public_https(school, login, si
     assert doc["url"].startswith("https://portal.school.example/files/slides/")
 
 
+@pytest.mark.real_commits  # racing threads each commit on their own connection
 def test_concurrent_starts_and_joins_create_the_meeting_once(school, app, sim):
     from portal.core import meetings
     from portal.core.models import User
