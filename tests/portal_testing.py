@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import fake_backend
@@ -31,6 +31,7 @@ from flask import Flask, current_app
 from flask_sqlalchemy.session import Session as FlaskSession
 
 from portal import create_app
+from portal.core import clock as portal_clock
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -137,8 +138,10 @@ class _SessionOnTestConnection(FlaskSession):
             return super().get_bind(*args, **kwargs)
         connection, owner = held
         if threading.current_thread() is not owner:
-            raise RuntimeError("another thread uses an app whose test runs in one rolled-back transaction: "
-                               "mark the test @pytest.mark.real_commits")
+            raise RuntimeError(
+                "another thread uses an app whose test runs in one rolled-back transaction: "
+                "mark the test @pytest.mark.real_commits"
+            )
         return connection
 
 
@@ -146,8 +149,9 @@ class _SessionOnTestConnection(FlaskSession):
 _TEST_CONNECTIONS: dict[int, tuple[sa.Connection, threading.Thread]] = {}
 # A commit in a service releases a SAVEPOINT inside the test's transaction; a rollback
 # returns to it: services that commit (claims, compare-and-set) behave as in production.
-db.session = db._make_scoped_session({"class_": _SessionOnTestConnection,
-                                      "join_transaction_mode": "create_savepoint"})
+db.session = db._make_scoped_session(
+    {"class_": _SessionOnTestConnection, "join_transaction_mode": "create_savepoint"}
+)
 
 
 def _sqlite_emits_its_own_begin(engine: sa.Engine) -> None:
@@ -193,11 +197,17 @@ def needs_real_commits(request) -> bool:
     scheduler thread) or carry the `real_commits` marker commit for real on an app of their
     own and get the table wipe afterwards."""
     info = request.node._fixtureinfo
-    builds_apps = {name for name, defs in info.name2fixturedefs.items()
-                   if name not in ("app", "_shared_app") and "database_url" in defs[-1].argnames}
-    return (request.node.get_closest_marker("real_commits") is not None
-            or "database_url" in info.argnames or bool(builds_apps)
-            or bool(SERVED_FIXTURES & set(request.fixturenames)))
+    builds_apps = {
+        name
+        for name, defs in info.name2fixturedefs.items()
+        if name not in ("app", "_shared_app") and "database_url" in defs[-1].argnames
+    }
+    return (
+        request.node.get_closest_marker("real_commits") is not None
+        or "database_url" in info.argnames
+        or bool(builds_apps)
+        or bool(SERVED_FIXTURES & set(request.fixturenames))
+    )
 
 
 @dataclass
@@ -233,10 +243,24 @@ def _shared_app(database_url, tmp_path_factory) -> _SharedApp:
             _sqlite_emits_its_own_begin(db.engine)
     from portal.extensions import limiter
 
-    limiter_state = {key: value for key, value in vars(limiter).items()
-                     if key in ("_storage", "_limiter", "_storage_uri", "_storage_options", "_strategy",
-                                "_fallback_storage", "_fallback_limiter", "_storage_dead")}
-    return _SharedApp(application, dict(application.config), dict(application.extensions), limiter_state)
+    limiter_state = {
+        key: value
+        for key, value in vars(limiter).items()
+        if key
+        in (
+            "_storage",
+            "_limiter",
+            "_storage_uri",
+            "_storage_options",
+            "_strategy",
+            "_fallback_storage",
+            "_fallback_limiter",
+            "_storage_dead",
+        )
+    }
+    return _SharedApp(
+        application, dict(application.config), dict(application.extensions), limiter_state
+    )
 
 
 @pytest.fixture
@@ -262,6 +286,41 @@ def app(request, database_url, tmp_path):
     shared.reset(tmp_path)
     if _apps_made != apps_before:
         wipe_database(shared.app)
+
+
+class FrozenClock:
+    """The portal's clock (portal/core/clock.py) held still until a test steps it: due
+    times, leases, lockouts and rate-limit windows move only when `advance()` says so."""
+
+    def __init__(self, at: datetime) -> None:
+        self._seconds = at.timestamp()
+
+    def time(self) -> float:
+        return self._seconds
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._seconds, UTC)
+
+    def advance(self, **delta: float) -> datetime:
+        """Step forward by `timedelta(**delta)` (seconds=, minutes=, days=...); the new now."""
+        self._seconds += timedelta(**delta).total_seconds()
+        return self.now()
+
+    def set(self, at: datetime) -> None:
+        self._seconds = at.timestamp()
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    """The portal's clock frozen at the real now for this test (every thread sees it);
+    `clock.advance(minutes=5)` instead of sleeping. The system clock is back afterwards.
+    Tokens signed by flask-jwt-extended and checked by PyJWT still use the real clock."""
+    frozen = FrozenClock(datetime.now(UTC))
+    portal_clock.use(frozen)
+    try:
+        yield frozen
+    finally:
+        portal_clock.reset()
 
 
 @pytest.fixture
@@ -443,7 +502,9 @@ def serving(app) -> Iterator[str]:
     from portal.realtime import RealtimeServer
 
     if id(app) in _TEST_CONNECTIONS:
-        raise RuntimeError("serving() needs committed rows: mark the test @pytest.mark.real_commits")
+        raise RuntimeError(
+            "serving() needs committed rows: mark the test @pytest.mark.real_commits"
+        )
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
