@@ -5,6 +5,12 @@ The repository's root conftest.py registers this module once for the whole run
 tests/ and plugins/*/tests/ alike. Test modules import the helpers by name:
 `from portal_testing import PASSWORD, make_app, sign_in, wipe_database`.
 
+Isolation: the `app` fixture is one app shared by the run, each test inside one database
+transaction rolled back at its end (`rolled_back`); tests whose rows other threads or
+processes must read get an app of their own, real commits and a table wipe
+(`needs_real_commits`, the `real_commits` marker). Time: the `clock` fixture freezes and
+steps the portal's clock (portal/core/clock.py) so no test sleeps through a due time.
+
 PORTAL_TEST_DATABASE_URL / PORTAL_TEST_REDIS_URL point the suite at real services (CI);
 without them it runs on SQLite and skips Redis tests, unless PORTAL_REQUIRE_SERVICES=1,
 which turns every missing service into a failure."""
