@@ -273,7 +273,15 @@ def _shared_app(database_url, tmp_path_factory) -> _SharedApp:
 def app(request, database_url, tmp_path):
     """The portal app with its context pushed. By default one shared app whose test runs in
     one transaction rolled back at the end (`rolled_back`); a test that needs real commits
-    (`needs_real_commits`) gets an app of its own and the table wipe afterwards."""
+    (`needs_real_commits`) gets an app of its own and the table wipe afterwards.
+
+    Who needs real commits, because another connection must see the rows: tests served over
+    HTTP from a thread (`portal_url`, `serving()`), tests whose fixtures build apps, workers
+    or schedulers of their own (they ask for `database_url`), and, marked `real_commits`,
+    racing threads that each commit on their own connection (concurrent starts, claims,
+    ballots, meeting data). Also marked, for reasons of their own: statement counts
+    (test_query_counts: the SAVEPOINTs would be counted) and a test that adds a route (the
+    shared app has served requests already)."""
     FAKE.reset()
     if needs_real_commits(request):
         application = make_app(database_url, tmp_path)
