@@ -5,6 +5,12 @@ The repository's root conftest.py registers this module once for the whole run
 tests/ and plugins/*/tests/ alike. Test modules import the helpers by name:
 `from portal_testing import PASSWORD, make_app, sign_in, wipe_database`.
 
+Isolation: the `app` fixture is one app shared by the run, each test inside one database
+transaction rolled back at its end (`rolled_back`); tests whose rows other threads or
+processes must read get an app of their own, real commits and a table wipe
+(`needs_real_commits`, the `real_commits` marker). Time: the `clock` fixture freezes and
+steps the portal's clock (portal/core/clock.py) so no test sleeps through a due time.
+
 PORTAL_TEST_DATABASE_URL / PORTAL_TEST_REDIS_URL point the suite at real services (CI);
 without them it runs on SQLite and skips Redis tests, unless PORTAL_REQUIRE_SERVICES=1,
 which turns every missing service into a failure."""
@@ -19,15 +25,19 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import fake_backend
 import pytest
 import sqlalchemy as sa
 from fake_backend import FAKE
+from flask import Flask, current_app
+from flask_sqlalchemy.session import Session as FlaskSession
 
 from portal import create_app
+from portal.core import clock as portal_clock
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -104,7 +114,14 @@ def make_app(database_url: str, tmp_path: Path, **overrides):
         "PASSWORD_HASH_PROFILE": "cheapest-for-tests",
     }
     config.update(overrides)
+    global _apps_made
+    _apps_made += 1
     return create_app(config)
+
+
+# How many apps make_app built: a rolled-back test during which another app was built
+# (whose commits are real) still gets the table wipe.
+_apps_made = 0
 
 
 def wipe_database(app) -> None:
@@ -117,16 +134,207 @@ def wipe_database(app) -> None:
         db.engine.dispose()
 
 
+class _SessionOnTestConnection(FlaskSession):
+    """Flask-SQLAlchemy's session, except that an app in rolled-back mode (`rolled_back`) runs
+    every statement on that test's one connection, inside its outer transaction."""
+
+    def get_bind(self, *args, **kwargs):
+        held = _TEST_CONNECTIONS.get(id(current_app._get_current_object()))
+        if held is None:
+            return super().get_bind(*args, **kwargs)
+        connection, owner = held
+        if threading.current_thread() is not owner:
+            raise RuntimeError(
+                "another thread uses an app whose test runs in one rolled-back transaction: "
+                "mark the test @pytest.mark.real_commits"
+            )
+        return connection
+
+
+# id(app) -> (the connection holding that test's outer transaction, the test's thread).
+_TEST_CONNECTIONS: dict[int, tuple[sa.Connection, threading.Thread]] = {}
+# A commit in a service releases a SAVEPOINT inside the test's transaction; a rollback
+# returns to it: services that commit (claims, compare-and-set) behave as in production.
+db.session = db._make_scoped_session(
+    {"class_": _SessionOnTestConnection, "join_transaction_mode": "create_savepoint"}
+)
+
+
+def _sqlite_emits_its_own_begin(engine: sa.Engine) -> None:
+    """pysqlite opens transactions lazily and ignores SAVEPOINT bookkeeping; let SQLAlchemy
+    emit BEGIN itself so the outer transaction and its savepoints are real (the SQLAlchemy
+    docs' "Serializable isolation / Savepoints / Transactional DDL" recipe)."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _explicit_begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+    engine.dispose()
+
+
+@contextlib.contextmanager
+def rolled_back(app) -> Iterator[None]:
+    """Run `app`'s database work (inside its app context) in one transaction on one connection,
+    rolled back at the end: the next test starts from the empty database without a wipe.
+    Only for work in this thread: other threads and processes would not see the rows."""
+    connection = db.engine.connect()
+    outer = connection.begin()
+    _TEST_CONNECTIONS[id(app)] = (connection, threading.current_thread())
+    try:
+        yield
+    finally:
+        db.session.remove()
+        del _TEST_CONNECTIONS[id(app)]
+        outer.rollback()
+        connection.close()
+
+
+# Fixtures that serve the app to other threads or processes, which must see committed rows.
+SERVED_FIXTURES = {"portal_url"}
+
+
+def needs_real_commits(request) -> bool:
+    """Tests that serve the app over HTTP, build apps of their own on the session database
+    (the test or one of its fixtures asks for `database_url`: a second app, worker or
+    scheduler thread) or carry the `real_commits` marker commit for real on an app of their
+    own and get the table wipe afterwards."""
+    info = request.node._fixtureinfo
+    builds_apps = {
+        name
+        for name, defs in info.name2fixturedefs.items()
+        if name not in ("app", "_shared_app") and "database_url" in defs[-1].argnames
+    }
+    return (
+        request.node.get_closest_marker("real_commits") is not None
+        or "database_url" in info.argnames
+        or bool(builds_apps)
+        or bool(SERVED_FIXTURES & set(request.fixturenames))
+    )
+
+
+@dataclass
+class _SharedApp:
+    """The one default-config app that rolled-back tests share, with the config and
+    extensions it had when built: each test gets them back (the per-app notification rate
+    limiter, login guard, storage and live state start empty again, as in a new app)."""
+
+    app: Flask
+    config: dict
+    extensions: dict
+    limiter_state: dict
+
+    def reset(self, tmp_path: Path) -> None:
+        from portal.core.notifications import rate_limit
+        from portal.extensions import limiter
+
+        # The one Limiter object keeps the storage of the app that called init_app last.
+        vars(limiter).update(self.limiter_state)
+        self.app.config.clear()
+        self.app.config.update(self.config, STORAGE_DIR=str(tmp_path / "files"))
+        self.app.extensions.clear()
+        self.app.extensions.update(self.extensions)
+        rate_limit.init_app(self.app)
+        limiter.reset()
+
+
+@pytest.fixture(scope="session")
+def _shared_app(database_url, tmp_path_factory) -> _SharedApp:
+    application = make_app(database_url, tmp_path_factory.mktemp("shared-app"))
+    with application.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _sqlite_emits_its_own_begin(db.engine)
+    from portal.extensions import limiter
+
+    limiter_state = {
+        key: value
+        for key, value in vars(limiter).items()
+        if key
+        in (
+            "_storage",
+            "_limiter",
+            "_storage_uri",
+            "_storage_options",
+            "_strategy",
+            "_fallback_storage",
+            "_fallback_limiter",
+            "_storage_dead",
+        )
+    }
+    return _SharedApp(
+        application, dict(application.config), dict(application.extensions), limiter_state
+    )
+
+
 @pytest.fixture
-def app(database_url, tmp_path):
+def app(request, database_url, tmp_path):
+    """The portal app with its context pushed. By default one shared app whose test runs in
+    one transaction rolled back at the end (`rolled_back`); a test that needs real commits
+    (`needs_real_commits`) gets an app of its own and the table wipe afterwards.
+
+    Who needs real commits, because another connection must see the rows: tests served over
+    HTTP from a thread (`portal_url`, `serving()`), tests whose fixtures build apps, workers
+    or schedulers of their own (they ask for `database_url`), and, marked `real_commits`,
+    racing threads that each commit on their own connection (concurrent starts, claims,
+    ballots, meeting data). Also marked, for reasons of their own: statement counts
+    (test_query_counts: the SAVEPOINTs would be counted) and a test that adds a route (the
+    shared app has served requests already)."""
     FAKE.reset()
-    application = make_app(database_url, tmp_path)
-    ctx = application.app_context()
-    ctx.push()
-    yield application
-    db.session.remove()
-    ctx.pop()
-    wipe_database(application)
+    if needs_real_commits(request):
+        application = make_app(database_url, tmp_path)
+        ctx = application.app_context()
+        ctx.push()
+        yield application
+        db.session.remove()
+        ctx.pop()
+        wipe_database(application)
+        return
+    shared = request.getfixturevalue("_shared_app")
+    shared.reset(tmp_path)
+    apps_before = _apps_made
+    with shared.app.app_context(), rolled_back(shared.app):
+        yield shared.app
+    shared.reset(tmp_path)
+    if _apps_made != apps_before:
+        wipe_database(shared.app)
+
+
+class FrozenClock:
+    """The portal's clock (portal/core/clock.py) held still until a test steps it: due
+    times, leases, lockouts and rate-limit windows move only when `advance()` says so."""
+
+    def __init__(self, at: datetime) -> None:
+        self._seconds = at.timestamp()
+
+    def time(self) -> float:
+        return self._seconds
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._seconds, UTC)
+
+    def advance(self, **delta: float) -> datetime:
+        """Step forward by `timedelta(**delta)` (seconds=, minutes=, days=...); the new now."""
+        self._seconds += timedelta(**delta).total_seconds()
+        return self.now()
+
+    def set(self, at: datetime) -> None:
+        self._seconds = at.timestamp()
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    """The portal's clock frozen at the real now for this test (every thread sees it);
+    `clock.advance(minutes=5)` instead of sleeping. The system clock is back afterwards.
+    Tokens signed by flask-jwt-extended and checked by PyJWT still use the real clock."""
+    frozen = FrozenClock(datetime.now(UTC))
+    portal_clock.use(frozen)
+    try:
+        yield frozen
+    finally:
+        portal_clock.reset()
 
 
 @pytest.fixture
@@ -306,6 +514,11 @@ def serving(app) -> Iterator[str]:
     import uvicorn
 
     from portal.realtime import RealtimeServer
+
+    if id(app) in _TEST_CONNECTIONS:
+        raise RuntimeError(
+            "serving() needs committed rows: mark the test @pytest.mark.real_commits"
+        )
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from portal.api.framework import ENDPOINTS
 
 
@@ -117,6 +119,7 @@ def test_readiness_reports_database_down(tmp_path):
     assert response.get_json()["checks"]["database"] == "unreachable"
 
 
+@pytest.mark.real_commits  # adds a route: needs an app of its own
 def test_unexpected_error_is_a_json_500_without_internals(app, client, caplog):
     @app.get("/api/boom-for-test")
     def boom():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 from portal.core import blocking
 from portal.core.models import ChatMessage, ClassMute, PollVote
 from portal.extensions import db
@@ -247,6 +249,7 @@ def test_presence_endpoint_and_openapi(school, login, client):
     assert {"/api/polls/{poll_id}/vote", "/api/schedules/{schedule_id}/chat"} <= set(paths)
 
 
+@pytest.mark.real_commits  # racing threads each commit on their own connection
 def test_racing_ballots_of_one_student_leave_exactly_one_vote(school, app):
     import threading
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from portal.core import meeting_events
 from portal.core.models import Attendance, Meeting
 from portal.extensions import db
@@ -37,6 +39,7 @@ def _in_threads(app, meeting_id: int, work, count: int = 6) -> list:
     return results
 
 
+@pytest.mark.real_commits  # racing threads each commit on their own connection
 def test_a_delivery_delivered_concurrently_is_claimed_once(school, login, app):
     meeting = _meeting(school, login)
     claims = _in_threads(app, meeting.id, lambda m, i: meeting_events.claim_delivery(m, "key-1"))
@@ -48,6 +51,7 @@ def test_a_delivery_delivered_concurrently_is_claimed_once(school, login, app):
     )  # a released key is processed again
 
 
+@pytest.mark.real_commits  # racing threads each commit on their own connection
 def test_concurrent_data_updates_are_all_kept(school, login, app):
     meeting = _meeting(school, login)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from fake_backend import FAKE
 
 from portal.core.models import Attendance, Meeting
@@ -70,6 +71,7 @@ def test_unreachable_backend_gives_503_and_leaves_nothing_half_created(school, l
     )
 
 
+@pytest.mark.real_commits  # racing threads each commit on their own connection
 def test_concurrent_starts_create_the_meeting_once(school, app):
     from portal.core import meetings
     from portal.core.models import User

@@ -30,6 +30,10 @@ def count_queries():
         event.remove(db.engine, "before_cursor_execute", listener)
 
 
+# Statement counts as in production: no SAVEPOINT/RELEASE from the rolled-back test mode.
+pytestmark = pytest.mark.real_commits
+
+
 def _populate(teacher, students, how_many: int, make_user):
     """Half the classes are the main teacher's, half each have a teacher of their own, so a
     lazily loaded relation would cost one query per row."""

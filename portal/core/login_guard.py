@@ -18,16 +18,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 
 from flask import current_app
 
+from portal.core import clock as portal_clock
 from portal.core.errors import TooManyRequests
 
 log = logging.getLogger("portal.login_guard")
 
-# Replaced by tests to move time without sleeping.
-clock = time.time
+# The portal's clock (tests freeze and step it); a test may also replace this name.
+clock = portal_clock.time
 
 
 def _settings() -> tuple[int, float, float, float]:

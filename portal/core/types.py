@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+from portal.core import clock
+
 
 class UTCDateTime(TypeDecorator):
     """Stores naive UTC and always hands back aware UTC datetimes.
@@ -33,4 +35,5 @@ class UTCDateTime(TypeDecorator):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, from the portal's clock (portal/core/clock.py), which tests can freeze."""
+    return clock.now()

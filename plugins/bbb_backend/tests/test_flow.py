@@ -7,6 +7,7 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+import pytest
 from portal_testing import serving
 
 from portal.core.models import Attendance, Meeting, Recording, Slide
@@ -148,6 +149,7 @@ def test_slides_go_by_url_when_the_portal_link_is_public_https(school, login, si
     assert doc["url"].startswith("https://portal.school.example/files/slides/")
 
 
+@pytest.mark.real_commits  # racing threads each commit on their own connection
 def test_concurrent_starts_and_joins_create_the_meeting_once(school, app, sim):
     from portal.core import meetings
     from portal.core.models import User
@@ -578,6 +580,7 @@ def test_status_reports_attendees_and_the_end(school, login, sim):
     assert status.ended and not status.running
 
 
+@pytest.mark.real_commits  # the portal is served over HTTP from a thread
 def test_callbacks_over_real_http_to_a_running_portal(app, school, login, sim):
     """No test client in between: the simulator calls a real portal HTTP server back."""
     with serving(app) as url:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
 
+from portal.core import clock as portal_clock
 from portal.core.notifications.states import setting
 from portal.plugins.types import Notifier
 
@@ -38,7 +38,9 @@ def configured_limits() -> dict[str, float]:
 
 
 class ProviderRateLimiter:
-    def __init__(self, redis_url: str | None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, redis_url: str | None, clock: Callable[[], float] = portal_clock.time
+    ) -> None:
         self.redis_url = redis_url
         # Injectable so tests step through windows instead of sleeping through them.
         self.clock = clock
