@@ -253,21 +253,26 @@ def test_presence_endpoint_and_openapi(school, login, client):
 def test_racing_ballots_of_one_student_leave_exactly_one_vote(school, app):
     import threading
 
-    from portal.core import polls
+    from portal.core import polls, unit_of_work
     from portal.core.errors import Conflict
     from portal.core.models import User
 
-    poll = polls.create_poll(
-        school.teacher, school.schedule.id, question="Pick one", options=[f"o{n}" for n in range(6)]
-    )
-    polls.open_poll(school.teacher, poll["id"])
+    with unit_of_work.scope():  # the test owns these units of work (services never commit)
+        poll = polls.create_poll(
+            school.teacher,
+            school.schedule.id,
+            question="Pick one",
+            options=[f"o{n}" for n in range(6)],
+        )
+        polls.open_poll(school.teacher, poll["id"])
     option_ids = [o["id"] for o in poll["options"]]
     outcomes: list[str] = []
 
     def ballot(option_id: int) -> None:
         with app.app_context():
             try:
-                polls.vote(db.session.get(User, school.student.id), poll["id"], [option_id])
+                with unit_of_work.scope():
+                    polls.vote(db.session.get(User, school.student.id), poll["id"], [option_id])
                 outcomes.append("ok")
             except Conflict as exc:
                 outcomes.append(exc.code)

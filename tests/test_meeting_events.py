@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from portal.core import meeting_events
+from portal.core import meeting_events, unit_of_work
 from portal.core.models import Attendance, Meeting
 from portal.extensions import db
 
@@ -24,7 +24,9 @@ def _in_threads(app, meeting_id: int, work, count: int = 6) -> list:
     def run(i: int) -> None:
         with app.app_context():
             try:
-                results.append(work(db.session.get(Meeting, meeting_id), i))
+                # Each thread is one delivery: its own unit of work, committed at its end.
+                with unit_of_work.scope():
+                    results.append(work(db.session.get(Meeting, meeting_id), i))
             except Exception as exc:  # pragma: no cover - reported by the assert below
                 errors.append(exc)
             finally:

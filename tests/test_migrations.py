@@ -126,3 +126,47 @@ def test_portal_db_upgrade_applies_the_plugins_migrations_too(tmp_path):
             tables
         )
         db.engine.dispose()
+
+
+def test_channel_preferences_keep_every_users_email_and_sms_choice(tmp_path):
+    """0004 turns notify_email / notify_sms into channel_preferences without losing a choice,
+    and its downgrade gives them back."""
+    import sqlalchemy as sa
+    from flask_migrate import downgrade, upgrade
+    from portal_testing import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'prefs.sqlite3'}", tmp_path)
+    with app.app_context():
+        upgrade(revision="0003_floor_seats")
+        with db.engine.begin() as connection:
+            for n, (email, sms) in enumerate([(True, False), (False, True), (False, False)]):
+                connection.execute(
+                    sa.text(
+                        "insert into users (email, name, role, is_active, notify_email,"
+                        " notify_sms, token_generation, created_at, updated_at) values"
+                        " (:email, 'U', 'student', 1, :e, :s, 0, '2026-01-01', '2026-01-01')"
+                    ),
+                    {"email": f"u{n}@tests.school", "e": email, "s": sms},
+                )
+        upgrade(revision="0004_channel_preferences")
+        with db.engine.connect() as connection:
+            kept = connection.execute(
+                sa.select(sa.column("channel_preferences", sa.JSON))
+                .select_from(sa.table("users"))
+                .order_by(sa.text("id"))
+            ).scalars()
+            assert kept.all() == [
+                {"email": True, "sms": False},
+                {"email": False, "sms": True},
+                {"email": False, "sms": False},
+            ]
+        downgrade(revision="0003_floor_seats")
+        with db.engine.connect() as connection:
+            back = connection.execute(
+                sa.text("select notify_email, notify_sms from users order by id")
+            ).all()
+            assert [tuple(map(bool, row)) for row in back] == [
+                (True, False),
+                (False, True),
+                (False, False),
+            ]

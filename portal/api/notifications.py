@@ -47,6 +47,7 @@ class UnsubscribeOut(BaseModel):
     channel: str
     notify_email: bool
     notify_sms: bool
+    channels: dict[str, bool]
 
 
 @endpoint(
@@ -75,7 +76,11 @@ def my_notifications():
 def unsubscribe(body: UnsubscribeIn):
     user, channel = notifications.unsubscribe(body.token)
     return UnsubscribeOut(
-        user_id=user.id, channel=channel, notify_email=user.notify_email, notify_sms=user.notify_sms
+        user_id=user.id,
+        channel=channel,
+        notify_email=user.notify_email,
+        notify_sms=user.notify_sms,
+        channels=user.channel_choices,
     )
 
 

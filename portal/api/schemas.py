@@ -84,6 +84,8 @@ class UserOut(Out):
     is_active: bool
     notify_email: bool
     notify_sms: bool
+    # Every registered notification channel (a plugin's too): is it on for this user?
+    channels: dict[str, bool] = Field(validation_alias="channel_choices")
 
 
 class TokensOut(Out):
@@ -115,6 +117,9 @@ class UserUpdateIn(Model):
     timezone: str | None = Field(default=None, max_length=64)
     notify_email: bool | None = None
     notify_sms: bool | None = None
+    channels: dict[str, bool] | None = Field(
+        default=None, description="turn notification channels on or off, e.g. {'push': false}"
+    )
     role: Literal["admin", "teacher", "student"] | None = None
     is_active: bool | None = None
 

@@ -86,6 +86,7 @@ def update_user(user_id: int, body: UserUpdateIn):
         timezone=body.timezone,
         notify_email=body.notify_email,
         notify_sms=body.notify_sms,
+        channels=body.channels,
     )
     if fields - {"role", "is_active"}:
         user = users.update_profile(actor, user_id, changes)

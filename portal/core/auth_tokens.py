@@ -123,7 +123,6 @@ def _any_revoked(keys: list[str]) -> bool:
 def purge_expired() -> int:
     """Periodic job: revoked tokens past their expiry are harmless and can go."""
     result = db.session.execute(db.delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
-    db.session.commit()
     return result.rowcount or 0
 
 

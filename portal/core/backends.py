@@ -306,7 +306,6 @@ def check_health(config: BackendConfig) -> HealthResult:
 
 
 def check_all_health() -> None:
-    """Periodic job: refresh the health of every enabled backend."""
+    """Periodic job: refresh the health of every enabled backend (run_job commits)."""
     for config in enabled_configs():
         check_health(config)
-        db.session.commit()

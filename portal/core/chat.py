@@ -1,9 +1,10 @@
 """Class chat: messages of one class occurrence, moderation (delete, mute) and history.
 
-A message is committed before it is announced, so whatever a client sees is already kept;
-the store-then-announce step runs under a per-room lock, so every client (on every server
-process) receives a room's messages in id order. These functions commit themselves for
-that reason; callers (socket events, REST views) have nothing left to commit.
+These functions flush; the unit of work's owner (the socket event, the REST view) commits.
+A message is announced only after that commit (`live_state.publish` queues it), so whatever
+a client sees is already kept; the room's lock is taken before the row is stored and held
+until the transaction ends, so every client (on every server process) receives a room's
+messages in id order.
 """
 
 from __future__ import annotations
@@ -89,21 +90,20 @@ def post_message(actor: User, schedule_id: int, body: str) -> dict[str, Any]:
         raise RateLimited("you are sending messages too fast; wait a moment")
     author = {"id": actor.id, "name": actor.name, "role": actor.role}
     schedule_id = schedule.id
-    with live_state.room_lock(schedule_id):
-        now = utcnow()
-        message = ChatMessage(schedule_id=schedule_id, user_id=actor.id, body=text, created_at=now)
-        db.session.add(message)
-        db.session.flush()
-        # Read everything before the commit expires it: no reload query while holding the lock.
-        payload = {
-            "id": message.id,
-            "schedule_id": schedule_id,
-            "user": author,
-            "body": text,
-            "created_at": iso(now),
-        }
-        db.session.commit()
-        live_state.publish("chat:message", payload, schedule_id=schedule_id)
+    live_state.hold_room_lock(schedule_id)
+    now = utcnow()
+    message = ChatMessage(schedule_id=schedule_id, user_id=actor.id, body=text, created_at=now)
+    db.session.add(message)
+    db.session.flush()
+    # Read everything before the commit expires it: no reload query while holding the lock.
+    payload = {
+        "id": message.id,
+        "schedule_id": schedule_id,
+        "user": author,
+        "body": text,
+        "created_at": iso(now),
+    }
+    live_state.publish("chat:message", payload, schedule_id=schedule_id)
     return payload
 
 
@@ -137,11 +137,11 @@ def delete_message(actor: User, message_id: int) -> ChatMessage:
     message.deleted_at = utcnow()
     message.deleted_by = actor.id
     audit.record(actor, "chat.delete", "chat_message", message.id, schedule_id=schedule.id)
-    with live_state.room_lock(schedule.id):
-        db.session.commit()
-        live_state.publish(
-            "chat:deleted", {"id": message_id, "schedule_id": schedule.id}, schedule_id=schedule.id
-        )
+    live_state.hold_room_lock(schedule.id)
+    db.session.flush()
+    live_state.publish(
+        "chat:deleted", {"id": message_id, "schedule_id": schedule.id}, schedule_id=schedule.id
+    )
     return message
 
 
@@ -173,7 +173,7 @@ def set_muted(actor: User, class_id: int, user_id: int, muted: bool) -> bool:
     elif not muted and existing is not None:
         db.session.delete(existing)
         audit.record(actor, "chat.unmute", "user", target.id, class_id=klass.id)
-    db.session.commit()
+    db.session.flush()
     live_state.publish(
         "chat:muted",
         {"class_id": klass.id, "user_id": target.id, "muted": muted},

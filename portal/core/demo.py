@@ -101,7 +101,7 @@ def seed_if_empty() -> bool:
         )
         classes.enrol(teacher, klass.id, [s.id for s in enrolled])
     del admin
-    db.session.commit()
+    db.session.flush()
     return True
 
 

@@ -5,17 +5,18 @@ order hands went up, grants a student the microphone, camera and/or screen, with
 it, mutes a student's microphone, lowers every hand. The state is one `floor_seats` row
 per (occurrence, student), so every server process and a reloaded page see the same.
 
-Like chat and polls, these functions commit before they announce: the live events
-(hand:raised, floor:granted, ...) go to the panel sockets, and the `floor_changed` plugin
-hook lets the media backend enforce the change (the bundled SFU closes a withdrawn
-student's streams and stops forwarding a muted microphone).
+These functions flush; the unit of work's owner commits. The announcements leave only after
+that commit (`unit_of_work.after_commit`): the live events (hand:raised, floor:granted, ...)
+go to the panel sockets, and the `floor_changed` plugin hook lets the media backend enforce
+the change (the bundled SFU closes a withdrawn student's streams and stops forwarding a
+muted microphone).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from portal.core import access, audit, live_state
+from portal.core import access, audit, live_state, unit_of_work
 from portal.core.chat import is_manager, iso, require_panel_access
 from portal.core.errors import NotFound, ValidationFailed
 from portal.core.models import FloorSeat, Meeting, Schedule, User
@@ -142,7 +143,7 @@ def raise_hand(actor: User, schedule_id: int) -> dict[str, Any]:
         seat.hand_raised_at = utcnow()
         seat.updated_at, seat.updated_by = utcnow(), actor.id
     out = seat_dict(seat, actor)
-    db.session.commit()
+    db.session.flush()
     if changed:
         _announce_hand(schedule.id, actor.id, "hand:raised", {"schedule_id": schedule.id, **out})
     return out
@@ -174,7 +175,7 @@ def lower_hand(actor: User, schedule_id: int, user_id: int | None = None) -> dic
             **FloorGrant().as_dict(),
         }
     )
-    db.session.commit()
+    db.session.flush()
     if changed:
         _announce_hand(
             schedule.id,
@@ -200,7 +201,7 @@ def lower_all(actor: User, schedule_id: int) -> list[int]:
         seat.hand_raised_at = None
         seat.updated_at, seat.updated_by = now, actor.id
     lowered = [seat.user_id for seat in seats]
-    db.session.commit()
+    db.session.flush()
     if lowered:
         live_state.publish(
             "hands:lowered",
@@ -248,7 +249,7 @@ def grant(
     audit.record(
         actor, "floor.grant", "user", student.id, schedule_id=schedule.id, kinds=sorted(kinds)
     )
-    return _commit_and_announce(schedule, seat, student, "floor:granted", actor)
+    return _announce_change(schedule, seat, student, "floor:granted", actor)
 
 
 def withdraw(
@@ -275,7 +276,7 @@ def withdraw(
     audit.record(
         actor, "floor.withdraw", "user", student.id, schedule_id=schedule.id, kinds=sorted(kinds)
     )
-    return _commit_and_announce(schedule, seat, student, "floor:withdrawn", actor)
+    return _announce_change(schedule, seat, student, "floor:withdrawn", actor)
 
 
 def mute(actor: User, schedule_id: int, user_id: int) -> dict[str, Any]:
@@ -289,25 +290,28 @@ def mute(actor: User, schedule_id: int, user_id: int) -> dict[str, Any]:
     seat.mic_muted = True
     seat.updated_at, seat.updated_by = utcnow(), actor.id
     audit.record(actor, "floor.mute", "user", student.id, schedule_id=schedule.id)
-    return _commit_and_announce(schedule, seat, student, "floor:muted", actor)
+    return _announce_change(schedule, seat, student, "floor:muted", actor)
 
 
-def _commit_and_announce(
+def _announce_change(
     schedule: Schedule, seat: FloorSeat, student: User, event: str, actor: User
 ) -> dict[str, Any]:
+    db.session.flush()
     out = seat_dict(seat, student)
     floor = _grant(seat)
-    db.session.commit()
-    # The media backend first: a withdrawn stream is cut off before anyone is told it was.
     meeting = db.session.execute(
         db.select(Meeting).filter_by(schedule_id=schedule.id)
     ).scalar_one_or_none()
-    hook().floor_changed(
-        schedule=schedule_info(schedule),
-        meeting=meeting_record(meeting) if meeting else None,
-        user_id=student.id,
-        floor=floor,
-    )
+    # Snapshots taken now: the hook runs after the commit, when the rows are expired.
+    changed = {
+        "schedule": schedule_info(schedule),
+        "meeting": meeting_record(meeting) if meeting else None,
+        "user_id": student.id,
+        "floor": floor,
+    }
+    # The media backend first (queued first): a withdrawn stream is cut off before anyone
+    # is told it was.
+    unit_of_work.after_commit(lambda: hook().floor_changed(**changed))
     live_state.publish(
         event,
         {"schedule_id": schedule.id, "by": actor.id, **out},

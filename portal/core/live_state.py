@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 from blinker import Namespace
@@ -98,10 +97,20 @@ _CREATE_LOCK = threading.Lock()
 # --- ordering -------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def room_lock(schedule_id: int, timeout: float = 10.0) -> Iterator[None]:
+_HELD_ROOMS = "portal.held_room_locks"  # session.info: rooms this transaction has locked
+
+
+def hold_room_lock(schedule_id: int, timeout: float = 10.0) -> None:
     """Serialise 'store then broadcast' per room, so the broadcast order is the id order
-    on every process (Redis pub/sub keeps publish order per subscriber)."""
+    on every process (Redis pub/sub keeps publish order per subscriber). The lock is held
+    until the current transaction ends: its owner commits, the queued broadcasts leave, and
+    only then may the next writer of the room store its row."""
+    from portal.core import unit_of_work
+    from portal.extensions import db
+
+    held: set[int] = db.session.info.setdefault(_HELD_ROOMS, set())
+    if schedule_id in held:
+        return  # this transaction holds it already (a second message in one unit of work)
     client = _redis()
     if client is None:
         state = _memory()
@@ -109,19 +118,24 @@ def room_lock(schedule_id: int, timeout: float = 10.0) -> Iterator[None]:
             lock = state.room_locks.setdefault(schedule_id, threading.Lock())
         if not lock.acquire(timeout=timeout):
             raise ServiceUnavailable("the class chat is busy; try again", code="busy")
-        try:
-            yield
-        finally:
-            lock.release()
-        return
-    lock = client.lock(f"{channel()}:lock:room:{schedule_id}", timeout=30, blocking_timeout=timeout)
-    if not lock.acquire():
-        raise ServiceUnavailable("the class chat is busy; try again", code="busy")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(Exception):  # expired meanwhile: nothing left to release
-            lock.release()
+        release = lock.release
+    else:
+        shared = client.lock(
+            f"{channel()}:lock:room:{schedule_id}", timeout=30, blocking_timeout=timeout
+        )
+        if not shared.acquire():
+            raise ServiceUnavailable("the class chat is busy; try again", code="busy")
+
+        def release() -> None:
+            with contextlib.suppress(Exception):  # expired meanwhile: nothing left to release
+                shared.release()
+
+    def release_room() -> None:
+        held.discard(schedule_id)
+        release()
+
+    held.add(schedule_id)
+    unit_of_work.at_transaction_end(release_room)
 
 
 # --- rate limits ----------------------------------------------------------------------

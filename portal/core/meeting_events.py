@@ -3,6 +3,9 @@
 Webhooks arrive more than once and concurrently (providers retry on timeouts), so the
 updates of a meeting's backend `data` here are compare-and-set on `updated_at`: two
 deliveries of the same event cannot both claim it, and neither loses the other's change.
+They flush into the caller's unit of work (a plugin view or job owns the commit): the
+conditional UPDATE locks the meeting's row, so a concurrent delivery waits for this
+transaction's end and then sees its change.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def update_data(meeting: Meeting, change: Callable[[dict[str, Any]], Any]) -> An
     may run more than once (on a concurrent update it is re-applied to the fresh data).
     """
     for _ in range(_CAS_ATTEMPTS):
+        db.session.flush()  # refresh would discard unflushed changes of the row
         db.session.refresh(meeting)
         before = meeting.updated_at
         data = copy.deepcopy(dict(meeting.data or {}))
@@ -51,7 +55,6 @@ def update_data(meeting: Meeting, change: Callable[[dict[str, Any]], Any]) -> An
             .where(Meeting.id == meeting.id, Meeting.updated_at == before)
             .values(data=data, updated_at=utcnow())
         )
-        db.session.commit()
         if outcome.rowcount == 1:
             db.session.refresh(meeting)
             return result
@@ -94,13 +97,12 @@ def note_attendance(
     at: datetime | None = None,
 ) -> None:
     """Record who the backend saw join or leave, at `at` when the backend says when
-    (see meetings.record_attendance). Unknown user ids count as guests. Commits."""
+    (see meetings.record_attendance). Unknown user ids count as guests. Does not commit."""
     if user_id is not None and db.session.get(User, user_id) is None:
         user_id = None
     meetings.record_attendance(
         meeting, user_id=user_id, name=name[:200] or "Guest", source=source, left=left, at=at
     )
-    db.session.commit()
 
 
 def note_visits(meeting: Meeting, visits: Iterable[Visit], *, source: str) -> None:
@@ -109,7 +111,7 @@ def note_visits(meeting: Meeting, visits: Iterable[Visit], *, source: str) -> No
 
     The earliest known join stays (an earlier session of the same occurrence, a portal join
     click); the backend's leave time replaces a sampled one. Repeating the same data changes
-    nothing. Unknown user ids count as guests. One transaction; commits.
+    nothing. Unknown user ids count as guests. Does not commit (a savepoint retries a race).
     """
     visits = list(visits)
     known = {
@@ -121,13 +123,14 @@ def note_visits(meeting: Meeting, visits: Iterable[Visit], *, source: str) -> No
         )
     }
     for _ in range(2):  # a concurrent delivery inserted the same rows first: update them instead
-        for visit in visits:
-            _note_visit(meeting, visit, visit.user_id if visit.user_id in known else None, source)
         try:
-            db.session.commit()
+            with db.session.begin_nested():
+                for visit in visits:
+                    user_id = visit.user_id if visit.user_id in known else None
+                    _note_visit(meeting, visit, user_id, source)
             return
         except IntegrityError:
-            db.session.rollback()
+            pass  # the savepoint rolled back; the second round finds their rows
     raise RuntimeError(f"cannot record the visits of meeting {meeting.id}")
 
 

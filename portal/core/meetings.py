@@ -240,6 +240,8 @@ def _try_claim(
         )
         db.session.add(meeting)
         try:
+            # Atomic claim: other starters must see the 'starting' row before the slow
+            # backend call, so the claim commits on its own.
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
@@ -262,7 +264,7 @@ def _try_claim(
             ended_at=None,
         )
     )
-    db.session.commit()
+    db.session.commit()  # atomic claim (as above): visible before the backend call
     if result.rowcount != 1:
         return None
     db.session.refresh(existing)
@@ -290,7 +292,7 @@ def _create_on_backend(
     from portal.core import attendance
 
     attendance.record_waiting(meeting)
-    # The end of the claim: other starters wait for 'running', so it is committed here.
+    # Atomic claim, its end: other starters wait for 'running', so it is committed here.
     db.session.commit()
     signals.meeting_changed.send(meeting, event="started")
     # Waiting pages turn into the room on this push (docs/live.md).
@@ -315,7 +317,7 @@ def _release_claim(meeting: Meeting) -> None:
             db.session.delete(fresh)
         else:
             fresh.status = MeetingState.ENDED.value
-        db.session.commit()
+        db.session.commit()  # atomic claim, released: other starters may try again now
 
 
 def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
@@ -661,12 +663,11 @@ def store_recording(
     if storage_key:
         row.storage_key = storage_key
     if created:
-        db.session.add(row)
         try:
-            db.session.commit()
+            with db.session.begin_nested():
+                db.session.add(row)
         except IntegrityError:
             # A concurrent delivery of the same callback won the race.
-            db.session.rollback()
             again = db.session.execute(
                 db.select(Recording).filter_by(
                     backend=meeting.backend,
@@ -676,6 +677,7 @@ def store_recording(
             ).scalar_one()
             return again, False
         signals.recording_stored.send(row)
-        hook().recording_ready(recording=recording_ref(row))
-    db.session.commit()
+        ready = recording_ref(row)
+        unit_of_work.after_commit(lambda: hook().recording_ready(recording=ready))
+    db.session.flush()
     return row, created

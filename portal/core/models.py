@@ -29,6 +29,11 @@ class Role(enum.StrEnum):
     STUDENT = "student"
 
 
+# Channels a user receives only after turning them on: a text message costs the school money
+# and reaches a phone number that may be shared; every other channel is on until turned off.
+OPT_IN_CHANNELS = frozenset({"sms"})
+
+
 class User(db.Model):
     __tablename__ = "users"
 
@@ -40,8 +45,10 @@ class User(db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     timezone: Mapped[str | None] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    notify_email: Mapped[bool] = mapped_column(Boolean, default=True)
-    notify_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The user's own choice per notification channel, {channel: on}; a channel not named
+    # here is on, except the opt-in ones (OPT_IN_CHANNELS). Read and written through
+    # receives() / choose_channel(), so any registered notifier's channel works alike.
+    channel_preferences: Mapped[dict[str, bool]] = mapped_column(JSON, default=dict)
     # Secret part of the private iCalendar feed URL; resetting it revokes old links.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Tokens issued before this instant are refused ("log out everywhere", SSO back-channel).
@@ -57,6 +64,38 @@ class User(db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN.value
+
+    def receives(self, channel: str) -> bool:
+        """The user's own choice for `channel` (whether an address exists is not asked)."""
+        chosen = (self.channel_preferences or {}).get(channel)
+        return channel not in OPT_IN_CHANNELS if chosen is None else bool(chosen)
+
+    def choose_channel(self, channel: str, on: bool) -> None:
+        # A new dict: the JSON column notices assignment, not changes inside it.
+        self.channel_preferences = {**(self.channel_preferences or {}), channel: bool(on)}
+
+    @property
+    def channel_choices(self) -> dict[str, bool]:
+        """The choice for every registered channel (what the profile and the API show)."""
+        from portal.core.notifications.channels import preferences
+
+        return preferences(self)
+
+    @property
+    def notify_email(self) -> bool:
+        return self.receives("email")
+
+    @notify_email.setter
+    def notify_email(self, on: bool) -> None:
+        self.choose_channel("email", on)
+
+    @property
+    def notify_sms(self) -> bool:
+        return self.receives("sms")
+
+    @notify_sms.setter
+    def notify_sms(self, on: bool) -> None:
+        self.choose_channel("sms", on)
 
 
 class UserIdentity(db.Model):

@@ -4,7 +4,8 @@ A student's ballot is the set of poll_votes rows (poll, user, option). Voting ag
 replaces the ballot in one transaction; the unique (poll, user, option) constraint and a
 row lock on the voter keep a ballot whole even when two votes of the same user race.
 Counts go live to the class's teacher after every vote, and to everyone once the teacher
-publishes the results. Like chat, these functions commit before they announce.
+publishes the results. These functions flush; the unit of work's owner commits, and the
+announcements (`live_state.publish`) leave only after that commit.
 """
 
 from __future__ import annotations
@@ -171,7 +172,6 @@ def create_poll(
     db.session.add(poll)
     db.session.flush()
     audit.record(actor, "poll.create", "poll", poll.id, schedule_id=schedule.id)
-    db.session.commit()
     out = view(actor, poll, schedule)
     live_state.publish(
         "poll:created", public_dict(poll), schedule_id=schedule.id, audience="managers"
@@ -186,7 +186,7 @@ def open_poll(actor: User, poll_id: int) -> dict[str, Any]:
     poll.status = "open"
     poll.opened_at = utcnow()
     audit.record(actor, "poll.open", "poll", poll.id)
-    db.session.commit()
+    db.session.flush()
     live_state.publish("poll:opened", public_dict(poll), schedule_id=schedule.id)
     return view(actor, poll, schedule)
 
@@ -198,7 +198,7 @@ def close_poll(actor: User, poll_id: int) -> dict[str, Any]:
     poll.status = "closed"
     poll.closed_at = utcnow()
     audit.record(actor, "poll.close", "poll", poll.id)
-    db.session.commit()
+    db.session.flush()
     live_state.publish("poll:closed", public_dict(poll), schedule_id=schedule.id)
     return view(actor, poll, schedule)
 
@@ -209,7 +209,7 @@ def publish_results(actor: User, poll_id: int, published: bool = True) -> dict[s
         raise Conflict("open the poll before publishing its results", code="poll_draft")
     poll.results_published = bool(published)
     audit.record(actor, "poll.publish" if published else "poll.unpublish", "poll", poll.id)
-    db.session.commit()
+    db.session.flush()
     if published:
         live_state.publish("poll:results", results(poll), schedule_id=schedule.id)
     else:
@@ -244,7 +244,7 @@ def vote(actor: User, poll_id: int, option_ids: list[int]) -> dict[str, Any]:
     )
     db.session.add_all([PollVote(poll_id=poll.id, option_id=i, user_id=actor.id) for i in chosen])
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise Conflict(

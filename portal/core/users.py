@@ -259,6 +259,8 @@ class ProfileChanges:
     timezone: str | None = None
     notify_email: bool | None = None
     notify_sms: bool | None = None
+    # {channel: on} for any registered channel; notify_email / notify_sms are short for two
+    channels: dict[str, bool] | None = None
     clear_phone: bool = False
 
 
@@ -278,14 +280,15 @@ def update_profile(actor: User, user_id: int, changes: ProfileChanges) -> User:
         from portal.core.timezones import check_timezone
 
         user.timezone = check_timezone(changes.timezone)
+    choices = dict(changes.channels or {})
     if changes.notify_email is not None:
-        user.notify_email = changes.notify_email
+        choices["email"] = changes.notify_email
     if changes.notify_sms is not None:
-        if changes.notify_sms and not user.phone:
-            raise ValidationFailed(
-                "add a phone number before turning SMS reminders on", code="no_phone"
-            )
-        user.notify_sms = changes.notify_sms
+        choices["sms"] = changes.notify_sms
+    if choices:
+        from portal.core.notifications.channels import choose
+
+        choose(user, choices)
     return user
 
 

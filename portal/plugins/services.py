@@ -9,12 +9,13 @@ Every function returns the contract's dataclasses (portal.plugins.types), never 
 each is documented in docs/plugins.md ("The services facade"). Plugins import nothing else
 from the core; tests/plugins/test_plugin_imports.py enforces it.
 
-Transactions: a plugin view, CLI command or job wraps its work in `services.unit_of_work()`,
-which commits once at the end, rolls back on error and runs the callbacks queued with
-`after_commit` only once the commit succeeded. The mutators below add to that unit of work
-and do not commit, except the few marked "atomic": those must commit on their own to be
-safe under concurrency (a compare-and-set, an insert that may race another delivery) and
-say so.
+Transactions: a plugin's request, job or CLI command is a unit of work that commits once
+(the request's end, `run_job`, the command); code that none of them owns (a webhook handler
+or sync loop) wraps its work in `services.unit_of_work()`, which commits once at the end and
+rolls back on error. The callbacks queued with `after_commit` run only once the commit
+succeeded. The mutators below add to that unit of work and never commit: a compare-and-set
+locks the row it changes, and an insert that may race another delivery retries in a
+savepoint, so both stay safe under concurrency until the owner commits.
 
 The core is imported inside the functions: portal.plugins is imported by the core itself
 (its types), so importing the core here at module level would be circular.
@@ -88,9 +89,6 @@ __all__ = [
     "update_meeting_data",
 ]
 
-_AFTER_COMMIT_KEY = "portal.after_commit"
-
-
 # Transactions ------------------------------------------------------------------------
 
 
@@ -104,39 +102,21 @@ def session() -> Any:
 
 @contextlib.contextmanager
 def unit_of_work() -> Iterator[None]:
-    """One transaction: commit at the end, roll back (and re-raise) on error, then run the
-    callbacks queued with after_commit. Nested use joins the outer unit of work."""
-    from flask import g
+    """One transaction: commit at the end, roll back (and re-raise) on error; the callbacks
+    queued with after_commit run once the commit succeeded. Nested use joins the outer unit
+    of work. (The core's `unit_of_work.scope`: one implementation.)"""
+    from portal.core import unit_of_work as core_unit_of_work
 
-    from portal.extensions import db
-
-    depth = g.get("portal_uow_depth", 0)
-    g.portal_uow_depth = depth + 1
-    try:
+    with core_unit_of_work.scope():
         yield
-        if depth == 0:
-            db.session.commit()
-    except BaseException:
-        if depth == 0:
-            db.session.rollback()
-            g.pop(_AFTER_COMMIT_KEY, None)
-        raise
-    finally:
-        g.portal_uow_depth = depth
-    if depth == 0:
-        for callback in g.pop(_AFTER_COMMIT_KEY, []):
-            callback()
 
 
 def after_commit(callback: Callable[[], object]) -> None:
-    """Run `callback` once the current unit of work committed (events, queued jobs); right
-    away when no unit of work is open."""
-    from flask import g
+    """Run `callback` once the current transaction commits (events, queued jobs), whoever
+    commits it: the unit of work, the request, the job; dropped if it rolls back."""
+    from portal.core import unit_of_work as core_unit_of_work
 
-    if g.get("portal_uow_depth", 0):
-        g.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
-    else:
-        callback()
+    core_unit_of_work.after_commit(callback)
 
 
 def refresh_reads() -> None:
@@ -233,8 +213,8 @@ def update_meeting_data(meeting_id: int, change: Callable[[dict[str, Any]], Any]
     gets (a copy of the stored data) and may return a value, which is returned.
 
     Two racing requests never lose each other's update: on a concurrent change `change`
-    runs again on the fresh data, so it must be safe to repeat. Atomic: commits the
-    current transaction (a compare-and-set cannot wait for the end of a unit of work)."""
+    runs again on the fresh data, so it must be safe to repeat. Does not commit: the row
+    stays locked until the unit of work ends, so a concurrent change waits for it."""
     from portal.core import meeting_events
 
     return meeting_events.update_data(_row(meeting_id), change)
@@ -258,8 +238,8 @@ def release_delivery(meeting_id: int, key: str) -> None:
 
 def mark_meeting_ended(meeting_id: int) -> bool:
     """The backend says the meeting is over: status ended, open attendance closed, the
-    class_ended event fired. True only the first time (idempotent). Atomic: commits, then
-    fires the event after the commit."""
+    class_ended event fired. True only the first time (idempotent). Does not commit; the
+    event fires after the unit of work commits."""
     from portal.core import meetings
 
     return meetings.mark_meeting_ended(_row(meeting_id))
@@ -390,8 +370,8 @@ def sync_presence(meeting_id: int, attendees: Iterable[AttendeeInfo], source: st
 
 def record_visits(meeting_id: int, visits: Iterable[Visit], source: str) -> None:
     """Exact visits (first join, last leave) timed by the backend, e.g. BBB's learning
-    analytics at meeting end. Repeating the same data changes nothing. Atomic: commits
-    (a concurrent delivery inserting the same rows is retried as an update)."""
+    analytics at meeting end. Repeating the same data changes nothing. Does not commit (a
+    concurrent delivery inserting the same rows is retried as an update, in a savepoint)."""
     from portal.core import meeting_events
 
     meeting_events.note_visits(_row(meeting_id), visits, source=source)
@@ -414,8 +394,9 @@ def register_recording(
 ) -> tuple[RecordingRef, bool]:
     """Insert or refresh the recording the backend reports (by `info.record_id`, per backend
     configuration); `storage_key` when its file is in the portal's storage. Returns
-    (recording, created); recording_ready fires once, on creation. Atomic: commits (two
-    deliveries of one callback may race to insert it)."""
+    (recording, created); recording_ready fires once, on creation, after the unit of work
+    commits. Does not commit (two deliveries racing to insert it are told apart in a
+    savepoint)."""
     from portal.core import meetings
     from portal.core.snapshots import recording_ref
 
@@ -562,8 +543,8 @@ def require_not_blocked(user_id: int, class_id: int | None = None) -> None:
 def join_class(user_id: int, schedule_id: int) -> JoinTarget:
     """The user joins a running class occurrence, with every rule the class page applies
     (membership, blocks, join window); returns the backend's JoinTarget and fires
-    participant_joined. Raises NotFound / Forbidden / Conflict like the class page. Atomic:
-    commits (the attendance it records)."""
+    participant_joined after the unit of work commits (with the attendance it records).
+    Raises NotFound / Forbidden / Conflict like the class page. Does not commit."""
     from portal.core import meetings
 
     return meetings.join_class(_user(user_id), schedule_id)

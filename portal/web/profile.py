@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import render_template
 
 from portal.core.models import User
+from portal.core.notifications.channels import channel_choices
 from portal.web.pages import web
 from portal.web.support import calendar_feed_url, features, page, zone_names
 
@@ -15,6 +16,7 @@ def profile(user: User):
     return render_template(
         "profile.html",
         user=user,
+        channels=channel_choices(),
         zones=zone_names(),
         calendar_url=calendar_feed_url(user),
         can_reset_feed=features()["calendar_feed_reset"],

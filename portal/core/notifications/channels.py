@@ -13,8 +13,9 @@ from portal.core.errors import ValidationFailed
 from portal.core.models import User
 from portal.core.registry import plugins
 
-# Channels with their own address and opt-out columns on User; any other channel addresses the
-# user by their email (the notifier maps it to its own account) and has no per-user opt-out yet.
+# Channels with their own address on User (sms: the phone); any other channel addresses the user
+# by their email (the notifier maps it to its own account). Every channel has a per-user
+# choice (User.channel_preferences), the built-in ones and a plugin's alike.
 BUILT_IN_LABELS = {"email": "email", "sms": "text message (SMS)"}
 FORM_LABELS = {"email": "Email", "sms": "SMS"}
 
@@ -63,9 +64,34 @@ def address_for(user: User, channel: str) -> str:
 
 
 def wants(user: User, channel: str) -> bool:
-    """The user's own preference and an address to send to."""
-    if channel == "email":
-        return bool(user.notify_email and user.email)
-    if channel == "sms":
-        return bool(user.notify_sms and user.phone)
-    return channel in plugins().notifiers and bool(user.email)
+    """A registered channel the user has not turned off, and an address to send to."""
+    if channel not in ("email", "sms") and channel not in plugins().notifiers:
+        return False
+    return user.receives(channel) and bool(address_for(user, channel))
+
+
+def preferences(user: User) -> dict[str, bool]:
+    """The user's choice for every registered channel, {channel: on}, in channel order."""
+    return {channel: user.receives(channel) for channel in registered_channels()}
+
+
+def choose(user: User, choices: dict[str, bool]) -> None:
+    """Turn registered channels on or off for the user (profile page, API); 400 for a
+    channel no notifier serves, and for SMS without a phone number. The user's planned
+    reminders follow the new choice."""
+    changed = False
+    for channel in require_registered(choices):
+        on = bool(choices[channel])
+        if on and not address_for(user, channel):
+            raise ValidationFailed(
+                "add a phone number before turning SMS reminders on"
+                if channel == "sms"
+                else f"add an address before turning {channel_label(channel)} on",
+                code="no_phone" if channel == "sms" else "no_address",
+            )
+        changed = changed or on != user.receives(channel)
+        user.choose_channel(channel, on)
+    if changed:
+        from portal.core.notifications.planning import sync_user
+
+        sync_user(user)

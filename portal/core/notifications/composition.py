@@ -51,11 +51,7 @@ def unsubscribe(token: str) -> tuple[User, str]:
     from portal.core import audit
 
     user, channel = read_unsubscribe_token(token)
-    if channel == "email":
-        user.notify_email = False
-    elif channel == "sms":
-        user.notify_sms = False
-    # Another notifier's channel has no per-user switch yet: its pending messages are cancelled.
+    user.choose_channel(channel, False)  # any registered channel, a plugin's too
     db.session.execute(
         sa.update(Notification)
         .where(

@@ -3,6 +3,7 @@ for what the provider says is temporary."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable
@@ -12,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from portal.core import unit_of_work
 from portal.core.errors import ValidationFailed
 from portal.core.models import Enrolment, Notification, Schedule, User
 from portal.core.notifications.composition import compose
@@ -129,6 +131,7 @@ def _transition(notification_id: int, expected: str, **values: Any) -> bool:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+    # Atomic claim: 'sending' must be visible to the other workers before the provider call.
     db.session.commit()
     return result.rowcount == 1
 
@@ -211,18 +214,18 @@ def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
         if result.provider_id:
             final["provider_id"] = result.provider_id
         outcome = Outcome("failed")
-    _finish(notification_id, **final)
     if hook().notification_delivered.get_hookimpls():
-        try:
-            from portal.core.snapshots import notification_ref
+        from portal.core.snapshots import notification_ref
 
-            hook().notification_delivered(
-                notification=notification_ref(db.session.get(Notification, notification_id)),
-                result=result,
-            )
-        except Exception:
-            log.exception("notification_delivered hook failed")
-        db.session.commit()
+        answered = {k: v for k, v in final.items() if k in ("status", "provider_id", "error")}
+        delivered = dataclasses.replace(
+            notification_ref(db.session.get(Notification, notification_id)), **answered
+        )
+        # Sent once the answer is committed (below); what the hook writes commits after it.
+        unit_of_work.after_commit(
+            lambda: hook().notification_delivered(notification=delivered, result=result)
+        )
+    _finish(notification_id, **final)
     return outcome
 
 
@@ -247,6 +250,8 @@ def _finish(notification_id: int, **values: Any) -> None:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+    # Atomic claim, its end: the provider has the message; its answer is durable before the
+    # next delivery's call (a crash later must not leave the row 'sending').
     db.session.commit()
 
 

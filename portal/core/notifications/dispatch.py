@@ -76,6 +76,8 @@ def claim_due(limit: int | None = None, now: datetime | None = None) -> list[int
         .values(status=Status.FAILED, error=UNKNOWN_STATE_ERROR)
         .execution_options(synchronize_session=False)
     )
+    # Atomic claim: the claimed rows must be visible to the other workers before the slow
+    # deliveries start, so no two workers send one notification.
     db.session.commit()
     return ids
 

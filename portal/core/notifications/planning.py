@@ -224,6 +224,16 @@ def upcoming_occurrences(class_id: int) -> list[Schedule]:
     )
 
 
+def sync_user(user: User) -> None:
+    """The user changed their channel choices: plan the reminders of every class they are
+    enrolled in again (rows for a channel turned on, cancelled rows for one turned off)."""
+    class_ids = db.session.execute(
+        sa.select(Enrolment.class_id).where(Enrolment.user_id == user.id)
+    ).scalars()
+    for class_id in class_ids.all():
+        sync_schedules(upcoming_occurrences(class_id), [user.id], reason="turned off by the user")
+
+
 def move_key(schedule: Schedule) -> str:
     """The `key` of a "moved" notice: the new start, so each move is announced once."""
     return schedule.starts_at.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%MZ")

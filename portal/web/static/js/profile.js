@@ -9,14 +9,15 @@
       Portal.hideError(box, form);
       const name = form.elements.name.value.trim();
       const phone = form.elements.phone.value.trim();
-      const body = {
-        name, phone, notify_email: form.elements.notify_email.checked, notify_sms: form.elements.notify_sms.checked,
-      };
+      // Every channel the portal offers (a plugin's too), on or off: {"email": true, ...}.
+      const channels = {};
+      form.querySelectorAll('input[name="channel"]').forEach((box) => { channels[box.value] = box.checked; });
+      const body = { name, phone, channels };
       const tz = form.elements.timezone.value.trim();
       if (tz) body.timezone = tz;
       try {
         if (!name) throw Portal.invalid("name", "your name must not be empty");
-        if (body.notify_sms && !phone) throw Portal.invalid("phone", "add a phone number to get SMS reminders");
+        if (channels.sms && !phone) throw Portal.invalid("phone", "add a phone number to get SMS reminders");
         await Portal.busy(form.querySelector("button"), () => Portal.api("PATCH", "/api/users/" + form.dataset.userId, body));
         Portal.flash("Profile saved.");
       } catch (err) { Portal.showError(box, err, form); }
