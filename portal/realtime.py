@@ -46,6 +46,7 @@ from portal.core import (
     live_state,
     meetings,
     polls,
+    presentations,
     signals,
     unit_of_work,
 )
@@ -234,6 +235,33 @@ class VoteIn(PollIn):
     option_ids: list[Id] = Field(max_length=10)
 
 
+class PresentIn(ScheduleIn):
+    slide_id: Id | None = None
+    page: int = Field(default=1, ge=1, le=100_000)
+
+
+class PageIn(ScheduleIn):
+    page: int = Field(ge=1, le=100_000)
+
+
+class CoPresentIn(ScheduleIn):
+    allowed: bool
+
+
+class StrokeIn(ScheduleIn):
+    # Checked by the core (size first, then the schema): presentations.validate_stroke.
+    stroke: Any = None
+
+
+class StrokesIn(ScheduleIn):
+    slide_id: Id | None = None
+    page: int = Field(default=1, ge=1, le=100_000)
+
+
+class EraseIn(ScheduleIn):
+    stroke_id: Id
+
+
 def _error(exc: PortalError) -> dict[str, Any]:
     return {"ok": False, "error": {"code": exc.code, "message": exc.message}}
 
@@ -273,6 +301,8 @@ def _join(sid: str, actor: User, data: JoinIn) -> dict[str, Any]:
         "has_more": has_more,
         "polls": poll_list,
         "presence": live_state.presence_list(schedule.id),
+        # Late joiners (and every reconnect) open on the presented page with its strokes.
+        "presentation": presentations.state(actor, schedule.id),
     }
 
 
@@ -356,6 +386,46 @@ def _poll_results(actor: User, data: PollIn) -> dict[str, Any]:
     return {"results": polls.get_results(actor, data.poll_id)}
 
 
+def _slides_present(actor: User, data: PresentIn) -> dict[str, Any]:
+    return {
+        "presentation": presentations.present(actor, data.schedule_id, data.slide_id, data.page)
+    }
+
+
+def _slides_turn(actor: User, data: PageIn) -> dict[str, Any]:
+    return {"presentation": presentations.turn_page(actor, data.schedule_id, data.page)}
+
+
+def _slides_co_present(actor: User, data: CoPresentIn) -> dict[str, Any]:
+    return {"presentation": presentations.set_co_presenting(actor, data.schedule_id, data.allowed)}
+
+
+def _slides_state(actor: User, data: ScheduleIn) -> dict[str, Any]:
+    return {"presentation": presentations.state(actor, data.schedule_id)}
+
+
+def _board_stroke(actor: User, data: StrokeIn) -> dict[str, Any]:
+    return {"stroke": presentations.add_stroke(actor, data.schedule_id, data.stroke)}
+
+
+def _board_strokes(actor: User, data: StrokesIn) -> dict[str, Any]:
+    return {
+        "strokes": presentations.list_strokes(actor, data.schedule_id, data.slide_id, data.page)
+    }
+
+
+def _board_undo(actor: User, data: ScheduleIn) -> dict[str, Any]:
+    return {"stroke_ids": presentations.undo(actor, data.schedule_id)}
+
+
+def _board_erase(actor: User, data: EraseIn) -> dict[str, Any]:
+    return {"stroke_ids": presentations.erase_stroke(actor, data.schedule_id, data.stroke_id)}
+
+
+def _board_clear(actor: User, data: ScheduleIn) -> dict[str, Any]:
+    return {"removed": presentations.clear_page(actor, data.schedule_id)}
+
+
 # Client-to-server events answered by one core call: name -> (payload model, work).
 EVENTS: dict[str, tuple[type[BaseModel], Callable[[User, Any], dict[str, Any]]]] = {
     "presence": (ScheduleIn, _presence),
@@ -370,6 +440,15 @@ EVENTS: dict[str, tuple[type[BaseModel], Callable[[User, Any], dict[str, Any]]]]
     "poll:publish": (PublishIn, _poll_publish),
     "poll:vote": (VoteIn, _poll_vote),
     "poll:results": (PollIn, _poll_results),
+    "slides:state": (ScheduleIn, _slides_state),
+    "slides:present": (PresentIn, _slides_present),
+    "slides:turn": (PageIn, _slides_turn),
+    "slides:co-present": (CoPresentIn, _slides_co_present),
+    "board:stroke": (StrokeIn, _board_stroke),
+    "board:strokes": (StrokesIn, _board_strokes),
+    "board:undo": (ScheduleIn, _board_undo),
+    "board:erase": (EraseIn, _board_erase),
+    "board:clear": (ScheduleIn, _board_clear),
 }
 
 

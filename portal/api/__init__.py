@@ -18,6 +18,7 @@ def init_api(app: Flask) -> None:
         floor,
         live,
         meetings,
+        presentations,
         site_settings,
         users,
     )

@@ -236,6 +236,9 @@ class Slide(db.Model):
     storage_key: Mapped[str] = mapped_column(String(500))
     size_bytes: Mapped[int] = mapped_column(Integer)
     page_count: Mapped[int] = mapped_column(Integer)
+    # sha256 of the PDF: rendered page images are cached under it (None on decks uploaded
+    # before it was kept; their hash is computed when a page is first rendered).
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
     position: Mapped[int] = mapped_column(Integer, default=0)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -432,6 +435,43 @@ class FloorSeat(db.Model):
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     __table_args__ = (UniqueConstraint("schedule_id", "user_id"),)
+
+
+class LivePresentation(db.Model):
+    """What a class occurrence's room shows now: a page of one of the class's slide decks, or
+    a page of the blank board (slide_id None), and whether a student holding the floor may
+    turn pages and draw (co-presenting, allowed by the teacher). One row per occurrence."""
+
+    __tablename__ = "live_presentations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), unique=True
+    )
+    slide_id: Mapped[int | None] = mapped_column(ForeignKey("slides.id", ondelete="SET NULL"))
+    page: Mapped[int] = mapped_column(Integer, default=1)
+    # How many blank-board pages this occurrence has (they are kept with the lesson).
+    board_pages: Mapped[int] = mapped_column(Integer, default=1)
+    co_presenting: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class BoardStroke(db.Model):
+    """One whiteboard stroke (vector data, points normalised to 0..1 of the page) drawn in an
+    occurrence on a slide page (slide_id, page) or a blank-board page (slide_id None)."""
+
+    __tablename__ = "board_strokes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    slide_id: Mapped[int | None] = mapped_column(ForeignKey("slides.id", ondelete="CASCADE"))
+    page: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_board_strokes_surface", "schedule_id", "slide_id", "page"),)
 
 
 class ClassMute(db.Model):

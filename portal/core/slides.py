@@ -6,6 +6,7 @@ preloads them); members download them from the class page.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -71,6 +72,7 @@ def upload_slide(actor: User, class_id: int, filename: str | None, data: bytes) 
         storage_key=key,
         size_bytes=len(data),
         page_count=info.page_count,
+        content_sha256=hashlib.sha256(data).hexdigest(),
         position=(existing[-1].position + 1) if existing else 0,
         uploaded_by=actor.id,
     )

@@ -20,6 +20,9 @@ class Capabilities:
     end: bool = False
     attendance: bool = False
     embed: bool = False
+    # The backend shows slides and a whiteboard of its own (BigBlueButton): the room page
+    # then shows no portal slide viewer.
+    presentation: bool = False
 
     def as_dict(self) -> dict[str, bool]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask import render_template
 
-from portal.core import access, backends, blocking, classes, meetings, site_settings
+from portal.core import (
+    access,
+    backends,
+    blocking,
+    classes,
+    meetings,
+    presentations,
+    site_settings,
+)
 from portal.core.errors import NotFound
 from portal.core.models import User
 from portal.core.notifications.channels import channel_choices
@@ -86,6 +94,10 @@ def class_page(user: User, class_id: int):
         upcoming=upcoming,
         ended=meetings.ended_schedule_ids([s.id for s in upcoming]),
         past=list(reversed(past))[:20],
+        # Occurrences with presented or annotated slides link their annotated PDF.
+        annotated=presentations.presented_schedule_ids([s.id for s in schedules])
+        if manager
+        else set(),
         enrolments=enrolments,
         blocks=blocks,
         backend=backend,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, render_template
 
-from portal.core import access, classes, meetings
+from portal.core import access, classes, meetings, presentations
 from portal.core.models import User
 from portal.core.types import utcnow
 from portal.web.pages import web
@@ -32,6 +32,8 @@ def room(user: User, schedule_id: int):
         opens_at=opens_at,
         features=features(),
         now=utcnow(),
+        # Backends with slides and a whiteboard of their own (BigBlueButton) keep theirs.
+        board_viewer=not presentations.has_own_presentation(schedule),
         # Empty: the realtime server answers on the page's own origin (/socket.io/).
         realtime_url=current_app.config.get("REALTIME_URL") or "",
     )

@@ -20,7 +20,7 @@ from datetime import timedelta
 import pytest
 from content_utils import make_pdf
 
-from portal.core import blocking, chat, classes, feedback, media, polls, slides
+from portal.core import blocking, chat, classes, feedback, media, polls, presentations, slides
 from portal.core.models import Notification, Recording
 from portal.core.types import utcnow
 from portal.extensions import db
@@ -85,6 +85,16 @@ class Ctx:
         )
         classes.enrol(self.s.teacher, self.cid, [student.id])
         return student.id
+
+    def present(self) -> str:
+        """The blank board presented in the occurrence; its URL base for the row."""
+        presentations.present(self.s.teacher, self.sid, None)
+        return f"/api/schedules/{self.sid}"
+
+    def teacher_stroke(self) -> int:
+        self.present()
+        stroke = {"tool": "pen", "color": "#ff0000", "width": 0.01, "points": [[0.1, 0.1]]}
+        return presentations.add_stroke(self.s.teacher, self.sid, stroke)["id"]
 
     def all_slides(self) -> list[int]:
         self.new_slide()
@@ -665,6 +675,74 @@ def _table(c: Ctx) -> dict[str, tuple]:
             f"/api/schedules/{sid}/floor/mute",
             {"user_id": s.classmate.id},
             "401 404 403 403 404 200 200",
+        ),
+        # slides and the whiteboard: members watch; the teacher presents and draws (students
+        # only with the floor and the teacher's leave, which no one here has)
+        "api.presentation_state": (
+            "GET",
+            f"/api/schedules/{sid}/presentation",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
+        "api.presentation_present": (
+            "PUT",
+            f"/api/schedules/{sid}/presentation",
+            {},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.presentation_turn": (
+            "POST",
+            lambda: c.present() + "/presentation/page",
+            {"page": 1},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.presentation_co_presenting": (
+            "PUT",
+            lambda: c.present() + "/presentation/co-presenting",
+            {"allowed": True},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.strokes_list": (
+            "GET",
+            f"/api/schedules/{sid}/strokes?page=1",
+            None,
+            "401 404 403 200 404 200 200",
+        ),
+        "api.strokes_add": (
+            "POST",
+            lambda: c.present() + "/strokes",
+            {"tool": "pen", "color": "#ff0000", "width": 0.01, "points": [[0.5, 0.5]]},
+            "401 404 403 403 404 201 201",
+        ),
+        "api.strokes_undo": (
+            "POST",
+            lambda: f"/api/schedules/{sid}/strokes/undo" if c.teacher_stroke() else "",
+            None,
+            "401 404 403 403 404 200 409",
+        ),  # undo is of one's own strokes: the admin drew none
+        "api.strokes_erase": (
+            "DELETE",
+            lambda: f"/api/schedules/{sid}/strokes/{c.teacher_stroke()}",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.strokes_clear": (
+            "DELETE",
+            lambda: c.present() + "/strokes",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.presentation_export": (
+            "GET",
+            lambda: c.present() + "/presentation/export",
+            None,
+            "401 404 403 403 404 200 200",
+        ),
+        "api.slide_page_image": (
+            "GET",
+            lambda: f"/api/slides/{c.new_slide()}/pages/1?width=300",
+            None,
+            "401 404 403 200 404 200 200",
         ),
     }
 

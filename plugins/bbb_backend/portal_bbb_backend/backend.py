@@ -284,6 +284,7 @@ class BBBBackend:
         end=True,
         attendance=True,
         embed=False,
+        presentation=True,
     )
     settings_schema = SETTINGS_SCHEMA
 
