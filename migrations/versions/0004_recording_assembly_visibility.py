@@ -1,7 +1,7 @@
 """recording visibility (teachers / members / link / published) replaces the published flag;
 a hashed share-link token per recording
 
-Revision ID: 0004_recording_assembly_visibility
+Revision ID: 0004_rec_assembly_visibility
 Revises: 0003_floor_seats
 Create Date: 2026-12-01 13:30:00
 
@@ -11,8 +11,9 @@ from alembic import op
 import sqlalchemy as sa
 
 
-# revision identifiers, used by Alembic.
-revision = "0004_recording_assembly_visibility"
+# revision identifiers, used by Alembic (version_num is VARCHAR(32): the id is shorter
+# than the file name).
+revision = "0004_rec_assembly_visibility"
 down_revision = "0003_floor_seats"
 branch_labels = None
 depends_on = None
