@@ -94,7 +94,8 @@ def floor_changed(
 
 ASSEMBLY_JOB = "native_sfu-assemble-recordings"
 ASSEMBLY_EVERY_SECONDS = 120  # also picks up lessons whose job was lost with a worker
-PENDING = "assembly_pending"  # meeting data: {teacher_id, class_id, title} until done
+PENDING = "assembly_pending"  # meeting data: true until the assembly is ready or failed
+REQUEST = "assembly_request"  # meeting data: {teacher_id, class_id, title} of the lesson
 STATE = "assembly"  # meeting data: {state, percent, message, recording_id}
 CLAIM_SECONDS = 30 * 60  # an assembling claim older than this was lost with its process
 
@@ -115,11 +116,16 @@ def store_room_recordings(meeting: MeetingRecord, klass: ClassInfo) -> None:
     queue_assembly(meeting.id, teacher_id=klass.teacher_id, class_id=klass.id, title=klass.title)
 
 
-def queue_assembly(meeting_id: int, *, teacher_id: int, class_id: int, title: str) -> None:
-    """Mark the lesson for assembly (again, after a failure) and run the job soon."""
+def queue_assembly(
+    meeting_id: int, *, teacher_id: int | None = None, class_id: int | None = None, title: str = ""
+) -> None:
+    """Mark the lesson for assembly and run the job soon. A retry (no arguments) reuses
+    what the first request named."""
 
     def mark(data: dict[str, Any]) -> None:
-        data[PENDING] = {"teacher_id": teacher_id, "class_id": class_id, "title": title}
+        if teacher_id is not None:
+            data[REQUEST] = {"teacher_id": teacher_id, "class_id": class_id, "title": title}
+        data[PENDING] = True
         data[STATE] = {"state": "queued", "percent": 0, "message": ""}
 
     services.update_meeting_data(meeting_id, mark)
@@ -177,7 +183,7 @@ def assemble_lesson(meeting: MeetingRecord) -> int:
     from portal_native_sfu.assembly import assemble, find_segments, remove_segments
     from portal_native_sfu.backend import pool
 
-    pending = services.get_meeting(meeting.id).data.get(PENDING) or {}
+    pending = services.get_meeting(meeting.id).data.get(REQUEST) or {}
     room_dir = pool().recording_dir / str(meeting.backend_meeting_id)
     segments = find_segments(room_dir) if room_dir.is_dir() else []
     if not segments:

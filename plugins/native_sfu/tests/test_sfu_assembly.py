@@ -14,6 +14,12 @@ import av
 import numpy as np
 import pytest
 from portal_native_sfu.assembly import SAMPLE_RATE, assemble, find_segments, write_sidecar
+from portal_native_sfu.plugin import assemble_pending_recordings
+from sfu_helpers import assembled_recordings
+
+from portal.core import storage
+from portal.core.models import Recording
+from portal.extensions import db
 
 TEACHER, STUDENT = 1, 2
 T0 = 1_800_000_000.0  # wall-clock start of the lesson
@@ -151,3 +157,78 @@ def test_one_file_with_the_lessons_length_and_every_voice(tmp_path, crashed):
     with av.open(str(out)) as container:
         frames = sum(1 for _ in container.decode(video=0))
     assert abs(frames - 150) <= 2  # the refresh gap holds the last picture: no missing time
+
+
+def _start(sfu, login) -> str:
+    sfu.klass.record = True
+    db.session.commit()
+    started = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/start")
+    assert started.status_code == 200, started.get_json()
+    return started.get_json()["join"]["embed"]["room"]
+
+
+def test_a_killed_workers_segments_become_the_lessons_one_recording(sfu, login, client, tmp_path):
+    """Segments left on disk by a worker that died mid-lesson (no take_recordings, a file cut
+    short) are assembled after the class; a re-run makes no second recording."""
+    room = _start(sfu, login)
+    room_dir = sfu.pool.recording_dir / room
+    lesson_segments(room_dir, crashed=True)
+    for path in room_dir.glob("*.json"):  # the real ids of this school's teacher and student
+        info = json.loads(path.read_text())
+        info["user_id"] = {TEACHER: sfu.teacher.id, STUDENT: sfu.student.id}[info["user_id"]]
+        path.write_text(json.dumps(info))
+    teacher = login(sfu.teacher)
+    assert teacher.post(f"/api/schedules/{sfu.schedule.id}/end").status_code == 200
+
+    (recording,) = assembled_recordings()
+    assert recording.backend == "native_sfu" and recording.backend_record_id == room
+    assert abs(recording.duration_seconds - 10) <= 1
+    out = tmp_path / "lesson.webm"
+    out.write_bytes(storage.read_bytes(recording.storage_key))
+    assert probe(out)["kinds"] == ["audio", "video"]
+    assert list(room_dir.glob("*")) == []  # the segments went after success only
+
+    assert assemble_pending_recordings() == 0  # nothing left: no second recording
+    lesson_segments(room_dir)  # even if a stray copy of the segments came back
+    assert assemble_pending_recordings() == 0
+    assert db.session.execute(db.select(Recording)).scalars().all() == [recording]
+    status = teacher.get(f"/sfu/rooms/{room}/assembly")
+    assert status.status_code == 200
+    assert status.get_json() == {
+        "state": "ready",
+        "percent": 100,
+        "message": "",
+        "recording_id": recording.id,
+    }
+    assert login(sfu.student).get(f"/sfu/rooms/{room}/assembly").status_code == 403
+
+
+def test_a_failed_assembly_is_shown_and_the_teacher_retries_it(sfu, login, monkeypatch):
+    room = _start(sfu, login)
+    room_dir = sfu.pool.recording_dir / room
+    lesson_segments(room_dir)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    import portal_native_sfu.assembly as assembly
+
+    real = assembly.assemble
+    monkeypatch.setattr(assembly, "assemble", broken)
+    teacher = login(sfu.teacher)
+    assert teacher.post(f"/api/schedules/{sfu.schedule.id}/end").status_code == 200
+    assemble_pending_recordings()
+    status = teacher.get(f"/sfu/rooms/{room}/assembly").get_json()
+    assert status["state"] == "failed" and status["message"] == "disk full"
+    assert db.session.execute(db.select(Recording)).scalars().all() == []
+    assert len(list(room_dir.glob("*.webm"))) == 3  # kept for the retry
+
+    refused = login(sfu.student).post(f"/sfu/rooms/{room}/assembly/retry")
+    assert refused.status_code == 403, refused.get_data(as_text=True)
+    monkeypatch.setattr(assembly, "assemble", real)
+    retried = teacher.post(f"/sfu/rooms/{room}/assembly/retry")
+    assert retried.status_code == 202 and retried.get_json()["state"] in ("queued", "assembling")
+    (recording,) = assembled_recordings()
+    assert teacher.get(f"/sfu/rooms/{room}/assembly").get_json()["state"] == "ready"
+    again = teacher.post(f"/sfu/rooms/{room}/assembly/retry")
+    assert again.status_code == 409
