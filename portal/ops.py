@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request, send_file
 from sqlalchemy import text
 
 from portal.core import storage
@@ -48,11 +48,23 @@ def readyz():
 
 @ops.get("/files/<token>")
 def download(token: str):
+    """A signed local download. Answers Range requests (206) so the page's video player
+    can seek without fetching the whole file."""
     key, filename = storage.resolve_download_token(token)
-    data = storage.read_bytes(key)
     name = filename or key.rsplit("/", 1)[-1]
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = Response(data, content_type=content_type)
     safe_name = "".join(ch for ch in name if ch.isalnum() or ch in "._- ")[:100] or "download"
+    path = storage.local_path(key)
+    if path is not None:
+        return send_file(
+            path,
+            mimetype=content_type,
+            as_attachment=True,
+            download_name=safe_name,
+            conditional=True,
+            max_age=0,
+        )
+    data = storage.read_bytes(key)
+    response = Response(data, content_type=content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{safe_name}"'
-    return response
+    return response.make_conditional(request, accept_ranges=True, complete_length=len(data))

@@ -100,7 +100,8 @@ def test_teacher_publishes_and_unpublishes_on_the_backend_too(school, login):
             db.select(AuditLog.action).where(AuditLog.action.like("recording.%"))
         ).scalars()
     )
-    assert sorted(actions) == ["recording.publish", "recording.unpublish"]
+    # Publishing is a visibility change now (published <-> teachers only).
+    assert actions == ["recording.visibility", "recording.visibility"]
 
 
 def test_students_and_other_teachers_cannot_change_recordings(school, login):

@@ -18,8 +18,11 @@ from portal.api.content_schemas import (
     MediaQuery,
     PublishIn,
     RecordingOut,
+    ShareLinkOut,
     SlideOrderIn,
     SlideOut,
+    VisibilityIn,
+    VisibilityOut,
 )
 from portal.api.framework import current_actor, endpoint
 from portal.api.limits import upload_limit
@@ -219,7 +222,7 @@ def user_recordings(user_id: int):
 @endpoint(
     api,
     "/classes/<int:class_id>/recordings",
-    summary="Recordings of a class (students: published only)",
+    summary="Recordings of a class (students: the published ones)",
     response=list[RecordingOut],
     tags=["recordings"],
 )
@@ -264,6 +267,72 @@ def download_recording(recording_id: int):
 def publish_recording(recording_id: int, body: PublishIn):
     row = recordings.set_published(current_actor(), recording_id, body.published)
     return _recording(recordings.view_of(row))
+
+
+@endpoint(
+    api,
+    "/recordings/<int:recording_id>/visibility",
+    "PUT",
+    summary="Who may watch a recording (teacher; also on the backend)",
+    body=VisibilityIn,
+    response=VisibilityOut,
+    tags=["recordings"],
+    errors=[503],
+)
+def set_recording_visibility(recording_id: int, body: VisibilityIn):
+    row, link = recordings.set_visibility(current_actor(), recording_id, body.visibility)
+    return VisibilityOut(
+        recording=_recording(recordings.view_of(row)),
+        share_link=ShareLinkOut.model_validate(link) if link else None,
+    )
+
+
+@endpoint(
+    api,
+    "/recordings/<int:recording_id>/share-link",
+    "POST",
+    summary="A new share link for a 'link' recording (teacher); the previous one stops working",
+    response=ShareLinkOut,
+    status=201,
+    tags=["recordings"],
+)
+def renew_recording_share_link(recording_id: int):
+    return ShareLinkOut.model_validate(recordings.renew_share_link(current_actor(), recording_id))
+
+
+@endpoint(
+    api,
+    "/recordings/<int:recording_id>/share-link",
+    "DELETE",
+    summary="Revoke a recording's share link (teacher)",
+    tags=["recordings"],
+)
+def revoke_recording_share_link(recording_id: int):
+    recordings.revoke_share_link(current_actor(), recording_id)
+
+
+@endpoint(
+    api,
+    "/shared-recordings/<token>",
+    summary="The recording a share link opens (no sign-in needed)",
+    response=RecordingOut,
+    auth=False,
+    tags=["recordings"],
+)
+def shared_recording(token: str):
+    return _recording(recordings.view_of(recordings.get_shared_recording(token)))
+
+
+@endpoint(
+    api,
+    "/shared-recordings/<token>/download",
+    summary="A time-limited link to the file of a recording shared by link",
+    response=DownloadOut,
+    auth=False,
+    tags=["recordings"],
+)
+def shared_recording_download(token: str):
+    return _download(recordings.download_shared(token))
 
 
 @endpoint(

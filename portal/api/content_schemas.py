@@ -60,6 +60,29 @@ class PublishIn(Model):
     published: bool
 
 
+Visibility = Literal["teachers", "members", "link", "published"]
+
+
+class VisibilityIn(Model):
+    visibility: Visibility = Field(
+        description="teachers: the class's teachers and admins; members: plus its students; "
+        "link: plus anyone with the share link; published: listed for the class's members"
+    )
+
+
+class ShareLinkOut(Out):
+    recording_id: int
+    token: str = Field(description="shown once: only its hash is stored")
+    url: str = Field(description="the page anyone with this link may watch the recording on")
+
+
+class VisibilityOut(Out):
+    recording: RecordingOut  # type: ignore[valid-type]
+    share_link: ShareLinkOut | None = Field(
+        description="the recording's first share link, when this change made one"
+    )
+
+
 class FeedbackIn(Model):
     rating: int = Field(ge=1, le=5, strict=True, description="1 to 5 stars (a JSON integer)")
     comment: str = Field(default="", max_length=5000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from portal.api import api
+from portal.api.content_schemas import Visibility
 from portal.api.framework import current_actor, endpoint
 from portal.api.schemas import Channel, Model, Out
 from portal.core import access, site_settings
@@ -15,6 +16,7 @@ class SiteSettingsOut(Out):
     timezone: str
     reminder_offsets: list[int]
     reminder_channels: list[str]
+    recording_visibility: Visibility
 
 
 class SiteSettingsIn(Model):
@@ -22,12 +24,15 @@ class SiteSettingsIn(Model):
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
     reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
+    recording_visibility: Visibility | None = Field(
+        default=None, description="default visibility of new recordings"
+    )
 
 
 @endpoint(
     api,
     "/admin/settings",
-    summary="Site settings (school name, time zone, reminder defaults)",
+    summary="Site settings (school name, time zone, reminder and recording defaults)",
     response=SiteSettingsOut,
     tags=["admin"],
 )

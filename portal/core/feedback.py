@@ -22,10 +22,12 @@ from portal.core.models import (
     Feedback,
     Meeting,
     Recording,
+    RecordingVisibility,
     Schedule,
     ScheduleStatus,
     User,
 )
+from portal.core.recordings import at_least
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -132,7 +134,7 @@ def rate_recording(
         raise NotFound("no such recording")
     klass = db.session.get(Class, recording.class_id)
     _require_rater(actor, klass, _attended(actor, class_id=klass.id))
-    if not recording.published:
+    if not at_least(recording, RecordingVisibility.MEMBERS):
         raise NotFound("no such recording")
     return _upsert(actor, klass, rating, comment, recording_id=recording.id)
 

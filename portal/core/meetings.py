@@ -39,6 +39,7 @@ from portal.core.models import (
     Slide,
     User,
 )
+from portal.core.recordings import initial_visibility
 from portal.core.registry import hook
 from portal.core.settings import get_setting
 from portal.core.snapshots import (
@@ -650,7 +651,7 @@ def store_recording(
         backend_config_id=meeting.backend_config_id,
         backend_record_id=info.record_id,
         title=info.title,
-        published=info.published,
+        visibility=initial_visibility(info.published),
     )
     row.title = info.title or row.title
     row.recorded_at = info.recorded_at or row.recorded_at

@@ -34,6 +34,15 @@ class Role(enum.StrEnum):
 OPT_IN_CHANNELS = frozenset({"sms"})
 
 
+class RecordingVisibility(enum.StrEnum):
+    """Who may watch a recording, from the narrowest to the widest."""
+
+    TEACHERS = "teachers"  # the class's teachers and administrators
+    MEMBERS = "members"  # plus the class's enrolled students
+    LINK = "link"  # plus anyone holding the recording's share link
+    PUBLISHED = "published"  # members, and listed on the class's recordings list
+
+
 class User(db.Model):
     __tablename__ = "users"
 
@@ -316,11 +325,20 @@ class Recording(db.Model):
     format: Mapped[str | None] = mapped_column(String(32))
     storage_key: Mapped[str | None] = mapped_column(String(500))
     preview_images: Mapped[list[str]] = mapped_column(JSON, default=list)
-    published: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who may watch it: a RecordingVisibility value (portal/core/recordings.py enforces it).
+    visibility: Mapped[str] = mapped_column(String(16), default="published")
+    # sha256 hex of the current share link's token; None until a link is made. Revoking
+    # replaces it, so every older link stops working.
+    share_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (UniqueConstraint("backend", "backend_config_id", "backend_record_id"),)
+
+    @property
+    def published(self) -> bool:
+        """Listed on the class's recordings list for its members."""
+        return self.visibility == RecordingVisibility.PUBLISHED.value
 
 
 class Notification(db.Model):

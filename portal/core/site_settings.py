@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from portal.core import access, audit
+from portal.core import access, audit, recordings
 from portal.core.errors import ValidationFailed
 from portal.core.models import User
 from portal.core.settings import get_setting, set_setting
@@ -22,6 +22,7 @@ class SiteSettingsChanges:
     timezone: str | None = None
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
+    recording_visibility: str | None = None
 
 
 def read_site_settings() -> dict[str, Any]:
@@ -36,6 +37,7 @@ def read_site_settings() -> dict[str, Any]:
         "reminder_channels": list(channels)
         if channels is not None
         else list(DEFAULT_REMINDER_CHANNELS),
+        "recording_visibility": recordings.default_visibility(),
     }
 
 
@@ -62,6 +64,10 @@ def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str,
         set_setting(
             "reminder_channels",
             require_registered(changes.reminder_channels, code="invalid_reminders"),
+        )
+    if changes.recording_visibility is not None:
+        set_setting(
+            "recording_visibility", recordings.check_visibility(changes.recording_visibility)
         )
     audit.record(
         actor,

@@ -90,6 +90,7 @@ def recording_ref(row: Recording) -> RecordingRef:
         published=bool(row.published),
         storage_key=row.storage_key,
         playback_url=row.playback_url,
+        visibility=row.visibility,
     )
 
 

@@ -66,6 +66,13 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def file_path(self, key: str) -> Path:
+        """The file on disk, for streaming and Range requests (NotFound when missing)."""
+        path = self._path(key)
+        if not path.is_file():
+            raise NotFound("no such file")
+        return path
+
     def download_url(self, key: str, expires_in: int, filename: str | None = None) -> str:
         token = _signer().dumps({"k": check_key(key), "f": filename, "e": expires_in})
         # BASE_URL, not the request's host: links are also made outside requests (tasks,
@@ -101,6 +108,12 @@ def make_storage(config: Mapping[str, Any]) -> Storage:
 
         return S3Storage.from_config(config)
     raise RuntimeError(f"PORTAL_STORAGE must be 'local' or 's3', not {kind!r}")
+
+
+def local_path(key: str) -> Path | None:
+    """The stored file's path when the storage is a local folder, else None."""
+    target = get_storage()
+    return target.file_path(key) if isinstance(target, LocalStorage) else None
 
 
 def read_bytes(key: str) -> bytes:

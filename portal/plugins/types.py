@@ -361,9 +361,10 @@ class RecordingRef:
     backend: str
     backend_record_id: str
     title: str
-    published: bool
+    published: bool  # listed for the class's members (visibility "published")
     storage_key: str | None = None
     playback_url: str | None = None
+    visibility: str = "published"  # teachers / members / link / published
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from portal_native_sfu.plugin import (
     register_blueprints,
     register_commands,
     register_meeting_backends,
+    register_periodic_jobs,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "register_blueprints",
     "register_commands",
     "register_meeting_backends",
+    "register_periodic_jobs",
 ]

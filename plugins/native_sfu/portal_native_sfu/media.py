@@ -32,6 +32,7 @@ from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from portal_native_sfu import internals
+from portal_native_sfu.assembly import write_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -325,6 +326,14 @@ class Recorder:
                     return
                 if "audio" not in self.streams:
                     self._add_audio()
+                # Who and when, beside the file from its first packet: the segments of a
+                # worker that crashed are still assembled into the lesson's recording.
+                write_sidecar(
+                    self.path,
+                    user_id=source.session.user_id,
+                    label=source.session.label,
+                    started_at=self.wallclock_start,
+                )
             self._mux(source.kind, packet)
         except Exception:
             log.exception("recording %s failed; stopping it", self.path)

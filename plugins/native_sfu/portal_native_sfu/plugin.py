@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -15,8 +16,8 @@ from portal.plugins import (
     ClassInfo,
     FloorGrant,
     MeetingRecord,
+    PeriodicJob,
     RecordingInfo,
-    RecordingRef,
     ScheduleInfo,
     hookimpl,
     services,
@@ -91,45 +92,128 @@ def floor_changed(
         )
 
 
-def store_room_recordings(meeting: MeetingRecord, klass: ClassInfo) -> list[RecordingRef]:
-    """Close the room, then store each stream's recording file in the portal's storage and
-    register it as a recording of the meeting (one per published stream)."""
+ASSEMBLY_JOB = "native_sfu-assemble-recordings"
+ASSEMBLY_EVERY_SECONDS = 120  # also picks up lessons whose job was lost with a worker
+PENDING = "assembly_pending"  # meeting data: true until the assembly is ready or failed
+REQUEST = "assembly_request"  # meeting data: {teacher_id, class_id, title} of the lesson
+STATE = "assembly"  # meeting data: {state, percent, message, recording_id}
+CLAIM_SECONDS = 30 * 60  # an assembling claim older than this was lost with its process
+
+
+@hookimpl
+def register_periodic_jobs(register) -> None:
+    register(PeriodicJob(ASSEMBLY_JOB, ASSEMBLY_EVERY_SECONDS, assemble_pending_recordings))
+
+
+def store_room_recordings(meeting: MeetingRecord, klass: ClassInfo) -> None:
+    """Close the room (the worker finishes every segment file) and queue the assembly of
+    the lesson's one recording in the background."""
     from portal_native_sfu.backend import pool
 
     room = meeting.backend_meeting_id
     pool().call(room, "close_room")
-    taken = pool().call(room, "take_recordings")["recordings"]
-    rows = []
-    for number, info in enumerate(taken, start=1):
-        path = Path(info["path"])
-        if not path.is_file():
-            log.warning("SFU recording %s vanished before it could be stored", path)
+    pool().call(room, "take_recordings")  # the segments stay on disk for the assembly job
+    queue_assembly(meeting.id, teacher_id=klass.teacher_id, class_id=klass.id, title=klass.title)
+
+
+def queue_assembly(
+    meeting_id: int, *, teacher_id: int | None = None, class_id: int | None = None, title: str = ""
+) -> None:
+    """Mark the lesson for assembly and run the job soon. A retry (no arguments) reuses
+    what the first request named."""
+
+    def mark(data: dict[str, Any]) -> None:
+        if teacher_id is not None:
+            data[REQUEST] = {"teacher_id": teacher_id, "class_id": class_id, "title": title}
+        data[PENDING] = True
+        data[STATE] = {"state": "queued", "percent": 0, "message": ""}
+
+    services.update_meeting_data(meeting_id, mark)
+    services.enqueue_job(ASSEMBLY_JOB)
+
+
+def _claim(meeting_id: int) -> bool:
+    """Take the lesson's assembly for this process (compare-and-set): a second worker or
+    an overlapping run leaves it alone."""
+    now = time.time()
+
+    def claim(data: dict[str, Any]) -> bool:
+        state = data.get(STATE) or {}
+        if not data.get(PENDING):
+            return False
+        if state.get("state") == "assembling" and now - state.get("claimed_at", 0) < CLAIM_SECONDS:
+            return False
+        data[STATE] = {"state": "assembling", "percent": 0, "message": "", "claimed_at": now}
+        return True
+
+    return bool(services.update_meeting_data(meeting_id, claim))
+
+
+def _set_state(meeting_id: int, **state: Any) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data[STATE] = {**(data.get(STATE) or {}), **state}
+        if state.get("state") in ("ready", "failed"):
+            data.pop(PENDING, None)
+
+    services.update_meeting_data(meeting_id, change)
+
+
+def assemble_pending_recordings() -> int:
+    """The periodic job: assemble every ended SFU lesson waiting for it. Returns how many
+    recordings it made."""
+    from portal_native_sfu.backend import NAME
+
+    made = 0
+    for meeting in services.meetings_with_pending(NAME, PENDING, within_days=7):
+        if meeting.status != "ended" or not meeting.backend_meeting_id:
             continue
-        fmt = info.get("format") or path.suffix.lstrip(".")
-        key = services.new_file_key(f"recordings/{klass.id}", fmt)
-        services.store_file(key, path.read_bytes(), f"video/{fmt}")
-        # One recording per published stream: name them when there are several.
-        title = klass.title
-        if len(taken) > 1:
-            title = (
-                f"{klass.title}: {info.get('name') or 'stream'} "
-                f"({info.get('label') or 'camera'}) #{number}"
-            )
-        row, _created = services.register_recording(
-            meeting.id,
-            RecordingInfo(
-                record_id=path.stem,
-                title=title,
-                recorded_at=datetime.fromtimestamp(info["started_at"], UTC),
-                duration_seconds=info.get("duration_seconds"),
-                format=fmt,
-                published=True,
-            ),
-            storage_key=key,
-        )
-        path.unlink(missing_ok=True)
-        rows.append(row)
-    return rows
+        if not _claim(meeting.id):
+            continue
+        try:
+            made += assemble_lesson(meeting)
+        except Exception as exc:  # kept for the teacher to see and retry
+            log.exception("assembling the SFU recording of meeting %s failed", meeting.id)
+            _set_state(meeting.id, state="failed", message=str(exc)[:500] or type(exc).__name__)
+    return made
+
+
+def assemble_lesson(meeting: MeetingRecord) -> int:
+    """One WebM from the lesson's segments, stored and registered once (by room id); the
+    segments are removed only after that succeeded."""
+    from portal_native_sfu.assembly import assemble, find_segments, remove_segments
+    from portal_native_sfu.backend import pool
+
+    pending = services.get_meeting(meeting.id).data.get(REQUEST) or {}
+    room_dir = pool().recording_dir / str(meeting.backend_meeting_id)
+    segments = find_segments(room_dir) if room_dir.is_dir() else []
+    if not segments:
+        _set_state(meeting.id, state="ready", percent=100, message="nothing was recorded")
+        return 0
+    out = room_dir / "lesson.webm.part"
+    length = assemble(
+        segments,
+        out,
+        teacher_id=pending.get("teacher_id"),
+        progress=lambda percent: _set_state(meeting.id, percent=percent),
+    )
+    key = services.new_file_key(f"recordings/{pending.get('class_id') or meeting.class_id}", "webm")
+    services.store_file(key, out.read_bytes(), "video/webm")
+    ref, _created = services.register_recording(
+        meeting.id,
+        RecordingInfo(
+            record_id=str(meeting.backend_meeting_id),
+            title=pending.get("title") or meeting.class_title,
+            recorded_at=datetime.fromtimestamp(min(s.started_at for s in segments), UTC),
+            duration_seconds=round(length),
+            format="webm",
+            published=True,
+        ),
+        storage_key=key,
+    )
+    _set_state(meeting.id, state="ready", percent=100, message="", recording_id=ref.id)
+    out.unlink(missing_ok=True)
+    remove_segments(segments)
+    return 1
 
 
 @click.group("sfu")

@@ -51,6 +51,7 @@ from portal.plugins import (
 from portal.plugins.floor import grant, grant_of, withdraw
 from portal_native_sfu.backend import NAME, ice_servers, pool, server_ice_servers
 from portal_native_sfu.channel import WorkerError
+from portal_native_sfu.plugin import STATE, queue_assembly
 
 log = logging.getLogger(__name__)
 
@@ -452,6 +453,41 @@ def allow_publisher(room: str) -> Response:
             "floor": {k: seat[k] for k in ("mic", "camera", "screen", "mic_muted")},
         }
     )
+
+
+def _managed_meeting(user: Any, room: str) -> MeetingRecord:
+    """The room's meeting, running or ended, for its class's teacher or an admin."""
+    meeting = services.find_meeting(NAME, room)
+    if meeting is None or not services.is_member(user.id, meeting.class_id):
+        raise NotFound("no such class room")
+    if not services.is_class_manager(user.id, meeting.class_id):
+        raise Forbidden("only this class's teacher or an administrator can do this")
+    return meeting
+
+
+def _assembly_state(meeting: MeetingRecord) -> dict[str, Any]:
+    state = dict(meeting.data.get(STATE) or {"state": "none", "percent": 0, "message": ""})
+    state.pop("claimed_at", None)
+    return state
+
+
+@bp.get("/rooms/<room>/assembly")
+def assembly_status(room: str) -> Response:
+    """The lesson's recording assembly for the teacher: queued, assembling (percent), ready
+    (recording_id) or failed (message)."""
+    meeting = _managed_meeting(_bearer_user(), room)
+    return jsonify(_assembly_state(services.get_meeting(meeting.id)))
+
+
+@bp.post("/rooms/<room>/assembly/retry")
+def assembly_retry(room: str) -> Response:
+    """Queue a failed assembly again (teacher); the segments were kept."""
+    user = _bearer_user()
+    meeting = _managed_meeting(user, room)
+    if _assembly_state(meeting).get("state") != "failed":
+        raise Conflict("only a failed assembly can be retried", code="not_failed")
+    queue_assembly(meeting.id)
+    return jsonify(_assembly_state(services.get_meeting(meeting.id))), 202
 
 
 @bp.get("/rooms/<room>")

@@ -116,3 +116,23 @@ async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1) -> b
             return True
         await asyncio.sleep(interval)
     return predicate()
+
+
+def assembled_recordings(timeout: float = 180) -> list:
+    """The portal's recordings once the ended lesson's assembly job made them: runs the job
+    here too (a Celery broker in the tests has no worker) and waits for a run in flight."""
+    import time
+
+    from portal_native_sfu.plugin import assemble_pending_recordings
+
+    from portal.core.models import Recording
+    from portal.extensions import db
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assemble_pending_recordings()
+        db.session.expire_all()
+        rows = db.session.execute(db.select(Recording)).scalars().all()
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.5)

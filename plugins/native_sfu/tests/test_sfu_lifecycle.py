@@ -15,10 +15,9 @@ from pathlib import Path
 import av
 from aiortc.mediastreams import AudioStreamTrack
 from portal_native_sfu.synthetic import read_frame
-from sfu_helpers import Publisher, Viewer, post_sdp, wait_for
+from sfu_helpers import Publisher, Viewer, assembled_recordings, post_sdp, wait_for
 
 from portal.core import storage
-from portal.core.models import Recording
 from portal.extensions import db
 
 HERE = Path(__file__).resolve().parent
@@ -157,7 +156,7 @@ def test_recorded_class_becomes_a_playable_portal_recording(sfu, login, client, 
 
     ended = run(scenario())
     assert ended.status_code == 200, ended.get_json()
-    recordings = db.session.execute(db.select(Recording)).scalars().all()
+    recordings = assembled_recordings()
     assert len(recordings) == 1
     recording = recordings[0]
     assert recording.backend == "native_sfu"
@@ -169,8 +168,10 @@ def test_recorded_class_becomes_a_playable_portal_recording(sfu, login, client, 
         kinds = sorted(s.type for s in container.streams)
         counters = [read_frame(frame)[0] for frame in container.decode(video=0)]
     assert kinds == ["audio", "video"]
-    assert len(counters) >= 60
-    assert all(b > a for a, b in zip(counters, counters[1:], strict=False))
+    assert len(counters) >= 30  # re-encoded at the recording's 15 frames a second
+    # One timeline: a picture is held while none arrives, so counters never go back.
+    assert all(b >= a for a, b in zip(counters, counters[1:], strict=False))
+    assert len(set(counters)) >= 20
     # The worker handed the file over and forgot it: nothing left to collect.
     assert sfu.pool.call(embed["room"], "take_recordings")["recordings"] == []
 
@@ -201,11 +202,12 @@ def test_an_audio_only_publisher_is_recorded_too(sfu, login, client, tmp_path):
         return ended
 
     assert run(scenario()).status_code == 200
-    recording = db.session.execute(db.select(Recording)).scalar_one()
+    (recording,) = assembled_recordings()
     path = tmp_path / "audio.webm"
     path.write_bytes(storage.read_bytes(recording.storage_key))
     with av.open(str(path)) as container:
-        assert [s.type for s in container.streams] == ["audio"]
+        # One recording has one video stream always (black without a camera) and the sound.
+        assert sorted(s.type for s in container.streams) == ["audio", "video"]
         samples = sum(frame.samples for frame in container.decode(audio=0))
     assert samples >= 48000  # at least one second of sound
 

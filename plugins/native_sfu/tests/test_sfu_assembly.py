@@ -1,0 +1,234 @@
+"""One recording per lesson: the SFU's segment files (a teacher who refreshed mid-lesson, a
+student given the floor, a worker that crashed) become one WebM with one video and one
+audio stream of the lesson's length, in which every voice is heard at its time."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from portal_native_sfu.assembly import SAMPLE_RATE, assemble, find_segments, write_sidecar
+from portal_native_sfu.plugin import assemble_pending_recordings
+from sfu_helpers import assembled_recordings
+
+from portal.core import storage
+from portal.core.models import Recording
+from portal.extensions import db
+
+TEACHER, STUDENT = 1, 2
+T0 = 1_800_000_000.0  # wall-clock start of the lesson
+
+
+def write_segment(
+    path: Path,
+    *,
+    start: float,
+    seconds: float,
+    tone_hz: float,
+    video: bool,
+    user_id: int,
+    label: str = "camera",
+    truncate: bool = False,
+) -> Path:
+    """A WebM like the worker's: VP8 video (if any) and an Opus tone, timestamps from 0."""
+    out = av.open(str(path), "w", format="webm")
+    vstream = None
+    if video:
+        vstream = out.add_stream("libvpx", rate=15)
+        vstream.width, vstream.height, vstream.pix_fmt = 320, 240, "yuv420p"
+    astream = out.add_stream("libopus", rate=SAMPLE_RATE)
+    astream.layout = "mono"
+    frames = round(seconds * 15)
+    chunk = SAMPLE_RATE // 15
+    for i in range(frames):
+        if vstream is not None:
+            shade = np.full((240, 320, 3), (40 * i) % 255, dtype=np.uint8)
+            picture = av.VideoFrame.from_ndarray(shade, format="rgb24")
+            picture.pts, picture.time_base = i, Fraction(1, 15)
+            for packet in vstream.encode(picture):
+                out.mux(packet)
+        n = np.arange(i * chunk, (i + 1) * chunk)
+        tone = (8000 * np.sin(2 * np.pi * tone_hz * n / SAMPLE_RATE)).astype(np.int16)
+        sound = av.AudioFrame.from_ndarray(tone.reshape(1, -1), format="s16", layout="mono")
+        sound.sample_rate = SAMPLE_RATE
+        sound.pts, sound.time_base = i * chunk, Fraction(1, SAMPLE_RATE)
+        for packet in astream.encode(sound):
+            out.mux(packet)
+    for stream in [s for s in (vstream, astream) if s is not None]:
+        for packet in stream.encode(None):
+            out.mux(packet)
+    out.close()
+    if truncate:  # a worker killed mid-write: the file stops without its index
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) * 3 // 4])
+    write_sidecar(path, user_id=user_id, label=label, started_at=start)
+    return path
+
+
+def lesson_segments(room: Path, *, crashed: bool = False) -> None:
+    """Teacher 0-4 s, refresh, teacher again 5-10 s; the student (floor) speaks 6-8 s."""
+    room.mkdir(parents=True, exist_ok=True)
+    write_segment(
+        room / "a.webm",
+        start=T0,
+        seconds=4,
+        tone_hz=440,
+        video=True,
+        user_id=TEACHER,
+        truncate=crashed,
+    )
+    write_segment(
+        room / "b.webm", start=T0 + 5, seconds=5, tone_hz=440, video=True, user_id=TEACHER
+    )
+    write_segment(
+        room / "c.webm", start=T0 + 6, seconds=2, tone_hz=1500, video=False, user_id=STUDENT
+    )
+
+
+def probe(path: Path) -> dict:
+    if shutil.which("ffprobe"):
+        answer = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        data = json.loads(answer.stdout)
+        return {
+            "kinds": sorted(s["codec_type"] for s in data["streams"]),
+            "duration": float(data["format"]["duration"]),
+        }
+    with av.open(str(path)) as container:  # ffprobe not installed yet: the same libav probe
+        return {
+            "kinds": sorted(s.type for s in container.streams),
+            "duration": container.duration / av.time_base,
+        }
+
+
+def energy_at(samples: np.ndarray, hz: float) -> float:
+    """Share of the window's spectral energy within 30 Hz of `hz`."""
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / SAMPLE_RATE)
+    return float(spectrum[np.abs(freqs - hz) < 30].sum() / max(spectrum.sum(), 1e-9))
+
+
+def decoded_audio(path: Path) -> np.ndarray:
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    with av.open(str(path)) as container:
+        parts = [
+            f.to_ndarray().reshape(-1)
+            for frame in container.decode(audio=0)
+            for f in resampler.resample(frame)
+        ]
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("crashed", [False, True], ids=["clean", "crashed-worker"])
+def test_one_file_with_the_lessons_length_and_every_voice(tmp_path, crashed):
+    room = tmp_path / "room"
+    lesson_segments(room, crashed=crashed)
+    segments = find_segments(room)
+    assert len(segments) == 3  # a file cut short by a crash is still found and read
+    out = tmp_path / "lesson.webm"
+    steps: list[int] = []
+    length = assemble(segments, out, teacher_id=TEACHER, progress=steps.append)
+
+    info = probe(out)
+    assert info["kinds"] == ["audio", "video"]
+    assert abs(info["duration"] - 10) < 0.5 and abs(length - 10) < 0.2
+    assert steps[0] == 0 and steps[-1] == 90 and steps == sorted(steps)
+
+    audio = decoded_audio(out)
+    second = SAMPLE_RATE
+    student_turn = audio[int(6.3 * second) : int(7.7 * second)]
+    teacher_only = audio[int(1 * second) : int(3 * second)]
+    refresh_gap = audio[int(4.3 * second) : int(4.7 * second)]
+    assert energy_at(student_turn, 1500) > 0.2  # the student's voice is in the mix
+    assert energy_at(student_turn, 440) > 0.2  # over the teacher's
+    assert energy_at(teacher_only, 1500) < 0.01
+    assert np.abs(refresh_gap).max() < 500  # nobody spoke during the refresh
+
+    with av.open(str(out)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert abs(frames - 150) <= 2  # the refresh gap holds the last picture: no missing time
+
+
+def _start(sfu, login) -> str:
+    sfu.klass.record = True
+    db.session.commit()
+    started = login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/start")
+    assert started.status_code == 200, started.get_json()
+    return started.get_json()["join"]["embed"]["room"]
+
+
+def test_a_killed_workers_segments_become_the_lessons_one_recording(sfu, login, client, tmp_path):
+    """Segments left on disk by a worker that died mid-lesson (no take_recordings, a file cut
+    short) are assembled after the class; a re-run makes no second recording."""
+    room = _start(sfu, login)
+    room_dir = sfu.pool.recording_dir / room
+    lesson_segments(room_dir, crashed=True)
+    for path in room_dir.glob("*.json"):  # the real ids of this school's teacher and student
+        info = json.loads(path.read_text())
+        info["user_id"] = {TEACHER: sfu.teacher.id, STUDENT: sfu.student.id}[info["user_id"]]
+        path.write_text(json.dumps(info))
+    teacher = login(sfu.teacher)
+    assert teacher.post(f"/api/schedules/{sfu.schedule.id}/end").status_code == 200
+
+    (recording,) = assembled_recordings()
+    assert recording.backend == "native_sfu" and recording.backend_record_id == room
+    assert abs(recording.duration_seconds - 10) <= 1
+    out = tmp_path / "lesson.webm"
+    out.write_bytes(storage.read_bytes(recording.storage_key))
+    assert probe(out)["kinds"] == ["audio", "video"]
+    assert list(room_dir.glob("*")) == []  # the segments went after success only
+
+    assert assemble_pending_recordings() == 0  # nothing left: no second recording
+    lesson_segments(room_dir)  # even if a stray copy of the segments came back
+    assert assemble_pending_recordings() == 0
+    assert db.session.execute(db.select(Recording)).scalars().all() == [recording]
+    status = teacher.get(f"/sfu/rooms/{room}/assembly")
+    assert status.status_code == 200
+    assert status.get_json() == {
+        "state": "ready",
+        "percent": 100,
+        "message": "",
+        "recording_id": recording.id,
+    }
+    assert login(sfu.student).get(f"/sfu/rooms/{room}/assembly").status_code == 403
+
+
+def test_a_failed_assembly_is_shown_and_the_teacher_retries_it(sfu, login, monkeypatch):
+    room = _start(sfu, login)
+    room_dir = sfu.pool.recording_dir / room
+    lesson_segments(room_dir)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    import portal_native_sfu.assembly as assembly
+
+    real = assembly.assemble
+    monkeypatch.setattr(assembly, "assemble", broken)
+    teacher = login(sfu.teacher)
+    assert teacher.post(f"/api/schedules/{sfu.schedule.id}/end").status_code == 200
+    assemble_pending_recordings()
+    status = teacher.get(f"/sfu/rooms/{room}/assembly").get_json()
+    assert status["state"] == "failed" and status["message"] == "disk full"
+    assert db.session.execute(db.select(Recording)).scalars().all() == []
+    assert len(list(room_dir.glob("*.webm"))) == 3  # kept for the retry
+
+    refused = login(sfu.student).post(f"/sfu/rooms/{room}/assembly/retry")
+    assert refused.status_code == 403, refused.get_data(as_text=True)
+    monkeypatch.setattr(assembly, "assemble", real)
+    retried = teacher.post(f"/sfu/rooms/{room}/assembly/retry")
+    assert retried.status_code == 202 and retried.get_json()["state"] in ("queued", "assembling")
+    (recording,) = assembled_recordings()
+    assert teacher.get(f"/sfu/rooms/{room}/assembly").get_json()["state"] == "ready"
+    again = teacher.post(f"/sfu/rooms/{room}/assembly/retry")
+    assert again.status_code == 409
