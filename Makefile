@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip >/dev/null
-	$(BIN)/python -m pip install -q -e '.[test]' $(foreach p,$(PLUGIN_DIRS),-e $(p))
+	$(BIN)/python -m pip install -q -e '.[test,bench]' $(foreach p,$(PLUGIN_DIRS),-e $(p))
 	@touch $@
 
 venv: $(STAMP)

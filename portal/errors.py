@@ -92,8 +92,9 @@ def init_error_handlers(app: Flask) -> None:
     @app.errorhandler(sa_exc.OperationalError)
     @app.errorhandler(sa_exc.InterfaceError)
     def database_down(exc: Exception):
-        # The database restarted or is unreachable: pool_pre_ping reconnects on the next
-        # request; this one was rolled back, so nothing is half-written. Say so, as a 503.
+        # The database restarted or is unreachable: the pool drops its stale connections
+        # and the next request reconnects; this one was rolled back, so nothing is
+        # half-written. Say so, as a 503.
         from portal.extensions import db
 
         log.warning(

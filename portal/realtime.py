@@ -197,6 +197,9 @@ class ScheduleIn(_In):
 
 class JoinIn(ScheduleIn):
     limit: int = Field(default=50, ge=1, le=chat.MAX_PAGE)
+    # A client joining again after a reconnect sends the last message id it saw and gets
+    # what it missed (oldest first) instead of the latest page.
+    after_id: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class HistoryIn(JoinIn):
@@ -283,7 +286,7 @@ def _parse(model: type[BaseModel], data: Any) -> Any:
 def _join(sid: str, actor: User, data: JoinIn) -> dict[str, Any]:
     schedule = chat.require_panel_access(actor, data.schedule_id)
     manager = chat.is_manager(actor, schedule)
-    messages, has_more = chat.history(actor, schedule.id, limit=data.limit)
+    messages, has_more = chat.history(actor, schedule.id, after_id=data.after_id, limit=data.limit)
     poll_list = polls.list_polls(actor, schedule.id)
     muted = not manager and chat.is_muted(actor.id, schedule.class_id)
     state = meetings.meeting_state(actor, schedule.id)["state"]
@@ -331,7 +334,7 @@ def _chat_send(actor: User, data: ChatSendIn) -> dict[str, Any]:
 
 def _chat_history(actor: User, data: HistoryIn) -> dict[str, Any]:
     messages, has_more = chat.history(
-        actor, data.schedule_id, before_id=data.before_id, limit=data.limit
+        actor, data.schedule_id, before_id=data.before_id, after_id=data.after_id, limit=data.limit
     )
     return {"messages": messages, "has_more": has_more}
 

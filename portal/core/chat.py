@@ -108,23 +108,34 @@ def post_message(actor: User, schedule_id: int, body: str) -> dict[str, Any]:
 
 
 def history(
-    actor: User, schedule_id: int, *, before_id: int | None = None, limit: int = 50
+    actor: User,
+    schedule_id: int,
+    *,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """One page of the occurrence's chat, oldest first, ending just before `before_id`."""
+    """One page of the occurrence's chat, oldest first: the newest page ending just before
+    `before_id`, or with `after_id` (a client resyncing after a reconnect) the oldest page
+    of what came after the last message it saw. has_more: there is a further page that way."""
     schedule = require_panel_access(actor, schedule_id)
     limit = max(1, min(int(limit), MAX_PAGE))
     stmt = (
         db.select(ChatMessage, User)
         .outerjoin(User, User.id == ChatMessage.user_id)
         .where(ChatMessage.schedule_id == schedule.id, ChatMessage.deleted_at.is_(None))
-        .order_by(ChatMessage.id.desc())
         .limit(limit + 1)
     )
+    if after_id is not None:
+        stmt = stmt.where(ChatMessage.id > after_id).order_by(ChatMessage.id.asc())
+    else:
+        stmt = stmt.order_by(ChatMessage.id.desc())
     if before_id is not None:
         stmt = stmt.where(ChatMessage.id < before_id)
     rows = db.session.execute(stmt).all()
     has_more = len(rows) > limit
-    page = [message_dict(m, u) for m, u in reversed(rows[:limit])]
+    rows = rows[:limit]
+    page = [message_dict(m, u) for m, u in (rows if after_id is not None else reversed(rows))]
     return page, has_more
 
 

@@ -50,9 +50,12 @@ def password_needs_rehash(password_hash: str) -> bool:
 
 
 def _fernet() -> Fernet:
-    digest = hashlib.sha256(
-        ("secrets-at-rest:" + current_app.config["SECRET_KEY"]).encode()
-    ).digest()
+    return _fernet_for(current_app.config["SECRET_KEY"])
+
+
+@lru_cache(maxsize=8)
+def _fernet_for(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(("secrets-at-rest:" + secret_key).encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
@@ -63,8 +66,16 @@ def encrypt_secret(value: str) -> str:
 def decrypt_secret(value: str) -> str:
     if not value.startswith(ENCRYPTED_PREFIX):
         return value
+    return _decrypted(current_app.config["SECRET_KEY"], value)
+
+
+@lru_cache(maxsize=256)
+def _decrypted(secret_key: str, value: str) -> str:
+    """Every join reads the backend's secret: a ciphertext names one stored secret version
+    (a new secret is a new ciphertext), so its plaintext is derived once per process, not
+    once per request (key derivation + HMAC + AES were a measurable share of a join)."""
     try:
-        return _fernet().decrypt(value[len(ENCRYPTED_PREFIX) :].encode()).decode()
+        return _fernet_for(secret_key).decrypt(value[len(ENCRYPTED_PREFIX) :].encode()).decode()
     except InvalidToken as exc:
         raise RuntimeError("a stored secret cannot be decrypted: was SECRET_KEY changed?") from exc
 

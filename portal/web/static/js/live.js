@@ -2,6 +2,10 @@
  *
  * It connects to the realtime server (same origin, or the room's data-realtime-url), joins
  * the occurrence's room with `join {schedule_id}` and joins again after every reconnect.
+ * A join after a reconnect sends the last chat message id this page saw (`after_id`): the
+ * ack then carries what was stored meanwhile, oldest first, and further pages are fetched
+ * with `chat:history {after_id}` and handed to the "chat:message" handlers (the chat panel
+ * drops ids it already shows), so a restarted realtime process loses no stored message.
  *   Portal.live.on(event, handler)   server-to-client events ("chat:message", ...) plus the
  *                                    local "live:joined" (the join ack: history, polls,
  *                                    presence, meeting state) and "live:join-failed";
@@ -24,6 +28,26 @@
   let socket = null;
   let fallbackTimer = null;
   let refreshing = false;
+  let lastMessageId = null;  // the newest chat message seen: where a rejoin resumes
+  const MISSED_PAGE = 200;
+
+  function sawMessages(messages) {
+    for (const m of messages || []) {
+      if (typeof m.id === "number" && (lastMessageId === null || m.id > lastMessageId)) lastMessageId = m.id;
+    }
+  }
+
+  function catchUp(hasMore) {
+    // More was missed than one page: fetch the rest in order and deliver it as pushed.
+    if (!hasMore || lastMessageId === null) return;
+    live.call("chat:history", { schedule_id: scheduleId, after_id: lastMessageId, limit: MISSED_PAGE })
+      .then((page) => {
+        sawMessages(page.messages);
+        for (const m of page.messages || []) dispatch("chat:message", m);
+        catchUp(page.has_more);
+      })
+      .catch((err) => console.error("could not fetch the missed chat messages", err));
+  }
 
   const live = {
     connected: false,
@@ -99,14 +123,20 @@
   }
 
   function join() {
-    socket.timeout(CALL_TIMEOUT_MS).emit("join", { schedule_id: scheduleId }, (err, answer) => {
+    const resync = lastMessageId !== null;
+    const payload = resync
+      ? { schedule_id: scheduleId, after_id: lastMessageId, limit: MISSED_PAGE }
+      : { schedule_id: scheduleId };
+    socket.timeout(CALL_TIMEOUT_MS).emit("join", payload, (err, answer) => {
       if (err) { socket.disconnect(); socket.connect(); return; }
       if (answer && answer.ok) {
         clearTimeout(fallbackTimer);
         fallbackTimer = null;
         live.joined = answer;
+        sawMessages(answer.messages);
         setStatus(true, false);
         dispatch("live:joined", answer);
+        if (resync) catchUp(answer.has_more);
         return;
       }
       const e = (answer && answer.error) || {};
@@ -131,6 +161,7 @@
     for (const event of handlers.keys()) {
       if (!event.startsWith("live:")) socket.on(event, (data) => dispatch(event, data));
     }
+    socket.on("chat:message", (m) => sawMessages([m]));
     socket.on("connect", join);
     socket.on("disconnect", () => { setStatus(false, live.fallback); startFallbackTimer(); });
     socket.on("connect_error", (err) => {

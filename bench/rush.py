@@ -1,0 +1,480 @@
+"""The 09:00 rush as the pages make it: N classes x M students (default 50 x 100) have their
+waiting pages open (a Socket.IO connection each, joined to their class's room, as live.js
+does); T teachers press start within a window (default 10 s, API start); each student's
+client reacts to the pushed `class:started` and calls the join API the page calls.
+
+Processes: the portal API under gunicorn (gthread workers), one `portal realtime` process
+holding the sockets, both on a fresh PostgreSQL database and one Redis database (Flask
+workers publish through it); the backend is the BBB simulator (its own process, 20 ms per
+call) or the bundled SFU (native_sfu). The students' clients are python-socketio
+AsyncClients, many per asyncio loop, in 1-2 load processes.
+
+Figures (each with its target): press -> student holds a join target p50/p99, press ->
+`class:started` received p50/p99, join API latency p50/p99, joins served per second, CPU ms
+per join in the portal processes (utime+stime from /proc, before/after the rush), sockets
+held, realtime RSS per 1,000 idle sockets, errors, backend creates per class.
+
+Run alone: `python -m bench.rush [--classes 5] [--students-per-class 20] [--backend bbb|sfu]`.
+`BENCH_RUSH_CLASSES` / `BENCH_RUSH_STUDENTS` scale the default run (`python -m bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import random
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+
+from bench.common import (
+    BIN,
+    ROOT,
+    Gunicorn,
+    Result,
+    free_port,
+    fresh_database,
+    percentile,
+    portal_env,
+    rss_mb,
+)
+from bench.storm import LATENCY_MS, RETRY_AFTER, _seed, _start_simulator
+
+RUSH_REDIS_URL = os.environ.get("BENCH_RUSH_REDIS_URL", "redis://127.0.0.1:6379/7")
+GIVE_UP_AFTER = 60.0
+CONNECTS_AT_ONCE = 40
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the processes so far (children already reaped are not counted)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+    return total / CLOCK_TICKS
+
+
+class Realtime:
+    """`portal realtime` (sockets only; the API is gunicorn's) on a free loopback port."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Realtime:
+        out = open(self.log, "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [str(BIN / "portal"), "realtime", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env,
+            stdout=out,
+            stderr=out,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                probe = f"{self.url}/socket.io/?EIO=4&transport=polling"
+                if requests.get(probe, timeout=1).status_code < 500:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.3)
+        self.__exit__()
+        raise RuntimeError(f"the realtime process did not come up; see {self.log}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+async def _students(
+    realtime_url: str,
+    api_base: str,
+    students: list[tuple[str, int]],
+    ready: mp.Queue,
+    go: mp.Event,
+    deadline_at: mp.Value,
+    out: mp.Queue,
+) -> None:
+    import aiohttp
+    import socketio
+
+    origin = realtime_url  # the realtime server accepts the origin it is reached on
+    results: list[tuple] = []
+    errors: list[str] = []
+    clients: list[socketio.AsyncClient] = []
+    gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=60)
+    )
+    done = asyncio.Event()
+
+    def finish(record: tuple) -> None:
+        results.append(record)
+        if len(results) == len(students):
+            done.set()
+
+    async def join_api(token: str, schedule_id: int, pushed_at: float) -> None:
+        url = f"{api_base}/api/schedules/{schedule_id}/join"
+        headers = {"Authorization": f"Bearer {token}"}
+        attempts = 0
+        while True:
+            attempts += 1
+            sent = time.time()
+            try:
+                async with http.post(url, headers=headers) as response:
+                    body = await response.read()
+                    status = response.status
+            except Exception as exc:  # reported, not fatal: a failed press is a figure
+                finish((schedule_id, pushed_at, sent, time.time(), 0, attempts, repr(exc)[:200]))
+                return
+            if status == 409 and b"not_started" in body and time.time() - pushed_at < 30:
+                await asyncio.sleep(RETRY_AFTER)
+                continue
+            error = "" if status == 200 else body[:200].decode(errors="replace")
+            finish((schedule_id, pushed_at, sent, time.time(), status, attempts, error))
+            return
+
+    async def open_page(token: str, schedule_id: int) -> None:
+        client = socketio.AsyncClient(reconnection=False)
+        started = asyncio.Event()
+
+        async def on_started(data: dict) -> None:
+            if data.get("schedule_id") != schedule_id or started.is_set():
+                return
+            started.set()
+            # The waiting page turns into the room and presses join on this push.
+            asyncio.ensure_future(join_api(token, schedule_id, time.time()))
+
+        client.on("class:started", on_started)
+        async with gate:
+            try:
+                await client.connect(
+                    realtime_url,
+                    auth={"token": token},
+                    headers={"Origin": origin},
+                    transports=["websocket"],
+                    wait_timeout=60,
+                )
+                answer = await client.call("join", {"schedule_id": schedule_id, "limit": 1})
+                if not answer.get("ok"):
+                    raise RuntimeError(f"socket join refused: {answer.get('error')}")
+            except Exception as exc:
+                errors.append(f"connect: {exc!r}"[:200])
+                finish((schedule_id, 0.0, 0.0, 0.0, 0, 0, f"connect: {exc!r}"[:200]))
+                return
+        clients.append(client)
+
+    await asyncio.gather(*(open_page(token, sid) for token, sid in students))
+    ready.put(sum(1 for c in clients if c.connected))
+    while not go.is_set():
+        await asyncio.sleep(0.05)
+    remaining = deadline_at.value - time.time()
+    with contextlib.suppress(TimeoutError):  # the figures then count who did not get there
+        await asyncio.wait_for(done.wait(), timeout=max(1.0, remaining))
+    held = sum(1 for c in clients if c.connected)
+    out.put({"results": results, "errors": errors, "held": held, "expected": len(students)})
+    await http.close()
+    await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
+
+
+def _load_process(realtime_url: str, api_base: str, students, ready, go, deadline_at, out) -> None:
+    asyncio.run(_students(realtime_url, api_base, students, ready, go, deadline_at, out))
+
+
+def _configure_backend(base: str, admin_token: str, backend: str, api_url: str, secret: str):
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    if backend == "bbb":
+        body = {
+            "name": "BBB (simulator)",
+            "backend": "bbb",
+            "is_default": True,
+            "settings": {
+                "url": api_url,
+                "secret": secret,
+                "checksum_algorithm": "sha256",
+                "timeout_seconds": 10,
+            },
+        }
+    else:
+        body = {"name": "Built-in SFU", "backend": "native_sfu", "is_default": True, "settings": {}}
+    created = requests.post(f"{base}/api/admin/backends", headers=auth, timeout=30, json=body)
+    created.raise_for_status()
+
+
+def run_rush(
+    classes_count: int = 50,
+    per_class: int = 100,
+    window: float = 10.0,
+    backend: str = "bbb",
+    workers: int = 3,
+    threads: int = 8,
+    load_processes: int = 2,
+) -> list[Result]:
+    students = classes_count * per_class
+    scenario = (
+        f"rush ({classes_count} classes x {per_class} students, starts in {window:g} s, "
+        f"{'BBB simulator 20 ms' if backend == 'bbb' else 'bundled SFU'})"
+    )
+    log = ROOT / "instance" / "bench-rush.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    import redis
+
+    redis.Redis.from_url(RUSH_REDIS_URL).flushdb()
+    sim = None
+    api_url = secret = ""
+    if backend == "bbb":
+        sim, api_url, secret = _start_simulator(LATENCY_MS)
+    try:
+        with fresh_database("bench_rush") as url:
+            seed = _seed(url, classes_count, students)
+            env = {"PORTAL_REDIS_URL": RUSH_REDIS_URL, "PORTAL_LOG_JSON": "false"}
+            with Gunicorn(url, workers=workers, threads=threads, **env) as server:
+                rt_env = portal_env(url, PORTAL_BASE_URL=server.base, **env)
+                with Realtime(rt_env, log) as realtime:
+                    _configure_backend(server.base, seed["admin"], backend, api_url, secret)
+                    session = requests.Session()
+                    auth = {"Authorization": f"Bearer {seed['admin']}"}
+                    for _ in range(100):  # warm every worker's pool, as a running site is
+                        session.get(f"{server.base}/api/classes", headers=auth, timeout=30)
+                    rt_pid = realtime.process.pid
+                    rss_before = rss_mb(rt_pid)
+                    ctx = mp.get_context("fork")
+                    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+                    deadline_at = ctx.Value("d", 0.0)
+                    procs = [
+                        ctx.Process(
+                            target=_load_process,
+                            args=(
+                                realtime.url,
+                                server.base,
+                                seed["students"][i::load_processes],
+                                ready,
+                                go,
+                                deadline_at,
+                                out,
+                            ),
+                        )
+                        for i in range(load_processes)
+                    ]
+                    connect_begun = time.time()
+                    for proc in procs:
+                        proc.start()
+                    connected = sum(ready.get(timeout=900) for _ in procs)
+                    connect_seconds = time.time() - connect_begun
+                    time.sleep(2.0)  # idle: what the waiting pages cost while nothing happens
+                    rss_idle = rss_mb(rt_pid)
+                    portal_pids = [server.process.pid, *server.worker_pids()]
+                    api_cpu_before = cpu_seconds(portal_pids)
+                    rt_cpu_before = cpu_seconds([rt_pid])
+                    t0 = time.time() + 1.0
+                    rng = random.Random(20)
+                    press_at = {sid: t0 + rng.uniform(0, window) for _, sid in seed["teachers"]}
+                    deadline_at.value = t0 + window + GIVE_UP_AFTER
+                    starts: dict[int, tuple[float, int, str]] = {}
+
+                    def press(token: str, sid: int) -> None:
+                        time.sleep(max(0.0, press_at[sid] - time.time()))
+                        pressed = time.time()
+                        try:
+                            answer = requests.post(
+                                f"{server.base}/api/schedules/{sid}/start",
+                                headers={"Authorization": f"Bearer {token}"},
+                                timeout=60,
+                            )
+                            status, error = answer.status_code, "" if answer.ok else answer.text
+                        except requests.RequestException as exc:
+                            status, error = 0, repr(exc)
+                        press_at[sid] = pressed
+                        starts[sid] = (time.time() - pressed, status, error[:200])
+
+                    teachers = [
+                        threading.Thread(target=press, args=pair, daemon=True)
+                        for pair in seed["teachers"]
+                    ]
+                    go.set()
+                    for thread in teachers:
+                        thread.start()
+                    reports = [out.get(timeout=GIVE_UP_AFTER + window + 120) for _ in procs]
+                    for thread in teachers:
+                        thread.join(10)
+                    api_cpu = cpu_seconds(portal_pids) - api_cpu_before
+                    rt_cpu = cpu_seconds([rt_pid]) - rt_cpu_before
+                    for proc in procs:
+                        proc.join(30)
+                    creates = _creates_per_class(url, backend, api_url)
+    finally:
+        if sim is not None:
+            sim.kill()
+            sim.wait(10)
+
+    records = [r for rep in reports for r in rep["results"]]
+    joined = [r for r in records if r[4] == 200]
+    failed = [r for r in records if r[4] != 200]
+    failed_starts = [s for s in starts.values() if s[1] != 200]
+    held = sum(rep["held"] for rep in reports)
+    hold_ms = [(r[3] - press_at[r[0]]) * 1000 for r in joined]
+    push_ms = [(r[1] - press_at[r[0]]) * 1000 for r in joined]
+    join_ms = [(r[3] - r[2]) * 1000 for r in joined]
+    span = (max(r[3] for r in joined) - min(r[2] for r in joined)) if joined else float("nan")
+    served = len(joined) / span if joined and span > 0 else float("nan")
+    cpu_join = (api_cpu + rt_cpu) * 1000 / len(joined) if joined else float("nan")
+    api_join = api_cpu * 1000 / len(joined) if joined else float("nan")
+    per_1000 = (rss_idle - rss_before) / (connected / 1000) if connected else float("nan")
+    start_ms = [s[0] * 1000 for s in starts.values() if s[1] == 200]
+    first = f"; first: {failed[0][6]}" if failed else ""
+    first_start = f"; first start: {failed_starts[0][2]}" if failed_starts else ""
+    once = len(creates) == classes_count and all(n == 1 for n in creates.values())
+    offered = students / window
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    cpu_note = (
+        f"API (gunicorn {workers}x{threads}) {api_join:.2f} ms + realtime "
+        f"{rt_cpu * 1000 / max(1, len(joined)):.2f} ms; includes the {classes_count} starts "
+        f"and the pushes; load average {load}"
+    )
+    p99_hold = percentile(hold_ms, 99)
+    return [
+        Result(
+            scenario,
+            "sockets held (waiting pages) / students",
+            f"{held} / {students}",
+            "",
+            f"{students}",
+            held == students,
+            f"all connected in {connect_seconds:.1f} s ({connected} joined their room)",
+        ),
+        Result(
+            scenario,
+            "press -> holds join target p50 / p99",
+            f"{percentile(hold_ms, 50):.0f} / {p99_hold:.0f}",
+            "ms",
+            "p99 < 3000 ms",
+            p99_hold < 3000,
+            f"{len(joined)} students; offered {offered:.0f} joins/s on average, in bursts of "
+            f"{per_class} per push",
+        ),
+        Result(
+            scenario,
+            "press -> class:started received p50 / p99",
+            f"{percentile(push_ms, 50):.0f} / {percentile(push_ms, 99):.0f}",
+            "ms",
+            "p99 < 250 ms",
+            percentile(push_ms, 99) < 250,
+            f"includes the start itself (p50 {percentile(start_ms, 50):.0f} ms, backend create)",
+        ),
+        Result(
+            scenario,
+            "join API latency p50 / p99 (client)",
+            f"{percentile(join_ms, 50):.1f} / {percentile(join_ms, 99):.1f}",
+            "ms",
+            "p99 < 100 ms",
+            percentile(join_ms, 99) < 100,
+            "a join only signs a target: all of it is portal time and queueing",
+        ),
+        Result(scenario, "joins served per second", round(served, 0), "/s", note=f"{span:.1f} s"),
+        Result(
+            scenario,
+            "CPU per join (portal processes, /proc)",
+            round(cpu_join, 2),
+            "ms",
+            "<= 2 ms",
+            cpu_join <= 2,
+            cpu_note,
+        ),
+        Result(
+            scenario,
+            "realtime RSS per 1,000 idle sockets",
+            round(per_1000, 1),
+            "MB",
+            note=f"{rss_before:.0f} MB empty, {rss_idle:.0f} MB with {connected} sockets",
+        ),
+        Result(
+            scenario,
+            "errors (joins, starts)",
+            f"{len(failed)}, {len(failed_starts)}",
+            "",
+            "0",
+            not failed and not failed_starts,
+            f"{first}{first_start}".lstrip("; "),
+        ),
+        Result(
+            scenario,
+            "backend creates per class",
+            f"{min(creates.values(), default=0)}-{max(creates.values(), default=0)}",
+            "",
+            "exactly 1",
+            once,
+            "simulator's create calls per meetingID"
+            if backend == "bbb"
+            else "meeting rows created per occurrence (the SFU's ensure_room is idempotent)",
+        ),
+    ]
+
+
+def _creates_per_class(database_url: str, backend: str, api_url: str) -> dict[str, int]:
+    if backend == "bbb":
+        stats = requests.get(api_url.split("/bigbluebutton")[0] + "/_simulator/stats", timeout=30)
+        return stats.json()["create_calls_by_meeting"]
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "select schedule_id, count(*) from meetings where started_at is not null "
+                "group by schedule_id"
+            )
+        ).all()
+    engine.dispose()
+    return {str(sid): n for sid, n in rows}
+
+
+def run() -> list[Result]:
+    classes_count = int(os.environ.get("BENCH_RUSH_CLASSES", "50"))
+    per_class = int(os.environ.get("BENCH_RUSH_STUDENTS", "100"))
+    results = run_rush(classes_count, per_class, backend="bbb")
+    return results + run_rush(classes_count, per_class, backend="sfu")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, default=50)
+    parser.add_argument("--students-per-class", type=int, default=100)
+    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--backend", choices=["bbb", "sfu"], default="bbb")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--load-processes", type=int, default=2)
+    args = parser.parse_args(argv)
+    from bench.report import print_table
+
+    print_table(
+        run_rush(
+            args.classes,
+            args.students_per_class,
+            args.window,
+            args.backend,
+            args.workers,
+            args.threads,
+            args.load_processes,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
