@@ -191,6 +191,10 @@ class ClassUpdateIn(Model):
     record: bool | None = None
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
     reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
+    waiting_room: bool | None = Field(
+        default=None, description="students wait until a teacher admits them"
+    )
+    clear_waiting_room: bool = Field(default=False, description="follow the site's default")
 
 
 class ClassOut(Out):
@@ -206,6 +210,7 @@ class ClassOut(Out):
     reminder_offsets: list[int]
     reminder_channels: list[str]
     status: Literal["active", "cancelled"]
+    waiting_room: bool | None = Field(description="null: the site's default applies")
     created_at: datetime
 
 
@@ -241,6 +246,17 @@ class ScheduleMoveIn(Model):
 
 class EnrolIn(Model):
     user_ids: list[RowId] = Field(min_length=1, max_length=1000)
+
+
+class StaffIn(Model):
+    email: str = Field(min_length=3, max_length=255)
+    role: Literal["co_teacher", "assistant"]
+
+
+class StaffOut(Out):
+    user: TeacherOut
+    role: Literal["co_teacher", "assistant"]
+    created_at: datetime
 
 
 class EnrolmentOut(Out):

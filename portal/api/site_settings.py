@@ -15,6 +15,7 @@ class SiteSettingsOut(Out):
     timezone: str
     reminder_offsets: list[int]
     reminder_channels: list[str]
+    waiting_room: bool
 
 
 class SiteSettingsIn(Model):
@@ -22,6 +23,9 @@ class SiteSettingsIn(Model):
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
     reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
+    waiting_room: bool | None = Field(
+        default=None, description="classes that did not choose have a waiting room"
+    )
 
 
 @endpoint(

@@ -57,6 +57,9 @@ class ClassChanges:
     record: bool | None = None
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
+    # True/False: this class's choice; None leaves it; clear_waiting_room follows the site.
+    waiting_room: bool | None = None
+    clear_waiting_room: bool = False
 
 
 def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> list[datetime]:
@@ -217,6 +220,10 @@ def update_class(actor: User, class_id: int, changes: ClassChanges) -> Class:
         klass.backend_config_id = changes.backend_config_id
     if changes.record is not None:
         klass.record = changes.record
+    if changes.clear_waiting_room:
+        klass.waiting_room = None
+    elif changes.waiting_room is not None:
+        klass.waiting_room = changes.waiting_room
     if changes.reminder_offsets is not None or changes.reminder_channels is not None:
         offsets = (
             changes.reminder_offsets
@@ -239,7 +246,7 @@ def update_class(actor: User, class_id: int, changes: ClassChanges) -> Class:
 
 def cancel_class(actor: User, class_id: int) -> Class:
     klass = access.get_class_for(actor, class_id)
-    access.require_class_manager(actor, klass)
+    access.require_class_owner(actor, klass)
     if klass.status == ClassStatus.CANCELLED.value:
         return klass
     klass.status = ClassStatus.CANCELLED.value
@@ -273,7 +280,7 @@ def list_classes(
             Enrolment.user_id == actor.id
         )
     elif not actor.is_admin:
-        stmt = stmt.where(Class.teacher_id == actor.id)
+        stmt = stmt.where(access.staffed_by(actor.id))
     if not include_cancelled:
         stmt = stmt.where(Class.status == ClassStatus.ACTIVE.value)
     rows = list(
@@ -325,7 +332,7 @@ def schedules_in_range(
             Enrolment.user_id == actor.id
         )
     elif not actor.is_admin:
-        stmt = stmt.where(Class.teacher_id == actor.id)
+        stmt = stmt.where(access.staffed_by(actor.id))
     return list(db.session.execute(stmt.order_by(Schedule.starts_at).limit(limit)).scalars())
 
 

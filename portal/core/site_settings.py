@@ -22,6 +22,7 @@ class SiteSettingsChanges:
     timezone: str | None = None
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
+    waiting_room: bool | None = None  # the default of classes that did not choose
 
 
 def read_site_settings() -> dict[str, Any]:
@@ -36,6 +37,7 @@ def read_site_settings() -> dict[str, Any]:
         "reminder_channels": list(channels)
         if channels is not None
         else list(DEFAULT_REMINDER_CHANNELS),
+        "waiting_room": bool(get_setting("waiting_room")),
     }
 
 
@@ -63,6 +65,8 @@ def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str,
             "reminder_channels",
             require_registered(changes.reminder_channels, code="invalid_reminders"),
         )
+    if changes.waiting_room is not None:
+        set_setting("waiting_room", bool(changes.waiting_room))
     audit.record(
         actor,
         "site.settings",

@@ -16,6 +16,7 @@
           school_name: name, timezone: form.elements.timezone.value.trim(),
           reminder_offsets: offsets.map(Number),
           reminder_channels: [...form.querySelectorAll('input[name="reminder_channels"]:checked')].map((i) => i.value),
+          waiting_room: form.elements.waiting_room.checked,
         }));
         Portal.flashNext("Settings saved.");
         location.reload();
