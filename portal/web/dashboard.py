@@ -56,7 +56,9 @@ def render_dashboard(user: User) -> str:
         upcoming=upcoming,
         ended=meetings.ended_schedule_ids([s.id for s in upcoming]),
         # No Join for a class that would refuse it: the join applies the same block rule.
-        blocked=access.blocked_from(user, {s.class_id for s in upcoming}),
+        blocked=access.blocked_from(user, {s.class_id for s in upcoming})
+        if user.role == "student"  # teachers and admins are never blocked from their classes
+        else set(),
         to_rate=feedback.occurrences_to_rate(user),
         my_classes=my_classes,
         zone=zone,  # resolved once: formatting each occurrence must not look it up again

@@ -68,6 +68,18 @@ class Ctx:
         staff.add_staff(self.s.teacher, self.cid, user.email, "co_teacher")
         return user.id
 
+    def waiting_student(self) -> int:
+        """A fresh student waiting in the lobby of the sweep's occurrence."""
+        from portal.core import lobby, users
+
+        self.s.klass.waiting_room = True
+        student = users.create_user(
+            None, email=f"{uuid.uuid4().hex[:10]}@tests.school", name="Waiting"
+        )
+        classes.enrol(self.s.teacher, self.cid, [student.id])
+        lobby.knock(student, self.sid)
+        return student.id
+
     def new_class(self) -> int:
         """A fresh class of the teacher, with the sweep's co-teacher and assistant."""
         klass = classes.create_class(
@@ -763,6 +775,31 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "POST",
             f"/api/schedules/{sid}/floor/withdraw",
             {"user_id": s.classmate.id},
+            "401 404 403 403 404 200 200 200 200",
+        ),
+        # the waiting room: students ask to enter; teachers and assistants admit or refuse
+        "api.lobby_waiting": (
+            "GET",
+            f"/api/schedules/{sid}/lobby",
+            None,
+            "401 404 403 403 404 200 200 200 200",
+        ),
+        "api.lobby_knock": (
+            "POST",
+            f"/api/schedules/{sid}/lobby/knock",
+            None,
+            "401 404 403 409 404 400 400 400 400",
+        ),  # this class has no waiting room; teachers never wait
+        "api.lobby_admit": (
+            "POST",
+            lambda: f"/api/schedules/{c.waiting_student() and sid}/lobby/admit",
+            {},
+            "401 404 403 403 404 200 200 200 200",
+        ),
+        "api.lobby_refuse": (
+            "POST",
+            f"/api/schedules/{sid}/lobby/refuse",
+            lambda: {"user_id": c.waiting_student(), "message": "not today"},
             "401 404 403 403 404 200 200 200 200",
         ),
         "api.floor_mute": (
