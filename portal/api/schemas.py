@@ -181,6 +181,7 @@ class ClassIn(Model):
     record: bool = False
     reminder_offsets: list[int] = Field(default_factory=lambda: [1440, 15], max_length=5)
     reminder_channels: list[Channel] = Field(default_factory=lambda: ["email"], max_length=10)
+    waiting_room: bool | None = Field(default=None, description="null: the site's default")
 
 
 class ClassUpdateIn(Model):

@@ -46,6 +46,7 @@ class ClassInput:
     record: bool = False
     reminder_offsets: list[int] = field(default_factory=lambda: [1440, 15])
     reminder_channels: list[str] = field(default_factory=lambda: ["email"])
+    waiting_room: bool | None = None  # None follows the site setting
 
 
 @dataclass
@@ -157,6 +158,7 @@ def create_class(actor: User, data: ClassInput, *, allow_past_start: bool = Fals
         record=data.record,
         reminder_offsets=sorted({int(o) for o in data.reminder_offsets}, reverse=True),
         reminder_channels=list(dict.fromkeys(data.reminder_channels)),
+        waiting_room=data.waiting_room,
     )
     db.session.add(klass)
     db.session.flush()

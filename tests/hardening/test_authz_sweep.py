@@ -225,7 +225,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "POST",
             "/api/notifications/unsubscribe",
             {"token": "forged-token"},
-            "404 404 404 404 404 404 404 404 403",
+            "404 404 404 404 404 404 404 404 404",
         ),
         # notification delivery: administrators only (recipients' addresses and errors)
         "notifications_api.list_deliveries": (
@@ -241,7 +241,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "401 403 403 403 403 403 200 403 403",
         ),
         # users
-        "api.list_users": ("GET", "/api/users", None, "401 403 403 403 200 200 200 200 403"),
+        "api.list_users": ("GET", "/api/users", None, "401 403 403 403 200 200 200 200 200"),
         "api.create_user": (
             "POST",
             "/api/users",
@@ -252,13 +252,13 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "GET",
             f"/api/users/{s.classmate.id}",
             None,
-            "401 404 404 404 404 200 200 200 403",
+            "401 404 404 404 404 200 200 200 200",
         ),
         "api.update_user": (
             "PATCH",
             f"/api/users/{s.classmate.id}",
             {"name": "Renamed"},
-            "401 404 404 404 404 404 200 404 403",
+            "401 404 404 404 404 404 200 404 404",
         ),
         "api.user_recordings": (
             "GET",
@@ -272,7 +272,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "POST",
             "/api/classes",
             {"title": "New", "starts_at": future, "duration_minutes": 30},
-            "401 403 403 403 201 201 201 201 403",
+            "401 403 403 403 201 201 201 201 201",
         ),
         "api.get_class": (
             "GET",
@@ -326,7 +326,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "DELETE",
             lambda: f"/api/classes/{cid}/enrolments/{c.new_student()}",
             None,
-            "401 404 404 404 404 204 204 204 403",
+            "401 404 404 404 404 204 204 204 404",
         ),
         "api.class_schedules": (
             "GET",
@@ -449,7 +449,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "401 403 403 403 403 403 200 403 403",
         ),
         # blocks
-        "api.list_blocks": ("GET", "/api/blocks", None, "401 403 403 403 200 200 200 200 403"),
+        "api.list_blocks": ("GET", "/api/blocks", None, "401 403 403 403 200 200 200 200 200"),
         "api.create_block": (
             "POST",
             "/api/blocks",
@@ -460,7 +460,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "DELETE",
             lambda: f"/api/blocks/{c.new_block()}",
             None,
-            "401 404 404 404 404 204 204 204 403",
+            "401 404 404 404 404 204 204 204 404",
         ),
         # calendar
         "api.calendar_events": (
@@ -474,7 +474,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "GET",
             "/api/calendar/feed/not-a-real-token.ics",
             None,
-            "404 404 404 404 404 404 404 404 403",
+            "404 404 404 404 404 404 404 404 404",
         ),
         "api.reset_feed": (
             "POST",
@@ -561,7 +561,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "GET",
             lambda: f"/api/recordings/{c.new_recording()}/download",
             None,
-            "401 404 403 404 404 404 404 404 403",
+            "401 404 403 404 404 404 404 404 404",
         ),
         "api.publish_recording": (
             "POST",
@@ -579,7 +579,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "PUT",
             lambda: f"/api/recordings/{c.new_recording()}/feedback",
             {"rating": 5},
-            "401 404 403 201 404 403 403 403 201",
+            "401 404 403 201 404 403 403 403 403",
         ),
         "api.recording_feedback_summary": (
             "GET",
@@ -592,13 +592,13 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "PUT",
             f"/api/schedules/{sid}/feedback",
             {"rating": 4},
-            "401 404 403 409 404 403 403 403 409",
+            "401 404 403 409 404 403 403 403 403",
         ),
         "api.my_occurrence_feedback": (
             "GET",
             f"/api/schedules/{sid}/feedback/mine",
             None,
-            "401 404 404 404 404 404 404 404 403",
+            "401 404 404 404 404 404 404 404 404",
         ),  # none yet
         "api.occurrence_feedback_summary": (
             "GET",
@@ -616,13 +616,13 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "PATCH",
             lambda: f"/api/feedback/{c.new_feedback()}",
             {"comment": "edited"},
-            "401 404 404 404 404 403 403 403 403",
+            "401 404 404 404 404 403 403 403 404",
         ),
         "api.delete_feedback": (
             "DELETE",
             lambda: f"/api/feedback/{c.new_feedback()}",
             None,
-            "401 404 404 404 404 403 204 403 403",
+            "401 404 404 404 404 403 204 403 404",
         ),
         # attendance
         "api.attendance_report": (
@@ -971,7 +971,7 @@ def directory_school(school, make_user):
     return school
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", list(CONTACT_ROWS))
 def test_contact_data_only_for_the_students_one_teaches(role, directory_school, login, client):
     s = directory_school
     people = {
