@@ -106,7 +106,7 @@ def test_only_teachers_and_assistants_decide_and_only_about_people_waiting(
     assert too_long.status_code == 400
 
 
-def test_the_site_default_applies_to_classes_that_did_not_choose(school, login):
+def test_new_classes_take_the_site_default_and_each_class_chooses(school, login):
     admin, student = login(school.admin), login(school.student)
     sid, cid = school.schedule.id, school.klass.id
     assert login(school.teacher).post(f"/api/schedules/{sid}/start").status_code == 200
@@ -115,18 +115,34 @@ def test_the_site_default_applies_to_classes_that_did_not_choose(school, login):
     assert knock.get_json()["error"]["code"] == "no_waiting_room"
     settings = admin.patch("/api/admin/settings", json={"waiting_room": True})
     assert settings.get_json()["waiting_room"] is True
+    teacher = login(school.teacher)
+    new = teacher.post(
+        "/api/classes",
+        json={
+            "title": "New",
+            "starts_at": school.schedule.starts_at.isoformat(),
+            "duration_minutes": 30,
+        },
+    )
+    assert new.get_json()["waiting_room"] is True
+    chosen = teacher.post(
+        "/api/classes",
+        json={
+            "title": "Open door",
+            "starts_at": school.schedule.starts_at.isoformat(),
+            "duration_minutes": 30,
+            "waiting_room": False,
+        },
+    )
+    assert chosen.get_json()["waiting_room"] is False
+    # An existing class keeps its choice; its teacher changes it.
     classmate = login(school.classmate)
+    assert classmate.post(f"/api/schedules/{sid}/join").status_code == 200
+    changed = teacher.patch(f"/api/classes/{cid}", json={"waiting_room": True})
+    assert changed.get_json()["waiting_room"] is True
     assert classmate.post(f"/api/schedules/{sid}/join").get_json()["error"]["code"] == (
         "waiting_room"
     )
-    # The class's own choice wins over the site's, and can go back to following it.
-    teacher = login(school.teacher)
-    changed = teacher.patch(f"/api/classes/{cid}", json={"waiting_room": False})
-    assert changed.get_json()["waiting_room"] is False
-    assert classmate.post(f"/api/schedules/{sid}/join").status_code == 200
-    cleared = teacher.patch(f"/api/classes/{cid}", json={"clear_waiting_room": True})
-    assert cleared.get_json()["waiting_room"] is None
-    assert classmate.post(f"/api/schedules/{sid}/join").status_code == 409
 
 
 def test_a_blocked_student_cannot_wait_either(running, login):

@@ -49,7 +49,9 @@ def upgrade():
     with op.batch_alter_table("class_staff", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_class_staff_user_id"), ["user_id"], unique=False)
     with op.batch_alter_table("classes", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("waiting_room", sa.Boolean(), nullable=True))
+        batch_op.add_column(
+            sa.Column("waiting_room", sa.Boolean(), server_default="0", nullable=False)
+        )
     op.create_table(
         "lobby_entries",
         sa.Column("id", sa.Integer(), nullable=False),

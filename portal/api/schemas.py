@@ -181,7 +181,9 @@ class ClassIn(Model):
     record: bool = False
     reminder_offsets: list[int] = Field(default_factory=lambda: [1440, 15], max_length=5)
     reminder_channels: list[Channel] = Field(default_factory=lambda: ["email"], max_length=10)
-    waiting_room: bool | None = Field(default=None, description="null: the site's default")
+    waiting_room: bool | None = Field(
+        default=None, description="students wait until admitted; omitted: the site's default"
+    )
 
 
 class ClassUpdateIn(Model):
@@ -195,7 +197,6 @@ class ClassUpdateIn(Model):
     waiting_room: bool | None = Field(
         default=None, description="students wait until a teacher admits them"
     )
-    clear_waiting_room: bool = Field(default=False, description="follow the site's default")
 
 
 class ClassOut(Out):
@@ -211,7 +212,7 @@ class ClassOut(Out):
     reminder_offsets: list[int]
     reminder_channels: list[str]
     status: Literal["active", "cancelled"]
-    waiting_room: bool | None = Field(description="null: the site's default applies")
+    waiting_room: bool = Field(description="students wait until a teacher admits them")
     created_at: datetime
 
 

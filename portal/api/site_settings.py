@@ -23,9 +23,7 @@ class SiteSettingsIn(Model):
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
     reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
-    waiting_room: bool | None = Field(
-        default=None, description="classes that did not choose have a waiting room"
-    )
+    waiting_room: bool | None = Field(default=None, description="new classes have a waiting room")
 
 
 @endpoint(

@@ -46,7 +46,7 @@ class ClassInput:
     record: bool = False
     reminder_offsets: list[int] = field(default_factory=lambda: [1440, 15])
     reminder_channels: list[str] = field(default_factory=lambda: ["email"])
-    waiting_room: bool | None = None  # None follows the site setting
+    waiting_room: bool | None = None  # None takes the site's default
 
 
 @dataclass
@@ -58,9 +58,7 @@ class ClassChanges:
     record: bool | None = None
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
-    # True/False: this class's choice; None leaves it; clear_waiting_room follows the site.
     waiting_room: bool | None = None
-    clear_waiting_room: bool = False
 
 
 def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> list[datetime]:
@@ -139,7 +137,7 @@ def create_class(actor: User, data: ClassInput, *, allow_past_start: bool = Fals
         raise ValidationFailed("title must not be empty")
     if not (1 <= data.duration_minutes <= 1440):
         raise ValidationFailed("duration must be between 1 and 1440 minutes")
-    from portal.core.settings import site_timezone
+    from portal.core.settings import site_timezone, waiting_room_default
 
     tz_name = check_timezone(data.timezone or site_timezone())
     _check_reminders(data.reminder_offsets, data.reminder_channels)
@@ -158,7 +156,7 @@ def create_class(actor: User, data: ClassInput, *, allow_past_start: bool = Fals
         record=data.record,
         reminder_offsets=sorted({int(o) for o in data.reminder_offsets}, reverse=True),
         reminder_channels=list(dict.fromkeys(data.reminder_channels)),
-        waiting_room=data.waiting_room,
+        waiting_room=waiting_room_default() if data.waiting_room is None else data.waiting_room,
     )
     db.session.add(klass)
     db.session.flush()
@@ -222,9 +220,7 @@ def update_class(actor: User, class_id: int, changes: ClassChanges) -> Class:
         klass.backend_config_id = changes.backend_config_id
     if changes.record is not None:
         klass.record = changes.record
-    if changes.clear_waiting_room:
-        klass.waiting_room = None
-    elif changes.waiting_room is not None:
+    if changes.waiting_room is not None:
         klass.waiting_room = changes.waiting_room
     if changes.reminder_offsets is not None or changes.reminder_channels is not None:
         offsets = (

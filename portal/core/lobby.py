@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from portal.core import access, audit, classes, live_state
 from portal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.core.models import Class, LobbyEntry, Schedule, User
-from portal.core.settings import get_setting
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -25,10 +24,8 @@ MAX_MESSAGE = 500
 
 
 def waiting_room_on(klass: Class) -> bool:
-    """The class's own choice, else the site default (off unless the admin turned it on)."""
-    if klass.waiting_room is not None:
-        return klass.waiting_room
-    return bool(get_setting("waiting_room"))
+    """The class's choice (new classes start with settings.waiting_room_default())."""
+    return bool(klass.waiting_room)
 
 
 def entry_dict(entry: LobbyEntry) -> dict[str, Any]:

@@ -128,8 +128,9 @@ class Class(db.Model):
     reminder_offsets: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1440, 15])
     reminder_channels: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["email"])
     status: Mapped[str] = mapped_column(String(16), default=ClassStatus.ACTIVE.value)
-    # Students and guests wait in the lobby until admitted; None follows the site setting.
-    waiting_room: Mapped[bool | None] = mapped_column(Boolean)
+    # Students wait in the lobby until admitted. New classes take the site's default; it is
+    # stored, not looked up, so a join reads no setting (the join path counts its queries).
+    waiting_room: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -9,7 +9,7 @@ from typing import Any
 from portal.core import access, audit
 from portal.core.errors import ValidationFailed
 from portal.core.models import User
-from portal.core.settings import get_setting, set_setting
+from portal.core.settings import get_setting, set_setting, waiting_room_default
 from portal.core.timezones import check_timezone
 
 DEFAULT_REMINDER_OFFSETS = [1440, 15]
@@ -22,7 +22,7 @@ class SiteSettingsChanges:
     timezone: str | None = None
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
-    waiting_room: bool | None = None  # the default of classes that did not choose
+    waiting_room: bool | None = None  # the default of new classes
 
 
 def read_site_settings() -> dict[str, Any]:
@@ -37,7 +37,7 @@ def read_site_settings() -> dict[str, Any]:
         "reminder_channels": list(channels)
         if channels is not None
         else list(DEFAULT_REMINDER_CHANNELS),
-        "waiting_room": bool(get_setting("waiting_room")),
+        "waiting_room": waiting_room_default(),
     }
 
 

@@ -72,7 +72,7 @@
       reminder_offsets: base.reminder_offsets, reminder_channels: base.reminder_channels,
     };
     if (base.backend) body.backend_config_id = base.backend;
-    if (form.elements.waiting_room.value) body.waiting_room = form.elements.waiting_room.value === "on";
+    body.waiting_room = form.elements.waiting_room.checked;
     return body;
   }
 
@@ -81,8 +81,7 @@
     const body = { title: base.title, description: base.description, record: base.record,
                    reminder_offsets: base.reminder_offsets, reminder_channels: base.reminder_channels };
     if (base.backend) body.backend_config_id = base.backend; else body.clear_backend = true;
-    const waiting = form.elements.waiting_room.value;
-    if (waiting) body.waiting_room = waiting === "on"; else body.clear_waiting_room = true;
+    body.waiting_room = form.elements.waiting_room.checked;
     return body;
   }
 
