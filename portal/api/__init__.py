@@ -17,6 +17,7 @@ def init_api(app: Flask) -> None:
         docs,
         floor,
         live,
+        lobby,
         meetings,
         presentations,
         site_settings,

@@ -15,8 +15,10 @@ from portal.api.schemas import (
     PageQuery,
     ScheduleMoveIn,
     ScheduleOut,
+    StaffIn,
+    StaffOut,
 )
-from portal.core import access, classes
+from portal.core import access, classes, staff
 from portal.core import calendar as calendar_service
 
 
@@ -151,6 +153,44 @@ def enrol(class_id: int, body: EnrolIn):
 )
 def unenrol(class_id: int, user_id: int):
     classes.unenrol(current_actor(), class_id, user_id)
+
+
+@endpoint(
+    api,
+    "/classes/<int:class_id>/staff",
+    summary="Co-teachers and teaching assistants of a class",
+    response=list[StaffOut],
+    tags=["classes"],
+)
+def list_staff(class_id: int):
+    return [StaffOut.model_validate(s) for s in staff.list_staff(current_actor(), class_id)]
+
+
+@endpoint(
+    api,
+    "/classes/<int:class_id>/staff",
+    "POST",
+    summary="Add a teacher (by email) as co-teacher or assistant, or change their role (owner)",
+    body=StaffIn,
+    response=StaffOut,
+    status=201,
+    tags=["classes"],
+)
+def add_staff(class_id: int, body: StaffIn):
+    return StaffOut.model_validate(
+        staff.add_staff(current_actor(), class_id, body.email, body.role)
+    )
+
+
+@endpoint(
+    api,
+    "/classes/<int:class_id>/staff/<int:user_id>",
+    "DELETE",
+    summary="Take a co-teacher or assistant off a class (owner)",
+    tags=["classes"],
+)
+def remove_staff(class_id: int, user_id: int):
+    staff.remove_staff(current_actor(), class_id, user_id)
 
 
 @endpoint(

@@ -186,6 +186,9 @@ class ClassIn(Model):
     record: bool = False
     reminder_offsets: list[int] = Field(default_factory=lambda: [1440, 15], max_length=5)
     reminder_channels: list[Channel] = Field(default_factory=lambda: ["email"], max_length=10)
+    waiting_room: bool | None = Field(
+        default=None, description="students wait until admitted; omitted: the site's default"
+    )
 
 
 class ClassUpdateIn(Model):
@@ -196,6 +199,9 @@ class ClassUpdateIn(Model):
     record: bool | None = None
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
     reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
+    waiting_room: bool | None = Field(
+        default=None, description="students wait until a teacher admits them"
+    )
 
 
 class ClassOut(Out):
@@ -211,6 +217,7 @@ class ClassOut(Out):
     reminder_offsets: list[int]
     reminder_channels: list[str]
     status: Literal["active", "cancelled"]
+    waiting_room: bool = Field(description="students wait until a teacher admits them")
     created_at: datetime
 
 
@@ -246,6 +253,17 @@ class ScheduleMoveIn(Model):
 
 class EnrolIn(Model):
     user_ids: list[RowId] = Field(min_length=1, max_length=1000)
+
+
+class StaffIn(Model):
+    email: str = Field(min_length=3, max_length=255)
+    role: Literal["co_teacher", "assistant"]
+
+
+class StaffOut(Out):
+    user: TeacherOut
+    role: Literal["co_teacher", "assistant"]
+    created_at: datetime
 
 
 class EnrolmentOut(Out):

@@ -17,6 +17,7 @@ class SiteSettingsOut(Out):
     reminder_offsets: list[int]
     reminder_channels: list[str]
     recording_visibility: Visibility
+    waiting_room: bool
 
 
 class SiteSettingsIn(Model):
@@ -27,6 +28,7 @@ class SiteSettingsIn(Model):
     recording_visibility: Visibility | None = Field(
         default=None, description="default visibility of new recordings"
     )
+    waiting_room: bool | None = Field(default=None, description="new classes have a waiting room")
 
 
 @endpoint(

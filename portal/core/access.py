@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 
 from portal.core.errors import Forbidden, NotFound
-from portal.core.models import BlockedUser, Class, Enrolment, Role, User
+from portal.core.models import BlockedUser, Class, ClassStaff, Enrolment, Role, StaffRole, User
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -22,13 +23,69 @@ def require_teacher(actor: User) -> None:
         raise Forbidden("only teachers and administrators can do this")
 
 
-def can_manage_class(actor: User, klass: Class) -> bool:
+OWNER = "owner"
+
+
+def staff_role(user: User, klass: Class) -> str | None:
+    """The user's part in teaching this class: "owner", "co_teacher", "assistant" or None."""
+    if klass.teacher_id == user.id:
+        return OWNER
+    if user.role == Role.STUDENT.value:
+        return None  # only teachers are staff: students need no query here
+    return db.session.execute(
+        select(ClassStaff.role).filter_by(class_id=klass.id, user_id=user.id)
+    ).scalar_one_or_none()
+
+
+def can_own_class(actor: User, klass: Class) -> bool:
+    """Delete (cancel) the class and change its staff: the owner and administrators only."""
     return actor.is_admin or klass.teacher_id == actor.id
+
+
+def require_class_owner(actor: User, klass: Class) -> None:
+    if not can_own_class(actor, klass):
+        raise Forbidden("only this class's owner or an administrator can do this")
+
+
+def can_manage_class(actor: User, klass: Class) -> bool:
+    """Teach the class: start, end, edit, attendance, feedback, slides, recordings, students.
+
+    The owner, co-teachers and administrators."""
+    if actor.is_admin:
+        return True
+    return staff_role(actor, klass) in (OWNER, StaffRole.CO_TEACHER.value)
 
 
 def require_class_manager(actor: User, klass: Class) -> None:
     if not can_manage_class(actor, klass):
-        raise Forbidden("only this class's teacher or an administrator can do this")
+        raise Forbidden("only this class's teachers or an administrator can do this")
+
+
+def can_moderate_class(actor: User, klass: Class) -> bool:
+    """Moderate a running class (chat, polls, floor, waiting room): teachers and assistants."""
+    return actor.is_admin or staff_role(actor, klass) is not None
+
+
+def require_class_moderator(actor: User, klass: Class) -> None:
+    if not can_moderate_class(actor, klass):
+        raise Forbidden("only this class's teachers and assistants can do this")
+
+
+def staffed_by(user_id: int, *, assistants: bool = True) -> ColumnElement[bool]:
+    """Filter on Class: the classes this user owns, co-teaches or (if `assistants`) assists."""
+    roles = [StaffRole.CO_TEACHER.value] + ([StaffRole.ASSISTANT.value] if assistants else [])
+    staff = select(ClassStaff.class_id).where(
+        ClassStaff.user_id == user_id, ClassStaff.role.in_(roles)
+    )
+    return or_(Class.teacher_id == user_id, Class.id.in_(staff))
+
+
+def staff_roles(klass: Class) -> dict[int, str]:
+    """Everyone who teaches this class, by user id: the owner and its staff with their roles."""
+    rows = db.session.execute(
+        select(ClassStaff.user_id, ClassStaff.role).where(ClassStaff.class_id == klass.id)
+    ).all()
+    return {klass.teacher_id: OWNER, **{user_id: role for user_id, role in rows}}
 
 
 def is_enrolled(user: User, class_id: int) -> bool:
@@ -41,7 +98,7 @@ def is_enrolled(user: User, class_id: int) -> bool:
 
 
 def is_member(user: User, klass: Class) -> bool:
-    return can_manage_class(user, klass) or is_enrolled(user, klass.id)
+    return can_moderate_class(user, klass) or is_enrolled(user, klass.id)
 
 
 def get_class_for(actor: User, class_id: int) -> Class:
@@ -97,6 +154,24 @@ def active_block(
         .order_by(BlockedUser.scope.desc())  # 'site' before 'class'
         .limit(1)
     ).scalar_one_or_none()
+
+
+def blocked_from(user: User, class_ids: Collection[int], at: datetime | None = None) -> set[int]:
+    """Which of these classes the user is blocked from now (all of them under a site block);
+    one query, for lists such as the dashboard that must not offer a Join they would refuse."""
+    wanted = set(class_ids)
+    if not wanted:
+        return set()
+    rows = db.session.execute(
+        select(BlockedUser.scope, BlockedUser.class_id).where(
+            BlockedUser.user_id == user.id,
+            block_in_force(at),
+            or_(BlockedUser.scope == "site", BlockedUser.class_id.in_(wanted)),
+        )
+    ).all()
+    if any(scope == "site" for scope, _ in rows):
+        return wanted
+    return {class_id for _, class_id in rows if class_id is not None}
 
 
 def require_not_blocked(user: User, class_id: int | None = None) -> None:

@@ -181,12 +181,13 @@ def report(actor: User, schedule_id: int) -> AttendanceReport:
         else {}
     )
     end_of_class = meeting.ended_at if meeting is not None and meeting.ended_at else None
+    teachers = access.staff_roles(klass)
     merged: dict[object, AttendanceRow] = {}
     for record in records:
         user = known.get(record.user_id) if record.user_id is not None else None
         role = (
             "teacher"
-            if record.user_id == klass.teacher_id
+            if record.user_id in teachers
             else ("student" if record.user_id in enrolled else "guest")
         )
         left = record.left_at or end_of_class

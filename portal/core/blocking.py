@@ -35,7 +35,7 @@ def block_user(
             raise ValidationFailed("class_id is required for a class block")
         klass = access.get_class_for(actor, class_id)
         access.require_class_manager(actor, klass)
-        if target.id == klass.teacher_id:
+        if access.staff_role(target, klass) is not None:
             raise ValidationFailed("a teacher cannot be blocked from their own class")
     else:
         raise ValidationFailed("scope must be 'site' or 'class'")
@@ -84,7 +84,7 @@ def _may_manage(actor: User, block: BlockedUser) -> bool:
         return True
     if block.scope == "class":
         klass = db.session.get(Class, block.class_id)
-        return klass is not None and klass.teacher_id == actor.id
+        return klass is not None and access.can_manage_class(actor, klass)
     return False
 
 
@@ -99,7 +99,7 @@ def list_blocks(
         stmt = stmt.where(BlockedUser.class_id == class_id)
     elif not actor.is_admin:
         stmt = stmt.join(Class, Class.id == BlockedUser.class_id).where(
-            Class.teacher_id == actor.id
+            access.staffed_by(actor.id, assistants=False)
         )
     if active_only:
         stmt = stmt.where(access.block_in_force())

@@ -249,7 +249,7 @@ def _feed_schedules(user: User) -> list[Schedule]:
         )
     else:
         # Teachers, and admins too: their feed is what they teach, not the whole school.
-        stmt = stmt.where(Class.teacher_id == user.id)
+        stmt = stmt.where(access.staffed_by(user.id))
     return list(db.session.execute(stmt.order_by(Schedule.starts_at).limit(FEED_LIMIT)).scalars())
 
 

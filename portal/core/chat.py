@@ -50,7 +50,8 @@ def require_panel_access(actor: User, schedule_id: int) -> Schedule:
 
 
 def is_manager(actor: User, schedule: Schedule) -> bool:
-    return access.can_manage_class(actor, schedule.klass)
+    """Moderates the room's panel (chat, polls, floor): teachers, assistants, admins."""
+    return access.can_moderate_class(actor, schedule.klass)
 
 
 def is_muted(user_id: int, class_id: int) -> bool:
@@ -144,7 +145,7 @@ def delete_message(actor: User, message_id: int) -> ChatMessage:
     if message is None or message.deleted_at is not None:
         raise NotFound("no such message")
     schedule = classes.get_schedule_for(actor, message.schedule_id)  # 404 for outsiders
-    access.require_class_manager(actor, schedule.klass)
+    access.require_class_moderator(actor, schedule.klass)
     message.deleted_at = utcnow()
     message.deleted_by = actor.id
     audit.record(actor, "chat.delete", "chat_message", message.id, schedule_id=schedule.id)
@@ -158,7 +159,7 @@ def delete_message(actor: User, message_id: int) -> ChatMessage:
 
 def _class_for_manager(actor: User, class_id: int) -> Class:
     klass = access.get_class_for(actor, class_id)
-    access.require_class_manager(actor, klass)
+    access.require_class_moderator(actor, klass)
     return klass
 
 
@@ -168,8 +169,8 @@ def set_muted(actor: User, class_id: int, user_id: int, muted: bool) -> bool:
     target = db.session.get(User, user_id)
     if target is None or not access.is_member(target, klass):
         raise NotFound("no such student in this class")
-    if access.can_manage_class(target, klass):
-        raise ValidationFailed("the class's teacher and administrators cannot be muted")
+    if access.can_moderate_class(target, klass):
+        raise ValidationFailed("the class's teachers and administrators cannot be muted")
     existing = db.session.execute(
         db.select(ClassMute).filter_by(class_id=klass.id, user_id=target.id)
     ).scalar_one_or_none()

@@ -46,6 +46,7 @@ class ClassInput:
     record: bool = False
     reminder_offsets: list[int] = field(default_factory=lambda: [1440, 15])
     reminder_channels: list[str] = field(default_factory=lambda: ["email"])
+    waiting_room: bool | None = None  # None takes the site's default
 
 
 @dataclass
@@ -57,6 +58,7 @@ class ClassChanges:
     record: bool | None = None
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
+    waiting_room: bool | None = None
 
 
 def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> list[datetime]:
@@ -136,7 +138,7 @@ def create_class(actor: User, data: ClassInput, *, allow_past_start: bool = Fals
         raise ValidationFailed("title must not be empty")
     if not (1 <= data.duration_minutes <= 1440):
         raise ValidationFailed("duration must be between 1 and 1440 minutes")
-    from portal.core.settings import site_timezone
+    from portal.core.settings import site_timezone, waiting_room_default
 
     tz_name = check_timezone(data.timezone or site_timezone())
     _check_reminders(data.reminder_offsets, data.reminder_channels)
@@ -155,6 +157,7 @@ def create_class(actor: User, data: ClassInput, *, allow_past_start: bool = Fals
         record=data.record,
         reminder_offsets=sorted({int(o) for o in data.reminder_offsets}, reverse=True),
         reminder_channels=list(dict.fromkeys(data.reminder_channels)),
+        waiting_room=waiting_room_default() if data.waiting_room is None else data.waiting_room,
     )
     db.session.add(klass)
     db.session.flush()
@@ -218,6 +221,8 @@ def update_class(actor: User, class_id: int, changes: ClassChanges) -> Class:
         klass.backend_config_id = changes.backend_config_id
     if changes.record is not None:
         klass.record = changes.record
+    if changes.waiting_room is not None:
+        klass.waiting_room = changes.waiting_room
     if changes.reminder_offsets is not None or changes.reminder_channels is not None:
         offsets = (
             changes.reminder_offsets
@@ -240,7 +245,7 @@ def update_class(actor: User, class_id: int, changes: ClassChanges) -> Class:
 
 def cancel_class(actor: User, class_id: int) -> Class:
     klass = access.get_class_for(actor, class_id)
-    access.require_class_manager(actor, klass)
+    access.require_class_owner(actor, klass)
     if klass.status == ClassStatus.CANCELLED.value:
         return klass
     klass.status = ClassStatus.CANCELLED.value
@@ -274,7 +279,7 @@ def list_classes(
             Enrolment.user_id == actor.id
         )
     elif not actor.is_admin:
-        stmt = stmt.where(Class.teacher_id == actor.id)
+        stmt = stmt.where(access.staffed_by(actor.id))
     if not include_cancelled:
         stmt = stmt.where(Class.status == ClassStatus.ACTIVE.value)
     rows = list(
@@ -326,7 +331,7 @@ def schedules_in_range(
             Enrolment.user_id == actor.id
         )
     elif not actor.is_admin:
-        stmt = stmt.where(Class.teacher_id == actor.id)
+        stmt = stmt.where(access.staffed_by(actor.id))
     return list(db.session.execute(stmt.order_by(Schedule.starts_at).limit(limit)).scalars())
 
 

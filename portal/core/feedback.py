@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 
 from portal.core import access, audit
@@ -21,8 +22,10 @@ from portal.core.models import (
     ClassStatus,
     Feedback,
     Meeting,
+    MeetingState,
     Recording,
     RecordingVisibility,
+    Role,
     Schedule,
     ScheduleStatus,
     User,
@@ -59,8 +62,9 @@ def _attended(user: User, *, schedule_id: int | None = None, class_id: int | Non
 
 
 def _require_rater(actor: User, klass: Class, attended: bool) -> None:
-    """Enrolled or attended, not the class's teacher, not blocked; 404 for strangers."""
-    if access.can_manage_class(actor, klass):
+    """Enrolled or attended, not the class's teachers or assistants, not blocked; 404 for
+    strangers."""
+    if access.can_moderate_class(actor, klass):
         raise Forbidden(
             "teachers and administrators cannot rate their own classes",
             code="cannot_rate_own_class",
@@ -123,6 +127,38 @@ def rate_occurrence(
     if schedule.starts_at > utcnow():
         raise Conflict("you can rate a class once it has started", code="not_started")
     return _upsert(actor, klass, rating, comment, schedule_id=schedule.id)
+
+
+def occurrences_to_rate(student: User, limit: int = 5) -> list[Schedule]:
+    """Ended occurrences the student attended and has not rated yet, newest first: what the
+    dashboard asks them to rate (the same people rate_occurrence accepts)."""
+    if student.role != Role.STUDENT.value:
+        return []
+    attended = (
+        db.select(Meeting.schedule_id)
+        .join(Attendance, Attendance.meeting_id == Meeting.id)
+        .where(Attendance.user_id == student.id)
+    )
+    rated = db.select(Feedback.schedule_id).where(
+        Feedback.user_id == student.id, Feedback.schedule_id.is_not(None)
+    )
+    ended = db.select(Meeting.schedule_id).where(Meeting.status == MeetingState.ENDED.value)
+    rows = db.session.execute(
+        db.select(Schedule)
+        .join(Class, Class.id == Schedule.class_id)
+        .where(
+            Schedule.id.in_(attended),
+            Schedule.id.not_in(rated),
+            or_(Schedule.ends_at <= utcnow(), Schedule.id.in_(ended)),
+            Schedule.status == ScheduleStatus.SCHEDULED.value,
+            Class.status == ClassStatus.ACTIVE.value,
+        )
+        .order_by(Schedule.starts_at.desc())
+        .limit(limit)
+    ).scalars()
+    schedules = list(rows)
+    blocked = access.blocked_from(student, {s.class_id for s in schedules})
+    return [s for s in schedules if s.class_id not in blocked]
 
 
 def rate_recording(

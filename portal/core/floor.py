@@ -72,7 +72,7 @@ def _seat(schedule_id: int, user_id: int) -> FloorSeat:
 
 def _managed(actor: User, schedule_id: int) -> Schedule:
     schedule = require_panel_access(actor, schedule_id)
-    access.require_class_manager(actor, schedule.klass)
+    access.require_class_moderator(actor, schedule.klass)
     return schedule
 
 
@@ -154,7 +154,7 @@ def lower_hand(actor: User, schedule_id: int, user_id: int | None = None) -> dic
     schedule = require_panel_access(actor, schedule_id)
     target_id = actor.id if user_id is None else user_id
     if target_id != actor.id:
-        access.require_class_manager(actor, schedule.klass)
+        access.require_class_moderator(actor, schedule.klass)
     target = db.session.get(User, target_id)
     if target is None:
         raise NotFound("that person is not a student of this class", code="not_a_member")

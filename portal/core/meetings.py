@@ -16,7 +16,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from portal.core import access, live_state, signals, unit_of_work
+from portal.core import access, live_state, lobby, signals, unit_of_work
 from portal.core.backends import (
     BackendCallFailed,
     backend_plugin,
@@ -369,6 +369,7 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
         if meeting is not None and meeting.status == MeetingState.ENDED.value:
             raise Conflict("this class has ended", code="class_ended")
         raise Conflict("the teacher has not started this class yet", code="not_started")
+    lobby.check_admitted(actor, schedule)
     return _join_target(meeting, actor, klass)
 
 

@@ -176,6 +176,9 @@ class Class(db.Model):
     reminder_offsets: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1440, 15])
     reminder_channels: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["email"])
     status: Mapped[str] = mapped_column(String(16), default=ClassStatus.ACTIVE.value)
+    # Students wait in the lobby until admitted. New classes take the site's default; it is
+    # stored, not looked up, so a join reads no setting (the join path counts its queries).
+    waiting_room: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -185,6 +188,33 @@ class Class(db.Model):
     __table_args__ = (
         CheckConstraint("duration_minutes > 0 and duration_minutes <= 1440", name="duration"),
         CheckConstraint("status in ('active', 'cancelled')", name="status"),
+    )
+
+
+class StaffRole(enum.StrEnum):
+    """A teacher's part in a class besides its owner (classes.teacher_id)."""
+
+    CO_TEACHER = "co_teacher"
+    ASSISTANT = "assistant"
+
+
+class ClassStaff(db.Model):
+    """Co-teachers and teaching assistants of a class; what each may do is in core/access."""
+
+    __tablename__ = "class_staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("class_id", "user_id"),
+        CheckConstraint("role in ('co_teacher', 'assistant')", name="role"),
     )
 
 
@@ -286,6 +316,29 @@ class Meeting(db.Model):
     backend_config: Mapped[BackendConfig | None] = relationship()
 
     __table_args__ = (CheckConstraint("status in ('starting', 'running', 'ended')", name="status"),)
+
+
+class LobbyEntry(db.Model):
+    """Someone waiting in an occurrence's waiting room, and the teacher's answer."""
+
+    __tablename__ = "lobby_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # waiting -> admitted | refused (a refused person asking again waits again)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    message: Mapped[str] = mapped_column(String(500), default="")
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "user_id"),
+        CheckConstraint("status in ('waiting', 'admitted', 'refused')", name="status"),
+    )
 
 
 class Attendance(db.Model):

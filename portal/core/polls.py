@@ -48,7 +48,7 @@ def _poll_for(actor: User, poll_id: int, *, lock: str | None = None) -> tuple[Po
 
 def _managed_poll(actor: User, poll_id: int) -> tuple[Poll, Schedule]:
     poll, schedule = _poll_for(actor, poll_id, lock="update")
-    access.require_class_manager(actor, schedule.klass)
+    access.require_class_moderator(actor, schedule.klass)
     return poll, schedule
 
 
@@ -148,7 +148,7 @@ def create_poll(
     anonymous: bool = False,
 ) -> dict[str, Any]:
     schedule = require_panel_access(actor, schedule_id)
-    access.require_class_manager(actor, schedule.klass)
+    access.require_class_moderator(actor, schedule.klass)
     question = (question or "").strip()
     if not question or len(question) > MAX_QUESTION:
         raise ValidationFailed(f"the question must have 1 to {MAX_QUESTION} characters")
@@ -276,7 +276,7 @@ def export(
     """All polls of an occurrence (or one) with their results, as (content, mimetype, filename).
     Teachers only: it carries voter names for non-anonymous polls."""
     schedule = require_panel_access(actor, schedule_id)
-    access.require_class_manager(actor, schedule.klass)
+    access.require_class_moderator(actor, schedule.klass)
     stmt = db.select(Poll).where(Poll.schedule_id == schedule.id).order_by(Poll.id)
     if poll_id is not None:
         stmt = stmt.where(Poll.id == poll_id)

@@ -161,7 +161,9 @@ def list_for_user(actor: User) -> list[RecordingView]:
         return _query(None, published_only=False)
     if actor.role == Role.TEACHER.value:
         ids = list(
-            db.session.execute(db.select(Class.id).where(Class.teacher_id == actor.id)).scalars()
+            db.session.execute(
+                db.select(Class.id).where(access.staffed_by(actor.id, assistants=False))
+            ).scalars()
         )
         return _query(ids, published_only=False)
     if access.active_block(actor) is not None:

@@ -54,3 +54,8 @@ def _forget_settings(session: Session, transaction: SessionTransaction) -> None:
 
 def site_timezone() -> str:
     return get_setting("timezone") or "UTC"
+
+
+def waiting_room_default() -> bool:
+    """Whether new classes have a waiting room: the admin's site setting, off by default."""
+    return bool(get_setting("waiting_room"))

@@ -9,7 +9,7 @@ from typing import Any
 from portal.core import access, audit, recordings
 from portal.core.errors import ValidationFailed
 from portal.core.models import User
-from portal.core.settings import get_setting, set_setting
+from portal.core.settings import get_setting, set_setting, waiting_room_default
 from portal.core.timezones import check_timezone
 
 DEFAULT_REMINDER_OFFSETS = [1440, 15]
@@ -23,6 +23,7 @@ class SiteSettingsChanges:
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
     recording_visibility: str | None = None
+    waiting_room: bool | None = None  # the default of new classes
 
 
 def read_site_settings() -> dict[str, Any]:
@@ -38,6 +39,7 @@ def read_site_settings() -> dict[str, Any]:
         if channels is not None
         else list(DEFAULT_REMINDER_CHANNELS),
         "recording_visibility": recordings.default_visibility(),
+        "waiting_room": waiting_room_default(),
     }
 
 
@@ -69,6 +71,8 @@ def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str,
         set_setting(
             "recording_visibility", recordings.check_visibility(changes.recording_visibility)
         )
+    if changes.waiting_room is not None:
+        set_setting("waiting_room", bool(changes.waiting_room))
     audit.record(
         actor,
         "site.settings",

@@ -155,7 +155,7 @@ def _taught_students(teacher: User):
     return (
         db.select(Enrolment.user_id)
         .join(Class, Class.id == Enrolment.class_id)
-        .where(Class.teacher_id == teacher.id)
+        .where(access.staffed_by(teacher.id))
     )
 
 

@@ -12,6 +12,7 @@ from portal.core import (
     meetings,
     presentations,
     site_settings,
+    staff,
 )
 from portal.core.errors import NotFound
 from portal.core.models import User
@@ -47,6 +48,7 @@ def _form_context(user: User) -> dict:
         "reminder_offsets": settings["reminder_offsets"],
         "reminder_channels": settings["reminder_channels"],
         "channels": channel_choices(),
+        "site_waiting_room": settings["waiting_room"],
     }
 
 
@@ -73,6 +75,7 @@ def class_edit(user: User, class_id: int):
 def class_page(user: User, class_id: int):
     klass = access.get_class_for(user, class_id)
     manager = access.can_manage_class(user, klass)
+    moderator = manager or access.can_moderate_class(user, klass)
     schedules = classes.list_schedules(user, klass.id)
     now = utcnow()
     upcoming = [s for s in schedules if s.ends_at > now]
@@ -91,6 +94,9 @@ def class_page(user: User, class_id: int):
         user=user,
         klass=klass,
         manager=manager,
+        moderator=moderator,
+        owner=access.can_own_class(user, klass),
+        staff_members=staff.list_staff(user, klass.id) if moderator else [],
         upcoming=upcoming,
         ended=meetings.ended_schedule_ids([s.id for s in upcoming]),
         past=list(reversed(past))[:20],

@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 
 from flask import g, render_template, request
 
-from portal.core import classes, meetings
+from portal.core import access, classes, feedback, meetings
 from portal.core.models import User
 from portal.core.types import utcnow
 from portal.web.support import user_zone
@@ -55,6 +55,11 @@ def render_dashboard(user: User) -> str:
         this_week=_week_start(None, today).isoformat(),
         upcoming=upcoming,
         ended=meetings.ended_schedule_ids([s.id for s in upcoming]),
+        # No Join for a class that would refuse it: the join applies the same block rule.
+        blocked=access.blocked_from(user, {s.class_id for s in upcoming})
+        if user.role == "student"  # teachers and admins are never blocked from their classes
+        else set(),
+        to_rate=feedback.occurrences_to_rate(user),
         my_classes=my_classes,
         zone=zone,  # resolved once: formatting each occurrence must not look it up again
         zone_name=str(zone),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, render_template
 
-from portal.core import access, classes, meetings, presentations
+from portal.core import access, classes, lobby, meetings, presentations
 from portal.core.models import User
 from portal.core.types import utcnow
 from portal.web.pages import web
@@ -27,6 +27,8 @@ def room(user: User, schedule_id: int):
         schedule=schedule,
         klass=klass,
         manager=manager,
+        moderator=access.can_moderate_class(user, klass),
+        waiting_room=lobby.waiting_room_on(klass),
         state=state,
         block=block,
         opens_at=opens_at,

@@ -7,8 +7,8 @@ not leak). Destructive rows get a fresh object per role (`ctx.new_*`), so each r
 asked about an object that still exists.
 
 Roles: anonymous, outsider (student of another class), blocked (enrolled, blocked from the
-class), student (enrolled), other_teacher (teaches another class), teacher (teaches this
-class), admin.
+class), student (enrolled), other_teacher (teaches another class), teacher (owns this
+class), admin, co_teacher and assistant (staff of this class, see portal/core/access.py).
 """
 
 from __future__ import annotations
@@ -20,14 +20,34 @@ from datetime import timedelta
 import pytest
 from content_utils import make_pdf
 
-from portal.core import blocking, chat, classes, feedback, media, polls, presentations, slides
+from portal.core import (
+    blocking,
+    chat,
+    classes,
+    feedback,
+    media,
+    polls,
+    presentations,
+    slides,
+    staff,
+)
 from portal.core.models import Notification, Recording
 from portal.core.types import utcnow
 from portal.extensions import db
 
 _DAY = utcnow().date()
 RANGE = f"{_DAY - timedelta(days=30)}T00:00:00Z&end={_DAY + timedelta(days=60)}T00:00:00Z"
-ROLES = ["anonymous", "outsider", "blocked", "student", "other_teacher", "teacher", "admin"]
+ROLES = [
+    "anonymous",
+    "outsider",
+    "blocked",
+    "student",
+    "other_teacher",
+    "teacher",
+    "admin",
+    "co_teacher",
+    "assistant",
+]
 
 
 def codes(spec: str) -> dict[str, int]:
@@ -40,6 +60,49 @@ class Ctx:
     def __init__(self, s, blocked, other_class):
         self.s, self.blocked, self.other_class = s, blocked, other_class
         self.cid, self.sid = s.klass.id, s.schedule.id
+
+    def add_staff(self, class_id: int) -> None:
+        """The co-teacher and the assistant of the sweep join this class's staff."""
+        staff.add_staff(self.s.teacher, class_id, self.s.co_teacher.email, "co_teacher")
+        staff.add_staff(self.s.teacher, class_id, self.s.assistant.email, "assistant")
+
+    def new_teacher(self):
+        from portal.core import users
+
+        return users.create_user(
+            None, email=f"{uuid.uuid4().hex[:10]}@tests.school", name="Aide", role="teacher"
+        )
+
+    def new_staff(self) -> int:
+        user = self.new_teacher()
+        staff.add_staff(self.s.teacher, self.cid, user.email, "co_teacher")
+        return user.id
+
+    def waiting_student(self) -> int:
+        """A fresh student waiting in the lobby of the sweep's occurrence."""
+        from portal.core import lobby, users
+
+        self.s.klass.waiting_room = True
+        student = users.create_user(
+            None, email=f"{uuid.uuid4().hex[:10]}@tests.school", name="Waiting"
+        )
+        classes.enrol(self.s.teacher, self.cid, [student.id])
+        lobby.knock(student, self.sid)
+        return student.id
+
+    def new_class(self) -> int:
+        """A fresh class of the teacher, with the sweep's co-teacher and assistant."""
+        klass = classes.create_class(
+            self.s.teacher,
+            classes.ClassInput(
+                title="C",
+                starts_at=utcnow() + timedelta(days=1),
+                duration_minutes=30,
+                timezone="UTC",
+            ),
+        )
+        self.add_staff(klass.id)
+        return klass.id
 
     def new_slide(self) -> int:
         return slides.upload_slide(self.s.teacher, self.cid, "deck.pdf", make_pdf()).id
@@ -144,182 +207,235 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "POST",
             "/api/auth/login",
             lambda: {"email": f"{uuid.uuid4().hex[:8]}@x.org", "password": "x"},
-            "401 401 401 401 401 401 401",
+            "401 401 401 401 401 401 401 401 401",
         ),
         "api.refresh": (
             "POST",
             "/api/auth/refresh",
             None,
-            "401 401 401 401 401 401 401",
+            "401 401 401 401 401 401 401 401 401",
         ),  # needs a refresh token
-        "api.me": ("GET", "/api/auth/me", None, "401 200 200 200 200 200 200"),
-        "api.logout": ("POST", "/api/auth/logout", None, "401 200 200 200 200 200 200"),
+        "api.me": ("GET", "/api/auth/me", None, "401 200 200 200 200 200 200 200 200"),
+        "api.logout": ("POST", "/api/auth/logout", None, "401 200 200 200 200 200 200 200 200"),
         "api.change_password": (
             "POST",
             "/api/auth/password",
             {"current_password": "wrong-one", "new_password": "x" * 12},
-            "401 400 400 400 400 400 400",
+            "401 400 400 400 400 400 400 400 400",
         ),
-        "api.openapi_document": ("GET", "/api/openapi.json", None, "200 200 200 200 200 200 200"),
+        "api.openapi_document": (
+            "GET",
+            "/api/openapi.json",
+            None,
+            "200 200 200 200 200 200 200 200 200",
+        ),
         # site settings: administrators only
         "api.get_site_settings": (
             "GET",
             "/api/admin/settings",
             None,
-            "401 403 403 403 403 403 200",
+            "401 403 403 403 403 403 200 403 403",
         ),
         "api.update_site_settings": (
             "PATCH",
             "/api/admin/settings",
             {"school_name": "Renamed School"},
-            "401 403 403 403 403 403 200",
+            "401 403 403 403 403 403 200 403 403",
         ),
         # notifications: each person sees only their own list; an unsubscribe token is the only key
         "notifications_api.my_notifications": (
             "GET",
             "/api/me/notifications",
             None,
-            "401 200 200 200 200 200 200",
+            "401 200 200 200 200 200 200 200 200",
         ),
         "notifications_api.unsubscribe": (
             "POST",
             "/api/notifications/unsubscribe",
             {"token": "forged-token"},
-            "404 404 404 404 404 404 404",
+            "404 404 404 404 404 404 404 404 404",
         ),
         # notification delivery: administrators only (recipients' addresses and errors)
         "notifications_api.list_deliveries": (
             "GET",
             "/api/admin/notifications?status=any",
             None,
-            "401 403 403 403 403 403 200",
+            "401 403 403 403 403 403 200 403 403",
         ),
         "notifications_api.retry_delivery": (
             "POST",
             lambda: f"/api/admin/notifications/{c.failed_notification()}/retry",
             None,
-            "401 403 403 403 403 403 200",
+            "401 403 403 403 403 403 200 403 403",
         ),
         # users
-        "api.list_users": ("GET", "/api/users", None, "401 403 403 403 200 200 200"),
+        "api.list_users": ("GET", "/api/users", None, "401 403 403 403 200 200 200 200 200"),
         "api.create_user": (
             "POST",
             "/api/users",
             lambda: {"email": f"{uuid.uuid4().hex[:8]}@tests.school", "name": "N"},
-            "401 403 403 403 403 403 201",
+            "401 403 403 403 403 403 201 403 403",
         ),
         "api.get_user": (
             "GET",
             f"/api/users/{s.classmate.id}",
             None,
-            "401 404 404 404 404 200 200",
+            "401 404 404 404 404 200 200 200 200",
         ),
         "api.update_user": (
             "PATCH",
             f"/api/users/{s.classmate.id}",
             {"name": "Renamed"},
-            "401 404 404 404 404 404 200",
+            "401 404 404 404 404 404 200 404 404",
         ),
         "api.user_recordings": (
             "GET",
             f"/api/users/{s.classmate.id}/recordings",
             None,
-            "401 403 403 403 403 403 200",
+            "401 403 403 403 403 403 200 403 403",
         ),  # admins only
         # classes
-        "api.list_classes": ("GET", "/api/classes", None, "401 200 200 200 200 200 200"),
+        "api.list_classes": ("GET", "/api/classes", None, "401 200 200 200 200 200 200 200 200"),
         "api.create_class": (
             "POST",
             "/api/classes",
             {"title": "New", "starts_at": future, "duration_minutes": 30},
-            "401 403 403 403 201 201 201",
+            "401 403 403 403 201 201 201 201 201",
         ),
-        "api.get_class": ("GET", f"/api/classes/{cid}", None, "401 404 200 200 404 200 200"),
+        "api.get_class": (
+            "GET",
+            f"/api/classes/{cid}",
+            None,
+            "401 404 200 200 404 200 200 200 200",
+        ),
         "api.update_class": (
             "PATCH",
             f"/api/classes/{cid}",
             {"title": "T2"},
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         "api.cancel_class": (
             "POST",
             lambda: f"/api/classes/{c.new_class()}/cancel",
             None,
-            "401 404 404 404 404 200 200",
+            "401 404 404 404 404 200 200 403 403",
+        ),  # only the owner and admins delete a class
+        "api.list_staff": (
+            "GET",
+            f"/api/classes/{cid}/staff",
+            None,
+            "401 404 403 403 404 200 200 200 200",
+        ),
+        "api.add_staff": (
+            "POST",
+            f"/api/classes/{cid}/staff",
+            lambda: {"email": c.new_teacher().email, "role": "assistant"},
+            "401 404 403 403 404 201 201 403 403",
+        ),  # only the owner and admins change the staff
+        "api.remove_staff": (
+            "DELETE",
+            lambda: f"/api/classes/{cid}/staff/{c.new_staff()}",
+            None,
+            "401 404 403 403 404 204 204 403 403",
         ),
         "api.list_enrolments": (
             "GET",
             f"/api/classes/{cid}/enrolments",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         "api.enrol": (
             "POST",
             f"/api/classes/{cid}/enrolments",
             {"user_ids": [s.outsider.id]},
-            "401 404 403 403 404 201 201",
+            "401 404 403 403 404 201 201 201 403",
         ),
         "api.unenrol": (
             "DELETE",
             lambda: f"/api/classes/{cid}/enrolments/{c.new_student()}",
             None,
-            "401 404 404 404 404 204 204",
+            "401 404 404 404 404 204 204 204 404",
         ),
         "api.class_schedules": (
             "GET",
             f"/api/classes/{cid}/schedules",
             None,
-            "401 404 200 200 404 200 200",
+            "401 404 200 200 404 200 200 200 200",
         ),
         "api.update_series": (
             "PATCH",
             f"/api/classes/{cid}/series",
             {"duration_minutes": 50},
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         "api.calendar": (
             "GET",
             f"/api/schedules?start={RANGE}",
             None,
-            "401 200 200 200 200 200 200",
+            "401 200 200 200 200 200 200 200 200",
         ),
-        "api.get_schedule": ("GET", f"/api/schedules/{sid}", None, "401 404 200 200 404 200 200"),
+        "api.get_schedule": (
+            "GET",
+            f"/api/schedules/{sid}",
+            None,
+            "401 404 200 200 404 200 200 200 200",
+        ),
         "api.move_schedule": (
             "PATCH",
             f"/api/schedules/{sid}",
             {"starts_at": future},
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         "api.cancel_schedule": (
             "POST",
             f"/api/schedules/{sid}/cancel",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         # meetings
         "api.backend_choices": (
             "GET",
             "/api/backends",
             None,
-            "401 200 200 200 200 200 200",
+            "401 200 200 200 200 200 200 200 200",
         ),  # names only, no settings
-        "api.start": ("POST", f"/api/schedules/{sid}/start", None, "401 404 403 403 404 200 200"),
-        "api.join": ("POST", f"/api/schedules/{sid}/join", None, "401 404 403 409 404 409 409"),
-        "api.end": ("POST", f"/api/schedules/{sid}/end", None, "401 404 403 403 404 409 409"),
+        "api.start": (
+            "POST",
+            f"/api/schedules/{sid}/start",
+            None,
+            "401 404 403 403 404 200 200 200 403",
+        ),
+        "api.join": (
+            "POST",
+            f"/api/schedules/{sid}/join",
+            None,
+            "401 404 403 409 404 409 409 409 409",
+        ),
+        "api.end": (
+            "POST",
+            f"/api/schedules/{sid}/end",
+            None,
+            "401 404 403 403 404 409 409 409 403",
+        ),
         "api.meeting_state": (
             "GET",
             f"/api/schedules/{sid}/meeting",
             None,
-            "401 404 200 200 404 200 200",
+            "401 404 200 200 404 200 200 200 200",
         ),
         # admin
         "api.backend_types": (
             "GET",
             "/api/admin/backend-types",
             None,
-            "401 403 403 403 403 403 200",
+            "401 403 403 403 403 403 200 403 403",
         ),
-        "api.list_backends": ("GET", "/api/admin/backends", None, "401 403 403 403 403 403 200"),
+        "api.list_backends": (
+            "GET",
+            "/api/admin/backends",
+            None,
+            "401 403 403 403 403 403 200 403 403",
+        ),
         "api.create_backend": (
             "POST",
             "/api/admin/backends",
@@ -328,303 +444,323 @@ def _table(c: Ctx) -> dict[str, tuple]:
                 "backend": "fake",
                 "settings": {"url": "https://f.example", "secret": "s3cret-value-1234"},
             },
-            "401 403 403 403 403 403 201",
+            "401 403 403 403 403 403 201 403 403",
         ),
         "api.get_backend": (
             "GET",
             f"/api/admin/backends/{s.config.id}",
             None,
-            "401 403 403 403 403 403 200",
+            "401 403 403 403 403 403 200 403 403",
         ),
         "api.update_backend": (
             "PATCH",
             f"/api/admin/backends/{s.config.id}",
             {"name": "Renamed"},
-            "401 403 403 403 403 403 200",
+            "401 403 403 403 403 403 200 403 403",
         ),
         "api.delete_backend": (
             "DELETE",
             f"/api/admin/backends/{s.config.id}",
             None,
-            "401 403 403 403 403 403 204",
+            "401 403 403 403 403 403 204 403 403",
         ),
         "api.test_backend": (
             "POST",
             f"/api/admin/backends/{s.config.id}/test",
             None,
-            "401 403 403 403 403 403 200",
+            "401 403 403 403 403 403 200 403 403",
         ),
-        "api.list_plugins": ("GET", "/api/admin/plugins", None, "401 403 403 403 403 403 200"),
+        "api.list_plugins": (
+            "GET",
+            "/api/admin/plugins",
+            None,
+            "401 403 403 403 403 403 200 403 403",
+        ),
         # blocks
-        "api.list_blocks": ("GET", "/api/blocks", None, "401 403 403 403 200 200 200"),
+        "api.list_blocks": ("GET", "/api/blocks", None, "401 403 403 403 200 200 200 200 200"),
         "api.create_block": (
             "POST",
             "/api/blocks",
             lambda: {"user_id": c.new_student(), "scope": "class", "class_id": cid, "reason": "x"},
-            "401 404 403 403 404 201 201",
+            "401 404 403 403 404 201 201 201 403",
         ),
         "api.lift_block": (
             "DELETE",
             lambda: f"/api/blocks/{c.new_block()}",
             None,
-            "401 404 404 404 404 204 204",
+            "401 404 404 404 404 204 204 204 404",
         ),
         # calendar
         "api.calendar_events": (
             "GET",
             f"/api/calendar/events?start={RANGE}",
             None,
-            "401 200 200 200 200 200 200",
+            "401 200 200 200 200 200 200 200 200",
         ),
-        "api.feed_url": ("GET", "/api/calendar/feed", None, "401 200 200 200 200 200 200"),
+        "api.feed_url": ("GET", "/api/calendar/feed", None, "401 200 200 200 200 200 200 200 200"),
         "api.feed": (
             "GET",
             "/api/calendar/feed/not-a-real-token.ics",
             None,
-            "404 404 404 404 404 404 404",
+            "404 404 404 404 404 404 404 404 404",
         ),
-        "api.reset_feed": ("POST", "/api/calendar/feed/reset", None, "401 200 200 200 200 200 200"),
+        "api.reset_feed": (
+            "POST",
+            "/api/calendar/feed/reset",
+            None,
+            "401 200 200 200 200 200 200 200 200",
+        ),
         # slides
         "api.list_slides": (
             "GET",
             f"/api/classes/{cid}/slides",
             None,
-            "401 404 403 200 404 200 200",
+            "401 404 403 200 404 200 200 200 200",
         ),
         "api.upload_slide": (
             "POST",
             f"/api/classes/{cid}/slides",
             "FILE",
-            "401 404 403 403 404 201 201",
+            "401 404 403 403 404 201 201 201 403",
         ),
         "api.reorder_slides": (
             "PUT",
             lambda: f"/api/classes/{cid}/slides/order",
             lambda: {"slide_ids": c.all_slides()},
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         "api.delete_slide": (
             "DELETE",
             lambda: f"/api/slides/{c.new_slide()}",
             None,
-            "401 404 403 403 404 204 204",
+            "401 404 403 403 404 204 204 204 403",
         ),
         "api.download_slide": (
             "GET",
             lambda: f"/api/slides/{c.new_slide()}/download",
             None,
-            "401 404 403 200 404 200 200",
+            "401 404 403 200 404 200 200 200 200",
         ),
         # media
-        "api.list_media": ("GET", f"/api/classes/{cid}/media", None, "401 404 403 200 404 200 200"),
+        "api.list_media": (
+            "GET",
+            f"/api/classes/{cid}/media",
+            None,
+            "401 404 403 200 404 200 200 200 200",
+        ),
         "api.upload_media": (
             "POST",
             f"/api/classes/{cid}/media",
             "FILE",
-            "401 404 403 201 404 201 201",
+            "401 404 403 201 404 201 201 201 201",
         ),
         "api.delete_media": (
             "DELETE",
             lambda: f"/api/media/{c.new_media()}",
             None,
-            "401 404 403 403 404 204 204",
+            "401 404 403 403 404 204 204 204 403",
         ),
         "api.download_media": (
             "GET",
             lambda: f"/api/media/{c.new_media()}/download",
             None,
-            "401 404 403 200 404 200 200",
+            "401 404 403 200 404 200 200 200 200",
         ),
         # recordings
-        "api.my_recordings": ("GET", "/api/recordings", None, "401 200 200 200 200 200 200"),
+        "api.my_recordings": (
+            "GET",
+            "/api/recordings",
+            None,
+            "401 200 200 200 200 200 200 200 200",
+        ),
         "api.class_recordings": (
             "GET",
             f"/api/classes/{cid}/recordings",
             None,
-            "401 404 403 200 404 200 200",
+            "401 404 403 200 404 200 200 200 200",
         ),
         "api.get_recording": (
             "GET",
             lambda: f"/api/recordings/{c.new_recording()}",
             None,
-            "401 404 403 200 404 200 200",
+            "401 404 403 200 404 200 200 200 200",
         ),
         "api.download_recording": (
             "GET",
             lambda: f"/api/recordings/{c.new_recording()}/download",
             None,
-            "401 404 403 404 404 404 404",
+            "401 404 403 404 404 404 404 404 404",
         ),
         "api.publish_recording": (
             "POST",
             lambda: f"/api/recordings/{c.new_recording()}/publish",
             {"published": False},
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         "api.delete_recording": (
             "DELETE",
             lambda: f"/api/recordings/{c.new_recording()}",
             None,
-            "401 404 403 403 404 204 204",
+            "401 404 403 403 404 204 204 204 403",
         ),
         "api.rate_recording": (
             "PUT",
             lambda: f"/api/recordings/{c.new_recording()}/feedback",
             {"rating": 5},
-            "401 404 403 201 404 403 403",
+            "401 404 403 201 404 403 403 403 403",
         ),
         "api.recording_feedback_summary": (
             "GET",
             lambda: f"/api/recordings/{c.new_recording()}/feedback/summary",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         # feedback
         "api.rate_occurrence": (
             "PUT",
             f"/api/schedules/{sid}/feedback",
             {"rating": 4},
-            "401 404 403 409 404 403 403",
+            "401 404 403 409 404 403 403 403 403",
         ),
         "api.my_occurrence_feedback": (
             "GET",
             f"/api/schedules/{sid}/feedback/mine",
             None,
-            "401 404 404 404 404 404 404",
+            "401 404 404 404 404 404 404 404 404",
         ),  # none yet
         "api.occurrence_feedback_summary": (
             "GET",
             f"/api/schedules/{sid}/feedback/summary",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         "api.class_feedback_summary": (
             "GET",
             f"/api/classes/{cid}/feedback/summary",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         "api.edit_feedback": (
             "PATCH",
             lambda: f"/api/feedback/{c.new_feedback()}",
             {"comment": "edited"},
-            "401 404 404 404 404 403 403",
+            "401 404 404 404 404 403 403 403 404",
         ),
         "api.delete_feedback": (
             "DELETE",
             lambda: f"/api/feedback/{c.new_feedback()}",
             None,
-            "401 404 404 404 404 403 204",
+            "401 404 404 404 404 403 204 403 404",
         ),
         # attendance
         "api.attendance_report": (
             "GET",
             f"/api/schedules/{sid}/attendance",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         "api.attendance_csv": (
             "GET",
             f"/api/schedules/{sid}/attendance.csv",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 403",
         ),
         # live
         "api.live_chat_history": (
             "GET",
             f"/api/schedules/{sid}/chat",
             None,
-            "401 404 403 200 404 200 200",
+            "401 404 403 200 404 200 200 200 200",
         ),
         "api.live_chat_post": (
             "POST",
             f"/api/schedules/{sid}/chat",
             {"body": "hi"},
-            "401 404 403 201 404 201 201",
+            "401 404 403 201 404 201 201 201 201",
         ),
         "api.live_chat_delete": (
             "DELETE",
             lambda: f"/api/chat/{c.new_message()}",
             None,
-            "401 404 403 403 404 204 204",
+            "401 404 403 403 404 204 204 204 204",
         ),
         "api.live_mutes_list": (
             "GET",
             f"/api/classes/{cid}/mutes",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 200",
         ),
         "api.live_mute": (
             "POST",
             f"/api/classes/{cid}/mutes",
             {"user_id": s.classmate.id},
-            "401 404 403 403 404 204 204",
+            "401 404 403 403 404 204 204 204 204",
         ),
         "api.live_unmute": (
             "DELETE",
             f"/api/classes/{cid}/mutes/{s.classmate.id}",
             None,
-            "401 404 403 403 404 204 204",
+            "401 404 403 403 404 204 204 204 204",
         ),
         "api.live_presence": (
             "GET",
             f"/api/schedules/{sid}/presence",
             None,
-            "401 404 403 200 404 200 200",
+            "401 404 403 200 404 200 200 200 200",
         ),
         "api.live_polls_list": (
             "GET",
             f"/api/schedules/{sid}/polls",
             None,
-            "401 404 403 200 404 200 200",
+            "401 404 403 200 404 200 200 200 200",
         ),
         "api.live_poll_create": (
             "POST",
             f"/api/schedules/{sid}/polls",
             {"question": "Q", "options": ["a", "b"]},
-            "401 404 403 403 404 201 201",
+            "401 404 403 403 404 201 201 201 201",
         ),
         "api.live_poll_open": (
             "POST",
             lambda: f"/api/polls/{c.new_poll()}/open",
             None,
-            "401 404 403 404 404 200 200",
+            "401 404 403 404 404 200 200 200 200",
         ),  # drafts are invisible
         "api.live_poll_close": (
             "POST",
             lambda: f"/api/polls/{c.open_poll()}/close",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 200",
         ),
         "api.live_poll_publish": (
             "POST",
             lambda: f"/api/polls/{c.open_poll()}/publish",
             {"published": True},
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 200",
         ),
         "api.live_poll_vote": (
             "POST",
             lambda: f"/api/polls/{c.open_poll()}/vote",
             "VOTE",
-            "401 404 403 200 404 403 403",
+            "401 404 403 200 404 403 403 403 403",
         ),
         "api.live_poll_results": (
             "GET",
             lambda: f"/api/polls/{c.open_poll()}/results",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 200",
         ),
         "api.live_polls_export": (
             "GET",
             f"/api/schedules/{sid}/polls/export",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 200",
         ),
         "api.live_poll_export": (
             "GET",
             lambda: f"/api/polls/{c.new_poll()}/export",
             None,
-            "401 404 403 404 404 200 200",
+            "401 404 403 404 404 200 200 200 200",
         ),
         # the floor: students raise hands; only the class's teachers (and admins) grant, withdraw,
         # mute
@@ -632,49 +768,74 @@ def _table(c: Ctx) -> dict[str, tuple]:
             "GET",
             f"/api/schedules/{sid}/floor",
             None,
-            "401 404 403 200 404 200 200",
+            "401 404 403 200 404 200 200 200 200",
         ),
         "api.hand_raise": (
             "POST",
             f"/api/schedules/{sid}/hands",
             None,
-            "401 404 403 200 404 400 400",
+            "401 404 403 200 404 400 400 400 400",
         ),  # teachers have the floor
         "api.hand_lower_mine": (
             "DELETE",
             f"/api/schedules/{sid}/hands/me",
             None,
-            "401 404 403 200 404 200 200",
+            "401 404 403 200 404 200 200 200 200",
         ),  # idempotent
         "api.hand_lower": (
             "DELETE",
             f"/api/schedules/{sid}/hands/{s.classmate.id}",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 200",
         ),
         "api.hands_lower_all": (
             "DELETE",
             f"/api/schedules/{sid}/hands",
             None,
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 200",
         ),
         "api.floor_grant": (
             "POST",
             f"/api/schedules/{sid}/floor/grant",
             {"user_id": s.classmate.id, "mic": True},
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 200",
         ),
         "api.floor_withdraw": (
             "POST",
             f"/api/schedules/{sid}/floor/withdraw",
             {"user_id": s.classmate.id},
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 200",
+        ),
+        # the waiting room: students ask to enter; teachers and assistants admit or refuse
+        "api.lobby_waiting": (
+            "GET",
+            f"/api/schedules/{sid}/lobby",
+            None,
+            "401 404 403 403 404 200 200 200 200",
+        ),
+        "api.lobby_knock": (
+            "POST",
+            f"/api/schedules/{sid}/lobby/knock",
+            None,
+            "401 404 403 409 404 400 400 400 400",
+        ),  # this class has no waiting room; teachers never wait
+        "api.lobby_admit": (
+            "POST",
+            lambda: f"/api/schedules/{c.waiting_student() and sid}/lobby/admit",
+            {},
+            "401 404 403 403 404 200 200 200 200",
+        ),
+        "api.lobby_refuse": (
+            "POST",
+            f"/api/schedules/{sid}/lobby/refuse",
+            lambda: {"user_id": c.waiting_student(), "message": "not today"},
+            "401 404 403 403 404 200 200 200 200",
         ),
         "api.floor_mute": (
             "POST",
             f"/api/schedules/{sid}/floor/mute",
             {"user_id": s.classmate.id},
-            "401 404 403 403 404 200 200",
+            "401 404 403 403 404 200 200 200 200",
         ),
         # slides and the whiteboard: members watch; the teacher presents and draws (students
         # only with the floor and the teacher's leave, which no one here has)
@@ -785,8 +946,10 @@ def test_authorization(name, app, school, login, make_user, client):
         ),
     )
     classes.enrol(school.other_teacher, other_class.id, [school.outsider.id])
-    db.session.commit()
+    school.co_teacher, school.assistant = make_user("teacher"), make_user("teacher")
     ctx = Ctx(school, blocked, other_class)
+    ctx.add_staff(school.klass.id)
+    db.session.commit()
     people = {
         "outsider": school.outsider,
         "blocked": blocked,
@@ -794,6 +957,8 @@ def test_authorization(name, app, school, login, make_user, client):
         "other_teacher": school.other_teacher,
         "teacher": school.teacher,
         "admin": school.admin,
+        "co_teacher": school.co_teacher,
+        "assistant": school.assistant,
     }
     tokens = {role: login(person).token for role, person in people.items()}
     seen: dict[str, int] = {}
@@ -903,7 +1068,7 @@ def directory_school(school, make_user):
     return school
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", list(CONTACT_ROWS))
 def test_contact_data_only_for_the_students_one_teaches(role, directory_school, login, client):
     s = directory_school
     people = {

@@ -17,6 +17,7 @@
           reminder_offsets: offsets.map(Number),
           reminder_channels: [...form.querySelectorAll('input[name="reminder_channels"]:checked')].map((i) => i.value),
           recording_visibility: form.elements.recording_visibility.value,
+          waiting_room: form.elements.waiting_room.checked,
         }));
         Portal.flashNext("Settings saved.");
         location.reload();

@@ -72,6 +72,7 @@
       reminder_offsets: base.reminder_offsets, reminder_channels: base.reminder_channels,
     };
     if (base.backend) body.backend_config_id = base.backend;
+    body.waiting_room = form.elements.waiting_room.checked;
     return body;
   }
 
@@ -80,6 +81,7 @@
     const body = { title: base.title, description: base.description, record: base.record,
                    reminder_offsets: base.reminder_offsets, reminder_channels: base.reminder_channels };
     if (base.backend) body.backend_config_id = base.backend; else body.clear_backend = true;
+    body.waiting_room = form.elements.waiting_room.checked;
     return body;
   }
 

@@ -157,9 +157,32 @@
       await showTarget(target, gesture);
     } catch (err) {
       if (err.code === "not_started") { status("Waiting for the teacher to start the class…"); }
+      else if (err.code === "waiting_room") { waitInLobby(); }
       else if (err.code === "class_ended") { showEnded(); }
       else { fail(err); $("join-btn").hidden = !!stopped; }
     } finally { joining = false; }
+  }
+
+  // The class has a waiting room: ask to enter, then wait for the pushed lobby:admitted
+  // (or lobby:refused); asking again every few seconds covers a live connection that is down.
+  let lobbyTimer = null;
+  async function waitInLobby() {
+    clearTimeout(lobbyTimer);
+    try {
+      const entry = await Portal.api("POST", "/api/schedules/" + sid + "/lobby/knock");
+      if (entry.status === "admitted") { join(false); return; }
+      if (entry.status === "refused") { refused(entry.message); return; }
+      status("The class has a waiting room: the teacher will let you in shortly…");
+      lobbyTimer = setTimeout(waitInLobby, WAIT_POLL_MS * 2);
+    } catch (err) { fail(err); }
+  }
+
+  function refused(message) {
+    clearTimeout(lobbyTimer);
+    stopped = true;
+    status("");
+    fail(Object.assign(new Error(message), { code: "refused" }));
+    $("join-btn").hidden = true;
   }
 
   function showRunningForTeacher() {
@@ -240,6 +263,12 @@
     live.on("class:started", (data) => { if (String(data.schedule_id) === sid) follow("running"); });
     live.on("class:ended", (data) => { if (String(data.schedule_id) === sid) follow("ended"); });
     live.on("live:joined", (ack) => { setPolling(false); if (ack.state) follow(ack.state); });
+    live.on("lobby:admitted", (data) => {
+      if (String(data.schedule_id) === sid && !manager) { clearTimeout(lobbyTimer); join(false); }
+    });
+    live.on("lobby:refused", (data) => {
+      if (String(data.schedule_id) === sid && !manager) refused(data.message);
+    });
     live.on("removed", (data) => { fail(Object.assign(new Error(data.message), { code: data.code })); });
     document.addEventListener("portal:live-status", (e) => setPolling(!!e.detail.fallback));
   }

@@ -1,0 +1,154 @@
+"""The waiting room of a class occurrence: with the class's waiting room on, a student who
+joins waits until one of the class's teachers or assistants admits (or refuses) them.
+
+The portal's lobby gates the join target on every backend, so it works where the backend
+has no lobby of its own. Teachers' room pages learn who waits from `lobby:*` events
+(audience "managers"); the waiting person's page from `lobby:admitted` / `lobby:refused`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.core import access, audit, classes, live_state
+from portal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.core.models import Class, LobbyEntry, Schedule, User
+from portal.core.types import utcnow
+from portal.extensions import db
+
+WAITING, ADMITTED, REFUSED = "waiting", "admitted", "refused"
+MAX_MESSAGE = 500
+
+
+def waiting_room_on(klass: Class) -> bool:
+    """The class's choice (new classes start with settings.waiting_room_default())."""
+    return bool(klass.waiting_room)
+
+
+def entry_dict(entry: LobbyEntry) -> dict[str, Any]:
+    return {
+        "user_id": entry.user_id,
+        "name": entry.user.name,
+        "status": entry.status,
+        "message": _refusal(entry) if entry.status == REFUSED else "",
+        "requested_at": entry.requested_at.isoformat(),
+    }
+
+
+def check_admitted(actor: User, schedule: Schedule) -> None:
+    """Called by the join: raise unless the actor may enter now.
+
+    Teachers and assistants never wait; others wait while the waiting room is on and no
+    teacher admitted them (409 `waiting_room`), or learn the refusal (403 `refused`)."""
+    klass = schedule.klass
+    if not waiting_room_on(klass) or access.can_moderate_class(actor, klass):
+        return
+    entry = _entry(schedule.id, actor.id)
+    if entry is not None and entry.status == ADMITTED:
+        return
+    if entry is not None and entry.status == REFUSED:
+        raise Forbidden(_refusal(entry), code="refused")
+    raise Conflict(
+        "this class has a waiting room: ask to enter and the teacher will let you in",
+        code="waiting_room",
+    )
+
+
+def knock(actor: User, schedule_id: int) -> LobbyEntry:
+    """A student asks to enter: they wait until a teacher decides (asking twice is one ask).
+
+    A refusal stands for this occurrence: asking again answers it again."""
+    schedule = classes.get_schedule_for(actor, schedule_id)
+    klass = schedule.klass
+    access.require_not_blocked(actor, klass.id)
+    if access.can_moderate_class(actor, klass):
+        raise ValidationFailed("the class's teachers never wait", code="no_waiting_for_staff")
+    if not waiting_room_on(klass):
+        raise Conflict("this class has no waiting room: join it", code="no_waiting_room")
+    entry = _entry(schedule.id, actor.id)
+    if entry is None:
+        entry = LobbyEntry(schedule_id=schedule.id, user_id=actor.id, status=WAITING)
+        db.session.add(entry)
+        try:
+            with db.session.begin_nested():
+                db.session.flush()
+        except IntegrityError:  # the same person asked twice at once: one entry
+            entry = _entry(schedule.id, actor.id)
+            assert entry is not None
+            return entry
+        live_state.publish(
+            "lobby:waiting", entry_dict(entry), schedule_id=schedule.id, audience="managers"
+        )
+    return entry
+
+
+def _entry(schedule_id: int, user_id: int) -> LobbyEntry | None:
+    return db.session.execute(
+        select(LobbyEntry).filter_by(schedule_id=schedule_id, user_id=user_id)
+    ).scalar_one_or_none()
+
+
+def _refusal(entry: LobbyEntry) -> str:
+    return "the teacher did not let you in" + (f": {entry.message}" if entry.message else "")
+
+
+def _moderated(actor: User, schedule_id: int) -> Schedule:
+    schedule = classes.get_schedule_for(actor, schedule_id)
+    access.require_class_moderator(actor, schedule.klass)
+    return schedule
+
+
+def list_waiting(actor: User, schedule_id: int) -> list[LobbyEntry]:
+    schedule = _moderated(actor, schedule_id)
+    return list(
+        db.session.execute(
+            select(LobbyEntry)
+            .filter_by(schedule_id=schedule.id, status=WAITING)
+            .order_by(LobbyEntry.requested_at, LobbyEntry.id)
+        ).scalars()
+    )
+
+
+def admit(actor: User, schedule_id: int, user_ids: list[int] | None = None) -> list[LobbyEntry]:
+    """Let these waiting people in (everyone waiting when `user_ids` is None)."""
+    schedule = _moderated(actor, schedule_id)
+    stmt = select(LobbyEntry).filter_by(schedule_id=schedule.id, status=WAITING)
+    if user_ids is not None:
+        stmt = stmt.where(LobbyEntry.user_id.in_(user_ids))
+    entries = list(db.session.execute(stmt.with_for_update()).scalars())
+    if user_ids is not None and len(entries) != len(set(user_ids)):
+        raise NotFound("that person is not waiting in this class", code="not_waiting")
+    for entry in entries:
+        _decide(actor, schedule, entry, ADMITTED, "")
+    return entries
+
+
+def refuse(actor: User, schedule_id: int, user_id: int, message: str = "") -> LobbyEntry:
+    """Turn a waiting person away; their page shows the message."""
+    text = (message or "").strip()
+    if len(text) > MAX_MESSAGE:
+        raise ValidationFailed(f"the message may have at most {MAX_MESSAGE} characters")
+    schedule = _moderated(actor, schedule_id)
+    entry = db.session.execute(
+        select(LobbyEntry)
+        .filter_by(schedule_id=schedule.id, user_id=user_id, status=WAITING)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if entry is None:
+        raise NotFound("that person is not waiting in this class", code="not_waiting")
+    _decide(actor, schedule, entry, REFUSED, text)
+    return entry
+
+
+def _decide(actor: User, schedule: Schedule, entry: LobbyEntry, status: str, text: str) -> None:
+    entry.status, entry.message = status, text
+    entry.decided_at, entry.decided_by = utcnow(), actor.id
+    audit.record(actor, f"lobby.{status[:-1]}", "schedule", schedule.id, user_id=entry.user_id)
+    payload = {"schedule_id": schedule.id, **entry_dict(entry)}
+    live_state.publish(f"lobby:{status}", payload, schedule_id=schedule.id, audience="managers")
+    live_state.publish(
+        f"lobby:{status}", payload, schedule_id=schedule.id, audience="user", user_id=entry.user_id
+    )

@@ -1,0 +1,49 @@
+/* The waiting room for the class's teachers and assistants: who waits (GET
+ * /api/schedules/<id>/lobby, refreshed on every pushed lobby:* event), admit one or all,
+ * refuse with a message the waiting person's page shows. */
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", () => {
+    const panel = document.getElementById("panel-lobby");
+    if (!panel) return;
+    const base = "/api/schedules/" + panel.dataset.scheduleId + "/lobby";
+    const list = document.getElementById("lobby-list");
+    const box = panel.querySelector("[data-panel-error]");
+    const all = document.getElementById("lobby-admit-all");
+
+    function render(entries) {
+      list.replaceChildren(...entries.map((e) => Portal.el("li", { dataset: { lobbyUser: e.user_id } },
+        Portal.el("span", { text: e.name + " " }),
+        Portal.el("button", { type: "button", class: "small", dataset: { admit: e.user_id } }, "Let in",
+          Portal.el("span", { class: "visually-hidden", text: " " + e.name })),
+        Portal.el("button", { type: "button", class: "small secondary", dataset: { refuse: e.user_id } }, "Refuse",
+          Portal.el("span", { class: "visually-hidden", text: " " + e.name })))));
+      document.getElementById("lobby-empty").hidden = entries.length > 0;
+      document.getElementById("lobby-count").textContent = entries.length ? "(" + entries.length + ")" : "";
+      all.hidden = entries.length < 2;
+    }
+
+    async function refresh() {
+      try { render(await Portal.api("GET", base)); Portal.hideError(box); } catch (err) { Portal.showError(box, err); }
+    }
+
+    async function decide(button, path, body) {
+      try { await Portal.busy(button, () => Portal.api("POST", base + path, body)); await refresh(); }
+      catch (err) { Portal.showError(box, err); }
+    }
+
+    panel.addEventListener("click", (event) => {
+      const admit = event.target.closest("[data-admit]");
+      const refuse = event.target.closest("[data-refuse]");
+      if (admit) decide(admit, "/admit", { user_ids: [Number(admit.dataset.admit)] });
+      if (refuse) {
+        const message = prompt("Why can they not come in? (shown to them; optional)", "");
+        if (message !== null) decide(refuse, "/refuse", { user_id: Number(refuse.dataset.refuse), message });
+      }
+    });
+    all.addEventListener("click", () => decide(all, "/admit", {}));
+    const live = window.Portal.live;
+    if (live) for (const event of ["lobby:waiting", "lobby:admitted", "lobby:refused"]) live.on(event, refresh);
+    refresh();
+  });
+})();
