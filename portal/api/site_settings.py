@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from portal.api import api
@@ -15,6 +17,7 @@ class SiteSettingsOut(Out):
     timezone: str
     reminder_offsets: list[int]
     reminder_channels: list[str]
+    sign_up: str
 
 
 class SiteSettingsIn(Model):
@@ -22,6 +25,7 @@ class SiteSettingsIn(Model):
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
     reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
+    sign_up: Literal["closed", "invite_only", "open_with_approval"] | None = None
 
 
 @endpoint(

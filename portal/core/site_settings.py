@@ -22,9 +22,12 @@ class SiteSettingsChanges:
     timezone: str | None = None
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
+    sign_up: str | None = None  # accounts.SignUpMode
 
 
 def read_site_settings() -> dict[str, Any]:
+    from portal.core.accounts import sign_up_mode
+
     offsets = get_setting("reminder_offsets")
     channels = get_setting("reminder_channels")
     return {
@@ -36,6 +39,7 @@ def read_site_settings() -> dict[str, Any]:
         "reminder_channels": list(channels)
         if channels is not None
         else list(DEFAULT_REMINDER_CHANNELS),
+        "sign_up": sign_up_mode().value,
     }
 
 
@@ -63,6 +67,16 @@ def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str,
             "reminder_channels",
             require_registered(changes.reminder_channels, code="invalid_reminders"),
         )
+    if changes.sign_up is not None:
+        from portal.core.accounts import SignUpMode
+
+        try:
+            set_setting("sign_up", SignUpMode(changes.sign_up).value)
+        except ValueError as exc:
+            raise ValidationFailed(
+                "sign-up must be closed, invite_only or open_with_approval",
+                code="invalid_sign_up",
+            ) from exc
     audit.record(
         actor,
         "site.settings",

@@ -6,7 +6,14 @@ from flask import Flask
 
 
 def init_web(app: Flask) -> None:
-    from portal.web import admin_pages, classes_pages, dashboard, profile, room  # noqa: F401  (register pages)
+    from portal.web import (  # noqa: F401  (register pages)
+        account_pages,
+        admin_pages,
+        classes_pages,
+        dashboard,
+        profile,
+        room,
+    )
     from portal.web.pages import web
     from portal.web.support import init_support
 

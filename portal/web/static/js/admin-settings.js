@@ -16,6 +16,7 @@
           school_name: name, timezone: form.elements.timezone.value.trim(),
           reminder_offsets: offsets.map(Number),
           reminder_channels: [...form.querySelectorAll('input[name="reminder_channels"]:checked')].map((i) => i.value),
+          sign_up: (form.querySelector('input[name="sign_up"]:checked') || {}).value,
         }));
         Portal.flashNext("Settings saved.");
         location.reload();
