@@ -420,6 +420,7 @@ def fake_config(app, make_user):
         enabled=True,
         is_default=True,
         settings={"url": "https://fake.example", "secret": encrypt_secret("s3cret-value-123")},
+        health_ok=True,  # passed its connection test: offered to teachers (backends.is_offered)
     )
     db.session.add(config)
     db.session.commit()

@@ -156,6 +156,7 @@ def test_site_settings_api_for_admins_only(school, login):
         "reminder_offsets": [1440, 60],
         "reminder_channels": ["sms"],
         "recording_visibility": "published",
+        "sign_up": "closed",
     }
     assert admin.get("/api/admin/settings").get_json()["school_name"] == "Lycée Curie"
 

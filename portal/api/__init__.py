@@ -9,6 +9,7 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 def init_api(app: Flask) -> None:
     from portal.api import (  # noqa: F401  (importing registers the routes)
+        accounts,
         admin,
         auth,
         calendar,

@@ -3,6 +3,10 @@ warnings, and the private iCalendar feed."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from pydantic import Field
+
 from portal.api import api
 from portal.api.content_schemas import (
     CalendarEventOut,
@@ -12,8 +16,8 @@ from portal.api.content_schemas import (
     SeriesUpdateIn,
 )
 from portal.api.framework import current_actor, endpoint
-from portal.api.schemas import ScheduleOut
-from portal.core import calendar
+from portal.api.schemas import DateTimeIn, Model, Out, ScheduleOut
+from portal.core import calendar, series
 from portal.features import serve_features
 
 
@@ -54,6 +58,51 @@ def update_series(class_id: int, body: SeriesUpdateIn):
     return SeriesUpdatedOut(
         changed=[ScheduleOut.model_validate(s) for s in changed],
         conflicts=[ScheduleOut.model_validate(s) for s in conflicts],
+    )
+
+
+class SeriesFollowingIn(Model):
+    rrule: str = Field(min_length=1, max_length=500)
+    starts_at: DateTimeIn | None = Field(
+        default=None, description="first occurrence of the new rule; default: this occurrence's"
+    )
+    duration_minutes: int | None = Field(default=None, ge=1, le=1440)
+
+
+class SeriesFollowingOut(Out):
+    class_id: int = Field(description="the class holding this occurrence and the later ones")
+    split: bool = Field(description="true: a new class continues the series")
+    occurrences: list[ScheduleOut]
+    kept_moved: list[ScheduleOut] = Field(description="moved by hand and still moved")
+    dropped_moved: list[datetime] = Field(
+        description="starts of hand-moved occurrences whose day is not in the new rule"
+    )
+
+
+@endpoint(
+    api,
+    "/schedules/<int:schedule_id>/series",
+    "POST",
+    summary="Change the recurrence of this occurrence and the following ones (split the series)",
+    body=SeriesFollowingIn,
+    response=SeriesFollowingOut,
+    tags=["schedules"],
+    errors=[409],
+)
+def change_following(schedule_id: int, body: SeriesFollowingIn):
+    result = series.change_following(
+        current_actor(),
+        schedule_id,
+        rrule=body.rrule,
+        starts_at=body.starts_at,
+        duration_minutes=body.duration_minutes,
+    )
+    return SeriesFollowingOut(
+        class_id=result.klass.id,
+        split=result.split,
+        occurrences=[ScheduleOut.model_validate(s) for s in result.occurrences],
+        kept_moved=[ScheduleOut.model_validate(s) for s in result.kept_moved],
+        dropped_moved=result.dropped_moved,
     )
 
 

@@ -71,7 +71,7 @@ def meeting_state(schedule_id: int):
 def backend_choices():
     current_actor()
     out = []
-    for config in backends.enabled_configs():
+    for config in backends.offered_configs():
         plugin = backends.backend_plugin(config.backend)
         out.append(
             BackendChoiceOut(

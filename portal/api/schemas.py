@@ -82,6 +82,8 @@ class UserOut(Out):
     phone: str | None = None
     timezone: str | None = None
     is_active: bool
+    # invited / pending (a sign-up awaiting approval) / refused; null for ordinary accounts
+    account_status: str | None = None
     notify_email: bool
     notify_sms: bool
     # Every registered notification channel (a plugin's too): is it on for this user?

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from portal.api import api
@@ -18,6 +20,7 @@ class SiteSettingsOut(Out):
     reminder_channels: list[str]
     recording_visibility: Visibility
     waiting_room: bool
+    sign_up: str
 
 
 class SiteSettingsIn(Model):
@@ -29,6 +32,7 @@ class SiteSettingsIn(Model):
         default=None, description="default visibility of new recordings"
     )
     waiting_room: bool | None = Field(default=None, description="new classes have a waiting room")
+    sign_up: Literal["closed", "invite_only", "open_with_approval"] | None = None
 
 
 @endpoint(

@@ -194,6 +194,38 @@ def enabled_configs() -> list[BackendConfig]:
     ]
 
 
+def is_offered(config: BackendConfig) -> bool:
+    """Teachers are offered a backend only once its last connection test passed."""
+    return config.health_ok is True
+
+
+def not_offered_reason(config: BackendConfig) -> str | None:
+    """Why teachers are not offered this (enabled) backend, in words for administrators."""
+    if config.health_ok is True:
+        return None
+    if config.health_ok is None:
+        return "never tested: run its connection test on the Meeting systems page"
+    return f"its last connection test failed: {config.health_message or 'no answer'}"
+
+
+def offered_configs() -> list[BackendConfig]:
+    """The backends a teacher may choose for a class: enabled, installed, tested and passing."""
+    return [c for c in enabled_configs() if is_offered(c)]
+
+
+def require_passing(config: BackendConfig) -> BackendConfig:
+    """A class on a backend whose last connection test failed does not start (a clear 409
+    instead of a late, obscure failure on the meeting server)."""
+    if config.health_ok is False:
+        raise Conflict(
+            f"the meeting system {config.name!r} failed its last connection test "
+            f"({config.health_message or 'no answer'}); the class cannot start until an "
+            "administrator fixes it or chooses another meeting system",
+            code="backend_failing",
+        )
+    return config
+
+
 def config_for_class(klass: Class) -> BackendConfig:
     """The class's chosen backend, else the default, else the only enabled one."""
     if klass.backend_config is not None:
@@ -203,13 +235,13 @@ def config_for_class(klass: Class) -> BackendConfig:
                 "choose another in the class settings",
                 code="backend_disabled",
             )
-        return klass.backend_config
+        return require_passing(klass.backend_config)
     candidates = enabled_configs()
     defaults = [c for c in candidates if c.is_default]
     if defaults:
-        return defaults[0]
+        return require_passing(defaults[0])
     if len(candidates) == 1:
-        return candidates[0]
+        return require_passing(candidates[0])
     if not candidates:
         raise Conflict(
             "no meeting backend is enabled; an administrator must enable one", code="no_backend"

@@ -120,6 +120,12 @@ def _check_backend(backend_config_id: int | None) -> None:
     config = db.session.get(BackendConfig, backend_config_id)
     if config is None or not config.enabled:
         raise ValidationFailed("that meeting backend is not enabled", code="backend_not_enabled")
+    if config.health_ok is False:
+        raise ValidationFailed(
+            f"the meeting system {config.name!r} failed its last connection test; choose "
+            "another until an administrator fixes it",
+            code="backend_failing",
+        )
 
 
 def create_class(actor: User, data: ClassInput, *, allow_past_start: bool = False) -> Class:

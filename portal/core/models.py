@@ -23,6 +23,14 @@ from portal.core.types import UTCDateTime, utcnow
 from portal.extensions import db
 
 
+class AccountStatus(enum.StrEnum):
+    """users.account_status: why an inactive account is not (yet) usable."""
+
+    INVITED = "invited"
+    PENDING = "pending"
+    REFUSED = "refused"
+
+
 class Role(enum.StrEnum):
     ADMIN = "admin"
     TEACHER = "teacher"
@@ -65,6 +73,9 @@ class User(db.Model):
     # Tokens carry the generation they were issued under; raising it ends every session at
     # once (password change, deactivation), exactly, with no clock involved (auth_tokens).
     token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why an inactive account is inactive, when it is not simply disabled (AccountStatus):
+    # invited (no password yet), pending (a sign-up awaiting approval), refused. None: normal.
+    account_status: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -179,6 +190,8 @@ class Class(db.Model):
     # Students wait in the lobby until admitted. New classes take the site's default; it is
     # stored, not looked up, so a join reads no setting (the join path counts its queries).
     waiting_room: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Per-class room settings (portal/core/room_settings.py); None: the site defaults.
+    room_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

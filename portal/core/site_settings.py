@@ -24,9 +24,12 @@ class SiteSettingsChanges:
     reminder_channels: list[str] | None = None
     recording_visibility: str | None = None
     waiting_room: bool | None = None  # the default of new classes
+    sign_up: str | None = None  # accounts.SignUpMode
 
 
 def read_site_settings() -> dict[str, Any]:
+    from portal.core.accounts import sign_up_mode
+
     offsets = get_setting("reminder_offsets")
     channels = get_setting("reminder_channels")
     return {
@@ -40,6 +43,7 @@ def read_site_settings() -> dict[str, Any]:
         else list(DEFAULT_REMINDER_CHANNELS),
         "recording_visibility": recordings.default_visibility(),
         "waiting_room": waiting_room_default(),
+        "sign_up": sign_up_mode().value,
     }
 
 
@@ -73,6 +77,16 @@ def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str,
         )
     if changes.waiting_room is not None:
         set_setting("waiting_room", bool(changes.waiting_room))
+    if changes.sign_up is not None:
+        from portal.core.accounts import SignUpMode
+
+        try:
+            set_setting("sign_up", SignUpMode(changes.sign_up).value)
+        except ValueError as exc:
+            raise ValidationFailed(
+                "sign-up must be closed, invite_only or open_with_approval",
+                code="invalid_sign_up",
+            ) from exc
     audit.record(
         actor,
         "site.settings",

@@ -7,6 +7,7 @@ from flask import Flask
 
 def init_web(app: Flask) -> None:
     from portal.web import (  # noqa: F401  (register pages)
+        account_pages,
         admin_pages,
         classes_pages,
         dashboard,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import render_template, request
 
 from portal.core import access, backends, notification_review, site_settings, users
+from portal.core.accounts import SIGN_UP_LABELS
 from portal.core.models import User
 from portal.core.notifications.channels import channel_choices, registered_channels
 from portal.core.registry import plugin_manager, plugins
@@ -137,6 +138,7 @@ def admin_settings(user: User):
         settings=site_settings.read_site_settings(),
         zones=zone_names(),
         channels=channel_choices(),
+        sign_up_choices=[(mode.value, label) for mode, label in SIGN_UP_LABELS.items()],
     )
 
 

@@ -23,9 +23,15 @@ from portal.web.pages import web
 from portal.web.support import features, page, user_zone, zone_names
 
 
-def _backend_choices() -> list[dict]:
+def _backend_choices(user: User | None = None, current_id: int | None = None) -> list[dict]:
+    """The backends of the class form: those offered to teachers; administrators also see
+    the enabled ones that are not offered, greyed out, with the reason; the class's own
+    backend stays listed (saving the form must not move the class off it)."""
     out = []
+    admin = user is not None and user.is_admin
     for config in backends.enabled_configs():
+        if not (admin or config.id == current_id or backends.is_offered(config)):
+            continue
         plugin = plugins().backends[config.backend]
         out.append(
             {
@@ -34,15 +40,16 @@ def _backend_choices() -> list[dict]:
                 "label": plugin.label,
                 "is_default": config.is_default,
                 "capabilities": plugin.capabilities.as_dict(),
+                "not_offered": backends.not_offered_reason(config),
             }
         )
     return out
 
 
-def _form_context(user: User) -> dict:
+def _form_context(user: User, current_backend_id: int | None = None) -> dict:
     settings = site_settings.read_site_settings()
     return {
-        "backends": _backend_choices(),
+        "backends": _backend_choices(user, current_backend_id),
         "zones": zone_names(),
         "default_zone": str(user_zone(user)),
         "reminder_offsets": settings["reminder_offsets"],
@@ -64,7 +71,7 @@ def class_edit(user: User, class_id: int):
     klass = access.get_class_for(user, class_id)
     if not access.can_manage_class(user, klass):
         raise NotFound("no such class")
-    context = _form_context(user)
+    context = _form_context(user, klass.backend_config_id)
     context["reminder_offsets"] = klass.reminder_offsets
     context["reminder_channels"] = klass.reminder_channels
     return render_template("classes/form.html", user=user, klass=klass, **context)
@@ -88,7 +95,14 @@ def class_page(user: User, class_id: int):
     )
     backend = None
     if klass.backend_config_id:
-        backend = next((b for b in _backend_choices() if b["id"] == klass.backend_config_id), None)
+        backend = next(
+            (
+                b
+                for b in _backend_choices(user, klass.backend_config_id)
+                if b["id"] == klass.backend_config_id
+            ),
+            None,
+        )
     return render_template(
         "classes/detail.html",
         user=user,

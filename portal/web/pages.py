@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from portal.core import unit_of_work, users
+from portal.core import accounts, unit_of_work, users
 from portal.core.errors import PortalError
 from portal.core.registry import plugins
 from portal.core.settings import get_setting
@@ -44,7 +44,13 @@ def login_page():
     providers = [
         p for p in plugins().auth_providers.values() if p.login_url(request.args.get("next"))
     ]
-    return render_template("login.html", providers=providers, email="", error=None)
+    return render_template(
+        "login.html",
+        providers=providers,
+        email="",
+        error=None,
+        sign_up_mode=accounts.sign_up_mode().value,
+    )
 
 
 @web.post("/login")
@@ -60,7 +66,13 @@ def login_submit():
         status = 429 if exc.status == 429 else 401
         headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else {}
         return (
-            render_template("login.html", providers=providers, email=email, error=exc.message),
+            render_template(
+                "login.html",
+                providers=providers,
+                email=email,
+                error=exc.message,
+                sign_up_mode=accounts.sign_up_mode().value,
+            ),
             status,
             headers,
         )

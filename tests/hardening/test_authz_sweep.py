@@ -229,6 +229,45 @@ def _table(c: Ctx) -> dict[str, tuple]:
             None,
             "200 200 200 200 200 200 200 200 200",
         ),
+        # accounts: the same answer for everyone; links and sign-up need no session
+        "api.request_password_reset": (
+            "POST",
+            "/api/auth/password-reset",
+            {"email": "nobody@x.org"},
+            "202 202 202 202 202 202 202",
+        ),
+        "api.use_password_link": (
+            "POST",
+            "/api/auth/password-link",
+            {"token": "not.a.link", "new_password": "x" * 12},
+            "400 400 400 400 400 400 400",
+        ),
+        "api.sign_up": (
+            "POST",
+            "/api/auth/sign-up",
+            lambda: {"email": f"{uuid.uuid4().hex[:8]}@x.org", "name": "N", "password": "x" * 12},
+            "403 403 403 403 403 403 403",
+        ),  # closed by default
+        "api.invite": (
+            "POST",
+            "/api/admin/invitations",
+            lambda: {"email": f"{uuid.uuid4().hex[:8]}@tests.school", "name": "N"},
+            "401 403 403 403 403 403 201",
+        ),
+        "api.list_sign_ups": ("GET", "/api/admin/sign-ups", None, "401 403 403 403 403 403 200"),
+        "api.decide_sign_up": (
+            "POST",
+            f"/api/admin/sign-ups/{s.student.id}",
+            {"approve": True},
+            "401 403 403 403 403 403 409",
+        ),  # not waiting for approval
+        "api.import_users": (
+            "POST",
+            "/api/admin/users/import",
+            {"csv": "email,name,role\n"},
+            "401 403 403 403 403 403 200",
+        ),
+        "api.openapi_document": ("GET", "/api/openapi.json", None, "200 200 200 200 200 200 200"),
         # site settings: administrators only
         "api.get_site_settings": (
             "GET",
@@ -362,6 +401,12 @@ def _table(c: Ctx) -> dict[str, tuple]:
             None,
             "401 404 200 200 404 200 200 200 200",
         ),
+        "api.change_following": (
+            "POST",
+            f"/api/schedules/{sid}/series",
+            {"rrule": "FREQ=WEEKLY;COUNT=2"},
+            "401 404 403 403 404 400 400",
+        ),  # past authorization, the one-off class is not a series
         "api.update_series": (
             "PATCH",
             f"/api/classes/{cid}/series",

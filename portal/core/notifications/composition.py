@@ -129,6 +129,10 @@ def _relative(minutes: int) -> str:
 def compose(row: Notification) -> NotificationMessage:
     """Subject, text, HTML and (for calendar changes) an .ics for one row."""
     user = db.session.get(User, row.user_id)
+    from portal.core import accounts
+
+    if row.kind in accounts.ACCOUNT_KINDS:
+        return accounts.compose_account_message(row, user)
     schedule = db.session.get(Schedule, row.schedule_id) if row.schedule_id else None
     recording = None
     if row.kind == Kind.RECORDING_AVAILABLE and row.key.isdigit():

@@ -87,6 +87,10 @@ def unwanted_reason(row: Notification, now: datetime | None = None) -> str | Non
     """Why this row must not go out any more (checked again right before sending)."""
     now = now or utcnow()
     user = db.session.get(User, row.user_id)
+    from portal.core import accounts
+
+    if row.kind in accounts.ACCOUNT_KINDS:
+        return accounts.unwanted_account_reason(row, user)
     if user is None or not user.is_active:
         return "the user is disabled"
     if not wants(user, row.channel):

@@ -24,6 +24,11 @@ class NotificationKind(StrEnum):
     CLASS_INVITATION = (
         "class_invitation"  # on enrolment, email only, with every upcoming occurrence
     )
+    # Account emails (portal/core/accounts.py): email only, whatever the preferences.
+    PASSWORD_RESET = "password_reset"
+    ACCOUNT_INVITATION = "account_invitation"
+    SIGN_UP_APPROVED = "sign_up_approved"
+    SIGN_UP_REFUSED = "sign_up_refused"
 
 
 # A reminder may still go out this long after the class started (offset 0 = "starting now").

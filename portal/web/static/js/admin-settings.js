@@ -18,6 +18,7 @@
           reminder_channels: [...form.querySelectorAll('input[name="reminder_channels"]:checked')].map((i) => i.value),
           recording_visibility: form.elements.recording_visibility.value,
           waiting_room: form.elements.waiting_room.checked,
+          sign_up: (form.querySelector('input[name="sign_up"]:checked') || {}).value,
         }));
         Portal.flashNext("Settings saved.");
         location.reload();
