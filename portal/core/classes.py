@@ -82,7 +82,7 @@ def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> l
     except (ValueError, TypeError) as exc:
         raise ValidationFailed(f"invalid recurrence rule: {exc}", code="invalid_rrule") from exc
     limit = local_start + MAX_SERIES_SPAN
-    occurrences = []
+    occurrences: list[datetime] = []
     for occurrence in parsed:
         if occurrence > limit or len(occurrences) >= MAX_OCCURRENCES:
             raise ValidationFailed(

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.types import UTCDateTime, utcnow
-from portal.extensions import db
+from portal.extensions import Base
 
 
 class Role(enum.StrEnum):
@@ -29,7 +29,7 @@ class Role(enum.StrEnum):
     STUDENT = "student"
 
 
-class User(db.Model):
+class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -59,7 +59,7 @@ class User(db.Model):
         return self.role == Role.ADMIN.value
 
 
-class UserIdentity(db.Model):
+class UserIdentity(Base):
     """Link between a portal user and an external identity (SSO subject), never by email."""
 
     __tablename__ = "user_identities"
@@ -74,7 +74,7 @@ class UserIdentity(db.Model):
     __table_args__ = (UniqueConstraint("provider", "subject"),)
 
 
-class RevokedToken(db.Model):
+class RevokedToken(Base):
     """JWTs revoked by logout; rows can be purged once the token would have expired anyway."""
 
     __tablename__ = "revoked_tokens"
@@ -85,7 +85,7 @@ class RevokedToken(db.Model):
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class BackendConfig(db.Model):
+class BackendConfig(Base):
     """An admin-configured instance of a meeting backend plugin (e.g. one BBB server)."""
 
     __tablename__ = "backend_configs"
@@ -109,7 +109,7 @@ class ClassStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Class(db.Model):
+class Class(Base):
     __tablename__ = "classes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -140,7 +140,7 @@ class Class(db.Model):
     )
 
 
-class Enrolment(db.Model):
+class Enrolment(Base):
     __tablename__ = "class_enrolments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -158,7 +158,7 @@ class ScheduleStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Schedule(db.Model):
+class Schedule(Base):
     """One occurrence of a class."""
 
     __tablename__ = "schedules"
@@ -188,7 +188,7 @@ class Schedule(db.Model):
     )
 
 
-class Slide(db.Model):
+class Slide(Base):
     __tablename__ = "slides"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -210,7 +210,7 @@ class MeetingState(enum.StrEnum):
     ENDED = "ended"
 
 
-class Meeting(db.Model):
+class Meeting(Base):
     """A class occurrence started on a backend. Backend-specific state lives in `data`."""
 
     __tablename__ = "meetings"
@@ -237,7 +237,7 @@ class Meeting(db.Model):
     __table_args__ = (CheckConstraint("status in ('starting', 'running', 'ended')", name="status"),)
 
 
-class Attendance(db.Model):
+class Attendance(Base):
     """Who was in a meeting: from portal joins, or from the backend's own data."""
 
     __tablename__ = "attendance"
@@ -254,7 +254,7 @@ class Attendance(db.Model):
     __table_args__ = (UniqueConstraint("meeting_id", "user_id", "display_name"),)
 
 
-class Recording(db.Model):
+class Recording(Base):
     __tablename__ = "recordings"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -281,7 +281,7 @@ class Recording(db.Model):
     __table_args__ = (UniqueConstraint("backend", "backend_config_id", "backend_record_id"),)
 
 
-class Notification(db.Model):
+class Notification(Base):
     """One message to one recipient on one channel; unique so it is sent at most once."""
 
     __tablename__ = "notifications"
@@ -314,7 +314,7 @@ class Notification(db.Model):
     )
 
 
-class Poll(db.Model):
+class Poll(Base):
     __tablename__ = "polls"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -337,7 +337,7 @@ class Poll(db.Model):
     )
 
 
-class PollOption(db.Model):
+class PollOption(Base):
     __tablename__ = "poll_options"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -348,7 +348,7 @@ class PollOption(db.Model):
     __table_args__ = (UniqueConstraint("poll_id", "position"),)
 
 
-class PollVote(db.Model):
+class PollVote(Base):
     __tablename__ = "poll_votes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -360,7 +360,7 @@ class PollVote(db.Model):
     __table_args__ = (UniqueConstraint("poll_id", "user_id", "option_id"),)
 
 
-class ChatMessage(db.Model):
+class ChatMessage(Base):
     __tablename__ = "chat_messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -374,7 +374,7 @@ class ChatMessage(db.Model):
     __table_args__ = (Index("ix_chat_messages_schedule_id_id", "schedule_id", "id"),)
 
 
-class FloorSeat(db.Model):
+class FloorSeat(Base):
     """One student's place on the floor of a class occurrence: a raised hand (queued by the
     time it went up) and what the teacher granted: microphone, camera, screen."""
 
@@ -395,7 +395,7 @@ class FloorSeat(db.Model):
     __table_args__ = (UniqueConstraint("schedule_id", "user_id"),)
 
 
-class ClassMute(db.Model):
+class ClassMute(Base):
     """A user muted in one class's chat by its teacher."""
 
     __tablename__ = "class_mutes"
@@ -409,7 +409,7 @@ class ClassMute(db.Model):
     __table_args__ = (UniqueConstraint("class_id", "user_id"),)
 
 
-class Media(db.Model):
+class Media(Base):
     __tablename__ = "media"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -423,7 +423,7 @@ class Media(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Feedback(db.Model):
+class Feedback(Base):
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -446,7 +446,7 @@ class Feedback(db.Model):
     )
 
 
-class BlockedUser(db.Model):
+class BlockedUser(Base):
     __tablename__ = "blocked_users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -468,7 +468,7 @@ class BlockedUser(db.Model):
     )
 
 
-class AuditLog(db.Model):
+class AuditLog(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -480,7 +480,7 @@ class AuditLog(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
-class SiteSetting(db.Model):
+class SiteSetting(Base):
     __tablename__ = "site_settings"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -108,7 +108,7 @@ def _ics(schedules: list[Schedule], cancelled: bool) -> Attachment:
     )
 
 
-SUBJECTS = {
+SUBJECTS: dict[str, str] = {
     Kind.REMINDER: "Reminder: {title} starts {when}",
     Kind.CLASS_STARTED: "{title} has started: join now",
     Kind.CLASS_CANCELLED: "Cancelled: {title} on {when}",
@@ -132,7 +132,7 @@ def _relative(minutes: int) -> str:
 
 def compose(row: Notification) -> NotificationMessage:
     """Subject, text, HTML and (for calendar changes) an .ics for one row."""
-    user = db.session.get(User, row.user_id)
+    user = db.session.get_one(User, row.user_id)
     schedule = db.session.get(Schedule, row.schedule_id) if row.schedule_id else None
     recording = None
     if row.kind == Kind.RECORDING_AVAILABLE and row.key.isdigit():

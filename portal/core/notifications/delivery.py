@@ -21,6 +21,7 @@ from portal.core.notifications.states import EARLY_SLACK, REMINDER_GRACE, lease,
 from portal.core.notifications.states import NotificationKind as Kind
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
+from portal.core.upsert import rows_matched
 from portal.extensions import db
 from portal.plugins.types import DeliveryResult, Notifier
 
@@ -130,7 +131,7 @@ def _transition(notification_id: int, expected: str, **values: Any) -> bool:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return result.rowcount == 1
+    return rows_matched(result) == 1
 
 
 def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
@@ -217,7 +218,7 @@ def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
             from portal.core.snapshots import notification_ref
 
             hook().notification_delivered(
-                notification=notification_ref(db.session.get(Notification, notification_id)),
+                notification=notification_ref(db.session.get_one(Notification, notification_id)),
                 result=result,
             )
         except Exception:
