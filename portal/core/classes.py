@@ -98,8 +98,8 @@ def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> l
 def _refuse_past_start(starts_at: datetime) -> None:
     if starts_at < utcnow() - PAST_START_GRACE:
         raise ValidationFailed(
-            f"the start {starts_at.isoformat(timespec='minutes')} is in the past; choose a time "
-            "from now on",
+            f"the start {starts_at.isoformat(timespec='minutes')} "
+            "is in the past; choose a time from now on",
             code="start_in_past",
         )
 

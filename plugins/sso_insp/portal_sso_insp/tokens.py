@@ -62,8 +62,8 @@ def _verification_key(settings: InspSettings, alg: str, header: dict[str, Any]) 
             return _jwks_client(settings, settings.jwks_url).get_signing_key(kid)
         except jwt.PyJWKClientConnectionError as exc:
             raise ServiceUnavailable(
-                "the portal cannot fetch the main website's signing keys right now; try again in "
-                "a minute",
+                "the portal cannot fetch the main website's "
+                "signing keys right now; try again in a minute",
                 code="sso_keys_unavailable",
             ) from exc
         except (jwt.PyJWKClientError, jwt.PyJWKError, jwt.PyJWKSetError) as exc:
@@ -131,8 +131,8 @@ def _decode(settings: InspSettings, token: Any, required: list[str]) -> dict[str
     # Long-lived tokens in URLs are a liability: insp must mint them right before redirecting.
     if claims["exp"] - claims["iat"] > settings.max_lifetime:
         raise TokenRejected(
-            f"the sign-in token is valid for too long (at most {settings.max_lifetime} seconds "
-            "allowed)",
+            "the sign-in token is valid for too long (at "
+            f"most {settings.max_lifetime} seconds allowed)",
             code="token_lifetime",
         )
     if not isinstance(claims["jti"], str) or not 0 < len(claims["jti"]) <= 255:
