@@ -28,6 +28,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check portal plugins tests bench conftest.py scripts migrations
 	$(BIN)/ruff format --check portal plugins tests bench conftest.py scripts migrations
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # CI: real PostgreSQL, Redis and Chromium; a missing service fails instead of skipping.
@@ -48,6 +49,7 @@ vendor:
 lint: $(STAMP)
 	$(BIN)/ruff check portal plugins tests bench conftest.py scripts migrations
 	$(BIN)/ruff format --check portal plugins tests bench conftest.py scripts migrations
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

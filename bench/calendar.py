@@ -155,8 +155,8 @@ def populate(database_url: str) -> dict:
         _copy(conn, "class_enrolments", ["id", "class_id", "user_id", "created_at"], enrolments())
         for table in ("users", "classes", "schedules", "class_enrolments"):
             conn.execute(
-                f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from "
-                f"{table}))"
+                f"select setval(pg_get_serial_sequence('{table}', "
+                f"'id'), (select max(id) from {table}))"
             )
         conn.commit()
         conn.execute("analyze")

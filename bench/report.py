@@ -44,8 +44,8 @@ def write_results(results: list[Result], path: Path) -> None:
             "",
             "Load average at the end of the run: "
             f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) "
-            f"on {os.cpu_count()} cores. Above the core count every figure includes waiting for "
-            "a CPU; "
+            f"on {os.cpu_count()} cores. Above the core "
+            "count every figure includes waiting for a CPU; "
             "see each scenario's load average and the server handling rows.",
         ]
     path.write_text("\n".join(text) + "\n")

@@ -12,6 +12,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from portal import create_app
+from portal.current import current_flask_app
 
 
 def _make_app(*_args, **_kwargs):
@@ -144,7 +145,7 @@ def serve_command(host: str, port: int) -> None:
     one port (one asyncio process; no Redis needed), with in-process periodic jobs."""
     from portal import realtime, tasks
 
-    app = current_app._get_current_object()
+    app = current_flask_app()
     if "portal.scheduler" not in app.extensions:
         scheduler = tasks.InProcessScheduler(app)
         app.extensions["portal.scheduler"] = scheduler
@@ -176,7 +177,7 @@ def realtime_command(host: str, port: int, with_web: bool) -> None:
     sockets, beside Flask workers (gunicorn) that publish to it through PORTAL_REDIS_URL."""
     from portal import realtime
 
-    app = current_app._get_current_object()
+    app = current_flask_app()
     if not app.config.get("REDIS_URL") and not with_web:
         click.echo(
             "warning: PORTAL_REDIS_URL is not set: only events of this process reach its sockets; "

@@ -137,8 +137,8 @@ def init_error_handlers(app: Flask) -> None:
         return error_response(
             503,
             "live_unavailable",
-            "live features are unavailable for a moment; the class itself is not affected, try "
-            "again",
+            "live features are unavailable for a moment; "
+            "the class itself is not affected, try again",
         )
 
     @app.errorhandler(Exception)

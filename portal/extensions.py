@@ -21,6 +21,10 @@ NAMING_CONVENTION = {
 
 
 class Base(DeclarativeBase):
+    """Every table's base (core and plugins). Models subclass it rather than `db.Model`, which
+    Flask-SQLAlchemy builds from it at runtime with the same registry and metadata but which a
+    type checker cannot see as a class; so rows are typed from their Mapped[...] columns."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 

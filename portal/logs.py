@@ -8,6 +8,8 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, g, has_request_context, request
 
@@ -29,20 +31,25 @@ def _install_redacting_record_factory() -> None:
     """Redact every log record at creation, whatever logger or handler it goes to
     (third-party libraries log URLs that may carry checksums or tokens)."""
     previous = logging.getLogRecordFactory()
-    if getattr(previous, "portal_redacting", False):
+    if isinstance(previous, _RedactingRecordFactory):
         return
+    logging.setLogRecordFactory(_RedactingRecordFactory(previous))
 
-    def factory(*args, **kwargs):
-        record = previous(*args, **kwargs)
+
+class _RedactingRecordFactory:
+    """Wraps the record factory it replaces; its type marks it as installed (once per process)."""
+
+    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
+        self.previous = previous
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
         try:
             message = record.getMessage()
         except Exception:  # a broken format string is the caller's bug; leave it as is
             return record
         record.msg, record.args = redact(message), ()
         return record
-
-    factory.portal_redacting = True
-    logging.setLogRecordFactory(factory)
 
 
 class RequestContextFilter(logging.Filter):

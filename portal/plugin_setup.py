@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, current_app
 
 from portal.plugins.manager import PluginRegistry, make_plugin_manager
@@ -62,12 +64,14 @@ def init_migration_commands(app: Flask) -> None:
     from flask.cli import with_appcontext
 
     group = app.cli.commands.get("db")
-    if group is None or "upgrade-plugins" in getattr(group, "commands", {}):
+    if not isinstance(group, click.Group) or "upgrade-plugins" in group.commands:
         return
     core_upgrade = group.commands["upgrade"]
     original = core_upgrade.callback
+    if original is None:
+        raise RuntimeError("`flask db upgrade` has no callback to extend with the plugins'")
 
-    def upgrade_all(*args, **kwargs):
+    def upgrade_all(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
         if not kwargs.get("sql"):
             upgrade_plugins()

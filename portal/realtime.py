@@ -35,7 +35,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import socketio
-from flask import Flask, current_app
+from flask import Flask
 from flask_jwt_extended import decode_token
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -52,6 +52,7 @@ from portal.core import (
 )
 from portal.core.errors import NotAuthenticated, PortalError, ValidationFailed
 from portal.core.models import Schedule, User
+from portal.current import current_flask_app
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def default_emitter(app: Flask) -> NullEmitter | RedisEmitter:
 
 
 def emitter() -> NullEmitter | RedisEmitter | LocalEmitter:
-    app = current_app._get_current_object()
+    app = current_flask_app()
     found = app.extensions.get(EMITTER_KEY)
     if found is None:
         found = app.extensions[EMITTER_KEY] = default_emitter(app)
@@ -498,7 +499,10 @@ class RealtimeServer:
         if with_web:
             from a2wsgi import WSGIMiddleware
 
-            other = WSGIMiddleware(self.app, workers=int(self.app.config.get("WEB_THREADS") or 16))
+            threads = int(self.app.config.get("WEB_THREADS") or 16)
+            # a2wsgi types the app with its own Environ/StartResponse, which Flask's WSGI
+            # signature (the standard one) does not structurally match.
+            other = WSGIMiddleware(self.app, workers=threads)  # type: ignore[arg-type]
         return socketio.ASGIApp(
             self.sio, other_asgi_app=other, on_startup=self.startup, on_shutdown=self.shutdown
         )
@@ -643,7 +647,7 @@ class RealtimeServer:
         async def on_join(sid: str, data: Any = None) -> dict[str, Any]:
             state = self.sockets.get(sid)
             answer = await self._run(self._answer, state, JoinIn, _join, data, sid)
-            if answer.get("ok"):
+            if state is not None and answer.get("ok"):
                 schedule_id = answer["schedule_id"]
                 await sio.enter_room(sid, room(schedule_id), namespace=NAMESPACE)
                 if answer["manager"]:
@@ -668,7 +672,7 @@ class RealtimeServer:
                 return {"schedule_id": parsed.schedule_id}
 
             answer = await self._run(self._answer, state, ScheduleIn, leave, data)
-            if answer.get("ok"):
+            if state is not None and answer.get("ok"):
                 schedule_id = answer["schedule_id"]
                 await sio.leave_room(sid, room(schedule_id), namespace=NAMESPACE)
                 await sio.leave_room(sid, managers_room(schedule_id), namespace=NAMESPACE)

@@ -82,8 +82,8 @@ def init_security_headers(app: Flask) -> None:
             f"script-src 'self' {script_src}; "
             f"style-src {style_src}; "
             f"connect-src {connect_src}; "
-            f"frame-src {frame_src}; frame-ancestors 'self'; base-uri 'self'; form-action "
-            f"{form_action}",
+            f"frame-src {frame_src}; frame-ancestors 'self'; "
+            f"base-uri 'self'; form-action {form_action}",
         )
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

@@ -12,8 +12,9 @@ import threading
 import time
 
 from celery import Celery, Task
-from flask import Flask, current_app
+from flask import Flask
 
+from portal.current import current_flask_app
 from portal.plugins.types import PeriodicJob
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def run_job(name: str) -> None:
     from portal.core import unit_of_work
     from portal.extensions import db
 
-    job = all_jobs(current_app._get_current_object())[name]
+    job = all_jobs(current_flask_app())[name]
     try:
         job.func()
         unit_of_work.commit()
@@ -56,7 +57,7 @@ def run_job(name: str) -> None:
 def enqueue_job(name: str) -> None:
     """Run the job `name` soon, off the current request: on a Celery worker when there is
     a broker, else in a thread of this process (embedded mode and tests)."""
-    app = current_app._get_current_object()
+    app = current_flask_app()
     all_jobs(app)[name]  # an unknown name fails here, in the caller, not later in a worker
     if app.config.get("REDIS_URL"):
         app.extensions["celery"].send_task("portal.periodic", args=(name,))

@@ -107,3 +107,19 @@ def test_backend_receives_decrypted_settings_and_spec(school, login):
     assert spec.title == "Algebra"
     assert spec.teacher.role == "moderator"
     assert spec.meeting_key.startswith(f"portal-{school.klass.id}-{school.schedule.id}-")
+
+
+def test_ending_a_class_whose_backend_configuration_was_removed_is_a_clear_503(school, login):
+    """Without its configuration there is no server to tell: a readable 503, not a crash."""
+    from portal.core.models import BackendConfig
+
+    teacher = login(school.teacher)
+    sid = school.schedule.id
+    assert teacher.post(f"/api/schedules/{sid}/start").status_code == 200
+    db.session.delete(db.session.get(BackendConfig, school.config.id))
+    db.session.commit()
+
+    ended = teacher.post(f"/api/schedules/{sid}/end")
+    assert ended.status_code == 503
+    assert ended.get_json()["error"]["code"] == "backend_missing"
+    assert FAKE.ended == []

@@ -155,8 +155,8 @@ def test_installed_third_party_plugin_is_discovered_and_used(hello_site):
         "from portal.plugins.manager import describe_plugins\n"
         "pm = make_plugin_manager()\n"
         "reg = PluginRegistry.collect(pm)\n"
-        "result = reg.notifiers['hello'][0].send(NotificationMessage('hello', 'x', 'subject', "
-        "'text'))\n"
+        "result = reg.notifiers['hello'][0].send(NotificationMessage('hello', "
+        "'x', 'subject', 'text'))\n"
         "print(json.dumps({'plugins': describe_plugins(pm), 'status': result.status}))\n"
     )
     run = _run_with_hello(hello_site, code)

@@ -12,9 +12,8 @@ Create Date: 2026-12-01 13:30:00
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0004_accounts_room_settings"

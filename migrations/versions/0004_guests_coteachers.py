@@ -6,10 +6,10 @@ Create Date: 2026-12-01 13:30:00
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-import portal.core.types
+from alembic import op
 
+import portal.core.types
 
 # revision identifiers, used by Alembic.
 revision = "0004_guests_coteachers"

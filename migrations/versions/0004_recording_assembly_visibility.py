@@ -7,9 +7,8 @@ Create Date: 2026-12-01 13:30:00
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic (version_num is VARCHAR(32): the id is shorter
 # than the file name).

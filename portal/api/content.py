@@ -18,6 +18,7 @@ from portal.api.content_schemas import (
     MediaQuery,
     PublishIn,
     RecordingOut,
+    RecordingOutList,
     ShareLinkOut,
     SlideOrderIn,
     SlideOut,
@@ -201,7 +202,7 @@ def delete_media(media_id: int):
     api,
     "/recordings",
     summary="Recordings you may watch, across your classes",
-    response=list[RecordingOut],
+    response=RecordingOutList,
     tags=["recordings"],
 )
 def my_recordings():
@@ -212,7 +213,7 @@ def my_recordings():
     api,
     "/users/<int:user_id>/recordings",
     summary="Recordings a user may watch (themselves or admins)",
-    response=list[RecordingOut],
+    response=RecordingOutList,
     tags=["recordings"],
 )
 def user_recordings(user_id: int):
@@ -223,7 +224,7 @@ def user_recordings(user_id: int):
     api,
     "/classes/<int:class_id>/recordings",
     summary="Recordings of a class (students: the published ones)",
-    response=list[RecordingOut],
+    response=RecordingOutList,
     tags=["recordings"],
 )
 def class_recordings(class_id: int):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
@@ -51,7 +52,7 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in get_args(annotation) for m in _models(arg)]
 
 
-def _schema_ref(annotation: Any, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+def _schema_ref(annotation: Any, refs: Mapping[type, dict[str, Any]]) -> dict[str, Any]:
     """The schema of a body or response. `refs` are the references pydantic chose for each
     model: two models with one class name (the polls' and the recordings' PublishIn) get
     module-qualified component names, so the class name alone would point at nothing."""

@@ -11,6 +11,7 @@ from portal.api.schemas import (
     UserUpdateIn,
 )
 from portal.core import users
+from portal.core.snapshots import portal_role
 
 
 @endpoint(
@@ -33,7 +34,7 @@ def list_users(query: UserQuery):
             DirectoryEntryOut(
                 id=e.user.id,
                 name=e.user.name,
-                role=e.user.role,
+                role=portal_role(e.user),
                 email=e.email,
                 email_masked=e.email_masked,
                 phone=e.phone,

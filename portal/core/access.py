@@ -121,7 +121,7 @@ def block_in_force(at: datetime | None = None) -> ColumnElement[bool]:
     )
 
 
-def blocked_user_ids(class_id: int | None = None, at: datetime | None = None) -> Select[tuple[int]]:
+def blocked_user_ids(class_id: int | None = None, at: datetime | None = None) -> Select[int]:
     """Ids of users blocked site-wide (or in this class), as a subquery for `not_in`."""
     scope_filter: ColumnElement[bool] = BlockedUser.scope == "site"
     if class_id is not None:

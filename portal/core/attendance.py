@@ -21,6 +21,9 @@ import io
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select
 
 from portal.core import access, classes, live_state
 from portal.core.backends import backend_plugin, call_backend
@@ -47,6 +50,10 @@ class AttendanceRow:
     here_now: bool = False
 
 
+# Where a report's rows come from: the backend's list, the portal's own, or no meeting yet.
+ReportSource = Literal["backend", "portal", "none"]
+
+
 @dataclass(frozen=True)
 class AttendanceReport:
     schedule_id: int
@@ -54,7 +61,7 @@ class AttendanceReport:
     title: str
     starts_at: datetime
     ends_at: datetime
-    source: str  # backend | portal | none
+    source: ReportSource
     rows: list[AttendanceRow]
 
     @property
@@ -100,8 +107,12 @@ def _present_now(schedule_id: int) -> list[dict]:
 def record_waiting(meeting: Meeting) -> None:
     """The class just started: everyone with the room page open is present from now."""
     waiting = _present_now(meeting.schedule_id)
-    users = (
-        db.session.execute(db.select(User).where(User.id.in_([u["id"] for u in waiting]))).scalars()
+    users: list[User] = (
+        list(
+            db.session.execute(
+                select(User).where(User.id.in_([u["id"] for u in waiting]))
+            ).scalars()
+        )
         if waiting
         else []
     )
@@ -147,7 +158,7 @@ def report(actor: User, schedule_id: int) -> AttendanceReport:
         db.select(Meeting).filter_by(schedule_id=schedule.id)
     ).scalar_one_or_none()
     records: list[Attendance] = []
-    source = "none"
+    source: ReportSource = "none"
     if meeting is not None:
         _sync_from_backend(meeting)
         records = list(
@@ -213,7 +224,14 @@ def report(actor: User, schedule_id: int) -> AttendanceReport:
                 **{
                     **previous.__dict__,
                     "minutes": total,
-                    "first_joined_at": min(previous.first_joined_at, row.first_joined_at),
+                    "first_joined_at": min(
+                        (
+                            t
+                            for t in (previous.first_joined_at, row.first_joined_at)
+                            if t is not None
+                        ),
+                        default=None,
+                    ),
                 }
             )
     for user_id, user in sorted(enrolled.items(), key=lambda item: item[1].name.lower()):

@@ -20,6 +20,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 
 from portal.core.models import RevokedToken, User
 from portal.core.types import utcnow
+from portal.core.upsert import rows_matched
 from portal.extensions import db
 
 SESSION_CLAIM = "sid"
@@ -72,8 +73,8 @@ def _add_revocation(key: str, expires: datetime, user_id: int | None) -> None:
 
 def revoke(claims: dict[str, Any]) -> None:
     """Revoke this token and, when it belongs to a sign-in session, the whole session."""
-    user_id = claims.get("sub")
-    user_id = int(user_id) if str(user_id).isdigit() else None
+    subject = str(claims.get("sub"))
+    user_id = int(subject) if subject.isdigit() else None
     jti = claims.get("jti")
     if jti:
         _add_revocation(jti, datetime.fromtimestamp(int(claims.get("exp", 0)), UTC), user_id)
@@ -123,7 +124,7 @@ def _any_revoked(keys: list[str]) -> bool:
 def purge_expired() -> int:
     """Periodic job: revoked tokens past their expiry are harmless and can go."""
     result = db.session.execute(db.delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
-    return result.rowcount or 0
+    return rows_matched(result)
 
 
 def revoke_all_for_user(user_id: int) -> None:

@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import sqlalchemy as sa
 
@@ -87,9 +87,11 @@ def iter_export() -> Iterator[str]:
             )
 
 
-def _open(path: str | Path, mode: str) -> IO[str]:
+def _open(path: str | Path, mode: Literal["r", "w"]) -> IO[str]:
     if str(path).endswith(".gz"):
-        return gzip.open(path, mode + "t", encoding="utf-8")
+        if mode == "r":
+            return gzip.open(path, "rt", encoding="utf-8")
+        return gzip.open(path, "wt", encoding="utf-8")
     return open(path, mode, encoding="utf-8")  # noqa: SIM115 - closed by the caller's with
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -205,6 +205,10 @@ def update_series(
 # Private iCalendar feed
 
 
+@overload
+def feed_token(actor: User, *, create: Literal[True] = True) -> str: ...
+@overload
+def feed_token(actor: User, *, create: bool) -> str | None: ...
 def feed_token(actor: User, *, create: bool = True) -> str | None:
     if actor.calendar_token is None and create:
         actor.calendar_token = secrets.token_urlsafe(32)

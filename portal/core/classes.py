@@ -84,7 +84,7 @@ def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> l
     except (ValueError, TypeError) as exc:
         raise ValidationFailed(f"invalid recurrence rule: {exc}", code="invalid_rrule") from exc
     limit = local_start + MAX_SERIES_SPAN
-    occurrences = []
+    occurrences: list[datetime] = []
     for occurrence in parsed:
         if occurrence > limit or len(occurrences) >= MAX_OCCURRENCES:
             raise ValidationFailed(
@@ -100,8 +100,8 @@ def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> l
 def _refuse_past_start(starts_at: datetime) -> None:
     if starts_at < utcnow() - PAST_START_GRACE:
         raise ValidationFailed(
-            f"the start {starts_at.isoformat(timespec='minutes')} is in the past; choose a time "
-            "from now on",
+            f"the start {starts_at.isoformat(timespec='minutes')} "
+            "is in the past; choose a time from now on",
             code="start_in_past",
         )
 

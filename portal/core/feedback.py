@@ -81,7 +81,7 @@ def _upsert(
         db.select(Feedback).filter_by(user_id=actor.id, **target)
     ).scalar_one_or_none()
     created = row is None
-    if created:
+    if row is None:
         row = Feedback(
             user_id=actor.id, class_id=klass.id, rating=rating, comment=comment, **target
         )
@@ -168,7 +168,7 @@ def rate_recording(
     recording = db.session.get(Recording, recording_id)
     if recording is None:
         raise NotFound("no such recording")
-    klass = db.session.get(Class, recording.class_id)
+    klass = db.session.get_one(Class, recording.class_id)
     _require_rater(actor, klass, _attended(actor, class_id=klass.id))
     if not at_least(recording, RecordingVisibility.MEMBERS):
         raise NotFound("no such recording")
@@ -189,7 +189,7 @@ def edit_feedback(
                 "feedback can only be changed by the person who gave it", code="not_author"
             )
         raise NotFound("no such feedback")
-    klass = db.session.get(Class, row.class_id)
+    klass = db.session.get_one(Class, row.class_id)
     access.require_not_blocked(actor, klass.id)
     new_rating = row.rating if rating is None else rating
     new_comment = _check_values(new_rating, row.comment if comment is None else comment)

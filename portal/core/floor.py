@@ -162,7 +162,7 @@ def lower_hand(actor: User, schedule_id: int, user_id: int | None = None) -> dic
         db.select(FloorSeat).filter_by(schedule_id=schedule.id, user_id=target_id).with_for_update()
     ).scalar_one_or_none()
     changed = seat is not None and seat.hand_raised_at is not None
-    if changed:
+    if seat is not None and changed:
         seat.hand_raised_at = None
         seat.updated_at, seat.updated_by = utcnow(), actor.id
     out = (
@@ -215,7 +215,9 @@ def lower_all(actor: User, schedule_id: int) -> list[int]:
 def _kinds(
     mic: bool | None, camera: bool | None, screen: bool | None, *, default_all: bool
 ) -> dict[str, bool]:
-    chosen = {k: v for k, v in {"mic": mic, "camera": camera, "screen": screen}.items() if v}
+    chosen: dict[str, bool] = {
+        k: v for k, v in {"mic": mic, "camera": camera, "screen": screen}.items() if v
+    }
     if not chosen:
         if not default_all:
             raise ValidationFailed(

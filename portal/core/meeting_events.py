@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.core import meetings
 from portal.core.models import Attendance, Meeting, User
 from portal.core.types import utcnow
+from portal.core.upsert import rows_matched
 from portal.extensions import db
 from portal.plugins.types import Visit
 
@@ -55,7 +56,7 @@ def update_data(meeting: Meeting, change: Callable[[dict[str, Any]], Any]) -> An
             .where(Meeting.id == meeting.id, Meeting.updated_at == before)
             .values(data=data, updated_at=utcnow())
         )
-        if outcome.rowcount == 1:
+        if rows_matched(outcome) == 1:
             db.session.refresh(meeting)
             return result
     raise RuntimeError(f"meeting {meeting.id} is updated too often to store backend data")

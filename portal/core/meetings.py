@@ -11,7 +11,7 @@ import hashlib
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -45,12 +45,13 @@ from portal.core.settings import get_setting
 from portal.core.snapshots import (
     class_info,
     meeting_record,
+    portal_role,
     recording_ref,
     schedule_info,
     user_info,
 )
 from portal.core.types import utcnow
-from portal.core.upsert import insert_with_conflicts
+from portal.core.upsert import insert_with_conflicts, rows_matched
 from portal.extensions import db
 from portal.plugins.types import (
     JoinTarget,
@@ -108,10 +109,11 @@ def handle_of(meeting: Meeting) -> MeetingHandle:
 
 
 def _participant(user: User, klass: Class) -> Participant:
-    role = "moderator" if access.can_manage_class(user, klass) else "viewer"
-    portal_role: Any = user.role
+    role: Literal["moderator", "viewer"] = (
+        "moderator" if access.can_manage_class(user, klass) else "viewer"
+    )
     return Participant(
-        user_id=user.id, name=user.name, email=user.email, role=role, portal_role=portal_role
+        user_id=user.id, name=user.name, email=user.email, role=role, portal_role=portal_role(user)
     )
 
 
@@ -266,7 +268,7 @@ def _try_claim(
         )
     )
     db.session.commit()  # atomic claim (as above): visible before the backend call
-    if result.rowcount != 1:
+    if rows_matched(result) != 1:
         return None
     db.session.refresh(existing)
     return existing
@@ -383,7 +385,15 @@ def end_class(actor: User, schedule_id: int) -> Meeting:
         raise Conflict("this class is not running", code="not_running")
     backend = backend_plugin(meeting.backend)
     if backend.capabilities.end:
-        config = db.session.get(BackendConfig, meeting.backend_config_id)
+        config = (
+            db.session.get(BackendConfig, meeting.backend_config_id)
+            if meeting.backend_config_id is not None
+            else None
+        )
+        if config is None:
+            raise ServiceUnavailable(
+                "this class's meeting backend configuration was removed", code="backend_missing"
+            )
         try:
             call_backend(
                 config,
@@ -634,9 +644,10 @@ def store_recording(
     Accepts the contract's MeetingRecord too: plugins/native_sfu still hands back the
     `meeting` its class_ended hook received (remove once it uses services.register_recording)."""
     if isinstance(meeting, MeetingRecord):
-        meeting = db.session.get(Meeting, meeting.id)
-        if meeting is None:
+        found = db.session.get(Meeting, meeting.id)
+        if found is None:
             raise NotFound("no such meeting")
+        meeting = found
     existing = db.session.execute(
         db.select(Recording).filter_by(
             backend=meeting.backend,

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.types import UTCDateTime, utcnow
-from portal.extensions import db
+from portal.extensions import Base
 
 
 class AccountStatus(enum.StrEnum):
@@ -51,7 +51,7 @@ class RecordingVisibility(enum.StrEnum):
     PUBLISHED = "published"  # members, and listed on the class's recordings list
 
 
-class User(db.Model):
+class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -118,7 +118,7 @@ class User(db.Model):
         self.choose_channel("sms", on)
 
 
-class UserIdentity(db.Model):
+class UserIdentity(Base):
     """Link between a portal user and an external identity (SSO subject), never by email."""
 
     __tablename__ = "user_identities"
@@ -133,7 +133,7 @@ class UserIdentity(db.Model):
     __table_args__ = (UniqueConstraint("provider", "subject"),)
 
 
-class RevokedToken(db.Model):
+class RevokedToken(Base):
     """JWTs revoked by logout; rows can be purged once the token would have expired anyway."""
 
     __tablename__ = "revoked_tokens"
@@ -144,7 +144,7 @@ class RevokedToken(db.Model):
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class BackendConfig(db.Model):
+class BackendConfig(Base):
     """An admin-configured instance of a meeting backend plugin (e.g. one BBB server)."""
 
     __tablename__ = "backend_configs"
@@ -168,7 +168,7 @@ class ClassStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Class(db.Model):
+class Class(Base):
     __tablename__ = "classes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -211,7 +211,7 @@ class StaffRole(enum.StrEnum):
     ASSISTANT = "assistant"
 
 
-class ClassStaff(db.Model):
+class ClassStaff(Base):
     """Co-teachers and teaching assistants of a class; what each may do is in core/access."""
 
     __tablename__ = "class_staff"
@@ -231,7 +231,7 @@ class ClassStaff(db.Model):
     )
 
 
-class Enrolment(db.Model):
+class Enrolment(Base):
     __tablename__ = "class_enrolments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -249,7 +249,7 @@ class ScheduleStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Schedule(db.Model):
+class Schedule(Base):
     """One occurrence of a class."""
 
     __tablename__ = "schedules"
@@ -279,7 +279,7 @@ class Schedule(db.Model):
     )
 
 
-class Slide(db.Model):
+class Slide(Base):
     __tablename__ = "slides"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -304,7 +304,7 @@ class MeetingState(enum.StrEnum):
     ENDED = "ended"
 
 
-class Meeting(db.Model):
+class Meeting(Base):
     """A class occurrence started on a backend. Backend-specific state lives in `data`."""
 
     __tablename__ = "meetings"
@@ -331,7 +331,7 @@ class Meeting(db.Model):
     __table_args__ = (CheckConstraint("status in ('starting', 'running', 'ended')", name="status"),)
 
 
-class LobbyEntry(db.Model):
+class LobbyEntry(Base):
     """Someone waiting in an occurrence's waiting room, and the teacher's answer."""
 
     __tablename__ = "lobby_entries"
@@ -354,7 +354,7 @@ class LobbyEntry(db.Model):
     )
 
 
-class Attendance(db.Model):
+class Attendance(Base):
     """Who was in a meeting: from portal joins, or from the backend's own data."""
 
     __tablename__ = "attendance"
@@ -371,7 +371,7 @@ class Attendance(db.Model):
     __table_args__ = (UniqueConstraint("meeting_id", "user_id", "display_name"),)
 
 
-class Recording(db.Model):
+class Recording(Base):
     __tablename__ = "recordings"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -407,7 +407,7 @@ class Recording(db.Model):
         return self.visibility == RecordingVisibility.PUBLISHED.value
 
 
-class Notification(db.Model):
+class Notification(Base):
     """One message to one recipient on one channel; unique so it is sent at most once."""
 
     __tablename__ = "notifications"
@@ -440,7 +440,7 @@ class Notification(db.Model):
     )
 
 
-class Poll(db.Model):
+class Poll(Base):
     __tablename__ = "polls"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -463,7 +463,7 @@ class Poll(db.Model):
     )
 
 
-class PollOption(db.Model):
+class PollOption(Base):
     __tablename__ = "poll_options"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -474,7 +474,7 @@ class PollOption(db.Model):
     __table_args__ = (UniqueConstraint("poll_id", "position"),)
 
 
-class PollVote(db.Model):
+class PollVote(Base):
     __tablename__ = "poll_votes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -486,7 +486,7 @@ class PollVote(db.Model):
     __table_args__ = (UniqueConstraint("poll_id", "user_id", "option_id"),)
 
 
-class ChatMessage(db.Model):
+class ChatMessage(Base):
     __tablename__ = "chat_messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -500,7 +500,7 @@ class ChatMessage(db.Model):
     __table_args__ = (Index("ix_chat_messages_schedule_id_id", "schedule_id", "id"),)
 
 
-class FloorSeat(db.Model):
+class FloorSeat(Base):
     """One student's place on the floor of a class occurrence: a raised hand (queued by the
     time it went up) and what the teacher granted: microphone, camera, screen."""
 
@@ -521,7 +521,7 @@ class FloorSeat(db.Model):
     __table_args__ = (UniqueConstraint("schedule_id", "user_id"),)
 
 
-class LivePresentation(db.Model):
+class LivePresentation(Base):
     """What a class occurrence's room shows now: a page of one of the class's slide decks, or
     a page of the blank board (slide_id None), and whether a student holding the floor may
     turn pages and draw (co-presenting, allowed by the teacher). One row per occurrence."""
@@ -541,7 +541,7 @@ class LivePresentation(db.Model):
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
-class BoardStroke(db.Model):
+class BoardStroke(Base):
     """One whiteboard stroke (vector data, points normalised to 0..1 of the page) drawn in an
     occurrence on a slide page (slide_id, page) or a blank-board page (slide_id None)."""
 
@@ -558,7 +558,7 @@ class BoardStroke(db.Model):
     __table_args__ = (Index("ix_board_strokes_surface", "schedule_id", "slide_id", "page"),)
 
 
-class ClassMute(db.Model):
+class ClassMute(Base):
     """A user muted in one class's chat by its teacher."""
 
     __tablename__ = "class_mutes"
@@ -572,7 +572,7 @@ class ClassMute(db.Model):
     __table_args__ = (UniqueConstraint("class_id", "user_id"),)
 
 
-class Media(db.Model):
+class Media(Base):
     __tablename__ = "media"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -586,7 +586,7 @@ class Media(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Feedback(db.Model):
+class Feedback(Base):
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -609,7 +609,7 @@ class Feedback(db.Model):
     )
 
 
-class BlockedUser(db.Model):
+class BlockedUser(Base):
     __tablename__ = "blocked_users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -631,7 +631,7 @@ class BlockedUser(db.Model):
     )
 
 
-class AuditLog(db.Model):
+class AuditLog(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -643,7 +643,7 @@ class AuditLog(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
-class SiteSetting(db.Model):
+class SiteSetting(Base):
     __tablename__ = "site_settings"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

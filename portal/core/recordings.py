@@ -218,7 +218,7 @@ def get_shared_recording(token: str) -> Recording:
 
 
 def view_of(row: Recording) -> RecordingView:
-    klass = db.session.get(Class, row.class_id)
+    klass = db.session.get_one(Class, row.class_id)
     meeting = db.session.get(Meeting, row.meeting_id) if row.meeting_id else None
     return _view(row, klass, meeting.schedule_id if meeting else None)
 

@@ -6,7 +6,7 @@ frozen snapshots, so a plugin cannot change a row behind the core's back."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import cast
 
 from portal.core.models import Class, Meeting, Notification, Recording, Schedule, User
 from portal.plugins.types import (
@@ -14,6 +14,7 @@ from portal.plugins.types import (
     MeetingHandle,
     MeetingRecord,
     NotificationRef,
+    PortalRole,
     RecordingRef,
     ScheduleInfo,
     UserInfo,
@@ -67,13 +68,18 @@ def schedule_info(schedule: Schedule) -> ScheduleInfo:
     )
 
 
+def portal_role(user: User) -> PortalRole:
+    """The user's role as the contract's literal type."""
+    # The users.role column is a string; its check constraint admits exactly these values.
+    return cast(PortalRole, user.role)
+
+
 def user_info(user: User) -> UserInfo:
-    role: Any = user.role
     return UserInfo(
         id=user.id,
         name=user.name,
         email=user.email,
-        role=role,
+        role=portal_role(user),
         active=bool(user.is_active),
         phone=user.phone,
     )

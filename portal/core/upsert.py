@@ -1,8 +1,11 @@
-"""INSERT ... ON CONFLICT for the databases the portal runs on."""
+"""INSERT ... ON CONFLICT for the databases the portal runs on, and the row count of an
+UPDATE or DELETE."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy.engine import CursorResult, Result
 
 from portal.extensions import db
 
@@ -12,9 +15,18 @@ def insert_with_conflicts(model: Any) -> Any:
     PostgreSQL and SQLite both have them, under their own dialect's `insert`."""
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the portal supports PostgreSQL and SQLite
-        raise RuntimeError(f"unsupported database {dialect}")
-    return insert(model)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(model)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(model)
+    raise RuntimeError(f"unsupported database {dialect}")  # pragma: no cover
+
+
+def rows_matched(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run through the session matched (0 or more)."""
+    # Session.execute is typed as returning Result; for these statements it returns a
+    # CursorResult, which is what carries rowcount.
+    return cast(CursorResult[Any], result).rowcount or 0

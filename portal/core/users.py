@@ -113,16 +113,13 @@ def authenticate(email: str, password: str) -> User:
     # Exactly one hash verification whoever asks: a missing, disabled or SSO-only account is
     # checked against the dummy hash (verify_password(None, ...)), so neither the answer nor
     # the time taken tells which emails have a usable account.
-    can_sign_in = user is not None and user.is_active and user.password_hash is not None
-    if (
-        not verify_password(user.password_hash if can_sign_in else None, password)
-        or not can_sign_in
-    ):
+    usable_hash = user.password_hash if user is not None and user.is_active else None
+    if not verify_password(usable_hash, password) or user is None or usable_hash is None:
         if email:
             login_guard.record_failure(email)
         raise NotAuthenticated("wrong email or password", code="invalid_credentials")
     login_guard.record_success(email)
-    if password_needs_rehash(user.password_hash):
+    if password_needs_rehash(usable_hash):
         user.password_hash = hash_password(password)
     return user
 
@@ -358,7 +355,7 @@ def provision_identity(
         link = UserIdentity(user_id=user.id, provider=identity.provider, subject=identity.subject)
         db.session.add(link)
     else:
-        user = db.session.get(User, link.user_id)
+        user = db.session.get_one(User, link.user_id)
         if email != user.email:
             clash = db.session.execute(
                 db.select(User.id).filter_by(email=email)

@@ -72,6 +72,7 @@ def register_commands(cli) -> None:
 def page_csp_sources() -> dict[str, list[str]]:
     """Origins the plugin's browser code loads from, per CSP directive, added to every page's
     Content-Security-Policy: {"script-src": [...], "frame-src": [...], "connect-src": [...]}."""
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations
 
 
 # Events: broadcast to every plugin, return values ignored.

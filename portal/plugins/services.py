@@ -619,11 +619,10 @@ def enqueue_job(name: str) -> None:
     Celery worker when Celery has a broker, else in a thread of this process. Queued after
     the current unit of work commits, so the job sees its changes. Raises NotFound for a
     name no plugin registered."""
-    from flask import current_app
-
     from portal import tasks
     from portal.core.errors import NotFound
+    from portal.current import current_flask_app
 
-    if name not in tasks.all_jobs(current_app._get_current_object()):
+    if name not in tasks.all_jobs(current_flask_app()):
         raise NotFound(f"no periodic job is named {name!r}")
     after_commit(lambda: tasks.enqueue_job(name))

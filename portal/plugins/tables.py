@@ -15,8 +15,10 @@ with the `register_migrations` hook, create them. Query them through
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.core.types import UTCDateTime
-from portal.extensions import db
+from portal.extensions import Base
 
-Model = db.Model
+# The core's declarative base: typed rows (Mapped[...]) and the portal's one metadata, which
+# Flask-SQLAlchemy's db.Model shares (SQLAlchemy(model_class=Base)).
+Model = Base
 
 __all__ = ["Mapped", "Model", "UTCDateTime", "mapped_column"]

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from flask import g, render_template, request
 
 from portal.core import access, classes, feedback, meetings
-from portal.core.models import User
+from portal.core.models import Class, User
 from portal.core.types import utcnow
 from portal.web.support import user_zone
 
@@ -42,7 +42,7 @@ def render_dashboard(user: User) -> str:
             user, now, now + timedelta(days=UPCOMING_DAYS), limit=30
         )
     ]
-    my_classes = []
+    my_classes: list[Class] = []
     if user.role in ("teacher", "admin"):
         my_classes, _ = classes.list_classes(user, limit=200)
     return render_template(

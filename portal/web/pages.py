@@ -64,7 +64,8 @@ def login_submit():
         providers = [p for p in plugins().auth_providers.values() if p.login_url(None)]
         # 429 keeps its status (and Retry-After) so clients and proxies see the lockout.
         status = 429 if exc.status == 429 else 401
-        headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else {}
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else {}
         return (
             render_template(
                 "login.html",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urlsplit
 
 from flask import current_app, request
@@ -95,6 +95,10 @@ def current_browser_user() -> Any:
     return get_current_user()
 
 
+@overload
+def safe_next_path(value: str | None, default: str = "/") -> str: ...
+@overload
+def safe_next_path(value: str | None, default: None) -> str | None: ...
 def safe_next_path(value: str | None, default: str | None = "/") -> str | None:
     """`value` if it is a path on this portal, else `default` (no open redirects).
 

@@ -179,13 +179,6 @@ class Ctx:
         db.session.flush()
         return row.id
 
-    def new_class(self) -> int:
-        tomorrow = utcnow() + timedelta(days=1)
-        return classes.create_class(
-            self.s.teacher,
-            classes.ClassInput(title="C", starts_at=tomorrow, duration_minutes=30, timezone="UTC"),
-        ).id
-
     def new_block(self) -> int:
         return blocking.block_user(
             self.s.teacher,
@@ -267,7 +260,6 @@ def _table(c: Ctx) -> dict[str, tuple]:
             {"csv": "email,name,role\n"},
             "401 403 403 403 403 403 200",
         ),
-        "api.openapi_document": ("GET", "/api/openapi.json", None, "200 200 200 200 200 200 200"),
         # site settings: administrators only
         "api.get_site_settings": (
             "GET",

@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
@@ -183,7 +183,7 @@ def end_callback_token(secret: str, meeting_id: str) -> str:
     return hmac.new(secret.encode(), f"end:{meeting_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _fetchable_by_bbb(url: str | None) -> bool:
+def _fetchable_by_bbb(url: str | None) -> TypeGuard[str]:
     """BBB only downloads presentations over https from hosts that are not loopback."""
     if not url:
         return False

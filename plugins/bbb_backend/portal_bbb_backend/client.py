@@ -379,8 +379,8 @@ class BBBClient:
     def _parse(call: str, response: requests.Response) -> Element:
         if response.status_code != 200:
             raise BBBUnavailable(
-                f"the server answered HTTP {response.status_code}; is this a BigBlueButton API "
-                "URL?",
+                f"the server answered HTTP {response.status_code}; "
+                "is this a BigBlueButton API URL?",
                 code="bbb_not_bbb",
             )
         try:

@@ -85,7 +85,7 @@ def sync_recordings(meeting_rows: list[MeetingRecord]) -> int:
         settings = _settings(group[0])
         if settings is None:
             continue
-        by_id = {m.backend_meeting_id: m for m in group}
+        by_id = {m.backend_meeting_id: m for m in group if m.backend_meeting_id}
         ids = sorted(by_id)
         for start in range(0, len(ids), MEETING_IDS_PER_CALL):
             chunk = ids[start : start + MEETING_IDS_PER_CALL]
@@ -96,10 +96,10 @@ def sync_recordings(meeting_rows: list[MeetingRecord]) -> int:
                 log.warning("bbb sync: getRecordings failed: %s", exc.user_message)
                 break
             for rec in recordings:
-                meeting = by_id.get(rec.meeting_id)
-                if meeting is None:
+                owner = by_id.get(rec.meeting_id)
+                if owner is None:
                     continue
-                _, was_created = services.register_recording(meeting.id, recording_info(rec))
+                _, was_created = services.register_recording(owner.id, recording_info(rec))
                 created += int(was_created)
     return created
 

@@ -581,8 +581,8 @@ class BBBSimulator:
             return self._failed(
                 handler,
                 "notFound",
-                "We could not find a meeting with that meeting ID - perhaps the meeting is not "
-                "yet running?",
+                "We could not find a meeting with that meeting "
+                "ID - perhaps the meeting is not yet running?",
             )
         if meeting.ended:
             return self._failed(
@@ -700,8 +700,8 @@ class BBBSimulator:
             return self._failed(
                 handler,
                 "notFound",
-                "We could not find a meeting with that meeting ID - perhaps the meeting is not "
-                "yet running?",
+                "We could not find a meeting with that meeting "
+                "ID - perhaps the meeting is not yet running?",
             )
         self._xml(
             handler,

@@ -29,11 +29,16 @@ from .backend import BACKEND
 log = logging.getLogger(__name__)
 
 # static/: the room script the class page mounts (jitsi-room.js, see JitsiBackend.join).
-blueprint = Blueprint(
+
+
+class _JsonErrorsBlueprint(Blueprint):
+    # prosody, JaaS and curl send `Accept: */*`: errors are JSON here, never an HTML page.
+    json_errors = True
+
+
+blueprint = _JsonErrorsBlueprint(
     "jitsi_backend", __name__, url_prefix="/plugins/jitsi", static_folder="static"
 )
-# prosody, JaaS and curl send `Accept: */*`: errors are JSON here, never an HTML page.
-blueprint.json_errors = True
 
 PROSODY_EVENTS = {"room/created", "room/destroyed", "occupant/joined", "occupant/left"}
 # How long before the scheduled end an emptied room counts as the end of the class.
@@ -86,12 +91,16 @@ def verify_jaas_signature(
     return any(hmac.compare_digest(expected.encode(), sig.encode()) for sig in signatures)
 
 
-def _meeting_for(room_id: str, config_ids: Mapping[int, Any]) -> MeetingRecord | None:
-    """The portal meeting of a room, if it belongs to one of the authenticated configs."""
+def _meeting_for(
+    room_id: str, configs: Mapping[int, Mapping[str, Any]]
+) -> tuple[MeetingRecord, Mapping[str, Any]] | None:
+    """The portal meeting of a room and its config's settings, if it belongs to one of the
+    authenticated configs."""
     meeting = services.find_meeting(BACKEND.name, room_id.strip().lower())
-    if meeting is None or meeting.backend_config_id not in config_ids:
+    if meeting is None or meeting.backend_config_id is None:
         return None
-    return meeting
+    settings = configs.get(meeting.backend_config_id)
+    return None if settings is None else (meeting, settings)
 
 
 def _json_body() -> dict[str, Any]:
@@ -194,10 +203,10 @@ def prosody_event(kind: str, action: str):
     room = (
         room.split("]", 1)[1] if room.startswith("[") and "]" in room else room
     )  # multi-tenant node
-    meeting = _meeting_for(room, configs)
-    if meeting is None:
+    found = _meeting_for(room, configs)
+    if found is None:
         return _ignored("not a portal class room")
-    settings = configs[meeting.backend_config_id]
+    meeting, settings = found
     breakout = bool(payload.get("is_breakout"))
     ended = False
     if event == "room/created" and not breakout:
@@ -210,8 +219,8 @@ def prosody_event(kind: str, action: str):
             for o in payload.get("all_occupants") or []
             if isinstance(o, dict) and o.get("left_at")
         ]
-        for occupant in sorted(sessions, key=lambda o: _epoch_seconds(o.get("left_at")) or 0):
-            _occupant(meeting, occupant, left=True, source="jitsi", at=occupant.get("left_at"))
+        for session in sorted(sessions, key=lambda o: _epoch_seconds(o.get("left_at")) or 0):
+            _occupant(meeting, session, left=True, source="jitsi", at=session.get("left_at"))
         ended = _room_destroyed(meeting, settings, _epoch_seconds(payload.get("destroyed_at")))
     elif event in ("occupant/joined", "occupant/left"):
         occupant = payload.get("occupant")
@@ -263,13 +272,14 @@ def jaas_webhook():
     key = payload.get("idempotencyKey")
     if not isinstance(key, str) or not key:
         raise ValidationFailed("idempotencyKey is required")
-    meeting = _meeting_for(str(payload.get("fqn") or ""), configs)
-    if meeting is None:
+    found = _meeting_for(str(payload.get("fqn") or ""), configs)
+    if found is None:
         return _ignored("not a portal class room")
+    meeting, settings = found
     if not services.claim_delivery(meeting.id, key):
         return jsonify({"status": "duplicate", "meeting_id": meeting.id})
     try:
-        result = _handle_jaas_event(meeting, configs[meeting.backend_config_id], payload)
+        result = _handle_jaas_event(meeting, settings, payload)
     except Exception:
         # Let JaaS's retry of this delivery be processed instead of discarded.
         services.release_delivery(meeting.id, key)
@@ -300,7 +310,8 @@ def _handle_jaas_event(
     meeting: MeetingRecord, settings: Mapping[str, Any], payload: Mapping[str, Any]
 ) -> dict[str, Any]:
     event = payload.get("eventType")
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    raw_data = payload.get("data")
+    data: Mapping[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     breakout = bool(data.get("isBreakout"))
     at = _epoch_seconds(payload.get("timestamp"))
     if event == "ROOM_CREATED" and not breakout:
@@ -322,13 +333,15 @@ def _handle_jaas_event(
             raise ValidationFailed("RECORDING_UPLOADED needs data.preAuthenticatedLink")
         record_id = _jaas_record_id(data, link)
         duration = data.get("durationSec")
-        plausible = isinstance(duration, int | float) and 0 <= duration < 10**7  # not NaN, Infinity
+        plausible = (  # not NaN, Infinity
+            int(duration) if isinstance(duration, int | float) and 0 <= duration < 10**7 else None
+        )
         recordings.queue_download(
             meeting,
             record_id=record_id,
             url=link,
             recorded_at=_epoch_seconds(data.get("startTimestamp")) or at,
-            duration_seconds=int(duration) if plausible else None,
+            duration_seconds=plausible,
         )
         # Download now; on failure the periodic job retries until the 24 h link expires.
         stored = recordings.process_downloads(meeting, settings)
@@ -369,12 +382,13 @@ def jibri_upload():
     room = urlparse(meeting_url).path.rstrip("/").rsplit("/", 1)[-1]
     if not room:
         raise ValidationFailed("metadata.meeting_url must name the room")
-    meeting = _meeting_for(room, configs)
-    if meeting is None:
+    found = _meeting_for(room, configs)
+    if found is None:
         tenant_room = "/".join(urlparse(meeting_url).path.strip("/").split("/")[-2:])
-        meeting = _meeting_for(tenant_room, configs)
-    if meeting is None:
+        found = _meeting_for(tenant_room, configs)
+    if found is None:
         raise NotFound("no portal class uses this room")
+    meeting = found[0]
     session = request.form.get("session_id") or (upload.filename or "").rsplit(".", 1)[0]
     session = re.sub(r"[^A-Za-z0-9_-]", "", session)[:100]
     if not session:

@@ -116,7 +116,8 @@ def install_passthrough_decoders() -> None:
     Only the SFU worker process calls this: it never needs decoded media.
     """
     check_internals()
-    aiortc.rtcrtpreceiver.get_decoder = PassthroughDecoder
+    # Deliberately not an aiortc Decoder (those return decoded Frames): it hands on Packets.
+    aiortc.rtcrtpreceiver.get_decoder = PassthroughDecoder  # type: ignore[assignment]
 
 
 def uninstall_passthrough_decoders() -> None:
@@ -134,5 +135,6 @@ async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
 
 def set_consent_timing(interval: float, failures: int) -> None:
     """How fast ICE consent freshness (RFC 7675) declares a silent peer gone."""
-    aioice.ice.CONSENT_INTERVAL = interval
+    # aioice's constant is inferred as int (its default, 5); it is used as seconds, any float.
+    aioice.ice.CONSENT_INTERVAL = interval  # type: ignore[assignment]
     aioice.ice.CONSENT_FAILURES = failures

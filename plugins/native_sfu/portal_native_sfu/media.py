@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 from aiortc import (
@@ -161,7 +161,7 @@ class ForwardedTrack(MediaStreamTrack):
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(None)
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         packet = await self.queue.get()
@@ -229,7 +229,8 @@ class Source:
         try:
             while True:
                 try:
-                    packet = await asyncio.wait_for(self.track.recv(), timeout)
+                    # Receivers hand on Packets (internals.install_passthrough_decoders).
+                    packet = cast(av.Packet, await asyncio.wait_for(self.track.recv(), timeout))
                 except TimeoutError:
                     # A static shared screen may send few frames: only a publisher whose
                     # every track is silent is considered gone.
@@ -342,6 +343,8 @@ class Recorder:
     def _mux(self, kind: str, packet: av.Packet) -> None:
         stream = self.streams.get(kind)
         if stream is None:
+            return
+        if packet.pts is None:  # nothing to place it by on the recording's timeline
             return
         tb = packet.time_base
         if kind not in self.offsets:
@@ -500,7 +503,7 @@ class Room:
             )
         for track in incoming:
             transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
-            source = Source(session, track, transceiver.receiver, codecs.get(transceiver.mid))
+            source = Source(session, track, transceiver.receiver, codecs.get(transceiver.mid or ""))
             session.sources[track.kind] = source
             if session.recorder is not None:
                 source.recorder_stream = session.recorder.sink_for(source)
@@ -533,7 +536,8 @@ class Room:
         publishers = [s for s in self.sessions.values() if s.role == "publish" and s.alive]
         publishers.sort(key=lambda s: s.created_at)
         with_video = [s for s in publishers if "video" in s.sources]
-        return (with_video or publishers or [None])[0]
+        candidates = with_video or publishers
+        return candidates[0] if candidates else None
 
     async def subscribe(
         self,

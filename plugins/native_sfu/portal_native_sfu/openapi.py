@@ -12,7 +12,7 @@ ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 SDP_BODY = {
     "application/sdp": {"schema": {"type": "string", "description": "an SDP offer (RFC 8866)"}}
 }
-SECURITY = [{"bearerAuth": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
 SESSION = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
 LINK = {

@@ -91,10 +91,10 @@ class Worker:
             }
         if method == "session":
             room = self.room(params["room"])
-            session = room.sessions.get(params["session"])
-            if session is None:
+            found = room.sessions.get(params["session"])
+            if found is None:
                 raise SfuError("no_session", "no such session")
-            return session.describe() | {"etag": session.etag}
+            return found.describe() | {"etag": found.etag}
         if method == "end_session":
             room = self.room(params["room"])
             return {"ended": await room.close_session(params["session"], reason="deleted")}
@@ -121,18 +121,18 @@ class Worker:
         if method == "room":
             return self.room(params["room"]).describe()
         if method == "close_room":
-            room = self.rooms.get(params["room"])
-            if room is None:
+            open_room = self.rooms.get(params["room"])
+            if open_room is None:
                 return {"closed": False}
-            await room.close()
+            await open_room.close()
             return {"closed": True}
         if method == "take_recordings":
-            room = self.rooms.get(params["room"])
-            if room is None:
+            open_room = self.rooms.get(params["room"])
+            if open_room is None:
                 return {"recordings": []}
-            taken, room.finished_recordings = room.finished_recordings, []
-            if room.closed:
-                del self.rooms[room.id]
+            taken, open_room.finished_recordings = open_room.finished_recordings, []
+            if open_room.closed:
+                del self.rooms[open_room.id]
             return {"recordings": taken}
         if method == "stats":
             tasks = [t for t in asyncio.all_tasks() if not t.done()]

@@ -32,11 +32,11 @@ ELEMENTS = {
 def gstreamer_has(codec: str) -> bool:
     probe = (
         "import sys, gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', '1.0');"
-        "gi.require_version('GstSdp', '1.0'); from gi.repository import Gst, GstWebRTC, GstSdp; "
-        "Gst.init(None);"
+        "gi.require_version('GstSdp', '1.0'); from gi.repository "
+        "import Gst, GstWebRTC, GstSdp; Gst.init(None);"
         "sys.exit(0 if all(Gst.ElementFactory.find(n) for n in "
-        f"{['webrtcbin', 'videotestsrc', *ELEMENTS[codec]]!r})"
-        " else 1)"
+        f"{['webrtcbin', 'videotestsrc', *ELEMENTS[codec]]!r}) "
+        "else 1)"
     )
     try:
         return (

@@ -102,8 +102,8 @@ class TwilioDouble:
                     return self._error(
                         400,
                         21603,
-                        "A 'From' or 'MessagingServiceSid' parameter is required to send a "
-                        "message.",
+                        "A 'From' or 'MessagingServiceSid' "
+                        "parameter is required to send a message.",
                     )
                 if not body:
                     return self._error(400, 21602, "Message body is required.")

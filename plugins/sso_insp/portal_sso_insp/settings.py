@@ -6,11 +6,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 
-from portal.plugins import ServiceUnavailable
+from portal.plugins import PortalRole, ServiceUnavailable
 
 PROVIDER = "insp"
 PREFIX = "SSO_INSP_"
@@ -30,7 +30,7 @@ PUBLIC_KEY_ALGORITHMS = {
 
 # insp role -> portal role. "admin" is deliberately absent: making someone a portal
 # administrator from the main website is an explicit decision (SSO_INSP_ROLE_MAP).
-DEFAULT_ROLE_MAP = {"student": "student", "teacher": "teacher"}
+DEFAULT_ROLE_MAP: dict[str, PortalRole] = {"student": "student", "teacher": "teacher"}
 PORTAL_ROLES = {"admin", "teacher", "student"}
 
 
@@ -44,7 +44,7 @@ class InspSettings:
     algorithms: frozenset[str]
     leeway: int
     max_lifetime: int
-    role_map: Mapping[str, str]
+    role_map: Mapping[str, PortalRole]
     label: str
     login_url: str | None
     logout_url: str | None
@@ -76,7 +76,7 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def parse_role_map(value: Any) -> dict[str, str]:
+def parse_role_map(value: Any) -> dict[str, PortalRole]:
     """A dict, a JSON object, or "insp_role=portal_role,other=student"."""
     if value is None:
         return dict(DEFAULT_ROLE_MAP)
@@ -93,7 +93,8 @@ def parse_role_map(value: Any) -> dict[str, str]:
             f"SSO_INSP_ROLE_MAP maps to unknown portal roles {bad}; use admin, teacher or student",
             code="sso_misconfigured",
         )
-    return mapping
+    # Every value was just checked against PORTAL_ROLES.
+    return cast(dict[str, PortalRole], mapping)
 
 
 def _algorithms(

@@ -30,14 +30,14 @@ class TokenRejected(NotAuthenticated):
     code = "sso_token_rejected"
 
 
-def _jwks_client(settings: InspSettings) -> jwt.PyJWKClient:
+def _jwks_client(settings: InspSettings, jwks_url: str) -> jwt.PyJWKClient:
     """One cached client per app and URL: keys are fetched once and re-fetched on an unknown kid."""
     clients = current_app.extensions.setdefault("sso_insp.jwks_clients", {})
-    cache_key = (settings.jwks_url, settings.jwks_cache_seconds, settings.jwks_cooldown_seconds)
+    cache_key = (jwks_url, settings.jwks_cache_seconds, settings.jwks_cooldown_seconds)
     client = clients.get(cache_key)
     if client is None:
         client = jwt.PyJWKClient(
-            settings.jwks_url,
+            jwks_url,
             cache_jwk_set=True,
             lifespan=max(1, settings.jwks_cache_seconds),
             timeout=settings.jwks_timeout_seconds,
@@ -59,11 +59,11 @@ def _verification_key(settings: InspSettings, alg: str, header: dict[str, Any]) 
                 "the sign-in token does not say which key signed it (kid)", code="unknown_key"
             )
         try:
-            return _jwks_client(settings).get_signing_key(kid)
+            return _jwks_client(settings, settings.jwks_url).get_signing_key(kid)
         except jwt.PyJWKClientConnectionError as exc:
             raise ServiceUnavailable(
-                "the portal cannot fetch the main website's signing keys right now; try again in "
-                "a minute",
+                "the portal cannot fetch the main website's "
+                "signing keys right now; try again in a minute",
                 code="sso_keys_unavailable",
             ) from exc
         except (jwt.PyJWKClientError, jwt.PyJWKError, jwt.PyJWKSetError) as exc:
@@ -131,8 +131,8 @@ def _decode(settings: InspSettings, token: Any, required: list[str]) -> dict[str
     # Long-lived tokens in URLs are a liability: insp must mint them right before redirecting.
     if claims["exp"] - claims["iat"] > settings.max_lifetime:
         raise TokenRejected(
-            f"the sign-in token is valid for too long (at most {settings.max_lifetime} seconds "
-            "allowed)",
+            "the sign-in token is valid for too long (at "
+            f"most {settings.max_lifetime} seconds allowed)",
             code="token_lifetime",
         )
     if not isinstance(claims["jti"], str) or not 0 < len(claims["jti"]) <= 255:
@@ -182,6 +182,8 @@ def make_link_token(
     settings: InspSettings, *, subject: str, user: Any, now: int | None = None
 ) -> str:
     """The short-lived token with which the portal sends a user back to insp signed in."""
+    if not settings.link_secret:  # the link view checks link_enabled first
+        raise RuntimeError("SSO_INSP_LINK_SECRET is not set")
     issued = int(time.time()) if now is None else now
     claims = {
         "iss": settings.link_issuer,

@@ -45,7 +45,8 @@ def login():
 def link():
     """Send the signed-in user back to insp with a short-lived token insp can verify."""
     settings = load_settings()
-    if not settings.link_enabled:
+    link_url = settings.link_url
+    if not settings.link_enabled or not link_url:
         raise NotFound(
             "going back to the main website signed in is not set up on this portal",
             code="sso_link_disabled",
@@ -63,7 +64,7 @@ def link():
     next_path = safe_next_path(request.args.get("next"), default=None)
     if next_path:
         params["next"] = next_path
-    return _no_leak(redirect(_append_query(settings.link_url, params)))
+    return _no_leak(redirect(_append_query(link_url, params)))
 
 
 @bp.post("/backchannel-logout")

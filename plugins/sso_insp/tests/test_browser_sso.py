@@ -66,8 +66,8 @@ def test_cross_site_form_post_signs_in_and_logout_returns_to_insp(sites, page):
     token = html.escape(hs_token(name="Ada Lovelace"))
     insp.form_page = (
         f'<form id="sso" method="post" action="{portal}/sso/insp/login">'
-        f'<input type="hidden" name="token" value="{token}"><input type="hidden" name="next" '
-        'value="/">'
+        f'<input type="hidden" name="token" value="{token}"><input '
+        'type="hidden" name="next" value="/">'
         '</form><script>document.getElementById("sso").submit()</script>'
     )
     page.goto(insp.base + "/go-to-class")

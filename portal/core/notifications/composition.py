@@ -104,7 +104,7 @@ def _ics(schedules: list[Schedule], cancelled: bool) -> Attachment:
     )
 
 
-SUBJECTS = {
+SUBJECTS: dict[str, str] = {
     Kind.REMINDER: "Reminder: {title} starts {when}",
     Kind.CLASS_STARTED: "{title} has started: join now",
     Kind.CLASS_CANCELLED: "Cancelled: {title} on {when}",
@@ -128,7 +128,7 @@ def _relative(minutes: int) -> str:
 
 def compose(row: Notification) -> NotificationMessage:
     """Subject, text, HTML and (for calendar changes) an .ics for one row."""
-    user = db.session.get(User, row.user_id)
+    user = db.session.get_one(User, row.user_id)
     from portal.core import accounts
 
     if row.kind in accounts.ACCOUNT_KINDS:

@@ -23,6 +23,7 @@ from portal.core.notifications.states import EARLY_SLACK, REMINDER_GRACE, lease,
 from portal.core.notifications.states import NotificationKind as Kind
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
+from portal.core.upsert import rows_matched
 from portal.extensions import db
 from portal.plugins.types import DeliveryResult, Notifier
 
@@ -137,7 +138,7 @@ def _transition(notification_id: int, expected: str, **values: Any) -> bool:
     )
     # Atomic claim: 'sending' must be visible to the other workers before the provider call.
     db.session.commit()
-    return result.rowcount == 1
+    return rows_matched(result) == 1
 
 
 def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
@@ -223,7 +224,7 @@ def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
 
         answered = {k: v for k, v in final.items() if k in ("status", "provider_id", "error")}
         delivered = dataclasses.replace(
-            notification_ref(db.session.get(Notification, notification_id)), **answered
+            notification_ref(db.session.get_one(Notification, notification_id)), **answered
         )
         # Sent once the answer is committed (below); what the hook writes commits after it.
         unit_of_work.after_commit(

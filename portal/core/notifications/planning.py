@@ -25,7 +25,7 @@ from portal.core.notifications.states import REMINDER_GRACE
 from portal.core.notifications.states import NotificationKind as Kind
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
-from portal.core.upsert import insert_with_conflicts
+from portal.core.upsert import insert_with_conflicts, rows_matched
 from portal.extensions import db
 
 
@@ -99,7 +99,7 @@ def sync_schedules(
     only = set(user_ids) if user_ids is not None else None
     offsets = sorted({int(o) for o in (klass.reminder_offsets or [])}, reverse=True)
     people = [(user.id, channels_for(klass, user)) for user in recipients(klass, only)]
-    wanted: dict[tuple[int, int, str, str], datetime] = {}
+    wanted: dict[tuple[int | None, int, str, str], datetime] = {}
     for schedule in schedules:
         start = schedule.starts_at
         if not (schedule_live(schedule) and start + REMINDER_GRACE > now):
@@ -116,11 +116,11 @@ def sync_schedules(
     if only is not None:
         stmt = stmt.where(Notification.user_id.in_(only))
     for row in db.session.execute(stmt).scalars():
-        due = wanted.pop((row.schedule_id, row.user_id, row.channel, row.key), None)
+        still_due = wanted.pop((row.schedule_id, row.user_id, row.channel, row.key), None)
         if row.status in (Status.SENT, Status.SENDING, Status.FAILED):
             continue
-        if due is not None:
-            row.due_at = due
+        if still_due is not None:
+            row.due_at = still_due
             if row.status == Status.CANCELLED:
                 row.status, row.error = Status.PENDING, None
         elif row.status in (Status.PENDING, Status.CLAIMED):
@@ -207,7 +207,7 @@ def cancel_pending(
         )
     )
     db.session.expire_all()
-    return result.rowcount or 0
+    return rows_matched(result)
 
 
 def upcoming_occurrences(class_id: int) -> list[Schedule]:

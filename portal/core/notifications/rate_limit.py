@@ -58,7 +58,7 @@ class ProviderRateLimiter:
             second = int(now)
             key = f"portal:notify:rate:{provider}:{second}"
             try:
-                with self._client().pipeline() as pipe:
+                with self._client(self.redis_url).pipeline() as pipe:
                     count, _ = pipe.incr(key).expire(key, 5).execute()
                 return 0.0 if count <= limit else (second + 1 - now) + 0.01
             except redis.RedisError as exc:
@@ -71,12 +71,12 @@ class ProviderRateLimiter:
                 return 0.0
             return window[0] + 1.0 - now + 0.001
 
-    def _client(self) -> Any:
+    def _client(self, redis_url: str) -> Any:
         if self._redis is None:
             import redis
 
             self._redis = redis.Redis.from_url(
-                self.redis_url, socket_connect_timeout=2, socket_timeout=2
+                redis_url, socket_connect_timeout=2, socket_timeout=2
             )
         return self._redis
 

@@ -153,7 +153,8 @@ def on_block_changed(block: BlockedUser, blocked: bool, **_: Any) -> None:
         )
     )
     for class_id in class_ids:
-        sync_schedules(upcoming_occurrences(class_id), [block.user_id])
+        if class_id is not None:  # a class-scope block always names its class
+            sync_schedules(upcoming_occurrences(class_id), [block.user_id])
 
 
 def on_meeting_changed(meeting: Meeting, event: str = "", **_: Any) -> None:
@@ -165,7 +166,7 @@ def on_meeting_changed(meeting: Meeting, event: str = "", **_: Any) -> None:
 def on_recording_stored(recording: Recording, **_: Any) -> None:
     if not recording.published:
         return
-    klass = db.session.get(Class, recording.class_id)
+    klass = db.session.get_one(Class, recording.class_id)
     meeting = db.session.get(Meeting, recording.meeting_id) if recording.meeting_id else None
     schedule = meeting.schedule if meeting else None
     queue_notice(Kind.RECORDING_AVAILABLE, schedule, klass, str(recording.id))
