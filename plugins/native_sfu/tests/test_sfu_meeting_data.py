@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from portal.core.models import Meeting
 from portal.extensions import db
 from portal.plugins import services
 
 
+@pytest.mark.real_commits  # racing threads each commit on their own connection
 def test_two_racing_updates_of_an_sfu_meeting_both_survive(sfu, login, app):
     assert login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/start").status_code == 200
     meeting = db.session.execute(db.select(Meeting)).scalar_one()
