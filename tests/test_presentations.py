@@ -296,3 +296,26 @@ def test_the_annotated_export_has_every_page_with_its_strokes(school, login, dec
     assert min(pixel(0, 0.5, 0.5)) > 230  # page 1 has no strokes: white
     blue = pixel(3, 0.5, 0.5)
     assert blue[2] > 200 and blue[0] < 60
+
+
+def test_the_room_has_the_board_unless_the_backend_presents_itself(school, client):
+    """BigBlueButton keeps its own presentation and whiteboard (capabilities.presentation):
+    its room shows no portal viewer; the other backends' rooms do."""
+    from portal_testing import PASSWORD
+
+    from portal.core.models import BackendConfig
+
+    sid = school.schedule.id
+    signed_in = client.post(
+        "/api/auth/login", json={"email": school.teacher.email, "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200
+    assert 'id="panel-board"' in client.get(f"/schedules/{sid}").get_data(as_text=True)
+    bbb = BackendConfig(name="BBB", backend="bbb", enabled=True, is_default=False, settings={})
+    db.session.add(bbb)
+    db.session.flush()
+    school.klass.backend_config_id = bbb.id
+    db.session.commit()
+    page = client.get(f"/schedules/{sid}")
+    assert page.status_code == 200
+    assert 'id="panel-board"' not in page.get_data(as_text=True)

@@ -205,7 +205,7 @@ def has_own_presentation(schedule: Schedule) -> bool:
         meeting = db.session.execute(
             db.select(Meeting).filter_by(schedule_id=schedule.id)
         ).scalar_one_or_none()
-        name = meeting.backend if meeting is not None else config_for_class(schedule.klass).name
+        name = meeting.backend if meeting is not None else config_for_class(schedule.klass).backend
         return bool(getattr(backend_plugin(name).capabilities, "presentation", False))
     except PortalError:
         return False
