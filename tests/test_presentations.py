@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from content_utils import make_pdf
+from content_utils import make_pdf, moto_s3_fixture, storage_kind_fixture  # noqa: F401
 
 from portal.core import classes, live_state, presentations, slides
 from portal.core.models import BoardStroke, LivePresentation
@@ -242,7 +242,10 @@ def test_the_blank_board_grows_a_page_when_turned_past_its_last(school, login):
     assert skipped.status_code == 422
 
 
-def test_page_images_for_members_only_cached_by_content(school, login, deck, app):
+def test_page_images_for_members_only_cached_by_content(school, login, storage_kind):
+    """On the local folder and on S3 alike."""
+    deck = slides.upload_slide(school.teacher, school.klass.id, "lesson.pdf", make_pdf(3))
+    db.session.commit()
     url = f"/api/slides/{deck.id}/pages/2?width=500"
     image = login(school.student).get(url)
     assert image.status_code == 200 and image.mimetype == "image/png"
@@ -267,8 +270,11 @@ def test_page_images_for_members_only_cached_by_content(school, login, deck, app
     assert storage.read_bytes(key) == image.data
 
 
-def test_the_annotated_export_has_every_page_with_its_strokes(school, login, deck):
+def test_the_annotated_export_has_every_page_with_its_strokes(school, login, storage_kind):
     import pypdfium2
+
+    deck = slides.upload_slide(school.teacher, school.klass.id, "lesson.pdf", make_pdf(3))
+    db.session.commit()
 
     sid = school.schedule.id
     teacher = login(school.teacher)
@@ -296,3 +302,43 @@ def test_the_annotated_export_has_every_page_with_its_strokes(school, login, dec
     assert min(pixel(0, 0.5, 0.5)) > 230  # page 1 has no strokes: white
     blue = pixel(3, 0.5, 0.5)
     assert blue[2] > 200 and blue[0] < 60
+
+
+def test_the_room_has_the_board_unless_the_backend_presents_itself(school, client):
+    """BigBlueButton keeps its own presentation and whiteboard (capabilities.presentation):
+    its room shows no portal viewer; the other backends' rooms do."""
+    from portal_testing import PASSWORD
+
+    from portal.core.models import BackendConfig
+
+    sid = school.schedule.id
+    signed_in = client.post(
+        "/api/auth/login", json={"email": school.teacher.email, "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200
+    assert 'id="panel-board"' in client.get(f"/schedules/{sid}").get_data(as_text=True)
+    bbb = BackendConfig(name="BBB", backend="bbb", enabled=True, is_default=False, settings={})
+    db.session.add(bbb)
+    db.session.flush()
+    school.klass.backend_config_id = bbb.id
+    db.session.commit()
+    page = client.get(f"/schedules/{sid}")
+    assert page.status_code == 200
+    assert 'id="panel-board"' not in page.get_data(as_text=True)
+
+
+def test_the_class_page_links_the_teacher_to_the_annotated_pdf(school, client, login):
+    from portal_testing import PASSWORD
+
+    sid = school.schedule.id
+    export = f"/api/schedules/{sid}/presentation/export"
+
+    def class_page(user) -> str:
+        client._cookies.clear()
+        client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+        return client.get(f"/classes/{school.klass.id}").get_data(as_text=True)
+
+    assert export not in class_page(school.teacher)  # nothing presented yet
+    put(login(school.teacher), f"/api/schedules/{sid}/presentation", {})
+    assert export in class_page(school.teacher)
+    assert export not in class_page(school.student)

@@ -162,16 +162,7 @@ def present(actor: User, schedule_id: int, slide_id: int | None, page: int = 1) 
 def turn_page(actor: User, schedule_id: int, page: int) -> dict[str, Any]:
     """Go to `page` of what is presented. On the blank board, the page after the last one
     adds a new blank page."""
-    schedule = require_panel_access(actor, schedule_id)
-    row = _row(schedule.id, lock=True)
-    if not may_present(actor, schedule, row):
-        raise Forbidden(
-            "only the teacher, or a student with the floor whom the teacher lets co-present, "
-            "may turn pages",
-            code="not_presenter",
-        )
-    if row is None:
-        raise Conflict("nothing is being presented", code="not_presenting")
+    schedule, row = _presenting(actor, schedule_id, "turn pages", lock=True)
     if row.slide_id is None:
         _check_page(page, min(row.board_pages + 1, MAX_BOARD_PAGES))
         row.board_pages = max(row.board_pages, page)
@@ -205,7 +196,7 @@ def has_own_presentation(schedule: Schedule) -> bool:
         meeting = db.session.execute(
             db.select(Meeting).filter_by(schedule_id=schedule.id)
         ).scalar_one_or_none()
-        name = meeting.backend if meeting is not None else config_for_class(schedule.klass).name
+        name = meeting.backend if meeting is not None else config_for_class(schedule.klass).backend
         return bool(getattr(backend_plugin(name).capabilities, "presentation", False))
     except PortalError:
         return False
@@ -307,18 +298,25 @@ def validate_stroke(raw: Any) -> dict[str, Any]:
     return out
 
 
-def _drawable(actor: User, schedule_id: int) -> tuple[Schedule, LivePresentation]:
+def _presenting(
+    actor: User, schedule_id: int, action: str, *, lock: bool = False
+) -> tuple[Schedule, LivePresentation]:
+    """The occurrence and its presentation, if the actor may `action` (turn pages, draw)."""
     schedule = require_panel_access(actor, schedule_id)
-    row = _row(schedule.id)
+    row = _row(schedule.id, lock=lock)
     if not may_present(actor, schedule, row):
         raise Forbidden(
             "only the teacher, or a student with the floor whom the teacher lets co-present, "
-            "may draw",
+            f"may {action}",
             code="not_presenter",
         )
     if row is None:
         raise Conflict("nothing is being presented", code="not_presenting")
     return schedule, row
+
+
+def _drawable(actor: User, schedule_id: int) -> tuple[Schedule, LivePresentation]:
+    return _presenting(actor, schedule_id, "draw")
 
 
 def _check_surface(row: LivePresentation, slide_id: Any, page: Any) -> None:

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.browser
 
 CENTRE_PIXEL = """() => {
   const c = document.getElementById("board-canvas");
-  const middle = [Math.floor(c.width / 2), Math.floor(c.height / 2)];
-  const d = c.getContext("2d").getImageData(middle[0], middle[1], 1, 1).data;
+  const x = Math.floor(c.width / 2);
+  const y = Math.floor(c.height / 2);
+  const d = c.getContext("2d").getImageData(x, y, 1, 1).data;
   return [d[0], d[1], d[2], d[3]];
 }"""
 

@@ -159,6 +159,11 @@ class Ctx:
         stroke = {"tool": "pen", "color": "#ff0000", "width": 0.01, "points": [[0.1, 0.1]]}
         return presentations.add_stroke(self.s.teacher, self.sid, stroke)["id"]
 
+    def undo_url(self) -> str:
+        """A stroke of the teacher's to undo."""
+        self.teacher_stroke()
+        return f"/api/schedules/{self.sid}/strokes/undo"
+
     def all_slides(self) -> list[int]:
         self.new_slide()
         return [row.id for row in slides.list_slides(self.s.teacher, self.cid)]
@@ -914,7 +919,7 @@ def _table(c: Ctx) -> dict[str, tuple]:
         ),
         "api.strokes_undo": (
             "POST",
-            lambda: f"/api/schedules/{sid}/strokes/undo" if c.teacher_stroke() else "",
+            c.undo_url,
             None,
             "401 404 403 403 404 200 409",
         ),  # undo is of one's own strokes: the admin drew none
