@@ -9,6 +9,8 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
 # Node.js runs the OpenID provider (oidc-provider from npm) of the sso_oidc tests.
 command -v npm >/dev/null || need+=(nodejs npm)
+# ffprobe checks the SFU lesson recordings (one video + one audio stream, the right length).
+command -v ffprobe >/dev/null || need+=(ffmpeg)
 # GStreamer's webrtcbin as a WHIP/WHEP peer of the SFU tests (VP8: -good, H.264: -ugly x264enc, -libav).
 for pkg in gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
            gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice python3-gi \

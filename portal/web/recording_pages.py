@@ -39,10 +39,10 @@ def _render(row: Recording, user: User | None, shared: bool) -> str:
 
 @web.get("/recordings/<int:recording_id>")
 @page()
-def recording_page(user: User, recording_id: int):
+def recording_page(user: User, recording_id: int) -> str:
     return _render(recordings.get_recording_for(user, recording_id), user, shared=False)
 
 
 @web.get("/watch/<token>")
-def shared_recording_page(token: str):
+def shared_recording_page(token: str) -> str:
     return _render(recordings.get_shared_recording(token), page_user(), shared=True)

@@ -35,7 +35,7 @@ def test_teacher_uploads_slides_and_controls_recordings(
                 recorded_at=datetime(2026, 11, 20, 9, tzinfo=UTC),
                 duration_seconds=3000,
                 playback_url="https://fake.example/play/1",
-                published=True,
+                visibility="published",
             )
         )
         db.session.add(
@@ -76,10 +76,22 @@ def test_teacher_uploads_slides_and_controls_recordings(
     recordings = page.locator("#recordings")
     expect(recordings).to_contain_text("Optics, week 1")
     expect(recordings).to_contain_text("50 min")
-    recordings.get_by_role("button", name="Unpublish").click()
-    expect(recordings.locator(".badge")).to_have_text("hidden")
+    expect(recordings.locator(".badge")).to_have_text("published")
+    recordings.get_by_role("link", name="Optics, week 1").click()
+    # The backend plays it on its own page: the recording page links there.
+    expect(page.locator("#recording-playback")).to_have_attribute(
+        "href", "https://fake.example/play/1"
+    )
+    page.get_by_label("Visibility").select_option("teachers")
     with live_server.app.app_context():
-        assert db.session.execute(db.select(Recording.published)).scalar_one() is False
+        for _ in range(50):
+            db.session.expire_all()
+            if db.session.execute(db.select(Recording.visibility)).scalar_one() == "teachers":
+                break
+            page.wait_for_timeout(100)
+        assert db.session.execute(db.select(Recording.visibility)).scalar_one() == "teachers"
+    page.goto(f"{live_server.url}/classes/{class_id}")
+    expect(page.locator("#recordings .badge")).to_have_text("teachers")
 
     expect(page.locator("#feedback-summary")).to_contain_text("Average 5.0 / 5 from 1 rating")
     expect(page.locator("#feedback-summary")).to_contain_text("5 stars: 1")
@@ -90,7 +102,7 @@ def test_teacher_uploads_slides_and_controls_recordings(
     expect(student_page.locator("#slide-list")).to_contain_text("lenses.pdf")
     expect(student_page.locator("#recording-list")).to_contain_text(
         "No recording yet."
-    )  # unpublished
+    )  # teachers only
     expect(
         student_page.locator("#slides").get_by_role("button", name="Delete lenses.pdf")
     ).to_have_count(0)

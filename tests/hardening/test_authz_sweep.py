@@ -117,7 +117,7 @@ class Ctx:
             backend_record_id=uuid.uuid4().hex,
             title="Rec",
             recorded_at=utcnow(),
-            published=True,
+            visibility="published",
             playback_url="https://fake.example/play",
         )
         db.session.add(row)
@@ -644,6 +644,37 @@ def _table(c: Ctx) -> dict[str, tuple]:
             lambda: f"/api/recordings/{c.new_recording()}",
             None,
             "401 404 403 403 404 204 204 204 403",
+        ),
+        "api.set_recording_visibility": (
+            "PUT",
+            lambda: f"/api/recordings/{c.new_recording()}/visibility",
+            {"visibility": "members"},
+            "401 404 403 403 404 200 200",
+        ),
+        "api.renew_recording_share_link": (
+            "POST",
+            lambda: f"/api/recordings/{c.new_recording()}/share-link",
+            None,
+            "401 404 403 403 404 201 201",
+        ),
+        "api.revoke_recording_share_link": (
+            "DELETE",
+            lambda: f"/api/recordings/{c.new_recording()}/share-link",
+            None,
+            "401 404 403 403 404 204 204",
+        ),
+        # A share link opens without signing in; an unknown one is 404 for everyone.
+        "api.shared_recording": (
+            "GET",
+            "/api/shared-recordings/not-a-real-token",
+            None,
+            "404 404 404 404 404 404 404",
+        ),
+        "api.shared_recording_download": (
+            "GET",
+            "/api/shared-recordings/not-a-real-token/download",
+            None,
+            "404 404 404 404 404 404 404",
         ),
         "api.rate_recording": (
             "PUT",

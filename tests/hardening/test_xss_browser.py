@@ -74,7 +74,7 @@ def _seed_classroom(teacher, student, admin) -> dict:
             backend_record_id="xss-rec",
             title=f"R {PAYLOADS[4]}",
             recorded_at=utcnow(),
-            published=True,
+            visibility="published",
             playback_url="https://fake.example/play",
         )
     )

@@ -95,6 +95,19 @@ def api_paths() -> dict[str, dict[str, Any]]:
             "kinds": {"type": "array", "items": {"type": "string"}},
         },
     }
+    assembly_state = {
+        "type": "object",
+        "required": ["state", "percent", "message"],
+        "properties": {
+            "state": {
+                "type": "string",
+                "enum": ["none", "queued", "assembling", "ready", "failed"],
+            },
+            "percent": {"type": "integer"},
+            "message": {"type": "string"},
+            "recording_id": {"type": "integer"},
+        },
+    }
     return {
         "/sfu/rooms/{room}/whip": {
             "parameters": [ROOM],
@@ -219,6 +232,38 @@ def api_paths() -> dict[str, dict[str, Any]]:
                         },
                     },
                     **_errors(400, 401, 403, 404, 409, 503),
+                },
+            },
+        },
+        "/sfu/rooms/{room}/assembly": {
+            "parameters": [ROOM],
+            "get": {
+                "summary": "The lesson's recording assembly (the class's teacher)",
+                "tags": ["sfu"],
+                "operationId": "get_sfu_assembly",
+                "security": SECURITY,
+                "responses": {
+                    "200": {
+                        "description": "State: none, queued, assembling, ready or failed",
+                        "content": {"application/json": {"schema": assembly_state}},
+                    },
+                    **_errors(401, 403, 404),
+                },
+            },
+        },
+        "/sfu/rooms/{room}/assembly/retry": {
+            "parameters": [ROOM],
+            "post": {
+                "summary": "Queue a failed assembly again (the class's teacher)",
+                "tags": ["sfu"],
+                "operationId": "post_sfu_assembly_retry",
+                "security": SECURITY,
+                "responses": {
+                    "202": {
+                        "description": "Queued again",
+                        "content": {"application/json": {"schema": assembly_state}},
+                    },
+                    **_errors(401, 403, 404, 409),
                 },
             },
         },
