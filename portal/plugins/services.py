@@ -30,6 +30,7 @@ from typing import Any
 
 from portal.plugins.types import (
     AttendeeInfo,
+    ClassInfo,
     ExternalIdentity,
     HealthResult,
     JoinTarget,
@@ -47,15 +48,19 @@ __all__ = [
     "backend_settings",
     "check_health",
     "claim_delivery",
+    "classes_taught_by",
     "config",
+    "create_class",
     "create_backend_config",
     "delete_file",
     "download_url",
+    "enrol_students",
     "enqueue_job",
     "find_backend_config",
     "find_meeting",
     "find_user_by_email",
     "find_user_by_identity",
+    "get_class",
     "get_meeting",
     "get_user",
     "handle_of",
@@ -85,6 +90,7 @@ __all__ = [
     "sign_out_user",
     "store_file",
     "sync_presence",
+    "unenrol_student",
     "unit_of_work",
     "update_meeting_data",
 ]
@@ -509,6 +515,60 @@ def _user(user_id: int) -> Any:
     if user is None:
         raise NotFound("no such user")
     return user
+
+
+def get_class(class_id: int) -> ClassInfo | None:
+    """The class, or None when there is no such class."""
+    from portal.core.models import Class
+    from portal.core.snapshots import class_info
+    from portal.extensions import db
+
+    klass = db.session.get(Class, class_id)
+    return class_info(klass) if klass is not None else None
+
+
+def classes_taught_by(user_id: int) -> list[ClassInfo]:
+    """The classes the user teaches (that are not cancelled), newest first."""
+    from portal.core.models import Class, ClassStatus
+    from portal.core.snapshots import class_info
+    from portal.extensions import db
+
+    rows = db.session.execute(
+        db.select(Class)
+        .where(Class.teacher_id == user_id, Class.status != ClassStatus.CANCELLED.value)
+        .order_by(Class.id.desc())
+    ).scalars()
+    return [class_info(row) for row in rows]
+
+
+def create_class(
+    teacher_id: int, title: str, starts_at: datetime, duration_minutes: int = 60
+) -> ClassInfo:
+    """A new one-off class taught by `teacher_id`, created as that teacher would create it
+    (the same rules: a teacher, a title, a start not in the past). Does not commit."""
+    from portal.core import classes
+    from portal.core.snapshots import class_info
+
+    data = classes.ClassInput(title=title, starts_at=starts_at, duration_minutes=duration_minutes)
+    return class_info(classes.create_class(_user(teacher_id), data))
+
+
+def enrol_students(class_id: int, user_ids: list[int]) -> int:
+    """Enrol students in the class on its teacher's behalf (an outside roster, such as an
+    LMS's, is the source of truth); already enrolled ones are left alone. Returns how many
+    were added. Raises ValidationFailed for ids that are not students. Does not commit."""
+    from portal.core import classes
+
+    klass = _class(class_id)
+    return len(classes.enrol(_user(klass.teacher_id), class_id, user_ids))
+
+
+def unenrol_student(class_id: int, user_id: int) -> None:
+    """Remove a student from the class on its teacher's behalf. Does not commit."""
+    from portal.core import classes
+
+    klass = _class(class_id)
+    classes.unenrol(_user(klass.teacher_id), class_id, user_id)
 
 
 def is_member(user_id: int, class_id: int) -> bool:

@@ -1,0 +1,102 @@
+"""LTI 1.3 tool: classes launched from the school's LMS (Moodle, Canvas, Open edX).
+See docs/lti.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from portal.plugins import PeriodicJob, hookimpl, services
+
+
+def _purge() -> int:
+    from portal_lti.tool import purge_expired
+
+    with services.unit_of_work():
+        return purge_expired()
+
+
+@hookimpl
+def register_blueprints(app) -> None:
+    from portal_lti.views import bp
+
+    app.register_blueprint(bp)
+
+
+@hookimpl
+def register_migrations(register) -> None:
+    register("lti", Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def register_periodic_jobs(register) -> None:
+    register(PeriodicJob("lti-purge-launch-storage", 3600, _purge))
+
+
+@hookimpl
+def register_commands(cli) -> None:
+    @cli.group("lti")
+    def lti() -> None:
+        """LTI 1.3: LMS platforms and the tool's keys."""
+
+    @lti.command("add-platform")
+    @click.option("--name", required=True, help="what admins call it, e.g. 'School Moodle'")
+    @click.option("--issuer", required=True, help="the platform's issuer (iss)")
+    @click.option("--client-id", required=True, help="the client id the LMS gave the tool")
+    @click.option("--auth-login-url", required=True, help="the platform's OIDC auth endpoint")
+    @click.option("--auth-token-url", required=True, help="the platform's OAuth2 token URL")
+    @click.option("--key-set-url", required=True, help="the platform's public keyset (JWKS)")
+    @click.option("--deployment-id", "deployment_ids", multiple=True, required=True)
+    def add_platform(
+        name, issuer, client_id, auth_login_url, auth_token_url, key_set_url, deployment_ids
+    ) -> None:
+        """Register an LMS (or add deployment ids to one already registered)."""
+        from portal_lti.models import LtiPlatform
+        from portal_lti.tool import find_platform, signing_key
+
+        with services.unit_of_work():
+            platform = find_platform(issuer, client_id)
+            if platform is None:
+                platform = LtiPlatform(
+                    name=name,
+                    issuer=issuer,
+                    client_id=client_id,
+                    auth_login_url=auth_login_url,
+                    auth_token_url=auth_token_url,
+                    key_set_url=key_set_url,
+                    deployment_ids=list(deployment_ids),
+                )
+                services.session().add(platform)
+            else:
+                platform.deployment_ids = sorted({*platform.deployment_ids, *deployment_ids})
+            signing_key()
+            services.audit("lti.platform", "lti_platform", issuer, client_id=client_id)
+        click.echo(f"registered {name}: {issuer} (client {client_id})")
+
+    @lti.command("rotate-key")
+    def rotate_key() -> None:
+        """Start signing with a new key (the previous one stays published)."""
+        from portal_lti.tool import rotate_keys
+
+        with services.unit_of_work():
+            key = rotate_keys()
+        click.echo(f"the tool now signs with key {key.kid}")
+
+    @lti.command("tool-config")
+    def tool_config() -> None:
+        """What to enter in the LMS when registering the portal as a tool."""
+        from flask import url_for
+
+        click.echo(
+            json.dumps(
+                {
+                    "login_initiation_url": url_for("lti.login", _external=True),
+                    "redirect_uri": url_for("lti.launch", _external=True),
+                    "target_link_uri": url_for("lti.launch", _external=True),
+                    "public_keyset_url": url_for("lti.jwks", _external=True),
+                },
+                indent=2,
+            )
+        )

@@ -1,0 +1,69 @@
+"""From a verified LTI launch to a portal user in a portal class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.plugins import ExternalIdentity, NotAuthenticated, UserInfo, services
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+PROVIDER = "lti"
+# LIS roles (LTI 1.3 Core, appendix A.2) that teach; every other member is a student. The
+# portal's admin role is never granted by an LMS.
+TEACHING_ROLES = (
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper",
+    "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant",
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor",
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+    "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+)
+ROLE_RANK = {"student": 0, "teacher": 1, "admin": 2}
+
+
+def launch_role(claims: dict[str, Any]) -> str:
+    roles = claims.get(CLAIM + "roles") or []
+    return "teacher" if any(role in TEACHING_ROLES for role in roles) else "student"
+
+
+def check_audience(claims: dict[str, Any], client_id: str) -> None:
+    """Security Framework 5.1.3 steps 3-4, which pylti1p3 leaves out: with several
+    audiences the authorized party must be this tool."""
+    audience = claims.get("aud")
+    audiences = [audience] if isinstance(audience, str) else list(audience or [])
+    if client_id not in audiences:
+        raise NotAuthenticated("this launch was meant for another tool", code="lti_wrong_audience")
+    if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != client_id:
+        raise NotAuthenticated(
+            "this launch was authorized for another tool", code="lti_wrong_audience"
+        )
+
+
+def provision(claims: dict[str, Any]) -> UserInfo:
+    """The launching person as a portal user, linked by (issuer, sub), never by email."""
+    email = claims.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        raise NotAuthenticated(
+            "your course did not share your email address with the portal; ask the LMS "
+            "administrator to share it with this tool (privacy settings of the tool)",
+            code="lti_email_missing",
+        )
+    subject = f"{claims['iss']} {claims['sub']}"
+    if len(subject) > 255:
+        raise NotAuthenticated("this LMS's user ids are too long", code="lti_subject_too_long")
+    role = launch_role(claims)
+    known = services.find_user_by_identity(PROVIDER, subject)
+    # A teacher who takes a course as a learner stays a teacher; admins stay admins.
+    if known is not None and ROLE_RANK[known.role] > ROLE_RANK[role]:
+        role = known.role
+    given = " ".join(str(claims.get(k) or "") for k in ("given_name", "family_name")).strip()
+    user, _created = services.provision_user(
+        ExternalIdentity(
+            provider=PROVIDER,
+            subject=subject,
+            email=email,
+            name=str(claims.get("name") or given or email.split("@", 1)[0]),
+            role=role,  # type: ignore[arg-type]
+        )
+    )
+    return user

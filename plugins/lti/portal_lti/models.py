@@ -1,0 +1,72 @@
+"""The LTI tool's own tables (created by portal_lti/migrations, history in
+alembic_version_lti)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
+
+from portal.plugins import services
+from portal.plugins.tables import Mapped, Model, UTCDateTime, mapped_column
+
+
+class LtiPlatform(Model):
+    """An LMS registered with the portal (one issuer may register several client ids)."""
+
+    __tablename__ = "lti_platforms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    issuer: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[str] = mapped_column(String(255))
+    auth_login_url: Mapped[str] = mapped_column(String(1000))
+    auth_token_url: Mapped[str] = mapped_column(String(1000))
+    key_set_url: Mapped[str] = mapped_column(String(1000))
+    deployment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=services.now)
+
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+
+class LtiToolKey(Model):
+    """The tool's signing keys; the newest active one signs, all active ones are published
+    in the tool's JWKS so platforms can verify during a rotation."""
+
+    __tablename__ = "lti_tool_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=services.now)
+
+
+class LtiResourceLink(Model):
+    """An LMS activity (resource link) and the portal class it opens."""
+
+    __tablename__ = "lti_resource_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("lti_platforms.id", ondelete="CASCADE"), index=True
+    )
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    context_id: Mapped[str | None] = mapped_column(String(255))
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=services.now)
+
+    __table_args__ = (UniqueConstraint("platform_id", "deployment_id", "resource_link_id"),)
+
+
+class LtiCacheEntry(Model):
+    """pylti1p3's launch data storage: nonces issued at login, validated launches (kept so a
+    teacher's set-up page can continue the launch); shared by every portal process."""
+
+    __tablename__ = "lti_cache"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
