@@ -1,8 +1,8 @@
 """recording visibility (teachers / members / link / published) replaces the published flag;
 a hashed share-link token per recording
 
-Revision ID: 0004_rec_assembly_visibility
-Revises: 0003_floor_seats
+Revision ID: 0006_rec_assembly_visibility
+Revises: 0005_presentation_board
 Create Date: 2026-12-01 13:30:00
 
 """
@@ -12,8 +12,8 @@ from alembic import op
 
 # revision identifiers, used by Alembic (version_num is VARCHAR(32): the id is shorter
 # than the file name).
-revision = "0004_rec_assembly_visibility"
-down_revision = "0003_floor_seats"
+revision = "0006_rec_assembly_visibility"
+down_revision = "0005_presentation_board"
 branch_labels = None
 depends_on = None
 

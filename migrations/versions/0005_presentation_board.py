@@ -1,7 +1,7 @@
 """presentations and whiteboard strokes per class occurrence; slides keep their content hash
 
-Revision ID: 0004_presentation_board
-Revises: 0003_floor_seats
+Revision ID: 0005_presentation_board
+Revises: 0004_channel_preferences
 Create Date: 2026-12-01 13:30:00
 
 """
@@ -12,8 +12,8 @@ from alembic import op
 import portal.core.types
 
 # revision identifiers, used by Alembic.
-revision = "0004_presentation_board"
-down_revision = "0003_floor_seats"
+revision = "0005_presentation_board"
+down_revision = "0004_channel_preferences"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """class staff (co-teachers, assistants), the per-class waiting room and its lobby
 
-Revision ID: 0004_guests_coteachers
-Revises: 0003_floor_seats
+Revision ID: 0007_guests_coteachers
+Revises: 0006_rec_assembly_visibility
 Create Date: 2026-12-01 13:30:00
 
 """
@@ -12,8 +12,8 @@ from alembic import op
 import portal.core.types
 
 # revision identifiers, used by Alembic.
-revision = "0004_guests_coteachers"
-down_revision = "0003_floor_seats"
+revision = "0007_guests_coteachers"
+down_revision = "0006_rec_assembly_visibility"
 branch_labels = None
 depends_on = None
 

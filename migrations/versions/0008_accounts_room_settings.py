@@ -6,8 +6,8 @@ for an administrator), "refused" (a sign-up an administrator turned down). NULL 
 ordinary account. classes.room_settings holds the per-class room settings (NULL: the site
 defaults apply).
 
-Revision ID: 0004_accounts_room_settings
-Revises: 0003_floor_seats
+Revision ID: 0008_accounts_room_settings
+Revises: 0007_guests_coteachers
 Create Date: 2026-12-01 13:30:00
 
 """
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0004_accounts_room_settings"
-down_revision = "0003_floor_seats"
+revision = "0008_accounts_room_settings"
+down_revision = "0007_guests_coteachers"
 branch_labels = None
 depends_on = None
 
