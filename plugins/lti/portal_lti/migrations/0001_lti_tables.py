@@ -79,7 +79,7 @@ def upgrade():
     op.create_table(
         "lti_cache",
         sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("value", sa.JSON(), nullable=True),
+        sa.Column("value", sa.JSON(), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_lti_cache")),
     )
