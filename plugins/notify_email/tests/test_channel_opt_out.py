@@ -112,7 +112,7 @@ def test_opting_out_of_a_plugin_channel_stops_it_and_email_still_arrives(portal_
     browser = portal_app.test_client()  # the profile page, signed in with the login cookies
     browser.post("/api/auth/login", json={"email": student.email, "password": PASSWORD})
     page = browser.get("/profile").get_data(as_text=True)
-    assert 'name="channel" value="push">' in page  # listed, not checked
+    assert 'name="channel" value="push"> by push notification' in page  # its label; unchecked
     assert 'name="channel" value="email" checked>' in page
 
     _enrol(teacher, klass, student)
