@@ -117,16 +117,21 @@ def wipe_database(app) -> None:
         db.engine.dispose()
 
 
-@pytest.fixture
-def app(database_url, tmp_path):
-    FAKE.reset()
-    application = make_app(database_url, tmp_path)
+def in_context(application) -> Iterator:
+    """Yield `application` inside its app context; afterwards every row is wiped (for a
+    fixture that needs an app made with its own configuration)."""
     ctx = application.app_context()
     ctx.push()
     yield application
     db.session.remove()
     ctx.pop()
     wipe_database(application)
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    FAKE.reset()
+    yield from in_context(make_app(database_url, tmp_path))
 
 
 @pytest.fixture

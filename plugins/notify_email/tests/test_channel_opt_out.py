@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from portal_testing import PASSWORD, make_app, sign_in, wipe_database
+from portal_testing import PASSWORD, in_context, make_app, sign_in
 from smtp_double import SmtpDouble
 
 from portal.core import classes, notifications, users
@@ -58,12 +58,7 @@ def portal_app(database_url, tmp_path, push, smtp):
         SMTP_PORT=smtp.port,
         SMTP_SECURITY="none",
     )
-    ctx = app.app_context()
-    ctx.push()
-    yield app
-    db.session.remove()
-    ctx.pop()
-    wipe_database(app)
+    yield from in_context(app)
 
 
 def _class_with_student(minutes_ahead: float):
