@@ -266,13 +266,14 @@ def test_racing_ballots_of_one_student_leave_exactly_one_vote(school, app):
         )
         polls.open_poll(school.teacher, poll["id"])
     option_ids = [o["id"] for o in poll["options"]]
+    student_id = school.student.id  # read here: the threads must not load this session's rows
     outcomes: list[str] = []
 
     def ballot(option_id: int) -> None:
         with app.app_context():
             try:
                 with unit_of_work.scope():
-                    polls.vote(db.session.get(User, school.student.id), poll["id"], [option_id])
+                    polls.vote(db.session.get(User, student_id), poll["id"], [option_id])
                 outcomes.append("ok")
             except Conflict as exc:
                 outcomes.append(exc.code)

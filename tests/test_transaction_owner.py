@@ -23,6 +23,8 @@ ATOMIC_CLAIMS: dict[tuple[str, str], str] = {
     ("portal/core/meetings.py", "_create_on_backend"): "the claim's end: 'running'",
     ("portal/core/meetings.py", "_release_claim"): "a failed start frees the claim",
     ("portal/core/notifications/dispatch.py", "claim_due"): "notification rows claimed",
+    ("portal/core/meeting_events.py", "claim_delivery"): "a webhook delivery's key",
+    ("portal/core/meeting_events.py", "release_delivery"): "a failed delivery's key freed",
     ("portal/core/notifications/delivery.py", "_transition"): "'sending' before the provider",
     ("portal/core/notifications/delivery.py", "_finish"): "the provider's answer",
 }

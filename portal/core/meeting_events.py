@@ -5,7 +5,8 @@ updates of a meeting's backend `data` here are compare-and-set on `updated_at`: 
 deliveries of the same event cannot both claim it, and neither loses the other's change.
 They flush into the caller's unit of work (a plugin view or job owns the commit): the
 conditional UPDATE locks the meeting's row, so a concurrent delivery waits for this
-transaction's end and then sees its change.
+transaction's end and then sees its change. The exception is the delivery claim: claiming and
+releasing an idempotency key commit at once (atomic claims), so a retry sees them.
 """
 
 from __future__ import annotations
@@ -76,7 +77,11 @@ def claim_delivery(meeting: Meeting, key: str, *, keep: int = 500) -> bool:
         data["deliveries"] = seen[-keep:]
         return True
 
-    return bool(update_data(meeting, claim))
+    claimed = bool(update_data(meeting, claim))
+    # Atomic claim: a provider's retry arriving while this delivery is still being processed
+    # (often a slow download) must see the key, not wait for the meeting's row.
+    db.session.commit()
+    return claimed
 
 
 def release_delivery(meeting: Meeting, key: str) -> None:
@@ -85,7 +90,9 @@ def release_delivery(meeting: Meeting, key: str) -> None:
     def release(data: dict[str, Any]) -> None:
         data["deliveries"] = [k for k in data.get("deliveries") or [] if k != key]
 
+    db.session.rollback()  # the failed delivery's own writes go; only its claim is undone
     update_data(meeting, release)
+    db.session.commit()  # atomic claim, released: the provider's retry is processed again
 
 
 def note_attendance(

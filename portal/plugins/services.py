@@ -13,9 +13,10 @@ Transactions: a plugin's request, job or CLI command is a unit of work that comm
 (the request's end, `run_job`, the command); code that none of them owns (a webhook handler
 or sync loop) wraps its work in `services.unit_of_work()`, which commits once at the end and
 rolls back on error. The callbacks queued with `after_commit` run only once the commit
-succeeded. The mutators below add to that unit of work and never commit: a compare-and-set
+succeeded. The mutators below add to that unit of work and do not commit: a compare-and-set
 locks the row it changes, and an insert that may race another delivery retries in a
-savepoint, so both stay safe under concurrency until the owner commits.
+savepoint, so both stay safe under concurrency until the owner commits. The one exception is
+a webhook delivery's claim (`claim_delivery` / `release_delivery`), which commits at once.
 
 The core is imported inside the functions: portal.plugins is imported by the core itself
 (its types), so importing the core here at module level would be circular.
@@ -228,7 +229,8 @@ def update_meeting_data(meeting_id: int, change: Callable[[dict[str, Any]], Any]
 
 def claim_delivery(meeting_id: int, key: str) -> bool:
     """Remember a webhook delivery's idempotency key; False when it was claimed before, so
-    a provider's retry is processed once. Atomic (compare-and-set)."""
+    a provider's retry is processed once. Atomic claim: commits the unit of work so far, so a
+    retry arriving during slow processing sees the key at once."""
     from portal.core import meeting_events
 
     return meeting_events.claim_delivery(_row(meeting_id), key)
@@ -236,7 +238,7 @@ def claim_delivery(meeting_id: int, key: str) -> bool:
 
 def release_delivery(meeting_id: int, key: str) -> None:
     """Forget a claimed key after processing failed, so the provider's retry is processed
-    again. Atomic (compare-and-set)."""
+    again. Rolls back the failed delivery's writes, then commits the release (atomic)."""
     from portal.core import meeting_events
 
     meeting_events.release_delivery(_row(meeting_id), key)

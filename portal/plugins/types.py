@@ -250,6 +250,32 @@ class Notifier(Protocol):
     def send(self, message: NotificationMessage) -> DeliveryResult: ...
 
 
+# Optional members of a notifier: a notifier has them or not, and the core asks with
+# isinstance (each is a runtime-checkable protocol), so each is declared once, here.
+
+
+@runtime_checkable
+class LabelledNotifier(Protocol):
+    """`label`: how forms and the unsubscribe page name the channel ("push notification")."""
+
+    label: str
+
+
+@runtime_checkable
+class RateLimitedNotifier(Protocol):
+    """`rate_per_second`: the provider's own limit when NOTIFY_RATE_LIMITS names none."""
+
+    rate_per_second: float | None
+
+
+@runtime_checkable
+class CheckedNotifier(Protocol):
+    """`is_configured()`: False while the provider lacks credentials; another notifier of the
+    channel (or the outbox) is chosen instead."""
+
+    def is_configured(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class ExternalIdentity:
     """A person as an auth provider vouches for them; the core provisions the user."""

@@ -133,60 +133,63 @@ def process_downloads(meeting: MeetingRecord, settings: Mapping[str, Any]) -> in
     max_bytes = int(settings.get("max_recording_mb") or 2048) * 1024 * 1024
     meeting = services.get_meeting(meeting.id)  # the caller's snapshot may predate its own queueing
     for item in list(meeting.data.get("pending_downloads") or []):
-        record_id = item["record_id"]
-        outcome: str | None = None
-        if record_id in known_record_ids(services.get_meeting(meeting.id)):
-            outcome = "done"
-        elif time.time() > item.get("received_at", 0) + JAAS_LINK_LIFETIME:
-            log.error(
-                "JaaS recording %s of meeting %s was never downloaded; its link has expired",
-                record_id,
-                meeting.id,
-            )
-            outcome = "expired"
-        else:
-            try:
-                data = _download(item["url"], max_bytes)
-                if not looks_like_mp4(data):
-                    raise ValueError("the downloaded file is not an mp4 video")
-                recorded = item.get("recorded_at")
-                store_file(
-                    meeting,
-                    data,
-                    record_id=record_id,
-                    recorded_at=datetime.fromtimestamp(recorded, UTC) if recorded else None,
-                    duration_seconds=item.get("duration_seconds"),
-                )
-                stored += 1
+        # One unit of work per download: its bookkeeping commits before the next slow download
+        # starts, so no write waits (on SQLite: no write lock is held) across a download.
+        with services.unit_of_work():
+            record_id = item["record_id"]
+            outcome: str | None = None
+            if record_id in known_record_ids(services.get_meeting(meeting.id)):
                 outcome = "done"
-            except TooLarge as exc:
+            elif time.time() > item.get("received_at", 0) + JAAS_LINK_LIFETIME:
                 log.error(
-                    "JaaS recording %s is larger than max_recording_mb (%s); not stored",
+                    "JaaS recording %s of meeting %s was never downloaded; its link has expired",
                     record_id,
-                    exc,
+                    meeting.id,
                 )
-                outcome = "too_large"
-            except (requests.RequestException, ValueError) as exc:
-                log.warning("download of JaaS recording %s failed: %s", record_id, exc)
-                error = f"{exc.__class__.__name__}: {exc}"[:300]
+                outcome = "expired"
+            else:
+                try:
+                    data = _download(item["url"], max_bytes)
+                    if not looks_like_mp4(data):
+                        raise ValueError("the downloaded file is not an mp4 video")
+                    recorded = item.get("recorded_at")
+                    store_file(
+                        meeting,
+                        data,
+                        record_id=record_id,
+                        recorded_at=datetime.fromtimestamp(recorded, UTC) if recorded else None,
+                        duration_seconds=item.get("duration_seconds"),
+                    )
+                    stored += 1
+                    outcome = "done"
+                except TooLarge as exc:
+                    log.error(
+                        "JaaS recording %s is larger than max_recording_mb (%s); not stored",
+                        record_id,
+                        exc,
+                    )
+                    outcome = "too_large"
+                except (requests.RequestException, ValueError) as exc:
+                    log.warning("download of JaaS recording %s failed: %s", record_id, exc)
+                    error = f"{exc.__class__.__name__}: {exc}"[:300]
 
-                def note(data_: dict[str, Any], record_id=record_id, error=error) -> None:
-                    for p in data_.get("pending_downloads") or []:
-                        if p.get("record_id") == record_id:
-                            p["attempts"] = int(p.get("attempts") or 0) + 1
-                            p["error"] = error
+                    def note(data_: dict[str, Any], record_id=record_id, error=error) -> None:
+                        for p in data_.get("pending_downloads") or []:
+                            if p.get("record_id") == record_id:
+                                p["attempts"] = int(p.get("attempts") or 0) + 1
+                                p["error"] = error
 
-                services.update_meeting_data(meeting.id, note)
-        if outcome is not None:
+                    services.update_meeting_data(meeting.id, note)
+            if outcome is not None:
 
-            def drop(data_: dict[str, Any], record_id=record_id) -> None:
-                data_["pending_downloads"] = [
-                    p
-                    for p in data_.get("pending_downloads") or []
-                    if p.get("record_id") != record_id
-                ]
+                def drop(data_: dict[str, Any], record_id=record_id) -> None:
+                    data_["pending_downloads"] = [
+                        p
+                        for p in data_.get("pending_downloads") or []
+                        if p.get("record_id") != record_id
+                    ]
 
-            services.update_meeting_data(meeting.id, drop)
+                services.update_meeting_data(meeting.id, drop)
     return stored
 
 

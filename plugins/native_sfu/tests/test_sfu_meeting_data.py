@@ -34,8 +34,10 @@ def test_two_racing_updates_of_an_sfu_meeting_both_survive(sfu, login, app):
 
         with app.test_request_context():
             try:
-                record = services.find_meeting("native_sfu", meeting.backend_meeting_id)
-                services.update_meeting_data(record.id, change)
+                # Each click is its own request: its own unit of work, committed at its end.
+                with services.unit_of_work():
+                    record = services.find_meeting("native_sfu", meeting.backend_meeting_id)
+                    services.update_meeting_data(record.id, change)
             except Exception as exc:  # pragma: no cover - reported by the assert below
                 errors.append(exc)
             finally:

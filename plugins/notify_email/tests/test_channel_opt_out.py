@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from portal_testing import PASSWORD, make_app, sign_in, wipe_database
+from portal_testing import PASSWORD, in_context, make_app, sign_in
 from smtp_double import SmtpDouble
 
 from portal.core import classes, notifications, users
@@ -58,12 +58,7 @@ def portal_app(database_url, tmp_path, push, smtp):
         SMTP_PORT=smtp.port,
         SMTP_SECURITY="none",
     )
-    ctx = app.app_context()
-    ctx.push()
-    yield app
-    db.session.remove()
-    ctx.pop()
-    wipe_database(app)
+    yield from in_context(app)
 
 
 def _class_with_student(minutes_ahead: float):
@@ -112,7 +107,7 @@ def test_opting_out_of_a_plugin_channel_stops_it_and_email_still_arrives(portal_
     browser = portal_app.test_client()  # the profile page, signed in with the login cookies
     browser.post("/api/auth/login", json={"email": student.email, "password": PASSWORD})
     page = browser.get("/profile").get_data(as_text=True)
-    assert 'name="channel" value="push">' in page  # listed, not checked
+    assert 'name="channel" value="push"> by push notification' in page  # its label; unchecked
     assert 'name="channel" value="email" checked>' in page
 
     _enrol(teacher, klass, student)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from portal.core.errors import ValidationFailed
 from portal.core.models import User
 from portal.core.registry import plugins
+from portal.plugins.types import LabelledNotifier
 
 # Channels with their own address on User (sms: the phone); any other channel addresses the user
 # by their email (the notifier maps it to its own account). Every channel has a per-user
@@ -32,9 +33,8 @@ def channel_label(channel: str) -> str:
     if channel in BUILT_IN_LABELS:
         return BUILT_IN_LABELS[channel]
     for notifier in plugins().notifiers.get(channel, []):
-        label = getattr(notifier, "label", None)
-        if label:
-            return str(label)
+        if isinstance(notifier, LabelledNotifier) and notifier.label:
+            return str(notifier.label)
     return channel
 
 

@@ -25,7 +25,7 @@ from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
 from portal.core.upsert import rows_matched
 from portal.extensions import db
-from portal.plugins.types import DeliveryResult, Notifier
+from portal.plugins.types import CheckedNotifier, DeliveryResult, Notifier
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,10 @@ def notifier_for(channel: str) -> Notifier:
 
 
 def _configured(notifier: Notifier) -> bool:
-    check = getattr(notifier, "is_configured", None)
+    if not isinstance(notifier, CheckedNotifier):
+        return True
     try:
-        return bool(check()) if callable(check) else True
+        return bool(notifier.is_configured())
     except Exception:
         log.exception("notifier %s failed its configuration check", notifier.name)
         return False

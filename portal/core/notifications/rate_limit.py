@@ -17,7 +17,7 @@ from flask import Flask, current_app
 
 from portal.core import clock as portal_clock
 from portal.core.notifications.states import setting
-from portal.plugins.types import Notifier
+from portal.plugins.types import Notifier, RateLimitedNotifier
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ def rate_limit_wait(notifier: Notifier) -> float:
     """Seconds to wait before this notifier's provider may take another message (0: go
     now). The limit is NOTIFY_RATE_LIMITS for the provider, else the notifier's optional
     `rate_per_second`."""
-    limit = configured_limits().get(notifier.name, getattr(notifier, "rate_per_second", None))
+    own = notifier.rate_per_second if isinstance(notifier, RateLimitedNotifier) else None
+    limit = configured_limits().get(notifier.name, own)
     if not limit:
         return 0.0
     return limiter().wait(notifier.name, float(limit))

@@ -15,7 +15,49 @@
  *   Portal.live.connected            true while joined.
  * Every change of connection fires `portal:live-status` on document with
  * detail {connected, fallback}: fallback is true while the socket cannot connect, and the
- * panels then poll the REST API instead (the page says so in #live-status). */
+ * panels then poll the REST API instead (the page says so in #live-status).
+ *
+ *   Portal.restFallback({everyMs, refresh, onError}) -> {stop()}: the one REST fallback of
+ *                                    every panel. While there is no live connection (no
+ *                                    socket on the page, or it cannot connect) it awaits
+ *                                    refresh() every everyMs; the join ack ends it. A 403 or
+ *                                    404 from refresh (or the class ending) stops it for good;
+ *                                    onError(err) hears every failure. */
+(function () {
+  "use strict";
+  if (!window.Portal) return;
+  window.Portal.restFallback = function restFallback({ everyMs, refresh, onError }) {
+    let polling = false;
+    let stopped = false;
+    let timer = null;
+
+    async function tick() {
+      if (!polling || stopped) return;
+      try { await refresh(); } catch (err) {
+        if (err.status === 403 || err.status === 404) stopped = true;
+        if (onError) onError(err);
+      }
+      if (!stopped && polling) timer = setTimeout(tick, everyMs);
+    }
+
+    function setPolling(on) {
+      on = on && !stopped;
+      if (on === polling) return;
+      polling = on;
+      clearTimeout(timer);
+      if (on) tick();
+    }
+
+    const control = { stop() { stopped = true; setPolling(false); } };
+    document.addEventListener("portal:live-status", (e) => setPolling(!!e.detail.fallback));
+    document.addEventListener("portal:room-state", (e) => { if (e.detail.state === "ended") control.stop(); });
+    const live = window.Portal.live;
+    if (live) live.on("live:joined", () => setPolling(false));
+    else setPolling(true);
+    return control;
+  };
+})();
+
 (function () {
   "use strict";
   const room = document.getElementById("room");

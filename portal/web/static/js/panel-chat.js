@@ -15,9 +15,6 @@
     const form = document.getElementById("chat-form");
     const live = Portal.live;
     const seen = new Set();
-    let stopped = false;
-    let polling = false;
-    let timer = null;
 
     function add(m) {
       if (seen.has(m.id)) return;
@@ -35,25 +32,15 @@
       if (item) item.remove();
     }
 
-    async function refresh() {
-      if (!polling || stopped) return;
-      try {
+    Portal.restFallback({
+      everyMs: POLL_MS,
+      async refresh() {
         const page = await Portal.api("GET", "/api/schedules/" + sid + "/chat");
         ((page && page.messages) || []).forEach(add);
         Portal.hideError(errorBox);
-      } catch (err) {
-        if (err.status === 403 || err.status === 404) stopped = true;
-        Portal.showError(errorBox, err);
-      }
-      if (!stopped && polling) timer = setTimeout(refresh, POLL_MS);
-    }
-
-    function setPolling(on) {
-      if (on === polling) return;
-      polling = on;
-      clearTimeout(timer);
-      if (on) refresh();
-    }
+      },
+      onError: (err) => Portal.showError(errorBox, err),
+    });
 
     if (form) {
       form.addEventListener("submit", async (event) => {
@@ -74,10 +61,10 @@
     }
     document.addEventListener("portal:room-state", (e) => {
       // After the class the log stays readable but nobody writes into it any more.
-      if (e.detail.state === "ended") { stopped = true; setPolling(false); if (form) form.hidden = true; }
+      if (e.detail.state === "ended" && form) form.hidden = true;
     });
-    if (!live) { setPolling(true); return; }
-    live.on("live:joined", (ack) => { setPolling(false); (ack.messages || []).forEach(add); });
+    if (!live) return;
+    live.on("live:joined", (ack) => (ack.messages || []).forEach(add));
     live.on("chat:message", add);
     live.on("chat:deleted", (data) => remove(data.id));
     live.on("chat:muted", (data) => {
@@ -85,6 +72,5 @@
       if (data.muted) Portal.showError(errorBox, new Error("the teacher has muted you in this chat"));
       else Portal.hideError(errorBox);
     });
-    document.addEventListener("portal:live-status", (e) => setPolling(!!e.detail.fallback && !stopped));
   });
 })();

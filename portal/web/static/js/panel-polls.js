@@ -15,14 +15,11 @@
     const sid = Number(panel.dataset.scheduleId);
     const live = Portal.live;
     const known = new Map(); // poll id -> poll as last heard
-    let polling = false;
-    let timer = null;
     const viaSocket = () => live && live.connected;
     const manager = panel.dataset.manager === "yes";
     const canPublish = panel.dataset.canPublish === "yes";
     const list = document.getElementById("poll-list");
     const errorBox = panel.querySelector("[data-panel-error]");
-    let stopped = false;
     const drafting = new Set(); // polls whose vote form has focus: do not re-render under the user
 
     function results(poll) {
@@ -119,26 +116,17 @@
       }));
     }
 
-    async function refresh(force) {
-      if (!force && (!polling || stopped)) return;
-      try {
-        const polls = viaSocket() ? (await live.call("poll:list", { schedule_id: sid })).polls
-          : Portal.items(await Portal.api("GET", "/api/schedules/" + sid + "/polls"));
-        if (force || !drafting.size) replaceAll(polls);
-        Portal.hideError(errorBox);
-      } catch (err) {
-        if (err.status === 403 || err.status === 404) stopped = true;
-        Portal.showError(errorBox, err);
-      }
-      if (!stopped && !force && polling) timer = setTimeout(refresh, POLL_MS);
+    // force: after this user's own action, re-render even while a vote form has focus.
+    async function load(force) {
+      const polls = viaSocket() ? (await live.call("poll:list", { schedule_id: sid })).polls
+        : Portal.items(await Portal.api("GET", "/api/schedules/" + sid + "/polls"));
+      if (force || !drafting.size) replaceAll(polls);
+      Portal.hideError(errorBox);
     }
 
-    function setPolling(on) {
-      if (on === polling) return;
-      polling = on;
-      clearTimeout(timer);
-      if (on) refresh();
-    }
+    function refresh(force) { return load(force).catch((err) => Portal.showError(errorBox, err)); }
+
+    Portal.restFallback({ everyMs: POLL_MS, refresh: () => load(false), onError: (err) => Portal.showError(errorBox, err) });
 
     const form = document.getElementById("poll-form");
     if (form) {
@@ -166,11 +154,11 @@
       });
     }
     document.addEventListener("portal:room-state", (e) => {
-      if (e.detail.state === "ended") { stopped = true; setPolling(false); list.querySelectorAll("form.poll-vote button").forEach((b) => { b.hidden = true; }); }
+      if (e.detail.state === "ended") { list.querySelectorAll("form.poll-vote button").forEach((b) => { b.hidden = true; }); }
     });
-    if (!live) { setPolling(true); return; }
+    if (!live) return;
     render([]);
-    live.on("live:joined", (ack) => { setPolling(false); replaceAll(ack.polls || []); });
+    live.on("live:joined", (ack) => replaceAll(ack.polls || []));
     for (const event of ["poll:created", "poll:opened", "poll:closed"]) {
       live.on(event, (poll) => { if (poll.schedule_id === sid) update(poll); });
     }
@@ -183,6 +171,5 @@
       known.set(poll.id, next);
       render([...known.values()]);
     });
-    document.addEventListener("portal:live-status", (e) => setPolling(!!e.detail.fallback && !stopped));
   });
 })();
