@@ -155,6 +155,7 @@ def test_site_settings_api_for_admins_only(school, login):
         "timezone": "America/Toronto",
         "reminder_offsets": [1440, 60],
         "reminder_channels": ["sms"],
+        "waiting_room": False,
     }
     assert admin.get("/api/admin/settings").get_json()["school_name"] == "Lycée Curie"
 
