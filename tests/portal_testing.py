@@ -335,6 +335,8 @@ def clock() -> Iterator[FrozenClock]:
         yield frozen
     finally:
         portal_clock.reset()
+
+
 def in_context(application) -> Iterator:
     """Yield `application` inside its app context; afterwards every row is wiped (for a
     fixture that needs an app made with its own configuration)."""
@@ -344,12 +346,6 @@ def in_context(application) -> Iterator:
     db.session.remove()
     ctx.pop()
     wipe_database(application)
-
-
-@pytest.fixture
-def app(database_url, tmp_path):
-    FAKE.reset()
-    yield from in_context(make_app(database_url, tmp_path))
 
 
 @pytest.fixture

@@ -157,6 +157,7 @@ def test_site_settings_api_for_admins_only(school, login):
         "reminder_channels": ["sms"],
         "recording_visibility": "published",
         "sign_up": "closed",
+        "waiting_room": False,
     }
     assert admin.get("/api/admin/settings").get_json()["school_name"] == "Lycée Curie"
 

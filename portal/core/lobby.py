@@ -118,7 +118,7 @@ def admit(actor: User, schedule_id: int, user_ids: list[int] | None = None) -> l
     stmt = select(LobbyEntry).filter_by(schedule_id=schedule.id, status=WAITING)
     if user_ids is not None:
         stmt = stmt.where(LobbyEntry.user_id.in_(user_ids))
-    entries = list(db.session.execute(stmt.with_for_update()).scalars())
+    entries = list(db.session.execute(stmt.with_for_update(of=LobbyEntry)).scalars())
     if user_ids is not None and len(entries) != len(set(user_ids)):
         raise NotFound("that person is not waiting in this class", code="not_waiting")
     for entry in entries:
@@ -135,7 +135,7 @@ def refuse(actor: User, schedule_id: int, user_id: int, message: str = "") -> Lo
     entry = db.session.execute(
         select(LobbyEntry)
         .filter_by(schedule_id=schedule.id, user_id=user_id, status=WAITING)
-        .with_for_update()
+        .with_for_update(of=LobbyEntry)
     ).scalar_one_or_none()
     if entry is None:
         raise NotFound("that person is not waiting in this class", code="not_waiting")

@@ -197,8 +197,8 @@ class Ctx:
 def _table(c: Ctx) -> dict[str, tuple]:
     s, cid, sid = c.s, c.cid, c.sid
     future = (utcnow() + timedelta(days=3)).isoformat()
-    # endpoint: (method, url or callable(ctx) -> url, json body, expected "anon outsider blocked
-    # student other teacher admin")
+    # endpoint: (method, url or callable(ctx) -> url, json body, expected statuses in the order
+    # of ROLES: "anon outsider blocked student other teacher admin co_teacher assistant")
     return {
         # auth
         "api.login": (
@@ -835,8 +835,8 @@ def _table(c: Ctx) -> dict[str, tuple]:
             None,
             "401 404 403 404 404 200 200 200 200",
         ),
-        # the floor: students raise hands; only the class's teachers (and admins) grant, withdraw,
-        # mute
+        # the floor: students raise hands; only the class's teachers, assistants (and admins)
+        # grant, withdraw, mute
         "api.floor_state": (
             "GET",
             f"/api/schedules/{sid}/floor",
