@@ -57,7 +57,9 @@ def test_forgotten_password_link_sets_a_new_password_once(client, make_user):
     assert "List-Unsubscribe" not in str(mail.metadata)
     token = link_token(mail)
 
-    used = client.post("/api/auth/password-link", json={"token": token, "new_password": NEW_PASSWORD})
+    used = client.post(
+        "/api/auth/password-link", json={"token": token, "new_password": NEW_PASSWORD}
+    )
     assert used.status_code == 200, used.get_json()
     assert can_sign_in(client, user.email, NEW_PASSWORD)
     assert not can_sign_in(client, user.email, PASSWORD)
@@ -153,9 +155,7 @@ def test_reset_requests_are_rate_limited_per_client(app, client, make_user):
     assert statuses == [202, 202, 429]
 
 
-def test_an_invited_person_sets_their_password_and_a_reinvite_voids_the_old_link(
-    client, make_user
-):
+def test_an_invited_person_sets_their_password_and_a_reinvite_voids_the_old_link(client, make_user):
     admin = sign_in(client, make_user("admin"))
     invited = admin.post(
         "/api/admin/invitations",
@@ -179,7 +179,9 @@ def test_an_invited_person_sets_their_password_and_a_reinvite_voids_the_old_link
     )
     second = link_token(mails_to("new.teacher@tests.school", "account_invitation")[0])
 
-    old = client.post("/api/auth/password-link", json={"token": first, "new_password": NEW_PASSWORD})
+    old = client.post(
+        "/api/auth/password-link", json={"token": first, "new_password": NEW_PASSWORD}
+    )
     assert old.get_json()["error"]["code"] == "link_used"
     accepted = client.post(
         "/api/auth/password-link", json={"token": second, "new_password": NEW_PASSWORD}
@@ -223,7 +225,10 @@ def test_sign_up_is_closed_by_default(client):
 @pytest.mark.parametrize("approve", [True, False])
 def test_open_sign_up_waits_for_an_admin_who_approves_or_refuses(client, make_user, approve):
     admin = sign_in(client, make_user("admin"))
-    assert admin.patch("/api/admin/settings", json={"sign_up": "open_with_approval"}).status_code == 200
+    assert (
+        admin.patch("/api/admin/settings", json={"sign_up": "open_with_approval"}).status_code
+        == 200
+    )
     asked = client.post(
         "/api/auth/sign-up",
         json={"email": "me@tests.school", "name": "Me Myself", "password": NEW_PASSWORD},
@@ -243,9 +248,7 @@ def test_open_sign_up_waits_for_an_admin_who_approves_or_refuses(client, make_us
     assert twice.status_code == 409
 
 
-def test_sign_up_with_a_taken_address_gets_the_same_answer_and_changes_nothing(
-    client, make_user
-):
+def test_sign_up_with_a_taken_address_gets_the_same_answer_and_changes_nothing(client, make_user):
     existing = make_user("student")
     admin = sign_in(client, make_user("admin"))
     admin.patch("/api/admin/settings", json={"sign_up": "open_with_approval"})
@@ -289,7 +292,14 @@ def test_csv_dry_run_shows_what_each_line_would_do(client, make_user):
     report = answer.get_json()
     assert report["applied"] is False
     got = [(r["line"], r["action"]) for r in report["rows"]]
-    assert got == [(2, "create"), (3, "update"), (4, "unchanged"), (5, "error"), (6, "error"), (7, "error")]
+    assert got == [
+        (2, "create"),
+        (3, "update"),
+        (4, "unchanged"),
+        (5, "error"),
+        (6, "error"),
+        (7, "error"),
+    ]
     by_line = {r["line"]: r for r in report["rows"]}
     assert set(by_line[3]["changes"]) == {"name", "role", "phone"}
     assert "email" in by_line[5]["message"]

@@ -40,8 +40,12 @@ def weekly(school):
     classes.enrol(school.teacher, klass.id, [school.student.id])
     db.session.commit()
     lessons = classes.list_schedules(school.teacher, klass.id)
-    classes.reschedule_occurrence(school.teacher, lessons[3].id, lessons[3].starts_at + timedelta(hours=2))
-    classes.reschedule_occurrence(school.teacher, lessons[4].id, lessons[4].starts_at + timedelta(days=1))
+    classes.reschedule_occurrence(
+        school.teacher, lessons[3].id, lessons[3].starts_at + timedelta(hours=2)
+    )
+    classes.reschedule_occurrence(
+        school.teacher, lessons[4].id, lessons[4].starts_at + timedelta(days=1)
+    )
     db.session.commit()
     return klass, lessons
 
@@ -123,7 +127,10 @@ def test_changing_from_the_first_occurrence_changes_the_class_itself(school, wee
     [
         ({"rrule": "FREQ=WEEKLY"}, "unbounded_rrule"),
         ({"rrule": "FREQ=SOMETIMES;COUNT=2"}, "invalid_rrule"),
-        ({"rrule": "FREQ=WEEKLY;COUNT=2", "starts_at": "2020-01-06T09:00:00+01:00"}, "start_in_past"),
+        (
+            {"rrule": "FREQ=WEEKLY;COUNT=2", "starts_at": "2020-01-06T09:00:00+01:00"},
+            "start_in_past",
+        ),
     ],
 )
 def test_bad_rules_are_refused_and_nothing_changes(school, weekly, login, payload, code):

@@ -14,6 +14,7 @@ from portal.core import accounts, user_import
 from portal.core.errors import Unprocessable
 from portal.extensions import limiter
 
+
 def _reset_limit() -> str:
     return current_app.config.get("PASSWORD_RESET_RATE_LIMIT") or "10 per hour"
 

@@ -41,8 +41,7 @@ RESETS_PER_HOUR = 3
 
 # The one answer to every reset request and sign-up, whatever the address (pages and API).
 RESET_ANSWER = (
-    "If this address has an account, an email with a link to choose a new password is on "
-    "its way."
+    "If this address has an account, an email with a link to choose a new password is on its way."
 )
 SIGN_UP_ANSWER = "Thank you. An administrator will look at your request; you will get an email."
 
@@ -198,9 +197,7 @@ def request_password_reset(email: str) -> None:
         address = normalise_email(email)
     except ValidationFailed:
         return
-    user = db.session.execute(
-        sa.select(User).where(User.email == address)
-    ).scalar_one_or_none()
+    user = db.session.execute(sa.select(User).where(User.email == address)).scalar_one_or_none()
     if user is None or not user.is_active or _recent_resets(user) >= RESETS_PER_HOUR:
         return
     _queue_account_email(user, Kind.PASSWORD_RESET)
@@ -214,9 +211,7 @@ def invite_user(actor: User, *, email: str, name: str, role: str = "student") ->
 
     access.require_admin(actor)
     address = normalise_email(email)
-    user = db.session.execute(
-        sa.select(User).where(User.email == address)
-    ).scalar_one_or_none()
+    user = db.session.execute(sa.select(User).where(User.email == address)).scalar_one_or_none()
     if user is not None and user.account_status != AccountStatus.INVITED:
         raise Conflict(f"a user with email {address} already exists", code="email_taken")
     if user is None:

@@ -72,9 +72,7 @@ def _read(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     rows = []
     for record in reader:
         if len(rows) >= MAX_ROWS:
-            raise ValidationFailed(
-                f"at most {MAX_ROWS} users per file", code="csv_too_large"
-            )
+            raise ValidationFailed(f"at most {MAX_ROWS} users per file", code="csv_too_large")
         if None in record:
             rows.append((reader.line_num, {"__extra__": "1", **_strings(record)}))
         elif any((value or "").strip() for value in record.values()):

@@ -29,7 +29,9 @@ def forgot_password_submit():
     email = request.form.get("email", "")[:255]
     accounts.request_password_reset(email)
     unit_of_work.commit()
-    return render_template("account/forgot.html", sent=True, email=email, message=accounts.RESET_ANSWER)
+    return render_template(
+        "account/forgot.html", sent=True, email=email, message=accounts.RESET_ANSWER
+    )
 
 
 @web.get("/password/set/<token>")
@@ -92,7 +94,9 @@ def sign_up_submit():
         return render_template(
             "account/sign_up.html", mode=mode, error=exc.message, form=form
         ), exc.status
-    return render_template("account/sign_up.html", mode="done", message=accounts.SIGN_UP_ANSWER, form={})
+    return render_template(
+        "account/sign_up.html", mode="done", message=accounts.SIGN_UP_ANSWER, form={}
+    )
 
 
 @web.get("/admin/accounts")
