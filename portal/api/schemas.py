@@ -167,6 +167,25 @@ class TeacherOut(Out):
     name: str
 
 
+class RoomSettingsIn(Model):
+    """Per-class room settings; an omitted one keeps its value (the site default at first)."""
+
+    mute_on_entry: bool | None = None
+    cameras_teachers_only: bool | None = None
+    screen_share: Literal["teachers", "everyone"] | None = None
+    chat: bool | None = None
+    private_chat: bool | None = None
+
+
+class RoomSettingsOut(Out):
+    mute_on_entry: bool
+    cameras_teachers_only: bool
+    screen_share: Literal["teachers", "everyone"]
+    chat: bool
+    private_chat: bool
+    record: bool
+
+
 class ClassIn(Model):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10_000)
@@ -183,6 +202,7 @@ class ClassIn(Model):
     record: bool = False
     reminder_offsets: list[int] = Field(default_factory=lambda: [1440, 15], max_length=5)
     reminder_channels: list[Channel] = Field(default_factory=lambda: ["email"], max_length=10)
+    room_settings: RoomSettingsIn | None = None
 
 
 class ClassUpdateIn(Model):
@@ -193,6 +213,7 @@ class ClassUpdateIn(Model):
     record: bool | None = None
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
     reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
+    room_settings: RoomSettingsIn | None = None
 
 
 class ClassOut(Out):
@@ -207,6 +228,9 @@ class ClassOut(Out):
     record: bool
     reminder_offsets: list[int]
     reminder_channels: list[str]
+    room: RoomSettingsOut = Field(
+        description="the room settings in force (site defaults filled in)"
+    )
     status: Literal["active", "cancelled"]
     created_at: datetime
 

@@ -83,6 +83,8 @@ def post_message(actor: User, schedule_id: int, body: str) -> dict[str, Any]:
     limit = max_length()
     if len(text) > limit:
         raise ValidationFailed(f"messages are limited to {limit} characters", code="too_long")
+    if not is_manager(actor, schedule) and not room_settings.for_class(schedule.klass).chat:
+        raise Forbidden("the teacher turned chat off for this class", code="chat_off")
     if not is_manager(actor, schedule) and is_muted(actor.id, schedule.class_id):
         raise Forbidden("the teacher has muted you in this class's chat", code="muted")
     if not live_state.allow("chat", actor.id, rate_limit()):

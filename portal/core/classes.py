@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
@@ -46,6 +47,7 @@ class ClassInput:
     record: bool = False
     reminder_offsets: list[int] = field(default_factory=lambda: [1440, 15])
     reminder_channels: list[str] = field(default_factory=lambda: ["email"])
+    room_settings: dict[str, Any] | None = None  # portal/core/room_settings.py
 
 
 @dataclass
@@ -57,6 +59,13 @@ class ClassChanges:
     record: bool | None = None
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
+    room_settings: dict[str, Any] | None = None  # changed ones only
+
+
+def _room_settings(values: dict[str, Any] | None) -> dict[str, Any]:
+    from portal.core import room_settings
+
+    return room_settings.check({k: v for k, v in (values or {}).items() if v is not None})
 
 
 def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> list[datetime]:
@@ -160,6 +169,7 @@ def create_class(actor: User, data: ClassInput, *, allow_past_start: bool = Fals
         record=data.record,
         reminder_offsets=sorted({int(o) for o in data.reminder_offsets}, reverse=True),
         reminder_channels=list(dict.fromkeys(data.reminder_channels)),
+        room_settings=_room_settings(data.room_settings) or None,
     )
     db.session.add(klass)
     db.session.flush()
@@ -223,6 +233,11 @@ def update_class(actor: User, class_id: int, changes: ClassChanges) -> Class:
         klass.backend_config_id = changes.backend_config_id
     if changes.record is not None:
         klass.record = changes.record
+    if changes.room_settings:
+        klass.room_settings = {
+            **(klass.room_settings or {}),
+            **_room_settings(changes.room_settings),
+        }
     if changes.reminder_offsets is not None or changes.reminder_channels is not None:
         offsets = (
             changes.reminder_offsets
