@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from portal.core import access, audit, classes, live_state
+from portal.core import access, audit, classes, live_state, room_settings
 from portal.core.errors import Forbidden, NotFound, PortalError, ValidationFailed
 from portal.core.models import ChatMessage, Class, ClassMute, Schedule, User
 from portal.core.types import utcnow
