@@ -156,6 +156,13 @@ def test_site_settings_api_for_admins_only(school, login):
         "reminder_offsets": [1440, 60],
         "reminder_channels": ["sms"],
         "sign_up": "closed",
+        "room_defaults": {
+            "mute_on_entry": False,
+            "cameras_teachers_only": False,
+            "screen_share": "teachers",
+            "chat": True,
+            "private_chat": True,
+        },
     }
     assert admin.get("/api/admin/settings").get_json()["school_name"] == "Lycée Curie"
 

@@ -8,8 +8,16 @@ from pydantic import Field
 
 from portal.api import api
 from portal.api.framework import current_actor, endpoint
-from portal.api.schemas import Channel, Model, Out
+from portal.api.schemas import Channel, Model, Out, RoomSettingsIn
 from portal.core import access, site_settings
+
+
+class RoomSettingsDefaultsOut(Out):
+    mute_on_entry: bool
+    cameras_teachers_only: bool
+    screen_share: Literal["teachers", "everyone"]
+    chat: bool
+    private_chat: bool
 
 
 class SiteSettingsOut(Out):
@@ -18,6 +26,7 @@ class SiteSettingsOut(Out):
     reminder_offsets: list[int]
     reminder_channels: list[str]
     sign_up: str
+    room_defaults: RoomSettingsDefaultsOut
 
 
 class SiteSettingsIn(Model):
@@ -26,6 +35,7 @@ class SiteSettingsIn(Model):
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
     reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
     sign_up: Literal["closed", "invite_only", "open_with_approval"] | None = None
+    room_defaults: RoomSettingsIn | None = None
 
 
 @endpoint(

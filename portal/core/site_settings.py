@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from portal.core import access, audit
+from portal.core import access, audit, room_settings
 from portal.core.errors import ValidationFailed
 from portal.core.models import User
 from portal.core.settings import get_setting, set_setting
@@ -23,6 +23,7 @@ class SiteSettingsChanges:
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
     sign_up: str | None = None  # accounts.SignUpMode
+    room_defaults: dict[str, Any] | None = None  # room_settings of new classes
 
 
 def read_site_settings() -> dict[str, Any]:
@@ -40,6 +41,7 @@ def read_site_settings() -> dict[str, Any]:
         if channels is not None
         else list(DEFAULT_REMINDER_CHANNELS),
         "sign_up": sign_up_mode().value,
+        "room_defaults": room_settings.site_defaults(),
     }
 
 
@@ -67,6 +69,11 @@ def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str,
             "reminder_channels",
             require_registered(changes.reminder_channels, code="invalid_reminders"),
         )
+    if changes.room_defaults is not None:
+        checked = room_settings.check(
+            {k: v for k, v in changes.room_defaults.items() if v is not None}
+        )
+        set_setting("room_defaults", {**(get_setting("room_defaults") or {}), **checked})
     if changes.sign_up is not None:
         from portal.core.accounts import SignUpMode
 
