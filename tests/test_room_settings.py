@@ -9,7 +9,7 @@ from fake_backend import FAKE
 ALL_DEFAULTS = {
     "mute_on_entry": False,
     "cameras_teachers_only": False,
-    "screen_share": "teachers",
+    "screen_share": "everyone",
     "chat": True,
     "private_chat": True,
     "record": False,
@@ -26,10 +26,10 @@ def test_a_class_starts_with_the_site_defaults_and_keeps_its_own_choices(school,
     assert room == {**ALL_DEFAULTS, "mute_on_entry": True}
     mine = teacher.patch(
         f"/api/classes/{school.klass.id}",
-        json={"room_settings": {"mute_on_entry": False, "screen_share": "everyone"}},
+        json={"room_settings": {"mute_on_entry": False, "screen_share": "teachers"}},
     )
     assert mine.status_code == 200
-    assert mine.get_json()["room"] == {**ALL_DEFAULTS, "screen_share": "everyone"}
+    assert mine.get_json()["room"] == {**ALL_DEFAULTS, "screen_share": "teachers"}
     # A later change of the site default does not override what the class chose.
     admin.patch("/api/admin/settings", json={"room_defaults": {"mute_on_entry": True}})
     room = teacher.get(f"/api/classes/{school.klass.id}").get_json()["room"]

@@ -159,7 +159,7 @@ def test_site_settings_api_for_admins_only(school, login):
         "room_defaults": {
             "mute_on_entry": False,
             "cameras_teachers_only": False,
-            "screen_share": "teachers",
+            "screen_share": "everyone",
             "chat": True,
             "private_chat": True,
         },

@@ -22,7 +22,10 @@ LABELS: dict[str, str] = {
     "private_chat": "Allow private chat",
     "record": "Record this class",
 }
-SCREEN_SHARE_CHOICES = {"teachers": "Teachers only", "everyone": "Everyone"}
+SCREEN_SHARE_CHOICES = {
+    "teachers": "Teachers only",
+    "everyone": "Students too, when the teacher gives them the floor",
+}
 NAMES = tuple(field.name for field in fields(RoomSettings))
 # `record` keeps its own column (classes.record), which recordings already read.
 STORED = tuple(name for name in NAMES if name != "record")

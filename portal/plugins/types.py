@@ -40,7 +40,8 @@ class RoomSettings:
 
     mute_on_entry: bool = False  # "Mute everyone when they enter"
     cameras_teachers_only: bool = False  # "Only teachers may turn on their camera"
-    screen_share: Literal["teachers", "everyone"] = "teachers"  # "Who may share their screen"
+    # "Who may share their screen": teachers only, or students too (when given the floor)
+    screen_share: Literal["teachers", "everyone"] = "everyone"
     chat: bool = True  # "Allow chat"
     private_chat: bool = True  # "Allow private chat"
     record: bool = False  # "Record this class" (the same as MeetingSpec.record)
