@@ -378,3 +378,16 @@ def test_only_admins_import(client, make_user):
         "/api/admin/users/import", json={"csv": "email,name,role\na@tests.school,A,student\n"}
     )
     assert answer.status_code == 403
+
+
+def test_the_import_service_itself_writes_nothing_when_a_line_is_bad(app, make_user):
+    """The page commits whatever the service applied: the service must not apply a file
+    with an error, whoever calls it."""
+    from portal.core import user_import
+
+    admin = make_user("admin")
+    text = "email,name,role\ngood@tests.school,Good,student\nbad-address,Bad,student\n"
+    report = user_import.import_users(admin, text, apply=True)
+    db.session.commit()
+    assert report.applied is False and report.errors == 1
+    assert db.session.execute(db.select(User).filter_by(email="good@tests.school")).first() is None

@@ -158,6 +158,13 @@ def test_site_settings_api_for_admins_only(school, login):
         "recording_visibility": "published",
         "sign_up": "closed",
         "waiting_room": False,
+        "room_defaults": {
+            "mute_on_entry": False,
+            "cameras_teachers_only": False,
+            "screen_share": "everyone",
+            "chat": True,
+            "private_chat": True,
+        },
     }
     assert admin.get("/api/admin/settings").get_json()["school_name"] == "Lycée Curie"
 

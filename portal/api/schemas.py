@@ -172,6 +172,25 @@ class TeacherOut(Out):
     name: str
 
 
+class RoomSettingsIn(Model):
+    """Per-class room settings; an omitted one keeps its value (the site default at first)."""
+
+    mute_on_entry: bool | None = None
+    cameras_teachers_only: bool | None = None
+    screen_share: Literal["teachers", "everyone"] | None = None
+    chat: bool | None = None
+    private_chat: bool | None = None
+
+
+class RoomSettingsOut(Out):
+    mute_on_entry: bool
+    cameras_teachers_only: bool
+    screen_share: Literal["teachers", "everyone"]
+    chat: bool
+    private_chat: bool
+    record: bool
+
+
 class ClassIn(Model):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10_000)
@@ -191,6 +210,7 @@ class ClassIn(Model):
     waiting_room: bool | None = Field(
         default=None, description="students wait until admitted; omitted: the site's default"
     )
+    room_settings: RoomSettingsIn | None = None
 
 
 class ClassUpdateIn(Model):
@@ -204,6 +224,7 @@ class ClassUpdateIn(Model):
     waiting_room: bool | None = Field(
         default=None, description="students wait until a teacher admits them"
     )
+    room_settings: RoomSettingsIn | None = None
 
 
 class ClassOut(Out):
@@ -218,6 +239,9 @@ class ClassOut(Out):
     record: bool
     reminder_offsets: list[int]
     reminder_channels: list[str]
+    room: RoomSettingsOut = Field(
+        description="the room settings in force (site defaults filled in)"
+    )
     status: Literal["active", "cancelled"]
     waiting_room: bool = Field(description="students wait until a teacher admits them")
     created_at: datetime

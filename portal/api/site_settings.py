@@ -9,8 +9,16 @@ from pydantic import Field
 from portal.api import api
 from portal.api.content_schemas import Visibility
 from portal.api.framework import current_actor, endpoint
-from portal.api.schemas import Channel, Model, Out
+from portal.api.schemas import Channel, Model, Out, RoomSettingsIn
 from portal.core import access, site_settings
+
+
+class RoomSettingsDefaultsOut(Out):
+    mute_on_entry: bool
+    cameras_teachers_only: bool
+    screen_share: Literal["teachers", "everyone"]
+    chat: bool
+    private_chat: bool
 
 
 class SiteSettingsOut(Out):
@@ -21,6 +29,7 @@ class SiteSettingsOut(Out):
     recording_visibility: Visibility
     waiting_room: bool
     sign_up: str
+    room_defaults: RoomSettingsDefaultsOut
 
 
 class SiteSettingsIn(Model):
@@ -33,6 +42,7 @@ class SiteSettingsIn(Model):
     )
     waiting_room: bool | None = Field(default=None, description="new classes have a waiting room")
     sign_up: Literal["closed", "invite_only", "open_with_approval"] | None = None
+    room_defaults: RoomSettingsIn | None = None
 
 
 @endpoint(

@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from portal.core import access, audit, classes, live_state
+from portal.core import access, audit, classes, live_state, room_settings
 from portal.core.errors import Forbidden, NotFound, PortalError, ValidationFailed
 from portal.core.models import ChatMessage, Class, ClassMute, Schedule, User
 from portal.core.types import utcnow
@@ -85,6 +85,8 @@ def post_message(actor: User, schedule_id: int, body: str) -> dict[str, Any]:
     limit = max_length()
     if len(text) > limit:
         raise ValidationFailed(f"messages are limited to {limit} characters", code="too_long")
+    if not is_manager(actor, schedule) and not room_settings.for_class(schedule.klass).chat:
+        raise Forbidden("the teacher turned chat off for this class", code="chat_off")
     if not is_manager(actor, schedule) and is_muted(actor.id, schedule.class_id):
         raise Forbidden("the teacher has muted you in this class's chat", code="muted")
     if not live_state.allow("chat", actor.id, rate_limit()):

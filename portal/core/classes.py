@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
@@ -47,6 +48,7 @@ class ClassInput:
     reminder_offsets: list[int] = field(default_factory=lambda: [1440, 15])
     reminder_channels: list[str] = field(default_factory=lambda: ["email"])
     waiting_room: bool | None = None  # None takes the site's default
+    room_settings: dict[str, Any] | None = None  # portal/core/room_settings.py
 
 
 @dataclass
@@ -59,6 +61,13 @@ class ClassChanges:
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
     waiting_room: bool | None = None
+    room_settings: dict[str, Any] | None = None  # changed ones only
+
+
+def _room_settings(values: dict[str, Any] | None) -> dict[str, Any]:
+    from portal.core import room_settings
+
+    return room_settings.check({k: v for k, v in (values or {}).items() if v is not None})
 
 
 def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> list[datetime]:
@@ -164,6 +173,7 @@ def create_class(actor: User, data: ClassInput, *, allow_past_start: bool = Fals
         reminder_offsets=sorted({int(o) for o in data.reminder_offsets}, reverse=True),
         reminder_channels=list(dict.fromkeys(data.reminder_channels)),
         waiting_room=waiting_room_default() if data.waiting_room is None else data.waiting_room,
+        room_settings=_room_settings(data.room_settings) or None,
     )
     db.session.add(klass)
     db.session.flush()
@@ -229,6 +239,11 @@ def update_class(actor: User, class_id: int, changes: ClassChanges) -> Class:
         klass.record = changes.record
     if changes.waiting_room is not None:
         klass.waiting_room = changes.waiting_room
+    if changes.room_settings:
+        klass.room_settings = {
+            **(klass.room_settings or {}),
+            **_room_settings(changes.room_settings),
+        }
     if changes.reminder_offsets is not None or changes.reminder_channels is not None:
         offsets = (
             changes.reminder_offsets

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from portal.core import access, live_state, lobby, signals, unit_of_work
+from portal.core import access, live_state, lobby, room_settings, signals, unit_of_work
 from portal.core.backends import (
     BackendCallFailed,
     backend_plugin,
@@ -157,6 +157,7 @@ def _spec(schedule: Schedule, klass: Class, teacher: User) -> MeetingSpec:
             db.select(db.func.count(Enrolment.id)).where(Enrolment.class_id == klass.id)
         ).scalar_one(),
         site_name=get_setting("school_name") or "",
+        room=room_settings.for_class(klass),
     )
 
 

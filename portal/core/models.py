@@ -198,6 +198,13 @@ class Class(Base):
     teacher: Mapped[User] = relationship(lazy="joined")
     backend_config: Mapped[BackendConfig | None] = relationship()
 
+    @property
+    def room(self) -> dict[str, Any]:
+        """The room settings in force: this class's, else the site's defaults."""
+        from portal.core import room_settings
+
+        return room_settings.as_dict(self)
+
     __table_args__ = (
         CheckConstraint("duration_minutes > 0 and duration_minutes <= 1440", name="duration"),
         CheckConstraint("status in ('active', 'cancelled')", name="status"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from portal.core import access, audit, recordings
+from portal.core import access, audit, recordings, room_settings
 from portal.core.errors import ValidationFailed
 from portal.core.models import User
 from portal.core.settings import get_setting, set_setting, waiting_room_default
@@ -25,6 +25,7 @@ class SiteSettingsChanges:
     recording_visibility: str | None = None
     waiting_room: bool | None = None  # the default of new classes
     sign_up: str | None = None  # accounts.SignUpMode
+    room_defaults: dict[str, Any] | None = None  # room_settings of new classes
 
 
 def read_site_settings() -> dict[str, Any]:
@@ -44,6 +45,7 @@ def read_site_settings() -> dict[str, Any]:
         "recording_visibility": recordings.default_visibility(),
         "waiting_room": waiting_room_default(),
         "sign_up": sign_up_mode().value,
+        "room_defaults": room_settings.site_defaults(),
     }
 
 
@@ -77,6 +79,11 @@ def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str,
         )
     if changes.waiting_room is not None:
         set_setting("waiting_room", bool(changes.waiting_room))
+    if changes.room_defaults is not None:
+        checked = room_settings.check(
+            {k: v for k, v in changes.room_defaults.items() if v is not None}
+        )
+        set_setting("room_defaults", {**(get_setting("room_defaults") or {}), **checked})
     if changes.sign_up is not None:
         from portal.core.accounts import SignUpMode
 

@@ -23,9 +23,31 @@ class Capabilities:
     # The backend shows slides and a whiteboard of its own (BigBlueButton): the room page
     # then shows no portal slide viewer.
     presentation: bool = False
+    # The per-class room settings (RoomSettings field names) this backend honours; the
+    # class form shows only these. The portal's own chat rule applies whatever the backend.
+    room_settings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, bool]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {
+            name: getattr(self, name)
+            for name in self.__dataclass_fields__
+            if isinstance(getattr(self, name), bool)
+        }
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    """How a class's room behaves, as the teacher chose it (labels in
+    portal/core/room_settings.py). Each backend maps the ones it lists in
+    `Capabilities.room_settings` onto its own options and ignores the rest."""
+
+    mute_on_entry: bool = False  # "Mute everyone when they enter"
+    cameras_teachers_only: bool = False  # "Only teachers may turn on their camera"
+    # "Who may share their screen": teachers only, or students too (when given the floor)
+    screen_share: Literal["teachers", "everyone"] = "everyone"
+    chat: bool = True  # "Allow chat"
+    private_chat: bool = True  # "Allow private chat"
+    record: bool = False  # "Record this class" (the same as MeetingSpec.record)
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,7 @@ class MeetingSpec:
     # Enrolled students plus the teacher: load balancers place the meeting by its expected size.
     expected_participants: int = 0
     site_name: str = ""  # the school's name, as the admin set it
+    room: RoomSettings = field(default_factory=lambda: RoomSettings())
 
 
 @dataclass

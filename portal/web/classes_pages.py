@@ -11,6 +11,7 @@ from portal.core import (
     classes,
     meetings,
     presentations,
+    room_settings,
     site_settings,
     staff,
 )
@@ -41,15 +42,29 @@ def _backend_choices(user: User | None = None, current_id: int | None = None) ->
                 "is_default": config.is_default,
                 "capabilities": plugin.capabilities.as_dict(),
                 "not_offered": backends.not_offered_reason(config),
+                "room_settings": room_settings.honoured_by(plugin),
             }
         )
     return out
 
 
+def _default_room_settings(choices: list[dict]) -> list[str]:
+    """What the school's default backend honours (the form's "School default" choice)."""
+    default = next((b for b in choices if b["is_default"]), None)
+    if default is None and len(choices) == 1:
+        default = choices[0]
+    return default["room_settings"] if default else room_settings.honoured_by(None)
+
+
 def _form_context(user: User, current_backend_id: int | None = None) -> dict:
     settings = site_settings.read_site_settings()
+    choices = _backend_choices(user, current_backend_id)
     return {
-        "backends": _backend_choices(user, current_backend_id),
+        "backends": choices,
+        "default_room_settings": _default_room_settings(choices),
+        "room": {**settings["room_defaults"]},
+        "room_labels": room_settings.LABELS,
+        "screen_share_choices": room_settings.SCREEN_SHARE_CHOICES,
         "zones": zone_names(),
         "default_zone": str(user_zone(user)),
         "reminder_offsets": settings["reminder_offsets"],
@@ -72,6 +87,7 @@ def class_edit(user: User, class_id: int):
     if not access.can_manage_class(user, klass):
         raise NotFound("no such class")
     context = _form_context(user, klass.backend_config_id)
+    context["room"] = klass.room
     context["reminder_offsets"] = klass.reminder_offsets
     context["reminder_channels"] = klass.reminder_channels
     return render_template("classes/form.html", user=user, klass=klass, **context)

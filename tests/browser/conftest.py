@@ -60,6 +60,7 @@ class LiveServer:
                 name="Fake",
                 backend="fake",
                 enabled=True,
+                health_ok=True,  # passed its connection test: offered to teachers
                 is_default=True,
                 settings={
                     "url": "https://fake.example",

@@ -85,6 +85,7 @@ def _seed_classroom(teacher, student, admin) -> dict:
             name=f"B {PAYLOADS[2]}"[:100],
             backend="fake",
             enabled=True,
+            health_ok=True,  # passed its connection test: offered to teachers
             is_default=True,
             settings={"url": "https://fake.example"},
         )

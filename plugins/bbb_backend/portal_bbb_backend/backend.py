@@ -273,6 +273,24 @@ def recording_info(rec: Recording) -> RecordingInfo:
     )
 
 
+def _room_restrictions(spec: MeetingSpec) -> dict[str, bool]:
+    """The class's room settings as BBB create parameters (names from the BBB API docs).
+    A setting the class turns on is sent; one it leaves off keeps the server's default (the
+    administrator's BBB settings), so a class can add restrictions, never lift them.
+    Lock settings bind viewers only: the teacher (moderator) keeps camera and chat."""
+    room = spec.room
+    return {
+        "muteOnStart": room.mute_on_entry,
+        "lockSettingsDisableCam": room.cameras_teachers_only,
+        "lockSettingsDisablePublicChat": not room.chat,
+        "lockSettingsDisablePrivateChat": not room.private_chat,
+        # BBB applies lock settings to those who join after create only with this on.
+        "lockSettingsLockOnJoin": room.cameras_teachers_only
+        or not room.chat
+        or not room.private_chat,
+    }
+
+
 class BBBBackend:
     name = NAME
     label = "BigBlueButton"
@@ -285,6 +303,8 @@ class BBBBackend:
         attendance=True,
         embed=False,
         presentation=True,
+        # Screen sharing in BBB belongs to the presenter, whatever the class says: not listed.
+        room_settings=("mute_on_entry", "cameras_teachers_only", "chat", "private_chat"),
     )
     settings_schema = SETTINGS_SCHEMA
 
@@ -300,11 +320,13 @@ class BBBBackend:
             ("name", _meeting_name(spec.title)),
             ("record", record),
         ]
+        restricted = _room_restrictions(spec)
         for key in BOOL_CREATE_PARAMS:
-            if settings.get(key) is not None:
+            value = True if restricted.get(key) else settings.get(key)
+            if value is not None:
                 if key in ("autoStartRecording", "allowStartStopRecording") and not record:
                     continue
-                params.append((key, bool(settings[key])))
+                params.append((key, bool(value)))
         for key in ("guestPolicy", "meetingLayout", "welcome", "maxParticipants", "duration"):
             if settings.get(key) not in (None, ""):
                 params.append((key, settings[key]))

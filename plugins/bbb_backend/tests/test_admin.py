@@ -304,3 +304,38 @@ def test_cli_adds_a_bbb_endpoint_and_syncs(app, make_user, sim):
 
     synced = runner.invoke(bbb_group, ["sync"])
     assert synced.exit_code == 0 and "recordings_created=0" in synced.output
+
+
+def test_room_settings_of_the_class_become_create_parameters(school, login, sim):
+    teacher = login(school.teacher)
+    changed = teacher.patch(
+        f"/api/classes/{school.klass.id}",
+        json={
+            "record": True,
+            "room_settings": {
+                "mute_on_entry": True,
+                "cameras_teachers_only": True,
+                "chat": False,
+                "private_chat": False,
+            },
+        },
+    )
+    assert changed.status_code == 200, changed.get_json()
+    teacher.post(f"/api/schedules/{school.schedule.id}/start")
+    params = sim.calls("create")[0].params
+    assert params["muteOnStart"] == "true"
+    assert params["lockSettingsDisableCam"] == "true"
+    assert params["lockSettingsDisablePublicChat"] == "true"
+    assert params["lockSettingsDisablePrivateChat"] == "true"
+    assert params["lockSettingsLockOnJoin"] == "true"
+    assert params["record"] == "true"
+
+
+def test_room_settings_left_off_keep_the_server_defaults(school, login, sim):
+    school.config.settings = {**school.config.settings, "lockSettingsDisablePrivateChat": True}
+    db.session.commit()
+    login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start")
+    params = sim.calls("create")[0].params
+    assert params["lockSettingsDisablePrivateChat"] == "true"
+    assert params.get("lockSettingsDisableCam", "false") == "false"
+    assert params.get("muteOnStart", "false") == "false"

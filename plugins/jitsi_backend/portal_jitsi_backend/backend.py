@@ -267,6 +267,9 @@ class JitsiBackend:
         end=False,
         attendance=True,
         embed=True,
+        # Jitsi's client config can start everyone muted; camera, screen-share and private
+        # chat locks are not something a token or config can enforce on stock Jitsi.
+        room_settings=("mute_on_entry",),
     )
     settings_schema = SETTINGS_SCHEMA
 
@@ -280,6 +283,7 @@ class JitsiBackend:
             "mode": settings.get("mode", "self_hosted"),
             "domain": settings["domain"],
             "record": bool(spec.record),
+            "mute_on_entry": bool(spec.room.mute_on_entry),
             "ends_at": int(spec.ends_at.timestamp()),  # tokens expire a little after it
             "room_active": False,
             "occupants": 0,
@@ -300,6 +304,9 @@ class JitsiBackend:
         )
         path = tokens.room_path(settings, room)
         overwrite = config_overwrite(settings)
+        if handle.data.get("mute_on_entry"):
+            # "Mute everyone when they enter": the class turns it on over the server default.
+            overwrite["startWithAudioMuted"] = True
         url = f"{web_url(settings)}/{path}?{urlencode({'jwt': token})}#{_hash_params(overwrite)}"
         domain, no_ssl = iframe_domain(settings)
         embed = {

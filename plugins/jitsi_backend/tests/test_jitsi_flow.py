@@ -318,3 +318,21 @@ def test_malformed_event_bodies_get_json_errors_whatever_the_accept_header(jitsi
         headers={**jaas_signed(b"{oops"), "Accept": "text/html"},
     )
     assert hook.status_code == 401 and hook.get_json()["error"]["code"] == "invalid_signature"
+
+
+def test_mute_on_entry_of_the_class_overrides_a_server_that_starts_unmuted(school, login):
+    from jitsi_testkit import use_jitsi
+
+    use_jitsi(school, self_hosted_settings(start_audio_muted=False))
+    teacher = login(school.teacher)
+    sid = school.schedule.id
+    unmuted = teacher.post(f"/api/schedules/{sid}/start").get_json()["join"]
+    assert unmuted["embed"]["configOverwrite"]["startWithAudioMuted"] is False
+    teacher.post(f"/api/schedules/{sid}/end")
+    changed = teacher.patch(
+        f"/api/classes/{school.klass.id}", json={"room_settings": {"mute_on_entry": True}}
+    )
+    assert changed.status_code == 200
+    join = teacher.post(f"/api/schedules/{sid}/start").get_json()["join"]
+    assert join["embed"]["configOverwrite"]["startWithAudioMuted"] is True
+    assert "config.startWithAudioMuted=true" in urlparse(join["url"]).fragment

@@ -54,6 +54,26 @@ def pool() -> WorkerPool:
     return pool_from_app(current_app)
 
 
+def room_restrictions(data: Mapping[str, Any]) -> dict[str, bool]:
+    """What the class's room settings (kept in the meeting's data) forbid students to send,
+    whatever the floor grants: {"camera": ..., "screen": ...}."""
+    return {
+        "camera": bool(data.get("cameras_teachers_only")),
+        "screen": data.get("screen_share") == "teachers",
+    }
+
+
+def room_limits(data: Mapping[str, Any], floor: FloorGrant) -> FloorGrant:
+    """A student's floor grant minus what the room settings forbid."""
+    refused = room_restrictions(data)
+    return FloorGrant(
+        mic=floor.mic,
+        camera=floor.camera and not refused["camera"],
+        screen=floor.screen and not refused["screen"],
+        mic_muted=floor.mic_muted,
+    )
+
+
 class NativeSfuBackend:
     name = NAME
     label = "Built-in video (SFU)"
@@ -66,6 +86,8 @@ class NativeSfuBackend:
         end=True,
         attendance=True,
         embed=True,
+        # Enforced by the SFU's publish check (views._floor); chat is the portal's own.
+        room_settings=("cameras_teachers_only", "screen_share"),
     )
     settings_schema: Mapping[str, Any] = {
         "type": "object",
@@ -122,7 +144,14 @@ class NativeSfuBackend:
         return MeetingHandle(
             backend=NAME,
             meeting_id=room,
-            data={"room": room, "record": spec.record, "schedule_id": spec.schedule_id},
+            data={
+                "room": room,
+                "record": spec.record,
+                "schedule_id": spec.schedule_id,
+                # What students may publish beyond the floor's grants (views._floor).
+                "cameras_teachers_only": spec.room.cameras_teachers_only,
+                "screen_share": spec.room.screen_share,
+            },
         )
 
     def join(
@@ -138,7 +167,7 @@ class NativeSfuBackend:
         if manager:
             floor = FloorGrant(mic=True, camera=True, screen=True)
         elif schedule_id:
-            floor = grant_of(int(schedule_id), participant.user_id)
+            floor = room_limits(handle.data, grant_of(int(schedule_id), participant.user_id))
         else:  # a meeting started before the floor existed: nothing granted yet
             floor = FloorGrant()
         return JoinTarget(

@@ -49,7 +49,14 @@ from portal.plugins import (
     services,
 )
 from portal.plugins.floor import grant, grant_of, withdraw
-from portal_native_sfu.backend import NAME, ice_servers, pool, server_ice_servers
+from portal_native_sfu.backend import (
+    NAME,
+    ice_servers,
+    pool,
+    room_limits,
+    room_restrictions,
+    server_ice_servers,
+)
 from portal_native_sfu.channel import WorkerError
 from portal_native_sfu.plugin import STATE, queue_assembly
 
@@ -210,7 +217,7 @@ def _floor(user: Any, meeting: MeetingRecord) -> FloorGrant:
         return FloorGrant(mic=True, camera=True, screen=True)
     if services.is_blocked(user.id, meeting.class_id):
         return FloorGrant()
-    return grant_of(meeting.schedule_id, user.id)
+    return room_limits(meeting.data, grant_of(meeting.schedule_id, user.id))
 
 
 def _offered_kinds(sdp: str) -> set[str]:
@@ -235,6 +242,18 @@ def _require_floor(user: Any, meeting: MeetingRecord, label: str, sdp: str) -> F
     missing = sorted(
         {needs[kind] for kind in _offered_kinds(sdp) if not getattr(floor, needs[kind])}
     )
+    room_refused = sorted(
+        {needs[kind] for kind in _offered_kinds(sdp)}
+        & {k for k, v in room_restrictions(meeting.data).items() if v}
+    )
+    if room_refused:
+        raise Forbidden(
+            {
+                "camera": "only teachers may turn on their camera in this class",
+                "screen": "only teachers may share their screen in this class",
+            }[room_refused[0]],
+            code="room_setting",
+        )
     if not floor.any or missing:
         raise Forbidden(
             "only the teacher, and students the teacher gives the floor, can publish in this class"

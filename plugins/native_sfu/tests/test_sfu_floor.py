@@ -187,3 +187,34 @@ def test_the_old_allow_endpoint_grants_through_the_floor(sfu, login):
     db.session.expire_all()
     rows = db.session.execute(db.select(FloorSeat.user_id, FloorSeat.mic)).all()
     assert rows == [(sfu.student.id, True)]
+
+
+def test_cameras_for_teachers_only_refuses_a_granted_students_camera_at_the_sfu(sfu, login, client):
+    """The room setting "Only teachers may turn on their camera" binds the SFU itself: even
+    with the floor granted, a student's camera publish is refused with words saying why."""
+    teacher = login(sfu.teacher)
+    changed = teacher.patch(
+        f"/api/classes/{sfu.klass.id}", json={"room_settings": {"cameras_teachers_only": True}}
+    )
+    assert changed.status_code == 200, changed.get_json()
+    teacher, embed = start_class(sfu, login)
+    sid = sfu.schedule.id
+    granted = teacher.post(
+        f"/api/schedules/{sid}/floor/grant", json={"user_id": sfu.student.id, "camera": True}
+    )
+    assert granted.status_code == 200
+    student_embed = join_embed(login(sfu.student), sfu)
+    assert student_embed["floor"]["camera"] is False
+
+    async def scenario():
+        camera = Publisher(160, 120)
+        refused = await camera.start(client, embed["whip_url"], student_embed["token"])
+        await camera.close()
+        return refused
+
+    refused = run(scenario())
+    assert refused.status_code == 403
+    assert refused.get_json()["error"] == {
+        "code": "room_setting",
+        "message": "only teachers may turn on their camera in this class",
+    }

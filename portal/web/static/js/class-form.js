@@ -53,7 +53,28 @@
       record: form.elements.record.checked,
       reminder_offsets: parseOffsets(form.elements.reminder_offsets.value),
       reminder_channels: [...form.querySelectorAll('input[name="reminder_channels"]:checked')].map((i) => i.value),
+      room_settings: roomSettings(form),
     };
+  }
+
+  // The room settings the chosen meeting system honours (hidden ones are not sent).
+  function roomSettings(form) {
+    const out = {};
+    form.querySelectorAll("[data-room-setting]").forEach((box) => {
+      if (box.hidden) return;
+      const name = box.dataset.roomSetting;
+      const input = form.elements["room_" + name];
+      out[name] = input.type === "checkbox" ? input.checked : input.value;
+    });
+    return out;
+  }
+
+  function syncRoomSettings(form) {
+    const option = form.elements.backend_config_id.selectedOptions[0];
+    const honoured = ((option && option.dataset.roomSettings) || "chat").split(",");
+    form.querySelectorAll("[data-room-setting]").forEach((box) => {
+      box.hidden = !honoured.includes(box.dataset.roomSetting);
+    });
   }
 
   function createBody(form) {
@@ -70,6 +91,7 @@
       title: base.title, description: base.description, starts_at: Portal.zonedIso(date, time, tz),
       duration_minutes: duration, timezone: tz, rrule: buildRule(form), record: base.record,
       reminder_offsets: base.reminder_offsets, reminder_channels: base.reminder_channels,
+      room_settings: base.room_settings,
     };
     if (base.backend) body.backend_config_id = base.backend;
     body.waiting_room = form.elements.waiting_room.checked;
@@ -79,7 +101,8 @@
   function editBody(form) {
     const base = common(form);
     const body = { title: base.title, description: base.description, record: base.record,
-                   reminder_offsets: base.reminder_offsets, reminder_channels: base.reminder_channels };
+                   reminder_offsets: base.reminder_offsets, reminder_channels: base.reminder_channels,
+                   room_settings: base.room_settings };
     if (base.backend) body.backend_config_id = base.backend; else body.clear_backend = true;
     body.waiting_room = form.elements.waiting_room.checked;
     return body;
@@ -110,7 +133,9 @@
       syncRepeat(form);
     }
     form.elements.backend_config_id.addEventListener("change", () => syncRecord(form));
+    form.elements.backend_config_id.addEventListener("change", () => syncRoomSettings(form));
     syncRecord(form);
+    syncRoomSettings(form);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       Portal.hideError(errorBox, form);
