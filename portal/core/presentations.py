@@ -36,6 +36,7 @@ from portal.core.errors import (
 from portal.core.models import BoardStroke, LivePresentation, Meeting, Schedule, Slide, User
 from portal.core.types import utcnow
 from portal.core.uploads import TooLarge
+from portal.core.upsert import rows_matched
 from portal.extensions import db
 
 # Rendered page widths in pixels: a request is served at the smallest one at least as wide
@@ -433,7 +434,7 @@ def clear_page(actor: User, schedule_id: int) -> int:
         schedule_id=schedule.id,
         audience="room",
     )
-    return int(result.rowcount or 0)
+    return rows_matched(result)
 
 
 # --- page images ------------------------------------------------------------------------
@@ -560,7 +561,9 @@ def export_pdf(actor: User, schedule_id: int) -> tuple[bytes, str]:
     deck_ids = {s.slide_id for s in stroke_rows if s.slide_id is not None}
     if row is not None and row.slide_id is not None:
         deck_ids.add(row.slide_id)
-    decks = sorted((db.session.get(Slide, i) for i in deck_ids), key=lambda d: (d.position, d.id))
+    decks = sorted(
+        (db.session.get_one(Slide, i) for i in deck_ids), key=lambda d: (d.position, d.id)
+    )
     board_used = (row is not None and row.slide_id is None) or any(
         slide_id is None for slide_id, _ in by_surface
     )

@@ -144,9 +144,9 @@ def change_following(
     changes: list[tuple[Schedule, str]] = []
     reused: list[tuple[Schedule, datetime]] = []
     for slot in new_starts:
-        schedule = by_day.pop(slot.astimezone(zone).date(), None)
-        if schedule is not None:
-            reused.append((schedule, slot))
+        day = slot.astimezone(zone).date()
+        if day in by_day:
+            reused.append((by_day.pop(day), slot))
             continue
         created = Schedule(
             class_id=target.id,

@@ -69,7 +69,7 @@ def _read(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
             code="csv_header",
         )
     reader.fieldnames = header
-    rows = []
+    rows: list[tuple[int, dict[str, str]]] = []
     for record in reader:
         if len(rows) >= MAX_ROWS:
             raise ValidationFailed(f"at most {MAX_ROWS} users per file", code="csv_too_large")

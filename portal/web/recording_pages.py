@@ -21,7 +21,7 @@ def _same_origin(url: str) -> str:
 
 
 def _render(row: Recording, user: User | None, shared: bool) -> str:
-    klass = db.session.get(Class, row.class_id)
+    klass = db.session.get_one(Class, row.class_id)
     file_url = None
     if row.storage_key:
         file_url = _same_origin(recordings.file_link(row).url)
@@ -32,7 +32,7 @@ def _render(row: Recording, user: User | None, shared: bool) -> str:
         klass=klass,
         file_url=file_url,
         shared=shared,
-        manager=bool(user) and not shared and access.can_manage_class(user, klass),
+        manager=user is not None and not shared and access.can_manage_class(user, klass),
         visibilities=recordings.VISIBILITIES,
     )
 

@@ -113,7 +113,9 @@ class DatabaseToolConf(ToolConfAbstract):
     def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration:
         raise NotImplementedError("every issuer is looked up with its client id")
 
-    def find_registration_by_params(
+    # pylti1p3 handles a missing registration (None) although its abstract method's
+    # annotation promises one.
+    def find_registration_by_params(  # type: ignore[override]
         self, iss: str, client_id: str | None, *args: Any, **kwargs: Any
     ) -> Registration | None:
         platform = find_platform(iss, client_id)
@@ -178,11 +180,13 @@ class PortalLaunchStorage(CacheDataStorage[Any]):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache = _DatabaseCache()
+        self._database = _DatabaseCache()
+        # pylti1p3 declares the cache slot as None and fills it in its own subclasses.
+        self._cache = self._database  # type: ignore[assignment]
 
     def check_value(self, key: str) -> bool:
         if NONCE_MARK in key:
-            return self._cache.take(self._prepare_key(key))
+            return self._database.take(self._prepare_key(key))
         return super().check_value(key)
 
 

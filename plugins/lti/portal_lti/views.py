@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from pylti1p3.exception import LtiException, OIDCException
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from portal.plugins import (
     Forbidden,

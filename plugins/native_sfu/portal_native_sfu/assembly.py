@@ -188,7 +188,7 @@ def assemble(
     videos = teacher_video or [s for s in segments if s.has_video]
     screens = [s for s in videos if s.label == "screen"]
     cameras = [s for s in videos if s.label != "screen"]
-    reference = (cameras or screens or [None])[0]
+    reference = next(iter(cameras or screens), None)
     width = (reference.width if reference else 640) // 2 * 2 or 640
     height = (reference.height if reference else 360) // 2 * 2 or 360
 
@@ -243,8 +243,10 @@ def assemble(
                 out.mux(packet)
     finally:
         out.close()
-        for cursor in [*video_cursors.values(), *audio_cursors]:
-            cursor.close()
+        for video_cursor in video_cursors.values():
+            video_cursor.close()
+        for audio_cursor in audio_cursors:
+            audio_cursor.close()
     return ticks / FPS
 
 

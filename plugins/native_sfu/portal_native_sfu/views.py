@@ -499,7 +499,7 @@ def assembly_status(room: str) -> Response:
 
 
 @bp.post("/rooms/<room>/assembly/retry")
-def assembly_retry(room: str) -> Response:
+def assembly_retry(room: str) -> tuple[Response, int]:
     """Queue a failed assembly again (teacher); the segments were kept."""
     user = _bearer_user()
     meeting = _managed_meeting(user, room)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import asdict
 
-from flask import Blueprint, Response, current_app, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.wrappers import Response
 
 from portal.plugins import NotAuthenticated, NotFound, ValidationFailed
 from portal.plugins.services import provision_user
