@@ -21,6 +21,8 @@ FIXED = {
     ("feedback", "recording_id"): None,
     ("blocked_users", "scope"): "site",
     ("blocked_users", "class_id"): None,
+    ("class_staff", "role"): "co_teacher",
+    ("lobby_entries", "status"): "waiting",
 }
 TRICKY = "Zoë «ж» 数学 <b>&amp;</b> ' \" \\ \n end"
 

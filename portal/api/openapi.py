@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 from portal import __version__
 from portal.api.converters import MAX_ID
 from portal.api.framework import ENDPOINTS
+from portal.api.schemas import Out
 from portal.core.registry import plugins
 from portal.plugins import PluginConfigurationError
 
@@ -73,8 +74,13 @@ def build_openapi() -> dict[str, Any]:
     for spec in ENDPOINTS:
         for candidate in (spec.body, spec.response):
             models.update(_models(candidate) if candidate is not None else [])
+    # Answers are documented as they are serialized (field aliases that read ORM attributes
+    # must not leak into the document); request bodies as they are validated.
     schemas, defs = models_json_schema(
-        [(m, "validation") for m in sorted(models, key=lambda m: (m.__name__, m.__module__))],
+        [
+            (m, "serialization" if issubclass(m, Out) else "validation")
+            for m in sorted(models, key=lambda m: (m.__name__, m.__module__))
+        ],
         ref_template="#/components/schemas/{model}",
     )
     refs = {model: schema for (model, _mode), schema in schemas.items()}

@@ -214,9 +214,10 @@ def offered_configs() -> list[BackendConfig]:
 
 
 def require_passing(config: BackendConfig) -> BackendConfig:
-    """A class on a backend whose last connection test failed does not start (a clear 409
-    instead of a late, obscure failure on the meeting server)."""
-    if config.health_ok is False:
+    """A class on a backend whose last connection test failed starts only if the test passes
+    when it is run again now (a meeting server that came back must not wait for the next
+    periodic test); otherwise a clear 409 instead of a late, obscure failure."""
+    if config.health_ok is False and not check_health(config).ok:
         raise Conflict(
             f"the meeting system {config.name!r} failed its last connection test "
             f"({config.health_message or 'no answer'}); the class cannot start until an "

@@ -37,9 +37,10 @@ def _empty_database(database_url: str, tmp_path) -> str:
         target = url.set(database=name).render_as_string(hide_password=False)
     app = make_app(target, tmp_path)
     with app.app_context():
-        from flask_migrate import upgrade
+        # As `portal db upgrade` does: the core's revisions, then every plugin's.
+        from portal.plugin_setup import upgrade_database
 
-        upgrade()
+        upgrade_database()
         db.engine.dispose()
     return target
 
