@@ -146,6 +146,8 @@ def _open_poll(school, login) -> tuple[int, int]:
     return poll["id"], poll["options"][0]["id"]
 
 
+# Another connection must see what was (or was not) committed.
+@pytest.mark.real_commits
 def test_a_failing_chat_post_vote_or_grant_leaves_no_row_and_pushes_nothing(
     school, login, pushed, monkeypatch
 ):
@@ -167,6 +169,8 @@ def test_a_failing_chat_post_vote_or_grant_leaves_no_row_and_pushes_nothing(
     assert pushed == []
 
 
+# Another connection must see what was (or was not) committed.
+@pytest.mark.real_commits
 def test_a_successful_chat_post_vote_and_grant_push_after_their_commit(school, login, pushed):
     sid = school.schedule.id
     poll_id, option_id = _open_poll(school, login)
