@@ -646,7 +646,20 @@ class RealtimeServer:
         @sio.on("join")
         async def on_join(sid: str, data: Any = None) -> dict[str, Any]:
             state = self.sockets.get(sid)
+            # In the room before the history is read: a message stored meanwhile is then in
+            # the history and pushed (the page drops the repeated id), never in neither.
+            wanted = data.get("schedule_id") if isinstance(data, dict) else None
+            early = room(wanted) if isinstance(wanted, int) and state is not None else None
+            if early is not None:
+                await sio.enter_room(sid, early, namespace=NAMESPACE)
             answer = await self._run(self._answer, state, JoinIn, _join, data, sid)
+            if (
+                not answer.get("ok")
+                and early is not None
+                and state is not None
+                and wanted not in state.schedules
+            ):
+                await sio.leave_room(sid, early, namespace=NAMESPACE)
             if state is not None and answer.get("ok"):
                 schedule_id = answer["schedule_id"]
                 await sio.enter_room(sid, room(schedule_id), namespace=NAMESPACE)
