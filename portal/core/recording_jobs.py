@@ -17,8 +17,8 @@ from typing import Any
 from portal.core import access, meeting_events
 from portal.core.backends import call_backend
 from portal.core.errors import Conflict, NotFound, ValidationFailed
-from portal.core.meetings import handle_of
-from portal.core.models import BackendConfig, Meeting, Schedule, User
+from portal.core.meetings import config_of, handle_of
+from portal.core.models import Meeting, Schedule, User
 from portal.core.registry import plugins
 from portal.core.types import utcnow
 from portal.extensions import db
@@ -118,18 +118,9 @@ def retry(actor: User, schedule_id: int) -> RecordingJobView:
         raise Conflict(
             "this meeting system cannot prepare the recording again", code="retry_unsupported"
         )
-    config = (
-        db.session.get(BackendConfig, meeting.backend_config_id)
-        if meeting.backend_config_id
-        else None
-    )
-    if config is None:
-        raise Conflict(
-            "the meeting system of this class was removed", code="backend_config_missing"
-        )
     handle = handle_of(meeting)
     call_backend(
-        config,
+        config_of(meeting),
         "prepare the recording again",
         lambda plugin, settings: getattr(plugin, RETRY_METHOD)(settings, handle),
         backend=meeting.backend,
