@@ -17,6 +17,7 @@ from portal.api.content_schemas import (
     MediaOut,
     MediaQuery,
     PublishIn,
+    RecordingJobOut,
     RecordingOut,
     RecordingOutList,
     ShareLinkOut,
@@ -28,7 +29,7 @@ from portal.api.content_schemas import (
 from portal.api.framework import current_actor, endpoint
 from portal.api.limits import upload_limit
 from portal.api.schemas import Out
-from portal.core import attendance, classes, feedback, media, recordings, slides
+from portal.core import attendance, classes, feedback, media, recording_jobs, recordings, slides
 from portal.core.errors import NotFound, ValidationFailed
 from portal.core.recordings import RecordingView
 from portal.core.slides import DownloadLink
@@ -229,6 +230,32 @@ def user_recordings(user_id: int):
 )
 def class_recordings(class_id: int):
     return [_recording(v) for v in recordings.list_for_class(current_actor(), class_id)]
+
+
+@endpoint(
+    api,
+    "/classes/<int:class_id>/recording-jobs",
+    summary="Occurrences whose recording is being prepared or failed (the class's teachers)",
+    response=list[RecordingJobOut],
+    tags=["recordings"],
+)
+def class_recording_jobs(class_id: int):
+    jobs = recording_jobs.list_for_class(current_actor(), class_id)
+    return [RecordingJobOut.model_validate(job) for job in jobs]
+
+
+@endpoint(
+    api,
+    "/schedules/<int:schedule_id>/recording-job/retry",
+    "POST",
+    summary="Prepare a failed recording again (the class's teachers; the backend must support it)",
+    response=RecordingJobOut,
+    status=202,
+    tags=["recordings"],
+    errors=[409, 503],
+)
+def retry_recording_job(schedule_id: int):
+    return RecordingJobOut.model_validate(recording_jobs.retry(current_actor(), schedule_id))
 
 
 @endpoint(

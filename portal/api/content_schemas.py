@@ -61,6 +61,17 @@ RecordingOut: type[Out] = create_model(
 RecordingOutList: Any = list[RecordingOut]  # type: ignore[valid-type]
 
 
+class RecordingJobOut(Out):
+    """An occurrence whose recording is being prepared after the class (teachers only)."""
+
+    schedule_id: int
+    starts_at: datetime
+    state: Literal["queued", "assembling", "ready", "failed"]
+    percent: int = Field(description="0-100 while assembling")
+    message: str = Field(description="why it failed (state failed)")
+    can_retry: bool = Field(description="a failed one the backend can prepare again")
+
+
 class PublishIn(Model):
     published: bool
 

@@ -324,16 +324,22 @@ def _release_claim(meeting: Meeting) -> None:
         db.session.commit()  # atomic claim, released: other starters may try again now
 
 
-def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
+def config_of(meeting: Meeting) -> BackendConfig:
+    """The backend configuration the meeting runs on; 503 when an admin removed it."""
     config = (
         db.session.get(BackendConfig, meeting.backend_config_id)
-        if meeting.backend_config_id
+        if meeting.backend_config_id is not None
         else None
     )
     if config is None:
         raise ServiceUnavailable(
             "this class's meeting backend configuration was removed", code="backend_missing"
         )
+    return config
+
+
+def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
+    config = config_of(meeting)
     participant = _participant(user, klass)
     target = call_backend(
         config,
@@ -386,15 +392,7 @@ def end_class(actor: User, schedule_id: int) -> Meeting:
         raise Conflict("this class is not running", code="not_running")
     backend = backend_plugin(meeting.backend)
     if backend.capabilities.end:
-        config = (
-            db.session.get(BackendConfig, meeting.backend_config_id)
-            if meeting.backend_config_id is not None
-            else None
-        )
-        if config is None:
-            raise ServiceUnavailable(
-                "this class's meeting backend configuration was removed", code="backend_missing"
-            )
+        config = config_of(meeting)
         try:
             call_backend(
                 config,

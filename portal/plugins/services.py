@@ -412,6 +412,19 @@ def register_recording(
     return recording_ref(row), created
 
 
+def report_recording_progress(
+    meeting_id: int, state: str, percent: int = 0, message: str = ""
+) -> None:
+    """Tell the portal how the meeting's recording is coming along after the class: state is
+    "queued", "assembling" (percent 0-100), "ready" (the recording is registered) or "failed"
+    (message says why). The class's teachers see it on the class page; a failed one offers
+    Retry, which calls the backend's optional retry_recording(settings, handle). Does not
+    commit. Raises ValidationFailed for another state."""
+    from portal.core import recording_jobs
+
+    recording_jobs.report(meeting_id, state, percent, message)
+
+
 def new_file_key(prefix: str, extension: str) -> str:
     """A fresh, unguessable storage key under `prefix` (e.g. "recordings/12")."""
     from portal.core import storage

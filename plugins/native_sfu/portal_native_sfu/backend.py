@@ -21,6 +21,7 @@ from portal.plugins import (
     MeetingStatus,
     Participant,
     RecordingInfo,
+    services,
 )
 from portal.plugins.floor import grant_of
 from portal_native_sfu.channel import WorkerError, WorkerPool, pool_from_app
@@ -236,6 +237,16 @@ class NativeSfuBackend:
 
     def delete_recording(self, settings: Mapping[str, Any], record_id: str) -> None:
         """The file lives in portal storage, which the core cleans up with the row."""
+
+    def retry_recording(self, settings: Mapping[str, Any], handle: MeetingHandle) -> None:
+        """The class page's Retry of a failed assembly: queue it again (the segments were
+        kept); the job reports its progress to the portal."""
+        from portal_native_sfu.plugin import queue_assembly
+
+        meeting = services.find_meeting(NAME, handle.meeting_id)
+        if meeting is None:
+            raise BackendError("this lesson is not known to the video server", code="no_room")
+        queue_assembly(meeting.id)
 
     def check_health(self, settings: Mapping[str, Any]) -> HealthResult:
         try:

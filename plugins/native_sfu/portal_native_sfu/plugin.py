@@ -129,6 +129,7 @@ def queue_assembly(
         data[STATE] = {"state": "queued", "percent": 0, "message": ""}
 
     services.update_meeting_data(meeting_id, mark)
+    services.report_recording_progress(meeting_id, "queued")
     services.enqueue_job(ASSEMBLY_JOB)
 
 
@@ -146,16 +147,26 @@ def _claim(meeting_id: int) -> bool:
         data[STATE] = {"state": "assembling", "percent": 0, "message": "", "claimed_at": now}
         return True
 
-    return bool(services.update_meeting_data(meeting_id, claim))
+    claimed = bool(services.update_meeting_data(meeting_id, claim))
+    if claimed:
+        services.report_recording_progress(meeting_id, "assembling")
+    return claimed
 
 
 def _set_state(meeting_id: int, **state: Any) -> None:
-    def change(data: dict[str, Any]) -> None:
+    """Change the plugin's own assembly state (its /assembly endpoints) and report the
+    result to the portal, which shows it on the class page."""
+
+    def change(data: dict[str, Any]) -> dict[str, Any]:
         data[STATE] = {**(data.get(STATE) or {}), **state}
         if state.get("state") in ("ready", "failed"):
             data.pop(PENDING, None)
+        return data[STATE]
 
-    services.update_meeting_data(meeting_id, change)
+    now = services.update_meeting_data(meeting_id, change)
+    services.report_recording_progress(
+        meeting_id, now.get("state", "assembling"), now.get("percent", 0), now.get("message", "")
+    )
 
 
 def assemble_pending_recordings() -> int:

@@ -232,3 +232,42 @@ def test_a_failed_assembly_is_shown_and_the_teacher_retries_it(sfu, login, monke
     assert teacher.get(f"/sfu/rooms/{room}/assembly").get_json()["state"] == "ready"
     again = teacher.post(f"/sfu/rooms/{room}/assembly/retry")
     assert again.status_code == 409
+
+
+def test_the_class_page_api_follows_the_assembly_and_retries_it(sfu, login, monkeypatch):
+    """The plugin reports each state to the portal (services.report_recording_progress):
+    the class's teacher sees the failure on GET /api/classes/<id>/recording-jobs and retries
+    it through the backend-neutral core route; once ready it leaves the list."""
+    room = _start(sfu, login)
+    lesson_segments(sfu.pool.recording_dir / room)
+    import portal_native_sfu.assembly as assembly
+
+    real = assembly.assemble
+
+    def broken(*args, progress, **kwargs):
+        progress(40)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(assembly, "assemble", broken)
+    teacher = login(sfu.teacher)
+    jobs_url = f"/api/classes/{sfu.klass.id}/recording-jobs"
+    assert teacher.post(f"/api/schedules/{sfu.schedule.id}/end").status_code == 200
+    assert [j["state"] for j in teacher.get(jobs_url).get_json()] in (["queued"], ["failed"])
+    assemble_pending_recordings()
+    (job,) = teacher.get(jobs_url).get_json()
+    assert (job["state"], job["message"], job["can_retry"]) == ("failed", "disk full", True)
+    assert job["percent"] == 40
+    assert login(sfu.student).get(jobs_url).status_code == 403
+
+    monkeypatch.setattr(assembly, "assemble", real)
+    retry_url = f"/api/schedules/{sfu.schedule.id}/recording-job/retry"
+    assert login(sfu.student).post(retry_url).status_code == 403
+    retried = teacher.post(retry_url)
+    assert retried.status_code == 202, retried.get_json()
+    assert retried.get_json()["state"] in ("queued", "assembling")
+    (recording,) = assembled_recordings()
+    assert teacher.get(jobs_url).get_json() == []
+    assert [r["id"] for r in teacher.get(f"/api/classes/{sfu.klass.id}/recordings").get_json()] == [
+        recording.id
+    ]
+    assert teacher.get(f"/sfu/rooms/{room}/assembly").get_json()["state"] == "ready"

@@ -1,7 +1,12 @@
 /* Recordings: GET /api/classes/<id>/recordings -> [{id, title, recorded_at,
  * duration_seconds, playback_url, has_file, visibility}] (students get published ones);
  * each opens its page /recordings/<id> (player, download; the teacher's visibility and
- * share link there); the teacher deletes (DELETE /api/recordings/<id>). */
+ * share link there); the teacher deletes (DELETE /api/recordings/<id>).
+ * The class's teachers (#recording-jobs is on their page only) also see each occurrence whose
+ * recording is being prepared (GET /api/classes/<id>/recording-jobs): its percent, or why it
+ * failed with a Retry (POST /api/schedules/<id>/recording-job/retry). A bounded refresh keeps
+ * it current: every ACTIVE_MS while one is being prepared, every IDLE_MS otherwise, for
+ * REFRESH_FOR_MS after the page opened; when one leaves the list its recording is listed. */
 (function () {
   "use strict";
   document.addEventListener("DOMContentLoaded", () => {
@@ -33,5 +38,51 @@
       catch (err) { Portal.showError(errorBox, err); }
     }
     load();
+
+    const jobList = document.getElementById("recording-jobs");
+    if (!jobList) return;
+    const ACTIVE_MS = 2000, IDLE_MS = 10000, REFRESH_FOR_MS = 2 * 3600 * 1000;
+    const opened = Date.now();
+    let shown = new Set();
+    let timer = null;
+
+    function renderJobs(jobs) {
+      jobList.replaceChildren(...jobs.map((j) => {
+        const when = Portal.formatTime(j.starts_at, true);
+        if (j.state === "failed") {
+          return Portal.el("li", { class: "recording-job failed", "data-schedule-id": String(j.schedule_id) },
+            Portal.el("span", { class: "error-text", text: "The recording of " + when + " failed: " + (j.message || "unknown error") + " " }),
+            j.can_retry ? Portal.el("button", { type: "button", class: "small", onclick: (e) => retry(e.currentTarget, j.schedule_id) }, "Retry") : null);
+        }
+        const step = j.state === "queued" ? "queued" : j.percent + " %";
+        return Portal.el("li", { class: "recording-job", "data-schedule-id": String(j.schedule_id) },
+          Portal.el("span", { text: "Preparing the recording of " + when + ": " + step }),
+          Portal.el("progress", { max: "100", value: String(j.percent), "aria-label": "Preparing the recording of " + when }));
+      }));
+    }
+
+    async function loadJobs() {
+      clearTimeout(timer);
+      let active = false;
+      try {
+        const jobs = Portal.items(await Portal.api("GET", "/api/classes/" + cid + "/recording-jobs"));
+        const now = new Set(jobs.map((j) => j.schedule_id));
+        if ([...shown].some((id) => !now.has(id))) load();  // ready: the recording is listed
+        shown = now;
+        renderJobs(jobs);
+        active = jobs.some((j) => j.state !== "failed");
+      } catch (err) {
+        Portal.showError(errorBox, err);
+        if (err.status === 403 || err.status === 404) return;  // not (or no longer) a teacher
+      }
+      if (Date.now() - opened < REFRESH_FOR_MS) timer = setTimeout(loadJobs, active ? ACTIVE_MS : IDLE_MS);
+    }
+
+    async function retry(button, scheduleId) {
+      try { await Portal.busy(button, () => Portal.api("POST", "/api/schedules/" + scheduleId + "/recording-job/retry")); }
+      catch (err) { Portal.showError(errorBox, err); }
+      loadJobs();
+    }
+    loadJobs();
   });
 })();
