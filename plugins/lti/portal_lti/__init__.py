@@ -32,7 +32,11 @@ def register_migrations(register) -> None:
 
 @hookimpl
 def register_periodic_jobs(register) -> None:
+    from portal_lti.roster import sync_all_rosters
+
     register(PeriodicJob("lti-purge-launch-storage", 3600, _purge))
+    # Names and Role Provisioning: learners added or dropped in the LMS between launches.
+    register(PeriodicJob("lti-roster-sync", 3600, sync_all_rosters))
 
 
 @hookimpl

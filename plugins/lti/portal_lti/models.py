@@ -56,9 +56,28 @@ class LtiResourceLink(Model):
     resource_link_id: Mapped[str] = mapped_column(String(255))
     context_id: Mapped[str | None] = mapped_column(String(255))
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    # Names and Role Provisioning: the course's membership container, from the latest launch.
+    memberships_url: Mapped[str | None] = mapped_column(String(1000))
+    roster_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=services.now)
 
     __table_args__ = (UniqueConstraint("platform_id", "deployment_id", "resource_link_id"),)
+
+
+class LtiRosterMember(Model):
+    """A learner the LMS put in the linked class (by launch or roster sync): only these are
+    removed when the LMS drops them; students the teacher added by hand stay."""
+
+    __tablename__ = "lti_roster_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("lti_resource_links.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    lti_sub: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("link_id", "user_id"),)
 
 
 class LtiCacheEntry(Model):

@@ -20,7 +20,7 @@ from portal.plugins import (
     services,
 )
 from portal.plugins.web import current_browser_user, start_browser_session
-from portal_lti import tool
+from portal_lti import roster, tool
 from portal_lti.launch import CLAIM, PROVIDER, check_audience, provision
 from portal_lti.models import LtiResourceLink
 
@@ -92,10 +92,17 @@ def _client_id(claims: dict) -> str:
     return audience if isinstance(audience, str) else claims.get("azp") or audience[0]
 
 
-def _open_class(user_id: int, role: str, class_id: int) -> str:
-    if role == "student" and not services.is_member(user_id, class_id):
-        services.enrol_students(class_id, [user_id])
-    return f"/classes/{class_id}"
+def _open_class(user: UserInfo, claims: dict, link: LtiResourceLink) -> str:
+    """The linked class for this launch: a learner is enrolled, a teacher's launch refreshes
+    the roster from the LMS (Names and Role Provisioning)."""
+    link.memberships_url = roster.memberships_url(claims) or link.memberships_url
+    if user.role == "student":
+        if not services.is_member(user.id, link.class_id):
+            services.enrol_students(link.class_id, [user.id])
+        roster.remember_learner(link, user.id, str(claims["sub"]))
+    else:
+        roster.sync_roster_on_launch(link)
+    return f"/classes/{link.class_id}"
 
 
 @bp.post("/launch")
@@ -110,7 +117,7 @@ def launch() -> Response:
     user = provision(claims)
     link = _link_for(claims)
     if link is not None:
-        destination = _open_class(user.id, user.role, link.class_id)
+        destination = _open_class(user, claims, link)
     elif user.role in ("teacher", "admin"):
         destination = url_for("lti.setup", launch=message.get_launch_id())
     else:
@@ -191,14 +198,16 @@ def finish_setup() -> Response:
     platform = tool.find_platform(claims["iss"], _client_id(claims))
     if platform is None:
         raise NotFound("the LMS platform is no longer registered")
-    services.session().add(
-        LtiResourceLink(
-            platform_id=platform.id,
-            deployment_id=claims[CLAIM + "deployment_id"],
-            resource_link_id=claims[CLAIM + "resource_link"]["id"],
-            context_id=(claims.get(CLAIM + "context") or {}).get("id"),
-            class_id=class_id,
-        )
+    link = LtiResourceLink(
+        platform_id=platform.id,
+        deployment_id=claims[CLAIM + "deployment_id"],
+        resource_link_id=claims[CLAIM + "resource_link"]["id"],
+        context_id=(claims.get(CLAIM + "context") or {}).get("id"),
+        class_id=class_id,
+        memberships_url=roster.memberships_url(claims),
     )
+    services.session().add(link)
+    services.session().flush()
     services.audit("lti.link", "class", class_id, actor_id=user.id, platform=platform.issuer)
+    roster.sync_roster_on_launch(link)
     return redirect(f"/classes/{class_id}", code=303)
