@@ -20,7 +20,7 @@ from portal.plugins import (
     services,
 )
 from portal.plugins.web import current_browser_user, start_browser_session
-from portal_lti import roster, tool
+from portal_lti import grades, roster, tool
 from portal_lti.launch import CLAIM, PROVIDER, check_audience, provision
 from portal_lti.models import LtiResourceLink
 
@@ -96,6 +96,7 @@ def _open_class(user: UserInfo, claims: dict, link: LtiResourceLink) -> str:
     """The linked class for this launch: a learner is enrolled, a teacher's launch refreshes
     the roster from the LMS (Names and Role Provisioning)."""
     link.memberships_url = roster.memberships_url(claims) or link.memberships_url
+    grades.remember_grade_service(link, claims)
     if user.role == "student":
         if not services.is_member(user.id, link.class_id):
             services.enrol_students(link.class_id, [user.id])
@@ -206,8 +207,23 @@ def finish_setup() -> Response:
         class_id=class_id,
         memberships_url=roster.memberships_url(claims),
     )
+    grades.remember_grade_service(link, claims)
     services.session().add(link)
     services.session().flush()
     services.audit("lti.link", "class", class_id, actor_id=user.id, platform=platform.issuer)
     roster.sync_roster_on_launch(link)
     return redirect(f"/classes/{class_id}", code=303)
+
+
+@bp.get("/grades/<int:class_id>")
+def grades_page(class_id: int) -> str:
+    """The teacher's view of the attendance scores sent to the LMS gradebook."""
+    user = current_browser_user()
+    if user is None:
+        raise NotAuthenticated("sign in to see this class's LMS grades")
+    klass = services.get_class(class_id)
+    if klass is None or not services.is_class_manager(user.id, class_id):
+        raise NotFound("no such class")
+    scores = grades.scores_of_class(class_id)
+    people = {s.user_id: services.get_user(s.user_id) for s in scores}
+    return render_template("lti/grades.html", klass=klass, scores=scores, people=people)
