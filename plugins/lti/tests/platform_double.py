@@ -28,6 +28,7 @@ CLIENT_ID = "portal-tool-client"
 DEPLOYMENT = "deployment-1"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
@@ -289,6 +290,44 @@ class Platform:
             return 400, json.dumps({"error": f"missing {missing or 'scoreMaximum'}"})
         self.scores[number].append(score)
         return 200, json.dumps({})
+
+    def deep_linking_request(self, data: str) -> dict:
+        """The claims of an LtiDeepLinkingRequest (Deep Linking 2.0, 4.4) to launch with."""
+        return {
+            CLAIM + "message_type": "LtiDeepLinkingRequest",
+            CLAIM + "resource_link": None,
+            DL_CLAIM + "deep_linking_settings": {
+                "deep_link_return_url": self.issuer + "/deep-link-return",
+                "accept_types": ["ltiResourceLink"],
+                "accept_presentation_document_targets": ["iframe", "window"],
+                "accept_multiple": False,
+                "data": data,
+            },
+        }
+
+    def check_deep_link_response(self, token: str, data: str) -> list[dict]:
+        """The platform's checks of an LtiDeepLinkingResponse (Deep Linking 2.0, 4.5 and
+        the Security Framework 5.2): signed by a key of the tool's JWKS (fetched over
+        HTTP), iss = the client id, aud = this platform's issuer, the deployment id, the
+        message type, the version, the request's data echoed. Returns the content items."""
+        header = jwt.get_unverified_header(token)
+        keys = requests.get(self.tool_jwks_url, timeout=10).json()["keys"]
+        [key] = [k for k in keys if k["kid"] == header["kid"]]
+        claims = jwt.decode(
+            token,
+            RSAAlgorithm.from_jwk(json.dumps(key)),
+            algorithms=["RS256"],
+            audience=self.issuer,
+            issuer=CLIENT_ID,
+            options={"require": ["iss", "aud", "exp", "iat", "nonce"]},
+        )
+        assert claims[CLAIM + "deployment_id"] == DEPLOYMENT
+        assert claims[CLAIM + "message_type"] == "LtiDeepLinkingResponse"
+        assert claims[CLAIM + "version"] == "1.3.0"
+        assert claims[DL_CLAIM + "data"] == data
+        items = claims[DL_CLAIM + "content_items"]
+        assert items and all(item["type"] == "ltiResourceLink" for item in items)
+        return items
 
     def add_member(self, person: str, status: str = "Active") -> None:
         who = self.people[person]
