@@ -7,20 +7,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from platform_double import CLAIM, form_fields, new_person
-from portal_testing import serving
 from test_lti_launch import PORTAL, launch
 
 from portal.core.models import Class
 from portal.extensions import db
 
 pytestmark = pytest.mark.real_commits  # the LMS fetches the tool's keys from the served portal
-
-
-@pytest.fixture
-def lms(app, registered):
-    with serving(app) as url:
-        registered.tool_jwks_url = url + "/lti/jwks"
-        yield registered
 
 
 def test_deep_link_response_is_accepted_and_the_activity_opens_the_class(app, lms):

@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from platform_double import new_person
-from portal_testing import serving
 from test_lti_launch import PORTAL, launch
 
 from portal.core import meetings
@@ -19,13 +18,6 @@ from portal.extensions import db
 from portal.plugins import services
 
 pytestmark = pytest.mark.real_commits  # the LMS fetches the tool's keys from the served portal
-
-
-@pytest.fixture
-def lms(app, registered):
-    with serving(app) as url:
-        registered.tool_jwks_url = url + "/lti/jwks"
-        yield registered
 
 
 def class_linked_to_an_existing_class(app, lms, teacher: str):

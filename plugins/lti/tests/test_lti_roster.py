@@ -12,7 +12,6 @@ import jwt
 import pytest
 import requests
 from platform_double import CLIENT_ID, NRPS_SCOPE, new_person, other_key
-from portal_testing import serving
 from test_lti_launch import PORTAL, launch
 
 from portal.core.models import Enrolment, User
@@ -20,13 +19,6 @@ from portal.extensions import db
 from portal.plugins import services
 
 pytestmark = pytest.mark.real_commits  # the LMS fetches the tool's keys from the served portal
-
-
-@pytest.fixture
-def lms(app, registered):
-    with serving(app) as url:
-        registered.tool_jwks_url = url + "/lti/jwks"
-        yield registered
 
 
 def linked_class(app, lms, teacher: str) -> int:
