@@ -73,6 +73,7 @@ __all__ = [
     "mark_meeting_ended",
     "meeting_settings",
     "meetings_with_pending",
+    "minutes_present",
     "new_file_key",
     "normalise_phone",
     "now",
@@ -361,6 +362,26 @@ def record_attendance(
         left=left,
         at=at,
     )
+
+
+def minutes_present(schedule_id: int) -> dict[int, int]:
+    """Minutes each enrolled student was present in the class occurrence, as the teacher's
+    attendance report counts them (0 for those absent or still in). Raises NotFound for an
+    unknown occurrence."""
+    from portal.core import attendance
+    from portal.core.errors import NotFound
+    from portal.core.models import Schedule
+    from portal.extensions import db
+
+    schedule = db.session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise NotFound("no such class occurrence")
+    report = attendance.report(_user(schedule.klass.teacher_id), schedule_id)
+    return {
+        row.user_id: row.minutes or 0
+        for row in report.rows
+        if row.role == "student" and row.user_id is not None
+    }
 
 
 def sync_presence(meeting_id: int, attendees: Iterable[AttendeeInfo], source: str) -> None:

@@ -4,11 +4,14 @@ See docs/lti.md."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import click
 
-from portal.plugins import PeriodicJob, hookimpl, services
+from portal.plugins import ClassInfo, MeetingRecord, PeriodicJob, ScheduleInfo, hookimpl, services
+
+log = logging.getLogger(__name__)
 
 
 def _purge() -> int:
@@ -32,7 +35,28 @@ def register_migrations(register) -> None:
 
 @hookimpl
 def register_periodic_jobs(register) -> None:
+    from portal_lti.grades import JOB, post_pending_scores
+    from portal_lti.roster import sync_all_rosters
+
     register(PeriodicJob("lti-purge-launch-storage", 3600, _purge))
+    # Names and Role Provisioning: learners added or dropped in the LMS between launches.
+    register(PeriodicJob("lti-roster-sync", 3600, sync_all_rosters))
+    # Assignment and Grade Services: scores queued after each class, retried while the LMS
+    # is down (the class_ended hook also starts it at once).
+    register(PeriodicJob(JOB, 300, post_pending_scores))
+
+
+@hookimpl
+def class_ended(meeting: MeetingRecord, klass: ClassInfo, schedule: ScheduleInfo) -> None:
+    """Queue each LMS learner's attendance of the occurrence for the LMS gradebook."""
+    from portal_lti.grades import queue_scores
+
+    try:
+        with services.unit_of_work():
+            queue_scores(klass, schedule)
+    except Exception:
+        # Ending the class must not fail because the gradebook could not be queued.
+        log.exception("could not queue the LMS scores of class %s", klass.id)
 
 
 @hookimpl

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 
 from portal.plugins import services
 from portal.plugins.tables import Mapped, Model, UTCDateTime, mapped_column
@@ -56,9 +56,33 @@ class LtiResourceLink(Model):
     resource_link_id: Mapped[str] = mapped_column(String(255))
     context_id: Mapped[str | None] = mapped_column(String(255))
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    # Names and Role Provisioning: the course's membership container, from the latest launch.
+    memberships_url: Mapped[str | None] = mapped_column(String(1000))
+    roster_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Assignment and Grade Services: the course's line items container and scopes from the
+    # latest launch, and the line item the portal created for this class (once).
+    lineitems_url: Mapped[str | None] = mapped_column(String(1000))
+    ags_scopes: Mapped[list[str] | None] = mapped_column(JSON)
+    lineitem_url: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=services.now)
 
     __table_args__ = (UniqueConstraint("platform_id", "deployment_id", "resource_link_id"),)
+
+
+class LtiRosterMember(Model):
+    """A learner the LMS put in the linked class (by launch or roster sync): only these are
+    removed when the LMS drops them; students the teacher added by hand stay."""
+
+    __tablename__ = "lti_roster_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("lti_resource_links.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    lti_sub: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("link_id", "user_id"),)
 
 
 class LtiCacheEntry(Model):
@@ -70,3 +94,29 @@ class LtiCacheEntry(Model):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LtiPendingScore(Model):
+    """A learner's attendance of one occurrence, to be posted to the LMS gradebook by the
+    background job; kept with its state so the teacher sees what reached the LMS."""
+
+    __tablename__ = "lti_pending_scores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("lti_resource_links.id", ondelete="CASCADE"), index=True
+    )
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    lti_sub: Mapped[str] = mapped_column(String(255))
+    score_given: Mapped[int] = mapped_column(Integer)
+    score_maximum: Mapped[int] = mapped_column(Integer)
+    # pending (waiting or to be retried) | sent | refused (the LMS said no: a 4xx)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=services.now)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=services.now)
+
+    __table_args__ = (UniqueConstraint("link_id", "schedule_id", "user_id"),)

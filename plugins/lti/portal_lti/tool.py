@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pylti1p3.deployment import Deployment
 from pylti1p3.launch_data_storage.cache import CacheDataStorage
 from pylti1p3.registration import Registration
+from pylti1p3.service_connector import ServiceConnector
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 from sqlalchemy import delete, select
 
@@ -101,6 +103,41 @@ def get_platform(platform_id: int) -> LtiPlatform:
     return row
 
 
+def registration_for(platform: LtiPlatform) -> Registration:
+    """The platform as pylti1p3 sees it, with the tool's current signing key."""
+    key = signing_key()
+    return (
+        Registration()
+        .set_issuer(platform.issuer)
+        .set_client_id(platform.client_id)
+        .set_auth_login_url(platform.auth_login_url)
+        .set_auth_token_url(platform.auth_token_url)
+        .set_key_set_url(platform.key_set_url)
+        .set_tool_private_key(key.private_pem)
+        .set_tool_public_key(_public_pem(key.private_pem))
+    )
+
+
+# How long the tool waits for an LMS's services (token, membership, scores): a platform
+# that is down must not hold a launch or a background job for ever.
+SERVICE_TIMEOUT_SECONDS = 15
+
+
+class _TimedSession(requests.Session):
+    """pylti1p3 sends its service requests without a timeout; this session adds one."""
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", SERVICE_TIMEOUT_SECONDS)
+        return super().request(*args, **kwargs)
+
+
+def service_connector(platform: LtiPlatform) -> ServiceConnector:
+    """LTI Advantage service calls for `platform`: pylti1p3 obtains the access token by the
+    OAuth2 client-credentials grant with a JWT assertion signed by the tool's key (Security
+    Framework 4.1) and sends it as the bearer token."""
+    return ServiceConnector(registration_for(platform), requests_session=_TimedSession())
+
+
 class DatabaseToolConf(ToolConfAbstract):
     """Registrations from lti_platforms; every issuer may have several client ids."""
 
@@ -119,19 +156,7 @@ class DatabaseToolConf(ToolConfAbstract):
         self, iss: str, client_id: str | None, *args: Any, **kwargs: Any
     ) -> Registration | None:
         platform = find_platform(iss, client_id)
-        if platform is None:
-            return None
-        key = signing_key()
-        return (
-            Registration()
-            .set_issuer(platform.issuer)
-            .set_client_id(platform.client_id)
-            .set_auth_login_url(platform.auth_login_url)
-            .set_auth_token_url(platform.auth_token_url)
-            .set_key_set_url(platform.key_set_url)
-            .set_tool_private_key(key.private_pem)
-            .set_tool_public_key(_public_pem(key.private_pem))
-        )
+        return registration_for(platform) if platform is not None else None
 
     def find_deployment(self, iss: str, deployment_id: str) -> Deployment | None:
         raise NotImplementedError("every deployment is looked up with its client id")

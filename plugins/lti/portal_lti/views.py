@@ -4,10 +4,13 @@ the teacher's set-up of an activity that is not linked to a class yet."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
+from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.exception import LtiException, OIDCException
+from pylti1p3.message_launch import MessageLaunch
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -20,7 +23,7 @@ from portal.plugins import (
     services,
 )
 from portal.plugins.web import current_browser_user, start_browser_session
-from portal_lti import tool
+from portal_lti import grades, roster, tool
 from portal_lti.launch import CLAIM, PROVIDER, check_audience, provision
 from portal_lti.models import LtiResourceLink
 
@@ -92,25 +95,39 @@ def _client_id(claims: dict) -> str:
     return audience if isinstance(audience, str) else claims.get("azp") or audience[0]
 
 
-def _open_class(user_id: int, role: str, class_id: int) -> str:
-    if role == "student" and not services.is_member(user_id, class_id):
-        services.enrol_students(class_id, [user_id])
-    return f"/classes/{class_id}"
+def _open_class(user: UserInfo, claims: dict, link: LtiResourceLink) -> str:
+    """The linked class for this launch: a learner is enrolled, a teacher's launch refreshes
+    the roster from the LMS (Names and Role Provisioning)."""
+    link.memberships_url = roster.memberships_url(claims) or link.memberships_url
+    grades.remember_grade_service(link, claims)
+    if user.role == "student":
+        if not services.is_member(user.id, link.class_id):
+            services.enrol_students(link.class_id, [user.id])
+        roster.remember_learner(link, user.id, str(claims["sub"]))
+    else:
+        roster.sync_roster_on_launch(link)
+    return f"/classes/{link.class_id}"
 
 
 @bp.post("/launch")
 def launch() -> Response:
     """Step 2: the platform posts the signed id_token; the person lands in the class."""
     message, claims = _verified_launch()
+    if message.is_deep_link_launch():
+        user = provision(claims)
+        if user.role not in ("teacher", "admin"):
+            raise Forbidden("only a teacher can add a portal class to the course")
+        destination = url_for("lti.deep_link", launch=message.get_launch_id())
+        return start_browser_session(redirect(destination, code=303), user, provider=PROVIDER)
     if not message.is_resource_launch():
         raise ValidationFailed(
             "this kind of LTI message is not supported by the portal yet",
             code="lti_message_unsupported",
         )
     user = provision(claims)
-    link = _link_for(claims)
+    link = _link_for(claims) or _link_from_deep_link(claims)
     if link is not None:
-        destination = _open_class(user.id, user.role, link.class_id)
+        destination = _open_class(user, claims, link)
     elif user.role in ("teacher", "admin"):
         destination = url_for("lti.setup", launch=message.get_launch_id())
     else:
@@ -123,7 +140,49 @@ def not_ready() -> str:
     return render_template("lti/not_ready.html")
 
 
+def _link_from_deep_link(claims: dict) -> LtiResourceLink | None:
+    """The first launch of an activity the teacher created by Deep Linking: its custom
+    parameter names the class. Only a class whose teacher signs in from this same LMS is
+    linked, so an LMS cannot attach its course to someone else's class."""
+    custom = claims.get(CLAIM + "custom")
+    raw = custom.get(DEEP_LINK_PARAM) if isinstance(custom, dict) else None
+    try:
+        class_id = int(str(raw))
+    except ValueError:
+        return None
+    klass = services.get_class(class_id)
+    platform = tool.find_platform(claims["iss"], _client_id(claims))
+    if klass is None or platform is None:
+        return None
+    subject = services.identity_subject(PROVIDER, klass.teacher_id) or ""
+    if not subject.startswith(platform.issuer + " "):
+        return None
+    return _new_link(claims, platform.id, class_id)
+
+
+def _new_link(claims: dict, platform_id: int, class_id: int) -> LtiResourceLink:
+    link = LtiResourceLink(
+        platform_id=platform_id,
+        deployment_id=claims[CLAIM + "deployment_id"],
+        resource_link_id=claims[CLAIM + "resource_link"]["id"],
+        context_id=(claims.get(CLAIM + "context") or {}).get("id"),
+        class_id=class_id,
+        memberships_url=roster.memberships_url(claims),
+    )
+    grades.remember_grade_service(link, claims)
+    services.session().add(link)
+    services.session().flush()
+    return link
+
+
 def _restored(launch_id: str, *, browser_must_match: bool) -> tuple[dict, UserInfo]:
+    message, claims, user = _restored_launch(launch_id, browser_must_match=browser_must_match)
+    return claims, user
+
+
+def _restored_launch(
+    launch_id: str, *, browser_must_match: bool
+) -> tuple[MessageLaunch[Any, Any, Any, Any], dict, UserInfo]:
     """The teacher's own earlier launch, continued on the set-up page. The launch id is
     unguessable and known only to the browser that launched, so the form post needs no
     session cookie (nor its CSRF token): the verified launch says who the teacher is."""
@@ -134,7 +193,7 @@ def _restored(launch_id: str, *, browser_must_match: bool) -> tuple[dict, UserIn
             tool.DatabaseToolConf(),
             launch_data_storage=tool.PortalLaunchStorage(),
         )
-        claims = dict(message.get_launch_data())
+        claims: dict = dict(message.get_launch_data())
     except LtiException as exc:
         raise NotFound(
             "this set-up link has expired; open the activity again from your course",
@@ -148,7 +207,7 @@ def _restored(launch_id: str, *, browser_must_match: bool) -> tuple[dict, UserIn
         or (browser_must_match and (browser is None or browser.id != linked.id))
     ):
         raise Forbidden("only the teacher who opened this activity may set it up")
-    return claims, linked
+    return message, claims, linked
 
 
 def _same_origin_form() -> None:
@@ -175,30 +234,76 @@ def finish_setup() -> Response:
     claims, user = _restored(request.form.get("launch", ""), browser_must_match=False)
     if _link_for(claims) is not None:
         raise ValidationFailed("this activity is already linked to a class", code="lti_linked")
-    choice = request.form.get("class_id", "")
-    if choice == "new":
-        title = (claims[CLAIM + "resource_link"].get("title") or "").strip() or "LMS class"
-        # A start the teacher changes on the class page; the next full hour is a sane default.
-        starts = services.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        class_id = services.create_class(user.id, title[:200], starts).id
-    else:
-        try:
-            class_id = int(choice)
-        except ValueError:
-            raise ValidationFailed("choose a class or a new one", code="lti_no_choice") from None
-        if class_id not in {c.id for c in services.classes_taught_by(user.id)}:
-            raise Forbidden("you can only link classes you teach")
+    title = (claims[CLAIM + "resource_link"].get("title") or "").strip() or "LMS class"
+    class_id = _chosen_class(user, title)
     platform = tool.find_platform(claims["iss"], _client_id(claims))
     if platform is None:
         raise NotFound("the LMS platform is no longer registered")
-    services.session().add(
-        LtiResourceLink(
-            platform_id=platform.id,
-            deployment_id=claims[CLAIM + "deployment_id"],
-            resource_link_id=claims[CLAIM + "resource_link"]["id"],
-            context_id=(claims.get(CLAIM + "context") or {}).get("id"),
-            class_id=class_id,
-        )
-    )
+    link = _new_link(claims, platform.id, class_id)
     services.audit("lti.link", "class", class_id, actor_id=user.id, platform=platform.issuer)
+    roster.sync_roster_on_launch(link)
     return redirect(f"/classes/{class_id}", code=303)
+
+
+@bp.get("/grades/<int:class_id>")
+def grades_page(class_id: int) -> str:
+    """The teacher's view of the attendance scores sent to the LMS gradebook."""
+    user = current_browser_user()
+    if user is None:
+        raise NotAuthenticated("sign in to see this class's LMS grades")
+    klass = services.get_class(class_id)
+    if klass is None or not services.is_class_manager(user.id, class_id):
+        raise NotFound("no such class")
+    scores = grades.scores_of_class(class_id)
+    people = {s.user_id: services.get_user(s.user_id) for s in scores}
+    return render_template("lti/grades.html", klass=klass, scores=scores, people=people)
+
+
+def _chosen_class(user: UserInfo, new_title: str) -> int:
+    """The class the teacher picked on the form, or a new one named `new_title`."""
+    choice = request.form.get("class_id", "")
+    if choice == "new":
+        # A start the teacher changes on the class page; the next full hour is a sane default.
+        starts = services.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        return services.create_class(user.id, new_title[:200], starts).id
+    try:
+        class_id = int(choice)
+    except ValueError:
+        raise ValidationFailed("choose a class or a new one", code="lti_no_choice") from None
+    if class_id not in {c.id for c in services.classes_taught_by(user.id)}:
+        raise Forbidden("you can only link classes you teach")
+    return class_id
+
+
+DEEP_LINK_PARAM = "portal_class_id"
+
+
+@bp.get("/deep-link")
+def deep_link() -> str:
+    """Deep Linking 2.0: the teacher picks (or creates) the class the new activity opens."""
+    launch_id = request.args.get("launch", "")
+    _message, _claims, user = _restored_launch(launch_id, browser_must_match=True)
+    return render_template(
+        "lti/deep_link.html", launch_id=launch_id, classes=services.classes_taught_by(user.id)
+    )
+
+
+@bp.post("/deep-link")
+def finish_deep_link() -> str:
+    """Answer the LMS with the signed LtiDeepLinkingResponse, auto-posted to its return URL;
+    the resource's custom parameter names the class, so its first launch links itself."""
+    _same_origin_form()
+    message, claims, user = _restored_launch(
+        request.form.get("launch", ""), browser_must_match=False
+    )
+    title = (request.form.get("title") or "").strip() or "Live class"
+    class_id = _chosen_class(user, title)
+    klass = services.get_class(class_id)
+    resource = (
+        DeepLinkResource()
+        .set_url(_launch_url())
+        .set_title(klass.title if klass else title)
+        .set_custom_params({DEEP_LINK_PARAM: str(class_id)})
+    )
+    services.audit("lti.deep_link", "class", class_id, actor_id=user.id, platform=claims["iss"])
+    return message.get_deep_link().output_response_form([resource])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from platform_double import Platform
+from portal_testing import serving
 
 from portal.plugins import services
 
@@ -37,3 +38,12 @@ def registered(app, platform):
         )
         signing_key()
     return platform
+
+
+@pytest.fixture
+def lms(app, registered):
+    """The registered LMS with the portal served over HTTP, so the LMS can fetch the tool's
+    JWKS (token requests, deep-link responses); tests using it need real commits."""
+    with serving(app) as url:
+        registered.tool_jwks_url = url + "/lti/jwks"
+        yield registered
