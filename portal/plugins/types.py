@@ -78,6 +78,10 @@ class Participant:
     role: Literal["moderator", "viewer"]
     avatar_url: str | None = None
     portal_role: PortalRole = "student"
+    # A guest from an invite link (docs/content.md "Guests"): no portal account, `user_id` is
+    # minus the guest's id, `role` is always "viewer". Backends let them in as guests (BBB
+    # guest=true, Jitsi without moderator, the SFU subscribe only).
+    guest: bool = False
 
 
 @dataclass(frozen=True)
