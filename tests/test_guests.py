@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from portal.core import staff
-from portal.core.models import Attendance, Guest, InviteLink, User
+from portal.core.models import Guest, InviteLink, User
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -38,9 +38,7 @@ def guest_client(app):
 
 
 def _enter(guest_client, token, name="Ada Parent", code=""):
-    return guest_client.post(
-        f"/api/invite/{token}/enter", json={"name": name, "access_code": code}
-    )
+    return guest_client.post(f"/api/invite/{token}/enter", json={"name": name, "access_code": code})
 
 
 def test_the_token_and_code_are_stored_only_as_hashes(school, invite):
@@ -102,8 +100,9 @@ def test_a_guest_waits_is_admitted_joins_chats_and_leaves(school, login, invite,
     assert [a["status"] for a in admitted.get_json()] == ["admitted"]
     joined = guest_client.post(f"/api/guest/schedules/{sid}/join")
     assert joined.status_code == 200, joined.get_json()
-    names = {a.name for a in db.session.query(Attendance).all()}
-    assert "Ada Parent (guest)" in names
+    report = teacher.get(f"/api/schedules/{sid}/attendance").get_json()["rows"]
+    guests = [(r["name"], r["role"], r["present"]) for r in report if r["user_id"] is None]
+    assert guests == [("Ada Parent (guest)", "guest", True)]
     said = guest_client.post(f"/api/guest/schedules/{sid}/chat", json={"body": "hello class"})
     assert said.status_code == 201
     assert said.get_json()["user"] == {"id": None, "name": "Ada Parent (guest)", "role": "guest"}
@@ -113,6 +112,8 @@ def test_a_guest_waits_is_admitted_joins_chats_and_leaves(school, login, invite,
     assert guest_client.post("/api/guest/leave").status_code == 200
     guest = db.session.get(Guest, entered.get_json()["guest_id"])
     assert guest is not None and guest.left_at is not None
+    report = teacher.get(f"/api/schedules/{sid}/attendance").get_json()["rows"]
+    assert [r["left_at"] is not None for r in report if r["user_id"] is None] == [True]
 
 
 def test_a_refused_guest_reads_the_teachers_message(school, login, invite, guest_client):

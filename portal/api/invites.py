@@ -208,7 +208,7 @@ def guest_join(schedule_id: int):
     errors=[401],
 )
 def guest_leave():
-    return _guest_out(invites.leave(current_guest()))
+    return _guest_out(meetings.leave_as_guest(current_guest()))
 
 
 class GuestChatIn(Model):

@@ -278,18 +278,14 @@ def decide(
         guest.decided_at, guest.decided_by = utcnow(), actor.id
         audit.record(actor, f"lobby.guest_{status}", "schedule", schedule.id, guest_id=guest.id)
         payload = {"schedule_id": schedule.id, **guest_dict(guest)}
-        live_state.publish(
-            f"lobby:{status}", payload, schedule_id=schedule.id, audience="managers"
-        )
+        live_state.publish(f"lobby:{status}", payload, schedule_id=schedule.id, audience="managers")
 
 
 def require_admitted(guest: Guest, schedule_id: int) -> Schedule:
     """The join asks this: the guest may enter only once a teacher admitted them."""
     schedule = guest_schedule(guest, schedule_id)
     if guest.schedule_id != schedule.id or guest.status in (NEW, WAITING):
-        raise Conflict(
-            "wait here: the teacher will let you in", code="waiting_room"
-        )
+        raise Conflict("wait here: the teacher will let you in", code="waiting_room")
     if guest.status == REFUSED:
         raise Forbidden(_refusal(guest), code="refused")
     return schedule

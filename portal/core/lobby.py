@@ -137,7 +137,7 @@ def admit(
         entries = list(db.session.execute(stmt.with_for_update(of=LobbyEntry)).scalars())
         if user_ids is not None and len(entries) != len(set(user_ids)):
             raise NotFound("that person is not waiting in this class", code="not_waiting")
-    guests = []
+    guests: list[Guest] = []
     if everyone or guest_ids:
         guests = invites.waiting_guests(schedule.id)
         if guest_ids is not None:

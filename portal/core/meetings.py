@@ -26,12 +26,12 @@ from portal.core.backends import (
 )
 from portal.core.errors import Conflict, NotFound, ServiceUnavailable
 from portal.core.models import (
-    Guest,
     Attendance,
     BackendConfig,
     Class,
     ClassStatus,
     Enrolment,
+    Guest,
     Meeting,
     MeetingState,
     Recording,
@@ -397,13 +397,21 @@ def join_as_guest(guest: Guest, schedule_id: int) -> JoinTarget:
         raise Conflict("this class occurrence is cancelled", code="class_cancelled")
     meeting = _running_meeting(schedule)
     name = invites.guest_label(guest.name)
-    participant = Participant(
-        user_id=-guest.id, name=name, email="", role="viewer", guest=True
-    )
+    participant = Participant(user_id=-guest.id, name=name, email="", role="viewer", guest=True)
     target = _backend_join(meeting, participant)
     guest.left_at = None
     record_attendance(meeting, user_id=None, name=name, source="portal")
     return target
+
+
+def leave_as_guest(guest: Guest) -> Guest:
+    """The guest leaves: attendance records when, the lobby panel hears it."""
+    if guest.schedule_id is not None and guest.status == invites.ADMITTED:
+        meeting = _current_meeting(guest.schedule_id)
+        if meeting is not None and meeting.status == MeetingState.RUNNING.value:
+            name = invites.guest_label(guest.name)
+            record_attendance(meeting, user_id=None, name=name, source="portal", left=True)
+    return invites.leave(guest)
 
 
 def end_class(actor: User, schedule_id: int) -> Meeting:

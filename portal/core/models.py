@@ -371,9 +371,7 @@ class InviteLink(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
     # NULL: every occurrence of the class.
-    schedule_id: Mapped[int | None] = mapped_column(
-        ForeignKey("schedules.id", ondelete="CASCADE")
-    )
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     code_hash: Mapped[str | None] = mapped_column(String(255))
     viewer_only: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -402,9 +400,7 @@ class Guest(Base):
     name: Mapped[str] = mapped_column(String(100))
     session_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # The occurrence the guest waits for (set when they knock).
-    schedule_id: Mapped[int | None] = mapped_column(
-        ForeignKey("schedules.id", ondelete="CASCADE")
-    )
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="new")
     message: Mapped[str] = mapped_column(String(500), default="")
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

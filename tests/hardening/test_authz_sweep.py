@@ -960,7 +960,12 @@ def _table(c: Ctx) -> dict[str, tuple]:
             {"body": "hi"},
             "401 401 401 401 401 401 401 401 401",
         ),
-        "api.guest_leave": ("POST", "/api/guest/leave", None, "401 401 401 401 401 401 401 401 401"),
+        "api.guest_leave": (
+            "POST",
+            "/api/guest/leave",
+            None,
+            "401 401 401 401 401 401 401 401 401",
+        ),
         "api.floor_mute": (
             "POST",
             f"/api/schedules/{sid}/floor/mute",
