@@ -90,6 +90,8 @@ def test_a_guest_waits_is_admitted_joins_chats_and_leaves(school, login, invite,
     # The waiting room is off for this class, yet the guest waits.
     assert guest_client.post(f"/api/guest/schedules/{sid}/join").status_code == 409
     assert guest_client.post(f"/api/guest/schedules/{sid}/knock").get_json()["status"] == "waiting"
+    still = guest_client.post(f"/api/guest/schedules/{sid}/join")
+    assert still.status_code == 409 and still.get_json()["error"]["code"] == "waiting_room"
     waiting = teacher.get(f"/api/schedules/{sid}/lobby").get_json()
     assert [(w["guest_id"], w["name"]) for w in waiting] == [
         (entered.get_json()["guest_id"], "Ada Parent (guest)")
