@@ -9,6 +9,7 @@ from typing import Literal
 
 from flask import current_app, jsonify, request
 from pydantic import Field
+from werkzeug.wrappers import Response
 
 from portal.api import api
 from portal.api.framework import current_actor, endpoint, serialise
@@ -71,6 +72,18 @@ def _guest_out(guest: Guest) -> GuestOut:
         schedule_id=guest.schedule_id,
         status=info["status"],
         message=info["message"],
+    )
+
+
+def set_guest_cookie(response: Response, session_token: str, expires: datetime) -> None:
+    """The guest's session cookie, gone when the link expires (revoking ends it server-side)."""
+    response.set_cookie(
+        GUEST_COOKIE,
+        session_token,
+        expires=expires,
+        httponly=True,
+        samesite="Strict",  # no other site can make a guest's browser act for them
+        secure=bool(current_app.config["JWT_COOKIE_SECURE"]),
     )
 
 
@@ -144,15 +157,7 @@ def invite_revoke(link_id: int):
 def guest_enter(token: str, body: EnterIn):
     guest, session_token = invites.redeem(token, body.name, body.access_code)
     response = jsonify(serialise(_guest_out(guest)))
-    lifetime = int((guest.link.expires_at - guest.created_at).total_seconds())
-    response.set_cookie(
-        GUEST_COOKIE,
-        session_token,
-        max_age=max(1, lifetime),
-        httponly=True,
-        samesite="Strict",  # no other site can make a guest's browser act for them
-        secure=bool(current_app.config["JWT_COOKIE_SECURE"]),
-    )
+    set_guest_cookie(response, session_token, guest.link.expires_at)
     return response, 201
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request, url_for
 
-from portal.api.invites import GUEST_COOKIE, current_guest
+from portal.api.invites import current_guest, set_guest_cookie
 from portal.core import invites, unit_of_work
 from portal.core.errors import PortalError
 from portal.extensions import db, limiter
@@ -49,14 +49,7 @@ def invite_submit(token: str):
             "guest/enter.html", link=link, error=exc.message, name=name
         ), exc.status
     response = redirect(url_for("web.guest_room"))
-    response.set_cookie(
-        GUEST_COOKIE,
-        session_token,
-        expires=expires,
-        httponly=True,
-        samesite="Strict",  # no other site can make a guest's browser act for them
-        secure=bool(current_app.config["JWT_COOKIE_SECURE"]),
-    )
+    set_guest_cookie(response, session_token, expires)
     return response
 
 
