@@ -397,7 +397,14 @@ def join_as_guest(guest: Guest, schedule_id: int) -> JoinTarget:
         raise Conflict("this class occurrence is cancelled", code="class_cancelled")
     meeting = _running_meeting(schedule)
     name = invites.guest_label(guest.name)
-    participant = Participant(user_id=-guest.id, name=name, email="", role="viewer", guest=True)
+    participant = Participant(
+        user_id=-guest.id,
+        name=name,
+        email="",
+        role="viewer",
+        guest=True,
+        viewer_only=guest.link.viewer_only,
+    )
     target = _backend_join(meeting, participant)
     guest.left_at = None
     record_attendance(meeting, user_id=None, name=name, source="portal")

@@ -82,6 +82,9 @@ class Participant:
     # minus the guest's id, `role` is always "viewer". Backends let them in as guests (BBB
     # guest=true, Jitsi without moderator, the SFU subscribe only).
     guest: bool = False
+    # Watch and listen only (an invite link made "viewer only"): never on the floor, even if
+    # the teacher would grant it; backends that can, join them subscribe-only.
+    viewer_only: bool = False
 
 
 @dataclass(frozen=True)
