@@ -17,6 +17,7 @@ from portal.api.live import Id
 from portal.api.schemas import DateTimeIn, JoinTargetOut, Model, Out
 from portal.core import chat, invites, meetings
 from portal.core.models import Guest
+from portal.extensions import limiter
 
 GUEST_COOKIE = "portal_guest"
 
@@ -87,6 +88,11 @@ def set_guest_cookie(response: Response, session_token: str, expires: datetime) 
     )
 
 
+def enter_limit() -> str:
+    """Per address, on top of the per-link count of wrong codes (portal/core/invites.py)."""
+    return current_app.config.get("GUEST_ENTER_RATE_LIMIT") or "30 per hour"
+
+
 def current_guest() -> Guest:
     return invites.guest_for_session(request.cookies.get(GUEST_COOKIE))
 
@@ -153,6 +159,7 @@ def invite_revoke(link_id: int):
     status=201,
     tags=["guests"],
     errors=[400, 403, 404, 410, 429],
+    decorators=[limiter.limit(enter_limit)],
 )
 def guest_enter(token: str, body: EnterIn):
     guest, session_token = invites.redeem(token, body.name, body.access_code)

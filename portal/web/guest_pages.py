@@ -3,17 +3,13 @@ teacher, then the room). A guest has no account: these pages read the guest cook
 
 from __future__ import annotations
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 
-from portal.api.invites import current_guest, set_guest_cookie
+from portal.api.invites import current_guest, enter_limit, set_guest_cookie
 from portal.core import invites, unit_of_work
 from portal.core.errors import PortalError
 from portal.extensions import db, limiter
 from portal.web.pages import web
-
-
-def _enter_limit() -> str:
-    return current_app.config.get("GUEST_ENTER_RATE_LIMIT") or "30 per hour"
 
 
 def _link_error(exc: PortalError):
@@ -33,7 +29,7 @@ def invite_page(token: str):
 
 
 @web.post("/invite/<token>")
-@limiter.limit(_enter_limit)
+@limiter.limit(enter_limit)
 def invite_submit(token: str):
     name = request.form.get("name", "")[: invites.MAX_NAME + 1]
     try:
