@@ -111,7 +111,13 @@ def test_a_guest_waits_is_admitted_joins_chats_and_leaves(school, login, invite,
     history = login(school.teacher).get(f"/api/schedules/{sid}/chat").get_json()
     messages = history["messages"] if isinstance(history, dict) else history
     assert any(m["body"] == "hello class" and m["user"]["role"] == "guest" for m in messages)
+    present = teacher.get(f"/api/schedules/{sid}/presence").get_json()
+    people = present["users"] if isinstance(present, dict) else present
+    assert "Ada Parent (guest)" in [p["name"] for p in people]
     assert guest_client.post("/api/guest/leave").status_code == 200
+    present = teacher.get(f"/api/schedules/{sid}/presence").get_json()
+    people = present["users"] if isinstance(present, dict) else present
+    assert "Ada Parent (guest)" not in [p["name"] for p in people]
     guest = db.session.get(Guest, entered.get_json()["guest_id"])
     assert guest is not None and guest.left_at is not None
     report = teacher.get(f"/api/schedules/{sid}/attendance").get_json()["rows"]

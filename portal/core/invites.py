@@ -291,6 +291,25 @@ def require_admitted(guest: Guest, schedule_id: int) -> Schedule:
     return schedule
 
 
+def _presence_key(guest: Guest) -> str:
+    # Not a socket id: the guest's page has no socket, the guest is present from join to leave.
+    return f"guest:{guest.id}"
+
+
+def _announce_presence(schedule_id: int) -> None:
+    users = live_state.presence_list(schedule_id)
+    live_state.publish(
+        "presence", {"schedule_id": schedule_id, "users": users}, schedule_id=schedule_id
+    )
+
+
+def enter_presence(guest: Guest, schedule_id: int) -> None:
+    """The joined guest is in the room's presence list as "Name (guest)" (id: minus theirs)."""
+    entry = {"id": -guest.id, "name": guest_label(guest.name), "role": "guest"}
+    live_state.presence_add(schedule_id, _presence_key(guest), entry)
+    _announce_presence(schedule_id)
+
+
 def leave(guest: Guest) -> Guest:
     """The guest leaves the room (presence and attendance say so); the link stays usable."""
     guest.left_at = utcnow()
@@ -298,6 +317,8 @@ def leave(guest: Guest) -> Guest:
         live_state.publish(
             "lobby:left", guest_dict(guest), schedule_id=guest.schedule_id, audience="managers"
         )
+        if live_state.presence_remove(guest.schedule_id, _presence_key(guest)):
+            _announce_presence(guest.schedule_id)
     return guest
 
 

@@ -408,6 +408,7 @@ def join_as_guest(guest: Guest, schedule_id: int) -> JoinTarget:
     target = _backend_join(meeting, participant)
     guest.left_at = None
     record_attendance(meeting, user_id=None, name=name, source="portal")
+    invites.enter_presence(guest, schedule.id)
     return target
 
 

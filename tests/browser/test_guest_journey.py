@@ -56,6 +56,8 @@ def test_a_guest_joins_by_link_waits_is_admitted_chats_and_leaves(
     expect(guest_page.locator("#guest-meeting-link")).to_have_attribute(
         "href", re.compile(r"role=viewer")
     )
+    presence = teacher_page.locator("#presence-list")
+    expect(presence).to_contain_text("Paula Parent (guest)", timeout=20_000)
     guest_page.get_by_label("Message").fill("Hello from a parent!")
     guest_page.get_by_role("button", name="Send").click()
     log = teacher_page.locator("#chat-log")
@@ -64,6 +66,7 @@ def test_a_guest_joins_by_link_waits_is_admitted_chats_and_leaves(
 
     guest_page.get_by_role("button", name="Leave").click()
     expect(guest_page.locator("#guest-status")).to_contain_text("You left the class")
+    expect(presence).not_to_contain_text("Paula Parent (guest)", timeout=20_000)
     with live_server.app.app_context():
         guest = db.session.execute(db.select(Guest)).scalar_one()
         assert guest.name == "Paula Parent" and guest.left_at is not None
