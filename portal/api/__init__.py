@@ -17,6 +17,7 @@ def init_api(app: Flask) -> None:
         content,
         docs,
         floor,
+        invites,
         live,
         lobby,
         meetings,

@@ -28,7 +28,7 @@ class ChatIn(Model):
 
 
 class ChatAuthorOut(Out):
-    id: int
+    id: int | None = Field(description='null for a guest (role "guest"), who has no account')
     name: str
     role: str
 

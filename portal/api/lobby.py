@@ -12,11 +12,13 @@ from portal.api import api
 from portal.api.framework import current_actor, endpoint
 from portal.api.live import Id
 from portal.api.schemas import Model, Out
-from portal.core import lobby
+from portal.core import invites, lobby
+from portal.core.errors import ValidationFailed
 
 
 class LobbyEntryOut(Out):
-    user_id: int
+    user_id: int | None = Field(description="the waiting student (null for a guest)")
+    guest_id: int | None = Field(default=None, description="the waiting guest (null for a user)")
     name: str
     status: Literal["waiting", "admitted", "refused"]
     message: str = Field(description="the teacher's answer to a refused person")
@@ -25,12 +27,14 @@ class LobbyEntryOut(Out):
 
 class AdmitIn(Model):
     user_ids: list[Id] | None = Field(
-        default=None, max_length=500, description="omit to admit everyone waiting"
+        default=None, max_length=500, description="omit both lists to admit everyone waiting"
     )
+    guest_ids: list[Id] | None = Field(default=None, max_length=500)
 
 
 class RefuseIn(Model):
-    user_id: Id
+    user_id: Id | None = None
+    guest_id: Id | None = Field(default=None, description="refuse a guest instead of a user")
     message: str = Field(default="", max_length=lobby.MAX_MESSAGE)
 
 
@@ -43,8 +47,8 @@ class RefuseIn(Model):
     errors=[403, 404],
 )
 def lobby_waiting(schedule_id: int):
-    entries = lobby.list_waiting(current_actor(), schedule_id)
-    return [LobbyEntryOut.model_validate(lobby.entry_dict(e)) for e in entries]
+    rows = lobby.waiting_dicts(current_actor(), schedule_id)
+    return [LobbyEntryOut.model_validate(row) for row in rows]
 
 
 @endpoint(
@@ -72,8 +76,8 @@ def lobby_knock(schedule_id: int):
     errors=[403, 404],
 )
 def lobby_admit(schedule_id: int, body: AdmitIn):
-    entries = lobby.admit(current_actor(), schedule_id, body.user_ids)
-    return [LobbyEntryOut.model_validate(lobby.entry_dict(e)) for e in entries]
+    rows = lobby.admit(current_actor(), schedule_id, body.user_ids, body.guest_ids)
+    return [LobbyEntryOut.model_validate(row) for row in rows]
 
 
 @endpoint(
@@ -87,5 +91,11 @@ def lobby_admit(schedule_id: int, body: AdmitIn):
     errors=[400, 403, 404],
 )
 def lobby_refuse(schedule_id: int, body: RefuseIn):
+    if (body.user_id is None) == (body.guest_id is None):
+        raise ValidationFailed("name exactly one of user_id and guest_id", code="one_person")
+    if body.guest_id is not None:
+        guest = lobby.refuse_guest(current_actor(), schedule_id, body.guest_id, body.message)
+        return LobbyEntryOut.model_validate(invites.guest_dict(guest))
+    assert body.user_id is not None
     entry = lobby.refuse(current_actor(), schedule_id, body.user_id, body.message)
     return LobbyEntryOut.model_validate(lobby.entry_dict(entry))

@@ -15,9 +15,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from portal.core import access, audit, classes, live_state, room_settings
+from portal.core import access, audit, classes, invites, live_state, room_settings
 from portal.core.errors import Forbidden, NotFound, PortalError, ValidationFailed
-from portal.core.models import ChatMessage, Class, ClassMute, Schedule, User
+from portal.core.models import ChatMessage, Class, ClassMute, Guest, Schedule, User
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -67,35 +67,73 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def message_dict(message: ChatMessage, author: User | None) -> dict[str, Any]:
+def message_dict(
+    message: ChatMessage, author: User | None, guest: Guest | None = None
+) -> dict[str, Any]:
     return {
         "id": message.id,
         "schedule_id": message.schedule_id,
-        "user": {"id": author.id, "name": author.name, "role": author.role} if author else None,
+        "user": _author(author, guest),
         "body": message.body,
         "created_at": iso(message.created_at),
     }
 
 
-def post_message(actor: User, schedule_id: int, body: str) -> dict[str, Any]:
-    schedule = require_panel_access(actor, schedule_id)
+def _author(author: User | None, guest: Guest | None) -> dict[str, Any] | None:
+    if author is not None:
+        return {"id": author.id, "name": author.name, "role": author.role}
+    if guest is not None:  # a guest has no user id: the name says they are one
+        return {"id": None, "name": invites.guest_label(guest.name), "role": "guest"}
+    return None
+
+
+def _checked_text(body: str) -> str:
     text = (body or "").strip()
     if not text:
         raise ValidationFailed("the message is empty", code="empty_message")
     limit = max_length()
     if len(text) > limit:
         raise ValidationFailed(f"messages are limited to {limit} characters", code="too_long")
+    return text
+
+
+def post_message(actor: User, schedule_id: int, body: str) -> dict[str, Any]:
+    schedule = require_panel_access(actor, schedule_id)
+    text = _checked_text(body)
     if not is_manager(actor, schedule) and not room_settings.for_class(schedule.klass).chat:
         raise Forbidden("the teacher turned chat off for this class", code="chat_off")
     if not is_manager(actor, schedule) and is_muted(actor.id, schedule.class_id):
         raise Forbidden("the teacher has muted you in this class's chat", code="muted")
     if not live_state.allow("chat", actor.id, rate_limit()):
         raise RateLimited("you are sending messages too fast; wait a moment")
-    author = {"id": actor.id, "name": actor.name, "role": actor.role}
-    schedule_id = schedule.id
+    return _store(schedule.id, text, _author(actor, None), user_id=actor.id)
+
+
+def post_guest_message(guest: Guest, schedule_id: int, body: str) -> dict[str, Any]:
+    """An admitted guest writes in the class chat (the same rules as a student's)."""
+    schedule = invites.require_admitted(guest, schedule_id)
+    text = _checked_text(body)
+    if not room_settings.for_class(schedule.klass).chat:
+        raise Forbidden("the teacher turned chat off for this class", code="chat_off")
+    # Guests' rate-limit keys are negative: they never share a user's bucket.
+    if not live_state.allow("chat", -guest.id, rate_limit()):
+        raise RateLimited("you are sending messages too fast; wait a moment")
+    return _store(schedule.id, text, _author(None, guest), guest_id=guest.id)
+
+
+def _store(
+    schedule_id: int,
+    text: str,
+    author: dict[str, Any] | None,
+    *,
+    user_id: int | None = None,
+    guest_id: int | None = None,
+) -> dict[str, Any]:
     live_state.hold_room_lock(schedule_id)
     now = utcnow()
-    message = ChatMessage(schedule_id=schedule_id, user_id=actor.id, body=text, created_at=now)
+    message = ChatMessage(
+        schedule_id=schedule_id, user_id=user_id, guest_id=guest_id, body=text, created_at=now
+    )
     db.session.add(message)
     db.session.flush()
     # Read everything before the commit expires it: no reload query while holding the lock.
@@ -124,8 +162,9 @@ def history(
     schedule = require_panel_access(actor, schedule_id)
     limit = max(1, min(int(limit), MAX_PAGE))
     stmt = (
-        db.select(ChatMessage, User)
+        db.select(ChatMessage, User, Guest)
         .outerjoin(User, User.id == ChatMessage.user_id)
+        .outerjoin(Guest, Guest.id == ChatMessage.guest_id)
         .where(ChatMessage.schedule_id == schedule.id, ChatMessage.deleted_at.is_(None))
         .limit(limit + 1)
     )
@@ -138,7 +177,7 @@ def history(
     rows = db.session.execute(stmt).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
-    page = [message_dict(m, u) for m, u in (rows if after_id is not None else reversed(rows))]
+    page = [message_dict(m, u, g) for m, u, g in (rows if after_id is not None else reversed(rows))]
     return page, has_more
 
 

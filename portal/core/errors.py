@@ -68,3 +68,10 @@ class TooManyRequests(PortalError):
     ):
         super().__init__(message, code=code, details=details)
         self.retry_after = retry_after
+
+
+class Gone(PortalError):
+    """410: the thing existed and ended for good (a revoked or expired invite link)."""
+
+    status = 410
+    code = "gone"

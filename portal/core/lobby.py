@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal.core import access, audit, classes, live_state
+from portal.core import access, audit, classes, invites, live_state
 from portal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from portal.core.models import Class, LobbyEntry, Schedule, User
+from portal.core.models import Class, Guest, LobbyEntry, Schedule, User
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -30,6 +30,7 @@ def waiting_room_on(klass: Class) -> bool:
 
 def entry_dict(entry: LobbyEntry) -> dict[str, Any]:
     return {
+        "guest_id": None,
         "user_id": entry.user_id,
         "name": entry.user.name,
         "status": entry.status,
@@ -112,25 +113,64 @@ def list_waiting(actor: User, schedule_id: int) -> list[LobbyEntry]:
     )
 
 
-def admit(actor: User, schedule_id: int, user_ids: list[int] | None = None) -> list[LobbyEntry]:
-    """Let these waiting people in (everyone waiting when `user_ids` is None)."""
+def waiting_dicts(actor: User, schedule_id: int) -> list[dict[str, Any]]:
+    """Everyone waiting, students and guests, first come first."""
+    rows = [entry_dict(e) for e in list_waiting(actor, schedule_id)]
+    rows += [invites.guest_dict(g) for g in invites.waiting_guests(schedule_id)]
+    return sorted(rows, key=lambda row: row["requested_at"])
+
+
+def admit(
+    actor: User,
+    schedule_id: int,
+    user_ids: list[int] | None = None,
+    guest_ids: list[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Let these waiting people in (everyone waiting, guests too, when both lists are None)."""
     schedule = _moderated(actor, schedule_id)
-    stmt = select(LobbyEntry).filter_by(schedule_id=schedule.id, status=WAITING)
-    if user_ids is not None:
-        stmt = stmt.where(LobbyEntry.user_id.in_(user_ids))
-    entries = list(db.session.execute(stmt.with_for_update(of=LobbyEntry)).scalars())
-    if user_ids is not None and len(entries) != len(set(user_ids)):
-        raise NotFound("that person is not waiting in this class", code="not_waiting")
+    everyone = user_ids is None and guest_ids is None
+    entries: list[LobbyEntry] = []
+    if everyone or user_ids:
+        stmt = select(LobbyEntry).filter_by(schedule_id=schedule.id, status=WAITING)
+        if user_ids is not None:
+            stmt = stmt.where(LobbyEntry.user_id.in_(user_ids))
+        entries = list(db.session.execute(stmt.with_for_update(of=LobbyEntry)).scalars())
+        if user_ids is not None and len(entries) != len(set(user_ids)):
+            raise NotFound("that person is not waiting in this class", code="not_waiting")
+    guests: list[Guest] = []
+    if everyone or guest_ids:
+        guests = invites.waiting_guests(schedule.id)
+        if guest_ids is not None:
+            guests = [g for g in guests if g.id in set(guest_ids)]
+            if len(guests) != len(set(guest_ids)):
+                raise NotFound("that guest is not waiting in this class", code="not_waiting")
     for entry in entries:
         _decide(actor, schedule, entry, ADMITTED, "")
-    return entries
+    invites.decide(actor, schedule, guests, ADMITTED)
+    return [entry_dict(e) for e in entries] + [invites.guest_dict(g) for g in guests]
+
+
+def refuse_guest(actor: User, schedule_id: int, guest_id: int, message: str = "") -> Guest:
+    """Turn a waiting guest away; their page shows the message."""
+    text = _message(message)
+    schedule = _moderated(actor, schedule_id)
+    guest = next((g for g in invites.waiting_guests(schedule.id) if g.id == guest_id), None)
+    if guest is None:
+        raise NotFound("that guest is not waiting in this class", code="not_waiting")
+    invites.decide(actor, schedule, [guest], REFUSED, text)
+    return guest
+
+
+def _message(message: str) -> str:
+    text = (message or "").strip()
+    if len(text) > MAX_MESSAGE:
+        raise ValidationFailed(f"the message may have at most {MAX_MESSAGE} characters")
+    return text
 
 
 def refuse(actor: User, schedule_id: int, user_id: int, message: str = "") -> LobbyEntry:
     """Turn a waiting person away; their page shows the message."""
-    text = (message or "").strip()
-    if len(text) > MAX_MESSAGE:
-        raise ValidationFailed(f"the message may have at most {MAX_MESSAGE} characters")
+    text = _message(message)
     schedule = _moderated(actor, schedule_id)
     entry = db.session.execute(
         select(LobbyEntry)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from portal.core import access, live_state, lobby, room_settings, signals, unit_of_work
+from portal.core import access, invites, live_state, lobby, room_settings, signals, unit_of_work
 from portal.core.backends import (
     BackendCallFailed,
     backend_plugin,
@@ -31,6 +31,7 @@ from portal.core.models import (
     Class,
     ClassStatus,
     Enrolment,
+    Guest,
     Meeting,
     MeetingState,
     Recording,
@@ -338,15 +339,17 @@ def config_of(meeting: Meeting) -> BackendConfig:
     return config
 
 
-def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
-    config = config_of(meeting)
-    participant = _participant(user, klass)
-    target = call_backend(
-        config,
+def _backend_join(meeting: Meeting, participant: Participant) -> JoinTarget:
+    return call_backend(
+        config_of(meeting),
         "let you join",
         lambda plugin, settings: plugin.join(settings, handle_of(meeting), participant),
         backend=meeting.backend,
     )
+
+
+def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
+    target = _backend_join(meeting, _participant(user, klass))
     record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
     # Snapshots now: after the commit they would cost two more queries on every join.
     joined = {"meeting": meeting_record(meeting), "user": user_info(user), "target": target}
@@ -380,6 +383,48 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
         raise Conflict("the teacher has not started this class yet", code="not_started")
     lobby.check_admitted(actor, schedule)
     return _join_target(meeting, actor, klass)
+
+
+def _running_meeting(schedule: Schedule) -> Meeting:
+    meeting = _current_meeting(schedule.id)
+    if meeting is None or meeting.status != MeetingState.RUNNING.value:
+        if meeting is not None and meeting.status == MeetingState.ENDED.value:
+            raise Conflict("this class has ended", code="class_ended")
+        raise Conflict("the teacher has not started this class yet", code="not_started")
+    return meeting
+
+
+def join_as_guest(guest: Guest, schedule_id: int) -> JoinTarget:
+    """An admitted guest joins as a viewer with the guest flag (docs/plugins.md): never a
+    moderator, never a user id the portal knows (the backend sees minus the guest's id)."""
+    schedule = invites.require_admitted(guest, schedule_id)
+    if schedule.status == ScheduleStatus.CANCELLED.value:
+        raise Conflict("this class occurrence is cancelled", code="class_cancelled")
+    meeting = _running_meeting(schedule)
+    name = invites.guest_label(guest.name)
+    participant = Participant(
+        user_id=-guest.id,
+        name=name,
+        email="",
+        role="viewer",
+        guest=True,
+        viewer_only=guest.link.viewer_only,
+    )
+    target = _backend_join(meeting, participant)
+    guest.left_at = None
+    record_attendance(meeting, user_id=None, name=name, source="portal")
+    invites.enter_presence(guest, schedule.id)
+    return target
+
+
+def leave_as_guest(guest: Guest) -> Guest:
+    """The guest leaves: attendance records when, the lobby panel hears it."""
+    if guest.schedule_id is not None and guest.status == invites.ADMITTED:
+        meeting = _current_meeting(guest.schedule_id)
+        if meeting is not None and meeting.status == MeetingState.RUNNING.value:
+            name = invites.guest_label(guest.name)
+            record_attendance(meeting, user_id=None, name=name, source="portal", left=True)
+    return invites.leave(guest)
 
 
 def end_class(actor: User, schedule_id: int) -> Meeting:

@@ -361,6 +361,61 @@ class LobbyEntry(Base):
     )
 
 
+class InviteLink(Base):
+    """A link a teacher shares with guests for one class (or one occurrence of it).
+
+    Only hashes are stored: the token is shown once, the access code is never readable."""
+
+    __tablename__ = "invite_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    # NULL: every occurrence of the class.
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str | None] = mapped_column(String(255))
+    viewer_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    klass: Mapped[Class] = relationship(lazy="joined")
+
+
+class Guest(Base):
+    """Someone who came in through an invite link: never a user, never a user's cookies.
+
+    The guest's own session token (only its hash here) is good for the link's class (or
+    occurrence) until the link expires or is revoked. `status` is the guest's place in the
+    waiting room: guests always wait until a teacher admits them."""
+
+    __tablename__ = "guests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invite_link_id: Mapped[int] = mapped_column(
+        ForeignKey("invite_links.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The occurrence the guest waits for (set when they knock).
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    message: Mapped[str] = mapped_column(String(500), default="")
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    link: Mapped[InviteLink] = relationship(lazy="joined")
+
+    __table_args__ = (
+        CheckConstraint("status in ('new', 'waiting', 'admitted', 'refused')", name="status"),
+    )
+
+
 class Attendance(Base):
     """Who was in a meeting: from portal joins, or from the backend's own data."""
 
@@ -499,6 +554,8 @@ class ChatMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # A guest's message (user_id NULL): guests are no users (portal/core/invites.py).
+    guest_id: Mapped[int | None] = mapped_column(ForeignKey("guests.id", ondelete="SET NULL"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -78,6 +78,13 @@ class Participant:
     role: Literal["moderator", "viewer"]
     avatar_url: str | None = None
     portal_role: PortalRole = "student"
+    # A guest from an invite link (docs/content.md "Guests"): no portal account, `user_id` is
+    # minus the guest's id, `role` is always "viewer". Backends let them in as guests (BBB
+    # guest=true, Jitsi without moderator, the SFU subscribe only).
+    guest: bool = False
+    # Watch and listen only (an invite link made "viewer only"): never on the floor, even if
+    # the teacher would grant it; backends that can, join them subscribe-only.
+    viewer_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ def init_web(app: Flask) -> None:
         admin_pages,
         classes_pages,
         dashboard,
+        guest_pages,
         profile,
         recording_pages,
         room,

@@ -9,6 +9,8 @@ asked about an object that still exists.
 Roles: anonymous, outsider (student of another class), blocked (enrolled, blocked from the
 class), student (enrolled), other_teacher (teaches another class), teacher (owns this
 class), admin, co_teacher and assistant (staff of this class, see portal/core/access.py).
+A guest (portal/core/invites.py) holding a session of this class is asked every row too
+and must get exactly what anonymous gets, except on the guest's own endpoints.
 """
 
 from __future__ import annotations
@@ -77,6 +79,15 @@ class Ctx:
         user = self.new_teacher()
         staff.add_staff(self.s.teacher, self.cid, user.email, "co_teacher")
         return user.id
+
+    def new_invite(self) -> tuple[int, str]:
+        """A fresh invite link of this class: (its id, its token)."""
+        from portal.core import invites
+
+        link, token = invites.create_link(
+            self.s.teacher, self.cid, expires_at=utcnow() + timedelta(hours=2)
+        )
+        return link.id, token
 
     def waiting_student(self) -> int:
         """A fresh student waiting in the lobby of the sweep's occurrence."""
@@ -909,6 +920,57 @@ def _table(c: Ctx) -> dict[str, tuple]:
             lambda: {"user_id": c.waiting_student(), "message": "not today"},
             "401 404 403 403 404 200 200 200 200",
         ),
+        # invite links: the class's owner and co-teachers; guests enter through a link
+        "api.invite_create": (
+            "POST",
+            f"/api/classes/{cid}/invites",
+            {"expires_at": future},
+            "401 404 403 403 404 201 201 201 403",
+        ),
+        "api.invite_list": (
+            "GET",
+            f"/api/classes/{cid}/invites",
+            None,
+            "401 404 403 403 404 200 200 200 403",
+        ),
+        "api.invite_revoke": (
+            "POST",
+            lambda: f"/api/invites/{c.new_invite()[0]}/revoke",
+            None,
+            "401 404 403 403 404 200 200 200 403",
+        ),
+        "api.guest_enter": (
+            "POST",
+            lambda: f"/api/invite/{c.new_invite()[1]}/enter",
+            {"name": "Visitor"},
+            "201 201 201 201 201 201 201 201 201",
+        ),  # anyone with the link may enter as a guest (and gets only a guest session)
+        # a guest's own endpoints: users' logins are no guest session
+        "api.guest_me": ("GET", "/api/guest/me", None, "401 401 401 401 401 401 401 401 401"),
+        "api.guest_knock": (
+            "POST",
+            f"/api/guest/schedules/{sid}/knock",
+            None,
+            "401 401 401 401 401 401 401 401 401",
+        ),
+        "api.guest_join": (
+            "POST",
+            f"/api/guest/schedules/{sid}/join",
+            None,
+            "401 401 401 401 401 401 401 401 401",
+        ),
+        "api.guest_chat": (
+            "POST",
+            f"/api/guest/schedules/{sid}/chat",
+            {"body": "hi"},
+            "401 401 401 401 401 401 401 401 401",
+        ),
+        "api.guest_leave": (
+            "POST",
+            "/api/guest/leave",
+            None,
+            "401 401 401 401 401 401 401 401 401",
+        ),
         "api.floor_mute": (
             "POST",
             f"/api/schedules/{sid}/floor/mute",
@@ -1068,8 +1130,42 @@ def test_authorization(name, app, school, login, make_user, client):
         db.session.expire_all()
     actual = " ".join(str(seen[r]) for r in ROLES)
     assert seen == codes(expected), f"ACTUAL {name}: {actual} (expected {expected})"
+    _guest_gets_what_anonymous_gets(name, ctx, client, seen["anonymous"])
     # Never "forbidden" for things outside a user's world: outsiders learn nothing.
     assert seen["outsider"] != 403 or "/classes/" not in url and "/schedules/" not in url
+
+
+# A guest's own endpoints (tests/test_guests.py covers them): everything else answers a guest
+# exactly what it answers someone signed in to nothing.
+GUEST_ENDPOINTS = {"api.guest_me", "api.guest_knock", "api.guest_join", "api.guest_chat"}
+GUEST_ENDPOINTS |= {"api.guest_leave"}
+
+
+def _guest_gets_what_anonymous_gets(name: str, ctx: Ctx, client, anonymous: int) -> None:
+    """The guest column of the sweep: a guest session of this very class opens nothing."""
+    from portal.api.invites import GUEST_COOKIE
+    from portal.core import invites
+
+    _, token = ctx.new_invite()
+    _guest, session_token = invites.redeem(token, "Visitor")
+    method, url, body, _expected = _table(ctx)[name]
+    url = url() if callable(url) else url
+    body = body() if callable(body) else body
+    if body == "VOTE":
+        body = {"option_ids": [1]}
+    db.session.commit()
+    client.set_cookie(GUEST_COOKIE, session_token)
+    if body == "FILE":
+        response = client.open(url, method=method, data={}, content_type="multipart/form-data")
+    else:
+        response = client.open(url, method=method, json=body)
+    client._cookies.clear()
+    db.session.rollback()
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
+    if name not in GUEST_ENDPOINTS:
+        assert response.status_code == anonymous, (
+            f"a guest got {response.status_code} from {name}, anonymous gets {anonymous}"
+        )
 
 
 @pytest.mark.parametrize(

@@ -406,6 +406,10 @@ class BBBBackend:
             ("avatarURL", participant.avatar_url or None),
             ("redirect", True),
         ]
+        if participant.guest:
+            # BBB's own guest handling: the meeting's guestPolicy applies on top of the portal's
+            # lobby (the portal already made the guest wait for a teacher).
+            params.append(("guest", True))
         url = client_for(settings).join_url(params)
         return JoinTarget(kind="redirect", url=url, new_tab=bool(settings.get("open_in_new_tab")))
 

@@ -634,3 +634,31 @@ def test_teacher_publishes_unpublishes_and_deletes_through_the_portal(
     sim.garbage = False
     assert teacher.delete(f"/api/recordings/{recording_id}").status_code == 204
     assert sim.recordings[record_id].state == "deleted" and _count(Recording) == 0
+
+
+def test_an_admitted_guest_joins_bbb_as_a_guest_viewer(school, login, app, sim):
+    """A guest from an invite link: BBB's guest=true, never a moderator, never a user's id."""
+    from datetime import timedelta
+
+    from portal.core import invites
+    from portal.core.types import utcnow
+
+    teacher = login(school.teacher)
+    teacher.post(f"/api/schedules/{school.schedule.id}/start")
+    _link, token = invites.create_link(
+        school.teacher, school.klass.id, expires_at=utcnow() + timedelta(hours=1)
+    )
+    db.session.commit()
+    guest = app.test_client()
+    guest_id = guest.post(f"/api/invite/{token}/enter", json={"name": "Ines Inspector"}).get_json()[
+        "guest_id"
+    ]
+    guest.post(f"/api/guest/schedules/{school.schedule.id}/knock")
+    teacher.post(f"/api/schedules/{school.schedule.id}/lobby/admit", json={"guest_ids": [guest_id]})
+    joined = guest.post(f"/api/guest/schedules/{school.schedule.id}/join")
+    assert joined.status_code == 200, joined.get_json()
+    params = _query(joined.get_json()["url"])
+    assert params["guest"] == "true" and params["role"] == "VIEWER"
+    assert params["fullName"] == "Ines Inspector (guest)"
+    assert params["userID"] == str(-guest_id)
+    assert sim.join_browser(joined.get_json()["url"]).status_code == 302

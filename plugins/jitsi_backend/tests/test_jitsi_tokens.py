@@ -68,6 +68,14 @@ def test_teacher_token_is_accepted_with_every_claim_right():
     assert claims["context"]["features"]["livestreaming"] is False
 
 
+def test_a_guest_token_has_no_moderator_and_never_a_users_id():
+    guest = Participant(user_id=-3, name="Ines (guest)", email="", role="viewer", guest=True)
+    token = tokens.participant_token(self_hosted_settings(), ROOM, guest, record_allowed=True)
+    user = admit(token, PROSODY, ADDRESS, may_moderate=False)["context"]["user"]
+    assert user["moderator"] is False and user["name"] == "Ines (guest)"
+    assert user["id"] == "-3"
+
+
 def test_student_token_has_no_moderator_and_no_recording():
     token = tokens.participant_token(self_hosted_settings(), ROOM, STUDENT, record_allowed=True)
     claims = admit(token, PROSODY, ADDRESS, may_moderate=False)

@@ -167,6 +167,8 @@ class NativeSfuBackend:
         schedule_id = handle.data.get("schedule_id")
         if manager:
             floor = FloorGrant(mic=True, camera=True, screen=True)
+        elif participant.guest or participant.viewer_only:  # a viewer session: subscribe only
+            floor = FloorGrant()
         elif schedule_id:
             floor = room_limits(handle.data, grant_of(int(schedule_id), participant.user_id))
         else:  # a meeting started before the floor existed: nothing granted yet

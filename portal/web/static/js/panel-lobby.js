@@ -1,6 +1,7 @@
 /* The waiting room for the class's teachers and assistants: who waits (GET
  * /api/schedules/<id>/lobby, refreshed on every pushed lobby:* event), admit one or all,
- * refuse with a message the waiting person's page shows. */
+ * refuse with a message the waiting person's page shows. Guests (entries with a guest_id,
+ * no user_id) are admitted and refused by their guest id. */
 (function () {
   "use strict";
   document.addEventListener("DOMContentLoaded", () => {
@@ -11,12 +12,19 @@
     const box = panel.querySelector("[data-panel-error]");
     const all = document.getElementById("lobby-admit-all");
 
+    // "u12" for user 12, "g3" for guest 3: one data attribute names either.
+    const who = (e) => (e.guest_id ? "g" + e.guest_id : "u" + e.user_id);
+    function person(key) {
+      const id = Number(key.slice(1));
+      return key[0] === "g" ? { guest_ids: [id], guest_id: id } : { user_ids: [id], user_id: id };
+    }
+
     function render(entries) {
-      list.replaceChildren(...entries.map((e) => Portal.el("li", { dataset: { lobbyUser: e.user_id } },
+      list.replaceChildren(...entries.map((e) => Portal.el("li", { dataset: { lobbyUser: who(e) } },
         Portal.el("span", { text: e.name + " " }),
-        Portal.el("button", { type: "button", class: "small", dataset: { admit: e.user_id } }, "Let in",
+        Portal.el("button", { type: "button", class: "small", dataset: { admit: who(e) } }, "Let in",
           Portal.el("span", { class: "visually-hidden", text: " " + e.name })),
-        Portal.el("button", { type: "button", class: "small secondary", dataset: { refuse: e.user_id } }, "Refuse",
+        Portal.el("button", { type: "button", class: "small secondary", dataset: { refuse: who(e) } }, "Refuse",
           Portal.el("span", { class: "visually-hidden", text: " " + e.name })))));
       document.getElementById("lobby-empty").hidden = entries.length > 0;
       document.getElementById("lobby-count").textContent = entries.length ? "(" + entries.length + ")" : "";
@@ -35,15 +43,19 @@
     panel.addEventListener("click", (event) => {
       const admit = event.target.closest("[data-admit]");
       const refuse = event.target.closest("[data-refuse]");
-      if (admit) decide(admit, "/admit", { user_ids: [Number(admit.dataset.admit)] });
+      if (admit) {
+        const { user_ids, guest_ids } = person(admit.dataset.admit);
+        decide(admit, "/admit", user_ids ? { user_ids } : { guest_ids });
+      }
       if (refuse) {
         const message = prompt("Why can they not come in? (shown to them; optional)", "");
-        if (message !== null) decide(refuse, "/refuse", { user_id: Number(refuse.dataset.refuse), message });
+        const { user_id, guest_id } = person(refuse.dataset.refuse);
+        if (message !== null) decide(refuse, "/refuse", user_id ? { user_id, message } : { guest_id, message });
       }
     });
     all.addEventListener("click", () => decide(all, "/admit", {}));
     const live = window.Portal.live;
-    if (live) for (const event of ["lobby:waiting", "lobby:admitted", "lobby:refused"]) live.on(event, refresh);
+    if (live) for (const event of ["lobby:waiting", "lobby:admitted", "lobby:refused", "lobby:left"]) live.on(event, refresh);
     refresh();
   });
 })();
