@@ -23,6 +23,7 @@ FIXED = {
     ("blocked_users", "class_id"): None,
     ("class_staff", "role"): "co_teacher",
     ("lobby_entries", "status"): "waiting",
+    ("guests", "status"): "waiting",
 }
 TRICKY = "Zoë «ж» 数学 <b>&amp;</b> ' \" \\ \n end"
 

@@ -390,6 +390,19 @@ def _table(c: Ctx) -> dict[str, tuple]:
             None,
             "401 404 403 403 404 204 204 403 403",
         ),
+        # recordings being prepared: the class's teachers, co-teachers and admins only
+        "api.class_recording_jobs": (
+            "GET",
+            f"/api/classes/{cid}/recording-jobs",
+            None,
+            "401 404 403 403 404 200 200 200 403",
+        ),
+        "api.retry_recording_job": (
+            "POST",
+            f"/api/schedules/{sid}/recording-job/retry",
+            None,
+            "401 404 403 403 404 409 409 409 403",
+        ),  # nothing failed to retry
         "api.list_enrolments": (
             "GET",
             f"/api/classes/{cid}/enrolments",
