@@ -337,6 +337,30 @@ def clock() -> Iterator[FrozenClock]:
         portal_clock.reset()
 
 
+def app_factory(database_url: str, tmp_path: Path, base_config: dict) -> Iterator:
+    """Yield `factory(**overrides)`: apps built with `base_config` plus the overrides (a None
+    value leaves a key out), each pushed as the current app; afterwards every row is wiped.
+    For plugin tests whose apps need a configuration of their own (SSO providers)."""
+    made = []
+
+    def factory(**overrides):
+        FAKE.reset()
+        config = {**base_config, **overrides}
+        application = make_app(
+            database_url, tmp_path, **{k: v for k, v in config.items() if v is not None}
+        )
+        ctx = application.app_context()
+        ctx.push()
+        made.append((application, ctx))
+        return application
+
+    yield factory
+    for application, ctx in reversed(made):
+        db.session.remove()
+        ctx.pop()
+        wipe_database(application)
+
+
 def in_context(application) -> Iterator:
     """Yield `application` inside its app context; afterwards every row is wiped (for a
     fixture that needs an app made with its own configuration)."""

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 from openid_provider import OpenIdProvider
-from portal_testing import make_app, wipe_database
-
-from portal.extensions import db
+from portal_testing import app_factory
 
 
 @pytest.fixture(scope="session")
@@ -21,20 +19,7 @@ def openid_provider():
 @pytest.fixture
 def make_oidc_app(database_url, tmp_path, openid_provider):
     """Build an app configured for the provider plus `overrides`, pushed as the current app."""
-    made = []
-
-    def factory(**overrides):
-        application = make_app(database_url, tmp_path, **openid_provider.portal_config(**overrides))
-        ctx = application.app_context()
-        ctx.push()
-        made.append((application, ctx))
-        return application
-
-    yield factory
-    for application, ctx in reversed(made):
-        db.session.remove()
-        ctx.pop()
-        wipe_database(application)
+    yield from app_factory(database_url, tmp_path, openid_provider.portal_config())
 
 
 @pytest.fixture
