@@ -101,7 +101,9 @@ def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_conte
     expect(page.get_by_role("heading", level=1)).to_have_text("Chess club (advanced)")
     expect(page.locator("#class-head")).to_contain_text("recorded")
 
-    # Move the last one by an hour (wall-clock time of the class's zone).
+    # Move the last one by an hour (wall-clock time of the class's zone). The heading is
+    # parsed before the page's deferred scripts bind the buttons: wait for them.
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Move the occurrence on Mon 24 Mar 2031, 17:30").click()
     move = page.get_by_role("dialog")
     expect(move.get_by_label("Start time")).to_have_value("17:30")
