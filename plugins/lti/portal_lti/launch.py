@@ -39,6 +39,11 @@ def check_audience(claims: dict[str, Any], client_id: str) -> None:
         )
 
 
+def linked_subject(claims: dict[str, Any]) -> str:
+    """The key a launching person's portal account is linked by: (issuer, sub)."""
+    return f"{claims['iss']} {claims['sub']}"
+
+
 def provision(claims: dict[str, Any]) -> UserInfo:
     """The launching person as a portal user, linked by (issuer, sub), never by email."""
     email = claims.get("email")
@@ -48,7 +53,7 @@ def provision(claims: dict[str, Any]) -> UserInfo:
             "administrator to share it with this tool (privacy settings of the tool)",
             code="lti_email_missing",
         )
-    subject = f"{claims['iss']} {claims['sub']}"
+    subject = linked_subject(claims)
     if len(subject) > 255:
         raise NotAuthenticated("this LMS's user ids are too long", code="lti_subject_too_long")
     role = launch_role(claims)

@@ -24,7 +24,7 @@ from portal.plugins import (
 )
 from portal.plugins.web import current_browser_user, start_browser_session
 from portal_lti import grades, roster, tool
-from portal_lti.launch import CLAIM, PROVIDER, check_audience, provision
+from portal_lti.launch import CLAIM, PROVIDER, check_audience, linked_subject, provision
 from portal_lti.models import LtiResourceLink
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
@@ -199,7 +199,7 @@ def _restored_launch(
             "this set-up link has expired; open the activity again from your course",
             code="lti_launch_expired",
         ) from exc
-    linked = services.find_user_by_identity(PROVIDER, f"{claims['iss']} {claims['sub']}")
+    linked = services.find_user_by_identity(PROVIDER, linked_subject(claims))
     browser = current_browser_user()
     if (
         linked is None
