@@ -38,9 +38,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config
     )  # a bad value stops here, before anything starts
 
-    from portal import logs
+    from portal import i18n, logs
 
     logs.init_logging(app)
+    i18n.init_i18n(app)
 
     db.init_app(app)
     from portal.core import unit_of_work
