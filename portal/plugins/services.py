@@ -53,8 +53,10 @@ __all__ = [
     "config",
     "create_class",
     "create_backend_config",
+    "decrypt_secret",
     "delete_file",
     "download_url",
+    "encrypt_secret",
     "enrol_students",
     "enqueue_job",
     "find_backend_config",
@@ -708,6 +710,22 @@ def config(name: str, default: Any = None) -> Any:
     from flask import current_app
 
     return current_app.config.get(name, default)
+
+
+def encrypt_secret(value: str) -> str:
+    """`value` encrypted with the portal's secret key, for a plugin's own table (keys,
+    client secrets): a database dump or backup then holds no usable secret."""
+    from portal.core import security
+
+    return security.encrypt_secret(value)
+
+
+def decrypt_secret(value: str) -> str:
+    """The plaintext of what `encrypt_secret` returned; a value stored before encryption
+    (no marker) comes back unchanged, so existing rows keep working."""
+    from portal.core import security
+
+    return security.decrypt_secret(value)
 
 
 def enqueue_job(name: str) -> None:

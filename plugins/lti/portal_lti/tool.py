@@ -31,15 +31,24 @@ def new_tool_key() -> LtiToolKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    row = LtiToolKey(kid=str(Registration.get_jwk(_public_pem(pem))["kid"]), private_pem=pem)
+    # Stored encrypted: a dump of the database must not let anyone sign launches' replies.
+    row = LtiToolKey(
+        kid=str(Registration.get_jwk(_public_pem(pem))["kid"]),
+        private_pem=services.encrypt_secret(pem),
+    )
     row.active = True
     services.session().add(row)
     services.session().flush()
     return row
 
 
-def _public_pem(private_pem: str) -> str:
-    private = serialization.load_pem_private_key(private_pem.encode(), None)
+def private_pem(row: LtiToolKey) -> str:
+    """The key's PEM (rows from before encryption are plaintext and read as they are)."""
+    return services.decrypt_secret(row.private_pem)
+
+
+def _public_pem(pem: str) -> str:
+    private = serialization.load_pem_private_key(pem.encode(), None)
     return (
         private.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -67,7 +76,7 @@ def published_keys() -> dict[str, list[dict[str, Any]]]:
         .scalars()
     )
     # pylti1p3 names a key by its thumbprint (Registration.get_jwk), as it signs with it.
-    return {"keys": [dict(Registration.get_jwk(_public_pem(row.private_pem))) for row in rows]}
+    return {"keys": [dict(Registration.get_jwk(_public_pem(private_pem(row)))) for row in rows]}
 
 
 def rotate_keys() -> LtiToolKey:
@@ -113,8 +122,8 @@ def registration_for(platform: LtiPlatform) -> Registration:
         .set_auth_login_url(platform.auth_login_url)
         .set_auth_token_url(platform.auth_token_url)
         .set_key_set_url(platform.key_set_url)
-        .set_tool_private_key(key.private_pem)
-        .set_tool_public_key(_public_pem(key.private_pem))
+        .set_tool_private_key(private_pem(key))
+        .set_tool_public_key(_public_pem(private_pem(key)))
     )
 
 

@@ -184,3 +184,16 @@ def test_tool_jwks_publishes_the_signing_key(client, registered):
     keys = client.get("/lti/jwks", base_url=PORTAL).get_json()["keys"]
     assert len(keys) == 1 and keys[0]["kty"] == "RSA" and keys[0]["alg"] == "RS256"
     assert "d" not in keys[0]  # never the private part
+
+
+def test_the_tool_s_private_key_is_stored_encrypted_and_still_signs(client, registered):
+    """A dump of the database holds no usable signing key; the published key set and the
+    launches keep working from the decrypted key."""
+    from portal_lti.models import LtiToolKey
+    from portal_lti.tool import private_pem, signing_key
+
+    published = client.get("/lti/jwks").get_json()["keys"]
+    stored = db.session.execute(db.select(LtiToolKey)).scalars().all()
+    assert stored and all("PRIVATE KEY" not in row.private_pem for row in stored)
+    assert "BEGIN PRIVATE KEY" in private_pem(signing_key())
+    assert [key["kid"] for key in published] == [row.kid for row in stored]

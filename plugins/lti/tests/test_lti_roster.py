@@ -70,10 +70,10 @@ def test_the_double_refuses_assertions_the_tool_did_not_sign(app, lms):
     url = lms.issuer + "/token"
     forged = requests.post(url, data=assertion(other_key(), aud=url), timeout=10)
     assert forged.status_code == 401 and forged.json()["error"] == "invalid_client"
-    from portal_lti.tool import signing_key
+    from portal_lti.tool import private_pem, signing_key
 
     with services.unit_of_work():
-        pem = signing_key().private_pem
+        pem = private_pem(signing_key())
     wrong_aud = requests.post(url, data=assertion(pem, aud=lms.issuer), timeout=10)
     assert wrong_aud.status_code == 401
     once = assertion(pem, aud=url)
