@@ -250,5 +250,11 @@
   }
 
   window.Portal = { api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone, roomBlocked, refreshSession };
-  document.addEventListener("DOMContentLoaded", () => { wireLogout(); wireCopy(); showPendingFlash(); });
+  document.addEventListener("DOMContentLoaded", () => {
+    wireLogout(); wireCopy(); showPendingFlash();
+    // Every deferred page script has run and bound its buttons by now (they all run before
+    // this event); until then portal.css keeps script-only buttons from taking a click
+    // that would do nothing.
+    document.documentElement.dataset.scripts = "ready";
+  });
 })();

@@ -1,0 +1,70 @@
+"""A button that only a page script can serve does not swallow a click made before the
+script is there: the click waits for the page to be ready instead of doing nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.request import urlopen
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+SCRIPT_DELAY_SECONDS = 1.5
+
+
+@pytest.fixture
+def slow_script_server(live_server) -> Iterator[str]:
+    """Serves the portal's own room.js, late, the way a slow network would."""
+
+    class SlowScript(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            time.sleep(SCRIPT_DELAY_SECONDS)
+            with urlopen(live_server.url + self.path, timeout=10) as upstream:
+                body = upstream.read()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/javascript")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowScript)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_start_pressed_while_the_room_script_loads_still_starts_the_class(
+    live_server, new_context, sign_in, slow_script_server
+):
+    live_server.fake_backend_config()
+    teacher = live_server.user("teacher", "Rita Ready")
+    _, schedule_id = live_server.class_with(
+        teacher, [], title="Early clicks", starts_in=timedelta(minutes=5)
+    )
+    page = sign_in(new_context(), teacher.email)
+    page.route(
+        "**/assets/js/room.js",
+        lambda route: route.continue_(
+            url=slow_script_server + "/" + route.request.url.split("/", 3)[3]
+        ),
+    )
+    page.goto(f"{live_server.url}/schedules/{schedule_id}", wait_until="commit")
+    start = page.get_by_role("button", name="Start the class")
+    expect(start).to_be_visible()
+    # The button is on screen while room.js is still on its way: press it at once.
+    with page.context.expect_page(timeout=10_000) as meeting_tab:
+        start.click()
+    assert "fake.example/join/" in meeting_tab.value.url
+    expect(page.get_by_role("button", name="End the class")).to_be_visible()
