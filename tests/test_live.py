@@ -445,6 +445,23 @@ def test_rest_actions_reach_socket_clients(school, connect, login):
     )
 
 
+def test_shared_and_removed_files_are_pushed_to_the_room(school, connect, login):
+    """The room's file panel refreshes on these events instead of polling."""
+    from content_utils import make_png, upload
+
+    sid = school.schedule.id
+    student_socket = connect(school.student, join=sid)
+    teacher_api = login(school.teacher)
+    shared = upload(
+        teacher_api, f"/api/classes/{school.klass.id}/media", make_png(), "map.png", schedule_id=sid
+    )
+    assert shared.status_code == 201, shared.get_json()
+    media_id = shared.get_json()["id"]
+    assert student_socket.wait_for("media:shared") == {"schedule_id": sid, "media_id": media_id}
+    assert teacher_api.delete(f"/api/media/{media_id}").status_code == 204
+    assert student_socket.wait_for("media:removed") == {"schedule_id": sid, "media_id": media_id}
+
+
 def test_rate_and_length_limits(school, connect, app):
     app.config["CHAT_RATE_LIMIT"] = "3 per minute"
     app.config["CHAT_MAX_LENGTH"] = 20

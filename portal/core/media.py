@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from portal.core import access, audit, storage, uploads
+from portal.core import access, audit, live_state, storage, uploads
 from portal.core.errors import NotFound, ValidationFailed
 from portal.core.models import Media, Schedule, User
 from portal.core.slides import DownloadLink, link_for
@@ -59,6 +59,12 @@ def upload_media(
     db.session.add(item)
     db.session.flush()
     audit.record(actor, "media.upload", "class", klass.id, media_id=item.id, content_type=mime)
+    if schedule_id is not None:
+        live_state.publish(
+            "media:shared",
+            {"schedule_id": schedule_id, "media_id": item.id},
+            schedule_id=schedule_id,
+        )
     return item
 
 
@@ -91,5 +97,12 @@ def delete_media(actor: User, media_id: int) -> None:
     klass = access.get_class_for(actor, item.class_id)
     if item.uploaded_by != actor.id:
         access.require_class_manager(actor, klass)
+    schedule_id = item.schedule_id
     storage.delete_row_and_file(item, item.storage_key)
     audit.record(actor, "media.delete", "class", klass.id, media_id=media_id)
+    if schedule_id is not None:
+        live_state.publish(
+            "media:removed",
+            {"schedule_id": schedule_id, "media_id": media_id},
+            schedule_id=schedule_id,
+        )

@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from content_utils import make_png
 from embed_stub import EmbedStub
 from playwright.sync_api import expect
 
@@ -93,6 +94,32 @@ def test_waiting_student_enters_on_the_pushed_start_and_chat_and_polls_arrive_li
         teacher_calls,
     )
     expect(student_page.locator("#live-status")).to_be_hidden()
+
+
+def test_a_file_shared_in_the_room_is_pushed_to_the_students_panel(
+    live_server, new_context, sign_in, tmp_path
+):
+    live_server.fake_backend_config()
+    teacher = live_server.user("teacher", "Tess Teacher")
+    student = live_server.user("student", "Sam Student")
+    class_id, sid = live_server.class_with(
+        teacher, [student], title="Geography", starts_in=timedelta(minutes=2)
+    )
+    student_page = open_room(sign_in, new_context, student, sid)
+    expect(student_page.locator("#media-list")).to_contain_text("Nothing shared yet.")
+    teacher_page = open_room(sign_in, new_context, teacher, sid)
+    student_calls = record_api(student_page)
+    shared = tmp_path / "river-map.png"
+    shared.write_bytes(make_png((32, 32)))
+    teacher_page.locator("#media-file").set_input_files(str(shared))
+    teacher_page.get_by_role("button", name="Share file").click()
+    expect(teacher_page.locator("#media-list")).to_contain_text("river-map.png")
+    # The student's list follows by itself: the share was pushed, and the page fetched
+    # the list once, not on a timer.
+    expect(student_page.locator("#media-list")).to_contain_text("river-map.png")
+    assert [u for u in student_calls if "/media" in u] == [
+        f"{live_server.url}/api/classes/{class_id}/media?schedule_id={sid}"
+    ]
 
 
 def test_who_is_here_matches_the_attendance_report(live_server, new_context, sign_in):

@@ -14,8 +14,6 @@
     const body = document.getElementById("attendance-rows");
     const live = Portal.live;
     let stopped = false;
-    let polling = false;
-    let timer = null;
     let pending = null;
 
     async function load() {
@@ -39,25 +37,14 @@
       pending = setTimeout(() => { pending = null; load(); }, SETTLE_MS);
     }
 
-    async function poll() {
-      if (!polling || stopped) return;
-      await load();
-      if (!stopped && polling) timer = setTimeout(poll, POLL_MS);
-    }
-
-    function setPolling(on) {
-      if (on === polling) return;
-      polling = on;
-      clearTimeout(timer);
-      if (on) poll();
-    }
-
-    if (!live) { setPolling(true); return; }
+    const fallback = Portal.restFallback({
+      everyMs: POLL_MS,
+      refresh: async () => { await load(); if (stopped) fallback.stop(); },
+    });
+    if (!live) return;
     load();
     live.on("presence", soon);
     live.on("class:started", soon);
     live.on("class:ended", soon);
-    live.on("live:joined", () => setPolling(false));
-    document.addEventListener("portal:live-status", (e) => setPolling(!!e.detail.fallback && !stopped));
   });
 })();

@@ -37,7 +37,7 @@
     let following = true;
     let strokes = [];
     let drawing = null;
-    let pollTimer = null;
+    let fallback = null;  // the REST polling while the socket is down (Portal.restFallback)
 
     const sameSurface = (a, b) => !!a && !!b && (a.slide_id || null) === (b.slide_id || null) && a.page === b.page;
 
@@ -100,7 +100,7 @@
         const data = state.presentation || state;
         applyState(data, following ? data.strokes : null);
       } catch (err) {
-        if (err.status === 403 || err.status === 404) stopPolling();
+        if ((err.status === 403 || err.status === 404) && fallback) fallback.stop();
       }
     }
 
@@ -368,17 +368,9 @@
 
     // --- live events ---------------------------------------------------------------------
 
-    function startPolling() {
-      if (pollTimer) return;
-      pollTimer = setInterval(refreshState, POLL_MS);
-      refreshState();
-    }
-    function stopPolling() { clearInterval(pollTimer); pollTimer = null; }
-
     const socket = window.Portal.live;
     if (socket) {
       socket.on("live:joined", (ack) => {
-        stopPolling();
         if (ack.presentation) { applyState(ack.presentation, following ? ack.presentation.strokes : null); syncControls(); }
       });
       socket.on("slides:page", (data) => {
@@ -403,9 +395,7 @@
       for (const event of ["floor:granted", "floor:withdrawn"]) {
         socket.on(event, (data) => { if (!manager && data.user && data.user.id === me) refreshState(); });
       }
-      document.addEventListener("portal:live-status", (e) => { if (e.detail.fallback) startPolling(); else stopPolling(); });
-    } else {
-      startPolling();
     }
+    fallback = Portal.restFallback({ everyMs: POLL_MS, refresh: refreshState });
   });
 })();

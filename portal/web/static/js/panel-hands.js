@@ -17,10 +17,8 @@
     const errorBox = panel.querySelector("[data-panel-error]");
     const mode = document.getElementById("hands-mode");
     let stopped = false;
-    let timer = null;
     let state = null;
 
-    const socketUp = () => !!(window.Portal.live && window.Portal.live.connected);
 
     async function act(button, method, path, body) {
       Portal.hideError(errorBox);
@@ -88,13 +86,6 @@
       }
     }
 
-    function poll() {
-      clearTimeout(timer);
-      // With a live socket the events say when to look again; without one, look every few seconds.
-      if (stopped || socketUp()) return;
-      timer = setTimeout(async () => { await refresh(); poll(); }, POLL_MS);
-    }
-
     if (manager) {
       const all = document.getElementById("hands-lower-all");
       all.addEventListener("click", () => act(all, "DELETE", "/hands"));
@@ -114,9 +105,12 @@
       mode.hidden = e.detail.connected;
       mode.textContent = e.detail.connected ? "" : "Live updates are unavailable; refreshing every few seconds.";
       if (e.detail.connected) refresh();
-      poll();
     });
-    document.addEventListener("portal:room-state", (e) => { if (e.detail.state === "ended") { stopped = true; clearTimeout(timer); } });
-    refresh().then(poll);
+    document.addEventListener("portal:room-state", (e) => { if (e.detail.state === "ended") stopped = true; });
+    const fallback = Portal.restFallback({
+      everyMs: POLL_MS,
+      refresh: async () => { await refresh(); if (stopped) fallback.stop(); },
+    });
+    refresh();
   });
 })();

@@ -1,9 +1,11 @@
 /* Files shared in the class: GET /api/classes/<cid>/media?schedule_id=<sid> -> [{id,
- * filename, size_bytes, created_at}] (polled); opening one asks GET /api/media/<id>/download
+ * filename, size_bytes, created_at}], fetched again on the pushed media:shared /
+ * media:removed (polled only while the socket is down); opening one asks GET /api/media/<id>/download
  * for a short-lived link; sharing is POST /api/classes/<cid>/media (multipart "file",
  * "schedule_id"). */
 (function () {
   "use strict";
+  const POLL_MS = 10000;
   document.addEventListener("DOMContentLoaded", () => {
     const panel = document.getElementById("panel-media");
     if (!panel || Portal.roomBlocked()) return;
@@ -11,7 +13,7 @@
     const cid = panel.dataset.classId;
     const list = document.getElementById("media-list");
     const errorBox = panel.querySelector("[data-panel-error]");
-    let stopped = false;
+    let fallback = null;
 
     async function open(item, button) {
       try {
@@ -20,15 +22,14 @@
       } catch (err) { Portal.showError(errorBox, err); }
     }
 
-    async function refresh(once) {
+    async function refresh() {
       try {
         const rows = Portal.items(await Portal.api("GET", "/api/classes/" + cid + "/media?schedule_id=" + sid));
         list.replaceChildren(...(rows.length ? rows.map((m) => Portal.el("li", {},
           Portal.el("button", { type: "button", class: "link", onclick: (e) => open(m, e.currentTarget) }, m.filename),
           Portal.el("span", { class: "muted", text: " " + Math.ceil((m.size_bytes || 0) / 1024) + " KB" })))
           : [Portal.el("li", { class: "muted", text: "Nothing shared yet." })]));
-      } catch (err) { if (err.status === 403 || err.status === 404) stopped = true; }
-      if (!stopped && !once) setTimeout(refresh, 10000);
+      } catch (err) { if ((err.status === 403 || err.status === 404) && fallback) fallback.stop(); }
     }
 
     const form = document.getElementById("media-form");
@@ -44,9 +45,16 @@
           await Portal.busy(form.querySelector("button"), () => Portal.api("POST", "/api/classes/" + cid + "/media", data));
           form.reset();
           Portal.hideError(errorBox, form);
-          refresh(true);
+          refresh();
         } catch (err) { Portal.showError(errorBox, err, form); }
       });
+    }
+    // Shared and removed files are pushed; REST is polled only while the socket is down.
+    fallback = Portal.restFallback({ everyMs: POLL_MS, refresh });
+    if (Portal.live) {
+      for (const name of ["media:shared", "media:removed"]) {
+        Portal.live.on(name, (data) => { if (String(data.schedule_id) === String(sid)) refresh(); });
+      }
     }
     refresh();
   });
