@@ -8,6 +8,11 @@ PLUGIN_DIRS := $(wildcard plugins/*)
 PG_URL ?= postgresql+psycopg://portal:portal@127.0.0.1:5432/postgres
 REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
+# Two worker processes (the machine's 2 cores; most tests wait on browsers, servers and
+# subprocesses). Each file runs whole on one worker; each worker has its own database,
+# Redis database (REDIS_URL's number minus the worker index: 15 and 14), ports and tmp dirs
+# (tests/portal_testing.py). `make test XDIST=` runs in one process.
+XDIST ?= -n 2 --dist loadgroup
 
 .PHONY: run test ci bench lint clean venv vendor
 
@@ -29,7 +34,7 @@ test: $(STAMP)
 	$(BIN)/ruff check portal plugins tests bench conftest.py scripts migrations
 	$(BIN)/ruff format --check portal plugins tests bench conftest.py scripts migrations
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # CI: real PostgreSQL, Redis and Chromium; a missing service fails instead of skipping.
 # The whole suite runs on PostgreSQL, then the database-facing tests again on SQLite.

@@ -13,12 +13,21 @@ steps the portal's clock (portal/core/clock.py) so no test sleeps through a due 
 
 PORTAL_TEST_DATABASE_URL / PORTAL_TEST_REDIS_URL point the suite at real services (CI);
 without them it runs on SQLite and skips Redis tests, unless PORTAL_REQUIRE_SERVICES=1,
-which turns every missing service into a failure."""
+which turns every missing service into a failure.
+
+Parallel runs (`make test`: pytest-xdist, `-n 2 --dist loadgroup`): each worker process gets
+its own database (the name carries the worker id), its own Redis database number
+(`worker_redis_url`), its own block of ports for servers that must know their port before
+they bind (`free_port`) and its own tmp dirs (pytest's, per worker). A test file runs whole
+on one worker (`pytest_collection_modifyitems`); files that must not overlap share an
+`xdist_group`."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import random
 import shutil
 import socket
 import threading
@@ -28,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import fake_backend
 import pytest
@@ -42,6 +52,23 @@ from portal.core.types import utcnow
 from portal.extensions import db
 
 REQUIRE_SERVICES = os.environ.get("PORTAL_REQUIRE_SERVICES") == "1"
+
+# The pytest-xdist worker this process is ("gw0", "gw1", ...; "" without xdist) and its index.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_INDEX = int(XDIST_WORKER.removeprefix("gw")) if XDIST_WORKER else 0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under `--dist loadgroup`, keep each test file on one worker (its module fixtures, such
+    as the browser, start once) unless the file names a group of its own (`xdist_group`)
+    shared with files that must not run at the same time as each other. Runs before
+    pytest-xdist reads the marks."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 def missing_service(what: str) -> None:
@@ -59,7 +86,7 @@ def database_url(tmp_path_factory) -> str:
     """A fresh, migrated database for this test session."""
     admin_url = _postgres_admin_url()
     if admin_url:
-        name = f"portal_test_{uuid.uuid4().hex[:10]}"
+        name = f"portal_test_{XDIST_WORKER or 'main'}_{uuid.uuid4().hex[:10]}"
         engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
             conn.execute(sa.text(f'create database "{name}"'))
@@ -87,11 +114,23 @@ def database_url(tmp_path_factory) -> str:
         engine.dispose()
 
 
+def worker_redis_url(url: str, worker_index: int = WORKER_INDEX) -> str:
+    """PORTAL_TEST_REDIS_URL for this worker: worker N uses the database number N below the
+    given one (CI gives 15: workers gw0 and gw1 use databases 15 and 14), so no two workers
+    flush or scan each other's keys."""
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) - worker_index
+    if number < 0:
+        pytest.fail(f"{url}: no Redis database number left for xdist worker {worker_index}")
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     url = os.environ.get("PORTAL_TEST_REDIS_URL")
     if not url:
         missing_service("Redis (PORTAL_TEST_REDIS_URL)")
+    url = worker_redis_url(url)
     import redis
 
     try:
@@ -99,6 +138,29 @@ def redis_url() -> str:
     except redis.RedisError:
         missing_service(f"Redis at {url}")
     return url
+
+
+# Servers that must be told their port before they bind it (SMTP, the OpenID provider, a
+# throwaway Redis or PostgreSQL, a port nobody listens on) take one from this worker's own
+# block, below the kernel's ephemeral range (32768+): two workers never pick the same port,
+# and no socket bound to port 0 elsewhere takes it in between. The random start keeps two
+# separate runs on one machine from walking the same sequence.
+PORT_BLOCK = 1000
+FIRST_PORT = 20000 + WORKER_INDEX * PORT_BLOCK
+_port_offsets = itertools.count(random.randrange(PORT_BLOCK))
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 free right now, from this worker's block."""
+    for _ in range(PORT_BLOCK):
+        port = FIRST_PORT + next(_port_offsets) % PORT_BLOCK
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {FIRST_PORT}-{FIRST_PORT + PORT_BLOCK - 1}")
 
 
 def make_app(database_url: str, tmp_path: Path, **overrides):

@@ -457,7 +457,7 @@ def test_rate_limit_is_shared_through_redis(database_url, tmp_path, redis_url):
 def test_rate_limit_falls_back_to_this_process_when_redis_is_down(
     database_url, tmp_path, make_user
 ):
-    from hardening_services import free_port
+    from portal_testing import free_port
 
     app = make_app(
         database_url,

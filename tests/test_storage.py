@@ -85,16 +85,14 @@ def test_unknown_storage_setting_fails_loudly(app):
 
 
 def test_unreachable_object_store_is_503_and_leaves_no_row(app, school, login):
-    import socket
 
     from content_utils import S3_CREDENTIALS, make_png, upload
+    from portal_testing import free_port
 
     from portal.core.models import Media
     from portal.extensions import db
 
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
+    dead_port = free_port()  # a port nobody listens on
     app.config.update(
         STORAGE="s3",
         S3_BUCKET="portal-missing",

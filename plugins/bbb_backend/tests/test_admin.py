@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 
 import pytest
 from bbb_simulator import BBBSimulator
 from portal_bbb_backend.backend import presentation_xml
+from portal_testing import free_port
 
 from portal.core.models import Meeting, Recording
 from portal.core.types import utcnow
@@ -94,9 +94,7 @@ def test_test_connection_reports_an_algorithm_the_server_refuses(admin, sim):
 
 
 def test_test_connection_reports_unreachable_and_not_bbb(admin, sim):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     down = admin.post(
         "/api/admin/backends",
         json={

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections import OrderedDict
 
 import pytest
@@ -17,6 +16,7 @@ from portal_bbb_backend.client import (
     checksum,
     encode_query,
 )
+from portal_testing import free_port
 
 SECRET = "639259d4-9dd8-4b25-bf01-95f9567eaf4b"
 
@@ -135,9 +135,7 @@ def test_failed_create_carries_the_message_key(sim):
 
 
 def test_unreachable_server_is_unavailable():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     with pytest.raises(BBBUnavailable) as info:
         BBBClient(f"http://127.0.0.1:{port}/bigbluebutton/api/", "x" * 10, timeout=1).get_meetings()
     assert info.value.code == "bbb_unreachable"

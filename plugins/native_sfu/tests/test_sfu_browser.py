@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 from portal_testing import PASSWORD, launch_chromium
 
+# Real-time media (durations, frame and sound timing): one such file at a time, on one
+# pytest-xdist worker, so two never compete for the CPU with each other.
+pytestmark = pytest.mark.xdist_group("media")
+
 # On top of the shared CHROMIUM_ARGS: a fake camera and microphone, granted without asking.
 MEDIA_ARGS = [
     "--use-fake-device-for-media-stream",

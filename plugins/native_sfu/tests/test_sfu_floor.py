@@ -4,12 +4,17 @@ the worker at once and a new publish is refused, a muted microphone is not forwa
 
 from __future__ import annotations
 
+import pytest
 from aiortc.mediastreams import AudioStreamTrack
 from sfu_helpers import Publisher, Viewer, wait_for
 from test_sfu_forwarding import join_embed, room_state, run, start_class
 
 from portal.core.models import FloorSeat
 from portal.extensions import db
+
+# Real-time media (durations, frame and sound timing): one such file at a time, on one
+# pytest-xdist worker, so two never compete for the CPU with each other.
+pytestmark = pytest.mark.xdist_group("media")
 
 
 def publisher_sessions(sfu, embed, user_id):

@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from sfu_helpers import Publisher, Viewer, offline_pc, post_sdp, wait_for
 
 from portal.core.models import FloorSeat
 from portal.extensions import db
+
+# Real-time media (durations, frame and sound timing): one such file at a time, on one
+# pytest-xdist worker, so two never compete for the CPU with each other.
+pytestmark = pytest.mark.xdist_group("media")
 
 HERE = Path(__file__).resolve().parent
 

@@ -20,6 +20,10 @@ from aiortc import RTCRtpSender
 from portal_testing import missing_service
 from sfu_helpers import Publisher, Viewer, wait_for
 
+# Real-time media (durations, frame and sound timing): one such file at a time, on one
+# pytest-xdist worker, so two never compete for the CPU with each other.
+pytestmark = pytest.mark.xdist_group("media")
+
 HERE = Path(__file__).resolve().parent
 SYSTEM_PYTHON = "/usr/bin/python3"
 ELEMENTS = {

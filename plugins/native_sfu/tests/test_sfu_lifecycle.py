@@ -13,12 +13,17 @@ import sys
 from pathlib import Path
 
 import av
+import pytest
 from aiortc.mediastreams import AudioStreamTrack
 from portal_native_sfu.synthetic import read_frame
 from sfu_helpers import Publisher, Viewer, assembled_recordings, post_sdp, wait_for
 
 from portal.core import storage
 from portal.extensions import db
+
+# Real-time media (durations, frame and sound timing): one such file at a time, on one
+# pytest-xdist worker, so two never compete for the CPU with each other.
+pytestmark = pytest.mark.xdist_group("media")
 
 HERE = Path(__file__).resolve().parent
 

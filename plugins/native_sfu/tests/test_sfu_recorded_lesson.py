@@ -12,6 +12,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+import pytest
 from aiortc.mediastreams import AudioStreamTrack
 from sfu_helpers import Publisher, assembled_recordings, offline_pc, post_sdp
 from test_sfu_assembly import decoded_audio, energy_at, probe
@@ -19,6 +20,10 @@ from test_sfu_forwarding import join_embed, start_class
 
 from portal.core import storage
 from portal.extensions import db
+
+# Real-time media (durations, frame and sound timing): one such file at a time, on one
+# pytest-xdist worker, so two never compete for the CPU with each other.
+pytestmark = pytest.mark.xdist_group("media")
 
 TEACHER_HZ, STUDENT_HZ = 440, 1500
 

@@ -7,7 +7,6 @@ import datetime as dt
 import email
 import functools
 import ipaddress
-import socket
 import ssl
 import threading
 import time
@@ -16,12 +15,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from portal_testing import free_port
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:

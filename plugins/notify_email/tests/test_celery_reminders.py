@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,10 @@ from portal.extensions import db
 pytestmark = pytest.mark.redis
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+# Celery's INFO log lines: beat's "Sending due task <entry>" for every tick it sends, the
+# worker's "Task <name>[<id>] received", then "succeeded", "retry", "raised ..." for the task.
+SCAN_SENT = b"Sending due task periodic:notifications-dispatch"
+TASK_LINE = re.compile(rb"Task ([\w.]+)\[([0-9a-f-]+)\] (\w+)")
 PORTAL = str(Path(sys.executable).parent / "portal")
 
 
@@ -44,9 +49,11 @@ class Services:
     def __init__(self, env: dict[str, str], tmp: Path):
         self.env, self.tmp = env, tmp
         self.procs: list[subprocess.Popen] = []
+        self.log_paths: dict[int, tuple[str, Path]] = {}  # pid -> (kind, log file)
 
     def start(self, kind: str, *args: str) -> subprocess.Popen:
-        log = open(self.tmp / f"{kind}-{len(self.procs)}.log", "wb")  # noqa: SIM115 (closed with the process)
+        path = self.tmp / f"{kind}-{len(self.procs)}.log"
+        log = open(path, "wb")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen(
             [PORTAL, kind, *args],
             env=self.env,
@@ -55,7 +62,37 @@ class Services:
             start_new_session=True,
         )
         self.procs.append(proc)
+        self.log_paths[proc.pid] = (kind, path)
         return proc
+
+    def _logs_of(self, kind: str, running_only: bool = False) -> list[bytes]:
+        return [
+            path.read_bytes()
+            for proc in self.procs
+            for logged_kind, path in [self.log_paths[proc.pid]]
+            if logged_kind == kind and not (running_only and proc.poll() is not None)
+        ]
+
+    def scans_sent(self) -> int:
+        """Dispatch scans beat has sent (or tried to send, when the broker is down)."""
+        return sum(log.count(SCAN_SENT) for log in self._logs_of("beat"))
+
+    def periodic_received(self) -> int:
+        """Periodic jobs (mostly dispatch scans) any worker has taken from the broker."""
+        return sum(
+            1
+            for log in self._logs_of("worker")
+            for name, _, event in TASK_LINE.findall(log)
+            if name == b"portal.periodic" and event == b"received"
+        )
+
+    def workers_idle(self) -> bool:
+        """Every task the running workers took has finished (succeeded, retried, failed)."""
+        last_event: dict[bytes, bytes] = {}
+        for log in self._logs_of("worker", running_only=True):
+            for _, task_id, event in TASK_LINE.findall(log):
+                last_event[task_id] = event
+        return b"received" not in last_event.values()
 
     def worker(self, concurrency: int = 2) -> subprocess.Popen:
         return self.start(
@@ -149,6 +186,24 @@ def _wait(predicate, timeout: float, what: str, services: Services) -> None:
     pytest.fail(f"timed out waiting for {what}\n{services.logs()}")
 
 
+def _wait_for_scans(services: Services, scans: int, what: str) -> None:
+    """Let `scans` more dispatch scans run, instead of sleeping through their period: beat
+    sent them, a worker took them, and the workers finished all they had, so an assertion
+    that nothing more was sent comes after those scans really ran, however loaded the
+    machine is."""
+    sent, received = services.scans_sent(), services.periodic_received()
+    _wait(
+        lambda: (
+            services.scans_sent() >= sent + scans
+            and services.periodic_received() >= received + scans
+            and services.workers_idle()
+        ),
+        60 + 5 * scans,
+        what,
+        services,
+    )
+
+
 def _class(teacher, title: str, due_in_seconds: float, students):
     # Offset 1 minute: the reminder is due `due_in_seconds` from now.
     klass = classes.create_class(
@@ -210,7 +265,7 @@ def test_reminders_go_out_once_on_time_follow_moves_and_stop_for_cancelled_or_bl
         )
 
     _wait(all_arrived, 150, "the reminders and notices", services)
-    time.sleep(4)  # four more beat ticks: nothing may be sent twice
+    _wait_for_scans(services, 4, "four more scans, which may send nothing twice")
 
     [ana_mail] = smtp.to(ana.email)
     assert str(ana_mail.message["Subject"]).startswith("Reminder: Physics starts")
@@ -270,7 +325,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_queued_and_sends_nothing_twice(
         ).first()
 
     _wait(settled, 150, "every row to settle", services)
-    time.sleep(2)
+    _wait_for_scans(services, 2, "two more scans, which may send nothing twice")
     counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
     assert max(counts.values()) == 1, f"sent twice: {[a for a, n in counts.items() if n > 1]}"
     rows = list(db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalars())
@@ -295,7 +350,7 @@ def test_a_temporary_smtp_refusal_is_retried_by_the_celery_task(setup):
     services.worker(concurrency=2)
     services.beat()
     _wait(lambda: smtp.to(eve.email), 150, "the retried message", services)
-    time.sleep(3)
+    _wait_for_scans(services, 3, "three more scans, which may not send it again")
     assert len(smtp.to(eve.email)) == 1 and smtp.replies == []
     db.session.expire_all()
     row = db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalar_one()
@@ -339,7 +394,9 @@ def test_reminders_due_during_a_redis_outage_go_out_when_it_returns_once_each(
                 "all sent before the outage; nothing was tested"
             )
             _class(teacher, "During the outage", -1, during)  # due at once, while Redis is down
-            time.sleep(6)  # six scan ticks that cannot reach the broker
+            # Six scan ticks that cannot reach the broker: beat tries to send them.
+            sent = services.scans_sent()
+            _wait(lambda: services.scans_sent() >= sent + 6, 90, "six scan ticks", services)
             assert not any(smtp.to(s.email) for s in during), "sent without a broker?"
             db.session.expire_all()
             waiting = db.session.execute(
@@ -357,7 +414,8 @@ def test_reminders_due_during_a_redis_outage_go_out_when_it_returns_once_each(
                 "every reminder",
                 services,
             )
-            time.sleep(4)  # more ticks and lease expiries: still nothing twice
+            # More scans (and lease expiries): still nothing twice.
+            _wait_for_scans(services, 4, "four more scans, which may send nothing twice")
 
             counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
             assert counts == Counter({s.email: 1 for s in before + during})

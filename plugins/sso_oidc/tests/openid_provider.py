@@ -6,11 +6,11 @@ forms with plain HTTP, so the API-level tests need no browser."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from html import unescape
@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
-from portal_testing import missing_service
+from portal_testing import free_port, missing_service
 
 HERE = Path(__file__).resolve().parent / "op"
 CLIENT_ID = "classroom-portal"
@@ -49,22 +49,11 @@ ACCOUNTS = {
 ROLE_MAP = {"teachers": "teacher", "it-admins": "admin", "pupils": "student"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class OpenIdProvider:
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}"
-        self.discovery_url = self.issuer + "/.well-known/openid-configuration"
-        self.process: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        if not shutil.which("node") or not shutil.which("npm"):
-            missing_service("Node.js and npm (for the OpenID provider oidc-provider)")
+def _install_once() -> None:
+    """`npm ci` on first use. Parallel test workers each start a provider: the first takes the
+    lock and installs, the others wait for it (npm ci deletes node_modules before it writes)."""
+    with open(HERE / ".npm-ci.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not (HERE / "node_modules" / "oidc-provider").exists():
             subprocess.run(
                 ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
@@ -72,6 +61,19 @@ class OpenIdProvider:
                 check=True,
                 timeout=300,
             )
+
+
+class OpenIdProvider:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.discovery_url = self.issuer + "/.well-known/openid-configuration"
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        if not shutil.which("node") or not shutil.which("npm"):
+            missing_service("Node.js and npm (for the OpenID provider oidc-provider)")
+        _install_once()
         client = {
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
