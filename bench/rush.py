@@ -23,12 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import multiprocessing as mp
 import os
 import random
 import subprocess
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -125,6 +127,8 @@ async def _students(
         connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=60)
     )
     done = asyncio.Event()
+    closing = False  # set before the run's own disconnects: those are not drops
+    dropped: list[str] = []  # why each socket the server or a missed ping closed went
 
     def finish(record: tuple) -> None:
         results.append(record)
@@ -163,7 +167,12 @@ async def _students(
             # The waiting page turns into the room and presses join on this push.
             asyncio.ensure_future(join_api(token, schedule_id, time.time()))
 
+        async def on_disconnect(*reason: object) -> None:
+            if not closing:
+                dropped.append(str(reason[0]) if reason else "disconnected")
+
         client.on("class:started", on_started)
+        client.on("disconnect", on_disconnect)
         async with gate:
             try:
                 await client.connect(
@@ -190,7 +199,16 @@ async def _students(
     with contextlib.suppress(TimeoutError):  # the figures then count who did not get there
         await asyncio.wait_for(done.wait(), timeout=max(1.0, remaining))
     held = sum(1 for c in clients if c.connected)
-    out.put({"results": results, "errors": errors, "held": held, "expected": len(students)})
+    out.put(
+        {
+            "results": results,
+            "errors": errors,
+            "held": held,
+            "expected": len(students),
+            "dropped": dropped,
+        }
+    )
+    closing = True
     await http.close()
     await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
 
@@ -255,6 +273,7 @@ def run_rush(
                     for _ in range(100):  # warm every worker's pool, as a running site is
                         session.get(f"{server.base}/api/classes", headers=auth, timeout=30)
                     rt_pid = realtime.process.pid
+                    ping_interval, ping_timeout = _ping_settings(realtime.url)
                     rss_before = rss_mb(rt_pid)
                     ctx = mp.get_context("fork")
                     ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -330,6 +349,8 @@ def run_rush(
     failed = [r for r in records if r[4] != 200]
     failed_starts = [s for s in starts.values() if s[1] != 200]
     held = sum(rep["held"] for rep in reports)
+    dropped = [why for rep in reports for why in rep["dropped"]]
+    reasons = ", ".join(f"{n} {why}" for why, n in Counter(dropped).most_common(3))
     hold_ms = [(r[3] - press_at[r[0]]) * 1000 for r in joined]
     push_ms = [(r[1] - press_at[r[0]]) * 1000 for r in joined]
     join_ms = [(r[3] - r[2]) * 1000 for r in joined]
@@ -350,6 +371,7 @@ def run_rush(
         f"and the pushes; load average {load}"
     )
     p99_hold = percentile(hold_ms, 99)
+    ping = f"interval {ping_interval:g} s, timeout {ping_timeout:g} s"
     return [
         Result(
             scenario,
@@ -359,6 +381,15 @@ def run_rush(
             f"{students}",
             held == students,
             f"all connected in {connect_seconds:.1f} s ({connected} joined their room)",
+        ),
+        Result(
+            scenario,
+            "sockets dropped (closed by the server or a missed ping)",
+            len(dropped),
+            "",
+            "0",
+            not dropped,
+            f"Engine.IO ping {ping}; {reasons or 'none'}",
         ),
         Result(
             scenario,
@@ -426,6 +457,13 @@ def run_rush(
             else "meeting rows created per occurrence (the SFU's ensure_room is idempotent)",
         ),
     ]
+
+
+def _ping_settings(realtime_url: str) -> tuple[float, float]:
+    """The heartbeat the realtime server announces in its Engine.IO handshake (seconds)."""
+    answer = requests.get(f"{realtime_url}/socket.io/?EIO=4&transport=polling", timeout=30).text
+    handshake = json.loads(answer[answer.index("{") :])
+    return handshake["pingInterval"] / 1000, handshake["pingTimeout"] / 1000
 
 
 def _creates_per_class(database_url: str, backend: str, api_url: str) -> dict[str, int]:

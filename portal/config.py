@@ -43,6 +43,11 @@ def default_config(instance_path: str) -> dict:
         # Where pages open the live panel's Socket.IO connection; empty = the page's own
         # origin (`portal serve` answers /socket.io/ itself; nginx routes it in production).
         "REALTIME_URL": "",
+        # Engine.IO heartbeat of the realtime server (docs/live.md): a ping per socket every
+        # interval; a socket silent for interval + timeout is dropped. The timeout is long
+        # so that a machine starved for a minute (a 09:00 rush) keeps its waiting pages.
+        "REALTIME_PING_INTERVAL_SECONDS": 25,
+        "REALTIME_PING_TIMEOUT_SECONDS": 60,
         "PLUGINS": None,  # comma-separated allow-list of plugin names
         "DISABLE_PLUGINS": None,  # comma-separated deny-list
         "LOGIN_RATE_LIMIT": "10 per minute",

@@ -61,6 +61,10 @@ NAMESPACE = "/"
 EMITTER_KEY = "portal.live_emitter"
 
 
+# The largest Socket.IO message a client may send (a board stroke batch, a chat message).
+MAX_MESSAGE_BYTES = 1_000_000
+
+
 def room(schedule_id: int) -> str:
     return f"schedule:{schedule_id}"
 
@@ -477,7 +481,12 @@ class RealtimeServer:
             cors_allowed_origins=self._origin_allowed,
             # One client's events in order; other clients are not held up (one reader each).
             async_handlers=False,
-            max_http_buffer_size=1_000_000,
+            max_http_buffer_size=MAX_MESSAGE_BYTES,
+            # Sized for thousands of idle waiting pages on a busy machine (docs/live.md):
+            # each ping is a packet per socket per interval, and a process starved of CPU
+            # for longer than the timeout would drop every socket it holds at once.
+            ping_interval=float(app.config.get("REALTIME_PING_INTERVAL_SECONDS") or 25),
+            ping_timeout=float(app.config.get("REALTIME_PING_TIMEOUT_SECONDS") or 60),
             logger=False,
             engineio_logger=False,
         )
@@ -724,6 +733,8 @@ def serve(
         timeout_graceful_shutdown=3,
         # Idle waiting sockets are cheap; answer pings slowly enough not to matter.
         ws_ping_interval=None,
+        # Bounded memory per socket: no frame larger than the largest message accepted.
+        ws_max_size=MAX_MESSAGE_BYTES + 1024,
         backlog=4096,
     )
     uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 
@@ -37,6 +39,82 @@ def staff_role(user: User, klass: Class) -> str | None:
     ).scalar_one_or_none()
 
 
+def manages(actor: User, role: str | None) -> bool:
+    """The rule of can_manage_class, on an already known staff role."""
+    return actor.is_admin or role in (OWNER, StaffRole.CO_TEACHER.value)
+
+
+def moderates(actor: User, role: str | None) -> bool:
+    """The rule of can_moderate_class, on an already known staff role."""
+    return actor.is_admin or role is not None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A user's standing in one class, read as columns of a request's one query
+    (`standing_columns`) instead of one query per question."""
+
+    staff_role: str | None
+    enrolled: bool
+    block_scope: str | None
+    block_reason: str | None
+
+
+def standing_columns(
+    user_id: Any, *, staff_possible: bool, class_id: Any, teacher_id: Any, now: Any
+) -> list[ColumnElement[Any]]:
+    """Columns answering staff_role, is_enrolled and active_block for the user `user_id` (a
+    value or bind parameter) in the class whose id and teacher id are the given (outer
+    query's) columns, at `now`; `staff_possible` is False for students (only teachers are
+    staff). Read them back with `standing_of(row[-4:])`: the same rules as the
+    one-question functions above, as Core columns a prebuilt statement can hold."""
+    staff_table, enrolments, blocks = (
+        ClassStaff.__table__.c,
+        Enrolment.__table__.c,
+        BlockedUser.__table__.c,
+    )
+    staff: ColumnElement[Any] = (
+        select(staff_table.role)
+        .where(staff_table.class_id == class_id, staff_table.user_id == user_id)
+        .scalar_subquery()
+        if staff_possible
+        else db.null()
+    )
+    role = db.case((teacher_id == user_id, db.literal(OWNER)), else_=staff)
+    enrolled = (
+        select(enrolments.id)
+        .where(enrolments.class_id == class_id, enrolments.user_id == user_id)
+        .exists()
+    )
+    block = (
+        select(blocks.scope)
+        .where(
+            blocks.user_id == user_id,
+            block_in_force(now, blocks),
+            or_(blocks.scope == "site", blocks.class_id == class_id),
+        )
+        .order_by(blocks.scope.desc(), blocks.id)  # 'site' before 'class'
+        .limit(1)
+    )
+    return [
+        role.label("staff_role"),
+        enrolled.label("enrolled"),
+        block.scalar_subquery().label("block_scope"),
+        block.with_only_columns(blocks.reason).scalar_subquery().label("block_reason"),
+    ]
+
+
+def standing_of(values: Any) -> Standing:
+    role, enrolled, scope, reason = values
+    return Standing(role, bool(enrolled), scope, reason)
+
+
+def require_member(actor: User, standing: Standing) -> None:
+    """is_member on a read standing: 404, so ids of other classes do not leak."""
+    if not (moderates(actor, standing.staff_role) or standing.enrolled):
+        raise NotFound("no such class occurrence")
+
+
 def can_own_class(actor: User, klass: Class) -> bool:
     """Delete (cancel) the class and change its staff: the owner and administrators only."""
     return actor.is_admin or klass.teacher_id == actor.id
@@ -53,7 +131,7 @@ def can_manage_class(actor: User, klass: Class) -> bool:
     The owner, co-teachers and administrators."""
     if actor.is_admin:
         return True
-    return staff_role(actor, klass) in (OWNER, StaffRole.CO_TEACHER.value)
+    return manages(actor, staff_role(actor, klass))
 
 
 def require_class_manager(actor: User, klass: Class) -> None:
@@ -63,7 +141,7 @@ def require_class_manager(actor: User, klass: Class) -> None:
 
 def can_moderate_class(actor: User, klass: Class) -> bool:
     """Moderate a running class (chat, polls, floor, waiting room): teachers and assistants."""
-    return actor.is_admin or staff_role(actor, klass) is not None
+    return actor.is_admin or moderates(actor, staff_role(actor, klass))
 
 
 def require_class_moderator(actor: User, klass: Class) -> None:
@@ -109,15 +187,18 @@ def get_class_for(actor: User, class_id: int) -> Class:
     return klass
 
 
-def block_in_force(at: datetime | None = None) -> ColumnElement[bool]:
+def block_in_force(at: Any = None, blocks: Any = None) -> ColumnElement[bool]:
     """The one definition of "this block applies now": not lifted and not expired.
 
     Every query about blocks (the access check, reminder recipients, admin lists) uses it.
+    `at` may be a bind parameter; `blocks` the table's Core columns for a Core statement
+    (default: the mapped class).
     """
-    at = at or utcnow()
+    at = at if at is not None else utcnow()
+    blocks = BlockedUser if blocks is None else blocks
     return and_(
-        BlockedUser.lifted_at.is_(None),
-        or_(BlockedUser.expires_at.is_(None), BlockedUser.expires_at > at),
+        blocks.lifted_at.is_(None),
+        or_(blocks.expires_at.is_(None), blocks.expires_at > at),
     )
 
 
@@ -177,5 +258,11 @@ def blocked_from(user: User, class_ids: Collection[int], at: datetime | None = N
 def require_not_blocked(user: User, class_id: int | None = None) -> None:
     block = active_block(user, class_id)
     if block is not None:
-        where = "on this portal" if block.scope == "site" else "from this class"
-        raise Forbidden(f"you are blocked {where}: {block.reason}", code="blocked")
+        raise_blocked(block.scope, block.reason)
+
+
+def raise_blocked(scope: str | None, reason: str | None) -> None:
+    """The refusal of a blocked user (scope "site" or "class"); nothing when `scope` is None."""
+    if scope is not None:
+        where = "on this portal" if scope == "site" else "from this class"
+        raise Forbidden(f"you are blocked {where}: {reason}", code="blocked")

@@ -87,6 +87,16 @@ def revoke(claims: dict[str, Any]) -> None:
         )
 
 
+# Built once: every authenticated request runs it, and building and cache-keying the
+# statement cost more CPU than loading the row.
+_USER_AND_REVOCATION = (
+    db.select(User, RevokedToken.jti)
+    .select_from(User)
+    .outerjoin(RevokedToken, RevokedToken.jti.in_(db.bindparam("keys", expanding=True)))
+    .where(User.id == db.bindparam("user_id"))
+)
+
+
 def is_revoked(claims: dict[str, Any]) -> bool:
     """Is this token, or its session, revoked? The same round trip loads the token's user,
     which the user lookup right after reads from the session: one query per request
@@ -99,12 +109,7 @@ def is_revoked(claims: dict[str, Any]) -> bool:
         user_id = int(claims["sub"])
     except (KeyError, TypeError, ValueError):
         return _any_revoked(keys)
-    found = db.session.execute(
-        db.select(User, RevokedToken.jti)
-        .select_from(User)
-        .outerjoin(RevokedToken, RevokedToken.jti.in_(keys))
-        .where(User.id == user_id)
-    ).first()
+    found = db.session.execute(_USER_AND_REVOCATION, {"user_id": user_id, "keys": keys}).first()
     if found is None:  # no such user: the lookup refuses the token anyway
         return _any_revoked(keys)
     # The session's identity map holds objects weakly: keep the user alive for the lookup.

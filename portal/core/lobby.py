@@ -48,10 +48,31 @@ def check_admitted(actor: User, schedule: Schedule) -> None:
     if not waiting_room_on(klass) or access.can_moderate_class(actor, klass):
         return
     entry = _entry(schedule.id, actor.id)
-    if entry is not None and entry.status == ADMITTED:
+    require_admitted_entry(
+        entry.status if entry else None, entry.message if entry else None, waits=True
+    )
+
+
+def entry_columns(schedule_id: Any, user_id: Any) -> list[Any]:
+    """The person's lobby entry (status, refusal message) as two columns of a bigger query,
+    for `require_admitted_entry` (the join reads everything it checks in one query)."""
+    entries = LobbyEntry.__table__.c
+    entry = select(entries.status).where(
+        entries.schedule_id == schedule_id, entries.user_id == user_id
+    )
+    return [
+        entry.scalar_subquery().label("lobby_status"),
+        entry.with_only_columns(entries.message).scalar_subquery().label("lobby_message"),
+    ]
+
+
+def require_admitted_entry(status: str | None, message: str | None, *, waits: bool) -> None:
+    """The rule of check_admitted on a read entry: `waits` is False for the class's staff
+    and for classes without a waiting room."""
+    if not waits or status == ADMITTED:
         return
-    if entry is not None and entry.status == REFUSED:
-        raise Forbidden(_refusal(entry), code="refused")
+    if status == REFUSED:
+        raise Forbidden(_refusal_text(message), code="refused")
     raise Conflict(
         "this class has a waiting room: ask to enter and the teacher will let you in",
         code="waiting_room",
@@ -93,7 +114,11 @@ def _entry(schedule_id: int, user_id: int) -> LobbyEntry | None:
 
 
 def _refusal(entry: LobbyEntry) -> str:
-    return "the teacher did not let you in" + (f": {entry.message}" if entry.message else "")
+    return _refusal_text(entry.message)
+
+
+def _refusal_text(message: str | None) -> str:
+    return "the teacher did not let you in" + (f": {message}" if message else "")
 
 
 def _moderated(actor: User, schedule_id: int) -> Schedule:

@@ -7,6 +7,7 @@ once. A failed create removes the row again: nothing is left half-created.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -41,7 +42,7 @@ from portal.core.models import (
     User,
 )
 from portal.core.recordings import initial_visibility
-from portal.core.registry import hook
+from portal.core.registry import hook, implemented
 from portal.core.settings import get_setting
 from portal.core.snapshots import (
     class_info,
@@ -79,11 +80,11 @@ def join_opens_at(schedule: Schedule, manager: bool) -> datetime:
     Students may join from JOIN_OPENS_MINUTES (default 10) before the start; the teacher (or an
     admin) may start, and so open the room, from START_EARLY before.
     """
-    if manager:
-        return schedule.starts_at - START_EARLY
-    return schedule.starts_at - timedelta(
-        minutes=int(current_app.config.get("JOIN_OPENS_MINUTES", 10))
-    )
+    return _opens_at(schedule.starts_at, manager)
+
+
+def _opens_at(starts_at: datetime, manager: bool) -> datetime:
+    return starts_at - join_opens_before(manager)
 
 
 def join_opens_before(manager: bool) -> timedelta:
@@ -327,11 +328,11 @@ def _release_claim(meeting: Meeting) -> None:
 
 def config_of(meeting: Meeting) -> BackendConfig:
     """The backend configuration the meeting runs on; 503 when an admin removed it."""
-    config = (
-        db.session.get(BackendConfig, meeting.backend_config_id)
-        if meeting.backend_config_id is not None
-        else None
-    )
+    return config_of_id(meeting.backend_config_id)
+
+
+def config_of_id(config_id: int | None) -> BackendConfig:
+    config = db.session.get(BackendConfig, config_id) if config_id is not None else None
     if config is None:
         raise ServiceUnavailable(
             "this class's meeting backend configuration was removed", code="backend_missing"
@@ -358,39 +359,141 @@ def _join_target(meeting: Meeting, user: User, klass: Class) -> JoinTarget:
 
 
 def join_class(actor: User, schedule_id: int) -> JoinTarget:
-    """An enrolled, unblocked student (or the teacher) joins a running occurrence."""
-    schedule = db.session.get(Schedule, schedule_id)
-    if schedule is None or not access.is_member(actor, schedule.klass):
+    """An enrolled, unblocked student (or the teacher) joins a running occurrence.
+
+    The hottest path of the portal (thousands of students at 09:00): everything it checks
+    (the occurrence and its class, the actor's staff role, enrolment and block, the meeting
+    with its backend configuration, the lobby entry) is one query of columns, and the
+    attendance upsert the only write; the rules are the same functions as everywhere else."""
+    row = _join_row(actor, schedule_id)
+    if row is None:
         raise NotFound("no such class occurrence")
-    klass = schedule.klass
-    access.require_not_blocked(actor, klass.id)
+    standing = access.standing_of(row[-4:])
+    access.require_member(actor, standing)
+    access.raise_blocked(standing.block_scope, standing.block_reason)
     if (
-        klass.status == ClassStatus.CANCELLED.value
-        or schedule.status == ScheduleStatus.CANCELLED.value
+        row.class_status == ClassStatus.CANCELLED.value
+        or row.schedule_status == ScheduleStatus.CANCELLED.value
     ):
         raise Conflict("this class occurrence is cancelled", code="class_cancelled")
-    manager = access.can_manage_class(actor, klass)
-    opens_at = join_opens_at(schedule, manager)
+    manager = access.manages(actor, standing.staff_role)
+    opens_at = _opens_at(row.starts_at, manager)
     if not manager and utcnow() < opens_at:
         raise Conflict(
             f"this class opens for students at {opens_at.isoformat(timespec='minutes')} UTC",
             code="not_open_yet",
         )
-    meeting = _current_meeting(schedule.id)
-    if meeting is None or meeting.status != MeetingState.RUNNING.value:
-        if meeting is not None and meeting.status == MeetingState.ENDED.value:
+    _require_running(row.meeting_status)
+    lobby.require_admitted_entry(
+        row.lobby_status,
+        row.lobby_message,
+        waits=bool(row.waiting_room) and not access.moderates(actor, standing.staff_role),
+    )
+    if row.config_id is None:
+        config_of_id(None)  # 503: an admin removed the configuration
+    # Transient (never added to the session): the row's columns in the shape call_backend takes.
+    config = BackendConfig(
+        id=row.config_id, name=row.config_name, backend=row.config_backend, settings=row.settings
+    )
+    handle = MeetingHandle(
+        backend=row.backend, meeting_id=row.backend_meeting_id or "", data=dict(row.data or {})
+    )
+    participant = Participant(
+        user_id=actor.id,
+        name=actor.name,
+        email=actor.email,
+        role="moderator" if manager else "viewer",
+        portal_role=portal_role(actor),
+    )
+    target = call_backend(
+        config,
+        "let you join",
+        lambda plugin, settings: plugin.join(settings, handle, participant),
+        backend=row.backend,
+    )
+    _upsert_attendance(
+        row.meeting_id, actor.id, actor.name, PORTAL_ATTENDANCE, utcnow(), False, False
+    )
+    if implemented("participant_joined"):
+        # Only when a plugin listens: the snapshot needs the ORM rows the join did not load.
+        meeting = db.session.get(Meeting, row.meeting_id)
+        assert meeting is not None  # the row above found it in this transaction
+        joined = {"meeting": meeting_record(meeting), "user": user_info(actor), "target": target}
+        unit_of_work.after_commit(lambda: hook().participant_joined(**joined))
+    return target
+
+
+def _join_row(actor: User, schedule_id: int) -> Any:
+    """The one query of join_class: None when the occurrence does not exist."""
+    statement = _join_statement(staff_possible=actor.role != "student")
+    params = {"schedule_id": schedule_id, "user_id": actor.id, "now": utcnow()}
+    return db.session.execute(statement, params).one_or_none()
+
+
+@functools.lru_cache(maxsize=2)
+def _join_statement(*, staff_possible: bool) -> Any:
+    """join_class's query, built once (Core tables and bind parameters: no ORM entities to
+    load, no statement to build and cache-key on every join)."""
+    schedules, klasses, meetings_, configs = (
+        Schedule.__table__.c,
+        Class.__table__.c,
+        Meeting.__table__.c,
+        BackendConfig.__table__.c,
+    )
+    user_id = db.bindparam("user_id")
+    now = db.bindparam("now", type_=schedules.starts_at.type)
+    return (
+        db.select(
+            schedules.id.label("schedule_id"),
+            schedules.class_id,
+            schedules.starts_at,
+            schedules.ends_at,
+            schedules.status.label("schedule_status"),
+            klasses.title,
+            klasses.status.label("class_status"),
+            klasses.waiting_room,
+            meetings_.id.label("meeting_id"),
+            meetings_.status.label("meeting_status"),
+            meetings_.backend,
+            meetings_.backend_meeting_id,
+            meetings_.backend_config_id,
+            meetings_.data,
+            meetings_.started_at,
+            meetings_.ended_at,
+            configs.id.label("config_id"),
+            configs.name.label("config_name"),
+            configs.backend.label("config_backend"),
+            configs.settings,
+            *lobby.entry_columns(schedules.id, user_id),
+            *access.standing_columns(  # last: standing_of(row[-4:])
+                user_id,
+                staff_possible=staff_possible,
+                class_id=klasses.id,
+                teacher_id=klasses.teacher_id,
+                now=now,
+            ),
+        )
+        .select_from(
+            Schedule.__table__.join(Class.__table__, klasses.id == schedules.class_id)
+            .outerjoin(Meeting.__table__, meetings_.schedule_id == schedules.id)
+            .outerjoin(BackendConfig.__table__, configs.id == meetings_.backend_config_id)
+        )
+        .where(schedules.id == db.bindparam("schedule_id"))
+    )
+
+
+def _require_running(status: str | None) -> None:
+    """409 unless the occurrence's meeting (its status, None without one) is running."""
+    if status != MeetingState.RUNNING.value:
+        if status == MeetingState.ENDED.value:
             raise Conflict("this class has ended", code="class_ended")
         raise Conflict("the teacher has not started this class yet", code="not_started")
-    lobby.check_admitted(actor, schedule)
-    return _join_target(meeting, actor, klass)
 
 
 def _running_meeting(schedule: Schedule) -> Meeting:
     meeting = _current_meeting(schedule.id)
-    if meeting is None or meeting.status != MeetingState.RUNNING.value:
-        if meeting is not None and meeting.status == MeetingState.ENDED.value:
-            raise Conflict("this class has ended", code="class_ended")
-        raise Conflict("the teacher has not started this class yet", code="not_started")
+    _require_running(meeting.status if meeting is not None else None)
+    assert meeting is not None  # _require_running refused a missing meeting
     return meeting
 
 
@@ -661,22 +764,33 @@ def _upsert_attendance(
 ) -> None:
     """One statement for a known user's join or leave (a storm of joins costs one write each).
     Guests (no user id) go the long way: NULLs never conflict in a unique index."""
-    statement = insert_with_conflicts(Attendance).values(
-        meeting_id=meeting_id,
-        user_id=user_id,
-        display_name=name,
+    dialect = db.session.get_bind().dialect.name
+    db.session.execute(
+        _upsert_statement(dialect, source, left, exact),
+        {"meeting_id": meeting_id, "user_id": user_id, "display_name": name, "at": at},
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_statement(dialect: str, source: str, left: bool, exact: bool) -> Any:
+    """The upsert for one kind of event, built once (a join storm would otherwise spend
+    more CPU building and cache-keying the statement than the database spends running it);
+    the row's values are bind parameters. `dialect` keys the cache: the statement is the
+    database's own INSERT ... ON CONFLICT."""
+    table = Attendance.__table__
+    at = db.bindparam("at", type_=table.c.last_seen_at.type)
+    statement = insert_with_conflicts(table, dialect=dialect).values(
+        meeting_id=db.bindparam("meeting_id"),
+        user_id=db.bindparam("user_id"),
+        display_name=db.bindparam("display_name"),
         source=source,
         first_joined_at=at,
         last_seen_at=at,
         left_at=at if left else None,
     )
-    db.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["meeting_id", "user_id", "display_name"],
-            set_=_merged_attendance(
-                Attendance.__table__.c, statement.excluded.last_seen_at, source, left, exact
-            ),
-        )
+    return statement.on_conflict_do_update(
+        index_elements=["meeting_id", "user_id", "display_name"],
+        set_=_merged_attendance(table.c, statement.excluded.last_seen_at, source, left, exact),
     )
 
 

@@ -19,3 +19,9 @@ def plugins() -> PluginRegistry:
 
 def hook() -> Any:
     return plugin_manager().hook
+
+
+def implemented(hook_name: str) -> bool:
+    """Does any plugin implement this hook? Lets a hot path skip building the snapshot an
+    event would carry when nobody listens (a join in a class-start rush)."""
+    return bool(getattr(hook(), hook_name).get_hookimpls())

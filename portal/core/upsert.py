@@ -10,10 +10,11 @@ from sqlalchemy.engine import CursorResult, Result
 from portal.extensions import db
 
 
-def insert_with_conflicts(model: Any) -> Any:
+def insert_with_conflicts(model: Any, *, dialect: str | None = None) -> Any:
     """An INSERT into `model` offering on_conflict_do_nothing / on_conflict_do_update:
-    PostgreSQL and SQLite both have them, under their own dialect's `insert`."""
-    dialect = db.session.get_bind().dialect.name
+    PostgreSQL and SQLite both have them, under their own dialect's `insert`. `dialect`
+    (a name) builds it for that database instead of the session's."""
+    dialect = dialect or db.session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
