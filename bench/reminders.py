@@ -222,8 +222,10 @@ def run_celery(url: str, tmp: Path, count: int, workers: int, redis_url: str) ->
     ]
     try:
         _wait_ready(redis_url)
+        cpu_before = _worker_cpu(procs)
         due = make_due(app)
         last = wait_for(smtp, seeded, timeout=3600)
+        cpu_used = _worker_cpu(procs) - cpu_before
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -236,7 +238,26 @@ def run_celery(url: str, tmp: Path, count: int, workers: int, redis_url: str) ->
             log.close()
         smtp.stop()
         _clean_redis(redis_url)
-    return summarise(f"celery worker x{workers} + beat", url, workers, seeded, smtp, due, last)
+    row = summarise(f"celery worker x{workers} + beat", url, workers, seeded, smtp, due, last)
+    row["worker CPU s / 1,000"] = f"{cpu_used * 1000 / max(seeded, 1):.2f}"
+    return row
+
+
+def _worker_cpu(procs: list[subprocess.Popen]) -> float:
+    """CPU seconds (utime + stime, from /proc) of the worker and beat processes and their
+    pool processes: every process in their sessions (each was started in its own)."""
+    from bench.rush import cpu_seconds
+
+    sessions = {proc.pid for proc in procs}
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) in sessions:  # field 6 of proc(5): the session id
+            pids.append(int(stat.parent.name))
+    return cpu_seconds(pids)
 
 
 def _wait_ready(redis_url: str, timeout: float = 180) -> None:
@@ -310,7 +331,9 @@ def run() -> list:
     results.append(
         Result(name, "reminders sent twice", row["sent twice"], "", "0", row["sent twice"] == 0)
     )
-    results.append(Result(name, "throughput", row["per second"], "messages/s"))
+    load = f"load average {os.getloadavg()[0]:.1f} at the end (other work on the machine)"
+    results.append(Result(name, "throughput", row["per second"], "messages/s", note=load))
+    results.append(Result(name, "worker CPU per 1,000 reminders", row["worker CPU s / 1,000"], "s"))
     return results
 
 
@@ -343,7 +366,8 @@ def main() -> None:
             finally:
                 drop()
     print(
-        f"\nDue reminders -> handed to the SMTP server ({args.count} reminders, scan every 1 s)\n"
+        f"\nDue reminders -> handed to the SMTP server ({args.count} reminders, scan every 1 s;"
+        f" load average {os.getloadavg()[0]:.1f})\n"
     )
     print_table(rows)
 

@@ -1,5 +1,6 @@
-"""The Celery tasks that deliver notification rows (fanned out by the dispatch job): a few
-rows per task, so a batch of 10,000 reminders is not 10,000 broker round trips, and one
+"""The Celery tasks that deliver notification rows (fanned out by the dispatch job, routed
+to the portal.deliver queue by portal.tasks.route_task): a batch of rows per task (one
+provider connection, a few commits), so 10,000 reminders are 100 tasks, not 10,000; and one
 row per task for a retry with its own countdown."""
 
 from __future__ import annotations
@@ -47,7 +48,12 @@ def register(celery_app: Celery) -> None:
         from portal.extensions import db
 
         try:
-            outcomes = notifications.deliver_each(notification_ids)
+            outcomes = notifications.deliver_batch(notification_ids)
+        except Exception:
+            # The batch's claimed rows come back after their lease; a row already marked
+            # 'sending' is never resent.
+            db.session.rollback()
+            raise
         finally:
             db.session.remove()
         for notification_id, outcome in outcomes:

@@ -10,14 +10,33 @@ import contextlib
 import logging
 import threading
 import time
+from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
+from kombu import Queue
 
 from portal.current import current_flask_app
 from portal.plugins.types import PeriodicJob
 
 log = logging.getLogger(__name__)
+
+
+NOTIFICATIONS_SCAN_JOB = "notifications-dispatch"
+# Queues: the due-row scan has its own, so it is never stuck behind a burst of delivery tasks
+# (and may get workers of its own); notification deliveries have theirs; the rest the default.
+DEFAULT_QUEUE = "celery"
+SCAN_QUEUE = "portal.scan"
+DELIVER_QUEUE = "portal.deliver"
+
+
+def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any):
+    """Celery router: which queue a task goes to (beat's sends and the core's alike)."""
+    if name == "portal.periodic" and args and args[0] == NOTIFICATIONS_SCAN_JOB:
+        return {"queue": SCAN_QUEUE}
+    if name.startswith("portal.notifications."):
+        return {"queue": DELIVER_QUEUE}
+    return None
 
 
 def core_jobs(app: Flask | None = None) -> list[PeriodicJob]:
@@ -27,8 +46,8 @@ def core_jobs(app: Flask | None = None) -> list[PeriodicJob]:
     return [
         PeriodicJob("backend-health", 60, backends.check_all_health),
         PeriodicJob("purge-revoked-tokens", 3600, auth_tokens.purge_expired),
-        # Claims due reminders and notices; fans out one send task per row.
-        PeriodicJob("notifications-dispatch", scan, notifications.dispatch_due),
+        # Claims due reminders and notices (on the scan queue); fans out delivery batches.
+        PeriodicJob(NOTIFICATIONS_SCAN_JOB, scan, notifications.dispatch_due),
     ]
 
 
@@ -90,6 +109,10 @@ def celery_init_app(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         timezone="UTC",
+        # A worker started without -Q consumes all three; `-Q portal.scan` etc. dedicates it.
+        task_queues=[Queue(DEFAULT_QUEUE), Queue(SCAN_QUEUE), Queue(DELIVER_QUEUE)],
+        task_default_queue=DEFAULT_QUEUE,
+        task_routes=(route_task,),
         beat_schedule={
             f"periodic:{job.name}": {
                 "task": "portal.periodic",

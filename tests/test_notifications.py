@@ -7,6 +7,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from portal_testing import make_app
 
 from portal.core import blocking, classes, notifications, outbox
@@ -581,3 +582,97 @@ def test_enrolling_in_a_long_series_costs_no_queries_per_occurrence(app, make_us
         counts[n] = len(statements)
         assert len(rows(kind="reminder", user_id=student.id)) == 2 * n
     assert counts[20] == counts[2], counts
+
+
+class Batching:
+    """A provider that takes several messages per call (send_many) and records the calls."""
+
+    __name__ = "batching_notifier"
+    channel = "email"
+    name = "batching"
+
+    def __init__(self):
+        self.batches: list[list[str]] = []
+        self.single: list[str] = []
+
+    def send(self, message):
+        self.single.append(message.recipient)
+        return DeliveryResult("sent", provider_id=f"one-{message.notification_id}")
+
+    def send_many(self, messages):
+        self.batches.append([m.recipient for m in messages])
+        return [DeliveryResult("sent", provider_id=f"many-{m.notification_id}") for m in messages]
+
+    @hookimpl
+    def register_notifiers(self, register):
+        register(self)
+
+
+def _due_reminders(teacher, how_many: int, make_user, title: str) -> list[str]:
+    """`how_many` students whose reminder is due now; returns their addresses."""
+    students = [make_user("student") for _ in range(how_many)]
+    enrol(teacher, make_class(teacher, 10, offsets=(15,), title=title), [s.id for s in students])
+    return [s.email for s in students]
+
+
+def _statements_of(action) -> int:
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        action()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    return len(statements)
+
+
+@pytest.mark.real_commits
+def test_a_due_batch_goes_to_send_many_in_windows_with_a_few_statements_for_all(
+    database_url, tmp_path, make_user
+):
+    """Delivering a batch costs the database a few statements per send window, not a
+    handful per row; the provider gets the messages NOTIFY_SEND_WINDOW at a time."""
+    batching = Batching()
+    app = make_app(
+        database_url,
+        tmp_path,
+        EXTRA_PLUGINS=[batching],
+        NOTIFY_EMAIL_PROVIDER="batching",
+        NOTIFY_SEND_WINDOW=10,
+    )
+    with app.app_context():
+        teacher = make_user("teacher")
+        counts = {}
+        for how_many in (5, 45):
+            addresses = _due_reminders(teacher, how_many, make_user, f"Batch {how_many}")
+            batching.batches.clear()
+            counts[how_many] = _statements_of(notifications.dispatch_due)
+            assert sorted(a for batch in batching.batches for a in batch) == sorted(addresses)
+            assert [len(batch) for batch in batching.batches] == (
+                [5] if how_many == 5 else [10, 10, 10, 10, 5]
+            )
+        assert batching.single == []
+        sent = rows(kind="reminder", status="sent")
+        assert len(sent) == 50 and all(r.provider_id.startswith("many-") for r in sent)
+        assert {r.attempts for r in sent} == {1}
+        # 40 more rows cost 4 more windows (a 'sending' mark and the answers each), not
+        # 40 times the statements of one row.
+        assert counts[45] - counts[5] <= 4 * 2, counts
+        db.session.remove()
+
+
+def test_a_notifier_without_send_many_gets_each_message_through_send(app, make_user):
+    """The outbox has no send_many: a batch still reaches it, one send per message, once."""
+    from portal.plugins import BatchNotifier
+
+    assert not isinstance(notifications.notifier_for("email"), BatchNotifier)
+    teacher = make_user("teacher")
+    addresses = _due_reminders(teacher, 12, make_user, "Outbox")
+    assert notifications.dispatch_due() == 12
+    assert sorted(m.recipient for m in outbox.SENT) == sorted(addresses)
+    assert {r.status for r in rows(kind="reminder")} == {"sent"}
+    assert notifications.dispatch_due() == 0
+    assert len(outbox.SENT) == 12

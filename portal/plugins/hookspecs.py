@@ -34,7 +34,8 @@ def register_meeting_backends(register) -> None:
 
 @hookspec
 def register_notifiers(register) -> None:
-    """Register Notifier objects: register(notifier)."""
+    """Register Notifier objects: register(notifier). A notifier may also implement
+    BatchNotifier (`send_many`) to take a delivery batch over one provider connection."""
 
 
 @hookspec

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -296,6 +296,16 @@ class RateLimitedNotifier(Protocol):
     """`rate_per_second`: the provider's own limit when NOTIFY_RATE_LIMITS names none."""
 
     rate_per_second: float | None
+
+
+@runtime_checkable
+class BatchNotifier(Protocol):
+    """`send_many(messages)`: hand several messages to the provider in one go (e.g. one SMTP
+    connection for all of them); returns one DeliveryResult per message, in order. A message
+    it did not get to must come back retryable, never "sent". Without it the core calls
+    `send` once per message."""
+
+    def send_many(self, messages: Sequence[NotificationMessage]) -> list[DeliveryResult]: ...
 
 
 @runtime_checkable

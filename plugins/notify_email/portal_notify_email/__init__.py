@@ -14,12 +14,13 @@ import smtplib
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
 from flask import current_app
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from markupsafe import Markup
 
 from portal.plugins import DeliveryResult, NotificationMessage, hookimpl, services
@@ -41,8 +42,16 @@ def sender() -> str:
     return formataddr((str(_cfg("SCHOOL_NAME", "Classroom portal")), "noreply@localhost"))
 
 
-def build_email(message: NotificationMessage) -> EmailMessage:
+def templates() -> tuple[Template, Template]:
+    """The plain-text and HTML layouts, compiled (once per batch: see send_many)."""
+    return _env.get_template("plain.txt"), _env.get_template("layout.html")
+
+
+def build_email(
+    message: NotificationMessage, layouts: tuple[Template, Template] | None = None
+) -> EmailMessage:
     """A MIME message: multipart/alternative (text, HTML) plus attachments (.ics)."""
+    plain, layout = layouts or templates()
     meta = message.metadata or {}
     # 998 is RFC 5322's hard line limit; the default 78 makes Python fold a long Subject
     # right after "Subject:", which some parsers read back with a leading space.
@@ -69,9 +78,9 @@ def build_email(message: NotificationMessage) -> EmailMessage:
         "unsubscribe_url": unsubscribe,
         "text": message.text,
     }
-    mail.set_content(_env.get_template("plain.txt").render(**context))
+    mail.set_content(plain.render(**context))
     if message.html:
-        html = _env.get_template("layout.html").render(body=Markup(message.html), **context)
+        html = layout.render(body=Markup(message.html), **context)
         mail.add_alternative(html, subtype="html")
     for attachment in message.attachments:
         maintype, _, rest = attachment.content_type.partition("/")
@@ -162,7 +171,27 @@ class SmtpNotifier:
                 smtp.close()
 
     def send(self, message: NotificationMessage) -> DeliveryResult:
-        mail = build_email(message)
+        return self.send_many([message])[0]
+
+    def send_many(self, messages: Sequence[NotificationMessage]) -> list[DeliveryResult]:
+        """Every message over this thread's one connection, reconnecting once when the
+        server drops it; after connection trouble the messages not sent come back retryable
+        (no connection attempt each), so only those are tried again later."""
+        layouts = templates()
+        results: list[DeliveryResult] = []
+        trouble: DeliveryResult | None = None
+        for message in messages:
+            if trouble is not None:
+                results.append(trouble)
+                continue
+            result, connection_lost = self._send_mail(build_email(message, layouts))
+            if connection_lost:
+                trouble = result
+            results.append(result)
+        return results
+
+    def _send_mail(self, mail: EmailMessage) -> tuple[DeliveryResult, bool]:
+        """The provider's answer, and whether the connection is gone (not the message)."""
         for first_try in (True, False):
             reused = getattr(self._local, "smtp", None) is not None
             try:
@@ -171,12 +200,12 @@ class SmtpNotifier:
                 break
             except smtplib.SMTPRecipientsRefused as exc:
                 code, reply = next(iter(exc.recipients.values()))
-                return _smtp_failure(code, reply)
+                return _smtp_failure(code, reply), False
             except smtplib.SMTPResponseException as exc:
                 self._close()
                 if exc.smtp_code == 421 and reused and first_try:
                     continue  # "closing channel" on a kept-open connection: a fresh one
-                return _smtp_failure(exc.smtp_code, exc.smtp_error)
+                return _smtp_failure(exc.smtp_code, exc.smtp_error), exc.smtp_code == 421
             except (TimeoutError, smtplib.SMTPException, OSError) as exc:
                 self._close()
                 if reused and first_try and isinstance(exc, _CLOSED_UNDER_US):
@@ -184,14 +213,13 @@ class SmtpNotifier:
                     # limit, a restart): no worse than a retry later, and it saves one.
                     continue
                 # Connection trouble: the message did not get through; try again later.
-                return DeliveryResult(
-                    status="failed", retryable=True, error=f"SMTP: {type(exc).__name__}: {exc}"
-                )
+                error = f"SMTP: {type(exc).__name__}: {exc}"
+                return DeliveryResult(status="failed", retryable=True, error=error), True
         self._local.used_at = time.monotonic()
         if refused:
             code, reply = next(iter(refused.values()))
-            return _smtp_failure(code, reply)
-        return DeliveryResult(status="sent", provider_id=mail["Message-ID"])
+            return _smtp_failure(code, reply), False
+        return DeliveryResult(status="sent", provider_id=mail["Message-ID"]), False
 
 
 _CLOSED_UNDER_US = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)

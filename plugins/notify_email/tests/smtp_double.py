@@ -94,6 +94,10 @@ class SmtpDouble:
         # A server that takes one message per connection: at the next MAIL it answers
         # "421" and closes ("421"), or just drops the connection ("drop").
         self.one_message_per_connection: str | None = None
+        # A server going away mid-batch and coming back: once `refuse_after` messages were
+        # accepted, the next `refusals` MAIL commands get "421" and their connection closed.
+        self.refuse_after: int | None = None
+        self.refusals = 0
         self.lock = threading.Lock()
         self.port = free_port()
         kwargs: dict = {}
@@ -149,6 +153,17 @@ class SmtpDouble:
         return "250 Message accepted for delivery"
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            refuse = (
+                self.refuse_after is not None
+                and len(self.received) >= self.refuse_after
+                and self.refusals > 0
+            )
+            if refuse:
+                self.refusals -= 1
+        if refuse:
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            return "421 4.3.2 Service shutting down, closing transmission channel"
         if self.one_message_per_connection and getattr(session, "messages_here", 0) >= 1:
             if self.one_message_per_connection == "drop":
                 server.transport.abort()

@@ -429,3 +429,127 @@ def test_reminders_due_during_a_redis_outage_go_out_when_it_returns_once_each(
             assert statuses == Counter({"sent": len(before) + len(during)})
     finally:
         redis_server.kill()
+
+
+def _students(how_many: int, prefix: str):
+    made = [
+        users.create_user(
+            None, email=f"{prefix}{i}@tests.school", name=f"{prefix}{i}", role="student"
+        )
+        for i in range(how_many)
+    ]
+    db.session.commit()
+    return made
+
+
+def _settled() -> bool:
+    db.session.expire_all()
+    return not db.session.execute(
+        db.select(Notification.id).where(
+            Notification.kind == "reminder",
+            Notification.status.in_(("pending", "claimed", "sending")),
+        )
+    ).first()
+
+
+def _reminder_rows() -> list[Notification]:
+    db.session.expire_all()
+    return list(db.session.execute(db.select(Notification).filter_by(kind="reminder")).scalars())
+
+
+def test_a_due_batch_goes_out_exactly_once_with_two_workers_and_a_third_claimer_racing(setup):
+    """Two worker processes (two pool processes each) scan and deliver while this process
+    claims and enqueues batches too: every reminder reaches the SMTP server exactly once."""
+    app, smtp, services = setup
+    app.config["NOTIFY_BATCH_SIZE"] = 20  # many small claims, so the claimers interleave
+    services.env["PORTAL_NOTIFY_BATCH_SIZE"] = "20"
+    teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
+    students = _students(160, "race")
+    _class(teacher, "Racing", -1, students)  # due already
+
+    services.worker(concurrency=2)
+    services.worker(concurrency=2)
+    services.beat()
+    claimed_here = 0
+    deadline = time.monotonic() + 150
+    while not _settled() and time.monotonic() < deadline:
+        claimed_here += notifications.dispatch_due()  # enqueues to the workers' queue
+        time.sleep(0.05)
+    _wait(_settled, 60, "every row to settle", services)
+    time.sleep(2)  # more scan ticks: nothing may go out again
+
+    counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
+    assert counts == Counter({s.email: 1 for s in students})
+    assert Counter(r.status for r in _reminder_rows()) == Counter({"sent": len(students)})
+
+
+def test_an_smtp_connection_dropped_mid_batch_retries_only_the_unsent_ones(setup):
+    """The server closes the connection after 15 messages and refuses the reconnection too:
+    the batch's messages already accepted stay sent; the batch's rest is retried later, and
+    no one gets a reminder twice."""
+    app, smtp, services = setup
+    smtp.refuse_after, smtp.refusals = 15, 2  # the MAIL in the batch and the reconnection's
+    teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
+    students = _students(40, "drop")
+    _class(teacher, "Dropped", -1, students)
+
+    services.worker(concurrency=1)  # one process: the batches go out one after the other
+    services.beat()
+    _wait(_settled, 150, "every row to settle", services)
+    time.sleep(2)
+
+    assert smtp.refusals == 0, "the server never refused: nothing was tested"
+    counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
+    assert counts == Counter({s.email: 1 for s in students})
+    rows = _reminder_rows()
+    assert Counter(r.status for r in rows) == Counter({"sent": len(students)})
+    first_fifteen = {a for r in smtp.received[:15] for a in r.rcpt_tos}
+    emails = {s.id: s.email for s in students}
+    retried = [r for r in rows if r.attempts > 1]
+    # Retried: only messages the server never accepted, the rest of the broken batch.
+    assert retried and all(emails[r.user_id] not in first_fifteen for r in retried)
+    assert all(r.attempts == 2 for r in retried)
+    assert len(retried) < len(students) - 15
+
+
+def test_the_due_row_scan_runs_on_its_own_queue_apart_from_deliveries(setup, redis_url):
+    """A worker that consumes only `portal.scan` claims the due rows and sends nothing; a
+    worker on `portal.deliver` then sends them, once each."""
+    import redis
+
+    app, smtp, services = setup
+    client = redis.Redis.from_url(redis_url)
+    teacher = users.create_user(None, email="teacher@tests.school", name="Teacher", role="teacher")
+    students = _students(20, "queue")
+    _class(teacher, "Queues", -1, students)
+
+    services.beat()
+    _wait(lambda: client.llen("portal.scan") >= 1, 60, "a scan on portal.scan", services)
+    queued = [m for m in client.lrange("celery", 0, -1) if b"notifications-dispatch" in m]
+    assert queued == [], "the scan went to the default queue"
+
+    services.start(
+        "worker", "-Q", "portal.scan", "--concurrency", "1", "--without-mingle", "--without-gossip"
+    )
+
+    def all_claimed():
+        return {r.status for r in _reminder_rows()} == {"claimed"}
+
+    _wait(all_claimed, 150, "the scan-only worker to claim the rows", services)
+    _wait(lambda: client.llen("portal.deliver") >= 1, 30, "deliveries queued", services)
+    assert smtp.received == []  # the scan worker does not deliver
+
+    services.start(
+        "worker",
+        "-Q",
+        "portal.deliver",
+        "--concurrency",
+        "1",
+        "--without-mingle",
+        "--without-gossip",
+        "--hostname",
+        f"deliver-{os.getpid()}@%h",
+    )
+    _wait(_settled, 150, "the delivery worker to send them", services)
+    counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
+    assert counts == Counter({s.email: 1 for s in students})

@@ -11,15 +11,17 @@ The package follows that life:
   core's blinker signals (a class scheduled, moved or cancelled, a student enrolled or
   blocked, a meeting started, a recording stored) into planning, so the table always says
   what should go out and when.
-- `dispatch`: `dispatch_due()` claims the rows that are due atomically (PostgreSQL:
-  SELECT ... FOR UPDATE SKIP LOCKED; SQLite: one conditional UPDATE) and hands them to
-  delivery, through Celery tasks (production) or inline (embedded default): the very same
-  code path.
-- `delivery`: one row through its notifier, at most once; `rate_limit` keeps each provider
-  within its messages per second; `composition` writes the message.
+- `dispatch`: `dispatch_due()` (the scan, on its own Celery queue) claims the rows that are
+  due in batches, one UPDATE ... RETURNING each (PostgreSQL: a FOR UPDATE SKIP LOCKED CTE;
+  SQLite: one conditional UPDATE), and hands them to delivery, through Celery tasks of up
+  to NOTIFY_TASK_CHUNK rows (production) or inline (embedded default): the same code path.
+- `delivery`: a batch of rows through their notifier (`send_many` when it has it: one
+  connection), each at most once; `rate_limit` keeps each provider within its messages
+  per second; `composition` writes the messages (templates and .ics once per batch).
 
-At most once: a row moves claimed -> sending in one conditional UPDATE right before the
-provider call, and only the process that made that transition calls the provider. A row
+At most once: a row moves claimed -> sending in a conditional UPDATE (committed) right
+before the provider call, NOTIFY_SEND_WINDOW rows at a time, and only the process that made
+that transition calls the provider. A row
 whose worker died while 'claimed' is re-claimed after the lease; a row whose worker died
 while 'sending' (the provider may or may not have the message) is never resent: it is
 marked failed with an explicit "state unknown" error instead of risking a duplicate.
@@ -39,7 +41,7 @@ from portal.core.notifications.composition import (
 from portal.core.notifications.delivery import (
     Outcome,
     deliver,
-    deliver_each,
+    deliver_batch,
     notifier_for,
     record_provider_status,
     unwanted_reason,
@@ -78,7 +80,7 @@ __all__ = [
     "claim_due",
     "compose",
     "deliver",
-    "deliver_each",
+    "deliver_batch",
     "dispatch_due",
     "init_app",
     "list_for_user",

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
+from jinja2 import Template
 
 from portal.core.errors import NotFound
 from portal.core.models import Class, Notification, Recording, Schedule, User
@@ -126,8 +127,32 @@ def _relative(minutes: int) -> str:
     return f"in {minutes} minutes"
 
 
-def compose(row: Notification) -> NotificationMessage:
-    """Subject, text, HTML and (for calendar changes) an .ics for one row."""
+class BatchComposition:
+    """What the messages of one delivery batch share, prepared once: the compiled templates
+    and each occurrence's calendar attachment (10,000 reminders of one class: one .ics)."""
+
+    TEMPLATES = ("notifications/sms.txt", "notifications/email.txt", "notifications/email.html")
+
+    def __init__(self) -> None:
+        env = current_app.jinja_env
+        self.templates: dict[str, Template] = {
+            name: env.get_template(name) for name in self.TEMPLATES
+        }
+        self._calendars: dict[tuple[int, bool], Attachment] = {}
+
+    def template(self, name: str) -> Template:
+        return self.templates[name]
+
+    def calendar(self, schedule: Schedule, cancelled: bool) -> Attachment:
+        key = (schedule.id, cancelled)
+        if key not in self._calendars:
+            self._calendars[key] = _ics([schedule], cancelled=cancelled)
+        return self._calendars[key]
+
+
+def compose(row: Notification, batch: BatchComposition | None = None) -> NotificationMessage:
+    """Subject, text, HTML and (for calendar changes) an .ics for one row; `batch` shares
+    the compiled templates and attachments between the rows of one delivery batch."""
     user = db.session.get_one(User, row.user_id)
     from portal.core import accounts
 
@@ -170,21 +195,24 @@ def compose(row: Notification) -> NotificationMessage:
     if recording is not None and recording.playback_url:
         context["recording_url"] = recording.playback_url
     subject = SUBJECTS[row.kind].format(**context)
-    env = current_app.jinja_env
+    template = batch.template if batch else current_app.jinja_env.get_template
     recipient = address_for(user, row.channel)
     if row.channel == "sms":
-        text = env.get_template("notifications/sms.txt").render(**context).strip()
+        text = template("notifications/sms.txt").render(**context).strip()
         html = None
     else:  # email and channels of other notifiers get the full text (and HTML)
-        text = env.get_template("notifications/email.txt").render(**context)
-        html = env.get_template("notifications/email.html").render(**context)
+        text = template("notifications/email.txt").render(**context)
+        html = template("notifications/email.html").render(**context)
     attachments = []
     if (
         row.channel == "email"
         and schedule is not None
         and row.kind in (Kind.REMINDER, Kind.CLASS_MOVED, Kind.CLASS_CANCELLED)
     ):
-        attachments.append(_ics([schedule], cancelled=row.kind == Kind.CLASS_CANCELLED))
+        cancelled = row.kind == Kind.CLASS_CANCELLED
+        attachments.append(
+            batch.calendar(schedule, cancelled) if batch else _ics([schedule], cancelled)
+        )
     elif row.channel == "email" and klass is not None and row.kind == Kind.CLASS_INVITATION:
         attachments.append(_ics(upcoming, cancelled=False))
     return NotificationMessage(

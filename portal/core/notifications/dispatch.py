@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from portal.core.models import Notification
-from portal.core.notifications.delivery import deliver_each
+from portal.core.notifications.delivery import deliver_batch
 from portal.core.notifications.states import UNKNOWN_STATE_ERROR, lease, setting
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
@@ -24,8 +24,9 @@ def claim_due(limit: int | None = None, now: datetime | None = None) -> list[int
     """Atomically claim up to `limit` due rows and return their ids (committed).
 
     Due means pending with due_at <= now, or claimed longer ago than the lease (its worker
-    died before sending). Safe with any number of concurrent claimers: PostgreSQL skips rows
-    another transaction has locked; SQLite runs the conditional UPDATE as one write.
+    died before sending). One UPDATE ... RETURNING whatever the batch size. Safe with any
+    number of concurrent claimers: PostgreSQL skips rows another transaction has locked
+    (FOR UPDATE SKIP LOCKED in the CTE); SQLite runs the conditional UPDATE as one write.
     """
     now = now or utcnow()
     limit = int(limit or setting("NOTIFY_BATCH_SIZE"))
@@ -35,40 +36,28 @@ def claim_due(limit: int | None = None, now: datetime | None = None) -> list[int
         sa.and_(Notification.status == Status.CLAIMED, Notification.claimed_at < cutoff),
     )
     values = {"status": Status.CLAIMED, "claimed_at": now}
+    candidates = (
+        sa.select(Notification.id)
+        .where(due)
+        .order_by(Notification.due_at, Notification.id)
+        .limit(limit)
+    )
     if db.session.get_bind().dialect.name == "postgresql":
-        ids = list(
-            db.session.execute(
-                sa.select(Notification.id)
-                .where(due)
-                .order_by(Notification.due_at, Notification.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).scalars()
-        )
-        if ids:
-            db.session.execute(
-                sa.update(Notification)
-                .where(Notification.id.in_(ids))
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-    else:
-        candidates = (
-            sa.select(Notification.id)
-            .where(due)
-            .order_by(Notification.due_at, Notification.id)
-            .limit(limit)
-            .scalar_subquery()
-        )
-        ids = list(
-            db.session.execute(
-                sa.update(Notification)
-                .where(Notification.id.in_(candidates), due)
-                .values(**values)
-                .returning(Notification.id)
-                .execution_options(synchronize_session=False)
-            ).scalars()
-        )
+        # One statement: the CTE locks up to `limit` due rows, skipping those another claimer
+        # holds, and the UPDATE claims exactly those.
+        candidates = candidates.with_for_update(skip_locked=True)
+    # SQLite runs the conditional UPDATE as one write (writers are serialised), and the
+    # repeated `due` condition keeps a row claimed meanwhile out.
+    locked = candidates.cte("due_rows")
+    ids = list(
+        db.session.execute(
+            sa.update(Notification)
+            .where(Notification.id.in_(sa.select(locked.c.id)), due)
+            .values(**values)
+            .returning(Notification.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
     # Rows stuck in 'sending' past the lease: the provider may have the message. Never resend.
     db.session.execute(
         sa.update(Notification)
@@ -96,17 +85,20 @@ def _celery_fan_out() -> FanOut | None:
 
 
 def _chunks(ids: list[int]) -> list[list[int]]:
-    """Up to NOTIFY_TASK_CHUNK rows per task, but at least ~8 tasks for a batch that allows
-    it, so every worker process gets a share of a class's reminders."""
-    size = max(1, min(int(setting("NOTIFY_TASK_CHUNK")), len(ids) // 8))
+    """Up to NOTIFY_TASK_CHUNK rows per delivery task (one batch: one provider connection,
+    a few commits), but ~8 tasks for a claim that allows it (of one send window at least),
+    so every worker process gets a share of a small class's reminders."""
+    spread = max(int(setting("NOTIFY_SEND_WINDOW")), -(-len(ids) // 8))
+    size = max(1, min(int(setting("NOTIFY_TASK_CHUNK")), spread))
     return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
 def dispatch_due(
     now: datetime | None = None, fan_out: FanOut | None = None, max_batches: int = 1000
 ) -> int:
-    """The periodic job: claim everything due and deliver it, a few rows per Celery task
-    when a broker is configured, inline otherwise. Returns how many rows were claimed."""
+    """The periodic job (on its own Celery queue): claim everything due, a batch per UPDATE,
+    and deliver it, one delivery task per chunk of a batch when a broker is configured,
+    inline otherwise (the same batch delivery). Returns how many rows were claimed."""
     send = fan_out or _celery_fan_out()
     total = 0
     batch = int(setting("NOTIFY_BATCH_SIZE"))
@@ -117,7 +109,7 @@ def dispatch_due(
             for chunk in _chunks(ids):
                 send(chunk)
         else:
-            for notification_id, outcome in deliver_each(ids, inline=True):
+            for notification_id, outcome in deliver_batch(ids, inline=True):
                 if outcome.action == "retry":
                     log.info("notification %s will be retried", notification_id)
         if len(ids) < batch:

@@ -41,7 +41,10 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_SCAN_SECONDS": 60,
     "NOTIFY_LEASE_SECONDS": 600,
     "NOTIFY_BATCH_SIZE": 500,
-    "NOTIFY_TASK_CHUNK": 10,  # rows per Celery send task
+    "NOTIFY_TASK_CHUNK": 100,  # rows per Celery delivery task (one batch, one connection)
+    # Rows marked 'sending' (and their answers recorded) together: fewer commits per row, but
+    # a worker killed mid-window leaves up to this many rows 'state unknown' (never resent).
+    "NOTIFY_SEND_WINDOW": 10,
     "NOTIFY_MAX_ATTEMPTS": 5,
     "NOTIFY_RETRY_BACKOFF_SECONDS": 30,
     "NOTIFY_RATE_LIMITS": "",  # "smtp=14,twilio=1": messages per second per provider
