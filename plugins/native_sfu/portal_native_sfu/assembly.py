@@ -2,11 +2,14 @@
 published stream, each with a JSON sidecar naming its publisher and wall-clock start) are
 composed into one WebM (VP8 + Opus) after the class.
 
-Video is the teacher's screen share while one is live, else the teacher's camera, on one
-timeline aligned by each segment's wall-clock start: a refresh or a reconnection leaves a
-gap that holds the last frame (black before the first one), not another file. Audio is the
-teacher's and every student's microphone (a student publishes only while given the floor),
-resampled to 48 kHz mono and summed with clipping over the lesson's length.
+Video is the teacher's screen share with their camera as a picture-in-picture inset
+(bottom right, a quarter of the width) while both are live, the screen alone or the camera
+alone (full frame) otherwise, on one timeline aligned by each segment's wall-clock start:
+a refresh or a reconnection leaves a gap that holds the last picture (black before the
+first one), not another file. Every source is scaled to the output size keeping its
+aspect (black bars where it differs). Audio is the teacher's and every student's
+microphone (a student publishes only while given the floor), resampled to 48 kHz mono and
+summed with clipping over the lesson's length.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 48000
 FPS = 15
 SIDECAR_SUFFIX = ".json"
+# The recording's picture: the screen's (else the camera's) size, at most this big, so a
+# 4K screen share does not make the assembly four times slower.
+MAX_WIDTH, MAX_HEIGHT = 1280, 720
+INSET_SHARE = 4  # the camera inset is 1/INSET_SHARE of the picture's width
 
 
 @dataclass
@@ -172,6 +179,73 @@ def _probe(segment: Segment) -> None:
         segment.ended_at = segment.started_at + last
 
 
+def _even(value: float) -> int:
+    return max(2, int(value) // 2 * 2)
+
+
+def _output_size(reference: Segment | None) -> tuple[int, int]:
+    """The reference's size, scaled down (aspect kept) to fit MAX_WIDTH x MAX_HEIGHT."""
+    if reference is None or not reference.width or not reference.height:
+        return 640, 360
+    scale = min(1.0, MAX_WIDTH / reference.width, MAX_HEIGHT / reference.height)
+    return _even(reference.width * scale), _even(reference.height * scale)
+
+
+def _fitted(frame: Any, width: int, height: int) -> np.ndarray:
+    """`frame` as RGB scaled to fit width x height with its aspect kept, centred on black."""
+    scale = min(width / frame.width, height / frame.height)
+    w, h = min(width, _even(frame.width * scale)), min(height, _even(frame.height * scale))
+    picture = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+    if (w, h) == (width, height):
+        return picture
+    canvas = np.zeros((height, width, 3), dtype=np.uint8)
+    top, left = (height - h) // 2, (width - w) // 2
+    canvas[top : top + h, left : left + w] = picture
+    return canvas
+
+
+def inset_box(width: int, height: int, camera_width: int, camera_height: int) -> tuple:
+    """(left, top, w, h) of the camera inset in a width x height picture: bottom right, a
+    margin of 1/64 of the width, 1/INSET_SHARE of the width wide, the camera's aspect."""
+    w = _even(width / INSET_SHARE)
+    h = min(_even(height / 2), _even(w * camera_height / max(camera_width, 1)))
+    margin = _even(width / 64)
+    return width - w - margin, height - h - margin, w, h
+
+
+class _Composer:
+    """The picture at each tick: screen + camera inset, screen, or camera; recomposed only
+    when a source frame changed (a still screen share costs one composition)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.sources: tuple = ()
+        black = np.zeros((height, width, 3), dtype=np.uint8)
+        self.picture = av.VideoFrame.from_ndarray(black, format="rgb24").reformat(format="yuv420p")
+        self.compositions = 0
+
+    def compose(self, main: Any, inset: Any) -> Any:
+        if main is None:
+            main, inset = inset, None
+        if main is None:
+            return self.picture  # nothing live: hold the last picture
+        if self.sources and self.sources[0] is main and self.sources[1] is inset:
+            return self.picture  # no new frame from any source
+        self.sources = (main, inset)
+        rgb = _fitted(main, self.width, self.height)
+        if inset is not None:
+            left, top, w, h = inset_box(self.width, self.height, inset.width, inset.height)
+            rgb[top : top + h, left : left + w] = _fitted(inset, w, h)
+        self.picture = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        self.compositions += 1
+        return self.picture
+
+
+def _latest_live(segments: list[Segment], t: float) -> Segment | None:
+    live = [s for s in segments if s.started_at <= t <= s.ended_at]
+    return live[-1] if live else None
+
+
 def assemble(
     segments: list[Segment],
     out_path: Path,
@@ -188,12 +262,11 @@ def assemble(
     videos = teacher_video or [s for s in segments if s.has_video]
     screens = [s for s in videos if s.label == "screen"]
     cameras = [s for s in videos if s.label != "screen"]
-    reference = next(iter(cameras or screens), None)
-    width = (reference.width if reference else 640) // 2 * 2 or 640
-    height = (reference.height if reference else 360) // 2 * 2 or 360
+    width, height = _output_size(next(iter(screens or cameras), None))
 
     video_cursors = {id(s): _VideoCursor(s) for s in videos}
     audio_cursors = [_AudioCursor(s, t0) for s in segments if s.has_audio and s.label != "screen"]
+    composer = _Composer(width, height)
     out = av.open(str(out_path), "w", format="webm")
     try:
         vstream = out.add_stream("libvpx", rate=FPS)
@@ -202,22 +275,15 @@ def assemble(
         astream = out.add_stream("libopus", rate=SAMPLE_RATE)
         astream.layout = "mono"
         ticks = max(1, round((t1 - t0) * FPS))
-        black = av.VideoFrame.from_ndarray(
-            np.zeros((height, width, 3), dtype=np.uint8), format="rgb24"
-        ).reformat(format="yuv420p")
-        last = black
         samples_per_tick = SAMPLE_RATE // FPS
         reported = -1
         for tick in range(ticks):
             t = t0 + tick / FPS
-            live = [s for s in screens if s.started_at <= t <= s.ended_at] or [
-                s for s in cameras if s.started_at <= t <= s.ended_at
-            ]
-            if live:
-                frame = video_cursors[id(live[-1])].frame_at(t)
-                if frame is not None:
-                    last = frame.reformat(width=width, height=height, format="yuv420p")
-            picture = av.VideoFrame.from_ndarray(last.to_ndarray(), format="yuv420p")
+            screen, camera = _latest_live(screens, t), _latest_live(cameras, t)
+            picture = composer.compose(
+                video_cursors[id(screen)].frame_at(t) if screen else None,
+                video_cursors[id(camera)].frame_at(t) if camera else None,
+            )
             picture.pts, picture.time_base = tick, Fraction(1, FPS)
             for packet in vstream.encode(picture):
                 out.mux(packet)

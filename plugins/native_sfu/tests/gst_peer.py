@@ -2,7 +2,11 @@
 
 Run with the system Python, which has Debian's python3-gi and GStreamer (the venv has not):
 
-    /usr/bin/python3 gst_peer.py publish|watch vp8|h264 URL TOKEN
+    /usr/bin/python3 gst_peer.py publish|watch vp8|h264 URL TOKEN [KEY=VALUE ...]
+
+A publisher's picture and sound are set by KEY=VALUE options: pattern= (a videotestsrc
+pattern: ball, red, blue, ...; default ball), size=WxH (320x240), fps= (30) and tone=HZ
+(adds an Opus sine tone of that pitch: a camera with its microphone; default no audio).
 
 It does the HTTP exchange itself (POST the offer after ICE gathering, apply the answer,
 DELETE the Location on exit), like GStreamer's own whipsink/whepsrc would. Debian 12's
@@ -35,9 +39,15 @@ gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
 SOURCE = (
-    "videotestsrc is-live=true pattern=ball ! "
-    "video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert"
+    "videotestsrc is-live=true pattern={pattern} ! "
+    "video/x-raw,width={width},height={height},framerate={fps}/1 ! videoconvert"
 )
+TONE = (
+    "audiotestsrc is-live=true wave=sine freq={tone} volume=0.3 ! audioconvert ! audioresample"
+    " ! opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,"
+    "payload=111 ! rtc."
+)
+DEFAULTS = {"pattern": "ball", "size": "320x240", "fps": "30", "tone": ""}
 ENCODE = {
     "vp8": "vp8enc deadline=1 keyframe-max-dist=30",
     "h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30",
@@ -65,15 +75,21 @@ def emit(**fields) -> None:
 
 
 class Peer:
-    def __init__(self, role: str, codec: str, url: str, token: str) -> None:
+    def __init__(self, role: str, codec: str, url: str, token: str, *options: str) -> None:
         self.role, self.codec, self.url, self.token = role, codec, url, token
         self.frames = 0
         self.location: str | None = None
         self.loop = GLib.MainLoop()
         if role == "publish":
+            source = {**DEFAULTS, **dict(o.split("=", 1) for o in options)}
+            width, height = source["size"].split("x")
+            picture = SOURCE.format(
+                pattern=source["pattern"], width=width, height=height, fps=source["fps"]
+            )
+            sound = TONE.format(tone=source["tone"]) if source["tone"] else ""
             self.pipe = Gst.parse_launch(
-                f"{SOURCE} ! {ENCODE[codec]} name=encoder ! {PAYLOAD[codec]} ! "
-                "webrtcbin name=rtc bundle-policy=max-bundle"
+                f"{picture} ! {ENCODE[codec]} name=encoder ! {PAYLOAD[codec]} ! "
+                f"webrtcbin name=rtc bundle-policy=max-bundle {sound}"
             )
             self.rtc = self.pipe.get_by_name("rtc")
             # Count what the encoder hands to the payloader: frames actually sent.
@@ -95,6 +111,7 @@ class Peer:
         self.rtc.connect("notify::ice-gathering-state", self._on_gathering)
         self.rtc.connect("notify::connection-state", self._on_connection)
         self.offered = False
+        self.created_offer = False
 
     def _count(self, _pad, _info):
         self.frames += 1
@@ -118,10 +135,18 @@ class Peer:
         GLib.idle_add(self._create_offer)
 
     def _create_offer(self) -> bool:
+        # One offer: with audio and video, negotiation-needed may come once per transceiver.
+        if self.created_offer:
+            return False
+        self.created_offer = True
         if self.role == "publish":
             # WHIP sends only: a sendrecv offer would ask the server for media back.
-            transceiver = self.rtc.emit("get-transceiver", 0)
-            transceiver.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
+            index = 0
+            while (transceiver := self.rtc.emit("get-transceiver", index)) is not None:
+                transceiver.set_property(
+                    "direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY
+                )
+                index += 1
         self.rtc.emit("create-offer", None, Gst.Promise.new_with_change_func(self._on_offer))
         return False
 
@@ -216,4 +241,4 @@ class Peer:
 
 if __name__ == "__main__":
     Gst.init(None)
-    sys.exit(Peer(*sys.argv[1:5]).run())
+    sys.exit(Peer(*sys.argv[1:]).run())

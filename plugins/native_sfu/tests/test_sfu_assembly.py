@@ -13,7 +13,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from portal_native_sfu.assembly import SAMPLE_RATE, assemble, find_segments, write_sidecar
+from portal_native_sfu.assembly import (
+    SAMPLE_RATE,
+    assemble,
+    find_segments,
+    inset_box,
+    write_sidecar,
+)
 from portal_native_sfu.plugin import assemble_pending_recordings
 from sfu_helpers import assembled_recordings
 
@@ -35,20 +41,26 @@ def write_segment(
     user_id: int,
     label: str = "camera",
     truncate: bool = False,
+    color: tuple[int, int, int] | None = None,
+    size: tuple[int, int] = (320, 240),
 ) -> Path:
-    """A WebM like the worker's: VP8 video (if any) and an Opus tone, timestamps from 0."""
+    """A WebM like the worker's: VP8 video (if any; of one `color`, else a changing grey)
+    and an Opus tone, timestamps from 0."""
     out = av.open(str(path), "w", format="webm")
     vstream = None
+    width, height = size
     if video:
         vstream = out.add_stream("libvpx", rate=15)
-        vstream.width, vstream.height, vstream.pix_fmt = 320, 240, "yuv420p"
+        vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
     astream = out.add_stream("libopus", rate=SAMPLE_RATE)
     astream.layout = "mono"
     frames = round(seconds * 15)
     chunk = SAMPLE_RATE // 15
     for i in range(frames):
         if vstream is not None:
-            shade = np.full((240, 320, 3), (40 * i) % 255, dtype=np.uint8)
+            shade = np.full((height, width, 3), (40 * i) % 255, dtype=np.uint8)
+            if color is not None:
+                shade[:] = color
             picture = av.VideoFrame.from_ndarray(shade, format="rgb24")
             picture.pts, picture.time_base = i, Fraction(1, 15)
             for packet in vstream.encode(picture):
@@ -271,3 +283,108 @@ def test_the_class_page_api_follows_the_assembly_and_retries_it(sfu, login, monk
         recording.id
     ]
     assert teacher.get(f"/sfu/rooms/{room}/assembly").get_json()["state"] == "ready"
+
+
+RED, BLUE = (220, 20, 20), (20, 20, 220)
+
+
+def picture_at(path: Path, seconds: float) -> np.ndarray:
+    """The recording's decoded picture (RGB) shown at `seconds`."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if float(frame.time or 0) >= seconds:
+                return frame.to_ndarray(format="rgb24")
+    raise AssertionError(f"no picture at {seconds} s")
+
+
+def assert_looks(region: np.ndarray, color: tuple[int, int, int], what: str) -> None:
+    """Every channel's mean within 50 of `color`: red-ish, blue-ish, black-ish."""
+    means = region.reshape(-1, 3).mean(axis=0)
+    assert np.all(np.abs(means - np.array(color)) < 50), (what, means.round(), color)
+
+
+def test_the_teachers_camera_is_an_inset_over_the_screen_while_both_are_live(tmp_path):
+    """Camera (red, 320x240) 0-6 s, screen share (blue, 640x480) 2-8 s: camera alone fills
+    the picture, then the screen with the camera bottom right, then the screen alone."""
+    room = tmp_path / "room"
+    room.mkdir()
+    write_segment(
+        room / "camera.webm",
+        start=T0,
+        seconds=6,
+        tone_hz=440,
+        video=True,
+        user_id=TEACHER,
+        color=RED,
+    )
+    write_segment(
+        room / "screen.webm",
+        start=T0 + 2,
+        seconds=6,
+        tone_hz=440,
+        video=True,
+        user_id=TEACHER,
+        label="screen",
+        color=BLUE,
+        size=(640, 480),
+    )
+    out = tmp_path / "lesson.webm"
+    length = assemble(find_segments(room), out, teacher_id=TEACHER)
+
+    info = probe(out)
+    assert info["kinds"] == ["audio", "video"]  # one video and one audio stream
+    assert abs(info["duration"] - 8) < 0.5 and abs(length - 8) < 0.2  # the lesson's span
+
+    camera_only = picture_at(out, 1.0)
+    assert camera_only.shape == (480, 640, 3)  # the screen's size, the camera scaled up
+    assert_looks(camera_only, RED, "camera alone, full frame")
+
+    both = picture_at(out, 4.0)
+    left, top, w, h = inset_box(640, 480, 320, 240)
+    assert (w, h) == (160, 120) and left + w < 640 and top + h < 480  # bottom right
+    inset = both[top + 4 : top + h - 4, left + 4 : left + w - 4]
+    assert_looks(inset, RED, "the camera inset")
+    assert_looks(both[: top - 4], BLUE, "the screen above the inset")
+    assert_looks(both[:, : left - 4], BLUE, "the screen left of the inset")
+
+    screen_only = picture_at(out, 7.0)
+    assert_looks(screen_only, BLUE, "the screen alone")
+
+
+def test_a_camera_of_another_aspect_keeps_it_with_black_bars(tmp_path):
+    """A 16:9 screen sets the picture; the 4:3 camera alone is shown whole, not stretched."""
+    room = tmp_path / "room"
+    room.mkdir()
+    write_segment(
+        room / "camera.webm",
+        start=T0,
+        seconds=4,
+        tone_hz=440,
+        video=True,
+        user_id=TEACHER,
+        color=RED,
+    )
+    write_segment(
+        room / "screen.webm",
+        start=T0 + 2,
+        seconds=2,
+        tone_hz=440,
+        video=True,
+        user_id=TEACHER,
+        label="screen",
+        color=BLUE,
+        size=(640, 360),
+    )
+    out = tmp_path / "lesson.webm"
+    assemble(find_segments(room), out, teacher_id=TEACHER)
+
+    camera_only = picture_at(out, 1.0)
+    assert camera_only.shape == (360, 640, 3)
+    bar = (640 - 480) // 2  # 4:3 at 360 high is 480 wide
+    assert_looks(camera_only[:, bar + 4 : 640 - bar - 4], RED, "the camera, whole")
+    assert_looks(camera_only[:, : bar - 4], (0, 0, 0), "the left bar")
+    assert_looks(camera_only[:, 640 - bar + 4 :], (0, 0, 0), "the right bar")
+    both = picture_at(out, 3.0)
+    left, top, w, h = inset_box(640, 360, 320, 240)
+    assert_looks(both[top + 4 : top + h - 4, left + 4 : left + w - 4], RED, "the inset")
+    assert_looks(both[: top - 4], BLUE, "the screen")

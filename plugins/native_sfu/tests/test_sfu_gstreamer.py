@@ -63,9 +63,10 @@ def require_gstreamer(codec: str) -> None:
 class GstPeer:
     """A gst_peer.py process; poll() folds its JSON lines into `events` and `frames`."""
 
-    def __init__(self, role: str, codec: str, url: str, token: str) -> None:
+    def __init__(self, role: str, codec: str, url: str, token: str, *options: str) -> None:
+        """`options`: gst_peer.py's KEY=VALUE source settings (pattern, size, fps, tone)."""
         self.proc = subprocess.Popen(
-            [SYSTEM_PYTHON, str(HERE / "gst_peer.py"), role, codec, url, token],
+            [SYSTEM_PYTHON, str(HERE / "gst_peer.py"), role, codec, url, token, *options],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
