@@ -159,6 +159,7 @@ def _spec(schedule: Schedule, klass: Class, teacher: User) -> MeetingSpec:
         ).scalar_one(),
         site_name=get_setting("school_name") or "",
         room=room_settings.for_class(klass),
+        waiting_room=lobby.waiting_room_on(klass),
     )
 
 
@@ -301,9 +302,10 @@ def _create_on_backend(
     db.session.commit()
     signals.meeting_changed.send(meeting, event="started")
     # Waiting pages turn into the room on this push (docs/live.md).
-    live_state.publish(
-        "class:started", {"schedule_id": schedule.id, "state": "running"}, schedule_id=schedule.id
-    )
+    started_event = {"schedule_id": schedule.id, "state": "running"}
+    live_state.publish("class:started", started_event, schedule_id=schedule.id)
+    # Guests' pages too, admitted or still waiting (they are not in the room yet).
+    live_state.publish("class:started", started_event, schedule_id=schedule.id, audience="guests")
     # Snapshots now, while the rows are loaded: after the commit they would be read again.
     started = {
         "meeting": meeting_record(meeting),
@@ -381,12 +383,23 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
         if meeting is not None and meeting.status == MeetingState.ENDED.value:
             raise Conflict("this class has ended", code="class_ended")
         raise Conflict("the teacher has not started this class yet", code="not_started")
-    lobby.check_admitted(actor, schedule)
+    if not handle_of(meeting).holds_waiting_room:
+        lobby.check_admitted(actor, schedule)
     return _join_target(meeting, actor, klass)
 
 
-def _running_meeting(schedule: Schedule) -> Meeting:
-    meeting = _current_meeting(schedule.id)
+def backend_holds_waiting(schedule_id: int) -> bool:
+    """The running meeting of this occurrence keeps its waiting room in the backend's own
+    lobby (BBB's guest lobby, Jitsi's lobby): waiting pages go straight to the meeting."""
+    meeting = _current_meeting(schedule_id)
+    return (
+        meeting is not None
+        and meeting.status == MeetingState.RUNNING.value
+        and handle_of(meeting).holds_waiting_room
+    )
+
+
+def _require_running(meeting: Meeting | None) -> Meeting:
     if meeting is None or meeting.status != MeetingState.RUNNING.value:
         if meeting is not None and meeting.status == MeetingState.ENDED.value:
             raise Conflict("this class has ended", code="class_ended")
@@ -397,10 +410,19 @@ def _running_meeting(schedule: Schedule) -> Meeting:
 def join_as_guest(guest: Guest, schedule_id: int) -> JoinTarget:
     """An admitted guest joins as a viewer with the guest flag (docs/plugins.md): never a
     moderator, never a user id the portal knows (the backend sees minus the guest's id)."""
-    schedule = invites.require_admitted(guest, schedule_id)
+    schedule = invites.guest_schedule(guest, schedule_id)
+    meeting = _current_meeting(schedule.id)
+    # Where the running meeting's own lobby holds the waiting room, the teacher admits the
+    # guest there: the portal lets a guest who asked to enter through.
+    held = (
+        meeting is not None
+        and meeting.status == MeetingState.RUNNING.value
+        and handle_of(meeting).holds_waiting_room
+    )
+    invites.require_admitted(guest, schedule.id, held_by_backend=held)
     if schedule.status == ScheduleStatus.CANCELLED.value:
         raise Conflict("this class occurrence is cancelled", code="class_cancelled")
-    meeting = _running_meeting(schedule)
+    meeting = _require_running(meeting)
     name = invites.guest_label(guest.name)
     participant = Participant(
         user_id=-guest.id,
@@ -457,6 +479,13 @@ def end_class(actor: User, schedule_id: int) -> Meeting:
             log.warning("backend refused end of meeting %s: %s", meeting.id, exc.reason)
     mark_meeting_ended(meeting)
     return meeting
+
+
+def occurrence_state(schedule_id: int) -> str:
+    """not_started, starting, running or ended: what a guest's page follows (the caller
+    checked the guest's credential for this occurrence)."""
+    meeting = _current_meeting(schedule_id)
+    return meeting.status if meeting else "not_started"
 
 
 def meeting_state(actor: User, schedule_id: int) -> dict[str, Any]:

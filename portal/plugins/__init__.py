@@ -18,6 +18,7 @@ from portal.plugins import services  # the facade (imports only the types at loa
 from portal.plugins.hookspecs import hookimpl, hookspec
 from portal.plugins.manager import PluginConfigurationError, PluginRegistry, make_plugin_manager
 from portal.plugins.types import (
+    HOLDS_WAITING_ROOM,
     Attachment,
     AttendeeInfo,
     AuthProvider,
@@ -47,6 +48,7 @@ from portal.plugins.types import (
     RateLimitedNotifier,
     RecordingInfo,
     RecordingRef,
+    RoomGuest,
     RoomSettings,
     ScheduleInfo,
     SlideRef,
@@ -68,6 +70,7 @@ __all__ = [
     "ExternalIdentity",
     "FloorGrant",
     "Forbidden",
+    "HOLDS_WAITING_ROOM",
     "HealthResult",
     "JoinTarget",
     "LabelledNotifier",
@@ -75,6 +78,7 @@ __all__ = [
     "MeetingHandle",
     "MeetingRecord",
     "MeetingSpec",
+    "RoomGuest",
     "RoomSettings",
     "MeetingStatus",
     "NotAuthenticated",
