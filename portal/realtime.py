@@ -777,11 +777,13 @@ def _guest_work(token: str, model: type[BaseModel], work: Callable, data: Any, *
     if getattr(parsed, "schedule_id", schedule.id) != schedule.id:
         raise NotFound("no such class occurrence")  # never another room, nothing revealed
     if work is _join:
-        return _guest_join(*extra, guest, parsed)
+        (sid,) = extra
+        return _guest_join(sid, guest, parsed)
     if work is _chat_send:
         return _guest_chat_send(guest, parsed)
     if work is _leave:
-        return _leave(*extra, None, parsed)
+        (sid,) = extra
+        return _leave(sid, None, parsed)
     raise Forbidden(_("a guest can follow the class and its chat, nothing more"), code="guest")
 
 

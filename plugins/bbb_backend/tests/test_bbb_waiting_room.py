@@ -4,11 +4,10 @@ non-moderators join with guest=true) without the portal holding anyone a second 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
-from portal.core import invites
-from portal.core.types import utcnow
+from portal_testing import enter_as_guest
+
 from portal.extensions import db
 
 
@@ -23,17 +22,7 @@ def _waiting_room(school, *, held_by: str, class_waits: bool = True, **extra) ->
 
 
 def _guest(app, school, *, viewer_only: bool = False):
-    _link, token = invites.create_link(
-        school.teacher,
-        school.klass.id,
-        expires_at=utcnow() + timedelta(hours=1),
-        viewer_only=viewer_only,
-    )
-    db.session.commit()
-    guest = app.test_client()
-    entered = guest.post(f"/api/invite/{token}/enter", json={"name": "Ines Inspector"})
-    assert entered.status_code == 201, entered.get_json()
-    return guest, entered.get_json()["guest_id"]
+    return enter_as_guest(app, school.teacher, school.klass.id, viewer_only=viewer_only)
 
 
 def _bbb_status(sim, school):

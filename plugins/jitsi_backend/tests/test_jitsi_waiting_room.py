@@ -5,14 +5,12 @@ portal's lobby. And a "viewer only" guest's token and room config on Jitsi."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import unquote, urlparse
 
 from jitsi_prosody_verifier import ProsodyConfig, enter
 from jitsi_testkit import APP_SECRET, self_hosted_settings, use_jitsi
+from portal_testing import enter_as_guest
 
-from portal.core import invites
-from portal.core.types import utcnow
 from portal.extensions import db
 
 PROSODY = ProsodyConfig(
@@ -26,17 +24,9 @@ def _class_waits(school, waits: bool = True) -> None:
 
 
 def _admitted_guest(app, school, login, *, viewer_only: bool = False):
-    _link, token = invites.create_link(
-        school.teacher,
-        school.klass.id,
-        expires_at=utcnow() + timedelta(hours=1),
-        viewer_only=viewer_only,
+    guest, guest_id = enter_as_guest(
+        app, school.teacher, school.klass.id, viewer_only=viewer_only, name="Pat Parent"
     )
-    db.session.commit()
-    guest = app.test_client()
-    guest_id = guest.post(f"/api/invite/{token}/enter", json={"name": "Pat Parent"}).get_json()[
-        "guest_id"
-    ]
     guest.post(f"/api/guest/schedules/{school.schedule.id}/knock")
     login(school.teacher).post(
         f"/api/schedules/{school.schedule.id}/lobby/admit", json={"guest_ids": [guest_id]}

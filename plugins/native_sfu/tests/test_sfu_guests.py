@@ -6,12 +6,12 @@ with the invite link."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
+from portal_testing import enter_as_guest
 from sfu_helpers import Publisher, Viewer, wait_for
 
 from portal.core import invites
-from portal.core.types import utcnow
+from portal.core.models import Guest
 from portal.extensions import db
 
 
@@ -20,17 +20,7 @@ def run(coro):
 
 
 def _admitted_guest_embed(sfu, login, app, *, viewer_only: bool = False):
-    link, token = invites.create_link(
-        sfu.teacher,
-        sfu.klass.id,
-        expires_at=utcnow() + timedelta(hours=1),
-        viewer_only=viewer_only,
-    )
-    db.session.commit()
-    guest = app.test_client()
-    guest_id = guest.post(f"/api/invite/{token}/enter", json={"name": "Gus Guest"}).get_json()[
-        "guest_id"
-    ]
+    guest, guest_id = enter_as_guest(app, sfu.teacher, sfu.klass.id, viewer_only=viewer_only)
     sid = sfu.schedule.id
     assert guest.post(f"/api/guest/schedules/{sid}/knock").get_json()["waits_in"] == "portal"
     held = guest.post(f"/api/guest/schedules/{sid}/join")
@@ -38,7 +28,7 @@ def _admitted_guest_embed(sfu, login, app, *, viewer_only: bool = False):
     login(sfu.teacher).post(f"/api/schedules/{sid}/lobby/admit", json={"guest_ids": [guest_id]})
     joined = guest.post(f"/api/guest/schedules/{sid}/join")
     assert joined.status_code == 200, joined.get_json()
-    return link, joined.get_json()["embed"]
+    return db.session.get(Guest, guest_id).link, joined.get_json()["embed"]
 
 
 def _start(sfu, login):
