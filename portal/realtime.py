@@ -11,7 +11,11 @@ A socket authenticates once, on connect, with the portal's access JWT (the `auth
 {"token": "..."} or the access cookie); every event then re-checks the token's expiry and
 revocation, the account, membership and blocks before acting. Each class occurrence
 (schedule) has a room `schedule:<id>` and a teachers' room `schedule:<id>:managers`; each
-user has a room `user:<id>`. Events answer through the Socket.IO acknowledgement:
+user has a room `user:<id>`. A guest from an invite link connects with the room credential
+its page got ({"guest_token": ...}, portal/core/invites.py): the socket is in the guest's
+own room `guest:<id>` and the occurrence's `schedule:<id>:guests` (lobby decisions, the class
+starting), enters `schedule:<id>` only once admitted, and may only join that one occurrence,
+read and (unless viewer only) write its chat. Events answer through the Socket.IO acknowledgement:
 {"ok": true, ...} or {"ok": false, "error": {"code", "message"}}.
 
 The core announces changes through live_state.live_event (after commit); this module hands
@@ -43,6 +47,7 @@ from portal.core import (
     attendance,
     auth_tokens,
     chat,
+    invites,
     live_state,
     meetings,
     polls,
@@ -50,10 +55,11 @@ from portal.core import (
     signals,
     unit_of_work,
 )
-from portal.core.errors import NotAuthenticated, PortalError, ValidationFailed
-from portal.core.models import Schedule, User
+from portal.core.errors import Forbidden, NotAuthenticated, NotFound, PortalError, ValidationFailed
+from portal.core.models import Guest, Schedule, User
 from portal.current import current_flask_app
 from portal.extensions import db
+from portal.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,15 @@ def managers_room(schedule_id: int) -> str:
 
 def user_room(user_id: int) -> str:
     return f"user:{user_id}"
+
+
+def guest_room(guest_id: int) -> str:
+    return f"guest:{guest_id}"
+
+
+def guests_room(schedule_id: int) -> str:
+    """Every guest socket of the occurrence, waiting or admitted (the class starting)."""
+    return f"schedule:{schedule_id}:guests"
 
 
 # --- emitters: how this process reaches the sockets --------------------------------------
@@ -181,9 +196,11 @@ def _check_claims(claims: dict[str, Any]) -> User:
 
 @dataclass
 class _Socket:
-    user_id: int
+    user_id: int  # a guest's socket: minus the guest's id
     claims: dict[str, Any]
     schedules: set[int] = field(default_factory=set)
+    guest_token: str | None = None  # a guest's room credential, checked again on every event
+    guest_schedule: int | None = None  # the one occurrence that credential names
 
 
 # --- event payloads -------------------------------------------------------------------
@@ -312,6 +329,32 @@ def _join(sid: str, actor: User, data: JoinIn) -> dict[str, Any]:
         # Late joiners (and every reconnect) open on the presented page with its strokes.
         "presentation": presentations.state(actor, schedule.id),
     }
+
+
+def _guest_join(sid: str, guest: Guest, data: JoinIn) -> dict[str, Any]:
+    """An admitted guest's page joins its occurrence: the chat so far and the class's state."""
+    messages, has_more = chat.guest_history(
+        guest, data.schedule_id, after_id=data.after_id, limit=data.limit
+    )
+    return {
+        "schedule_id": data.schedule_id,
+        "state": meetings.occurrence_state(data.schedule_id),
+        "manager": False,
+        "muted": False,
+        "viewer_only": bool(guest.link.viewer_only),
+        "messages": messages,
+        "has_more": has_more,
+        "presence": live_state.presence_list(data.schedule_id),
+    }
+
+
+def _guest_chat_send(guest: Guest, data: ChatSendIn) -> dict[str, Any]:
+    return {"message": chat.post_guest_message(guest, data.schedule_id, data.body)}
+
+
+def _leave(sid: str, _actor: Any, parsed: ScheduleIn) -> dict[str, Any]:
+    leave_presence(parsed.schedule_id, sid)
+    return {"schedule_id": parsed.schedule_id}
 
 
 def leave_presence(schedule_id: int, sid: str) -> bool:
@@ -596,8 +639,11 @@ class RealtimeServer:
         try:
             if state is None:
                 raise NotAuthenticated("connect again")
-            actor = _check_claims(state.claims)
-            result = work(*extra, actor, _parse(model, data))
+            if state.guest_token is not None:
+                result = _guest_work(state.guest_token, model, work, data, *extra)
+            else:
+                actor = _check_claims(state.claims)
+                result = work(*extra, actor, _parse(model, data))
             unit_of_work.commit()
             return {"ok": True, **(result or {})}
         except PortalError as exc:
@@ -613,11 +659,32 @@ class RealtimeServer:
 
     # -- handlers --
 
+    async def _connect_guest(self, sid: str, token: str) -> None:
+        def check() -> tuple[int, int] | PortalError:
+            try:
+                guest, schedule = invites.guest_for_room_credential(token)
+                return guest.id, schedule.id
+            except PortalError as exc:
+                return exc
+
+        result = await self._run(check)
+        if isinstance(result, PortalError):
+            raise socketio.exceptions.ConnectionRefusedError(result.message, {"code": result.code})
+        guest_id, schedule_id = result
+        self.sockets[sid] = _Socket(
+            user_id=-guest_id, claims={}, guest_token=token, guest_schedule=schedule_id
+        )
+        await self.sio.enter_room(sid, guest_room(guest_id), namespace=NAMESPACE)
+        await self.sio.enter_room(sid, guests_room(schedule_id), namespace=NAMESPACE)
+
     def _register(self) -> None:
         sio = self.sio
 
         @sio.on("connect")
         async def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+            guest_token = auth.get("guest_token") if isinstance(auth, dict) else None
+            if guest_token:
+                return await self._connect_guest(sid, str(guest_token))
             token = auth.get("token") if isinstance(auth, dict) else None
             if not token:
                 cookies = SimpleCookie(environ.get("HTTP_COOKIE", ""))
@@ -659,6 +726,12 @@ class RealtimeServer:
             # the history and pushed (the page drops the repeated id), never in neither.
             wanted = data.get("schedule_id") if isinstance(data, dict) else None
             early = room(wanted) if isinstance(wanted, int) and state is not None else None
+            if (
+                state is not None
+                and state.guest_token is not None
+                and wanted != state.guest_schedule
+            ):
+                early = None  # a guest's socket never enters another occurrence's room
             if early is not None:
                 await sio.enter_room(sid, early, namespace=NAMESPACE)
             answer = await self._run(self._answer, state, JoinIn, _join, data, sid)
@@ -688,12 +761,7 @@ class RealtimeServer:
         @sio.on("leave")
         async def on_leave(sid: str, data: Any = None) -> dict[str, Any]:
             state = self.sockets.get(sid)
-
-            def leave(actor: User, parsed: ScheduleIn) -> dict[str, Any]:
-                leave_presence(parsed.schedule_id, sid)
-                return {"schedule_id": parsed.schedule_id}
-
-            answer = await self._run(self._answer, state, ScheduleIn, leave, data)
+            answer = await self._run(self._answer, state, ScheduleIn, _leave, data, sid)
             if state is not None and answer.get("ok"):
                 schedule_id = answer["schedule_id"]
                 await sio.leave_room(sid, room(schedule_id), namespace=NAMESPACE)
@@ -709,6 +777,23 @@ class RealtimeServer:
             return await self._run(self._answer, self.sockets.get(sid), model, work, data)
 
         return handler
+
+
+def _guest_work(token: str, model: type[BaseModel], work: Callable, data: Any, *extra: Any) -> Any:
+    """A guest socket's event: only joining its one occurrence, its chat, and leaving."""
+    guest, schedule = invites.guest_for_room_credential(token)
+    parsed = _parse(model, data)
+    if getattr(parsed, "schedule_id", schedule.id) != schedule.id:
+        raise NotFound("no such class occurrence")  # never another room, nothing revealed
+    if work is _join:
+        (sid,) = extra
+        return _guest_join(sid, guest, parsed)
+    if work is _chat_send:
+        return _guest_chat_send(guest, parsed)
+    if work is _leave:
+        (sid,) = extra
+        return _leave(sid, None, parsed)
+    raise Forbidden(_("a guest can follow the class and its chat, nothing more"), code="guest")
 
 
 def serve(
@@ -755,6 +840,10 @@ def _on_live_event(
 ) -> None:
     if audience == "user":
         target = user_room(int(user_id or 0))
+    elif audience == "guest":
+        target = guest_room(int(user_id or 0))
+    elif audience == "guests":
+        target = guests_room(int(schedule_id or 0))
     elif audience == "managers":
         target = managers_room(int(schedule_id or 0))
     else:

@@ -564,6 +564,23 @@ def school(app, make_user, fake_config):
     )
 
 
+def enter_as_guest(
+    app, teacher, class_id: int, *, viewer_only: bool = False, name: str = "Gus Guest"
+):
+    """Someone without an account enters through a new invite link of the class (made by
+    `teacher`): answers the guest's own test client (holding the guest cookie) and guest id."""
+    from portal.core import invites
+
+    _link, token = invites.create_link(
+        teacher, class_id, expires_at=utcnow() + timedelta(hours=1), viewer_only=viewer_only
+    )
+    db.session.commit()
+    guest = app.test_client()
+    entered = guest.post(f"/api/invite/{token}/enter", json={"name": name})
+    assert entered.status_code == 201, entered.get_json()
+    return guest, entered.get_json()["guest_id"]
+
+
 # Headless Chromium for browser tests: Debian's /usr/bin/chromium (PORTAL_CHROMIUM overrides
 # it), never a browser Playwright would download.
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")

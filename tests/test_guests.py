@@ -217,3 +217,20 @@ def test_the_invite_page_takes_a_name_and_the_code(school, invite, app):
     assert right.status_code == 302 and right.headers["Location"].endswith("/guest")
     room = browser.get("/guest")
     assert room.status_code == 200 and b"Ada (guest)" in room.data
+
+
+def test_a_viewer_only_guest_reads_the_chat_but_may_not_write(school, login, invite, guest_client):
+    teacher = login(school.teacher)
+    sid = school.schedule.id
+    teacher.post(f"/api/schedules/{sid}/start")
+    guest_id = _enter(guest_client, invite(viewer_only=True)["token"]).get_json()["guest_id"]
+    guest_client.post(f"/api/guest/schedules/{sid}/knock")
+    teacher.post(f"/api/schedules/{sid}/lobby/admit", json={"guest_ids": [guest_id]})
+    assert guest_client.post(f"/api/guest/schedules/{sid}/join").status_code == 200
+    refused = guest_client.post(f"/api/guest/schedules/{sid}/chat", json={"body": "hi"})
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "viewer_only"
+    assert "read the chat" in refused.get_json()["error"]["message"]
+    history = teacher.get(f"/api/schedules/{sid}/chat").get_json()
+    messages = history["messages"] if isinstance(history, dict) else history
+    assert all(m["body"] != "hi" for m in messages)  # nothing was stored

@@ -61,10 +61,15 @@ class GuestOut(Out):
     schedule_id: int | None
     status: Literal["new", "waiting", "admitted", "refused"]
     message: str
+    waits_in: Literal["portal", "meeting"] = Field(
+        description="portal: the teacher admits here; meeting: the meeting's own lobby holds "
+        "the waiting room (BBB, Jitsi), so join now and wait there"
+    )
 
 
 def _guest_out(guest: Guest) -> GuestOut:
     info = invites.guest_dict(guest)
+    held = guest.schedule_id is not None and meetings.backend_holds_waiting(guest.schedule_id)
     return GuestOut(
         guest_id=guest.id,
         name=info["name"],
@@ -73,6 +78,7 @@ def _guest_out(guest: Guest) -> GuestOut:
         schedule_id=guest.schedule_id,
         status=info["status"],
         message=info["message"],
+        waits_in="meeting" if held else "portal",
     )
 
 

@@ -20,6 +20,7 @@ from portal.core.errors import Forbidden, NotFound, PortalError, ValidationFaile
 from portal.core.models import ChatMessage, Class, ClassMute, Guest, Schedule, User
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import _
 
 DEFAULT_MAX_LENGTH = 2000
 DEFAULT_RATE_LIMIT = "10 per 10 seconds"
@@ -112,6 +113,11 @@ def post_message(actor: User, schedule_id: int, body: str) -> dict[str, Any]:
 def post_guest_message(guest: Guest, schedule_id: int, body: str) -> dict[str, Any]:
     """An admitted guest writes in the class chat (the same rules as a student's)."""
     schedule = invites.require_admitted(guest, schedule_id)
+    if guest.link.viewer_only:
+        raise Forbidden(
+            _("your invite link is for watching and listening: you can read the chat, not write"),
+            code="viewer_only",
+        )
     text = _checked_text(body)
     if not room_settings.for_class(schedule.klass).chat:
         raise Forbidden("the teacher turned chat off for this class", code="chat_off")
@@ -160,12 +166,26 @@ def history(
     `before_id`, or with `after_id` (a client resyncing after a reconnect) the oldest page
     of what came after the last message it saw. has_more: there is a further page that way."""
     schedule = require_panel_access(actor, schedule_id)
+    return _page(schedule.id, before_id=before_id, after_id=after_id, limit=limit)
+
+
+def guest_history(
+    guest: Guest, schedule_id: int, *, after_id: int | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], bool]:
+    """The chat an admitted guest's page shows (as `history`, for the guest's one occurrence)."""
+    schedule = invites.require_admitted(guest, schedule_id)
+    return _page(schedule.id, before_id=None, after_id=after_id, limit=limit)
+
+
+def _page(
+    schedule_id: int, *, before_id: int | None, after_id: int | None, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
     limit = max(1, min(int(limit), MAX_PAGE))
     stmt = (
         db.select(ChatMessage, User, Guest)
         .outerjoin(User, User.id == ChatMessage.user_id)
         .outerjoin(Guest, Guest.id == ChatMessage.guest_id)
-        .where(ChatMessage.schedule_id == schedule.id, ChatMessage.deleted_at.is_(None))
+        .where(ChatMessage.schedule_id == schedule_id, ChatMessage.deleted_at.is_(None))
         .limit(limit + 1)
     )
     if after_id is not None:

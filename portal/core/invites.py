@@ -16,6 +16,8 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from portal.core import access, audit, live_state, login_guard, security
@@ -37,6 +39,10 @@ MAX_NAME = 100
 MAX_CODE = 64
 MAX_LIFETIME = timedelta(days=366)
 NEW, WAITING, ADMITTED, REFUSED = "new", "waiting", "admitted", "refused"
+# A guest's room credential (the live socket, the SFU's media sessions) names one guest and
+# one class occurrence; it lives a school day at most, and the link's expiry still applies.
+ROOM_CREDENTIAL_PREFIX = "guest."
+ROOM_CREDENTIAL_MAX_AGE = 12 * 3600
 
 
 def _digest(token: str) -> str:
@@ -279,12 +285,19 @@ def decide(
         audit.record(actor, f"lobby.guest_{status}", "schedule", schedule.id, guest_id=guest.id)
         payload = {"schedule_id": schedule.id, **guest_dict(guest)}
         live_state.publish(f"lobby:{status}", payload, schedule_id=schedule.id, audience="managers")
+        # The guest's own page learns it at once (its socket, portal/realtime.py).
+        live_state.publish(
+            f"lobby:{status}", payload, schedule_id=schedule.id, audience="guest", user_id=guest.id
+        )
 
 
-def require_admitted(guest: Guest, schedule_id: int) -> Schedule:
-    """The join asks this: the guest may enter only once a teacher admitted them."""
+def require_admitted(guest: Guest, schedule_id: int, *, held_by_backend: bool = False) -> Schedule:
+    """The join asks this: the guest may enter only once a teacher admitted them, or, when
+    the meeting's own lobby holds the waiting room (`held_by_backend`), once they asked."""
     schedule = guest_schedule(guest, schedule_id)
-    if guest.schedule_id != schedule.id or guest.status in (NEW, WAITING):
+    if guest.schedule_id != schedule.id or guest.status == NEW:
+        raise Conflict("wait here: the teacher will let you in", code="waiting_room")
+    if guest.status == WAITING and not held_by_backend:
         raise Conflict("wait here: the teacher will let you in", code="waiting_room")
     if guest.status == REFUSED:
         raise Forbidden(_refusal(guest), code="refused")
@@ -341,3 +354,40 @@ def current_schedule(guest: Guest) -> Schedule | None:
         .scalars()
         .first()
     )
+
+
+def _room_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="portal.guest-room")
+
+
+def room_credential(guest: Guest, schedule_id: int) -> str:
+    """A signed credential for this guest in this one occurrence's room, and no other: what the
+    guest's page hands the live socket and the meeting's media server (never the cookie)."""
+    schedule = guest_schedule(guest, schedule_id)
+    payload = {"g": guest.id, "s": schedule.id}
+    return ROOM_CREDENTIAL_PREFIX + str(_room_serializer().dumps(payload))
+
+
+def is_room_credential(token: str | None) -> bool:
+    return bool(token) and str(token).startswith(ROOM_CREDENTIAL_PREFIX)
+
+
+def guest_for_room_credential(token: str) -> tuple[Guest, Schedule]:
+    """The guest and the occurrence a room credential names; 401 once it expired, the link
+    was revoked or expired."""
+    ended = NotAuthenticated(
+        "your guest session has ended: open the invite link again", code="guest_session_ended"
+    )
+    if not is_room_credential(token):
+        raise ended
+    try:
+        payload = _room_serializer().loads(
+            token[len(ROOM_CREDENTIAL_PREFIX) :], max_age=ROOM_CREDENTIAL_MAX_AGE
+        )
+        guest = db.session.get(Guest, int(payload["g"]))
+        schedule_id = int(payload["s"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise ended from None
+    if guest is None or link_state(guest.link) != "active":
+        raise ended
+    return guest, guest_schedule(guest, schedule_id)

@@ -29,8 +29,9 @@ PRESENCE_TTL_SECONDS = 12 * 3600
 
 _signals = Namespace()
 # Sent after the change is committed. kwargs: event (str), payload (dict), schedule_id,
-# audience: "room" (everyone in the occurrence's panel), "managers" (its teacher/admins)
-# or "user" (every socket of user_id).
+# audience: "room" (everyone in the occurrence's panel), "managers" (its teacher/admins),
+# "user" (every socket of user_id), "guest" (the sockets of the guest whose id is user_id)
+# or "guests" (every guest socket of the occurrence, waiting or admitted).
 live_event = _signals.signal("live-event")
 
 

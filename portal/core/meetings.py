@@ -160,6 +160,7 @@ def _spec(schedule: Schedule, klass: Class, teacher: User) -> MeetingSpec:
         ).scalar_one(),
         site_name=get_setting("school_name") or "",
         room=room_settings.for_class(klass),
+        waiting_room=lobby.waiting_room_on(klass),
     )
 
 
@@ -302,9 +303,10 @@ def _create_on_backend(
     db.session.commit()
     signals.meeting_changed.send(meeting, event="started")
     # Waiting pages turn into the room on this push (docs/live.md).
-    live_state.publish(
-        "class:started", {"schedule_id": schedule.id, "state": "running"}, schedule_id=schedule.id
-    )
+    started_event = {"schedule_id": schedule.id, "state": "running"}
+    live_state.publish("class:started", started_event, schedule_id=schedule.id)
+    # Guests' pages too, admitted or still waiting (they are not in the room yet).
+    live_state.publish("class:started", started_event, schedule_id=schedule.id, audience="guests")
     # Snapshots now, while the rows are loaded: after the commit they would be read again.
     started = {
         "meeting": meeting_record(meeting),
@@ -384,19 +386,22 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
             code="not_open_yet",
         )
     _require_running(row.meeting_status)
+    handle = MeetingHandle(
+        backend=row.backend, meeting_id=row.backend_meeting_id or "", data=dict(row.data or {})
+    )
+    # Where the backend's own lobby holds the waiting room, the portal lets people through.
     lobby.require_admitted_entry(
         row.lobby_status,
         row.lobby_message,
-        waits=bool(row.waiting_room) and not access.moderates(actor, standing.staff_role),
+        waits=bool(row.waiting_room)
+        and not access.moderates(actor, standing.staff_role)
+        and not handle.holds_waiting_room,
     )
     if row.config_id is None:
         config_of_id(None)  # 503: an admin removed the configuration
     # Transient (never added to the session): the row's columns in the shape call_backend takes.
     config = BackendConfig(
         id=row.config_id, name=row.config_name, backend=row.config_backend, settings=row.settings
-    )
-    handle = MeetingHandle(
-        backend=row.backend, meeting_id=row.backend_meeting_id or "", data=dict(row.data or {})
     )
     participant = Participant(
         user_id=actor.id,
@@ -490,20 +495,39 @@ def _require_running(status: str | None) -> None:
         raise Conflict("the teacher has not started this class yet", code="not_started")
 
 
-def _running_meeting(schedule: Schedule) -> Meeting:
-    meeting = _current_meeting(schedule.id)
+def _running_meeting(meeting: Meeting | None) -> Meeting:
     _require_running(meeting.status if meeting is not None else None)
     assert meeting is not None  # _require_running refused a missing meeting
     return meeting
 
 
+def backend_holds_waiting(schedule_id: int) -> bool:
+    """The running meeting of this occurrence keeps its waiting room in the backend's own
+    lobby (BBB's guest lobby, Jitsi's lobby): waiting pages go straight to the meeting."""
+    meeting = _current_meeting(schedule_id)
+    return (
+        meeting is not None
+        and meeting.status == MeetingState.RUNNING.value
+        and handle_of(meeting).holds_waiting_room
+    )
+
+
 def join_as_guest(guest: Guest, schedule_id: int) -> JoinTarget:
     """An admitted guest joins as a viewer with the guest flag (docs/plugins.md): never a
     moderator, never a user id the portal knows (the backend sees minus the guest's id)."""
-    schedule = invites.require_admitted(guest, schedule_id)
+    schedule = invites.guest_schedule(guest, schedule_id)
+    meeting = _current_meeting(schedule.id)
+    # Where the running meeting's own lobby holds the waiting room, the teacher admits the
+    # guest there: the portal lets a guest who asked to enter through.
+    held = (
+        meeting is not None
+        and meeting.status == MeetingState.RUNNING.value
+        and handle_of(meeting).holds_waiting_room
+    )
+    invites.require_admitted(guest, schedule.id, held_by_backend=held)
     if schedule.status == ScheduleStatus.CANCELLED.value:
         raise Conflict("this class occurrence is cancelled", code="class_cancelled")
-    meeting = _running_meeting(schedule)
+    meeting = _running_meeting(meeting)
     name = invites.guest_label(guest.name)
     participant = Participant(
         user_id=-guest.id,
@@ -560,6 +584,13 @@ def end_class(actor: User, schedule_id: int) -> Meeting:
             log.warning("backend refused end of meeting %s: %s", meeting.id, exc.reason)
     mark_meeting_ended(meeting)
     return meeting
+
+
+def occurrence_state(schedule_id: int) -> str:
+    """not_started, starting, running or ended: what a guest's page follows (the caller
+    checked the guest's credential for this occurrence)."""
+    meeting = _current_meeting(schedule_id)
+    return meeting.status if meeting else "not_started"
 
 
 def meeting_state(actor: User, schedule_id: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from portal.plugins import services  # the facade (imports only the types at loa
 from portal.plugins.hookspecs import hookimpl, hookspec
 from portal.plugins.manager import PluginConfigurationError, PluginRegistry, make_plugin_manager
 from portal.plugins.types import (
+    HOLDS_WAITING_ROOM,
     Attachment,
     AttendeeInfo,
     AuthProvider,
@@ -48,6 +49,7 @@ from portal.plugins.types import (
     RateLimitedNotifier,
     RecordingInfo,
     RecordingRef,
+    RoomGuest,
     RoomSettings,
     ScheduleInfo,
     SlideRef,
@@ -70,6 +72,7 @@ __all__ = [
     "ExternalIdentity",
     "FloorGrant",
     "Forbidden",
+    "HOLDS_WAITING_ROOM",
     "HealthResult",
     "JoinTarget",
     "LabelledNotifier",
@@ -77,6 +80,7 @@ __all__ = [
     "MeetingHandle",
     "MeetingRecord",
     "MeetingSpec",
+    "RoomGuest",
     "RoomSettings",
     "MeetingStatus",
     "NotAuthenticated",

@@ -39,6 +39,7 @@ from portal.plugins.types import (
     MeetingRecord,
     RecordingInfo,
     RecordingRef,
+    RoomGuest,
     UserInfo,
     Visit,
 )
@@ -66,6 +67,8 @@ __all__ = [
     "get_class",
     "get_meeting",
     "get_user",
+    "guest_in_room",
+    "guest_room_credential",
     "handle_of",
     "identity_subject",
     "is_blocked",
@@ -607,6 +610,40 @@ def unenrol_student(class_id: int, user_id: int) -> None:
 
     klass = _class(class_id)
     classes.unenrol(_user(klass.teacher_id), class_id, user_id)
+
+
+def guest_room_credential(guest_id: int, schedule_id: int) -> str:
+    """A credential for this guest in this one occurrence's room (the bearer token a backend
+    hands a guest's browser); `guest_in_room` checks it."""
+    from portal.core import invites
+    from portal.core.errors import NotFound
+    from portal.core.models import Guest
+
+    guest = session().get(Guest, guest_id)
+    if guest is None:
+        raise NotFound("no such guest")
+    return invites.room_credential(guest, schedule_id)
+
+
+def guest_in_room(token: str | None) -> RoomGuest | None:
+    """The admitted guest a room credential names; None when `token` is no guest credential
+    (a user's token, say); NotAuthenticated once the guest's link was revoked or expired,
+    Forbidden while the guest is not admitted."""
+    from portal.core import invites
+    from portal.core.errors import Forbidden
+
+    if not invites.is_room_credential(token):
+        return None
+    guest, schedule = invites.guest_for_room_credential(str(token))
+    if guest.schedule_id != schedule.id or guest.status != invites.ADMITTED:
+        raise Forbidden("wait until the teacher lets you in", code="waiting_room")
+    return RoomGuest(
+        guest_id=guest.id,
+        schedule_id=schedule.id,
+        class_id=schedule.class_id,
+        name=invites.guest_label(guest.name),
+        viewer_only=bool(guest.link.viewer_only),
+    )
 
 
 def is_member(user_id: int, class_id: int) -> bool:

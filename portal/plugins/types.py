@@ -16,6 +16,9 @@ class Capabilities:
     recording: bool = False
     slides: bool = False
     breakout: bool = False
+    # The backend can hold a class's waiting room in a lobby of its own (BBB's guest lobby,
+    # Jitsi's lobby) where its admin set that up; a meeting it created that way says so with
+    # MeetingHandle.holds_waiting_room, and the portal's lobby then lets people through.
     lobby: bool = False
     end: bool = False
     attendance: bool = False
@@ -88,6 +91,23 @@ class Participant:
 
 
 @dataclass(frozen=True)
+class RoomGuest:
+    """A guest from an invite link, admitted to one class occurrence: who a guest's room
+    credential (services.guest_room_credential) names. `participant_id` is the id a backend
+    saw in Participant.user_id (minus the guest's id)."""
+
+    guest_id: int
+    schedule_id: int
+    class_id: int
+    name: str  # "Name (guest)", as everyone sees it
+    viewer_only: bool = False
+
+    @property
+    def participant_id(self) -> int:
+        return -self.guest_id
+
+
+@dataclass(frozen=True)
 class MeetingSpec:
     """Everything a backend needs to create the meeting of one class occurrence."""
 
@@ -108,6 +128,15 @@ class MeetingSpec:
     expected_participants: int = 0
     site_name: str = ""  # the school's name, as the admin set it
     room: RoomSettings = field(default_factory=lambda: RoomSettings())
+    # The class's waiting room is on: students and guests wait until a teacher admits them.
+    # A backend with a lobby of its own may hold them there (MeetingHandle.holds_waiting_room);
+    # otherwise the portal's lobby holds them before they get a join target.
+    waiting_room: bool = False
+
+
+# The key of MeetingHandle.data a backend sets (True) when this meeting's waiting room is
+# held by the backend's own lobby.
+HOLDS_WAITING_ROOM = "holds_waiting_room"
 
 
 @dataclass
@@ -117,6 +146,12 @@ class MeetingHandle:
     backend: str
     meeting_id: str
     data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def holds_waiting_room(self) -> bool:
+        """The backend's own lobby holds this meeting's waiting people: the portal lets
+        students and guests through to it instead of holding them twice."""
+        return bool(self.data.get(HOLDS_WAITING_ROOM))
 
 
 @dataclass(frozen=True)

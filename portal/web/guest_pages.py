@@ -3,7 +3,7 @@ teacher, then the room). A guest has no account: these pages read the guest cook
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 
 from portal.api.invites import current_guest, enter_limit, set_guest_cookie
 from portal.core import invites, unit_of_work
@@ -56,4 +56,13 @@ def guest_room():
     except PortalError as exc:
         return _link_error(exc)
     schedule = invites.current_schedule(guest)
-    return render_template("guest/room.html", guest=guest, schedule=schedule)
+    # The page's socket and the meeting's media server know the guest by this credential,
+    # good for this one occurrence only (never the guest cookie, which scripts cannot read).
+    room_token = invites.room_credential(guest, schedule.id) if schedule is not None else ""
+    return render_template(
+        "guest/room.html",
+        guest=guest,
+        schedule=schedule,
+        room_token=room_token,
+        realtime_url=current_app.config.get("REALTIME_URL") or "",
+    )

@@ -49,6 +49,10 @@ class EmbedBackend:
                     "interfaceConfigOverwrite": {},
                     "userInfo": {"displayName": participant.name},
                     "moderator": participant.role == "moderator",
+                    # As the Jitsi plugin: its lobby holds the waiting room (setting "lobby"),
+                    # the teacher's room turns it on; a viewer-only guest stays muted.
+                    "lobby": participant.role == "moderator" and bool(settings.get("lobby")),
+                    "viewer_only": participant.viewer_only,
                     "room_script": url_for("jitsi_backend.static", filename="jitsi-room.js"),
                     "room_module": "jitsi",
                 },

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from portal.plugins import (
+    HOLDS_WAITING_ROOM,
     AttendeeInfo,
     BackendError,
     Capabilities,
@@ -136,6 +137,15 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "guestPolicy": {
             "type": "string",
             "enum": ["ALWAYS_ACCEPT", "ALWAYS_DENY", "ASK_MODERATOR"],
+        },
+        "waiting_room": {
+            "type": "string",
+            "enum": ["portal", "bbb"],
+            "default": "portal",
+            "description": "where a class's waiting room holds students and guests: portal (the "
+            "portal's lobby, before BBB) or bbb (BBB's own guest lobby: such classes are "
+            "created with guestPolicy ASK_MODERATOR, students and guests join as BBB guests "
+            "and the teacher admits them in BBB)",
         },
         "meetingLayout": {
             "type": "string",
@@ -291,6 +301,12 @@ def _room_restrictions(spec: MeetingSpec) -> dict[str, bool]:
     }
 
 
+def holds_waiting_room(settings: Mapping[str, Any], spec: MeetingSpec) -> bool:
+    """BBB's guest lobby holds this class's waiting room: the admin chose it for this server
+    (waiting_room "bbb") and the class has its waiting room on."""
+    return spec.waiting_room and settings.get("waiting_room") == "bbb"
+
+
 class BBBBackend:
     name = NAME
     label = "BigBlueButton"
@@ -328,7 +344,9 @@ class BBBBackend:
                     continue
                 params.append((key, bool(value)))
         for key in ("guestPolicy", "meetingLayout", "welcome", "maxParticipants", "duration"):
-            if settings.get(key) not in (None, ""):
+            if key == "guestPolicy" and holds_waiting_room(settings, spec):
+                params.append((key, "ASK_MODERATOR"))
+            elif settings.get(key) not in (None, ""):
                 params.append((key, settings[key]))
         params.append(("logoutURL", settings.get("logoutURL") or spec.portal_url or None))
         for key, value in (settings.get("extra_create_params") or {}).items():
@@ -391,6 +409,8 @@ class BBBBackend:
         }
         if slides is not None:
             data["slides"] = slides
+        if holds_waiting_room(settings, spec):
+            data[HOLDS_WAITING_ROOM] = True
         return MeetingHandle(backend=self.name, meeting_id=spec.meeting_key, data=data)
 
     def join(
@@ -406,10 +426,18 @@ class BBBBackend:
             ("avatarURL", participant.avatar_url or None),
             ("redirect", True),
         ]
-        if participant.guest:
-            # BBB's own guest handling: the meeting's guestPolicy applies on top of the portal's
-            # lobby (the portal already made the guest wait for a teacher).
+        held = handle.holds_waiting_room and participant.role != "moderator"
+        if participant.guest or held:
+            # BBB's own guest handling: the meeting's guestPolicy decides. With the class's
+            # waiting room held by BBB (ASK_MODERATOR) students join as guests too, so BBB
+            # holds them until the teacher admits them; otherwise the portal's lobby already
+            # made the guest wait for a teacher.
             params.append(("guest", True))
+        if participant.viewer_only:
+            # A "viewer only" invite: listen only, no webcam (BBB's join userdata).
+            params.append(("userdata-bbb_force_listen_only", True))
+            params.append(("userdata-bbb_auto_share_webcam", False))
+            params.append(("userdata-bbb_skip_video_preview", True))
         url = client_for(settings).join_url(params)
         return JoinTarget(kind="redirect", url=url, new_tab=bool(settings.get("open_in_new_tab")))
 

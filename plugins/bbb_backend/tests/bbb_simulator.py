@@ -15,6 +15,12 @@
   (recorded, or meetingKeepEvents=true) it queues bbb's post_events_analytics_callback POST:
   JSON {version, meeting_id, internal_meeting_id, data: {attendees: [{ext_user_id, name,
   moderator, joins, leaves, duration}]}} with `Authorization: Bearer` an HS512 JWT {exp}.
+- Guests (BBB's guest lobby): a join with guest=true to a meeting created with
+  guestPolicy=ASK_MODERATOR is held: the browser goes to /html5client/guestWait, the guest
+  is not among getMeetingInfo's attendees until a moderator approves them in the client
+  (`approve_guest` / `deny_guest`), and GET /bigbluebutton/api/guestWait?sessionToken= answers
+  JSON {response: {returncode, guestStatus WAIT|ALLOW|DENY, url}}. ALWAYS_DENY refuses guests
+  (guestDeniedAccess); ALWAYS_ACCEPT (the default) lets them in at once.
 - `latency` (seconds, also the constructor's `latency=`): every API answer is delayed that long,
   like a server across a network; the benchmarks use 20 ms.
 - Standalone: `python plugins/bbb_backend/tests/bbb_simulator.py --latency-ms 20 [--port N]`
@@ -92,6 +98,8 @@ class SimMeeting:
     presentations: list[dict[str, Any]] = field(default_factory=list)
     attendees: list[SimAttendee] = field(default_factory=list)
     visitors: dict[str, SimVisitor] = field(default_factory=dict)
+    # Guests BBB holds in its lobby (guestPolicy ASK_MODERATOR), by userID.
+    waiting_guests: dict[str, SimAttendee] = field(default_factory=dict)
     ended: bool = False
     end_time: int = 0
 
@@ -139,6 +147,8 @@ class BBBSimulator:
         self.bbb_version = bbb_version
         self.lock = threading.RLock()
         self.meetings: dict[str, SimMeeting] = {}
+        # A joined guest's session token -> (meetingID, userID, guestStatus).
+        self.guest_sessions: dict[str, tuple[str, str, str]] = {}
         self.recordings: dict[str, SimRecording] = {}
         self.requests: list[SimRequest] = []
         self.create_count = 0  # creates that really created a meeting (not duplicateWarning)
@@ -206,6 +216,29 @@ class BBBSimulator:
     def join_browser(self, url: str) -> requests.Response:
         """What a browser does with a join URL (without following the redirect)."""
         return requests.get(url, allow_redirects=False, timeout=5)
+
+    def approve_guest(self, meeting_id: str, user_id: str, allow: bool = True) -> None:
+        """A moderator admits (or denies) a waiting guest in the BBB client."""
+        with self.lock:
+            meeting = self.meetings[meeting_id]
+            attendee = meeting.waiting_guests.pop(user_id)
+            status = "ALLOW" if allow else "DENY"
+            for token, (mid, uid, _status) in list(self.guest_sessions.items()):
+                if mid == meeting_id and uid == user_id:
+                    self.guest_sessions[token] = (mid, uid, status)
+            if allow:
+                meeting.attendees.append(attendee)
+                meeting.visitors.setdefault(
+                    user_id, SimVisitor(user_id, attendee.full_name, attendee.role)
+                ).joins.append(_now_ms())
+
+    def deny_guest(self, meeting_id: str, user_id: str) -> None:
+        self.approve_guest(meeting_id, user_id, allow=False)
+
+    def guest_status(self, session_token: str) -> str:
+        """What the guest-wait page learns: WAIT, ALLOW or DENY."""
+        with self.lock:
+            return self.guest_sessions[session_token][2]
 
     def end_from_bbb(self, meeting_id: str) -> None:
         """The meeting ends on the server side (last moderator left, duration reached)."""
@@ -416,6 +449,8 @@ class BBBSimulator:
                     "bbbVersion": self.bbb_version,
                 },
             )
+        if call == "guestWait":  # the guest-wait page polls with its session token, unsigned
+            return self._guest_wait(handler, params)
         if not self._checksum_ok(call, raw_query, params.get("checksum", "")):
             return self._failed(handler, "checksumError", "Checksums do not match")
         if call in self.fail_calls:
@@ -605,6 +640,14 @@ class BBBSimulator:
                 "The createTime parameter submitted mismatches with the current meeting.",
             )
         token = "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16))
+        if params.get("guest") == "true":
+            policy = meeting.params.get("guestPolicy", "ALWAYS_ACCEPT")
+            if policy == "ALWAYS_DENY":
+                return self._failed(
+                    handler, "guestDeniedAccess", "You have been denied access to this meeting."
+                )
+            if policy == "ASK_MODERATOR":
+                return self._hold_guest(handler, meeting, params, role, token)
         with self.lock:
             user_id = params.get("userID") or f"w_{token[:12]}"
             if any(a.user_id == user_id for a in meeting.attendees):
@@ -629,6 +672,49 @@ class BBBSimulator:
                 },
             )
         self._send(handler, 302, b"", "text/plain", headers={"Location": client_url})
+
+    def _hold_guest(
+        self, handler, meeting: SimMeeting, params: dict[str, str], role: str, token: str
+    ) -> None:
+        """bbb-web's join for a guest under ASK_MODERATOR: the guest waits, not an attendee."""
+        user_id = params.get("userID") or f"w_{token[:12]}"
+        with self.lock:
+            meeting.waiting_guests[user_id] = SimAttendee(user_id, params["fullName"], role)
+            self.guest_sessions[token] = (meeting.meeting_id, user_id, "WAIT")
+        wait_url = f"{self.origin}/html5client/guestWait?sessionToken={token}"
+        if params.get("redirect", "true") == "false":
+            return self._xml(
+                handler,
+                {
+                    "messageKey": "guestWait",
+                    "message": "Guest waiting for approval to join meeting.",
+                    "meeting_id": meeting.internal_id,
+                    "user_id": user_id,
+                    "session_token": token,
+                    "guestStatus": "WAIT",
+                    "url": wait_url,
+                },
+            )
+        self._send(handler, 302, b"", "text/plain", headers={"Location": wait_url})
+
+    def _guest_wait(self, handler, params: dict[str, str]) -> None:
+        with self.lock:
+            session = self.guest_sessions.get(params.get("sessionToken", ""))
+        if session is None:
+            body = {"response": {"returncode": "FAILED", "message": "Session not found"}}
+        else:
+            meeting_id, user_id, status = session
+            url = f"{self.origin}/html5client/join?sessionToken={params['sessionToken']}"
+            body = {
+                "response": {
+                    "returncode": "SUCCESS",
+                    "meeting_id": meeting_id,
+                    "user_id": user_id,
+                    "guestStatus": status,
+                    "url": url if status == "ALLOW" else "",
+                }
+            }
+        self._send(handler, 200, json.dumps(body).encode(), "application/json")
 
     def forget_ended(self) -> None:
         """bbb-web's cleanup: ended meetings leave memory."""

@@ -18,6 +18,7 @@ import requests
 from flask import current_app, url_for
 
 from portal.plugins import (
+    HOLDS_WAITING_ROOM,
     BackendError,
     BackendUnavailable,
     Capabilities,
@@ -124,8 +125,10 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "lobby": {
             "type": "boolean",
             "default": False,
-            "description": "students knock and the teacher admits them (needs a lobby autostart "
-            "module)",
+            "description": "a class's waiting room is Jitsi's lobby: students and guests knock "
+            "in Jitsi and the teacher admits them there (the teacher's room turns the lobby on; "
+            "the deployment runs muc_lobby_rooms and token_lobby_bypass); off: the portal's "
+            "lobby holds them before Jitsi",
         },
         "token_affiliation": {
             "type": "boolean",
@@ -225,7 +228,13 @@ def external_api_url(settings: Mapping[str, Any]) -> str:
     return f"{web_url(settings)}/external_api.js"
 
 
-def config_overwrite(settings: Mapping[str, Any]) -> dict[str, Any]:
+# What a "viewer only" guest's toolbar keeps: no microphone, camera or screen share.
+VIEWER_TOOLBAR = ["chat", "fullscreen", "hangup", "participants-pane", "tileview"]
+
+
+def config_overwrite(
+    settings: Mapping[str, Any], *, lobby: bool = False, viewer_only: bool = False
+) -> dict[str, Any]:
     """Defaults handed to the IFrame API (and to redirects as #config.* parameters)."""
     prejoin = bool(settings.get("prejoin_page", True))
     overwrite: dict[str, Any] = {
@@ -235,8 +244,12 @@ def config_overwrite(settings: Mapping[str, Any]) -> dict[str, Any]:
         "prejoinPageEnabled": prejoin,  # older web clients read this one
         "disableDeepLinking": True,  # stay in the browser next to the portal's panel
     }
-    if settings.get("lobby"):
+    if lobby:
         overwrite["lobby"] = {"autoKnock": True, "enableChat": True}
+    if viewer_only:
+        # Watch and listen: start muted with the camera off, and no buttons to change that.
+        overwrite["startWithAudioMuted"] = overwrite["startWithVideoMuted"] = True
+        overwrite["toolbarButtons"] = list(VIEWER_TOOLBAR)
     return overwrite
 
 
@@ -250,6 +263,9 @@ def _hash_params(overwrite: Mapping[str, Any]) -> str:
         "config.prejoinConfig.enabled": overwrite["prejoinConfig"]["enabled"],
         "config.disableDeepLinking": True,
     }
+    for key in ("toolbarButtons", "lobby"):
+        if key in overwrite:
+            flat[f"config.{key}"] = overwrite[key]
     return "&".join(f"{k}={quote(json.dumps(v))}" for k, v in flat.items())
 
 
@@ -284,6 +300,8 @@ class JitsiBackend:
             "domain": settings["domain"],
             "record": bool(spec.record),
             "mute_on_entry": bool(spec.room.mute_on_entry),
+            # The class's waiting room is Jitsi's lobby where the admin set that up.
+            HOLDS_WAITING_ROOM: bool(spec.waiting_room and settings.get("lobby")),
             "ends_at": int(spec.ends_at.timestamp()),  # tokens expire a little after it
             "room_active": False,
             "occupants": 0,
@@ -303,7 +321,9 @@ class JitsiBackend:
             ends_at=handle.data.get("ends_at"),
         )
         path = tokens.room_path(settings, room)
-        overwrite = config_overwrite(settings)
+        moderator = participant.role == "moderator"
+        held = handle.holds_waiting_room
+        overwrite = config_overwrite(settings, lobby=held, viewer_only=participant.viewer_only)
         if handle.data.get("mute_on_entry"):
             # "Mute everyone when they enter": the class turns it on over the server default.
             overwrite["startWithAudioMuted"] = True
@@ -318,7 +338,11 @@ class JitsiBackend:
             "configOverwrite": overwrite,
             "interfaceConfigOverwrite": {},
             "userInfo": {"displayName": participant.name, "email": participant.email or ""},
-            "moderator": participant.role == "moderator",
+            "moderator": moderator,
+            # The teacher's room script turns Jitsi's lobby on (executeCommand toggleLobby):
+            # the class's waiting room, held by Jitsi.
+            "lobby": held and moderator,
+            "viewer_only": participant.viewer_only,
             # The class room mounts the IFrame API through the plugin's own room script.
             "room_script": url_for("jitsi_backend.static", filename="jitsi-room.js"),
             "room_module": "jitsi",

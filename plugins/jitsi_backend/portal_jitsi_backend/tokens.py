@@ -98,16 +98,21 @@ def _user_context(participant: Participant, settings: Mapping[str, Any]) -> dict
     return user
 
 
-def _features(moderator: bool, record_allowed: bool) -> dict[str, bool]:
+def _features(moderator: bool, record_allowed: bool, viewer_only: bool) -> dict[str, bool]:
     # Only the class's moderators may record, and only when the class is set to record.
     recording = moderator and record_allowed
-    return {
+    features = {
         "recording": recording,
         "livestreaming": False,
         "transcription": False,
         "outbound-call": False,
         "sip-outbound-call": False,
     }
+    if viewer_only:
+        # A "viewer only" guest: no screen sharing where the deployment enforces features
+        # (JaaS); the room's config starts them muted with the camera off and no buttons.
+        features["screen-sharing"] = False
+    return features
 
 
 def expiry(settings: Mapping[str, Any], now: int, ends_at: int | None) -> int:
@@ -152,7 +157,7 @@ def claims_for(
         "exp": expiry(settings, now, ends_at),
         "context": {
             "user": _user_context(participant, settings),
-            "features": _features(moderator, record_allowed),
+            "features": _features(moderator, record_allowed, participant.viewer_only),
             "group": "classroom-portal",
         },
     }

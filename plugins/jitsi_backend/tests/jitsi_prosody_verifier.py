@@ -15,6 +15,9 @@ string.lower(room) unless room == '*'; with it (multi-tenant, JaaS) the address 
 doc/tokens.md: every context.user field must be a string (null or numbers break it).
 mod_token_affiliation: owner when affiliation is owner/moderator/teacher or moderator is
 true / "true"; member otherwise.
+mod_muc_lobby_rooms: a room whose moderator turned the lobby on is members-only: a joining
+member (not an owner) is refused with registration-required and the client knocks, unless
+jitsi-contrib token_lobby_bypass finds `context.user.lobby_bypass` true in the token.
 """
 
 from __future__ import annotations
@@ -175,3 +178,20 @@ def admit(
     if features.get("recording") in (True, "true") and not may_moderate:
         raise TokenRejected("a participant without moderator rights could record")
     return claims
+
+
+def enter(
+    token: str,
+    config: ProsodyConfig,
+    room_address: str,
+    *,
+    may_moderate: bool,
+    lobby_on: bool,
+    now: float | None = None,
+) -> str:
+    """Where the occupant lands: "room", or "lobby" (knocking) when the room's lobby is on."""
+    claims = admit(token, config, room_address, may_moderate=may_moderate, now=now)
+    user = (claims.get("context") or {}).get("user") or {}
+    if not lobby_on or affiliation(claims) == "owner" or user.get("lobby_bypass") in (True, "true"):
+        return "room"
+    return "lobby"

@@ -159,12 +159,17 @@ class NativeSfuBackend:
         self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant
     ) -> JoinTarget:
         room = handle.meeting_id
-        token = create_access_token(
-            identity=str(participant.user_id),
-            additional_claims={"role": participant.portal_role, "sfu_room": room},
-        )
         manager = participant.role == "moderator"
         schedule_id = handle.data.get("schedule_id")
+        if participant.guest and schedule_id:
+            # A guest has no account, so no JWT: a credential for this one occurrence's room,
+            # good for watching only (views._bearer_user).
+            token = services.guest_room_credential(-participant.user_id, int(schedule_id))
+        else:
+            token = create_access_token(
+                identity=str(participant.user_id),
+                additional_claims={"role": participant.portal_role, "sfu_room": room},
+            )
         if manager:
             floor = FloorGrant(mic=True, camera=True, screen=True)
         elif participant.guest or participant.viewer_only:  # a viewer session: subscribe only

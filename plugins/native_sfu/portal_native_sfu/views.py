@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -179,8 +180,24 @@ def cors(response: Response) -> Response:
     return response
 
 
+@dataclass(frozen=True)
+class _GuestViewer:
+    """An admitted guest holding a room credential: watches one occurrence, never publishes."""
+
+    id: int
+    name: str
+    schedule_id: int
+    class_id: int
+
+
 def _bearer_user() -> Any:
-    """The signed-in account (the JWT's user); only its id and name are read here."""
+    """The signed-in account (the JWT's user), or an admitted guest (their room credential);
+    only `id` and `name` are read here, and `_GuestViewer` marks the guest."""
+    header = request.headers.get("Authorization", "")
+    bearer = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    guest = services.guest_in_room(bearer)
+    if guest is not None:
+        return _GuestViewer(guest.participant_id, guest.name, guest.schedule_id, guest.class_id)
     try:
         if request.method == "OPTIONS":
             # flask-jwt-extended skips every check on OPTIONS; run the same checks as for
@@ -202,9 +219,15 @@ def _bearer_user() -> Any:
     return user
 
 
+def _may_enter(user: Any, meeting: MeetingRecord) -> bool:
+    if isinstance(user, _GuestViewer):  # a guest's credential opens its one occurrence only
+        return meeting.schedule_id == user.schedule_id
+    return services.is_member(user.id, meeting.class_id)
+
+
 def _meeting(user: Any, room: str) -> MeetingRecord:
     meeting = services.find_meeting(NAME, room)
-    if meeting is None or not services.is_member(user.id, meeting.class_id):
+    if meeting is None or not _may_enter(user, meeting):
         raise NotFound("no such class room")
     if meeting.status != "running":
         raise Conflict("this class is not running", code="not_running")
@@ -212,7 +235,10 @@ def _meeting(user: Any, room: str) -> MeetingRecord:
 
 
 def _floor(user: Any, meeting: MeetingRecord) -> FloorGrant:
-    """What the user may send: the teacher everything; a student what the core's floor grants."""
+    """What the user may send: the teacher everything; a student what the core's floor grants;
+    a guest nothing (a viewer session, whatever the floor says)."""
+    if isinstance(user, _GuestViewer):
+        return FloorGrant()
     if services.is_class_manager(user.id, meeting.class_id):
         return FloorGrant(mic=True, camera=True, screen=True)
     if services.is_blocked(user.id, meeting.class_id):
@@ -326,7 +352,7 @@ def _call_room(meeting: MeetingRecord, method: str, params: dict[str, Any]) -> A
 def _negotiate(room: str, method: str, extra: dict[str, Any]) -> Response:
     user = _bearer_user()
     meeting = _meeting(user, room)
-    if method != "publish":
+    if method != "publish" and not isinstance(user, _GuestViewer):
         services.require_not_blocked(user.id, meeting.class_id)
     sdp = _offer()
     if method == "publish":
@@ -409,7 +435,7 @@ def session(room: str, session_id: str) -> Response:
         return Response(status=204, headers={"Allow": SESSION_METHODS})
     user = _bearer_user()
     meeting = services.find_meeting(NAME, room)
-    if meeting is None or not services.is_member(user.id, meeting.class_id):
+    if meeting is None or not _may_enter(user, meeting):
         raise NotFound("no such session")
     try:
         info = pool().call(room, "session", {"session": session_id})
@@ -432,7 +458,8 @@ def session(room: str, session_id: str) -> Response:
 def publishers(room: str) -> Response:
     user = _bearer_user()
     meeting = _meeting(user, room)
-    services.require_not_blocked(user.id, meeting.class_id)
+    if not isinstance(user, _GuestViewer):
+        services.require_not_blocked(user.id, meeting.class_id)
     try:
         info = _call_room(meeting, "room", {})
     except WorkerError:

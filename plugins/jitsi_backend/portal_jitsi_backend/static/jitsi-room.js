@@ -1,6 +1,8 @@
 /* The Jitsi plugin's room script: mounts the Jitsi IFrame API in the portal's class room.
  * The join target's embed: {external_api_url, domain, roomName, jwt, configOverwrite,
- * interfaceConfigOverwrite, userInfo, room_script, room_module: "jitsi"}. The IFrame API
+ * interfaceConfigOverwrite, userInfo, moderator, lobby, viewer_only, room_script,
+ * room_module: "jitsi"}; `lobby` (the teacher's, when Jitsi's lobby is the class's waiting
+ * room) makes this script turn the room's lobby on once the teacher is in. The IFrame API
  * script's origin is in the page's CSP thanks to the plugin (embedding.py). */
 (function () {
   "use strict";
@@ -27,6 +29,16 @@
       noSSL: Boolean(embed.noSSL),  // a web URL on plain http (a school lab, a test bed)
       width: "100%", height: "100%", userInfo: embed.userInfo || undefined,
       configOverwrite: embed.configOverwrite || {}, interfaceConfigOverwrite: embed.interfaceConfigOverwrite || {},
+    });
+    api.addEventListener("videoConferenceJoined", function () {
+      // Only a moderator may turn the lobby on, and only once in the room: students and
+      // guests who come later knock and the teacher admits them in Jitsi.
+      if (embed.lobby) api.executeCommand("toggleLobby", true);
+      // A "viewer only" guest stays muted with the camera off, whatever the client remembered.
+      if (embed.viewer_only) {
+        api.isAudioMuted().then(function (muted) { if (!muted) api.executeCommand("toggleAudio"); });
+        api.isVideoMuted().then(function (muted) { if (!muted) api.executeCommand("toggleVideo"); });
+      }
     });
     api.addEventListener("readyToClose", function () { container.replaceChildren(); container.hidden = true; });
     return {

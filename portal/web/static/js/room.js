@@ -25,6 +25,34 @@
     get(name) { return mounts.get(String(name)); },
   };
 
+  function loadOnce(tag, url) {
+    const absolute = new URL(url, location.href).href;
+    return new Promise((resolve, reject) => {
+      const selector = tag === "script" ? "script[src]" : "link[rel=stylesheet]";
+      const existing = [...document.querySelectorAll(selector)].find((n) => (n.src || n.href) === absolute);
+      if (existing && existing.dataset.loaded) return resolve();
+      const node = existing || (tag === "script" ? Portal.el("script", { src: absolute, async: true })
+        : Portal.el("link", { rel: "stylesheet", href: absolute }));
+      node.addEventListener("load", () => { node.dataset.loaded = "1"; resolve(); });
+      node.addEventListener("error", () => reject(new Error("could not load the meeting software from " + absolute)));
+      if (!existing) document.head.append(node);
+    });
+  }
+
+  // Mount an embed through its backend plugin's room script (loaded once, with its styles):
+  // the member room below and the guest's page (guest.js) share it. Answers the module's
+  // {unmount()}, or null when the embed has no room script.
+  async function mountScripted(container, target, ctx) {
+    const embed = target.embed || {};
+    if (!embed.room_script) return null;
+    await Promise.all((embed.room_styles || []).map((href) => loadOnce("link", href)));
+    await loadOnce("script", embed.room_script);
+    const mount = mounts.get(String(embed.room_module));
+    if (!mount) throw new Error("the meeting software did not load (no room module \"" + embed.room_module + "\")");
+    return (await mount(container, Object.assign({ target, embed }, ctx))) || {};
+  }
+  window.Portal.rooms.mountTarget = mountScripted;
+
   const room = document.getElementById("room");
   if (!room) return;
   const sid = room.dataset.scheduleId;
@@ -49,20 +77,6 @@
     document.dispatchEvent(new CustomEvent("portal:room-state", { detail: { state: next, scheduleId: sid, manager } }));
   }
 
-  function loadOnce(tag, url) {
-    const absolute = new URL(url, location.href).href;
-    return new Promise((resolve, reject) => {
-      const selector = tag === "script" ? "script[src]" : "link[rel=stylesheet]";
-      const existing = [...document.querySelectorAll(selector)].find((n) => (n.src || n.href) === absolute);
-      if (existing && existing.dataset.loaded) return resolve();
-      const node = existing || (tag === "script" ? Portal.el("script", { src: absolute, async: true })
-        : Portal.el("link", { rel: "stylesheet", href: absolute }));
-      node.addEventListener("load", () => { node.dataset.loaded = "1"; resolve(); });
-      node.addEventListener("error", () => reject(new Error("could not load the meeting software from " + absolute)));
-      if (!existing) document.head.append(node);
-    });
-  }
-
   async function unmountStage() {
     const current = mounted;
     mounted = null;
@@ -82,16 +96,11 @@
     $("stage-placeholder").hidden = true;
     const embed = target.embed || {};
     if (embed.room_script) {
-      await Promise.all((embed.room_styles || []).map((href) => loadOnce("link", href)));
-      await loadOnce("script", embed.room_script);
-      const mount = window.Portal.rooms.get(embed.room_module);
-      if (!mount) throw new Error("the meeting software did not load (no room module \"" + embed.room_module + "\")");
-      const ctx = {
-        target, embed, scheduleId: Number(sid), manager, live: window.Portal.live,
+      mounted = await mountScripted(container, target, {
+        scheduleId: Number(sid), manager, live: window.Portal.live,
         say: (text) => { if (state !== "ended") status(text); },
         fail: (err) => fail(err),
-      };
-      mounted = (await mount(container, ctx)) || null;
+      });
       return;
     }
     const detail = { container, target, scheduleId: sid, manager };
