@@ -27,6 +27,7 @@ ATOMIC_CLAIMS: dict[tuple[str, str], str] = {
     ("portal/core/meeting_events.py", "release_delivery"): "a failed delivery's key freed",
     ("portal/core/notifications/delivery.py", "_transition"): "'sending' before the provider",
     ("portal/core/notifications/delivery.py", "_finish"): "the provider's answer",
+    ("portal/core/privacy/export.py", "_publish"): "an export's claim and progress",
 }
 # The unit of work itself: the owners' commit, and what an after-commit hook wrote.
 OWNER_MODULES = {"portal/core/unit_of_work.py"}
