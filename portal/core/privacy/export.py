@@ -351,12 +351,9 @@ def build_zip(data: UserData) -> bytes:
 
 
 def _may_export(actor: User, user_id: int) -> User:
-    from portal.core import access
-
-    if actor.id != user_id:
-        access.require_admin(actor)
+    """One's own data, or anyone's for an administrator; others' ids do not leak (404)."""
     user = db.session.get(User, user_id)
-    if user is None:
+    if user is None or (user.id != actor.id and not actor.is_admin):
         raise NotFound("no such user")
     return user
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from portal.core import access, audit, clock, storage
-from portal.core.errors import NotFound, PortalError, ValidationFailed
+from portal.core.errors import PortalError, ValidationFailed
 from portal.core.models import (
     Attendance,
     ChatMessage,
@@ -76,10 +76,8 @@ def update_policy(actor: User, changes: dict[str, int | None]) -> RetentionPolic
 
 def set_legal_hold(actor: User, class_id: int, on: bool) -> Class:
     """Keep (or stop keeping) a class's recordings whatever the retention (administrators)."""
+    klass = access.get_class_for(actor, class_id)  # 404 outside the class
     access.require_admin(actor)
-    klass = db.session.get(Class, class_id)
-    if klass is None:
-        raise NotFound("no such class")
     if klass.recordings_legal_hold != on:
         klass.recordings_legal_hold = on
         audit.record(actor, access_log.LEGAL_HOLD, "class", klass.id, on=on)
