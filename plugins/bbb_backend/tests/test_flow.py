@@ -450,7 +450,9 @@ def test_publish_unpublish_and_delete_call_bbb(school, login, sim, callbacks_to_
     assert backend.list_recordings(settings, handle_of(meeting)) == []
 
 
-def test_retention_deletes_an_expired_recording_on_bbb(school, login, sim, callbacks_to_portal):
+def test_retention_deletes_an_expired_recording_on_bbb(
+    school, login, sim, callbacks_to_portal, make_user
+):
     """The retention job deletes a recording older than the policy on the BBB server too
     (deleteRecordings), and keeps one of a class on legal hold."""
     from datetime import timedelta
@@ -463,13 +465,14 @@ def test_retention_deletes_an_expired_recording_on_bbb(school, login, sim, callb
     [record_id] = sim.finish_recordings()
     sim.deliver_callbacks()
     assert db.session.execute(db.select(Recording)).scalar_one().backend_record_id == record_id
-    retention.update_policy(school.admin, {"recordings": 7})
-    retention.set_legal_hold(school.admin, school.klass.id, True)
+    admin = make_user("admin")
+    retention.update_policy(admin, {"recordings": 7})
+    retention.set_legal_hold(admin, school.klass.id, True)
     later = meeting.schedule.ends_at + timedelta(days=8)
     assert retention.apply(now=later).get("recordings", 0) == 0
     assert sim.recordings[record_id].state != "deleted"
 
-    retention.set_legal_hold(school.admin, school.klass.id, False)
+    retention.set_legal_hold(admin, school.klass.id, False)
     assert retention.apply(now=later)["recordings"] == 1
     unit_of_work.commit()
     assert sim.calls("deleteRecordings")[-1].params["recordID"] == record_id

@@ -48,6 +48,7 @@ from portal.core.privacy import access_log, identities
 from portal.core.registry import hook
 from portal.core.snapshots import user_info
 from portal.core.types import utcnow
+from portal.core.upsert import rows_matched
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -416,15 +417,21 @@ def run_pending() -> int:
 
 def _publish(job_id: int, expected: str, **values: Any) -> bool:
     """Move an export job on from status `expected`; False when someone else did."""
-    changed = db.session.execute(
-        db.update(ExportJob)
-        .where(ExportJob.id == job_id, ExportJob.status == expected)
-        .values(**values)
-    ).rowcount
+    changed = rows_matched(
+        db.session.execute(
+            db.update(ExportJob)
+            .where(ExportJob.id == job_id, ExportJob.status == expected)
+            .values(**values)
+        )
+    )
     # An atomic claim: the job's state is read by another process (the profile page asking
     # for progress; a second runner must not build the same export) while this one works.
     db.session.commit()
     return bool(changed)
+
+
+def _progress(job_id: int, percent: int) -> None:
+    _publish(job_id, "running", percent=percent)
 
 
 def _prepare(job_id: int) -> None:
@@ -433,7 +440,7 @@ def _prepare(job_id: int) -> None:
     if user is None:
         return
     try:
-        data = collect(user, lambda percent: _publish(job_id, "running", percent=percent))
+        data = collect(user, lambda percent: _progress(job_id, percent))
         key = storage.new_key(f"exports/{user.id}", "zip")
         storage.get_storage().save(key, build_zip(data), "application/zip")
     except Exception as exc:

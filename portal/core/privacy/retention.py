@@ -29,6 +29,7 @@ from portal.core.models import (
 )
 from portal.core.privacy import access_log, export
 from portal.core.settings import get_setting, set_setting
+from portal.core.upsert import rows_matched
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -101,13 +102,13 @@ def _delete_chat(cutoff: datetime) -> int:
     result = db.session.execute(
         db.delete(ChatMessage).where(ChatMessage.schedule_id.in_(_ended_before(cutoff)))
     )
-    return int(result.rowcount or 0)
+    return rows_matched(result)
 
 
 def _delete_attendance(cutoff: datetime) -> int:
     meetings = db.select(Meeting.id).where(Meeting.schedule_id.in_(_ended_before(cutoff)))
     result = db.session.execute(db.delete(Attendance).where(Attendance.meeting_id.in_(meetings)))
-    return int(result.rowcount or 0)
+    return rows_matched(result)
 
 
 def _delete_notifications(cutoff: datetime) -> int:
@@ -121,7 +122,7 @@ def _delete_notifications(cutoff: datetime) -> int:
             Notification.status.in_(("sent", "failed", "cancelled")),
         )
     )
-    return int(result.rowcount or 0)
+    return rows_matched(result)
 
 
 def _delete_uploads(cutoff: datetime) -> int:
