@@ -45,6 +45,9 @@ def _occurrence(klass, ended_days_ago: float, tag: str) -> dict[str, object]:
     db.session.flush()
     key = storage.new_key(f"media/{klass.id}", "txt")
     storage.get_storage().save(key, tag.encode(), "text/plain")
+    # A recording whose file the portal stores (as the Jitsi and SFU backends' are).
+    video = storage.new_key(f"recordings/{klass.id}", "mp4")
+    storage.get_storage().save(video, b"video of " + tag.encode(), "video/mp4")
     db.session.add_all(
         [
             ChatMessage(schedule_id=schedule.id, user_id=klass.teacher_id, body=tag),
@@ -72,11 +75,12 @@ def _occurrence(klass, ended_days_ago: float, tag: str) -> dict[str, object]:
                 backend="fake",
                 backend_record_id=f"rec-{tag}",
                 title=tag,
+                storage_key=video,
             ),
         ]
     )
     db.session.commit()
-    return {"key": key}
+    return {"key": key, "video": video}
 
 
 def _left(model, column) -> set[str]:
@@ -114,6 +118,9 @@ def _assert_only_old_rows_went(history) -> None:
     with pytest.raises(Exception, match="no such file"):
         stored.read(history.files["old"]["key"])
     assert stored.read(history.files["recent"]["key"]) == b"recent"
+    with pytest.raises(Exception, match="no such file"):
+        stored.read(history.files["old"]["video"])
+    assert stored.read(history.files["held-old"]["video"]) == b"video of held-old"
 
 
 def test_retention_deletes_exactly_what_is_older_than_the_policy(history):

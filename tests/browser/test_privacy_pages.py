@@ -4,7 +4,6 @@ student after reading the dry run's list, and the name is gone from the class pa
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from datetime import timedelta
@@ -27,7 +26,7 @@ def test_a_student_prepares_and_downloads_their_data(live_server, new_context, s
     expect(card.locator("[data-export-progress]")).to_have_attribute("value", "100")
     with page.expect_download() as info:
         card.get_by_role("link", name="Download your data (zip)").click()
-    with zipfile.ZipFile(io.BytesIO(open(info.value.path(), "rb").read())) as archive:
+    with zipfile.ZipFile(info.value.path()) as archive:
         profile = json.loads(archive.read("profile.json"))
         enrolments = json.loads(archive.read("enrolments.json"))
     assert profile[0]["email"] == student.email and profile[0]["phone"] == "+33612345678"
@@ -51,6 +50,21 @@ def test_an_admin_erases_a_student_after_the_dry_run(live_server, new_context, s
 
     page.goto("/admin/users")
     row = page.locator("#user-table tr", has_text="Zelda Quixote")
+    # First, a parent asked for a copy: the admin exports the student's data.
+    page.once("dialog", lambda prompt: prompt.accept("parent's request"))
+    with page.expect_download() as info:
+        row.get_by_role("button", name="Export data Zelda Quixote").click()
+    with zipfile.ZipFile(info.value.path()) as archive:
+        assert json.loads(archive.read("profile.json"))[0]["name"] == "Zelda Quixote"
+    with live_server.app.app_context():
+        from portal.core.models import AuditLog
+        from portal.extensions import db
+
+        logged = db.session.execute(
+            db.select(AuditLog).filter_by(action="privacy.export", target_id=str(student.id))
+        ).scalar_one()
+        assert logged.actor_id == admin.id and logged.details["reason"] == "parent's request"
+
     row.get_by_role("button", name="Erase Zelda Quixote").click()
     dialog = page.locator("#erase-dialog")
     plan = dialog.locator("[data-erase-plan]")

@@ -1,4 +1,4 @@
-/* Admin: erase a user. POST /api/users/<id>/erasure {dry_run: true} lists what will change
+/* Admin: export a user's data (POST /api/users/<id>/exports, then poll) or erase a user. POST /api/users/<id>/erasure {dry_run: true} lists what will change
  * in the dialog; confirming sends it again without dry_run. */
 (function () {
   "use strict";
@@ -11,6 +11,26 @@
     const error = form.querySelector("[data-dialog-error]");
     const confirm = form.querySelector("[data-confirm-erase]");
     let userId = null;
+
+    table.addEventListener("click", async (event) => {
+      // An administrator's export for someone else (a parent's request): the reason is logged.
+      const exporter = event.target.closest("button[data-export]");
+      if (!exporter) return;
+      const box = document.querySelector("[data-form-error]");
+      const reason = prompt(dialog.dataset.textExportReason);
+      if (reason === null) return;
+      try {
+        const userId = exporter.closest("tr").dataset.userId;
+        let job = await Portal.busy(exporter, () => Portal.api("POST", "/api/users/" + userId + "/exports", { reason: reason.slice(0, 200) }));
+        while (job.status === "queued" || job.status === "running") {
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          job = await Portal.api("GET", "/api/exports/" + job.id);
+        }
+        if (job.status !== "ready") throw new Error(dialog.dataset.textExportFailed + " " + (job.error || ""));
+        Portal.flash(dialog.dataset.textExportReady);
+        location.href = job.download_url;
+      } catch (err) { Portal.showError(box, err); }
+    });
 
     table.addEventListener("click", async (event) => {
       const button = event.target.closest("button[data-erase]");
