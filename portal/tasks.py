@@ -41,6 +41,7 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None
 
 def core_jobs(app: Flask | None = None) -> list[PeriodicJob]:
     from portal.core import auth_tokens, backends, notifications
+    from portal.core.privacy import export, retention
 
     scan = int((app.config.get("NOTIFY_SCAN_SECONDS") if app else None) or 60)
     return [
@@ -48,6 +49,10 @@ def core_jobs(app: Flask | None = None) -> list[PeriodicJob]:
         PeriodicJob("purge-revoked-tokens", 3600, auth_tokens.purge_expired),
         # Claims due reminders and notices (on the scan queue); fans out delivery batches.
         PeriodicJob(NOTIFICATIONS_SCAN_JOB, scan, notifications.dispatch_due),
+        # Deletes what the retention policy no longer keeps; one job for both schedulers.
+        PeriodicJob(retention.JOB, 3600, retention.run),
+        # Builds queued data exports (also woken at once when one is requested).
+        PeriodicJob(export.JOB, 300, export.run_pending),
     ]
 
 

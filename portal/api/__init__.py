@@ -22,6 +22,7 @@ def init_api(app: Flask) -> None:
         lobby,
         meetings,
         presentations,
+        privacy,
         site_settings,
         users,
     )

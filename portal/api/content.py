@@ -529,8 +529,7 @@ def attendance_csv(schedule_id: int, query: CsvQuery):
     from portal.core.calendar import display_zone
 
     actor = current_actor()
-    result = attendance.report(actor, schedule_id)
-    body = attendance.to_csv(result, display_zone(actor, query.timezone))
+    result, body = attendance.csv_download(actor, schedule_id, display_zone(actor, query.timezone))
     filename = f"attendance-{result.class_id}-{result.schedule_id}-{result.starts_at:%Y%m%d}.csv"
     return (
         body,

@@ -62,7 +62,7 @@ def create_user(body: UserCreateIn):
 
 @endpoint(api, "/users/<int:user_id>", summary="One user", response=UserOut, tags=["users"])
 def get_user(user_id: int):
-    return UserOut.model_validate(users.get_user_for(current_actor(), user_id))
+    return UserOut.model_validate(users.read_user(current_actor(), user_id))
 
 
 @endpoint(

@@ -307,3 +307,23 @@ def to_csv(result: AttendanceReport, tz_name: str = "UTC") -> str:
             ]
         )
     return out.getvalue()
+
+
+def csv_download(
+    actor: User, schedule_id: int, tz_name: str = "UTC"
+) -> tuple[AttendanceReport, str]:
+    """The attendance report as CSV for download; who downloaded it goes to the audit log."""
+    from portal.core import audit
+    from portal.core.privacy import access_log
+
+    result = report(actor, schedule_id)
+    body = to_csv(result, tz_name)
+    audit.record(
+        actor,
+        access_log.ATTENDANCE_CSV,
+        "schedule",
+        result.schedule_id,
+        class_id=result.class_id,
+        rows=len(result.rows),
+    )
+    return result, body

@@ -192,6 +192,9 @@ class Class(Base):
     waiting_room: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Per-class room settings (portal/core/room_settings.py); None: the site defaults.
     room_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Legal hold: the class's recordings are kept whatever the retention policy says
+    # (portal/core/privacy/retention.py skips them) until an administrator lifts it.
+    recordings_legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -713,3 +716,24 @@ class SiteSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ExportJob(Base):
+    """A user's data export being prepared in the background (portal/core/privacy/export.py):
+    queued -> running -> ready | failed; the zip lives in storage under `storage_key`."""
+
+    __tablename__ = "export_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    percent: Mapped[int] = mapped_column(Integer, default=0)
+    storage_key: Mapped[str | None] = mapped_column(String(500))
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("status in ('queued', 'running', 'ready', 'failed')", name="status"),
+    )

@@ -233,11 +233,20 @@ def file_link(row: Recording) -> DownloadLink:
 
 
 def download_recording(actor: User, recording_id: int) -> DownloadLink:
-    return file_link(get_recording_for(actor, recording_id))
+    from portal.core.privacy import access_log
+
+    link = file_link(get_recording_for(actor, recording_id))
+    audit.record(actor, access_log.RECORDING_DOWNLOAD, "recording", recording_id)
+    return link
 
 
 def download_shared(token: str) -> DownloadLink:
-    return file_link(get_shared_recording(token))
+    from portal.core.privacy import access_log
+
+    row = get_shared_recording(token)
+    link = file_link(row)
+    audit.record(None, access_log.RECORDING_DOWNLOAD, "recording", row.id, shared_link=True)
+    return link
 
 
 def _backend_call(row: Recording, action: str, *args: Any) -> None:
@@ -334,7 +343,6 @@ def revoke_share_link(actor: User, recording_id: int) -> Recording:
 
 def delete_recording(actor: User, recording_id: int) -> None:
     row = _managed(actor, recording_id)
-    _backend_call(row, "delete")
     audit.record(
         actor,
         "recording.delete",
@@ -343,4 +351,11 @@ def delete_recording(actor: User, recording_id: int) -> None:
         backend=row.backend,
         backend_record_id=row.backend_record_id,
     )
+    purge(row)
+
+
+def purge(row: Recording) -> None:
+    """Delete a recording everywhere: on its backend, its stored file, its row (retention).
+    Raises the backend's error (a PortalError) and then changes nothing."""
+    _backend_call(row, "delete")
     storage.delete_row_and_file(row, row.storage_key)

@@ -225,8 +225,11 @@ def directory(
     classes; of any other student the name and a masked email only (the whole address if
     they searched for exactly that address: they know it already), never the phone.
     """
+    from portal.core.privacy import access_log
+
     rows, total = list_users(actor, role=role, query=query, limit=limit, offset=offset)
     if actor.is_admin:
+        access_log.contact_read(actor, rows)
         return [DirectoryEntry(user, user.email, False, user.phone) for user in rows], total
     taught = (
         set(
@@ -246,7 +249,18 @@ def directory(
             entries.append(DirectoryEntry(user, user.email, False, None))
         else:
             entries.append(DirectoryEntry(user, mask_email(user.email), True, None))
+    access_log.contact_read(actor, [e.user for e in entries if not e.email_masked])
     return entries, total
+
+
+def read_user(actor: User, user_id: int) -> User:
+    """`get_user_for` for showing the user's contact data: a read of someone else's is
+    audit-logged (who looked)."""
+    from portal.core.privacy import access_log
+
+    user = get_user_for(actor, user_id)
+    access_log.contact_read(actor, [user])
+    return user
 
 
 @dataclass

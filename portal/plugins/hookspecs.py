@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from portal.plugins.types import (
         ClassInfo,
         DeliveryResult,
+        ErasureItem,
         ExternalIdentity,
         FloorGrant,
         JoinTarget,
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
         NotificationRef,
         RecordingRef,
         ScheduleInfo,
+        UserDataSection,
         UserInfo,
     )
 
@@ -74,6 +76,24 @@ def page_csp_sources() -> dict[str, list[str]]:
     """Origins the plugin's browser code loads from, per CSP directive, added to every page's
     Content-Security-Policy: {"script-src": [...], "frame-src": [...], "connect-src": [...]}."""
     raise NotImplementedError  # a specification: pluggy calls the plugins' implementations
+
+
+# Privacy: every plugin that keeps data about users answers both (portal/core/privacy).
+
+
+@hookspec
+def export_user_data(user: UserInfo) -> list[UserDataSection]:
+    """What the plugin holds about `user`, for their data export (an access request)."""
+    raise NotImplementedError
+
+
+@hookspec
+def erase_user_data(user: UserInfo, dry_run: bool) -> list[ErasureItem]:
+    """Erase what the plugin holds about `user` (an erasure request): its own rows, the
+    user's identities with its provider, remote copies. With `dry_run` nothing changes and
+    the answer says what would go. Called inside the erasure's unit of work, before the
+    core anonymises the user; must be idempotent (a second call erases nothing, counts 0)."""
+    raise NotImplementedError
 
 
 # Events: broadcast to every plugin, return values ignored.

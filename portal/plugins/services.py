@@ -70,6 +70,7 @@ __all__ = [
     "guest_in_room",
     "guest_room_credential",
     "handle_of",
+    "identities_of",
     "identity_subject",
     "is_blocked",
     "is_class_manager",
@@ -91,6 +92,7 @@ __all__ = [
     "refresh_reads",
     "register_recording",
     "release_delivery",
+    "remove_identities",
     "require_not_blocked",
     "running_meetings",
     "session",
@@ -534,6 +536,22 @@ def identity_subject(provider: str, user_id: int) -> str | None:
     return db.session.execute(
         db.select(UserIdentity.subject).filter_by(provider=provider, user_id=user_id)
     ).scalar_one_or_none()
+
+
+def identities_of(provider: str, user_id: int) -> list[dict[str, Any]]:
+    """The user's identities with `provider` (subject, linked and last-login times), for the
+    plugin's part of the user's data export (export_user_data)."""
+    from portal.core.privacy import identities
+
+    return identities.describe(user_id, provider)
+
+
+def remove_identities(provider: str, user_id: int, dry_run: bool = False) -> int:
+    """Unlink the user from `provider` (erase_user_data): a later sign-in with that
+    identity makes a new account. How many links went (or would go, with `dry_run`)."""
+    from portal.core.privacy import identities
+
+    return identities.remove(user_id, provider, dry_run=dry_run)
 
 
 def _class(class_id: int) -> Any:

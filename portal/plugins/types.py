@@ -453,6 +453,26 @@ class UserInfo:
 
 
 @dataclass(frozen=True)
+class UserDataSection:
+    """What a plugin holds about one user, for the user's data export (export_user_data):
+    `name` is the section's file in the zip ("<plugin>.<what>", e.g. "sso_insp.tokens"),
+    `rows` JSON-serialisable dicts, only the user's own data."""
+
+    name: str
+    rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ErasureItem:
+    """What a plugin erased (or, on a dry run, would erase) of one user (erase_user_data):
+    `name` as in UserDataSection, `count` how many rows or remote objects. Counts only:
+    the audit log keeps these, never the erased data."""
+
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
 class RecordingRef:
     """A recording the portal stores (its row), as handed to `recording_ready`."""
 

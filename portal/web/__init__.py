@@ -12,6 +12,7 @@ def init_web(app: Flask) -> None:
         classes_pages,
         dashboard,
         guest_pages,
+        privacy_pages,
         profile,
         recording_pages,
         room,

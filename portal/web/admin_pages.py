@@ -73,13 +73,15 @@ def admin_users(user: User):
     if role not in (None, "admin", "teacher", "student"):
         role = None
     page_no = _page_number()
-    rows, total = users.list_users(
+    # The directory, not list_users: the page shows addresses, so the read is logged.
+    entries, total = users.directory(
         user,
         role=role,
         query=q or None,
         limit=USERS_PER_PAGE,
         offset=(page_no - 1) * USERS_PER_PAGE,
     )
+    rows = [entry.user for entry in entries]
     return render_template(
         "admin/users.html",
         user=user,

@@ -6,6 +6,7 @@ from flask import render_template
 
 from portal.core.models import User
 from portal.core.notifications.channels import channel_choices
+from portal.core.privacy import export
 from portal.web.pages import web
 from portal.web.support import calendar_feed_url, features, page, zone_names
 
@@ -20,4 +21,5 @@ def profile(user: User):
         zones=zone_names(),
         calendar_url=calendar_feed_url(user),
         can_reset_feed=features()["calendar_feed_reset"],
+        export_job=export.latest_job(user),
     )

@@ -135,6 +135,15 @@ class Ctx:
         db.session.flush()
         return row.id
 
+    def new_export(self) -> int:
+        """A data export the classmate asked for (only they and administrators see it)."""
+        from portal.core.models import ExportJob
+
+        row = ExportJob(user_id=self.s.classmate.id, requested_by=self.s.classmate.id)
+        db.session.add(row)
+        db.session.flush()
+        return row.id
+
     def new_poll(self) -> int:
         return polls.create_poll(self.s.teacher, self.sid, question="Q?", options=["a", "b"])["id"]
 
@@ -334,6 +343,44 @@ def _table(c: Ctx) -> dict[str, tuple]:
             None,
             "401 404 404 404 404 200 200 200 200",
         ),
+        # privacy: exports are the user's own (or an admin's); the rest is for admins
+        "api.request_export": (
+            "POST",
+            f"/api/users/{s.classmate.id}/exports",
+            {},
+            "401 404 404 404 404 404 202 404 404",
+        ),
+        "api.get_export": (
+            "GET",
+            lambda: f"/api/exports/{c.new_export()}",
+            None,
+            "401 404 404 404 404 404 200 404 404",
+        ),
+        "api.erase_user": (
+            "POST",
+            f"/api/users/{s.classmate.id}/erasure",
+            {"dry_run": True},
+            "401 403 403 403 403 403 200 403 403",
+        ),
+        "api.get_privacy_settings": (
+            "GET",
+            "/api/admin/privacy",
+            None,
+            "401 403 403 403 403 403 200 403 403",
+        ),
+        "api.update_privacy_settings": (
+            "PATCH",
+            "/api/admin/privacy",
+            {"chat": 30},
+            "401 403 403 403 403 403 200 403 403",
+        ),
+        "api.set_legal_hold": (
+            "PUT",
+            f"/api/classes/{cid}/legal-hold",
+            {"on": True},
+            "401 404 403 403 404 403 200 403 403",
+        ),
+        "api.list_audit": ("GET", "/api/admin/audit", None, "401 403 403 403 403 403 200 403 403"),
         "api.update_user": (
             "PATCH",
             f"/api/users/{s.classmate.id}",

@@ -450,6 +450,36 @@ def test_publish_unpublish_and_delete_call_bbb(school, login, sim, callbacks_to_
     assert backend.list_recordings(settings, handle_of(meeting)) == []
 
 
+def test_retention_deletes_an_expired_recording_on_bbb(
+    school, login, sim, callbacks_to_portal, make_user
+):
+    """The retention job deletes a recording older than the policy on the BBB server too
+    (deleteRecordings), and keeps one of a class on legal hold."""
+    from datetime import timedelta
+
+    from portal.core import unit_of_work
+    from portal.core.privacy import retention
+
+    meeting = _run_and_record(school, login, sim)
+    sim.deliver_callbacks()
+    [record_id] = sim.finish_recordings()
+    sim.deliver_callbacks()
+    assert db.session.execute(db.select(Recording)).scalar_one().backend_record_id == record_id
+    admin = make_user("admin")
+    retention.update_policy(admin, {"recordings": 7})
+    retention.set_legal_hold(admin, school.klass.id, True)
+    later = meeting.schedule.ends_at + timedelta(days=8)
+    assert retention.apply(now=later).get("recordings", 0) == 0
+    assert sim.recordings[record_id].state != "deleted"
+
+    retention.set_legal_hold(admin, school.klass.id, False)
+    assert retention.apply(now=later)["recordings"] == 1
+    unit_of_work.commit()
+    assert sim.calls("deleteRecordings")[-1].params["recordID"] == record_id
+    assert sim.recordings[record_id].state == "deleted"
+    assert db.session.execute(db.select(Recording)).scalar_one_or_none() is None
+
+
 def test_bbb_down_gives_503_and_nothing_half_created(school, login, sim):
     sim.close()
     response = login(school.teacher).post(f"/api/schedules/{school.schedule.id}/start")

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from portal.plugins import ClassInfo, MeetingRecord, PeriodicJob, ScheduleInfo, hookimpl, services
+from portal_lti.privacy import erase_user_data, export_user_data  # noqa: F401  (hooks)
 
 log = logging.getLogger(__name__)
 

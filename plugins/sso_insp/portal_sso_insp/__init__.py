@@ -11,6 +11,7 @@ from flask import current_app
 from portal.plugins import PeriodicJob, PortalError, hookimpl
 from portal.plugins.web import safe_next_path
 from portal_sso_insp import models  # noqa: F401  (its table joins the portal's metadata)
+from portal_sso_insp.privacy import erase_user_data, export_user_data  # noqa: F401  (hooks)
 from portal_sso_insp.settings import PROVIDER, InspSettings, load_settings
 
 log = logging.getLogger(__name__)

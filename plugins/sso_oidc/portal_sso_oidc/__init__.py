@@ -9,6 +9,7 @@ from flask import url_for
 
 from portal.plugins import PortalError, hookimpl
 from portal.plugins.web import safe_next_path
+from portal_sso_oidc.privacy import erase_user_data, export_user_data  # noqa: F401  (hooks)
 from portal_sso_oidc.settings import PROVIDER, OidcSettings, load_settings
 
 log = logging.getLogger(__name__)
