@@ -4,6 +4,7 @@ unsubscribe links every message carries."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from portal.core.notifications.states import NotificationKind as Kind
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import _, force_locale, format_local, lazy_gettext, ngettext, recipient_locale
 from portal.plugins.types import Attachment, NotificationMessage
 
 
@@ -67,8 +69,8 @@ def unsubscribe(token: str) -> tuple[User, str]:
 
 
 def _local(dt: datetime, tz_name: str) -> str:
-    local = dt.astimezone(ZoneInfo(tz_name))
-    return f"{local:%A %d %B %Y, %H:%M} ({tz_name})"
+    """The time in the recipient's zone and language ("lundi 7 décembre 2026, 09:30")."""
+    return f"{format_local(dt, ZoneInfo(tz_name), 'full_datetime')} ({tz_name})"
 
 
 def _ics(schedules: list[Schedule], cancelled: bool) -> Attachment:
@@ -104,31 +106,36 @@ def _ics(schedules: list[Schedule], cancelled: bool) -> Attachment:
     )
 
 
-SUBJECTS: dict[str, str] = {
-    Kind.REMINDER: "Reminder: {title} starts {when}",
-    Kind.CLASS_STARTED: "{title} has started: join now",
-    Kind.CLASS_CANCELLED: "Cancelled: {title} on {when}",
-    Kind.CLASS_MOVED: "Moved: {title} is now on {when}",
-    Kind.RECORDING_AVAILABLE: "Recording available: {title}",
-    Kind.CLASS_INVITATION: "You are enrolled in {title}: first class {when}",
+# Translated when composed, in the recipient's language (lazy: the locale is chosen later).
+SUBJECTS: dict[str, Any] = {  # lazy strings
+    Kind.REMINDER: lazy_gettext("Reminder: %(title)s starts %(when)s"),
+    Kind.CLASS_STARTED: lazy_gettext("%(title)s has started: join now"),
+    Kind.CLASS_CANCELLED: lazy_gettext("Cancelled: %(title)s on %(when)s"),
+    Kind.CLASS_MOVED: lazy_gettext("Moved: %(title)s is now on %(when)s"),
+    Kind.RECORDING_AVAILABLE: lazy_gettext("Recording available: %(title)s"),
+    Kind.CLASS_INVITATION: lazy_gettext("You are enrolled in %(title)s: first class %(when)s"),
 }
 
 
 def _relative(minutes: int) -> str:
     if minutes <= 0:
-        return "now"
+        return _("now")
     if minutes % 1440 == 0:
-        days = minutes // 1440
-        return "in 1 day" if days == 1 else f"in {days} days"
+        return ngettext("in %(num)d day", "in %(num)d days", minutes // 1440)
     if minutes % 60 == 0:
-        hours = minutes // 60
-        return "in 1 hour" if hours == 1 else f"in {hours} hours"
-    return f"in {minutes} minutes"
+        return ngettext("in %(num)d hour", "in %(num)d hours", minutes // 60)
+    return ngettext("in %(num)d minute", "in %(num)d minutes", minutes)
 
 
 def compose(row: Notification) -> NotificationMessage:
-    """Subject, text, HTML and (for calendar changes) an .ics for one row."""
+    """Subject, text, HTML and (for calendar changes) an .ics for one row, in the
+    recipient's language (theirs, else the school's): the Celery task has no request."""
     user = db.session.get_one(User, row.user_id)
+    with force_locale(recipient_locale(user)):
+        return _compose(row, user)
+
+
+def _compose(row: Notification, user: User) -> NotificationMessage:
     from portal.core import accounts
 
     if row.kind in accounts.ACCOUNT_KINDS:
@@ -153,7 +160,7 @@ def compose(row: Notification) -> NotificationMessage:
         "kind": row.kind,
         "user": user,
         "klass": klass,
-        "title": klass.title if klass else "your class",
+        "title": klass.title if klass else _("your class"),
         "when": _local(schedule.starts_at, tz_name) if schedule else "",
         "relative": _relative(int(row.key))
         if row.kind == Kind.REMINDER and row.key.isdigit()
@@ -169,7 +176,7 @@ def compose(row: Notification) -> NotificationMessage:
     }
     if recording is not None and recording.playback_url:
         context["recording_url"] = recording.playback_url
-    subject = SUBJECTS[row.kind].format(**context)
+    subject = str(SUBJECTS[row.kind]) % {"title": context["title"], "when": context["when"]}
     env = current_app.jinja_env
     recipient = address_for(user, row.channel)
     if row.channel == "sms":
@@ -202,5 +209,6 @@ def compose(row: Notification) -> NotificationMessage:
             "schedule_id": row.schedule_id,
             "user_id": user.id,
             "school_name": context["school_name"],
+            "locale": recipient_locale(user),  # a notifier's own words (its layout) match
         },
     )

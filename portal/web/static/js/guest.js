@@ -13,7 +13,7 @@
     const data = response.status === 204 ? {} : await response.json().catch(() => ({}));
     if (!response.ok) {
       const error = (data && data.error) || {};
-      throw Object.assign(new Error(error.message || "something went wrong"), {
+      throw Object.assign(new Error(error.message || Portal.t("something went wrong")), {
         status: response.status,
         code: error.code,
       });
@@ -37,19 +37,19 @@
       try {
         const answer = await call("POST", `/api/guest/schedules/${scheduleId}/join`);
         joined = true;
-        show("You are in the class.");
+        show(Portal.t("You are in the class."));
         target.replaceChildren();
         const link = document.createElement("a");
         link.href = answer.url;
         link.target = "_blank";
         link.rel = "noopener";
-        link.textContent = "Open the meeting";
+        link.textContent = Portal.t("Open the meeting");
         link.id = "guest-meeting-link";
         target.append(link);
         target.hidden = false;
         chat.hidden = false;
       } catch (err) {
-        if (err.code === "not_started") show("Admitted: waiting for the teacher to start…");
+        if (err.code === "not_started") show(Portal.t("Admitted: waiting for the teacher to start…"));
         else show(err.message);
         if (err.status === 409) timer = setTimeout(join, 3000);
       }
@@ -60,7 +60,7 @@
         const me = await call("GET", "/api/guest/me");
         if (me.status === "admitted") return join();
         if (me.status === "refused") return show(me.message);
-        show("Waiting for the teacher to let you in…");
+        show(Portal.t("Waiting for the teacher to let you in…"));
       } catch (err) {
         return show(err.message);
       }
@@ -90,7 +90,7 @@
       joined = false;
       target.hidden = true;
       chat.hidden = true;
-      show("You left the class.");
+      show(Portal.t("You left the class."));
     });
     void joined;
   }
