@@ -112,7 +112,7 @@
       $("board-body").hidden = !active;
       if (!active) return;
       const board = !shown.slide_id;
-      const label = text(board ? Portal.t("BoardPage") : Portal.t("Page"), { page: shown.page, count: shown.page_count });
+      const label = text(board ? "BoardPage" : "Page", { page: shown.page, count: shown.page_count });
       $("board-page-label").textContent = label;
       $("board-prev").disabled = shown.page <= 1;
       // Presenters on the blank board add a page by turning past the last one.
