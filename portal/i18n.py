@@ -32,6 +32,7 @@ from flask_babel import (
     lazy_gettext,
     ngettext,
     pgettext,
+    refresh,
 )
 
 __all__ = [
@@ -227,6 +228,9 @@ def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     app.config.setdefault("BABEL_DOMAIN", "messages")
     Babel(app, locale_selector=select_locale)
+    # Flask-Babel caches the locale on `g`, which outlives one request when an app context
+    # was already pushed (the CLI, tests, a worker): each request decides anew.
+    app.before_request(refresh)
     app.jinja_env.globals["html_lang"] = current_locale
     app.jinja_env.globals["html_dir"] = text_direction
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES

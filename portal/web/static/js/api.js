@@ -82,15 +82,15 @@
         }
       }
     } catch (err) {
-      throw new ApiError(0, "network", t("the portal cannot be reached; check your connection and try again"));
+      throw new ApiError(0, "network", Portal.t("the portal cannot be reached; check your connection and try again"));
     }
     if (response.status === 204) return null;
     let data = null;
     try { data = await response.json(); } catch (err) { data = null; }
     if (!response.ok) {
       const e = (data && data.error) || {};
-      let message = e.message || t("the request failed (HTTP %(status)s)", { status: response.status });
-      if (response.status === 401) message += " " + t("(sign in again)");
+      let message = e.message || Portal.t("the request failed (HTTP %(status)s)", { status: response.status });
+      if (response.status === 401) message += " " + Portal.t("(sign in again)");
       throw new ApiError(response.status, e.code || "http_error", message, e.details);
     }
     return data;
@@ -210,7 +210,7 @@
         const input = document.querySelector(button.dataset.copy);
         if (!input) return;
         input.select();
-        try { await navigator.clipboard.writeText(input.value); flash(t("Copied.")); }
+        try { await navigator.clipboard.writeText(input.value); flash(Portal.t("Copied.")); }
         catch (err) { document.execCommand && document.execCommand("copy"); }
       });
     });
