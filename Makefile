@@ -14,12 +14,13 @@ PYTEST_ARGS ?=
 # (tests/portal_testing.py). `make test XDIST=` runs in one process.
 XDIST ?= -n 2 --dist loadgroup
 
-.PHONY: run test ci bench lint clean venv vendor
+.PHONY: run test ci bench lint clean venv vendor i18n-extract i18n-update i18n-compile
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip >/dev/null
 	$(BIN)/python -m pip install -q -e '.[test,bench]' $(foreach p,$(PLUGIN_DIRS),-e $(p))
+	$(BIN)/python scripts/i18n.py compile
 	@touch $@
 
 venv: $(STAMP)
@@ -50,6 +51,16 @@ bench: $(STAMP)
 # Re-fetch the pinned browser libraries (npm pack + sha256 check); the files are committed.
 vendor:
 	$(PYTHON) scripts/fetch_vendor.py
+
+# Translations (docs/i18n.md): .pot from the sources; .po merged; .mo built (not committed).
+i18n-extract: $(STAMP)
+	$(BIN)/python scripts/i18n.py extract
+
+i18n-update: $(STAMP)
+	$(BIN)/python scripts/i18n.py update
+
+i18n-compile: $(STAMP)
+	$(BIN)/python scripts/i18n.py compile
 
 lint: $(STAMP)
 	$(BIN)/ruff check portal plugins tests bench conftest.py scripts migrations

@@ -68,6 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops)
     init_web(app)
     plugin_setup.init_plugin_blueprints(app)
+    i18n.attach_plugin_domains(app)
 
     from portal.api.notifications import api as notifications_api
     from portal.core import notifications

@@ -12,6 +12,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from portal.core.errors import PortalError
+from portal.i18n import gettext
 
 log = logging.getLogger("portal.errors")
 
@@ -26,6 +27,9 @@ def wants_json() -> bool:
 
 
 def error_response(status: int, code: str, message: str, details=None):
+    # Messages are English in the code and translated here, as they are shown: the codes
+    # stay the same stable identifiers in every language.
+    message = gettext(message)
     body = {"error": {"code": code, "message": message, "request_id": g.get("request_id", "")}}
     if details is not None:
         body["error"]["details"] = details

@@ -115,7 +115,8 @@ def test_dashboard_lists_the_week_and_upcoming_classes_in_the_users_zone(client,
     body = client.get("/").get_data(as_text=True)
     local = school.schedule.starts_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Paris"))
     assert "Algebra" in body and "Times are shown in Europe/Paris" in body
-    assert local.strftime("%H:%M") in body
+    # The page's language's short time (English: "9:30\u202fAM"), as everywhere on the portal.
+    assert __import__("babel.dates").dates.format_time(local, "short", locale="en") in body
     assert f'href="/schedules/{school.schedule.id}"' in body
 
 
@@ -153,6 +154,7 @@ def test_site_settings_api_for_admins_only(school, login):
     assert changed.get_json() == {
         "school_name": "Lycée Curie",
         "timezone": "America/Toronto",
+        "default_locale": "en",
         "reminder_offsets": [1440, 60],
         "reminder_channels": ["sms"],
         "recording_visibility": "published",

@@ -81,6 +81,7 @@ class UserOut(Out):
     role: Literal["admin", "teacher", "student"]
     phone: str | None = None
     timezone: str | None = None
+    locale: str | None = None
     is_active: bool
     # invited / pending (a sign-up awaiting approval) / refused; null for ordinary accounts
     account_status: str | None = None
@@ -117,6 +118,9 @@ class UserUpdateIn(Model):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=32)
     timezone: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(
+        default=None, max_length=16, description='language ("fr"); "" goes back to automatic'
+    )
     notify_email: bool | None = None
     notify_sms: bool | None = None
     channels: dict[str, bool] | None = Field(

@@ -24,6 +24,7 @@ class RoomSettingsDefaultsOut(Out):
 class SiteSettingsOut(Out):
     school_name: str
     timezone: str
+    default_locale: str
     reminder_offsets: list[int]
     reminder_channels: list[str]
     recording_visibility: Visibility
@@ -35,6 +36,9 @@ class SiteSettingsOut(Out):
 class SiteSettingsIn(Model):
     school_name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    default_locale: str | None = Field(
+        default=None, max_length=16, description="language of visitors who ask for none we speak"
+    )
     reminder_offsets: list[int] | None = Field(default=None, max_length=5)
     reminder_channels: list[Channel] | None = Field(default=None, max_length=10)
     recording_visibility: Visibility | None = Field(

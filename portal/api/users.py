@@ -85,6 +85,7 @@ def update_user(user_id: int, body: UserUpdateIn):
         phone=body.phone if body.phone else None,
         clear_phone="phone" in fields and not body.phone,
         timezone=body.timezone,
+        locale=body.locale,
         notify_email=body.notify_email,
         notify_sms=body.notify_sms,
         channels=body.channels,

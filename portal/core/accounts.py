@@ -30,6 +30,7 @@ from portal.core.security import hash_password
 from portal.core.settings import get_setting
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import lazy_gettext, recipient_locale
 from portal.plugins.types import NotificationMessage
 
 RESET = "reset"
@@ -277,11 +278,12 @@ def decide_sign_up(actor: User, user_id: int, *, approve: bool) -> User:
     return user
 
 
+# Translated when composed, in the recipient's language.
 SUBJECTS = {
-    Kind.PASSWORD_RESET: "Reset your password",
-    Kind.ACCOUNT_INVITATION: "You are invited to {school}",
-    Kind.SIGN_UP_APPROVED: "Your account is ready",
-    Kind.SIGN_UP_REFUSED: "Your sign-up was not accepted",
+    Kind.PASSWORD_RESET: lazy_gettext("Reset your password"),
+    Kind.ACCOUNT_INVITATION: lazy_gettext("You are invited to %(school)s"),
+    Kind.SIGN_UP_APPROVED: lazy_gettext("Your account is ready"),
+    Kind.SIGN_UP_REFUSED: lazy_gettext("Your sign-up was not accepted"),
 }
 
 
@@ -306,12 +308,17 @@ def compose_account_message(row: Notification, user: User) -> NotificationMessag
     return NotificationMessage(
         channel=row.channel,
         recipient=user.email,
-        subject=SUBJECTS[Kind(row.kind)].format(school=school),
+        subject=str(SUBJECTS[Kind(row.kind)]).replace("%(school)s", school),
         text=env.get_template("notifications/account.txt").render(**context),
         html=env.get_template("notifications/account.html").render(**context),
         attachments=[],
         notification_id=row.id,
-        metadata={"kind": row.kind, "user_id": user.id, "school_name": school},
+        metadata={
+            "kind": row.kind,
+            "user_id": user.id,
+            "school_name": school,
+            "locale": recipient_locale(user),
+        },
     )
 
 

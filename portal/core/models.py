@@ -61,6 +61,8 @@ class User(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # The user's own language ("fr"); None: the browser's, else the school's (portal.i18n).
+    locale: Mapped[str | None] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # The user's own choice per notification channel, {channel: on}; a channel not named
     # here is on, except the opt-in ones (OPT_IN_CHANNELS). Read and written through

@@ -18,6 +18,7 @@ _CACHE = "portal.site_settings"
 EDITABLE = {
     "school_name": "SCHOOL_NAME",
     "timezone": "SCHOOL_TIMEZONE",
+    "default_locale": "DEFAULT_LOCALE",
 }
 
 

@@ -20,6 +20,7 @@ DEFAULT_REMINDER_CHANNELS = ["email"]
 class SiteSettingsChanges:
     school_name: str | None = None
     timezone: str | None = None
+    default_locale: str | None = None  # the language of visitors who ask for none we speak
     reminder_offsets: list[int] | None = None
     reminder_channels: list[str] | None = None
     recording_visibility: str | None = None
@@ -30,12 +31,14 @@ class SiteSettingsChanges:
 
 def read_site_settings() -> dict[str, Any]:
     from portal.core.accounts import sign_up_mode
+    from portal.i18n import site_locale
 
     offsets = get_setting("reminder_offsets")
     channels = get_setting("reminder_channels")
     return {
         "school_name": get_setting("school_name") or "",
         "timezone": get_setting("timezone") or "UTC",
+        "default_locale": site_locale(),
         "reminder_offsets": list(offsets)
         if offsets is not None
         else list(DEFAULT_REMINDER_OFFSETS),
@@ -58,6 +61,10 @@ def update_site_settings(actor: User, changes: SiteSettingsChanges) -> dict[str,
         set_setting("school_name", name)
     if changes.timezone is not None:
         set_setting("timezone", check_timezone(changes.timezone.strip()))
+    if changes.default_locale is not None:
+        from portal.core.users import check_locale
+
+        set_setting("default_locale", check_locale(changes.default_locale) or "en")
     if changes.reminder_offsets is not None:
         offsets = sorted({int(o) for o in changes.reminder_offsets}, reverse=True)
         if len(offsets) > 5 or any(not (0 <= o <= 14 * 1440) for o in offsets):

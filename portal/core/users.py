@@ -268,6 +268,7 @@ class ProfileChanges:
     name: str | None = None
     phone: str | None = None
     timezone: str | None = None
+    locale: str | None = None  # "" clears the choice
     notify_email: bool | None = None
     notify_sms: bool | None = None
     # {channel: on} for any registered channel; notify_email / notify_sms are short for two
@@ -291,6 +292,8 @@ def update_profile(actor: User, user_id: int, changes: ProfileChanges) -> User:
         from portal.core.timezones import check_timezone
 
         user.timezone = check_timezone(changes.timezone)
+    if changes.locale is not None:
+        user.locale = check_locale(changes.locale)
     choices = dict(changes.channels or {})
     if changes.notify_email is not None:
         choices["email"] = changes.notify_email
@@ -301,6 +304,21 @@ def update_profile(actor: User, user_id: int, changes: ProfileChanges) -> User:
 
         choose(user, choices)
     return user
+
+
+def check_locale(code: str) -> str | None:
+    """A language the portal speaks, or None for "automatic" (an empty choice)."""
+    from portal.i18n import LANGUAGES, _
+
+    code = code.strip()
+    if not code:
+        return None
+    if code not in LANGUAGES:
+        raise ValidationFailed(
+            _("unknown language: choose one of %(choices)s", choices=", ".join(LANGUAGES)),
+            code="invalid_locale",
+        )
+    return code
 
 
 def change_password(actor: User, current_password: str, new_password: str) -> None:

@@ -16,9 +16,11 @@ def init_web(app: Flask) -> None:
         profile,
         recording_pages,
         room,
+        scripts_i18n,
     )
     from portal.web.pages import web
     from portal.web.support import init_support
 
     init_support(app)
+    app.jinja_env.globals["i18n_script_version"] = scripts_i18n.script_version
     app.register_blueprint(web)

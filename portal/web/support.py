@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
@@ -15,6 +15,7 @@ from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from portal.core.settings import site_timezone
 from portal.features import compute_features
+from portal.i18n import format_local
 
 
 def features() -> dict[str, Any]:
@@ -76,10 +77,11 @@ def user_zone(user: Any) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def local(dt: datetime | None, user: Any = None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
-    """`dt` in `user`'s zone. Pages that format many times pass the ZoneInfo they resolved
-    once instead of the user: resolving a user without a zone reads the school's setting,
-    a query per call."""
+def local(dt: datetime | None, user: Any = None, kind: str = "datetime") -> str:
+    """`dt` in `user`'s zone, in the page's language (portal.i18n.format_local: kind is
+    datetime, date, time, weekday, month). Pages that format many times pass the ZoneInfo
+    they resolved once instead of the user: resolving a user without a zone reads the
+    school's setting, a query per call."""
     if dt is None:
         return ""
     zone = (
@@ -87,7 +89,12 @@ def local(dt: datetime | None, user: Any = None, fmt: str = "%a %d %b %Y, %H:%M"
         if isinstance(user, ZoneInfo)
         else user_zone(user if user is not None else g.get("page_user"))
     )
-    return dt.astimezone(zone).strftime(fmt)
+    return format_local(dt, zone, kind)
+
+
+def local_date(day: date | None, kind: str = "date") -> str:
+    """A calendar day (no zone) in the page's language: kind date, weekday or month."""
+    return format_local(day, None, kind)
 
 
 def _same_site_form() -> bool:
@@ -109,6 +116,7 @@ def _same_site_form() -> bool:
 
 def init_support(app: Flask, blueprint_name: str = "web") -> None:
     app.jinja_env.filters["local"] = local
+    app.jinja_env.filters["local_date"] = local_date
     app.jinja_env.globals["page_zone"] = lambda user: str(user_zone(user))
 
     @app.before_request

@@ -68,3 +68,9 @@ def class_ended(meeting, klass, schedule):
         log.warning("could not end Jitsi room of meeting %s: %s", meeting.id, exc.user_message)
     except Exception:  # an event hook must never break the portal's own end of the class
         log.exception("could not end Jitsi room of meeting %s", meeting.id)
+
+
+# This plugin's own catalogue (portal.plugins.i18n): its templates and scripts find it.
+from portal.plugins.i18n import domain as _domain  # noqa: E402
+
+translations = _domain("portal_jitsi_backend")

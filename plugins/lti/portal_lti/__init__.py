@@ -125,3 +125,9 @@ def register_commands(cli) -> None:
                 indent=2,
             )
         )
+
+
+# This plugin's own catalogue (portal.plugins.i18n): its templates and scripts find it.
+from portal.plugins.i18n import domain as _domain  # noqa: E402
+
+translations = _domain("portal_lti")

@@ -19,3 +19,8 @@ __all__ = [
     "register_meeting_backends",
     "register_periodic_jobs",
 ]
+
+# This plugin's own catalogue (portal.plugins.i18n): its templates and scripts find it.
+from portal.plugins.i18n import domain as _domain  # noqa: E402
+
+translations = _domain("portal_native_sfu")

@@ -24,9 +24,17 @@ from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from markupsafe import Markup
 
 from portal.plugins import DeliveryResult, NotificationMessage, hookimpl, services
+from portal.plugins.i18n import domain, force_locale, text_direction
 
+# The layout's own words come from this plugin's catalogue, in the message's language.
+translations = domain("portal_notify_email")
 _env = Environment(
-    loader=PackageLoader("portal_notify_email", "templates"), autoescape=select_autoescape(["html"])
+    loader=PackageLoader("portal_notify_email", "templates"),
+    autoescape=select_autoescape(["html"]),
+    extensions=["jinja2.ext.i18n"],
+)
+_env.install_gettext_callables(  # type: ignore[attr-defined]
+    translations.gettext, translations.ngettext, newstyle=True
 )
 
 
@@ -72,15 +80,19 @@ def build_email(
     if unsubscribe:
         mail["List-Unsubscribe"] = f"<{unsubscribe}>"
         mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    locale = str(meta.get("locale") or "en")
     context = {
+        "lang": locale,
+        "dir": text_direction(locale),
         "subject": message.subject,
         "school_name": meta.get("school_name", ""),
         "unsubscribe_url": unsubscribe,
         "text": message.text,
     }
-    mail.set_content(plain.render(**context))
-    if message.html:
-        html = layout.render(body=Markup(message.html), **context)
+    with force_locale(locale):
+        mail.set_content(plain.render(**context))
+        html = layout.render(body=Markup(message.html), **context) if message.html else None
+    if html is not None:
         mail.add_alternative(html, subtype="html")
     for attachment in message.attachments:
         maintype, _, rest = attachment.content_type.partition("/")

@@ -4,6 +4,7 @@ unsubscribe links every message carries."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -19,6 +20,15 @@ from portal.core.notifications.states import NotificationKind as Kind
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import (
+    _,
+    current_locale,
+    force_locale,
+    format_local,
+    lazy_gettext,
+    ngettext,
+    recipient_locale,
+)
 from portal.plugins.types import Attachment, NotificationMessage
 
 
@@ -68,8 +78,8 @@ def unsubscribe(token: str) -> tuple[User, str]:
 
 
 def _local(dt: datetime, tz_name: str) -> str:
-    local = dt.astimezone(ZoneInfo(tz_name))
-    return f"{local:%A %d %B %Y, %H:%M} ({tz_name})"
+    """The time in the recipient's zone and language ("lundi 7 décembre 2026, 09:30")."""
+    return f"{format_local(dt, ZoneInfo(tz_name), 'full_datetime')} ({tz_name})"
 
 
 def _ics(schedules: list[Schedule], cancelled: bool) -> Attachment:
@@ -105,31 +115,31 @@ def _ics(schedules: list[Schedule], cancelled: bool) -> Attachment:
     )
 
 
-SUBJECTS: dict[str, str] = {
-    Kind.REMINDER: "Reminder: {title} starts {when}",
-    Kind.CLASS_STARTED: "{title} has started: join now",
-    Kind.CLASS_CANCELLED: "Cancelled: {title} on {when}",
-    Kind.CLASS_MOVED: "Moved: {title} is now on {when}",
-    Kind.RECORDING_AVAILABLE: "Recording available: {title}",
-    Kind.CLASS_INVITATION: "You are enrolled in {title}: first class {when}",
+# Translated when composed, in the recipient's language (lazy: the locale is chosen later).
+SUBJECTS: dict[str, Any] = {  # lazy strings
+    Kind.REMINDER: lazy_gettext("Reminder: %(title)s starts %(when)s"),
+    Kind.CLASS_STARTED: lazy_gettext("%(title)s has started: join now"),
+    Kind.CLASS_CANCELLED: lazy_gettext("Cancelled: %(title)s on %(when)s"),
+    Kind.CLASS_MOVED: lazy_gettext("Moved: %(title)s is now on %(when)s"),
+    Kind.RECORDING_AVAILABLE: lazy_gettext("Recording available: %(title)s"),
+    Kind.CLASS_INVITATION: lazy_gettext("You are enrolled in %(title)s: first class %(when)s"),
 }
 
 
 def _relative(minutes: int) -> str:
     if minutes <= 0:
-        return "now"
+        return _("now")
     if minutes % 1440 == 0:
-        days = minutes // 1440
-        return "in 1 day" if days == 1 else f"in {days} days"
+        return ngettext("in %(num)d day", "in %(num)d days", minutes // 1440)
     if minutes % 60 == 0:
-        hours = minutes // 60
-        return "in 1 hour" if hours == 1 else f"in {hours} hours"
-    return f"in {minutes} minutes"
+        return ngettext("in %(num)d hour", "in %(num)d hours", minutes // 60)
+    return ngettext("in %(num)d minute", "in %(num)d minutes", minutes)
 
 
 class BatchComposition:
     """What the messages of one delivery batch share, prepared once: the compiled templates
-    and each occurrence's calendar attachment (10,000 reminders of one class: one .ics)."""
+    and each occurrence's calendar attachment per language (10,000 reminders of one class:
+    one .ics per language)."""
 
     TEMPLATES = ("notifications/sms.txt", "notifications/email.txt", "notifications/email.html")
 
@@ -138,22 +148,28 @@ class BatchComposition:
         self.templates: dict[str, Template] = {
             name: env.get_template(name) for name in self.TEMPLATES
         }
-        self._calendars: dict[tuple[int, bool], Attachment] = {}
+        self._calendars: dict[tuple[int, bool, str], Attachment] = {}
 
     def template(self, name: str) -> Template:
         return self.templates[name]
 
     def calendar(self, schedule: Schedule, cancelled: bool) -> Attachment:
-        key = (schedule.id, cancelled)
+        key = (schedule.id, cancelled, current_locale())
         if key not in self._calendars:
             self._calendars[key] = _ics([schedule], cancelled=cancelled)
         return self._calendars[key]
 
 
 def compose(row: Notification, batch: BatchComposition | None = None) -> NotificationMessage:
-    """Subject, text, HTML and (for calendar changes) an .ics for one row; `batch` shares
-    the compiled templates and attachments between the rows of one delivery batch."""
+    """Subject, text, HTML and (for calendar changes) an .ics for one row, in the
+    recipient's language (theirs, else the school's): the Celery task has no request.
+    `batch` shares the compiled templates and attachments between the rows of one batch."""
     user = db.session.get_one(User, row.user_id)
+    with force_locale(recipient_locale(user)):
+        return _compose(row, user, batch)
+
+
+def _compose(row: Notification, user: User, batch: BatchComposition | None) -> NotificationMessage:
     from portal.core import accounts
 
     if row.kind in accounts.ACCOUNT_KINDS:
@@ -178,7 +194,7 @@ def compose(row: Notification, batch: BatchComposition | None = None) -> Notific
         "kind": row.kind,
         "user": user,
         "klass": klass,
-        "title": klass.title if klass else "your class",
+        "title": klass.title if klass else _("your class"),
         "when": _local(schedule.starts_at, tz_name) if schedule else "",
         "relative": _relative(int(row.key))
         if row.kind == Kind.REMINDER and row.key.isdigit()
@@ -194,7 +210,7 @@ def compose(row: Notification, batch: BatchComposition | None = None) -> Notific
     }
     if recording is not None and recording.playback_url:
         context["recording_url"] = recording.playback_url
-    subject = SUBJECTS[row.kind].format(**context)
+    subject = str(SUBJECTS[row.kind]) % {"title": context["title"], "when": context["when"]}
     template = batch.template if batch else current_app.jinja_env.get_template
     recipient = address_for(user, row.channel)
     if row.channel == "sms":
@@ -230,5 +246,6 @@ def compose(row: Notification, batch: BatchComposition | None = None) -> Notific
             "schedule_id": row.schedule_id,
             "user_id": user.id,
             "school_name": context["school_name"],
+            "locale": recipient_locale(user),  # a notifier's own words (its layout) match
         },
     )

@@ -15,7 +15,7 @@
       script.src = absolute;
       script.async = true;
       script.addEventListener("load", function () { resolve(); });
-      script.addEventListener("error", function () { reject(new Error("could not load the Jitsi meeting software from " + absolute)); });
+      script.addEventListener("error", function () { reject(new Error(Portal.t("could not load the Jitsi meeting software from ") + absolute)); });
       document.head.appendChild(script);
     });
   }
@@ -23,7 +23,7 @@
   async function mount(container, ctx) {
     var embed = ctx.embed;
     await loadScript(embed.external_api_url || embed.external_api);
-    if (typeof window.JitsiMeetExternalAPI !== "function") throw new Error("the Jitsi meeting software did not load");
+    if (typeof window.JitsiMeetExternalAPI !== "function") throw new Error(Portal.t("the Jitsi meeting software did not load"));
     var api = new window.JitsiMeetExternalAPI(embed.domain || new URL(ctx.target.url).host, {
       roomName: embed.roomName || embed.room, jwt: embed.jwt, parentNode: container,
       noSSL: Boolean(embed.noSSL),  // a web URL on plain http (a school lab, a test bed)

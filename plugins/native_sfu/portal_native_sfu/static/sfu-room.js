@@ -41,7 +41,7 @@
     return new Promise(function (resolve, reject) {
       var script = el("script", {src: src});
       script.addEventListener("load", resolve);
-      script.addEventListener("error", function () { reject(new Error("could not load " + src)); });
+      script.addEventListener("error", function () { reject(new Error(Portal.t("could not load ") + src)); });
       document.head.appendChild(script);
     });
   }
@@ -52,16 +52,16 @@
     }
     var root = el("section", {class: "sfu-room", id: "sfu-room"},
       title ? el("h1", {text: title}) : null,
-      el("div", {class: "sfu-controls", role: "toolbar", "aria-label": "Call controls"},
-        button("camera", "Start camera"), button("screen", "Share screen"),
-        button("mute", "Mute"), button("video", "Camera off"),
+      el("div", {class: "sfu-controls", role: "toolbar", "aria-label": Portal.t("Call controls")},
+        button("camera", Portal.t("Start camera")), button("screen", Portal.t("Share screen")),
+        button("mute", Portal.t("Mute")), button("video", Portal.t("Camera off")),
         el("button", {type: "button", class: "sfu-hear", dataset: {action: "hear"}, hidden: true,
-                      text: "Click to hear the class"}),
+                      text: Portal.t("Click to hear the class")}),
         el("span", {class: "sfu-status", role: "status", "aria-live": "polite"})),
       el("p", {class: "sfu-floor-note", role: "status", "aria-live": "polite", hidden: true}),
       el("div", {class: "sfu-local", hidden: true},
-        el("video", {muted: true, autoplay: true, playsinline: true, "aria-label": "Your camera"})),
-      el("div", {class: "sfu-remote", "aria-label": "Streams in this class"}));
+        el("video", {muted: true, autoplay: true, playsinline: true, "aria-label": Portal.t("Your camera")})),
+      el("div", {class: "sfu-remote", "aria-label": Portal.t("Streams in this class")}));
     container.classList.add("sfu-embed");
     container.appendChild(root);
     return root;
@@ -135,7 +135,7 @@
     Object.keys(self.watching).forEach(function (id) {
       var tile = self.watching[id];
       var silent = tile.userMuted || self.soundBlocked;
-      tile.muteButton.textContent = tile.userMuted ? "Unmute" : "Mute";
+      tile.muteButton.textContent = tile.userMuted ? Portal.t("Unmute") : Portal.t("Mute");
       tile.muteButton.setAttribute("aria-pressed", tile.userMuted ? "true" : "false");
       tile.box.classList.toggle("sfu-silent", silent);
     });
@@ -180,9 +180,9 @@
     var tile = {id: p.id, userMuted: false, speaking: false, video: video,
       indicator: el("span", {class: "sfu-speaking", text: "speaking", hidden: true}),
       muteButton: el("button", {type: "button", class: "sfu-tile-mute", "aria-pressed": "false",
-                                "aria-label": "Mute " + label, text: "Mute"}),
+                                "aria-label": Portal.t("Mute ") + label, text: Portal.t("Mute")}),
       volume: el("input", {type: "range", class: "sfu-tile-volume", min: "0", max: "1", step: "0.05",
-                           value: "1", "aria-label": "Volume of " + label})};
+                           value: "1", "aria-label": Portal.t("Volume of ") + label})};
     tile.box = el("figure", {class: "sfu-tile", dataset: {publisher: p.id, userId: String(p.user_id), label: p.label}},
       video, el("figcaption", {}, el("span", {text: label}), tile.indicator),
       el("div", {class: "sfu-tile-controls"}, tile.muteButton, tile.volume));
@@ -230,8 +230,8 @@
     var answer;
     try {
       var response = await fetch(self.embed.publishers_url, {headers: self.client.headers()});
-      if (response.status === 409) { self.say("The class has ended."); return; }
-      if (!response.ok) throw new Error("cannot list the streams of this class (" + response.status + ")");
+      if (response.status === 409) { self.say(Portal.t("The class has ended.")); return; }
+      if (!response.ok) throw new Error(Portal.t("cannot list the streams of this class (") + response.status + ")");
       answer = await response.json();
     } catch (e) { self.say(e.message); return; }
     if (self.stopped) return;
@@ -255,7 +255,7 @@
   Room.prototype.startCamera = async function () {
     var self = this;
     var want = self.cameraKinds();
-    if (!want.audio && !want.video) throw new Error("The teacher has not given you the floor.");
+    if (!want.audio && !want.video) throw new Error(Portal.t("The teacher has not given you the floor."));
     var stream = await navigator.mediaDevices.getUserMedia({audio: want.audio,
       video: want.video ? {width: 640, height: 360} : false});
     if (self.stopped) { stream.getTracks().forEach(function (t) { t.stop(); }); return; }
@@ -270,7 +270,7 @@
     self.localVideo.srcObject = stream;
     self.localVideo.parentNode.hidden = !want.video;
     self.showControls();
-    self.say("You are live");
+    self.say(Portal.t("You are live"));
   };
 
   Room.prototype.stopCamera = async function () {
@@ -310,14 +310,14 @@
     var mute = this.button("mute"), video = this.button("video");
     var live = this.mine.camera;
     camera.hidden = !(f.mic || f.camera);
-    camera.textContent = live ? (f.camera ? "Stop camera" : "Stop microphone") : (f.camera ? "Start camera" : "Start microphone");
+    camera.textContent = live ? (f.camera ? Portal.t("Stop camera") : Portal.t("Stop microphone")) : (f.camera ? Portal.t("Start camera") : Portal.t("Start microphone"));
     screen.hidden = !f.screen;
-    screen.textContent = this.mine.screen ? "Stop sharing" : "Share screen";
+    screen.textContent = this.mine.screen ? Portal.t("Stop sharing") : Portal.t("Share screen");
     mute.hidden = !f.mic;
     mute.disabled = !live || !!f.mic_muted;
     var muted = !!f.mic_muted || (live && live.stream.getAudioTracks().some(function (t) { return !t.enabled; }));
     mute.setAttribute("aria-pressed", muted ? "true" : "false");
-    mute.textContent = muted ? "Unmute" : "Mute";
+    mute.textContent = muted ? Portal.t("Unmute") : Portal.t("Mute");
     video.hidden = !f.camera;
     video.disabled = !live;
   };
@@ -331,7 +331,7 @@
     if (action === "video") {
       var b = this.button("video");
       b.setAttribute("aria-pressed", on ? "false" : "true");
-      b.textContent = on ? "Camera off" : "Camera on";
+      b.textContent = on ? Portal.t("Camera off") : Portal.t("Camera on");
     }
     this.showControls();
   };
@@ -361,15 +361,15 @@
     if (!this.mine.camera && gained && (f.mic || f.camera)) await this.startCamera();
     if (this.mine.camera) this.mine.camera.setAudioEnabled(!f.mic_muted);
     var note = [];
-    if (f.mic_muted) note.push("The teacher muted your microphone.");
-    if (!f.mic && !f.camera && !f.screen && (prev.mic || prev.camera || prev.screen)) note.push("The teacher took back the floor.");
+    if (f.mic_muted) note.push(Portal.t("The teacher muted your microphone."));
+    if (!f.mic && !f.camera && !f.screen && (prev.mic || prev.camera || prev.screen)) note.push(Portal.t("The teacher took back the floor."));
     else if (f.mic || f.camera || f.screen) {
       var what = [f.mic && "microphone", f.camera && "camera", f.screen && "screen"].filter(Boolean).join(", ");
-      note.push("You have the floor: " + what + ".");
+      note.push(Portal.t("You have the floor: ") + what + ".");
     }
     this.note.textContent = note.join(" ");
     this.note.hidden = note.length === 0;
-    if (!this.mine.camera && !this.mine.screen) this.say(f.mic || f.camera || f.screen ? "" : "You are watching the class.");
+    if (!this.mine.camera && !this.mine.screen) this.say(f.mic || f.camera || f.screen ? "" : Portal.t("You are watching the class."));
     this.showControls();
   };
 

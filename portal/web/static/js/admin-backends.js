@@ -10,7 +10,7 @@
 
     function describe(type) {
       const caps = Object.entries(type.capabilities || {}).filter(([, v]) => v).map(([k]) => k);
-      return caps.length ? "Can: " + caps.join(", ") + "." : "";
+      return caps.length ? Portal.t("Can: ") + caps.join(", ") + "." : "";
     }
 
     const add = document.getElementById("add-form");
@@ -32,7 +32,7 @@
           const settings = SchemaForm.read(document.getElementById("add-fields"), type.settings_schema, false);
           await Portal.busy(add.querySelector('button[type="submit"]'), () => Portal.api("POST", "/api/admin/backends", {
             name, backend: type.name, settings, enabled: add.elements.enabled.checked, is_default: add.elements.is_default.checked }));
-          Portal.flashNext("Meeting system added.");
+          Portal.flashNext(Portal.t("Meeting system added."));
           location.reload();
         } catch (err) { Portal.showError(box, err, add); }
       });
@@ -49,7 +49,7 @@
         const body = { name: edit.elements.name.value.trim() };
         if (type) body.settings = SchemaForm.read(document.getElementById("edit-fields"), type.settings_schema, true);
         await Portal.busy(edit.querySelector('button[type="submit"]'), () => Portal.api("PATCH", "/api/admin/backends/" + editing.id, body));
-        Portal.flashNext("Settings saved.");
+        Portal.flashNext(Portal.t("Settings saved."));
         location.reload();
       } catch (err) { Portal.showError(box, err, edit); }
     });
@@ -64,7 +64,7 @@
       try {
         await Portal.api("PATCH", "/api/admin/backends/" + id, { enabled: input.checked });
         input.parentElement.lastChild.textContent = input.checked ? "on" : "off";
-        Portal.flash(input.checked ? "Enabled." : "Disabled: teachers can no longer choose it.");
+        Portal.flash(input.checked ? "Enabled." : Portal.t("Disabled: teachers can no longer choose it."));
         Portal.hideError(box);
       } catch (err) { input.checked = !input.checked; Portal.showError(box, err); }
     });
@@ -85,17 +85,17 @@
         } else if (button.hasAttribute("data-edit")) {
           editing = config;
           edit.elements.name.value = config.name;
-          document.getElementById("edit-title").textContent = "Settings of " + config.name;
+          document.getElementById("edit-title").textContent = Portal.t("Settings of ") + config.name;
           const type = byType[config.backend];
           if (type) SchemaForm.render(document.getElementById("edit-fields"), type.settings_schema, config.settings, "edit", type.field_order);
-          else document.getElementById("edit-fields").replaceChildren(Portal.el("p", { class: "error", text: "The plugin for this backend is not installed." }));
+          else document.getElementById("edit-fields").replaceChildren(Portal.el("p", { class: "error", text: Portal.t("The plugin for this backend is not installed.") }));
           editSection.hidden = false;
           edit.elements.name.focus();
         } else if (button.hasAttribute("data-make-default")) {
           await Portal.busy(button, () => Portal.api("PATCH", "/api/admin/backends/" + id, { is_default: true }));
           location.reload();
         } else if (button.hasAttribute("data-delete")) {
-          if (!confirm("Delete " + config.name + "?")) return;
+          if (!confirm(Portal.t("Delete ") + config.name + "?")) return;
           await Portal.busy(button, () => Portal.api("DELETE", "/api/admin/backends/" + id));
           row.remove();
           Portal.flash("Deleted.");

@@ -13,7 +13,7 @@
         await Portal.busy(button, () => Portal.api("POST", "/api/admin/notifications/" + row.dataset.notificationId + "/retry"));
         row.querySelector("[data-status]").textContent = "pending";
         button.remove();
-        Portal.flash("Queued again: it goes out within a minute.");
+        Portal.flash(Portal.t("Queued again: it goes out within a minute."));
         Portal.hideError(box);
       } catch (err) { Portal.showError(box, err); }
     });

@@ -24,7 +24,7 @@
       try {
         await Portal.api("PATCH", "/api/users/" + row.dataset.userId, { role: select.value });
         [...select.options].forEach((o) => { o.defaultSelected = o.value === select.value; });
-        Portal.flash(row.dataset.userName + " is now " + select.value + ".");
+        Portal.flash(row.dataset.userName + Portal.t(" is now ") + select.value + ".");
         Portal.hideError(box);
       } catch (err) { if (previous) select.value = previous.value; Portal.showError(box, err); }
     });
@@ -43,7 +43,7 @@
       } else if (button.hasAttribute("data-unblock")) {
         try {
           await Portal.busy(button, () => Portal.api("DELETE", "/api/blocks/" + row.dataset.blockId));
-          Portal.flashNext(row.dataset.userName + " is unblocked.");
+          Portal.flashNext(row.dataset.userName + Portal.t(" is unblocked."));
           location.reload();
         } catch (err) { Portal.showError(box, err); }
       }
@@ -56,14 +56,14 @@
       const reason = blockForm.elements.reason.value.trim();
       const body = { user_id: Number(blockRow.dataset.userId), scope: "site", reason };
       try {
-        if (!reason) throw Portal.invalid("reason", "give a reason; the user will see it");
+        if (!reason) throw Portal.invalid("reason", Portal.t("give a reason; the user will see it"));
         if (blockForm.elements.expires.value) {
           body.expires_at = isoFromLocal(blockForm.elements.expires.value);
-          if (!body.expires_at) throw Portal.invalid("expires", "the end date is not valid");
+          if (!body.expires_at) throw Portal.invalid("expires", Portal.t("the end date is not valid"));
         }
         await Portal.busy(blockForm.querySelector('button[type="submit"]'), () => Portal.api("POST", "/api/blocks", body));
         dialog.close();
-        Portal.flashNext(blockRow.dataset.userName + " is blocked.");
+        Portal.flashNext(blockRow.dataset.userName + Portal.t(" is blocked."));
         location.reload();
       } catch (err) { Portal.showError(dialogError, err, blockForm); }
     });
@@ -75,10 +75,10 @@
       const body = { name: add.elements.name.value.trim(), email: add.elements.email.value.trim(), role: add.elements.role.value };
       if (add.elements.password.value) body.password = add.elements.password.value;
       try {
-        if (!body.name) throw Portal.invalid("name", "enter a name");
-        if (!body.email.includes("@")) throw Portal.invalid("email", "enter an email address");
+        if (!body.name) throw Portal.invalid("name", Portal.t("enter a name"));
+        if (!body.email.includes("@")) throw Portal.invalid("email", Portal.t("enter an email address"));
         await Portal.busy(add.querySelector("button"), () => Portal.api("POST", "/api/users", body));
-        Portal.flashNext("User added.");
+        Portal.flashNext(Portal.t("User added."));
         location.assign("/admin/users?q=" + encodeURIComponent(body.email));
       } catch (err) { Portal.showError(box, err, add); }
     });

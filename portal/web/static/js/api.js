@@ -3,6 +3,29 @@
 (function () {
   "use strict";
 
+  // The page's language: window.PORTAL_I18N, set by /i18n/<locale>.js (portal/web/scripts_i18n.py).
+  const catalog = window.PORTAL_I18N || { messages: {}, plurals: [] };
+
+  function interpolate(text, params) {
+    if (!params) return text;
+    return text.replace(/%\((\w+)\)[sd]/g, (whole, key) => (key in params ? String(params[key]) : whole));
+  }
+
+  function t(message, params) {
+    // Portal.t("Saved %(name)s.", {name}): the translation of an English message.
+    const found = catalog.messages[message];
+    return interpolate(typeof found === "string" && found ? found : message, params);
+  }
+
+  function nt(singular, plural, n, params) {
+    // Portal.nt("%(num)d reply", "%(num)d replies", n): the locale's plural form; plurals[n]
+    // is the form's index for 0..199, and from 200 on the rules only look at n % 100.
+    const index = catalog.plurals && catalog.plurals.length ? catalog.plurals[n < 200 ? n : 100 + (n % 100)] : (n === 1 ? 0 : 1);
+    const forms = catalog.messages[singular];
+    const text = Array.isArray(forms) && forms[index] ? forms[index] : (n === 1 ? singular : plural);
+    return interpolate(text, Object.assign({ num: n }, params || {}));
+  }
+
   function cookie(name) {
     const prefix = name + "=";
     for (const part of document.cookie.split(";")) {
@@ -59,15 +82,15 @@
         }
       }
     } catch (err) {
-      throw new ApiError(0, "network", "the portal cannot be reached; check your connection and try again");
+      throw new ApiError(0, "network", Portal.t("the portal cannot be reached; check your connection and try again"));
     }
     if (response.status === 204) return null;
     let data = null;
     try { data = await response.json(); } catch (err) { data = null; }
     if (!response.ok) {
       const e = (data && data.error) || {};
-      let message = e.message || "the request failed (HTTP " + response.status + ")";
-      if (response.status === 401) message += " (sign in again)";
+      let message = e.message || Portal.t("the request failed (HTTP %(status)s)", { status: response.status });
+      if (response.status === 401) message += " " + Portal.t("(sign in again)");
       throw new ApiError(response.status, e.code || "http_error", message, e.details);
     }
     return data;
@@ -157,8 +180,9 @@
     if (!iso) return "";
     const d = new Date(iso);
     if (isNaN(d)) return String(iso);
-    const opts = withDate ? { dateStyle: "medium", timeStyle: "short" } : { hour: "2-digit", minute: "2-digit" };
-    try { return new Intl.DateTimeFormat(undefined, Object.assign({ timeZone: zone() }, opts)).format(d); }
+    // The page's language and zone, and the same short time as the server's (Babel's).
+    const opts = withDate ? { dateStyle: "medium", timeStyle: "short" } : { timeStyle: "short" };
+    try { return new Intl.DateTimeFormat(document.documentElement.lang || undefined, Object.assign({ timeZone: zone() }, opts)).format(d); }
     catch (err) { return d.toLocaleString(); }
   }
 
@@ -186,7 +210,7 @@
         const input = document.querySelector(button.dataset.copy);
         if (!input) return;
         input.select();
-        try { await navigator.clipboard.writeText(input.value); flash("Copied."); }
+        try { await navigator.clipboard.writeText(input.value); flash(Portal.t("Copied.")); }
         catch (err) { document.execCommand && document.execCommand("copy"); }
       });
     });
@@ -249,7 +273,7 @@
     return new ApiError(400, "validation_failed", message, [{ field: field, message: message }]);
   }
 
-  window.Portal = { api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone, roomBlocked, refreshSession };
+  window.Portal = { t, nt, api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone, roomBlocked, refreshSession };
   document.addEventListener("DOMContentLoaded", () => {
     wireLogout(); wireCopy(); showPendingFlash();
     // Every deferred page script has run and bound its buttons by now (they all run before

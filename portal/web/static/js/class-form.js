@@ -3,40 +3,40 @@
 (function () {
   "use strict";
   const DAY_CODES = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"];
-  const DAY_NAMES = { MO: "Monday", TU: "Tuesday", WE: "Wednesday", TH: "Thursday", FR: "Friday", SA: "Saturday", SU: "Sunday" };
+  const DAY_NAMES = { MO: Portal.t("Monday"), TU: Portal.t("Tuesday"), WE: Portal.t("Wednesday"), TH: Portal.t("Thursday"), FR: Portal.t("Friday"), SA: Portal.t("Saturday"), SU: Portal.t("Sunday") };
 
 
   function parseOffsets(text) {
     const values = text.split(/[\s,]+/).filter(Boolean);
     const out = [];
     for (const v of values) {
-      if (!/^\d+$/.test(v)) throw Portal.invalid("reminder_offsets", "reminders must be whole numbers of minutes, e.g. 1440, 15");
+      if (!/^\d+$/.test(v)) throw Portal.invalid("reminder_offsets", Portal.t("reminders must be whole numbers of minutes, e.g. 1440, 15"));
       out.push(Number(v));
     }
-    if (out.length > 5) throw Portal.invalid("reminder_offsets", "at most 5 reminders");
-    if (out.some((n) => n > 20160)) throw Portal.invalid("reminder_offsets", "a reminder can be at most 20160 minutes (14 days) before");
+    if (out.length > 5) throw Portal.invalid("reminder_offsets", Portal.t("at most 5 reminders"));
+    if (out.some((n) => n > 20160)) throw Portal.invalid("reminder_offsets", Portal.t("a reminder can be at most 20160 minutes (14 days) before"));
     return out;
   }
 
   function buildRule(form) {
     if (form.elements.repeat.value !== "weekly") return null;
     const days = [...form.querySelectorAll('input[name="byday"]:checked')].map((i) => i.value);
-    if (!days.length) throw Portal.invalid("byday", "choose at least one day of the week");
+    if (!days.length) throw Portal.invalid("byday", Portal.t("choose at least one day of the week"));
     const [y, m, d] = form.elements.date.value.split("-").map(Number);
     const first = DAY_CODES[new Date(Date.UTC(y, m - 1, d)).getUTCDay()];
     if (!days.includes(first)) {
-      throw Portal.invalid("byday", "the first date is a " + DAY_NAMES[first] + ": tick " + DAY_NAMES[first] + " too, or pick a first date on a chosen day");
+      throw Portal.invalid("byday", Portal.t("the first date is a ") + DAY_NAMES[first] + ": tick " + DAY_NAMES[first] + Portal.t(" too, or pick a first date on a chosen day"));
     }
     const order = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
     let rule = "FREQ=WEEKLY;BYDAY=" + order.filter((c) => days.includes(c)).join(",");
     if (form.elements.ends.value === "until") {
       const until = form.elements.until.value;
-      if (!until) throw Portal.invalid("until", "choose the last date of the series");
-      if (until < form.elements.date.value) throw Portal.invalid("until", "the last date must be on or after the first date");
+      if (!until) throw Portal.invalid("until", Portal.t("choose the last date of the series"));
+      if (until < form.elements.date.value) throw Portal.invalid("until", Portal.t("the last date must be on or after the first date"));
       rule += ";UNTIL=" + until.replace(/-/g, "") + "T235959";
     } else {
       const count = Number(form.elements.count.value);
-      if (!Number.isInteger(count) || count < 1 || count > 400) throw Portal.invalid("count", "the number of occurrences must be between 1 and 400");
+      if (!Number.isInteger(count) || count < 1 || count > 400) throw Portal.invalid("count", Portal.t("the number of occurrences must be between 1 and 400"));
       rule += ";COUNT=" + count;
     }
     return rule;
@@ -44,7 +44,7 @@
 
   function common(form) {
     const title = form.elements.title.value.trim();
-    if (!title) throw Portal.invalid("title", "give the class a title");
+    if (!title) throw Portal.invalid("title", Portal.t("give the class a title"));
     const backend = form.elements.backend_config_id.value;
     return {
       title: title,
@@ -81,12 +81,12 @@
     const base = common(form);
     const date = form.elements.date.value;
     const time = form.elements.time.value;
-    if (!date) throw Portal.invalid("date", "choose the date of the first class");
-    if (!time) throw Portal.invalid("time", "choose the start time");
+    if (!date) throw Portal.invalid("date", Portal.t("choose the date of the first class"));
+    if (!time) throw Portal.invalid("time", Portal.t("choose the start time"));
     const duration = Number(form.elements.duration.value);
-    if (!Number.isInteger(duration) || duration < 1 || duration > 1440) throw Portal.invalid("duration", "the duration must be between 1 and 1440 minutes");
+    if (!Number.isInteger(duration) || duration < 1 || duration > 1440) throw Portal.invalid("duration", Portal.t("the duration must be between 1 and 1440 minutes"));
     const tz = form.elements.timezone.value.trim();
-    if (!tz || !Portal.checkZone(tz)) throw Portal.invalid("timezone", "choose a time zone from the list, e.g. Europe/Paris");
+    if (!tz || !Portal.checkZone(tz)) throw Portal.invalid("timezone", Portal.t("choose a time zone from the list, e.g. Europe/Paris"));
     const body = {
       title: base.title, description: base.description, starts_at: Portal.zonedIso(date, time, tz),
       duration_minutes: duration, timezone: tz, rrule: buildRule(form), record: base.record,
@@ -113,7 +113,7 @@
     if (weekly) weekly.hidden = form.elements.repeat.value !== "weekly";
     const preview = document.getElementById("rrule-preview");
     if (preview && !weekly.hidden) {
-      try { preview.textContent = form.elements.date.value ? "Rule: " + buildRule(form) : ""; }
+      try { preview.textContent = form.elements.date.value ? Portal.t("Rule: ") + buildRule(form) : ""; }
       catch (err) { preview.textContent = ""; }
     }
   }
@@ -145,13 +145,13 @@
           if (form.dataset.mode === "edit") {
             const id = form.dataset.classId;
             await Portal.api("PATCH", "/api/classes/" + id, editBody(form));
-            Portal.flashNext("Changes saved.");
+            Portal.flashNext(Portal.t("Changes saved."));
             location.assign("/classes/" + id);
           } else {
             const created = await Portal.api("POST", "/api/classes", createBody(form));
-            let message = "Class created with " + created.schedules.length + " occurrence" + (created.schedules.length === 1 ? "" : "s") + ".";
+            let message = Portal.t("Class created with ") + created.schedules.length + " occurrence" + (created.schedules.length === 1 ? "" : "s") + ".";
             if (created.conflicts && created.conflicts.length) {
-              message += " Note: it overlaps " + created.conflicts.length + " of your other class occurrences.";
+              message += Portal.t(" Note: it overlaps ") + created.conflicts.length + Portal.t(" of your other class occurrences.");
             }
             Portal.flashNext(message);
             location.assign("/classes/" + created.id);

@@ -12,12 +12,12 @@
     const list = document.getElementById("invite-list");
 
     function row(link) {
-      const what = [link.label || "Invite link", link.has_code ? "with a code" : "",
-        link.viewer_only ? "viewer only" : ""].filter(Boolean).join(", ");
+      const what = [link.label || Portal.t("Invite link"), link.has_code ? Portal.t("with a code") : "",
+        link.viewer_only ? Portal.t("viewer only") : ""].filter(Boolean).join(", ");
       const until = link.state === "active" ? "until " + Portal.formatTime(link.expires_at) : link.state;
       return Portal.el("li", { dataset: { inviteId: link.id } }, what, " ", Portal.el("span", { class: "badge", text: until }), " ",
         link.state === "active"
-          ? Portal.el("button", { type: "button", class: "small secondary", dataset: { revokeInvite: link.id }, text: "Revoke" })
+          ? Portal.el("button", { type: "button", class: "small secondary", dataset: { revokeInvite: link.id }, text: Portal.t("Revoke") })
           : null);
     }
 
@@ -53,7 +53,7 @@
       if (!button) return;
       try {
         await Portal.busy(button, () => Portal.api("POST", "/api/invites/" + button.dataset.revokeInvite + "/revoke"));
-        Portal.flash("The link no longer works.");
+        Portal.flash(Portal.t("The link no longer works."));
         await load();
       } catch (err) { Portal.showError(box, err); }
     });

@@ -12,9 +12,9 @@
       Portal.el("td", { text: user.name }), Portal.el("td", { text: user.email }),
       Portal.el("td", { class: "actions" },
         Portal.el("button", { type: "button", class: "small secondary", dataset: { unenrol: user.id } },
-          "Remove", Portal.el("span", { class: "visually-hidden", text: " " + user.name })),
+          Portal.t("Remove"), Portal.el("span", { class: "visually-hidden", text: " " + user.name })),
         Portal.el("button", { type: "button", class: "small danger", "data-class-block": true },
-          "Block", Portal.el("span", { class: "visually-hidden", text: " " + user.name + " from this class" }))));
+          Portal.t("Block"), Portal.el("span", { class: "visually-hidden", text: " " + user.name + Portal.t(" from this class") }))));
   }
 
   function updateCount() {
@@ -47,11 +47,11 @@
     const data = await Portal.api("GET", "/api/users?role=student&limit=20&q=" + encodeURIComponent(q));
     const already = enrolledIds();
     const rows = Portal.items(data);
-    if (!rows.length) { results.replaceChildren(Portal.el("li", { class: "muted", text: "No student found." })); return; }
+    if (!rows.length) { results.replaceChildren(Portal.el("li", { class: "muted", text: Portal.t("No student found.") })); return; }
     results.replaceChildren(...rows.map((u) => Portal.el("li", {},
       Portal.el("span", { text: u.name + " <" + u.email + "> " }),
       already.has(u.id) ? Portal.el("span", { class: "muted", text: "enrolled" })
-        : Portal.el("button", { type: "button", class: "small", dataset: { enrol: u.id } }, "Add",
+        : Portal.el("button", { type: "button", class: "small", dataset: { enrol: u.id } }, Portal.t("Add"),
           Portal.el("span", { class: "visually-hidden", text: " " + u.name })))));
   }
 
@@ -73,14 +73,14 @@
   async function importCsv(form) {
     const result = document.getElementById("csv-result");
     const file = form.elements.file.files[0];
-    if (!file) throw Portal.invalid("file", "choose a CSV file first");
+    if (!file) throw Portal.invalid("file", Portal.t("choose a CSV file first"));
     const emails = emailsFromCsv(await file.text());
-    if (!emails.length) throw Portal.invalid("file", "no email address found in this file");
-    if (emails.length > MAX_IMPORT) throw Portal.invalid("file", "at most " + MAX_IMPORT + " addresses per import");
+    if (!emails.length) throw Portal.invalid("file", Portal.t("no email address found in this file"));
+    if (emails.length > MAX_IMPORT) throw Portal.invalid("file", Portal.t("at most ") + MAX_IMPORT + Portal.t(" addresses per import"));
     const found = [];
     const missing = [];
     for (const email of emails) {
-      result.textContent = "Looking up " + email + "…";
+      result.textContent = Portal.t("Looking up ") + email + "…";
       const rows = Portal.items(await Portal.api("GET", "/api/users?role=student&limit=5&q=" + encodeURIComponent(email)));
       const match = rows.find((u) => u.email.toLowerCase() === email);
       if (match) found.push(match.id); else missing.push(email);
@@ -88,8 +88,8 @@
     const fresh = found.filter((id) => !enrolledIds().has(id));
     if (fresh.length) await enrol(fresh);
     let message = fresh.length + " student" + (fresh.length === 1 ? "" : "s") + " enrolled";
-    if (found.length > fresh.length) message += ", " + (found.length - fresh.length) + " already enrolled";
-    if (missing.length) message += ". No student account for: " + missing.join(", ");
+    if (found.length > fresh.length) message += ", " + (found.length - fresh.length) + Portal.t(" already enrolled");
+    if (missing.length) message += Portal.t(". No student account for: ") + missing.join(", ");
     result.textContent = message + ".";
   }
 
@@ -130,11 +130,11 @@
       Portal.hideError(box, form);
       const reason = form.elements.reason.value.trim();
       try {
-        if (!reason) throw Portal.invalid("reason", "give a reason; the student will see it");
+        if (!reason) throw Portal.invalid("reason", Portal.t("give a reason; the student will see it"));
         await Portal.busy(form.querySelector('button[type="submit"]'), () => Portal.api("POST", "/api/blocks", {
           user_id: Number(blocking.dataset.userId), scope: "class", class_id: Number(classId()), reason }));
         dialog.close();
-        Portal.flashNext(blocking.dataset.userName + " is blocked from this class.");
+        Portal.flashNext(blocking.dataset.userName + Portal.t(" is blocked from this class."));
         location.reload();
       } catch (err) { Portal.showError(box, err, form); }
     });
@@ -153,13 +153,13 @@
         const date = form.elements.date.value;
         const time = form.elements.time.value;
         const minutes = Number(form.elements.duration.value);
-        if (!date) throw Portal.invalid("date", "choose a date");
-        if (!time) throw Portal.invalid("time", "choose a start time");
-        if (!Number.isInteger(minutes) || minutes < 1 || minutes > 1440) throw Portal.invalid("duration", "the duration must be between 1 and 1440 minutes");
+        if (!date) throw Portal.invalid("date", Portal.t("choose a date"));
+        if (!time) throw Portal.invalid("time", Portal.t("choose a start time"));
+        if (!Number.isInteger(minutes) || minutes < 1 || minutes > 1440) throw Portal.invalid("duration", Portal.t("the duration must be between 1 and 1440 minutes"));
         await Portal.busy(form.querySelector('button[type="submit"]'), () => Portal.api("PATCH", "/api/schedules/" + moving, {
           starts_at: Portal.zonedIso(date, time, dialog.dataset.timezone), duration_minutes: minutes }));
         dialog.close();
-        Portal.flashNext("Occurrence moved.");
+        Portal.flashNext(Portal.t("Occurrence moved."));
         location.reload();
       } catch (err) { Portal.showError(box, err, form); }
     });
@@ -176,16 +176,16 @@
         if (target.dataset.enrol) {
           await Portal.busy(target, () => enrol([Number(target.dataset.enrol)]));
           target.replaceWith(Portal.el("span", { class: "muted", text: "enrolled" }));
-          Portal.flash("Student added.");
+          Portal.flash(Portal.t("Student added."));
         } else if (target.dataset.unenrol) {
           await Portal.busy(target, () => Portal.api("DELETE", "/api/classes/" + classId() + "/enrolments/" + target.dataset.unenrol));
           target.closest("tr").remove();
           updateCount();
-          Portal.flash("Student removed.");
+          Portal.flash(Portal.t("Student removed."));
         } else if (target.hasAttribute("data-cancel-class")) {
-          if (!confirm("Cancel this class and all its future occurrences? Students will be told.")) return;
+          if (!confirm(Portal.t("Cancel this class and all its future occurrences? Students will be told."))) return;
           await Portal.busy(target, () => Portal.api("POST", "/api/classes/" + classId() + "/cancel"));
-          Portal.flashNext("Class cancelled.");
+          Portal.flashNext(Portal.t("Class cancelled."));
           location.reload();
         } else if (target.hasAttribute("data-class-block")) {
           openBlock(target.closest("tr"));
@@ -193,15 +193,15 @@
         } else if (target.hasAttribute("data-class-unblock")) {
           const row = target.closest("tr");
           await Portal.busy(target, () => Portal.api("DELETE", "/api/blocks/" + row.dataset.blockId));
-          Portal.flashNext(row.dataset.userName + " may join this class again.");
+          Portal.flashNext(row.dataset.userName + Portal.t(" may join this class again."));
           location.reload();
         } else if (target.dataset.moveSchedule) {
           openMove(target);
           return;
         } else if (target.dataset.cancelSchedule) {
-          if (!confirm("Cancel this occurrence?")) return;
+          if (!confirm(Portal.t("Cancel this occurrence?"))) return;
           await Portal.busy(target, () => Portal.api("POST", "/api/schedules/" + target.dataset.cancelSchedule + "/cancel"));
-          Portal.flashNext("Occurrence cancelled.");
+          Portal.flashNext(Portal.t("Occurrence cancelled."));
           location.reload();
         } else { return; }
         Portal.hideError(box);

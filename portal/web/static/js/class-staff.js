@@ -13,10 +13,10 @@
       Portal.hideError(box, form);
       try {
         const email = form.elements.email.value.trim();
-        if (!email) throw Portal.invalid("email", "type the email of a teacher of the school");
+        if (!email) throw Portal.invalid("email", Portal.t("type the email of a teacher of the school"));
         const added = await Portal.busy(form.querySelector("button"), () =>
           Portal.api("POST", base, { email, role: form.elements.role.value }));
-        Portal.flashNext(added.user.name + " now helps teach this class.");
+        Portal.flashNext(added.user.name + Portal.t(" now helps teach this class."));
         location.reload();
       } catch (err) { Portal.showError(box, err, form); }
     });
@@ -26,7 +26,7 @@
       try {
         await Portal.busy(button, () => Portal.api("DELETE", base + "/" + button.dataset.removeStaff));
         button.closest("li").remove();
-        Portal.flash("Removed from this class.");
+        Portal.flash(Portal.t("Removed from this class."));
       } catch (err) { Portal.showError(box, err); }
     });
   });

@@ -9,7 +9,7 @@
     try {
       const data = await Portal.api("GET", "/api/classes/" + section.dataset.classId + "/feedback/summary");
       const count = data.count || 0;
-      const parts = [Portal.el("p", { text: count ? "Average " + Number(data.average).toFixed(1) + " / 5 from " + count + " rating" + (count === 1 ? "" : "s") + "." : "No rating yet." })];
+      const parts = [Portal.el("p", { text: count ? Portal.t("Average ") + Number(data.average).toFixed(1) + " / 5 from " + count + " rating" + (count === 1 ? "" : "s") + "." : Portal.t("No rating yet.") })];
       if (count && data.distribution) {
         parts.push(Portal.el("ul", { class: "plain" }, ["5", "4", "3", "2", "1"].map((star) =>
           Portal.el("li", {}, star + (star === "1" ? " star: " : " stars: ") + (data.distribution[star] || 0)))));

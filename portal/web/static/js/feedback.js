@@ -16,7 +16,7 @@
         const choice = form.querySelector('input[name="rating"][value="' + mine.rating + '"]');
         if (choice) choice.checked = true;
         form.elements.comment.value = mine.comment || "";
-        form.querySelector('button[type="submit"]').textContent = "Update rating";
+        form.querySelector('button[type="submit"]').textContent = Portal.t("Update rating");
       } catch (err) { /* none yet */ }
     }
 
@@ -28,11 +28,11 @@
       event.preventDefault();
       const choice = form.querySelector('input[name="rating"]:checked');
       try {
-        if (!choice) throw Portal.invalid("rating", "choose a rating from 1 to 5");
+        if (!choice) throw Portal.invalid("rating", Portal.t("choose a rating from 1 to 5"));
         await Portal.busy(form.querySelector('button[type="submit"]'), () => Portal.api("PUT", "/api/schedules/" + sid + "/feedback",
           { rating: Number(choice.value), comment: form.elements.comment.value }));
         Portal.hideError(errorBox, form);
-        form.querySelector("[data-panel-ok]").textContent = "Thank you for your rating.";
+        form.querySelector("[data-panel-ok]").textContent = Portal.t("Thank you for your rating.");
       } catch (err) { Portal.showError(errorBox, err, form); }
     });
   });

@@ -19,7 +19,7 @@
     const data = response.status === 204 ? {} : await response.json().catch(() => ({}));
     if (!response.ok) {
       const error = (data && data.error) || {};
-      throw Object.assign(new Error(error.message || "something went wrong"), {
+      throw Object.assign(new Error(error.message || Portal.t("something went wrong")), {
         status: response.status,
         code: error.code,
       });

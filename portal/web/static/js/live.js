@@ -106,13 +106,13 @@
     },
     call(event, payload) {
       return new Promise((resolve, reject) => {
-        if (!socket || !live.connected) return reject(liveError("offline", "the live connection is down; try again"));
+        if (!socket || !live.connected) return reject(liveError("offline", Portal.t("the live connection is down; try again")));
         socket.timeout(CALL_TIMEOUT_MS).emit(event, payload || {}, (err, answer) => {
-          if (err) return reject(liveError("timeout", "the portal did not answer in time; try again"));
+          if (err) return reject(liveError("timeout", Portal.t("the portal did not answer in time; try again")));
           if (answer && answer.ok) { const { ok, ...rest } = answer; return resolve(rest); }
           const e = (answer && answer.error) || {};
           if (e.code === "token_expired") renewSession();
-          reject(liveError(e.code || "error", e.message || "the request failed"));
+          reject(liveError(e.code || "error", e.message || Portal.t("the request failed")));
         });
       });
     },
@@ -139,7 +139,7 @@
     const note = document.getElementById("live-status");
     if (note) {
       note.hidden = !fallback;
-      note.textContent = fallback ? "Live updates are unavailable: this page checks for news every few seconds instead." : "";
+      note.textContent = fallback ? Portal.t("Live updates are unavailable: this page checks for news every few seconds instead.") : "";
     }
     room.dataset.live = connected ? "connected" : (fallback ? "fallback" : "connecting");
     if (changed) document.dispatchEvent(new CustomEvent("portal:live-status", { detail: { connected, fallback } }));
@@ -185,7 +185,7 @@
       if (e.code === "token_expired") { renewSession(); return; }
       // Refused (not a member, blocked...): nothing to follow live; the page shows why.
       setStatus(false, false);
-      dispatch("live:join-failed", liveError(e.code || "error", e.message || "cannot join the class panel"));
+      dispatch("live:join-failed", liveError(e.code || "error", e.message || Portal.t("cannot join the class panel")));
     });
   }
 

@@ -23,7 +23,7 @@
         panel.dataset.presentCount = String(report.present_count ?? rows.length);
         panel.dataset.hereNowCount = String(report.here_now_count ?? 0);
         document.getElementById("attendance-count").textContent = "(" + (report.present_count ?? rows.length) + " present, "
-          + (report.here_now_count ?? 0) + " here now)";
+          + (report.here_now_count ?? 0) + Portal.t(" here now)");
         body.replaceChildren(...rows.map((r) => Portal.el("tr", { class: r.present === false ? "muted" : null, dataset: { hereNow: r.here_now ? "yes" : "no" } },
           Portal.el("td", { text: r.name + (r.role === "teacher" ? " (teacher)" : "") + (r.here_now ? " ●" : "") }),
           Portal.el("td", { text: r.first_joined_at ? Portal.formatTime(r.first_joined_at) : "absent" }),

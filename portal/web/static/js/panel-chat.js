@@ -20,8 +20,8 @@
       if (seen.has(m.id)) return;
       seen.add(m.id);
       log.append(Portal.el("li", { class: "chat-message", dataset: { messageId: m.id } },
-        Portal.el("span", { class: "chat-author", text: (m.user && m.user.name) || "someone" }),
-        m.user && m.user.role === "teacher" ? Portal.el("span", { class: "badge", text: "teacher" }) : null, " ",
+        Portal.el("bdi", { class: "chat-author", text: (m.user && m.user.name) || Portal.t("someone") }),
+        m.user && m.user.role === "teacher" ? Portal.el("span", { class: "badge", text: Portal.t("teacher") }) : null, " ",
         Portal.el("time", { datetime: m.created_at, class: "muted", text: Portal.formatTime(m.created_at) }),
         Portal.el("p", { text: m.body })));
       log.scrollTop = log.scrollHeight;
@@ -69,7 +69,7 @@
     live.on("chat:deleted", (data) => remove(data.id));
     live.on("chat:muted", (data) => {
       if (!panel.dataset.userId || String(data.user_id) !== panel.dataset.userId) return;
-      if (data.muted) Portal.showError(errorBox, new Error("the teacher has muted you in this chat"));
+      if (data.muted) Portal.showError(errorBox, new Error(Portal.t("the teacher has muted you in this chat")));
       else Portal.hideError(errorBox);
     });
   });

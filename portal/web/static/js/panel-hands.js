@@ -35,12 +35,12 @@
 
     function renderStudent(me) {
       const button = document.getElementById("hand-btn");
-      button.textContent = me.hand_raised ? "Lower hand" : "Raise hand";
+      button.textContent = me.hand_raised ? Portal.t("Lower hand") : Portal.t("Raise hand");
       button.setAttribute("aria-pressed", me.hand_raised ? "true" : "false");
       const lines = [];
-      if (me.hand_raised) lines.push("Your hand is up (" + me.position + " in line).");
-      if (me.mic || me.camera || me.screen) lines.push("You have the floor: " + kinds(me) + ".");
-      if (me.mic_muted) lines.push("The teacher muted your microphone.");
+      if (me.hand_raised) lines.push(Portal.t("Your hand is up (") + me.position + Portal.t(" in line)."));
+      if (me.mic || me.camera || me.screen) lines.push(Portal.t("You have the floor: ") + kinds(me) + ".");
+      if (me.mic_muted) lines.push(Portal.t("The teacher muted your microphone."));
       document.getElementById("hand-status").textContent = lines.join(" ");
     }
 
@@ -57,22 +57,22 @@
       document.getElementById("hands-lower-all").hidden = data.hands.length === 0;
       queue.replaceChildren(...data.hands.map((seat) => {
         const who = { user_id: seat.user.id };
-        const lower = Portal.el("button", { type: "button", class: "small secondary", text: "Lower" });
+        const lower = Portal.el("button", { type: "button", class: "small secondary", text: Portal.t("Lower") });
         lower.addEventListener("click", () => act(lower, "DELETE", "/hands/" + seat.user.id));
         return Portal.el("li", { dataset: { userId: String(seat.user.id) } }, Portal.el("strong", { text: seat.user.name }), " ",
-          seatButton("Grant mic", "/floor/grant", { ...who, mic: true }),
-          seatButton("Grant camera", "/floor/grant", { ...who, camera: true }),
-          seatButton("Grant screen", "/floor/grant", { ...who, screen: true }), lower);
+          seatButton(Portal.t("Grant mic"), "/floor/grant", { ...who, mic: true }),
+          seatButton(Portal.t("Grant camera"), "/floor/grant", { ...who, camera: true }),
+          seatButton(Portal.t("Grant screen"), "/floor/grant", { ...who, screen: true }), lower);
       }));
       document.getElementById("floor-granted").replaceChildren(...data.granted.map((seat) => {
         const who = { user_id: seat.user.id };
         return Portal.el("li", { dataset: { userId: String(seat.user.id) } },
           Portal.el("strong", { text: seat.user.name }), " ", Portal.el("span", { class: "muted", text: kinds(seat) }), " ",
-          seat.mic && !seat.mic_muted ? seatButton("Mute", "/floor/mute", who) : null,
-          seat.mic && seat.mic_muted ? seatButton("Unmute", "/floor/grant", { ...who, mic: true }) : null,
-          !seat.mic ? seatButton("Grant mic", "/floor/grant", { ...who, mic: true }) : null,
-          !seat.camera ? seatButton("Grant camera", "/floor/grant", { ...who, camera: true }) : null,
-          seatButton("Withdraw", "/floor/withdraw", who, "danger"));
+          seat.mic && !seat.mic_muted ? seatButton(Portal.t("Mute"), "/floor/mute", who) : null,
+          seat.mic && seat.mic_muted ? seatButton(Portal.t("Unmute"), "/floor/grant", { ...who, mic: true }) : null,
+          !seat.mic ? seatButton(Portal.t("Grant mic"), "/floor/grant", { ...who, mic: true }) : null,
+          !seat.camera ? seatButton(Portal.t("Grant camera"), "/floor/grant", { ...who, camera: true }) : null,
+          seatButton(Portal.t("Withdraw"), "/floor/withdraw", who, "danger"));
       }));
     }
 
@@ -103,7 +103,7 @@
     }
     document.addEventListener("portal:live-status", (e) => {
       mode.hidden = e.detail.connected;
-      mode.textContent = e.detail.connected ? "" : "Live updates are unavailable; refreshing every few seconds.";
+      mode.textContent = e.detail.connected ? "" : Portal.t("Live updates are unavailable; refreshing every few seconds.");
       if (e.detail.connected) refresh();
     });
     document.addEventListener("portal:room-state", (e) => { if (e.detail.state === "ended") stopped = true; });

@@ -22,9 +22,9 @@
     function render(entries) {
       list.replaceChildren(...entries.map((e) => Portal.el("li", { dataset: { lobbyUser: who(e) } },
         Portal.el("span", { text: e.name + " " }),
-        Portal.el("button", { type: "button", class: "small", dataset: { admit: who(e) } }, "Let in",
+        Portal.el("button", { type: "button", class: "small", dataset: { admit: who(e) } }, Portal.t("Let in"),
           Portal.el("span", { class: "visually-hidden", text: " " + e.name })),
-        Portal.el("button", { type: "button", class: "small secondary", dataset: { refuse: who(e) } }, "Refuse",
+        Portal.el("button", { type: "button", class: "small secondary", dataset: { refuse: who(e) } }, Portal.t("Refuse"),
           Portal.el("span", { class: "visually-hidden", text: " " + e.name })))));
       document.getElementById("lobby-empty").hidden = entries.length > 0;
       document.getElementById("lobby-count").textContent = entries.length ? "(" + entries.length + ")" : "";
@@ -48,7 +48,7 @@
         decide(admit, "/admit", user_ids ? { user_ids } : { guest_ids });
       }
       if (refuse) {
-        const message = prompt("Why can they not come in? (shown to them; optional)", "");
+        const message = prompt(Portal.t("Why can they not come in? (shown to them; optional)"), "");
         const { user_id, guest_id } = person(refuse.dataset.refuse);
         if (message !== null) decide(refuse, "/refuse", user_id ? { user_id, message } : { guest_id, message });
       }

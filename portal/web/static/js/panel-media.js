@@ -28,7 +28,7 @@
         list.replaceChildren(...(rows.length ? rows.map((m) => Portal.el("li", {},
           Portal.el("button", { type: "button", class: "link", onclick: (e) => open(m, e.currentTarget) }, m.filename),
           Portal.el("span", { class: "muted", text: " " + Math.ceil((m.size_bytes || 0) / 1024) + " KB" })))
-          : [Portal.el("li", { class: "muted", text: "Nothing shared yet." })]));
+          : [Portal.el("li", { class: "muted", text: Portal.t("Nothing shared yet.") })]));
       } catch (err) { if ((err.status === 403 || err.status === 404) && fallback) fallback.stop(); }
     }
 
@@ -38,7 +38,7 @@
         event.preventDefault();
         const file = form.elements.file.files[0];
         try {
-          if (!file) throw Portal.invalid("file", "choose a file to share");
+          if (!file) throw Portal.invalid("file", Portal.t("choose a file to share"));
           const data = new FormData();
           data.append("file", file);
           data.append("schedule_id", sid);

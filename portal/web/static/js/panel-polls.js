@@ -40,18 +40,18 @@
         Portal.el("fieldset", {}, Portal.el("legend", { text: poll.question }),
           poll.options.map((o) => Portal.el("label", { class: "inline" },
             Portal.el("input", { type, name: "option", value: o.id, checked: mine.has(o.id) }), " " + o.text))),
-        Portal.el("button", { type: "submit", class: "small", text: mine.size ? "Change vote" : "Vote" }));
+        Portal.el("button", { type: "submit", class: "small", text: mine.size ? Portal.t("Change vote") : Portal.t("Vote") }));
       form.addEventListener("focusin", () => drafting.add(poll.id));
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
         const ids = [...form.querySelectorAll("input:checked")].map((i) => Number(i.value));
-        if (!ids.length) { Portal.showError(errorBox, new Error("choose an answer first")); return; }
+        if (!ids.length) { Portal.showError(errorBox, new Error(Portal.t("choose an answer first"))); return; }
         try {
           const answer = await Portal.busy(form.querySelector("button"), () => viaSocket()
             ? live.call("poll:vote", { poll_id: poll.id, option_ids: ids })
             : Portal.api("POST", "/api/polls/" + poll.id + "/vote", { option_ids: ids }));
           drafting.delete(poll.id);
-          Portal.flash("Vote recorded.");
+          Portal.flash(Portal.t("Vote recorded."));
           Portal.hideError(errorBox);
           if (answer && answer.my_vote) update({ id: poll.id, my_vote: answer.my_vote });
           else refresh(true);
@@ -73,11 +73,11 @@
 
     function teacherControls(poll) {
       const buttons = [];
-      if (poll.status === "draft") buttons.push(action(poll, "open", "Open poll"));
-      if (poll.status === "open") buttons.push(action(poll, "close", "Close poll"));
+      if (poll.status === "draft") buttons.push(action(poll, "open", Portal.t("Open poll")));
+      if (poll.status === "open") buttons.push(action(poll, "close", Portal.t("Close poll")));
       if (canPublish && poll.status !== "draft") {
-        buttons.push(poll.results_published ? action(poll, "publish", "Hide results", { published: false })
-          : action(poll, "publish", "Show results to the class", { published: true }));
+        buttons.push(poll.results_published ? action(poll, "publish", Portal.t("Hide results"), { published: false })
+          : action(poll, "publish", Portal.t("Show results to the class"), { published: true }));
       }
       return Portal.el("div", { class: "actions" }, buttons);
     }
@@ -105,11 +105,11 @@
 
     function render(polls) {
       polls = [...polls].sort((a, b) => a.id - b.id);
-      if (!polls.length) { list.replaceChildren(Portal.el("p", { class: "muted", text: "No poll yet." })); return; }
+      if (!polls.length) { list.replaceChildren(Portal.el("p", { class: "muted", text: Portal.t("No poll yet.") })); return; }
       list.replaceChildren(...polls.map((poll) => {
         const voting = !manager && poll.status === "open";
         return Portal.el("article", { class: "poll", dataset: { pollId: poll.id } },
-          voting ? null : Portal.el("h3", { text: poll.question + (poll.status !== "open" ? " (" + poll.status + ")" : "") }),
+          voting ? null : Portal.el("h3", { text: poll.question + (poll.status !== "open" ? " (" + (poll.status === "draft" ? Portal.t("draft") : Portal.t("closed")) + ")" : "") }),
           voting ? voteForm(poll) : null,
           poll.results ? results(poll) : null,
           manager ? teacherControls(poll) : null);
@@ -136,8 +136,8 @@
         const question = form.elements.question.value.trim();
         const options = form.elements.options.value.split("\n").map((s) => s.trim()).filter(Boolean);
         try {
-          if (!question) throw Portal.invalid("question", "write the question");
-          if (options.length < 2) throw Portal.invalid("options", "give at least two answers, one per line");
+          if (!question) throw Portal.invalid("question", Portal.t("write the question"));
+          if (options.length < 2) throw Portal.invalid("options", Portal.t("give at least two answers, one per line"));
           const fields = { question, options, multiple_choice: form.elements.multiple_choice.checked, anonymous: form.elements.anonymous.checked };
           const opened = await Portal.busy(form.querySelector("button"), async () => {
             if (viaSocket()) {

@@ -15,8 +15,8 @@
     function render(people) {
       document.getElementById("presence-count").textContent = "(" + people.length + ")";
       panel.dataset.count = String(people.length);
-      list.replaceChildren(...people.map((p) => Portal.el("li", { dataset: { userId: p.id } }, p.name,
-        p.role === "teacher" ? Portal.el("span", { class: "badge", text: " teacher" }) : null)));
+      list.replaceChildren(...people.map((p) => Portal.el("li", { dataset: { userId: p.id } }, Portal.el("bdi", { text: p.name }),
+        p.role === "teacher" ? Portal.el("span", { class: "badge", text: " " + Portal.t("teacher") }) : null)));
     }
 
     Portal.restFallback({

@@ -15,22 +15,28 @@
       const body = { name, phone, channels };
       const tz = form.elements.timezone.value.trim();
       if (tz) body.timezone = tz;
+      body.locale = form.elements.locale.value;  // "": automatic (browser, else school)
       try {
-        if (!name) throw Portal.invalid("name", "your name must not be empty");
-        if (channels.sms && !phone) throw Portal.invalid("phone", "add a phone number to get SMS reminders");
+        if (!name) throw Portal.invalid("name", Portal.t("your name must not be empty"));
+        if (channels.sms && !phone) throw Portal.invalid("phone", Portal.t("add a phone number to get SMS reminders"));
         await Portal.busy(form.querySelector("button"), () => Portal.api("PATCH", "/api/users/" + form.dataset.userId, body));
-        Portal.flash("Profile saved.");
+        if (body.locale !== (form.dataset.locale || "")) {  // the page changes language
+          Portal.flashNext(Portal.t("Profile saved."));
+          location.reload();
+          return;
+        }
+        Portal.flash(Portal.t("Profile saved."));
       } catch (err) { Portal.showError(box, err, form); }
     });
 
     const reset = document.getElementById("reset-feed");
     if (reset) {
       reset.addEventListener("click", async () => {
-        if (!confirm("Replace your calendar link? Calendars using the old link stop updating.")) return;
+        if (!confirm(Portal.t("Replace your calendar link? Calendars using the old link stop updating."))) return;
         try {
           const feed = await Portal.busy(reset, () => Portal.api("POST", "/api/calendar/feed/reset"));
           document.getElementById("calendar-url").value = feed.url;
-          Portal.flash("New calendar link created.");
+          Portal.flash(Portal.t("New calendar link created."));
         } catch (err) { Portal.showError(box, err); }
       });
     }
@@ -41,11 +47,11 @@
       event.preventDefault();
       Portal.hideError(pwBox, pw);
       try {
-        if (pw.elements.new_password.value.length < 10) throw Portal.invalid("new_password", "the new password needs at least 10 characters");
+        if (pw.elements.new_password.value.length < 10) throw Portal.invalid("new_password", Portal.t("the new password needs at least 10 characters"));
         await Portal.busy(pw.querySelector('button[type="submit"]'), () => Portal.api("POST", "/api/auth/password", {
           current_password: pw.elements.current_password.value, new_password: pw.elements.new_password.value }));
         pw.reset();
-        Portal.flash("Password changed.");
+        Portal.flash(Portal.t("Password changed."));
       } catch (err) { Portal.showError(pwBox, err, pw); }
     });
   });

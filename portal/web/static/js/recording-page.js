@@ -16,7 +16,7 @@
     function showLink(link) {
       if (!link) return;
       output.replaceChildren(Portal.el("a", { href: link.url, text: link.url }));
-      state.textContent = "Share this link (it is shown only now):";
+      state.textContent = Portal.t("Share this link (it is shown only now):");
     }
 
     select.addEventListener("change", async () => {
@@ -34,7 +34,7 @@
       try {
         await Portal.busy(e.currentTarget, () => Portal.api("DELETE", base + "/share-link"));
         output.replaceChildren();
-        state.textContent = "No share link: every link given out stopped working.";
+        state.textContent = Portal.t("No share link: every link given out stopped working.");
       } catch (err) { Portal.showError(errorBox, err); }
     });
   });

@@ -23,14 +23,14 @@
     }
 
     function render(rows) {
-      if (!rows.length) { list.replaceChildren(Portal.el("li", { class: "muted", text: "No recording yet." })); return; }
+      if (!rows.length) { list.replaceChildren(Portal.el("li", { class: "muted", text: Portal.t("No recording yet.") })); return; }
       list.replaceChildren(...rows.map((r) => Portal.el("li", { class: "recording" },
-        Portal.el("a", { href: "/recordings/" + r.id, text: r.title || "Recording" }),
+        Portal.el("a", { href: "/recordings/" + r.id, text: r.title || Portal.t("Recording") }),
         Portal.el("span", { class: "muted", text: " " + Portal.formatTime(r.recorded_at, true) + (r.duration_seconds ? ", " + Math.round(r.duration_seconds / 60) + " min" : "") }),
         manager ? Portal.el("span", { class: "badge" + (r.visibility === "teachers" ? " muted" : ""), text: r.visibility }) : null,
         manager ? Portal.el("button", { type: "button", class: "small danger", onclick: (e) => {
-          if (confirm("Delete this recording for good?")) act(e.currentTarget, "DELETE", "/api/recordings/" + r.id);
-        } }, "Delete") : null)));
+          if (confirm(Portal.t("Delete this recording for good?"))) act(e.currentTarget, "DELETE", "/api/recordings/" + r.id);
+        } }, Portal.t("Delete")) : null)));
     }
 
     async function load() {
@@ -51,13 +51,13 @@
         const when = Portal.formatTime(j.starts_at, true);
         if (j.state === "failed") {
           return Portal.el("li", { class: "recording-job failed", "data-schedule-id": String(j.schedule_id) },
-            Portal.el("span", { class: "error-text", text: "The recording of " + when + " failed: " + (j.message || "unknown error") + " " }),
-            j.can_retry ? Portal.el("button", { type: "button", class: "small", onclick: (e) => retry(e.currentTarget, j.schedule_id) }, "Retry") : null);
+            Portal.el("span", { class: "error-text", text: Portal.t("The recording of ") + when + " failed: " + (j.message || Portal.t("unknown error")) + " " }),
+            j.can_retry ? Portal.el("button", { type: "button", class: "small", onclick: (e) => retry(e.currentTarget, j.schedule_id) }, Portal.t("Retry")) : null);
         }
         const step = j.state === "queued" ? "queued" : j.percent + " %";
         return Portal.el("li", { class: "recording-job", "data-schedule-id": String(j.schedule_id) },
-          Portal.el("span", { text: "Preparing the recording of " + when + ": " + step }),
-          Portal.el("progress", { max: "100", value: String(j.percent), "aria-label": "Preparing the recording of " + when }));
+          Portal.el("span", { text: Portal.t("Preparing the recording of ") + when + ": " + step }),
+          Portal.el("progress", { max: "100", value: String(j.percent), "aria-label": Portal.t("Preparing the recording of ") + when }));
       }));
     }
 

@@ -19,7 +19,7 @@
   window.Portal = window.Portal || {};
   window.Portal.rooms = {
     register(name, mount) {
-      if (typeof mount !== "function") throw new TypeError("Portal.rooms.register(name, mount) needs a mount function");
+      if (typeof mount !== "function") throw new TypeError(Portal.t("Portal.rooms.register(name, mount) needs a mount function"));
       mounts.set(String(name), mount);
     },
     get(name) { return mounts.get(String(name)); },
@@ -34,7 +34,7 @@
       const node = existing || (tag === "script" ? Portal.el("script", { src: absolute, async: true })
         : Portal.el("link", { rel: "stylesheet", href: absolute }));
       node.addEventListener("load", () => { node.dataset.loaded = "1"; resolve(); });
-      node.addEventListener("error", () => reject(new Error("could not load the meeting software from " + absolute)));
+      node.addEventListener("error", () => reject(new Error(Portal.t("could not load the meeting software from ") + absolute)));
       if (!existing) document.head.append(node);
     });
   }
@@ -48,7 +48,7 @@
     await Promise.all((embed.room_styles || []).map((href) => loadOnce("link", href)));
     await loadOnce("script", embed.room_script);
     const mount = mounts.get(String(embed.room_module));
-    if (!mount) throw new Error("the meeting software did not load (no room module \"" + embed.room_module + "\")");
+    if (!mount) throw new Error(Portal.t("the meeting software did not load (no room module \"") + embed.room_module + "\")");
     return (await mount(container, Object.assign({ target, embed }, ctx))) || {};
   }
   window.Portal.rooms.mountTarget = mountScripted;
@@ -110,10 +110,10 @@
     if (event.defaultPrevented) return;
     if ((embed.whep || embed.whip) && window.PortalWebRTC) { window.PortalWebRTC.mount(container, embed, manager); return; }
     if (target.url) {
-      container.append(Portal.el("iframe", { src: target.url, title: "Class meeting", allow: "camera; microphone; display-capture; fullscreen; autoplay", allowfullscreen: true }));
+      container.append(Portal.el("iframe", { src: target.url, title: Portal.t("Class meeting"), allow: "camera; microphone; display-capture; fullscreen; autoplay", allowfullscreen: true }));
       return;
     }
-    throw new Error("this meeting system gave nothing to show");
+    throw new Error(Portal.t("this meeting system gave nothing to show"));
   }
 
   async function showTarget(target, gesture) {
@@ -125,9 +125,9 @@
       $("open-link-wrap").hidden = false;
       $("stage-placeholder").hidden = true;
       if (gesture) window.open(target.url, "_blank", "noopener");
-      status("The class is running. It opens in its own tab; this page keeps the class panel.");
+      status(Portal.t("The class is running. It opens in its own tab; this page keeps the class panel."));
     } else {
-      status("You are in the class.");
+      status(Portal.t("You are in the class."));
       await mountEmbed(target);
     }
     document.dispatchEvent(new CustomEvent("portal:joined", { detail: { target, scheduleId: sid } }));
@@ -143,8 +143,8 @@
     await unmountStage();
     $("open-link-wrap").hidden = true;
     $("stage-placeholder").hidden = false;
-    $("stage-placeholder").replaceChildren(Portal.el("p", { class: "ended-note", text: "The class has ended. Thank you for taking part." }));
-    status("This class has ended.");
+    $("stage-placeholder").replaceChildren(Portal.el("p", { class: "ended-note", text: Portal.t("The class has ended. Thank you for taking part.") }));
+    status(Portal.t("This class has ended."));
     if (manager) { $("start-btn").hidden = true; $("end-btn").hidden = true; $("rejoin-btn").hidden = true; }
     else { $("join-btn").hidden = true; }
     if (first) room.classList.add("ended");
@@ -165,7 +165,7 @@
       announce("running");
       await showTarget(target, gesture);
     } catch (err) {
-      if (err.code === "not_started") { status("Waiting for the teacher to start the class…"); }
+      if (err.code === "not_started") { status(Portal.t("Waiting for the teacher to start the class…")); }
       else if (err.code === "waiting_room") { waitInLobby(); }
       else if (err.code === "class_ended") { showEnded(); }
       else { fail(err); $("join-btn").hidden = !!stopped; }
@@ -181,7 +181,7 @@
       const entry = await Portal.api("POST", "/api/schedules/" + sid + "/lobby/knock");
       if (entry.status === "admitted") { join(false); return; }
       if (entry.status === "refused") { refused(entry.message); return; }
-      status("The class has a waiting room: the teacher will let you in shortly…");
+      status(Portal.t("The class has a waiting room: the teacher will let you in shortly…"));
       lobbyTimer = setTimeout(waitInLobby, WAIT_POLL_MS * 2);
     } catch (err) { fail(err); }
   }
@@ -205,9 +205,9 @@
     if (meetingState === "running") {
       if (state !== "running") announce("running");
       if (manager) showRunningForTeacher();
-      else if (!joined) { status("The teacher has started the class. Joining…"); join(false); }
+      else if (!joined) { status(Portal.t("The teacher has started the class. Joining…")); join(false); }
     } else if (!manager) {
-      status(meetingState === "starting" ? "The class is starting…" : "Waiting for the teacher to start the class…");
+      status(meetingState === "starting" ? Portal.t("The class is starting…") : Portal.t("Waiting for the teacher to start the class…"));
     }
   }
 
@@ -227,7 +227,7 @@
       if (err.status === 401 || err.status === 403 || err.status === 404) { fail(err); stopped = true; return; }
       delay = WAIT_POLL_MS * 3; // network hiccups: keep waiting, slower
     }
-    if (Date.now() > endsAt + 2 * 3600 * 1000 && state !== "running") { status("This class occurrence is over."); return; }
+    if (Date.now() > endsAt + 2 * 3600 * 1000 && state !== "running") { status(Portal.t("This class occurrence is over.")); return; }
     if (!stopped && polling) timer = setTimeout(poll, delay);
   }
 
@@ -253,10 +253,10 @@
         await showTarget(result.join, true);
       } catch (err) { status(""); fail(err); }
     }
-    start.addEventListener("click", () => startOrEnter(start, "Starting the class…"));
-    rejoin.addEventListener("click", () => startOrEnter(rejoin, "Entering the meeting…"));
+    start.addEventListener("click", () => startOrEnter(start, Portal.t("Starting the class…")));
+    rejoin.addEventListener("click", () => startOrEnter(rejoin, Portal.t("Entering the meeting…")));
     end.addEventListener("click", async () => {
-      if (!confirm("End the class for everyone?")) return;
+      if (!confirm(Portal.t("End the class for everyone?"))) return;
       try {
         await Portal.busy(end, () => Portal.api("POST", "/api/schedules/" + sid + "/end"));
         showEnded();

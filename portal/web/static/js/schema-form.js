@@ -18,7 +18,7 @@
     for (const [name, prop] of ordered(props, order)) {
       const id = prefix + "-" + name;
       const value = values && values[name] !== undefined ? values[name] : prop.default;
-      const help = [prop.description, prop.writeOnly && values ? "leave empty to keep the current value" : null].filter(Boolean).join("; ");
+      const help = [prop.description, prop.writeOnly && values ? Portal.t("leave empty to keep the current value") : null].filter(Boolean).join("; ");
       const helpId = help ? id + "-help" : null;
       let input;
       if (prop.type === "boolean") {
@@ -59,10 +59,10 @@
         continue;
       }
       if (input.dataset.json) {
-        try { out[name] = JSON.parse(raw); } catch (err) { throw Portal.invalid(name, label(name, prop) + " must be valid JSON"); }
+        try { out[name] = JSON.parse(raw); } catch (err) { throw Portal.invalid(name, label(name, prop) + Portal.t(" must be valid JSON")); }
       } else if (prop.type === "integer" || prop.type === "number") {
         const n = Number(raw);
-        if (!Number.isFinite(n) || (prop.type === "integer" && !Number.isInteger(n))) throw Portal.invalid(name, label(name, prop) + " must be a number");
+        if (!Number.isFinite(n) || (prop.type === "integer" && !Number.isInteger(n))) throw Portal.invalid(name, label(name, prop) + Portal.t(" must be a number"));
         out[name] = n;
       } else {
         out[name] = raw;

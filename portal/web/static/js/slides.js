@@ -12,7 +12,7 @@
     const errorBox = section.querySelector("[data-panel-error]");
 
     function render(rows) {
-      if (!rows.length) { list.replaceChildren(Portal.el("li", { class: "muted", text: "No slides yet." })); return; }
+      if (!rows.length) { list.replaceChildren(Portal.el("li", { class: "muted", text: Portal.t("No slides yet.") })); return; }
       list.replaceChildren(...rows.map((s) => Portal.el("li", {},
         Portal.el("button", { type: "button", class: "link", onclick: async (e) => {
           try {
@@ -22,10 +22,10 @@
         } }, s.filename),
         Portal.el("span", { class: "muted", text: " " + (s.page_count ? s.page_count + " pages, " : "") + Math.ceil((s.size_bytes || 0) / 1024) + " KB " }),
         manager ? Portal.el("button", { type: "button", class: "small secondary", onclick: async (e) => {
-          if (!confirm("Delete " + s.filename + "?")) return;
+          if (!confirm(Portal.t("Delete ") + s.filename + "?")) return;
           try { await Portal.busy(e.currentTarget, () => Portal.api("DELETE", "/api/slides/" + s.id)); load(); }
           catch (err) { Portal.showError(errorBox, err); }
-        } }, "Delete", Portal.el("span", { class: "visually-hidden", text: " " + s.filename })) : null)));
+        } }, Portal.t("Delete"), Portal.el("span", { class: "visually-hidden", text: " " + s.filename })) : null)));
     }
 
     async function load() {
@@ -39,14 +39,14 @@
         event.preventDefault();
         const file = form.elements.file.files[0];
         try {
-          if (!file) throw Portal.invalid("file", "choose a PDF file");
-          if (!/\.pdf$/i.test(file.name)) throw Portal.invalid("file", "slides must be a PDF file");
+          if (!file) throw Portal.invalid("file", Portal.t("choose a PDF file"));
+          if (!/\.pdf$/i.test(file.name)) throw Portal.invalid("file", Portal.t("slides must be a PDF file"));
           const data = new FormData();
           data.append("file", file);
           await Portal.busy(form.querySelector("button"), () => Portal.api("POST", "/api/classes/" + cid + "/slides", data));
           form.reset();
           Portal.hideError(errorBox, form);
-          Portal.flash("Slides uploaded.");
+          Portal.flash(Portal.t("Slides uploaded."));
           load();
         } catch (err) { Portal.showError(errorBox, err, form); }
       });

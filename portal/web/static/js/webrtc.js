@@ -21,7 +21,7 @@
     const headers = { "Content-Type": "application/sdp" };
     if (token) headers.Authorization = "Bearer " + token;
     const response = await fetch(url, { method: "POST", headers, body: pc.localDescription.sdp, credentials: "same-origin" });
-    if (response.status !== 201 && !response.ok) throw new Error("the video server refused the connection (HTTP " + response.status + ")");
+    if (response.status !== 201 && !response.ok) throw new Error(Portal.t("the video server refused the connection (HTTP ") + response.status + ")");
     const answer = await response.text();
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
     const location = response.headers.get("Location");
@@ -40,7 +40,7 @@
 
   async function publish(container, embed) {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-    const video = Portal.el("video", { autoplay: true, playsinline: true, muted: true, "aria-label": "Your camera" });
+    const video = Portal.el("video", { autoplay: true, playsinline: true, muted: true, "aria-label": Portal.t("Your camera") });
     video.muted = true;
     video.srcObject = stream;
     container.append(video);
@@ -53,7 +53,7 @@
   }
 
   async function play(container, embed) {
-    const video = Portal.el("video", { autoplay: true, playsinline: true, controls: true, "aria-label": "Class video" });
+    const video = Portal.el("video", { autoplay: true, playsinline: true, controls: true, "aria-label": Portal.t("Class video") });
     container.append(video);
     const pc = new RTCPeerConnection({ iceServers: embed.ice_servers || [] });
     pc.addTransceiver("video", { direction: "recvonly" });
@@ -68,7 +68,7 @@
   async function mount(container, embed, manager) {
     if (manager && embed.whip) return publish(container, embed);
     if (embed.whep) return play(container, embed);
-    throw new Error("this video server offers nothing to watch");
+    throw new Error(Portal.t("this video server offers nothing to watch"));
   }
 
   window.PortalWebRTC = { mount };

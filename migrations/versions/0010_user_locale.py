@@ -1,0 +1,28 @@
+"""user locale: users.locale, the user's own language
+
+NULL means automatic: the browser's Accept-Language, else the site's default language.
+
+Revision ID: 0010_user_locale
+Revises: 0009_invite_links_guests
+Create Date: 2026-12-01 16:30:00
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0010_user_locale"
+down_revision = "0009_invite_links_guests"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.add_column(sa.Column("locale", sa.String(length=16), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.drop_column("locale")

@@ -1,0 +1,234 @@
+"""Languages: which language a request gets (the user's choice, else Accept-Language, else
+the school's default), what the pages and the API then say, and the catalogues' completeness
+(every string of a template, a page script or an email translated in fr, es and ar)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from portal_testing import PASSWORD, sign_in
+
+from portal.extensions import db
+
+ROOT = Path(__file__).resolve().parents[1]
+LANGUAGES = ("fr", "es", "ar")
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "lazy_gettext": None,
+    "ngettext": (1, 2),
+    "Portal.t": None,
+    "Portal.nt": (1, 2),
+}
+# (sources, method map, translations directory, domain): the core's and each plugin's.
+METHODS = [
+    ("**.py", "python"),
+    ("**/templates/**.html", "jinja2"),
+    ("**/templates/**.txt", "jinja2"),
+    ("**/static/**.js", "javascript"),
+]
+
+
+def _domains():
+    yield ROOT / "portal", ROOT / "portal" / "translations", "messages"
+    for config in sorted(ROOT.glob("plugins/*/babel.cfg")):
+        package = next(
+            p for p in config.parent.glob("portal_*") if p.is_dir() and p.suffix != ".egg-info"
+        )
+        yield package, package / "translations", package.name
+
+
+def _extracted(source: Path) -> set[str]:
+    methods = [(pattern, method) for pattern, method in METHODS if "vendor" not in pattern]
+    found = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        str(source),
+        method_map=methods,
+        keywords=KEYWORDS,
+        options_map={"**/vendor/**": {}},
+    ):
+        if "vendor/" in _file:
+            continue
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def _placeholders(text: str) -> set[str]:
+    return set(re.findall(r"%\((\w+)\)[sd]|\{(\w+)\}", text))
+
+
+@pytest.mark.parametrize("source, directory, domain", list(_domains()), ids=lambda v: str(v))
+def test_every_extracted_string_is_translated_in_every_language(source, directory, domain):
+    extracted = _extracted(source)
+    assert extracted, f"nothing extracted from {source}"
+    problems = []
+    for language in LANGUAGES:
+        po = directory / language / "LC_MESSAGES" / f"{domain}.po"
+        assert po.exists(), f"{po} is missing: run make i18n-update"
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=language)
+        for message_id in sorted(extracted):
+            entry = catalog.get(message_id)
+            if entry is None:
+                problems.append(f"{language}: not in the catalogue: {message_id!r}")
+                continue
+            forms = entry.string if isinstance(entry.string, tuple) else (entry.string,)
+            ids = entry.id if isinstance(entry.id, tuple) else (entry.id,)
+            if entry.fuzzy or not all(forms):
+                problems.append(f"{language}: untranslated or fuzzy: {message_id!r}")
+            elif any(not _placeholders(form) <= _placeholders(" ".join(ids)) for form in forms):
+                problems.append(f"{language}: unknown placeholder in: {message_id!r}")
+            elif len(forms) == 1 and _placeholders(forms[0]) != _placeholders(message_id):
+                problems.append(f"{language}: placeholders differ: {message_id!r}")
+    assert not problems, "\n".join(problems[:40])
+
+
+JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+NOT_TEXT = re.compile(r"<(script|style)\b.*?</\1>|<!--.*?-->", re.S | re.I)
+VISIBLE_ATTRIBUTE = re.compile(r'\b(placeholder|aria-label|alt|title|data-text-[a-z-]+)="([^"]*)"')
+WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def visible_english(template: str) -> list[str]:
+    """Text nodes and visible attributes with letters left once every Jinja expression and
+    tag is removed: English that does not go through _()."""
+    source = NOT_TEXT.sub(" ", template)
+    found = [v for _n, v in VISIBLE_ATTRIBUTE.findall(source) if WORD.search(JINJA.sub("", v))]
+    bare = re.sub(r"<[^>]*>", "\0", JINJA.sub("\0", source))
+    for chunk in bare.split("\0"):
+        chunk = re.sub(r"&\w+;", " ", chunk).strip()
+        if WORD.search(chunk):
+            found.append(chunk)
+    return found
+
+
+def test_the_heuristic_finds_english_outside_gettext():
+    assert visible_english('<p>Hello {{ name }}</p><input placeholder="Your name">') == [
+        "Your name",
+        "Hello",
+    ]
+    assert visible_english('<p>{{ _("Hello %(n)s", n=name) }}</p><b title="{{ _(\'x\') }}">') == []
+
+
+def test_templates_have_no_visible_english_outside_gettext():
+    templates = sorted(ROOT.glob("portal/web/templates/**/*.html")) + sorted(
+        ROOT.glob("plugins/*/portal_*/templates/**/*.html")
+    )
+    assert len(templates) > 30
+    leftovers = [f"{t.relative_to(ROOT)}: {text[:80]!r}" for t in templates for text in
+                 visible_english(t.read_text())]  # fmt: skip
+    assert not leftovers, "\n".join(leftovers)
+
+
+STRING = re.compile(r'(?<![\\\w])"((?:[^"\\\n]|\\.)*)"')
+
+
+def test_page_scripts_have_no_english_sentences_outside_portal_t():
+    """A sentence-like literal (two words) in a page script must be a Portal.t argument;
+    class names, selectors and console messages are not shown to people."""
+    scripts = [
+        p
+        for p in sorted(ROOT.glob("portal/web/static/js/*.js"))
+        + sorted(ROOT.glob("plugins/*/portal_*/static/*.js"))
+        if "vendor" not in p.parts
+    ]
+    leftovers = []
+    for script in scripts:
+        for number, line in enumerate(script.read_text().splitlines(), 1):
+            if line.strip().startswith(("//", "*", "/*")) or "console." in line:
+                continue
+            for match in STRING.finditer(line):
+                text, before = match.group(1), line[: match.start()]
+                if re.search(r"Portal\.n?t\(\s*$|Portal\.nt\(\"[^\"]*\",\s*$", before):
+                    continue
+                if re.search(r"(class|className)\s*:\s*$|querySelector(All)?\(\s*$", before):
+                    continue
+                if re.search(r"[A-Za-z]{2,} [A-Za-z]{2,}", text) and not re.match(
+                    r"^[a-z-]+( [a-z-]+)*$", text
+                ):
+                    leftovers.append(f"{script.relative_to(ROOT)}:{number}: {text!r}")
+    assert not leftovers, "\n".join(leftovers)
+
+
+def _page(client, path, **headers):
+    return client.get(path, headers={"Accept": "text/html", **headers}).get_data(as_text=True)
+
+
+def _page_sign_in(client, user, **headers):
+    return client.post("/login", data={"email": user.email, "password": PASSWORD}, headers=headers)
+
+
+def test_the_browsers_language_is_used_among_the_portals(client):
+    french = _page(client, "/login", **{"Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5"})
+    assert '<html lang="fr" dir="ltr">' in french and "Mot de passe oublié ?" in french
+    arabic = _page(client, "/login", **{"Accept-Language": "ar-EG"})
+    assert '<html lang="ar" dir="rtl">' in arabic and "تسجيل الدخول" in arabic
+    # A language the portal does not have: the school's default (English here).
+    german = _page(client, "/login", **{"Accept-Language": "de-DE,de"})
+    assert '<html lang="en" dir="ltr">' in german and "Forgot password?" in german
+
+
+def test_the_sites_default_language_is_an_admin_setting(client, school, login):
+    admin = login(school.admin)
+    bad = admin.patch("/api/admin/settings", json={"default_locale": "xx"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_locale"
+    changed = admin.patch("/api/admin/settings", json={"default_locale": "es"})
+    assert changed.status_code == 200 and changed.get_json()["default_locale"] == "es"
+    spanish = _page(client, "/login", **{"Accept-Language": "de"})
+    assert '<html lang="es"' in spanish and "¿Olvidó su contraseña?" in spanish
+    # The browser's choice among the portal's languages still comes first.
+    assert '<html lang="fr"' in _page(client, "/login", **{"Accept-Language": "fr"})
+
+
+def test_the_users_own_language_wins_and_shows_in_the_profile(client, school, login):
+    api = login(school.student)
+    chosen = api.patch(f"/api/users/{school.student.id}", json={"locale": "fr"})
+    assert chosen.status_code == 200 and chosen.get_json()["locale"] == "fr"
+    assert api.get("/api/auth/me").get_json().get("locale", "fr") == "fr"
+    refused = api.patch(f"/api/users/{school.student.id}", json={"locale": "klingon"})
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "invalid_locale"
+
+    assert _page_sign_in(client, school.student).status_code in (302, 303)
+    dashboard = _page(client, "/", **{"Accept-Language": "es"})
+    assert '<html lang="fr"' in dashboard and "Vos cours" in dashboard
+    profile = _page(client, "/profile", **{"Accept-Language": "es"})
+    assert '<option value="fr" lang="fr" selected>Français</option>' in profile
+
+    back = api.patch(f"/api/users/{school.student.id}", json={"locale": ""})
+    assert back.status_code == 200 and back.get_json()["locale"] is None
+    db.session.expire_all()
+    assert '<html lang="es"' in _page(client, "/", **{"Accept-Language": "es"})
+
+
+def test_api_errors_keep_their_code_and_speak_the_language(client, school):
+    api = sign_in(client, school.student)
+    english = api.patch(f"/api/users/{school.student.id}", json={"locale": "xx"})
+    french = client.patch(
+        f"/api/users/{school.student.id}",
+        json={"locale": "xx"},
+        headers={**api._headers(), "Accept-Language": "fr"},
+    )
+    assert english.get_json()["error"]["code"] == french.get_json()["error"]["code"]
+    assert english.get_json()["error"]["message"].startswith("unknown language")
+    assert french.get_json()["error"]["message"].startswith("langue inconnue")
+
+
+def test_the_page_scripts_catalogue_is_served_per_language_and_revalidated(client):
+    served = client.get("/i18n/fr.js")
+    assert served.status_code == 200 and served.mimetype == "text/javascript"
+    body = served.get_data(as_text=True)
+    assert (
+        body.startswith("window.PORTAL_I18N = ") and '"Vote recorded.": "Vote enregistré."' in body
+    )
+    assert '"plurals": [0, 0, 2, 2' in body  # French: 0 and 1 are singular
+    again = client.get("/i18n/fr.js", headers={"If-None-Match": served.headers["ETag"]})
+    assert again.status_code == 304
+    arabic = client.get("/i18n/ar.js").get_data(as_text=True)
+    assert '"dir": "rtl"' in arabic and '"plurals": [0, 1, 2, 3' in arabic
+    assert client.get("/i18n/xx.js").status_code == 404
+    page = _page(client, "/login", **{"Accept-Language": "fr"})
+    assert re.search(r'<script src="/i18n/fr\.js\?v=\w+" defer></script>', page)
