@@ -2,8 +2,8 @@
 
 NULL means automatic: the browser's Accept-Language, else the site's default language.
 
-Revision ID: 0010_user_locale
-Revises: 0009_invite_links_guests
+Revision ID: 0011_user_locale
+Revises: 0010_privacy
 Create Date: 2026-12-01 16:30:00
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0010_user_locale"
-down_revision = "0009_invite_links_guests"
+revision = "0011_user_locale"
+down_revision = "0010_privacy"
 branch_labels = None
 depends_on = None
 
