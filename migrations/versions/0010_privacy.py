@@ -57,9 +57,7 @@ def upgrade():
         batch_op.create_index(batch_op.f("ix_export_jobs_user_id"), ["user_id"], unique=False)
     with op.batch_alter_table("classes", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column(
-                "recordings_legal_hold", sa.Boolean(), server_default="0", nullable=False
-            )
+            sa.Column("recordings_legal_hold", sa.Boolean(), server_default="0", nullable=False)
         )
 
 
