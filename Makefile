@@ -26,12 +26,15 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 venv: $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/python scripts/i18n.py compile
 	$(BIN)/portal db upgrade
 	$(BIN)/portal demo
 	@# One process: pages, API and the live panel's realtime (Socket.IO) server; no Redis.
 	$(BIN)/portal serve --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
+	@# Catalogues edited since the install are compiled again (cheap; .mo are not committed).
+	$(BIN)/python scripts/i18n.py compile
 	$(BIN)/ruff check portal plugins tests bench conftest.py scripts migrations
 	$(BIN)/ruff format --check portal plugins tests bench conftest.py scripts migrations
 	$(BIN)/mypy
