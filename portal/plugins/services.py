@@ -649,12 +649,13 @@ def guest_in_room(token: str | None) -> RoomGuest | None:
     Forbidden while the guest is not admitted."""
     from portal.core import invites
     from portal.core.errors import Forbidden
+    from portal.i18n import _
 
     if not invites.is_room_credential(token):
         return None
     guest, schedule = invites.guest_for_room_credential(str(token))
     if guest.schedule_id != schedule.id or guest.status != invites.ADMITTED:
-        raise Forbidden("wait until the teacher lets you in", code="waiting_room")
+        raise Forbidden(_("wait until the teacher lets you in"), code="waiting_room")
     return RoomGuest(
         guest_id=guest.id,
         schedule_id=schedule.id,

@@ -71,6 +71,18 @@ def say(live_server, teacher, schedule_id: int, body: str) -> None:
         db.session.commit()
 
 
+def jitsi_commands(page, at_least: int) -> list:
+    """The IFrame API commands the page's room script sent, once `at_least` arrived (or what
+    came in a bounded number of looks)."""
+    commands: list = []
+    for _ in range(100):
+        commands = page.evaluate("window.__jitsiCommands || []")
+        if len(commands) >= at_least:
+            break
+        page.wait_for_timeout(100)
+    return commands
+
+
 def enter_as_guest(context, url: str, name: str):
     page = context.new_page()
     polls: list[str] = []
@@ -120,16 +132,14 @@ def test_the_teachers_room_turns_jitsis_lobby_on_and_a_viewer_only_guest_stays_m
     teacher_page = sign_in(new_context(), teacher.email, next_path=f"/schedules/{sid}")
     teacher_page.get_by_role("button", name="Start the class").click()
     expect(teacher_page.locator("#embed #fake-jitsi")).to_be_visible()
-    teacher_page.wait_for_function("(window.__jitsiCommands || []).length > 0")
-    assert teacher_page.evaluate("window.__jitsiCommands") == [["toggleLobby", True]]
+    assert jitsi_commands(teacher_page, 1) == [["toggleLobby", True]]
 
     guest, _polls = enter_as_guest(
         new_context(), invite_url(live_server, teacher, class_id, viewer_only=True), "Ivy"
     )
     admit_everyone(live_server, teacher, sid)
     expect(guest.locator("#guest-embed #fake-jitsi")).to_be_visible(timeout=20_000)
-    guest.wait_for_function("(window.__jitsiCommands || []).length >= 2")
-    commands = guest.evaluate("window.__jitsiCommands")
+    commands = jitsi_commands(guest, 2)
     assert sorted(c[0] for c in commands) == ["toggleAudio", "toggleVideo"]  # never the lobby
     expect(guest.locator("#guest-chat-read-only")).to_be_visible()
     expect(guest.get_by_label("Message")).to_have_count(0)
