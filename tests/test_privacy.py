@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from content_utils import moto_s3_fixture, past_class, storage_kind_fixture  # noqa: F401
+from portal_sso_insp.models import SsoToken
 from portal_testing import sign_in
 
 from portal.core import storage, unit_of_work
@@ -99,6 +100,7 @@ def _seed_person(user: User, schedule, meeting, poll, tag: str) -> dict[str, obj
             FloorSeat(schedule_id=schedule.id, user_id=user.id, hand_raised_at=now),
             BoardStroke(schedule_id=schedule.id, page=1, user_id=user.id, data={"tag": tag}),
             BlockedUser(user_id=user.id, scope="site", reason=f"block of {tag}"),
+            SsoToken(provider="insp", jti=f"jti-{tag}", user_id=user.id, expires_at=now),
         ]
     )
     db.session.commit()
@@ -176,6 +178,7 @@ def test_an_export_holds_every_kind_of_row_of_the_user_and_nothing_of_others(see
     assert kinds == {"waiting room", "floor", "whiteboard stroke"}
     # The plugin's section (sso_oidc answers export_user_data for its identities).
     assert sections["plugins/sso_oidc.identities"][0]["subject"] == "sub-zelda"
+    assert [row["kind"] for row in sections["plugins/sso_insp.sign_ins"]] == ["insp"]
     # The uploaded file itself is in the zip.
     files = [name for name in content if name.startswith("files/")]
     assert [content[name] for name in files] == [b"homework of zelda"]
@@ -263,6 +266,9 @@ def test_an_erasure_leaves_no_contact_data_or_file_of_the_user(app, storage_kind
     for text in ("Yann Borealis", "yann.b@tests.school", "+33698765432", "chat by yann"):
         assert text in dump
     assert "Algebra, lesson 1" in dump
+    # The plugin erased its own rows (erase_user_data): the insp sign-in tokens.
+    owners = set(db.session.execute(sa.select(SsoToken.user_id)).scalars())
+    assert owners == {seeded.yann.id}
     # By default Zelda's words stay with the class, as a former student's.
     kept = db.session.execute(sa.select(ChatMessage).filter_by(body="chat by zelda")).scalar()
     assert kept is not None

@@ -73,7 +73,8 @@ class ErasureIn(Model):
 
 class ErasureChangeOut(Out):
     what: str
-    action: str
+    action: str  # delete / delete with file / keep as former user / anonymise name / clear ...
+    label: str  # the action in the reader's language
     count: int
 
 

@@ -43,7 +43,7 @@ from portal.core.settings import get_setting, set_setting
 from portal.core.snapshots import user_info
 from portal.core.types import utcnow
 from portal.extensions import db
-from portal.i18n import lazy_gettext
+from portal.i18n import _, lazy_gettext
 
 ErasurePolicy = Literal["anonymise", "delete"]
 POLICIES: tuple[ErasurePolicy, ...] = ("anonymise", "delete")
@@ -52,6 +52,16 @@ FORMER_NAMES = {
     "student": lazy_gettext("Former student"),
     "teacher": lazy_gettext("Former teacher"),
     "admin": lazy_gettext("Former administrator"),
+}
+
+
+CLEAR = "clear contact data and credentials"
+ACTION_LABELS = {
+    CLEAR: lazy_gettext("clear contact data and credentials"),
+    "delete": lazy_gettext("delete"),
+    "delete with file": lazy_gettext("delete, with the stored file"),
+    "keep as former user": lazy_gettext("keep for the class, as a former user's"),
+    "anonymise name": lazy_gettext("replace the name by a former user's"),
 }
 
 
@@ -64,7 +74,7 @@ def set_policy(actor: User, chosen: str) -> None:
     access.require_admin(actor)
     if chosen not in POLICIES:
         raise ValidationFailed(
-            "the erasure policy must be 'anonymise' or 'delete'", code="invalid_policy"
+            _("the erasure policy must be 'anonymise' or 'delete'"), code="invalid_policy"
         )
     if chosen != policy():
         set_setting("erasure_policy", chosen)
@@ -87,6 +97,11 @@ class ErasureChange:
     what: str
     action: str
     count: int
+
+    @property
+    def label(self) -> str:
+        """The action in the reader's language, for the dry run's list."""
+        return str(ACTION_LABELS.get(self.action, self.action))
 
 
 @dataclass(frozen=True)
@@ -205,7 +220,7 @@ def erase(actor: User, user_id: int, *, dry_run: bool = False) -> ErasureResult:
 
         raise NotFound("no such user")
     if user.id == actor.id:
-        raise ValidationFailed("you cannot erase your own account", code="erase_self")
+        raise ValidationFailed(_("you cannot erase your own account"), code="erase_self")
     chosen = policy()
     already = is_erased(user)
     changes: list[ErasureChange] = []
@@ -229,7 +244,7 @@ def erase(actor: User, user_id: int, *, dry_run: bool = False) -> ErasureResult:
         if not dry_run:
             step.apply(user, rows)
     if not already:
-        changes.insert(0, ErasureChange("users", "clear contact data and credentials", 1))
+        changes.insert(0, ErasureChange("users", CLEAR, 1))
         if not dry_run:
             _clear_user(user)
     if not dry_run:

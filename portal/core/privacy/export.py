@@ -50,6 +50,7 @@ from portal.core.snapshots import user_info
 from portal.core.types import utcnow
 from portal.core.upsert import rows_matched
 from portal.extensions import db
+from portal.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +377,7 @@ def request_export(actor: User, user_id: int, reason: str = "") -> ExportJob:
 def get_job(actor: User, job_id: int) -> ExportJob:
     job = db.session.get(ExportJob, job_id)
     if job is None or (job.user_id != actor.id and not actor.is_admin):
-        raise NotFound("no such export")
+        raise NotFound(_("no such export"))
     return job
 
 

@@ -31,6 +31,7 @@ from portal.core.privacy import access_log, export
 from portal.core.settings import get_setting, set_setting
 from portal.core.upsert import rows_matched
 from portal.extensions import db
+from portal.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,18 @@ def update_policy(actor: User, changes: dict[str, int | None]) -> RetentionPolic
     unknown = set(changes) - set(KINDS)
     if unknown:
         raise ValidationFailed(
-            f"unknown retention kind: {', '.join(sorted(unknown))}", code="invalid_retention"
+            _("unknown retention kind: %(kinds)s", kinds=", ".join(sorted(unknown))),
+            code="invalid_retention",
         )
     merged = {**asdict(read_policy()), **changes}
     for kind, days in merged.items():
         if days is not None and (not isinstance(days, int) or not 1 <= days <= MAX_DAYS):
             raise ValidationFailed(
-                f"{kind}: keep for 1 to {MAX_DAYS} days, or empty to keep for ever",
+                _(
+                    "%(kind)s: keep for 1 to %(days)d days, or empty to keep for ever",
+                    kind=kind,
+                    days=MAX_DAYS,
+                ),
                 code="invalid_retention",
             )
     set_setting("retention", merged)

@@ -46,7 +46,7 @@
         const result = await Portal.api("POST", "/api/users/" + userId + "/erasure", { dry_run: true });
         for (const change of result.changes) {
           plan.append(Portal.el("tr", {}, Portal.el("td", { text: change.what }),
-            Portal.el("td", { text: change.action }), Portal.el("td", { text: String(change.count) })));
+            Portal.el("td", { text: change.label }), Portal.el("td", { text: String(change.count) })));
         }
         confirm.disabled = false;
       } catch (err) { Portal.showError(error, err); }
