@@ -116,7 +116,9 @@ def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_conte
     ).to_be_visible()
 
     page.once("dialog", lambda d: d.accept())
-    page.get_by_role("button", name="Cancel the occurrence on Mon Mar 10, 2031, 5:30\u202fPM").click()
+    page.get_by_role(
+        "button", name="Cancel the occurrence on Mon Mar 10, 2031, 5:30\u202fPM"
+    ).click()
     expect(page.locator("#flash")).to_contain_text("Occurrence cancelled")
     with live_server.app.app_context():
         klass = db.session.execute(
