@@ -104,18 +104,21 @@ def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_conte
     # Move the last one by an hour (wall-clock time of the class's zone). The heading is
     # parsed before the page's deferred scripts bind the buttons: wait for them.
     page.wait_for_load_state("load")
-    page.get_by_role("button", name="Move the occurrence on Mon 24 Mar 2031, 17:30").click()
+    # Times as the page's language writes them (Babel's English: "5:30 PM", narrow space).
+    page.get_by_role("button", name="Move the occurrence on Mon Mar 24, 2031, 5:30\u202fPM").click()
     move = page.get_by_role("dialog")
     expect(move.get_by_label("Start time")).to_have_value("17:30")
     move.get_by_label("Start time").fill("18:30")
     move.get_by_role("button", name="Move", exact=True).click()
     expect(page.locator("#flash")).to_contain_text("Occurrence moved")
     expect(
-        page.get_by_role("button", name="Move the occurrence on Mon 24 Mar 2031, 18:30")
+        page.get_by_role("button", name="Move the occurrence on Mon Mar 24, 2031, 6:30\u202fPM")
     ).to_be_visible()
 
     page.once("dialog", lambda d: d.accept())
-    page.get_by_role("button", name="Cancel the occurrence on Mon 10 Mar 2031, 17:30").click()
+    page.get_by_role(
+        "button", name="Cancel the occurrence on Mon Mar 10, 2031, 5:30\u202fPM"
+    ).click()
     expect(page.locator("#flash")).to_contain_text("Occurrence cancelled")
     with live_server.app.app_context():
         klass = db.session.execute(
@@ -143,7 +146,7 @@ def test_teacher_edits_a_class_and_cancels_one_occurrence(live_server, new_conte
     # The week calendar of that week shows it at 17:30 school time, struck out when cancelled.
     page.goto("/?week=2031-03-10")
     day = page.locator(".week .day", has_text="Mon 10")
-    expect(day).to_contain_text("17:30")
+    expect(day).to_contain_text("5:30\u202fPM")
     expect(day.locator(".slot.cancelled")).to_contain_text("Chess club (advanced)")
     page.get_by_role("link", name="Next week").click()
     expect(page.locator(".week .day", has_text="Mon 17").locator(".slot")).not_to_have_class(
