@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from portal_native_sfu.assembly import (
     SAMPLE_RATE,
+    VP8_OPTIONS,
     assemble,
     find_segments,
     inset_box,
@@ -50,7 +51,7 @@ def write_segment(
     vstream = None
     width, height = size
     if video:
-        vstream = out.add_stream("libvpx", rate=15)
+        vstream = out.add_stream("libvpx", rate=15, options=VP8_OPTIONS)
         vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
     astream = out.add_stream("libopus", rate=SAMPLE_RATE)
     astream.layout = "mono"
