@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from portal_native_sfu.assembly import (
     SAMPLE_RATE,
+    VP8_OPTIONS,
     assemble,
     find_segments,
     inset_box,
@@ -50,7 +51,7 @@ def write_segment(
     vstream = None
     width, height = size
     if video:
-        vstream = out.add_stream("libvpx", rate=15)
+        vstream = out.add_stream("libvpx", rate=15, options=VP8_OPTIONS)
         vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
     astream = out.add_stream("libopus", rate=SAMPLE_RATE)
     astream.layout = "mono"
@@ -303,15 +304,16 @@ def assert_looks(region: np.ndarray, color: tuple[int, int, int], what: str) -> 
     assert np.all(np.abs(means - np.array(color)) < 50), (what, means.round(), color)
 
 
-def test_the_teachers_camera_is_an_inset_over_the_screen_while_both_are_live(tmp_path):
-    """Camera (red, 320x240) 0-6 s, screen share (blue, 640x480) 2-8 s: camera alone fills
-    the picture, then the screen with the camera bottom right, then the screen alone."""
-    room = tmp_path / "room"
+def camera_and_screen(
+    room: Path, *, camera_seconds: float, screen_from: float, screen_size: tuple[int, int]
+) -> list:
+    """The teacher's red 320x240 camera from T0, their blue screen share from T0 +
+    `screen_from` to the camera's end + 2 s."""
     room.mkdir()
     write_segment(
         room / "camera.webm",
         start=T0,
-        seconds=6,
+        seconds=camera_seconds,
         tone_hz=440,
         video=True,
         user_id=TEACHER,
@@ -319,17 +321,26 @@ def test_the_teachers_camera_is_an_inset_over_the_screen_while_both_are_live(tmp
     )
     write_segment(
         room / "screen.webm",
-        start=T0 + 2,
-        seconds=6,
+        start=T0 + screen_from,
+        seconds=camera_seconds + 2 - screen_from,
         tone_hz=440,
         video=True,
         user_id=TEACHER,
         label="screen",
         color=BLUE,
-        size=(640, 480),
+        size=screen_size,
     )
+    return find_segments(room)
+
+
+def test_the_teachers_camera_is_an_inset_over_the_screen_while_both_are_live(tmp_path):
+    """Camera (red, 320x240) 0-6 s, screen share (blue, 640x480) 2-8 s: camera alone fills
+    the picture, then the screen with the camera bottom right, then the screen alone."""
     out = tmp_path / "lesson.webm"
-    length = assemble(find_segments(room), out, teacher_id=TEACHER)
+    segments = camera_and_screen(
+        tmp_path / "room", camera_seconds=6, screen_from=2, screen_size=(640, 480)
+    )
+    length = assemble(segments, out, teacher_id=TEACHER)
 
     info = probe(out)
     assert info["kinds"] == ["audio", "video"]  # one video and one audio stream
@@ -353,30 +364,11 @@ def test_the_teachers_camera_is_an_inset_over_the_screen_while_both_are_live(tmp
 
 def test_a_camera_of_another_aspect_keeps_it_with_black_bars(tmp_path):
     """A 16:9 screen sets the picture; the 4:3 camera alone is shown whole, not stretched."""
-    room = tmp_path / "room"
-    room.mkdir()
-    write_segment(
-        room / "camera.webm",
-        start=T0,
-        seconds=4,
-        tone_hz=440,
-        video=True,
-        user_id=TEACHER,
-        color=RED,
-    )
-    write_segment(
-        room / "screen.webm",
-        start=T0 + 2,
-        seconds=2,
-        tone_hz=440,
-        video=True,
-        user_id=TEACHER,
-        label="screen",
-        color=BLUE,
-        size=(640, 360),
-    )
     out = tmp_path / "lesson.webm"
-    assemble(find_segments(room), out, teacher_id=TEACHER)
+    segments = camera_and_screen(
+        tmp_path / "room", camera_seconds=4, screen_from=2, screen_size=(640, 360)
+    )
+    assemble(segments, out, teacher_id=TEACHER)
 
     camera_only = picture_at(out, 1.0)
     assert camera_only.shape == (360, 640, 3)
