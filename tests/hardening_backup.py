@@ -24,6 +24,7 @@ FIXED = {
     ("class_staff", "role"): "co_teacher",
     ("lobby_entries", "status"): "waiting",
     ("guests", "status"): "waiting",
+    ("export_jobs", "status"): "queued",
 }
 TRICKY = "Zoë «ж» 数学 <b>&amp;</b> ' \" \\ \n end"
 
