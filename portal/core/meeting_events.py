@@ -41,7 +41,8 @@ _CAS_ATTEMPTS = 25
 
 
 def update_data(meeting: Meeting, change: Callable[[dict[str, Any]], Any]) -> Any:
-    """Apply `change` to a copy of meeting.data and store it atomically. Commits.
+    """Apply `change` to a copy of meeting.data and store it atomically (compare-and-set).
+    Does not commit: the unit of work's owner does.
 
     `change` mutates the dict it receives and may return a value, which is returned. It
     may run more than once (on a concurrent update it is re-applied to the fresh data).

@@ -49,6 +49,7 @@ __all__ = [
     "audit",
     "backend_settings",
     "check_health",
+    "checkpoint",
     "claim_delivery",
     "classes_taught_by",
     "config",
@@ -132,6 +133,18 @@ def after_commit(callback: Callable[[], object]) -> None:
     from portal.core import unit_of_work as core_unit_of_work
 
     core_unit_of_work.after_commit(callback)
+
+
+def checkpoint() -> None:
+    """Make what a long periodic job did so far durable and visible to everyone (its claim,
+    its progress), and go on in a new transaction. Inside a request it does nothing: the
+    request owns its transaction and commits at its end."""
+    from flask import has_request_context
+
+    from portal.core import unit_of_work
+
+    if not has_request_context():
+        unit_of_work.commit()
 
 
 def refresh_reads() -> None:

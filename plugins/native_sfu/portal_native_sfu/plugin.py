@@ -169,6 +169,12 @@ def _set_state(meeting_id: int, **state: Any) -> None:
     )
 
 
+def _report_progress(meeting_id: int, percent: int) -> None:
+    """The percent reaches the teacher's class page while the assembly goes on."""
+    _set_state(meeting_id, percent=percent)
+    services.checkpoint()
+
+
 def assemble_pending_recordings() -> int:
     """The periodic job: assemble every ended SFU lesson waiting for it. Returns how many
     recordings it made."""
@@ -180,6 +186,7 @@ def assemble_pending_recordings() -> int:
             continue
         if not _claim(meeting.id):
             continue
+        services.checkpoint()  # the claim and "assembling" are seen while the job runs
         try:
             made += assemble_lesson(meeting)
         except Exception as exc:  # kept for the teacher to see and retry
@@ -205,7 +212,7 @@ def assemble_lesson(meeting: MeetingRecord) -> int:
         segments,
         out,
         teacher_id=pending.get("teacher_id"),
-        progress=lambda percent: _set_state(meeting.id, percent=percent),
+        progress=lambda percent: _report_progress(meeting.id, percent),
     )
     key = services.new_file_key(f"recordings/{pending.get('class_id') or meeting.class_id}", "webm")
     services.store_file(key, out.read_bytes(), "video/webm")

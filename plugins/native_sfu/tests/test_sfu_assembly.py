@@ -286,6 +286,32 @@ def test_the_class_page_api_follows_the_assembly_and_retries_it(sfu, login, monk
     assert teacher.get(f"/sfu/rooms/{room}/assembly").get_json()["state"] == "ready"
 
 
+def test_the_assembly_s_claim_and_progress_are_committed_while_it_runs(sfu, login, monkeypatch):
+    """The claim and each percent are committed as the job goes, not when the lesson is
+    assembled: the teacher's class page (another connection) sees "assembling 40 %" during
+    a long assembly, and on SQLite the job does not hold the write lock all along."""
+    room = _start(sfu, login)
+    lesson_segments(sfu.pool.recording_dir / room)
+    import portal_native_sfu.assembly as assembly
+
+    from portal.extensions import db
+
+    uncommitted: list[bool] = []
+    real = assembly.assemble
+
+    def observed(*args, progress, **kwargs):
+        progress(40)
+        # Nothing of the job is left to commit right after it reported its progress.
+        uncommitted.append(db.session().in_transaction())
+        return real(*args, progress=progress, **kwargs)
+
+    monkeypatch.setattr(assembly, "assemble", observed)
+    assert login(sfu.teacher).post(f"/api/schedules/{sfu.schedule.id}/end").status_code == 200
+    assemble_pending_recordings()
+    assert uncommitted == [False]
+    assert len(assembled_recordings()) == 1
+
+
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 
 
