@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from portal.current import current_flask_app
 from portal.plugins.types import PeriodicJob
@@ -28,6 +28,7 @@ NOTIFICATIONS_SCAN_JOB = "notifications-dispatch"
 DEFAULT_QUEUE = "celery"
 SCAN_QUEUE = "portal.scan"
 DELIVER_QUEUE = "portal.deliver"
+QUEUES = (DEFAULT_QUEUE, SCAN_QUEUE, DELIVER_QUEUE)
 
 
 def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any):
@@ -115,7 +116,7 @@ def celery_init_app(app: Flask) -> Celery:
         broker_transport_options={"visibility_timeout": 3600},
         timezone="UTC",
         # A worker started without -Q consumes all three; `-Q portal.scan` etc. dedicates it.
-        task_queues=[Queue(DEFAULT_QUEUE), Queue(SCAN_QUEUE), Queue(DELIVER_QUEUE)],
+        task_queues=[Queue(q, Exchange(q), routing_key=q) for q in QUEUES],
         task_default_queue=DEFAULT_QUEUE,
         task_routes=(route_task,),
         beat_schedule={

@@ -25,8 +25,6 @@ ATOMIC_CLAIMS: dict[tuple[str, str], str] = {
     ("portal/core/notifications/dispatch.py", "claim_due"): "notification rows claimed",
     ("portal/core/meeting_events.py", "claim_delivery"): "a webhook delivery's key",
     ("portal/core/meeting_events.py", "release_delivery"): "a failed delivery's key freed",
-    ("portal/core/notifications/delivery.py", "_transition"): "'sending' before the provider",
-    ("portal/core/notifications/delivery.py", "_finish"): "the provider's answer",
     ("portal/core/notifications/delivery.py", "_mark_sending"): "a send window's 'sending'",
     ("portal/core/notifications/delivery.py", "_settle_rows"): "a send window's answers",
     ("portal/core/privacy/export.py", "_publish"): "an export's claim and progress",

@@ -23,7 +23,7 @@ from flask import current_app
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from markupsafe import Markup
 
-from portal.plugins import DeliveryResult, NotificationMessage, hookimpl, services
+from portal.plugins import Attachment, DeliveryResult, NotificationMessage, hookimpl, services
 from portal.plugins.i18n import domain, force_locale, text_direction
 
 # The layout's own words come from this plugin's catalogue, in the message's language.
@@ -56,9 +56,12 @@ def templates() -> tuple[Template, Template]:
 
 
 def build_email(
-    message: NotificationMessage, layouts: tuple[Template, Template] | None = None
+    message: NotificationMessage,
+    layouts: tuple[Template, Template] | None = None,
+    parts: dict[Attachment, EmailMessage] | None = None,
 ) -> EmailMessage:
-    """A MIME message: multipart/alternative (text, HTML) plus attachments (.ics)."""
+    """A MIME message: multipart/alternative (text, HTML) plus attachments (.ics).
+    `layouts` and `parts` (attachment parts by attachment): shared by a batch's messages."""
     plain, layout = layouts or templates()
     meta = message.metadata or {}
     # 998 is RFC 5322's hard line limit; the default 78 makes Python fold a long Subject
@@ -94,24 +97,39 @@ def build_email(
         html = layout.render(body=Markup(message.html), **context) if message.html else None
     if html is not None:
         mail.add_alternative(html, subtype="html")
+    if message.attachments and mail.get_content_subtype() != "mixed":
+        mail.make_mixed()  # what add_attachment does
     for attachment in message.attachments:
-        maintype, _, rest = attachment.content_type.partition("/")
-        subtype, *param_parts = [p.strip() for p in rest.split(";")]
-        params = dict(
-            p.split("=", 1) for p in param_parts if "=" in p and not p.startswith("charset")
-        )
-        if maintype == "text":
-            mail.add_attachment(
-                attachment.data.decode("utf-8"),
-                subtype=subtype,
-                filename=attachment.filename,
-                params=params,
-            )
-        else:
-            mail.add_attachment(
-                attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
-            )
+        part = parts.get(attachment) if parts is not None else None
+        if part is None:
+            part = attachment_part(attachment, mail.policy)
+            if parts is not None:
+                parts[attachment] = part
+        mail.attach(part)
     return mail
+
+
+def attachment_part(attachment: Attachment, policy: email.policy.Policy) -> EmailMessage:
+    """The MIME part of an attachment, as EmailMessage.add_attachment builds it; built once
+    per batch for the messages that share it (every reminder of a class: one .ics)."""
+    maintype, _, rest = attachment.content_type.partition("/")
+    subtype, *param_parts = [p.strip() for p in rest.split(";")]
+    params = dict(p.split("=", 1) for p in param_parts if "=" in p and not p.startswith("charset"))
+    part = EmailMessage(policy=policy)
+    if maintype == "text":
+        part.set_content(
+            attachment.data.decode("utf-8"),
+            subtype=subtype,
+            filename=attachment.filename,
+            params=params,
+        )
+    else:
+        part.set_content(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
+    if "content-disposition" not in part:
+        part["Content-Disposition"] = "attachment"
+    return part
 
 
 class SmtpNotifier:
@@ -190,13 +208,14 @@ class SmtpNotifier:
         server drops it; after connection trouble the messages not sent come back retryable
         (no connection attempt each), so only those are tried again later."""
         layouts = templates()
+        parts: dict[Attachment, EmailMessage] = {}
         results: list[DeliveryResult] = []
         trouble: DeliveryResult | None = None
         for message in messages:
             if trouble is not None:
                 results.append(trouble)
                 continue
-            result, connection_lost = self._send_mail(build_email(message, layouts))
+            result, connection_lost = self._send_mail(build_email(message, layouts, parts))
             if connection_lost:
                 trouble = result
             results.append(result)

@@ -23,7 +23,6 @@ from portal.core.notifications.states import EARLY_SLACK, REMINDER_GRACE, lease,
 from portal.core.notifications.states import NotificationKind as Kind
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
-from portal.core.upsert import rows_matched
 from portal.extensions import db
 from portal.plugins.types import (
     BatchNotifier,
@@ -174,108 +173,10 @@ def _backoff(attempts: int) -> float:
     return min(base * (2 ** max(attempts - 1, 0)), lease().total_seconds() / 2)
 
 
-def _transition(notification_id: int, expected: str, **values: Any) -> bool:
-    result = db.session.execute(
-        sa.update(Notification)
-        .where(Notification.id == notification_id, Notification.status == expected)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    # Atomic claim: 'sending' must be visible to the other workers before the provider call.
-    db.session.commit()
-    return rows_matched(result) == 1
-
-
 def deliver(notification_id: int, *, inline: bool = False) -> Outcome:
-    """Send one claimed row through its channel's notifier, at most once."""
-    from portal.core.registry import hook
-
-    now = utcnow()
-    row = _load_for_delivery(notification_id)
-    if row is None or row.status != Status.CLAIMED:
-        db.session.rollback()
-        return Outcome("skipped")
-    reason = unwanted_reason(row, now)
-    if reason is not None:
-        _transition(row.id, Status.CLAIMED, status=Status.CANCELLED, error=reason)
-        return Outcome("cancelled")
-    if row.due_at > now + EARLY_SLACK:
-        # The class moved later after this row was claimed: back in the queue.
-        _transition(row.id, Status.CLAIMED, status=Status.PENDING, claimed_at=None)
-        return Outcome("released")
-    notifier = notifier_for(row.channel)
-    wait = rate_limit_wait(notifier)
-    if wait > 0:
-        if not inline:
-            return Outcome("retry", retry_in=wait)
-        for _ in range(1000):  # bounded: the limiter frees a slot within a second
-            time.sleep(min(wait, 1.0))
-            wait = rate_limit_wait(notifier)
-            if wait <= 0:
-                break
-    try:
-        message = compose(row)
-    except Exception as exc:
-        log.exception("could not compose notification %s", row.id)
-        _transition(
-            row.id,
-            Status.CLAIMED,
-            status=Status.FAILED,
-            error=f"could not compose the message: {exc}"[:1000],
-        )
-        return Outcome("failed")
-    attempts = row.attempts + 1
-    # The point of no return: only the process that makes this transition calls the provider.
-    if not _transition(
-        row.id, Status.CLAIMED, status=Status.SENDING, claimed_at=utcnow(), attempts=attempts
-    ):
-        return Outcome("skipped")
-    try:
-        result = notifier.send(message)
-    except Exception as exc:  # a notifier should return a DeliveryResult; be safe anyway
-        log.exception("notifier %s raised for notification %s", notifier.name, notification_id)
-        result = DeliveryResult(
-            status="failed", retryable=False, error=f"{type(exc).__name__}: {exc}"
-        )
-    if result.status in ("sent", "queued"):
-        final: dict[str, Any] = {
-            "status": Status.SENT,
-            "sent_at": utcnow(),
-            "provider_id": result.provider_id,
-            "error": None,
-        }
-        outcome = Outcome("sent")
-    elif result.retryable and attempts < int(setting("NOTIFY_MAX_ATTEMPTS")):
-        delay = _backoff(attempts)
-        error = (result.error or "temporary failure")[:1000]
-        if inline:
-            _finish(
-                notification_id,
-                status=Status.PENDING,
-                claimed_at=None,
-                due_at=utcnow() + timedelta(seconds=delay),
-                error=error,
-            )
-        else:
-            _finish(notification_id, status=Status.CLAIMED, claimed_at=utcnow(), error=error)
-        return Outcome("retry", retry_in=delay)
-    else:
-        final = {"status": Status.FAILED, "error": (result.error or "delivery failed")[:1000]}
-        if result.provider_id:
-            final["provider_id"] = result.provider_id
-        outcome = Outcome("failed")
-    if hook().notification_delivered.get_hookimpls():
-        from portal.core.snapshots import notification_ref
-
-        answered = {k: v for k, v in final.items() if k in ("status", "provider_id", "error")}
-        delivered = dataclasses.replace(
-            notification_ref(db.session.get_one(Notification, notification_id)), **answered
-        )
-        # Sent once the answer is committed (below); what the hook writes commits after it.
-        unit_of_work.after_commit(
-            lambda: hook().notification_delivered(notification=delivered, result=result)
-        )
-    _finish(notification_id, **final)
+    """Send one claimed row through its channel's notifier, at most once (a retry's own
+    task): a batch of one, so every rule lives in `deliver_batch`."""
+    [(_, outcome)] = deliver_batch([notification_id], inline=inline)
     return outcome
 
 
@@ -531,32 +432,6 @@ def _load_batch(notification_ids: list[int]) -> list[tuple[Notification, Any, An
             .order_by(Notification.id)
         )
     ]
-
-
-def _load_for_delivery(notification_id: int) -> Notification | None:
-    """The row with its recipient and occurrence (and class) in one round trip: the checks
-    and the message read them from the session afterwards instead of one query each."""
-    found = db.session.execute(
-        sa.select(Notification, User, Schedule)
-        .outerjoin(User, User.id == Notification.user_id)
-        .outerjoin(Schedule, Schedule.id == Notification.schedule_id)
-        .where(Notification.id == notification_id)
-    ).first()
-    return found[0] if found else None
-
-
-def _finish(notification_id: int, **values: Any) -> None:
-    """The provider answered: record it whatever the row says now. (A call slower than the
-    lease may have had the row marked 'state unknown'; the provider's answer is better.)"""
-    db.session.execute(
-        sa.update(Notification)
-        .where(Notification.id == notification_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    # Atomic claim, its end: the provider has the message; its answer is durable before the
-    # next delivery's call (a crash later must not leave the row 'sending').
-    db.session.commit()
 
 
 def record_provider_status(
