@@ -13,6 +13,12 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from portal import create_app
 from portal.current import current_flask_app
+from portal.i18n import _, role_name, site_locale, speaking
+
+
+def _site_language():
+    """The commands' summaries are for the school's staff: in the school's default language."""
+    return speaking(site_locale())
 
 
 def _make_app(*_args, **_kwargs):
@@ -83,7 +89,15 @@ def users_create(email: str, name: str, role: str, phone: str | None, password: 
     except PortalError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc
-    click.echo(f"created {user.role} {user.email} (id {user.id})")
+    with _site_language():
+        click.echo(
+            _(
+                "created %(role)s %(email)s (id %(id)s)",
+                role=role_name(user.role),
+                email=user.email,
+                id=user.id,
+            )
+        )
 
 
 @click.group("backends")
@@ -133,7 +147,8 @@ def demo_command() -> None:
     from portal.core import demo
 
     created = demo.seed_if_empty()
-    click.echo(demo.describe_logins(created))
+    with _site_language():
+        click.echo(demo.describe_logins(created))
 
 
 @click.command("serve")
@@ -230,7 +245,15 @@ def export_command(path: str) -> None:
     from portal.core import backup
 
     rows = backup.export_to(path)
-    click.echo(f"exported {sum(rows.values())} rows from {len(rows)} tables to {path}")
+    with _site_language():
+        click.echo(
+            _(
+                "exported %(rows)s rows from %(tables)s tables to %(path)s",
+                rows=sum(rows.values()),
+                tables=len(rows),
+                path=path,
+            )
+        )
 
 
 @click.command("import")
@@ -248,7 +271,15 @@ def import_command(path: str) -> None:
     except PortalError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc
-    click.echo(f"imported {sum(rows.values())} rows into {len(rows)} tables from {path}")
+    with _site_language():
+        click.echo(
+            _(
+                "imported %(rows)s rows into %(tables)s tables from %(path)s",
+                rows=sum(rows.values()),
+                tables=len(rows),
+                path=path,
+            )
+        )
 
 
 if __name__ == "__main__":

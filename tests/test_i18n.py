@@ -154,6 +154,49 @@ def test_page_scripts_have_no_english_sentences_outside_portal_t():
     assert not leftovers, "\n".join(leftovers)
 
 
+# A message cut into pieces around a value (`Portal.t("Delete ") + name`, `{{ _("For") }}
+# {{ email }}`): a translator cannot reorder the pieces, so each must be one message with
+# placeholders (`Portal.t("Delete %(name)s?", {name})`).
+SCRIPT_FRAGMENT = re.compile(r'Portal\.n?t\("(?:\s[^"]*|[^"]*(?:\s|\(|\\"))"\)')
+TEMPLATE_FRAGMENT = re.compile(
+    r'_\("[^"]*"\) \}\}\s*\{\{ (?!_\(|ngettext\()|\}\}\{\{ _\("|_\("(?:[\s.,”][^"]*|[^"]*[\s“])"\)'
+)
+
+
+def test_the_heuristic_finds_messages_cut_around_a_value():
+    assert SCRIPT_FRAGMENT.search('text: Portal.t("Settings of ") + config.name')
+    assert SCRIPT_FRAGMENT.search('name + Portal.t(" is unblocked.")')
+    assert SCRIPT_FRAGMENT.search('Portal.t("refused (HTTP ") + status + ")"')
+    assert not SCRIPT_FRAGMENT.search('Portal.t("Settings of %(name)s", { name }) + "."')
+    assert not SCRIPT_FRAGMENT.search('" " + Portal.t("(sign in again)")')
+    assert TEMPLATE_FRAGMENT.search('{{ _("For") }} {{ user.email }}')
+    assert TEMPLATE_FRAGMENT.search('{{ _("Join “") }}{{ title }}{{ _("” as a guest") }}')
+    assert not TEMPLATE_FRAGMENT.search('{{ _("Last 7 days:") }} {{ _("%(n)s sent", n=1) }}')
+
+
+def test_messages_are_whole_sentences_with_placeholders():
+    sources = [
+        p
+        for pattern in (
+            "portal/web/static/js/*.js",
+            "plugins/*/portal_*/static/*.js",
+            "portal/web/templates/**/*.html",
+            "plugins/*/portal_*/templates/**/*.html",
+        )
+        for p in sorted(ROOT.glob(pattern))
+        if "vendor" not in p.parts
+    ]
+    cut = [
+        f"{source.relative_to(ROOT)}:{number}: {match.group(0)!r}"
+        for source in sources
+        for number, line in enumerate(source.read_text().splitlines(), 1)
+        for match in (SCRIPT_FRAGMENT if source.suffix == ".js" else TEMPLATE_FRAGMENT).finditer(
+            line
+        )
+    ]
+    assert not cut, "\n".join(cut)
+
+
 def _page(client, path, **headers):
     return client.get(path, headers={"Accept": "text/html", **headers}).get_data(as_text=True)
 
@@ -232,3 +275,23 @@ def test_the_page_scripts_catalogue_is_served_per_language_and_revalidated(clien
     assert client.get("/i18n/xx.js").status_code == 404
     page = _page(client, "/login", **{"Accept-Language": "fr"})
     assert re.search(r'<script src="/i18n/fr\.js\?v=\w+" defer></script>', page)
+
+
+def test_the_command_lines_summaries_speak_the_schools_language(app, school, login):
+    """`portal users create` and `portal demo` print for the school's staff, in its language."""
+    from portal.cli import _register_commands
+
+    _register_commands(app)
+    admin = login(school.admin)
+    assert admin.patch("/api/admin/settings", json={"default_locale": "fr"}).status_code == 200
+    runner = app.test_cli_runner()
+    created = runner.invoke(
+        args=["users", "create", "--email", "cli@tests.school", "--name", "Cli"]
+        + ["--role", "teacher", "--password", "a-long-password"]
+    )
+    assert created.exit_code == 0, created.output
+    assert created.output.startswith("enseignant cli@tests.school créé (id ")
+    demo = runner.invoke(args=["demo"])
+    assert demo.exit_code == 0, demo.output
+    assert "la démonstration n'est pas recréée" in demo.output
+    assert "Comptes de démonstration (mot de passe 'demo-password-1') :" in demo.output

@@ -10,6 +10,7 @@ from portal.core.models import BackendConfig, User
 from portal.core.registry import plugins
 from portal.core.settings import site_timezone
 from portal.extensions import db
+from portal.i18n import _
 
 DEMO_PASSWORD = "demo-password-1"
 STUDENT_NAMES = [
@@ -126,10 +127,15 @@ def _enable_settingless_backends() -> None:
 
 
 def describe_logins(created: bool) -> str:
-    head = "Demo school created." if created else "Database already has users; demo not re-seeded."
+    """The `portal demo` summary, in the current language (the CLI speaks the school's)."""
+    if created:
+        head = _("Demo school created.")
+    else:
+        head = _("Database already has users; demo not re-seeded.")
+    logins = _("Demo logins (password %(password)s):", password=repr(DEMO_PASSWORD))
     return (
-        f"{head}\nDemo logins (password {DEMO_PASSWORD!r}):\n"
-        "  admin    admin@demo.school\n"
-        "  teacher  teacher@demo.school, teacher2@demo.school\n"
-        f"  student  {_email(STUDENT_NAMES[0])} ... {_email(STUDENT_NAMES[-1])}\n"
+        f"{head}\n{logins}\n"
+        f"  {_('administrator')}    admin@demo.school\n"
+        f"  {_('teacher')}  teacher@demo.school, teacher2@demo.school\n"
+        f"  {_('student')}  {_email(STUDENT_NAMES[0])} ... {_email(STUDENT_NAMES[-1])}\n"
     )

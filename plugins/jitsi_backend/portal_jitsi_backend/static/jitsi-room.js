@@ -15,7 +15,7 @@
       script.src = absolute;
       script.async = true;
       script.addEventListener("load", function () { resolve(); });
-      script.addEventListener("error", function () { reject(new Error(Portal.t("could not load the Jitsi meeting software from ") + absolute)); });
+      script.addEventListener("error", function () { reject(new Error(Portal.t("could not load the Jitsi meeting software from %(url)s", { url: absolute }))); });
       document.head.appendChild(script);
     });
   }

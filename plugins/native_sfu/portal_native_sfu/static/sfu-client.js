@@ -61,7 +61,7 @@
       pc.close();
       var body = null;
       try { body = JSON.parse(text).error; } catch (e) { body = null; }
-      var error = new Error(body && body.message ? body.message : Portal.t("SFU refused (") + response.status + "): " + text);
+      var error = new Error(body && body.message ? body.message : Portal.t("SFU refused (%(status)s): %(reason)s", { status: response.status, reason: text }));
       error.status = response.status;
       error.code = body && body.code;
       throw error;
@@ -101,7 +101,7 @@
   };
   PortalSfu.prototype.publishers = async function () {
     var response = await fetch(this.publishersUrl, {headers: this.headers()});
-    if (!response.ok) throw new Error(Portal.t("cannot list streams (") + response.status + ")");
+    if (!response.ok) throw new Error(Portal.t("cannot list streams (%(status)s)", { status: response.status }));
     return (await response.json()).publishers;
   };
   PortalSfu.prototype.fromElement = function (el) {

@@ -41,7 +41,7 @@
     return new Promise(function (resolve, reject) {
       var script = el("script", {src: src});
       script.addEventListener("load", resolve);
-      script.addEventListener("error", function () { reject(new Error(Portal.t("could not load ") + src)); });
+      script.addEventListener("error", function () { reject(new Error(Portal.t("could not load %(url)s", { url: src }))); });
       document.head.appendChild(script);
     });
   }
@@ -180,9 +180,9 @@
     var tile = {id: p.id, userMuted: false, speaking: false, video: video,
       indicator: el("span", {class: "sfu-speaking", text: "speaking", hidden: true}),
       muteButton: el("button", {type: "button", class: "sfu-tile-mute", "aria-pressed": "false",
-                                "aria-label": Portal.t("Mute ") + label, text: Portal.t("Mute")}),
+                                "aria-label": Portal.t("Mute %(name)s", { name: label }), text: Portal.t("Mute")}),
       volume: el("input", {type: "range", class: "sfu-tile-volume", min: "0", max: "1", step: "0.05",
-                           value: "1", "aria-label": Portal.t("Volume of ") + label})};
+                           value: "1", "aria-label": Portal.t("Volume of %(name)s", { name: label })})};
     tile.box = el("figure", {class: "sfu-tile", dataset: {publisher: p.id, userId: String(p.user_id), label: p.label}},
       video, el("figcaption", {}, el("span", {text: label}), tile.indicator),
       el("div", {class: "sfu-tile-controls"}, tile.muteButton, tile.volume));
@@ -231,7 +231,7 @@
     try {
       var response = await fetch(self.embed.publishers_url, {headers: self.client.headers()});
       if (response.status === 409) { self.say(Portal.t("The class has ended.")); return; }
-      if (!response.ok) throw new Error(Portal.t("cannot list the streams of this class (") + response.status + ")");
+      if (!response.ok) throw new Error(Portal.t("cannot list the streams of this class (%(status)s)", { status: response.status }));
       answer = await response.json();
     } catch (e) { self.say(e.message); return; }
     if (self.stopped) return;
@@ -365,7 +365,7 @@
     if (!f.mic && !f.camera && !f.screen && (prev.mic || prev.camera || prev.screen)) note.push(Portal.t("The teacher took back the floor."));
     else if (f.mic || f.camera || f.screen) {
       var what = [f.mic && "microphone", f.camera && "camera", f.screen && "screen"].filter(Boolean).join(", ");
-      note.push(Portal.t("You have the floor: ") + what + ".");
+      note.push(Portal.t("You have the floor: %(what)s.", { what }));
     }
     this.note.textContent = note.join(" ");
     this.note.hidden = note.length === 0;

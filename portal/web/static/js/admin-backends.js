@@ -10,7 +10,7 @@
 
     function describe(type) {
       const caps = Object.entries(type.capabilities || {}).filter(([, v]) => v).map(([k]) => k);
-      return caps.length ? Portal.t("Can: ") + caps.join(", ") + "." : "";
+      return caps.length ? Portal.t("Can: %(capabilities)s.", { capabilities: caps.join(", ") }) : "";
     }
 
     const add = document.getElementById("add-form");
@@ -77,15 +77,15 @@
       try {
         if (button.hasAttribute("data-test")) {
           const cell = row.querySelector("[data-health]");
-          cell.textContent = "testing…";
+          cell.textContent = Portal.t("testing…");
           const result = await Portal.busy(button, () => Portal.api("POST", "/api/admin/backends/" + id + "/test"));
-          cell.replaceChildren(Portal.el("span", { class: result.ok ? "ok" : "error", text: result.ok ? "OK" : "failing" }), " ",
-            Portal.el("span", { class: "muted", text: result.message + (result.version ? " (version " + result.version + ")" : "") +
+          cell.replaceChildren(Portal.el("span", { class: result.ok ? "ok" : "error", text: result.ok ? Portal.t("OK") : Portal.t("failing") }), " ",
+            Portal.el("span", { class: "muted", text: (result.version ? Portal.t("%(message)s (version %(version)s)", { message: result.message, version: result.version }) : result.message) +
               (result.latency_ms != null ? ", " + Math.round(result.latency_ms) + " ms" : "") }));
         } else if (button.hasAttribute("data-edit")) {
           editing = config;
           edit.elements.name.value = config.name;
-          document.getElementById("edit-title").textContent = Portal.t("Settings of ") + config.name;
+          document.getElementById("edit-title").textContent = Portal.t("Settings of %(name)s", { name: config.name });
           const type = byType[config.backend];
           if (type) SchemaForm.render(document.getElementById("edit-fields"), type.settings_schema, config.settings, "edit", type.field_order);
           else document.getElementById("edit-fields").replaceChildren(Portal.el("p", { class: "error", text: Portal.t("The plugin for this backend is not installed.") }));
@@ -95,7 +95,7 @@
           await Portal.busy(button, () => Portal.api("PATCH", "/api/admin/backends/" + id, { is_default: true }));
           location.reload();
         } else if (button.hasAttribute("data-delete")) {
-          if (!confirm(Portal.t("Delete ") + config.name + "?")) return;
+          if (!confirm(Portal.t("Delete %(name)s?", { name: config.name }))) return;
           await Portal.busy(button, () => Portal.api("DELETE", "/api/admin/backends/" + id));
           row.remove();
           Portal.flash("Deleted.");

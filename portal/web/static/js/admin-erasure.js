@@ -37,7 +37,7 @@
       if (!button) return;
       const row = button.closest("tr");
       userId = row.dataset.userId;
-      dialog.querySelector("[data-erase-name]").textContent = row.dataset.userName;
+      dialog.querySelector("[data-erase-title]").textContent = Portal.t("Erase the personal data of %(name)s", { name: row.dataset.userName });
       plan.replaceChildren();
       Portal.hideError(error);
       confirm.disabled = true;

@@ -24,7 +24,7 @@
       try {
         await Portal.api("PATCH", "/api/users/" + row.dataset.userId, { role: select.value });
         [...select.options].forEach((o) => { o.defaultSelected = o.value === select.value; });
-        Portal.flash(row.dataset.userName + Portal.t(" is now ") + select.value + ".");
+        Portal.flash(Portal.t("%(name)s is now %(role)s.", { name: row.dataset.userName, role: select.value }));
         Portal.hideError(box);
       } catch (err) { if (previous) select.value = previous.value; Portal.showError(box, err); }
     });
@@ -43,7 +43,7 @@
       } else if (button.hasAttribute("data-unblock")) {
         try {
           await Portal.busy(button, () => Portal.api("DELETE", "/api/blocks/" + row.dataset.blockId));
-          Portal.flashNext(row.dataset.userName + Portal.t(" is unblocked."));
+          Portal.flashNext(Portal.t("%(name)s is unblocked.", { name: row.dataset.userName }));
           location.reload();
         } catch (err) { Portal.showError(box, err); }
       }
@@ -63,7 +63,7 @@
         }
         await Portal.busy(blockForm.querySelector('button[type="submit"]'), () => Portal.api("POST", "/api/blocks", body));
         dialog.close();
-        Portal.flashNext(blockRow.dataset.userName + Portal.t(" is blocked."));
+        Portal.flashNext(Portal.t("%(name)s is blocked.", { name: blockRow.dataset.userName }));
         location.reload();
       } catch (err) { Portal.showError(dialogError, err, blockForm); }
     });

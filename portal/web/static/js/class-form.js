@@ -25,7 +25,7 @@
     const [y, m, d] = form.elements.date.value.split("-").map(Number);
     const first = DAY_CODES[new Date(Date.UTC(y, m - 1, d)).getUTCDay()];
     if (!days.includes(first)) {
-      throw Portal.invalid("byday", Portal.t("the first date is a ") + DAY_NAMES[first] + ": tick " + DAY_NAMES[first] + Portal.t(" too, or pick a first date on a chosen day"));
+      throw Portal.invalid("byday", Portal.t("the first date is a %(day)s: tick %(day)s too, or pick a first date on a chosen day", { day: DAY_NAMES[first] }));
     }
     const order = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
     let rule = "FREQ=WEEKLY;BYDAY=" + order.filter((c) => days.includes(c)).join(",");
@@ -113,7 +113,7 @@
     if (weekly) weekly.hidden = form.elements.repeat.value !== "weekly";
     const preview = document.getElementById("rrule-preview");
     if (preview && !weekly.hidden) {
-      try { preview.textContent = form.elements.date.value ? Portal.t("Rule: ") + buildRule(form) : ""; }
+      try { preview.textContent = form.elements.date.value ? Portal.t("Rule: %(rule)s", { rule: buildRule(form) }) : ""; }
       catch (err) { preview.textContent = ""; }
     }
   }
@@ -149,9 +149,9 @@
             location.assign("/classes/" + id);
           } else {
             const created = await Portal.api("POST", "/api/classes", createBody(form));
-            let message = Portal.t("Class created with ") + created.schedules.length + " occurrence" + (created.schedules.length === 1 ? "" : "s") + ".";
+            let message = Portal.nt("Class created with %(num)d occurrence.", "Class created with %(num)d occurrences.", created.schedules.length);
             if (created.conflicts && created.conflicts.length) {
-              message += Portal.t(" Note: it overlaps ") + created.conflicts.length + Portal.t(" of your other class occurrences.");
+              message += " " + Portal.nt("Note: it overlaps %(num)d of your other class occurrences.", "Note: it overlaps %(num)d of your other class occurrences.", created.conflicts.length);
             }
             Portal.flashNext(message);
             location.assign("/classes/" + created.id);

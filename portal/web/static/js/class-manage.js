@@ -14,7 +14,7 @@
         Portal.el("button", { type: "button", class: "small secondary", dataset: { unenrol: user.id } },
           Portal.t("Remove"), Portal.el("span", { class: "visually-hidden", text: " " + user.name })),
         Portal.el("button", { type: "button", class: "small danger", "data-class-block": true },
-          Portal.t("Block"), Portal.el("span", { class: "visually-hidden", text: " " + user.name + Portal.t(" from this class") }))));
+          Portal.t("Block"), Portal.el("span", { class: "visually-hidden", text: " " + Portal.t("%(name)s from this class", { name: user.name }) }))));
   }
 
   function updateCount() {
@@ -76,20 +76,20 @@
     if (!file) throw Portal.invalid("file", Portal.t("choose a CSV file first"));
     const emails = emailsFromCsv(await file.text());
     if (!emails.length) throw Portal.invalid("file", Portal.t("no email address found in this file"));
-    if (emails.length > MAX_IMPORT) throw Portal.invalid("file", Portal.t("at most ") + MAX_IMPORT + Portal.t(" addresses per import"));
+    if (emails.length > MAX_IMPORT) throw Portal.invalid("file", Portal.t("at most %(max)s addresses per import", { max: MAX_IMPORT }));
     const found = [];
     const missing = [];
     for (const email of emails) {
-      result.textContent = Portal.t("Looking up ") + email + "…";
+      result.textContent = Portal.t("Looking up %(email)s…", { email });
       const rows = Portal.items(await Portal.api("GET", "/api/users?role=student&limit=5&q=" + encodeURIComponent(email)));
       const match = rows.find((u) => u.email.toLowerCase() === email);
       if (match) found.push(match.id); else missing.push(email);
     }
     const fresh = found.filter((id) => !enrolledIds().has(id));
     if (fresh.length) await enrol(fresh);
-    let message = fresh.length + " student" + (fresh.length === 1 ? "" : "s") + " enrolled";
-    if (found.length > fresh.length) message += ", " + (found.length - fresh.length) + Portal.t(" already enrolled");
-    if (missing.length) message += Portal.t(". No student account for: ") + missing.join(", ");
+    let message = Portal.nt("%(num)d student enrolled", "%(num)d students enrolled", fresh.length);
+    if (found.length > fresh.length) message += ", " + Portal.nt("%(num)d already enrolled", "%(num)d already enrolled", found.length - fresh.length);
+    if (missing.length) message += ". " + Portal.t("No student account for: %(emails)s", { emails: missing.join(", ") });
     result.textContent = message + ".";
   }
 
@@ -134,7 +134,7 @@
         await Portal.busy(form.querySelector('button[type="submit"]'), () => Portal.api("POST", "/api/blocks", {
           user_id: Number(blocking.dataset.userId), scope: "class", class_id: Number(classId()), reason }));
         dialog.close();
-        Portal.flashNext(blocking.dataset.userName + Portal.t(" is blocked from this class."));
+        Portal.flashNext(Portal.t("%(name)s is blocked from this class.", { name: blocking.dataset.userName }));
         location.reload();
       } catch (err) { Portal.showError(box, err, form); }
     });
@@ -193,7 +193,7 @@
         } else if (target.hasAttribute("data-class-unblock")) {
           const row = target.closest("tr");
           await Portal.busy(target, () => Portal.api("DELETE", "/api/blocks/" + row.dataset.blockId));
-          Portal.flashNext(row.dataset.userName + Portal.t(" may join this class again."));
+          Portal.flashNext(Portal.t("%(name)s may join this class again.", { name: row.dataset.userName }));
           location.reload();
         } else if (target.dataset.moveSchedule) {
           openMove(target);

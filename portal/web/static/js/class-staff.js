@@ -16,7 +16,7 @@
         if (!email) throw Portal.invalid("email", Portal.t("type the email of a teacher of the school"));
         const added = await Portal.busy(form.querySelector("button"), () =>
           Portal.api("POST", base, { email, role: form.elements.role.value }));
-        Portal.flashNext(added.user.name + Portal.t(" now helps teach this class."));
+        Portal.flashNext(Portal.t("%(name)s now helps teach this class.", { name: added.user.name }));
         location.reload();
       } catch (err) { Portal.showError(box, err, form); }
     });

@@ -9,10 +9,10 @@
     try {
       const data = await Portal.api("GET", "/api/classes/" + section.dataset.classId + "/feedback/summary");
       const count = data.count || 0;
-      const parts = [Portal.el("p", { text: count ? Portal.t("Average ") + Number(data.average).toFixed(1) + " / 5 from " + count + " rating" + (count === 1 ? "" : "s") + "." : Portal.t("No rating yet.") })];
+      const parts = [Portal.el("p", { text: count ? Portal.nt("Average %(average)s / 5 from %(num)d rating.", "Average %(average)s / 5 from %(num)d ratings.", count, { average: Number(data.average).toFixed(1) }) : Portal.t("No rating yet.") })];
       if (count && data.distribution) {
         parts.push(Portal.el("ul", { class: "plain" }, ["5", "4", "3", "2", "1"].map((star) =>
-          Portal.el("li", {}, star + (star === "1" ? " star: " : " stars: ") + (data.distribution[star] || 0)))));
+          Portal.el("li", {}, Portal.nt("%(num)d star: %(count)s", "%(num)d stars: %(count)s", Number(star), { count: data.distribution[star] || 0 })))));
       }
       const comments = (data.items || []).filter((c) => c.comment);
       if (comments.length) parts.push(Portal.el("ul", { class: "plain" }, comments.map((c) => Portal.el("li", {},

@@ -25,8 +25,8 @@
         document.getElementById("attendance-count").textContent = "(" + Portal.t("%(present)s present, %(here)s here now", {
           present: report.present_count ?? rows.length, here: report.here_now_count ?? 0 }) + ")";
         body.replaceChildren(...rows.map((r) => Portal.el("tr", { class: r.present === false ? "muted" : null, dataset: { hereNow: r.here_now ? "yes" : "no" } },
-          Portal.el("td", { text: r.name + (r.role === "teacher" ? " (" + Portal.t("teacher") + ")" : "") + (r.here_now ? " ●" : "") }),
-          Portal.el("td", { text: r.first_joined_at ? Portal.formatTime(r.first_joined_at) : "absent" }),
+          Portal.el("td", { text: (r.role === "teacher" ? Portal.t("%(name)s (teacher)", { name: r.name }) : r.name) + (r.here_now ? " ●" : "") }),
+          Portal.el("td", { text: r.first_joined_at ? Portal.formatTime(r.first_joined_at) : Portal.t("absent") }),
           Portal.el("td", { text: r.minutes != null ? String(r.minutes) : "" }))));
       } catch (err) { if (err.status === 403 || err.status === 404) stopped = true; }
     }

@@ -38,8 +38,8 @@
       button.textContent = me.hand_raised ? Portal.t("Lower hand") : Portal.t("Raise hand");
       button.setAttribute("aria-pressed", me.hand_raised ? "true" : "false");
       const lines = [];
-      if (me.hand_raised) lines.push(Portal.t("Your hand is up (") + me.position + Portal.t(" in line)."));
-      if (me.mic || me.camera || me.screen) lines.push(Portal.t("You have the floor: ") + kinds(me) + ".");
+      if (me.hand_raised) lines.push(Portal.t("Your hand is up (%(position)s in line).", { position: me.position }));
+      if (me.mic || me.camera || me.screen) lines.push(Portal.t("You have the floor: %(what)s.", { what: kinds(me) }));
       if (me.mic_muted) lines.push(Portal.t("The teacher muted your microphone."));
       document.getElementById("hand-status").textContent = lines.join(" ");
     }

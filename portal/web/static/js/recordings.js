@@ -51,13 +51,13 @@
         const when = Portal.formatTime(j.starts_at, true);
         if (j.state === "failed") {
           return Portal.el("li", { class: "recording-job failed", "data-schedule-id": String(j.schedule_id) },
-            Portal.el("span", { class: "error-text", text: Portal.t("The recording of ") + when + " failed: " + (j.message || Portal.t("unknown error")) + " " }),
+            Portal.el("span", { class: "error-text", text: Portal.t("The recording of %(when)s failed: %(reason)s", { when, reason: j.message || Portal.t("unknown error") }) + " " }),
             j.can_retry ? Portal.el("button", { type: "button", class: "small", onclick: (e) => retry(e.currentTarget, j.schedule_id) }, Portal.t("Retry")) : null);
         }
-        const step = j.state === "queued" ? "queued" : j.percent + " %";
+        const step = j.state === "queued" ? Portal.t("queued") : j.percent + " %";
         return Portal.el("li", { class: "recording-job", "data-schedule-id": String(j.schedule_id) },
-          Portal.el("span", { text: Portal.t("Preparing the recording of ") + when + ": " + step }),
-          Portal.el("progress", { max: "100", value: String(j.percent), "aria-label": Portal.t("Preparing the recording of ") + when }));
+          Portal.el("span", { text: Portal.t("Preparing the recording of %(when)s: %(step)s", { when, step }) }),
+          Portal.el("progress", { max: "100", value: String(j.percent), "aria-label": Portal.t("Preparing the recording of %(when)s", { when }) }));
       }));
     }
 

@@ -34,7 +34,7 @@
       const node = existing || (tag === "script" ? Portal.el("script", { src: absolute, async: true })
         : Portal.el("link", { rel: "stylesheet", href: absolute }));
       node.addEventListener("load", () => { node.dataset.loaded = "1"; resolve(); });
-      node.addEventListener("error", () => reject(new Error(Portal.t("could not load the meeting software from ") + absolute)));
+      node.addEventListener("error", () => reject(new Error(Portal.t("could not load the meeting software from %(url)s", { url: absolute }))));
       if (!existing) document.head.append(node);
     });
   }
@@ -48,7 +48,7 @@
     await Promise.all((embed.room_styles || []).map((href) => loadOnce("link", href)));
     await loadOnce("script", embed.room_script);
     const mount = mounts.get(String(embed.room_module));
-    if (!mount) throw new Error(Portal.t("the meeting software did not load (no room module \"") + embed.room_module + "\")");
+    if (!mount) throw new Error(Portal.t("the meeting software did not load (no room module \"%(module)s\")", { module: embed.room_module }));
     return (await mount(container, Object.assign({ target, embed }, ctx))) || {};
   }
   window.Portal.rooms.mountTarget = mountScripted;

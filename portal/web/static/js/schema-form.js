@@ -59,10 +59,10 @@
         continue;
       }
       if (input.dataset.json) {
-        try { out[name] = JSON.parse(raw); } catch (err) { throw Portal.invalid(name, label(name, prop) + Portal.t(" must be valid JSON")); }
+        try { out[name] = JSON.parse(raw); } catch (err) { throw Portal.invalid(name, Portal.t("%(field)s must be valid JSON", { field: label(name, prop) })); }
       } else if (prop.type === "integer" || prop.type === "number") {
         const n = Number(raw);
-        if (!Number.isFinite(n) || (prop.type === "integer" && !Number.isInteger(n))) throw Portal.invalid(name, label(name, prop) + Portal.t(" must be a number"));
+        if (!Number.isFinite(n) || (prop.type === "integer" && !Number.isInteger(n))) throw Portal.invalid(name, Portal.t("%(field)s must be a number", { field: label(name, prop) }));
         out[name] = n;
       } else {
         out[name] = raw;

@@ -22,7 +22,7 @@
         } }, s.filename),
         Portal.el("span", { class: "muted", text: " " + (s.page_count ? s.page_count + " pages, " : "") + Math.ceil((s.size_bytes || 0) / 1024) + " KB " }),
         manager ? Portal.el("button", { type: "button", class: "small secondary", onclick: async (e) => {
-          if (!confirm(Portal.t("Delete ") + s.filename + "?")) return;
+          if (!confirm(Portal.t("Delete %(name)s?", { name: s.filename }))) return;
           try { await Portal.busy(e.currentTarget, () => Portal.api("DELETE", "/api/slides/" + s.id)); load(); }
           catch (err) { Portal.showError(errorBox, err); }
         } }, Portal.t("Delete"), Portal.el("span", { class: "visually-hidden", text: " " + s.filename })) : null)));

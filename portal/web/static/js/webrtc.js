@@ -21,7 +21,7 @@
     const headers = { "Content-Type": "application/sdp" };
     if (token) headers.Authorization = "Bearer " + token;
     const response = await fetch(url, { method: "POST", headers, body: pc.localDescription.sdp, credentials: "same-origin" });
-    if (response.status !== 201 && !response.ok) throw new Error(Portal.t("the video server refused the connection (HTTP ") + response.status + ")");
+    if (response.status !== 201 && !response.ok) throw new Error(Portal.t("the video server refused the connection (HTTP %(status)s)", { status: response.status }));
     const answer = await response.text();
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
     const location = response.headers.get("Location");
