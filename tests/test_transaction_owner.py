@@ -28,6 +28,7 @@ ATOMIC_CLAIMS: dict[tuple[str, str], str] = {
     ("portal/core/notifications/delivery.py", "_mark_sending"): "a send window's 'sending'",
     ("portal/core/notifications/delivery.py", "_settle_rows"): "a send window's answers",
     ("portal/core/privacy/export.py", "_publish"): "an export's claim and progress",
+    ("portal/plugins/services.py", "checkpoint"): "a long periodic job's claim and progress",
 }
 # The unit of work itself: the owners' commit, and what an after-commit hook wrote.
 OWNER_MODULES = {"portal/core/unit_of_work.py"}

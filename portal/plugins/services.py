@@ -144,7 +144,7 @@ def checkpoint() -> None:
     from portal.core import unit_of_work
 
     if not has_request_context():
-        unit_of_work.commit()
+        unit_of_work.commit()  # atomic claim: a long job's claim and progress, seen at once
 
 
 def refresh_reads() -> None:
