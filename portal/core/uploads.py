@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from portal.core.errors import PortalError, ValidationFailed
+from portal.i18n import gettext
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def _is_text(sample: bytes) -> bool:
 
 def check_size(data: bytes, limit: int, what: str) -> None:
     if not data:
-        raise ValidationFailed(f"the {what} is empty", code="empty_file")
+        raise ValidationFailed(gettext("the %(what)s is empty", what=what), code="empty_file")
     if len(data) > limit:
         raise TooLarge(
             f"the {what} is {len(data) // 1024} KB; the limit is {limit // 1024} KB",
