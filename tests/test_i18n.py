@@ -120,7 +120,8 @@ def test_every_extracted_string_is_translated_in_every_language(source, director
 ERROR_KEYWORDS = {
     name: spec
     for name, spec in KEYWORDS.items()
-    if name in SCRIPT.ERROR_CLASSES or f"{name}:" in " ".join(SCRIPT.ERROR_FUNCTIONS)
+    if name in getattr(SCRIPT, "ERROR_CLASSES", ())
+    or f"{name}:" in " ".join(getattr(SCRIPT, "ERROR_FUNCTIONS", ()))
 }
 
 
