@@ -74,7 +74,12 @@ def check_size(data: bytes, limit: int, what: str) -> None:
         raise ValidationFailed(gettext("the %(what)s is empty", what=what), code="empty_file")
     if len(data) > limit:
         raise TooLarge(
-            f"the {what} is {len(data) // 1024} KB; the limit is {limit // 1024} KB",
+            gettext(
+                "the %(what)s is %(size)s KB; the limit is %(limit)s KB",
+                what=what,
+                size=len(data) // 1024,
+                limit=limit // 1024,
+            ),
             details={"size": len(data), "limit": limit},
         )
 
@@ -104,7 +109,12 @@ def validate_pdf(data: bytes, *, max_pages: int) -> PdfInfo:
         if declared is not None and declared > max_pages:
             # Refused before walking the page tree: a few bytes can declare a billion pages.
             raise ValidationFailed(
-                f"this PDF has {declared} pages; the limit is {max_pages}", code="too_many_pages"
+                gettext(
+                    "this PDF has %(pages)s pages; the limit is %(limit)s",
+                    pages=declared,
+                    limit=max_pages,
+                ),
+                code="too_many_pages",
             )
         pages = len(reader.pages)
         if declared is not None and declared != pages:
@@ -129,7 +139,12 @@ def validate_pdf(data: bytes, *, max_pages: int) -> PdfInfo:
         raise ValidationFailed("this PDF has no pages", code="invalid_pdf")
     if pages > max_pages:
         raise ValidationFailed(
-            f"this PDF has {pages} pages; the limit is {max_pages}", code="too_many_pages"
+            gettext(
+                "this PDF has %(pages)s pages; the limit is %(limit)s",
+                pages=pages,
+                limit=max_pages,
+            ),
+            code="too_many_pages",
         )
     return PdfInfo(page_count=pages)
 
