@@ -188,7 +188,10 @@ def redeem(token: str, name: str, access_code: str = "") -> tuple[Guest, str]:
             login_guard.check(_guard_key(link))
         except TooManyRequests as exc:
             raise TooManyRequests(
-                f"too many wrong access codes; try again in {exc.retry_after} s",
+                gettext(
+                    "too many wrong access codes; try again in %(seconds)s s",
+                    seconds=exc.retry_after,
+                ),
                 code="code_attempts",
                 retry_after=exc.retry_after,
             ) from exc

@@ -158,7 +158,8 @@ def create_poll(
     texts = [(o or "").strip() for o in options]
     if not MIN_OPTIONS <= len(texts) <= MAX_OPTIONS:
         raise ValidationFailed(
-            f"a poll has {MIN_OPTIONS} to {MAX_OPTIONS} options", code="option_count"
+            gettext("a poll has %(low)s to %(high)s options", low=MIN_OPTIONS, high=MAX_OPTIONS),
+            code="option_count",
         )
     if any(not t or len(t) > MAX_OPTION for t in texts):
         raise ValidationFailed(

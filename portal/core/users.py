@@ -48,7 +48,8 @@ def normalise_phone(phone: str | None) -> str | None:
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters", code="weak_password"
+            gettext("password must be at least %(count)s characters", count=MIN_PASSWORD_LENGTH),
+            code="weak_password",
         )
 
 
