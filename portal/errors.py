@@ -73,10 +73,12 @@ def init_error_handlers(app: Flask) -> None:
             429: "rate_limited",
         }
         messages = {
-            404: "nothing here",
-            413: "the request is too large (limit "
-            f"{app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB)",
-            429: "too many requests; wait a moment and try again",
+            404: gettext("nothing here"),
+            413: gettext(
+                "the request is too large (limit %(size)s MB)",
+                size=app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024),
+            ),
+            429: gettext("too many requests; wait a moment and try again"),
         }
         status = exc.code or 500
         response = app.make_response(

@@ -16,7 +16,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("fr", "es", "ar")
 # Keywords: the Python and Jinja gettext names, and the pages' scripts' Portal.t / Portal.nt.
-KEYWORDS = ["_", "gettext", "lazy_gettext", "ngettext:1,2", "Portal.t", "Portal.nt:1,2"]
+# The error classes too (every PortalError subclass, core and plugins): their first argument
+# is the API error's English `message`, which portal/errors.py translates when it renders the
+# answer, so `raise Conflict("...")` needs no `_()` at the raise site. A message with values
+# is translated where it is raised instead: `Conflict(_("... %(time)s", time=...))`.
+ERROR_CLASSES = [
+    "PortalError", "ValidationFailed", "NotAuthenticated", "Forbidden", "NotFound", "Conflict",
+    "Unprocessable", "ServiceUnavailable", "TooManyRequests", "Gone", "RateLimited", "TooLarge",
+    "BackendCallFailed", "SdpTooLarge", "TokenRejected",
+]  # fmt: skip
+# portal/errors.py's own answers (CSRF, database down...): error_response(status, code, message).
+ERROR_FUNCTIONS = ["error_response:3"]
+KEYWORDS = [
+    "_", "gettext", "lazy_gettext", "ngettext:1,2", "Portal.t", "Portal.nt:1,2", *ERROR_CLASSES,
+    *ERROR_FUNCTIONS,
+]  # fmt: skip
 
 
 def domains() -> list[tuple[Path, Path, str]]:

@@ -4,6 +4,8 @@ the school's default), what the pages and the API then say, and the catalogues' 
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import re
 from pathlib import Path
 
@@ -16,13 +18,22 @@ from portal.extensions import db
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGUAGES = ("fr", "es", "ar")
+
+
+def _catalogue_script():
+    """scripts/i18n.py, which `make i18n-update` runs: the test extracts with its keywords."""
+    spec = importlib.util.spec_from_file_location("i18n_script", ROOT / "scripts" / "i18n.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPT = _catalogue_script()
+# "ngettext:1,2" -> {"ngettext": (1, 2)}; a bare name extracts its first argument.
 KEYWORDS = {
-    "_": None,
-    "gettext": None,
-    "lazy_gettext": None,
-    "ngettext": (1, 2),
-    "Portal.t": None,
-    "Portal.nt": (1, 2),
+    name: tuple(int(i) for i in spec.split(",")) if spec else None
+    for name, _sep, spec in (keyword.partition(":") for keyword in SCRIPT.KEYWORDS)
 }
 # (sources, method map, translations directory, domain): the core's and each plugin's.
 METHODS = [
@@ -33,28 +44,65 @@ METHODS = [
 ]
 
 
+def _package(plugin: Path) -> Path:
+    return next(p for p in plugin.glob("portal_*") if p.is_dir() and p.suffix != ".egg-info")
+
+
 def _domains():
-    yield ROOT / "portal", ROOT / "portal" / "translations", "messages"
+    # Plugins without a catalogue of their own have their error messages in the core's.
+    borrowing = [
+        _package(plugin)
+        for plugin in sorted(ROOT.glob("plugins/*/"))
+        if not (plugin / "babel.cfg").exists() and any(plugin.glob("portal_*"))
+    ]
+    yield (ROOT / "portal", *borrowing), ROOT / "portal" / "translations", "messages"
     for config in sorted(ROOT.glob("plugins/*/babel.cfg")):
-        package = next(
-            p for p in config.parent.glob("portal_*") if p.is_dir() and p.suffix != ".egg-info"
-        )
-        yield package, package / "translations", package.name
+        package = _package(config.parent)
+        yield (package,), package / "translations", package.name
 
 
-def _extracted(source: Path) -> set[str]:
+def _extracted(sources: tuple[Path, ...], keywords=KEYWORDS) -> set[str]:
     methods = [(pattern, method) for pattern, method in METHODS if "vendor" not in pattern]
     found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
-        str(source),
-        method_map=methods,
-        keywords=KEYWORDS,
-        options_map={"**/vendor/**": {}},
-    ):
-        if "vendor/" in _file:
-            continue
-        found.add(message if isinstance(message, str) else message[0])
+    for source in sources:
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(source),
+            method_map=methods,
+            keywords=keywords,
+            options_map={"**/vendor/**": {}},
+        ):
+            if "vendor/" in _file:
+                continue
+            found.add(message if isinstance(message, str) else message[0])
     return found
+
+
+def _error_classes() -> dict[str, str]:
+    """Every PortalError subclass defined in the portal and the plugins, {name: file}, read
+    from the sources (no import): the classes whose first argument is an API message."""
+    bases: dict[str, set[str]] = {}
+    where: dict[str, str] = {}
+    for path in [*ROOT.glob("portal/**/*.py"), *ROOT.glob("plugins/*/portal_*/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef):
+                names = {
+                    b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
+                }
+                bases.setdefault(node.name, set()).update(names)
+                where[node.name] = str(path.relative_to(ROOT))
+    errors = {"PortalError"}
+    while True:
+        more = {name for name, parents in bases.items() if parents & errors} - errors
+        if not more:
+            return {name: where[name] for name in sorted(errors)}
+        errors |= more
+
+
+def test_every_error_class_is_an_extraction_keyword():
+    """`raise Conflict("...")` is in the catalogues only if Conflict is a keyword of the
+    extraction: a new error class must join scripts/i18n.py's ERROR_CLASSES."""
+    missing = {name: path for name, path in _error_classes().items() if name not in KEYWORDS}
+    assert not missing, f"error classes missing from scripts/i18n.py ERROR_CLASSES: {missing}"
 
 
 def _placeholders(text: str) -> set[str]:
@@ -65,6 +113,28 @@ def _placeholders(text: str) -> set[str]:
 def test_every_extracted_string_is_translated_in_every_language(source, directory, domain):
     extracted = _extracted(source)
     assert extracted, f"nothing extracted from {source}"
+    problems = _untranslated(extracted, directory, domain)
+    assert not problems, "\n".join(problems[:40])
+
+
+ERROR_KEYWORDS = {
+    name: spec
+    for name, spec in KEYWORDS.items()
+    if name in getattr(SCRIPT, "ERROR_CLASSES", ())
+    or f"{name}:" in " ".join(getattr(SCRIPT, "ERROR_FUNCTIONS", ()))
+}
+
+
+@pytest.mark.parametrize("source, directory, domain", list(_domains()), ids=lambda v: str(v))
+def test_every_api_error_message_is_translated_in_every_language(source, directory, domain):
+    """Every `raise Conflict("...")` (any PortalError) and error_response(...) message of the
+    portal and the plugins is in its domain's catalogue, translated in fr, es and ar."""
+    extracted = _extracted(source, ERROR_KEYWORDS)
+    problems = _untranslated(extracted, directory, domain)
+    assert not problems, "\n".join(problems[:40])
+
+
+def _untranslated(extracted: set[str], directory: Path, domain: str) -> list[str]:
     problems = []
     for language in LANGUAGES:
         po = directory / language / "LC_MESSAGES" / f"{domain}.po"
@@ -84,7 +154,7 @@ def test_every_extracted_string_is_translated_in_every_language(source, director
                 problems.append(f"{language}: unknown placeholder in: {message_id!r}")
             elif len(forms) == 1 and _placeholders(forms[0]) != _placeholders(message_id):
                 problems.append(f"{language}: placeholders differ: {message_id!r}")
-    assert not problems, "\n".join(problems[:40])
+    return problems
 
 
 JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
@@ -258,6 +328,82 @@ def test_api_errors_keep_their_code_and_speak_the_language(client, school):
     assert english.get_json()["error"]["code"] == french.get_json()["error"]["code"]
     assert english.get_json()["error"]["message"].startswith("unknown language")
     assert french.get_json()["error"]["message"].startswith("langue inconnue")
+
+
+def _catalogue(language: str, domain_directory: Path = ROOT / "portal" / "translations"):
+    with (domain_directory / language / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+        return read_po(fh, locale=language)
+
+
+def _student_errors(client, school, language: str) -> list[tuple[int, str, str]]:
+    """(status, code, message) of a sample of the student's failing API calls, with the
+    student's own language set to `language`."""
+    student = sign_in(client, school.student)
+    chosen = student.patch(f"/api/users/{school.student.id}", json={"locale": language})
+    assert chosen.status_code == 200, chosen.get_json()
+    schedule = school.schedule.id
+    answers = [
+        student.get("/api/schedules/2147483000"),  # 404
+        student.post(f"/api/schedules/{schedule}/join"),  # 409: the teacher has not started
+        student.post(f"/api/schedules/{schedule}/start"),  # 403: students do not start classes
+        client.patch(  # 400: a body that is not a JSON object
+            f"/api/users/{school.student.id}", json=[1], headers=student._headers()
+        ),
+        client.get("/api/no-such-endpoint", headers=student._headers()),  # 404 of Flask
+    ]
+    return [
+        (a.status_code, a.get_json()["error"]["code"], a.get_json()["error"]["message"])
+        for a in answers
+    ]
+
+
+def test_api_error_messages_are_translated_with_the_same_codes(client, school):
+    """A French or Arabic speaker reads the API's errors (404, 409, 403, 400) in their
+    language; the status and the `code` stay the English identifiers programs test."""
+    english = _student_errors(client, school, "en")
+    assert [(status, code) for status, code, _m in english] == [
+        (404, "not_found"),
+        (409, "not_started"),
+        (403, english[2][1]),
+        (400, "invalid_json"),
+        (404, "not_found"),
+    ]
+    for language in ("fr", "ar"):
+        catalog = _catalogue(language)
+        spoken = _student_errors(client, school, language)
+        for (status, code, message), (status_l, code_l, message_l) in zip(
+            english, spoken, strict=True
+        ):
+            assert (status_l, code_l) == (status, code)
+            entry = catalog.get(message)
+            assert entry is not None and entry.string, f"{language}: {message!r} not translated"
+            assert message_l == entry.string != message
+
+
+def test_an_error_message_with_a_value_is_translated_around_the_value(client, school):
+    """\"this class opens for students at <time> UTC\" is one sentence per language with the
+    time inside, not an English f-string."""
+    from datetime import timedelta
+
+    from portal.core import meetings
+    from portal.core.models import Schedule
+    from portal.core.types import utcnow
+
+    schedule = db.session.get(Schedule, school.schedule.id)
+    starts_at = (utcnow() + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    schedule.starts_at, schedule.ends_at = starts_at, starts_at + timedelta(hours=1)
+    db.session.commit()
+    opens_at = meetings.join_opens_at(schedule, False).isoformat(timespec="minutes")
+    template = "this class opens for students at %(time)s UTC"
+    for language in ("en", "fr", "ar"):
+        student = sign_in(client, school.student)
+        student.patch(f"/api/users/{school.student.id}", json={"locale": language})
+        early = student.post(f"/api/schedules/{schedule.id}/join")
+        assert early.status_code == 409
+        error = early.get_json()["error"]
+        assert error["code"] == "not_open_yet"
+        translated = template if language == "en" else _catalogue(language).get(template).string
+        assert translated and error["message"] == translated % {"time": opens_at}
 
 
 def test_the_page_scripts_catalogue_is_served_per_language_and_revalidated(client):

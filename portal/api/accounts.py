@@ -13,6 +13,7 @@ from portal.api.schemas import Model, Out, UserOut
 from portal.core import accounts, user_import
 from portal.core.errors import Unprocessable
 from portal.extensions import limiter
+from portal.i18n import gettext
 
 
 def _reset_limit() -> str:
@@ -183,7 +184,7 @@ def import_users(body: UserImportIn):
     report = user_import.import_users(current_actor(), body.csv, apply=not body.dry_run)
     if not body.dry_run and report.errors:
         raise Unprocessable(
-            f"{report.errors} line(s) have errors; nothing was written",
+            gettext("%(count)s line(s) have errors; nothing was written", count=report.errors),
             code="csv_rows_invalid",
             details=import_report_out(report).model_dump(mode="json"),
         )

@@ -30,7 +30,7 @@ from portal.core.security import hash_password
 from portal.core.settings import get_setting
 from portal.core.types import utcnow
 from portal.extensions import db
-from portal.i18n import lazy_gettext, recipient_locale
+from portal.i18n import gettext, lazy_gettext, recipient_locale
 from portal.plugins.types import NotificationMessage
 
 RESET = "reset"
@@ -214,7 +214,9 @@ def invite_user(actor: User, *, email: str, name: str, role: str = "student") ->
     address = normalise_email(email)
     user = db.session.execute(sa.select(User).where(User.email == address)).scalar_one_or_none()
     if user is not None and user.account_status != AccountStatus.INVITED:
-        raise Conflict(f"a user with email {address} already exists", code="email_taken")
+        raise Conflict(
+            gettext("a user with email %(email)s already exists", email=address), code="email_taken"
+        )
     if user is None:
         user = create_user(actor, email=address, name=name, role=role)
         user.is_active, user.account_status = False, AccountStatus.INVITED.value

@@ -16,6 +16,7 @@ from portal.core.registry import plugins
 from portal.core.security import decrypt_secret, encrypt_secret, mask_secret
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 from portal.plugins.types import BackendError, BackendUnavailable, HealthResult, MeetingBackend
 
 
@@ -98,7 +99,10 @@ def create_config(
     if not name.strip():
         raise ValidationFailed("name must not be empty")
     if db.session.execute(db.select(BackendConfig.id).filter_by(name=name.strip())).first():
-        raise Conflict(f"a backend configuration named {name!r} exists", code="name_taken")
+        raise Conflict(
+            gettext("a backend configuration named %(name)s exists", name=repr(name)),
+            code="name_taken",
+        )
     config = BackendConfig(
         name=name.strip(),
         backend=backend,
@@ -127,7 +131,10 @@ def update_config(
     config = get_config(actor, config_id)
     if name is not None and name.strip() != config.name:
         if db.session.execute(db.select(BackendConfig.id).filter_by(name=name.strip())).first():
-            raise Conflict(f"a backend configuration named {name!r} exists", code="name_taken")
+            raise Conflict(
+                gettext("a backend configuration named %(name)s exists", name=repr(name)),
+                code="name_taken",
+            )
         config.name = name.strip()
     if settings is not None:
         config.settings = _validated_settings(
@@ -219,9 +226,13 @@ def require_passing(config: BackendConfig) -> BackendConfig:
     periodic test); otherwise a clear 409 instead of a late, obscure failure."""
     if config.health_ok is False and not check_health(config).ok:
         raise Conflict(
-            f"the meeting system {config.name!r} failed its last connection test "
-            f"({config.health_message or 'no answer'}); the class cannot start until an "
-            "administrator fixes it or chooses another meeting system",
+            gettext(
+                "the meeting system %(name)s failed its last connection test (%(why)s); the "
+                "class cannot start until an administrator fixes it or chooses another "
+                "meeting system",
+                name=repr(config.name),
+                why=config.health_message or gettext("no answer"),
+            ),
             code="backend_failing",
         )
     return config
@@ -232,8 +243,11 @@ def config_for_class(klass: Class) -> BackendConfig:
     if klass.backend_config is not None:
         if not klass.backend_config.enabled:
             raise Conflict(
-                f"this class's meeting backend {klass.backend_config.name!r} is disabled; "
-                "choose another in the class settings",
+                gettext(
+                    "this class's meeting backend %(name)s is disabled; choose another in the "
+                    "class settings",
+                    name=repr(klass.backend_config.name),
+                ),
                 code="backend_disabled",
             )
         return require_passing(klass.backend_config)
@@ -306,8 +320,12 @@ def call_backend(
     except Exception as exc:
         logging.getLogger(__name__).exception("backend %s failed to %s", config.backend, operation)
         raise BackendCallFailed(
-            f"{server} gave an answer the portal could not understand when asked to {operation}; "
-            "try again later or ask an administrator to check it",
+            gettext(
+                "%(server)s gave an answer the portal could not understand when asked to "
+                "%(operation)s; try again later or ask an administrator to check it",
+                server=server,
+                operation=operation,
+            ),
             code="backend_error",
             failure="garbled",
             reason=f"the backend's answer could not be understood ({type(exc).__name__})",

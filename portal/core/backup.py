@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from portal.core.errors import Conflict, ValidationFailed
 from portal.core.types import UTCDateTime
 from portal.extensions import db
+from portal.i18n import gettext
 
 FORMAT = "portal-backup"
 VERSION = 1
@@ -108,8 +109,11 @@ def import_from(path: str | Path) -> dict[str, int]:
     existing = {name: n for name, n in counts().items() if n}
     if existing:
         raise Conflict(
-            f"the target database is not empty ({', '.join(sorted(existing))}); "
-            "import only into a freshly migrated database",
+            gettext(
+                "the target database is not empty (%(tables)s); import only into a freshly "
+                "migrated database",
+                tables=", ".join(sorted(existing)),
+            ),
             code="not_empty",
         )
     connection = db.session.connection()

@@ -20,7 +20,7 @@ from portal.core.errors import Forbidden, NotFound, PortalError, ValidationFaile
 from portal.core.models import ChatMessage, Class, ClassMute, Guest, Schedule, User
 from portal.core.types import utcnow
 from portal.extensions import db
-from portal.i18n import _
+from portal.i18n import _, gettext
 
 DEFAULT_MAX_LENGTH = 2000
 DEFAULT_RATE_LIMIT = "10 per 10 seconds"
@@ -94,7 +94,9 @@ def _checked_text(body: str) -> str:
         raise ValidationFailed("the message is empty", code="empty_message")
     limit = max_length()
     if len(text) > limit:
-        raise ValidationFailed(f"messages are limited to {limit} characters", code="too_long")
+        raise ValidationFailed(
+            gettext("messages are limited to %(count)s characters", count=limit), code="too_long"
+        )
     return text
 
 

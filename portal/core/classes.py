@@ -26,6 +26,7 @@ from portal.core.models import (
 from portal.core.timezones import check_timezone
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 
 MAX_OCCURRENCES = 400
 MAX_SERIES_SPAN = timedelta(days=2 * 366)
@@ -91,7 +92,9 @@ def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> l
     try:
         parsed = rrulestr(text, dtstart=local_start, ignoretz=True)
     except (ValueError, TypeError) as exc:
-        raise ValidationFailed(f"invalid recurrence rule: {exc}", code="invalid_rrule") from exc
+        raise ValidationFailed(
+            gettext("invalid recurrence rule: %(reason)s", reason=str(exc)), code="invalid_rrule"
+        ) from exc
     limit = local_start + MAX_SERIES_SPAN
     occurrences: list[datetime] = []
     for occurrence in parsed:
@@ -109,8 +112,10 @@ def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> l
 def _refuse_past_start(starts_at: datetime) -> None:
     if starts_at < utcnow() - PAST_START_GRACE:
         raise ValidationFailed(
-            f"the start {starts_at.isoformat(timespec='minutes')} "
-            "is in the past; choose a time from now on",
+            gettext(
+                "the start %(time)s is in the past; choose a time from now on",
+                time=starts_at.isoformat(timespec="minutes"),
+            ),
             code="start_in_past",
         )
 
@@ -131,8 +136,11 @@ def _check_backend(backend_config_id: int | None) -> None:
         raise ValidationFailed("that meeting backend is not enabled", code="backend_not_enabled")
     if config.health_ok is False:
         raise ValidationFailed(
-            f"the meeting system {config.name!r} failed its last connection test; choose "
-            "another until an administrator fixes it",
+            gettext(
+                "the meeting system %(name)s failed its last connection test; choose another "
+                "until an administrator fixes it",
+                name=repr(config.name),
+            ),
             code="backend_failing",
         )
 

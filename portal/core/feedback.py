@@ -33,6 +33,7 @@ from portal.core.models import (
 from portal.core.recordings import at_least
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 
 MAX_COMMENT = 5000
 
@@ -42,7 +43,9 @@ def _check_values(rating: int, comment: str) -> str:
         raise ValidationFailed("rating must be a whole number from 1 to 5", code="invalid_rating")
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT:
-        raise ValidationFailed(f"the comment may have at most {MAX_COMMENT} characters")
+        raise ValidationFailed(
+            gettext("the comment may have at most %(count)s characters", count=MAX_COMMENT)
+        )
     return comment
 
 

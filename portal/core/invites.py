@@ -33,6 +33,7 @@ from portal.core.errors import (
 from portal.core.models import Class, Guest, InviteLink, Schedule, User
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 
 TOKEN_BYTES = 24  # 192 bits: more than the 128 the charter asks for
 MAX_NAME = 100
@@ -107,7 +108,9 @@ def create_link(
             raise NotFound("no such occurrence in this class")
     code = (access_code or "").strip()
     if len(code) > MAX_CODE:
-        raise ValidationFailed(f"the access code may have at most {MAX_CODE} characters")
+        raise ValidationFailed(
+            gettext("the access code may have at most %(count)s characters", count=MAX_CODE)
+        )
     token = secrets.token_urlsafe(TOKEN_BYTES)
     link = InviteLink(
         class_id=klass.id,
@@ -177,13 +180,18 @@ def redeem(token: str, name: str, access_code: str = "") -> tuple[Guest, str]:
     if not display:
         raise ValidationFailed("type your name so the teacher knows who you are", code="no_name")
     if len(display) > MAX_NAME:
-        raise ValidationFailed(f"the name may have at most {MAX_NAME} characters")
+        raise ValidationFailed(
+            gettext("the name may have at most %(count)s characters", count=MAX_NAME)
+        )
     if link.code_hash is not None:
         try:
             login_guard.check(_guard_key(link))
         except TooManyRequests as exc:
             raise TooManyRequests(
-                f"too many wrong access codes; try again in {exc.retry_after} s",
+                gettext(
+                    "too many wrong access codes; try again in %(seconds)s s",
+                    seconds=exc.retry_after,
+                ),
                 code="code_attempts",
                 retry_after=exc.retry_after,
             ) from exc

@@ -18,6 +18,7 @@ from portal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.core.models import Class, Guest, LobbyEntry, Schedule, User
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 
 WAITING, ADMITTED, REFUSED = "waiting", "admitted", "refused"
 MAX_MESSAGE = 500
@@ -189,7 +190,9 @@ def refuse_guest(actor: User, schedule_id: int, guest_id: int, message: str = ""
 def _message(message: str) -> str:
     text = (message or "").strip()
     if len(text) > MAX_MESSAGE:
-        raise ValidationFailed(f"the message may have at most {MAX_MESSAGE} characters")
+        raise ValidationFailed(
+            gettext("the message may have at most %(count)s characters", count=MAX_MESSAGE)
+        )
     return text
 
 

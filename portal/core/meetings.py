@@ -55,6 +55,7 @@ from portal.core.snapshots import (
 from portal.core.types import utcnow
 from portal.core.upsert import insert_with_conflicts, rows_matched
 from portal.extensions import db
+from portal.i18n import gettext
 from portal.plugins.types import (
     JoinTarget,
     MeetingHandle,
@@ -382,7 +383,10 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
     opens_at = _opens_at(row.starts_at, manager)
     if not manager and utcnow() < opens_at:
         raise Conflict(
-            f"this class opens for students at {opens_at.isoformat(timespec='minutes')} UTC",
+            gettext(
+                "this class opens for students at %(time)s UTC",
+                time=opens_at.isoformat(timespec="minutes"),
+            ),
             code="not_open_yet",
         )
     _require_running(row.meeting_status)

@@ -19,6 +19,7 @@ from portal.core.models import Class, Notification, Schedule, User
 from portal.core.notifications import NotificationKind, NotificationStatus
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 
 STATUSES = tuple(NotificationStatus)
 RECENT = timedelta(days=7)
@@ -115,7 +116,9 @@ def retry_delivery(actor: User, notification_id: int) -> Notification:
     now = utcnow()
     reason = notes.unwanted_reason(row, now)
     if reason is not None:
-        raise Conflict(f"not sent again: {reason}", code="notification_not_wanted")
+        raise Conflict(
+            gettext("not sent again: %(reason)s", reason=reason), code="notification_not_wanted"
+        )
     previous_error = row.error
     row.status, row.attempts, row.error, row.claimed_at = NotificationStatus.PENDING, 0, None, None
     schedule = db.session.get(Schedule, row.schedule_id) if row.schedule_id else None

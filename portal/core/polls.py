@@ -23,6 +23,7 @@ from portal.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.core.models import Poll, PollOption, PollVote, Schedule, User
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 
 MIN_OPTIONS, MAX_OPTIONS = 2, 10
 MAX_QUESTION, MAX_OPTION = 500, 200
@@ -151,14 +152,19 @@ def create_poll(
     access.require_class_moderator(actor, schedule.klass)
     question = (question or "").strip()
     if not question or len(question) > MAX_QUESTION:
-        raise ValidationFailed(f"the question must have 1 to {MAX_QUESTION} characters")
+        raise ValidationFailed(
+            gettext("the question must have 1 to %(count)s characters", count=MAX_QUESTION)
+        )
     texts = [(o or "").strip() for o in options]
     if not MIN_OPTIONS <= len(texts) <= MAX_OPTIONS:
         raise ValidationFailed(
-            f"a poll has {MIN_OPTIONS} to {MAX_OPTIONS} options", code="option_count"
+            gettext("a poll has %(low)s to %(high)s options", low=MIN_OPTIONS, high=MAX_OPTIONS),
+            code="option_count",
         )
     if any(not t or len(t) > MAX_OPTION for t in texts):
-        raise ValidationFailed(f"every option needs 1 to {MAX_OPTION} characters")
+        raise ValidationFailed(
+            gettext("every option needs 1 to %(count)s characters", count=MAX_OPTION)
+        )
     if len({t.casefold() for t in texts}) != len(texts):
         raise ValidationFailed("two options have the same text", code="duplicate_option")
     poll = Poll(
@@ -182,7 +188,10 @@ def create_poll(
 def open_poll(actor: User, poll_id: int) -> dict[str, Any]:
     poll, schedule = _managed_poll(actor, poll_id)
     if poll.status != "draft":
-        raise Conflict(f"the poll is already {poll.status}", code=f"poll_{poll.status}")
+        raise Conflict(
+            gettext("the poll is already %(status)s", status=poll.status),
+            code=f"poll_{poll.status}",
+        )
     poll.status = "open"
     poll.opened_at = utcnow()
     audit.record(actor, "poll.open", "poll", poll.id)
@@ -224,10 +233,9 @@ def vote(actor: User, poll_id: int, option_ids: list[int]) -> dict[str, Any]:
     if is_manager(actor, schedule) or not access.is_enrolled(actor, schedule.class_id):
         raise Forbidden("only the class's students vote", code="not_a_voter")
     if poll.status != "open":
-        raise Conflict(
-            "this poll is closed" if poll.status == "closed" else "this poll is not open yet",
-            code="poll_closed" if poll.status == "closed" else "poll_not_open",
-        )
+        if poll.status == "closed":
+            raise Conflict(gettext("this poll is closed"), code="poll_closed")
+        raise Conflict(gettext("this poll is not open yet"), code="poll_not_open")
     chosen = list(dict.fromkeys(int(i) for i in option_ids))
     valid = {o.id for o in poll.options}
     if not chosen or any(i not in valid for i in chosen):

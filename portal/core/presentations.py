@@ -38,6 +38,7 @@ from portal.core.types import utcnow
 from portal.core.uploads import TooLarge
 from portal.core.upsert import rows_matched
 from portal.extensions import db
+from portal.i18n import gettext
 
 # Rendered page widths in pixels: a request is served at the smallest one at least as wide
 # (so the cache holds a few images per page, not one per window size).
@@ -244,9 +245,16 @@ def list_strokes(
 
 def _number(value: Any, low: float, high: float, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationFailed(f"{what} must be a number", code="invalid_stroke")
+        raise ValidationFailed(
+            gettext("%(field)s must be a number", field=what), code="invalid_stroke"
+        )
     if not low <= value <= high:
-        raise ValidationFailed(f"{what} must be between {low} and {high}", code="invalid_stroke")
+        raise ValidationFailed(
+            gettext(
+                "%(field)s must be between %(low)s and %(high)s", field=what, low=low, high=high
+            ),
+            code="invalid_stroke",
+        )
     return float(value)
 
 
@@ -267,7 +275,9 @@ def validate_stroke(raw: Any) -> dict[str, Any]:
         raise ValidationFailed("a stroke must be a JSON object", code="invalid_stroke")
     tool = raw.get("tool")
     if tool not in TOOLS:
-        raise ValidationFailed(f"tool must be one of {', '.join(TOOLS)}", code="invalid_stroke")
+        raise ValidationFailed(
+            gettext("tool must be one of %(tools)s", tools=", ".join(TOOLS)), code="invalid_stroke"
+        )
     colour = raw.get("color")
     if not isinstance(colour, str) or not COLOUR.match(colour):
         raise ValidationFailed("color must look like #1f6feb", code="invalid_stroke")
@@ -286,7 +296,9 @@ def validate_stroke(raw: Any) -> dict[str, Any]:
             raise ValidationFailed("each point must be [x, y]", code="invalid_stroke")
         clean.append([round(_number(v, 0.0, 1.0, "a point's coordinate"), 5) for v in point])
     if tool in TWO_POINT_TOOLS and len(clean) != 2:
-        raise ValidationFailed(f"a {tool} has exactly two points", code="invalid_stroke")
+        raise ValidationFailed(
+            gettext("a %(tool)s has exactly two points", tool=tool), code="invalid_stroke"
+        )
     out: dict[str, Any] = {"tool": tool, "color": colour.lower(), "width": width, "points": clean}
     if tool == "text":
         text = raw.get("text")
@@ -307,8 +319,11 @@ def _presenting(
     row = _row(schedule.id, lock=lock)
     if not may_present(actor, schedule, row):
         raise Forbidden(
-            "only the teacher, or a student with the floor whom the teacher lets co-present, "
-            f"may {action}",
+            gettext(
+                "only the teacher, or a student with the floor whom the teacher lets "
+                "co-present, may %(action)s",
+                action=action,
+            ),
             code="not_presenter",
         )
     if row is None:

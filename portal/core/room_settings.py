@@ -12,6 +12,7 @@ from typing import Any
 from portal.core.errors import ValidationFailed
 from portal.core.models import Class
 from portal.core.settings import get_setting
+from portal.i18n import gettext
 from portal.plugins.types import MeetingBackend, RoomSettings
 
 LABELS: dict[str, str] = {
@@ -47,7 +48,9 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
                     "screen_share must be 'teachers' or 'everyone'", code="invalid_room_settings"
                 )
         elif not isinstance(value, bool):
-            raise ValidationFailed(f"{name} must be true or false", code="invalid_room_settings")
+            raise ValidationFailed(
+                gettext("%(name)s must be true or false", name=name), code="invalid_room_settings"
+            )
         checked[name] = value
     return checked
 

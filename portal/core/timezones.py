@@ -4,6 +4,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from portal.core.errors import ValidationFailed
+from portal.i18n import gettext
 
 
 @lru_cache(maxsize=1)
@@ -18,5 +19,7 @@ def check_timezone(name: str) -> str:
             raise ZoneInfoNotFoundError(name)
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationFailed(f"unknown time zone {name!r}", code="invalid_timezone") from exc
+        raise ValidationFailed(
+            gettext("unknown time zone %(name)s", name=repr(name)), code="invalid_timezone"
+        ) from exc
     return name

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from portal.core.errors import PortalError, ValidationFailed
+from portal.i18n import gettext
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,15 @@ def _is_text(sample: bytes) -> bool:
 
 def check_size(data: bytes, limit: int, what: str) -> None:
     if not data:
-        raise ValidationFailed(f"the {what} is empty", code="empty_file")
+        raise ValidationFailed(gettext("the %(what)s is empty", what=what), code="empty_file")
     if len(data) > limit:
         raise TooLarge(
-            f"the {what} is {len(data) // 1024} KB; the limit is {limit // 1024} KB",
+            gettext(
+                "the %(what)s is %(size)s KB; the limit is %(limit)s KB",
+                what=what,
+                size=len(data) // 1024,
+                limit=limit // 1024,
+            ),
             details={"size": len(data), "limit": limit},
         )
 
@@ -103,7 +109,12 @@ def validate_pdf(data: bytes, *, max_pages: int) -> PdfInfo:
         if declared is not None and declared > max_pages:
             # Refused before walking the page tree: a few bytes can declare a billion pages.
             raise ValidationFailed(
-                f"this PDF has {declared} pages; the limit is {max_pages}", code="too_many_pages"
+                gettext(
+                    "this PDF has %(pages)s pages; the limit is %(limit)s",
+                    pages=declared,
+                    limit=max_pages,
+                ),
+                code="too_many_pages",
             )
         pages = len(reader.pages)
         if declared is not None and declared != pages:
@@ -128,7 +139,12 @@ def validate_pdf(data: bytes, *, max_pages: int) -> PdfInfo:
         raise ValidationFailed("this PDF has no pages", code="invalid_pdf")
     if pages > max_pages:
         raise ValidationFailed(
-            f"this PDF has {pages} pages; the limit is {max_pages}", code="too_many_pages"
+            gettext(
+                "this PDF has %(pages)s pages; the limit is %(limit)s",
+                pages=pages,
+                limit=max_pages,
+            ),
+            code="too_many_pages",
         )
     return PdfInfo(page_count=pages)
 

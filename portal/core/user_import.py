@@ -15,6 +15,7 @@ from portal.core.errors import PortalError, ValidationFailed
 from portal.core.models import User
 from portal.core.timezones import check_timezone
 from portal.extensions import db
+from portal.i18n import gettext
 
 REQUIRED_COLUMNS = ("email", "name", "role")
 OPTIONAL_COLUMNS = ("phone", "timezone")
@@ -57,22 +58,29 @@ def _read(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         raise ValidationFailed(
-            f"the first line must name the columns email,name,role[,phone,timezone]; "
-            f"missing: {', '.join(missing)}",
+            gettext(
+                "the first line must name the columns email,name,role[,phone,timezone]; "
+                "missing: %(columns)s",
+                columns=", ".join(missing),
+            ),
             code="csv_header",
         )
     unknown = [name for name in header if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
         raise ValidationFailed(
-            f"unknown column(s): {', '.join(unknown)}; the columns are "
-            "email,name,role[,phone,timezone]",
+            gettext(
+                "unknown column(s): %(columns)s; the columns are email,name,role[,phone,timezone]",
+                columns=", ".join(unknown),
+            ),
             code="csv_header",
         )
     reader.fieldnames = header
     rows: list[tuple[int, dict[str, str]]] = []
     for record in reader:
         if len(rows) >= MAX_ROWS:
-            raise ValidationFailed(f"at most {MAX_ROWS} users per file", code="csv_too_large")
+            raise ValidationFailed(
+                gettext("at most %(count)s users per file", count=MAX_ROWS), code="csv_too_large"
+            )
         if None in record:
             rows.append((reader.line_num, {"__extra__": "1", **_strings(record)}))
         elif any((value or "").strip() for value in record.values()):
@@ -133,7 +141,9 @@ def import_users(actor: User, text: str, *, apply: bool) -> ImportReport:
             existing = known.get(raw_email.strip().lower())
             email, values, changes = _check_row(actor, header, record, existing)
             if email in seen:
-                raise ValidationFailed(f"the same email is already on line {seen[email]}")
+                raise ValidationFailed(
+                    gettext("the same email is already on line %(line)s", line=seen[email])
+                )
             seen[email] = line
         except PortalError as exc:
             results.append(RowResult(line, raw_email, "error", exc.message))

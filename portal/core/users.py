@@ -14,6 +14,7 @@ from portal.core.models import Enrolment, Role, User, UserIdentity
 from portal.core.security import hash_password, password_needs_rehash, verify_password
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 from portal.plugins.types import ExternalIdentity
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -24,7 +25,9 @@ def normalise_email(email: str) -> str:
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise ValidationFailed(f"invalid email address: {exc}", code="invalid_email") from exc
+        raise ValidationFailed(
+            gettext("invalid email address: %(reason)s", reason=str(exc)), code="invalid_email"
+        ) from exc
 
 
 def normalise_phone(phone: str | None) -> str | None:
@@ -45,7 +48,8 @@ def normalise_phone(phone: str | None) -> str | None:
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters", code="weak_password"
+            gettext("password must be at least %(count)s characters", count=MIN_PASSWORD_LENGTH),
+            code="weak_password",
         )
 
 
@@ -77,7 +81,9 @@ def create_user(
     if password is not None:
         check_password_strength(password)
     if db.session.execute(db.select(User.id).filter_by(email=email)).first():
-        raise Conflict(f"a user with email {email} already exists", code="email_taken")
+        raise Conflict(
+            gettext("a user with email %(email)s already exists", email=email), code="email_taken"
+        )
     user = User(
         email=email,
         name=name.strip(),

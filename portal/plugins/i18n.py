@@ -19,9 +19,11 @@ from pathlib import Path
 
 from flask_babel import Domain
 
-from portal.i18n import force_locale, recipient_locale, register_domain, text_direction
+from portal.i18n import force_locale, gettext, recipient_locale, register_domain, text_direction
 
-__all__ = ["Domain", "domain", "force_locale", "recipient_locale", "text_direction"]
+# `gettext` is the core's catalogue: a plugin without a catalogue of its own translates its
+# API error messages with values there (`Conflict(gettext("... %(n)s", n=n))`).
+__all__ = ["Domain", "domain", "force_locale", "gettext", "recipient_locale", "text_direction"]
 
 
 def domain(package: str, directory: Path | None = None) -> Domain:

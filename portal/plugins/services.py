@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from portal.i18n import gettext
 from portal.plugins.types import (
     AttendeeInfo,
     ClassInfo,
@@ -336,7 +337,9 @@ def create_backend_config(
         db.select(User).filter_by(email=admin_email.strip().lower())
     ).scalar_one_or_none()
     if admin is None or not admin.is_admin:
-        raise Forbidden(f"{admin_email} is not an admin account", code="not_admin")
+        raise Forbidden(
+            gettext("%(email)s is not an admin account", email=admin_email), code="not_admin"
+        )
     config = backends.create_config(
         admin, name=name, backend=backend, is_default=is_default, settings=settings
     )
@@ -807,5 +810,5 @@ def enqueue_job(name: str) -> None:
     from portal.current import current_flask_app
 
     if name not in tasks.all_jobs(current_flask_app()):
-        raise NotFound(f"no periodic job is named {name!r}")
+        raise NotFound(gettext("no periodic job is named %(name)s", name=repr(name)))
     after_commit(lambda: tasks.enqueue_job(name))

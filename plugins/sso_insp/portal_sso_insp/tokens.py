@@ -14,6 +14,7 @@ import jwt
 from flask import current_app
 
 from portal.plugins import NotAuthenticated, ServiceUnavailable
+from portal.plugins.i18n import gettext
 from portal_sso_insp.settings import HMAC_ALGORITHMS, InspSettings
 
 # The OpenID Connect Back-Channel Logout 1.0 event a logout token must carry.
@@ -131,8 +132,10 @@ def _decode(settings: InspSettings, token: Any, required: list[str]) -> dict[str
     # Long-lived tokens in URLs are a liability: insp must mint them right before redirecting.
     if claims["exp"] - claims["iat"] > settings.max_lifetime:
         raise TokenRejected(
-            "the sign-in token is valid for too long (at "
-            f"most {settings.max_lifetime} seconds allowed)",
+            gettext(
+                "the sign-in token is valid for too long (at most %(seconds)s seconds allowed)",
+                seconds=settings.max_lifetime,
+            ),
             code="token_lifetime",
         )
     if not isinstance(claims["jti"], str) or not 0 < len(claims["jti"]) <= 255:

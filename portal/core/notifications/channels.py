@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from portal.core.errors import ValidationFailed
 from portal.core.models import User
 from portal.core.registry import plugins
+from portal.i18n import gettext
 from portal.plugins.types import LabelledNotifier
 
 # Channels with their own address on User (sms: the phone); any other channel addresses the user
@@ -83,11 +84,15 @@ def choose(user: User, choices: dict[str, bool]) -> None:
     for channel in require_registered(choices):
         on = bool(choices[channel])
         if on and not address_for(user, channel):
+            if channel == "sms":
+                raise ValidationFailed(
+                    gettext("add a phone number before turning SMS reminders on"), code="no_phone"
+                )
             raise ValidationFailed(
-                "add a phone number before turning SMS reminders on"
-                if channel == "sms"
-                else f"add an address before turning {channel_label(channel)} on",
-                code="no_phone" if channel == "sms" else "no_address",
+                gettext(
+                    "add an address before turning %(channel)s on", channel=channel_label(channel)
+                ),
+                code="no_address",
             )
         changed = changed or on != user.receives(channel)
         user.choose_channel(channel, on)

@@ -24,6 +24,7 @@ from portal.core.notifications.states import NotificationKind as Kind
 from portal.core.notifications.states import NotificationStatus as Status
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 from portal.plugins.types import (
     BatchNotifier,
     CheckedNotifier,
@@ -47,7 +48,9 @@ def notifier_for(channel: str) -> Notifier:
 
     candidates = plugins().notifiers.get(channel, [])
     if not candidates:
-        raise ValidationFailed(f"no notifier for channel {channel}", code="no_notifier")
+        raise ValidationFailed(
+            gettext("no notifier for channel %(channel)s", channel=channel), code="no_notifier"
+        )
     wanted = setting(f"NOTIFY_{channel.upper()}_PROVIDER")
     if wanted:
         for notifier in candidates:
