@@ -131,6 +131,9 @@ def assembled_recordings(timeout: float = 180) -> list:
     deadline = time.monotonic() + timeout
     while True:
         assemble_pending_recordings()
+        # End the transaction as the job's runner does: an open one would keep the meeting
+        # row locked (the claim's compare-and-set) against the job thread's progress commits.
+        db.session.commit()
         db.session.expire_all()
         rows = db.session.execute(db.select(Recording)).scalars().all()
         if rows or time.monotonic() > deadline:
