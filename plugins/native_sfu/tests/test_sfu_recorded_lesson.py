@@ -145,12 +145,6 @@ def test_a_gstreamer_teacher_sharing_the_screen_is_recorded_with_the_camera_inse
     a student given the floor speaks meanwhile; the class ends: one recording, the lesson's
     length, the student's voice, and the camera as an inset over the screen."""
     require_gstreamer("vp8")
-    if db.engine.dialect.name == "sqlite":
-        # Served over HTTP the test commits for real while the class's end runs the assembly
-        # job in a thread; SQLite has one writer, and the job's progress writes (committed
-        # one by one since services.checkpoint) still meet "database is locked" from the
-        # server's writes meanwhile. PostgreSQL locks the one meeting row only.
-        pytest.skip("SQLite's single writer: the assembly thread and the server contend")
     sfu.klass.record = True
     db.session.commit()
     teacher, embed = start_class(sfu, login)
