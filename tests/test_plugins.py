@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +123,10 @@ def test_misspelled_hook_fails_at_load_time():
 def hello_site(tmp_path_factory) -> Path:
     """The hello plugin really installed (pip, entry points and all) into a private folder."""
     target = tmp_path_factory.mktemp("site")
+    # Built from a private copy: setuptools writes build/ and *.egg-info next to the source,
+    # and a shared or stale one there gave an installed entry point without its module.
+    source = tmp_path_factory.mktemp("hello-src") / "hello"
+    shutil.copytree(HELLO, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     subprocess.run(
         [
             sys.executable,
@@ -132,7 +137,7 @@ def hello_site(tmp_path_factory) -> Path:
             "--no-deps",
             "--target",
             str(target),
-            str(HELLO),
+            str(source),
         ],
         check=True,
         capture_output=True,
