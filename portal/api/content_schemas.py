@@ -4,11 +4,11 @@ attendance endpoints (kept apart from schemas.py to keep merges easy)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal
 
-from pydantic import Field, create_model
+from pydantic import Field
 
-from portal.api.schemas import Model, Out, RowId, ScheduleOut, TimeIn
+from portal.api.schemas import Model, Out, RowId, ScheduleOut, TimeIn, out_of
 from portal.core.recordings import RecordingView
 
 
@@ -48,12 +48,7 @@ class MediaQuery(Model):
 
 
 # The core's RecordingView is the one recording view model; the API serves exactly its fields.
-RecordingOut: type[Out] = create_model(
-    "RecordingOut",
-    __base__=Out,
-    __module__=__name__,
-    **{name: (hint, ...) for name, hint in get_type_hints(RecordingView).items()},  # type: ignore[call-overload]
-)
+RecordingOut = out_of(RecordingView, "RecordingOut", __name__)
 
 
 # What the recordings listings answer. RecordingOut is built at import time, so a type checker

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+)
 
 from portal.api.converters import MAX_ID
 
@@ -67,6 +75,17 @@ class Model(BaseModel):
 
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def out_of(view: type, name: str, module: str) -> type[Out]:
+    """The response model serving exactly a core view dataclass's fields: the core's view
+    stays the one declaration (the API never re-declares it field by field)."""
+    return create_model(  # type: ignore[call-overload]
+        name,
+        __base__=Out,
+        __module__=module,
+        **{field: (hint, ...) for field, hint in get_type_hints(view).items()},
+    )
 
 
 class LoginIn(Model):
