@@ -3,6 +3,8 @@ settings, plugins."""
 
 from __future__ import annotations
 
+import math
+
 from flask import render_template, request
 
 from portal.core import access, backends, notification_review, site_settings, users
@@ -65,6 +67,11 @@ def _page_number() -> int:
         return 1
 
 
+def page_count(total: int, per_page: int) -> int:
+    """How many pages a list of `total` rows fills; an empty list still shows one page."""
+    return max(1, math.ceil(total / per_page))
+
+
 @web.get("/admin/users")
 @page("admin")
 def admin_users(user: User):
@@ -90,7 +97,7 @@ def admin_users(user: User):
         q=q,
         role=role,
         page_no=page_no,
-        pages=max(1, -(-total // USERS_PER_PAGE)),
+        pages=page_count(total, USERS_PER_PAGE),
         blocks=access.active_site_blocks([u.id for u in rows]),
     )
 
@@ -126,7 +133,7 @@ def admin_notifications(user: User):
         statuses=notification_review.STATUSES,
         counts=notification_review.status_counts(user),
         page_no=page_no,
-        pages=max(1, -(-total // DELIVERIES_PER_PAGE)),
+        pages=page_count(total, DELIVERIES_PER_PAGE),
     )
 
 

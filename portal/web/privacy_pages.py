@@ -10,7 +10,7 @@ from flask import render_template, request
 from portal.core import access
 from portal.core.models import User
 from portal.core.privacy import access_log, erasure, retention
-from portal.web.admin_pages import _page_number
+from portal.web.admin_pages import _page_number, page_count
 from portal.web.pages import web
 from portal.web.support import page
 
@@ -56,7 +56,7 @@ def admin_audit(user: User):
         args=request.args,
         query=query,
         page_no=page_no,
-        pages=max(1, -(-total // ENTRIES_PER_PAGE)),
+        pages=page_count(total, ENTRIES_PER_PAGE),
     )
 
 

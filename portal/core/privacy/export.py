@@ -64,6 +64,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _owned(model: Any, owner: Any, user: User) -> list[Any]:
+    """The rows of `model` whose `owner` column is this user, oldest first."""
+    return list(
+        db.session.execute(db.select(model).where(owner == user.id).order_by(model.id)).scalars()
+    )
+
+
 def _profile(user: User) -> list[dict[str, Any]]:
     return [
         {
@@ -130,9 +137,7 @@ def _attendance(user: User) -> list[dict[str, Any]]:
 
 
 def _chat(user: User) -> list[dict[str, Any]]:
-    rows = db.session.execute(
-        db.select(ChatMessage).where(ChatMessage.user_id == user.id).order_by(ChatMessage.id)
-    ).scalars()
+    rows = _owned(ChatMessage, ChatMessage.user_id, user)
     return [
         {
             "schedule_id": m.schedule_id,
@@ -159,9 +164,7 @@ def _votes(user: User) -> list[dict[str, Any]]:
 
 
 def _feedback(user: User) -> list[dict[str, Any]]:
-    rows = db.session.execute(
-        db.select(Feedback).where(Feedback.user_id == user.id).order_by(Feedback.id)
-    ).scalars()
+    rows = _owned(Feedback, Feedback.user_id, user)
     return [
         {
             "class_id": f.class_id,
@@ -179,18 +182,14 @@ def _uploads(user: User) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """The user's uploaded files: their rows, and (path in the zip, storage key) pairs."""
     rows: list[dict[str, Any]] = []
     files: list[tuple[str, str]] = []
-    media = db.session.execute(
-        db.select(Media).where(Media.uploaded_by == user.id).order_by(Media.id)
-    ).scalars()
+    media = _owned(Media, Media.uploaded_by, user)
     for m in media:
         path = f"files/media-{m.id}-{_safe(m.filename)}"
         rows.append(
             {"kind": "class file", "class_id": m.class_id, "filename": m.filename, "file": path}
         )
         files.append((path, m.storage_key))
-    slides = db.session.execute(
-        db.select(Slide).where(Slide.uploaded_by == user.id).order_by(Slide.id)
-    ).scalars()
+    slides = _owned(Slide, Slide.uploaded_by, user)
     for s in slides:
         path = f"files/slides-{s.id}-{_safe(s.filename)}"
         rows.append(
@@ -206,9 +205,7 @@ def _safe(filename: str) -> str:
 
 
 def _notifications(user: User) -> list[dict[str, Any]]:
-    rows = db.session.execute(
-        db.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)
-    ).scalars()
+    rows = _owned(Notification, Notification.user_id, user)
     return [
         {
             "kind": n.kind,
