@@ -600,6 +600,13 @@ def launch_chromium(playwright, *extra_args: str, **options):
     A missing browser skips the test, or fails it under PORTAL_REQUIRE_SERVICES=1."""
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         missing_service(f"Chromium at {CHROMIUM}")
+    from playwright.async_api import expect as async_expect
+    from playwright.sync_api import expect
+
+    # Assertions wait as long as the pages' actions do (15 s): Playwright's 5 s default failed
+    # checks whose outcome was right on a starved machine, where a page renders late.
+    expect.set_options(timeout=15_000)
+    async_expect.set_options(timeout=15_000)
     return playwright.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args], **options
     )

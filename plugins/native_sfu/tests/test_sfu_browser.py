@@ -59,7 +59,8 @@ def test_teacher_camera_published_from_one_page_plays_in_another(sfu, login, por
             student.wait_for_selector(".sfu-remote video", timeout=30_000)
             student.wait_for_function(
                 """() => { const v = document.querySelector('.sfu-remote video');
-                           return v && v.videoWidth > 0 && v.currentTime > 1.0; }""",
+                           return v && v.videoWidth > 0 && v.currentTime > 1.0
+                                  && v.getVideoPlaybackQuality().totalVideoFrames > 10; }""",
                 timeout=45_000,
             )
             width = student.evaluate("document.querySelector('.sfu-remote video').videoWidth")
