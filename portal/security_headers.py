@@ -37,56 +37,77 @@ def plugin_sources(app: Flask) -> dict[str, list[str]]:
     return merged
 
 
+def _content_security_policy(app: Flask, extra: dict[str, list[str]]) -> str:
+    frame_src = " ".join(["'self'", *app.config.get("CSP_FRAME_SRC", []), *extra["frame-src"]])
+    # Browsers also apply form-action to redirects after a form POST (logout handing over to
+    # an SSO provider's logout page): plugins widen it through the hook, admins through
+    # CSP_FORM_ACTION.
+    form_action = " ".join(
+        ["'self'", *app.config.get("CSP_FORM_ACTION", []), *extra["form-action"]]
+    )
+    # A realtime server on another origin (PORTAL_REALTIME_URL) must be reachable too.
+    realtime = app.config.get("REALTIME_URL") or ""
+    connect_src = " ".join(
+        [
+            "'self'",
+            "ws:",
+            "wss:",
+            *([realtime.rstrip("/")] if realtime else []),
+            *extra["connect-src"],
+        ]
+    )
+    script_src = " ".join([*app.config.get("CSP_SCRIPT_SRC", []), *extra["script-src"]])
+    media_src = " ".join(["'self'", "blob:", *extra["media-src"]])
+    img_src = " ".join(["'self'", "data:", "https:", *extra["img-src"]])
+    style_src = " ".join(["'self'", "'unsafe-inline'", *extra["style-src"]])
+    return (
+        f"default-src 'self'; img-src {img_src}; media-src {media_src}; "
+        f"script-src 'self' {script_src}; "
+        f"style-src {style_src}; "
+        f"connect-src {connect_src}; "
+        f"frame-src {frame_src}; frame-ancestors 'self'; "
+        f"base-uri 'self'; form-action {form_action}"
+    )
+
+
+_FIXED_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "SAMEORIGIN"),
+    ("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"),
+)
+_NO_PLUGIN_SOURCES: dict[str, list[str]] = {d: [] for d in PLUGIN_DIRECTIVES}
+
+
+def _api_policy(app: Flask) -> str:
+    """The API answers' policy, built once per app and configuration (no plugin widens it,
+    and building the string on every answer cost more than the rest of the headers)."""
+    key = (
+        tuple(app.config.get("CSP_FRAME_SRC", ())),
+        tuple(app.config.get("CSP_FORM_ACTION", ())),
+        tuple(app.config.get("CSP_SCRIPT_SRC", ())),
+        app.config.get("REALTIME_URL") or "",
+    )
+    cached = app.extensions.get("portal.api_csp")
+    if cached is None or cached[0] != key:
+        cached = (key, _content_security_policy(app, _NO_PLUGIN_SOURCES))
+        app.extensions["portal.api_csp"] = cached
+    return cached[1]
+
+
 def init_security_headers(app: Flask) -> None:
     @app.after_request
     def add_headers(response):
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        headers.setdefault(
-            "Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"
-        )
+        for name, value in _FIXED_HEADERS:
+            headers.setdefault(name, value)
+        is_api = request.path.startswith("/api/")
         # Pages may embed meeting backends (Jitsi iframes, their room scripts): plugins widen
         # the policy through the page_csp_sources hook (API answers need none of it).
-        extra = (
-            plugin_sources(app)
-            if not request.path.startswith("/api/")
-            else {d: [] for d in PLUGIN_DIRECTIVES}
-        )
-        frame_src = " ".join(["'self'", *app.config.get("CSP_FRAME_SRC", []), *extra["frame-src"]])
-        # Browsers also apply form-action to redirects after a form POST (logout handing
-        # over to an SSO provider's logout page): plugins widen it through the hook, admins
-        # through CSP_FORM_ACTION.
-        form_action = " ".join(
-            ["'self'", *app.config.get("CSP_FORM_ACTION", []), *extra["form-action"]]
-        )
-        # A realtime server on another origin (PORTAL_REALTIME_URL) must be reachable too.
-        realtime = app.config.get("REALTIME_URL") or ""
-        connect_src = " ".join(
-            [
-                "'self'",
-                "ws:",
-                "wss:",
-                *([realtime.rstrip("/")] if realtime else []),
-                *extra["connect-src"],
-            ]
-        )
-        script_src = " ".join([*app.config.get("CSP_SCRIPT_SRC", []), *extra["script-src"]])
-        media_src = " ".join(["'self'", "blob:", *extra["media-src"]])
-        img_src = " ".join(["'self'", "data:", "https:", *extra["img-src"]])
-        style_src = " ".join(["'self'", "'unsafe-inline'", *extra["style-src"]])
-        headers.setdefault(
-            "Content-Security-Policy",
-            f"default-src 'self'; img-src {img_src}; media-src {media_src}; "
-            f"script-src 'self' {script_src}; "
-            f"style-src {style_src}; "
-            f"connect-src {connect_src}; "
-            f"frame-src {frame_src}; frame-ancestors 'self'; "
-            f"base-uri 'self'; form-action {form_action}",
-        )
+        policy = _api_policy(app) if is_api else _content_security_policy(app, plugin_sources(app))
+        headers.setdefault("Content-Security-Policy", policy)
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if request.path.startswith("/api/"):
+        if is_api:
             headers.setdefault("Cache-Control", "no-store")
         return response
