@@ -35,7 +35,7 @@ BATCH = 500
 _DERIVED = {"class_totals"}
 
 
-def _tables() -> list[sa.Table]:
+def backed_up_tables() -> list[sa.Table]:
     import portal.core.models  # noqa: F401  (registers every table on the metadata)
 
     # Derived data is not backed up: the import rebuilds it from the rows it loaded.
@@ -71,7 +71,7 @@ def counts() -> dict[str, int]:
     """Rows per table, as the backup header records them (and tests compare them)."""
     return {
         t.name: db.session.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-        for t in _tables()
+        for t in backed_up_tables()
     }
 
 
@@ -81,7 +81,7 @@ def iter_export() -> Iterator[str]:
     yield json.dumps(
         {"format": FORMAT, "version": VERSION, "schema": _revision(connection), "tables": counts()}
     )
-    for table in _tables():
+    for table in backed_up_tables():
         order = list(table.primary_key.columns) or list(table.columns)
         result = connection.execution_options(yield_per=BATCH).execute(
             table.select().order_by(*order)
@@ -110,7 +110,7 @@ def export_to(path: str | Path) -> dict[str, int]:
 
 def import_from(path: str | Path) -> dict[str, int]:
     """Load a backup into this empty database; returns rows per table. All or nothing."""
-    tables = {t.name: t for t in _tables()}
+    tables = {t.name: t for t in backed_up_tables()}
     existing = {name: n for name, n in counts().items() if n}
     if existing:
         raise Conflict(
@@ -179,7 +179,7 @@ def _reset_sequences(connection: sa.Connection) -> None:
     """PostgreSQL: move each id sequence past the imported ids, so new rows do not collide."""
     if connection.dialect.name != "postgresql":
         return
-    for table in _tables():
+    for table in backed_up_tables():
         id_column = table.columns.get("id")
         if id_column is None or not isinstance(id_column.type, sa.Integer):
             continue
