@@ -215,6 +215,8 @@ def run(
                 _cpu_ms_each(wsgi_floors)
                 floor_profiler.disable()
                 floor_stats = pstats.Stats(floor_profiler)
+                if os.environ.get("BENCH_PROFILE_OUT"):  # for pstats / snakeviz afterwards
+                    floor_stats.dump_stats(os.environ["BENCH_PROFILE_OUT"])
                 floor_stats.sort_stats("tottime").print_stats(25)
                 floor_stats.sort_stats("cumulative").print_stats(45)
             if profile:

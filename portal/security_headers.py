@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, request
+from werkzeug.datastructures import Headers
 
 log = logging.getLogger(__name__)
 
@@ -76,38 +77,48 @@ _FIXED_HEADERS = (
     ("X-Frame-Options", "SAMEORIGIN"),
     ("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"),
 )
+_NO_STORE = ("Cache-Control", "no-store")
 _NO_PLUGIN_SOURCES: dict[str, list[str]] = {d: [] for d in PLUGIN_DIRECTIVES}
 
 
-def _api_policy(app: Flask) -> str:
-    """The API answers' policy, built once per app and configuration (no plugin widens it,
-    and building the string on every answer cost more than the rest of the headers)."""
+def _api_headers(app: Flask) -> tuple[tuple[str, str], ...]:
+    """Every API answer's security headers, built once per app and configuration: no plugin
+    widens an API answer's policy, and building the policy string and setting each header
+    with a lookup cost more on every answer than the rest of the headers together."""
     key = (
         tuple(app.config.get("CSP_FRAME_SRC", ())),
         tuple(app.config.get("CSP_FORM_ACTION", ())),
         tuple(app.config.get("CSP_SCRIPT_SRC", ())),
         app.config.get("REALTIME_URL") or "",
     )
-    cached = app.extensions.get("portal.api_csp")
+    cached = app.extensions.get("portal.api_headers")
     if cached is None or cached[0] != key:
-        cached = (key, _content_security_policy(app, _NO_PLUGIN_SOURCES))
-        app.extensions["portal.api_csp"] = cached
+        policy = _content_security_policy(app, _NO_PLUGIN_SOURCES)
+        headers = (*_FIXED_HEADERS, ("Content-Security-Policy", policy), _NO_STORE)
+        cached = (key, headers)
+        app.extensions["portal.api_headers"] = cached
     return cached[1]
+
+
+def _add_missing(headers: Headers, wanted: tuple[tuple[str, str], ...]) -> None:
+    """`setdefault` for each of `wanted`, with one pass over the headers already set."""
+    present = {name.lower() for name, _value in headers.items()}
+    for name, value in wanted:
+        if name.lower() not in present:
+            headers.add(name, value)
 
 
 def init_security_headers(app: Flask) -> None:
     @app.after_request
     def add_headers(response):
         headers = response.headers
-        for name, value in _FIXED_HEADERS:
-            headers.setdefault(name, value)
-        is_api = request.path.startswith("/api/")
-        # Pages may embed meeting backends (Jitsi iframes, their room scripts): plugins widen
-        # the policy through the page_csp_sources hook (API answers need none of it).
-        policy = _api_policy(app) if is_api else _content_security_policy(app, plugin_sources(app))
-        headers.setdefault("Content-Security-Policy", policy)
+        if request.path.startswith("/api/"):
+            _add_missing(headers, _api_headers(app))
+        else:
+            # Pages may embed meeting backends (Jitsi iframes, their room scripts): plugins
+            # widen the policy through the page_csp_sources hook.
+            policy = _content_security_policy(app, plugin_sources(app))
+            _add_missing(headers, (*_FIXED_HEADERS, ("Content-Security-Policy", policy)))
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if is_api:
-            headers.setdefault("Cache-Control", "no-store")
         return response
