@@ -22,16 +22,14 @@ from portal.extensions import db
 
 _ACTIVE = ClassStatus.ACTIVE.value
 _ROW_ID = 1
-_TOTALS = ClassTotal.__table__
-_CLASSES = Class.__table__
 
 # Built once: every class creation runs it.
 _ADD = (
-    _TOTALS.update()
-    .where(_TOTALS.c.id == _ROW_ID)
-    .values(active=_TOTALS.c.active + sa.bindparam("change"))
+    sa.update(ClassTotal)
+    .where(ClassTotal.id == _ROW_ID)
+    .values(active=ClassTotal.active + sa.bindparam("change"))
 )
-_READ = sa.select(_TOTALS.c.active).where(_TOTALS.c.id == _ROW_ID)
+_READ = sa.select(ClassTotal.active).where(ClassTotal.id == _ROW_ID)
 
 
 def active_classes() -> int:
@@ -46,14 +44,14 @@ def active_classes() -> int:
 def recount(connection: sa.Connection) -> None:
     """Set the kept total from the classes themselves (after SQL that bypassed the ORM)."""
     active = _count(connection)
-    if connection.execute(_TOTALS.update().values(active=active)).rowcount == 0:
-        connection.execute(_TOTALS.insert().values(id=_ROW_ID, active=active))
+    if connection.execute(sa.update(ClassTotal).values(active=active)).rowcount == 0:
+        connection.execute(sa.insert(ClassTotal).values(id=_ROW_ID, active=active))
 
 
 def _count(connection: sa.Connection) -> int:
     return int(
         connection.execute(
-            sa.select(sa.func.count()).select_from(_CLASSES).where(_CLASSES.c.status == _ACTIVE)
+            sa.select(sa.func.count(Class.id)).where(Class.status == _ACTIVE)
         ).scalar_one()
     )
 
