@@ -8,11 +8,14 @@ own work per join, the figure the rush's 2 ms target is about. Per join it repor
 - SQL statements (a `before_cursor_execute` listener on the engine);
 - plugin hook calls (pluggy's hook-call monitoring);
 - the floor: CPU ms of an authenticated no-op API request through the same client, so
-  the join's own share is the difference.
+  the join's own share is the difference;
+- the same two through `app.wsgi_app(environ, start_response)` with a prebuilt environ, as
+  gunicorn calls the app: the test client's own request building is not counted.
 
 `--profile` runs the measured joins under pyinstrument and prints the top frames
 (docs/bench.md keeps them before and after each change); `--cprofile` under cProfile
-timed by CPU time (the functions that cost CPU, not the ones that waited).
+timed by CPU time (the functions that cost CPU, not the ones that waited);
+`--profile-floor` cProfiles the WSGI no-op request.
 
 Run alone: `python -m bench.join_cpu [--classes 5] [--students-per-class 100] [--profile]`.
 """
@@ -20,11 +23,14 @@ Run alone: `python -m bench.join_cpu [--classes 5] [--students-per-class 100] [-
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
+
+from werkzeug.test import EnvironBuilder
 
 from bench.common import REDIS_URL, SECRET_KEY, Result, fresh_database
 from bench.storm import _seed, _start_simulator
@@ -88,6 +94,7 @@ def run(
     profile: bool = False,
     database_url: str | None = None,
     cprofile: bool = False,
+    profile_floor: bool = False,
 ) -> list[Result]:
     from portal import create_app
 
@@ -140,12 +147,41 @@ def run(
 
                 return call
 
+            def wsgi(token: str, method: str, path: str) -> Callable[[], None]:
+                # As gunicorn calls the app: a prebuilt environ, no test client around it
+                # (its request building and response wrapping are not the portal's cost).
+                environ = EnvironBuilder(
+                    path=path, method=method, headers={"Authorization": f"Bearer {token}"}
+                ).get_environ()
+
+                def call() -> None:
+                    statuses: list[str] = []
+
+                    def start_response(status: str, _headers: Any, _exc: Any = None) -> None:
+                        statuses.append(status)
+
+                    body = app.wsgi_app(
+                        {**environ, "wsgi.input": io.BytesIO()},
+                        start_response,  # type: ignore[arg-type]
+                    )
+                    try:
+                        b"".join(body)
+                    finally:
+                        getattr(body, "close", lambda: None)()
+                    assert statuses[0].startswith("200"), statuses
+
+                return call
+
             students = seed["students"]
             for call in [join(t, s) for t, s in students[:WARM_UP]]:
                 call()
             first = [join(t, s) for t, s in students[WARM_UP:]]
             again = [join(t, s) for t, s in students[:WARM_UP]]
             floors = [floor(t) for t, _ in students[: len(first)]]
+            wsgi_floors = [wsgi(t, "GET", "/api/auth/me") for t, _ in students[: len(first)]]
+            wsgi_joins = [
+                wsgi(t, "POST", f"/api/schedules/{s}/join") for t, s in students[: len(first)]
+            ]
             with _counting(app) as counts:
                 if profile:
                     from pyinstrument import Profiler
@@ -168,6 +204,21 @@ def run(
             limiter_calls = counts["limiter"] / len(first)
             again_ms = _cpu_ms_each(again)
             floor_ms = _cpu_ms_each(floors)
+            wsgi_floor_ms = _cpu_ms_each(wsgi_floors)
+            wsgi_join_ms = _cpu_ms_each(wsgi_joins)
+            if profile_floor:
+                import cProfile
+                import pstats
+
+                floor_profiler = cProfile.Profile(time.process_time)
+                floor_profiler.enable()
+                _cpu_ms_each(wsgi_floors)
+                floor_profiler.disable()
+                floor_stats = pstats.Stats(floor_profiler)
+                if os.environ.get("BENCH_PROFILE_OUT"):  # for pstats / snakeviz afterwards
+                    floor_stats.dump_stats(os.environ["BENCH_PROFILE_OUT"])
+                floor_stats.sort_stats("tottime").print_stats(25)
+                floor_stats.sort_stats("cumulative").print_stats(45)
             if profile:
                 print(profiler.output_text(unicode=False, color=False, show_all=False))
             if cprofile:
@@ -199,6 +250,22 @@ def run(
             round(floor_ms, 2),
             "ms",
             note="GET /api/auth/me through the same test client",
+        ),
+        Result(
+            SCENARIO,
+            "CPU per join, WSGI call (as gunicorn runs it)",
+            round(wsgi_join_ms, 2),
+            "ms",
+            "<= 2 ms",
+            wsgi_join_ms <= 2,
+            note="app.wsgi_app(environ, start_response), no test client; joining again",
+        ),
+        Result(
+            SCENARIO,
+            "CPU per authenticated no-op request, WSGI call (floor)",
+            round(wsgi_floor_ms, 2),
+            "ms",
+            note="GET /api/auth/me through app.wsgi_app, no test client",
         ),
         Result(SCENARIO, "SQL statements per join", round(statements, 2)),
         Result(SCENARIO, "plugin hook calls per join", round(hooks, 2)),
@@ -235,8 +302,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--students-per-class", type=int, default=100)
     parser.add_argument("--profile", action="store_true", help="pyinstrument (wall time)")
     parser.add_argument("--cprofile", action="store_true", help="cProfile on CPU time")
+    parser.add_argument(
+        "--profile-floor", action="store_true", help="cProfile the WSGI no-op request"
+    )
     args = parser.parse_args(argv)
-    for result in run(args.classes, args.students_per_class, args.profile, cprofile=args.cprofile):
+    for result in run(
+        args.classes,
+        args.students_per_class,
+        args.profile,
+        cprofile=args.cprofile,
+        profile_floor=args.profile_floor,
+    ):
         print(f"{result.figure}: {result.value} {result.unit}  {result.note}")
 
 

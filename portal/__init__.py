@@ -38,8 +38,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config
     )  # a bad value stops here, before anything starts
 
-    from portal import i18n, logs
+    from portal import cookie_session, i18n, logs
 
+    cookie_session.init_cookie_session(app)
     logs.init_logging(app)
     i18n.init_i18n(app)
 

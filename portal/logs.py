@@ -49,6 +49,7 @@ class _RedactingRecordFactory:
         except Exception:  # a broken format string is the caller's bug; leave it as is
             return record
         record.msg, record.args = redact(message), ()
+        record.portal_redacted = True  # the formatters need not redact the message again
         return record
 
 
@@ -58,6 +59,11 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+def _redacted_message(record: logging.LogRecord) -> str:
+    message = record.getMessage()
+    return message if getattr(record, "portal_redacted", False) else redact(message)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -65,7 +71,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", "-"),
-            "message": redact(record.getMessage()),
+            "message": _redacted_message(record),
         }
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from portal.core.backup import backed_up_tables
 from portal.core.types import UTCDateTime, utcnow
 from portal.extensions import db
 
@@ -30,11 +31,9 @@ TRICKY = "Zoë «ж» 数学 <b>&amp;</b> ' \" \\ \n end"
 
 
 def fill_every_table() -> dict[str, int]:
-    import portal.core.models  # noqa: F401
-
     now = utcnow().replace(microsecond=123456)
     first_id: dict[str, object] = {}
-    for table in db.metadata.sorted_tables:
+    for table in backed_up_tables():
         row: dict[str, object] = {}
         for column in table.columns:
             key = (table.name, column.name)
@@ -66,9 +65,10 @@ def fill_every_table() -> dict[str, int]:
 
 
 def snapshot() -> dict[str, list[tuple]]:
-    """Every row of every table, in primary-key order, as comparable tuples."""
+    """Every row of every backed-up table (derived data such as class_totals is rebuilt,
+    not copied), in primary-key order, as comparable tuples."""
     out: dict[str, list[tuple]] = {}
-    for table in db.metadata.sorted_tables:
+    for table in backed_up_tables():
         order = list(table.primary_key.columns)
         rows = db.session.execute(table.select().order_by(*order)).all()
         out[table.name] = [tuple(r) for r in rows]

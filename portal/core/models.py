@@ -188,7 +188,11 @@ class Class(Base):
     # Minutes before start at which reminders go out, and on which channels.
     reminder_offsets: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1440, 15])
     reminder_channels: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["email"])
-    status: Mapped[str] = mapped_column(String(16), default=ClassStatus.ACTIVE.value)
+    # active_history: the kept count of active classes (core/class_totals.py) needs the old
+    # status when it changes, also when it was not loaded before.
+    status: Mapped[str] = mapped_column(
+        String(16), default=ClassStatus.ACTIVE.value, active_history=True
+    )
     # Students wait in the lobby until admitted. New classes take the site's default; it is
     # stored, not looked up, so a join reads no setting (the join path counts its queries).
     waiting_room: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
@@ -214,6 +218,17 @@ class Class(Base):
         CheckConstraint("duration_minutes > 0 and duration_minutes <= 1440", name="duration"),
         CheckConstraint("status in ('active', 'cancelled')", name="status"),
     )
+
+
+class ClassTotal(Base):
+    """Derived data: how many classes are active, kept in the transaction that creates or
+    cancels a class (portal/core/class_totals.py), so the admin's unfiltered class list reads
+    one row instead of counting every class. Not in backups: an import recounts it."""
+
+    __tablename__ = "class_totals"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    active: Mapped[int] = mapped_column(Integer)
 
 
 class StaffRole(enum.StrEnum):
