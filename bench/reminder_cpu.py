@@ -72,6 +72,9 @@ def measure(count: int, profile: bool = False, top: int = 25) -> dict[str, Any]:
     port = port_q.get(timeout=120)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        # Only for this run: later scenarios of `python -m bench` must not inherit a path
+        # into a directory removed below.
+        instance_path = os.environ.get("PORTAL_INSTANCE_PATH")
         os.environ.setdefault("PORTAL_INSTANCE_PATH", str(tmp / "instance"))
         url, drop = scratch_database(tmp)
         try:
@@ -106,6 +109,8 @@ def measure(count: int, profile: bool = False, top: int = 25) -> dict[str, Any]:
         finally:
             stop.set()
             drop()
+            if instance_path is None:
+                os.environ.pop("PORTAL_INSTANCE_PATH", None)
     result: dict[str, Any] = {
         "database": url.split(":", 1)[0].split("+", 1)[0],
         "reminders": seeded,
