@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.generator import BytesGenerator
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime, getaddresses, parseaddr
 from io import BytesIO
 
 from portal.plugins import Attachment, NotificationMessage
@@ -63,8 +63,7 @@ def message_id(message: NotificationMessage, domain: str) -> str:
 
 
 def sender_domain(from_header: str) -> str:
-    [(_, address)] = getaddresses([from_header]) or [("", "")]
-    return address.rpartition("@")[2] or "localhost"
+    return parseaddr(from_header)[1].rpartition("@")[2] or "localhost"
 
 
 def header_bytes(name: str, value: str) -> bytes:
@@ -120,7 +119,8 @@ class WireComposer:
         self.fallback = fallback
         self.now = now
         self.domain = sender_domain(from_header)
-        [(_, self.envelope_sender)] = getaddresses([from_header])
+        # MAIL FROM as smtplib.send_message takes it: the first address of From.
+        self.envelope_sender = getaddresses([from_header])[0][1]
         self._from = header_bytes("From", from_header)
         self._subjects: dict[str, bytes] = {}
         self._attachments: dict[Attachment, bytes] = {}
