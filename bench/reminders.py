@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins" / "notify_email" / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # smtp_double uses portal_testing
 
 import sqlalchemy as sa  # noqa: E402
 from smtp_double import SmtpDouble  # noqa: E402

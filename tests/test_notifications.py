@@ -677,3 +677,27 @@ def test_a_notifier_without_send_many_gets_each_message_through_send(app, make_u
     assert {r.status for r in rows(kind="reminder")} == {"sent"}
     assert notifications.dispatch_due() == 0
     assert len(outbox.SENT) == 12
+
+
+def test_the_scan_hands_out_delivery_tasks_as_it_claims_not_after_claiming_everything(
+    app, make_user
+):
+    """With a broker, the first delivery tasks are queued once one task's worth of rows is
+    claimed (the first messages go out while the rest is still being claimed), the claims
+    then grow to full batches, and every due row is handed out exactly once."""
+    app.config.update(NOTIFY_BATCH_SIZE=500, NOTIFY_TASK_CHUNK=20)
+    teacher = make_user("teacher")
+    _due_reminders(teacher, 120, make_user, "Ramp")
+    claimed_when_first_queued: list[int] = []
+    handed: list[int] = []
+
+    def fan_out(notification_ids: list[int]) -> None:
+        if not claimed_when_first_queued:
+            claimed_when_first_queued.append(len(rows(status="claimed")))
+        handed.extend(notification_ids)
+
+    claimed = notifications.dispatch_due(fan_out=fan_out)
+
+    assert claimed == 120 == len(rows(status="claimed"))
+    assert claimed_when_first_queued == [20]  # not 120: the first claim is one task's worth
+    assert sorted(handed) == [r.id for r in rows(status="claimed")]

@@ -8,7 +8,6 @@ Settings are PORTAL_* app config keys, read at send time; see docs/notifications
 from __future__ import annotations
 
 import email.policy
-import hashlib
 import select
 import smtplib
 import ssl
@@ -16,7 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr
 from typing import Any
 
 from flask import current_app
@@ -25,6 +24,8 @@ from markupsafe import Markup
 
 from portal.plugins import Attachment, DeliveryResult, NotificationMessage, hookimpl, services
 from portal.plugins.i18n import domain, force_locale, text_direction
+
+from . import wire
 
 # The layout's own words come from this plugin's catalogue, in the message's language.
 translations = domain("portal_notify_email")
@@ -55,46 +56,51 @@ def templates() -> tuple[Template, Template]:
     return _env.get_template("plain.txt"), _env.get_template("layout.html")
 
 
-def build_email(
-    message: NotificationMessage,
-    layouts: tuple[Template, Template] | None = None,
-    parts: dict[Attachment, EmailMessage] | None = None,
-) -> EmailMessage:
-    """A MIME message: multipart/alternative (text, HTML) plus attachments (.ics).
-    `layouts` and `parts` (attachment parts by attachment): shared by a batch's messages."""
+def render_layouts(
+    message: NotificationMessage, layouts: tuple[Template, Template] | None = None
+) -> tuple[str, str | None]:
+    """The plain text and the HTML (None without the core's HTML) of a message, in the
+    notifier's layouts and the message's language."""
     plain, layout = layouts or templates()
     meta = message.metadata or {}
-    # 998 is RFC 5322's hard line limit; the default 78 makes Python fold a long Subject
-    # right after "Subject:", which some parsers read back with a leading space.
-    mail = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
-    from_header = sender()
-    mail["From"] = from_header
-    mail["To"] = message.recipient
-    mail["Subject"] = message.subject
-    mail["Date"] = format_datetime(services.now())
-    domain = parseaddr(from_header)[1].rpartition("@")[2] or "localhost"
-    # Deterministic per notification: a provider that retries internally dedupes on it.
-    token = hashlib.sha256(f"{message.notification_id}:{message.recipient}".encode()).hexdigest()[
-        :16
-    ]
-    mail["Message-ID"] = f"<notification-{message.notification_id}.{token}@{domain}>"
-    mail["Auto-Submitted"] = "auto-generated"
-    unsubscribe = meta.get("unsubscribe_url")
-    if unsubscribe:
-        mail["List-Unsubscribe"] = f"<{unsubscribe}>"
-        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     locale = str(meta.get("locale") or "en")
     context = {
         "lang": locale,
         "dir": text_direction(locale),
         "subject": message.subject,
         "school_name": meta.get("school_name", ""),
-        "unsubscribe_url": unsubscribe,
+        "unsubscribe_url": meta.get("unsubscribe_url"),
         "text": message.text,
     }
     with force_locale(locale):
-        mail.set_content(plain.render(**context))
+        text = plain.render(**context)
         html = layout.render(body=Markup(message.html), **context) if message.html else None
+    return text, html
+
+
+def build_email(
+    message: NotificationMessage,
+    layouts: tuple[Template, Template] | None = None,
+    parts: dict[Attachment, EmailMessage] | None = None,
+) -> EmailMessage:
+    """A MIME message: multipart/alternative (text, HTML) plus attachments (.ics).
+    `layouts` and `parts` (attachment parts by attachment): shared by a batch's messages.
+    The general path (SES, and what `wire.WireComposer` does not build itself)."""
+    meta = message.metadata or {}
+    mail = EmailMessage(policy=wire.POLICY)
+    from_header = sender()
+    mail["From"] = from_header
+    mail["To"] = message.recipient
+    mail["Subject"] = message.subject
+    mail["Date"] = format_datetime(services.now())
+    mail["Message-ID"] = wire.message_id(message, wire.sender_domain(from_header))
+    mail["Auto-Submitted"] = "auto-generated"
+    unsubscribe = meta.get("unsubscribe_url")
+    if unsubscribe:
+        mail["List-Unsubscribe"] = f"<{unsubscribe}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    text, html = render_layouts(message, layouts)
+    mail.set_content(text)
     if html is not None:
         mail.add_alternative(html, subtype="html")
     if message.attachments and mail.get_content_subtype() != "mixed":
@@ -107,6 +113,19 @@ def build_email(
                 parts[attachment] = part
         mail.attach(part)
     return mail
+
+
+def composer() -> wire.WireComposer:
+    """A batch's message builder: layouts compiled, From and Subjects encoded, attachment
+    parts serialised once (see wire.py)."""
+    layouts = templates()
+    parts: dict[Attachment, EmailMessage] = {}
+    return wire.WireComposer(
+        sender(),
+        render=lambda message: render_layouts(message, layouts),
+        fallback=lambda message: build_email(message, layouts, parts),
+        now=services.now,
+    )
 
 
 def attachment_part(attachment: Attachment, policy: email.policy.Policy) -> EmailMessage:
@@ -207,27 +226,37 @@ class SmtpNotifier:
         """Every message over this thread's one connection, reconnecting once when the
         server drops it; after connection trouble the messages not sent come back retryable
         (no connection attempt each), so only those are tried again later."""
-        layouts = templates()
-        parts: dict[Attachment, EmailMessage] = {}
+        build = composer()
         results: list[DeliveryResult] = []
         trouble: DeliveryResult | None = None
         for message in messages:
             if trouble is not None:
                 results.append(trouble)
                 continue
-            result, connection_lost = self._send_mail(build_email(message, layouts, parts))
+            result, connection_lost = self._send_mail(build, message)
             if connection_lost:
                 trouble = result
             results.append(result)
         return results
 
-    def _send_mail(self, mail: EmailMessage) -> tuple[DeliveryResult, bool]:
+    def _send_mail(
+        self, build: wire.WireComposer, message: NotificationMessage
+    ) -> tuple[DeliveryResult, bool]:
         """The provider's answer, and whether the connection is gone (not the message)."""
+        mail = build.wire(message)
         for first_try in (True, False):
             reused = getattr(self._local, "smtp", None) is not None
             try:
                 smtp = self._connection()
-                refused = smtp.send_message(mail)
+                smtp.ehlo_or_helo_if_needed()  # what sendmail does first: the extensions
+                if mail.eight_bit and not smtp.has_extn("8bitmime"):
+                    mail = build.wire(message, eight_bit=False)  # 7-bit only: base64 parts
+                if mail.mail is not None:
+                    refused = smtp.send_message(mail.mail)
+                else:
+                    # The bytes as built: sendmail does not re-parse or re-flatten them.
+                    options = ["BODY=8BITMIME"] if mail.eight_bit else []
+                    refused = smtp.sendmail(mail.sender, mail.recipients, mail.data, options)
                 break
             except smtplib.SMTPRecipientsRefused as exc:
                 code, reply = next(iter(exc.recipients.values()))
@@ -250,7 +279,7 @@ class SmtpNotifier:
         if refused:
             code, reply = next(iter(refused.values()))
             return _smtp_failure(code, reply), False
-        return DeliveryResult(status="sent", provider_id=mail["Message-ID"]), False
+        return DeliveryResult(status="sent", provider_id=mail.message_id), False
 
 
 _CLOSED_UNDER_US = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)

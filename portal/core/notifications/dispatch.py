@@ -101,7 +101,11 @@ def dispatch_due(
     inline otherwise (the same batch delivery). Returns how many rows were claimed."""
     send = fan_out or _celery_fan_out()
     total = 0
-    batch = int(setting("NOTIFY_BATCH_SIZE"))
+    full = int(setting("NOTIFY_BATCH_SIZE"))
+    # The first claims are small and grow to a full batch: the first delivery tasks are
+    # queued (and the first messages out) after one task's worth of rows is claimed, not
+    # after a whole batch; the later claims are full, so a burst costs few statements.
+    batch = min(full, max(1, int(setting("NOTIFY_TASK_CHUNK")))) if send is not None else full
     for _ in range(max_batches):
         ids = claim_due(batch, now)
         total += len(ids)
@@ -114,4 +118,5 @@ def dispatch_due(
                     log.info("notification %s will be retried", notification_id)
         if len(ids) < batch:
             break
+        batch = min(full, batch * 2)
     return total
