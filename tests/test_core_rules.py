@@ -205,7 +205,10 @@ def test_a_third_party_channel_can_be_chosen_and_receives_the_reminder(database_
             },
         )
         assert refused.status_code == 400
-        assert "unknown reminder channel: owl; this portal sends by" in refused.get_json()["error"]["message"]
+        assert (
+            "unknown reminder channel: owl; this portal sends by"
+            in refused.get_json()["error"]["message"]
+        )
 
         created = client.post(
             "/api/classes",
