@@ -441,3 +441,86 @@ def test_the_command_lines_summaries_speak_the_schools_language(app, school, log
     assert demo.exit_code == 0, demo.output
     assert "la démonstration n'est pas recréée" in demo.output
     assert "Comptes de démonstration (mot de passe 'demo-password-1') :" in demo.output
+
+
+# The calls whose argument is a message to look up in a catalogue: gettext's names (ngettext's
+# first two arguments), every error class (first argument) and error_response (third).
+TRANSLATED_ARGUMENTS = {
+    "_": (0,),
+    "gettext": (0,),
+    "lazy_gettext": (0,),
+    "ngettext": (0, 1),
+    "error_response": (2,),
+    **{name: (0,) for name in SCRIPT.ERROR_CLASSES},
+}
+TRANSLATIONS = {"_", "gettext", "lazy_gettext", "ngettext"}
+
+
+def _called_name(call: ast.Call) -> str:
+    function = call.func
+    return function.id if isinstance(function, ast.Name) else getattr(function, "attr", "")
+
+
+def _built_message(node: ast.expr) -> bool:
+    """True when the message is built before it is looked up: an f-string with values, a
+    concatenation, or `%` / `.format()` applied to an untranslated string. A translated
+    template formatted afterwards (`_("... %(n)s") % {...}`) and a variable are fine."""
+    if isinstance(node, ast.JoinedStr):
+        return any(isinstance(part, ast.FormattedValue) for part in node.values)
+    if isinstance(node, ast.IfExp):
+        return _built_message(node.body) or _built_message(node.orelse)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        left = node.left
+        return not (isinstance(left, ast.Call) and _called_name(left) in TRANSLATIONS)
+    if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "format":
+        receiver = getattr(node.func, "value", None)
+        return not (isinstance(receiver, ast.Call) and _called_name(receiver) in TRANSLATIONS)
+    return False
+
+
+def built_messages(source: str, filename: str = "<source>") -> list[str]:
+    """`file:line: call` of every message argument built before translation in `source`."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _called_name(node)
+        if name not in TRANSLATED_ARGUMENTS:
+            continue
+        arguments = [node.args[i] for i in TRANSLATED_ARGUMENTS[name] if i < len(node.args)]
+        arguments += [k.value for k in node.keywords if k.arg in ("message", "singular", "plural")]
+        if any(_built_message(argument) for argument in arguments):
+            found.append(f"{filename}:{node.lineno}: {ast.unparse(node)[:120]}")
+    return found
+
+
+def test_the_guard_finds_messages_built_before_translation():
+    assert built_messages('raise Conflict(f"slot {time} is taken")')
+    assert built_messages('raise NotFound("no class " + str(n), code="x")')
+    assert built_messages('raise Unprocessable("bad %s" % value)')
+    assert built_messages('raise Forbidden(message="bad {}".format(value))')
+    assert built_messages('_(f"Hello {name}")')
+    assert built_messages('ngettext("%(num)d file", f"{n} files", n)')
+    assert built_messages('error_response(400, "bad", "nope: " + reason)')
+    assert built_messages('raise Conflict(f"a {x}" if x else "b")')
+    assert not built_messages('raise Conflict(_("The slot %(time)s is taken", time=t))')
+    assert not built_messages('raise Conflict("a plain sentence", code="taken")')
+    assert not built_messages("raise Conflict(message)")
+    assert not built_messages('raise Conflict(_("%(n)s left") % {"n": n})')
+    assert not built_messages('raise Conflict(f"a constant f-string")')
+    assert not built_messages('log.info("x %s" % y); print(f"{y}")')
+
+
+def test_every_message_is_a_plain_string_literal_before_translation():
+    """An f-string, a concatenation, `%` or `.format()` inside a message makes a text that no
+    catalogue holds: the answer would stay English. Values go in through named placeholders
+    (`Conflict(_("The slot %(time)s is taken", time=...))`), see docs/i18n.md."""
+    sources = [*ROOT.glob("portal/**/*.py"), *ROOT.glob("plugins/*/portal_*/**/*.py")]
+    found = [
+        problem
+        for path in sorted(sources)
+        for problem in built_messages(path.read_text(), str(path.relative_to(ROOT)))
+    ]
+    assert not found, f"{len(found)} messages built before translation:\n" + "\n".join(found)

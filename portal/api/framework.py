@@ -13,10 +13,12 @@ from flask import Blueprint, jsonify, request
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
 from pydantic import BaseModel, ValidationError
 
+from portal.api.validation_messages import problems_of
 from portal.core import unit_of_work
 from portal.core.errors import NotAuthenticated, ValidationFailed
 from portal.core.models import User
 from portal.extensions import db
+from portal.i18n import gettext
 
 
 @dataclass
@@ -48,11 +50,11 @@ def current_actor() -> User:
 
 
 def _format_validation(exc: ValidationError) -> tuple[str, list[dict[str, Any]]]:
-    problems = [
-        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
-        for err in exc.errors(include_url=False, include_input=False)
-    ]
-    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+    problems = problems_of(exc.errors(include_url=False, include_input=False))
+    summary = "; ".join(
+        gettext("%(field)s: %(problem)s", field=p["field"], problem=p["message"])
+        for p in problems[:5]
+    )
     return summary, problems
 
 

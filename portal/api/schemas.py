@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from portal.api.converters import MAX_ID
+from portal.i18n import gettext, lazy_gettext
 
 # Ids in bodies and queries fit the database's 32-bit integer columns (else a driver error).
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -27,14 +28,14 @@ _DATE_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 _TIME_TEXT = re.compile(r"\d{2}:\d{2}")
 
 
-def _text_only(pattern: re.Pattern[str], already: type, what: str):
+def _text_only(pattern: re.Pattern[str], already: type, refusal: Any):
     """Pydantic also reads numbers and numeric strings as seconds (Unix time, or since
     midnight), so `"starts_at": 0` meant 1 January 1970: accept only ISO 8601 text."""
 
     def check(value: Any) -> Any:
         if isinstance(value, already) or (isinstance(value, str) and pattern.match(value)):
             return value
-        raise ValueError(f"must be {what}")
+        raise ValueError(str(refusal))  # translated now, in the request's language
 
     return BeforeValidator(check)
 
@@ -51,7 +52,9 @@ def _within_years(value: datetime) -> datetime:
     except OverflowError:
         year = None
     if year is None or not first <= year <= last:
-        raise ValueError(f"must lie between the years {first} and {last}")
+        raise ValueError(
+            gettext("must lie between the years %(first)s and %(last)s", first=first, last=last)
+        )
     return value
 
 
@@ -61,12 +64,16 @@ DateTimeIn = Annotated[
     _text_only(
         _DATE_TIME_TEXT,
         datetime,
-        "an ISO 8601 date-time string with an offset, e.g. 2026-09-01T09:00:00+02:00",
+        lazy_gettext(
+            "must be an ISO 8601 date-time string with an offset, e.g. 2026-09-01T09:00:00+02:00"
+        ),
     ),
     AfterValidator(_within_years),
 ]
 # A time of day the API reads: ISO 8601 text, e.g. 09:30.
-TimeIn = Annotated[time, _text_only(_TIME_TEXT, time, "an ISO 8601 time string, e.g. 09:30")]
+TimeIn = Annotated[
+    time, _text_only(_TIME_TEXT, time, lazy_gettext("must be an ISO 8601 time string, e.g. 09:30"))
+]
 
 
 class Model(BaseModel):

@@ -13,6 +13,7 @@ from portal.core.errors import Forbidden, NotFound
 from portal.core.models import BlockedUser, Class, ClassStaff, Enrolment, Role, StaffRole, User
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 
 
 def require_admin(actor: User) -> None:
@@ -264,5 +265,9 @@ def require_not_blocked(user: User, class_id: int | None = None) -> None:
 def raise_blocked(scope: str | None, reason: str | None) -> None:
     """The refusal of a blocked user (scope "site" or "class"); nothing when `scope` is None."""
     if scope is not None:
-        where = "on this portal" if scope == "site" else "from this class"
-        raise Forbidden(f"you are blocked {where}: {reason}", code="blocked")
+        message = (
+            gettext("you are blocked on this portal: %(reason)s", reason=reason)
+            if scope == "site"
+            else gettext("you are blocked from this class: %(reason)s", reason=reason)
+        )
+        raise Forbidden(message, code="blocked")

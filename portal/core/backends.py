@@ -16,7 +16,7 @@ from portal.core.registry import plugins
 from portal.core.security import decrypt_secret, encrypt_secret, mask_secret
 from portal.core.types import utcnow
 from portal.extensions import db
-from portal.i18n import gettext
+from portal.i18n import gettext, lazy_gettext, ngettext
 from portal.plugins.types import BackendError, BackendUnavailable, HealthResult, MeetingBackend
 
 
@@ -24,7 +24,7 @@ def backend_plugin(name: str) -> MeetingBackend:
     backend = plugins().backends.get(name)
     if backend is None:
         raise ServiceUnavailable(
-            f"the meeting backend {name!r} is not installed on this portal",
+            gettext("the meeting backend '%(name)s' is not installed on this portal", name=name),
             code="backend_not_installed",
         )
     return backend
@@ -74,7 +74,10 @@ def _validated_settings(
         jsonschema.validate(merged, dict(backend.settings_schema))
     except jsonschema.ValidationError as exc:
         where = ".".join(str(p) for p in exc.absolute_path) or "settings"
-        raise ValidationFailed(f"{where}: {exc.message}", code="invalid_settings") from exc
+        raise ValidationFailed(
+            gettext("%(field)s: %(problem)s", field=where, problem=exc.message),
+            code="invalid_settings",
+        ) from exc
     for key in hidden:
         if isinstance(merged.get(key), str):
             merged[key] = encrypt_secret(merged[key])
@@ -94,7 +97,8 @@ def create_config(
     plugin = plugins().backends.get(backend)
     if plugin is None:
         raise ValidationFailed(
-            f"no installed meeting backend is called {backend!r}", code="unknown_backend"
+            gettext("no installed meeting backend is called '%(name)s'", name=backend),
+            code="unknown_backend",
         )
     if not name.strip():
         raise ValidationFailed("name must not be empty")
@@ -160,7 +164,11 @@ def delete_config(actor: User, config_id: int) -> None:
     ).scalar_one()
     if in_use:
         raise Conflict(
-            f"{in_use} class(es) use this backend; move them or disable it instead",
+            ngettext(
+                "%(num)d class uses this backend; move it or disable the backend instead",
+                "%(num)d classes use this backend; move them or disable the backend instead",
+                in_use,
+            ),
             code="backend_in_use",
         )
     audit.record(actor, "backend.delete", "backend_config", config.id)
@@ -268,6 +276,34 @@ def config_for_class(klass: Class) -> BackendConfig:
 
 
 T = TypeVar("T")
+# What the server refused, one whole sentence per operation of call_backend (other languages
+# do not put "refused to <operation>" together the way English does).
+REFUSALS = {
+    "start the class": lazy_gettext(
+        "the meeting server (%(server)s) refused to start the class: %(reason)s"
+    ),
+    "let you join": lazy_gettext(
+        "the meeting server (%(server)s) refused to let you join: %(reason)s"
+    ),
+    "end the meeting": lazy_gettext(
+        "the meeting server (%(server)s) refused to end the meeting: %(reason)s"
+    ),
+    "say who is in the meeting": lazy_gettext(
+        "the meeting server (%(server)s) refused to say who is in the meeting: %(reason)s"
+    ),
+    "publish the recording": lazy_gettext(
+        "the meeting server (%(server)s) refused to publish the recording: %(reason)s"
+    ),
+    "delete the recording": lazy_gettext(
+        "the meeting server (%(server)s) refused to delete the recording: %(reason)s"
+    ),
+    "prepare the recording again": lazy_gettext(
+        "the meeting server (%(server)s) refused to prepare the recording again: %(reason)s"
+    ),
+    "answer a health check": lazy_gettext(
+        "the meeting server (%(server)s) refused to answer a health check: %(reason)s"
+    ),
+}
 Failure = Literal["unreachable", "refused", "garbled"]
 
 
@@ -284,6 +320,15 @@ class BackendCallFailed(ServiceUnavailable):
         self.reason = reason
 
 
+def _refusal(operation: str, server: str, reason: str) -> str:
+    sentence = REFUSALS.get(operation)
+    if sentence is None:  # an operation without its own sentence still says which server
+        return gettext(
+            "the meeting server (%(server)s) refused: %(reason)s", server=server, reason=reason
+        )
+    return str(sentence) % {"server": server, "reason": reason}
+
+
 def call_backend(
     config: BackendConfig,
     operation: str,
@@ -293,24 +338,28 @@ def call_backend(
 ) -> T:
     """Run one operation on a configured meeting backend: the one place its errors become 503s.
 
-    `call` gets the plugin and the configuration's effective settings. `operation` completes
-    "refused to ...", e.g. "start the class". A plugin's unexpected exception (a parse error on
-    garbage XML/JSON, a bug) is logged and answered as a clear 503, never a 500.
+    `call` gets the plugin and the configuration's effective settings. `operation` says what
+    was asked, e.g. "start the class": a key of REFUSALS, whose sentence a refusal gets. A
+    plugin's unexpected exception (a parse error on garbage XML/JSON, a bug) is logged and
+    answered as a clear 503, never a 500.
     """
-    server = f"the meeting server ({config.name})"
     plugin = backend_plugin(backend or config.backend)  # 503 when the plugin was uninstalled
     try:
         return call(plugin, effective_settings(config))
     except BackendUnavailable as exc:
         raise BackendCallFailed(
-            f"{server} is not reachable right now: {exc.user_message}",
+            gettext(
+                "the meeting server (%(server)s) is not reachable right now: %(reason)s",
+                server=config.name,
+                reason=exc.user_message,
+            ),
             code=exc.code,
             failure="unreachable",
             reason=exc.user_message,
         ) from exc
     except BackendError as exc:
         raise BackendCallFailed(
-            f"{server} refused to {operation}: {exc.user_message}",
+            _refusal(operation, config.name, exc.user_message),
             code=exc.code,
             failure="refused",
             reason=exc.user_message,
@@ -321,10 +370,9 @@ def call_backend(
         logging.getLogger(__name__).exception("backend %s failed to %s", config.backend, operation)
         raise BackendCallFailed(
             gettext(
-                "%(server)s gave an answer the portal could not understand when asked to "
-                "%(operation)s; try again later or ask an administrator to check it",
-                server=server,
-                operation=operation,
+                "the meeting server (%(server)s) gave an answer the portal could not "
+                "understand; try again later or ask an administrator to check it",
+                server=config.name,
             ),
             code="backend_error",
             failure="garbled",

@@ -131,8 +131,12 @@ def import_from(path: str | Path) -> dict[str, int]:
             )
         if header.get("schema") != _revision(connection):
             raise Conflict(
-                f"the backup is at schema {header.get('schema')}, this database at "
-                f"{_revision(connection)}; run `portal db upgrade` to the same revision",
+                gettext(
+                    "the backup is at schema %(backup)s, this database at %(database)s; "
+                    "run `portal db upgrade` to the same revision",
+                    backup=header.get("schema"),
+                    database=_revision(connection),
+                ),
                 code="schema_mismatch",
             )
         pending: list[dict[str, Any]] = []
@@ -151,7 +155,8 @@ def import_from(path: str | Path) -> dict[str, int]:
             name = item.get("table")
             if name not in tables:
                 raise ValidationFailed(
-                    f"line {number}: unknown table {name!r}", code="not_a_backup"
+                    gettext("line %(line)s: unknown table '%(table)s'", line=number, table=name),
+                    code="not_a_backup",
                 )
             if name != current or len(pending) >= BATCH:
                 flush()
@@ -168,7 +173,12 @@ def import_from(path: str | Path) -> dict[str, int]:
     expected = {k: v for k, v in header["tables"].items() if v}
     if loaded != expected:
         raise ValidationFailed(
-            f"the backup is truncated: expected {expected}, read {loaded}", code="truncated"
+            gettext(
+                "the backup is truncated: expected %(expected)s, read %(loaded)s",
+                expected=expected,
+                loaded=loaded,
+            ),
+            code="truncated",
         )
     _reset_sequences(connection)
     class_totals.recount(connection)

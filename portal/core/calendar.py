@@ -25,6 +25,7 @@ from portal.core.settings import site_timezone
 from portal.core.timezones import check_timezone
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 
 FEED_PAST = timedelta(days=60)
 FEED_FUTURE = timedelta(days=400)
@@ -49,7 +50,8 @@ def parse_range_bound(value: str, zone: str) -> datetime:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ValidationFailed(
-            f"not an ISO 8601 date or date-time: {value!r}", code="invalid_datetime"
+            gettext("not an ISO 8601 date or date-time: '%(value)s'", value=value),
+            code="invalid_datetime",
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(zone))

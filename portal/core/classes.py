@@ -26,7 +26,7 @@ from portal.core.models import (
 from portal.core.timezones import check_timezone
 from portal.core.types import utcnow
 from portal.extensions import db
-from portal.i18n import gettext
+from portal.i18n import gettext, ngettext
 
 MAX_OCCURRENCES = 400
 MAX_SERIES_SPAN = timedelta(days=2 * 366)
@@ -100,7 +100,10 @@ def expand_occurrences(starts_at: datetime, rule: str | None, tz_name: str) -> l
     for occurrence in parsed:
         if occurrence > limit or len(occurrences) >= MAX_OCCURRENCES:
             raise ValidationFailed(
-                f"a series may have at most {MAX_OCCURRENCES} occurrences within two years",
+                gettext(
+                    "a series may have at most %(max)s occurrences within two years",
+                    max=MAX_OCCURRENCES,
+                ),
                 code="rrule_too_long",
             )
         occurrences.append(occurrence.replace(tzinfo=zone).astimezone(ZoneInfo("UTC")))
@@ -414,7 +417,12 @@ def enrol(actor: User, class_id: int, user_ids: list[int]) -> list[Enrolment]:
     not_students = sorted(wanted - {u.id for u in users if u.role == Role.STUDENT.value})
     if not_students:
         raise ValidationFailed(
-            f"only students can be enrolled; no student has the id(s) {not_students}",
+            ngettext(
+                "only students can be enrolled; no student has the id %(ids)s",
+                "only students can be enrolled; no student has the ids %(ids)s",
+                len(not_students),
+                ids=", ".join(str(i) for i in not_students),
+            ),
             code="not_a_student",
         )
     already = (

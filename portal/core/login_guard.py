@@ -23,6 +23,7 @@ from flask import current_app
 
 from portal.core import clock as portal_clock
 from portal.core.errors import TooManyRequests
+from portal.i18n import ngettext
 
 log = logging.getLogger("portal.login_guard")
 
@@ -131,7 +132,11 @@ def check(email: str) -> None:
     if remaining > 0:
         seconds = int(remaining) + 1
         raise TooManyRequests(
-            f"too many failed sign-ins for this account; try again in {seconds} s",
+            ngettext(
+                "too many failed sign-ins for this account; try again in %(num)d second",
+                "too many failed sign-ins for this account; try again in %(num)d seconds",
+                seconds,
+            ),
             code="login_locked",
             retry_after=seconds,
         )

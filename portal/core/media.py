@@ -13,6 +13,7 @@ from portal.core.errors import NotFound, ValidationFailed
 from portal.core.models import Media, Schedule, User
 from portal.core.slides import DownloadLink, link_for
 from portal.extensions import db
+from portal.i18n import gettext
 
 
 def allowed_media_types() -> set[str]:
@@ -34,10 +35,19 @@ def upload_media(
     mime = uploads.sniff_type(data)
     allowed = allowed_media_types()
     if mime is None or mime not in allowed:
-        shown = mime or "an unrecognised type"
+        kinds = ", ".join(sorted(allowed))
         raise ValidationFailed(
-            f"this file is {shown} (detected from its content); allowed: "
-            f"{', '.join(sorted(allowed))}",
+            gettext(
+                "this file is %(type)s (detected from its content); allowed: %(allowed)s",
+                type=mime,
+                allowed=kinds,
+            )
+            if mime
+            else gettext(
+                "this file is of an unrecognised type (detected from its content); "
+                "allowed: %(allowed)s",
+                allowed=kinds,
+            ),
             code="type_not_allowed",
         )
     if mime == "application/pdf":

@@ -579,7 +579,7 @@ def end_class(actor: User, schedule_id: int) -> Meeting:
         except BackendCallFailed as exc:
             if exc.failure != "refused":
                 raise BackendCallFailed(
-                    f"{exc.message}; the class is still running",
+                    gettext("%(problem)s; the class is still running", problem=exc.message),
                     code=exc.code,
                     failure=exc.failure,
                     reason=exc.reason,

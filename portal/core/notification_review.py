@@ -110,7 +110,10 @@ def retry_delivery(actor: User, notification_id: int) -> Notification:
         raise NotFound("no such notification", code="notification_not_found")
     if row.status != NotificationStatus.FAILED:
         raise Conflict(
-            f"only a failed notification can be sent again; this one is {row.status}",
+            gettext(
+                "only a failed notification can be sent again; this one is %(status)s",
+                status=row.status,
+            ),
             code="notification_not_failed",
         )
     now = utcnow()

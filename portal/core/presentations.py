@@ -134,7 +134,11 @@ def _announce_state(schedule: Schedule, row: LivePresentation) -> dict[str, Any]
 def _check_page(page: int, page_count: int) -> None:
     if not 1 <= page <= page_count:
         raise Unprocessable(
-            f"page {page} is out of range: this presentation has pages 1 to {page_count}",
+            gettext(
+                "page %(page)s is out of range: this presentation has pages 1 to %(count)s",
+                page=page,
+                count=page_count,
+            ),
             code="page_out_of_range",
             details={"page_count": page_count},
         )
@@ -268,7 +272,11 @@ def validate_stroke(raw: Any) -> dict[str, Any]:
         raise ValidationFailed("a stroke must be a JSON object", code="invalid_stroke") from exc
     if size > MAX_STROKE_BYTES:
         raise TooLarge(
-            f"this stroke is {size} bytes; a stroke message may be at most {MAX_STROKE_BYTES}",
+            gettext(
+                "this stroke is %(size)s bytes; a stroke message may be at most %(max)s bytes",
+                size=size,
+                max=MAX_STROKE_BYTES,
+            ),
             code="stroke_too_large",
         )
     if not isinstance(raw, dict):
@@ -287,7 +295,11 @@ def validate_stroke(raw: Any) -> dict[str, Any]:
         raise ValidationFailed("points must be a list of [x, y] pairs", code="invalid_stroke")
     if len(points) > MAX_POINTS:
         raise ValidationFailed(
-            f"a stroke may have at most {MAX_POINTS} points, not {len(points)}",
+            gettext(
+                "a stroke may have at most %(max)s points, not %(count)s",
+                max=MAX_POINTS,
+                count=len(points),
+            ),
             code="too_many_points",
         )
     clean = []
@@ -304,7 +316,8 @@ def validate_stroke(raw: Any) -> dict[str, Any]:
         text = raw.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
             raise ValidationFailed(
-                f"a text needs 1 to {MAX_TEXT} characters", code="invalid_stroke"
+                gettext("a text needs 1 to %(max)s characters", max=MAX_TEXT),
+                code="invalid_stroke",
             )
         out["points"] = clean[:1]
         out["text"] = text
@@ -357,7 +370,10 @@ def add_stroke(actor: User, schedule_id: int, raw: Any) -> dict[str, Any]:
     ).scalar_one()
     if count >= MAX_STROKES_PER_PAGE:
         raise Conflict(
-            f"this page has {MAX_STROKES_PER_PAGE} strokes already; clear it or turn the page",
+            gettext(
+                "this page has %(max)s strokes already; clear it or turn the page",
+                max=MAX_STROKES_PER_PAGE,
+            ),
             code="page_full",
         )
     saved = BoardStroke(

@@ -22,6 +22,7 @@ from portal.core.models import Meeting, Schedule, User
 from portal.core.registry import plugins
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 
 KEY = "recording_job"
 STATES = ("queued", "assembling", "ready", "failed")
@@ -49,7 +50,8 @@ def report(meeting_id: int, state: str, percent: int = 0, message: str = "") -> 
     work does). Raises ValidationFailed for an unknown state, NotFound for an unknown meeting."""
     if state not in STATES:
         raise ValidationFailed(
-            f"recording state must be one of {', '.join(STATES)}", code="invalid_state"
+            gettext("recording state must be one of %(states)s", states=", ".join(STATES)),
+            code="invalid_state",
         )
     meeting = db.session.get(Meeting, meeting_id)
     if meeting is None:

@@ -37,6 +37,7 @@ from portal.core.models import (
 from portal.core.settings import get_setting
 from portal.core.slides import DownloadLink, link_for
 from portal.extensions import db
+from portal.i18n import gettext
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ def at_least(row: Recording, visibility: RecordingVisibility) -> bool:
 def check_visibility(value: str) -> str:
     if value not in VISIBILITIES:
         raise ValidationFailed(
-            f"visibility must be one of {', '.join(VISIBILITIES)}", code="invalid_visibility"
+            gettext("visibility must be one of %(values)s", values=", ".join(VISIBILITIES)),
+            code="invalid_visibility",
         )
     return value
 
@@ -264,7 +266,7 @@ def _backend_call(row: Recording, action: str, *args: Any) -> None:
         return
     call_backend(
         config,
-        f"{action} the recording",
+        f"{action} the recording",  # publish, delete: keys of backends.REFUSALS
         lambda plugin, settings: getattr(plugin, f"{action}_recording")(
             settings, row.backend_record_id, *args
         ),

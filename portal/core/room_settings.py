@@ -12,7 +12,7 @@ from typing import Any
 from portal.core.errors import ValidationFailed
 from portal.core.models import Class
 from portal.core.settings import get_setting
-from portal.i18n import gettext
+from portal.i18n import gettext, ngettext
 from portal.plugins.types import MeetingBackend, RoomSettings
 
 LABELS: dict[str, str] = {
@@ -37,7 +37,13 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(values) - set(STORED))
     if unknown:
         raise ValidationFailed(
-            f"unknown room setting(s): {', '.join(unknown)}; known: {', '.join(STORED)}",
+            ngettext(
+                "unknown room setting: %(unknown)s; known: %(known)s",
+                "unknown room settings: %(unknown)s; known: %(known)s",
+                len(unknown),
+                unknown=", ".join(unknown),
+                known=", ".join(STORED),
+            ),
             code="invalid_room_settings",
         )
     checked: dict[str, Any] = {}

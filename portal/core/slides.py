@@ -17,6 +17,7 @@ from portal.core.errors import NotFound, ValidationFailed
 from portal.core.models import Slide, User
 from portal.core.types import utcnow
 from portal.extensions import db
+from portal.i18n import gettext
 
 MAX_SLIDES_PER_CLASS = 50
 
@@ -61,7 +62,8 @@ def upload_slide(actor: User, class_id: int, filename: str | None, data: bytes) 
     existing = _ordered(klass.id)
     if len(existing) >= MAX_SLIDES_PER_CLASS:
         raise ValidationFailed(
-            f"a class can have at most {MAX_SLIDES_PER_CLASS} slide decks", code="too_many_slides"
+            gettext("a class can have at most %(max)s slide decks", max=MAX_SLIDES_PER_CLASS),
+            code="too_many_slides",
         )
     key = storage.new_key(f"slides/{klass.id}", "pdf")
     # Store first: a failed store leaves no row pointing at nothing.

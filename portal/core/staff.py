@@ -10,6 +10,7 @@ from portal.core import access, audit, signals
 from portal.core.errors import NotFound, ValidationFailed
 from portal.core.models import ClassStaff, Role, StaffRole, User
 from portal.extensions import db
+from portal.i18n import gettext
 
 STAFF_ROLES = tuple(r.value for r in StaffRole)
 
@@ -33,7 +34,8 @@ def add_staff(actor: User, class_id: int, email: str, role: str) -> ClassStaff:
     access.require_class_owner(actor, klass)
     if role not in STAFF_ROLES:
         raise ValidationFailed(
-            f"role must be one of {', '.join(STAFF_ROLES)}", code="invalid_staff_role"
+            gettext("role must be one of %(roles)s", roles=", ".join(STAFF_ROLES)),
+            code="invalid_staff_role",
         )
     address = (email or "").strip().lower()
     user = db.session.execute(

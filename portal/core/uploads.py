@@ -176,7 +176,8 @@ def validate_image(data: bytes, mime: str) -> None:
         Image.DecompressionBombError,
     ) as exc:
         raise ValidationFailed(
-            f"this {mime} image is damaged or not really an image", code="invalid_image"
+            gettext("this %(type)s image is damaged or not really an image", type=mime),
+            code="invalid_image",
         ) from exc
 
 

@@ -22,6 +22,7 @@ from portal.plugins import (
     Visit,
     services,
 )
+from portal.plugins.i18n import gettext
 
 from .backend import NAME, client_for, end_callback_token, recording_info
 from .client import BBBError, BBBUnavailable
@@ -110,7 +111,9 @@ def _signers(
         except jwt.InvalidSignatureError:
             continue  # another configuration's secret
         except jwt.PyJWTError as exc:
-            raise NotAuthenticated(f"the token is not valid: {exc}", code="bad_signature") from exc
+            raise NotAuthenticated(
+                gettext("the token is not valid: %(reason)s", reason=exc), code="bad_signature"
+            ) from exc
         signers.add(config_id)
     if not signers:
         raise NotAuthenticated(
@@ -149,7 +152,8 @@ def recording_ready():
     except (BBBError, BBBUnavailable) as exc:
         # Any non-2xx except 401/410 makes BBB retry later: what we want while it is down.
         raise ServiceUnavailable(
-            f"cannot fetch the recording: {exc.user_message}", code="bbb_unavailable"
+            gettext("cannot fetch the recording: %(reason)s", reason=exc.user_message),
+            code="bbb_unavailable",
         ) from exc
     created = stored = 0
     for rec in recordings:

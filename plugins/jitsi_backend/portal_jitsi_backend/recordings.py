@@ -20,8 +20,8 @@ DOWNLOAD_TIMEOUT = (10, 120)  # connect, read (between chunks)
 CHUNK = 1024 * 1024
 
 
-class TooLarge(Exception):
-    pass
+class DownloadTooLarge(Exception):
+    """A recording larger than max_recording_mb; logged (not an API answer)."""
 
 
 def looks_like_mp4(data: bytes) -> bool:
@@ -115,12 +115,12 @@ def _download(url: str, max_bytes: int) -> bytes:
         response.raise_for_status()
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
-            raise TooLarge(f"{declared} bytes")
+            raise DownloadTooLarge(f"{declared} bytes")
         chunks, total = [], 0
         for chunk in response.iter_content(CHUNK):
             total += len(chunk)
             if total > max_bytes:
-                raise TooLarge(f"more than {max_bytes} bytes")
+                raise DownloadTooLarge(f"more than {max_bytes} bytes")
             chunks.append(chunk)
     return b"".join(chunks)
 
@@ -162,7 +162,7 @@ def process_downloads(meeting: MeetingRecord, settings: Mapping[str, Any]) -> in
                     )
                     stored += 1
                     outcome = "done"
-                except TooLarge as exc:
+                except DownloadTooLarge as exc:
                     log.error(
                         "JaaS recording %s is larger than max_recording_mb (%s); not stored",
                         record_id,

@@ -23,7 +23,7 @@ from portal.plugins import (
     services,
 )
 from portal.plugins.web import current_browser_user, start_browser_session
-from portal_lti import grades, roster, tool
+from portal_lti import grades, roster, tool, translations
 from portal_lti.launch import CLAIM, PROVIDER, check_audience, linked_subject, provision
 from portal_lti.models import LtiResourceLink
 
@@ -51,8 +51,11 @@ def login() -> Response:
         return oidc.redirect(_launch_url())
     except OIDCException as exc:
         raise ValidationFailed(
-            f"this LMS launch cannot start ({exc}); the LMS administrator must register "
-            "the platform on the portal first",
+            translations.gettext(
+                "this LMS launch cannot start (%(reason)s); the LMS administrator must register "
+                "the platform on the portal first",
+                reason=exc,
+            ),
             code="lti_login_invalid",
         ) from exc
 
@@ -65,8 +68,11 @@ def _verified_launch() -> tuple[FlaskMessageLaunch, dict]:
         claims = dict(message.get_launch_data())
     except (LtiException, KeyError, ValueError) as exc:
         raise NotAuthenticated(
-            f"the launch from your course could not be verified ({exc}); open the activity "
-            "again from the course",
+            translations.gettext(
+                "the launch from your course could not be verified (%(reason)s); open the "
+                "activity again from the course",
+                reason=exc,
+            ),
             code="lti_launch_invalid",
         ) from exc
     check_audience(claims, message.get_client_id())

@@ -50,6 +50,7 @@ from portal.plugins import (
     services,
 )
 from portal.plugins.floor import grant, grant_of, withdraw
+from portal.plugins.i18n import domain
 from portal_native_sfu.backend import (
     NAME,
     ice_servers,
@@ -60,6 +61,9 @@ from portal_native_sfu.backend import (
 )
 from portal_native_sfu.channel import WorkerError
 from portal_native_sfu.plugin import STATE, queue_assembly
+
+# The plugin's own catalogue (the package's `translations`; a name mypy reads as the folder).
+translations = domain("portal_native_sfu")
 
 log = logging.getLogger(__name__)
 
@@ -281,11 +285,19 @@ def _require_floor(user: Any, meeting: MeetingRecord, label: str, sdp: str) -> F
             code="room_setting",
         )
     if not floor.any or missing:
-        raise Forbidden(
-            "only the teacher, and students the teacher gives the floor, can publish in this class"
-            + (f" (not granted: {', '.join(missing)})" if floor.any else ""),
-            code="floor_not_granted",
+        refusal = (
+            translations.gettext(
+                "only the teacher, and students the teacher gives the floor, can publish in "
+                "this class (not granted: %(kinds)s)",
+                kinds=", ".join(missing),
+            )
+            if floor.any
+            else translations.gettext(
+                "only the teacher, and students the teacher gives the floor, can publish in "
+                "this class"
+            )
         )
+        raise Forbidden(refusal, code="floor_not_granted")
     return floor
 
 
@@ -302,14 +314,20 @@ def _link_headers(settings: dict[str, Any]) -> list[str]:
     return links
 
 
+def _sdp_too_large() -> str:
+    return translations.gettext(
+        "the SDP offer is larger than %(size)s KiB", size=MAX_SDP_BYTES // 1024
+    )
+
+
 def _offer() -> str:
     if request.mimetype != SDP:
         raise _Unsupported()
     if (request.content_length or 0) > MAX_SDP_BYTES:
-        raise SdpTooLarge(f"the SDP offer is larger than {MAX_SDP_BYTES // 1024} KiB")
+        raise SdpTooLarge(_sdp_too_large())
     body = request.get_data(as_text=True)
     if len(body.encode()) > MAX_SDP_BYTES:  # chunked bodies have no Content-Length
-        raise SdpTooLarge(f"the SDP offer is larger than {MAX_SDP_BYTES // 1024} KiB")
+        raise SdpTooLarge(_sdp_too_large())
     if not body.strip():
         raise ValidationFailed("the request has no SDP offer", code="bad_sdp")
     return body

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.plugins import ExternalIdentity, Forbidden, UserInfo, ValidationFailed, services
+from portal.plugins.i18n import gettext
 from portal_sso_insp.models import SsoToken
 from portal_sso_insp.settings import PROVIDER, InspSettings
 from portal_sso_insp.tokens import TokenRejected, verify_login_token, verify_logout_token
@@ -60,8 +61,11 @@ def identity_from_claims(settings: InspSettings, claims: dict[str, Any]) -> Exte
     role = settings.role_map.get(claims["role"].strip())
     if role is None:
         raise Forbidden(
-            f"your role on the main website ({claims['role']!r}) gives no access to the portal; "
-            "ask the school's administrator",
+            gettext(
+                "your role on the main website ('%(role)s') gives no access to the portal; "
+                "ask the school's administrator",
+                role=claims["role"],
+            ),
             code="role_not_mapped",
         )
     phone = claims.get("phone") or None

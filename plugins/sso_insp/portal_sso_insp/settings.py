@@ -11,6 +11,7 @@ from typing import Any, cast
 from flask import current_app
 
 from portal.plugins import PortalRole, ServiceUnavailable
+from portal.plugins.i18n import gettext
 
 PROVIDER = "insp"
 PREFIX = "SSO_INSP_"
@@ -90,7 +91,11 @@ def parse_role_map(value: Any) -> dict[str, PortalRole]:
     bad = sorted(v for v in mapping.values() if v not in PORTAL_ROLES)
     if bad:
         raise ServiceUnavailable(
-            f"SSO_INSP_ROLE_MAP maps to unknown portal roles {bad}; use admin, teacher or student",
+            gettext(
+                "SSO_INSP_ROLE_MAP maps to unknown portal roles %(roles)s; use admin, teacher "
+                "or student",
+                roles=", ".join(bad),
+            ),
             code="sso_misconfigured",
         )
     # Every value was just checked against PORTAL_ROLES.

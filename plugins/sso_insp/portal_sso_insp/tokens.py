@@ -89,7 +89,11 @@ def _decode(settings: InspSettings, token: Any, required: list[str]) -> dict[str
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in settings.algorithms:
         raise TokenRejected(
-            f"the sign-in token uses the algorithm {alg!r}, which this portal does not accept",
+            gettext(
+                "the sign-in token uses the algorithm '%(algorithm)s', which this portal does "
+                "not accept",
+                algorithm=alg,
+            ),
             code="algorithm_refused",
         )
     key = _verification_key(settings, alg, header)
@@ -123,12 +127,15 @@ def _decode(settings: InspSettings, token: Any, required: list[str]) -> dict[str
         ) from exc
     except jwt.MissingRequiredClaimError as exc:
         raise TokenRejected(
-            f"the sign-in token lacks the required claim {exc.claim!r}", code="missing_claim"
+            gettext("the sign-in token lacks the required claim '%(claim)s'", claim=exc.claim),
+            code="missing_claim",
         ) from exc
     except jwt.InvalidSignatureError as exc:
         raise TokenRejected("the sign-in token's signature is wrong", code="bad_signature") from exc
     except jwt.PyJWTError as exc:
-        raise TokenRejected(f"the sign-in token is invalid ({exc})", code="token_invalid") from exc
+        raise TokenRejected(
+            gettext("the sign-in token is invalid (%(reason)s)", reason=exc), code="token_invalid"
+        ) from exc
     # Long-lived tokens in URLs are a liability: insp must mint them right before redirecting.
     if claims["exp"] - claims["iat"] > settings.max_lifetime:
         raise TokenRejected(
@@ -157,8 +164,12 @@ def verify_login_token(settings: InspSettings, token: Any) -> dict[str, Any]:
     for name, limit in MAX_LENGTHS.items():
         if not isinstance(claims[name], str) or not 0 < len(claims[name].strip()) <= limit:
             raise TokenRejected(
-                f"the sign-in token's {name!r} claim must be a non-empty string "
-                f"of at most {limit} characters",
+                gettext(
+                    "the sign-in token's '%(claim)s' claim must be a non-empty string of at "
+                    "most %(max)s characters",
+                    claim=name,
+                    max=limit,
+                ),
                 code="claim_invalid",
             )
     phone = claims.get("phone")
@@ -174,7 +185,8 @@ def verify_logout_token(settings: InspSettings, token: Any) -> dict[str, Any]:
     events = claims["events"]
     if not isinstance(events, dict) or LOGOUT_EVENT not in events:
         raise TokenRejected(
-            f"a logout token must carry the event {LOGOUT_EVENT}", code="wrong_token_type"
+            gettext("a logout token must carry the event %(event)s", event=LOGOUT_EVENT),
+            code="wrong_token_type",
         )
     if "nonce" in claims:
         raise TokenRejected("a logout token must not carry a nonce", code="wrong_token_type")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import json
 import time
 
@@ -450,3 +451,21 @@ def test_numeric_secret_from_the_environment(make_sso_app, monkeypatch):
 def test_csp_lets_the_logout_form_continue_to_insp(client):
     csp = client.get("/login").headers["Content-Security-Policy"]
     assert "form-action 'self' https://insp.school.test;" in csp + ";"
+
+
+def test_a_refused_algorithm_is_named_in_the_french_and_arabic_page(client):
+    """The algorithm sits inside one sentence of the reader's language; the code is the same."""
+    unsigned = jwt.encode(claims(role="admin"), None, algorithm="none")
+    for language, words in {
+        "fr": "le jeton de connexion utilise l'algorithme « none », que ce portail n'accepte pas",
+        "ar": "يستخدم رمز تسجيل الدخول الخوارزمية 'none' التي لا تقبلها هذه البوابة",
+    }.items():
+        response = client.get(
+            "/sso/insp/login",
+            query_string={"token": unsigned},
+            headers={**HTML, "Accept-Language": language},
+        )
+        assert response.status_code == 401
+        page = html.unescape(response.get_data(as_text=True))
+        assert words in page and "(algorithm_refused)" in page
+    assert counts() == (0, 0, 0)

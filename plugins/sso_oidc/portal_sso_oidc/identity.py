@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal.plugins import ExternalIdentity, NotAuthenticated
+from portal.plugins.i18n import gettext
 from portal_sso_oidc.settings import PROVIDER, OidcSettings
 
 # When a person's groups map to several roles, the most powerful one wins.
@@ -39,14 +40,20 @@ def identity_from_claims(
     email = claims.get("email")
     if not isinstance(email, str) or "@" not in email:
         raise NotAuthenticated(
-            f"{settings.label} did not share your email address with the portal; ask your "
-            "school's IT to release the email claim to it",
+            gettext(
+                "%(provider)s did not share your email address with the portal; ask your "
+                "school's IT to release the email claim to it",
+                provider=settings.label,
+            ),
             code="oidc_email_missing",
         )
     if claims.get("email_verified") is False:
         raise NotAuthenticated(
-            f"{settings.label} says your email address is not verified yet; verify it there "
-            "and sign in again",
+            gettext(
+                "%(provider)s says your email address is not verified yet; verify it there "
+                "and sign in again",
+                provider=settings.label,
+            ),
             code="oidc_email_unverified",
         )
     given = " ".join(str(claims.get(k) or "") for k in ("given_name", "family_name")).strip()

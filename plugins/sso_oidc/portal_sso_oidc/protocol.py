@@ -23,6 +23,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from portal.plugins import NotAuthenticated, ServiceUnavailable
+from portal.plugins.i18n import gettext
 from portal_sso_oidc.settings import OidcSettings
 
 WELL_KNOWN = "/.well-known/openid-configuration"
@@ -61,8 +62,11 @@ def _cache() -> dict[str, tuple[float, Any]]:
 
 def _unreachable(settings: OidcSettings) -> ServiceUnavailable:
     return ServiceUnavailable(
-        f"The sign-in service of {settings.label} is not reachable right now; "
-        "try again in a few minutes",
+        gettext(
+            "The sign-in service of %(provider)s is not reachable right now; "
+            "try again in a few minutes",
+            provider=settings.label,
+        ),
         code="oidc_unreachable",
     )
 
@@ -99,8 +103,12 @@ def metadata(settings: OidcSettings) -> Metadata:
     # Discovery section 4.3: the issuer must be the one the discovery URL was built from.
     if expected_issuer and document.get("issuer") != expected_issuer:
         raise ServiceUnavailable(
-            f"The sign-in service of {settings.label} announces another issuer "
-            f"({document.get('issuer')!r}); check SSO_OIDC_DISCOVERY_URL",
+            gettext(
+                "The sign-in service of %(provider)s announces another issuer ('%(issuer)s'); "
+                "check SSO_OIDC_DISCOVERY_URL",
+                provider=settings.label,
+                issuer=document.get("issuer"),
+            ),
             code="oidc_issuer_mismatch",
         )
     methods = document.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
@@ -118,8 +126,12 @@ def metadata(settings: OidcSettings) -> Metadata:
         )
     except KeyError as exc:
         raise ServiceUnavailable(
-            f"The sign-in service of {settings.label} publishes incomplete metadata "
-            f"({exc.args[0]} missing)",
+            gettext(
+                "The sign-in service of %(provider)s publishes incomplete metadata "
+                "(%(field)s missing)",
+                provider=settings.label,
+                field=exc.args[0],
+            ),
             code="oidc_metadata_invalid",
         ) from exc
     _cache()["metadata:" + settings.discovery_url] = (
@@ -176,8 +188,12 @@ def authorization_url(
 
 def _invalid(settings: OidcSettings, why: str) -> NotAuthenticated:
     return NotAuthenticated(
-        f"The answer of {settings.label}'s sign-in could not be trusted ({why}); "
-        "start the sign-in again",
+        gettext(
+            "The answer of %(provider)s's sign-in could not be trusted (%(reason)s); "
+            "start the sign-in again",
+            provider=settings.label,
+            reason=why,
+        ),
         code="oidc_id_token_invalid",
     )
 
@@ -240,7 +256,11 @@ def complete(
         raise _unreachable(settings) from None
     except OAuthError as exc:
         raise NotAuthenticated(
-            f"{settings.label} refused this sign-in ({exc.error}); start the sign-in again",
+            gettext(
+                "%(provider)s refused this sign-in (%(reason)s); start the sign-in again",
+                provider=settings.label,
+                reason=exc.error,
+            ),
             code="oidc_code_rejected",
         ) from exc
     id_token = token.get("id_token")

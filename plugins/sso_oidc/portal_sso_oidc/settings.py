@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from portal.plugins import ValidationFailed
+from portal.plugins.i18n import gettext
 from portal.plugins.services import config
 
 PROVIDER = "oidc"
@@ -41,7 +42,10 @@ def _role_map(raw: object) -> dict[str, str]:
             ) from exc
     if not isinstance(raw, dict) or any(role not in ROLES for role in raw.values()):
         raise ValidationFailed(
-            f"SSO_OIDC_ROLE_MAP must map claim values to one of {', '.join(ROLES)}",
+            gettext(
+                "SSO_OIDC_ROLE_MAP must map claim values to one of %(roles)s",
+                roles=", ".join(ROLES),
+            ),
             code="oidc_settings_invalid",
         )
     return {str(value): str(role) for value, role in raw.items()}
@@ -51,7 +55,7 @@ def load_settings() -> OidcSettings:
     default_role = str(config("SSO_OIDC_DEFAULT_ROLE", "student"))
     if default_role not in ROLES:
         raise ValidationFailed(
-            f"SSO_OIDC_DEFAULT_ROLE must be one of {', '.join(ROLES)}",
+            gettext("SSO_OIDC_DEFAULT_ROLE must be one of %(roles)s", roles=", ".join(ROLES)),
             code="oidc_settings_invalid",
         )
     return OidcSettings(

@@ -10,6 +10,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from portal.plugins import NotAuthenticated, NotFound, ValidationFailed
+from portal.plugins.i18n import gettext
 from portal.plugins.services import provision_user
 from portal.plugins.web import safe_next_path, start_browser_session
 from portal_sso_oidc import protocol
@@ -88,7 +89,12 @@ def callback() -> Response:
     if request.args.get("error"):
         described = request.args.get("error_description") or request.args["error"]
         raise NotAuthenticated(
-            f"{settings.label} did not sign you in: {described[:200]}", code="oidc_denied"
+            gettext(
+                "%(provider)s did not sign you in: %(reason)s",
+                provider=settings.label,
+                reason=described[:200],
+            ),
+            code="oidc_denied",
         )
     pending = _pending_login()
     code = request.args.get("code")

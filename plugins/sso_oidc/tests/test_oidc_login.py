@@ -262,3 +262,18 @@ def test_logout_continues_to_the_provider_and_back(client, openid_provider):
     )
     assert done.status_code in (302, 303)
     assert done.headers["Location"] == PORTAL + "/login"
+
+
+def test_a_refusal_at_the_provider_is_explained_in_french_with_the_providers_words(client):
+    """The provider's name and its own reason sit inside one French sentence; same code."""
+    start(client)
+    response = get(
+        client,
+        "/sso/oidc/callback",
+        query_string={"error": "access_denied", "error_description": "End-User aborted"},
+        headers={"Accept": "application/json", "Accept-Language": "fr"},
+    )
+    assert response.status_code == 401
+    error = response.get_json()["error"]
+    assert error["code"] == "oidc_denied"
+    assert error["message"] == "Springfield School ne vous a pas connecté : End-User aborted"

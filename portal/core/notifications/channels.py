@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from portal.core.errors import ValidationFailed
 from portal.core.models import User
 from portal.core.registry import plugins
-from portal.i18n import gettext
+from portal.i18n import gettext, ngettext
 from portal.plugins.types import LabelledNotifier
 
 # Channels with their own address on User (sms: the phone); any other channel addresses the user
@@ -50,8 +50,20 @@ def require_registered(channels: Iterable[str], *, code: str = "unknown_channel"
     unknown = sorted(set(chosen) - set(registered_channels()))
     if unknown:
         raise ValidationFailed(
-            f"unknown reminder channel(s): {', '.join(unknown)}; this portal sends by "
-            f"{', '.join(registered_channels()) or 'no channel'}",
+            ngettext(
+                "unknown reminder channel: %(unknown)s; this portal sends by %(known)s",
+                "unknown reminder channels: %(unknown)s; this portal sends by %(known)s",
+                len(unknown),
+                unknown=", ".join(unknown),
+                known=", ".join(registered_channels()),
+            )
+            if registered_channels()
+            else ngettext(
+                "unknown reminder channel: %(unknown)s; this portal sends no reminders",
+                "unknown reminder channels: %(unknown)s; this portal sends no reminders",
+                len(unknown),
+                unknown=", ".join(unknown),
+            ),
             code=code,
             details={"allowed": list(registered_channels())},
         )

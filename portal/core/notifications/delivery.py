@@ -57,7 +57,12 @@ def notifier_for(channel: str) -> Notifier:
             if notifier.name == wanted:
                 return notifier
         raise ValidationFailed(
-            f"notifier {wanted!r} for {channel} is not installed", code="no_notifier"
+            gettext(
+                "notifier '%(name)s' for %(channel)s is not installed",
+                name=wanted,
+                channel=channel,
+            ),
+            code="no_notifier",
         )
     for notifier in candidates:
         if notifier.name != "outbox" and _configured(notifier):
