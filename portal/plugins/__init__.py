@@ -19,6 +19,7 @@ from portal.plugins.hookspecs import hookimpl, hookspec
 from portal.plugins.manager import PluginConfigurationError, PluginRegistry, make_plugin_manager
 from portal.plugins.types import (
     HOLDS_WAITING_ROOM,
+    AdminPage,
     Attachment,
     AttendeeInfo,
     AuthProvider,
@@ -60,6 +61,7 @@ from portal.plugins.types import (
 )
 
 __all__ = [
+    "AdminPage",
     "Attachment",
     "AttendeeInfo",
     "AuthProvider",

@@ -67,6 +67,11 @@ def register_api_paths(register) -> None:
 
 
 @hookspec
+def register_admin_pages(register) -> None:
+    """Link the plugin's own admin pages from the administration area: register(AdminPage)."""
+
+
+@hookspec
 def register_commands(cli) -> None:
     """Add click commands or groups to the `portal` command line."""
 

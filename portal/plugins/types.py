@@ -388,6 +388,17 @@ class PeriodicJob:
     func: Any  # Callable[[], object]; runs inside an app context
 
 
+@dataclass(frozen=True)
+class AdminPage:
+    """A plugin's page in the administration area, linked from its menu and home page.
+    `label` and `description` may be lazy strings of the plugin's catalogue (translated when
+    the page renders); `endpoint` is the Flask endpoint of the page (no URL arguments)."""
+
+    label: Any
+    endpoint: str
+    description: Any = ""
+
+
 # What the core hands plugins: snapshots of its rows (never ORM objects), from
 # portal.plugins.services and in the event hooks.
 
