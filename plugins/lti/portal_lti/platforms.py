@@ -100,7 +100,7 @@ def check(form: PlatformForm) -> None:
         value = getattr(form, name)
         if not value:
             raise ValidationFailed(
-                _("%(field)s is required", field=labels[name]), code="lti_platform_missing"
+                _("“%(field)s” must be filled in", field=labels[name]), code="lti_platform_missing"
             )
         limit = lengths.get(name, 1000)
         if len(value) > limit:
@@ -112,7 +112,7 @@ def check(form: PlatformForm) -> None:
         _check_url(labels[name], getattr(form, name))
     if not form.deployment_ids:
         raise ValidationFailed(
-            _("%(field)s is required", field=labels["deployment_ids"]),
+            _("“%(field)s” must be filled in", field=labels["deployment_ids"]),
             code="lti_platform_missing",
         )
     form.deployment_ids = sorted({_check_deployment_id(d) for d in form.deployment_ids})
@@ -167,7 +167,7 @@ def add_deployments(
     added = {_check_deployment_id(d) for d in deployment_ids}
     if not added:
         raise ValidationFailed(
-            _("%(field)s is required", field=field_labels()["deployment_ids"]),
+            _("“%(field)s” must be filled in", field=field_labels()["deployment_ids"]),
             code="lti_platform_missing",
         )
     platform.deployment_ids = sorted({*(platform.deployment_ids or []), *added})

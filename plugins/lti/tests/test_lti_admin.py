@@ -114,12 +114,12 @@ def test_admin_registers_a_platform_and_sees_it_with_the_urls_to_enter(admin_cli
 @pytest.mark.parametrize(
     ("field", "value", "words"),
     [
-        ("name", "", "Name is required"),
-        ("client_id", "  ", "Client id is required"),
+        ("name", "", "“Name” must be filled in"),
+        ("client_id", "  ", "“Client id” must be filled in"),
         ("issuer", "moodle.school.example", "Issuer (platform id) must be an https:// address"),
         ("auth_token_url", "http://lms.school.example/token", "must be an https:// address"),
         ("key_set_url", "ftp://lms.school.example/jwks", "must be an https:// address"),
-        ("deployment_ids", "", "Deployment ids is required"),
+        ("deployment_ids", "", "“Deployment ids” must be filled in"),
         ("deployment_ids", "one two", "one word"),
         ("name", "x" * 201, "longer than 200 characters"),
     ],
