@@ -143,6 +143,4 @@ def register_admin_pages(register) -> None:
 
 
 # This plugin's own catalogue (portal.plugins.i18n): its templates and scripts find it.
-from portal.plugins.i18n import domain as _domain  # noqa: E402
-
-translations = _domain("portal_lti")
+from portal_lti.i18n import translations  # noqa: E402

@@ -12,10 +12,9 @@ from werkzeug.wrappers import Response
 
 from portal.plugins import Forbidden, PortalError, UserInfo, ValidationFailed
 from portal.plugins.web import current_browser_user, same_site_form
-from portal_lti import platforms, translations
+from portal_lti import platforms
+from portal_lti.i18n import _
 from portal_lti.tool import get_platform
-
-_ = translations.gettext
 
 bp = Blueprint("lti_admin", __name__, url_prefix="/lti/admin", template_folder="templates")
 

@@ -11,11 +11,9 @@ from flask import current_app, has_request_context, url_for
 from sqlalchemy import select
 
 from portal.plugins import Conflict, NotFound, ValidationFailed, services
-from portal_lti import translations
+from portal_lti.i18n import _
 from portal_lti.models import LtiPlatform, LtiToolKey
 from portal_lti.tool import find_platform, get_platform, rotate_keys, signing_key
-
-_ = translations.gettext
 
 # Plain http is accepted only for the machine itself (a test LMS on 127.0.0.1); a real LMS
 # signs launches and hands out tokens over https.
