@@ -399,6 +399,15 @@ class AdminPage:
     description: Any = ""
 
 
+@dataclass(frozen=True)
+class PageLink:
+    """A link a plugin adds to a core page: `label` may be a lazy string of the plugin's
+    catalogue, `url` a path on the portal."""
+
+    label: Any
+    url: str
+
+
 # What the core hands plugins: snapshots of its rows (never ORM objects), from
 # portal.plugins.services and in the event hooks.
 

@@ -13,9 +13,11 @@ from portal.plugins import (
     AdminPage,
     ClassInfo,
     MeetingRecord,
+    PageLink,
     PeriodicJob,
     PortalError,
     ScheduleInfo,
+    UserInfo,
     hookimpl,
     services,
 )
@@ -127,6 +129,19 @@ def register_commands(cli) -> None:
         from portal_lti.platforms import tool_urls
 
         click.echo(json.dumps(tool_urls(), indent=2))
+
+
+@hookimpl
+def class_page_links(klass: ClassInfo, user: UserInfo) -> list[PageLink]:
+    """The class's teachers find the attendance sent to the LMS gradebook from its page."""
+    from flask import url_for
+
+    from portal_lti.grades import sends_grades
+
+    if not sends_grades(klass.id):
+        return []
+    label = translations.lazy_gettext("Attendance sent to the LMS gradebook")
+    return [PageLink(label, url_for("lti.grades_page", class_id=klass.id))]
 
 
 @hookimpl

@@ -262,3 +262,19 @@ def test_logout_continues_to_the_provider_and_back(client, openid_provider):
     )
     assert done.status_code in (302, 303)
     assert done.headers["Location"] == PORTAL + "/login"
+
+
+def test_logout_is_local_when_the_provider_has_no_end_session_endpoint(client, monkeypatch):
+    """A provider without RP-Initiated Logout (no end_session_endpoint in its discovery
+    document): signing out ends the portal's session and stays on the portal."""
+    sign_in(client, "ann.teacher")
+    real = protocol.metadata
+
+    def without_logout(settings):
+        return dataclasses.replace(real(settings), end_session_endpoint=None)
+
+    monkeypatch.setattr(protocol, "metadata", without_logout)
+    out = client.post("/logout", base_url=PORTAL)
+    assert out.status_code == 302
+    assert out.headers["Location"] == "/login"
+    assert me(client).status_code == 401
