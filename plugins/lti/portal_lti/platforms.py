@@ -116,6 +116,19 @@ def check(form: PlatformForm) -> None:
     form.deployment_ids = sorted({_check_deployment_id(d) for d in form.deployment_ids})
 
 
+def _audit(action: str, platform: LtiPlatform, actor_id: int | None, **details: Any) -> None:
+    """The change in the audit log, naming the platform as the CLI and the page know it."""
+    services.audit(
+        action,
+        "lti_platform",
+        platform.id,
+        actor_id=actor_id,
+        issuer=platform.issuer,
+        client_id=platform.client_id,
+        **details,
+    )
+
+
 def list_platforms() -> list[LtiPlatform]:
     return list(
         services.session().execute(select(LtiPlatform).order_by(LtiPlatform.name)).scalars()
@@ -147,14 +160,7 @@ def register_platform(form: PlatformForm, *, actor_id: int | None = None) -> Lti
     services.session().add(platform)
     services.session().flush()
     signing_key()  # the tool's key exists before the LMS first fetches the JWKS
-    services.audit(
-        "lti.platform",
-        "lti_platform",
-        platform.id,
-        actor_id=actor_id,
-        issuer=platform.issuer,
-        client_id=platform.client_id,
-    )
+    _audit("lti.platform", platform, actor_id)
     return platform
 
 
@@ -169,13 +175,7 @@ def add_deployments(
             code="lti_platform_missing",
         )
     platform.deployment_ids = sorted({*(platform.deployment_ids or []), *added})
-    services.audit(
-        "lti.deployment_added",
-        "lti_platform",
-        platform.id,
-        actor_id=actor_id,
-        deployment_ids=sorted(added),
-    )
+    _audit("lti.deployment_added", platform, actor_id, deployment_ids=sorted(added))
     return platform
 
 
@@ -196,13 +196,7 @@ def remove_deployment(
             code="lti_last_deployment",
         )
     platform.deployment_ids = [d for d in current if d != deployment_id]
-    services.audit(
-        "lti.deployment_removed",
-        "lti_platform",
-        platform.id,
-        actor_id=actor_id,
-        deployment_id=deployment_id,
-    )
+    _audit("lti.deployment_removed", platform, actor_id, deployment_id=deployment_id)
     return platform
 
 
@@ -217,14 +211,7 @@ def remove_platform(platform_id: int, *, actor_id: int | None = None) -> None:
     )
     for link in links.scalars():
         services.session().delete(link)
-    services.audit(
-        "lti.platform_removed",
-        "lti_platform",
-        platform.id,
-        actor_id=actor_id,
-        issuer=platform.issuer,
-        client_id=platform.client_id,
-    )
+    _audit("lti.platform_removed", platform, actor_id)
     services.session().delete(platform)
     services.session().flush()
 
