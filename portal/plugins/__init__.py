@@ -19,6 +19,7 @@ from portal.plugins.hookspecs import hookimpl, hookspec
 from portal.plugins.manager import PluginConfigurationError, PluginRegistry, make_plugin_manager
 from portal.plugins.types import (
     HOLDS_WAITING_ROOM,
+    AdminPage,
     Attachment,
     AttendeeInfo,
     AuthProvider,
@@ -44,6 +45,7 @@ from portal.plugins.types import (
     NotificationRef,
     NotificationStatus,
     Notifier,
+    PageLink,
     Participant,
     PeriodicJob,
     PortalRole,
@@ -60,6 +62,7 @@ from portal.plugins.types import (
 )
 
 __all__ = [
+    "AdminPage",
     "Attachment",
     "AttendeeInfo",
     "AuthProvider",
@@ -92,6 +95,7 @@ __all__ = [
     "NotificationRef",
     "NotificationStatus",
     "Notifier",
+    "PageLink",
     "Participant",
     "PeriodicJob",
     "PluginConfigurationError",

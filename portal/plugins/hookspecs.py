@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         JoinTarget,
         MeetingRecord,
         NotificationRef,
+        PageLink,
         RecordingRef,
         ScheduleInfo,
         UserDataSection,
@@ -67,6 +68,11 @@ def register_api_paths(register) -> None:
 
 
 @hookspec
+def register_admin_pages(register) -> None:
+    """Link the plugin's own admin pages from the administration area: register(AdminPage)."""
+
+
+@hookspec
 def register_commands(cli) -> None:
     """Add click commands or groups to the `portal` command line."""
 
@@ -79,6 +85,13 @@ def page_csp_sources() -> dict[str, list[str]]:
 
 
 # Privacy: every plugin that keeps data about users answers both (portal/core/privacy).
+
+
+@hookspec
+def class_page_links(klass: ClassInfo, user: UserInfo) -> list[PageLink]:
+    """Links to the plugin's pages about `klass`, shown on the class page to `user`, who
+    manages the class (its teachers and admins)."""
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations
 
 
 @hookspec

@@ -14,7 +14,7 @@ from typing import Any
 import pluggy
 
 from portal.plugins import hookspecs
-from portal.plugins.types import AuthProvider, MeetingBackend, Notifier, PeriodicJob
+from portal.plugins.types import AdminPage, AuthProvider, MeetingBackend, Notifier, PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class PluginRegistry:
     api_paths: dict[str, dict[str, Any]] = field(default_factory=dict)  # OpenAPI path -> Path Item
     # (plugin name, folder of its Alembic revisions), applied by `portal db upgrade`.
     migration_dirs: list[tuple[str, str]] = field(default_factory=list)
+    admin_pages: list[AdminPage] = field(default_factory=list)  # linked from /admin
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager) -> PluginRegistry:
@@ -166,12 +167,20 @@ class PluginRegistry:
                 )
             registry.migration_dirs.append((name, str(folder)))
 
+        def add_admin_page(page: AdminPage) -> None:
+            if not isinstance(page, AdminPage):
+                raise PluginConfigurationError(f"{page!r} is not an AdminPage")
+            if any(known.endpoint == page.endpoint for known in registry.admin_pages):
+                raise PluginConfigurationError(f"two admin pages at {page.endpoint!r}")
+            registry.admin_pages.append(page)
+
         pm.hook.register_meeting_backends(register=add_backend)
         pm.hook.register_notifiers(register=add_notifier)
         pm.hook.register_auth_providers(register=add_auth_provider)
         pm.hook.register_periodic_jobs(register=add_job)
         pm.hook.register_api_paths(register=add_api_path)
         pm.hook.register_migrations(register=add_migrations)
+        pm.hook.register_admin_pages(register=add_admin_page)
         return registry
 
 

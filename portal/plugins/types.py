@@ -388,6 +388,26 @@ class PeriodicJob:
     func: Any  # Callable[[], object]; runs inside an app context
 
 
+@dataclass(frozen=True)
+class AdminPage:
+    """A plugin's page in the administration area, linked from its menu and home page.
+    `label` and `description` may be lazy strings of the plugin's catalogue (translated when
+    the page renders); `endpoint` is the Flask endpoint of the page (no URL arguments)."""
+
+    label: Any
+    endpoint: str
+    description: Any = ""
+
+
+@dataclass(frozen=True)
+class PageLink:
+    """A link a plugin adds to a core page: `label` may be a lazy string of the plugin's
+    catalogue, `url` a path on the portal."""
+
+    label: Any
+    url: str
+
+
 # What the core hands plugins: snapshots of its rows (never ORM objects), from
 # portal.plugins.services and in the event hooks.
 

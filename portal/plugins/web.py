@@ -14,7 +14,13 @@ from typing import Any
 from portal.plugins.types import UserInfo
 from portal.web.session import end_browser_session, safe_next_path
 
-__all__ = ["current_browser_user", "end_browser_session", "safe_next_path", "start_browser_session"]
+__all__ = [
+    "current_browser_user",
+    "end_browser_session",
+    "safe_next_path",
+    "same_site_form",
+    "start_browser_session",
+]
 
 
 def start_browser_session(response: Any, user: UserInfo, provider: str | None = None) -> Any:
@@ -38,3 +44,11 @@ def current_browser_user() -> UserInfo | None:
 
     user = session.current_browser_user()
     return user_info(user) if user is not None else None
+
+
+def same_site_form() -> bool:
+    """Does this form POST come from the portal's own pages? The origin check (Origin, else
+    Referer) that protects the core's HTML forms against cross-site request forgery."""
+    from portal.web.support import same_site_form as core_check
+
+    return core_check()

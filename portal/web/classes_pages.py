@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import render_template
 
 from portal.core import (
@@ -18,10 +20,12 @@ from portal.core import (
 from portal.core.errors import NotFound
 from portal.core.models import User
 from portal.core.notifications.channels import channel_choices
-from portal.core.registry import plugins
+from portal.core.registry import hook, implemented, plugins
 from portal.core.types import utcnow
 from portal.web.pages import web
 from portal.web.support import features, page, user_zone, zone_names
+
+log = logging.getLogger(__name__)
 
 
 def _backend_choices(user: User | None = None, current_id: int | None = None) -> list[dict]:
@@ -140,4 +144,20 @@ def class_page(user: User, class_id: int):
         features=features(),
         join_opens_before=meetings.join_opens_before(manager),
         now=now,
+        plugin_links=_plugin_links(klass, user) if manager else [],
     )
+
+
+def _plugin_links(klass, user: User) -> list:
+    """The plugins' links about this class for the people who manage it (class_page_links);
+    a failing plugin loses its links, never the page."""
+    if not implemented("class_page_links"):
+        return []
+    from portal.core.snapshots import class_info, user_info
+
+    try:
+        groups = hook().class_page_links(klass=class_info(klass), user=user_info(user))
+    except Exception:
+        log.exception("a plugin's class_page_links failed for class %s", klass.id)
+        return []
+    return [link for group in groups for link in group or []]

@@ -97,7 +97,7 @@ def local_date(day: date | None, kind: str = "date") -> str:
     return format_local(day, None, kind)
 
 
-def _same_site_form() -> bool:
+def same_site_form() -> bool:
     """Browsers send Origin (or at least Referer) with every form POST; one naming another
     site means a cross-site request forgery. Requests with neither come from non-browser
     clients, which cannot ride on a victim's cookies."""
@@ -114,7 +114,15 @@ def _same_site_form() -> bool:
     return True
 
 
+def plugin_admin_pages() -> list[Any]:
+    """The plugins' admin pages (register_admin_pages), for the administration menu."""
+    from portal.core.registry import plugins
+
+    return plugins().admin_pages
+
+
 def init_support(app: Flask, blueprint_name: str = "web") -> None:
+    app.jinja_env.globals["plugin_admin_pages"] = plugin_admin_pages
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["local_date"] = local_date
     app.jinja_env.globals["page_zone"] = lambda user: str(user_zone(user))
@@ -127,7 +135,7 @@ def init_support(app: Flask, blueprint_name: str = "web") -> None:
         if (
             request.method == "POST"
             and request.blueprint == blueprint_name
-            and not _same_site_form()
+            and not same_site_form()
         ):
             abort(
                 400,

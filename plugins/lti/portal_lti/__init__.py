@@ -9,7 +9,18 @@ from pathlib import Path
 
 import click
 
-from portal.plugins import ClassInfo, MeetingRecord, PeriodicJob, ScheduleInfo, hookimpl, services
+from portal.plugins import (
+    AdminPage,
+    ClassInfo,
+    MeetingRecord,
+    PageLink,
+    PeriodicJob,
+    PortalError,
+    ScheduleInfo,
+    UserInfo,
+    hookimpl,
+    services,
+)
 from portal_lti.privacy import erase_user_data, export_user_data  # noqa: F401  (hooks)
 
 log = logging.getLogger(__name__)
@@ -24,9 +35,11 @@ def _purge() -> int:
 
 @hookimpl
 def register_blueprints(app) -> None:
+    from portal_lti.admin import bp as admin_bp
     from portal_lti.views import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(admin_bp)
 
 
 @hookimpl
@@ -78,56 +91,71 @@ def register_commands(cli) -> None:
         name, issuer, client_id, auth_login_url, auth_token_url, key_set_url, deployment_ids
     ) -> None:
         """Register an LMS (or add deployment ids to one already registered)."""
-        from portal_lti.models import LtiPlatform
-        from portal_lti.tool import find_platform, signing_key
+        from portal_lti import platforms
+        from portal_lti.tool import find_platform
 
-        with services.unit_of_work():
-            platform = find_platform(issuer, client_id)
-            if platform is None:
-                platform = LtiPlatform(
-                    name=name,
-                    issuer=issuer,
-                    client_id=client_id,
-                    auth_login_url=auth_login_url,
-                    auth_token_url=auth_token_url,
-                    key_set_url=key_set_url,
-                    deployment_ids=list(deployment_ids),
-                )
-                services.session().add(platform)
-            else:
-                platform.deployment_ids = sorted({*platform.deployment_ids, *deployment_ids})
-            signing_key()
-            services.audit("lti.platform", "lti_platform", issuer, client_id=client_id)
+        try:
+            with services.unit_of_work():
+                known = find_platform(issuer, client_id)
+                if known is None:
+                    form = platforms.PlatformForm(
+                        name=name,
+                        issuer=issuer,
+                        client_id=client_id,
+                        auth_login_url=auth_login_url,
+                        auth_token_url=auth_token_url,
+                        key_set_url=key_set_url,
+                        deployment_ids=list(deployment_ids),
+                    )
+                    platforms.register_platform(form)
+                else:
+                    platforms.add_deployments(known.id, list(deployment_ids))
+        except PortalError as exc:
+            raise click.ClickException(exc.message) from exc
         click.echo(f"registered {name}: {issuer} (client {client_id})")
 
     @lti.command("rotate-key")
     def rotate_key() -> None:
         """Start signing with a new key (the previous one stays published)."""
-        from portal_lti.tool import rotate_keys
+        from portal_lti.platforms import rotate_tool_key
 
         with services.unit_of_work():
-            key = rotate_keys()
+            key = rotate_tool_key()
         click.echo(f"the tool now signs with key {key.kid}")
 
     @lti.command("tool-config")
     def tool_config() -> None:
         """What to enter in the LMS when registering the portal as a tool."""
-        from flask import url_for
+        from portal_lti.platforms import tool_urls
 
-        click.echo(
-            json.dumps(
-                {
-                    "login_initiation_url": url_for("lti.login", _external=True),
-                    "redirect_uri": url_for("lti.launch", _external=True),
-                    "target_link_uri": url_for("lti.launch", _external=True),
-                    "public_keyset_url": url_for("lti.jwks", _external=True),
-                },
-                indent=2,
-            )
+        click.echo(json.dumps(tool_urls(), indent=2))
+
+
+@hookimpl
+def class_page_links(klass: ClassInfo, user: UserInfo) -> list[PageLink]:
+    """The class's teachers find the attendance sent to the LMS gradebook from its page."""
+    from flask import url_for
+
+    from portal_lti.grades import sends_grades
+
+    if not sends_grades(klass.id):
+        return []
+    label = translations.lazy_gettext("Attendance sent to the LMS gradebook")
+    return [PageLink(label, url_for("lti.grades_page", class_id=klass.id))]
+
+
+@hookimpl
+def register_admin_pages(register) -> None:
+    register(
+        AdminPage(
+            translations.lazy_gettext("LMS platforms (LTI)"),
+            "lti_admin.platforms",
+            translations.lazy_gettext(
+                "Register the school's Moodle, Canvas or Open edX and the tool's signing key."
+            ),
         )
+    )
 
 
 # This plugin's own catalogue (portal.plugins.i18n): its templates and scripts find it.
-from portal.plugins.i18n import domain as _domain  # noqa: E402
-
-translations = _domain("portal_lti")
+from portal_lti.i18n import translations  # noqa: E402

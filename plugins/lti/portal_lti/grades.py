@@ -204,3 +204,13 @@ def scores_of_class(class_id: int) -> list[LtiPendingScore]:
         )
         .scalars()
     )
+
+
+def sends_grades(class_id: int) -> bool:
+    """Is the class linked to an LMS activity that takes its attendance as scores?"""
+    found = services.session().execute(
+        select(LtiResourceLink.id)
+        .where(LtiResourceLink.class_id == class_id, LtiResourceLink.lineitems_url.is_not(None))
+        .limit(1)
+    )
+    return found.first() is not None

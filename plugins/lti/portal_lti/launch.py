@@ -8,22 +8,35 @@ from portal.plugins import ExternalIdentity, NotAuthenticated, UserInfo, service
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 PROVIDER = "lti"
-# LIS roles (LTI 1.3 Core, appendix A.2) that teach; every other member is a student. The
-# portal's admin role is never granted by an LMS.
+# LIS roles (LTI 1.3 Core 5.3.7, appendix A.2) of the people who run a course: they teach,
+# every other member is a student. The portal's admin role is never granted by an LMS.
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 TEACHING_ROLES = (
-    "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
-    "http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper",
-    "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant",
-    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor",
-    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
-    "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+    LIS + "membership#Instructor",
+    LIS + "membership#ContentDeveloper",
+    # The course's own administrator (a course "manager"), not the portal's.
+    LIS + "membership#Administrator",
+    LIS + "institution/person#Instructor",
+    LIS + "institution/person#Administrator",
+    LIS + "system/person#Administrator",
+)
+# Sub-roles (appendix A.2.3.1) of those context roles, such as
+# membership/Instructor#TeachingAssistant.
+TEACHING_SUB_ROLES = tuple(
+    LIS + f"membership/{role}#" for role in ("Instructor", "ContentDeveloper", "Administrator")
 )
 ROLE_RANK = {"student": 0, "teacher": 1, "admin": 2}
 
 
+def _teaches(role: object) -> bool:
+    return isinstance(role, str) and (role in TEACHING_ROLES or role.startswith(TEACHING_SUB_ROLES))
+
+
 def launch_role(claims: dict[str, Any]) -> str:
     roles = claims.get(CLAIM + "roles") or []
-    return "teacher" if any(role in TEACHING_ROLES for role in roles) else "student"
+    if not isinstance(roles, list):
+        roles = []
+    return "teacher" if any(_teaches(role) for role in roles) else "student"
 
 
 def check_audience(claims: dict[str, Any], client_id: str) -> None:

@@ -114,3 +114,14 @@ def test_only_the_classes_teacher_sees_its_lms_grades(app, lms):
     launch(other, lms, new_person(lms, "teacher"))
     assert other.get(f"/lti/grades/{class_id}", base_url=PORTAL).status_code == 404
     assert app.test_client().get(f"/lti/grades/{class_id}", base_url=PORTAL).status_code == 401
+
+
+def test_the_class_page_links_its_teacher_to_the_lms_grades(app, lms):
+    browser, class_id = class_linked_to_an_existing_class(app, lms, new_person(lms, "teacher"))
+    page = browser.get(f"/classes/{class_id}", base_url=PORTAL).get_data(as_text=True)
+    assert f'href="/lti/grades/{class_id}"' in page
+    assert "Attendance sent to the LMS gradebook" in page
+    learner = app.test_client()
+    launch(learner, lms, new_person(lms, "student"))
+    page = learner.get(f"/classes/{class_id}", base_url=PORTAL).get_data(as_text=True)
+    assert "/lti/grades/" not in page

@@ -128,3 +128,11 @@ def test_an_lms_that_fails_leaves_the_roster_and_the_launch_alone(app, lms):
     again, _ = launch(app.test_client(), lms, teacher)
     assert again.headers["Location"] == f"/classes/{class_id}"
     assert enrolled(class_id) == {learner}
+
+
+def test_the_periodic_sync_is_scheduled_every_hour(app):
+    """The sync above runs between launches: the scheduler has it as an hourly job."""
+    from portal_lti.roster import sync_all_rosters
+
+    job = app.extensions["portal.registry"].periodic_jobs["lti-roster-sync"]
+    assert job.every_seconds == 3600 and job.func is sync_all_rosters

@@ -277,3 +277,19 @@ def test_a_refusal_at_the_provider_is_explained_in_french_with_the_providers_wor
     error = response.get_json()["error"]
     assert error["code"] == "oidc_denied"
     assert error["message"] == "Springfield School ne vous a pas connecté : End-User aborted"
+
+
+def test_logout_is_local_when_the_provider_has_no_end_session_endpoint(client, monkeypatch):
+    """A provider without RP-Initiated Logout (no end_session_endpoint in its discovery
+    document): signing out ends the portal's session and stays on the portal."""
+    sign_in(client, "ann.teacher")
+    real = protocol.metadata
+
+    def without_logout(settings):
+        return dataclasses.replace(real(settings), end_session_endpoint=None)
+
+    monkeypatch.setattr(protocol, "metadata", without_logout)
+    out = client.post("/logout", base_url=PORTAL)
+    assert out.status_code == 302
+    assert out.headers["Location"] == "/login"
+    assert me(client).status_code == 401
