@@ -126,6 +126,9 @@ async def _students(
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=60)
     )
+    fresh = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(force_close=True), timeout=aiohttp.ClientTimeout(total=60)
+    )
     done = asyncio.Event()
     closing = False  # set before the run's own disconnects: those are not drops
     dropped: list[str] = []  # why each socket the server or a missed ping closed went
@@ -144,13 +147,14 @@ async def _students(
         while True:
             attempts += 1
             sent = time.time()
+            # The one resend goes on a new connection (the pool may hold more stale ones).
             try:
-                async with http.post(url, headers=headers) as response:
+                async with (fresh if resent else http).post(url, headers=headers) as response:
                     body = await response.read()
                     status = response.status
             except aiohttp.ServerDisconnectedError as exc:
-                # gunicorn closed an idle keep-alive connection just as aiohttp reused it
-                # (the request never reached a worker). A join is idempotent: send it again
+                # Most likely gunicorn closed an idle keep-alive connection (after its 2 s
+                # default) just as aiohttp reused it. A join is idempotent: send it again
                 # once, as a browser does on a connection reset; a second loss is an error.
                 if not resent:
                     resent = True
@@ -223,6 +227,7 @@ async def _students(
     )
     closing = True
     await http.close()
+    await fresh.close()
     await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
 
 
