@@ -39,7 +39,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import socketio
-from engineio import packet as eio_packet
+from engineio import packet as eio_packet  # type: ignore[import-untyped]
 from flask import Flask
 from flask_jwt_extended import decode_token
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
