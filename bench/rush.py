@@ -126,9 +126,13 @@ async def _students(
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=60)
     )
+    fresh = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(force_close=True), timeout=aiohttp.ClientTimeout(total=60)
+    )
     done = asyncio.Event()
     closing = False  # set before the run's own disconnects: those are not drops
     dropped: list[str] = []  # why each socket the server or a missed ping closed went
+    retried: list[str] = []  # joins sent again after a closed keep-alive connection
 
     def finish(record: tuple) -> None:
         results.append(record)
@@ -139,13 +143,25 @@ async def _students(
         url = f"{api_base}/api/schedules/{schedule_id}/join"
         headers = {"Authorization": f"Bearer {token}"}
         attempts = 0
+        resent = False
         while True:
             attempts += 1
             sent = time.time()
+            # The one resend goes on a new connection (the pool may hold more stale ones).
             try:
-                async with http.post(url, headers=headers) as response:
+                async with (fresh if resent else http).post(url, headers=headers) as response:
                     body = await response.read()
                     status = response.status
+            except aiohttp.ServerDisconnectedError as exc:
+                # Most likely gunicorn closed an idle keep-alive connection (after its 2 s
+                # default) just as aiohttp reused it. A join is idempotent: send it again
+                # once, as a browser does on a connection reset; a second loss is an error.
+                if not resent:
+                    resent = True
+                    retried.append(repr(exc)[:200])
+                    continue
+                finish((schedule_id, pushed_at, sent, time.time(), 0, attempts, repr(exc)[:200]))
+                return
             except Exception as exc:  # reported, not fatal: a failed press is a figure
                 finish((schedule_id, pushed_at, sent, time.time(), 0, attempts, repr(exc)[:200]))
                 return
@@ -206,10 +222,12 @@ async def _students(
             "held": held,
             "expected": len(students),
             "dropped": dropped,
+            "retried": retried,
         }
     )
     closing = True
     await http.close()
+    await fresh.close()
     await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
 
 
@@ -352,6 +370,7 @@ def run_rush(
     failed_starts = [s for s in starts.values() if s[1] != 200]
     held = sum(rep["held"] for rep in reports)
     dropped = [why for rep in reports for why in rep["dropped"]]
+    retried = [why for rep in reports for why in rep.get("retried", [])]
     reasons = ", ".join(f"{n} {why}" for why, n in Counter(dropped).most_common(3))
     hold_ms = [(r[3] - press_at[r[0]]) * 1000 for r in joined]
     push_ms = [(r[1] - press_at[r[0]]) * 1000 for r in joined]
@@ -445,7 +464,8 @@ def run_rush(
             "",
             "0",
             not failed and not failed_starts,
-            f"{first}{first_start}".lstrip("; "),
+            f"{first}{first_start}".lstrip("; ")
+            + f"; {len(retried)} joins sent again once after a closed keep-alive connection",
         ),
         Result(
             scenario,

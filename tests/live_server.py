@@ -2,7 +2,7 @@
 process) on 127.0.0.1 with an ephemeral port.
 
 Configured by PORTAL_* environment variables; prints `PORT <n>` once listening. Used by the
-multi-process live tests (two processes sharing Redis) and by bench/chat.py.
+multi-process live tests (two processes sharing Redis).
 """
 
 from __future__ import annotations

@@ -117,6 +117,22 @@ def is_revoked(claims: dict[str, Any]) -> bool:
     return found.jti is not None
 
 
+def revocation_keys(claims: dict[str, Any]) -> list[str]:
+    """The revoked_tokens keys that refuse this token: its own id and its session's."""
+    jti = claims.get("jti")
+    return [str(jti)] + [key for key in [_session_key(claims)] if key] if jti else []
+
+
+def revoked_among(keys: list[str]) -> set[str]:
+    """Which of these keys are revoked: one query for many tokens (the realtime server
+    checks a burst of socket connects together)."""
+    if not keys:
+        return set()
+    return set(
+        db.session.execute(db.select(RevokedToken.jti).where(RevokedToken.jti.in_(keys))).scalars()
+    )
+
+
 def _any_revoked(keys: list[str]) -> bool:
     return (
         db.session.execute(
