@@ -16,6 +16,14 @@ class PortalError(Exception):
             self.code = code
         self.details = details
 
+    @property
+    def shown(self) -> str:
+        """The message in the request's language, for a page that shows it (the API's
+        error_response translates the same way): messages are English in the code."""
+        from portal.i18n import gettext
+
+        return gettext(self.message)
+
 
 class ValidationFailed(PortalError):
     status = 400

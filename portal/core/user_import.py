@@ -146,7 +146,7 @@ def import_users(actor: User, text: str, *, apply: bool) -> ImportReport:
                 )
             seen[email] = line
         except PortalError as exc:
-            results.append(RowResult(line, raw_email, "error", exc.message))
+            results.append(RowResult(line, raw_email, "error", exc.shown))
             continue
         if existing is None:
             result = RowResult(line, email, "create")

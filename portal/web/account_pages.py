@@ -10,6 +10,7 @@ from portal.core import accounts, unit_of_work, user_import
 from portal.core.errors import PortalError
 from portal.core.models import User
 from portal.extensions import db, limiter
+from portal.i18n import gettext, ngettext
 from portal.web.pages import web
 from portal.web.support import page
 
@@ -40,7 +41,7 @@ def password_link_page(token: str):
         user, purpose = accounts.read_link(token)
     except PortalError as exc:
         db.session.rollback()
-        return render_template("account/set_password.html", error=exc.message, usable=False), 400
+        return render_template("account/set_password.html", error=exc.shown, usable=False), 400
     return render_template(
         "account/set_password.html", error=None, usable=True, user=user, purpose=purpose
     )
@@ -57,7 +58,7 @@ def password_link_submit(token: str):
         unit_of_work.commit()
     except PortalError as exc:
         db.session.rollback()
-        return _set_password_error(token, exc.message)
+        return _set_password_error(token, exc.shown)
     return redirect(url_for("web.login_page", notice="password_set"))
 
 
@@ -92,7 +93,7 @@ def sign_up_submit():
         db.session.rollback()
         mode = accounts.sign_up_mode().value
         return render_template(
-            "account/sign_up.html", mode=mode, error=exc.message, form=form
+            "account/sign_up.html", mode=mode, error=exc.shown, form=form
         ), exc.status
     return render_template(
         "account/sign_up.html", mode="done", message=accounts.SIGN_UP_ANSWER, form={}
@@ -134,8 +135,10 @@ def admin_invite(user: User):
         unit_of_work.commit()
     except PortalError as exc:
         db.session.rollback()
-        return _render_admin_accounts(user, error=exc.message), exc.status
-    return _render_admin_accounts(user, notice=f"Invitation sent to {invited.email}.")
+        return _render_admin_accounts(user, error=exc.shown), exc.status
+    return _render_admin_accounts(
+        user, notice=gettext("Invitation sent to %(email)s.", email=invited.email)
+    )
 
 
 @web.post("/admin/accounts/sign-ups/<int:user_id>")
@@ -147,9 +150,13 @@ def admin_decide_sign_up(user: User, user_id: int):
         unit_of_work.commit()
     except PortalError as exc:
         db.session.rollback()
-        return _render_admin_accounts(user, error=exc.message), exc.status
-    verdict = "approved" if approve else "refused"
-    return _render_admin_accounts(user, notice=f"{decided.name}'s sign-up was {verdict}.")
+        return _render_admin_accounts(user, error=exc.shown), exc.status
+    notice = (
+        gettext("The sign-up of %(name)s was approved.", name=decided.name)
+        if approve
+        else gettext("The sign-up of %(name)s was refused.", name=decided.name)
+    )
+    return _render_admin_accounts(user, notice=notice)
 
 
 @web.post("/admin/accounts/import")
@@ -162,7 +169,9 @@ def admin_import(user: User):
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
-            return _render_admin_accounts(user, error="the file must be UTF-8 text (CSV)"), 400
+            return _render_admin_accounts(
+                user, error=gettext("the file must be UTF-8 text (CSV)")
+            ), 400
     apply = request.form.get("apply") == "1"
     try:
         report = user_import.import_users(user, text, apply=apply)
@@ -170,14 +179,22 @@ def admin_import(user: User):
             unit_of_work.commit()
     except PortalError as exc:
         db.session.rollback()
-        return _render_admin_accounts(user, error=exc.message, csv_text=text), exc.status
+        return _render_admin_accounts(user, error=exc.shown, csv_text=text), exc.status
     if report.applied:
         counts = report.counts()
-        notice = f"Imported: {counts['create']} created, {counts['update']} updated."
+        notice = gettext(
+            "Imported: %(created)s created, %(updated)s updated.",
+            created=counts["create"],
+            updated=counts["update"],
+        )
         return _render_admin_accounts(user, notice=notice, report=report)
     db.session.rollback()
     error = (
-        f"{report.errors} line(s) have errors; nothing was written. Fix them and check again."
+        ngettext(
+            "%(num)d line has errors; nothing was written. Fix it and check again.",
+            "%(num)d lines have errors; nothing was written. Fix them and check again.",
+            report.errors,
+        )
         if report.errors
         else None
     )

@@ -15,7 +15,7 @@ from portal.web.pages import web
 def _link_error(exc: PortalError):
     db.session.rollback()
     return render_template(
-        "error.html", status=exc.status, code=exc.code, message=exc.message
+        "error.html", status=exc.status, code=exc.code, message=exc.shown
     ), exc.status
 
 
@@ -42,7 +42,7 @@ def invite_submit(token: str):
             return _link_error(exc)
         link = invites.open_link(token)
         return render_template(
-            "guest/enter.html", link=link, error=exc.message, name=name
+            "guest/enter.html", link=link, error=exc.shown, name=name
         ), exc.status
     response = redirect(url_for("web.guest_room"))
     set_guest_cookie(response, session_token, expires)

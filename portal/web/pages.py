@@ -71,7 +71,7 @@ def login_submit():
                 "login.html",
                 providers=providers,
                 email=email,
-                error=exc.message,
+                error=exc.shown,
                 sign_up_mode=accounts.sign_up_mode().value,
             ),
             status,

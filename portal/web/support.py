@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
+from markupsafe import Markup
 
 from portal.core.settings import site_timezone
 from portal.features import compute_features
-from portal.i18n import format_local
+from portal.i18n import format_local, gettext
 
 
 def features() -> dict[str, Any]:
@@ -60,7 +61,7 @@ def page(*roles: str) -> Callable:
             if user is None:
                 return redirect(url_for("web.login_page", next=request.full_path.rstrip("?")))
             if roles and user.role not in roles:
-                abort(403, description="this page is not available to your account")
+                abort(403, description=gettext("this page is not available to your account"))
             g.page_user = user
             return view(user=user, **kwargs)
 
@@ -114,6 +115,17 @@ def same_site_form() -> bool:
     return True
 
 
+def csrf_field() -> Markup:
+    """The hidden field a signed-in page's POST form carries: flask-jwt-extended checks the
+    double-submit token of cookie sessions on form posts too (JWT_CSRF_CHECK_FORM), beside
+    the origin check. api.js refreshes the value when the form is sent, in case the session
+    was renewed after the page was rendered."""
+    token = request.cookies.get(
+        current_app.config.get("JWT_ACCESS_CSRF_COOKIE_NAME", "csrf_access_token"), ""
+    )
+    return Markup('<input type="hidden" name="csrf_token" value="%s">') % token
+
+
 def plugin_admin_pages() -> list[Any]:
     """The plugins' admin pages (register_admin_pages), for the administration menu."""
     from portal.core.registry import plugins
@@ -123,6 +135,7 @@ def plugin_admin_pages() -> list[Any]:
 
 def init_support(app: Flask, blueprint_name: str = "web") -> None:
     app.jinja_env.globals["plugin_admin_pages"] = plugin_admin_pages
+    app.jinja_env.globals["csrf_field"] = csrf_field
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["local_date"] = local_date
     app.jinja_env.globals["page_zone"] = lambda user: str(user_zone(user))
@@ -139,6 +152,8 @@ def init_support(app: Flask, blueprint_name: str = "web") -> None:
         ):
             abort(
                 400,
-                description="this form was sent from another site; open the portal and try again",
+                description=gettext(
+                    "this form was sent from another site; open the portal and try again"
+                ),
             )
         return None

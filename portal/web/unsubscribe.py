@@ -21,7 +21,7 @@ def confirm(token: str):
     try:
         user, channel = notifications.read_unsubscribe_token(token)
     except PortalError as exc:
-        return render_template("notifications/unsubscribe.html", error=exc.message), 404
+        return render_template("notifications/unsubscribe.html", error=exc.shown), 404
     return render_template(
         "notifications/unsubscribe.html", user=user, channel=channel_label(channel), done=False
     )
@@ -34,7 +34,7 @@ def submit(token: str):
         unit_of_work.commit()
     except PortalError as exc:
         db.session.rollback()
-        return render_template("notifications/unsubscribe.html", error=exc.message), 404
+        return render_template("notifications/unsubscribe.html", error=exc.shown), 404
     return render_template(
         "notifications/unsubscribe.html", user=user, channel=channel_label(channel), done=True
     )

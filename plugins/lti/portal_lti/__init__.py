@@ -21,6 +21,9 @@ from portal.plugins import (
     hookimpl,
     services,
 )
+
+# Importing the catalogue registers its domain (portal.plugins.i18n): templates find it.
+from portal_lti.i18n import lazy_gettext
 from portal_lti.privacy import erase_user_data, export_user_data  # noqa: F401  (hooks)
 
 log = logging.getLogger(__name__)
@@ -140,7 +143,7 @@ def class_page_links(klass: ClassInfo, user: UserInfo) -> list[PageLink]:
 
     if not sends_grades(klass.id):
         return []
-    label = translations.lazy_gettext("Attendance sent to the LMS gradebook")
+    label = lazy_gettext("Attendance sent to the LMS gradebook")
     return [PageLink(label, url_for("lti.grades_page", class_id=klass.id))]
 
 
@@ -148,14 +151,10 @@ def class_page_links(klass: ClassInfo, user: UserInfo) -> list[PageLink]:
 def register_admin_pages(register) -> None:
     register(
         AdminPage(
-            translations.lazy_gettext("LMS platforms (LTI)"),
+            lazy_gettext("LMS platforms (LTI)"),
             "lti_admin.platforms",
-            translations.lazy_gettext(
+            lazy_gettext(
                 "Register the school's Moodle, Canvas or Open edX and the tool's signing key."
             ),
         )
     )
-
-
-# This plugin's own catalogue (portal.plugins.i18n): its templates and scripts find it.
-from portal_lti.i18n import translations  # noqa: E402

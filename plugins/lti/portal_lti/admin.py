@@ -84,7 +84,7 @@ def add_platform() -> Any:
         platform = platforms.register_platform(form, actor_id=_admin().id)
     except PortalError as exc:
         # Everything typed is shown again with the reason.
-        return _page(error=exc.message, form=form, status=exc.status)
+        return _page(error=exc.shown, form=form, status=exc.status)
     return _done(_("%(name)s is registered.", name=platform.name))
 
 
@@ -94,7 +94,7 @@ def add_deployment(platform_id: int) -> Any:
     try:
         platform = platforms.add_deployments(platform_id, [typed], actor_id=_admin().id)
     except PortalError as exc:
-        return _page(error=exc.message, deployment_error=(platform_id, typed), status=exc.status)
+        return _page(error=exc.shown, deployment_error=(platform_id, typed), status=exc.status)
     return _done(_("Deployment %(id)s added to %(name)s.", id=typed.strip(), name=platform.name))
 
 
@@ -104,7 +104,7 @@ def remove_deployment(platform_id: int) -> Any:
     try:
         platform = platforms.remove_deployment(platform_id, deployment_id, actor_id=_admin().id)
     except PortalError as exc:
-        return _page(error=exc.message, status=exc.status)
+        return _page(error=exc.shown, status=exc.status)
     return _done(
         _("Deployment %(id)s removed from %(name)s.", id=deployment_id, name=platform.name)
     )

@@ -23,7 +23,8 @@ from portal.plugins import (
     services,
 )
 from portal.plugins.web import current_browser_user, start_browser_session
-from portal_lti import grades, roster, tool, translations
+from portal_lti import grades, roster, tool
+from portal_lti.i18n import translations
 from portal_lti.launch import CLAIM, PROVIDER, check_audience, linked_subject, provision
 from portal_lti.models import LtiResourceLink
 

@@ -204,6 +204,16 @@
     });
   }
 
+  function wireFormTokens() {
+    // A signed-in page's form carries the session's CSRF token (csrf_field()); the session
+    // may have been renewed since the page was rendered, so send the current one.
+    document.addEventListener("submit", (event) => {
+      const field = event.target.querySelector && event.target.querySelector("input[name=csrf_token]");
+      const current = cookie("csrf_access_token");
+      if (field && current) field.value = current;
+    }, true);
+  }
+
   function wireCopy() {
     document.querySelectorAll("[data-copy]").forEach((button) => {
       button.addEventListener("click", async () => {
@@ -275,7 +285,7 @@
 
   window.Portal = { t, nt, api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone, roomBlocked, refreshSession };
   document.addEventListener("DOMContentLoaded", () => {
-    wireLogout(); wireCopy(); showPendingFlash();
+    wireLogout(); wireFormTokens(); wireCopy(); showPendingFlash();
     // Every deferred page script has run and bound its buttons by now (they all run before
     // this event); until then portal.css keeps script-only buttons from taking a click
     // that would do nothing.
