@@ -61,7 +61,7 @@ from portal.core.errors import Forbidden, NotAuthenticated, NotFound, PortalErro
 from portal.core.models import Guest, Schedule, User
 from portal.current import current_flask_app
 from portal.extensions import db
-from portal.i18n import _
+from portal.i18n import _, force_locale, recipient_locale
 
 log = logging.getLogger(__name__)
 
@@ -1022,23 +1022,36 @@ def cut_off(user_id: int, *, class_id: int | None, code: str, message: str) -> i
     return len(entries)
 
 
-def _on_block_changed(block: Any, *, blocked: bool, **_: Any) -> None:
+def _on_block_changed(block: Any, *, blocked: bool, **_signal: Any) -> None:
     if not blocked:
         return
-    where = "from this class" if block.scope == "class" else "on this portal"
+    in_class = block.scope == "class"
+    with force_locale(_recipient_language(block.user_id)):
+        message = (
+            _("you are blocked from this class")
+            if in_class
+            else _("you are blocked on this portal")
+        )
     cut_off(
         block.user_id,
-        class_id=block.class_id if block.scope == "class" else None,
+        class_id=block.class_id if in_class else None,
         code="blocked",
-        message=f"you are blocked {where}",
+        message=message,
     )
 
 
-def _on_enrolment_changed(klass: Any, *, user: Any, enrolled: bool, **_: Any) -> None:
+def _on_enrolment_changed(klass: Any, *, user: Any, enrolled: bool, **_signal: Any) -> None:
     if not enrolled:
-        cut_off(
-            user.id, class_id=klass.id, code="unenrolled", message="you are no longer in this class"
-        )
+        with force_locale(_recipient_language(user.id)):
+            message = _("you are no longer in this class")
+        cut_off(user.id, class_id=klass.id, code="unenrolled", message=message)
+
+
+def _recipient_language(user_id: int) -> str:
+    """The page that shows a `removed` event prints its message as it comes, so it is said in
+    the language of the user whose sockets are cut off (as emails are: theirs, else the
+    site's), not in that of the admin or teacher whose request caused it."""
+    return recipient_locale(db.session.get(User, user_id))
 
 
 _connected = False

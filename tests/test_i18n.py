@@ -480,19 +480,105 @@ def _built_message(node: ast.expr) -> bool:
     return False
 
 
-def built_messages(source: str, filename: str = "<source>") -> list[str]:
-    """`file:line: call` of every message argument built before translation in `source`."""
+# A backend's texts reach people as they are made: a health result's `message` (the admin's
+# backends page) and a BackendError's `user_message` (the `reason` inside the core's translated
+# 503 sentence). Nothing translates them later, so even a plain literal must be translated
+# where it is made. Each name: (position of the message argument or None, its keyword).
+BACKEND_MESSAGES = {
+    "HealthResult": (1, "message"),
+    "BackendError": (0, "user_message"),
+    "BackendUnavailable": (0, "user_message"),
+}
+
+
+def _not_translated_here(node: ast.expr) -> bool:
+    """True when a backend message is not looked up in a catalogue where it is made: a string
+    literal (an f-string too), or a message built before translation."""
+    if isinstance(node, ast.IfExp):
+        return _not_translated_here(node.body) or _not_translated_here(node.orelse)
+    if isinstance(node, ast.Constant | ast.JoinedStr):
+        return isinstance(node, ast.JoinedStr) or isinstance(node.value, str)
+    return _built_message(node)
+
+
+def _message_argument(call: ast.Call, position: int | None, keyword: str | None) -> list[ast.expr]:
+    found = [call.args[position]] if position is not None and position < len(call.args) else []
+    return found + [k.value for k in call.keywords if k.arg == keyword]
+
+
+def backend_message_calls(sources: list[str]) -> dict[str, tuple[int | None, str | None]]:
+    """BACKEND_MESSAGES and every subclass of BackendError in `sources`, with where its message
+    goes: the parameter it hands on to `super().__init__` (none when it builds the message
+    itself, as BBBError does from the server's answer)."""
+    known = dict(BACKEND_MESSAGES)
+    classes = [
+        node
+        for source in sources
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ClassDef)
+    ]
+    changed = True
+    while changed:
+        changed = False
+        for cls in classes:
+            parent = next(
+                (b.id for b in cls.bases if isinstance(b, ast.Name) and b.id in known), None
+            )
+            if cls.name in known or parent is None:
+                continue
+            known[cls.name] = known[parent]
+            init = next(
+                (f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"),
+                None,
+            )
+            if init is not None:
+                params = [a.arg for a in init.args.args[1:]]
+                handed = next(
+                    (
+                        c.args[0]
+                        for c in ast.walk(init)
+                        if isinstance(c, ast.Call) and _called_name(c) == "__init__" and c.args
+                    ),
+                    None,
+                )
+                name = handed.id if isinstance(handed, ast.Name) else None
+                known[cls.name] = (params.index(name), name) if name in params else (None, None)
+            changed = True
+    return known
+
+
+def built_messages(
+    source: str,
+    filename: str = "<source>",
+    backend_calls: dict[str, tuple[int | None, str | None]] | None = None,
+) -> list[str]:
+    """`file:line: call` of every message argument built before translation in `source`, and
+    of every backend message (`backend_calls`, by default BACKEND_MESSAGES) not translated
+    where it is made, including what a BackendError subclass hands to `super().__init__`."""
+    backend_calls = BACKEND_MESSAGES if backend_calls is None else backend_calls
     found = []
-    for node in ast.walk(ast.parse(source, filename)):
+    tree = ast.parse(source, filename)
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         name = _called_name(node)
+        if name in backend_calls:
+            if any(_not_translated_here(a) for a in _message_argument(node, *backend_calls[name])):
+                found.append(f"{filename}:{node.lineno}: {ast.unparse(node)[:120]}")
+            continue
         if name not in TRANSLATED_ARGUMENTS:
             continue
         arguments = [node.args[i] for i in TRANSLATED_ARGUMENTS[name] if i < len(node.args)]
         arguments += [k.value for k in node.keywords if k.arg in ("message", "singular", "plural")]
         if any(_built_message(argument) for argument in arguments):
             found.append(f"{filename}:{node.lineno}: {ast.unparse(node)[:120]}")
+    for cls in ast.walk(tree):
+        if not isinstance(cls, ast.ClassDef) or cls.name not in backend_calls:
+            continue
+        for call in ast.walk(cls):
+            handing_on = isinstance(call, ast.Call) and _called_name(call) == "__init__"
+            if handing_on and call.args and _not_translated_here(call.args[0]):
+                found.append(f"{filename}:{call.lineno}: {ast.unparse(call)[:120]}")
     return found
 
 
@@ -513,14 +599,50 @@ def test_the_guard_finds_messages_built_before_translation():
     assert not built_messages('log.info("x %s" % y); print(f"{y}")')
 
 
+def test_the_guard_finds_backend_messages_not_translated_where_they_are_made():
+    """A health result's message and a backend error's user_message are shown as they are
+    made (the backends page; the reason inside the core's 503 sentence): even a literal
+    stays English unless it is translated there."""
+    assert built_messages('HealthResult(ok=False, message=f"{url} answered HTTP {status}")')
+    assert built_messages('HealthResult(False, "the worker is running")')
+    assert built_messages('raise BackendUnavailable(f"the server did not answer: {exc}")')
+    assert built_messages('raise BackendError("not known to the server", code="no_room")')
+    assert built_messages('raise BackendError(user_message="refused: " + reason)')
+    subclass = """
+class ServerRefused(BackendError):
+    def __init__(self, call, key, message):
+        super().__init__(f"the server refused {call}: {message}", code=key)
+class ServerDown(BackendUnavailable):
+    def __init__(self, user_message, *, code="down"):
+        super().__init__(user_message, code=code)
+"""
+    calls = backend_message_calls([subclass])
+    assert calls["ServerDown"] == (0, "user_message")
+    assert calls["ServerRefused"] == (None, None)
+    assert built_messages(subclass, backend_calls=calls)
+    assert built_messages('raise ServerDown(f"no answer after {s} s")', backend_calls=calls)
+    assert built_messages('raise ServerDown("cannot connect")', backend_calls=calls)
+    assert not built_messages(
+        'raise ServerRefused("create", "idNotUnique", "")', backend_calls=calls
+    )
+    assert not built_messages('raise ServerDown(gettext("cannot connect"))', backend_calls=calls)
+    assert not built_messages("HealthResult(ok=False, message=exc.user_message)")
+    assert not built_messages('HealthResult(ok=True, message=t.gettext("up %(n)s", n=n))')
+    assert not built_messages(
+        'raise BackendError(gettext("a") if x else translations.gettext("b"), code="c")'
+    )
+
+
 def test_every_message_is_a_plain_string_literal_before_translation():
     """An f-string, a concatenation, `%` or `.format()` inside a message makes a text that no
     catalogue holds: the answer would stay English. Values go in through named placeholders
     (`Conflict(_("The slot %(time)s is taken", time=...))`), see docs/i18n.md."""
     sources = [*ROOT.glob("portal/**/*.py"), *ROOT.glob("plugins/*/portal_*/**/*.py")]
+    texts = {path: path.read_text() for path in sorted(sources)}
+    backend_calls = backend_message_calls(list(texts.values()))
     found = [
         problem
-        for path in sorted(sources)
-        for problem in built_messages(path.read_text(), str(path.relative_to(ROOT)))
+        for path, text in texts.items()
+        for problem in built_messages(text, str(path.relative_to(ROOT)), backend_calls)
     ]
     assert not found, f"{len(found)} messages built before translation:\n" + "\n".join(found)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from content_utils import FAKE_EXE, make_pdf, upload  # noqa: F401
 
-from portal.core import backup, slides
+from portal.core import backup, presentations, slides
 from portal.core.errors import PortalError
 from portal.extensions import db
 from portal.i18n import force_locale
@@ -129,3 +130,23 @@ def test_an_ill_formed_date_time_is_explained_in_french(school, login):
     (detail,) = [d for d in error["details"] if d["field"] == "starts_at"]
     assert detail["type"] == "value_error"
     assert detail["message"].startswith("doit être une date-heure ISO 8601")
+
+
+def test_an_ill_formed_stroke_names_its_field_in_a_whole_french_sentence(app):
+    """Each checked field of a stroke has its own sentence (no English field name glued into
+    a French one); the live panel's socket sends strokes here without the API's schema."""
+    line = {"tool": "pen", "color": "#ff0000", "width": 0.01, "points": [[0.1, 0.1], [0.9, 0.9]]}
+    answers = {
+        "l'épaisseur du trait doit être un nombre": {**line, "width": "thick"},
+        "l'épaisseur du trait doit être comprise entre 0.0005 et 0.05": {**line, "width": 3},
+        "la coordonnée d'un point doit être un nombre": {**line, "points": [[0.1, "x"]]},
+        "la coordonnée d'un point doit être comprise entre 0.0 et 1.0": {
+            **line,
+            "points": [[1.5, 0.2]],
+        },
+    }
+    with app.test_request_context(), force_locale("fr"):
+        for expected, body in answers.items():
+            with pytest.raises(PortalError) as refused:
+                presentations.validate_stroke(body)
+            assert (refused.value.code, refused.value.message) == ("invalid_stroke", expected)

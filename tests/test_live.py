@@ -309,6 +309,43 @@ def test_unenrolled_student_is_removed_from_the_room(school, connect, login):
     assert classmate.join(sid)["error"]["code"] == "not_found"
 
 
+def test_the_removed_message_is_in_the_removed_users_language(school, connect, login):
+    """The room page prints a `removed` event's message as it comes: it is said in the
+    language of the user cut off, whoever caused it (an English-speaking teacher here)."""
+    sid = school.schedule.id
+    school.classmate.locale = "fr"
+    school.student.locale = "es"
+    db.session.commit()
+    classmate = connect(school.classmate, join=sid)
+    student = connect(school.student, join=sid)
+    english_teacher = login(school.teacher)
+
+    response = english_teacher.delete(
+        f"/api/classes/{school.klass.id}/enrolments/{school.classmate.id}"
+    )
+    assert response.status_code == 204, response.get_json()
+    assert classmate.wait_for("removed")["message"] == "vous ne faites plus partie de ce cours"
+
+    blocking.block_user(
+        school.teacher,
+        user_id=school.student.id,
+        scope="class",
+        class_id=school.klass.id,
+        reason="disruptive",
+    )
+    db.session.commit()
+    assert student.wait_for("removed")["message"] == "está bloqueado en esta clase"
+
+
+def test_a_site_wide_block_is_said_on_this_portal_in_the_users_language(school, connect):
+    school.student.locale = "fr"
+    db.session.commit()
+    student = connect(school.student, join=school.schedule.id)
+    blocking.block_user(school.admin, user_id=school.student.id, scope="site", reason="spam")
+    db.session.commit()
+    assert student.wait_for("removed")["message"] == "vous êtes bloqué sur ce portail"
+
+
 def test_presence_shows_who_is_in_the_panel(school, connect):
     sid = school.schedule.id
     teacher = connect(school.teacher, join=sid)

@@ -376,7 +376,10 @@ def call_backend(
             ),
             code="backend_error",
             failure="garbled",
-            reason=f"the backend's answer could not be understood ({type(exc).__name__})",
+            reason=gettext(
+                "the backend's answer could not be understood (%(error)s)",
+                error=type(exc).__name__,
+            ),
         ) from exc
 
 

@@ -247,18 +247,26 @@ def list_strokes(
     return _strokes_of(schedule.id, slide_id, page)
 
 
-def _number(value: Any, low: float, high: float, what: str) -> float:
+def _number(value: Any, low: float, high: float, field: str) -> float:
+    """`field` is "width" or "coordinate": each has its own whole sentences, since a field
+    name glued into a sentence would stay English."""
+    width = field == "width"
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationFailed(
-            gettext("%(field)s must be a number", field=what), code="invalid_stroke"
+        message = (
+            gettext("the stroke's width must be a number")
+            if width
+            else gettext("a point's coordinate must be a number")
         )
+        raise ValidationFailed(message, code="invalid_stroke")
     if not low <= value <= high:
-        raise ValidationFailed(
-            gettext(
-                "%(field)s must be between %(low)s and %(high)s", field=what, low=low, high=high
-            ),
-            code="invalid_stroke",
+        message = (
+            gettext("the stroke's width must be between %(low)s and %(high)s", low=low, high=high)
+            if width
+            else gettext(
+                "a point's coordinate must be between %(low)s and %(high)s", low=low, high=high
+            )
         )
+        raise ValidationFailed(message, code="invalid_stroke")
     return float(value)
 
 
@@ -306,7 +314,7 @@ def validate_stroke(raw: Any) -> dict[str, Any]:
     for point in points:
         if not isinstance(point, list | tuple) or len(point) != 2:
             raise ValidationFailed("each point must be [x, y]", code="invalid_stroke")
-        clean.append([round(_number(v, 0.0, 1.0, "a point's coordinate"), 5) for v in point])
+        clean.append([round(_number(v, 0.0, 1.0, "coordinate"), 5) for v in point])
     if tool in TWO_POINT_TOOLS and len(clean) != 2:
         raise ValidationFailed(
             gettext("a %(tool)s has exactly two points", tool=tool), code="invalid_stroke"

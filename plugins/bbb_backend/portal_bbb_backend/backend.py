@@ -31,6 +31,7 @@ from portal.plugins import (
     RecordingInfo,
     SlideRef,
 )
+from portal.plugins.i18n import gettext
 
 from .client import ALGORITHMS, BBBClient, BBBError, BBBUnavailable, Recording
 
@@ -395,8 +396,10 @@ class BBBBackend:
             # Older bbb-web answers a create for an ended meeting that is still in memory with
             # that ended meeting; nobody could join it. It is forgotten within a minute or two.
             raise BackendError(
-                "the previous session of this class is still closing on the meeting server; "
-                "try again in a minute",
+                gettext(
+                    "the previous session of this class is still closing on the meeting server; "
+                    "try again in a minute"
+                ),
                 code="bbb_meeting_closing",
                 retryable=True,
             )
@@ -511,7 +514,11 @@ class BBBBackend:
         except BBBError as exc:
             return HealthResult(
                 ok=False,
-                message=f"not a usable BigBlueButton API at {client.base}: {exc.user_message}",
+                message=gettext(
+                    "not a usable BigBlueButton API at %(url)s: %(reason)s",
+                    url=client.base,
+                    reason=exc.user_message,
+                ),
             )
         label = version.get("bbbVersion") or version.get("apiVersion") or None
         # The version call is unsigned; a signed call proves the secret and the algorithm.
@@ -532,18 +539,30 @@ class BBBBackend:
             ok=True,
             version=label,
             latency_ms=latency,
-            message=f"BigBlueButton {label or '?'} answers; the shared secret and "
-            f"{client.algorithm} checksums are accepted",
+            message=gettext(
+                "BigBlueButton %(version)s answers; the shared secret and %(algorithm)s "
+                "checksums are accepted",
+                version=label or "?",
+                algorithm=client.algorithm,
+            ),
         )
 
 
 def _unavailable_message(client: BBBClient, exc: BBBUnavailable) -> str:
     if exc.code == "bbb_not_bbb":
-        return f"not a BigBlueButton API at {client.base}: {exc.user_message}"
+        return gettext(
+            "not a BigBlueButton API at %(url)s: %(reason)s",
+            url=client.base,
+            reason=exc.user_message,
+        )
     if exc.code == "bbb_http_error":
         # Something answered: the server or a proxy in front of it is up but failing.
-        return f"BigBlueButton at {client.base}: {exc.user_message}"
-    return f"BigBlueButton unreachable at {client.base}: {exc.user_message}"
+        return gettext(
+            "BigBlueButton at %(url)s: %(reason)s", url=client.base, reason=exc.user_message
+        )
+    return gettext(
+        "BigBlueButton unreachable at %(url)s: %(reason)s", url=client.base, reason=exc.user_message
+    )
 
 
 def _prove_secret(client: BBBClient) -> BBBError | BBBUnavailable | None:
@@ -566,14 +585,15 @@ def _checksum_refused(client: BBBClient) -> str:
     """Tell a wrong secret from an algorithm the server refuses (some BBB-API servers take
     only sha1 and sha256): the same secret signing with sha256 tells them apart."""
     if client.algorithm != "sha256" and _prove_secret(client.with_algorithm("sha256")) is None:
-        return (
-            f"the server does not accept {client.algorithm} checksums (checksumError with "
-            f"{client.algorithm}, "
-            "accepted with sha256): choose sha256 as the checksum algorithm"
+        return gettext(
+            "the server does not accept %(algorithm)s checksums (checksumError with "
+            "%(algorithm)s, accepted with sha256): choose sha256 as the checksum algorithm",
+            algorithm=client.algorithm,
         )
-    return (
+    return gettext(
         "wrong shared secret (checksumError): the server rejected our checksum; check the secret "
-        f"and that it accepts {client.algorithm}"
+        "and that it accepts %(algorithm)s",
+        algorithm=client.algorithm,
     )
 
 

@@ -24,6 +24,7 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from portal.plugins import BackendError, BackendUnavailable
+from portal.plugins.i18n import gettext
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,14 @@ class BBBError(BackendError):
     """The server answered <returncode>FAILED</returncode>; `message_key` says why."""
 
     def __init__(self, call: str, message_key: str, message: str):
-        text = message or message_key or "unknown error"
+        # The server's own `message` is its words: it is shown as it came.
         super().__init__(
-            f"BigBlueButton refused {call}: {text} ({message_key})",
+            gettext(
+                "BigBlueButton refused %(call)s: %(text)s (%(message_key)s)",
+                call=call,
+                text=message or message_key or gettext("unknown error"),
+                message_key=message_key,
+            ),
             code=f"bbb_{message_key or 'failed'}",
         )
         self.call = call
@@ -94,7 +100,8 @@ def checksum(call: str, query: str, secret: str, algorithm: str = "sha256") -> s
         digest = ALGORITHMS[algorithm]
     except KeyError as exc:
         raise BackendError(
-            f"unknown checksum algorithm {algorithm!r}", code="bbb_bad_algorithm"
+            gettext("unknown checksum algorithm %(algorithm)r", algorithm=algorithm),
+            code="bbb_bad_algorithm",
         ) from exc
     return digest((call + query + secret).encode("utf-8")).hexdigest()
 
@@ -266,7 +273,8 @@ class BBBClient:
     ):
         if algorithm not in ALGORITHMS:
             raise BackendError(
-                f"unknown checksum algorithm {algorithm!r}", code="bbb_bad_algorithm"
+                gettext("unknown checksum algorithm %(algorithm)r", algorithm=algorithm),
+                code="bbb_bad_algorithm",
             )
         self.base = api_base(base_url)
         self.secret = secret.strip()
@@ -318,8 +326,11 @@ class BBBClient:
 
     def _timed_out(self, exc: Exception | None = None) -> BBBUnavailable:
         error = BBBUnavailable(
-            f"no answer after {self.elapsed():.1f} s (the limit for one action is "
-            f"{self.timeout:g} s)",
+            gettext(
+                "no answer after %(elapsed).1f s (the limit for one action is %(limit)g s)",
+                elapsed=self.elapsed(),
+                limit=self.timeout,
+            ),
             code="bbb_timeout",
         )
         error.__cause__ = exc
@@ -359,7 +370,7 @@ class BBBClient:
                 break
             except requests.ConnectionError as exc:
                 last = BBBUnavailable(
-                    "cannot connect to the BigBlueButton server", code="bbb_unreachable"
+                    gettext("cannot connect to the BigBlueButton server"), code="bbb_unreachable"
                 )
                 last.__cause__ = exc
                 continue
@@ -368,7 +379,10 @@ class BBBClient:
                 # query string (same meetingID, name and parameters) answers duplicateWarning if
                 # the first one did arrive.
                 last = BBBUnavailable(
-                    f"the server answered with an error (HTTP {response.status_code})",
+                    gettext(
+                        "the server answered with an error (HTTP %(status)s)",
+                        status=response.status_code,
+                    ),
                     code="bbb_http_error",
                 )
                 continue
@@ -379,21 +393,23 @@ class BBBClient:
     def _parse(call: str, response: requests.Response) -> Element:
         if response.status_code != 200:
             raise BBBUnavailable(
-                f"the server answered HTTP {response.status_code}; "
-                "is this a BigBlueButton API URL?",
+                gettext(
+                    "the server answered HTTP %(status)s; is this a BigBlueButton API URL?",
+                    status=response.status_code,
+                ),
                 code="bbb_not_bbb",
             )
         try:
             root = SafeET.fromstring(response.content)
         except (SafeET.ParseError, DefusedXmlException, ValueError) as exc:
             raise BBBUnavailable(
-                "the server's answer is not BigBlueButton API XML; check the URL",
+                gettext("the server's answer is not BigBlueButton API XML; check the URL"),
                 code="bbb_not_bbb",
             ) from exc
         returncode = _text(root, "returncode")
         if root.tag != "response" or returncode not in ("SUCCESS", "FAILED"):
             raise BBBUnavailable(
-                "the server's answer is not a BigBlueButton API response; check the URL",
+                gettext("the server's answer is not a BigBlueButton API response; check the URL"),
                 code="bbb_not_bbb",
             )
         if returncode == "FAILED":

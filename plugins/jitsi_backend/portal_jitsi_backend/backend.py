@@ -30,10 +30,13 @@ from portal.plugins import (
     Participant,
     RecordingInfo,
 )
+from portal.plugins.i18n import domain
 
 from . import tokens
 
 log = logging.getLogger(__name__)
+# The plugin's own catalogue: its health and error messages are sentences shown to people.
+translations = domain("portal_jitsi_backend")
 
 JAAS_DOMAIN = "8x8.vc"
 
@@ -367,17 +370,25 @@ class JitsiBackend:
             )
         except requests.RequestException as exc:
             raise BackendUnavailable(
-                f"the Jitsi end-meeting endpoint did not answer ({exc.__class__.__name__})"
+                translations.gettext(
+                    "the Jitsi end-meeting endpoint did not answer (%(error)s)",
+                    error=exc.__class__.__name__,
+                )
             ) from exc
         if response.status_code in (200, 404):  # 404: nobody was in the room any more
             return
         if response.status_code == 401:
             raise BackendError(
-                "the Jitsi end-meeting endpoint refused the portal's system token",
+                translations.gettext(
+                    "the Jitsi end-meeting endpoint refused the portal's system token"
+                ),
                 code="jitsi_end_unauthorized",
             )
         raise BackendUnavailable(
-            f"the Jitsi end-meeting endpoint answered HTTP {response.status_code}"
+            translations.gettext(
+                "the Jitsi end-meeting endpoint answered HTTP %(status)s",
+                status=response.status_code,
+            )
         )
 
     def status(self, settings: Mapping[str, Any], handle: MeetingHandle) -> MeetingStatus:
@@ -438,19 +449,28 @@ class JitsiBackend:
             )
         except requests.RequestException as exc:
             return HealthResult(
-                ok=False, message=f"{url} is not reachable ({exc.__class__.__name__})"
+                ok=False,
+                message=translations.gettext(
+                    "%(url)s is not reachable (%(error)s)", url=url, error=exc.__class__.__name__
+                ),
             )
         latency = round((time.perf_counter() - started) * 1000, 1)
         if response.status_code != 200:
             return HealthResult(
-                ok=False, message=f"{url} answered HTTP {response.status_code}", latency_ms=latency
+                ok=False,
+                message=translations.gettext(
+                    "%(url)s answered HTTP %(status)s", url=url, status=response.status_code
+                ),
+                latency_ms=latency,
             )
-        warning = ""
         if not tokens.is_jaas(settings) and not settings.get("token_affiliation", True):
-            warning = "; token_affiliation is off, so every token holder may become a moderator"
-        return HealthResult(
-            ok=True, message=f"Jitsi web client reachable{warning}", latency_ms=latency
-        )
+            message = translations.gettext(
+                "Jitsi web client reachable; token_affiliation is off, so every token holder "
+                "may become a moderator"
+            )
+        else:
+            message = translations.gettext("Jitsi web client reachable")
+        return HealthResult(ok=True, message=message, latency_ms=latency)
 
 
 def end_module_configured(settings: Mapping[str, Any]) -> bool:

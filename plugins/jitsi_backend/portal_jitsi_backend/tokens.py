@@ -24,6 +24,10 @@ from typing import Any
 import jwt
 
 from portal.plugins import BackendError, Participant
+from portal.plugins.i18n import domain
+
+# The plugin's own catalogue: a signing failure is shown to the teacher and the admin.
+translations = domain("portal_jitsi_backend")
 
 JAAS_ISSUER = "chat"
 JAAS_AUDIENCE = "jitsi"
@@ -179,8 +183,10 @@ def sign(settings: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
     except (KeyError, TypeError, ValueError, jwt.PyJWTError) as exc:
         # A malformed PEM key raises ValueError from cryptography; say what to fix.
         raise BackendError(
-            "the Jitsi token could not be signed; check the backend's keys "
-            f"({exc.__class__.__name__})",
+            translations.gettext(
+                "the Jitsi token could not be signed; check the backend's keys (%(error)s)",
+                error=exc.__class__.__name__,
+            ),
             code="jitsi_token_key",
         ) from exc
 
@@ -258,5 +264,8 @@ def system_token(settings: Mapping[str, Any], now: int | None = None) -> str:
         return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
     except (KeyError, TypeError, ValueError, jwt.PyJWTError) as exc:
         raise BackendError(
-            f"the end-meeting system token could not be signed; check {field}", code="jitsi_end_key"
+            translations.gettext(
+                "the end-meeting system token could not be signed; check %(field)s", field=field
+            ),
+            code="jitsi_end_key",
         ) from exc

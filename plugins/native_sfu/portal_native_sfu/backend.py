@@ -24,9 +24,12 @@ from portal.plugins import (
     services,
 )
 from portal.plugins.floor import grant_of
+from portal.plugins.i18n import domain
 from portal_native_sfu.channel import WorkerError, WorkerPool, pool_from_app
 
 NAME = "native_sfu"
+# The plugin's own catalogue: health and error messages are sentences shown to people.
+translations = domain("portal_native_sfu")
 
 
 def ice_servers(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -252,7 +255,10 @@ class NativeSfuBackend:
 
         meeting = services.find_meeting(NAME, handle.meeting_id)
         if meeting is None:
-            raise BackendError("this lesson is not known to the video server", code="no_room")
+            raise BackendError(
+                translations.gettext("this lesson is not known to the video server"),
+                code="no_room",
+            )
         queue_assembly(meeting.id)
 
     def check_health(self, settings: Mapping[str, Any]) -> HealthResult:
@@ -261,7 +267,13 @@ class NativeSfuBackend:
         except BackendUnavailable as exc:
             return HealthResult(ok=False, message=exc.user_message)
         return HealthResult(
-            ok=True, message=f"SFU worker running (pid {reply['pid']}, {reply['rooms']} rooms)"
+            ok=True,
+            message=translations.ngettext(
+                "SFU worker running (pid %(pid)s, %(num)d room)",
+                "SFU worker running (pid %(pid)s, %(num)d rooms)",
+                reply["rooms"],
+                pid=reply["pid"],
+            ),
         )
 
 

@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from portal.plugins import BackendUnavailable
+from portal.plugins.i18n import domain
+
+# The plugin's own catalogue: these reasons reach the teacher inside the core's 503 sentence.
+translations = domain("portal_native_sfu")
 
 SOCKET_PATH_MAX = 100  # AF_UNIX paths are limited to 108 bytes on Linux
 
@@ -86,14 +90,20 @@ class WorkerPool:
             return self._request(index, method, payload, timeout or self.timeout)
         except (FileNotFoundError, ConnectionRefusedError):
             if not self.autostart:
-                raise BackendUnavailable("the video server (SFU worker) is not running") from None
+                raise BackendUnavailable(
+                    translations.gettext("the video server (SFU worker) is not running")
+                ) from None
         except OSError as exc:
-            raise BackendUnavailable(f"the video server did not answer: {exc}") from exc
+            raise BackendUnavailable(
+                translations.gettext("the video server did not answer: %(error)s", error=exc)
+            ) from exc
         self.start(index)
         try:
             return self._request(index, method, payload, timeout or self.timeout)
         except OSError as exc:
-            raise BackendUnavailable(f"the video server did not answer: {exc}") from exc
+            raise BackendUnavailable(
+                translations.gettext("the video server did not answer: %(error)s", error=exc)
+            ) from exc
 
     def _request(self, index: int, method: str, params: dict[str, Any], timeout: float) -> Any:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -159,7 +169,9 @@ class WorkerPool:
                     return
                 time.sleep(0.05)
             raise BackendUnavailable(
-                "the video server (SFU worker) did not start; see " + str(log_path)
+                translations.gettext(
+                    "the video server (SFU worker) did not start; see %(log)s", log=log_path
+                )
             )
 
     def start_all(self) -> None:
