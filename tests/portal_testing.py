@@ -297,6 +297,10 @@ _LIMITER_STATE = (
 )
 
 
+def _route_count(app: Flask) -> int:
+    return sum(1 for _rule in app.url_map.iter_rules())
+
+
 @dataclass
 class _ReusableApp:
     """An app built once and used by many tests, with the config, extensions and routes it had
@@ -321,7 +325,7 @@ class _ReusableApp:
             dict(application.config),
             dict(application.extensions),
             limiter_state,
-            len(application.url_map._rules),
+            _route_count(application),
         )
 
     def reset(self, tmp_path: Path) -> None:
@@ -337,7 +341,7 @@ class _ReusableApp:
         limiter.reset()
 
     def routes_unchanged(self) -> bool:
-        return len(self.app.url_map._rules) == self.rules
+        return _route_count(self.app) == self.rules
 
 
 @pytest.fixture(scope="session")
