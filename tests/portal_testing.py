@@ -8,8 +8,10 @@ tests/ and plugins/*/tests/ alike. Test modules import the helpers by name:
 Isolation: the `app` fixture is one app shared by the run, each test inside one database
 transaction rolled back at its end (`rolled_back`); tests whose rows other threads or
 processes must read get an app of their own, real commits and a table wipe
-(`needs_real_commits`, the `real_commits` marker). Time: the `clock` fixture freezes and
-steps the portal's clock (portal/core/clock.py) so no test sleeps through a due time.
+(`needs_real_commits`, the `real_commits` marker); that app is lent per configuration
+(`checkout_app`: built once, reset as new for each test, kept after the wipe). Time: the
+`clock` fixture freezes and steps the portal's clock (portal/core/clock.py) so no test sleeps
+through a due time.
 
 PORTAL_TEST_DATABASE_URL / PORTAL_TEST_REDIS_URL point the suite at real services (CI);
 without them it runs on SQLite and skips Redis tests, unless PORTAL_REQUIRE_SERVICES=1,
