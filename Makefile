@@ -12,7 +12,8 @@ PYTEST_ARGS ?=
 # subprocesses). Each file runs whole on one worker; each worker has its own database,
 # Redis database (REDIS_URL's number minus the worker index: 15 and 14), ports and tmp dirs
 # (tests/portal_testing.py). `make test XDIST=` runs in one process.
-XDIST ?= -n 2 --dist loadgroup
+# --no-loadscope-reorder keeps the order tests/portal_testing.py gives (longest groups first).
+XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: run test ci bench lint clean venv vendor i18n-extract i18n-update i18n-compile
 

@@ -71,6 +71,31 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    if hasattr(config, "workerinput"):  # an xdist worker: its order is the hand-out order
+        items[:] = sorted(items, key=_longest_groups_first)
+
+
+# The groups that take longest (pytest --durations of the whole suite on PostgreSQL, 2026-12,
+# in seconds of one worker under load): handed out first, so the two workers end together on
+# short files instead of one running a long group alone at the end. The media group comes
+# after the SFU assembly has gone, so the two real-time media loads do not overlap. `make
+# test` passes --no-loadscope-reorder, or pytest-xdist would hand out the groups with the
+# most tests first. A stale list only changes the order.
+LONGEST_GROUPS_FIRST = (
+    "plugins/native_sfu/tests/test_sfu_assembly.py",  # ~800 s
+    "plugins/notify_email/tests/test_celery_reminders.py",  # ~620 s
+    "tests/hardening/test_fuzz_api.py",  # ~400 s
+    "media",  # ~550 s, the SFU's real-time media files (never two at once)
+)
+
+
+def _longest_groups_first(item) -> int:
+    marker = item.get_closest_marker("xdist_group")
+    group = marker.args[0] if marker.args else marker.kwargs.get("name")
+    try:
+        return LONGEST_GROUPS_FIRST.index(group)
+    except ValueError:
+        return len(LONGEST_GROUPS_FIRST)
 
 
 def missing_service(what: str) -> None:
