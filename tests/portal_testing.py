@@ -8,8 +8,10 @@ tests/ and plugins/*/tests/ alike. Test modules import the helpers by name:
 Isolation: the `app` fixture is one app shared by the run, each test inside one database
 transaction rolled back at its end (`rolled_back`); tests whose rows other threads or
 processes must read get an app of their own, real commits and a table wipe
-(`needs_real_commits`, the `real_commits` marker). Time: the `clock` fixture freezes and
-steps the portal's clock (portal/core/clock.py) so no test sleeps through a due time.
+(`needs_real_commits`, the `real_commits` marker); that app is lent per configuration
+(`checkout_app`: built once, reset as new for each test, kept after the wipe). Time: the
+`clock` fixture freezes and steps the portal's clock (portal/core/clock.py) so no test sleeps
+through a due time.
 
 PORTAL_TEST_DATABASE_URL / PORTAL_TEST_REDIS_URL point the suite at real services (CI);
 without them it runs on SQLite and skips Redis tests, unless PORTAL_REQUIRE_SERVICES=1,
@@ -69,6 +71,31 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    if hasattr(config, "workerinput"):  # an xdist worker: its order is the hand-out order
+        items[:] = sorted(items, key=_longest_groups_first)
+
+
+# The groups that take longest (pytest --durations of the whole suite on PostgreSQL, 2026-12,
+# in seconds of one worker under load): handed out first, so the two workers end together on
+# short files instead of one running a long group alone at the end. The media group comes
+# after the SFU assembly has gone, so the two real-time media loads do not overlap. `make
+# test` passes --no-loadscope-reorder, or pytest-xdist would hand out the groups with the
+# most tests first. A stale list only changes the order.
+LONGEST_GROUPS_FIRST = (
+    "plugins/native_sfu/tests/test_sfu_assembly.py",  # ~800 s
+    "plugins/notify_email/tests/test_celery_reminders.py",  # ~620 s
+    "tests/hardening/test_fuzz_api.py",  # ~400 s
+    "media",  # ~550 s, the SFU's real-time media files (never two at once)
+)
+
+
+def _longest_groups_first(item) -> int:
+    marker = item.get_closest_marker("xdist_group")
+    group = marker.args[0] if marker.args else marker.kwargs.get("name")
+    try:
+        return LONGEST_GROUPS_FIRST.index(group)
+    except ValueError:
+        return len(LONGEST_GROUPS_FIRST)
 
 
 def missing_service(what: str) -> None:
@@ -163,7 +190,7 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {FIRST_PORT}-{FIRST_PORT + PORT_BLOCK - 1}")
 
 
-def make_app(database_url: str, tmp_path: Path, **overrides):
+def _test_config(database_url: str, tmp_path: Path, overrides: dict) -> dict:
     config = {
         "DATABASE_URL": database_url,
         "TESTING": True,
@@ -176,13 +203,18 @@ def make_app(database_url: str, tmp_path: Path, **overrides):
         "PASSWORD_HASH_PROFILE": "cheapest-for-tests",
     }
     config.update(overrides)
+    return config
+
+
+def make_app(database_url: str, tmp_path: Path, **overrides):
+    """A new app on `database_url` with the tests' configuration plus `overrides`."""
     global _apps_made
     _apps_made += 1
-    return create_app(config)
+    return create_app(_test_config(database_url, tmp_path, overrides))
 
 
-# How many apps make_app built: a rolled-back test during which another app was built
-# (whose commits are real) still gets the table wipe.
+# How many apps make_app built or `checkout_app` lent: a rolled-back test during which
+# another app was built or lent (whose commits are real) still gets the table wipe.
 _apps_made = 0
 
 
@@ -278,22 +310,55 @@ def needs_real_commits(request) -> bool:
     )
 
 
+# The Limiter object is one for every app; init_app leaves the storage of the app that called
+# it last in these attributes, so each reused app keeps its own copy to put back.
+_LIMITER_STATE = (
+    "_storage",
+    "_limiter",
+    "_storage_uri",
+    "_storage_options",
+    "_strategy",
+    "_fallback_storage",
+    "_fallback_limiter",
+    "_storage_dead",
+)
+
+
+def _route_count(app: Flask) -> int:
+    return sum(1 for _rule in app.url_map.iter_rules())
+
+
 @dataclass
-class _SharedApp:
-    """The one default-config app that rolled-back tests share, with the config and
-    extensions it had when built: each test gets them back (the per-app notification rate
-    limiter, login guard, storage and live state start empty again, as in a new app)."""
+class _ReusableApp:
+    """An app built once and used by many tests, with the config, extensions and routes it had
+    when built: each test gets them back (the per-app notification rate limiter, login
+    guard, storage and live state start empty again, as in a new app)."""
 
     app: Flask
     config: dict
     extensions: dict
     limiter_state: dict
+    rules: int
+    pool_key: str = ""
+
+    @classmethod
+    def build(cls, database_url: str, tmp_path: Path, **overrides) -> _ReusableApp:
+        from portal.extensions import limiter
+
+        application = make_app(database_url, tmp_path, **overrides)
+        limiter_state = {key: vars(limiter)[key] for key in _LIMITER_STATE if key in vars(limiter)}
+        return cls(
+            application,
+            dict(application.config),
+            dict(application.extensions),
+            limiter_state,
+            _route_count(application),
+        )
 
     def reset(self, tmp_path: Path) -> None:
         from portal.core.notifications import rate_limit
         from portal.extensions import limiter
 
-        # The one Limiter object keeps the storage of the app that called init_app last.
         vars(limiter).update(self.limiter_state)
         self.app.config.clear()
         self.app.config.update(self.config, STORAGE_DIR=str(tmp_path / "files"))
@@ -302,33 +367,66 @@ class _SharedApp:
         rate_limit.init_app(self.app)
         limiter.reset()
 
+    def routes_unchanged(self) -> bool:
+        return _route_count(self.app) == self.rules
+
 
 @pytest.fixture(scope="session")
-def _shared_app(database_url, tmp_path_factory) -> _SharedApp:
-    application = make_app(database_url, tmp_path_factory.mktemp("shared-app"))
-    with application.app_context():
+def _shared_app(database_url, tmp_path_factory) -> _ReusableApp:
+    shared = _ReusableApp.build(database_url, tmp_path_factory.mktemp("shared-app"))
+    with shared.app.app_context():
         if db.engine.dialect.name == "sqlite":
             _sqlite_emits_its_own_begin(db.engine)
-    from portal.extensions import limiter
+    return shared
 
-    limiter_state = {
-        key: value
-        for key, value in vars(limiter).items()
-        if key
-        in (
-            "_storage",
-            "_limiter",
-            "_storage_uri",
-            "_storage_options",
-            "_strategy",
-            "_fallback_storage",
-            "_fallback_limiter",
-            "_storage_dead",
-        )
-    }
-    return _SharedApp(
-        application, dict(application.config), dict(application.extensions), limiter_state
-    )
+
+# Apps of tests that commit for real, idle between tests, per configuration (building one
+# costs about 0.2 s of CPU): `checkout_app` lends one reset as new, `checkin_app` wipes the
+# tables and keeps it for the next test with the same configuration. An app whose routes a
+# test changed is dropped. At most MAX_IDLE_APPS are kept (the least recently returned go).
+MAX_IDLE_APPS = 8
+_idle_apps: dict[str, list[_ReusableApp]] = {}
+
+
+def _pool_key(database_url: str, overrides: dict) -> str:
+    """The configuration an app is built from: the tests' config with `overrides` (but the
+    per-test STORAGE_DIR) and the PORTAL_* environment create_app reads. Objects without a
+    value repr (plugin instances) are told apart by address; an idle app holds its own, so
+    no new object can take that address while the app waits."""
+    config = _test_config(database_url, Path("/"), overrides)
+    del config["STORAGE_DIR"]
+    environment = sorted((k, v) for k, v in os.environ.items() if k.startswith("PORTAL_"))
+    return repr((sorted(config.items()), environment))
+
+
+def checkout_app(database_url: str, tmp_path: Path, **overrides) -> _ReusableApp:
+    """An app with the tests' configuration plus `overrides` whose commits are real: an idle
+    one reset as new (STORAGE_DIR under this `tmp_path`), or a new one."""
+    global _apps_made
+    key = _pool_key(database_url, overrides)
+    idle = _idle_apps.get(key)
+    if idle:
+        lent = idle.pop()
+        _apps_made += 1
+    else:
+        lent = _ReusableApp.build(database_url, tmp_path, **overrides)
+        lent.pool_key = key
+    lent.reset(tmp_path)
+    return lent
+
+
+def checkin_app(lent: _ReusableApp) -> None:
+    """Wipe every row `lent`'s test left and keep the app for the next test like it."""
+    wipe_database(lent.app)
+    if not lent.routes_unchanged():
+        return
+    _idle_apps.setdefault(lent.pool_key, []).append(lent)
+    _idle_apps[lent.pool_key] = _idle_apps.pop(lent.pool_key)  # the most recent key last
+    while sum(len(apps) for apps in _idle_apps.values()) > MAX_IDLE_APPS:
+        oldest = next(iter(_idle_apps))
+        _idle_apps[oldest].pop(0)
+        if not _idle_apps[oldest]:
+            del _idle_apps[oldest]
 
 
 @pytest.fixture
@@ -342,17 +440,26 @@ def app(request, database_url, tmp_path):
     or schedulers of their own (they ask for `database_url`), and, marked `real_commits`,
     racing threads that each commit on their own connection (concurrent starts, claims,
     ballots, meeting data). Also marked, for reasons of their own: statement counts
-    (test_query_counts: the SAVEPOINTs would be counted) and a test that adds a route (the
-    shared app has served requests already)."""
+    (test_query_counts: the SAVEPOINTs would be counted). The app of a real-commit test is
+    lent by `checkout_app` (built once per configuration, reset as new for each test); a
+    test that changes the app itself (adds a route) is marked `own_app` and gets a new one."""
     FAKE.reset()
     if needs_real_commits(request):
-        application = make_app(database_url, tmp_path)
+        if request.node.get_closest_marker("own_app") is not None:
+            application = make_app(database_url, tmp_path)
+            lent = None
+        else:
+            lent = checkout_app(database_url, tmp_path)
+            application = lent.app
         ctx = application.app_context()
         ctx.push()
         yield application
         db.session.remove()
         ctx.pop()
-        wipe_database(application)
+        if lent is None:
+            wipe_database(application)
+        else:
+            checkin_app(lent)
         return
     shared = request.getfixturevalue("_shared_app")
     shared.reset(tmp_path)
@@ -408,19 +515,19 @@ def app_factory(database_url: str, tmp_path: Path, base_config: dict) -> Iterato
     def factory(**overrides):
         FAKE.reset()
         config = {**base_config, **overrides}
-        application = make_app(
+        lent = checkout_app(
             database_url, tmp_path, **{k: v for k, v in config.items() if v is not None}
         )
-        ctx = application.app_context()
+        ctx = lent.app.app_context()
         ctx.push()
-        made.append((application, ctx))
-        return application
+        made.append((lent, ctx))
+        return lent.app
 
     yield factory
-    for application, ctx in reversed(made):
+    for lent, ctx in reversed(made):
         db.session.remove()
         ctx.pop()
-        wipe_database(application)
+        checkin_app(lent)
 
 
 def in_context(application) -> Iterator:

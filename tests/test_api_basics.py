@@ -119,7 +119,8 @@ def test_readiness_reports_database_down(tmp_path):
     assert response.get_json()["checks"]["database"] == "unreachable"
 
 
-@pytest.mark.real_commits  # adds a route: needs an app of its own
+@pytest.mark.own_app  # adds a route: needs a new app of its own
+@pytest.mark.real_commits
 def test_unexpected_error_is_a_json_500_without_internals(app, client, caplog):
     @app.get("/api/boom-for-test")
     def boom():

@@ -14,9 +14,8 @@ from pathlib import Path
 import fake_backend
 import pytest
 from fake_backend import FAKE
-from portal_testing import PASSWORD, launch_chromium, serving, wipe_database
+from portal_testing import PASSWORD, checkin_app, checkout_app, launch_chromium, serving
 
-from portal import create_app
 from portal.extensions import db
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
@@ -112,27 +111,18 @@ def live_plugins() -> list:
 
 @pytest.fixture
 def live_server(database_url, tmp_path, live_plugins):
+    """The tests' app (portal_testing's configuration: the fake backend, many sign-ins allowed
+    per minute, the cheapest password hashing) with `live_plugins`, served over HTTP; lent
+    for this test by `checkout_app` and wiped afterwards."""
     FAKE.reset()
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "TESTING": True,
-            "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
-            "STORAGE_DIR": str(tmp_path / "files"),
-            "EXTRA_PLUGINS": [fake_backend, *live_plugins],
-            "LOG_JSON": True,
-            "MEETING_START_WAIT_SECONDS": 5,
-            # Many sign-ins per test; RATELIMIT_ENABLED=False would stick to the shared limiter
-            # object and switch rate limiting off for every later app in the session.
-            "LOGIN_RATE_LIMIT": "1000 per minute",
-        }
-    )
+    lent = checkout_app(database_url, tmp_path, EXTRA_PLUGINS=[fake_backend, *live_plugins])
+    app = lent.app
     try:
         with serving(app) as url:
             app.config["BASE_URL"] = url
             yield LiveServer(app=app, url=url)
     finally:
-        wipe_database(app)
+        checkin_app(lent)
 
 
 @pytest.fixture(scope="module")
