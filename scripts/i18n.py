@@ -26,7 +26,9 @@ ERROR_CLASSES = [
     "BackendCallFailed", "SdpTooLarge", "TokenRejected",
 ]  # fmt: skip
 # portal/errors.py's own answers (CSRF, database down...): error_response(status, code, message).
-ERROR_FUNCTIONS = ["error_response:3"]
+# The SFU worker's refusals, SfuError(code, message, **values), translated by the portal side
+# when it answers (plugins/native_sfu: channel.WorkerError.shown).
+ERROR_FUNCTIONS = ["error_response:3", "SfuError:2"]
 KEYWORDS = [
     "_", "gettext", "lazy_gettext", "ngettext:1,2", "Portal.t", "Portal.nt:1,2", *ERROR_CLASSES,
     *ERROR_FUNCTIONS,

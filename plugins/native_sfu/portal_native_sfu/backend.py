@@ -144,7 +144,7 @@ class NativeSfuBackend:
                 {"record": spec.record, "max_publishers": settings.get("max_publishers")},
             )
         except WorkerError as exc:
-            raise BackendError(exc.message, code=exc.code) from exc
+            raise BackendError(exc.shown, code=exc.code) from exc
         return MeetingHandle(
             backend=NAME,
             meeting_id=room,
@@ -213,7 +213,7 @@ class NativeSfuBackend:
         try:
             pool().call(handle.meeting_id, "close_room")
         except WorkerError as exc:
-            raise BackendError(exc.message, code=exc.code) from exc
+            raise BackendError(exc.shown, code=exc.code) from exc
 
     def status(self, settings: Mapping[str, Any], handle: MeetingHandle) -> MeetingStatus:
         try:

@@ -35,10 +35,21 @@ SOCKET_PATH_MAX = 100  # AF_UNIX paths are limited to 108 bytes on Linux
 class WorkerError(Exception):
     """The worker refused a request (bad SDP, no publisher, ...)."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, values: dict[str, Any] | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.values = values or {}
+
+    @property
+    def shown(self) -> str:
+        """The refusal in the reader's language: the worker sends the English catalogue
+        entry and its values (media.SfuError)."""
+        text = translations.gettext(self.message)
+        try:
+            return text % self.values if self.values else text
+        except (KeyError, TypeError, ValueError):  # a translation that lost a placeholder
+            return self.message % self.values if self.values else self.message
 
 
 def short_run_dir(preferred: Path) -> Path:
@@ -119,7 +130,11 @@ class WorkerPool:
         reply = json.loads(buffer)
         if not reply.get("ok"):
             error = reply.get("error") or {}
-            raise WorkerError(error.get("code", "internal"), error.get("message", "SFU error"))
+            raise WorkerError(
+                error.get("code", "internal"),
+                error.get("message", "SFU error"),
+                error.get("values"),
+            )
         return reply["result"]
 
     def ping(self, index: int) -> bool:

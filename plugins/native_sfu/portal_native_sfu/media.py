@@ -44,12 +44,17 @@ FORWARD_QUEUE = 90  # packets buffered per subscriber track before it is declare
 
 
 class SfuError(Exception):
-    """A request the SFU refuses; `code` maps to an HTTP status in the blueprint."""
+    """A request the SFU refuses; `code` maps to an HTTP status in the blueprint.
 
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
+    The worker has no reader's language: `message` is the English catalogue entry with
+    named placeholders and `values` fill them; the portal translates both when it answers
+    (channel.WorkerError.shown)."""
+
+    def __init__(self, code: str, message: str, **values: Any):
+        super().__init__(message % values if values else message)
         self.code = code
         self.message = message
+        self.values = values
 
 
 @dataclass
@@ -93,7 +98,9 @@ def parse_offer(sdp_text: str, *, publishing: bool) -> aiortc_sdp.SessionDescrip
     try:
         parsed = aiortc_sdp.SessionDescription.parse(sdp_text)
     except Exception as exc:
-        raise SfuError("bad_sdp", f"the SDP offer cannot be parsed: {exc}") from exc
+        raise SfuError(
+            "bad_sdp", "the SDP offer cannot be parsed: %(reason)s", reason=str(exc)
+        ) from exc
     media = [m for m in parsed.media if m.kind in ("audio", "video")]
     if not media:
         raise SfuError("bad_sdp", "the SDP offer has no audio or video section")
@@ -102,8 +109,12 @@ def parse_offer(sdp_text: str, *, publishing: bool) -> aiortc_sdp.SessionDescrip
     if audio > MAX_AUDIO_TRACKS or video > MAX_VIDEO_TRACKS:
         raise SfuError(
             "too_many_tracks",
-            f"at most {MAX_AUDIO_TRACKS} audio and {MAX_VIDEO_TRACKS} video track per session "
-            f"(offer has {audio} audio, {video} video); use one session per camera or screen",
+            "at most %(max_audio)s audio and %(max_video)s video track per session (offer has "
+            "%(audio)s audio, %(video)s video); use one session per camera or screen",
+            max_audio=MAX_AUDIO_TRACKS,
+            max_video=MAX_VIDEO_TRACKS,
+            audio=audio,
+            video=video,
         )
     wrong = "recvonly" if publishing else "sendonly"
     if any(m.direction == wrong for m in media):
@@ -483,7 +494,9 @@ class Room:
         publishers = [s for s in self.sessions.values() if s.role == "publish"]
         if len(publishers) >= self.limits.max_publishers:
             raise SfuError(
-                "too_many_publishers", f"this room already has {len(publishers)} publishers"
+                "too_many_publishers",
+                "no more publishers can join this room (limit: %(count)s)",
+                count=len(publishers),
             )
         pc = RTCPeerConnection(ice_configuration(ice_servers))
         session = Session(room=self, role="publish", user_id=user_id, label=label, pc=pc, name=name)
@@ -519,7 +532,9 @@ class Room:
         if mine >= self.limits.max_sessions_per_user:
             raise SfuError(
                 "too_many_sessions",
-                f"you already have {mine} open streams in this class; close one (DELETE) first",
+                "you have as many open streams in this class as allowed (%(count)s); close one "
+                "(DELETE) first",
+                count=mine,
             )
 
     def replaced_by(self, user_id: int | None, label: str) -> list[Session]:
@@ -603,7 +618,9 @@ class Room:
             raise
         except Exception as exc:
             await self._abort(session)
-            raise SfuError("bad_sdp", f"the SDP offer was not acceptable: {exc}") from exc
+            raise SfuError(
+                "bad_sdp", "the SDP offer was not acceptable: %(reason)s", reason=str(exc)
+            ) from exc
         self.sessions[session.id] = session
         session.spawn(self._connect_watchdog(session))
 

@@ -119,7 +119,7 @@ def _plain_error(
 
 @bp.errorhandler(PortalError)
 def portal_error(exc: PortalError) -> Response:
-    return _plain_error(exc.status, exc.code, exc.message)
+    return _plain_error(exc.status, exc.code, exc.shown)
 
 
 # The app's JWT handlers answer HTML to clients that accept it (OBS, GStreamer, curl send
@@ -390,7 +390,7 @@ def _negotiate(room: str, method: str, extra: dict[str, Any]) -> Response:
     try:
         result = _call_room(meeting, method, params)
     except WorkerError as exc:
-        return _plain_error(STATUS_FOR.get(exc.code, 400), exc.code, exc.message)
+        return _plain_error(STATUS_FOR.get(exc.code, 400), exc.code, exc.shown)
     if method == "publish" and not services.is_class_manager(user.id, meeting.class_id):
         # The floor may have been withdrawn while the offer was negotiated: look again
         # (a fresh read) and close what was just opened rather than let it through.

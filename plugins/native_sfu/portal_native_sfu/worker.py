@@ -141,7 +141,7 @@ class Worker:
                 "tasks": len(tasks),
                 "pid": os.getpid(),
             }
-        raise SfuError("unknown_method", f"unknown method {method!r}")
+        raise SfuError("unknown_method", "unknown method %(method)s", method=repr(method))
 
     async def serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -157,7 +157,10 @@ class Worker:
                     result = await self.handle(request["method"], request.get("params") or {})
                     reply = {"ok": True, "result": result}
                 except SfuError as exc:
-                    reply = {"ok": False, "error": {"code": exc.code, "message": exc.message}}
+                    reply = {
+                        "ok": False,
+                        "error": {"code": exc.code, "message": exc.message, "values": exc.values},
+                    }
                 except Exception as exc:
                     log.exception("request failed")
                     reply = {"ok": False, "error": {"code": "internal", "message": str(exc)}}
