@@ -1,17 +1,21 @@
-"""A button that only a page script can serve does not swallow a click made before the
-script is there: the click waits for the page to be ready instead of doing nothing."""
+"""A control that only a page script can serve does not swallow a choice made before the
+script is there: a button's click waits for the page to be ready, a select is enabled only
+once its script listens, instead of doing nothing."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.request import urlopen
 
 import pytest
 from playwright.sync_api import expect
+
+from portal.core.models import Recording
+from portal.extensions import db
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +24,7 @@ SCRIPT_DELAY_SECONDS = 1.5
 
 @pytest.fixture
 def slow_script_server(live_server) -> Iterator[str]:
-    """Serves the portal's own room.js, late, the way a slow network would."""
+    """Serves the portal's own scripts, late, the way a slow network would."""
 
     class SlowScript(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -68,3 +72,47 @@ def test_a_start_pressed_while_the_room_script_loads_still_starts_the_class(
         start.click()
     assert "fake.example/join/" in meeting_tab.value.url
     expect(page.get_by_role("button", name="End the class")).to_be_visible()
+
+
+def test_a_visibility_chosen_while_the_recording_script_loads_is_saved(
+    live_server, new_context, sign_in, slow_script_server
+):
+    config_id = live_server.fake_backend_config()
+    teacher = live_server.user("teacher", "Rita Ready")
+    class_id, _ = live_server.class_with(
+        teacher, [], title="Early choices", starts_in=timedelta(days=1)
+    )
+    with live_server.app.app_context():
+        recording = Recording(
+            class_id=class_id,
+            backend="fake",
+            backend_config_id=config_id,
+            backend_record_id="rec-early",
+            title="Early choices, week 1",
+            recorded_at=datetime(2026, 11, 20, 9, tzinfo=UTC),
+            duration_seconds=600,
+            playback_url="https://fake.example/play/early",
+            visibility="published",
+        )
+        db.session.add(recording)
+        db.session.commit()
+        recording_id = recording.id
+    page = sign_in(new_context(), teacher.email)
+    page.route(
+        "**/assets/js/recording-page.js",
+        lambda route: route.continue_(
+            url=slow_script_server + "/" + route.request.url.split("/", 3)[3]
+        ),
+    )
+    page.goto(f"{live_server.url}/recordings/{recording_id}", wait_until="commit")
+    visibility = page.get_by_label("Visibility")
+    expect(visibility).to_be_visible()
+    # On screen while recording-page.js is still on its way: choose at once.
+    visibility.select_option("teachers")
+    with live_server.app.app_context():
+        for _ in range(100):
+            db.session.expire_all()
+            if db.session.get(Recording, recording_id).visibility == "teachers":
+                break
+            page.wait_for_timeout(100)
+        assert db.session.get(Recording, recording_id).visibility == "teachers"

@@ -26,6 +26,7 @@
         showLink(answer.share_link);
       } catch (err) { Portal.showError(errorBox, err); }
     });
+    select.disabled = false;  // rendered disabled: a choice before this listener would be lost
     document.getElementById("share-link-new").addEventListener("click", async (e) => {
       try { showLink(await Portal.busy(e.currentTarget, () => Portal.api("POST", base + "/share-link"))); }
       catch (err) { Portal.showError(errorBox, err); }
