@@ -49,6 +49,16 @@ def slow_script_server(live_server) -> Iterator[str]:
         server.server_close()
 
 
+def arrives_late(page, script: str, slow_script_server: str) -> None:
+    """The page's `script` comes through the slow server."""
+    page.route(
+        f"**/assets/js/{script}",
+        lambda route: route.continue_(
+            url=slow_script_server + "/" + route.request.url.split("/", 3)[3]
+        ),
+    )
+
+
 def test_a_start_pressed_while_the_room_script_loads_still_starts_the_class(
     live_server, new_context, sign_in, slow_script_server
 ):
@@ -58,12 +68,7 @@ def test_a_start_pressed_while_the_room_script_loads_still_starts_the_class(
         teacher, [], title="Early clicks", starts_in=timedelta(minutes=5)
     )
     page = sign_in(new_context(), teacher.email)
-    page.route(
-        "**/assets/js/room.js",
-        lambda route: route.continue_(
-            url=slow_script_server + "/" + route.request.url.split("/", 3)[3]
-        ),
-    )
+    arrives_late(page, "room.js", slow_script_server)
     page.goto(f"{live_server.url}/schedules/{schedule_id}", wait_until="commit")
     start = page.get_by_role("button", name="Start the class")
     expect(start).to_be_visible()
@@ -98,12 +103,7 @@ def test_a_visibility_chosen_while_the_recording_script_loads_is_saved(
         db.session.commit()
         recording_id = recording.id
     page = sign_in(new_context(), teacher.email)
-    page.route(
-        "**/assets/js/recording-page.js",
-        lambda route: route.continue_(
-            url=slow_script_server + "/" + route.request.url.split("/", 3)[3]
-        ),
-    )
+    arrives_late(page, "recording-page.js", slow_script_server)
     page.goto(f"{live_server.url}/recordings/{recording_id}", wait_until="commit")
     visibility = page.get_by_label("Visibility")
     expect(visibility).to_be_visible()
