@@ -8,7 +8,7 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import fake_backend
@@ -93,6 +93,23 @@ class LiveServer:
                 classes.enrol(actor, klass.id, [s.id for s in students])
             db.session.commit()
             return klass.id, classes.list_schedules(actor, klass.id)[0].id
+
+    def recording(self, class_id: int, config_id: int, **fields) -> int:
+        """A finished recording of the class on the fake backend (recorded 2026-11-20 09:00
+        UTC); `fields` set or override its columns. Returns its id."""
+        from portal.core.models import Recording
+
+        with self.app.app_context():
+            row = Recording(
+                class_id=class_id,
+                backend="fake",
+                backend_config_id=config_id,
+                recorded_at=datetime(2026, 11, 20, 9, tzinfo=UTC),
+                **fields,
+            )
+            db.session.add(row)
+            db.session.commit()
+            return row.id
 
     def start(self, teacher, schedule_id: int) -> None:
         from portal.core import meetings

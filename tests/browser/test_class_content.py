@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -24,20 +24,16 @@ def test_teacher_uploads_slides_and_controls_recordings(
     class_id, sid = live_server.class_with(
         teacher, [student], title="Optics", starts_in=timedelta(days=1)
     )
+    live_server.recording(
+        class_id,
+        config_id,
+        backend_record_id="rec-1",
+        title="Optics, week 1",
+        duration_seconds=3000,
+        playback_url="https://fake.example/play/1",
+        visibility="published",
+    )
     with live_server.app.app_context():
-        db.session.add(
-            Recording(
-                class_id=class_id,
-                backend="fake",
-                backend_config_id=config_id,
-                backend_record_id="rec-1",
-                title="Optics, week 1",
-                recorded_at=datetime(2026, 11, 20, 9, tzinfo=UTC),
-                duration_seconds=3000,
-                playback_url="https://fake.example/play/1",
-                visibility="published",
-            )
-        )
         db.session.add(
             Feedback(
                 user_id=student.id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.request import urlopen
 
@@ -87,21 +87,15 @@ def test_a_visibility_chosen_while_the_recording_script_loads_is_saved(
     class_id, _ = live_server.class_with(
         teacher, [], title="Early choices", starts_in=timedelta(days=1)
     )
-    with live_server.app.app_context():
-        recording = Recording(
-            class_id=class_id,
-            backend="fake",
-            backend_config_id=config_id,
-            backend_record_id="rec-early",
-            title="Early choices, week 1",
-            recorded_at=datetime(2026, 11, 20, 9, tzinfo=UTC),
-            duration_seconds=600,
-            playback_url="https://fake.example/play/early",
-            visibility="published",
-        )
-        db.session.add(recording)
-        db.session.commit()
-        recording_id = recording.id
+    recording_id = live_server.recording(
+        class_id,
+        config_id,
+        backend_record_id="rec-early",
+        title="Early choices, week 1",
+        duration_seconds=600,
+        playback_url="https://fake.example/play/early",
+        visibility="published",
+    )
     page = sign_in(new_context(), teacher.email)
     arrives_late(page, "recording-page.js", slow_script_server)
     page.goto(f"{live_server.url}/recordings/{recording_id}", wait_until="commit")

@@ -4,7 +4,7 @@ asked for. A share link opens the same player without signing in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.core import recordings, storage
-from portal.core.models import Recording, User
+from portal.core.models import User
 from portal.extensions import db
 
 pytestmark = pytest.mark.browser
@@ -51,20 +51,15 @@ def _stored_recording(live_server, class_id: int, config_id: int, data: bytes) -
     with live_server.app.app_context():
         key = storage.new_key(f"recordings/{class_id}", "webm")
         storage.get_storage().save(key, data, "video/webm")
-        row = Recording(
-            class_id=class_id,
-            backend="fake",
-            backend_config_id=config_id,
-            backend_record_id="rec-file",
-            title="Lesson on file",
-            recorded_at=datetime(2026, 11, 20, 9, tzinfo=UTC),
-            duration_seconds=6,
-            storage_key=key,
-            visibility="members",
-        )
-        db.session.add(row)
-        db.session.commit()
-        return row.id
+    return live_server.recording(
+        class_id,
+        config_id,
+        backend_record_id="rec-file",
+        title="Lesson on file",
+        duration_seconds=6,
+        storage_key=key,
+        visibility="members",
+    )
 
 
 def _plays_and_seeks(page) -> None:
