@@ -38,16 +38,25 @@ def plugin_sources(app: Flask) -> dict[str, list[str]]:
     return merged
 
 
+def _csp_settings(app: Flask) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], str]:
+    """The configuration the policy is built from: frame-src, form-action and script-src
+    additions and the realtime server's URL (also the key of the API headers' cache)."""
+    return (
+        tuple(app.config.get("CSP_FRAME_SRC", ())),
+        tuple(app.config.get("CSP_FORM_ACTION", ())),
+        tuple(app.config.get("CSP_SCRIPT_SRC", ())),
+        app.config.get("REALTIME_URL") or "",
+    )
+
+
 def _content_security_policy(app: Flask, extra: dict[str, list[str]]) -> str:
-    frame_src = " ".join(["'self'", *app.config.get("CSP_FRAME_SRC", []), *extra["frame-src"]])
+    frames, forms, scripts, realtime = _csp_settings(app)
+    frame_src = " ".join(["'self'", *frames, *extra["frame-src"]])
     # Browsers also apply form-action to redirects after a form POST (logout handing over to
     # an SSO provider's logout page): plugins widen it through the hook, admins through
     # CSP_FORM_ACTION.
-    form_action = " ".join(
-        ["'self'", *app.config.get("CSP_FORM_ACTION", []), *extra["form-action"]]
-    )
+    form_action = " ".join(["'self'", *forms, *extra["form-action"]])
     # A realtime server on another origin (PORTAL_REALTIME_URL) must be reachable too.
-    realtime = app.config.get("REALTIME_URL") or ""
     connect_src = " ".join(
         [
             "'self'",
@@ -57,7 +66,7 @@ def _content_security_policy(app: Flask, extra: dict[str, list[str]]) -> str:
             *extra["connect-src"],
         ]
     )
-    script_src = " ".join([*app.config.get("CSP_SCRIPT_SRC", []), *extra["script-src"]])
+    script_src = " ".join([*scripts, *extra["script-src"]])
     media_src = " ".join(["'self'", "blob:", *extra["media-src"]])
     img_src = " ".join(["'self'", "data:", "https:", *extra["img-src"]])
     style_src = " ".join(["'self'", "'unsafe-inline'", *extra["style-src"]])
@@ -85,12 +94,7 @@ def _api_headers(app: Flask) -> tuple[tuple[str, str], ...]:
     """Every API answer's security headers, built once per app and configuration: no plugin
     widens an API answer's policy, and building the policy string and setting each header
     with a lookup cost more on every answer than the rest of the headers together."""
-    key = (
-        tuple(app.config.get("CSP_FRAME_SRC", ())),
-        tuple(app.config.get("CSP_FORM_ACTION", ())),
-        tuple(app.config.get("CSP_SCRIPT_SRC", ())),
-        app.config.get("REALTIME_URL") or "",
-    )
+    key = _csp_settings(app)
     cached = app.extensions.get("portal.api_headers")
     if cached is None or cached[0] != key:
         policy = _content_security_policy(app, _NO_PLUGIN_SOURCES)
