@@ -144,9 +144,10 @@ def backends_test(config_id: int) -> None:
 @with_appcontext
 def demo_command() -> None:
     """Seed a demo school if the database is empty, and print its logins."""
-    from portal.core import demo
+    from portal.core import demo, unit_of_work
 
     created = demo.seed_if_empty()
+    unit_of_work.commit()  # the command owns the transaction: the service does not commit
     with _site_language():
         click.echo(demo.describe_logins(created))
 

@@ -103,3 +103,28 @@ def test_demo_seed_runs_once(app, fake_config):
     assert db.session.execute(db.select(db.func.count(Class.id))).scalar_one() == 3
     assert demo.seed_if_empty() is False
     assert db.session.execute(db.select(db.func.count(User.id))).scalar_one() == 15
+
+
+def test_the_demo_command_leaves_a_school_that_can_sign_in(app, fake_config, database_url):
+    """`make run` seeds with `portal demo`, then serves from another connection: the seed
+    must be committed, or every demo login answers "wrong email or password"."""
+    import sqlalchemy as sa
+
+    from portal.cli import _register_commands
+    from portal.core.demo import DEMO_PASSWORD
+
+    _register_commands(app)
+    db.session.commit()  # the fake backend configuration, as `make run` has its defaults
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as other:
+            users = other.execute(sa.select(sa.func.count()).select_from(User.__table__))
+            assert users.scalar_one() == 15
+    finally:
+        engine.dispose()
+    signed_in = app.test_client().post(
+        "/api/auth/login", json={"email": "admin@demo.school", "password": DEMO_PASSWORD}
+    )
+    assert signed_in.status_code == 200, signed_in.get_json()
