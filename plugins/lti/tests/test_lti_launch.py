@@ -197,3 +197,53 @@ def test_the_tool_s_private_key_is_stored_encrypted_and_still_signs(client, regi
     assert stored and all("PRIVATE KEY" not in row.private_pem for row in stored)
     assert "BEGIN PRIVATE KEY" in private_pem(signing_key())
     assert [key["kid"] for key in published] == [row.kid for row in stored]
+
+
+def test_a_key_stored_in_plaintext_by_an_older_install_is_encrypted_by_the_upgrade(tmp_path):
+    """An install from before encryption at rest holds its signing key in plaintext; after
+    `portal db upgrade` the row holds no usable key and the published key is the same."""
+    import sqlalchemy as sa
+    from alembic import command
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from portal_lti.tool import private_pem, published_keys, signing_key
+    from portal_testing import make_app
+
+    from portal.plugin_setup import plugin_migration_config, upgrade_database
+
+    app = make_app(f"sqlite:///{tmp_path / 'old.sqlite3'}", tmp_path)
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        (folder,) = [
+            path for name, path in app.extensions["portal.registry"].migration_dirs if name == "lti"
+        ]
+        command.upgrade(plugin_migration_config("lti", folder), "lti_0003_grades")
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "insert into lti_tool_keys (kid, private_pem, active, created_at) "
+                    "values ('old', :pem, true, '2026-01-01 00:00:00')"
+                ),
+                {"pem": pem},
+            )
+
+        upgrade_database()
+
+        with db.engine.connect() as connection:
+            stored = connection.execute(sa.text("select private_pem from lti_tool_keys")).scalar()
+        assert "PRIVATE KEY" not in stored
+        assert private_pem(signing_key()) == pem
+        assert len(published_keys()["keys"]) == 1
+        db.session.remove()
+        db.engine.dispose()
