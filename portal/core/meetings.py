@@ -389,7 +389,7 @@ def join_classes(joins: Sequence[tuple[User, int]]) -> list[JoinTarget | PortalE
     attended: dict[tuple[int, int], dict[str, Any]] = {}
     listening = implemented("participant_joined")
     for actor, schedule_id in joins:
-        row = rows.get((schedule_id, actor.id))
+        row: Any = rows.get((schedule_id, actor.id))
         try:
             target = _join_one(actor, row)
         except PortalError as exc:
@@ -413,10 +413,14 @@ def join_classes(joins: Sequence[tuple[User, int]]) -> list[JoinTarget | PortalE
                 "user": user_info(actor),
                 "target": target,
             }
-            unit_of_work.after_commit(lambda joined=joined: hook().participant_joined(**joined))
+            unit_of_work.after_commit(functools.partial(_announce_joined, joined))
     if attended:
         _upsert_attendances(list(attended.values()), PORTAL_ATTENDANCE, left=False, exact=False)
     return outcomes
+
+
+def _announce_joined(joined: dict[str, Any]) -> None:
+    hook().participant_joined(**joined)
 
 
 def _join_one(actor: User, row: Any) -> JoinTarget:
