@@ -45,6 +45,7 @@ from flask_jwt_extended import decode_token
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from socketio import packet as sio_packet
 
+from portal.api.meetings import join_target_body
 from portal.core import (
     attendance,
     auth_tokens,
@@ -585,8 +586,6 @@ def serve_joins(batch: list[tuple[_Socket | None, Any]]) -> list[dict[str, Any]]
     for them all (meetings.join_classes: one query, one attendance upsert) and one commit.
     Each ack is exactly POST /api/schedules/<id>/join's body (plus "ok"), or that join's own
     refusal with the REST code; one refused join never fails the others."""
-    from portal.api.meetings import join_target_body
-
     answers: list[dict[str, Any] | None] = [None] * len(batch)
     checked: list[tuple[int, dict[str, Any], int]] = []  # (index, claims, schedule id)
     for n, (state, data) in enumerate(batch):
