@@ -118,6 +118,7 @@ async def _students(
     deadline_at: mp.Value,
     out: mp.Queue,
     join_over: str = "socket",
+    class_sizes: dict[int, int] | None = None,
 ) -> None:
     import aiohttp
     import socketio
@@ -136,6 +137,8 @@ async def _students(
     done = asyncio.Event()
     closing = False  # set before the run's own disconnects: those are not drops
     dropped: list[str] = []  # why each socket the server or a missed ping closed went
+    settled: set = set()  # the pages that heard their whole class present
+    class_sizes = class_sizes or Counter(sid for _, sid in students)
     retried: list[str] = []  # joins sent again after a closed keep-alive connection
 
     def finish(record: tuple) -> None:
@@ -215,7 +218,13 @@ async def _students(
             if not closing:
                 dropped.append(str(reason[0]) if reason else "disconnected")
 
+        async def on_presence(data: dict) -> None:
+            if data.get("schedule_id") == schedule_id and len(data.get("users") or ()) >= size:
+                settled.add(client)
+
+        size = class_sizes[schedule_id]
         client.on("class:started", on_started)
+        client.on("presence", on_presence)
         client.on("disconnect", on_disconnect)
         async with gate:
             try:
@@ -236,7 +245,15 @@ async def _students(
         clients.append(client)
 
     await asyncio.gather(*(open_page(token, sid) for token, sid in students))
-    ready.put(sum(1 for c in clients if c.connected))
+    connected_at = time.time()
+    # Each room join announces the room's presence to the room; once every page has heard
+    # its whole class listed, the announcements are delivered and the pages are idle (the
+    # figures of the rush are then the rush's, not the tail of the connects).
+    for _ in range(1200):
+        if len(settled) >= len(clients):
+            break
+        await asyncio.sleep(0.1)
+    ready.put((sum(1 for c in clients if c.connected), connected_at))
     while not go.is_set():
         await asyncio.sleep(0.05)
     remaining = deadline_at.value - time.time()
@@ -266,9 +283,21 @@ async def _students(
 
 
 def _load_process(
-    realtime_url: str, api_base: str, students, ready, go, deadline_at, out, join_over: str
+    realtime_url: str,
+    api_base: str,
+    students,
+    ready,
+    go,
+    deadline_at,
+    out,
+    join_over: str,
+    class_sizes: dict[int, int],
 ) -> None:
-    asyncio.run(_students(realtime_url, api_base, students, ready, go, deadline_at, out, join_over))
+    asyncio.run(
+        _students(
+            realtime_url, api_base, students, ready, go, deadline_at, out, join_over, class_sizes
+        )
+    )
 
 
 def _configure_backend(base: str, admin_token: str, backend: str, api_url: str, secret: str):
@@ -347,6 +376,7 @@ def run_rush(
                                 deadline_at,
                                 out,
                                 join_over,
+                                dict(Counter(sid for _, sid in seed["students"])),
                             ),
                         )
                         for i in range(load_processes)
@@ -356,8 +386,9 @@ def run_rush(
                         proc.start()
                     # 5,000 connects took over 900 s on a starved machine (RESULTS.md).
                     deadline = max(900.0, students * 0.4)
-                    connected = sum(ready.get(timeout=deadline) for _ in procs)
-                    connect_seconds = time.time() - connect_begun
+                    counts = [ready.get(timeout=deadline) for _ in procs]
+                    connected = sum(n for n, _ in counts)
+                    connect_seconds = max(at for _, at in counts) - connect_begun
                     # Idle: what the waiting pages cost while nothing happens, once the
                     # realtime process has finished announcing their presence (its CPU
                     # then stays under a tenth of a core), so the joins' figure is theirs.

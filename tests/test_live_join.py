@@ -36,6 +36,13 @@ def _rest_join(login, user, sid) -> tuple[int, dict]:
     return answer.status_code, answer.get_json()
 
 
+def _block_from_class(school, user) -> None:
+    blocking.block_user(
+        school.teacher, user_id=user.id, scope="class", class_id=school.klass.id, reason="rude"
+    )
+    db.session.commit()
+
+
 def _attendance(sid: int) -> dict[int | None, int]:
     """How many attendance rows each user has in the occurrence's meeting."""
     db.session.expire_all()
@@ -74,14 +81,7 @@ def test_refusals_carry_the_rest_joins_codes(school, connect, login, make_user):
     assert _rest_join(login, school.student, sid)[1]["error"]["code"] == "not_started"
 
     _started(school, login)
-    blocking.block_user(
-        school.teacher,
-        user_id=school.classmate.id,
-        scope="class",
-        class_id=school.klass.id,
-        reason="disruptive",
-    )
-    db.session.commit()
+    _block_from_class(school, school.classmate)
     cases = {
         "not_found": (school.outsider, sid),  # not enrolled: the occurrence is not revealed
         "blocked": (school.classmate, sid),
@@ -132,14 +132,7 @@ def test_joins_arriving_together_each_get_their_own_answer(school, connect, logi
     extra = [make_user("student") for _ in range(5)]
     classes.enrol(school.teacher, school.klass.id, [u.id for u in extra])
     db.session.commit()
-    blocking.block_user(
-        school.teacher,
-        user_id=school.classmate.id,
-        scope="class",
-        class_id=school.klass.id,
-        reason="disruptive",
-    )
-    db.session.commit()
+    _block_from_class(school, school.classmate)
     people = [school.student, school.classmate, *extra]
     clients = [connect(user) for user in people]
     acks: dict[int, dict] = {}
