@@ -388,10 +388,11 @@ def join_classes(joins: Sequence[tuple[User, int]]) -> list[JoinTarget | PortalE
     outcomes: list[JoinTarget | PortalError] = []
     attended: dict[tuple[int, int], dict[str, Any]] = {}
     listening = implemented("participant_joined")
+    configs: dict[int, BackendConfig] = {}  # one per configuration for the whole batch
     for actor, schedule_id in joins:
         row: Any = rows.get((schedule_id, actor.id))
         try:
-            target = _join_one(actor, row)
+            target = _join_one(actor, row, configs)
         except PortalError as exc:
             outcomes.append(exc)
             continue
@@ -423,9 +424,9 @@ def _announce_joined(joined: dict[str, Any]) -> None:
     hook().participant_joined(**joined)
 
 
-def _join_one(actor: User, row: Any) -> JoinTarget:
+def _join_one(actor: User, row: Any, configs: dict[int, BackendConfig]) -> JoinTarget:
     """join_class's rules on the join's row (None: no such occurrence), then the backend's
-    join; raises the refusal."""
+    join; raises the refusal. `configs` keeps the batch's backend configurations by id."""
     if row is None:
         raise NotFound("no such class occurrence")
     standing = access.standing_of(row[-4:])
@@ -460,10 +461,16 @@ def _join_one(actor: User, row: Any) -> JoinTarget:
     )
     if row.config_id is None:
         config_of_id(None)  # 503: an admin removed the configuration
-    # Transient (never added to the session): the row's columns in the shape call_backend takes.
-    config = BackendConfig(
-        id=row.config_id, name=row.config_name, backend=row.config_backend, settings=row.settings
-    )
+    config = configs.get(row.config_id)
+    if config is None:
+        # Transient (never added to the session): the row's columns in the shape
+        # call_backend takes, built once per batch (a class's joins share it).
+        config = configs[row.config_id] = BackendConfig(
+            id=row.config_id,
+            name=row.config_name,
+            backend=row.config_backend,
+            settings=row.settings,
+        )
     participant = Participant(
         user_id=actor.id,
         name=actor.name,
