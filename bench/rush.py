@@ -1,7 +1,9 @@
 """The 09:00 rush as the pages make it: N classes x M students (default 50 x 100) have their
 waiting pages open (a Socket.IO connection each, joined to their class's room, as live.js
 does); T teachers press start within a window (default 10 s, API start); each student's
-client reacts to the pushed `class:started` and calls the join API the page calls.
+client reacts to the pushed `class:started` and joins as the page does: `class:join` over the
+socket it holds (`--join socket`, the default), or `--join rest` for the page's fallback,
+POST /api/schedules/<id>/join (the path before the socket join, for comparison).
 
 Processes: the portal API under gunicorn (gthread workers), one `portal realtime` process
 holding the sockets, both on a fresh PostgreSQL database and one Redis database (Flask
@@ -14,7 +16,8 @@ Figures (each with its target): press -> student holds a join target p50/p99, pr
 per join in the portal processes (utime+stime from /proc, before/after the rush), sockets
 held, realtime RSS per 1,000 idle sockets, errors, backend creates per class.
 
-Run alone: `python -m bench.rush [--classes 5] [--students-per-class 20] [--backend bbb|sfu]`.
+Run alone: `python -m bench.rush [--classes 5] [--students-per-class 20] [--backend bbb|sfu]
+[--join socket|rest]`.
 `BENCH_RUSH_CLASSES` / `BENCH_RUSH_STUDENTS` scale the default run (`python -m bench`).
 """
 
@@ -114,6 +117,8 @@ async def _students(
     go: mp.Event,
     deadline_at: mp.Value,
     out: mp.Queue,
+    join_over: str = "socket",
+    class_sizes: dict[int, int] | None = None,
 ) -> None:
     import aiohttp
     import socketio
@@ -132,6 +137,8 @@ async def _students(
     done = asyncio.Event()
     closing = False  # set before the run's own disconnects: those are not drops
     dropped: list[str] = []  # why each socket the server or a missed ping closed went
+    settled: set = set()  # the pages that heard their whole class present
+    class_sizes = class_sizes or Counter(sid for _, sid in students)
     retried: list[str] = []  # joins sent again after a closed keep-alive connection
 
     def finish(record: tuple) -> None:
@@ -172,6 +179,27 @@ async def _students(
             finish((schedule_id, pushed_at, sent, time.time(), status, attempts, error))
             return
 
+    async def join_socket(client: socketio.AsyncClient, schedule_id: int, pushed_at: float):
+        """room.js's join while its socket is up: `class:join`, answered by the ack."""
+        attempts = 0
+        while True:
+            attempts += 1
+            sent = time.time()
+            try:
+                answer = await client.call(
+                    "class:join", {"schedule_id": schedule_id}, timeout=GIVE_UP_AFTER
+                )
+            except Exception as exc:  # reported, not fatal: a lost ack is a figure
+                finish((schedule_id, pushed_at, sent, time.time(), 0, attempts, repr(exc)[:200]))
+                return
+            error = answer.get("error") or {}
+            if error.get("code") == "not_started" and time.time() - pushed_at < 30:
+                await asyncio.sleep(RETRY_AFTER)
+                continue
+            status = 200 if answer.get("ok") else 0
+            finish((schedule_id, pushed_at, sent, time.time(), status, attempts, str(error)[:200]))
+            return
+
     async def open_page(token: str, schedule_id: int) -> None:
         client = socketio.AsyncClient(reconnection=False)
         started = asyncio.Event()
@@ -180,14 +208,23 @@ async def _students(
             if data.get("schedule_id") != schedule_id or started.is_set():
                 return
             started.set()
-            # The waiting page turns into the room and presses join on this push.
-            asyncio.ensure_future(join_api(token, schedule_id, time.time()))
+            # The waiting page turns into the room and joins on this push.
+            if join_over == "socket":
+                asyncio.ensure_future(join_socket(client, schedule_id, time.time()))
+            else:
+                asyncio.ensure_future(join_api(token, schedule_id, time.time()))
 
         async def on_disconnect(*reason: object) -> None:
             if not closing:
                 dropped.append(str(reason[0]) if reason else "disconnected")
 
+        async def on_presence(data: dict) -> None:
+            if data.get("schedule_id") == schedule_id and len(data.get("users") or ()) >= size:
+                settled.add(client)
+
+        size = class_sizes[schedule_id]
         client.on("class:started", on_started)
+        client.on("presence", on_presence)
         client.on("disconnect", on_disconnect)
         async with gate:
             try:
@@ -208,7 +245,15 @@ async def _students(
         clients.append(client)
 
     await asyncio.gather(*(open_page(token, sid) for token, sid in students))
-    ready.put(sum(1 for c in clients if c.connected))
+    connected_at = time.time()
+    # Each room join announces the room's presence to the room; once every page has heard
+    # its whole class listed, the announcements are delivered and the pages are idle (the
+    # figures of the rush are then the rush's, not the tail of the connects).
+    for _ in range(1200):
+        if len(settled) >= len(clients):
+            break
+        await asyncio.sleep(0.1)
+    ready.put((sum(1 for c in clients if c.connected), connected_at))
     while not go.is_set():
         await asyncio.sleep(0.05)
     remaining = deadline_at.value - time.time()
@@ -225,14 +270,34 @@ async def _students(
             "retried": retried,
         }
     )
+    # The pages stay open until the CPU is read: closing 5,000 sockets (presence, attendance)
+    # is not the joins' work.
+    for _ in range(1200):
+        if not go.is_set():
+            break
+        await asyncio.sleep(0.05)
     closing = True
     await http.close()
     await fresh.close()
     await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
 
 
-def _load_process(realtime_url: str, api_base: str, students, ready, go, deadline_at, out) -> None:
-    asyncio.run(_students(realtime_url, api_base, students, ready, go, deadline_at, out))
+def _load_process(
+    realtime_url: str,
+    api_base: str,
+    students,
+    ready,
+    go,
+    deadline_at,
+    out,
+    join_over: str,
+    class_sizes: dict[int, int],
+) -> None:
+    asyncio.run(
+        _students(
+            realtime_url, api_base, students, ready, go, deadline_at, out, join_over, class_sizes
+        )
+    )
 
 
 def _configure_backend(base: str, admin_token: str, backend: str, api_url: str, secret: str):
@@ -263,11 +328,14 @@ def run_rush(
     workers: int = 3,
     threads: int = 8,
     load_processes: int = 2,
+    join_over: str = "socket",
+    profile: Path | None = None,
 ) -> list[Result]:
     students = classes_count * per_class
     scenario = (
         f"rush ({classes_count} classes x {per_class} students, starts in {window:g} s, "
-        f"{'BBB simulator 20 ms' if backend == 'bbb' else 'bundled SFU'})"
+        f"{'BBB simulator 20 ms' if backend == 'bbb' else 'bundled SFU'}, join over "
+        f"{'the socket' if join_over == 'socket' else 'REST'})"
     )
     log = ROOT / "instance" / "bench-rush.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -307,6 +375,8 @@ def run_rush(
                                 go,
                                 deadline_at,
                                 out,
+                                join_over,
+                                dict(Counter(sid for _, sid in seed["students"])),
                             ),
                         )
                         for i in range(load_processes)
@@ -316,9 +386,13 @@ def run_rush(
                         proc.start()
                     # 5,000 connects took over 900 s on a starved machine (RESULTS.md).
                     deadline = max(900.0, students * 0.4)
-                    connected = sum(ready.get(timeout=deadline) for _ in procs)
-                    connect_seconds = time.time() - connect_begun
-                    time.sleep(2.0)  # idle: what the waiting pages cost while nothing happens
+                    counts = [ready.get(timeout=deadline) for _ in procs]
+                    connected = sum(n for n, _ in counts)
+                    connect_seconds = max(at for _, at in counts) - connect_begun
+                    # Idle: what the waiting pages cost while nothing happens, once the
+                    # realtime process has finished announcing their presence (its CPU
+                    # then stays under a tenth of a core), so the joins' figure is theirs.
+                    _settle(rt_pid)
                     rss_idle = rss_mb(rt_pid)
                     portal_pids = [server.process.pid, *server.worker_pids()]
                     api_cpu_before = cpu_seconds(portal_pids)
@@ -348,6 +422,8 @@ def run_rush(
                         threading.Thread(target=press, args=pair, daemon=True)
                         for pair in seed["teachers"]
                     ]
+                    # Sampled from the press to the last join (py-spy, collapsed stacks).
+                    sampler = _start_profile(rt_pid, profile) if profile else None
                     go.set()
                     for thread in teachers:
                         thread.start()
@@ -356,6 +432,9 @@ def run_rush(
                         thread.join(10)
                     api_cpu = cpu_seconds(portal_pids) - api_cpu_before
                     rt_cpu = cpu_seconds([rt_pid]) - rt_cpu_before
+                    if sampler is not None:
+                        _stop_profile(sampler)
+                    go.clear()  # measured: the pages may close now
                     for proc in procs:
                         proc.join(30)
                     creates = _creates_per_class(url, backend, api_url)
@@ -433,12 +512,13 @@ def run_rush(
         ),
         Result(
             scenario,
-            "join API latency p50 / p99 (client)",
+            "join latency p50 / p99 (client: sent -> target received)",
             f"{percentile(join_ms, 50):.1f} / {percentile(join_ms, 99):.1f}",
             "ms",
             "p99 < 100 ms",
             percentile(join_ms, 99) < 100,
-            "a join only signs a target: all of it is portal time and queueing",
+            f"{'class:join ack' if join_over == 'socket' else 'POST .../join'}; a join only "
+            "signs a target: all of it is portal time and queueing",
         ),
         Result(scenario, "joins served per second", round(served, 0), "/s", note=f"{span:.1f} s"),
         Result(
@@ -481,6 +561,32 @@ def run_rush(
     ]
 
 
+def _settle(pid: int, *, quiet: float = 0.1, most: float = 60.0) -> None:
+    """Wait until the process spends under `quiet` of a core (per second), at most `most` s."""
+    deadline = time.monotonic() + most
+    while time.monotonic() < deadline:
+        before = cpu_seconds([pid])
+        time.sleep(1.0)
+        if cpu_seconds([pid]) - before < quiet:
+            return
+
+
+def _start_profile(pid: int, path: Path) -> subprocess.Popen:
+    """py-spy sampling the realtime process (`pip install py-spy` into the venv)."""
+    command = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--format", "raw"]
+    return subprocess.Popen([*command, "--rate", "200", "--output", str(path)], cwd=ROOT)
+
+
+def _stop_profile(sampler: subprocess.Popen) -> None:
+    import signal
+
+    sampler.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+    try:
+        sampler.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        sampler.kill()
+
+
 def _ping_settings(realtime_url: str) -> tuple[float, float]:
     """The heartbeat the realtime server announces in its Engine.IO handshake (seconds)."""
     answer = requests.get(f"{realtime_url}/socket.io/?EIO=4&transport=polling", timeout=30).text
@@ -520,6 +626,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--load-processes", type=int, default=2)
+    parser.add_argument(
+        "--join",
+        choices=["socket", "rest"],
+        default="socket",
+        help="how the students join on the pushed start: class:join (as the page) or REST",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write a py-spy sampling profile of the realtime process during the rush here",
+    )
     args = parser.parse_args(argv)
     from bench.report import print_table
 
@@ -532,6 +649,8 @@ def main(argv: list[str] | None = None) -> None:
             args.workers,
             args.threads,
             args.load_processes,
+            args.join,
+            args.profile,
         )
     )
 

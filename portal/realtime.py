@@ -31,7 +31,7 @@ import logging
 import socket as socket_module
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -45,6 +45,7 @@ from flask_jwt_extended import decode_token
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from socketio import packet as sio_packet
 
+from portal.api.meetings import join_target_body
 from portal.core import (
     attendance,
     auth_tokens,
@@ -206,14 +207,19 @@ def _check_claims(claims: dict[str, Any]) -> User:
 def check_connects(batch: list[dict[str, Any]]) -> list[int | PortalError]:
     """The revocation and account checks of many connecting sockets at once (their tokens
     are already decoded): two queries for the whole batch instead of one pool hop and one
-    query per connect. The same rules as _check_claims, in the same order; each socket gets
-    its user id or the refusal."""
+    query per connect. Each socket gets its user id or the refusal."""
+    return [v if isinstance(v, PortalError) else v.id for v in check_claims_many(batch)]
+
+
+def check_claims_many(batch: list[dict[str, Any]]) -> list[User | PortalError]:
+    """_check_claims for many sockets' claims in two queries (revocations, users): the same
+    rules in the same order; each gets its user or the refusal."""
     revoked = auth_tokens.revoked_among(
         sorted({key for claims in batch for key in auth_tokens.revocation_keys(claims)})
     )
     ids = {_subject(claims) for claims in batch} - {None}
     users = {u.id: u for u in db.session.execute(db.select(User).where(User.id.in_(ids))).scalars()}
-    verdicts: list[int | PortalError] = []
+    verdicts: list[User | PortalError] = []
     for claims in batch:
         keys = auth_tokens.revocation_keys(claims)
         user = users.get(_subject(claims) or 0)
@@ -223,10 +229,10 @@ def check_connects(batch: list[dict[str, Any]]) -> list[int | PortalError]:
             )
         elif not keys or revoked.intersection(keys):
             verdicts.append(_revoked())
-        elif _account_refused(user, claims):
+        elif user is None or _account_refused(user, claims):
             verdicts.append(_no_account())
         else:
-            verdicts.append(user.id)  # type: ignore[union-attr]  # refused when None
+            verdicts.append(user)
     return verdicts
 
 
@@ -353,6 +359,10 @@ class EraseIn(ScheduleIn):
 
 def _error(exc: PortalError) -> dict[str, Any]:
     return {"ok": False, "error": {"code": exc.code, "message": exc.message}}
+
+
+def _internal_error() -> dict[str, Any]:
+    return {"ok": False, "error": {"code": "internal_error", "message": "something went wrong"}}
 
 
 def _parse(model: type[BaseModel], data: Any) -> Any:
@@ -567,6 +577,55 @@ EVENTS: dict[str, tuple[type[BaseModel], Callable[[User, Any], dict[str, Any]]]]
 }
 
 
+# --- joining the class's meeting over the socket (the 09:00 rush) -------------------------
+
+
+def serve_joins(batch: list[tuple[_Socket | None, Any]]) -> list[dict[str, Any]]:
+    """The acks of `class:join` events that arrived together (RealtimeServer._joins): each
+    socket's token checked again (two queries for the batch), then the core's one join rule
+    for them all (meetings.join_classes: one query, one attendance upsert) and one commit.
+    Each ack is exactly POST /api/schedules/<id>/join's body (plus "ok"), or that join's own
+    refusal with the REST code; one refused join never fails the others."""
+    answers: list[dict[str, Any] | None] = [None] * len(batch)
+    checked: list[tuple[int, dict[str, Any], int]] = []  # (index, claims, schedule id)
+    for n, (state, data) in enumerate(batch):
+        try:
+            if state is None:
+                raise NotAuthenticated("connect again")
+            if state.guest_token is not None:
+                # A guest's socket is answered as for every other non-chat event (it joins
+                # through the guest join of its invite page).
+                _guest_work(state.guest_token, ScheduleIn, serve_joins, data)
+            checked.append((n, state.claims, _parse(ScheduleIn, data).schedule_id))
+        except PortalError as exc:
+            answers[n] = _error(exc)
+    joins: list[tuple[User, int]] = []
+    joining: list[int] = []
+    try:
+        verdicts = check_claims_many([claims for _, claims, _ in checked]) if checked else []
+        for (n, _, schedule_id), verdict in zip(checked, verdicts, strict=True):
+            if isinstance(verdict, PortalError):
+                answers[n] = _error(verdict)
+            else:
+                joins.append((verdict, schedule_id))
+                joining.append(n)
+        outcomes = meetings.join_classes(joins)
+        unit_of_work.commit()
+    except Exception as exc:  # the database is down: every join still waiting fails alike
+        db.session.rollback()
+        if not isinstance(exc, PortalError):
+            log.exception("live joins failed")
+        failed = _error(exc) if isinstance(exc, PortalError) else _internal_error()
+        return [answer or failed for answer in answers]
+    for n, outcome in zip(joining, outcomes, strict=True):
+        answers[n] = (
+            _error(outcome)
+            if isinstance(outcome, PortalError)
+            else {"ok": True, **join_target_body(outcome)}
+        )
+    return [answer or _internal_error() for answer in answers]
+
+
 # --- the server -------------------------------------------------------------------------
 
 
@@ -620,6 +679,45 @@ class _RedisFanOutManager(socketio.AsyncRedisManager, _FanOutManager):
     (AsyncPubSubManager hands a received emit to the next manager in line: _FanOutManager)."""
 
 
+class _Batches:
+    """Work that arrives while a batch is being served waits, and is then served together as
+    the next batch: `serve(items)` answers one result per item (one pool hop, one
+    transaction for them all), at most `most` items at a time. In a rush (thousands of
+    waiting pages connecting, then joining on the pushed start) the per-hop and
+    per-transaction costs are paid per batch instead of per socket. A batch that raises
+    fails each of its items alike (the database is down)."""
+
+    def __init__(self, serve: Callable[[list[Any]], Awaitable[list[Any]]], most: int) -> None:
+        self.serve = serve
+        self.most = max(1, most)
+        self.waiting: list[tuple[Any, asyncio.Future]] = []
+        self.serving: asyncio.Future | None = None
+
+    async def submit(self, item: Any) -> Any:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.waiting.append((item, future))
+        if self.serving is None:
+            self.serving = asyncio.ensure_future(self._serve_batches())
+        return await future
+
+    async def _serve_batches(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[: self.most], self.waiting[self.most :]
+                try:
+                    results = await self.serve([item for item, _ in batch])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():  # a client gone meanwhile cancelled its wait
+                        future.set_result(result)
+        finally:
+            self.serving = None
+
+
 class RealtimeServer:
     """The async Socket.IO server of one Flask app. `asgi(with_web=True)` also serves the
     app's pages and API (through a2wsgi's thread pool) on the same port: the embedded
@@ -652,8 +750,13 @@ class RealtimeServer:
             thread_name_prefix="realtime",
         )
         self.sockets: dict[str, _Socket] = {}
-        self._connect_checks: list[tuple[dict[str, Any], asyncio.Future]] = []
-        self._connect_batch: asyncio.Future | None = None
+        # The revocation and account checks of connects arriving together (check_connects).
+        self._connects = _Batches(lambda batch: self._run(check_connects, batch), most=1000)
+        # Joins of the class arriving together (serve_joins); PORTAL_REALTIME_JOIN_BATCH.
+        self._joins = _Batches(
+            lambda batch: self._run(serve_joins, batch),
+            most=int(app.config.get("REALTIME_JOIN_BATCH") or 1),
+        )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue | None = None
         self._early: list[tuple] = []
@@ -741,28 +844,7 @@ class RealtimeServer:
         """The socket's revocation and account check, done together with every other connect
         that arrives meanwhile (check_connects): in a rush of thousands of waiting pages,
         one pool hop and two queries per batch instead of per socket."""
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._connect_checks.append((claims, future))
-        if self._connect_batch is None:
-            self._connect_batch = asyncio.ensure_future(self._check_connect_batches())
-        return await future
-
-    async def _check_connect_batches(self) -> None:
-        try:
-            while self._connect_checks:
-                batch, self._connect_checks = self._connect_checks, []
-                try:
-                    verdicts = await self._run(check_connects, [claims for claims, _ in batch])
-                except Exception as exc:  # the database is down: each connect fails alike
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), verdict in zip(batch, verdicts, strict=True):
-                    if not future.done():  # a client gone meanwhile cancelled its wait
-                        future.set_result(verdict)
-        finally:
-            self._connect_batch = None
+        return await self._connects.submit(claims)
 
     def _in_app(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self.app.app_context():
@@ -795,10 +877,7 @@ class RealtimeServer:
         except Exception:
             db.session.rollback()
             log.exception("live event failed")
-            return {
-                "ok": False,
-                "error": {"code": "internal_error", "message": "something went wrong"},
-            }
+            return _internal_error()
 
     # -- handlers --
 
@@ -909,6 +988,12 @@ class RealtimeServer:
                 await sio.leave_room(sid, managers_room(schedule_id), namespace=NAMESPACE)
                 state.schedules.discard(schedule_id)
             return answer
+
+        @sio.on("class:join")
+        async def on_class_join(sid: str, data: Any = None) -> dict[str, Any]:
+            # Served in batches with the joins arriving meanwhile (the pushed class:started
+            # makes a whole class join at once).
+            return await self._joins.submit((self.sockets.get(sid), data))
 
         for event, (model, work) in EVENTS.items():
             sio.on(event, self._handler(model, work))

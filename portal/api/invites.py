@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from portal.api import api
 from portal.api.framework import current_actor, endpoint, serialise
 from portal.api.live import Id
+from portal.api.meetings import join_target_out
 from portal.api.schemas import DateTimeIn, JoinTargetOut, Model, Out
 from portal.core import chat, invites, meetings
 from portal.core.models import Guest
@@ -212,7 +213,7 @@ def guest_knock(schedule_id: int):
     errors=[401, 403, 404, 409, 503],
 )
 def guest_join(schedule_id: int):
-    return JoinTargetOut(**meetings.join_as_guest(current_guest(), schedule_id).as_dict())
+    return join_target_out(meetings.join_as_guest(current_guest(), schedule_id))
 
 
 @endpoint(

@@ -1,9 +1,23 @@
 from __future__ import annotations
 
+from typing import Any
+
 from portal.api import api
-from portal.api.framework import current_actor, endpoint
+from portal.api.framework import current_actor, endpoint, serialise
 from portal.api.schemas import BackendChoiceOut, JoinTargetOut, MeetingStateOut, StartOut
 from portal.core import backends, meetings
+from portal.plugins.types import JoinTarget
+
+
+def join_target_out(target: JoinTarget) -> JoinTargetOut:
+    """A join target as every join answers it: the REST joins, the start, and the live
+    socket's `class:join` (join_target_body)."""
+    return JoinTargetOut(**target.as_dict())
+
+
+def join_target_body(target: JoinTarget) -> dict[str, Any]:
+    """The JSON body of POST /api/schedules/<id>/join for this target."""
+    return serialise(join_target_out(target))
 
 
 @endpoint(
@@ -17,9 +31,7 @@ from portal.core import backends, meetings
 )
 def start(schedule_id: int):
     meeting, target = meetings.start_class(current_actor(), schedule_id)
-    return StartOut(
-        meeting_id=meeting.id, state=meeting.status, join=JoinTargetOut(**target.as_dict())
-    )
+    return StartOut(meeting_id=meeting.id, state=meeting.status, join=join_target_out(target))
 
 
 @endpoint(
@@ -32,7 +44,7 @@ def start(schedule_id: int):
     errors=[409, 503],
 )
 def join(schedule_id: int):
-    return JoinTargetOut(**meetings.join_class(current_actor(), schedule_id).as_dict())
+    return join_target_out(meetings.join_class(current_actor(), schedule_id))
 
 
 @endpoint(

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ from portal.core.backends import (
     config_for_class,
     effective_settings,
 )
-from portal.core.errors import Conflict, NotFound, ServiceUnavailable
+from portal.core.errors import Conflict, NotFound, PortalError, ServiceUnavailable
 from portal.core.models import (
     Attendance,
     BackendConfig,
@@ -367,8 +368,65 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
     The hottest path of the portal (thousands of students at 09:00): everything it checks
     (the occurrence and its class, the actor's staff role, enrolment and block, the meeting
     with its backend configuration, the lobby entry) is one query of columns, and the
-    attendance upsert the only write; the rules are the same functions as everywhere else."""
-    row = _join_row(actor, schedule_id)
+    attendance upsert the only write; the rules are the same functions as everywhere else.
+    One join is a batch of one (join_classes): the rules are written once."""
+    (outcome,) = join_classes([(actor, schedule_id)])
+    if isinstance(outcome, PortalError):
+        raise outcome
+    return outcome
+
+
+def join_classes(joins: Sequence[tuple[User, int]]) -> list[JoinTarget | PortalError]:
+    """Many (actor, occurrence) joins at once, each by join_class's rules: the live socket
+    serves the joins of a class-start rush that arrive together this way (realtime.py).
+
+    One query reads the rows of every join, one statement upserts every joiner's attendance;
+    each join gets its target or its own refusal (not enrolled, blocked, not started...), and
+    a refused join never fails the others. Does not commit; participant_joined follows the
+    commit, once per join."""
+    rows = _join_rows(joins)
+    outcomes: list[JoinTarget | PortalError] = []
+    attended: dict[tuple[int, int], dict[str, Any]] = {}
+    listening = implemented("participant_joined")
+    configs: dict[int, BackendConfig] = {}  # one per configuration for the whole batch
+    for actor, schedule_id in joins:
+        row: Any = rows.get((schedule_id, actor.id))
+        try:
+            target = _join_one(actor, row, configs)
+        except PortalError as exc:
+            outcomes.append(exc)
+            continue
+        outcomes.append(target)
+        # Two tabs of one person in a batch are one attendance row (one upsert row: a
+        # multi-row upsert may not touch the same row twice).
+        attended[(row.meeting_id, actor.id)] = {
+            "meeting_id": row.meeting_id,
+            "user_id": actor.id,
+            "display_name": actor.name,
+            "at": utcnow(),
+        }
+        if listening:
+            # Only when a plugin listens: the snapshot needs the ORM rows the join did not load.
+            meeting = db.session.get(Meeting, row.meeting_id)
+            assert meeting is not None  # the row above found it in this transaction
+            joined = {
+                "meeting": meeting_record(meeting),
+                "user": user_info(actor),
+                "target": target,
+            }
+            unit_of_work.after_commit(functools.partial(_announce_joined, joined))
+    if attended:
+        _upsert_attendances(list(attended.values()), PORTAL_ATTENDANCE, left=False, exact=False)
+    return outcomes
+
+
+def _announce_joined(joined: dict[str, Any]) -> None:
+    hook().participant_joined(**joined)
+
+
+def _join_one(actor: User, row: Any, configs: dict[int, BackendConfig]) -> JoinTarget:
+    """join_class's rules on the join's row (None: no such occurrence), then the backend's
+    join; raises the refusal. `configs` keeps the batch's backend configurations by id."""
     if row is None:
         raise NotFound("no such class occurrence")
     standing = access.standing_of(row[-4:])
@@ -403,10 +461,16 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
     )
     if row.config_id is None:
         config_of_id(None)  # 503: an admin removed the configuration
-    # Transient (never added to the session): the row's columns in the shape call_backend takes.
-    config = BackendConfig(
-        id=row.config_id, name=row.config_name, backend=row.config_backend, settings=row.settings
-    )
+    config = configs.get(row.config_id)
+    if config is None:
+        # Transient (never added to the session): the row's columns in the shape
+        # call_backend takes, built once per batch (a class's joins share it).
+        config = configs[row.config_id] = BackendConfig(
+            id=row.config_id,
+            name=row.config_name,
+            backend=row.config_backend,
+            settings=row.settings,
+        )
     participant = Participant(
         user_id=actor.id,
         name=actor.name,
@@ -414,46 +478,49 @@ def join_class(actor: User, schedule_id: int) -> JoinTarget:
         role="moderator" if manager else "viewer",
         portal_role=portal_role(actor),
     )
-    target = call_backend(
+    return call_backend(
         config,
         "let you join",
         lambda plugin, settings: plugin.join(settings, handle, participant),
         backend=row.backend,
     )
-    _upsert_attendance(
-        row.meeting_id, actor.id, actor.name, PORTAL_ATTENDANCE, utcnow(), False, False
-    )
-    if implemented("participant_joined"):
-        # Only when a plugin listens: the snapshot needs the ORM rows the join did not load.
-        meeting = db.session.get(Meeting, row.meeting_id)
-        assert meeting is not None  # the row above found it in this transaction
-        joined = {"meeting": meeting_record(meeting), "user": user_info(actor), "target": target}
-        unit_of_work.after_commit(lambda: hook().participant_joined(**joined))
-    return target
 
 
-def _join_row(actor: User, schedule_id: int) -> Any:
-    """The one query of join_class: None when the occurrence does not exist."""
-    statement = _join_statement(staff_possible=actor.role != "student")
-    params = {"schedule_id": schedule_id, "user_id": actor.id, "now": utcnow()}
-    return db.session.execute(statement, params).one_or_none()
+def _join_rows(joins: Sequence[tuple[User, int]]) -> dict[tuple[int, int], Any]:
+    """The one query of join_classes: each join's row by (occurrence id, user id); a join
+    whose occurrence does not exist has none."""
+    pairs = sorted({(schedule_id, actor.id) for actor, schedule_id in joins})
+    if not pairs:
+        return {}
+    statement = _join_statement(staff_possible=any(a.role != "student" for a, _ in joins))
+    params = {
+        "pairs": pairs,
+        "schedule_ids": sorted({s for s, _ in pairs}),
+        "user_ids": sorted({u for _, u in pairs}),
+        "now": utcnow(),
+    }
+    return {(row.schedule_id, row.joiner_id): row for row in db.session.execute(statement, params)}
 
 
 @functools.lru_cache(maxsize=2)
 def _join_statement(*, staff_possible: bool) -> Any:
-    """join_class's query, built once (Core tables and bind parameters: no ORM entities to
-    load, no statement to build and cache-key on every join)."""
-    schedules, klasses, meetings_, configs = (
+    """join_classes's query, built once (Core tables and bind parameters: no ORM entities to
+    load, no statement to build and cache-key on every join). The requested (occurrence,
+    user) pairs pick the rows; the two plain IN lists let the database use its indexes
+    before it compares the pairs."""
+    schedules, klasses, meetings_, configs, users = (
         Schedule.__table__.c,
         Class.__table__.c,
         Meeting.__table__.c,
         BackendConfig.__table__.c,
+        User.__table__.c,
     )
-    user_id = db.bindparam("user_id")
+    user_id = users.id
     now = db.bindparam("now", type_=schedules.starts_at.type)
     return (
         db.select(
             schedules.id.label("schedule_id"),
+            users.id.label("joiner_id"),
             schedules.class_id,
             schedules.starts_at,
             schedules.ends_at,
@@ -486,8 +553,13 @@ def _join_statement(*, staff_possible: bool) -> Any:
             Schedule.__table__.join(Class.__table__, klasses.id == schedules.class_id)
             .outerjoin(Meeting.__table__, meetings_.schedule_id == schedules.id)
             .outerjoin(BackendConfig.__table__, configs.id == meetings_.backend_config_id)
+            .join(User.__table__, db.true())
         )
-        .where(schedules.id == db.bindparam("schedule_id"))
+        .where(
+            schedules.id.in_(db.bindparam("schedule_ids", expanding=True)),
+            users.id.in_(db.bindparam("user_ids", expanding=True)),
+            db.tuple_(schedules.id, users.id).in_(db.bindparam("pairs", expanding=True)),
+        )
     )
 
 
@@ -799,11 +871,17 @@ def _upsert_attendance(
 ) -> None:
     """One statement for a known user's join or leave (a storm of joins costs one write each).
     Guests (no user id) go the long way: NULLs never conflict in a unique index."""
+    row = {"meeting_id": meeting_id, "user_id": user_id, "display_name": name, "at": at}
+    _upsert_attendances([row], source, left=left, exact=exact)
+
+
+def _upsert_attendances(
+    rows: list[dict[str, Any]], source: str, *, left: bool, exact: bool
+) -> None:
+    """The same upsert for many known users' events of one kind, sent as one executemany
+    (rows: meeting_id, user_id, display_name, at; at most one per attendance row)."""
     dialect = db.session.get_bind().dialect.name
-    db.session.execute(
-        _upsert_statement(dialect, source, left, exact),
-        {"meeting_id": meeting_id, "user_id": user_id, "display_name": name, "at": at},
-    )
+    db.session.execute(_upsert_statement(dialect, source, left, exact), rows)
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,6 +1,7 @@
 """The class room over the live socket, as people see it in two or three browsers: chat and
 polls are pushed (the page's network log shows no periodic REST polling), the waiting page
-turns into the room on the pushed start, "who is here" is the attendance report's truth,
+turns into the room on the pushed start and joins over the socket (REST when the socket is
+down or does not answer), "who is here" is the attendance report's truth,
 ending is calm, and without the socket the page says so and falls back to REST."""
 
 from __future__ import annotations
@@ -59,15 +60,21 @@ def test_waiting_student_enters_on_the_pushed_start_and_chat_and_polls_arrive_li
 
     student_page = open_room(sign_in, new_context, student, sid)
     student_calls = record_api(student_page)
+    # The REST join is out of order for this student: the page must join over the socket.
+    student_page.route(f"**/api/schedules/{sid}/join", lambda route: route.abort())
     expect(student_page.locator("#room-status")).to_contain_text("Waiting for the teacher")
     teacher_page = open_room(sign_in, new_context, teacher, sid)
     teacher_calls = record_api(teacher_page)
 
     with teacher_page.context.expect_page():
         teacher_page.get_by_role("button", name="Start the class").click()
-    # The student's page turns into the room by itself: the start was pushed.
-    expect(student_page.get_by_role("link", name="Open the class in a new tab")).to_be_visible()
-    assert [u for u in student_calls if u.endswith(f"/api/schedules/{sid}/join")], student_calls
+    # The student's page turns into the room by itself: the start was pushed, and the join
+    # target came as the ack of `class:join` on the socket the page holds.
+    link = student_page.get_by_role("link", name="Open the class in a new tab")
+    expect(link).to_be_visible()
+    expect(link).to_have_attribute("href", re.compile(f"user={student.id}&role=viewer"))
+    assert not [u for u in student_calls if u.endswith(f"/api/schedules/{sid}/join")], student_calls
+    expect(student_page.locator("#room-error")).to_be_hidden()
 
     teacher_page.get_by_text("New poll").click()
     teacher_page.get_by_label("Question").fill("Is light a wave?")
@@ -258,3 +265,48 @@ def test_without_the_socket_the_page_says_so_and_falls_back_to_rest(
     assert any(f"/api/schedules/{sid}/meeting" in u for u in calls) and any(
         f"/api/schedules/{sid}/chat" in u for u in calls
     )
+    # No socket: the join went by REST.
+    assert any(u.endswith(f"/api/schedules/{sid}/join") for u in calls), calls
+
+
+def test_a_socket_join_that_gets_no_answer_falls_back_to_the_rest_join(
+    live_server, new_context, sign_in
+):
+    live_server.fake_backend_config()
+    teacher = live_server.user("teacher", "Tess Teacher")
+    student = live_server.user("student", "Sam Student")
+    _, sid = live_server.class_with(
+        teacher, [student], title="Chemistry", starts_in=timedelta(minutes=2)
+    )
+
+    # The student's socket works, except that its `class:join` never reaches the server
+    # (a realtime process too busy to answer looks the same to the page).
+    context = new_context()
+    dropped: list[str] = []
+
+    def relay(ws) -> None:
+        server = ws.connect_to_server()
+
+        def to_server(message) -> None:
+            if isinstance(message, str) and '"class:join"' in message:
+                dropped.append(message)
+                return
+            server.send(message)
+
+        ws.on_message(to_server)
+        server.on_message(lambda message: ws.send(message))
+
+    context.route_web_socket(re.compile(r".*/socket\.io/.*"), relay)
+    student_page = sign_in(context, student.email, next_path=f"/schedules/{sid}")
+    connected(student_page)
+    calls = record_api(student_page)
+
+    teacher_page = open_room(sign_in, new_context, teacher, sid)
+    with teacher_page.context.expect_page():
+        teacher_page.get_by_role("button", name="Start the class").click()
+    link = student_page.get_by_role("link", name="Open the class in a new tab")
+    expect(link).to_be_visible(timeout=20_000)
+    expect(link).to_have_attribute("href", re.compile(f"user={student.id}&role=viewer"))
+    assert dropped, "the page asked over the socket first"
+    assert any(u.endswith(f"/api/schedules/{sid}/join") for u in calls), calls
+    expect(student_page.locator("#room-error")).to_be_hidden()

@@ -10,8 +10,10 @@
  *                                    local "live:joined" (the join ack: history, polls,
  *                                    presence, meeting state) and "live:join-failed";
  *                                    handlers may be added before the socket is up.
- *   Portal.live.call(event, payload) -> Promise of the ack's fields when ok, else rejects
- *                                    with an Error carrying .code and .message (as Portal.api).
+ *   Portal.live.call(event, payload, timeoutMs?) -> Promise of the ack's fields when ok,
+ *                                    else rejects with an Error carrying .code and .message
+ *                                    (as Portal.api): "offline" when the socket is down,
+ *                                    "timeout" when no ack came within timeoutMs (10 s).
  *   Portal.live.connected            true while joined.
  * Every change of connection fires `portal:live-status` on document with
  * detail {connected, fallback}: fallback is true while the socket cannot connect, and the
@@ -104,10 +106,10 @@
       handlers.get(event).push(handler);
       return live;
     },
-    call(event, payload) {
+    call(event, payload, timeoutMs) {
       return new Promise((resolve, reject) => {
         if (!socket || !live.connected) return reject(liveError("offline", Portal.t("the live connection is down; try again")));
-        socket.timeout(CALL_TIMEOUT_MS).emit(event, payload || {}, (err, answer) => {
+        socket.timeout(timeoutMs || CALL_TIMEOUT_MS).emit(event, payload || {}, (err, answer) => {
           if (err) return reject(liveError("timeout", Portal.t("the portal did not answer in time; try again")));
           if (answer && answer.ok) { const { ok, ...rest } = answer; return resolve(rest); }
           const e = (answer && answer.error) || {};

@@ -1,6 +1,7 @@
 /* The class room: the teacher starts/ends the occurrence; a participant waits for the
  * teacher and is let in when the pushed `class:started` event arrives (Portal.live; REST
- * polling of GET /api/schedules/<id>/meeting only while the socket cannot connect).
+ * polling of GET /api/schedules/<id>/meeting only while the socket cannot connect). The join
+ * itself is `class:join` over the socket, POST /api/schedules/<id>/join when it is down.
  *
  * The stage knows no meeting backend. A join target is either a new tab (redirect), or an
  * embed whose backend plugin ships its own room script: embed.room_script (loaded once,
@@ -14,6 +15,10 @@
   "use strict";
   const WAIT_POLL_MS = 3000;
   const RUNNING_POLL_MS = 15000;
+  // The join goes over the live socket when it is up (no new HTTP request in a 09:00 rush);
+  // an ack later than this, or a socket-level failure, falls back to POST .../join.
+  const SOCKET_JOIN_MS = 4000;
+  const SOCKET_TROUBLE = new Set(["offline", "timeout", "internal_error", "token_expired", "invalid_token", "not_authenticated"]);
 
   const mounts = new Map();
   window.Portal = window.Portal || {};
@@ -156,11 +161,22 @@
     if (err && err.code === "blocked") { stopped = true; clearTimeout(timer); status(""); }
   }
 
+  // The join target: `class:join` over the socket (the same answer and error codes as the
+  // REST join), else the REST join itself; the core's refusals are final either way.
+  async function requestJoin() {
+    const live = window.Portal.live;
+    if (live && live.connected) {
+      try { return await live.call("class:join", { schedule_id: Number(sid) }, SOCKET_JOIN_MS); }
+      catch (err) { if (!SOCKET_TROUBLE.has(err.code)) throw err; }
+    }
+    return Portal.api("POST", "/api/schedules/" + sid + "/join");
+  }
+
   async function join(gesture) {
     if (joining || joined || state === "ended") return;
     joining = true;
     try {
-      const target = await Portal.api("POST", "/api/schedules/" + sid + "/join");
+      const target = await requestJoin();
       $("join-btn").hidden = true;
       announce("running");
       await showTarget(target, gesture);
