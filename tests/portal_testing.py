@@ -26,6 +26,7 @@ on one worker (`pytest_collection_modifyitems`); files that must not overlap sha
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import os
@@ -62,10 +63,9 @@ WORKER_INDEX = int(XDIST_WORKER.removeprefix("gw")) if XDIST_WORKER else 0
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    """Under `--dist loadgroup`, keep each test file on one worker (its module fixtures, such
-    as the browser, start once) unless the file names a group of its own (`xdist_group`)
-    shared with files that must not run at the same time as each other. Runs before
-    pytest-xdist reads the marks."""
+    """Under `--dist loadgroup`, keep each test file on one worker (its module fixtures start
+    once) unless the file names a group of its own (`xdist_group`) shared with files that
+    must not run at the same time as each other. Runs before pytest-xdist reads the marks."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
@@ -719,27 +719,82 @@ def launch_chromium(playwright, *extra_args: str, **options):
     )
 
 
-@pytest.fixture
-def page():
-    """A Chromium page (15 s default timeout) in a fresh browser of its own."""
-    from playwright.sync_api import sync_playwright
+class _SharedChromium:
+    """This process's one Playwright driver and headless Chromium, started by the first browser
+    test and kept to the end of the run: every test gets fresh contexts (cookies, storage and
+    cache of their own) from it instead of a driver and a browser per file (~1.7 s of CPU).
 
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
+    A sync Playwright marks its asyncio loop as running in this thread between its calls, so
+    the tests that run a loop of their own here (`asyncio.run`: aiortc, the SFU's own browsers)
+    would fail while it is open. The mark is set only while a test holds the browser
+    (`in_use`) and cleared otherwise; the loop itself waits, suspended, for the next call."""
+
+    def __init__(self) -> None:
+        self._manager = None
+        self._playwright = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._browser = None
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator:
+        """The browser, with the Playwright loop marked running (as after each sync call) for
+        the test's use; launched again if it went away (a crash must not fail later tests)."""
+        if self._manager is None:
+            from playwright.sync_api import sync_playwright
+
+            self._manager = sync_playwright()
+            self._playwright = self._manager.start()
+            self._loop = asyncio.events._get_running_loop()
+        else:
+            asyncio.events._set_running_loop(self._loop)
         try:
-            context = browser.new_context()
-            context.set_default_timeout(15_000)
-            yield context.new_page()
+            if self._browser is None or not self._browser.is_connected():
+                self._browser = launch_chromium(self._playwright)
+            yield self._browser
         finally:
-            browser.close()
+            asyncio.events._set_running_loop(None)
+
+    def close(self) -> None:
+        if self._manager is None:
+            return
+        asyncio.events._set_running_loop(self._loop)
+        if self._browser is not None:
+            with contextlib.suppress(Exception):  # a crashed browser has nothing to close
+                self._browser.close()
+        self._manager.__exit__(None, None, None)
+        self._manager = None
+
+
+@pytest.fixture(scope="session")
+def _shared_chromium() -> Iterator[_SharedChromium]:
+    shared = _SharedChromium()
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def browser(_shared_chromium):
+    """Headless Chromium (launch_chromium), shared by this process's browser tests: open
+    contexts of your own (`browser.new_context()`) and close them before the test ends."""
+    with _shared_chromium.in_use() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def page(browser):
+    """A Chromium page (15 s default timeout) in a fresh context of its own."""
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @contextlib.contextmanager
 def serving(app) -> Iterator[str]:
     """`app` over real HTTP on 127.0.0.1 (an ephemeral port) from a thread, as `portal serve`
     runs it: pages and API plus the live panel's realtime server; yields its URL."""
-    import asyncio
-
     import uvicorn
 
     from portal.realtime import RealtimeServer
