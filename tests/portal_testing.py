@@ -20,9 +20,9 @@ which turns every missing service into a failure.
 Parallel runs (`make test`: pytest-xdist, `-n 2 --dist loadgroup`): each worker process gets
 its own database (the name carries the worker id), its own Redis database number
 (`worker_redis_url`), its own block of ports for servers that must know their port before
-they bind (`free_port`) and its own tmp dirs (pytest's, per worker). A test file runs whole
-on one worker (`pytest_collection_modifyitems`); files that must not overlap share an
-`xdist_group`."""
+they bind (`free_port`), its own tmp dirs (pytest's, per worker) and its own Chromium
+(`browser`, one per process, a fresh context per test). A test file runs whole on one worker
+(`pytest_collection_modifyitems`); files that must not overlap share an `xdist_group`."""
 
 from __future__ import annotations
 
