@@ -20,12 +20,13 @@ which turns every missing service into a failure.
 Parallel runs (`make test`: pytest-xdist, `-n 2 --dist loadgroup`): each worker process gets
 its own database (the name carries the worker id), its own Redis database number
 (`worker_redis_url`), its own block of ports for servers that must know their port before
-they bind (`free_port`) and its own tmp dirs (pytest's, per worker). A test file runs whole
-on one worker (`pytest_collection_modifyitems`); files that must not overlap share an
-`xdist_group`."""
+they bind (`free_port`), its own tmp dirs (pytest's, per worker) and its own Chromium
+(`browser`, one per process, a fresh context per test). A test file runs whole on one worker
+(`pytest_collection_modifyitems`); files that must not overlap share an `xdist_group`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import os
@@ -42,6 +43,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import fake_backend
+import jinja2
+import jinja2.bccache
 import pytest
 import sqlalchemy as sa
 from fake_backend import FAKE
@@ -62,10 +65,9 @@ WORKER_INDEX = int(XDIST_WORKER.removeprefix("gw")) if XDIST_WORKER else 0
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    """Under `--dist loadgroup`, keep each test file on one worker (its module fixtures, such
-    as the browser, start once) unless the file names a group of its own (`xdist_group`)
-    shared with files that must not run at the same time as each other. Runs before
-    pytest-xdist reads the marks."""
+    """Under `--dist loadgroup`, keep each test file on one worker (its module fixtures start
+    once) unless the file names a group of its own (`xdist_group`) shared with files that
+    must not run at the same time as each other. Runs before pytest-xdist reads the marks."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
@@ -206,11 +208,58 @@ def _test_config(database_url: str, tmp_path: Path, overrides: dict) -> dict:
     return config
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """The templates' compiled code, shared by every app this test process builds: each new
+    app would otherwise lex, parse and compile the same templates again (~1 s of CPU for all
+    of them). Jinja recompiles an entry whose template source changed (its checksum); the key
+    names the settings that change the compiled code, so an app whose Jinja is set up
+    differently compiles its own."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def get_bucket(self, environment, name, filename, source):
+        settings = (
+            sorted(environment.extensions),
+            getattr(environment, "newstyle_gettext", None),
+            environment.optimized,
+            environment.autoescape if isinstance(environment.autoescape, bool) else "select",
+            environment.trim_blocks,
+            environment.lstrip_blocks,
+            environment.keep_trailing_newline,
+            environment.line_statement_prefix,
+            environment.line_comment_prefix,
+            environment.block_start_string,
+            environment.variable_start_string,
+            environment.comment_start_string,
+        )
+        bucket = jinja2.bccache.Bucket(
+            environment,
+            self.get_cache_key(f"{settings!r}|{name}", filename),
+            self.get_source_checksum(source),
+        )
+        self.load_bytecode(bucket)
+        return bucket
+
+    def load_bytecode(self, bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED_TEMPLATES = _CompiledTemplates()
+
+
 def make_app(database_url: str, tmp_path: Path, **overrides):
     """A new app on `database_url` with the tests' configuration plus `overrides`."""
     global _apps_made
     _apps_made += 1
-    return create_app(_test_config(database_url, tmp_path, overrides))
+    application = create_app(_test_config(database_url, tmp_path, overrides))
+    application.jinja_env.bytecode_cache = _COMPILED_TEMPLATES
+    return application
 
 
 # How many apps make_app built or `checkout_app` lent: a rolled-back test during which
@@ -719,27 +768,82 @@ def launch_chromium(playwright, *extra_args: str, **options):
     )
 
 
-@pytest.fixture
-def page():
-    """A Chromium page (15 s default timeout) in a fresh browser of its own."""
-    from playwright.sync_api import sync_playwright
+class _SharedChromium:
+    """This process's one Playwright driver and headless Chromium, started by the first browser
+    test and kept to the end of the run: every test gets fresh contexts (cookies, storage and
+    cache of their own) from it instead of a driver and a browser per file (~1.7 s of CPU).
 
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
+    A sync Playwright marks its asyncio loop as running in this thread between its calls, so
+    the tests that run a loop of their own here (`asyncio.run`: aiortc, the SFU's own browsers)
+    would fail while it is open. The mark is set only while a test holds the browser
+    (`in_use`) and cleared otherwise; the loop itself waits, suspended, for the next call."""
+
+    def __init__(self) -> None:
+        self._manager = None
+        self._playwright = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._browser = None
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator:
+        """The browser, with the Playwright loop marked running (as after each sync call) for
+        the test's use; launched again if it went away (a crash must not fail later tests)."""
+        if self._manager is None:
+            from playwright.sync_api import sync_playwright
+
+            self._manager = sync_playwright()
+            self._playwright = self._manager.start()
+            self._loop = asyncio.events._get_running_loop()
+        else:
+            asyncio.events._set_running_loop(self._loop)
         try:
-            context = browser.new_context()
-            context.set_default_timeout(15_000)
-            yield context.new_page()
+            if self._browser is None or not self._browser.is_connected():
+                self._browser = launch_chromium(self._playwright)
+            yield self._browser
         finally:
-            browser.close()
+            asyncio.events._set_running_loop(None)
+
+    def close(self) -> None:
+        if self._manager is None:
+            return
+        asyncio.events._set_running_loop(self._loop)
+        if self._browser is not None:
+            with contextlib.suppress(Exception):  # a crashed browser has nothing to close
+                self._browser.close()
+        self._manager.__exit__(None, None, None)
+        self._manager = None
+
+
+@pytest.fixture(scope="session")
+def _shared_chromium() -> Iterator[_SharedChromium]:
+    shared = _SharedChromium()
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def browser(_shared_chromium):
+    """Headless Chromium (launch_chromium), shared by this process's browser tests: open
+    contexts of your own (`browser.new_context()`) and close them before the test ends."""
+    with _shared_chromium.in_use() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def page(browser):
+    """A Chromium page (15 s default timeout) in a fresh context of its own."""
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @contextlib.contextmanager
 def serving(app) -> Iterator[str]:
     """`app` over real HTTP on 127.0.0.1 (an ephemeral port) from a thread, as `portal serve`
     runs it: pages and API plus the live panel's realtime server; yields its URL."""
-    import asyncio
-
     import uvicorn
 
     from portal.realtime import RealtimeServer

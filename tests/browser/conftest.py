@@ -14,7 +14,7 @@ from pathlib import Path
 import fake_backend
 import pytest
 from fake_backend import FAKE
-from portal_testing import PASSWORD, checkin_app, checkout_app, launch_chromium, serving
+from portal_testing import PASSWORD, checkin_app, checkout_app, serving
 
 from portal.extensions import db
 
@@ -140,18 +140,6 @@ def live_server(database_url, tmp_path, live_plugins):
             yield LiveServer(app=app, url=url)
     finally:
         checkin_app(lent)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Module scope: a running sync Playwright holds an asyncio loop in this thread, which
-    # would break later tests that run their own loop (aiortc, other Playwright tests).
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
