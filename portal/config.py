@@ -48,6 +48,9 @@ def default_config(instance_path: str) -> dict:
         # so that a machine starved for a minute (a 09:00 rush) keeps its waiting pages.
         "REALTIME_PING_INTERVAL_SECONDS": 25,
         "REALTIME_PING_TIMEOUT_SECONDS": 60,
+        # A room's presence changes within this window are announced once, with the list as
+        # it is when sent (docs/live.md): 200 joins send a handful of lists, not 200.
+        "REALTIME_PRESENCE_COALESCE_SECONDS": 0.3,
         "PLUGINS": None,  # comma-separated allow-list of plugin names
         "DISABLE_PLUGINS": None,  # comma-separated deny-list
         "LOGIN_RATE_LIMIT": "10 per minute",
