@@ -102,9 +102,11 @@ async def _clients(
     dropped: list[str] = []
     closing = False
     last_event = [time.time()]
+    presence_lists = [0]
 
     def heard(*_: object) -> None:
         last_event[0] = time.time()
+        presence_lists[0] += 1
 
     async def connect(token: str, schedule_id: int, listens: bool) -> None:
         client = socketio.AsyncClient(reconnection=False)
@@ -150,8 +152,8 @@ async def _clients(
     phase.put(("connected", len(connected)))
     await wait_for(steps[0])
     await asyncio.gather(*(join(c, s) for c, s in connected))
-    # Every join announced the room's presence list to the room (200 joins: 20,000 lists in
-    # the chat class): the chat is measured once this process has read them all.
+    # The joins' presence announcements (coalesced per room; one per join before: 20,000
+    # lists in the chat class): the chat is measured once this process has read them all.
     quiet_by = time.time() + 600
     while time.time() - last_event[0] < 2.0 and time.time() < quiet_by:
         await asyncio.sleep(0.2)
@@ -159,7 +161,15 @@ async def _clients(
     await wait_for(steps[1])  # the chat is over (or timed out)
     await asyncio.sleep(0.5)
     held = sum(1 for c, _ in connected if c.connected)
-    out.put({"arrivals": arrivals, "errors": errors, "dropped": dropped, "held": held})
+    out.put(
+        {
+            "arrivals": arrivals,
+            "errors": errors,
+            "dropped": dropped,
+            "held": held,
+            "presence_lists": presence_lists[0],
+        }
+    )
     closing = True
     await asyncio.gather(*(c.disconnect() for c, _ in connected), return_exceptions=True)
 
@@ -227,9 +237,11 @@ def measure(
             cpu_idle = cpu_seconds([pid]) - cpu1
             cpu1 = cpu_seconds([pid])
             steps[0].set()
+            joins_began = time.time()
             for _ in procs:
                 phase.get(timeout=deadline)
             cpu2 = cpu_seconds([pid])
+            join_seconds = time.time() - joins_began
             # Each join announces the room's presence list to the room: let that settle (the
             # chat would otherwise queue behind it on every socket).
             settle_until = time.time() + 300
@@ -286,6 +298,7 @@ def measure(
     errors = [e for rep in reports for e in rep["errors"]]
     dropped = [d for rep in reports for d in rep["dropped"]]
     held = sum(rep["held"] for rep in reports)
+    presence_lists = sum(rep["presence_lists"] for rep in reports)
     paced_ms = [(t - sent_at[b]) * 1000 for b, t in arrivals if b.startswith("paced")]
     burst_ms = [(t - sent_at[b]) * 1000 for b, t in arrivals if b.startswith("burst")]
     burst_at = [t for b, t in arrivals if b.startswith("burst")]
@@ -358,12 +371,26 @@ def measure(
         ),
         Result(
             scenario,
+            "presence lists received by the pages while they joined",
+            presence_lists,
+            "",
+            note=f"{connected} joins in {join_seconds:.1f} s (until the pages went quiet); one "
+            "list per join to everyone in the room would be "
+            f"{_uncoalesced_lists(clients, other_classes, idle_per_class)}",
+        ),
+        Result(
+            scenario,
             "realtime RSS per 1,000 idle sockets",
             round(per_1000, 1),
             "MB",
             note=f"{rss_empty:.0f} MB empty, {rss_idle:.0f} MB with {connected} sockets",
         ),
     ]
+
+
+def _uncoalesced_lists(clients: int, other_classes: int, idle_per_class: int) -> int:
+    """The lists one announcement per join sends: the k-th page joining a room reaches k."""
+    return clients * (clients + 1) // 2 + other_classes * idle_per_class * (idle_per_class + 1) // 2
 
 
 def _quiet(pid: int, seconds: float = 1.0) -> bool:

@@ -51,6 +51,9 @@ def default_config(instance_path: str) -> dict:
         # The most `class:join` events the realtime server serves in one transaction: joins
         # arriving while a batch is served wait for the next one (docs/live.md).
         "REALTIME_JOIN_BATCH": 200,
+        # A room's presence changes within this window are announced once, with the list as
+        # it is when sent (docs/live.md): 200 joins send a handful of lists, not 200.
+        "REALTIME_PRESENCE_COALESCE_SECONDS": 0.3,
         "PLUGINS": None,  # comma-separated allow-list of plugin names
         "DISABLE_PLUGINS": None,  # comma-separated deny-list
         "LOGIN_RATE_LIMIT": "10 per minute",

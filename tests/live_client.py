@@ -60,13 +60,17 @@ class LiveClient:
         event: str,
         predicate: Callable[[Any], bool] = lambda _d: True,
         timeout: float = TIMEOUT,
+        *,
+        skip: int = 0,
     ) -> Any:
-        """The first recorded `event` whose data satisfies predicate (waiting for it)."""
+        """The first recorded `event` whose data satisfies predicate (waiting for it), after
+        the first `skip` of that event."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for name, data in self.events:
-                    if name == event and predicate(data):
+                found = [data for name, data in self.events if name == event]
+                for data in found[skip:]:
+                    if predicate(data):
                         return data
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

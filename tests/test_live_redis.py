@@ -7,6 +7,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -173,3 +174,53 @@ def test_rate_limit_is_shared_between_processes(school, two_servers, clients, ap
     # 30 per hour per user across both processes; a per-process limit would let all 40 through.
     assert [a["ok"] for a in answers] == [True] * 30 + [False] * 10
     assert {a["error"]["code"] for a in answers[30:]} == {"rate_limited"}
+
+
+def test_every_client_on_either_process_ends_with_the_true_presence_list(
+    school, two_servers, clients, app, make_user
+):
+    """Each process coalesces its own sockets' joins and leaves, and the lists are read and
+    published in one order through Redis: whichever process announced last, every client's
+    last list is who is there."""
+    from portal.core import classes
+
+    server_a, server_b = two_servers
+    sid = school.schedule.id
+    students = [make_user("student") for _ in range(12)]
+    classes.enrol(school.teacher, school.klass.id, [s.id for s in students])
+    db.session.commit()
+    teacher = _connect(clients, server_a, school.teacher, app, sid)
+    watcher = _connect(clients, server_b, school.classmate, app, sid)
+    pages = []
+    for n, student in enumerate(students):
+        page = LiveClient(
+            server_a if n % 2 else server_b, _token(student), origin=app.config["BASE_URL"]
+        )
+        clients.append(page)
+        pages.append(page.connect())
+
+    def change(n: int) -> None:
+        assert pages[n].join(sid)["ok"]
+        if n % 3 == 0:  # a third leave again at once, on both processes
+            assert pages[n].call("leave", {"schedule_id": sid})["ok"]
+
+    threads = [threading.Thread(target=change, args=(n,)) for n in range(len(pages))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    truth = {school.teacher.id, school.classmate.id} | {
+        s.id for n, s in enumerate(students) if n % 3
+    }
+
+    def ids(announcement) -> set[int]:
+        return {u["id"] for u in announcement["users"]}
+
+    listening = [teacher, watcher] + [p for n, p in enumerate(pages) if n % 3]
+    for client in listening:
+        client.wait_for("presence", lambda p: ids(p) == truth)
+    # Nothing changes any more; a list read earlier must not arrive after the true one.
+    time.sleep(5 * 0.3)  # five of the default coalescing windows
+    for client in listening:
+        assert ids(client.of("presence")[-1]) == truth
+    assert ids(teacher.call("presence", {"schedule_id": sid})) == truth

@@ -317,18 +317,11 @@ def _presence_key(guest: Guest) -> str:
     return f"guest:{guest.id}"
 
 
-def _announce_presence(schedule_id: int) -> None:
-    users = live_state.presence_list(schedule_id)
-    live_state.publish(
-        "presence", {"schedule_id": schedule_id, "users": users}, schedule_id=schedule_id
-    )
-
-
 def enter_presence(guest: Guest, schedule_id: int) -> None:
     """The joined guest is in the room's presence list as "Name (guest)" (id: minus theirs)."""
     entry = {"id": -guest.id, "name": guest_label(guest.name), "role": "guest"}
     live_state.presence_add(schedule_id, _presence_key(guest), entry)
-    _announce_presence(schedule_id)
+    live_state.announce_presence(schedule_id)
 
 
 def leave(guest: Guest) -> Guest:
@@ -339,7 +332,7 @@ def leave(guest: Guest) -> Guest:
             "lobby:left", guest_dict(guest), schedule_id=guest.schedule_id, audience="managers"
         )
         if live_state.presence_remove(guest.schedule_id, _presence_key(guest)):
-            _announce_presence(guest.schedule_id)
+            live_state.announce_presence(guest.schedule_id)
     return guest
 
 

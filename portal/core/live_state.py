@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from blinker import Namespace
@@ -21,6 +23,8 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from portal.core.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL = "portal-live"
 # Presence keys expire if nobody joins or leaves for this long (a crashed process cannot
@@ -33,6 +37,9 @@ _signals = Namespace()
 # "user" (every socket of user_id), "guest" (the sockets of the guest whose id is user_id)
 # or "guests" (every guest socket of the occurrence, waiting or admitted).
 live_event = _signals.signal("live-event")
+# Sent after the change is committed: the presence list of the occurrence (schedule_id)
+# changed. The realtime side announces the list as it is when it sends (coalesced per room).
+presence_changed = _signals.signal("presence-changed")
 
 
 def publish(
@@ -56,6 +63,13 @@ def publish(
             user_id=user_id,
         )
     )
+
+
+def announce_presence(schedule_id: int) -> None:
+    """Tell the occurrence's live pages who is there now, once the unit of work commits."""
+    from portal.core import unit_of_work
+
+    unit_of_work.after_commit(lambda: presence_changed.send(None, schedule_id=schedule_id))
 
 
 def channel() -> str:
@@ -226,6 +240,33 @@ def presence_list(schedule_id: int) -> list[dict[str, Any]]:
     for entry in entries:
         users.setdefault(entry["id"], entry)
     return sorted(users.values(), key=lambda u: (u.get("name", ""), u["id"]))
+
+
+@contextlib.contextmanager
+def presence_announcing(schedule_id: int, timeout: float = 5.0) -> Iterator[None]:
+    """Held while one process reads a room's presence list and publishes it: with several
+    processes, announcements then leave (and reach every subscriber) in the order their
+    lists were read, so the last one anyone gets lists who is there after the last change.
+    A lock that cannot be had in `timeout` does not hold the announcement back."""
+    client = _redis()
+    if client is None:  # one process: its realtime server sends each room's lists in turn
+        yield
+        return
+    lock = client.lock(
+        f"{channel()}:lock:presence:{schedule_id}", timeout=10, blocking_timeout=timeout
+    )
+    try:
+        held = bool(lock.acquire())
+    except Exception:  # Redis down: the publish will say so
+        held = False
+    if not held:
+        log.warning("presence of occurrence %s announced without its ordering lock", schedule_id)
+    try:
+        yield
+    finally:
+        if held:
+            with contextlib.suppress(Exception):  # expired meanwhile: nothing left to release
+                lock.release()
 
 
 def user_sockets(user_id: int) -> list[tuple[int, str]]:
