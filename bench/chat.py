@@ -375,8 +375,9 @@ def measure(
             presence_lists,
             "",
             note=f"{connected} joins in {join_seconds:.1f} s (until the pages went quiet); one "
-            "list per join to everyone in the room would be "
-            f"{_uncoalesced_lists(clients, other_classes, idle_per_class)}",
+            "list per join to the pages that had joined would be "
+            f"{_uncoalesced_lists(clients, other_classes, idle_per_class)} (more with pages "
+            "whose join is in flight: they are in the room already)",
         ),
         Result(
             scenario,
