@@ -600,6 +600,14 @@ EVENTS: dict[str, tuple[type[BaseModel], Callable[[User, Any], dict[str, Any]]]]
 # --- joining the class's meeting over the socket (the 09:00 rush) -------------------------
 
 
+def _on_the_portals_address() -> Any:
+    """A request context on the portal's public address (BASE_URL) for the backends' join:
+    a plugin builds its join target's URLs with url_for(_external=True) (the bundled SFU
+    does), which outside a request has no host; the REST join has its request's."""
+    app = current_flask_app()
+    return app.test_request_context(base_url=app.config["BASE_URL"])
+
+
 def serve_joins(batch: list[tuple[_Socket | None, Any]]) -> list[dict[str, Any]]:
     """The acks of `class:join` events that arrived together (RealtimeServer._joins): each
     socket's token checked again (two queries for the batch), then the core's one join rule
@@ -629,7 +637,8 @@ def serve_joins(batch: list[tuple[_Socket | None, Any]]) -> list[dict[str, Any]]
             else:
                 joins.append((verdict, schedule_id))
                 joining.append(n)
-        outcomes = meetings.join_classes(joins)
+        with _on_the_portals_address():
+            outcomes = meetings.join_classes(joins)
         unit_of_work.commit()
     except Exception as exc:  # the database is down: every join still waiting fails alike
         db.session.rollback()

@@ -7,6 +7,7 @@ refused student never costs the others their join."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from datetime import timedelta
 
@@ -220,3 +221,49 @@ def test_joins_that_arrive_while_a_batch_is_served_are_served_together_next():
     assert asyncio.run(scenario()) == [10, 20, 30, 40, 50, 60, 70]
     # Six arrived while the first was served: two batches of at most four, not six hops.
     assert served == [[1], [2, 3, 4, 5], [6, 7]]
+
+
+def test_a_backend_that_builds_portal_urls_joins_over_the_socket_as_over_rest(
+    school,
+    connect,  # noqa: F811
+    login,
+    app,
+):
+    """The bundled SFU's join target points at the portal's own routes (url_for, _external):
+    the realtime server has no request of its own, so it answers on the portal's address."""
+    from portal.core.models import BackendConfig
+
+    config = BackendConfig(
+        name="Built-in video", backend="native_sfu", enabled=True, is_default=False, settings={}
+    )
+    db.session.add(config)
+    db.session.flush()
+    sid = school.schedule.id
+    room = f"room-{sid}"
+    # The meeting as the SFU's create left it (its worker rooms are not needed to join).
+    db.session.add(
+        Meeting(
+            schedule_id=sid,
+            backend_config_id=config.id,
+            backend="native_sfu",
+            backend_meeting_id=room,
+            data={"room": room, "schedule_id": sid},
+            status="running",
+            started_at=utcnow(),
+            started_by=school.teacher.id,
+            updated_at=utcnow(),
+        )
+    )
+    db.session.commit()
+
+    ack = connect(school.student).call("class:join", {"schedule_id": sid})
+    status, body = _rest_join(login, school.student, sid)
+    assert ack.pop("ok") is True, ack
+    assert status == 200 and ack["kind"] == body["kind"] == "embed"
+    base = app.config["BASE_URL"].rstrip("/")
+    assert ack["url"].startswith(base + "/") and ack["url"].endswith(room)
+    # The same target on the portal's public address (the test client's requests are on
+    # http://localhost), but for the student's own fresh media token.
+    ack["embed"].pop("token"), body["embed"].pop("token")
+    rest = json.loads(json.dumps(body["embed"]).replace("http://localhost", base))
+    assert ack["embed"] == rest
