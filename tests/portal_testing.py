@@ -79,15 +79,14 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 # The groups that take longest (pytest --durations of the whole suite on PostgreSQL, 2026-12,
 # in seconds of one worker under load): handed out first, so the two workers end together on
-# short files instead of one running a long group alone at the end. The media group comes
-# after the SFU assembly has gone, so the two real-time media loads do not overlap. `make
-# test` passes --no-loadscope-reorder, or pytest-xdist would hand out the groups with the
-# most tests first. A stale list only changes the order.
+# short files instead of one running a long group alone at the end. The SFU assembly is no
+# longer among them (its encoder runs one thread since 2026-12: ~45 s under load, was ~800 s).
+# `make test` passes --no-loadscope-reorder, or pytest-xdist would hand out the groups with
+# the most tests first. A stale list only changes the order.
 LONGEST_GROUPS_FIRST = (
-    "plugins/native_sfu/tests/test_sfu_assembly.py",  # ~800 s
     "plugins/notify_email/tests/test_celery_reminders.py",  # ~620 s
-    "tests/hardening/test_fuzz_api.py",  # ~400 s
     "media",  # ~550 s, the SFU's real-time media files (never two at once)
+    "tests/hardening/test_fuzz_api.py",  # ~400 s
 )
 
 
