@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import click
@@ -39,8 +38,6 @@ def _register_commands(app) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(serve_command)
     app.cli.add_command(realtime_command)
-    app.cli.add_command(worker_command)
-    app.cli.add_command(beat_command)
     app.cli.add_command(export_command)
     app.cli.add_command(import_command)
     app.extensions["portal.pm"].hook.register_commands(cli=app.cli)
@@ -235,7 +232,15 @@ def _celery(kind: str, args: tuple[str, ...]) -> None:
         "INFO",
         *args,
     ]
-    sys.exit(subprocess.call(command))
+    # Celery takes this process over: no idle parent waits beside it, and a signal sent to
+    # `portal worker` reaches the worker itself.
+    os.execv(sys.executable, command)
+
+
+# On the group itself, not the app's commands: they only start Celery, which builds its
+# own app (portal/celery_app.py), so `portal worker` and `portal beat` build none first.
+main.add_command(worker_command)
+main.add_command(beat_command)
 
 
 @click.command("export")

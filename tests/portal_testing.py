@@ -322,7 +322,20 @@ def _sqlite_emits_its_own_begin(engine: sa.Engine) -> None:
 def rolled_back(app) -> Iterator[None]:
     """Run `app`'s database work (inside its app context) in one transaction on one connection,
     rolled back at the end: the next test starts from the empty database without a wipe.
-    Only for work in this thread: other threads and processes would not see the rows."""
+    Only for work in this thread: other threads and processes would not see the rows.
+
+    Inside an outer `rolled_back` of the same app (a module's shared world, built once and
+    never committed), this one is a SAVEPOINT of it: the test sees the world and leaves it
+    as it found it."""
+    held = _TEST_CONNECTIONS.get(id(app))
+    if held is not None:
+        nested = held[0].begin_nested()
+        try:
+            yield
+        finally:
+            db.session.remove()
+            nested.rollback()
+        return
     connection = db.engine.connect()
     outer = connection.begin()
     _TEST_CONNECTIONS[id(app)] = (connection, threading.current_thread())
@@ -622,8 +635,9 @@ class Api:
 PASSWORD = "correct-horse-battery"
 
 
-@pytest.fixture
-def make_user(app):
+def user_factory():
+    """`factory(role, name=None, **fields)`: a committed user with PASSWORD, numbered from 1
+    (`teacher1@tests.school`, `student2@tests.school`, ...), in the current app."""
     from portal.core import users
 
     counter = iter(range(1, 10_000))
@@ -642,6 +656,11 @@ def make_user(app):
         return user
 
     return factory
+
+
+@pytest.fixture
+def make_user(app):
+    return user_factory()
 
 
 def sign_in(client, user) -> Api:
@@ -663,6 +682,11 @@ def login(client):
 
 @pytest.fixture
 def fake_config(app, make_user):
+    return add_fake_config()
+
+
+def add_fake_config():
+    """The fake backend's configuration, enabled, default and healthy (committed)."""
     from portal.core.models import BackendConfig
     from portal.core.security import encrypt_secret
 
@@ -682,6 +706,11 @@ def fake_config(app, make_user):
 @pytest.fixture
 def school(app, make_user, fake_config):
     """A teacher with a class starting in 5 minutes, two enrolled students, and outsiders."""
+    return build_school(make_user, fake_config)
+
+
+def build_school(make_user, fake_config):
+    """The `school` fixture's world, made with `make_user` (a `user_factory()`)."""
     from portal.core import classes
 
     teacher = make_user("teacher")

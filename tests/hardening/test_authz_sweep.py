@@ -16,11 +16,17 @@ and must get exactly what anonymous gets, except on the guest's own endpoints.
 from __future__ import annotations
 
 import io
+import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from content_utils import make_pdf
+from fake_backend import FAKE
+from portal_testing import add_fake_config, build_school, rolled_back, sign_in, user_factory
 
 from portal.core import (
     blocking,
@@ -33,7 +39,8 @@ from portal.core import (
     slides,
     staff,
 )
-from portal.core.models import Notification, Recording
+from portal.core import clock as portal_clock
+from portal.core.models import BackendConfig, Class, Notification, Recording, Schedule, User
 from portal.core.types import utcnow
 from portal.extensions import db
 
@@ -1108,126 +1115,6 @@ def _table(c: Ctx) -> dict[str, tuple]:
     }
 
 
-def _api_endpoints(app) -> set[str]:
-    return {r.endpoint for r in app.url_map.iter_rules() if r.rule.startswith("/api/")}
-
-
-def test_every_api_endpoint_has_a_row(app, school):
-    rows = set(_table(Ctx(school, None, None)))
-    missing = _api_endpoints(app) - rows
-    assert not missing, f"endpoints without an authorization row: {sorted(missing)}"
-    assert not rows - _api_endpoints(app), (
-        f"rows for endpoints that no longer exist: {sorted(rows - _api_endpoints(app))}"
-    )
-
-
-def _endpoint_names() -> list[str]:
-    import re
-    from pathlib import Path
-
-    # Every blueprint's rows ("api.x", "notifications_api.y", ...), not just the main one's.
-    return re.findall(r'^\s+"(\w+\.\w+)": \(', Path(__file__).read_text(), flags=re.M)
-
-
-@pytest.mark.parametrize("name", _endpoint_names())
-def test_authorization(name, app, school, login, make_user, client):
-    blocked = make_user("student")
-    classes.enrol(school.teacher, school.klass.id, [blocked.id])
-    blocking.block_user(
-        school.teacher, user_id=blocked.id, scope="class", class_id=school.klass.id, reason="rude"
-    )
-    other_class = classes.create_class(
-        school.other_teacher,
-        classes.ClassInput(
-            title="Other",
-            starts_at=utcnow() + timedelta(days=1),
-            duration_minutes=30,
-            timezone="UTC",
-        ),
-    )
-    classes.enrol(school.other_teacher, other_class.id, [school.outsider.id])
-    school.co_teacher, school.assistant = make_user("teacher"), make_user("teacher")
-    ctx = Ctx(school, blocked, other_class)
-    ctx.add_staff(school.klass.id)
-    db.session.commit()
-    people = {
-        "outsider": school.outsider,
-        "blocked": blocked,
-        "student": school.student,
-        "other_teacher": school.other_teacher,
-        "teacher": school.teacher,
-        "admin": school.admin,
-        "co_teacher": school.co_teacher,
-        "assistant": school.assistant,
-    }
-    tokens = {role: login(person).token for role, person in people.items()}
-    seen: dict[str, int] = {}
-    for role in ROLES:
-        method, url, body, expected = _table(ctx)[name]
-        url = url() if callable(url) else url
-        if body == "VOTE":
-            poll = polls.get_results(school.teacher, int(url.split("/")[3]))
-            body = {"option_ids": [poll["options"][0]["option_id"]]}
-        body = body() if callable(body) else body
-        db.session.commit()
-        headers = {"Authorization": f"Bearer {tokens[role]}"} if role != "anonymous" else {}
-        if body == "FILE":
-            response = client.open(
-                url,
-                method=method,
-                headers=headers,
-                content_type="multipart/form-data",
-                data={"file": (io.BytesIO(make_pdf()), "deck.pdf")},
-            )
-        else:
-            response = client.open(url, method=method, json=body, headers=headers)
-        client._cookies.clear()
-        seen[role] = response.status_code
-        assert response.status_code < 500, (role, response.get_data(as_text=True)[:300])
-        if response.status_code >= 400:
-            assert set(response.get_json()["error"]) >= {"code", "message"}
-        db.session.rollback()
-        db.session.expire_all()
-    actual = " ".join(str(seen[r]) for r in ROLES)
-    assert seen == codes(expected), f"ACTUAL {name}: {actual} (expected {expected})"
-    _guest_gets_what_anonymous_gets(name, ctx, client, seen["anonymous"])
-    # Never "forbidden" for things outside a user's world: outsiders learn nothing.
-    assert seen["outsider"] != 403 or "/classes/" not in url and "/schedules/" not in url
-
-
-# A guest's own endpoints (tests/test_guests.py covers them): everything else answers a guest
-# exactly what it answers someone signed in to nothing.
-GUEST_ENDPOINTS = {"api.guest_me", "api.guest_knock", "api.guest_join", "api.guest_chat"}
-GUEST_ENDPOINTS |= {"api.guest_leave"}
-
-
-def _guest_gets_what_anonymous_gets(name: str, ctx: Ctx, client, anonymous: int) -> None:
-    """The guest column of the sweep: a guest session of this very class opens nothing."""
-    from portal.api.invites import GUEST_COOKIE
-    from portal.core import invites
-
-    _, token = ctx.new_invite()
-    _guest, session_token = invites.redeem(token, "Visitor")
-    method, url, body, _expected = _table(ctx)[name]
-    url = url() if callable(url) else url
-    body = body() if callable(body) else body
-    if body == "VOTE":
-        body = {"option_ids": [1]}
-    db.session.commit()
-    client.set_cookie(GUEST_COOKIE, session_token)
-    if body == "FILE":
-        response = client.open(url, method=method, data={}, content_type="multipart/form-data")
-    else:
-        response = client.open(url, method=method, json=body)
-    client._cookies.clear()
-    db.session.rollback()
-    assert response.status_code < 500, response.get_data(as_text=True)[:300]
-    if name not in GUEST_ENDPOINTS:
-        assert response.status_code == anonymous, (
-            f"a guest got {response.status_code} from {name}, anonymous gets {anonymous}"
-        )
-
-
 @pytest.mark.parametrize(
     "url",
     [
@@ -1374,3 +1261,197 @@ def test_enrolment_errors_do_not_tell_which_ids_exist_or_are_staff(school, login
             )
         assert len(answers) == 1, answers
         assert next(iter(answers))[0] == 400
+
+
+def _api_endpoints(app) -> set[str]:
+    return {r.endpoint for r in app.url_map.iter_rules() if r.rule.startswith("/api/")}
+
+
+def test_every_api_endpoint_has_a_row(app, school):
+    rows = set(_table(Ctx(school, None, None)))
+    missing = _api_endpoints(app) - rows
+    assert not missing, f"endpoints without an authorization row: {sorted(missing)}"
+    assert not rows - _api_endpoints(app), (
+        f"rows for endpoints that no longer exist: {sorted(rows - _api_endpoints(app))}"
+    )
+
+
+def _endpoint_names() -> list[str]:
+    import re
+    from pathlib import Path
+
+    # Every blueprint's rows ("api.x", "notifications_api.y", ...), not just the main one's.
+    return re.findall(r'^\s+"(\w+\.\w+)": \(', Path(__file__).read_text(), flags=re.M)
+
+
+# The sweep's world, built once for the module (users, a blocked student, another class, the
+# co-teacher and the assistant, a sign-in each) inside one transaction that is never
+# committed: each test runs in a SAVEPOINT of it (portal_testing.rolled_back), rolled back at
+# its end, so every test finds the world exactly as built, and its clock starts at the
+# instant the world was built (the class starts in 5 minutes, as in a world made for it).
+# The sweep's tests come last in this file: the world lives until the module ends.
+SWEEP_PEOPLE = (
+    "teacher",
+    "other_teacher",
+    "admin",
+    "student",
+    "classmate",
+    "outsider",
+    "blocked",
+    "co_teacher",
+    "assistant",
+)
+
+
+@dataclass
+class SweepWorld:
+    ids: dict[str, int]  # person, "klass", "schedule", "config", "other_class" -> row id
+    tokens: dict[str, str]  # role -> bearer token
+    built_at: float  # time.time() when the world was built
+
+
+class _ClockFromWorld:
+    """The real clock, set back to the instant the world was built when the test began."""
+
+    def __init__(self, built_at: float) -> None:
+        self.offset = time.time() - built_at
+
+    def time(self) -> float:
+        return time.time() - self.offset
+
+
+@pytest.fixture(scope="module")
+def sweep_world(_shared_app, tmp_path_factory) -> Iterator[SweepWorld]:
+    _shared_app.reset(tmp_path_factory.mktemp("sweep-world"))
+    FAKE.reset()
+    with _shared_app.app.app_context(), rolled_back(_shared_app.app):
+        make_user = user_factory()
+        school = build_school(make_user, add_fake_config())
+        blocked = make_user("student")
+        classes.enrol(school.teacher, school.klass.id, [blocked.id])
+        blocking.block_user(
+            school.teacher,
+            user_id=blocked.id,
+            scope="class",
+            class_id=school.klass.id,
+            reason="rude",
+        )
+        other_class = classes.create_class(
+            school.other_teacher,
+            classes.ClassInput(
+                title="Other",
+                starts_at=utcnow() + timedelta(days=1),
+                duration_minutes=30,
+                timezone="UTC",
+            ),
+        )
+        classes.enrol(school.other_teacher, other_class.id, [school.outsider.id])
+        school.blocked = blocked
+        school.co_teacher, school.assistant = make_user("teacher"), make_user("teacher")
+        Ctx(school, blocked, other_class).add_staff(school.klass.id)
+        db.session.commit()
+        client = _shared_app.app.test_client()
+        tokens = {
+            role: sign_in(client, getattr(school, role)).token
+            for role in SWEEP_PEOPLE
+            if role not in ("classmate",)
+        }
+        ids = {person: getattr(school, person).id for person in SWEEP_PEOPLE}
+        ids |= {
+            "klass": school.klass.id,
+            "schedule": school.schedule.id,
+            "config": school.config.id,
+            "other_class": other_class.id,
+        }
+        db.session.remove()
+        yield SweepWorld(ids, tokens, built_at=time.time())
+
+
+@pytest.fixture
+def sweep(app, sweep_world) -> Iterator[tuple[Ctx, dict[str, str]]]:
+    """This test's view of the sweep's world (its rows loaded in the test's session) and the
+    bearer token of each role; the portal's clock starts at the world's building."""
+    ids = sweep_world.ids
+    school = SimpleNamespace(
+        **{person: db.session.get(User, ids[person]) for person in SWEEP_PEOPLE},
+        klass=db.session.get(Class, ids["klass"]),
+        schedule=db.session.get(Schedule, ids["schedule"]),
+        config=db.session.get(BackendConfig, ids["config"]),
+    )
+    other_class = db.session.get(Class, ids["other_class"])
+    portal_clock.use(_ClockFromWorld(sweep_world.built_at))
+    try:
+        yield Ctx(school, school.blocked, other_class), sweep_world.tokens
+    finally:
+        portal_clock.reset()
+
+
+@pytest.mark.parametrize("name", _endpoint_names())
+def test_authorization(name, sweep, client):
+    ctx, tokens = sweep
+    school = ctx.s
+    seen: dict[str, int] = {}
+    for role in ROLES:
+        method, url, body, expected = _table(ctx)[name]
+        url = url() if callable(url) else url
+        if body == "VOTE":
+            poll = polls.get_results(school.teacher, int(url.split("/")[3]))
+            body = {"option_ids": [poll["options"][0]["option_id"]]}
+        body = body() if callable(body) else body
+        db.session.commit()
+        headers = {"Authorization": f"Bearer {tokens[role]}"} if role != "anonymous" else {}
+        if body == "FILE":
+            response = client.open(
+                url,
+                method=method,
+                headers=headers,
+                content_type="multipart/form-data",
+                data={"file": (io.BytesIO(make_pdf()), "deck.pdf")},
+            )
+        else:
+            response = client.open(url, method=method, json=body, headers=headers)
+        client._cookies.clear()
+        seen[role] = response.status_code
+        assert response.status_code < 500, (role, response.get_data(as_text=True)[:300])
+        if response.status_code >= 400:
+            assert set(response.get_json()["error"]) >= {"code", "message"}
+        db.session.rollback()
+        db.session.expire_all()
+    actual = " ".join(str(seen[r]) for r in ROLES)
+    assert seen == codes(expected), f"ACTUAL {name}: {actual} (expected {expected})"
+    _guest_gets_what_anonymous_gets(name, ctx, client, seen["anonymous"])
+    # Never "forbidden" for things outside a user's world: outsiders learn nothing.
+    assert seen["outsider"] != 403 or "/classes/" not in url and "/schedules/" not in url
+
+
+# A guest's own endpoints (tests/test_guests.py covers them): everything else answers a guest
+# exactly what it answers someone signed in to nothing.
+GUEST_ENDPOINTS = {"api.guest_me", "api.guest_knock", "api.guest_join", "api.guest_chat"}
+GUEST_ENDPOINTS |= {"api.guest_leave"}
+
+
+def _guest_gets_what_anonymous_gets(name: str, ctx: Ctx, client, anonymous: int) -> None:
+    """The guest column of the sweep: a guest session of this very class opens nothing."""
+    from portal.api.invites import GUEST_COOKIE
+    from portal.core import invites
+
+    _, token = ctx.new_invite()
+    _guest, session_token = invites.redeem(token, "Visitor")
+    method, url, body, _expected = _table(ctx)[name]
+    url = url() if callable(url) else url
+    body = body() if callable(body) else body
+    if body == "VOTE":
+        body = {"option_ids": [1]}
+    db.session.commit()
+    client.set_cookie(GUEST_COOKIE, session_token)
+    if body == "FILE":
+        response = client.open(url, method=method, data={}, content_type="multipart/form-data")
+    else:
+        response = client.open(url, method=method, json=body)
+    client._cookies.clear()
+    db.session.rollback()
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
+    if name not in GUEST_ENDPOINTS:
+        assert response.status_code == anonymous, (
+            f"a guest got {response.status_code} from {name}, anonymous gets {anonymous}"
+        )

@@ -479,7 +479,7 @@ def test_a_due_batch_goes_out_exactly_once_with_two_workers_and_a_third_claimer_
         claimed_here += notifications.dispatch_due()  # enqueues to the workers' queue
         time.sleep(0.05)
     _wait(_settled, 60, "every row to settle", services)
-    time.sleep(2)  # more scan ticks: nothing may go out again
+    _wait_for_scans(services, 2, "two more scans, which may send nothing again")
 
     counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
     assert counts == Counter({s.email: 1 for s in students})
@@ -499,7 +499,7 @@ def test_an_smtp_connection_dropped_mid_batch_retries_only_the_unsent_ones(setup
     services.worker(concurrency=1)  # one process: the batches go out one after the other
     services.beat()
     _wait(_settled, 150, "every row to settle", services)
-    time.sleep(2)
+    _wait_for_scans(services, 2, "two more scans, which may send nothing again")
 
     assert smtp.refusals == 0, "the server never refused: nothing was tested"
     counts = Counter(address for r in smtp.received for address in r.rcpt_tos)
