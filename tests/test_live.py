@@ -225,6 +225,7 @@ def test_muted_student_is_refused_until_unmuted(school, connect):
     student.wait_for("chat:muted", lambda d: d["muted"] is True)
     refused = student.call("chat:send", {"schedule_id": sid, "body": "hello?"})
     assert refused["ok"] is False and refused["error"]["code"] == "muted"
+    assert refused["error"]["message"] == "the teacher has muted you in this class's chat"
     assert student.join(sid)["muted"] is True
     assert classmate.call("chat:send", {"schedule_id": sid, "body": "I can talk"})["ok"]
     # A student cannot mute anyone.
@@ -344,6 +345,23 @@ def test_a_site_wide_block_is_said_on_this_portal_in_the_users_language(school, 
     blocking.block_user(school.admin, user_id=school.student.id, scope="site", reason="spam")
     db.session.commit()
     assert student.wait_for("removed")["message"] == "vous êtes bloqué sur ce portail"
+
+
+def test_an_event_refused_is_said_in_the_users_language(school, connect):
+    """The room shows a refused event's message: a French student muted by the teacher reads
+    why in French (the API says it in the reader's language too)."""
+    school.student.locale = "fr"
+    db.session.commit()
+    sid = school.schedule.id
+    teacher = connect(school.teacher, join=sid)
+    student = connect(school.student, join=sid)
+    teacher.call("chat:mute", {"schedule_id": sid, "user_id": school.student.id, "muted": True})
+    student.wait_for("chat:muted", lambda d: d["muted"] is True)
+    refused = student.call("chat:send", {"schedule_id": sid, "body": "allô ?"})
+    assert refused["error"] == {
+        "code": "muted",
+        "message": "l'enseignant vous a rendu·e muet·te dans la discussion de ce cours",
+    }
 
 
 def test_presence_shows_who_is_in_the_panel(school, connect):

@@ -191,9 +191,12 @@ def test_a_batch_is_one_query_one_upsert_and_one_commit_and_refusals_stay_its_ow
     codes = [a["ok"] or a["error"]["code"] for a in answers]
     assert codes[3] == "not_found" and codes[5] == "not_authenticated"
     assert [c for n, c in enumerate(codes) if n not in (3, 5)] == [True] * 9
-    # Two for the tokens (revocations, accounts), one for every join's rows, one upsert.
+    # Two for the tokens (revocations, accounts), one for every join's rows, one upsert; the
+    # site's language is read once more for the refusals, said in it (no user language set).
     reads_and_writes = [s for s in statements if not s.lstrip().upper().startswith("SAVEPOINT")]
-    assert len(reads_and_writes) == 4, reads_and_writes
+    site_language = [s for s in reads_and_writes if "FROM site_settings" in s]
+    assert len(site_language) == 1, reads_and_writes
+    assert len(reads_and_writes) - len(site_language) == 4, reads_and_writes
     assert sum(commits) == 1
     rows = _attendance(sid)
     assert all(rows[u.id] == 1 for u in extra) and school.outsider.id not in rows
@@ -267,3 +270,26 @@ def test_a_backend_that_builds_portal_urls_joins_over_the_socket_as_over_rest(
     ack["embed"].pop("token"), body["embed"].pop("token")
     rest = json.loads(json.dumps(body["embed"]).replace("http://localhost", base))
     assert ack["embed"] == rest
+
+
+def test_a_join_refused_over_the_socket_is_said_in_the_students_language(
+    school,
+    connect,  # noqa: F811
+    login,
+):
+    """The waiting page shows the ack's message: a French student reads the refusal in
+    French, as over REST, even when joined in one batch with a Spanish classmate."""
+    school.student.locale = "fr"
+    school.classmate.locale = "es"
+    db.session.commit()
+    sid = school.schedule.id
+    early = connect(school.student).call("class:join", {"schedule_id": sid})
+    assert early["error"] == {
+        "code": "not_started",
+        "message": "l'enseignant n'a pas encore commencé ce cours",
+    }
+    status, body = _rest_join(login, school.student, sid)
+    assert status == 409 and body["error"]["message"] == early["error"]["message"]
+    assert connect(school.classmate).call("class:join", {"schedule_id": sid})["error"][
+        "message"
+    ] == ("el profesor aún no ha empezado esta clase")
