@@ -1165,13 +1165,8 @@ CONTACT_ROWS = {
 }
 
 
-@pytest.fixture
-def directory_school(school, make_user):
-    """The sweep's school with phone numbers, and the outsider in other_teacher's class."""
-    from portal.core import users
-
-    blocked = make_user("student")
-    classes.enrol(school.teacher, school.klass.id, [blocked.id])
+def _outsiders_class(school):
+    """other_teacher's class, with the sweep's outsider enrolled in it."""
     other_class = classes.create_class(
         school.other_teacher,
         classes.ClassInput(
@@ -1182,6 +1177,17 @@ def directory_school(school, make_user):
         ),
     )
     classes.enrol(school.other_teacher, other_class.id, [school.outsider.id])
+    return other_class
+
+
+@pytest.fixture
+def directory_school(school, make_user):
+    """The sweep's school with phone numbers, and the outsider in other_teacher's class."""
+    from portal.core import users
+
+    blocked = make_user("student")
+    classes.enrol(school.teacher, school.klass.id, [blocked.id])
+    _outsiders_class(school)
     for n, person in enumerate((school.student, school.classmate, school.outsider)):
         users.update_profile(person, person.id, users.ProfileChanges(phone=f"+3361234567{n}"))
     db.session.commit()
@@ -1336,16 +1342,7 @@ def sweep_world(_shared_app, tmp_path_factory) -> Iterator[SweepWorld]:
             class_id=school.klass.id,
             reason="rude",
         )
-        other_class = classes.create_class(
-            school.other_teacher,
-            classes.ClassInput(
-                title="Other",
-                starts_at=utcnow() + timedelta(days=1),
-                duration_minutes=30,
-                timezone="UTC",
-            ),
-        )
-        classes.enrol(school.other_teacher, other_class.id, [school.outsider.id])
+        other_class = _outsiders_class(school)
         school.blocked = blocked
         school.co_teacher, school.assistant = make_user("teacher"), make_user("teacher")
         Ctx(school, blocked, other_class).add_staff(school.klass.id)
