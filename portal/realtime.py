@@ -27,7 +27,6 @@ process, sharing PORTAL_REDIS_URL), else nowhere (a CLI command without Redis). 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import socket as socket_module
 import threading
@@ -63,7 +62,7 @@ from portal.core.errors import Forbidden, NotAuthenticated, NotFound, PortalErro
 from portal.core.models import Guest, Schedule, User
 from portal.current import current_flask_app
 from portal.extensions import db
-from portal.i18n import _, available, force_locale, recipient_locale, site_locale
+from portal.i18n import _, force_locale, recipient_locale, site_locale
 
 log = logging.getLogger(__name__)
 
@@ -619,8 +618,6 @@ def serve_joins(batch: list[tuple[_Socket | None, Any]]) -> list[dict[str, Any]]
     Each ack is exactly POST /api/schedules/<id>/join's body (plus "ok"), or that join's own
     refusal with the REST code; one refused join never fails the others."""
     answers: list[dict[str, Any] | None] = [None] * len(batch)
-    # Refusals of users without a language of their own are said in the site's: read once.
-    site_language = functools.cache(site_locale)
     checked: list[tuple[int, dict[str, Any], int]] = []  # (index, claims, schedule id)
     for n, (state, data) in enumerate(batch):
         try:
@@ -632,31 +629,32 @@ def serve_joins(batch: list[tuple[_Socket | None, Any]]) -> list[dict[str, Any]]
                 _guest_work(state.guest_token, ScheduleIn, serve_joins, data)
             checked.append((n, state.claims, _parse(ScheduleIn, data).schedule_id))
         except PortalError as exc:
-            answers[n] = _error(exc, site_language())
+            answers[n] = _error(exc)
     joins: list[tuple[User, int]] = []
     joining: list[int] = []
     try:
         verdicts = check_claims_many([claims for _, claims, _ in checked]) if checked else []
         for (n, _, schedule_id), verdict in zip(checked, verdicts, strict=True):
             if isinstance(verdict, PortalError):
-                answers[n] = _error(verdict, site_language())
+                answers[n] = _error(verdict)
             else:
                 joins.append((verdict, schedule_id))
                 joining.append(n)
         with _on_the_portals_address():
             outcomes = meetings.join_classes(joins)
-        # Read before the commit expires the users: a refusal is said in the joiner's language.
-        languages = [available(joiner.locale) for joiner, _ in joins]
+        # Read before the commit expires the users (the site's language, read once per
+        # transaction, for those without their own): a refusal is said in the joiner's.
+        languages = [recipient_locale(joiner) for joiner, _ in joins]
         unit_of_work.commit()
     except Exception as exc:  # the database is down: every join still waiting fails alike
         db.session.rollback()
         if not isinstance(exc, PortalError):
             log.exception("live joins failed")
-        failed = _error(exc, site_language()) if isinstance(exc, PortalError) else _internal_error()
+        failed = _error(exc) if isinstance(exc, PortalError) else _internal_error()
         return [answer or failed for answer in answers]
     for n, language, outcome in zip(joining, languages, outcomes, strict=True):
         answers[n] = (
-            _error(outcome, language or site_language())
+            _error(outcome, language)
             if isinstance(outcome, PortalError)
             else {"ok": True, **join_target_body(outcome)}
         )
