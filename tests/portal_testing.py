@@ -261,13 +261,17 @@ def make_app(database_url: str, tmp_path: Path, **overrides):
     return application
 
 
-# How many apps make_app built or `checkout_app` lent: a rolled-back test during which
-# another app was built or lent (whose commits are real) still gets the table wipe.
+# How many apps make_app built or `checkout_app` lent, and how many had been when the tables
+# were last wiped: an app's commits are real, so a test that built one (with or without the
+# `app` fixture) may have left rows, and the next test on the `app` fixture wipes them first.
 _apps_made = 0
+_apps_made_at_last_wipe = 0
 
 
 def wipe_database(app) -> None:
     """Delete every row (the schema stays): the next test starts from an empty database."""
+    global _apps_made_at_last_wipe
+    _apps_made_at_last_wipe = _apps_made
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
@@ -505,6 +509,9 @@ def app(request, database_url, tmp_path):
     lent by `checkout_app` (built once per configuration, reset as new for each test); a
     test that changes the app itself (adds a route) is marked `own_app` and gets a new one."""
     FAKE.reset()
+    if _apps_made != _apps_made_at_last_wipe:
+        # A test before this one built an app of its own and committed through it.
+        wipe_database(request.getfixturevalue("_shared_app").app)
     if needs_real_commits(request):
         if request.node.get_closest_marker("own_app") is not None:
             application = make_app(database_url, tmp_path)
@@ -524,11 +531,10 @@ def app(request, database_url, tmp_path):
         return
     shared = request.getfixturevalue("_shared_app")
     shared.reset(tmp_path)
-    apps_before = _apps_made
     with shared.app.app_context(), rolled_back(shared.app):
         yield shared.app
     shared.reset(tmp_path)
-    if _apps_made != apps_before:
+    if _apps_made != _apps_made_at_last_wipe:  # the test built or was lent an app
         wipe_database(shared.app)
 
 
