@@ -41,7 +41,7 @@ def error_response(status: int, code: str, message: str, details=None):
 def init_error_handlers(app: Flask) -> None:
     @app.errorhandler(PortalError)
     def portal_error(exc: PortalError):
-        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.shown, exc.details)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
             response = app.make_response(response)

@@ -19,7 +19,8 @@ LANGUAGES = ("fr", "es", "ar")
 # The error classes too (every PortalError subclass, core and plugins): their first argument
 # is the API error's English `message`, which portal/errors.py translates when it renders the
 # answer, so `raise Conflict("...")` needs no `_()` at the raise site. A message with values
-# is translated where it is raised instead: `Conflict(_("... %(time)s", time=...))`.
+# names them as params: `Conflict("... %(time)s", params={"time": ...})`, translated where
+# it is shown too (a batch of live joins answers each student in their own language).
 ERROR_CLASSES = [
     "PortalError", "ValidationFailed", "NotAuthenticated", "Forbidden", "NotFound", "Conflict",
     "Unprocessable", "ServiceUnavailable", "TooManyRequests", "Gone", "RateLimited", "TooLarge",

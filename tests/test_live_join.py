@@ -293,3 +293,35 @@ def test_a_join_refused_over_the_socket_is_said_in_the_students_language(
     assert connect(school.classmate).call("class:join", {"schedule_id": sid})["error"][
         "message"
     ] == ("el profesor aún no ha empezado esta clase")
+
+
+def test_a_refusal_with_a_time_in_it_is_said_in_each_joiners_language(
+    school,
+    connect,  # noqa: F811
+    login,
+):
+    """A teacher starts a class before its room opens for students: a French and a Spanish
+    student joining over the socket each read "opens at <time>" in their own language, as
+    the REST join says it. The socket's joins run for many students at once, outside any
+    one student's language: the time goes into the sentence when it is shown, translated."""
+    school.student.locale = "fr"
+    school.classmate.locale = "es"
+    later = classes.create_class(
+        school.teacher,
+        classes.ClassInput(
+            title="Geometry",
+            starts_at=utcnow() + timedelta(minutes=25),
+            duration_minutes=60,
+            timezone="Europe/Paris",
+        ),
+    )
+    classes.enrol(school.teacher, later.id, [school.student.id, school.classmate.id])
+    db.session.commit()
+    sid = classes.list_schedules(school.teacher, later.id)[0].id
+    assert login(school.teacher).post(f"/api/schedules/{sid}/start").status_code == 200
+    for student, opens in ((school.student, "ce cours ouvre"), (school.classmate, "se abre")):
+        ack = connect(student).call("class:join", {"schedule_id": sid})
+        status, rest = _rest_join(login, student, sid)
+        assert status == 409 and rest["error"]["code"] == "not_open_yet" == ack["error"]["code"]
+        assert opens in rest["error"]["message"]
+        assert ack["error"]["message"] == rest["error"]["message"]

@@ -9,20 +9,32 @@ class PortalError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        params: dict[str, Any] | None = None,
+    ):
+        """`message` is the English sentence; a sentence with values in it is its
+        template with `params` (`"opens at %(time)s"`, `{"time": ...}`), so that it is
+        translated where it is shown, in the reader's language, not where it was raised."""
+        self.template = message
+        self.params = params or {}
+        self.message = message % self.params if params else message
+        super().__init__(self.message)
         if code:
             self.code = code
         self.details = details
 
     @property
     def shown(self) -> str:
-        """The message in the request's language, for a page that shows it (the API's
-        error_response translates the same way): messages are English in the code."""
+        """The message in the current language (the request's, or the one a live event is
+        answered in), for a page, an API body or an ack: messages are English in the code."""
         from portal.i18n import gettext
 
-        return gettext(self.message)
+        return gettext(self.template, **self.params)
 
 
 class ValidationFailed(PortalError):

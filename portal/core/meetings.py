@@ -441,11 +441,9 @@ def _join_one(actor: User, row: Any, configs: dict[int, BackendConfig]) -> JoinT
     opens_at = _opens_at(row.starts_at, manager)
     if not manager and utcnow() < opens_at:
         raise Conflict(
-            gettext(
-                "this class opens for students at %(time)s UTC",
-                time=opens_at.isoformat(timespec="minutes"),
-            ),
+            "this class opens for students at %(time)s UTC",
             code="not_open_yet",
+            params={"time": opens_at.isoformat(timespec="minutes")},
         )
     _require_running(row.meeting_status)
     handle = MeetingHandle(
