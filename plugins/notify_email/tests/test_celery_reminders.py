@@ -35,19 +35,53 @@ PORTAL = str(Path(sys.executable).parent / "portal")
 
 
 def _clean_redis(url: str) -> None:
+    """Empties the queues and the portal's keys. The queues' bindings (`_kombu.binding.*`)
+    stay: they are the same in every test, and a beat already running (`SharedBeat`) would
+    otherwise route its next scans to no queue."""
     import redis
 
     client = redis.Redis.from_url(url)
     for key in client.scan_iter(count=500):
-        if key.startswith((b"celery", b"_kombu", b"unacked", b"portal:notify:")):
+        queued_or_portal = key.startswith((b"celery", b"_kombu", b"unacked", b"portal:notify:"))
+        if queued_or_portal and not key.startswith(b"_kombu.binding."):
             client.delete(key)
+
+
+class SharedBeat:
+    """One `portal beat` for the module's tests on the shared Redis, started by the first
+    test that asks for one: beat only sends the periodic jobs' ticks to Redis (the same
+    schedule in every test; it reads neither the database nor the SMTP settings), and each
+    start built the whole app (~5 s CPU). Ticks it sends between tests land in queues the
+    next test empties before it starts."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.proc: subprocess.Popen | None = None
+        self.log_path = tmp / "beat-shared.log"
+
+    def get(self, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
+        if self.proc is None or self.proc.poll() is not None:
+            log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)
+            self.proc = subprocess.Popen(
+                [PORTAL, "beat", "--schedule", str(self.tmp / "beat-schedule")],
+                env=dict(env, PORTAL_INSTANCE_PATH=str(self.tmp / "instance")),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self.proc, self.log_path
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            Services.kill(self.proc, signal.SIGTERM)
 
 
 class Services:
     """The worker and beat processes of one test, with their logs."""
 
-    def __init__(self, env: dict[str, str], tmp: Path):
+    def __init__(self, env: dict[str, str], tmp: Path, shared_beat: SharedBeat | None = None):
         self.env, self.tmp = env, tmp
+        self.shared_beat = shared_beat
         self.procs: list[subprocess.Popen] = []
         self.log_paths: dict[int, tuple[str, Path]] = {}  # pid -> (kind, log file)
 
@@ -108,7 +142,12 @@ class Services:
         )
 
     def beat(self) -> subprocess.Popen:
-        return self.start("beat", "--schedule", str(self.tmp / "beat-schedule"))
+        if self.shared_beat is None:
+            return self.start("beat", "--schedule", str(self.tmp / "beat-schedule"))
+        proc, path = self.shared_beat.get(self.env)
+        self.procs.append(proc)
+        self.log_paths[proc.pid] = ("beat", path)
+        return proc
 
     @staticmethod
     def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
@@ -121,17 +160,22 @@ class Services:
             proc.wait(timeout=10)
 
     def stop_all(self) -> None:
+        shared = self.shared_beat.proc if self.shared_beat else None
         for proc in self.procs:
-            self.kill(proc, signal.SIGTERM)
+            if proc is not shared:
+                self.kill(proc, signal.SIGTERM)
 
     def logs(self) -> str:
         return "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("*.log"))
+            path.read_text(errors="replace")[-3000:]
+            for _, path in sorted(set(self.log_paths.values()))
         )
 
 
 @contextlib.contextmanager
-def running_portal(database_url: str, redis_url: str, tmp_path: Path):
+def running_portal(
+    database_url: str, redis_url: str, tmp_path: Path, shared_beat: SharedBeat | None = None
+):
     """The app (in this process), an SMTP server, and a place to start worker and beat."""
     smtp = SmtpDouble().start()
     _clean_redis(redis_url)
@@ -156,7 +200,7 @@ def running_portal(database_url: str, redis_url: str, tmp_path: Path):
         PORTAL_LOG_JSON="false",
         **{f"PORTAL_{k}": str(v) for k, v in config.items()},
     )
-    services = Services(env, tmp_path)
+    services = Services(env, tmp_path, shared_beat)
     ctx = app.app_context()
     ctx.push()
     try:
@@ -171,9 +215,16 @@ def running_portal(database_url: str, redis_url: str, tmp_path: Path):
             _clean_redis(redis_url)
 
 
+@pytest.fixture(scope="module")
+def shared_beat(tmp_path_factory):
+    beat = SharedBeat(tmp_path_factory.mktemp("beat"))
+    yield beat
+    beat.stop()
+
+
 @pytest.fixture
-def setup(database_url, redis_url, tmp_path):
-    with running_portal(database_url, redis_url, tmp_path) as running:
+def setup(database_url, redis_url, tmp_path, shared_beat):
+    with running_portal(database_url, redis_url, tmp_path, shared_beat) as running:
         yield running
 
 
