@@ -821,6 +821,18 @@ def record_attendance(
     db.session.expire(row)
 
 
+def record_present(meeting: Meeting, people: Sequence[tuple[int, str]]) -> None:
+    """Many known users (user id, name) present now, as a portal join records each: one
+    statement for them all (a class starting with a hundred waiting pages open)."""
+    at = utcnow()
+    rows = {
+        user_id: {"meeting_id": meeting.id, "user_id": user_id, "display_name": name, "at": at}
+        for user_id, name in people
+    }
+    if rows:
+        _upsert_attendances(list(rows.values()), PORTAL_ATTENDANCE, left=False, exact=False)
+
+
 def sync_presence(meeting: Meeting, present: list[tuple[int | None, str]], *, source: str) -> None:
     """A backend's full list of who is in now, as (user id or None, name): each is recorded
     present, and open rows of people no longer listed are closed. Does not commit."""
