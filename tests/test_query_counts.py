@@ -165,6 +165,28 @@ def test_a_start_costs_the_same_statements_however_many_pages_wait(school, login
     assert costs[12] == costs[2], costs
 
 
+def test_a_room_join_checks_the_panel_access_once(school):
+    """Every waiting page joins its class's room on connect (5,000 at 09:00): the chat, the
+    polls, the class state and the presented page were each read behind their own panel
+    access check (enrolment and block queries four times over). A room join is now one
+    check and one read of each; the page still gets the room as it is."""
+    from portal import realtime
+    from portal.core import chat
+
+    sid = school.schedule.id
+    chat.post_message(school.teacher, sid, "Welcome, everyone")
+    db.session.commit()
+    db.session.expire_all()
+    with count_queries() as statements:
+        answer = realtime._join("page-1", school.student, realtime.JoinIn(schedule_id=sid))
+    assert [m["body"] for m in answer["messages"]] == ["Welcome, everyone"]
+    assert answer["state"] == "not_started" and answer["polls"] == []
+    assert answer["manager"] is False and answer["muted"] is False
+    assert answer["presentation"]["active"] is False
+    assert [u["id"] for u in answer["presence"]] == [school.student.id]
+    assert len(statements) == 10, [s.split()[0:4] for s in statements]
+
+
 def _sign_in_page(client, user) -> None:
     response = client.post("/login", data={"email": user.email, "password": PASSWORD})
     assert response.status_code == 302, response.get_data(as_text=True)[:300]

@@ -663,8 +663,9 @@ def end_class(actor: User, schedule_id: int) -> Meeting:
 
 
 def occurrence_state(schedule_id: int) -> str:
-    """not_started, starting, running or ended: what a guest's page follows (the caller
-    checked the guest's credential for this occurrence)."""
+    """not_started, starting, running or ended: what a guest's page and the live room
+    follow (the caller checked the guest's credential, or the actor's panel access, for
+    this occurrence)."""
     meeting = _current_meeting(schedule_id)
     return meeting.status if meeting else "not_started"
 
