@@ -393,12 +393,14 @@ def _parse(model: type[BaseModel], data: Any) -> Any:
 
 
 def _join(sid: str, actor: User, data: JoinIn) -> dict[str, Any]:
+    # One access check for the whole join: each read below used to repeat it (the
+    # enrolment and block queries four times per waiting page).
     schedule = chat.require_panel_access(actor, data.schedule_id)
     manager = chat.is_manager(actor, schedule)
-    messages, has_more = chat.history(actor, schedule.id, after_id=data.after_id, limit=data.limit)
-    poll_list = polls.list_polls(actor, schedule.id)
+    messages, has_more = chat.history_of(schedule, after_id=data.after_id, limit=data.limit)
+    poll_list = polls.polls_of(actor, schedule)
     muted = not manager and chat.is_muted(actor.id, schedule.class_id)
-    state = meetings.meeting_state(actor, schedule.id)["state"]
+    state = meetings.occurrence_state(schedule.id)
     live_state.presence_add(
         schedule.id, sid, {"id": actor.id, "name": actor.name, "role": actor.role}
     )
@@ -414,7 +416,7 @@ def _join(sid: str, actor: User, data: JoinIn) -> dict[str, Any]:
         "polls": poll_list,
         "presence": live_state.presence_list(schedule.id),
         # Late joiners (and every reconnect) open on the presented page with its strokes.
-        "presentation": presentations.state(actor, schedule.id),
+        "presentation": presentations.state_of(actor, schedule),
     }
 
 

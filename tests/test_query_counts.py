@@ -113,6 +113,80 @@ def test_a_join_costs_three_statements(school, login):
     assert len(statements) == 3, [s.split()[0:4] for s in statements]
 
 
+def _class_with_waiting_pages(teacher, students):
+    """A class starting now with `students` enrolled, each with the waiting page open (its
+    socket in the room: a presence entry, as the realtime server leaves it)."""
+    from portal.core import live_state
+
+    klass = classes.create_class(
+        teacher,
+        classes.ClassInput(title="Rush", starts_at=utcnow(), duration_minutes=60),
+    )
+    classes.enrol(teacher, klass.id, [s.id for s in students])
+    db.session.commit()
+    schedule = classes.list_schedules(teacher, klass.id)[0]
+    for n, student in enumerate(students):
+        live_state.presence_add(
+            schedule.id, f"page-{schedule.id}-{n}", {"id": student.id, "name": student.name}
+        )
+    return schedule
+
+
+def test_a_start_costs_the_same_statements_however_many_pages_wait(school, login, make_user):
+    """At 09:00 a teacher's press records every waiting student present and queues each
+    one's "class started" notice: one statement per student made a start of a class of 100
+    cost 121 statements (and most of its CPU). Both are one statement for the whole class;
+    every waiting student is still present in the attendance report and has their notice."""
+    from portal.core import attendance
+    from portal.core.models import Notification
+
+    teacher = login(school.teacher)
+    costs = {}
+    for size in (2, 12):
+        students = [make_user("student") for _ in range(size)]
+        schedule = _class_with_waiting_pages(school.teacher, students)
+        db.session.expire_all()
+        with count_queries() as statements:
+            response = teacher.post(f"/api/schedules/{schedule.id}/start")
+        assert response.status_code == 200, response.get_json()
+        costs[size] = len(statements)
+        db.session.expire_all()
+        report = attendance.report(school.teacher, schedule.id)
+        present = {row.user_id for row in report.rows if row.present}
+        assert {s.id for s in students} <= present, size
+        noticed = set(
+            db.session.execute(
+                db.select(Notification.user_id).filter_by(
+                    schedule_id=schedule.id, kind="class_started", channel="email"
+                )
+            ).scalars()
+        )
+        assert noticed == {s.id for s in students}, size
+    assert costs[12] == costs[2], costs
+
+
+def test_a_room_join_checks_the_panel_access_once(school):
+    """Every waiting page joins its class's room on connect (5,000 at 09:00): the chat, the
+    polls, the class state and the presented page were each read behind their own panel
+    access check (enrolment and block queries four times over). A room join is now one
+    check and one read of each; the page still gets the room as it is."""
+    from portal import realtime
+    from portal.core import chat
+
+    sid = school.schedule.id
+    chat.post_message(school.teacher, sid, "Welcome, everyone")
+    db.session.commit()
+    db.session.expire_all()
+    with count_queries() as statements:
+        answer = realtime._join("page-1", school.student, realtime.JoinIn(schedule_id=sid))
+    assert [m["body"] for m in answer["messages"]] == ["Welcome, everyone"]
+    assert answer["state"] == "not_started" and answer["polls"] == []
+    assert answer["manager"] is False and answer["muted"] is False
+    assert answer["presentation"]["active"] is False
+    assert [u["id"] for u in answer["presence"]] == [school.student.id]
+    assert len(statements) == 10, [s.split()[0:4] for s in statements]
+
+
 def _sign_in_page(client, user) -> None:
     response = client.post("/login", data={"email": user.email, "password": PASSWORD})
     assert response.status_code == 302, response.get_data(as_text=True)[:300]

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from portal.core import access, classes, live_state
 from portal.core.backends import backend_plugin, call_backend
 from portal.core.errors import PortalError
-from portal.core.meetings import PORTAL_ATTENDANCE, handle_of, record_attendance
+from portal.core.meetings import PORTAL_ATTENDANCE, handle_of, record_attendance, record_present
 from portal.core.models import Attendance, BackendConfig, Enrolment, Meeting, MeetingState, User
 from portal.core.timezones import check_timezone
 from portal.extensions import db
@@ -106,18 +106,13 @@ def _present_now(schedule_id: int) -> list[dict]:
 
 def record_waiting(meeting: Meeting) -> None:
     """The class just started: everyone with the room page open is present from now."""
-    waiting = _present_now(meeting.schedule_id)
-    users: list[User] = (
-        list(
-            db.session.execute(
-                select(User).where(User.id.in_([u["id"] for u in waiting]))
-            ).scalars()
-        )
+    waiting = [entry["id"] for entry in _present_now(meeting.schedule_id)]
+    people = (
+        db.session.execute(select(User.id, User.name).where(User.id.in_(waiting))).all()
         if waiting
         else []
     )
-    for user in users:
-        record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
+    record_present(meeting, [(user_id, name) for user_id, name in people])
 
 
 def _sync_from_backend(meeting: Meeting) -> None:

@@ -168,6 +168,19 @@ def history(
     `before_id`, or with `after_id` (a client resyncing after a reconnect) the oldest page
     of what came after the last message it saw. has_more: there is a further page that way."""
     schedule = require_panel_access(actor, schedule_id)
+    return history_of(schedule, before_id=before_id, after_id=after_id, limit=limit)
+
+
+def history_of(
+    schedule: Schedule,
+    *,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], bool]:
+    """`history` of an occurrence whose panel the caller has already let the actor into
+    (require_panel_access): the room join reads the chat, polls and presented page after
+    one access check, not one each."""
     return _page(schedule.id, before_id=before_id, after_id=after_id, limit=limit)
 
 

@@ -661,8 +661,9 @@ def end_class(actor: User, schedule_id: int) -> Meeting:
 
 
 def occurrence_state(schedule_id: int) -> str:
-    """not_started, starting, running or ended: what a guest's page follows (the caller
-    checked the guest's credential for this occurrence)."""
+    """not_started, starting, running or ended: what a guest's page and the live room
+    follow (the caller checked the guest's credential, or the actor's panel access, for
+    this occurrence)."""
     meeting = _current_meeting(schedule_id)
     return meeting.status if meeting else "not_started"
 
@@ -817,6 +818,18 @@ def record_attendance(
         )
     )
     db.session.expire(row)
+
+
+def record_present(meeting: Meeting, people: Sequence[tuple[int, str]]) -> None:
+    """Many known users (user id, name) present now, as a portal join records each: one
+    statement for them all (a class starting with a hundred waiting pages open)."""
+    at = utcnow()
+    rows = {
+        user_id: {"meeting_id": meeting.id, "user_id": user_id, "display_name": name, "at": at}
+        for user_id, name in people
+    }
+    if rows:
+        _upsert_attendances(list(rows.values()), PORTAL_ATTENDANCE, left=False, exact=False)
 
 
 def sync_presence(meeting: Meeting, present: list[tuple[int | None, str]], *, source: str) -> None:

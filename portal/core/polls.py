@@ -263,7 +263,12 @@ def vote(actor: User, poll_id: int, option_ids: list[int]) -> dict[str, Any]:
 
 
 def list_polls(actor: User, schedule_id: int) -> list[dict[str, Any]]:
-    schedule = require_panel_access(actor, schedule_id)
+    return polls_of(actor, require_panel_access(actor, schedule_id))
+
+
+def polls_of(actor: User, schedule: Schedule) -> list[dict[str, Any]]:
+    """`list_polls` of an occurrence whose panel the caller has already let the actor into
+    (require_panel_access), as the actor may see them."""
     stmt = db.select(Poll).where(Poll.schedule_id == schedule.id).order_by(Poll.id)
     if not is_manager(actor, schedule):
         stmt = stmt.where(Poll.status != "draft")

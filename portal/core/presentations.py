@@ -116,7 +116,12 @@ def _state_dict(schedule: Schedule, row: LivePresentation | None) -> dict[str, A
 def state(actor: User, schedule_id: int) -> dict[str, Any]:
     """What the room shows now, with the current page's strokes and whether the actor may
     turn pages and draw (the room's initial payload, also sent on every reconnect)."""
-    schedule = require_panel_access(actor, schedule_id)
+    return state_of(actor, require_panel_access(actor, schedule_id))
+
+
+def state_of(actor: User, schedule: Schedule) -> dict[str, Any]:
+    """`state` of an occurrence whose panel the caller has already let the actor into
+    (require_panel_access)."""
     row = _row(schedule.id)
     out = _state_dict(schedule, row)
     out["may_present"] = may_present(actor, schedule, row)
