@@ -4,7 +4,9 @@ the suite runs on (SQLite by default, PostgreSQL in CI), and refuses unsafe impo
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -23,26 +25,39 @@ def _cli(app):
     return app.test_cli_runner()
 
 
-def _empty_database(database_url: str, tmp_path) -> str:
-    """A second, freshly migrated database of the same kind as the suite's."""
-    url = sa.engine.make_url(database_url)
-    if url.drivername.startswith("sqlite"):
-        target = f"sqlite:///{tmp_path / 'restored.sqlite3'}"
-    else:
-        name = f"portal_restore_{uuid.uuid4().hex[:10]}"
-        engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'create database "{name}"'))
-        engine.dispose()
-        target = url.set(database=name).render_as_string(hide_password=False)
-    app = make_app(target, tmp_path)
+@pytest.fixture(scope="module")
+def migrated_template(database_url, tmp_path_factory) -> Iterator[str]:
+    """One freshly migrated, empty database of the suite's kind for the module: each test
+    restores into a copy of it (`_new_database`) instead of running every revision again;
+    the restore is what these tests are about, not the migrations (test_migrations*.py)."""
+    folder = tmp_path_factory.mktemp("backup-template")
+    target = _new_database(database_url, folder, "template")
+    app = make_app(target, folder)
     with app.app_context():
         # As `portal db upgrade` does: the core's revisions, then every plugin's.
         from portal.plugin_setup import upgrade_database
 
         upgrade_database()
-        db.engine.dispose()
-    return target
+        db.engine.dispose()  # PostgreSQL copies a template only while nobody is connected
+    yield target
+    _drop(database_url, target)
+
+
+def _new_database(database_url: str, tmp_path, label: str, template: str | None = None) -> str:
+    """A new database of the same kind as the suite's: empty, or a copy of `template`."""
+    url = sa.engine.make_url(database_url)
+    if url.drivername.startswith("sqlite"):
+        path = tmp_path / f"{label}.sqlite3"
+        if template is not None:
+            shutil.copyfile(sa.engine.make_url(template).database or "", path)
+        return f"sqlite:///{path}"
+    name = f"portal_{label}_{uuid.uuid4().hex[:10]}"
+    copy = f' template "{sa.engine.make_url(template).database}"' if template else ""
+    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'create database "{name}"{copy}'))
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def _drop(database_url: str, target: str) -> None:
@@ -56,13 +71,15 @@ def _drop(database_url: str, target: str) -> None:
 
 
 @pytest.mark.parametrize("suffix", ["ndjson", "ndjson.gz"])
-def test_export_import_round_trip_keeps_every_row(app, school, database_url, tmp_path, suffix):
+def test_export_import_round_trip_keeps_every_row(
+    app, school, database_url, migrated_template, tmp_path, suffix
+):
     before = fill_every_table()
     assert all(before.values()), [name for name, rows in before.items() if not rows]
     archive = tmp_path / f"backup.{suffix}"
     result = _cli(app).invoke(args=["export", str(archive)])
     assert result.exit_code == 0, result.output
-    target = _empty_database(database_url, tmp_path)
+    target = _new_database(database_url, tmp_path, "restore", template=migrated_template)
     try:
         restored = make_app(target, tmp_path)
         with restored.app_context():
@@ -94,7 +111,7 @@ def test_export_import_round_trip_keeps_every_row(app, school, database_url, tmp
 
 
 def test_truncated_or_foreign_files_are_refused_and_leave_the_target_empty(
-    app, school, database_url, tmp_path
+    app, school, database_url, migrated_template, tmp_path
 ):
     fill_every_table()
     archive = tmp_path / "backup.ndjson"
@@ -107,7 +124,7 @@ def test_truncated_or_foreign_files_are_refused_and_leave_the_target_empty(
     wrong_schema = tmp_path / "schema.ndjson"
     header = json.loads(lines[0]) | {"schema": "9999_future"}
     wrong_schema.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
-    target = _empty_database(database_url, tmp_path)
+    target = _new_database(database_url, tmp_path, "restore", template=migrated_template)
     try:
         restored = make_app(target, tmp_path)
         with restored.app_context():

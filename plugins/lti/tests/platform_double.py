@@ -7,6 +7,7 @@ over HTTP) and a paged membership container that checks the bearer token's scope
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -38,9 +39,17 @@ GRANTABLE_SCOPES = {NRPS_SCOPE, LINEITEM_SCOPE, SCORE_SCOPE}
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
+@functools.cache
+def _platform_key() -> rsa.RSAPrivateKey:
+    """The platform's signing key, one per test process: a 2048-bit RSA key costs about 50 ms
+    of CPU to generate, and each test's platform is a new server on a port of its own, so no
+    test can see another's key cached. A foreign signature comes from `other_key()`."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 class Platform:
     def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key = _platform_key()
         self.kid = "platform-key-1"
         self.people: dict[str, dict] = {}
         self.next_launch: dict = {}
