@@ -1200,8 +1200,10 @@ def _on_block_changed(block: Any, *, blocked: bool, **_signal: Any) -> None:
     )
 
 
-def _on_enrolment_changed(klass: Any, *, user: Any, enrolled: bool, **_signal: Any) -> None:
-    if not enrolled:
+def _on_enrolment_changed(klass: Any, *, users: list[Any], enrolled: bool, **_signal: Any) -> None:
+    if enrolled:
+        return
+    for user in users:
         with force_locale(_recipient_language(user.id)):
             message = _("you are no longer in this class")
         cut_off(user.id, class_id=klass.id, code="unenrolled", message=message)

@@ -242,3 +242,51 @@ def test_dashboard_queries_do_not_grow_with_occurrences(app, client, make_user, 
     assert counts == {5: expected, 45: expected}, (
         f"the dashboard's statement count changed: {counts}"
     )
+
+
+_ORM_ROWS = ("INSERT INTO class_enrolments", "INSERT INTO audit_log")
+
+
+def test_enrolling_a_whole_list_costs_what_enrolling_one_student_does(make_user, login):
+    """A teacher enrols a class list in one request: every student's reminders and
+    invitation are planned together, not in a round of queries per student."""
+    from portal.core.models import Notification
+    from portal.core.notifications.states import NotificationKind
+
+    teacher = make_user("teacher")
+    api = login(teacher)
+    counts = {}
+    for size in (1, 10):
+        klass = classes.create_class(
+            teacher,
+            classes.ClassInput(
+                title=f"Class of {size}",
+                starts_at=utcnow() + timedelta(days=1),
+                duration_minutes=30,
+                reminder_channels=["email"],
+            ),
+        )
+        students = [make_user("student") for _ in range(size)]
+        db.session.commit()
+        ids = [s.id for s in students]
+        db.session.expire_all()
+        with count_queries() as statements:
+            response = api.post(f"/api/classes/{klass.id}/enrolments", json={"user_ids": ids})
+        assert response.status_code == 201, response.get_json()
+        # The enrolment rows and their audit entries are the ORM's: PostgreSQL's driver
+        # batches them, SQLite's sends one INSERT per row. The planning is the rest.
+        counts[size] = sum(not s.startswith(_ORM_ROWS) for s in statements)
+        invited = db.session.execute(
+            db.select(Notification.user_id).where(
+                Notification.kind == NotificationKind.CLASS_INVITATION,
+                Notification.user_id.in_(ids),
+            )
+        ).scalars()
+        assert sorted(invited) == sorted(ids)
+        reminded = db.session.execute(
+            db.select(Notification.user_id).where(
+                Notification.kind == NotificationKind.REMINDER, Notification.user_id.in_(ids)
+            )
+        ).scalars()
+        assert set(reminded) == set(ids)
+    assert counts[10] == counts[1], f"more queries for more students: {counts}"

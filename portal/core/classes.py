@@ -436,13 +436,9 @@ def enrol(actor: User, class_id: int, user_ids: list[int]) -> list[Enrolment]:
         if wanted
         else set()
     )
-    created = []
-    for user in users:
-        if user.id in already:
-            continue
-        enrolment = Enrolment(class_id=klass.id, user_id=user.id)
-        db.session.add(enrolment)
-        created.append(enrolment)
+    newcomers = [user for user in users if user.id not in already]
+    created = [Enrolment(class_id=klass.id, user_id=user.id) for user in newcomers]
+    db.session.add_all(created)
     try:
         db.session.flush()
     except IntegrityError as exc:
@@ -452,7 +448,9 @@ def enrol(actor: User, class_id: int, user_ids: list[int]) -> list[Enrolment]:
         ) from exc
     for enrolment in created:
         audit.record(actor, "enrolment.add", "class", klass.id, user_id=enrolment.user_id)
-        signals.enrolment_changed.send(klass, user=enrolment.user, enrolled=True)
+    if newcomers:
+        # One signal for the whole list: the reminders are planned for all of them at once.
+        signals.enrolment_changed.send(klass, users=newcomers, enrolled=True)
     return created
 
 
@@ -468,7 +466,7 @@ def unenrol(actor: User, class_id: int, user_id: int) -> None:
     user = enrolment.user
     db.session.delete(enrolment)
     audit.record(actor, "enrolment.remove", "class", klass.id, user_id=user_id)
-    signals.enrolment_changed.send(klass, user=user, enrolled=False)
+    signals.enrolment_changed.send(klass, users=[user], enrolled=False)
 
 
 def list_enrolments(actor: User, class_id: int) -> list[Enrolment]:

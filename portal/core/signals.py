@@ -10,7 +10,7 @@ _signals = Namespace()
 
 # sender: the Schedule; kwargs: change="created" | "moved" | "cancelled" | "restored"
 schedule_changed = _signals.signal("schedule-changed")
-# sender: the Class; kwargs: user, enrolled: bool
+# sender: the Class; kwargs: users (everyone one change enrolled or removed), enrolled: bool
 enrolment_changed = _signals.signal("enrolment-changed")
 # sender: the BlockedUser row; kwargs: blocked: bool
 block_changed = _signals.signal("block-changed")

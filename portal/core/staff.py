@@ -71,4 +71,4 @@ def remove_staff(actor: User, class_id: int, user_id: int) -> None:
     user = row.user
     db.session.delete(row)
     audit.record(actor, "class.staff_remove", "class", klass.id, user_id=user_id)
-    signals.enrolment_changed.send(klass, user=user, enrolled=False)
+    signals.enrolment_changed.send(klass, users=[user], enrolled=False)

@@ -110,29 +110,41 @@ def _first_move_in_transaction(schedule: Schedule) -> bool:
     return True
 
 
-def on_enrolment_changed(klass: Class, user: User, enrolled: bool, **_: Any) -> None:
-    if enrolled:
-        upcoming = upcoming_occurrences(klass.id)
-        sync_schedules(upcoming, [user.id])
-        if upcoming and "email" in channels_for(klass, user) and recipients(klass, [user.id]):
-            # The invitation hangs on the next occurrence; key "" makes it once per enrolment there.
-            invitation = {
-                "user_id": user.id,
-                "schedule_id": upcoming[0].id,
-                "kind": Kind.CLASS_INVITATION,
-                "channel": "email",
-                "key": "",
-            }
-            insert_ignoring_duplicates([{**invitation, "due_at": utcnow()}])
-            # Left and came back before it went out: the cancelled invitation is due again.
-            db.session.execute(
-                sa.update(Notification)
-                .filter_by(**invitation, status=Status.CANCELLED)
-                .values(status=Status.PENDING, error=None, due_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
-    else:
-        cancel_pending(reason="the student left the class", class_id=klass.id, user_id=user.id)
+def on_enrolment_changed(klass: Class, users: list[User], enrolled: bool, **_: Any) -> None:
+    """Plan (or cancel) the reminders and invitations of everyone one change enrolled (or
+    removed), in a fixed number of queries however many they are."""
+    user_ids = [user.id for user in users]
+    if not enrolled:
+        for user_id in user_ids:
+            cancel_pending(reason="the student left the class", class_id=klass.id, user_id=user_id)
+        return
+    upcoming = upcoming_occurrences(klass.id)
+    sync_schedules(upcoming, user_ids)
+    if not upcoming:
+        return
+    invited = [
+        user.id for user in recipients(klass, user_ids) if "email" in channels_for(klass, user)
+    ]
+    if not invited:
+        return
+    # The invitation hangs on the next occurrence; key "" makes it once per enrolment there.
+    invitation = {
+        "schedule_id": upcoming[0].id,
+        "kind": Kind.CLASS_INVITATION,
+        "channel": "email",
+        "key": "",
+    }
+    insert_ignoring_duplicates(
+        [{**invitation, "user_id": user_id, "due_at": utcnow()} for user_id in invited]
+    )
+    # Left and came back before it went out: the cancelled invitation is due again.
+    db.session.execute(
+        sa.update(Notification)
+        .filter_by(**invitation, status=Status.CANCELLED)
+        .where(Notification.user_id.in_(invited))
+        .values(status=Status.PENDING, error=None, due_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def on_block_changed(block: BlockedUser, blocked: bool, **_: Any) -> None:
