@@ -17,7 +17,7 @@ PORTAL_TEST_DATABASE_URL / PORTAL_TEST_REDIS_URL point the suite at real service
 without them it runs on SQLite and skips Redis tests, unless PORTAL_REQUIRE_SERVICES=1,
 which turns every missing service into a failure.
 
-Parallel runs (`make test`: pytest-xdist, `-n 2 --dist loadgroup`): each worker process gets
+Parallel runs (`make test`: pytest-xdist, `-n 3 --dist loadgroup`): each worker process gets
 its own database (the name carries the worker id), its own Redis database number
 (`worker_redis_url`), its own block of ports for servers that must know their port before
 they bind (`free_port`), its own tmp dirs (pytest's, per worker) and its own Chromium
@@ -78,7 +78,7 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 # The groups that take longest (pytest --durations of the whole suite on PostgreSQL, 2026-12,
-# in seconds of one worker under load): handed out first, so the two workers end together on
+# in seconds of one worker under load): handed out first, so the workers end together on
 # short files instead of one running a long group alone at the end. The SFU assembly is no
 # longer among them (its encoder runs one thread since 2026-12: ~45 s under load, was ~800 s).
 # `make test` passes --no-loadscope-reorder, or pytest-xdist would hand out the groups with
@@ -144,7 +144,7 @@ def database_url(tmp_path_factory) -> str:
 
 def worker_redis_url(url: str, worker_index: int = WORKER_INDEX) -> str:
     """PORTAL_TEST_REDIS_URL for this worker: worker N uses the database number N below the
-    given one (CI gives 15: workers gw0 and gw1 use databases 15 and 14), so no two workers
+    given one (CI gives 15: workers gw0, gw1 and gw2 use databases 15, 14 and 13), so no two workers
     flush or scan each other's keys."""
     parts = urlsplit(url)
     number = int(parts.path.strip("/") or 0) - worker_index
