@@ -81,6 +81,33 @@ def _counting(app: Any):
         event.remove(engine, "before_cursor_execute", on_statement)
 
 
+def wsgi_request(app: Any, token: str, method: str, path: str) -> Callable[[], None]:
+    """One authenticated API request as gunicorn makes it: a prebuilt environ handed to the
+    app's WSGI callable, no test client around it (its request building and response
+    wrapping are not the portal's cost). The call fails unless the answer is a 200."""
+    environ = EnvironBuilder(
+        path=path, method=method, headers={"Authorization": f"Bearer {token}"}
+    ).get_environ()
+
+    def call() -> None:
+        statuses: list[str] = []
+
+        def start_response(status: str, _headers: Any, _exc: Any = None) -> None:
+            statuses.append(status)
+
+        body = app.wsgi_app(
+            {**environ, "wsgi.input": io.BytesIO()},
+            start_response,  # type: ignore[arg-type]
+        )
+        try:
+            answer = b"".join(body)
+        finally:
+            getattr(body, "close", lambda: None)()
+        assert statuses[0].startswith("200"), (statuses, answer[:300])
+
+    return call
+
+
 def _cpu_ms_each(calls: list[Callable[[], Any]]) -> float:
     started = time.process_time()
     for call in calls:
@@ -147,40 +174,18 @@ def run(
 
                 return call
 
-            def wsgi(token: str, method: str, path: str) -> Callable[[], None]:
-                # As gunicorn calls the app: a prebuilt environ, no test client around it
-                # (its request building and response wrapping are not the portal's cost).
-                environ = EnvironBuilder(
-                    path=path, method=method, headers={"Authorization": f"Bearer {token}"}
-                ).get_environ()
-
-                def call() -> None:
-                    statuses: list[str] = []
-
-                    def start_response(status: str, _headers: Any, _exc: Any = None) -> None:
-                        statuses.append(status)
-
-                    body = app.wsgi_app(
-                        {**environ, "wsgi.input": io.BytesIO()},
-                        start_response,  # type: ignore[arg-type]
-                    )
-                    try:
-                        b"".join(body)
-                    finally:
-                        getattr(body, "close", lambda: None)()
-                    assert statuses[0].startswith("200"), statuses
-
-                return call
-
             students = seed["students"]
             for call in [join(t, s) for t, s in students[:WARM_UP]]:
                 call()
             first = [join(t, s) for t, s in students[WARM_UP:]]
             again = [join(t, s) for t, s in students[:WARM_UP]]
             floors = [floor(t) for t, _ in students[: len(first)]]
-            wsgi_floors = [wsgi(t, "GET", "/api/auth/me") for t, _ in students[: len(first)]]
+            wsgi_floors = [
+                wsgi_request(app, t, "GET", "/api/auth/me") for t, _ in students[: len(first)]
+            ]
             wsgi_joins = [
-                wsgi(t, "POST", f"/api/schedules/{s}/join") for t, s in students[: len(first)]
+                wsgi_request(app, t, "POST", f"/api/schedules/{s}/join")
+                for t, s in students[: len(first)]
             ]
             with _counting(app) as counts:
                 if profile:

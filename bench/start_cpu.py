@@ -18,16 +18,12 @@ Run alone: `python -m bench.start_cpu [--classes 25] [--students-per-class 100] 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
-from werkzeug.test import EnvironBuilder
-
 from bench.common import REDIS_URL, SECRET_KEY, Result, fresh_database
-from bench.join_cpu import _calibration_ms, _counting
+from bench.join_cpu import _calibration_ms, _counting, wsgi_request
 from bench.storm import _seed, _start_simulator
 
 SCENARIO = "class start in process (WSGI call, PostgreSQL, BBB simulator, waiting pages)"
@@ -68,32 +64,10 @@ def run(
             # live.js sends it on connect), served as the realtime server serves it.
             room_ms, room_statements = _room_joins(app, seed["students"], cprofile)
 
-            def start(token: str, schedule_id: int) -> Callable[[], None]:
-                environ = EnvironBuilder(
-                    path=f"/api/schedules/{schedule_id}/start",
-                    method="POST",
-                    headers={"Authorization": f"Bearer {token}"},
-                ).get_environ()
-
-                def call() -> None:
-                    statuses: list[str] = []
-
-                    def start_response(status: str, _headers: Any, _exc: Any = None) -> None:
-                        statuses.append(status)
-
-                    body = app.wsgi_app(
-                        {**environ, "wsgi.input": io.BytesIO()},
-                        start_response,  # type: ignore[arg-type]
-                    )
-                    try:
-                        answer = b"".join(body)
-                    finally:
-                        getattr(body, "close", lambda: None)()
-                    assert statuses[0].startswith("200"), (statuses, answer[:300])
-
-                return call
-
-            calls = [start(t, s) for t, s in seed["teachers"]]
+            calls = [
+                wsgi_request(app, t, "POST", f"/api/schedules/{s}/start")
+                for t, s in seed["teachers"]
+            ]
             for call in calls[:WARM_UP]:
                 call()
             measured = calls[WARM_UP:]
