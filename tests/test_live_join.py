@@ -32,6 +32,25 @@ def _started(school, login) -> int:
     return sid
 
 
+def _started_before_it_opens(school, login, students) -> int:
+    """A class 25 minutes away with `students`, started by its teacher now: its room opens
+    for students later, at the join window (10 minutes before by default)."""
+    later = classes.create_class(
+        school.teacher,
+        classes.ClassInput(
+            title="Geometry",
+            starts_at=utcnow() + timedelta(minutes=25),
+            duration_minutes=60,
+            timezone="Europe/Paris",
+        ),
+    )
+    classes.enrol(school.teacher, later.id, [student.id for student in students])
+    db.session.commit()
+    sid = classes.list_schedules(school.teacher, later.id)[0].id
+    assert login(school.teacher).post(f"/api/schedules/{sid}/start").status_code == 200
+    return sid
+
+
 def _rest_join(login, user, sid) -> tuple[int, dict]:
     answer = login(user).post(f"/api/schedules/{sid}/join")
     return answer.status_code, answer.get_json()
@@ -94,19 +113,7 @@ def test_refusals_carry_the_rest_joins_codes(school, connect, login, make_user):
         assert rest["error"]["code"] == code and rest_status in (403, 404)
 
     # Not open yet: the teacher started a class whose room opens for students later.
-    later = classes.create_class(
-        school.teacher,
-        classes.ClassInput(
-            title="Geometry",
-            starts_at=utcnow() + timedelta(minutes=25),
-            duration_minutes=60,
-            timezone="Europe/Paris",
-        ),
-    )
-    classes.enrol(school.teacher, later.id, [school.student.id])
-    db.session.commit()
-    later_sid = classes.list_schedules(school.teacher, later.id)[0].id
-    assert login(school.teacher).post(f"/api/schedules/{later_sid}/start").status_code == 200
+    later_sid = _started_before_it_opens(school, login, [school.student])
     ack = connect(school.student).call("class:join", {"schedule_id": later_sid})
     status, rest = _rest_join(login, school.student, later_sid)
     assert ack["ok"] is False and ack["error"]["code"] == "not_open_yet" == rest["error"]["code"]
@@ -306,19 +313,7 @@ def test_a_refusal_with_a_time_in_it_is_said_in_each_joiners_language(
     one student's language: the time goes into the sentence when it is shown, translated."""
     school.student.locale = "fr"
     school.classmate.locale = "es"
-    later = classes.create_class(
-        school.teacher,
-        classes.ClassInput(
-            title="Geometry",
-            starts_at=utcnow() + timedelta(minutes=25),
-            duration_minutes=60,
-            timezone="Europe/Paris",
-        ),
-    )
-    classes.enrol(school.teacher, later.id, [school.student.id, school.classmate.id])
-    db.session.commit()
-    sid = classes.list_schedules(school.teacher, later.id)[0].id
-    assert login(school.teacher).post(f"/api/schedules/{sid}/start").status_code == 200
+    sid = _started_before_it_opens(school, login, [school.student, school.classmate])
     for student, opens in ((school.student, "ce cours ouvre"), (school.classmate, "se abre")):
         ack = connect(student).call("class:join", {"schedule_id": sid})
         status, rest = _rest_join(login, student, sid)
