@@ -33,7 +33,7 @@ from typing import Any
 from werkzeug.test import EnvironBuilder
 
 from bench.common import REDIS_URL, SECRET_KEY, Result, fresh_database
-from bench.storm import _seed, _start_simulator
+from bench.storm import _seed, _start_simulator, simulator_backend
 
 SCENARIO = "join in process (test client, PostgreSQL, BBB simulator)"
 WARM_UP = 50
@@ -145,12 +145,7 @@ def run(
             created = post(
                 seed["admin"],
                 "/api/admin/backends",
-                json={
-                    "name": "BBB (simulator)",
-                    "backend": "bbb",
-                    "is_default": True,
-                    "settings": {"url": api_url, "secret": secret, "checksum_algorithm": "sha256"},
-                },
+                json=simulator_backend(api_url, secret, checksum_algorithm="sha256"),
             )
             assert created.status_code == 201, created.get_data(as_text=True)
             for token, schedule_id in seed["teachers"]:

@@ -50,7 +50,7 @@ from bench.common import (
     portal_env,
     rss_mb,
 )
-from bench.storm import LATENCY_MS, RETRY_AFTER, _seed, _start_simulator
+from bench.storm import LATENCY_MS, RETRY_AFTER, _seed, _start_simulator, simulator_backend
 
 RUSH_REDIS_URL = os.environ.get("BENCH_RUSH_REDIS_URL", "redis://127.0.0.1:6379/7")
 GIVE_UP_AFTER = 60.0
@@ -303,17 +303,7 @@ def _load_process(
 def _configure_backend(base: str, admin_token: str, backend: str, api_url: str, secret: str):
     auth = {"Authorization": f"Bearer {admin_token}"}
     if backend == "bbb":
-        body = {
-            "name": "BBB (simulator)",
-            "backend": "bbb",
-            "is_default": True,
-            "settings": {
-                "url": api_url,
-                "secret": secret,
-                "checksum_algorithm": "sha256",
-                "timeout_seconds": 10,
-            },
-        }
+        body = simulator_backend(api_url, secret, checksum_algorithm="sha256", timeout_seconds=10)
     else:
         body = {"name": "Built-in SFU", "backend": "native_sfu", "is_default": True, "settings": {}}
     created = requests.post(f"{base}/api/admin/backends", headers=auth, timeout=30, json=body)

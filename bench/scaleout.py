@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from bench.common import ROOT, Gunicorn, Result, free_port, fresh_database, portal_env
 from bench.rush import Realtime
-from bench.storm import LATENCY_MS, _seed, _start_simulator
+from bench.storm import LATENCY_MS, _seed, _start_simulator, simulator_backend
 
 NGINX = os.environ.get("BENCH_NGINX", "/usr/sbin/nginx")
 SCALEOUT_REDIS_URL = os.environ.get("BENCH_SCALEOUT_REDIS_URL", "redis://127.0.0.1:6379/8")
@@ -227,12 +227,7 @@ def run_scaleout(classes_count: int = 2, per_class: int = 50, messages: int = 10
                 f"{proxy.url}/api/admin/backends",
                 headers=admin,
                 timeout=30,
-                json={
-                    "name": "BBB (simulator)",
-                    "backend": "bbb",
-                    "is_default": True,
-                    "settings": {"url": api_url, "secret": secret, "timeout_seconds": 10},
-                },
+                json=simulator_backend(api_url, secret, timeout_seconds=10),
             ).raise_for_status()
             for token, sid in seed["teachers"]:
                 started = requests.post(

@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.common import REDIS_URL, SECRET_KEY, Result, fresh_database
 from bench.join_cpu import _calibration_ms, _counting, wsgi_request
-from bench.storm import _seed, _start_simulator
+from bench.storm import _seed, _start_simulator, simulator_backend
 
 SCENARIO = "class start in process (WSGI call, PostgreSQL, BBB simulator, waiting pages)"
 WARM_UP = 3
@@ -50,12 +50,7 @@ def run(
             created = client.post(
                 "/api/admin/backends",
                 headers={"Authorization": f"Bearer {seed['admin']}"},
-                json={
-                    "name": "BBB (simulator)",
-                    "backend": "bbb",
-                    "is_default": True,
-                    "settings": {"url": api_url, "secret": secret, "checksum_algorithm": "sha256"},
-                },
+                json=simulator_backend(api_url, secret, checksum_algorithm="sha256"),
             )
             assert created.status_code == 201, created.get_data(as_text=True)
             with app.app_context():

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 
@@ -111,6 +112,17 @@ def _seed(database_url: str, classes_count: int, students: int) -> dict:
         }
         db.engine.dispose()
     return seed
+
+
+def simulator_backend(api_url: str, secret: str, **settings: Any) -> dict[str, Any]:
+    """POST /api/admin/backends's body: the BBB simulator as the default backend, with
+    `settings` beside its URL and secret."""
+    return {
+        "name": "BBB (simulator)",
+        "backend": "bbb",
+        "is_default": True,
+        "settings": {"url": api_url, "secret": secret, **settings},
+    }
 
 
 def _start_simulator(latency_ms: float) -> tuple[subprocess.Popen, str, str]:
@@ -231,17 +243,9 @@ def run(
                     f"{server.base}/api/admin/backends",
                     headers=auth,
                     timeout=30,
-                    json={
-                        "name": "BBB (simulator)",
-                        "backend": "bbb",
-                        "is_default": True,
-                        "settings": {
-                            "url": api_url,
-                            "secret": secret,
-                            "checksum_algorithm": "sha256",
-                            "timeout_seconds": 10,
-                        },
-                    },
+                    json=simulator_backend(
+                        api_url, secret, checksum_algorithm="sha256", timeout_seconds=10
+                    ),
                 )
                 created.raise_for_status()
                 # Warm every worker's connection pool the way a running site is warm.
