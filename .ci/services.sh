@@ -7,6 +7,8 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
+# The browser tests run the headless-only build (tests/portal_testing.py: CHROMIUM).
+command -v chromium-headless-shell >/dev/null || need+=(chromium-headless-shell)
 # Node.js runs the OpenID provider (oidc-provider from npm) of the sso_oidc tests.
 command -v npm >/dev/null || need+=(nodejs npm)
 # ffprobe checks the SFU lesson recordings (one video + one audio stream, the right length).
@@ -45,4 +47,4 @@ for _ in $(seq 1 30); do
   redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break
   sleep 0.2
 done
-echo "services up: PostgreSQL $version on 127.0.0.1:5432 (role portal), Redis on 127.0.0.1:6379, $(chromium --version 2>/dev/null || echo 'no chromium')"
+echo "services up: PostgreSQL $version on 127.0.0.1:5432 (role portal), Redis on 127.0.0.1:6379, $(chromium-headless-shell --version 2>/dev/null || chromium --version 2>/dev/null || echo 'no chromium')"

@@ -1,5 +1,5 @@
 """A live portal (served as `portal serve` does, from a thread; the fake meeting backend) and
-headless Chromium (Debian's /usr/bin/chromium, never a downloaded browser) for page journeys.
+headless Chromium (Debian's chromium-headless-shell, never a downloaded browser) for page journeys.
 Screenshots of every open page are saved under test-output/ when a test fails."""
 
 from __future__ import annotations
