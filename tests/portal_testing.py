@@ -118,6 +118,11 @@ def database_url(tmp_path_factory) -> str:
         engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
             conn.execute(sa.text(f'create database "{name}"'))
+            # A throwaway database: a commit need not wait for its WAL to reach the disk (5.5
+            # ms a commit on this machine's disk, 0.4 ms without). What a committed row looks
+            # like to every other connection is unchanged; only a crash could lose the last
+            # commits. Every connection to it, the subprocesses' too, gets this.
+            conn.execute(sa.text(f'alter database "{name}" set synchronous_commit = off'))
         engine.dispose()
         url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     else:
