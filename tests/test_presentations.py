@@ -98,6 +98,20 @@ def test_every_change_raises_the_revision_that_every_state_carries(school, login
     assert student.get(state).get_json()["revision"] == seen[-1]
 
 
+def test_deleting_the_presented_deck_shows_the_board_as_a_new_revision(school, login, deck, events):
+    sid = school.schedule.id
+    teacher, student = login(school.teacher), login(school.student)
+    state = f"/api/schedules/{sid}/presentation"
+    shown = put(teacher, state, json={"slide_id": deck.id, "page": 3}).get_json()
+    events[:] = []
+    assert teacher.delete(f"/api/slides/{deck.id}").status_code == 204
+    seen = student.get(state).get_json()
+    assert (seen["active"], seen["board"], seen["slide_id"], seen["page"]) == (True, True, None, 1)
+    assert seen["page_count"] == 1 and seen["revision"] > shown["revision"]
+    pushed = [p for e, _a, p in events if e == "slides:page"]
+    assert [(p["board"], p["page"], p["revision"]) for p in pushed] == [(True, 1, seen["revision"])]
+
+
 def test_a_page_out_of_range_is_refused_and_nothing_changes(school, login, deck, events):
     sid = school.schedule.id
     teacher = login(school.teacher)

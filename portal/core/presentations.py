@@ -209,6 +209,20 @@ def set_co_presenting(actor: User, schedule_id: int, allowed: bool) -> dict[str,
     return _announce_state(schedule, row)
 
 
+def deck_deleted(actor: User, slide: Slide) -> None:
+    """Before `slide` is deleted: the rooms presenting it show the blank board's first page,
+    changed and announced as any change, rather than left to the foreign key (SET NULL),
+    which would keep the deck's page number on the board and tell no one."""
+    rows = db.session.execute(
+        db.select(LivePresentation).filter_by(slide_id=slide.id).with_for_update()
+    ).scalars()
+    for row in list(rows):
+        row.slide_id, row.page = None, 1
+        _changed(row, actor)
+        db.session.flush()
+        _announce_state(db.session.get_one(Schedule, row.schedule_id), row)
+
+
 def has_own_presentation(schedule: Schedule) -> bool:
     """Whether the occurrence's meeting backend shows slides and a whiteboard itself
     (capabilities.presentation, e.g. BigBlueButton): then the room shows no portal viewer."""
