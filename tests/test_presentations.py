@@ -67,6 +67,51 @@ def test_teacher_presents_and_turns_pages_and_everyone_is_told(school, login, de
     assert pages == [(1, "room"), (3, "room")]
 
 
+def test_every_change_raises_the_revision_that_every_state_carries(school, login, deck, events):
+    """Pages order the states they receive (acks, pushes, refreshes) by revision: each
+    change answers and announces a higher one than any state read before it, and a refused
+    change leaves it where it was."""
+    sid = school.schedule.id
+    teacher, student = login(school.teacher), login(school.student)
+    state = f"/api/schedules/{sid}/presentation"
+    seen = [student.get(state).get_json()["revision"]]
+    changes = [
+        lambda: put(teacher, state, json={"slide_id": deck.id}),
+        lambda: teacher.post(f"{state}/page", json={"page": 2}),
+        lambda: put(teacher, f"{state}/co-presenting", json={"allowed": True}),
+        lambda: put(teacher, f"{state}/co-presenting", json={"allowed": False}),
+        lambda: put(teacher, state, json={}),  # the blank board
+        lambda: teacher.post(f"{state}/page", json={"page": 2}),  # adds a board page
+        lambda: put(teacher, state, json={"slide_id": deck.id, "page": 3}),
+    ]
+    for change in changes:
+        answer = change()
+        assert answer.status_code == 200, answer.get_json()
+        revision = answer.get_json()["revision"]
+        assert revision > seen[-1]
+        assert student.get(state).get_json()["revision"] == revision
+        seen.append(revision)
+    pushed = [p["revision"] for e, _a, p in events if e == "slides:page"]
+    assert pushed == seen[1:]
+    refused = teacher.post(f"{state}/page", json={"page": 9})
+    assert refused.status_code == 422
+    assert student.get(state).get_json()["revision"] == seen[-1]
+
+
+def test_deleting_the_presented_deck_shows_the_board_as_a_new_revision(school, login, deck, events):
+    sid = school.schedule.id
+    teacher, student = login(school.teacher), login(school.student)
+    state = f"/api/schedules/{sid}/presentation"
+    shown = put(teacher, state, json={"slide_id": deck.id, "page": 3}).get_json()
+    events[:] = []
+    assert teacher.delete(f"/api/slides/{deck.id}").status_code == 204
+    seen = student.get(state).get_json()
+    assert (seen["active"], seen["board"], seen["slide_id"], seen["page"]) == (True, True, None, 1)
+    assert seen["page_count"] == 1 and seen["revision"] > shown["revision"]
+    pushed = [p for e, _a, p in events if e == "slides:page"]
+    assert [(p["board"], p["page"], p["revision"]) for p in pushed] == [(True, 1, seen["revision"])]
+
+
 def test_a_page_out_of_range_is_refused_and_nothing_changes(school, login, deck, events):
     sid = school.schedule.id
     teacher = login(school.teacher)

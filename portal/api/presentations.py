@@ -42,6 +42,10 @@ class PresentationOut(Out):
     page_count: int
     board_pages: int
     co_presenting: bool
+    revision: int = Field(
+        description="raised by every change of the occurrence's presentation: a client "
+        "keeps the state with the highest revision it has received"
+    )
 
 
 class PresentationStateOut(PresentationOut):

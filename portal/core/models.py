@@ -621,6 +621,10 @@ class LivePresentation(Base):
     # How many blank-board pages this occurrence has (they are kept with the lesson).
     board_pages: Mapped[int] = mapped_column(Integer, default=1)
     co_presenting: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Grows by one with every change of this row (presentations._changed): pages receive the
+    # state from acks, pushes and REST refreshes in any order and keep only the newest. The
+    # row is kept for the whole occurrence so that the count never starts again.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 

@@ -98,6 +98,13 @@ def may_present(actor: User, schedule: Schedule, row: LivePresentation | None) -
     return bool(row and row.co_presenting and floor.grant_of(schedule.id, actor.id).any)
 
 
+def _changed(row: LivePresentation, actor: User) -> None:
+    """Every change of the presentation goes through here, under the row's lock: the state
+    it announces then has a higher revision than any state computed before it."""
+    row.revision = (row.revision or 0) + 1
+    row.updated_at, row.updated_by = utcnow(), actor.id
+
+
 def _state_dict(schedule: Schedule, row: LivePresentation | None) -> dict[str, Any]:
     slide = db.session.get(Slide, row.slide_id) if row and row.slide_id else None
     return {
@@ -110,6 +117,10 @@ def _state_dict(schedule: Schedule, row: LivePresentation | None) -> dict[str, A
         "page_count": _page_count(row),
         "board_pages": row.board_pages if row else 1,
         "co_presenting": bool(row and row.co_presenting),
+        # Pages keep the state with the highest revision they have seen: a join ack or a
+        # refresh computed before a change may reach them after the change's own answer.
+        # Nothing presented yet is 0, below every presented state.
+        "revision": row.revision if row else 0,
     }
 
 
@@ -165,7 +176,7 @@ def present(actor: User, schedule_id: int, slide_id: int | None, page: int = 1) 
     row.slide_id, row.page = slide_id, page
     if slide_id is None:
         row.board_pages = max(row.board_pages or 1, page)
-    row.updated_at, row.updated_by = utcnow(), actor.id
+    _changed(row, actor)
     db.session.flush()
     return _announce_state(schedule, row)
 
@@ -180,7 +191,7 @@ def turn_page(actor: User, schedule_id: int, page: int) -> dict[str, Any]:
     else:
         _check_page(page, _page_count(row))
     row.page = page
-    row.updated_at, row.updated_by = utcnow(), actor.id
+    _changed(row, actor)
     db.session.flush()
     return _announce_state(schedule, row)
 
@@ -193,9 +204,23 @@ def set_co_presenting(actor: User, schedule_id: int, allowed: bool) -> dict[str,
     if row is None:
         raise Conflict("present something first", code="not_presenting")
     row.co_presenting = bool(allowed)
-    row.updated_at, row.updated_by = utcnow(), actor.id
+    _changed(row, actor)
     db.session.flush()
     return _announce_state(schedule, row)
+
+
+def deck_deleted(actor: User, slide: Slide) -> None:
+    """Before `slide` is deleted: the rooms presenting it show the blank board's first page,
+    changed and announced as any change, rather than left to the foreign key (SET NULL),
+    which would keep the deck's page number on the board and tell no one."""
+    rows = db.session.execute(
+        db.select(LivePresentation).filter_by(slide_id=slide.id).with_for_update()
+    ).scalars()
+    for row in list(rows):
+        row.slide_id, row.page = None, 1
+        _changed(row, actor)
+        db.session.flush()
+        _announce_state(db.session.get_one(Schedule, row.schedule_id), row)
 
 
 def has_own_presentation(schedule: Schedule) -> bool:

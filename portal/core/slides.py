@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from portal.core import access, audit, storage, uploads
+from portal.core import access, audit, presentations, storage, uploads
 from portal.core.errors import NotFound, ValidationFailed
 from portal.core.models import Slide, User
 from portal.core.types import utcnow
@@ -96,6 +96,7 @@ def delete_slide(actor: User, slide_id: int) -> None:
     slide = _slide_for(actor, slide_id)
     klass = access.get_class_for(actor, slide.class_id)
     access.require_class_manager(actor, klass)
+    presentations.deck_deleted(actor, slide)
     storage.delete_row_and_file(slide, slide.storage_key)
     audit.record(actor, "slide.delete", "class", klass.id, slide_id=slide_id)
 

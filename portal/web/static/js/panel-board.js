@@ -5,8 +5,9 @@
  * turn does not move them. Strokes are vector data (points in 0..1 of the page) sent over
  * the socket (REST when it is down) and painted on a canvas over the page image.
  * State: the join ack's `presentation`; events slides:page, board:stroke, board:erased,
- * board:cleared. After painting, #slide-view carries data-slide-id / data-page /
- * data-painted-strokes (what is on screen). Rules are the core's: portal/core/presentations.py. */
+ * board:cleared; the highest `revision` wins, whatever the order of arrival. After
+ * painting, #slide-view carries data-slide-id / data-page / data-painted-strokes (what is
+ * on screen). Rules are the core's: portal/core/presentations.py. */
 (function () {
   "use strict";
   const POLL_MS = 3000;
@@ -63,7 +64,19 @@
 
     // --- state ---------------------------------------------------------------------------
 
+    // The core raises `revision` with every change: a state older than the one shown (a
+    // join ack or a refresh read before the teacher's change, arriving after its answer or
+    // push) would take the viewer back, so it is dropped.
+    const stale = (state) => !!presented && state.revision < presented.revision;
+
     function applyState(state, pageStrokes) {
+      if (stale(state)) {
+        // A student's may_present also follows the floor, which has no revision: an older
+        // answer that disagrees with ours may know of a grant we missed, so ask again (the
+        // new answer is at least as new as what we show).
+        if (!manager && typeof state.may_present === "boolean" && state.may_present !== mayPresent) refreshState();
+        return;
+      }
       const before = presented;
       presented = state;
       if (typeof state.may_present === "boolean") mayPresent = state.may_present;
@@ -374,7 +387,7 @@
         if (ack.presentation) { applyState(ack.presentation, following ? ack.presentation.strokes : null); syncControls(); }
       });
       socket.on("slides:page", (data) => {
-        if (data.schedule_id !== sid) return;
+        if (data.schedule_id !== sid || stale(data)) return;
         const permission = !manager && presented && data.co_presenting !== presented.co_presenting;
         applyState({ ...data, may_present: manager ? true : mayPresent && data.co_presenting });
         syncControls();
