@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
@@ -12,21 +13,35 @@ from pathlib import Path
 from bench.common import Result
 from bench.report import print_table, write_results
 
-SCENARIOS = ["join_cpu", "reminder_cpu", "storm", "rush", "chat", "calendar", "sfu"]
+# reminders last: its run() sets process-wide PORTAL_* defaults that point into a directory it
+# removes.
+SCENARIOS = ["join_cpu", "reminder_cpu", "storm", "rush", "chat", "calendar", "sfu", "reminders"]
+# Run only when named: it starts nginx and a second portal (docs/deploy.md).
+ON_REQUEST = ["scaleout"]
 
-# Hook for the reminder fan-out benchmark (issue 4, notifications): its module is
-# bench/reminders.py exposing run() -> list[Result]. It joins the default run as soon as it
-# exists; until then the table says it was not measured.
-REMINDERS_MODULE = "reminders"
 
-
-def default_scenarios() -> list[str]:
-    names = list(SCENARIOS)
-    if (Path(__file__).resolve().parent / f"{REMINDERS_MODULE}.py").exists():
-        # Last: its run() sets process-wide PORTAL_* defaults that point into a directory it
-        # removes.
-        names.append(REMINDERS_MODULE)
-    return names
+def parse_scenarios(argv: list[str]) -> list[str]:
+    """The scenarios named on the command line (all of them without a name). `--help` or a
+    misspelt name exits before anything runs, so bench/RESULTS.md keeps the last real run."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run the benchmarks, print one table and write bench/RESULTS.md. Each "
+        "scenario also runs alone with its own options: python -m bench.<scenario> --help.",
+    )
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="scenario",
+        help=f"one or more of: {', '.join(SCENARIOS + ON_REQUEST)} (default: all but "
+        f"{', '.join(ON_REQUEST)})",
+    )
+    chosen: list[str] = parser.parse_args(argv).scenarios
+    unknown = [name for name in chosen if name not in SCENARIOS + ON_REQUEST]
+    if unknown:
+        parser.error(
+            f"no scenario {', '.join(unknown)}; the scenarios: {', '.join(SCENARIOS + ON_REQUEST)}"
+        )
+    return chosen or list(SCENARIOS)
 
 
 def _load() -> str:
@@ -34,21 +49,9 @@ def _load() -> str:
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or default_scenarios()
+    chosen = parse_scenarios(argv)
     results: list[Result] = []
     begun = time.monotonic()
-    if REMINDERS_MODULE not in chosen and not argv:
-        results.append(
-            Result(
-                "reminder fan-out (10,000 due reminders)",
-                "handed to the provider in < 60 s, none twice",
-                "not measured",
-                target="< 60 s",
-                met=False,
-                note="bench/reminders.py comes with the notifications work (issue 4), not merged "
-                "yet",
-            )
-        )
     for name in chosen:
         started = time.monotonic()
         load_before = _load()
