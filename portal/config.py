@@ -54,6 +54,9 @@ def default_config(instance_path: str) -> dict:
         # A room's presence changes within this window are announced once, with the list as
         # it is when sent (docs/live.md): 200 joins send a handful of lists, not 200.
         "REALTIME_PRESENCE_COALESCE_SECONDS": 0.3,
+        # gc.set_threshold of the realtime process, which also freezes what start-up made
+        # out of later collections (docs/live.md); empty keeps Python's own.
+        "REALTIME_GC_THRESHOLDS": "50000,20,10",
         "PLUGINS": None,  # comma-separated allow-list of plugin names
         "DISABLE_PLUGINS": None,  # comma-separated deny-list
         "LOGIN_RATE_LIMIT": "10 per minute",

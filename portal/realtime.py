@@ -27,6 +27,7 @@ process, sharing PORTAL_REDIS_URL), else nowhere (a CLI command without Redis). 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket as socket_module
 import threading
@@ -839,6 +840,37 @@ class _Batches:
             self.serving = None
 
 
+def gc_thresholds(setting: Any) -> tuple[int, ...] | None:
+    """PORTAL_REALTIME_GC_THRESHOLDS ("50000,20,10": gc.set_threshold's one to three
+    numbers) as numbers; empty means Python's own (no tuning)."""
+    text = str(setting or "").strip()
+    if not text:
+        return None
+    try:
+        numbers = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        numbers = ()
+    if not 1 <= len(numbers) <= 3 or any(n < 0 for n in numbers):
+        raise ValueError(
+            f"PORTAL_REALTIME_GC_THRESHOLDS must be one to three counts such as "
+            f"50000,20,10, not {setting!r}"
+        )
+    return numbers
+
+
+def tune_gc(thresholds: tuple[int, ...] | None) -> None:
+    """The realtime process's garbage collector, once it has started: with 5,000 sockets a
+    full collection walked every socket's objects (~0.9 s CPU each, a quarter of the
+    process's CPU in the rush). What start-up made lives as long as the process, so it is
+    frozen out of every later collection, and collections come less often; garbage cycles
+    still go within a bounded number of allocations (docs/live.md)."""
+    if thresholds is None:
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*thresholds)
+
+
 class RealtimeServer:
     """The async Socket.IO server of one Flask app. `asgi(with_web=True)` also serves the
     app's pages and API (through a2wsgi's thread pool) on the same port: the embedded
@@ -846,8 +878,15 @@ class RealtimeServer:
     process (LocalEmitter). With PORTAL_REDIS_URL, sockets on several realtime processes
     share rooms through Redis pub/sub and Flask workers publish with a RedisEmitter."""
 
-    def __init__(self, app: Flask, *, workers: int | None = None) -> None:
+    def __init__(
+        self, app: Flask, *, workers: int | None = None, owns_process: bool = False
+    ) -> None:
         self.app = app
+        # The process is this server's alone (`portal realtime` / `portal serve`): its
+        # garbage collector is tuned at start-up (tune_gc), never a test process's.
+        self.gc_thresholds = (
+            gc_thresholds(app.config.get("REALTIME_GC_THRESHOLDS")) if owns_process else None
+        )
         redis_url = app.config.get("REDIS_URL")
         channel = app.config.get("SOCKETIO_CHANNEL") or live_state.DEFAULT_CHANNEL
         manager = _RedisFanOutManager(redis_url, channel=channel) if redis_url else _FanOutManager()
@@ -918,6 +957,7 @@ class RealtimeServer:
             self._early.clear()
         self._drainer = asyncio.create_task(self._drain())
         self.app.extensions[EMITTER_KEY] = LocalEmitter(self)
+        tune_gc(self.gc_thresholds)
 
     async def shutdown(self) -> None:
         if isinstance(self.app.extensions.get(EMITTER_KEY), LocalEmitter):
@@ -1195,7 +1235,7 @@ def serve(
     """Run the realtime server (and, with_web, the app's pages and API) until stopped."""
     import uvicorn
 
-    server = RealtimeServer(app)
+    server = RealtimeServer(app, owns_process=True)
     config = uvicorn.Config(
         server.asgi(with_web=with_web),
         host=host,
