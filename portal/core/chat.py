@@ -9,6 +9,7 @@ messages in id order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,16 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.core import access, audit, classes, invites, live_state, room_settings
 from portal.core.errors import Forbidden, NotFound, PortalError, ValidationFailed
-from portal.core.models import ChatMessage, Class, ClassMute, Guest, Role, Schedule, User
+from portal.core.models import (
+    BlockedUser,
+    ChatMessage,
+    Class,
+    ClassMute,
+    Guest,
+    Role,
+    Schedule,
+    User,
+)
 from portal.core.types import utcnow
 from portal.extensions import db
 from portal.i18n import _, gettext
@@ -67,20 +77,29 @@ def panel_standings(
     if schedule is None or not ids:
         return schedule, {}
     klass = schedule.klass
-    users = User.__table__.c
-    rows = db.session.execute(
-        db.select(
-            users.id,
-            *access.standing_columns(
-                users.id,
-                staff_possible=any(actor.role != Role.STUDENT.value for actor in actors),
-                class_id=db.literal(klass.id),
-                teacher_id=db.literal(klass.teacher_id),
-                now=utcnow(),
-            ),
-        ).where(users.id.in_(ids))
-    ).all()
+    statement = _standings_statement(
+        staff_possible=any(actor.role != Role.STUDENT.value for actor in actors)
+    )
+    params = {"class_id": klass.id, "teacher_id": klass.teacher_id, "ids": ids, "now": utcnow()}
+    rows = db.session.execute(statement, params).all()
     return schedule, {row.id: access.standing_of(row[-4:]) for row in rows}
+
+
+@functools.lru_cache(maxsize=2)
+def _standings_statement(*, staff_possible: bool) -> Any:
+    """panel_standings's query, built once (Core columns, bind parameters): building and
+    cache-keying the standing subqueries cost more CPU than running them."""
+    users = User.__table__.c
+    return db.select(
+        users.id,
+        *access.standing_columns(
+            users.id,
+            staff_possible=staff_possible,
+            class_id=db.bindparam("class_id", type_=db.Integer),
+            teacher_id=db.bindparam("teacher_id", type_=db.Integer),
+            now=db.bindparam("now", type_=BlockedUser.__table__.c.expires_at.type),
+        ),
+    ).where(users.id.in_(db.bindparam("ids", expanding=True)))
 
 
 def require_panel_standing(
