@@ -132,13 +132,10 @@ def _room_joins(app: Any, students: list[tuple[str, int]], cprofile: bool) -> tu
 
     def join(n: int) -> None:
         state, schedule_id = sockets[n]
-        answer = server._in_app(
-            server._answer,
-            state,
-            realtime.JoinIn,
-            realtime._join,
-            {"schedule_id": schedule_id, "limit": 1},
-            f"page{n}",
+        # A page joining alone: a batch of one (serve_room_joins), the dearest case.
+        (answer,) = server._in_app(
+            realtime.serve_room_joins,
+            [(f"page{n}", state, {"schedule_id": schedule_id, "limit": 1})],
         )
         assert answer.get("ok"), answer
 

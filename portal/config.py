@@ -48,12 +48,16 @@ def default_config(instance_path: str) -> dict:
         # so that a machine starved for a minute (a 09:00 rush) keeps its waiting pages.
         "REALTIME_PING_INTERVAL_SECONDS": 25,
         "REALTIME_PING_TIMEOUT_SECONDS": 60,
-        # The most `class:join` events the realtime server serves in one transaction: joins
-        # arriving while a batch is served wait for the next one (docs/live.md).
+        # The most `class:join` (and, apart, room `join`) events the realtime server serves
+        # in one transaction: joins arriving while a batch is served wait for the next one
+        # (docs/live.md).
         "REALTIME_JOIN_BATCH": 200,
         # A room's presence changes within this window are announced once, with the list as
         # it is when sent (docs/live.md): 200 joins send a handful of lists, not 200.
         "REALTIME_PRESENCE_COALESCE_SECONDS": 0.3,
+        # gc.set_threshold of the realtime process, which also freezes what start-up made
+        # out of later collections (docs/live.md); empty keeps Python's own.
+        "REALTIME_GC_THRESHOLDS": "50000,20,10",
         "PLUGINS": None,  # comma-separated allow-list of plugin names
         "DISABLE_PLUGINS": None,  # comma-separated deny-list
         "LOGIN_RATE_LIMIT": "10 per minute",

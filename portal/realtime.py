@@ -27,6 +27,7 @@ process, sharing PORTAL_REDIS_URL), else nowhere (a CLI command without Redis). 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket as socket_module
 import threading
@@ -392,34 +393,6 @@ def _parse(model: type[BaseModel], data: Any) -> Any:
 # --- the sync work of each event (runs in the pool, inside an app context) ---------------
 
 
-def _join(sid: str, actor: User, data: JoinIn) -> dict[str, Any]:
-    # One access check for the whole join: each read below used to repeat it (the
-    # enrolment and block queries four times per waiting page).
-    schedule = chat.require_panel_access(actor, data.schedule_id)
-    manager = chat.is_manager(actor, schedule)
-    messages, has_more = chat.history_of(schedule, after_id=data.after_id, limit=data.limit)
-    poll_list = polls.polls_of(actor, schedule)
-    muted = not manager and chat.is_muted(actor.id, schedule.class_id)
-    state = meetings.occurrence_state(schedule.id)
-    live_state.presence_add(
-        schedule.id, sid, {"id": actor.id, "name": actor.name, "role": actor.role}
-    )
-    # Presence is attendance: having the room open while the class runs is being there.
-    attendance.room_opened(schedule.id, actor)
-    return {
-        "schedule_id": schedule.id,
-        "state": state,
-        "manager": manager,
-        "muted": muted,
-        "messages": messages,
-        "has_more": has_more,
-        "polls": poll_list,
-        "presence": live_state.presence_list(schedule.id),
-        # Late joiners (and every reconnect) open on the presented page with its strokes.
-        "presentation": presentations.state_of(actor, schedule),
-    }
-
-
 def _guest_join(sid: str, guest: Guest, data: JoinIn) -> dict[str, Any]:
     """An admitted guest's page joins its occurrence: the chat so far and the class's state."""
     messages, has_more = chat.guest_history(
@@ -663,6 +636,118 @@ def serve_joins(batch: list[tuple[_Socket | None, Any]]) -> list[dict[str, Any]]
     return [answer or _internal_error() for answer in answers]
 
 
+@dataclass(slots=True)
+class _RoomJoin:
+    index: int  # in the batch
+    sid: str
+    actor: User
+    data: JoinIn
+    locale: str
+
+
+def serve_room_joins(batch: list[tuple[str, _Socket, Any]]) -> list[dict[str, Any]]:
+    """The acks of room `join` events of user sockets that arrived together
+    (RealtimeServer._room_joins), each the answer that socket's join alone would get: the
+    tokens checked again (two queries for the batch), then per occurrence one access query
+    for its joiners (chat.panel_standings) and its chat page, polls, mutes, state and
+    presented page read once, the presence entries added in one Redis round trip, one
+    attendance statement per running class and one commit. A refused join (not enrolled,
+    blocked) gets its own refusal and never fails the others."""
+    answers: list[dict[str, Any] | None] = [None] * len(batch)
+    try:
+        verdicts = check_claims_many([state.claims for _, state, _ in batch])
+        rooms: dict[int, list[_RoomJoin]] = {}
+        for n, ((sid, _state, data), verdict) in enumerate(zip(batch, verdicts, strict=True)):
+            if isinstance(verdict, PortalError):
+                answers[n] = _error(verdict)
+                continue
+            locale = recipient_locale(verdict)
+            try:
+                with force_locale(locale):
+                    parsed = _parse(JoinIn, data)
+            except PortalError as exc:
+                answers[n] = _error(exc, locale)
+                continue
+            rooms.setdefault(parsed.schedule_id, []).append(
+                _RoomJoin(n, sid, verdict, parsed, locale)
+            )
+        admitted: list[tuple[Schedule, list[tuple[_RoomJoin, bool]]]] = []
+        for schedule_id, joins in rooms.items():
+            schedule, standings = chat.panel_standings(schedule_id, [j.actor for j in joins])
+            let_in: list[tuple[_RoomJoin, bool]] = []
+            for join in joins:
+                try:
+                    with force_locale(join.locale):
+                        manager = chat.require_panel_standing(
+                            join.actor, schedule, standings.get(join.actor.id)
+                        )
+                except PortalError as exc:
+                    answers[join.index] = _error(exc, join.locale)
+                    continue
+                let_in.append((join, manager))
+            if schedule is not None and let_in:
+                admitted.append((schedule, let_in))
+        bodies: list[tuple[int, dict[str, Any]]] = []
+        for schedule, let_in in admitted:
+            viewers = [(join.actor, manager) for join, manager in let_in]
+            pages: dict[tuple[int | None, int], tuple[list[dict[str, Any]], bool]] = {}
+            for join, _manager in let_in:
+                key = (join.data.after_id, join.data.limit)
+                if key not in pages:
+                    pages[key] = chat.history_of(schedule, after_id=key[0], limit=key[1])
+            poll_lists = polls.polls_for(schedule, viewers)
+            muted = chat.muted_among(
+                schedule.class_id, [join.actor.id for join, manager in let_in if not manager]
+            )
+            state = meetings.occurrence_state(schedule.id)
+            shown = presentations.states_for(schedule, viewers)
+            for (join, manager), poll_list, presentation in zip(
+                let_in, poll_lists, shown, strict=True
+            ):
+                messages, has_more = pages[join.data.after_id, join.data.limit]
+                bodies.append(
+                    (
+                        join.index,
+                        {
+                            "ok": True,
+                            "schedule_id": schedule.id,
+                            "state": state,
+                            "manager": manager,
+                            "muted": join.actor.id in muted,
+                            "messages": messages,
+                            "has_more": has_more,
+                            "polls": poll_list,
+                            "presentation": presentation,
+                        },
+                    )
+                )
+        live_state.presence_add_many(
+            [
+                (schedule.id, join.sid, _presence_entry(join.actor))
+                for schedule, let_in in admitted
+                for join, _ in let_in
+            ]
+        )
+        # Presence is attendance: having the room open while the class runs is being there.
+        for schedule, let_in in admitted:
+            attendance.room_opened_many(schedule.id, [join.actor for join, _ in let_in])
+        present = live_state.presence_lists([schedule.id for schedule, _ in admitted])
+        unit_of_work.commit()
+    except Exception as exc:  # the database or Redis is down: every join waiting fails alike
+        db.session.rollback()
+        if not isinstance(exc, PortalError):
+            log.exception("live room joins failed")
+        failed = _error(exc) if isinstance(exc, PortalError) else _internal_error()
+        return [answer or failed for answer in answers]
+    for n, body in bodies:
+        answers[n] = {**body, "presence": present[body["schedule_id"]]}
+    return [answer or _internal_error() for answer in answers]
+
+
+def _presence_entry(actor: User) -> dict[str, Any]:
+    return {"id": actor.id, "name": actor.name, "role": actor.role}
+
+
 # --- the server -------------------------------------------------------------------------
 
 
@@ -755,6 +840,37 @@ class _Batches:
             self.serving = None
 
 
+def gc_thresholds(setting: Any) -> tuple[int, ...] | None:
+    """PORTAL_REALTIME_GC_THRESHOLDS ("50000,20,10": gc.set_threshold's one to three
+    numbers) as numbers; empty means Python's own (no tuning)."""
+    text = str(setting or "").strip()
+    if not text:
+        return None
+    try:
+        numbers = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        numbers = ()
+    if not 1 <= len(numbers) <= 3 or any(n < 0 for n in numbers):
+        raise ValueError(
+            f"PORTAL_REALTIME_GC_THRESHOLDS must be one to three counts such as "
+            f"50000,20,10, not {setting!r}"
+        )
+    return numbers
+
+
+def tune_gc(thresholds: tuple[int, ...] | None) -> None:
+    """The realtime process's garbage collector, once it has started: with 5,000 sockets a
+    full collection walked every socket's objects (~0.9 s CPU each, a quarter of the
+    process's CPU in the rush). What start-up made lives as long as the process, so it is
+    frozen out of every later collection, and collections come less often; garbage cycles
+    still go within a bounded number of allocations (docs/live.md)."""
+    if thresholds is None:
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*thresholds)
+
+
 class RealtimeServer:
     """The async Socket.IO server of one Flask app. `asgi(with_web=True)` also serves the
     app's pages and API (through a2wsgi's thread pool) on the same port: the embedded
@@ -762,8 +878,15 @@ class RealtimeServer:
     process (LocalEmitter). With PORTAL_REDIS_URL, sockets on several realtime processes
     share rooms through Redis pub/sub and Flask workers publish with a RedisEmitter."""
 
-    def __init__(self, app: Flask, *, workers: int | None = None) -> None:
+    def __init__(
+        self, app: Flask, *, workers: int | None = None, owns_process: bool = False
+    ) -> None:
         self.app = app
+        # The process is this server's alone (`portal realtime` / `portal serve`): its
+        # garbage collector is tuned at start-up (tune_gc), never a test process's.
+        self.gc_thresholds = (
+            gc_thresholds(app.config.get("REALTIME_GC_THRESHOLDS")) if owns_process else None
+        )
         redis_url = app.config.get("REDIS_URL")
         channel = app.config.get("SOCKETIO_CHANNEL") or live_state.DEFAULT_CHANNEL
         manager = _RedisFanOutManager(redis_url, channel=channel) if redis_url else _FanOutManager()
@@ -792,6 +915,11 @@ class RealtimeServer:
         # Joins of the class arriving together (serve_joins); PORTAL_REALTIME_JOIN_BATCH.
         self._joins = _Batches(
             lambda batch: self._run(serve_joins, batch),
+            most=int(app.config.get("REALTIME_JOIN_BATCH") or 1),
+        )
+        # Room joins of user sockets arriving together (serve_room_joins), as many at once.
+        self._room_joins = _Batches(
+            lambda batch: self._run(serve_room_joins, batch),
             most=int(app.config.get("REALTIME_JOIN_BATCH") or 1),
         )
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -829,6 +957,7 @@ class RealtimeServer:
             self._early.clear()
         self._drainer = asyncio.create_task(self._drain())
         self.app.extensions[EMITTER_KEY] = LocalEmitter(self)
+        tune_gc(self.gc_thresholds)
 
     async def shutdown(self) -> None:
         if isinstance(self.app.extensions.get(EMITTER_KEY), LocalEmitter):
@@ -1029,7 +1158,12 @@ class RealtimeServer:
                 early = None  # a guest's socket never enters another occurrence's room
             if early is not None:
                 await sio.enter_room(sid, early, namespace=NAMESPACE)
-            answer = await self._run(self._answer, state, JoinIn, _join, data, sid)
+            if state is not None and state.guest_token is None:
+                # Served in batches with the room joins arriving meanwhile (a rush of
+                # waiting pages opening, every page reconnecting after a restart).
+                answer = await self._room_joins.submit((sid, state, data))
+            else:
+                answer = await self._run(self._answer, state, JoinIn, _guest_join, data, sid)
             if (
                 not answer.get("ok")
                 and early is not None
@@ -1079,7 +1213,7 @@ def _guest_work(token: str, model: type[BaseModel], work: Callable, data: Any, *
     parsed = _parse(model, data)
     if getattr(parsed, "schedule_id", schedule.id) != schedule.id:
         raise NotFound("no such class occurrence")  # never another room, nothing revealed
-    if work is _join:
+    if work is _guest_join:
         (sid,) = extra
         return _guest_join(sid, guest, parsed)
     if work is _chat_send:
@@ -1101,7 +1235,7 @@ def serve(
     """Run the realtime server (and, with_web, the app's pages and API) until stopped."""
     import uvicorn
 
-    server = RealtimeServer(app)
+    server = RealtimeServer(app, owns_process=True)
     config = uvicorn.Config(
         server.asgi(with_web=with_web),
         host=host,

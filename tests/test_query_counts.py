@@ -165,26 +165,45 @@ def test_a_start_costs_the_same_statements_however_many_pages_wait(school, login
     assert costs[12] == costs[2], costs
 
 
-def test_a_room_join_checks_the_panel_access_once(school):
+def test_a_room_join_checks_the_panel_access_once_and_a_batch_costs_as_one(school, make_user):
     """Every waiting page joins its class's room on connect (5,000 at 09:00): the chat, the
     polls, the class state and the presented page were each read behind their own panel
     access check (enrolment and block queries four times over). A room join is now one
-    check and one read of each; the page still gets the room as it is."""
+    check and one read of each, and the room joins that arrive together (serve_room_joins)
+    cost what one costs; each page still gets the room as it is."""
+    from flask_jwt_extended import create_access_token, decode_token
+
     from portal import realtime
     from portal.core import chat
 
     sid = school.schedule.id
+    others = [make_user("student") for _ in range(5)]
+    classes.enrol(school.teacher, school.klass.id, [u.id for u in others])
     chat.post_message(school.teacher, sid, "Welcome, everyone")
     db.session.commit()
-    db.session.expire_all()
-    with count_queries() as statements:
-        answer = realtime._join("page-1", school.student, realtime.JoinIn(schedule_id=sid))
-    assert [m["body"] for m in answer["messages"]] == ["Welcome, everyone"]
-    assert answer["state"] == "not_started" and answer["polls"] == []
-    assert answer["manager"] is False and answer["muted"] is False
-    assert answer["presentation"]["active"] is False
-    assert [u["id"] for u in answer["presence"]] == [school.student.id]
-    assert len(statements) == 10, [s.split()[0:4] for s in statements]
+
+    def socket(user):
+        claims = decode_token(create_access_token(identity=str(user.id)))
+        return realtime._Socket(user_id=user.id, claims=claims)
+
+    costs = []
+    for joiners in ([school.student], others):
+        db.session.expire_all()
+        batch = [(f"page-{u.id}", socket(u), {"schedule_id": sid}) for u in joiners]
+        with count_queries() as statements:
+            answers = realtime.serve_room_joins(batch)
+        costs.append(len(statements))
+        for answer in answers:
+            assert answer["ok"], answer
+            assert [m["body"] for m in answer["messages"]] == ["Welcome, everyone"]
+            assert answer["state"] == "not_started" and answer["polls"] == []
+            assert answer["manager"] is False and answer["muted"] is False
+            assert answer["presentation"]["active"] is False
+    assert [u["id"] for u in answers[0]["presence"]] == sorted(
+        [school.student.id, *(u.id for u in others)],
+        key=lambda i: next(u.name for u in [school.student, *others] if u.id == i),
+    )
+    assert costs[0] == costs[1] == 11, costs
 
 
 def _sign_in_page(client, user) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -84,6 +85,13 @@ def room_opened(schedule_id: int, user: User) -> None:
     meeting = _running_meeting(schedule_id)
     if meeting is not None:
         record_attendance(meeting, user_id=user.id, name=user.name, source="portal")
+
+
+def room_opened_many(schedule_id: int, users: Sequence[User]) -> None:
+    """room_opened for many pages joining the room together: one statement for them all."""
+    meeting = _running_meeting(schedule_id)
+    if meeting is not None:
+        record_present(meeting, [(user.id, user.name) for user in users])
 
 
 def room_closed(schedule_id: int, user_id: int) -> None:

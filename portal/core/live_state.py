@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from blinker import Namespace
@@ -197,6 +197,24 @@ def presence_add(schedule_id: int, sid: str, user: dict[str, Any]) -> None:
     pipe.execute()
 
 
+def presence_add_many(entries: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
+    """presence_add for many (schedule id, sid, user) at once: one Redis round trip."""
+    client = _redis()
+    if client is None:
+        for schedule_id, sid, user in entries:
+            presence_add(schedule_id, sid, user)
+        return
+    pipe = client.pipeline(transaction=False)
+    for schedule_id, sid, user in entries:
+        pipe.hset(_presence_key(schedule_id), sid, json.dumps(user))
+        pipe.sadd(_user_key(user["id"]), f"{schedule_id}|{sid}")
+    for key in {_presence_key(s) for s, _, _ in entries} | {
+        _user_key(u["id"]) for _, _, u in entries
+    }:
+        pipe.expire(key, PRESENCE_TTL_SECONDS)
+    pipe.execute()
+
+
 def presence_entry(schedule_id: int, sid: str) -> dict[str, Any] | None:
     """The user a socket stands for in a room, if it is there."""
     client = _redis()
@@ -236,6 +254,26 @@ def presence_list(schedule_id: int) -> list[dict[str, Any]]:
             entries = list(state.presence.get(schedule_id, {}).values())
     else:
         entries = [json.loads(v) for v in client.hvals(_presence_key(schedule_id))]
+    return _one_per_user(entries)
+
+
+def presence_lists(schedule_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
+    """presence_list of several rooms: one Redis round trip."""
+    client = _redis()
+    wanted = sorted(set(schedule_ids))
+    if client is None:
+        return {schedule_id: presence_list(schedule_id) for schedule_id in wanted}
+    pipe = client.pipeline(transaction=False)
+    for schedule_id in wanted:
+        pipe.hvals(_presence_key(schedule_id))
+    found = pipe.execute()
+    return {
+        schedule_id: _one_per_user([json.loads(v) for v in values])
+        for schedule_id, values in zip(wanted, found, strict=True)
+    }
+
+
+def _one_per_user(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     users: dict[int, dict[str, Any]] = {}
     for entry in entries:
         users.setdefault(entry["id"], entry)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -120,11 +121,25 @@ def my_vote(poll: Poll, user: User) -> list[int]:
 
 def view(actor: User, poll: Poll, schedule: Schedule) -> dict[str, Any]:
     """The poll as this actor may see it: results for the teacher, or once published."""
+    return _seen(
+        poll,
+        is_manager(actor, schedule),
+        lambda p: my_vote(p, actor),
+        lambda p, manager: results(p, with_voters=manager),
+    )
+
+
+def _seen(
+    poll: Poll,
+    manager: bool,
+    ballot_of: Callable[[Poll], list[int]],
+    results_of: Callable[[Poll, bool], dict[str, Any]],
+) -> dict[str, Any]:
+    """view's rule, with the actor's ballot and the results read by the caller's readers."""
     out = public_dict(poll)
-    manager = is_manager(actor, schedule)
-    out["my_vote"] = [] if manager else my_vote(poll, actor)
+    out["my_vote"] = [] if manager else ballot_of(poll)
     if manager or poll.results_published:
-        out["results"] = results(poll, with_voters=manager)
+        out["results"] = results_of(poll, manager)
     return out
 
 
@@ -273,6 +288,49 @@ def polls_of(actor: User, schedule: Schedule) -> list[dict[str, Any]]:
     if not is_manager(actor, schedule):
         stmt = stmt.where(Poll.status != "draft")
     return [view(actor, poll, schedule) for poll in db.session.execute(stmt).scalars()]
+
+
+def polls_for(
+    schedule: Schedule, viewers: Sequence[tuple[User, bool]]
+) -> list[list[dict[str, Any]]]:
+    """polls_of for many actors already let into the occurrence's panel, each with whether
+    they moderate it (chat.require_panel_standing): the polls, the ballots of them all and
+    each poll's results read once, however many actors (the room joins of a class-start
+    rush). One list per viewer, in order."""
+    found = list(
+        db.session.execute(
+            db.select(Poll).where(Poll.schedule_id == schedule.id).order_by(Poll.id)
+        ).scalars()
+    )
+    if not found:
+        return [[] for _ in viewers]
+    voters = sorted({actor.id for actor, manager in viewers if not manager})
+    ballots: dict[tuple[int, int], list[int]] = {}
+    if voters:
+        for poll_id, user_id, option_id in db.session.execute(
+            db.select(PollVote.poll_id, PollVote.user_id, PollVote.option_id)
+            .where(PollVote.poll_id.in_([p.id for p in found]), PollVote.user_id.in_(voters))
+            .order_by(PollVote.option_id)
+        ).all():
+            ballots.setdefault((poll_id, user_id), []).append(option_id)
+    counted: dict[tuple[int, bool], dict[str, Any]] = {}
+
+    def results_of(poll: Poll, manager: bool) -> dict[str, Any]:
+        if (poll.id, manager) not in counted:
+            counted[poll.id, manager] = results(poll, with_voters=manager)
+        return counted[poll.id, manager]
+
+    def ballot_reader(user_id: int) -> Callable[[Poll], list[int]]:
+        return lambda poll: list(ballots.get((poll.id, user_id), []))
+
+    return [
+        [
+            _seen(poll, manager, ballot_reader(actor.id), results_of)
+            for poll in found
+            if manager or poll.status != "draft"
+        ]
+        for actor, manager in viewers
+    ]
 
 
 def get_results(actor: User, poll_id: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import json
 import math
 import re
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from portal.core import access, floor, live_state, storage
@@ -93,7 +94,13 @@ def _page_count(row: LivePresentation | None) -> int:
 def may_present(actor: User, schedule: Schedule, row: LivePresentation | None) -> bool:
     """Teacher and admins always; a student only while holding the floor and while the
     teacher allows co-presenting."""
-    if is_manager(actor, schedule):
+    return _may_present(actor, schedule, row, is_manager(actor, schedule))
+
+
+def _may_present(
+    actor: User, schedule: Schedule, row: LivePresentation | None, manager: bool
+) -> bool:
+    if manager:
         return True
     return bool(row and row.co_presenting and floor.grant_of(schedule.id, actor.id).any)
 
@@ -139,6 +146,24 @@ def state_of(actor: User, schedule: Schedule) -> dict[str, Any]:
     out["manager"] = is_manager(actor, schedule)
     out["strokes"] = _strokes_of(schedule.id, out["slide_id"], out["page"]) if row else []
     return out
+
+
+def states_for(schedule: Schedule, viewers: Sequence[tuple[User, bool]]) -> list[dict[str, Any]]:
+    """state_of for many actors already let into the occurrence's panel, each with whether
+    they moderate it (chat.require_panel_standing): the presented page and its strokes read
+    once for them all (the room joins of a class-start rush). One state per viewer."""
+    row = _row(schedule.id)
+    shared = _state_dict(schedule, row)
+    strokes = _strokes_of(schedule.id, shared["slide_id"], shared["page"]) if row else []
+    return [
+        {
+            **shared,
+            "may_present": _may_present(actor, schedule, row, manager),
+            "manager": manager,
+            "strokes": strokes,
+        }
+        for actor, manager in viewers
+    ]
 
 
 def _announce_state(schedule: Schedule, row: LivePresentation) -> dict[str, Any]:
