@@ -234,3 +234,50 @@ def test_the_floor_endpoints_are_in_the_openapi_document(client):
         "/api/schedules/{schedule_id}/hands/{user_id}",
     ):
         assert path in paths, path
+
+
+def test_every_floor_change_raises_the_revision_that_the_state_and_its_event_carry(
+    school, login, events
+):
+    """The page re-reads the floor after every push and its own actions and keeps the
+    newest answer: each change answers with a higher revision than any state read before,
+    and a request that changes nothing (raising a raised hand) leaves it where it was."""
+    sid = school.schedule.id
+    student, classmate, teacher = (
+        login(school.student),
+        login(school.classmate),
+        login(school.teacher),
+    )
+    floor = f"/api/schedules/{sid}/floor"
+
+    def revision(client=teacher) -> int:
+        return client.get(floor).get_json()["revision"]
+
+    assert revision() == 0 and revision(student) == 0
+    steps = [
+        lambda: student.post(f"/api/schedules/{sid}/hands"),
+        lambda: classmate.post(f"/api/schedules/{sid}/hands"),
+        lambda: teacher.post(f"{floor}/grant", json={"user_id": school.student.id, "mic": True}),
+        lambda: teacher.post(f"{floor}/mute", json={"user_id": school.student.id}),
+        lambda: teacher.post(f"{floor}/withdraw", json={"user_id": school.student.id}),
+        lambda: classmate.delete(f"/api/schedules/{sid}/hands/me"),
+        lambda: student.post(f"/api/schedules/{sid}/hands"),
+        lambda: teacher.delete(f"/api/schedules/{sid}/hands"),
+    ]
+    for n, step in enumerate(steps, start=1):
+        assert step().status_code == 200
+        assert revision() == n and revision(student) == n
+    # Nothing changes: no new revision, no event.
+    assert classmate.delete(f"/api/schedules/{sid}/hands/me").status_code == 200
+    assert revision() == len(steps)
+    announced = [(e, p["revision"]) for e, a, p in events if a != "user"]
+    assert announced == [
+        ("hand:raised", 1),
+        ("hand:raised", 2),
+        ("floor:granted", 3),
+        ("floor:muted", 4),
+        ("floor:withdrawn", 5),
+        ("hand:lowered", 6),
+        ("hand:raised", 7),
+        ("hands:lowered", 8),
+    ]

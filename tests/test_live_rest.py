@@ -293,3 +293,63 @@ def test_racing_ballots_of_one_student_leave_exactly_one_vote(school, app):
         .all()
     )
     assert len(rows) == 1 and rows[0] in option_ids
+
+
+def test_the_teachers_changes_raise_a_polls_revision_and_votes_its_vote_seq(school, login):
+    """Pages order what they hear of a poll (acks, pushes, refreshes) by revision and its
+    results by (revision, vote_seq): open, close, publish and hide each answer a higher
+    revision than any view read before; a vote (also a changed one) raises only the
+    results' vote_seq; a refused change leaves both where they were."""
+    from portal.core import live_state
+
+    pushed: list[tuple[str, dict]] = []
+
+    def record(_sender, *, event, payload, **_):
+        pushed.append((event, payload))
+
+    live_state.live_event.connect(record)
+    try:
+        sid = school.schedule.id
+        teacher, student, classmate = (
+            login(school.teacher),
+            login(school.student),
+            login(school.classmate),
+        )
+        poll = teacher.post(
+            f"/api/schedules/{sid}/polls", json={"question": "Tea?", "options": ["yes", "no"]}
+        ).get_json()
+        pid, (yes, no) = poll["id"], (o["id"] for o in poll["options"])
+        assert poll["revision"] == 1 and poll["results"]["vote_seq"] == 0
+
+        def seen(client) -> tuple[int, int | None]:
+            listed = client.get(f"/api/schedules/{sid}/polls").get_json()[0]
+            return listed["revision"], (listed.get("results") or {}).get("vote_seq")
+
+        opened = teacher.post(f"/api/polls/{pid}/open").get_json()
+        assert opened["revision"] == 2 and seen(student) == (2, None)
+        assert teacher.post(f"/api/polls/{pid}/open").status_code == 409
+        seqs = []
+        for client, choice in ((student, yes), (classmate, yes), (student, no)):
+            assert client.post(f"/api/polls/{pid}/vote", json={"option_ids": [choice]}).status_code
+            revision, seq = seen(teacher)
+            assert revision == 2
+            seqs.append(seq)
+        assert seqs[0] < seqs[1] < seqs[2]
+        results = [p for e, p in pushed if e == "poll:results"]
+        assert [(r["revision"], r["vote_seq"]) for r in results] == [(2, s) for s in seqs]
+        assert teacher.post(f"/api/polls/{pid}/close").get_json()["revision"] == 3
+        published = teacher.post(f"/api/polls/{pid}/publish", json={"published": True})
+        assert published.get_json()["revision"] == 4
+        assert published.get_json()["results"]["vote_seq"] == seqs[2]
+        hidden = teacher.post(f"/api/polls/{pid}/publish", json={"published": False})
+        assert hidden.get_json()["revision"] == 5 and seen(student) == (5, None)
+        events = [(e, p.get("revision")) for e, p in pushed if e != "poll:results"]
+        assert events == [
+            ("poll:created", 1),
+            ("poll:opened", 2),
+            ("poll:closed", 3),
+            ("poll:unpublished", 5),
+        ]
+        assert [p for e, p in pushed if e == "poll:unpublished"][0]["schedule_id"] == sid
+    finally:
+        live_state.live_event.disconnect(record)

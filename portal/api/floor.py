@@ -6,6 +6,8 @@ The same core service announces every change on the live panel's socket events
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from portal.api import api
 from portal.api.framework import current_actor, endpoint
 from portal.api.live import Id
@@ -40,6 +42,10 @@ class MySeatOut(Out):
 
 class FloorOut(Out):
     schedule_id: int
+    revision: int = Field(
+        description="raised by every change of the occurrence's floor (the events carry it "
+        "too): a client keeps the state with the highest revision it has received"
+    )
     manager: bool
     me: MySeatOut
     hands: list[SeatOut]

@@ -110,6 +110,11 @@ class PollResultsOut(Out):
     schedule_id: int
     status: str
     results_published: bool
+    revision: int = Field(description="the poll's revision these results were counted at")
+    vote_seq: int = Field(
+        description="the highest ballot row counted: it grows with every vote, so a client "
+        "keeps the results with the highest (revision, vote_seq) it has received"
+    )
     voters: int
     options: list[ResultOptionOut]
 
@@ -125,6 +130,10 @@ class PollOut(Out):
     results_published: bool
     opened_at: str | None
     closed_at: str | None
+    revision: int = Field(
+        description="raised by every change the teacher makes to the poll (open, close, "
+        "publish, hide; not by votes): a client keeps the poll with the highest revision"
+    )
     my_vote: list[int]
     results: PollResultsOut | None = None
 

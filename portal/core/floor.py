@@ -10,6 +10,12 @@ that commit (`unit_of_work.after_commit`): the live events (hand:raised, floor:g
 go to the panel sockets, and the `floor_changed` plugin hook lets the media backend enforce
 the change (the bundled SFU closes a withdrawn student's streams and stops forwarding a
 muted microphone).
+
+A page reads the floor again after each push and its own actions, and those answers can come
+back in another order: every change raises the occurrence's floor revision (`floor_states`),
+which the state and the events carry, so the page keeps the newest. The revision row is
+locked last in a change, after the seats, until the commit: changes of one occurrence's
+floor (a few per minute) queue there, reads do not.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 from portal.core import access, audit, live_state, unit_of_work
 from portal.core.chat import is_manager, iso, require_panel_access
 from portal.core.errors import NotFound, ValidationFailed
-from portal.core.models import FloorSeat, Meeting, Schedule, User
+from portal.core.models import FloorSeat, FloorState, Meeting, Schedule, User
 from portal.core.registry import hook
 from portal.core.snapshots import meeting_record, schedule_info
 from portal.core.types import utcnow
@@ -70,6 +76,31 @@ def _seat(schedule_id: int, user_id: int) -> FloorSeat:
     ).scalar_one()
 
 
+def _changed(schedule_id: int) -> int:
+    """Raise the occurrence's floor revision (after its seats are locked, so that changes
+    take their locks in one order) and return it: higher than any state read before."""
+    return int(
+        db.session.execute(
+            insert_with_conflicts(FloorState)
+            .values(schedule_id=schedule_id, revision=1)
+            .on_conflict_do_update(
+                index_elements=["schedule_id"], set_={"revision": FloorState.revision + 1}
+            )
+            .returning(FloorState.revision)
+        ).scalar_one()
+    )
+
+
+def revision_of(schedule_id: int) -> int:
+    """The occurrence's floor revision now (0 before its first change)."""
+    return int(
+        db.session.execute(
+            db.select(FloorState.revision).filter_by(schedule_id=schedule_id)
+        ).scalar_one_or_none()
+        or 0
+    )
+
+
 def _managed(actor: User, schedule_id: int) -> Schedule:
     schedule = require_panel_access(actor, schedule_id)
     access.require_class_moderator(actor, schedule.klass)
@@ -108,6 +139,9 @@ def state(actor: User, schedule_id: int) -> dict[str, Any]:
     raised hands (first raised first) and who holds the floor."""
     schedule = require_panel_access(actor, schedule_id)
     manager = is_manager(actor, schedule)
+    # Read before the seats: the seats then hold at least every change up to it (a change
+    # committed in between only makes the state newer than it claims, never older).
+    revision = revision_of(schedule.id)
     rows = db.session.execute(
         db.select(FloorSeat, User)
         .join(User, User.id == FloorSeat.user_id)
@@ -119,6 +153,7 @@ def state(actor: User, schedule_id: int) -> dict[str, Any]:
     position = next((n for n, (_s, user) in enumerate(queue, start=1) if user.id == actor.id), None)
     return {
         "schedule_id": schedule.id,
+        "revision": revision,
         "manager": manager,
         "me": {
             "user_id": actor.id,
@@ -145,7 +180,8 @@ def raise_hand(actor: User, schedule_id: int) -> dict[str, Any]:
     out = seat_dict(seat, actor)
     db.session.flush()
     if changed:
-        _announce_hand(schedule.id, actor.id, "hand:raised", {"schedule_id": schedule.id, **out})
+        payload = {"schedule_id": schedule.id, "revision": _changed(schedule.id), **out}
+        _announce_hand(schedule.id, actor.id, "hand:raised", payload)
     return out
 
 
@@ -177,11 +213,12 @@ def lower_hand(actor: User, schedule_id: int, user_id: int | None = None) -> dic
     )
     db.session.flush()
     if changed:
+        revision = _changed(schedule.id)
         _announce_hand(
             schedule.id,
             target_id,
             "hand:lowered",
-            {"schedule_id": schedule.id, "by": actor.id, **out},
+            {"schedule_id": schedule.id, "revision": revision, "by": actor.id, **out},
         )
     return out
 
@@ -203,9 +240,15 @@ def lower_all(actor: User, schedule_id: int) -> list[int]:
     lowered = [seat.user_id for seat in seats]
     db.session.flush()
     if lowered:
+        revision = _changed(schedule.id)
         live_state.publish(
             "hands:lowered",
-            {"schedule_id": schedule.id, "user_ids": lowered, "by": actor.id},
+            {
+                "schedule_id": schedule.id,
+                "revision": revision,
+                "user_ids": lowered,
+                "by": actor.id,
+            },
             schedule_id=schedule.id,
             audience="room",
         )
@@ -314,9 +357,10 @@ def _announce_change(
     # The media backend first (queued first): a withdrawn stream is cut off before anyone
     # is told it was.
     unit_of_work.after_commit(lambda: hook().floor_changed(**changed))
+    revision = _changed(schedule.id)
     live_state.publish(
         event,
-        {"schedule_id": schedule.id, "by": actor.id, **out},
+        {"schedule_id": schedule.id, "revision": revision, "by": actor.id, **out},
         schedule_id=schedule.id,
         audience="room",
     )

@@ -536,6 +536,10 @@ class Poll(Base):
     # draft -> open -> closed
     status: Mapped[str] = mapped_column(String(16), default="draft")
     results_published: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Grows by one with every change the teacher makes (open, close, publish, hide results;
+    # polls._changed), not with votes: pages receive a poll from acks, pushes and refreshes
+    # in any order and keep the newest. Votes only take a shared lock on the poll.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -603,6 +607,19 @@ class FloorSeat(Base):
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     __table_args__ = (UniqueConstraint("schedule_id", "user_id"),)
+
+
+class FloorState(Base):
+    """The revision of a class occurrence's floor: raised by every change of one of its
+    seats (floor._changed), so that a page, which reads the floor after pushes and its own
+    actions, can drop an answer older than the one it shows. No row: revision 0."""
+
+    __tablename__ = "floor_states"
+
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LivePresentation(Base):

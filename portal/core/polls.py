@@ -4,8 +4,19 @@ A student's ballot is the set of poll_votes rows (poll, user, option). Voting ag
 replaces the ballot in one transaction; the unique (poll, user, option) constraint and a
 row lock on the voter keep a ballot whole even when two votes of the same user race.
 Counts go live to the class's teacher after every vote, and to everyone once the teacher
-publishes the results. These functions flush; the unit of work's owner commits, and the
-announcements (`live_state.publish`) leave only after that commit.
+publishes the results.
+
+Pages receive a poll from the join ack, pushes and refreshes in any order and keep the
+newest: a poll's `revision` grows with each change the teacher makes (open, close, publish,
+hide; taken under the poll's row lock those changes hold anyway), and its results also carry
+`vote_seq`, the highest ballot row id counted. Votes do not raise the revision: that would
+make every vote lock the poll row and wait for the others, where they now take a shared lock
+and run side by side. A ballot is never withdrawn, only replaced by rows with new (higher)
+ids, so counts read later never carry a lower `vote_seq` (an equal one when ballots commit
+at the same moment: pages take it).
+
+These functions flush; the unit of work's owner commits, and the announcements
+(`live_state.publish`) leave only after that commit.
 """
 
 from __future__ import annotations
@@ -54,6 +65,12 @@ def _managed_poll(actor: User, poll_id: int) -> tuple[Poll, Schedule]:
     return poll, schedule
 
 
+def _changed(poll: Poll) -> None:
+    """Every change of a poll by the teacher goes through here, under the poll's row lock:
+    what it answers and announces is newer than any view of the poll read before it."""
+    poll.revision = (poll.revision or 1) + 1
+
+
 def public_dict(poll: Poll) -> dict[str, Any]:
     """What every participant may see of a poll (never who voted)."""
     return {
@@ -67,6 +84,7 @@ def public_dict(poll: Poll) -> dict[str, Any]:
         "results_published": poll.results_published,
         "opened_at": iso(poll.opened_at),
         "closed_at": iso(poll.closed_at),
+        "revision": poll.revision,
     }
 
 
@@ -79,9 +97,12 @@ def results(poll: Poll, *, with_voters: bool = False) -> dict[str, Any]:
             .group_by(PollVote.option_id)
         ).all()
     )
-    voters = db.session.execute(
-        db.select(db.func.count(db.distinct(PollVote.user_id))).where(PollVote.poll_id == poll.id)
-    ).scalar_one()
+    voters, vote_seq = db.session.execute(
+        db.select(
+            db.func.count(db.distinct(PollVote.user_id)),
+            db.func.coalesce(db.func.max(PollVote.id), 0),
+        ).where(PollVote.poll_id == poll.id)
+    ).one()
     names: dict[int, list[dict[str, Any]]] = {}
     if with_voters and not poll.anonymous:
         for option_id, user_id, name in db.session.execute(
@@ -106,6 +127,9 @@ def results(poll: Poll, *, with_voters: bool = False) -> dict[str, Any]:
         "schedule_id": poll.schedule_id,
         "status": poll.status,
         "results_published": poll.results_published,
+        # Pages order results by (revision, vote_seq): see the module's docstring.
+        "revision": poll.revision,
+        "vote_seq": vote_seq,
         "voters": voters,
         "options": options,
     }
@@ -209,6 +233,7 @@ def open_poll(actor: User, poll_id: int) -> dict[str, Any]:
         )
     poll.status = "open"
     poll.opened_at = utcnow()
+    _changed(poll)
     audit.record(actor, "poll.open", "poll", poll.id)
     db.session.flush()
     live_state.publish("poll:opened", public_dict(poll), schedule_id=schedule.id)
@@ -221,6 +246,7 @@ def close_poll(actor: User, poll_id: int) -> dict[str, Any]:
         raise Conflict("only an open poll can be closed", code=f"poll_{poll.status}")
     poll.status = "closed"
     poll.closed_at = utcnow()
+    _changed(poll)
     audit.record(actor, "poll.close", "poll", poll.id)
     db.session.flush()
     live_state.publish("poll:closed", public_dict(poll), schedule_id=schedule.id)
@@ -232,12 +258,17 @@ def publish_results(actor: User, poll_id: int, published: bool = True) -> dict[s
     if poll.status == "draft":
         raise Conflict("open the poll before publishing its results", code="poll_draft")
     poll.results_published = bool(published)
+    _changed(poll)
     audit.record(actor, "poll.publish" if published else "poll.unpublish", "poll", poll.id)
     db.session.flush()
     if published:
         live_state.publish("poll:results", results(poll), schedule_id=schedule.id)
     else:
-        live_state.publish("poll:unpublished", {"poll_id": poll.id}, schedule_id=schedule.id)
+        live_state.publish(
+            "poll:unpublished",
+            {"poll_id": poll.id, "schedule_id": schedule.id, "revision": poll.revision},
+            schedule_id=schedule.id,
+        )
     return view(actor, poll, schedule)
 
 

@@ -5,11 +5,11 @@ back with "Follow the teacher". Strokes are checked by reading back the canvas p
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
 from content_utils import make_pdf
+from held_answers import HeldJoinAnswer
 from playwright.sync_api import expect
 
 from portal.extensions import db
@@ -135,54 +135,6 @@ def test_a_student_without_the_floor_has_no_drawing_tools(live_server, new_conte
     expect(student_page.locator("#board-page-label")).to_have_text("Board page 1 of 1")
     expect(student_page.locator("#board-tools")).to_be_hidden()
     expect(student_page.locator("#board-undo")).to_be_hidden()
-
-
-class HeldJoinAnswer:
-    """Stands between a page and the realtime server on the page's Socket.IO WebSocket and
-    keeps the answer to the page's `join` until release(): the room's answer, read before
-    what the test does meanwhile, then arrives after it, as it can on a loaded server."""
-
-    JOIN = re.compile(r'^42(\d+)\["join"')
-
-    def __init__(self, context) -> None:
-        self.join_id: str | None = None
-        self.held: list[str] = []
-        self.released = False
-        self.page_socket = None
-        context.route_web_socket(re.compile(r"/socket\.io/"), self._route)
-
-    def _route(self, ws) -> None:
-        server = ws.connect_to_server()
-        self.page_socket = ws
-
-        def from_page(message) -> None:
-            match = self.JOIN.match(message) if isinstance(message, str) else None
-            if match and self.join_id is None:
-                self.join_id = match.group(1)
-            server.send(message)
-
-        def from_server(message) -> None:
-            answer = self.join_id is not None and isinstance(message, str)
-            if answer and not self.released and message.startswith(f"43{self.join_id}["):
-                self.held.append(message)
-            else:
-                ws.send(message)
-
-        ws.on_message(from_page)
-        server.on_message(from_server)
-
-    def wait_for_answer(self, page) -> None:
-        """Until the server has answered the join (playwright delivers frames while waiting)."""
-        for _ in range(150):
-            if self.held:
-                return
-            page.wait_for_timeout(100)
-        raise AssertionError("the page's join was never answered")
-
-    def release(self) -> None:
-        self.released = True
-        for message in self.held:
-            self.page_socket.send(message)
 
 
 def test_a_join_answer_older_than_the_present_leaves_the_board_and_its_tools(

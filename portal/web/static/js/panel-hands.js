@@ -2,7 +2,9 @@
  * raised first), grants microphone/camera/screen, withdraws, mutes, lowers all hands.
  * State: GET /api/schedules/<id>/floor. Changes arrive as live events (hand:raised,
  * hand:lowered, hands:lowered, floor:granted, floor:withdrawn, floor:muted) through
- * Portal.live; without a socket the panel polls the state instead and says so. */
+ * Portal.live; without a socket the panel polls the state instead and says so. The state
+ * and the events carry the floor's `revision` (portal/core/floor.py): the newest state wins,
+ * whatever the order the answers come back in. */
 (function () {
   "use strict";
   const POLL_MS = 3000;
@@ -78,7 +80,10 @@
 
     async function refresh() {
       try {
-        state = await Portal.api("GET", base + "/floor");
+        const next = await Portal.api("GET", base + "/floor");
+        // A read sent before a change may be answered after the read that followed its push.
+        if (state && next.revision < state.revision) return;
+        state = next;
         if (manager) renderManager(state); else renderStudent(state.me);
       } catch (err) {
         if (err.status === 403 || err.status === 404) stopped = true;
@@ -98,7 +103,9 @@
     }
     if (window.Portal.live && typeof window.Portal.live.on === "function") {
       EVENTS.forEach((name) => window.Portal.live.on(name, (payload) => {
-        if (!stopped && payload && String(payload.schedule_id) === String(sid)) refresh();
+        if (stopped || !payload || String(payload.schedule_id) !== String(sid)) return;
+        // What is shown already holds every change up to its revision.
+        if (!(state && payload.revision <= state.revision)) refresh();
       }));
     }
     document.addEventListener("portal:live-status", (e) => {

@@ -2,7 +2,8 @@
  * status: draft/open/closed, multiple_choice, options: [{id, text}], my_vote: [ids],
  * results_published, results?: {voters, options: [{option_id, text, votes}]}}]) and
  * `poll:created` (teachers) / `poll:opened` / `poll:closed` / `poll:results` /
- * `poll:unpublished` update them. Students vote with `poll:vote {poll_id, option_ids}`;
+ * `poll:unpublished` update them; each part of a poll keeps the newest heard, by the poll's
+ * `revision` and its results' (revision, vote_seq) (portal/core/polls.py). Students vote with `poll:vote {poll_id, option_ids}`;
  * the teacher uses `poll:create` / `poll:open` / `poll:close` / `poll:publish`. Only while
  * the socket cannot connect does the panel poll GET /api/schedules/<id>/polls and use the
  * REST actions (POST /api/polls/<poll>/vote|open|close|publish). */
@@ -82,25 +83,40 @@
       return Portal.el("div", { class: "actions" }, buttons);
     }
 
-    function update(change) {
-      // Merge what was heard into the poll as known; results and my_vote survive updates
-      // that do not carry them (poll:opened / poll:closed are the public view).
-      const before = known.get(change.id) || {};
-      known.set(change.id, { ...before, ...change });
-      if (!drafting.size || !drafting.has(change.id)) render([...known.values()]);
+    // The join ack, pushes and refreshes arrive in any order: one read before the teacher
+    // opened or closed a poll, or before the latest votes, may come after them, so each part
+    // of a poll keeps the newest version heard. Results and my_vote survive what does not
+    // carry them (poll:opened / poll:closed are the public view).
+    const olderResults = (a, b) => a.revision < b.revision || (a.revision === b.revision && a.vote_seq < b.vote_seq);
+
+    function merged(before, heard) {
+      const next = { ...(before || {}) };
+      if (!before || heard.revision === undefined || heard.revision >= before.revision) {
+        const { results: _r, my_vote: _m, ...rest } = heard;
+        Object.assign(next, rest);
+      }
+      if (heard.results && !(next.results && olderResults(heard.results, next.results))) next.results = heard.results;
+      // A ballot is replaced, never withdrawn: an empty one was read before this user voted.
+      if (heard.my_vote && (heard.my_vote.length || !(next.my_vote || []).length)) next.my_vote = heard.my_vote;
+      if (!manager && !next.results_published) delete next.results;
+      return next;
+    }
+
+    // always: re-render even while this poll's vote form has focus (results under it).
+    function update(change, always) {
+      known.set(change.id, merged(known.get(change.id), change));
+      if (always || !drafting.has(change.id)) render([...known.values()]);
     }
 
     function setResults(data) {
-      const poll = known.get(data.poll_id);
-      if (!poll) return;
-      known.set(poll.id, { ...poll, results: data, results_published: data.results_published, status: data.status || poll.status });
-      render([...known.values()]);
+      if (!known.has(data.poll_id)) return;
+      update({ id: data.poll_id, revision: data.revision, status: data.status, results_published: data.results_published, results: data }, true);
     }
 
     function replaceAll(polls) {
-      known.clear();
-      for (const p of polls) known.set(p.id, p);
-      render(polls);
+      // A poll missing from the list was opened after it was read (polls are never deleted).
+      for (const p of polls) known.set(p.id, merged(known.get(p.id), p));
+      render([...known.values()]);
     }
 
     function render(polls) {
@@ -164,12 +180,7 @@
     }
     live.on("poll:results", (data) => { if (data.schedule_id === sid) setResults(data); });
     live.on("poll:unpublished", (data) => {
-      const poll = known.get(data.poll_id);
-      if (!poll) return;
-      const next = { ...poll, results_published: false };
-      if (!manager) delete next.results;
-      known.set(poll.id, next);
-      render([...known.values()]);
+      if (known.has(data.poll_id)) update({ id: data.poll_id, revision: data.revision, results_published: false }, true);
     });
   });
 })();
