@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.common import Result
 from bench.report import print_table, write_results
 
-SCENARIOS = ["join_cpu", "reminder_cpu", "storm", "rush", "chat", "calendar", "sfu"]
+SCENARIOS = ["boot_cpu", "join_cpu", "reminder_cpu", "storm", "rush", "chat", "calendar", "sfu"]
 
 # Hook for the reminder fan-out benchmark (issue 4, notifications): its module is
 # bench/reminders.py exposing run() -> list[Result]. It joins the default run as soon as it
