@@ -15,7 +15,17 @@ from bench.report import print_table, write_results
 
 # reminders last: its run() sets process-wide PORTAL_* defaults that point into a directory it
 # removes.
-SCENARIOS = ["join_cpu", "reminder_cpu", "storm", "rush", "chat", "calendar", "sfu", "reminders"]
+SCENARIOS = [
+    "boot_cpu",
+    "join_cpu",
+    "reminder_cpu",
+    "storm",
+    "rush",
+    "chat",
+    "calendar",
+    "sfu",
+    "reminders",
+]
 # Run only when named: it starts nginx and a second portal (docs/deploy.md).
 ON_REQUEST = ["scaleout"]
 

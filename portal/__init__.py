@@ -16,7 +16,7 @@ MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then PORTAL_* environment variables, then `config`."""
     from portal import config as portal_config
-    from portal.extensions import db, jwt, limiter, migrate
+    from portal.extensions import db, jwt, limiter
 
     app = Flask(__name__, instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or None)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -48,7 +48,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.core import unit_of_work
 
     unit_of_work.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     jwt.init_app(app)
     limiter.init_app(app)
     from portal import auth_setup, errors, plugin_setup, security_headers
@@ -57,7 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_error_handlers(app)
     security_headers.init_security_headers(app)
     plugin_setup.init_plugins(app)
-    plugin_setup.init_migration_commands(app)
+    plugin_setup.init_migrations(app)
 
     from portal import realtime
     from portal.api import init_api

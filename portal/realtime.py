@@ -291,7 +291,8 @@ Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Built on first use, as the API's models (portal.api.schemas.Model).
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class ScheduleIn(_In):

@@ -57,6 +57,8 @@ from portal.core.types import utcnow
 from portal.extensions import db
 
 REQUIRE_SERVICES = os.environ.get("PORTAL_REQUIRE_SERVICES") == "1"
+# Every test app's key; a server process a test starts needs it to accept the test's tokens.
+TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 
 # The pytest-xdist worker this process is ("gw0", "gw1", ...; "" without xdist) and its index.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -131,7 +133,7 @@ def database_url(tmp_path_factory) -> str:
         {
             "DATABASE_URL": url,
             "TESTING": True,
-            "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
+            "SECRET_KEY": TEST_SECRET_KEY,
         }
     )
     with app.app_context():
@@ -200,7 +202,7 @@ def _test_config(database_url: str, tmp_path: Path, overrides: dict) -> dict:
     config = {
         "DATABASE_URL": database_url,
         "TESTING": True,
-        "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
+        "SECRET_KEY": TEST_SECRET_KEY,
         "STORAGE_DIR": str(tmp_path / "files"),
         "EXTRA_PLUGINS": [fake_backend],
         "LOG_JSON": True,

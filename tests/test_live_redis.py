@@ -17,6 +17,7 @@ import redis
 import requests
 from flask_jwt_extended import create_access_token
 from live_client import LiveClient, close_all
+from portal_testing import TEST_SECRET_KEY
 
 from portal.core.models import ChatMessage
 from portal.extensions import db
@@ -46,23 +47,28 @@ def _start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, int]:
     raise AssertionError(f"live server did not start: {log_path.read_text()[-2000:]}")
 
 
-@pytest.fixture
-def two_servers(app, school, database_url, redis_url, tmp_path):
+@pytest.fixture(scope="module")
+def _servers(database_url, redis_url, tmp_path_factory):
+    """The two server processes, started once for the module's tests: each start builds the
+    whole app (about half this file's CPU when every test started its own pair). They keep
+    nothing of a test in memory once its sockets are gone; `two_servers` empties the Redis
+    state between tests."""
     channel = f"portal-test-{uuid.uuid4().hex[:10]}"
+    tmp = tmp_path_factory.mktemp("live_redis")
     env = {
         **os.environ,
         "PORTAL_DATABASE_URL": database_url,
         "PORTAL_REDIS_URL": redis_url,
-        "PORTAL_SECRET_KEY": app.config["SECRET_KEY"],
+        "PORTAL_SECRET_KEY": TEST_SECRET_KEY,
         "PORTAL_SOCKETIO_CHANNEL": channel,
-        "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
+        "PORTAL_INSTANCE_PATH": str(tmp / "instance"),
         "PORTAL_CHAT_RATE_LIMIT": "30 per hour",
     }
     started = []
     try:
         for n in range(2):
-            started.append(_start(env, tmp_path / f"server{n}.log"))
-        yield [f"http://127.0.0.1:{port}" for _, port in started]
+            started.append(_start(env, tmp / f"server{n}.log"))
+        yield [f"http://127.0.0.1:{port}" for _, port in started], channel
     finally:
         for proc, _ in started:
             proc.terminate()
@@ -72,9 +78,28 @@ def two_servers(app, school, database_url, redis_url, tmp_path):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
-        client = redis.Redis.from_url(redis_url)
-        for key in list(client.scan_iter(f"{channel}:*")) + list(client.scan_iter(f"*{channel}*")):
-            client.delete(key)
+        _delete_keys(redis_url, channel)
+
+
+def _delete_keys(redis_url: str, channel: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    for key in list(client.scan_iter(f"{channel}:*")) + list(client.scan_iter(f"*{channel}*")):
+        client.delete(key)
+
+
+@pytest.fixture
+def two_servers(app, school, _servers, redis_url):
+    urls, channel = _servers
+    assert app.config["SECRET_KEY"] == TEST_SECRET_KEY  # the servers check this app's tokens
+    yield urls
+    # The test's sockets are closed (`clients` is torn down first): once both servers have
+    # taken them out of the presence, the test's rate-limit windows and presence go, so the
+    # next test starts with none (on SQLite it may reuse this test's user and class ids).
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 15
+    while any(client.scan_iter(f"{channel}:presence*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _delete_keys(redis_url, channel)
 
 
 def _token(user) -> str:
@@ -82,7 +107,7 @@ def _token(user) -> str:
 
 
 @pytest.fixture
-def clients():
+def clients(two_servers):  # after two_servers, so closed before its cleanup
     made: list[LiveClient] = []
     yield made
     close_all(made)
