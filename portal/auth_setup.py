@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g, request
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
+from flask_jwt_extended.exceptions import NoAuthorizationError
 from jwt import api_jws
 
 from portal.core import auth_tokens
@@ -38,6 +40,45 @@ def _parse_each_token_once() -> None:
 
     setattr(jws, "_load", parse_once)  # noqa: B010  (an instance attribute over the method)
     setattr(jws, "_portal_parse_once", True)  # noqa: B010
+
+
+_VERDICT = "portal.token_verdict"
+
+
+def verify_request_token(*, optional: bool = False) -> None:
+    """verify_jwt_in_request, paid once per request: the rate limiter's key, the endpoint's
+    authentication, the page's user and the language of an error each asked for it, and each
+    verification ran the revocation query again (two to three a request). A request's token
+    is the same at each ask, so its verdict is kept: a valid token stays verified for the
+    request and an invalid one fails every ask with the same error. A request without a
+    token is asked again each time (cheap: nothing to decode), so an optional ask that found
+    none does not let a required one pass. The verdict is kept in the request's environ, not
+    in `g`: a request pushed inside an app context already active (tests, CLI calls of the
+    test client) shares that context's `g` with the requests before it."""
+    verdict = request.environ.get(_VERDICT)
+    if isinstance(verdict, Exception):
+        raise verdict
+    if verdict is not None:
+        return
+    try:
+        verify_jwt_in_request(optional=optional)
+    except NoAuthorizationError:
+        raise  # no token: nothing was decoded or queried
+    except Exception as exc:
+        request.environ[_VERDICT] = exc
+        raise
+    if g.get("_jwt_extended_jwt"):
+        request.environ[_VERDICT] = True
+
+
+def request_user() -> Any:
+    """The user the request's token or session cookie belongs to, or None (no token, or an
+    invalid, expired or revoked one)."""
+    try:
+        verify_request_token(optional=True)
+    except Exception:
+        return None
+    return get_current_user()
 
 
 def init_jwt(app: Flask) -> None:

@@ -90,13 +90,9 @@ def _request_user() -> Any:
     user = g.get("page_user")
     if user is not None:
         return user
-    from flask_jwt_extended import get_current_user, verify_jwt_in_request
+    from portal.auth_setup import request_user
 
-    try:
-        verify_jwt_in_request(optional=True)
-        return get_current_user()
-    except Exception:
-        return None
+    return request_user()
 
 
 def select_locale() -> str:

@@ -309,3 +309,31 @@ def test_enrolling_a_whole_list_costs_what_enrolling_one_student_does(make_user,
         ).scalars()
         assert set(reminded) == set(ids)
     assert counts[10] == counts[1], f"more queries for more students: {counts}"
+
+
+def test_a_requests_token_is_checked_for_revocation_once(make_user, login):
+    """The rate limiter's key, the endpoint's authentication and the language of an error
+    answer each ask who the request is from; the token's revocation is looked up once for
+    all of them (it was once per ask: up to three round trips a request)."""
+    teacher = make_user("teacher")
+    api = login(teacher)
+    db.session.commit()
+    asks = {
+        "a list": lambda: api.get("/api/classes"),
+        "a refused body (the error is said in the user's language)": lambda: api.post(
+            "/api/classes", json={"title": ""}
+        ),
+        "an upload (rate-limited per person) to no class": lambda: api.client.post(
+            "/api/classes/999999/slides",
+            data={},
+            content_type="multipart/form-data",
+            headers=api._headers(),
+        ),
+    }
+    for what, ask in asks.items():
+        db.session.expire_all()
+        with count_queries() as statements:
+            response = ask()
+        assert response.status_code in (200, 400, 404), (what, response.get_json())
+        lookups = [s for s in statements if "revoked_tokens" in s]
+        assert len(lookups) == 1, f"{what}: {len(lookups)} revocation lookups"

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, jsonify, request
-from flask_jwt_extended import get_current_user, verify_jwt_in_request
+from flask_jwt_extended import get_current_user
 from pydantic import BaseModel, ValidationError
 
 from portal.api.validation_messages import problems_of
+from portal.auth_setup import verify_request_token
 from portal.core import unit_of_work
 from portal.core.errors import NotAuthenticated, ValidationFailed
 from portal.core.models import User
@@ -81,7 +82,7 @@ def endpoint(
         @functools.wraps(view)
         def handler(**kwargs: Any):
             if auth:
-                verify_jwt_in_request()
+                verify_request_token()
                 current_actor()
             if body is not None:
                 try:

@@ -8,15 +8,16 @@ their address (they are refused by the endpoint anyway).
 from __future__ import annotations
 
 from flask import current_app
-from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended import get_jwt_identity
 from flask_limiter.util import get_remote_address
 
+from portal.auth_setup import verify_request_token
 from portal.extensions import limiter
 
 
 def _person_key() -> str:
     try:
-        verify_jwt_in_request(optional=True)
+        verify_request_token(optional=True)
         identity = get_jwt_identity()
     except Exception:  # an invalid token is refused by the endpoint itself, with 401
         identity = None

@@ -15,13 +15,12 @@ from urllib.parse import urlsplit
 from flask import current_app, request
 from flask_jwt_extended import (
     decode_token,
-    get_current_user,
     set_access_cookies,
     set_refresh_cookies,
     unset_jwt_cookies,
-    verify_jwt_in_request,
 )
 
+from portal.auth_setup import request_user
 from portal.core import auth_tokens, unit_of_work
 from portal.core.registry import plugins
 
@@ -88,11 +87,7 @@ def provider_logout_url() -> str | None:
 
 def current_browser_user() -> Any:
     """The user signed in with the session cookie (or a bearer token), else None."""
-    try:
-        verify_jwt_in_request(optional=True)
-    except Exception:
-        return None
-    return get_current_user()
+    return request_user()
 
 
 @overload

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
-from flask_jwt_extended import get_current_user, verify_jwt_in_request
 from markupsafe import Markup
 
+from portal.auth_setup import request_user
 from portal.core.settings import site_timezone
 from portal.features import compute_features
 from portal.i18n import format_local, gettext
@@ -43,11 +43,7 @@ def zone_names() -> tuple[str, ...]:
 
 def page_user():
     """The signed-in user of a page request (cookie session), or None."""
-    try:
-        verify_jwt_in_request(optional=True)
-    except Exception:
-        return None
-    return get_current_user()
+    return request_user()
 
 
 def page(*roles: str) -> Callable:
