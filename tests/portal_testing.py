@@ -275,16 +275,48 @@ _apps_made = 0
 _apps_made_at_last_wipe = 0
 
 
-def wipe_database(app) -> None:
-    """Delete every row (the schema stays): the next test starts from an empty database."""
+def wipe_database(app, *, keep_connection: bool = False) -> None:
+    """Delete every row (the schema stays): the next test starts from an empty database.
+
+    The app's pooled connections are closed, unless `keep_connection` (an app kept for later
+    tests): it keeps one idle connection, so its next test does not connect again (6 ms of
+    the test's CPU on PostgreSQL, and a new server process), and no more, so the apps a
+    worker keeps hold a connection each (PostgreSQL's max_connections is 100)."""
     global _apps_made_at_last_wipe
     _apps_made_at_last_wipe = _apps_made
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
-        db.engine.dispose()
+            _delete_every_row(conn)
+        if keep_connection:
+            _keep_one_idle_connection(db.engine)
+        else:
+            db.engine.dispose()
+
+
+def _delete_every_row(conn: sa.Connection) -> None:
+    """DELETE on every table, children first. On PostgreSQL all in one statement string, one
+    round trip (38 tables, 2026-12: 0.5 ms of the test's CPU and 1.0 ms of the server's,
+    against 5.3 and 1.8 ms for one statement a table); TRUNCATE of the same tables took 120 ms
+    of the server's CPU, it creates new files for every table. SQLite runs one statement per
+    call; text statements skip compiling each table's DELETE again (4 -> 1 ms)."""
+    quote = conn.dialect.identifier_preparer.format_table
+    deletes = [f"DELETE FROM {quote(table)}" for table in reversed(db.metadata.sorted_tables)]
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("; ".join(deletes))
+        return
+    for delete in deletes:
+        conn.exec_driver_sql(delete)
+
+
+def _keep_one_idle_connection(engine: sa.Engine) -> None:
+    """Close all but one of the engine's idle pooled connections (threads of the last test
+    may have opened several)."""
+    pool = engine.pool
+    extra = [pool.connect() for _ in range(pool.checkedin() - 1)]
+    for connection in extra:
+        connection.detach()  # out of the pool: closing it closes the database connection
+        connection.close()
 
 
 class _SessionOnTestConnection(FlaskSession):
@@ -489,14 +521,16 @@ def checkout_app(database_url: str, tmp_path: Path, **overrides) -> _ReusableApp
 
 def checkin_app(lent: _ReusableApp) -> None:
     """Wipe every row `lent`'s test left and keep the app for the next test like it."""
-    wipe_database(lent.app)
     if not lent.routes_unchanged():
+        wipe_database(lent.app)
         return
+    wipe_database(lent.app, keep_connection=True)
     _idle_apps.setdefault(lent.pool_key, []).append(lent)
     _idle_apps[lent.pool_key] = _idle_apps.pop(lent.pool_key)  # the most recent key last
     while sum(len(apps) for apps in _idle_apps.values()) > MAX_IDLE_APPS:
         oldest = next(iter(_idle_apps))
-        _idle_apps[oldest].pop(0)
+        with _idle_apps[oldest].pop(0).app.app_context():
+            db.engine.dispose()  # its kept connection
         if not _idle_apps[oldest]:
             del _idle_apps[oldest]
 
@@ -518,7 +552,7 @@ def app(request, database_url, tmp_path):
     FAKE.reset()
     if _apps_made != _apps_made_at_last_wipe:
         # A test before this one built an app of its own and committed through it.
-        wipe_database(request.getfixturevalue("_shared_app").app)
+        wipe_database(request.getfixturevalue("_shared_app").app, keep_connection=True)
     if needs_real_commits(request):
         if request.node.get_closest_marker("own_app") is not None:
             application = make_app(database_url, tmp_path)
@@ -542,7 +576,7 @@ def app(request, database_url, tmp_path):
         yield shared.app
     shared.reset(tmp_path)
     if _apps_made != _apps_made_at_last_wipe:  # the test built or was lent an app
-        wipe_database(shared.app)
+        wipe_database(shared.app, keep_connection=True)
 
 
 class FrozenClock:

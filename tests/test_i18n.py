@@ -5,6 +5,7 @@ the school's default), what the pages and the API then say, and the catalogues' 
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import re
 from pathlib import Path
@@ -77,13 +78,39 @@ def _extracted(sources: tuple[Path, ...], keywords=KEYWORDS) -> set[str]:
     return found
 
 
+@functools.cache
+def _python_sources() -> dict[Path, str]:
+    """The text of every Python file of the portal and the plugins, read once for the tests."""
+    paths = [*ROOT.glob("portal/**/*.py"), *ROOT.glob("plugins/*/portal_*/**/*.py")]
+    return {path: path.read_text() for path in sorted(paths)}
+
+
+_TREES: dict[str, ast.Module] = {}
+
+
+def _tree(source: str, filename: str = "<unknown>") -> ast.Module:
+    """`source` parsed once for this module: three of its tests walk every file of the portal
+    and the plugins (parsing them all took ~1.2 s of CPU each time). The trees are only read."""
+    tree = _TREES.get(source)
+    if tree is None:
+        tree = _TREES[source] = ast.parse(source, filename)
+    return tree
+
+
+@functools.cache
+def _read_catalogue(po: Path, language: str):
+    """A catalogue (.po) parsed once for this module's tests, which only read it."""
+    with po.open("rb") as fh:
+        return read_po(fh, locale=language)
+
+
 def _error_classes() -> dict[str, str]:
     """Every PortalError subclass defined in the portal and the plugins, {name: file}, read
     from the sources (no import): the classes whose first argument is an API message."""
     bases: dict[str, set[str]] = {}
     where: dict[str, str] = {}
-    for path in [*ROOT.glob("portal/**/*.py"), *ROOT.glob("plugins/*/portal_*/**/*.py")]:
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for path, text in _python_sources().items():
+        for node in ast.walk(_tree(text, str(path))):
             if isinstance(node, ast.ClassDef):
                 names = {
                     b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
@@ -139,8 +166,7 @@ def _untranslated(extracted: set[str], directory: Path, domain: str) -> list[str
     for language in LANGUAGES:
         po = directory / language / "LC_MESSAGES" / f"{domain}.po"
         assert po.exists(), f"{po} is missing: run make i18n-update"
-        with po.open("rb") as fh:
-            catalog = read_po(fh, locale=language)
+        catalog = _read_catalogue(po, language)
         for message_id in sorted(extracted):
             entry = catalog.get(message_id)
             if entry is None:
@@ -331,8 +357,7 @@ def test_api_errors_keep_their_code_and_speak_the_language(client, school):
 
 
 def _catalogue(language: str, domain_directory: Path = ROOT / "portal" / "translations"):
-    with (domain_directory / language / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-        return read_po(fh, locale=language)
+    return _read_catalogue(domain_directory / language / "LC_MESSAGES" / "messages.po", language)
 
 
 def _student_errors(client, school, language: str) -> list[tuple[int, str, str]]:
@@ -514,7 +539,7 @@ def backend_message_calls(sources: list[str]) -> dict[str, tuple[int | None, str
     classes = [
         node
         for source in sources
-        for node in ast.walk(ast.parse(source))
+        for node in ast.walk(_tree(source))
         if isinstance(node, ast.ClassDef)
     ]
     changed = True
@@ -557,7 +582,7 @@ def built_messages(
     where it is made, including what a BackendError subclass hands to `super().__init__`."""
     backend_calls = BACKEND_MESSAGES if backend_calls is None else backend_calls
     found = []
-    tree = ast.parse(source, filename)
+    tree = _tree(source, filename)
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
@@ -637,8 +662,7 @@ def test_every_message_is_a_plain_string_literal_before_translation():
     """An f-string, a concatenation, `%` or `.format()` inside a message makes a text that no
     catalogue holds: the answer would stay English. Values go in through named placeholders
     (`Conflict(_("The slot %(time)s is taken", time=...))`), see docs/i18n.md."""
-    sources = [*ROOT.glob("portal/**/*.py"), *ROOT.glob("plugins/*/portal_*/**/*.py")]
-    texts = {path: path.read_text() for path in sorted(sources)}
+    texts = _python_sources()
     backend_calls = backend_message_calls(list(texts.values()))
     found = [
         problem
