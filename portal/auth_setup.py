@@ -72,13 +72,19 @@ def verify_request_token(*, optional: bool = False) -> None:
 
 
 def request_user() -> Any:
-    """The user the request's token or session cookie belongs to, or None (no token, or an
-    invalid, expired or revoked one)."""
+    """The user the request's token or session cookie belongs to, loaded, or None (no token,
+    an invalid, expired or revoked one, or a database that cannot load it)."""
     try:
         verify_request_token(optional=True)
+        user = get_current_user()
+        if user is not None:
+            # A user verified earlier in the request is expired by a commit or rollback since;
+            # it is loaded again here, where a database that went down reads as "nobody",
+            # not in the error page or locale choice that reads its attributes next.
+            user.is_active  # noqa: B018
     except Exception:
         return None
-    return get_current_user()
+    return user
 
 
 def init_jwt(app: Flask) -> None:

@@ -22,7 +22,7 @@ def test_help_or_an_unknown_scenario_exits_without_writing_results(argv, capsys)
         assert "rush" in out and "scaleout" in out
     else:
         assert exited.value.code == 2
-        assert "no scenario" in err and "the scenarios: join_cpu" in err
+        assert "no scenario" in err and "the scenarios: " in err and "join_cpu" in err
 
 
 def test_no_name_runs_every_default_scenario_and_a_named_one_alone():
