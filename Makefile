@@ -8,14 +8,15 @@ PLUGIN_DIRS := $(wildcard plugins/*)
 PG_URL ?= postgresql+psycopg://portal:portal@127.0.0.1:5432/postgres
 REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
-# Three worker processes on the machine's 2 cores: much of a test is waiting on browsers,
-# servers and subprocesses, and a third worker fills those waits (the whole suite on
-# PostgreSQL, 2026-12-02, one quiet machine: 14:08 with 2 workers, 12:21 with 3, the CPU
-# about the same). Each file runs whole on one worker; each worker has its own database,
-# Redis database (REDIS_URL's number minus the worker index: 15, 14 and 13), ports and tmp
-# dirs (tests/portal_testing.py). `make test XDIST=` runs in one process.
+# Four worker processes on the machine's 2 cores: much of a test is waiting on browsers,
+# servers and subprocesses, and the extra workers fill those waits (the whole suite on
+# PostgreSQL, 2026-12-02 15:00, one quiet machine, warm caches: 5:13 with 3 workers, 4:47
+# with 4, the CPU the same; docs/bench.md). Each file runs whole on one worker; each worker
+# has its own database, Redis database (REDIS_URL's number minus the worker index: 15, 14,
+# 13 and 12), ports and tmp dirs (tests/portal_testing.py). `make test XDIST=` runs in one
+# process.
 # --no-loadscope-reorder keeps the order tests/portal_testing.py gives (longest groups first).
-XDIST ?= -n 3 --dist loadgroup --no-loadscope-reorder
+XDIST ?= -n 4 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: run test ci bench lint clean venv vendor i18n-extract i18n-update i18n-compile
 

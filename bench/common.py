@@ -25,7 +25,9 @@ BIN = Path(sys.executable).parent
 ADMIN_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql+psycopg://portal:portal@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# Below the test suite's Redis databases (15 to 12, one per xdist worker): the benchmarks flush
+# theirs, and a bench run beside `make test` must not empty a worker's.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 SECRET_KEY = "bench-secret-key-not-for-production-0123456789"
 
 

@@ -17,7 +17,7 @@ PORTAL_TEST_DATABASE_URL / PORTAL_TEST_REDIS_URL point the suite at real service
 without them it runs on SQLite and skips Redis tests, unless PORTAL_REQUIRE_SERVICES=1,
 which turns every missing service into a failure.
 
-Parallel runs (`make test`: pytest-xdist, `-n 3 --dist loadgroup`): each worker process gets
+Parallel runs (`make test`: pytest-xdist, `-n 4 --dist loadgroup`): each worker process gets
 its own database (the name carries the worker id), its own Redis database number
 (`worker_redis_url`), its own block of ports for servers that must know their port before
 they bind (`free_port`), its own tmp dirs (pytest's, per worker) and its own Chromium
@@ -151,8 +151,8 @@ def database_url(tmp_path_factory) -> str:
 
 def worker_redis_url(url: str, worker_index: int = WORKER_INDEX) -> str:
     """PORTAL_TEST_REDIS_URL for this worker: worker N uses the database number N below the
-    given one (CI gives 15: workers gw0, gw1 and gw2 use databases 15, 14 and 13), so no two workers
-    flush or scan each other's keys."""
+    given one (CI gives 15: workers gw0 to gw3 use databases 15, 14, 13 and 12), so no two
+    workers flush or scan each other's keys."""
     parts = urlsplit(url)
     number = int(parts.path.strip("/") or 0) - worker_index
     if number < 0:
