@@ -416,6 +416,7 @@ def run_rush(
                     ]
                     # Sampled from the press to the last join (py-spy, collapsed stacks).
                     sampler = _start_profile(rt_pid, profile) if profile else None
+                    pushes = _PushTimes(RUSH_REDIS_URL, "portal-live").__enter__()
                     go.set()
                     for thread in teachers:
                         thread.start()
@@ -424,6 +425,7 @@ def run_rush(
                         thread.join(10)
                     api_cpu = cpu_seconds(portal_pids) - api_cpu_before
                     rt_cpu = cpu_seconds([rt_pid]) - rt_cpu_before
+                    pushes.__exit__()
                     if sampler is not None:
                         _stop_profile(sampler)
                     go.clear()  # measured: the pages may close now
@@ -446,6 +448,9 @@ def run_rush(
     hold_ms = [(r[3] - press_at[r[0]]) * 1000 for r in joined]
     push_ms = [(r[1] - press_at[r[0]]) * 1000 for r in joined]
     join_ms = [(r[3] - r[2]) * 1000 for r in joined]
+    published = pushes.published
+    commit_ms = [(at - press_at[sid]) * 1000 for sid, at in published.items()]
+    deliver_ms = [(r[1] - published[r[0]]) * 1000 for r in joined if r[0] in published]
     span = (max(r[3] for r in joined) - min(r[2] for r in joined)) if joined else float("nan")
     served = len(joined) / span if joined and span > 0 else float("nan")
     cpu_join = (api_cpu + rt_cpu) * 1000 / len(joined) if joined else float("nan")
@@ -504,6 +509,21 @@ def run_rush(
             "p99 < 250 ms",
             percentile(push_ms, 99) < 250,
             f"includes the start itself (p50 {percentile(start_ms, 50):.0f} ms, backend create)",
+        ),
+        Result(
+            scenario,
+            "press -> class:started published p50 / p99",
+            f"{percentile(commit_ms, 50):.0f} / {percentile(commit_ms, 99):.0f}",
+            "ms",
+            note=f"the start request up to its commit's publish to Redis ({len(published)} "
+            "classes)",
+        ),
+        Result(
+            scenario,
+            "class:started published -> received p50 / p99",
+            f"{percentile(deliver_ms, 50):.0f} / {percentile(deliver_ms, 99):.0f}",
+            "ms",
+            note="Redis to the realtime process, its fan-out to the room, the client's loop",
         ),
         Result(
             scenario,
@@ -599,6 +619,43 @@ def _stop_profile(sampler: subprocess.Popen) -> None:
         sampler.wait(timeout=60)
     except subprocess.TimeoutExpired:
         sampler.kill()
+
+
+class _PushTimes:
+    """When each class's `class:started` reached Redis (the start request's after-commit
+    publish), read from the pub/sub channel the realtime process listens on: the press ->
+    received time splits into the start request (up to its commit) and the delivery."""
+
+    def __init__(self, url: str, channel: str) -> None:
+        import redis
+
+        self.published: dict[int, float] = {}
+        self.stopping = threading.Event()
+        self.pubsub = redis.Redis.from_url(url).pubsub()
+        self.pubsub.subscribe(channel)
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+
+    def __enter__(self) -> _PushTimes:
+        self.thread.start()
+        return self
+
+    def _listen(self) -> None:
+        while not self.stopping.is_set():
+            message = self.pubsub.get_message(timeout=0.2)
+            if not message or message["type"] != "message":
+                continue
+            try:
+                data = json.loads(message["data"])
+            except ValueError:
+                continue
+            to = str(data.get("room") or "").split(":")
+            if data.get("event") == "class:started" and len(to) == 2 and to[0] == "schedule":
+                self.published.setdefault(int(to[1]), time.time())
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        self.pubsub.close()
 
 
 def _ping_settings(realtime_url: str) -> tuple[float, float]:
