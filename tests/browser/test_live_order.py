@@ -112,3 +112,24 @@ def test_a_floor_read_answered_after_a_newer_one_leaves_the_raised_hand_in_the_q
     page.evaluate("() => new Promise((done) => setTimeout(done, 300))")  # let it be shown
     expect(queue).to_have_count(1)
     expect(page.locator("#hands-empty")).to_be_hidden()
+
+
+def test_chat_messages_show_in_the_order_they_were_sent_whatever_their_arrival(
+    live_server, new_context, sign_in
+):
+    """Two realtime processes can deliver a message after a later one of the other's: the
+    log keeps the order the portal stored them in."""
+    from portal.core import chat
+
+    teacher, (first, second), sid = running_class(live_server, 2)
+    context = new_context()
+    pushes = HeldPushes(context, "chat:message", count=1)
+    page = sign_in(context, teacher.email, next_path=f"/schedules/{sid}")
+    expect(page.locator("#room")).to_have_attribute("data-live", "connected")
+    acting(live_server, first, lambda actor: chat.post_message(actor, sid, "first question"))
+    pushes.wait_for_held(page)  # the first message comes late
+    acting(live_server, second, lambda actor: chat.post_message(actor, sid, "second question"))
+    log = page.locator("#chat-log .chat-message p")
+    expect(log).to_have_text(["second question"])
+    pushes.release()
+    expect(log).to_have_text(["first question", "second question"])

@@ -102,6 +102,15 @@
     return (data && Array.isArray(data.items)) ? data.items : [];
   }
 
+  // A chat log stays in message id order (the order the portal stored them) whatever the
+  // order of arrival: two realtime processes can deliver a message after a later one of the
+  // other's. `item` carries data-message-id; it goes before the first item with a higher id.
+  function insertById(list, item) {
+    const id = Number(item.dataset.messageId);
+    const later = Array.from(list.children).find((other) => Number(other.dataset.messageId) > id);
+    list.insertBefore(item, later || null);
+  }
+
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs || {})) {
@@ -283,7 +292,7 @@
     return new ApiError(400, "validation_failed", message, [{ field: field, message: message }]);
   }
 
-  window.Portal = { t, nt, api, items, cookie, ApiError, el, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone, roomBlocked, refreshSession };
+  window.Portal = { t, nt, api, items, cookie, ApiError, el, insertById, showError, hideError, clearErrors, flash, flashNext, formatTime, busy, invalid, zonedIso, zonedParts, checkZone, roomBlocked, refreshSession };
   document.addEventListener("DOMContentLoaded", () => {
     wireLogout(); wireFormTokens(); wireCopy(); showPendingFlash();
     // Every deferred page script has run and bound its buttons by now (they all run before

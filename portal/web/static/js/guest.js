@@ -56,8 +56,9 @@
       const item = document.createElement("li");
       const who = document.createElement("strong");
       who.textContent = (message.user && message.user.name) || "";
+      item.dataset.messageId = message.id;
       item.append(who, document.createTextNode(" " + message.body));
-      chatLog.append(item);
+      Portal.insertById(chatLog, item);
     }
 
     // The guest's socket: this occurrence's lobby decisions, its start and end, its chat.

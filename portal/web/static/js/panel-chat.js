@@ -19,7 +19,7 @@
     function add(m) {
       if (seen.has(m.id)) return;
       seen.add(m.id);
-      log.append(Portal.el("li", { class: "chat-message", dataset: { messageId: m.id } },
+      Portal.insertById(log, Portal.el("li", { class: "chat-message", dataset: { messageId: m.id } },
         Portal.el("bdi", { class: "chat-author", text: (m.user && m.user.name) || Portal.t("someone") }),
         m.user && m.user.role === "teacher" ? Portal.el("span", { class: "badge", text: Portal.t("teacher") }) : null, " ",
         Portal.el("time", { datetime: m.created_at, class: "muted", text: Portal.formatTime(m.created_at) }),
