@@ -8,12 +8,12 @@ from portal.core.registry import plugins
 from portal.core.settings import get_setting
 from portal.extensions import limiter
 from portal.web.session import (
+    current_browser_user,
     end_browser_session,
     provider_logout_url,
     safe_next_path,
     start_browser_session,
 )
-from portal.web.support import page_user
 
 web = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets"
@@ -27,7 +27,7 @@ def inject_site():
 
 @web.get("/")
 def index():
-    user = page_user()
+    user = current_browser_user()
     if user is None:
         return redirect(url_for("web.login_page"))
     from portal.web.dashboard import render_dashboard
@@ -37,7 +37,7 @@ def index():
 
 @web.get("/login")
 def login_page():
-    if page_user() is not None:
+    if current_browser_user() is not None:
         return redirect(
             safe_next_path(request.args.get("next"), default=None) or url_for("web.index")
         )

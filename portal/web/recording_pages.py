@@ -10,7 +10,8 @@ from portal.core import access, recordings
 from portal.core.models import Class, Recording, User
 from portal.extensions import db
 from portal.web.pages import web
-from portal.web.support import page, page_user
+from portal.web.session import current_browser_user
+from portal.web.support import page
 
 
 def _same_origin(url: str) -> str:
@@ -45,4 +46,4 @@ def recording_page(user: User, recording_id: int) -> str:
 
 @web.get("/watch/<token>")
 def shared_recording_page(token: str) -> str:
-    return _render(recordings.get_shared_recording(token), page_user(), shared=True)
+    return _render(recordings.get_shared_recording(token), current_browser_user(), shared=True)

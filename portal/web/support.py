@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo, available_timezones
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from markupsafe import Markup
 
-from portal.auth_setup import request_user
 from portal.core.settings import site_timezone
 from portal.features import compute_features
 from portal.i18n import format_local, gettext
+from portal.web.session import current_browser_user
 
 
 def features() -> dict[str, Any]:
@@ -41,11 +41,6 @@ def zone_names() -> tuple[str, ...]:
     return tuple(sorted(available_timezones() | {"UTC"}))
 
 
-def page_user():
-    """The signed-in user of a page request (cookie session), or None."""
-    return request_user()
-
-
 def page(*roles: str) -> Callable:
     """A page for signed-in users (optionally of some roles). Anonymous visitors go to the
     login page and come back afterwards; a wrong role gets a readable 403 page."""
@@ -53,7 +48,7 @@ def page(*roles: str) -> Callable:
     def wrap(view: Callable) -> Callable:
         @functools.wraps(view)
         def handler(**kwargs: Any):
-            user = page_user()
+            user = current_browser_user()
             if user is None:
                 return redirect(url_for("web.login_page", next=request.full_path.rstrip("?")))
             if roles and user.role not in roles:
