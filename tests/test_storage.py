@@ -106,3 +106,39 @@ def test_unreachable_object_store_is_503_and_leaves_no_row(app, school, login):
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "storage_unavailable"
     assert db.session.execute(db.select(db.func.count(Media.id))).scalar_one() == 0
+
+
+def test_two_writers_of_the_same_key_both_succeed(app, monkeypatch):
+    """Two requests rendering the same slide page at once both store it (a shared temporary
+    name let the first writer move the second's file away: a 500 and a blank slide)."""
+    import os
+    import threading
+
+    store = storage.get_storage()
+    key = storage.new_key("slide-pages/abc", "png")
+    both_written = threading.Barrier(2, timeout=10)
+    real_replace = os.replace
+
+    def replace_once_both_have_written(src, dst):
+        both_written.wait()
+        real_replace(src, dst)
+
+    monkeypatch.setattr(storage.os, "replace", replace_once_both_have_written)
+    failures: list[BaseException] = []
+
+    def write(data: bytes) -> None:
+        try:
+            store.save(key, data, "image/png")
+        except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
+            failures.append(exc)
+
+    writers = [threading.Thread(target=write, args=(b"page",)) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+
+    assert failures == []
+    assert store.read(key) == b"page"
+    folder = store.file_path(key).parent
+    assert [p.name for p in folder.iterdir()] == [store.file_path(key).name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,9 +54,17 @@ class LocalStorage:
     def save(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # readers never see half a file
+        # A temporary name of its own per writer: two requests rendering the same slide
+        # page at once must not move each other's half-written file away.
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)  # readers never see half a file
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def read(self, key: str) -> bytes:
         try:
