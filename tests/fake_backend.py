@@ -40,6 +40,7 @@ class FakeBackend:
         self.published: dict[str, bool] = {}
         self.deleted: list[str] = []
         self.fail_with: Exception | None = None
+        self.join_fails_with: Exception | None = None
         self.create_delay = 0.0
         self.lock = threading.Lock()
 
@@ -54,6 +55,8 @@ class FakeBackend:
         )
 
     def join(self, settings, handle, participant):
+        if self.join_fails_with is not None:
+            raise self.join_fails_with
         role = participant.role
         return JoinTarget(
             kind="redirect",

@@ -642,6 +642,33 @@ def test_rate_and_length_limits(school, connect, app):
     )["ok"]
 
 
+def test_the_start_is_pushed_once_the_meeting_runs_even_if_the_rest_of_the_start_fails(
+    school, connect, login
+):
+    """The meeting runs from the commit that says so: when the teacher's own join then fails,
+    the waiting students are still told the class started (they wait for the push, never
+    poll), and the teacher's retry finds it running instead of creating it again."""
+    from fake_backend import FAKE
+
+    from portal.plugins import BackendUnavailable
+
+    sid = school.schedule.id
+    teacher_api = login(school.teacher)
+    waiting = connect(school.student, join=sid)
+    assert waiting.join(sid)["state"] == "not_started"
+
+    FAKE.join_fails_with = BackendUnavailable("connection reset")
+    failed = teacher_api.post(f"/api/schedules/{sid}/start")
+    FAKE.join_fails_with = None
+    assert failed.status_code == 503
+    assert failed.get_json()["error"]["code"] == "backend_unavailable"
+    assert waiting.wait_for("class:started") == {"schedule_id": sid, "state": "running"}
+
+    retried = teacher_api.post(f"/api/schedules/{sid}/start")
+    assert retried.status_code == 200
+    assert len(FAKE.created) == 1
+
+
 def test_class_start_and_end_are_pushed_and_presence_is_attendance(school, connect, login):
     sid = school.schedule.id
     teacher_api = login(school.teacher)

@@ -301,8 +301,9 @@ def _create_on_backend(
     from portal.core import attendance
 
     attendance.record_waiting(meeting)
-    # Atomic claim, its end: other starters wait for 'running', so it is committed here.
-    db.session.commit()
+    # The start's news is queued in the transaction that makes the meeting running, so it
+    # leaves with that commit: a failure later in the request (the teacher's own join) must
+    # not leave the waiting pages unaware of a class that runs.
     signals.meeting_changed.send(meeting, event="started")
     # Waiting pages turn into the room on this push (docs/live.md).
     started_event = {"schedule_id": schedule.id, "state": "running"}
@@ -316,6 +317,8 @@ def _create_on_backend(
         "schedule": schedule_info(schedule),
     }
     unit_of_work.after_commit(lambda: hook().class_started(**started))
+    # Atomic claim, its end: other starters wait for 'running', so it is committed here.
+    db.session.commit()
     return meeting
 
 
