@@ -53,10 +53,11 @@ def rate_limit() -> str:
 
 def require_panel_access(actor: User, schedule_id: int) -> Schedule:
     """The occurrence if the actor may be in its live panel: its teacher, an admin, or an
-    enrolled student who is not blocked (site-wide or from this class)."""
-    _require_active(actor)
-    schedule = classes.get_schedule_for(actor, schedule_id)
-    access.require_not_blocked(actor, schedule.class_id)
+    enrolled student who is not blocked (site-wide or from this class). The rule is
+    require_panel_standing's, on a standing read for this one actor."""
+    schedule, standings = panel_standings(schedule_id, [actor])
+    require_panel_standing(actor, schedule, standings.get(actor.id))
+    assert schedule is not None  # require_panel_standing refused a missing occurrence
     return schedule
 
 
@@ -68,7 +69,7 @@ def _require_active(actor: User) -> None:
 def panel_standings(
     schedule_id: int, actors: Sequence[User]
 ) -> tuple[Schedule | None, dict[int, access.Standing]]:
-    """What require_panel_access reads, for many actors of one occurrence at once (the room
+    """What the panel's rule reads, for many actors of one occurrence at once (the room
     joins of a class-start rush): the occurrence, and each actor's standing in its class
     (staff role, enrolment, block) in one query for them all. Each actor is then let in or
     refused by `require_panel_standing`."""
@@ -105,8 +106,8 @@ def _standings_statement(*, staff_possible: bool) -> Any:
 def require_panel_standing(
     actor: User, schedule: Schedule | None, standing: access.Standing | None
 ) -> bool:
-    """require_panel_access's rules on a standing read by panel_standings: raises the same
-    refusal, in the same order; True if the actor moderates the panel (is_manager)."""
+    """The panel's rule (who may be in an occurrence's live panel) on a standing read by
+    panel_standings: raises the refusal; True if the actor moderates the panel (is_manager)."""
     _require_active(actor)
     if schedule is None or standing is None:
         raise NotFound("no such class occurrence")

@@ -309,22 +309,15 @@ def vote(actor: User, poll_id: int, option_ids: list[int]) -> dict[str, Any]:
 
 
 def list_polls(actor: User, schedule_id: int) -> list[dict[str, Any]]:
-    return polls_of(actor, require_panel_access(actor, schedule_id))
-
-
-def polls_of(actor: User, schedule: Schedule) -> list[dict[str, Any]]:
-    """`list_polls` of an occurrence whose panel the caller has already let the actor into
-    (require_panel_access), as the actor may see them."""
-    stmt = db.select(Poll).where(Poll.schedule_id == schedule.id).order_by(Poll.id)
-    if not is_manager(actor, schedule):
-        stmt = stmt.where(Poll.status != "draft")
-    return [view(actor, poll, schedule) for poll in db.session.execute(stmt).scalars()]
+    """The occurrence's polls as the actor may see them (drafts only for its moderators)."""
+    schedule = require_panel_access(actor, schedule_id)
+    return polls_for(schedule, [(actor, is_manager(actor, schedule))])[0]
 
 
 def polls_for(
     schedule: Schedule, viewers: Sequence[tuple[User, bool]]
 ) -> list[list[dict[str, Any]]]:
-    """polls_of for many actors already let into the occurrence's panel, each with whether
+    """list_polls for many actors already let into the occurrence's panel, each with whether
     they moderate it (chat.require_panel_standing): the polls, the ballots of them all and
     each poll's results read once, however many actors (the room joins of a class-start
     rush). One list per viewer, in order."""
