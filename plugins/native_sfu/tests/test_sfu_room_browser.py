@@ -222,11 +222,14 @@ def test_raise_hand_grant_watch_hear_withdraw_and_mute_a_student(sfu, portal_url
                 timeout=45_000,
             )
             controls = student.locator("#embed .sfu-controls button:visible").all_text_contents()
-            # ... and the teacher's page decodes its frames and hears it.
+            # ... and the teacher's page decodes its frames and hears it. The mic was granted
+            # after the camera, so its track may reach the teacher's tile a moment after the
+            # first frames: wait for both before listening.
             of_student = f"#embed .sfu-tile[data-user-id='{sfu.student.id}'] video"
             teacher.wait_for_function(
                 f'() => {{ const v = document.querySelector("{of_student}");'
-                " return v && v.videoWidth > 0; }",
+                " return v && v.videoWidth > 0 && v.srcObject"
+                " && v.srcObject.getAudioTracks().length > 0; }",
                 timeout=45_000,
             )
             frames_a = teacher.evaluate(FRAMES_JS, of_student)
