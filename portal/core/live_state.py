@@ -65,6 +65,25 @@ def publish(
     )
 
 
+def publish_committed(
+    event: str, payload: dict[str, Any], *, schedule_id: int | None = None, audience: str = "room"
+) -> None:
+    """Push news of a change that is already committed, when the current unit of work ends,
+    whether that commits or rolls back: what failed after the change does not undo it."""
+    from portal.core import unit_of_work
+
+    unit_of_work.at_transaction_end(
+        lambda: live_event.send(
+            None,
+            event=event,
+            payload=payload,
+            schedule_id=schedule_id,
+            audience=audience,
+            user_id=None,
+        )
+    )
+
+
 def announce_presence(schedule_id: int) -> None:
     """Tell the occurrence's live pages who is there now, once the unit of work commits."""
     from portal.core import unit_of_work

@@ -301,15 +301,10 @@ def _create_on_backend(
     from portal.core import attendance
 
     attendance.record_waiting(meeting)
-    # The start's news is queued in the transaction that makes the meeting running, so it
-    # leaves with that commit: a failure later in the request (the teacher's own join) must
-    # not leave the waiting pages unaware of a class that runs.
+    # The start's notices and the class_started hook are part of the transaction that makes
+    # the meeting running: a failure later in the request (the teacher's own join) must not
+    # undo the news of a class that runs.
     signals.meeting_changed.send(meeting, event="started")
-    # Waiting pages turn into the room on this push (docs/live.md).
-    started_event = {"schedule_id": schedule.id, "state": "running"}
-    live_state.publish("class:started", started_event, schedule_id=schedule.id)
-    # Guests' pages too, admitted or still waiting (they are not in the room yet).
-    live_state.publish("class:started", started_event, schedule_id=schedule.id, audience="guests")
     # Snapshots now, while the rows are loaded: after the commit they would be read again.
     started = {
         "meeting": meeting_record(meeting),
@@ -319,6 +314,16 @@ def _create_on_backend(
     unit_of_work.after_commit(lambda: hook().class_started(**started))
     # Atomic claim, its end: other starters wait for 'running', so it is committed here.
     db.session.commit()
+    # Waiting pages turn into the room on this push (docs/live.md), and guests' pages too,
+    # admitted or still waiting. It leaves when the start request ends, however it ends:
+    # pushed with the commit above, the class's joins reached the realtime process while
+    # the start was still running and, with the bundled SFU, the rush's press -> join p99
+    # grew (bench/RESULTS.md).
+    started_event = {"schedule_id": schedule.id, "state": "running"}
+    live_state.publish_committed("class:started", started_event, schedule_id=schedule.id)
+    live_state.publish_committed(
+        "class:started", started_event, schedule_id=schedule.id, audience="guests"
+    )
     return meeting
 
 
