@@ -49,7 +49,16 @@ def _copy(conn, table: str, columns: list[str], rows) -> None:
             copy.write(chunk)
 
 
-def populate(database_url: str) -> dict:
+def populate(
+    database_url: str,
+    *,
+    classes: int = CLASSES,
+    teachers: int = TEACHERS,
+    students: int = STUDENTS,
+    per_class: int = PER_CLASS,
+) -> dict:
+    """Write the school with COPY, around the ORM (tests/test_bench_calendar.py checks that
+    the portal reads what it writes on the current schema)."""
     url = sa.engine.make_url(database_url)
     dsn = (
         f"host={url.host} port={url.port or 5432} dbname={url.database} user={url.username} "
@@ -61,13 +70,14 @@ def populate(database_url: str) -> dict:
     with psycopg.connect(dsn, autocommit=False) as conn:
         users = [
             (i, f"teacher{i}@bench.school", f"Teacher {i}", "teacher")
-            for i in range(1, TEACHERS + 1)
+            for i in range(1, teachers + 1)
         ]
         users += [
-            (TEACHERS + i, f"student{i}@bench.school", f"Student {i}", "student")
-            for i in range(1, STUDENTS + 1)
+            (teachers + i, f"student{i}@bench.school", f"Student {i}", "student")
+            for i in range(1, students + 1)
         ]
-        users.append((TEACHERS + STUDENTS + 1, "admin@bench.school", "Admin", "admin"))
+        users.append((teachers + students + 1, "admin@bench.school", "Admin", "admin"))
+        preferences = "{}"  # as a new user's: every channel on but the opt-in SMS
         _copy(
             conn,
             "users",
@@ -78,12 +88,11 @@ def populate(database_url: str) -> dict:
                 "role",
                 "password_hash",
                 "is_active",
-                "notify_email",
-                "notify_sms",
+                "channel_preferences",
                 "created_at",
                 "updated_at",
             ],
-            ((i, e, n, r, password_hash, "t", "t", "f", now, now) for i, e, n, r in users),
+            ((i, e, n, r, password_hash, "t", preferences, now, now) for i, e, n, r in users),
         )
         offsets, channels = json.dumps([1440, 15]), json.dumps(["email"])
         _copy(
@@ -108,7 +117,7 @@ def populate(database_url: str) -> dict:
                     c,
                     f"Class {c}",
                     "",
-                    1 + c % TEACHERS,
+                    1 + c % teachers,
                     "Europe/Paris",
                     60,
                     "f",
@@ -118,13 +127,13 @@ def populate(database_url: str) -> dict:
                     now,
                     now,
                 )
-                for c in range(1, CLASSES + 1)
+                for c in range(1, classes + 1)
             ),
         )
         year_start = now - timedelta(days=180)
         starts = {
             c: year_start + timedelta(minutes=30 * rng.randrange(0, 365 * 24 * 2))
-            for c in range(1, CLASSES + 1)
+            for c in range(1, classes + 1)
         }
         _copy(
             conn,
@@ -147,10 +156,10 @@ def populate(database_url: str) -> dict:
 
         def enrolments():
             n = 0
-            for c in range(1, CLASSES + 1):
-                for student in rng.sample(range(1, STUDENTS + 1), PER_CLASS):
+            for c in range(1, classes + 1):
+                for student in rng.sample(range(1, students + 1), per_class):
                     n += 1
-                    yield (n, c, TEACHERS + student, now)
+                    yield (n, c, teachers + student, now)
 
         _copy(conn, "class_enrolments", ["id", "class_id", "user_id", "created_at"], enrolments())
         for table in ("users", "classes", "schedules", "class_enrolments"):
@@ -166,7 +175,7 @@ def populate(database_url: str) -> dict:
         )
         conn.commit()
         conn.execute("analyze")
-    return {"teachers": TEACHERS, "students": STUDENTS}
+    return {"teachers": teachers, "students": students}
 
 
 def _login(base: str, email: str) -> str:

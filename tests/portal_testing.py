@@ -160,6 +160,26 @@ def worker_redis_url(url: str, worker_index: int = WORKER_INDEX) -> str:
     return urlunsplit(parts._replace(path=f"/{number}"))
 
 
+@pytest.fixture
+def private_database_url(tmp_path) -> Iterator[str]:
+    """A database of its own (PostgreSQL when PORTAL_TEST_DATABASE_URL is set, else SQLite):
+    downgrading the session's shared database would break every other test."""
+    admin_url = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    if not admin_url:
+        yield f"sqlite:///{tmp_path / 'lint.sqlite3'}"
+        return
+    name = f"portal_private_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'create database "{name}"'))
+    try:
+        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     url = os.environ.get("PORTAL_TEST_REDIS_URL")

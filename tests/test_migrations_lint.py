@@ -9,11 +9,8 @@ prove each one catches a deliberately broken revision written to a temporary fol
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -132,26 +129,6 @@ def test_every_plugin_migration_location_passes_the_lint(app):
     assert "sso_insp" in locations, "the bundled plugin with tables registers its migrations"
     problems = [p for name, folder in locations.items() for p in all_problems(folder, name)]
     assert problems == []
-
-
-@pytest.fixture
-def private_database_url(tmp_path) -> Iterator[str]:
-    """A database of its own (PostgreSQL when PORTAL_TEST_DATABASE_URL is set, else SQLite):
-    downgrading the session's shared database would break every other test."""
-    admin_url = os.environ.get("PORTAL_TEST_DATABASE_URL")
-    if not admin_url:
-        yield f"sqlite:///{tmp_path / 'lint.sqlite3'}"
-        return
-    name = f"portal_lint_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'create database "{name}"'))
-    try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
 
 
 def _schema_differences() -> list:
