@@ -129,7 +129,7 @@ def test_two_writers_of_the_same_key_both_succeed(app, monkeypatch):
     def write(data: bytes) -> None:
         try:
             store.save(key, data, "image/png")
-        except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
+        except BaseException as exc:  # reported by the assertion below
             failures.append(exc)
 
     writers = [threading.Thread(target=write, args=(b"page",)) for _ in range(2)]

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from blinker import Namespace
@@ -53,16 +53,7 @@ def publish(
     """Push an event to the live pages once the current unit of work commits (never before)."""
     from portal.core import unit_of_work
 
-    unit_of_work.after_commit(
-        lambda: live_event.send(
-            None,
-            event=event,
-            payload=payload,
-            schedule_id=schedule_id,
-            audience=audience,
-            user_id=user_id,
-        )
-    )
+    unit_of_work.after_commit(_sender(event, payload, schedule_id, audience, user_id))
 
 
 def publish_committed(
@@ -72,15 +63,24 @@ def publish_committed(
     whether that commits or rolls back: what failed after the change does not undo it."""
     from portal.core import unit_of_work
 
-    unit_of_work.at_transaction_end(
-        lambda: live_event.send(
-            None,
-            event=event,
-            payload=payload,
-            schedule_id=schedule_id,
-            audience=audience,
-            user_id=None,
-        )
+    unit_of_work.at_transaction_end(_sender(event, payload, schedule_id, audience, None))
+
+
+def _sender(
+    event: str,
+    payload: dict[str, Any],
+    schedule_id: int | None,
+    audience: str,
+    user_id: int | None,
+) -> Callable[[], Any]:
+    """The push itself, for whichever moment the caller queues it."""
+    return lambda: live_event.send(
+        None,
+        event=event,
+        payload=payload,
+        schedule_id=schedule_id,
+        audience=audience,
+        user_id=user_id,
     )
 
 
