@@ -233,14 +233,9 @@ def test_joins_that_arrive_while_a_batch_is_served_are_served_together_next():
     assert served == [[1], [2, 3, 4, 5], [6, 7]]
 
 
-def test_a_backend_that_builds_portal_urls_joins_over_the_socket_as_over_rest(
-    school,
-    connect,  # noqa: F811
-    login,
-    app,
-):
-    """The bundled SFU's join target points at the portal's own routes (url_for, _external):
-    the realtime server has no request of its own, so it answers on the portal's address."""
+def _sfu_meeting(school) -> tuple[int, str]:
+    """The occurrence's meeting running on the bundled SFU, as its create left it (its worker
+    rooms are not needed to join): (occurrence id, room)."""
     from portal.core.models import BackendConfig
 
     config = BackendConfig(
@@ -250,7 +245,6 @@ def test_a_backend_that_builds_portal_urls_joins_over_the_socket_as_over_rest(
     db.session.flush()
     sid = school.schedule.id
     room = f"room-{sid}"
-    # The meeting as the SFU's create left it (its worker rooms are not needed to join).
     db.session.add(
         Meeting(
             schedule_id=sid,
@@ -265,6 +259,18 @@ def test_a_backend_that_builds_portal_urls_joins_over_the_socket_as_over_rest(
         )
     )
     db.session.commit()
+    return sid, room
+
+
+def test_a_backend_that_builds_portal_urls_joins_over_the_socket_as_over_rest(
+    school,
+    connect,  # noqa: F811
+    login,
+    app,
+):
+    """The bundled SFU's join target points at the portal's own routes (url_for, _external):
+    the realtime server has no request of its own, so it answers on the portal's address."""
+    sid, room = _sfu_meeting(school)
 
     ack = connect(school.student).call("class:join", {"schedule_id": sid})
     status, body = _rest_join(login, school.student, sid)
@@ -320,3 +326,76 @@ def test_a_refusal_with_a_time_in_it_is_said_in_each_joiners_language(
         assert status == 409 and rest["error"]["code"] == "not_open_yet" == ack["error"]["code"]
         assert opens in rest["error"]["message"]
         assert ack["error"]["message"] == rest["error"]["message"]
+
+
+def _sfu_batch(app, school, make_user, statements: list[str] | None = None):
+    """Eight students of the class on the SFU, one of them granted the microphone, and the
+    teacher, joining in one batch: (students, the granted one, acks by user id)."""
+    from portal.core import floor
+
+    sid, _room = _sfu_meeting(school)
+    students = [make_user("student") for _ in range(8)]
+    classes.enrol(school.teacher, school.klass.id, [u.id for u in students])
+    db.session.commit()
+    floor.grant(school.teacher, sid, students[2].id, mic=True)
+    db.session.commit()
+    people = [*students, school.teacher]
+    batch = [(_socket(u), {"schedule_id": sid}) for u in people]
+
+    def count(*args, **kw):
+        if statements is not None:
+            statements.append(args[2])
+
+    db.session.remove()
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with app.app_context():
+            answers = realtime.serve_joins(batch)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    return students, students[2], {u.id: a for u, a in zip(people, answers, strict=True)}
+
+
+def test_a_class_joining_together_on_the_sfu_gets_each_ones_floor_and_token(app, school, make_user):
+    """At a pushed start a class's students arrive in one batch: the SFU answers them
+    together (its floor read in one query, not one per student), and each still gets their
+    own media token and their own floor: the granted student may send, the others not, the
+    teacher everything."""
+    statements: list[str] = []
+    students, granted, acks = _sfu_batch(app, school, make_user, statements)
+    assert all(ack["ok"] for ack in acks.values()), acks
+    for user_id, ack in acks.items():
+        assert ack["embed"]["user_id"] == user_id
+        with app.app_context():
+            assert decode_token(ack["embed"]["token"])["sub"] == str(user_id)
+    assert acks[granted.id]["embed"]["floor"]["mic"] is True
+    assert acks[granted.id]["embed"]["can_publish"] is True
+    for student in students:
+        if student is not granted:
+            assert acks[student.id]["embed"]["can_publish"] is False, acks[student.id]
+    teacher = acks[school.teacher.id]["embed"]
+    assert teacher["manager"] is True and teacher["floor"]["screen"] is True
+    seat_reads = [s for s in statements if "FROM floor_seats" in s]
+    assert len(seat_reads) == 1, seat_reads
+
+
+def test_a_batch_join_that_fails_answers_each_of_its_joiners_with_the_backends_503(
+    app, school, make_user, monkeypatch
+):
+    """The SFU's batch join down (its raise fails all of the batch's joiners alike, as one
+    join's would fail one): every student gets the clear 503, none a 500 or a silent ack,
+    and no one is recorded as having joined."""
+    from portal.core.backends import backend_plugin
+    from portal.plugins import BackendUnavailable
+
+    def down(settings, handle, participants):
+        raise BackendUnavailable("the media worker does not answer")
+
+    sid = school.schedule.id
+    with app.app_context():
+        monkeypatch.setattr(backend_plugin("native_sfu"), "join_many", down)
+    students, _granted, acks = _sfu_batch(app, school, make_user)
+    for ack in acks.values():
+        assert ack["ok"] is False and ack["error"]["code"] == "backend_unavailable", ack
+        assert "the media worker does not answer" in ack["error"]["message"]
+    assert not set(_attendance(sid)) & {s.id for s in students}

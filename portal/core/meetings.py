@@ -12,6 +12,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -58,7 +59,9 @@ from portal.core.upsert import insert_with_conflicts, rows_matched
 from portal.extensions import db
 from portal.i18n import gettext
 from portal.plugins.types import (
+    BatchJoiningBackend,
     JoinTarget,
+    MeetingBackend,
     MeetingHandle,
     MeetingRecord,
     MeetingSpec,
@@ -388,23 +391,36 @@ def join_classes(joins: Sequence[tuple[User, int]]) -> list[JoinTarget | PortalE
     """Many (actor, occurrence) joins at once, each by join_class's rules: the live socket
     serves the joins of a class-start rush that arrive together this way (realtime.py).
 
-    One query reads the rows of every join, one statement upserts every joiner's attendance;
-    each join gets its target or its own refusal (not enrolled, blocked, not started...), and
-    a refused join never fails the others. Does not commit; participant_joined follows the
-    commit, once per join."""
+    One query reads the rows of every join, one backend call per meeting makes the targets of
+    its joiners where the backend joins in batches (BatchJoiningBackend), one statement
+    upserts every joiner's attendance; each join gets its target or its own refusal (not
+    enrolled, blocked, not started...), and a refused join never fails the others. Does not
+    commit; participant_joined follows the commit, once per join."""
     rows = _join_rows(joins)
-    outcomes: list[JoinTarget | PortalError] = []
-    attended: dict[tuple[int, int], dict[str, Any]] = {}
-    listening = implemented("participant_joined")
+    outcomes: list[JoinTarget | PortalError | None] = [None] * len(joins)
     configs: dict[int, BackendConfig] = {}  # one per configuration for the whole batch
-    for actor, schedule_id in joins:
+    meetings_joined: dict[int, _MeetingJoins] = {}
+    for n, (actor, schedule_id) in enumerate(joins):
         row: Any = rows.get((schedule_id, actor.id))
         try:
-            target = _join_one(actor, row, configs)
+            config, handle, participant = _admit(actor, row, configs)
         except PortalError as exc:
-            outcomes.append(exc)
+            outcomes[n] = exc
             continue
-        outcomes.append(target)
+        group = meetings_joined.get(row.meeting_id)
+        if group is None:
+            group = meetings_joined[row.meeting_id] = _MeetingJoins(config, row.backend, handle)
+        group.indices.append(n)
+        group.participants.append(participant)
+    for group in meetings_joined.values():
+        for n, answer in zip(group.indices, _targets(group), strict=True):
+            outcomes[n] = answer
+    attended: dict[tuple[int, int], dict[str, Any]] = {}
+    listening = implemented("participant_joined")
+    for (actor, schedule_id), target in zip(joins, outcomes, strict=True):
+        if not isinstance(target, JoinTarget):
+            continue
+        row = rows[(schedule_id, actor.id)]
         # Two tabs of one person in a batch are one attendance row (one upsert row: a
         # multi-row upsert may not touch the same row twice).
         attended[(row.meeting_id, actor.id)] = {
@@ -425,16 +441,80 @@ def join_classes(joins: Sequence[tuple[User, int]]) -> list[JoinTarget | PortalE
             unit_of_work.after_commit(functools.partial(_announce_joined, joined))
     if attended:
         _upsert_attendances(list(attended.values()), PORTAL_ATTENDANCE, left=False, exact=False)
-    return outcomes
+    done = [outcome for outcome in outcomes if outcome is not None]
+    assert len(done) == len(joins)  # every join was refused or got its backend's target
+    return done
 
 
 def _announce_joined(joined: dict[str, Any]) -> None:
     hook().participant_joined(**joined)
 
 
-def _join_one(actor: User, row: Any, configs: dict[int, BackendConfig]) -> JoinTarget:
-    """join_class's rules on the join's row (None: no such occurrence), then the backend's
-    join; raises the refusal. `configs` keeps the batch's backend configurations by id."""
+@dataclass(slots=True)
+class _MeetingJoins:
+    """The admitted joins of one meeting in a batch: one backend call makes their targets."""
+
+    config: BackendConfig
+    backend: str
+    handle: MeetingHandle
+    indices: list[int] = field(default_factory=list)  # in the batch
+    participants: list[Participant] = field(default_factory=list)
+
+
+def _targets(group: _MeetingJoins) -> list[JoinTarget | PortalError]:
+    """The backend's join targets of one meeting's joiners, or each one's refusal."""
+    handle, participants = group.handle, group.participants
+    try:
+        batches = len(participants) > 1 and isinstance(
+            backend_plugin(group.backend), BatchJoiningBackend
+        )
+    except PortalError as exc:  # the plugin was uninstalled
+        return [exc] * len(participants)
+    if not batches:
+        outcomes: list[JoinTarget | PortalError] = []
+        for participant in participants:
+            try:
+                outcomes.append(
+                    call_backend(
+                        group.config,
+                        "let you join",
+                        functools.partial(_join_as, handle=handle, participant=participant),
+                        backend=group.backend,
+                    )
+                )
+            except PortalError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def join_all(plugin: MeetingBackend, settings: dict[str, Any]) -> list[JoinTarget]:
+        assert isinstance(plugin, BatchJoiningBackend)
+        targets = list(plugin.join_many(settings, handle, participants))
+        if len(targets) != len(participants):  # a plugin's bug: answered as its failure
+            raise ValueError(f"join_many answered {len(targets)} of {len(participants)}")
+        return targets
+
+    try:
+        return list(call_backend(group.config, "let you join", join_all, backend=group.backend))
+    except PortalError as exc:
+        return [exc] * len(participants)
+
+
+def _join_as(
+    plugin: MeetingBackend,
+    settings: dict[str, Any],
+    *,
+    handle: MeetingHandle,
+    participant: Participant,
+) -> JoinTarget:
+    return plugin.join(settings, handle, participant)
+
+
+def _admit(
+    actor: User, row: Any, configs: dict[int, BackendConfig]
+) -> tuple[BackendConfig, MeetingHandle, Participant]:
+    """join_class's rules on the join's row (None: no such occurrence): what the backend's
+    join needs, or the refusal raised. `configs` keeps the batch's backend configurations
+    by id."""
     if row is None:
         raise NotFound("no such class occurrence")
     standing = access.standing_of(row[-4:])
@@ -484,12 +564,7 @@ def _join_one(actor: User, row: Any, configs: dict[int, BackendConfig]) -> JoinT
         role="moderator" if manager else "viewer",
         portal_role=portal_role(actor),
     )
-    return call_backend(
-        config,
-        "let you join",
-        lambda plugin, settings: plugin.join(settings, handle, participant),
-        backend=row.backend,
-    )
+    return config, handle, participant
 
 
 def _join_rows(joins: Sequence[tuple[User, int]]) -> dict[tuple[int, int], Any]:

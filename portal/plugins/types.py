@@ -280,6 +280,22 @@ class MeetingBackend(Protocol):
     def check_health(self, settings: Mapping[str, Any]) -> HealthResult: ...
 
 
+@runtime_checkable
+class BatchJoiningBackend(Protocol):
+    """`join_many(settings, handle, participants)`: the join targets of several people
+    joining one meeting together (a class's students on its pushed start), one per
+    participant, in order; what does not vary per person (URLs, a floor query) is done once.
+    Raising fails all of them alike, as `join` would one. Without it the core calls `join`
+    once per participant."""
+
+    def join_many(
+        self,
+        settings: Mapping[str, Any],
+        handle: MeetingHandle,
+        participants: Sequence[Participant],
+    ) -> list[JoinTarget]: ...
+
+
 @dataclass(frozen=True)
 class Attachment:
     filename: str

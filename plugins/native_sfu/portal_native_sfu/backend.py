@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import current_app, url_for
@@ -23,7 +23,7 @@ from portal.plugins import (
     RecordingInfo,
     services,
 )
-from portal.plugins.floor import grant_of
+from portal.plugins.floor import grants_of
 from portal.plugins.i18n import domain
 from portal_native_sfu.channel import WorkerError, WorkerPool, pool_from_app
 
@@ -161,53 +161,82 @@ class NativeSfuBackend:
     def join(
         self, settings: Mapping[str, Any], handle: MeetingHandle, participant: Participant
     ) -> JoinTarget:
+        (target,) = self.join_many(settings, handle, [participant])
+        return target
+
+    def join_many(
+        self,
+        settings: Mapping[str, Any],
+        handle: MeetingHandle,
+        participants: Sequence[Participant],
+    ) -> list[JoinTarget]:
+        """The room's URLs are built once and the students' floor grants read in one query:
+        at a class's pushed start its ~100 students arrive in one batch, and a query per
+        student was most of the join's time (docs/bench.md)."""
         room = handle.meeting_id
-        manager = participant.role == "moderator"
         schedule_id = handle.data.get("schedule_id")
-        if participant.guest and schedule_id:
-            # A guest has no account, so no JWT: a credential for this one occurrence's room,
-            # good for watching only (views._bearer_user).
-            token = services.guest_room_credential(-participant.user_id, int(schedule_id))
-        else:
-            token = create_access_token(
-                identity=str(participant.user_id),
-                additional_claims={"role": participant.portal_role, "sfu_room": room},
-            )
-        if manager:
-            floor = FloorGrant(mic=True, camera=True, screen=True)
-        elif participant.guest or participant.viewer_only:  # a viewer session: subscribe only
-            floor = FloorGrant()
-        elif schedule_id:
-            floor = room_limits(handle.data, grant_of(int(schedule_id), participant.user_id))
-        else:  # a meeting started before the floor existed: nothing granted yet
-            floor = FloorGrant()
-        return JoinTarget(
-            kind="embed",
-            url=url_for("native_sfu.room_page", room=room, _external=True),
-            embed={
-                "room": room,
-                "whip_url": url_for("native_sfu.whip", room=room, _external=True),
-                "whep_url": url_for("native_sfu.whep", room=room, _external=True),
-                "publishers_url": url_for("native_sfu.publishers", room=room, _external=True),
-                "client_js": url_for("native_sfu.static", filename="sfu-client.js", _external=True),
-                # The core room page loads these and calls the module's mount() (docs/plugins.md).
-                "room_script": url_for("native_sfu.static", filename="sfu-room.js", _external=True),
-                "room_styles": [
-                    url_for("native_sfu.static", filename="sfu-room.css", _external=True)
+        grants = (
+            grants_of(
+                int(schedule_id),
+                [
+                    p.user_id
+                    for p in participants
+                    if p.role != "moderator" and not (p.guest or p.viewer_only)
                 ],
-                "room_module": NAME,
-                "token": token,
-                "ice_servers": ice_servers(settings),
-                "user_id": participant.user_id,
-                "manager": manager,
-                "can_publish": floor.any,
-                "floor": floor.as_dict(),
-                "schedule_id": schedule_id,
-                "floor_url": url_for("api.floor_state", schedule_id=schedule_id, _external=True)
-                if schedule_id
-                else None,
-            },
+            )
+            if schedule_id
+            else {}
         )
+        room_embed = {
+            "room": room,
+            "whip_url": url_for("native_sfu.whip", room=room, _external=True),
+            "whep_url": url_for("native_sfu.whep", room=room, _external=True),
+            "publishers_url": url_for("native_sfu.publishers", room=room, _external=True),
+            "client_js": url_for("native_sfu.static", filename="sfu-client.js", _external=True),
+            # The core room page loads these and calls the module's mount() (docs/plugins.md).
+            "room_script": url_for("native_sfu.static", filename="sfu-room.js", _external=True),
+            "room_styles": [url_for("native_sfu.static", filename="sfu-room.css", _external=True)],
+            "room_module": NAME,
+            "ice_servers": ice_servers(settings),
+            "schedule_id": schedule_id,
+            "floor_url": url_for("api.floor_state", schedule_id=schedule_id, _external=True)
+            if schedule_id
+            else None,
+        }
+        page = url_for("native_sfu.room_page", room=room, _external=True)
+        targets = []
+        for participant in participants:
+            manager = participant.role == "moderator"
+            if participant.guest and schedule_id:
+                # A guest has no account, so no JWT: a credential for this one occurrence's
+                # room, good for watching only (views._bearer_user).
+                token = services.guest_room_credential(-participant.user_id, int(schedule_id))
+            else:
+                token = create_access_token(
+                    identity=str(participant.user_id),
+                    additional_claims={"role": participant.portal_role, "sfu_room": room},
+                )
+            if manager:
+                floor = FloorGrant(mic=True, camera=True, screen=True)
+            elif participant.user_id in grants:
+                floor = room_limits(handle.data, grants[participant.user_id])
+            else:  # a viewer session (subscribe only), or a meeting older than the floor
+                floor = FloorGrant()
+            targets.append(
+                JoinTarget(
+                    kind="embed",
+                    url=page,
+                    embed={
+                        **room_embed,  # shared by the batch's targets, never changed
+                        "token": token,
+                        "user_id": participant.user_id,
+                        "manager": manager,
+                        "can_publish": floor.any,
+                        "floor": floor.as_dict(),
+                    },
+                )
+            )
+        return targets
 
     def end_meeting(self, settings: Mapping[str, Any], handle: MeetingHandle) -> None:
         try:
