@@ -53,8 +53,10 @@ def default_config(instance_path: str) -> dict:
         # (docs/live.md).
         "REALTIME_JOIN_BATCH": 200,
         # A room's presence changes within this window are announced once, with the list as
-        # it is when sent (docs/live.md): 200 joins send a handful of lists, not 200.
+        # it is when sent (docs/live.md): 200 joins send a handful of lists, not 200. The
+        # window is per 10 people in the room, up to the longest (a 100-student room: 3 s).
         "REALTIME_PRESENCE_COALESCE_SECONDS": 0.3,
+        "REALTIME_PRESENCE_COALESCE_MOST_SECONDS": 3.0,
         # gc.set_threshold of the realtime process, which also freezes what start-up made
         # out of later collections (docs/live.md); empty keeps Python's own.
         "REALTIME_GC_THRESHOLDS": "50000,20,10",

@@ -73,6 +73,8 @@ EMITTER_KEY = "portal.live_emitter"
 
 # The largest Socket.IO message a client may send (a board stroke batch, a chat message).
 MAX_MESSAGE_BYTES = 1_000_000
+# A room's presence window (REALTIME_PRESENCE_COALESCE_SECONDS) is per this many people in it.
+PRESENCE_PEOPLE_PER_WINDOW = 10
 
 
 def room(schedule_id: int) -> str:
@@ -434,7 +436,7 @@ def leave_presence(schedule_id: int, sid: str) -> bool:
     return True
 
 
-def send_presence(schedule_id: int, out: RedisEmitter | LocalEmitter) -> None:
+def send_presence(schedule_id: int, out: RedisEmitter | LocalEmitter) -> int:
     """Announce the room's presence list as it is now. The list is read and published under
     the room's ordering lock (live_state.presence_announcing), and with Redis every process,
     this one too, delivers it from the pub/sub channel: announcements reach every client in
@@ -442,6 +444,7 @@ def send_presence(schedule_id: int, out: RedisEmitter | LocalEmitter) -> None:
     with live_state.presence_announcing(schedule_id):
         users = live_state.presence_list(schedule_id)
         out.emit("presence", {"schedule_id": schedule_id, "users": users}, room(schedule_id))
+    return len(users)
 
 
 def _presence(actor: User, data: ScheduleIn) -> dict[str, Any]:
@@ -929,6 +932,9 @@ class RealtimeServer:
         self._early_lock = threading.Lock()
         # Presence announcements, coalesced per room (announce_presence).
         self.presence_window = float(app.config.get("REALTIME_PRESENCE_COALESCE_SECONDS") or 0)
+        self.presence_window_most = float(
+            app.config.get("REALTIME_PRESENCE_COALESCE_MOST_SECONDS") or self.presence_window
+        )
         self._presence_out = RedisEmitter(redis_url, channel) if redis_url else LocalEmitter(self)
         self._presence_changed: set[int] = set()
         self._presence_rounds: dict[int, asyncio.Task] = {}
@@ -1000,7 +1006,11 @@ class RealtimeServer:
         wait for its end and are announced together, with the list as it is when sent.
         A change made while a list is being read or sent is always followed by another
         round, so the last announcement lists who is there after the last change. At 200
-        joins in a few seconds this is a handful of lists instead of 200."""
+        joins in a few seconds this is a handful of lists instead of 200.
+
+        The window grows with the room (presence_pause): a list of n people goes to about n
+        pages, so one round costs ~n x n, and rounds spaced ~n apart keep a filling room's
+        presence cost ~n per second, however its joins are spread."""
         self._presence_changed.add(schedule_id)
         if schedule_id not in self._presence_rounds:
             self._presence_rounds[schedule_id] = asyncio.ensure_future(
@@ -1011,13 +1021,21 @@ class RealtimeServer:
         try:
             while schedule_id in self._presence_changed:
                 self._presence_changed.discard(schedule_id)
+                listed = 0
                 try:
-                    await self._run(send_presence, schedule_id, self._presence_out)
+                    listed = await self._run(send_presence, schedule_id, self._presence_out)
                 except Exception:
                     log.exception("presence of occurrence %s not announced", schedule_id)
-                await asyncio.sleep(self.presence_window)  # the next round no sooner
+                await asyncio.sleep(self.presence_pause(listed))  # the next round no sooner
         finally:
             self._presence_rounds.pop(schedule_id, None)
+
+    def presence_pause(self, listed: int) -> float:
+        """The wait after a room's announcement of `listed` people before its next one: the
+        window per PRESENCE_PEOPLE_PER_WINDOW people listed (one window at least), at most
+        the longest window (a 100-student room: a list every 3 s by default)."""
+        windows = max(1.0, listed / PRESENCE_PEOPLE_PER_WINDOW)
+        return min(self.presence_window * windows, max(self.presence_window_most, 0.0))
 
     def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
         """The portal's own pages only: its public BASE_URL, or the origin it was reached on.

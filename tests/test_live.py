@@ -461,6 +461,42 @@ def test_a_leave_and_a_disconnect_are_announced_after_a_burst(school, connect, m
     assert _ids(_announced(app, teacher)[-1]) == everyone - gone
 
 
+def test_a_large_rooms_announcements_are_spaced_by_its_size(
+    school, connect, make_user, app, monkeypatch
+):
+    """A list of n names goes to n pages, so a room's announcements cost ~n x n: the window
+    grows by one for each PRESENCE_PEOPLE_PER_WINDOW people listed (here 1, so that a small
+    room shows it). With five in the room, three students joining 0.7 s apart (each after a
+    0.5 s window of a room of one, all within this room's 2.5 s) are announced in two lists,
+    not three, and the last names everyone."""
+    from portal import realtime
+
+    monkeypatch.setattr(realtime, "PRESENCE_PEOPLE_PER_WINDOW", 1)
+    server = _coalescing_server(app)
+    sid = school.schedule.id
+    teacher = connect(school.teacher, join=sid)
+    students = _students(school, make_user, 6)
+    pages = [connect(s) for s in students]
+    assert all(a["ok"] for a in _together([lambda p=p: p.join(sid) for p in pages[:3]]))
+    before = len(_announced(app, teacher))
+    server.presence_window, server.presence_window_most = 0.5, 2.6
+    for page in pages[3:]:
+        assert page.join(sid)["ok"]
+        time.sleep(0.7)
+    announced = _announced(app, teacher)[before:]
+    assert len(announced) == 2, [len(p["users"]) for p in announced]
+    assert _ids(announced[-1]) == {school.teacher.id} | {s.id for s in students}
+
+
+def test_a_small_rooms_window_is_the_configured_one(app, connect):
+    """Up to ten people the window is REALTIME_PRESENCE_COALESCE_SECONDS; it grows with the
+    room and stops at REALTIME_PRESENCE_COALESCE_MOST_SECONDS."""
+    server = _coalescing_server(app)
+    assert server.presence_pause(0) == server.presence_pause(10) == 0.3
+    assert server.presence_pause(50) == pytest.approx(1.5)
+    assert server.presence_pause(400) == 3.0
+
+
 def test_the_list_is_right_after_joins_and_leaves_cross(school, connect, make_user, app):
     """Joins and leaves at once: the announcements never end on a list read before the
     last change (a join's list pushed after a later leave's, say)."""
