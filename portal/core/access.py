@@ -151,12 +151,17 @@ def require_class_moderator(actor: User, klass: Class) -> None:
 
 
 def staffed_by(user_id: int, *, assistants: bool = True) -> ColumnElement[bool]:
-    """Filter on Class: the classes this user owns, co-teaches or (if `assistants`) assists."""
+    """Filter on Class: the classes this user owns, co-teaches or (if `assistants`) assists.
+
+    One IN over the union of both lists of class ids, each read by its own index: written as
+    `teacher_id = u OR id IN (staff)`, PostgreSQL could use neither index and walked the
+    occurrences by time instead (a teacher's month of 100,000 classes: 70 ms, not 1)."""
     roles = [StaffRole.CO_TEACHER.value] + ([StaffRole.ASSISTANT.value] if assistants else [])
+    owned = Class.__table__.alias("owned")
     staff = select(ClassStaff.class_id).where(
         ClassStaff.user_id == user_id, ClassStaff.role.in_(roles)
     )
-    return or_(Class.teacher_id == user_id, Class.id.in_(staff))
+    return Class.id.in_(select(owned.c.id).where(owned.c.teacher_id == user_id).union(staff))
 
 
 def staff_roles(klass: Class) -> dict[int, str]:
