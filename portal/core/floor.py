@@ -39,10 +39,7 @@ KINDS = ("mic", "camera", "screen")
 
 def grant_of(schedule_id: int, user_id: int) -> FloorGrant:
     """What the student may send now (nothing when they have no seat)."""
-    seat = db.session.execute(
-        db.select(FloorSeat).filter_by(schedule_id=schedule_id, user_id=user_id)
-    ).scalar_one_or_none()
-    return _grant(seat)
+    return grants_of(schedule_id, [user_id])[user_id]
 
 
 def grants_of(schedule_id: int, user_ids: Collection[int]) -> dict[int, FloorGrant]:
