@@ -121,14 +121,14 @@ def _room_joins(app: Any, students: list[tuple[str, int]], cprofile: bool) -> tu
     warm up and are not counted)."""
     from flask_jwt_extended import decode_token
 
-    from portal import realtime
+    from portal import realtime, realtime_server
 
     with app.app_context():
         sockets = [
             (realtime._Socket(user_id=int(claims["sub"]), claims=claims), schedule_id)
             for claims, schedule_id in ((decode_token(t), s) for t, s in students)
         ]
-    server = realtime.RealtimeServer(app, workers=1)
+    server = realtime_server.RealtimeServer(app, workers=1)
 
     def join(n: int) -> None:
         state, schedule_id = sockets[n]

@@ -1,6 +1,6 @@
 """Entry point for `celery -A portal.celery_app worker|beat` (what `portal worker` runs)."""
 
-from portal import create_app
+from portal import create_app, tasks
 
 flask_app = create_app()
-celery = flask_app.extensions["celery"]
+celery = tasks.celery_of(flask_app)

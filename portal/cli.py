@@ -156,7 +156,7 @@ def demo_command() -> None:
 def serve_command(host: str, port: int) -> None:
     """Serve with the embedded defaults: pages, API and the live panel's realtime server on
     one port (one asyncio process; no Redis needed), with in-process periodic jobs."""
-    from portal import realtime, tasks
+    from portal import realtime_server, tasks
 
     app = current_flask_app()
     if "portal.scheduler" not in app.extensions:
@@ -173,7 +173,7 @@ def serve_command(host: str, port: int) -> None:
         f"  database:                {app.config['DATABASE_URL']}\n"
         f"  periodic jobs:           in this process"
     )
-    realtime.serve(app, host, port, with_web=True)
+    realtime_server.serve(app, host, port, with_web=True)
 
 
 @click.command("realtime")
@@ -188,7 +188,7 @@ def serve_command(host: str, port: int) -> None:
 def realtime_command(host: str, port: int, with_web: bool) -> None:
     """Run the live panel's realtime (Socket.IO) server: an asyncio process holding the
     sockets, beside Flask workers (gunicorn) that publish to it through PORTAL_REDIS_URL."""
-    from portal import realtime
+    from portal import realtime_server
 
     app = current_flask_app()
     if not app.config.get("REDIS_URL") and not with_web:
@@ -201,7 +201,7 @@ def realtime_command(host: str, port: int, with_web: bool) -> None:
         f"Realtime server on http://{host}:{port}/socket.io/ (message queue: "
         f"{app.config.get('REDIS_URL') or 'none'})"
     )
-    realtime.serve(app, host, port, with_web=with_web)
+    realtime_server.serve(app, host, port, with_web=with_web)
 
 
 @click.command("worker", context_settings={"ignore_unknown_options": True})

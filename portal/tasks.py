@@ -10,14 +10,15 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from celery import Celery, Task
 from flask import Flask
-from kombu import Exchange, Queue
 
 from portal.current import current_flask_app
 from portal.plugins.types import PeriodicJob
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def enqueue_job(name: str) -> None:
     app = current_flask_app()
     all_jobs(app)[name]  # an unknown name fails here, in the caller, not later in a worker
     if app.config.get("REDIS_URL"):
-        app.extensions["celery"].send_task("portal.periodic", args=(name,))
+        celery_of(app).send_task("portal.periodic", args=(name,))
         return
 
     def run() -> None:
@@ -95,8 +96,28 @@ def enqueue_job(name: str) -> None:
     threading.Thread(target=run, name=f"portal-job-{name}", daemon=True).start()
 
 
+CELERY_KEY = "celery"
+_celery_lock = threading.Lock()
+
+
+def celery_of(app: Flask) -> Celery:
+    """The app's Celery app, built on first use. Importing Celery and kombu costs about a
+    quarter of an app's start (bench/boot_cpu.py), and most processes never need them: a
+    web worker only when it enqueues a job, the realtime server and most CLI commands never.
+    A worker and beat (portal/celery_app.py) build it at once."""
+    found = app.extensions.get(CELERY_KEY)
+    if found is None:
+        with _celery_lock:
+            found = app.extensions.get(CELERY_KEY)
+            if found is None:
+                found = celery_init_app(app)
+    return found
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Flask's documented Celery pattern: every task runs inside an app context."""
+    from celery import Celery, Task
+    from kombu import Exchange, Queue
 
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
@@ -139,7 +160,7 @@ def celery_init_app(app: Flask) -> Celery:
     from portal import notification_tasks
 
     notification_tasks.register(celery_app)
-    app.extensions["celery"] = celery_app
+    app.extensions[CELERY_KEY] = celery_app
     return celery_app
 
 
@@ -170,7 +191,6 @@ class InProcessScheduler(threading.Thread):
 
 
 def init_tasks(app: Flask) -> None:
-    celery_init_app(app)
     if app.config.get("RUN_SCHEDULER"):
         scheduler = InProcessScheduler(app)
         app.extensions["portal.scheduler"] = scheduler

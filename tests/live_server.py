@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 
-from portal import create_app, realtime
+from portal import create_app, realtime_server
 
 
 def main() -> None:
@@ -19,7 +19,7 @@ def main() -> None:
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
     print(f"PORT {sock.getsockname()[1]}", flush=True)
-    realtime.serve(app, "127.0.0.1", 0, with_web=True, sock=sock)
+    realtime_server.serve(app, "127.0.0.1", 0, with_web=True, sock=sock)
 
 
 if __name__ == "__main__":

@@ -957,7 +957,7 @@ def serving(app) -> Iterator[str]:
     runs it: pages and API plus the live panel's realtime server; yields its URL."""
     import uvicorn
 
-    from portal.realtime import RealtimeServer
+    from portal.realtime_server import RealtimeServer
 
     if id(app) in _TEST_CONNECTIONS:
         raise RuntimeError(

@@ -17,7 +17,7 @@ from flask_jwt_extended import create_access_token, decode_token
 from test_guest_live import _guest, guest_socket  # noqa: F401  (a guest's page and socket)
 from test_live import connect  # noqa: F401  (the fixture: real clients on the served app)
 
-from portal import realtime
+from portal import realtime, realtime_server
 from portal.core import blocking, classes
 from portal.core.models import Attendance, Meeting
 from portal.core.types import utcnow
@@ -220,7 +220,7 @@ def test_joins_that_arrive_while_a_batch_is_served_are_served_together_next():
             await release.wait()
             return [item * 10 for item in items]
 
-        batches = realtime._Batches(serve, most=4)
+        batches = realtime_server._Batches(serve, most=4)
         first = asyncio.ensure_future(batches.submit(1))
         await asyncio.sleep(0)  # the first batch is being served
         later = [asyncio.ensure_future(batches.submit(n)) for n in range(2, 8)]

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask_jwt_extended import create_access_token, decode_token
 from live_client import LiveClient, close_all
 
-from portal import realtime
+from portal import realtime, realtime_server
 from portal.core import auth_tokens
 from portal.core.errors import PortalError
 from portal.extensions import db
@@ -21,7 +21,7 @@ from portal.extensions import db
 pytestmark = pytest.mark.real_commits
 
 
-def _server_of(app) -> realtime.RealtimeServer:
+def _server_of(app) -> realtime_server.RealtimeServer:
     emitter = app.extensions[realtime.EMITTER_KEY]
     assert isinstance(emitter, realtime.LocalEmitter)
     return emitter.server

@@ -10,7 +10,7 @@ import gc
 
 import pytest
 
-from portal import realtime
+from portal import realtime_server
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def gc_restored():
     gc.set_threshold(*thresholds)
 
 
-def _start_and_stop(server: realtime.RealtimeServer) -> None:
+def _start_and_stop(server: realtime_server.RealtimeServer) -> None:
     async def run() -> None:
         await server.startup()
         await server.shutdown()
@@ -32,17 +32,17 @@ def _start_and_stop(server: realtime.RealtimeServer) -> None:
 def test_a_server_that_owns_its_process_tunes_its_collector_at_start_up(app, gc_restored):
     app.config["REALTIME_GC_THRESHOLDS"] = "40000,15,5"
     gc.unfreeze()
-    _start_and_stop(realtime.RealtimeServer(app, owns_process=True))
+    _start_and_stop(realtime_server.RealtimeServer(app, owns_process=True))
     assert gc.get_threshold() == (40000, 15, 5)
     assert gc.get_freeze_count() > 0
 
 
 def test_the_default_thresholds_and_an_untuned_process(app, gc_restored):
-    assert realtime.gc_thresholds(app.config["REALTIME_GC_THRESHOLDS"]) == (50000, 20, 10)
-    assert realtime.gc_thresholds("") is None
+    assert realtime_server.gc_thresholds(app.config["REALTIME_GC_THRESHOLDS"]) == (50000, 20, 10)
+    assert realtime_server.gc_thresholds("") is None
     before = gc.get_threshold()
     gc.unfreeze()
-    _start_and_stop(realtime.RealtimeServer(app))  # a test's (or bench's) in-process server
+    _start_and_stop(realtime_server.RealtimeServer(app))  # a test's (or bench's) in-process server
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
@@ -50,4 +50,4 @@ def test_the_default_thresholds_and_an_untuned_process(app, gc_restored):
 def test_a_bad_setting_is_refused_at_start(app, setting):
     app.config["REALTIME_GC_THRESHOLDS"] = setting
     with pytest.raises(ValueError, match="PORTAL_REALTIME_GC_THRESHOLDS"):
-        realtime.RealtimeServer(app, owns_process=True)
+        realtime_server.RealtimeServer(app, owns_process=True)

@@ -175,7 +175,7 @@ def test_a_bad_period_is_refused(app, make_user, client):
 def test_the_retention_job_is_on_celery_beat_and_the_in_process_scheduler(app):
     jobs = tasks.all_jobs(app)
     assert retention.JOB in jobs and jobs[retention.JOB].func is retention.run
-    beat = app.extensions["celery"].conf.beat_schedule
+    beat = tasks.celery_of(app).conf.beat_schedule
     assert beat[f"periodic:{retention.JOB}"]["args"] == (retention.JOB,)
 
 
@@ -183,7 +183,7 @@ def test_celery_beats_task_runs_the_retention(history):
     """What beat sends ("portal.periodic" with the job's name) runs the same retention."""
     from flask import current_app
 
-    current_app.extensions["celery"].tasks["portal.periodic"].apply(args=(retention.JOB,))
+    tasks.celery_of(current_app).tasks["portal.periodic"].apply(args=(retention.JOB,))
     _assert_only_old_rows_went(history)
 
 

@@ -8,6 +8,7 @@ import warnings
 from flask import current_app
 from portal_testing import make_app
 
+from portal import tasks
 from portal.plugins import PeriodicJob, hookimpl
 
 
@@ -30,18 +31,18 @@ class SchoolJob:
 
 def test_a_second_app_registers_and_runs_its_own_tasks(database_url, tmp_path):
     first = make_app(database_url, tmp_path / "first", SCHOOL_NAME="First School")
-    first.extensions["celery"].tasks  # noqa: B018  (finalised, as a worker does)
+    tasks.celery_of(first).tasks  # noqa: B018  (finalised, as a worker does)
     plugin = SchoolJob()
     second = make_app(
         database_url, tmp_path / "second", SCHOOL_NAME="Second School", EXTRA_PLUGINS=[plugin]
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tasks = second.extensions["celery"].tasks
+        registered = tasks.celery_of(second).tasks
     # Celery shares tasks between apps unless told not to; the second app's own definitions
     # were then dropped as duplicates, and a retry scheduled from the first app's closure
     # would go to the first app's broker.
     assert [str(w.message) for w in caught if "already registered" in str(w.message)] == []
 
-    tasks["portal.periodic"].apply(args=("school-job",)).get(timeout=30)
+    registered["portal.periodic"].apply(args=("school-job",)).get(timeout=30)
     assert plugin.ran_in == ["Second School"]

@@ -15,7 +15,6 @@ from typing import Any, Literal, overload
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from icalendar import Calendar, Event
 from sqlalchemy.exc import IntegrityError
 
 from portal.core import access, audit, classes, signals
@@ -262,6 +261,8 @@ def _feed_schedules(user: User) -> list[Schedule]:
 def render_feed(user: User) -> bytes:
     """RFC 5545 calendar of the user's occurrences. Each occurrence is its own event with a
     stable UID, so moves and cancellations update the entry in the subscriber's calendar."""
+    from icalendar import Calendar, Event  # only the feed needs it (a sixtieth of a start)
+
     base = current_app.config["BASE_URL"].rstrip("/")
     host = base.split("://", 1)[-1].split("/", 1)[0] or "portal"
     cal = Calendar()

@@ -10,6 +10,7 @@ import jwt
 import pytest
 from portal_testing import serving
 
+from portal import tasks
 from portal.core.models import Attendance, Meeting, Recording, Slide
 from portal.extensions import db
 
@@ -537,7 +538,7 @@ def test_slide_bytes_are_base64_in_the_create_body(school, login, sim):
 
 
 def test_sync_is_scheduled_by_celery_beat_and_runs_as_its_task(school, login, sim, app):
-    celery_app = app.extensions["celery"]
+    celery_app = tasks.celery_of(app)
     entry = celery_app.conf.beat_schedule["periodic:bbb-sync"]
     assert entry["task"] == "portal.periodic" and entry["args"] == ("bbb-sync",)
     assert entry["schedule"] == 60.0

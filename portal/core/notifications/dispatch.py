@@ -75,10 +75,11 @@ FanOut = Callable[[list[int]], None]
 
 
 def _celery_fan_out() -> FanOut | None:
-    celery_app = current_app.extensions.get("celery")
-    if celery_app is None or str(celery_app.conf.broker_url).startswith("memory"):
-        return None
-    task = celery_app.tasks.get("portal.notifications.send_many")
+    if not current_app.config.get("REDIS_URL"):
+        return None  # no broker: this process delivers what it claimed itself
+    from portal import tasks
+
+    task = tasks.celery_of(current_app).tasks.get("portal.notifications.send_many")
     if task is None:
         return None
     return lambda notification_ids: task.apply_async((notification_ids,))
