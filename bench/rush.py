@@ -17,7 +17,8 @@ per join in the portal processes (utime+stime from /proc, before/after the rush)
 held, realtime RSS per 1,000 idle sockets, errors, backend creates per class.
 
 Run alone: `python -m bench.rush [--classes 5] [--students-per-class 20] [--backend bbb|sfu]
-[--join socket|rest]`.
+[--join socket|rest] [--realtime-processes N]`: with N > 1, N `portal realtime` processes
+share the rooms through Redis and load process i's pages use process i mod N.
 `BENCH_RUSH_CLASSES` / `BENCH_RUSH_STUDENTS` scale the default run (`python -m bench`).
 """
 
@@ -320,12 +321,14 @@ def run_rush(
     load_processes: int = 2,
     join_over: str = "socket",
     profile: Path | None = None,
+    realtime_processes: int = 1,
 ) -> list[Result]:
     students = classes_count * per_class
+    processes = f", {realtime_processes} realtime processes" if realtime_processes > 1 else ""
     scenario = (
         f"rush ({classes_count} classes x {per_class} students, starts in {window:g} s, "
         f"{'BBB simulator 20 ms' if backend == 'bbb' else 'bundled SFU'}, join over "
-        f"{'the socket' if join_over == 'socket' else 'REST'})"
+        f"{'the socket' if join_over == 'socket' else 'REST'}{processes})"
     )
     log = ROOT / "instance" / "bench-rush.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -342,15 +345,22 @@ def run_rush(
             env = {"PORTAL_REDIS_URL": RUSH_REDIS_URL, "PORTAL_LOG_JSON": "false"}
             with Gunicorn(url, workers=workers, threads=threads, **env) as server:
                 rt_env = portal_env(url, PORTAL_BASE_URL=server.base, **env)
-                with Realtime(rt_env, log) as realtime:
+                with contextlib.ExitStack() as realtimes_open:
+                    # Each load process's pages on one realtime process, so a class's
+                    # students are spread over them all (its rooms shared through Redis).
+                    realtimes = [
+                        realtimes_open.enter_context(Realtime(rt_env, log))
+                        for _ in range(realtime_processes)
+                    ]
+                    realtime = realtimes[0]
                     _configure_backend(server.base, seed["admin"], backend, api_url, secret)
                     session = requests.Session()
                     auth = {"Authorization": f"Bearer {seed['admin']}"}
                     for _ in range(100):  # warm every worker's pool, as a running site is
                         session.get(f"{server.base}/api/classes", headers=auth, timeout=30)
-                    rt_pid = realtime.process.pid
+                    rt_pids = [r.process.pid for r in realtimes if r.process]
                     ping_interval, ping_timeout = _ping_settings(realtime.url)
-                    rss_before = rss_mb(rt_pid)
+                    rss_before = sum(rss_mb(pid) for pid in rt_pids)
                     ctx = mp.get_context("fork")
                     ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
                     deadline_at = ctx.Value("d", 0.0)
@@ -358,7 +368,7 @@ def run_rush(
                         ctx.Process(
                             target=_load_process,
                             args=(
-                                realtime.url,
+                                realtimes[i % len(realtimes)].url,
                                 server.base,
                                 seed["students"][i::load_processes],
                                 ready,
@@ -372,7 +382,7 @@ def run_rush(
                         for i in range(load_processes)
                     ]
                     connect_begun = time.time()
-                    rt_cpu_idle = cpu_seconds([rt_pid])
+                    rt_cpu_idle = cpu_seconds(rt_pids)
                     for proc in procs:
                         proc.start()
                     # 5,000 connects took over 900 s on a starved machine (RESULTS.md).
@@ -383,11 +393,12 @@ def run_rush(
                     # Idle: what the waiting pages cost while nothing happens, once the
                     # realtime process has finished announcing their presence (its CPU
                     # then stays under a tenth of a core), so the joins' figure is theirs.
-                    _settle(rt_pid)
-                    rss_idle = rss_mb(rt_pid)
+                    for pid in rt_pids:
+                        _settle(pid)
+                    rss_idle = sum(rss_mb(pid) for pid in rt_pids)
                     portal_pids = [server.process.pid, *server.worker_pids()]
                     api_cpu_before = cpu_seconds(portal_pids)
-                    rt_cpu_before = cpu_seconds([rt_pid])
+                    rt_cpu_before = cpu_seconds(rt_pids)
                     connects_cpu = rt_cpu_before - rt_cpu_idle
                     t0 = time.time() + 1.0
                     rng = random.Random(20)
@@ -415,7 +426,7 @@ def run_rush(
                         for pair in seed["teachers"]
                     ]
                     # Sampled from the press to the last join (py-spy, collapsed stacks).
-                    sampler = _start_profile(rt_pid, profile) if profile else None
+                    sampler = _start_profile(rt_pids[0], profile) if profile else None
                     pushes = _PushTimes(RUSH_REDIS_URL, "portal-live").__enter__()
                     go.set()
                     for thread in teachers:
@@ -424,7 +435,7 @@ def run_rush(
                     for thread in teachers:
                         thread.join(10)
                     api_cpu = cpu_seconds(portal_pids) - api_cpu_before
-                    rt_cpu = cpu_seconds([rt_pid]) - rt_cpu_before
+                    rt_cpu = cpu_seconds(rt_pids) - rt_cpu_before
                     pushes.__exit__()
                     if sampler is not None:
                         _stop_profile(sampler)
@@ -698,6 +709,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument(
+        "--realtime-processes",
+        type=int,
+        default=1,
+        help="realtime processes sharing the rooms through Redis (load process i uses i mod n)",
+    )
+    parser.add_argument(
         "--join",
         choices=["socket", "rest"],
         default="socket",
@@ -722,6 +739,7 @@ def main(argv: list[str] | None = None) -> None:
             args.load_processes,
             args.join,
             args.profile,
+            args.realtime_processes,
         )
     )
 
