@@ -25,33 +25,28 @@ SCENARIO = "app start in a fresh process (import portal + create_app, all plugin
 TARGET_MS = 1000.0
 _BOOT = (
     "import portal; "
-    f"portal.create_app({{'DATABASE_URL': 'sqlite://', 'SECRET_KEY': {SECRET_KEY!r}}})"
-)
-# The same start, reporting its CPU when create_app has returned (the process is ready to
-# serve) and how many modules it loaded; the rest of the whole process is its exit.
-_READY = (
-    _BOOT + "; import resource, sys; r = resource.getrusage(resource.RUSAGE_SELF); "
+    f"portal.create_app({{'DATABASE_URL': 'sqlite://', 'SECRET_KEY': {SECRET_KEY!r}}}); "
+    # Then its own CPU once create_app has returned (ready to serve) and its modules: the
+    # rest of the process's CPU is its exit. (resource is built in: nothing to measure.)
+    "import resource, sys; r = resource.getrusage(resource.RUSAGE_SELF); "
     "print((r.ru_utime + r.ru_stime) * 1000, len(sys.modules))"
 )
 
 
-def _cpu_ms(code: str, env: dict[str, str]) -> float:
-    """User + system CPU ms of one fresh `python -c code` (children included)."""
-    process = subprocess.Popen([sys.executable, "-c", code], env=env)
+def _cpu_ms(code: str, env: dict[str, str]) -> tuple[float, str]:
+    """User + system CPU ms of one fresh `python -c code` (children included), and what it
+    printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    printed = process.stdout.read()  # before the wait: a full pipe would block the child
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
     if process.returncode:
         raise RuntimeError(f"`python -c {code!r}` exited with {process.returncode}")
-    return (usage.ru_utime + usage.ru_stime) * 1000
-
-
-def _ready(env: dict[str, str]) -> tuple[float, int]:
-    """CPU ms of one fresh process when its create_app returned, and its modules."""
-    out = subprocess.run(
-        [sys.executable, "-c", _READY], env=env, capture_output=True, text=True, check=True
-    )
-    cpu, modules = out.stdout.split()
-    return float(cpu), int(modules)
+    return (usage.ru_utime + usage.ru_stime) * 1000, printed
 
 
 def run(runs: int = 9) -> list[Result]:
@@ -59,11 +54,11 @@ def run(runs: int = 9) -> list[Result]:
         env = dict(os.environ, PORTAL_INSTANCE_PATH=instance)
         # Bytecode as a deployed portal has it: the first run writes what is missing.
         _cpu_ms(_BOOT, dict(env, PYTHONDONTWRITEBYTECODE=""))
-        floor = statistics.median(_cpu_ms("pass", env) for _ in range(runs))
-        boot = statistics.median(_cpu_ms(_BOOT, env) for _ in range(runs))
-        readies = [_ready(env) for _ in range(runs)]
-    ready = statistics.median(cpu for cpu, _ in readies)
-    modules = readies[0][1]
+        floor = statistics.median(_cpu_ms("pass", env)[0] for _ in range(runs))
+        starts = [_cpu_ms(_BOOT, env) for _ in range(runs)]
+    boot = statistics.median(cpu for cpu, _ in starts)
+    ready = statistics.median(float(printed.split()[0]) for _, printed in starts)
+    modules = int(starts[0][1].split()[1])
     own = boot - floor
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     note = f"median of {runs} processes; load average {load}"
